@@ -1,0 +1,1 @@
+"""Secure-sharing gateway."""

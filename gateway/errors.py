@@ -1,0 +1,53 @@
+"""The one exception tree of the gateway.
+
+    GatewayError
+    ├── ConfigError            bad configuration (file, key and reason)
+    ├── ContentError           content that cannot be parsed or inspected
+    │   └── LimitExceeded      a size, depth, count or time limit was hit
+    ├── StoreError             the database failed (maps to 451 4.3.0)
+    ├── DeliveryError          the upstream could not be reached or refused
+    ├── VaultError             a held password cannot be sealed or opened
+    └── AuditIntegrityError    the audit chain does not verify
+
+Rejections and holds are not errors: the policy returns them as a Verdict.
+Third-party exceptions are mapped at the boundary with ``raise ... from exc``
+so callers only ever catch these.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """The configuration is invalid; `problems` lists every one found."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class ContentError(GatewayError):
+    """Content that cannot be parsed or inspected (treated as not clean)."""
+
+
+class LimitExceeded(ContentError):
+    """A configured bound (size, depth, parts, ratio, time) was exceeded."""
+
+
+class StoreError(GatewayError):
+    """The queue or audit database could not complete an operation."""
+
+
+class DeliveryError(GatewayError):
+    """The upstream could not be reached, or the connection broke."""
+
+
+class VaultError(GatewayError):
+    """A held password could not be sealed or opened (wrong or missing key)."""
+
+
+class AuditIntegrityError(GatewayError):
+    """The audit hash chain does not verify."""
