@@ -1,0 +1,274 @@
+"""Composition root: settings -> logging -> database -> queue -> delivery ->
+content pipeline -> SMTP listener -> health/metrics, and orderly shutdown.
+
+`Gateway.accept` is the receive stage's acceptor: it runs the content
+pipeline (bounded by `inspect_timeout`), then commits the message, its
+recipients and its audit record in one durable transaction before answering
+250.  A refused message commits its audit record before the 550.  Any failure
+answers 451 4.3.0: nothing is lost, nothing is accepted unrecorded.
+
+SIGTERM: stop accepting (421 4.3.2), let transactions in flight finish,
+finish or give back deliveries, release claims, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import ssl
+import time
+from datetime import UTC, datetime
+
+import structlog
+from argon2 import PasswordHasher
+from argon2.exceptions import Argon2Error
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.audit import AuditEvent, AuditReason, AuditRecipient, AuditRecord, AuditTrail, EventType
+from gateway.db import create_engine
+from gateway.deliver import Dispatcher, SmtpTransport, Transport
+from gateway.model import Action, Envelope
+from gateway.operate.metrics import HealthServer, Metrics
+from gateway.pipeline import Decision, Pipeline, received_header
+from gateway.queue import NewMessage, QueueState, QueueStore, Writer
+from gateway.queue.store import new_queue_id
+from gateway.receive import replies
+from gateway.receive.server import GatewaySMTP, ListenerConfig, start_listener
+from gateway.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# Above this size the content stages run in a thread so that one large
+# message does not stall every other connection.
+_THREAD_THRESHOLD = 256 * 1024
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine | None = None,
+        transport: Transport | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine or create_engine(settings.database.url, settings.database.pool_size)
+        self.metrics = Metrics()
+        self.writer = Writer(self.engine)
+        self.store = QueueStore(
+            self.engine,
+            self.writer,
+            worker_id=worker_id or f"{settings.server.hostname}/{settings.server.listen}",
+            lease_seconds=settings.queue.lease.total_seconds(),
+        )
+        self.audit = AuditTrail()
+        routes = {"upstream": settings.upstream, **settings.routes}
+        self.transport = transport or SmtpTransport(
+            routes, settings.server.hostname, str(settings.config_dir)
+        )
+        self.dispatcher = Dispatcher(
+            self.store, self.transport, settings, self.audit,
+            observe=lambda outcome, n: self.metrics.deliveries.labels(outcome).inc(n),
+        )
+        self.pipeline = Pipeline(settings)
+        self._server: asyncio.Server | None = None
+        self._health = HealthServer(self.metrics, self.readiness, self.refresh_gauges)
+        self._shutting_down = False
+        self._accepting = 0
+        self._hasher = PasswordHasher()
+        self._users = {u.name: u.password_hash for u in settings.users}
+        self.port: int = 0
+        self.metrics_port: int = 0
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        self.writer.start()
+        # Messages this process had claimed before a crash come back at once.
+        reclaimed = await self.store.release_claims()
+        if reclaimed:
+            log.info("claims_recovered", count=reclaimed)
+        self.dispatcher.start()
+        self.dispatcher.wake()
+        server = self.settings.server
+        config = ListenerConfig(
+            hostname=server.hostname,
+            trusted_networks=server.networks(),
+            max_message_size=server.max_message_size,
+            max_recipients=server.max_recipients,
+            idle_timeout=server.idle_timeout.total_seconds(),
+            require_auth=server.require_auth,
+            tls_context=self._tls_context(),
+            open_domains=frozenset({self.settings.receipts.domain.lower()}) - {""},
+        )
+        authenticator = self._check_password if self._users else None
+        self._server = await start_listener(
+            server.host,
+            server.port,
+            lambda: GatewaySMTP(config, self.accept, lambda: self._shutting_down, authenticator),
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        if self.settings.metrics.listen:
+            host, _, port = self.settings.metrics.listen.rpartition(":")
+            self.metrics_port = await self._health.start(host.strip("[]"), int(port))
+        log.info("gateway_started", smtp_port=self.port, metrics_port=self.metrics_port)
+
+    async def stop(self, grace: float = 20.0) -> None:
+        self._shutting_down = True
+        if self._server is not None:
+            self._server.close()
+        deadline = time.monotonic() + grace
+        while self._accepting and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await self.dispatcher.stop(grace=max(0.0, deadline - time.monotonic()))
+        await self.transport.close()
+        await self._health.stop()
+        await self.writer.stop()
+        await self.engine.dispose()
+        log.info("gateway_stopped")
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutdown_requested")
+        await self.stop()
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        server = self.settings.server
+        if not server.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(
+            str(self.settings.resolve(server.tls_cert)), str(self.settings.resolve(server.tls_key))
+        )
+        return context
+
+    def _check_password(self, login: str, password: str) -> bool:
+        stored = self._users.get(login)
+        if stored is None:
+            return False
+        try:
+            return bool(self._hasher.verify(stored, password))
+        except Argon2Error:
+            return False
+
+    # -- health --------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": False, "upstream": False}
+        with contextlib.suppress(Exception):
+            async with self.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), 5)
+            checks["database"] = True
+        upstream = self.settings.upstream
+        with contextlib.suppress(Exception):
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(upstream.host, upstream.port), 5
+            )
+            writer.close()
+            checks["upstream"] = True
+        return checks
+
+    async def refresh_gauges(self) -> None:
+        depth = await self.store.depth_by_state()
+        for state in QueueState:
+            self.metrics.queue_depth.labels(state.value).set(depth.get(state.value, 0))
+
+    # -- the acceptor --------------------------------------------------------
+
+    async def accept(self, envelope: Envelope, content: bytes) -> str:
+        """Decide, commit durably, answer.  Called once per DATA."""
+        if self._shutting_down:
+            return replies.S421_SHUTTING_DOWN
+        self._accepting += 1
+        started = time.perf_counter()
+        self.metrics.received.inc()
+        try:
+            return await self._accept(envelope, content)
+        except Exception as exc:
+            log.error("message_not_accepted", error=type(exc).__name__)
+            self.metrics.rejected.labels("internal_error").inc()
+            return replies.S451_INTERNAL
+        finally:
+            self._accepting -= 1
+            self.metrics.data_latency.observe(time.perf_counter() - started)
+
+    async def _accept(self, envelope: Envelope, content: bytes) -> str:
+        queue_id = new_queue_id()
+        received_at = datetime.now(UTC)
+        timeout = self.settings.server.inspect_timeout.total_seconds()
+        if len(content) > _THREAD_THRESHOLD:
+            decision = await asyncio.wait_for(
+                asyncio.to_thread(self.pipeline.run, envelope, content), timeout
+            )
+        else:
+            decision = self.pipeline.run(envelope, content)
+        verdict = decision.verdict
+        record = self._audit_record(queue_id, envelope, decision, received_at)
+        events = [AuditEvent(EventType.RECEIVED, received_at, {"size": len(content)})]
+
+        if verdict.action == Action.REJECT:
+            events.append(AuditEvent(EventType.REJECTED, datetime.now(UTC),
+                                     {"reasons": [r.code.value for r in verdict.reasons]}))
+            await self.writer.submit(self.audit.record_op(record, events))
+            for reason in verdict.reasons:
+                self.metrics.rejected.labels(reason.code.value).inc()
+            summary = "; ".join(r.text for r in verdict.reasons) or "Message refused by policy"
+            log.info("message_rejected", audit_id=queue_id,
+                     reasons=[r.code.value for r in verdict.reasons])
+            return replies.S550_POLICY.format(summary=_one_line(summary))
+
+        held = verdict.action == Action.HOLD
+        events.append(AuditEvent(EventType.HELD if held else EventType.QUEUED, datetime.now(UTC),
+                                 {"queue_id": queue_id}))
+        outbound = received_header(envelope, self.settings.server.hostname, queue_id,
+                                   received_at) + decision.content
+        message = NewMessage(
+            envelope=envelope,
+            content=outbound,
+            routes=decision.routes,
+            state=QueueState.HELD if held else QueueState.QUEUED,
+            audit_id=queue_id,
+            id=queue_id,
+        )
+        queued = await self.store.enqueue(
+            message, also=[self.audit.record_op(record, events)], claim=self.dispatcher.has_room()
+        )
+        self.metrics.accepted.labels(verdict.action.value).inc()
+        log.info("message_queued", queue_id=queue_id, verdict=verdict.action.value,
+                 recipients=len(envelope.rcpt_tos))
+        if queued.state == QueueState.ACTIVE:
+            self.dispatcher.submit(queued)
+        else:
+            self.dispatcher.wake()
+        template = replies.S250_HELD if held else replies.S250_QUEUED
+        return template.format(queue_id=queue_id)
+
+    def _audit_record(
+        self, queue_id: str, envelope: Envelope, decision: Decision, received_at: datetime
+    ) -> AuditRecord:
+        verdict = decision.verdict
+        return AuditRecord(
+            id=queue_id,
+            message_id=decision.message_id,
+            received_at=received_at,
+            sender=envelope.mail_from,
+            recipients=tuple(AuditRecipient(address=a) for a in envelope.rcpt_tos),
+            subject=decision.subject,
+            verdict=verdict.action.value,
+            reasons=tuple(AuditReason(r.code.value, r.text) for r in verdict.reasons),
+            information_types=tuple(t.value for t in verdict.information_types),
+            marking=verdict.marking,
+            method="email",
+            queue_id=queue_id,
+        )
+
+
+def _one_line(text_value: str) -> str:
+    return " ".join(text_value.split())[:400]

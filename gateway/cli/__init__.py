@@ -1,0 +1,62 @@
+"""The `gateway` command: one module per command group.
+
+Every command takes `--config FILE` after its command words; it defaults to
+$GATEWAY_CONFIG, else config/gateway.toml.  Exit codes: 0 success, 1 a
+problem found (bad config, failed verification), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from gateway.cli import core, queue
+
+__all__ = ["main"]
+
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+_GROUPS: tuple[Register, ...] = (core.register, queue.register)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway",
+        description="Secure-sharing gateway: an outbound SMTP relay that enforces "
+        "the secure-sharing rules for personal data.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in _GROUPS:
+        register(commands)
+    for extra in _optional_groups():
+        extra(commands)
+    return parser
+
+
+def _optional_groups() -> list[Register]:
+    """Command groups of later stages, registered when their package is present."""
+    groups: list[Register] = []
+    for name in ("scan", "audit", "passwords", "held"):
+        try:
+            module = __import__(f"gateway.cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"gateway.cli.{name}":
+                raise
+            continue
+        groups.append(module.register)
+    return groups
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

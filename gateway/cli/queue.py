@@ -1,0 +1,112 @@
+"""`gateway queue list|show|retry`: the outbound queue, for IT."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from gateway.cli.common import add_config, run_async, settings_or_exit
+from gateway.db import create_engine
+from gateway.queue import QueuedMessage, QueueState, QueueStore, Writer
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    queue = commands.add_parser("queue", help="the outbound queue")
+    actions = queue.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="messages in the queue")
+    add_config(listing)
+    listing.add_argument("--state", choices=[s.value for s in QueueState], action="append")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_list)
+    show = actions.add_parser("show", help="one message's envelope and recipients")
+    add_config(show)
+    show.add_argument("id")
+    show.set_defaults(handler=_show)
+    retry = actions.add_parser("retry", help="try a deferred message again now")
+    add_config(retry)
+    retry.add_argument("id")
+    retry.set_defaults(handler=_retry)
+
+
+def _describe(message: QueuedMessage) -> dict[str, object]:
+    return {
+        "id": message.id,
+        "state": message.state,
+        "sender": message.envelope.mail_from or "<>",
+        "attempts": message.attempts,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(message.created_at)),
+        "next_attempt_at": time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(message.next_attempt_at)
+        ),
+        "last_error": message.last_error,
+        "recipients": [
+            {"address": r.address, "state": r.state, "route": r.route, "code": r.last_code}
+            for r in message.recipients
+        ],
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+    states = [QueueState(s) for s in args.state or []]
+
+    async def run() -> list[QueuedMessage]:
+        engine = create_engine(settings.database.url)
+        try:
+            return await QueueStore(engine, Writer(engine)).list(states, args.limit)
+        finally:
+            await engine.dispose()
+
+    messages = run_async(run)
+    if args.json:
+        for message in messages:
+            print(json.dumps(_describe(message)))
+        return 0
+    print(f"{'ID':<17} {'STATE':<10} {'TRIES':>5}  {'NEXT ATTEMPT':<20} SENDER -> RECIPIENTS")
+    for message in messages:
+        d = _describe(message)
+        recipients = ", ".join(r.address for r in message.recipients)
+        print(f"{message.id:<17} {message.state:<10} {message.attempts:>5}  "
+              f"{d['next_attempt_at']!s:<20} {d['sender']} -> {recipients}")
+    print(f"{len(messages)} message(s)")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+
+    async def run() -> QueuedMessage | None:
+        engine = create_engine(settings.database.url)
+        try:
+            return await QueueStore(engine, Writer(engine)).get(args.id)
+        finally:
+            await engine.dispose()
+
+    message = run_async(run)
+    if message is None:
+        print(f"error: no queued message {args.id}")
+        return 1
+    print(json.dumps(_describe(message), indent=2))
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+
+    async def run() -> bool:
+        engine = create_engine(settings.database.url)
+        writer = Writer(engine)
+        writer.start()
+        try:
+            return await QueueStore(engine, writer).retry_now(args.id)
+        finally:
+            await writer.stop()
+            await engine.dispose()
+
+    if run_async(run):
+        print(f"{args.id}: will be tried again now")
+        return 0
+    print(f"error: {args.id} is not a queued or deferred message")
+    return 1

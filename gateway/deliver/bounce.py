@@ -1,0 +1,96 @@
+"""Delivery status notifications to the sender (RFC 3464), from the null sender.
+
+A bounce tells the sender which recipients failed and why, and carries the
+original headers only (never the body: the body may hold personal data that
+the gateway must not echo back in clear).
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
+from email.policy import SMTP
+
+from gateway.model import RecipientResult
+
+
+def _status(code: int, reply: str) -> str:
+    words = reply.split()
+    if words and words[0].count(".") == 2 and words[0][0] in "245":
+        return words[0]
+    return f"{str(code)[0]}.0.0"
+
+
+def build_bounce(
+    *,
+    reporting_mta: str,
+    sender: str,
+    queue_id: str,
+    original: bytes,
+    failed: Sequence[RecipientResult],
+    envid: str | None = None,
+    orcpts: dict[str, str] | None = None,
+    arrival: datetime | None = None,
+) -> bytes:
+    """A multipart/report; report-type=delivery-status message, as bytes."""
+    now = datetime.now(UTC)
+    report = EmailMessage(policy=SMTP)
+    report["From"] = f"Mail Delivery System <MAILER-DAEMON@{reporting_mta}>"
+    report["To"] = sender
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report["Date"] = email.utils.format_datetime(now)
+    report["Message-ID"] = email.utils.make_msgid(domain=reporting_mta)
+    report["Auto-Submitted"] = "auto-replied"
+
+    lines = [
+        f"This is the mail system at {reporting_mta}.",
+        "",
+        "Your message could not be delivered to the recipients below.",
+        "The reply from the receiving system is shown for each one.",
+        "",
+    ]
+    for result in failed:
+        lines.append(f"<{result.address}>: {result.code} {result.message}")
+    lines += ["", f"Reference: {queue_id}", ""]
+    report.set_content("\n".join(lines))
+
+    per_message = Message()
+    per_message["Reporting-MTA"] = f"dns; {reporting_mta}"
+    per_message["X-Queue-ID"] = queue_id
+    if envid:
+        per_message["Original-Envelope-Id"] = envid
+    if arrival:
+        per_message["Arrival-Date"] = email.utils.format_datetime(arrival)
+    blocks = [per_message]
+    for result in failed:
+        block = Message()
+        if orcpts and result.address in orcpts:
+            block["Original-Recipient"] = orcpts[result.address]
+        block["Final-Recipient"] = f"rfc822; {result.address}"
+        block["Action"] = "failed"
+        block["Status"] = _status(result.code, result.message)
+        block["Diagnostic-Code"] = f"smtp; {result.code} {result.message}"[:900]
+        blocks.append(block)
+
+    report.make_mixed()
+    report.replace_header(
+        "Content-Type", 'multipart/report; report-type="delivery-status"'
+    )
+    # The email package writes message/delivery-status from a list of
+    # header blocks, one per-message block then one per recipient.
+    status_part = Message()
+    status_part["Content-Type"] = "message/delivery-status"
+    status_part.set_payload(blocks)
+    report.attach(status_part)
+
+    headers = BytesHeaderParser(policy=SMTP).parsebytes(original)
+    header_part = EmailMessage(policy=SMTP)
+    header_part["Content-Type"] = "text/rfc822-headers"
+    header_part.set_payload(
+        "".join(f"{k}: {v}\r\n" for k, v in headers.items()) if headers else ""
+    )
+    report.attach(header_part)
+    return report.as_bytes(policy=SMTP)

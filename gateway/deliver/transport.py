@@ -1,0 +1,203 @@
+"""The transport: one SMTP transaction to a smarthost, over pooled connections.
+
+This is the strict cut-off between delivery logic and the network: workers
+hand it (route, sender, recipients, content) and get per-recipient results
+back.  Connections are kept open per route and reused (RSET before reuse
+proves the connection is alive and resets it).  The envelope is passed on
+exactly: SMTPUTF8, BODY=8BITMIME and the DSN parameters go upstream when the
+upstream advertises them.  The body is written in one piece.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiosmtplib
+import structlog
+
+from gateway.model import DeliveryResult, RecipientResult
+from gateway.settings import RouteSettings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRecipient:
+    address: str
+    notify: tuple[str, ...] = ()
+    orcpt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One SMTP transaction to make."""
+
+    mail_from: str
+    recipients: tuple[OutboundRecipient, ...]
+    content: bytes
+    ret: str | None = None
+    envid: str | None = None
+    smtputf8: bool = False
+    body_8bit: bool = False
+
+
+class Transport(Protocol):
+    async def send(self, route: str, outbound: Outbound) -> DeliveryResult: ...
+
+    async def close(self) -> None: ...
+
+
+def _tls_context(route: RouteSettings, base_dir: str) -> ssl.SSLContext | None:
+    if route.tls == "none":
+        return None
+    if route.tls == "starttls":
+        # Opportunistic: encrypt, but do not insist on a verified certificate.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    cafile = None
+    if route.ca_file:
+        cafile = route.ca_file if route.ca_file.startswith("/") else f"{base_dir}/{route.ca_file}"
+    return ssl.create_default_context(cafile=cafile)
+
+
+class _Pool:
+    def __init__(self, route: RouteSettings, hostname: str, base_dir: str) -> None:
+        self.route = route
+        self.hostname = hostname
+        self.tls_context = _tls_context(route, base_dir)
+        self.idle: list[aiosmtplib.SMTP] = []
+        self.slots = asyncio.Semaphore(route.pool_size)
+
+    async def connect(self) -> aiosmtplib.SMTP:
+        route = self.route
+        client = aiosmtplib.SMTP(
+            hostname=route.host,
+            port=route.port,
+            local_hostname=self.hostname,
+            timeout=route.timeout.total_seconds(),
+            use_tls=route.tls == "implicit",
+            start_tls=route.tls in ("starttls", "starttls-verify"),
+            tls_context=self.tls_context,
+            validate_certs=route.tls in ("starttls-verify", "implicit"),
+            username=route.username or None,
+            password=route.password or None,
+        )
+        await client.connect()
+        return client
+
+    async def borrow(self) -> aiosmtplib.SMTP:
+        while self.idle:
+            client = self.idle.pop()
+            if not client.is_connected:
+                continue
+            try:
+                await client.rset()
+                return client
+            except aiosmtplib.SMTPException:
+                client.close()
+        return await self.connect()
+
+    def give_back(self, client: aiosmtplib.SMTP) -> None:
+        if client.is_connected:
+            self.idle.append(client)
+
+    async def close(self) -> None:
+        idle, self.idle = self.idle, []
+        for client in idle:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.quit(), 2)
+            client.close()
+
+
+class SmtpTransport:
+    """aiosmtplib, a connection pool per route."""
+
+    def __init__(
+        self, routes: dict[str, RouteSettings], hostname: str, base_dir: str = "."
+    ) -> None:
+        self._pools = {name: _Pool(route, hostname, base_dir) for name, route in routes.items()}
+
+    def has_route(self, name: str) -> bool:
+        return name in self._pools
+
+    async def send(self, route: str, outbound: Outbound) -> DeliveryResult:
+        pool = self._pools[route]
+        async with pool.slots:
+            client = await pool.borrow()
+            try:
+                result = await _transaction(client, outbound)
+            except BaseException:
+                client.close()
+                raise
+            pool.give_back(client)
+            return DeliveryResult(
+                recipients=result, route=route, tls=client.get_transport_info("sslcontext") is not None
+            )
+
+    async def close(self) -> None:
+        for pool in self._pools.values():
+            await pool.close()
+
+
+async def _transaction(
+    client: aiosmtplib.SMTP, outbound: Outbound
+) -> tuple[RecipientResult, ...]:
+    dsn = client.supports_extension("dsn")
+    mail_options: list[str] = []
+    if outbound.smtputf8 and client.supports_extension("smtputf8"):
+        mail_options.append("SMTPUTF8")
+    if outbound.body_8bit and client.supports_extension("8bitmime"):
+        mail_options.append("BODY=8BITMIME")
+    if client.supports_extension("size"):
+        mail_options.append(f"SIZE={len(outbound.content)}")
+    if dsn and outbound.ret:
+        mail_options.append(f"RET={outbound.ret}")
+    if dsn and outbound.envid:
+        mail_options.append(f"ENVID={outbound.envid}")
+    encoding = "utf-8" if outbound.smtputf8 else "ascii"
+    try:
+        await client.mail(outbound.mail_from, options=mail_options, encoding=encoding)
+    except aiosmtplib.SMTPResponseException as exc:
+        return tuple(RecipientResult(r.address, exc.code, exc.message) for r in outbound.recipients)
+
+    results: dict[str, RecipientResult] = {}
+    accepted: list[str] = []
+    for rcpt in outbound.recipients:
+        options: list[str] = []
+        if dsn and rcpt.notify:
+            options.append("NOTIFY=" + ",".join(rcpt.notify))
+        if dsn and rcpt.orcpt:
+            options.append(f"ORCPT={rcpt.orcpt}")
+        try:
+            response = await client.rcpt(rcpt.address, options=options, encoding=encoding)
+        except aiosmtplib.SMTPResponseException as exc:
+            results[rcpt.address] = RecipientResult(rcpt.address, exc.code, exc.message)
+            continue
+        accepted.append(rcpt.address)
+        results[rcpt.address] = RecipientResult(rcpt.address, response.code, response.message)
+
+    if not accepted:
+        with contextlib.suppress(aiosmtplib.SMTPException):
+            await client.rset()
+        return tuple(results[r.address] for r in outbound.recipients)
+    try:
+        response = await client.data(outbound.content)
+        code, message = response.code, response.message
+    except aiosmtplib.SMTPResponseException as exc:
+        code, message = exc.code, exc.message
+    for address in accepted:
+        results[address] = RecipientResult(address, code, message)
+    return tuple(results[r.address] for r in outbound.recipients)
+
+
+def connection_failure(recipients: Sequence[OutboundRecipient], exc: BaseException) -> DeliveryResult:
+    """A transport-level failure counts as a temporary failure for everyone."""
+    text = f"connection to upstream failed ({type(exc).__name__})"
+    return DeliveryResult(recipients=tuple(RecipientResult(r.address, 451, text) for r in recipients))

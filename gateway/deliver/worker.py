@@ -1,0 +1,244 @@
+"""Delivery workers: take claimed messages, send them, record the outcome.
+
+Flow: the receive path hands a freshly queued (already claimed) message to
+`Dispatcher.submit`; a poller claims due and orphaned messages from the
+store when there is room.  A worker groups the pending recipients by route,
+makes one SMTP transaction per route, then records, in one transaction, each
+recipient's result, the message's next state, the audit events and any
+bounce.  4xx -> deferred with backoff until `max_age`; 5xx or max age -> a
+bounce to the sender (not for bounces themselves, nor when NOTIFY says
+otherwise).  A route that is not configured defers: never a weaker route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from gateway.audit import AuditEvent, AuditTrail, EventType
+from gateway.deliver.bounce import build_bounce
+from gateway.deliver.transport import (
+    Outbound,
+    OutboundRecipient,
+    Transport,
+    connection_failure,
+)
+from gateway.model import Envelope, RecipientResult
+from gateway.queue import NewMessage, QueuedMessage, QueueState, QueueStore, next_delay
+from gateway.queue.store import Operation, RecipientOutcome
+from gateway.queue.states import RecipientState
+from gateway.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+DeliveryObserver = Callable[[str, int], None]
+
+class Dispatcher:
+    """Owns the in-memory run queue and the worker tasks of this process."""
+
+    def __init__(
+        self,
+        store: QueueStore,
+        transport: Transport,
+        settings: Settings,
+        audit: AuditTrail,
+        observe: DeliveryObserver | None = None,
+    ) -> None:
+        self._store = store
+        self._transport = transport
+        self._settings = settings
+        self._audit = audit
+        self._observe = observe or (lambda outcome, n: None)
+        self._capacity = settings.queue.workers * 4
+        self._ready: asyncio.Queue[QueuedMessage] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.in_flight = 0
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        for n in range(self._settings.queue.workers):
+            self._tasks.append(asyncio.create_task(self._work(), name=f"deliver-{n}"))
+        self._tasks.append(asyncio.create_task(self._poll(), name="deliver-poll"))
+
+    async def stop(self, grace: float = 20.0) -> None:
+        """Finish deliveries in flight (up to `grace`), then release claims."""
+        self._stopping = True
+        self._wake.set()
+        deadline = time.monotonic() + grace
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        released = await self._store.release_claims()
+        log.info("claims_released", count=released)
+
+    def has_room(self) -> bool:
+        return not self._stopping and self._ready.qsize() < self._capacity
+
+    def submit(self, message: QueuedMessage) -> None:
+        self._ready.put_nowait(message)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- loops ---------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        interval = self._settings.queue.poll_interval.total_seconds()
+        while not self._stopping:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
+            room = self._capacity - self._ready.qsize()
+            if self._stopping or room <= 0:
+                continue
+            try:
+                for message in await self._store.claim_due(room):
+                    self._ready.put_nowait(message)
+            except Exception as exc:
+                log.error("claim_failed", error=type(exc).__name__)
+
+    async def _work(self) -> None:
+        while True:
+            message = await self._ready.get()
+            if self._stopping:
+                continue  # its claim is released by stop()
+            self.in_flight += 1
+            try:
+                await self.deliver(message)
+            except Exception as exc:
+                # The claim stays; the lease brings the message back.
+                log.error("delivery_crashed", queue_id=message.id, error=type(exc).__name__)
+            finally:
+                self.in_flight -= 1
+
+    # -- one message ---------------------------------------------------------
+
+    async def deliver(self, message: QueuedMessage) -> None:
+        env = message.envelope
+        by_route: dict[str, list[OutboundRecipient]] = {}
+        for r in message.pending:
+            by_route.setdefault(r.route, []).append(OutboundRecipient(r.address, r.notify, r.orcpt))
+        results: list[RecipientResult] = []
+        routes_used: dict[str, str] = {}
+        for route, recipients in by_route.items():
+            results.extend(await self._send(route, env, message.content, recipients))
+            for r in recipients:
+                routes_used[r.address] = route
+        await self._record(message, results, routes_used)
+
+    async def _send(
+        self, route: str, env: Envelope, content: bytes, recipients: list[OutboundRecipient]
+    ) -> tuple[RecipientResult, ...]:
+        has_route = getattr(self._transport, "has_route", None)
+        if has_route is not None and not has_route(route):
+            text = f"4.3.5 route {route!r} is not configured; not falling back"
+            return tuple(RecipientResult(r.address, 451, text) for r in recipients)
+        outbound = Outbound(
+            mail_from=env.mail_from,
+            recipients=tuple(recipients),
+            content=content,
+            ret=env.dsn_ret,
+            envid=env.dsn_envid,
+            smtputf8=env.smtputf8,
+            body_8bit=env.body_8bit,
+        )
+        timeout = self._settings.upstream.timeout.total_seconds() * 4
+        try:
+            result = await asyncio.wait_for(self._transport.send(route, outbound), timeout)
+        except Exception as exc:
+            log.info("upstream_unavailable", route=route, error=type(exc).__name__)
+            result = connection_failure(recipients, exc)
+        return result.recipients
+
+    async def _record(
+        self,
+        message: QueuedMessage,
+        results: list[RecipientResult],
+        routes: dict[str, str],
+    ) -> None:
+        now = time.time()
+        at = datetime.now(UTC)
+        expired = now - message.created_at >= self._settings.queue.max_age.total_seconds()
+        outcomes: list[RecipientOutcome] = []
+        events: list[AuditEvent] = []
+        failed: list[RecipientResult] = []
+        temporary: list[RecipientResult] = []
+        for result in results:
+            detail = {"recipient": result.address, "route": routes.get(result.address, ""),
+                      "code": result.code}
+            if result.ok:
+                outcomes.append(RecipientOutcome(result.address, RecipientState.DELIVERED,
+                                                 result.code, result.message))
+                events.append(AuditEvent(EventType.RELAYED, at, detail))
+            elif result.permanent or expired:
+                outcomes.append(RecipientOutcome(result.address, RecipientState.FAILED,
+                                                 result.code, result.message))
+                reason = "rejected by upstream" if result.permanent else "expired in queue"
+                events.append(AuditEvent(EventType.DELIVERY_FAILED, at, {**detail, "why": reason}))
+                failed.append(result)
+            else:
+                temporary.append(result)
+        earlier_failed = any(r.state == RecipientState.FAILED for r in message.recipients)
+        if temporary:
+            state = QueueState.DEFERRED
+            delay = next_delay(self._settings.queue.retry, message.attempts + 1)
+            next_at = now + delay.total_seconds()
+        else:
+            state = QueueState.BOUNCED if failed or earlier_failed else QueueState.DELIVERED
+            next_at = now
+        also: list[Operation] = []
+        if events and message.audit_id:
+            also.append(self._audit.events_op(message.audit_id, events))
+        bounce = self._bounce(message, failed)
+        if bounce is not None:
+            insert, _ = self._store.insert_op(bounce)
+            also.append(insert)
+        last_error = temporary[0].message if temporary else None
+        await self._store.record_attempt(message, outcomes, state, next_at, last_error, also)
+        for result in results:
+            outcome = "delivered" if result.ok else "failed" if result in failed else "deferred"
+            self._observe(outcome, 1)
+        log.info(
+            "delivery_attempted",
+            queue_id=message.id,
+            state=state.value,
+            delivered=sum(1 for r in results if r.ok),
+            failed=len(failed),
+            deferred=len(temporary),
+        )
+
+    def _bounce(self, message: QueuedMessage, failed: list[RecipientResult]) -> NewMessage | None:
+        env = message.envelope
+        if not failed or not env.mail_from or env.mail_from == "<>":
+            return None
+        notify = {r.address: r.notify for r in message.recipients}
+        wanted = [f for f in failed if not notify.get(f.address) or "FAILURE" in notify[f.address]]
+        if not wanted:
+            return None
+        orcpts = {r.address: r.orcpt for r in message.recipients if r.orcpt}
+        content = build_bounce(
+            reporting_mta=self._settings.server.hostname,
+            sender=env.mail_from,
+            queue_id=message.id,
+            original=message.content,
+            failed=wanted,
+            envid=env.dsn_envid,
+            orcpts=orcpts,
+            arrival=datetime.fromtimestamp(message.created_at, UTC),
+        )
+        return NewMessage(envelope=Envelope(mail_from="", rcpt_tos=(env.mail_from,)), content=content)
+
+Sleeper = Callable[[float], Awaitable[None]]

@@ -1,0 +1,1 @@
+"""Running the gateway: logging, metrics, and the health endpoint."""

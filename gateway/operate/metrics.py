@@ -1,0 +1,101 @@
+"""Prometheus metrics, in a registry of the app's own (several apps can run
+in one test process), and the tiny HTTP endpoint serving /healthz, /readyz
+and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+log = structlog.get_logger(__name__)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.received = Counter(
+            "gateway_messages_received", "Messages whose DATA was read", registry=self.registry
+        )
+        self.accepted = Counter(
+            "gateway_messages_accepted", "Messages queued (250)", ["verdict"], registry=self.registry
+        )
+        self.rejected = Counter(
+            "gateway_messages_rejected", "Messages refused", ["reason"], registry=self.registry
+        )
+        self.deliveries = Counter(
+            "gateway_delivery_results", "Per-recipient delivery results", ["outcome"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "gateway_queue_depth", "Messages in the queue by state", ["state"],
+            registry=self.registry,
+        )
+        self.data_latency = Histogram(
+            "gateway_data_reply_seconds", "End of DATA to reply",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+Check = Callable[[], Awaitable[dict[str, bool]]]
+
+
+class HealthServer:
+    """GET /healthz (the process runs), /readyz (its dependencies answer), /metrics."""
+
+    def __init__(self, metrics: Metrics, readiness: Check, refresh: Callable[[], Awaitable[None]]):
+        self._metrics = metrics
+        self._readiness = readiness
+        self._refresh = refresh
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        self._server = await asyncio.start_server(self._handle, host, port, reuse_address=True)
+        sock = self._server.sockets[0]
+        return int(sock.getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            method, path, *_ = request.split(b"\r\n", 1)[0].decode("ascii", "replace").split()
+            status, ctype, body = await self._route(method, path)
+        except Exception:
+            status, ctype, body = "400 Bad Request", "text/plain", b"bad request\n"
+        head = (
+            f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(head.encode() + body)
+        with contextlib.suppress(Exception):
+            await writer.drain()
+            writer.close()
+
+    async def _route(self, method: str, path: str) -> tuple[str, str, bytes]:
+        if method != "GET":
+            return "405 Method Not Allowed", "text/plain", b"GET only\n"
+        if path == "/healthz":
+            return "200 OK", "text/plain", b"ok\n"
+        if path == "/readyz":
+            checks = await self._readiness()
+            lines = "".join(f"{name}: {'ok' if ok else 'failing'}\n" for name, ok in checks.items())
+            ready = all(checks.values())
+            return ("200 OK" if ready else "503 Service Unavailable"), "text/plain", lines.encode()
+        if path == "/metrics":
+            with contextlib.suppress(Exception):
+                await self._refresh()
+            return "200 OK", CONTENT_TYPE_LATEST, self._metrics.render()
+        return "404 Not Found", "text/plain", b"not found\n"

@@ -1,0 +1,442 @@
+"""The queue's durable store: enqueue, claim, record attempts, inspect."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.db import is_postgres, queue_messages, queue_recipients
+from gateway.model import Envelope, RecipientDsn
+from gateway.queue.states import QueueState, RecipientState
+from gateway.queue.writer import Writer
+
+Operation = Callable[[AsyncConnection], Awaitable[Any]]
+
+_ALPHABET = "0123456789BCDFGHJKLMNPQRSTVWXZ"
+
+
+def new_queue_id() -> str:
+    """Time-ordered, unguessable: 9 characters of milliseconds, 7 random."""
+    millis = int(time.time() * 1000)
+    head = ""
+    for _ in range(9):
+        millis, digit = divmod(millis, len(_ALPHABET))
+        head = _ALPHABET[digit] + head
+    return head + "".join(secrets.choice(_ALPHABET) for _ in range(7))
+
+
+def envelope_to_json(envelope: Envelope) -> str:
+    return json.dumps(
+        {
+            "ret": envelope.dsn_ret,
+            "envid": envelope.dsn_envid,
+            "smtputf8": envelope.smtputf8,
+            "body_8bit": envelope.body_8bit,
+            "peer": envelope.peer,
+            "helo": envelope.helo,
+            "auth_user": envelope.auth_user,
+        },
+        separators=(",", ":"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRecipient:
+    address: str
+    route: str = "upstream"
+    state: str = RecipientState.PENDING
+    notify: tuple[str, ...] = ()
+    orcpt: str | None = None
+    last_code: int | None = None
+    last_reply: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """An accepted message on its way into the queue."""
+
+    envelope: Envelope
+    content: bytes = field(repr=False)
+    routes: tuple[str, ...] = ()  # per recipient; empty means all "upstream"
+    state: QueueState = QueueState.QUEUED
+    audit_id: str | None = None
+    id: str = field(default_factory=new_queue_id)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    id: str
+    envelope: Envelope
+    content: bytes = field(repr=False)
+    recipients: tuple[QueuedRecipient, ...]
+    state: str
+    attempts: int
+    created_at: float
+    next_attempt_at: float
+    audit_id: str | None = None
+    last_error: str | None = None
+    claimed_by: str | None = None
+
+    @property
+    def pending(self) -> tuple[QueuedRecipient, ...]:
+        return tuple(r for r in self.recipients if r.state == RecipientState.PENDING)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientOutcome:
+    address: str
+    state: RecipientState
+    code: int
+    reply: str
+
+
+def default_worker_id() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
+class QueueStore:
+    """All queue reads and writes.  Writes go through the group-commit Writer."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        writer: Writer,
+        worker_id: str | None = None,
+        lease_seconds: float = 300.0,
+    ) -> None:
+        self.engine = engine
+        self.writer = writer
+        self.worker_id = worker_id or default_worker_id()
+        self.lease_seconds = lease_seconds
+
+    # -- writing -------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        message: NewMessage,
+        also: Sequence[Operation] = (),
+        claim: bool = True,
+    ) -> QueuedMessage:
+        """Store the message (and `also`: audit writes) in one durable commit."""
+        insert, queued = self.insert_op(message, claim)
+
+        async def write(conn: AsyncConnection) -> None:
+            await insert(conn)
+            for op in also:
+                await op(conn)
+
+        await self.writer.submit(write)
+        return queued
+
+    def insert_op(self, message: NewMessage, claim: bool = False) -> tuple[Operation, QueuedMessage]:
+        """The write that queues `message`, to run inside another transaction."""
+        now = time.time()
+        env = message.envelope
+        routes = message.routes or tuple("upstream" for _ in env.rcpt_tos)
+        claimed = claim and message.state == QueueState.QUEUED
+        state = QueueState.ACTIVE if claimed else message.state
+        message_row = {
+            "id": message.id,
+            "created_at": now,
+            "mail_from": env.mail_from,
+            "envelope": envelope_to_json(env),
+            "content": message.content,
+            "size": len(message.content),
+            "state": state.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "claimed_by": self.worker_id if claimed else None,
+            "lease_until": now + self.lease_seconds if claimed else None,
+            "audit_id": message.audit_id,
+            "updated_at": now,
+        }
+        recipients = []
+        recipient_rows = []
+        for position, address in enumerate(env.rcpt_tos):
+            dsn = env.rcpt_dsn[position] if position < len(env.rcpt_dsn) else RecipientDsn()
+            recipients.append(
+                QueuedRecipient(address, routes[position], RecipientState.PENDING, dsn.notify, dsn.orcpt)
+            )
+            recipient_rows.append(
+                {
+                    "message_id": message.id,
+                    "position": position,
+                    "address": address,
+                    "state": RecipientState.PENDING.value,
+                    "route": routes[position],
+                    "notify": ",".join(dsn.notify) or None,
+                    "orcpt": dsn.orcpt,
+                }
+            )
+
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(queue_messages.insert(), [message_row])
+            await conn.execute(queue_recipients.insert(), recipient_rows)
+
+        queued = QueuedMessage(
+            id=message.id,
+            envelope=env,
+            content=message.content,
+            recipients=tuple(recipients),
+            state=state.value,
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+            audit_id=message.audit_id,
+            claimed_by=message_row["claimed_by"],
+        )
+        return write, queued
+
+    async def record_attempt(
+        self,
+        message: QueuedMessage,
+        outcomes: Sequence[RecipientOutcome],
+        state: QueueState,
+        next_attempt_at: float | None = None,
+        last_error: str | None = None,
+        also: Sequence[Operation] = (),
+    ) -> None:
+        """Store one attempt's per-recipient results and the message's new state."""
+        now = time.time()
+
+        async def write(conn: AsyncConnection) -> None:
+            for outcome in outcomes:
+                await conn.execute(
+                    update(queue_recipients)
+                    .where(
+                        queue_recipients.c.message_id == message.id,
+                        queue_recipients.c.address == outcome.address,
+                        queue_recipients.c.state == RecipientState.PENDING.value,
+                    )
+                    .values(
+                        state=outcome.state.value,
+                        last_code=outcome.code,
+                        last_reply=outcome.reply[:1000],
+                    )
+                )
+            await conn.execute(
+                update(queue_messages)
+                .where(queue_messages.c.id == message.id)
+                .values(
+                    state=state.value,
+                    attempts=queue_messages.c.attempts + 1,
+                    next_attempt_at=next_attempt_at if next_attempt_at is not None else now,
+                    claimed_by=None,
+                    lease_until=None,
+                    last_error=last_error[:1000] if last_error else None,
+                    updated_at=now,
+                    # Delivered and bounced messages keep their row for `queue
+                    # show`, but not their content: nothing left to send.
+                    **(
+                        {"content": b""}
+                        if state in (QueueState.DELIVERED, QueueState.BOUNCED)
+                        else {}
+                    ),
+                )
+            )
+            for op in also:
+                await op(conn)
+
+        await self.writer.submit(write)
+
+    async def claim_due(self, limit: int) -> list[QueuedMessage]:
+        """Claim messages whose time has come, or whose claimer's lease ran out."""
+        now = time.time()
+        postgres = is_postgres(self.engine)
+
+        async def write(conn: AsyncConnection) -> list[QueuedMessage]:
+            due = (
+                select(queue_messages.c.id)
+                .where(
+                    or_(
+                        and_(
+                            queue_messages.c.state.in_(
+                                [QueueState.QUEUED.value, QueueState.DEFERRED.value]
+                            ),
+                            queue_messages.c.next_attempt_at <= now,
+                        ),
+                        and_(
+                            queue_messages.c.state == QueueState.ACTIVE.value,
+                            queue_messages.c.lease_until < now,
+                        ),
+                    )
+                )
+                .order_by(queue_messages.c.next_attempt_at)
+                .limit(limit)
+            )
+            if postgres:
+                due = due.with_for_update(skip_locked=True)
+            ids = [row[0] for row in await conn.execute(due)]
+            if not ids:
+                return []
+            await conn.execute(
+                update(queue_messages)
+                .where(queue_messages.c.id.in_(ids))
+                .values(
+                    state=QueueState.ACTIVE.value,
+                    claimed_by=self.worker_id,
+                    lease_until=now + self.lease_seconds,
+                    updated_at=now,
+                )
+            )
+            return await _load(conn, ids)
+
+        return await self.writer.submit(write)
+
+    async def release_claims(self, own_only: bool = True) -> int:
+        """Give back this process's claims (shutdown, or restart after a crash)."""
+        now = time.time()
+
+        async def write(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                update(queue_messages)
+                .where(
+                    queue_messages.c.state == QueueState.ACTIVE.value,
+                    queue_messages.c.claimed_by == self.worker_id,
+                )
+                .values(
+                    state=case(
+                        (queue_messages.c.attempts > 0, QueueState.DEFERRED.value),
+                        else_=QueueState.QUEUED.value,
+                    ),
+                    claimed_by=None,
+                    lease_until=None,
+                    next_attempt_at=now,
+                    updated_at=now,
+                )
+            )
+            return int(result.rowcount or 0)
+
+        return await self.writer.submit(write)
+
+    async def retry_now(self, message_id: str) -> bool:
+        """`gateway queue retry ID`: a deferred message is tried at once."""
+        now = time.time()
+
+        async def write(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                update(queue_messages)
+                .where(
+                    queue_messages.c.id == message_id,
+                    queue_messages.c.state.in_(
+                        [QueueState.DEFERRED.value, QueueState.QUEUED.value]
+                    ),
+                )
+                .values(next_attempt_at=now, updated_at=now)
+            )
+            return int(result.rowcount or 0)
+
+        return bool(await self.writer.submit(write))
+
+    async def set_state(self, message_id: str, state: QueueState, expect: QueueState) -> bool:
+        """Move a message between states (held -> queued on approval)."""
+        now = time.time()
+
+        async def write(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                update(queue_messages)
+                .where(queue_messages.c.id == message_id, queue_messages.c.state == expect.value)
+                .values(state=state.value, next_attempt_at=now, updated_at=now)
+            )
+            return int(result.rowcount or 0)
+
+        return bool(await self.writer.submit(write))
+
+    async def delete(self, message_id: str) -> None:
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(delete(queue_messages).where(queue_messages.c.id == message_id))
+
+        await self.writer.submit(write)
+
+    # -- reading -------------------------------------------------------------
+
+    async def get(self, message_id: str) -> QueuedMessage | None:
+        async with self.engine.connect() as conn:
+            found = await _load(conn, [message_id])
+        return found[0] if found else None
+
+    async def list(self, states: Sequence[QueueState] = (), limit: int = 100) -> list[QueuedMessage]:
+        query = select(queue_messages.c.id).order_by(queue_messages.c.created_at).limit(limit)
+        if states:
+            query = query.where(queue_messages.c.state.in_([s.value for s in states]))
+        async with self.engine.connect() as conn:
+            ids = [row[0] for row in await conn.execute(query)]
+            return await _load(conn, ids, with_content=False)
+
+    async def depth_by_state(self) -> dict[str, int]:
+        query = select(queue_messages.c.state, func.count()).group_by(queue_messages.c.state)
+        async with self.engine.connect() as conn:
+            return {state: int(count) for state, count in await conn.execute(query)}
+
+
+async def _load(
+    conn: AsyncConnection, ids: Sequence[str], with_content: bool = True
+) -> list[QueuedMessage]:
+    if not ids:
+        return []
+    columns = [c for c in queue_messages.c if with_content or c.name != "content"]
+    rows = (await conn.execute(select(*columns).where(queue_messages.c.id.in_(ids)))).mappings()
+    by_id = {row["id"]: row for row in rows}
+    recipient_rows = (
+        await conn.execute(
+            select(queue_recipients)
+            .where(queue_recipients.c.message_id.in_(ids))
+            .order_by(queue_recipients.c.message_id, queue_recipients.c.position)
+        )
+    ).mappings()
+    recipients: dict[str, list[QueuedRecipient]] = {}
+    for r in recipient_rows:
+        recipients.setdefault(r["message_id"], []).append(
+            QueuedRecipient(
+                address=r["address"],
+                route=r["route"],
+                state=r["state"],
+                notify=tuple(r["notify"].split(",")) if r["notify"] else (),
+                orcpt=r["orcpt"],
+                last_code=r["last_code"],
+                last_reply=r["last_reply"],
+            )
+        )
+    loaded = []
+    for message_id in ids:
+        row = by_id.get(message_id)
+        if row is None:
+            continue
+        extra = json.loads(row["envelope"])
+        rcpts = recipients.get(message_id, [])
+        envelope = Envelope(
+            mail_from=row["mail_from"],
+            rcpt_tos=tuple(r.address for r in rcpts),
+            rcpt_dsn=tuple(RecipientDsn(r.notify, r.orcpt) for r in rcpts),
+            dsn_ret=extra.get("ret"),
+            dsn_envid=extra.get("envid"),
+            smtputf8=bool(extra.get("smtputf8")),
+            body_8bit=bool(extra.get("body_8bit")),
+            peer=extra.get("peer", ""),
+            helo=extra.get("helo", ""),
+            auth_user=extra.get("auth_user"),
+        )
+        loaded.append(
+            QueuedMessage(
+                id=message_id,
+                envelope=envelope,
+                content=bytes(row["content"]) if with_content else b"",
+                recipients=tuple(rcpts),
+                state=row["state"],
+                attempts=int(row["attempts"]),
+                created_at=float(row["created_at"]),
+                next_attempt_at=float(row["next_attempt_at"]),
+                audit_id=row["audit_id"],
+                last_error=row["last_error"],
+                claimed_by=row["claimed_by"],
+            )
+        )
+    return loaded

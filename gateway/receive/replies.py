@@ -1,0 +1,36 @@
+"""Every SMTP reply the gateway sends, as a named constant (with RFC 3463
+enhanced status codes).  Nothing else in the code writes reply text."""
+
+from __future__ import annotations
+
+from typing import Final
+
+S220_READY: Final = "220 {hostname} ESMTP secure-sharing gateway"
+S221_BYE: Final = "221 2.0.0 Bye"
+S250_OK: Final = "250 2.0.0 OK"
+S250_SENDER_OK: Final = "250 2.1.0 Sender OK"
+S250_RECIPIENT_OK: Final = "250 2.1.5 Recipient OK"
+S250_QUEUED: Final = "250 2.0.0 Queued as {queue_id}"
+S250_HELD: Final = "250 2.0.0 Queued as {queue_id} (held for authorisation)"
+S354_START: Final = "354 End data with <CR><LF>.<CR><LF>"
+
+S421_SHUTTING_DOWN: Final = "421 4.3.2 Service shutting down, try again later"
+S451_INTERNAL: Final = "451 4.3.0 Temporary local problem, try again later"
+S452_TOO_MANY_RECIPIENTS: Final = "452 4.5.3 Too many recipients"
+
+S500_LINE_TOO_LONG: Final = "500 5.5.2 Line too long"
+S501_BAD_ADDRESS: Final = "501 5.1.3 Bad address syntax"
+S501_SYNTAX_MAIL: Final = "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]"
+S501_SYNTAX_RCPT: Final = "501 5.5.4 Syntax: RCPT TO:<address> [parameters]"
+S501_BAD_PARAMETER: Final = "501 5.5.4 Invalid parameter {name}"
+S503_NEED_MAIL: Final = "503 5.5.1 Need MAIL command first"
+S503_NEED_RCPT: Final = "503 5.5.1 Need RCPT command first"
+S503_NESTED_MAIL: Final = "503 5.5.1 Nested MAIL command"
+S550_RELAY_DENIED: Final = "550 5.7.1 Relaying denied: authenticate or send from a trusted network"
+S550_POLICY: Final = "550 5.7.1 {summary}"
+S550_BARE_LINE_ENDING: Final = (
+    "550 5.5.2 Message refused: bare CR or LF, or NUL, in the message data"
+)
+S552_TOO_BIG: Final = "552 5.3.4 Message too big for system"
+S553_BAD_ADDRESS: Final = "553 5.1.3 Address not allowed: {why}"
+S555_UNKNOWN_PARAMETER: Final = "555 5.5.4 Unsupported parameter {name}"

@@ -1,0 +1,430 @@
+"""The SMTP listener: aiosmtpd's protocol, hardened for a relay.
+
+Flow per connection: EHLO (SIZE, 8BITMIME, SMTPUTF8, PIPELINING,
+ENHANCEDSTATUSCODES, DSN, STARTTLS when configured, AUTH only after TLS) ->
+MAIL (address checked, DSN RET/ENVID kept) -> RCPT (address checked, relay
+permission, recipient limit, DSN NOTIFY/ORCPT kept) -> DATA (read in blocks
+up to the terminator; bare CR/LF or NUL refused) -> the `Acceptor` given by
+the composition root decides and answers.  This module knows nothing about
+detection or policy: the acceptor returns the reply line.
+
+Any exception while handling a command answers 451 4.3.0 without detail
+(aiosmtpd's default would answer 500 with the exception text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from gateway.model import Envelope, RecipientDsn
+from gateway.receive import replies
+from gateway.receive.addresses import address_problem
+
+log = structlog.get_logger(__name__)
+
+Acceptor = Callable[[Envelope, bytes], Awaitable[str]]
+Authenticator = Callable[[str, str], bool]
+
+_XTEXT = re.compile(r"^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*$")
+_NOTIFY_VALUES = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
+_BLOCK_TERMINATOR = b"\n.\r\n"
+
+
+@dataclass
+class _Transaction:
+    """What one MAIL..DATA transaction collected beyond aiosmtpd's Envelope."""
+
+    mail_from: str | None = None
+    ret: str | None = None
+    envid: str | None = None
+    smtputf8: bool = False
+    body_8bit: bool = False
+    recipients: list[str] = field(default_factory=list)
+    rcpt_dsn: list[RecipientDsn] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    hostname: str
+    trusted_networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    max_message_size: int
+    max_recipients: int
+    idle_timeout: float = 300.0
+    require_auth: bool = False
+    tls_context: ssl.SSLContext | None = None
+    # Mail to these domains is accepted from anyone (inbound receipts).
+    open_domains: frozenset[str] = frozenset()
+
+
+class GatewaySMTP(SMTP):  # type: ignore[misc]
+    """aiosmtpd's SMTP with the relay's own MAIL, RCPT and DATA handling."""
+
+    def __init__(
+        self,
+        config: ListenerConfig,
+        acceptor: Acceptor,
+        is_shutting_down: Callable[[], bool],
+        authenticator: Authenticator | None = None,
+    ) -> None:
+        self._config = config
+        self._acceptor = acceptor
+        self._is_shutting_down = is_shutting_down
+        self._check_password = authenticator
+        self._txn = _Transaction()
+        super().__init__(
+            _Hooks(),
+            data_size_limit=config.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=config.hostname,
+            ident="secure-sharing gateway",
+            tls_context=config.tls_context,
+            timeout=config.idle_timeout,
+            auth_required=config.require_auth,
+            auth_require_tls=True,
+            authenticator=self._authenticate if authenticator else None,
+            auth_exclude_mechanism=["CRAM-MD5"],
+        )
+
+    # -- aiosmtpd integration ------------------------------------------------
+
+    def _set_post_data_state(self) -> None:
+        super()._set_post_data_state()
+        self._txn = _Transaction()
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("smtp_command_failed", error=type(error).__name__)
+        return replies.S451_INTERNAL
+
+    async def push(self, status: Any) -> None:
+        # Shutting down: every further command gets 421, then the connection closes.
+        if self._is_shutting_down() and isinstance(status, str) and not status.startswith("221"):
+            await super().push(replies.S421_SHUTTING_DOWN)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        await super().push(status)
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword) or self._check_password is None:
+            return AuthResult(success=False, handled=False)
+        try:
+            login = auth_data.login.decode("utf-8")
+            password = auth_data.password.decode("utf-8")
+        except UnicodeDecodeError:
+            return AuthResult(success=False, handled=False)
+        ok = self._check_password(login, password)
+        log.info("auth_checked", success=ok)
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
+
+    # -- permission ----------------------------------------------------------
+
+    def _peer_trusted(self) -> bool:
+        if self.session is None or not self.session.peer:
+            return False
+        peer = self.session.peer
+        host = peer[0] if isinstance(peer, tuple) else str(peer)
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in self._config.trusted_networks)
+
+    def _may_relay(self) -> bool:
+        authenticated = bool(self.session is not None and self.session.authenticated)
+        if self._config.require_auth:
+            return authenticated
+        return authenticated or self._peer_trusted()
+
+    # -- commands ------------------------------------------------------------
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("MAIL"):
+            return
+        if self._txn.mail_from is not None:
+            await self.push(replies.S503_NESTED_MAIL)
+            return
+        rest = self._strip_command_keyword("FROM:", arg or "")
+        if rest is None:
+            await self.push(replies.S501_SYNTAX_MAIL)
+            return
+        parsed = _split_path(rest)
+        if parsed is None:
+            await self.push(replies.S501_BAD_ADDRESS)
+            return
+        address, params_text = parsed
+        params = _parse_params(params_text)
+        if params is None:
+            await self.push(replies.S501_SYNTAX_MAIL)
+            return
+        txn = _Transaction()
+        for name, value in params.items():
+            if name == "SIZE":
+                if value is None or not value.isdigit():
+                    await self.push(replies.S501_BAD_PARAMETER.format(name=name))
+                    return
+                if int(value) > self._config.max_message_size:
+                    await self.push(replies.S552_TOO_BIG)
+                    return
+            elif name == "BODY":
+                if value is None or value.upper() not in ("7BIT", "8BITMIME"):
+                    await self.push(replies.S501_BAD_PARAMETER.format(name=name))
+                    return
+                txn.body_8bit = value.upper() == "8BITMIME"
+            elif name == "SMTPUTF8":
+                if value is not None:
+                    await self.push(replies.S501_BAD_PARAMETER.format(name=name))
+                    return
+                txn.smtputf8 = True
+            elif name == "RET":
+                if value is None or value.upper() not in ("FULL", "HDRS"):
+                    await self.push(replies.S501_BAD_PARAMETER.format(name=name))
+                    return
+                txn.ret = value.upper()
+            elif name == "ENVID":
+                if value is None or not _XTEXT.match(value) or len(value) > 100:
+                    await self.push(replies.S501_BAD_PARAMETER.format(name=name))
+                    return
+                txn.envid = value
+            elif name == "AUTH":
+                continue  # RFC 4954 AUTH=<> on MAIL: accepted, not trusted
+            else:
+                await self.push(replies.S555_UNKNOWN_PARAMETER.format(name=name))
+                return
+        if address:
+            problem = address_problem(address, allow_utf8=txn.smtputf8)
+            if problem:
+                await self.push(replies.S553_BAD_ADDRESS.format(why=problem))
+                return
+        txn.mail_from = address
+        self._txn = txn
+        assert self.envelope is not None
+        self.envelope.mail_from = address or "<>"
+        await self.push(replies.S250_SENDER_OK)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("RCPT"):
+            return
+        if self._txn.mail_from is None:
+            await self.push(replies.S503_NEED_MAIL)
+            return
+        rest = self._strip_command_keyword("TO:", arg or "")
+        if rest is None:
+            await self.push(replies.S501_SYNTAX_RCPT)
+            return
+        parsed = _split_path(rest)
+        if parsed is None or not parsed[0]:
+            await self.push(replies.S501_BAD_ADDRESS)
+            return
+        address, params_text = parsed
+        params = _parse_params(params_text)
+        if params is None:
+            await self.push(replies.S501_SYNTAX_RCPT)
+            return
+        notify: tuple[str, ...] = ()
+        orcpt: str | None = None
+        for name, value in params.items():
+            if name == "NOTIFY":
+                values = tuple(v.strip().upper() for v in (value or "").split(","))
+                if not values or any(v not in _NOTIFY_VALUES for v in values) or (
+                    "NEVER" in values and len(values) > 1
+                ):
+                    await self.push(replies.S501_BAD_PARAMETER.format(name=name))
+                    return
+                notify = values
+            elif name == "ORCPT":
+                if value is None or ";" not in value or len(value) > 500:
+                    await self.push(replies.S501_BAD_PARAMETER.format(name=name))
+                    return
+                orcpt = value
+            else:
+                await self.push(replies.S555_UNKNOWN_PARAMETER.format(name=name))
+                return
+        problem = address_problem(address, allow_utf8=self._txn.smtputf8)
+        if problem:
+            await self.push(replies.S553_BAD_ADDRESS.format(why=problem))
+            return
+        domain = address.rpartition("@")[2].lower().rstrip(".")
+        if domain not in self._config.open_domains and not self._may_relay():
+            log.info("relay_denied")
+            await self.push(replies.S550_RELAY_DENIED)
+            return
+        if len(self._txn.recipients) >= self._config.max_recipients:
+            await self.push(replies.S452_TOO_MANY_RECIPIENTS)
+            return
+        self._txn.recipients.append(address)
+        self._txn.rcpt_dsn.append(RecipientDsn(notify, orcpt))
+        assert self.envelope is not None
+        self.envelope.rcpt_tos.append(address)
+        await self.push(replies.S250_RECIPIENT_OK)
+
+    async def smtp_DATA(self, arg: str | None) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if self._txn.mail_from is None:
+            await self.push(replies.S503_NEED_MAIL)
+            return
+        if not self._txn.recipients:
+            await self.push(replies.S503_NEED_RCPT)
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push(replies.S354_START)
+        started = time.monotonic()
+        content, status = await self._read_data()
+        if status is not None:
+            self._set_post_data_state()
+            await self.push(status)
+            return
+        assert content is not None
+        session = self.session
+        peer = session.peer if session is not None else ""
+        envelope = Envelope(
+            mail_from=self._txn.mail_from,
+            rcpt_tos=tuple(self._txn.recipients),
+            rcpt_dsn=tuple(self._txn.rcpt_dsn),
+            dsn_ret=self._txn.ret,
+            dsn_envid=self._txn.envid,
+            smtputf8=self._txn.smtputf8,
+            body_8bit=self._txn.body_8bit,
+            peer=peer[0] if isinstance(peer, tuple) else str(peer),
+            helo=(session.host_name or "") if session is not None else "",
+            auth_user=(str(session.auth_data) if session and session.authenticated else None),
+        )
+        self._set_post_data_state()
+        try:
+            reply = await self._acceptor(envelope, content)
+        except Exception as exc:  # never 250 without a durable commit
+            log.error("message_accept_failed", error=type(exc).__name__)
+            reply = replies.S451_INTERNAL
+        log.debug("data_answered", seconds=round(time.monotonic() - started, 4))
+        await self.push(reply)
+
+    async def _read_data(self) -> tuple[bytes | None, str | None]:
+        """Read DATA to its terminator, in blocks.  Returns (content, error reply).
+
+        The content keeps its CRLF line endings, dot-unstuffed.  The fast path
+        lets the stream search for LF "." CRLF; starting it after the first CR
+        means the terminator's LF is always still in the stream.  A terminator
+        not preceded by CR, a bare CR or LF, or a NUL anywhere is refused
+        (SMTP smuggling); the rest of the message is then read line by line
+        so nothing after a fake terminator is taken as a command.
+        """
+        reader = self._reader
+        limit = self._config.max_message_size
+        # The stream's limit is aiosmtpd's line limit; raise it for the
+        # block read and put it back for command lines.
+        saved_limit = getattr(reader, "_limit")  # noqa: B009
+        setattr(reader, "_limit", limit + 1024)  # noqa: B010
+        try:
+            try:
+                first = await reader.readuntil(b"\r")
+                if first == b".\r":
+                    nxt = await reader.readexactly(1)
+                    if nxt == b"\n":
+                        return b"", None
+                    return await self._drain_smuggled()
+                rest = await reader.readuntil(_BLOCK_TERMINATOR)
+            except asyncio.LimitOverrunError:
+                return await self._drain_oversize()
+            raw = first + rest
+            if len(raw) > limit + 3:
+                return None, replies.S552_TOO_BIG
+            if raw[-5:-4] != b"\r":
+                return await self._drain_smuggled()
+            content = raw[:-3]
+        finally:
+            setattr(reader, "_limit", saved_limit)  # noqa: B010
+        if (
+            b"\x00" in content
+            or content.count(b"\n") != content.count(b"\r\n")
+            or content.count(b"\r") != content.count(b"\r\n")
+        ):
+            return None, replies.S550_BARE_LINE_ENDING
+        if content.startswith(b"."):
+            content = content[1:]
+        return content.replace(b"\r\n.", b"\r\n"), None
+
+    async def _drain_lines(self) -> None:
+        """Read and discard lines up to a real CRLF "." CRLF terminator."""
+        reader = self._reader
+        previous_ended = True
+        while True:
+            try:
+                line = await reader.readuntil(b"\r\n")
+            except asyncio.LimitOverrunError as exc:
+                await reader.readexactly(exc.consumed)
+                previous_ended = False
+                continue
+            if previous_ended and line == b".\r\n":
+                return
+            previous_ended = True
+
+    async def _drain_smuggled(self) -> tuple[None, str]:
+        log.warning("data_refused", reason="bare_line_ending")
+        await self._drain_lines()
+        return None, replies.S550_BARE_LINE_ENDING
+
+    async def _drain_oversize(self) -> tuple[None, str]:
+        log.info("data_refused", reason="too_big")
+        await self._drain_lines()
+        return None, replies.S552_TOO_BIG
+
+
+class _Hooks:
+    """aiosmtpd handler hooks: only EHLO, to advertise the extensions."""
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        extra = ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250-DSN"]
+        return [*responses[:-1], *extra, responses[-1]]
+
+
+def _split_path(text: str) -> tuple[str, str] | None:
+    """'<addr> PARAMS' -> (addr, 'PARAMS').  Only the angle-bracket form."""
+    text = text.strip()
+    if not text.startswith("<"):
+        return None
+    end = text.find(">")
+    if end < 0 or "<" in text[1:end]:
+        return None
+    address = text[1:end]
+    if '"' in address:
+        return None  # quoted local parts can hide a second address
+    return address, text[end + 1 :].strip()
+
+
+def _parse_params(text: str) -> dict[str, str | None] | None:
+    params: dict[str, str | None] = {}
+    for item in text.split():
+        name, eq, value = item.partition("=")
+        if not name.isalnum() or (eq and not value) or name.upper() in params:
+            return None
+        params[name.upper()] = value if eq else None
+    return params
+
+
+async def start_listener(
+    host: str,
+    port: int,
+    make_protocol: Callable[[], GatewaySMTP],
+) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(make_protocol, host=host, port=port, reuse_address=True)

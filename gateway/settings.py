@@ -1,0 +1,363 @@
+"""The one validated Settings object: TOML file, then GATEWAY_* overrides.
+
+Flow: `load_settings(path)` reads the TOML file, applies environment
+overrides (`GATEWAY_<SECTION>_<KEY>`, e.g. `GATEWAY_DATABASE_URL`,
+`GATEWAY_UPSTREAM_PORT=2600`; values are read as TOML when they parse, else
+as plain strings), validates everything with pydantic (unknown keys are
+errors), resolves relative paths against the config file's folder and checks
+files exist.  Every problem is collected into one `ConfigError` whose messages
+name the file, the key and the reason, so `gateway check-config` can print
+them all at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from gateway.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/gateway.toml")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|y)\s*$")
+_UNIT_SECONDS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+    "y": 365 * 86400,
+}
+
+
+def parse_duration(value: object) -> timedelta:
+    """'15m', '5d', '6y' (365 days), '30s', '250ms'; a bare number is seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a duration such as '15m' or '5d' is needed")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    raise ValueError(f"{value!r} is not a duration (use e.g. '30s', '15m', '4h', '5d', '6y')")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+TlsMode = Literal["none", "starttls", "starttls-verify", "implicit"]
+
+
+def _split_hostport(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{value!r} is not host:port")
+    number = int(port)
+    if not 0 <= number <= 65535:
+        raise ValueError(f"port {number} is out of range 0-65535")
+    return host.strip("[]") or "127.0.0.1", number
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class User(_Section):
+    """An SMTP submission user (AUTH PLAIN/LOGIN after STARTTLS)."""
+
+    name: str = Field(min_length=1)
+    password_hash: str = Field(pattern=r"^\$argon2(id|i|d)\$")
+
+
+class ServerSettings(_Section):
+    listen: str = "127.0.0.1:2525"
+    hostname: str = "gateway.example.org"
+    trusted_networks: list[str] = ["127.0.0.0/8", "::1/128"]
+    require_auth: bool = False
+    tls_cert: str = ""
+    tls_key: str = ""
+    max_message_size: int = Field(default=26_214_400, gt=0, le=1 << 31)
+    max_recipients: int = Field(default=100, gt=0, le=100_000)
+    idle_timeout: Duration = timedelta(minutes=5)
+    # Before-queue inspection must answer before the client's own DATA timeout.
+    inspect_timeout: Duration = timedelta(seconds=60)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        _split_hostport(value)
+        return value
+
+    @field_validator("trusted_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{net!r} is not a network ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("tls_cert and tls_key must be set together")
+        return self
+
+    @property
+    def host(self) -> str:
+        return _split_hostport(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return _split_hostport(self.listen)[1]
+
+    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(n, strict=False) for n in self.trusted_networks]
+
+
+class RouteSettings(_Section):
+    """A smarthost: the default [upstream] or a named [routes.NAME]."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=2526, ge=1, le=65535)
+    tls: TlsMode = "none"
+    timeout: Duration = timedelta(seconds=30)
+    ca_file: str = ""
+    username: str = ""
+    password: str = Field(default="", repr=False)
+    pool_size: int = Field(default=8, ge=1, le=256)
+
+
+class QueueSettings(_Section):
+    retry: list[Duration] = [
+        timedelta(minutes=1),
+        timedelta(minutes=5),
+        timedelta(minutes=15),
+        timedelta(hours=1),
+        timedelta(hours=4),
+    ]
+    max_age: Duration = timedelta(days=5)
+    lease: Duration = timedelta(minutes=5)
+    workers: int = Field(default=16, ge=1, le=512)
+    poll_interval: Duration = timedelta(seconds=1)
+
+    @field_validator("retry")
+    @classmethod
+    def _retry(cls, value: list[timedelta]) -> list[timedelta]:
+        if not value:
+            raise ValueError("at least one retry delay is needed")
+        return value
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///var/gateway.db"
+    pool_size: int = Field(default=10, ge=1, le=200)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
+        return value
+
+
+class ReceiptSettings(_Section):
+    domain: str = "receipts.gateway.example.org"
+    request_dsn: bool = True
+    request_mdn: bool = True
+    release_on: Literal["delivery", "read"] = "delivery"
+    timeout: Duration = timedelta(days=2)
+
+
+class PasswordSettings(_Section):
+    release: Literal["on-receipt", "manual", "sender"] = "on-receipt"
+    ttl: Duration = timedelta(days=7)
+    key_file: str = ""
+
+
+class HoldSettings(_Section):
+    """Messages above this sensitivity wait for a named authoriser."""
+
+    enabled: bool = False
+    special_category: bool = True
+    min_people: int = Field(default=0, ge=0)
+
+
+class PolicySettings(_Section):
+    mode: Literal["enforce", "protect", "monitor"] = "enforce"
+    subject_marking: str = Field(default="Private and Confidential", min_length=1)
+    min_encryption: Literal["aes-128", "aes-256"] = "aes-128"
+    require_read_only: bool = True
+    require_purpose: bool = False
+    recipients_file: str = "recipients.csv"
+    hold: HoldSettings = HoldSettings()
+
+
+class MetricsSettings(_Section):
+    listen: str = "127.0.0.1:9025"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            _split_hostport(value)
+        return value
+
+
+class AuditSettings(_Section):
+    retention: Duration = timedelta(days=6 * 365)
+    checkpoint_every: int = Field(default=1000, ge=1)
+    key_file: str = ""
+
+
+class WebUser(_Section):
+    name: str = Field(min_length=1)
+    password_hash: str = Field(pattern=r"^\$argon2(id|i|d)\$")
+    role: Literal["auditor", "approver", "admin"]
+
+
+class WebSettings(_Section):
+    listen: str = ""
+    users: list[WebUser] = []
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    upstream: RouteSettings = RouteSettings()
+    queue: QueueSettings = QueueSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    receipts: ReceiptSettings = ReceiptSettings()
+    passwords: PasswordSettings = PasswordSettings()
+    policy: PolicySettings = PolicySettings()
+    metrics: MetricsSettings = MetricsSettings()
+    routes: dict[str, RouteSettings] = {}
+    audit: AuditSettings = AuditSettings()
+    web: WebSettings = WebSettings()
+    users: list[User] = []
+    # Where the file was read from; relative paths above are resolved against it.
+    config_dir: Path = Path(".")
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.config_dir / candidate
+
+    @property
+    def recipients_path(self) -> Path:
+        return self.resolve(self.policy.recipients_file)
+
+
+_SECTIONS = {
+    name for name, info in Settings.model_fields.items() if name not in {"config_dir", "users"}
+}
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith("GATEWAY_"):
+            continue
+        rest = name[len("GATEWAY_") :].lower()
+        section, _, key = rest.partition("_")
+        if section not in _SECTIONS or not key or section == "routes":
+            continue  # GATEWAY_CONFIG, GATEWAY_PASSWORD_KEY, GATEWAY_TEST_* are not overrides
+        table = data.setdefault(section, {})
+        if isinstance(table, dict):
+            table[key] = _env_value(raw)
+
+
+def _format_error(source: str, error: Any) -> str:
+    loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{source}: {loc or '(top level)'}: {message}"
+
+
+def _check_files(settings: Settings, source: str) -> list[str]:
+    problems = []
+    checks = [("policy.recipients_file", settings.policy.recipients_file)]
+    if settings.server.tls_cert:
+        checks += [
+            ("server.tls_cert", settings.server.tls_cert),
+            ("server.tls_key", settings.server.tls_key),
+        ]
+    if settings.passwords.key_file:
+        checks.append(("passwords.key_file", settings.passwords.key_file))
+    if settings.audit.key_file:
+        checks.append(("audit.key_file", settings.audit.key_file))
+    for route_name, route in {"upstream": settings.upstream, **{
+        f"routes.{n}": r for n, r in settings.routes.items()
+    }}.items():
+        if route.ca_file:
+            checks.append((f"{route_name}.ca_file", route.ca_file))
+    for key, value in checks:
+        path = settings.resolve(value)
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            problems.append(f"{source}: {key}: cannot read {path} ({exc.strerror})")
+    return problems
+
+
+def load_settings(
+    path: str | Path | None = None,
+    environ: dict[str, str] | None = None,
+    check_files: bool = True,
+) -> Settings:
+    """Read, override and validate the configuration, or raise ConfigError."""
+    env = dict(os.environ if environ is None else environ)
+    config_path = Path(path or env.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
+    source = str(config_path)
+    try:
+        data: dict[str, Any] = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    _apply_env(data, env)
+    data.pop("config_dir", None)
+    data["config_dir"] = config_path.resolve().parent
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_format_error(source, e) for e in exc.errors()]) from None
+    problems = _check_files(settings, source) if check_files else []
+    for name, route in settings.routes.items():
+        if route.tls == "none":
+            problems.append(
+                f"{source}: routes.{name}.tls: a secure route must use TLS "
+                "(starttls, starttls-verify or implicit)"
+            )
+    if problems:
+        raise ConfigError(problems)
+    return settings
