@@ -63,11 +63,13 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _extra_checks(settings: Any) -> list[str]:
     """Checks of later stages (the recipient allow-list) when present."""
+    import importlib
+
     try:
-        from gateway.policy.recipients import check_recipients_file
+        recipients = importlib.import_module("gateway.policy.recipients")
     except ImportError:
         return []
-    problems: list[str] = check_recipients_file(settings)
+    problems: list[str] = recipients.check_recipients_file(settings)
     return problems
 
 

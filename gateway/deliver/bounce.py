@@ -64,7 +64,7 @@ def build_bounce(
         per_message["Original-Envelope-Id"] = envid
     if arrival:
         per_message["Arrival-Date"] = email.utils.format_datetime(arrival)
-    blocks = [per_message]
+    blocks: list[Message | str] = [per_message]
     for result in failed:
         block = Message()
         if orcpts and result.address in orcpts:
@@ -81,7 +81,7 @@ def build_bounce(
     )
     # The email package writes message/delivery-status from a list of
     # header blocks, one per-message block then one per recipient.
-    status_part = Message()
+    status_part = EmailMessage(policy=SMTP)
     status_part["Content-Type"] = "message/delivery-status"
     status_part.set_payload(blocks)
     report.attach(status_part)

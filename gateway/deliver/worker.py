@@ -30,8 +30,8 @@ from gateway.deliver.transport import (
 )
 from gateway.model import Envelope, RecipientResult
 from gateway.queue import NewMessage, QueuedMessage, QueueState, QueueStore, next_delay
-from gateway.queue.store import Operation, RecipientOutcome
 from gateway.queue.states import RecipientState
+from gateway.queue.store import Operation, RecipientOutcome
 from gateway.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -135,8 +135,8 @@ class Dispatcher:
         routes_used: dict[str, str] = {}
         for route, recipients in by_route.items():
             results.extend(await self._send(route, env, message.content, recipients))
-            for r in recipients:
-                routes_used[r.address] = route
+            for outbound in recipients:
+                routes_used[outbound.address] = route
         await self._record(message, results, routes_used)
 
     async def _send(

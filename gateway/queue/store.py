@@ -143,7 +143,8 @@ class QueueStore:
         routes = message.routes or tuple("upstream" for _ in env.rcpt_tos)
         claimed = claim and message.state == QueueState.QUEUED
         state = QueueState.ACTIVE if claimed else message.state
-        message_row = {
+        claimed_by = self.worker_id if claimed else None
+        message_row: dict[str, Any] = {
             "id": message.id,
             "created_at": now,
             "mail_from": env.mail_from,
@@ -153,7 +154,7 @@ class QueueStore:
             "state": state.value,
             "attempts": 0,
             "next_attempt_at": now,
-            "claimed_by": self.worker_id if claimed else None,
+            "claimed_by": claimed_by,
             "lease_until": now + self.lease_seconds if claimed else None,
             "audit_id": message.audit_id,
             "updated_at": now,
@@ -191,7 +192,7 @@ class QueueStore:
             created_at=now,
             next_attempt_at=now,
             audit_id=message.audit_id,
-            claimed_by=message_row["claimed_by"],
+            claimed_by=claimed_by,
         )
         return write, queued
 

@@ -17,7 +17,7 @@ _ATEXT = re.compile(r"^[A-Za-z0-9!#$&'*+/=?^_`{|}~.\-\u0080-\U0010ffff]+$")
 def address_problem(address: str, allow_utf8: bool = False) -> str | None:
     if any(ch in address for ch in "\r\n\x00"):
         return "control characters in the address"
-    if address.startswith("@") or ":" in address and address.find(":") < address.find("@"):
+    if address.startswith("@") or (":" in address and address.find(":") < address.find("@")):
         return "source routes are not accepted"
     if address.count("@") != 1:
         return "an address needs exactly one @"

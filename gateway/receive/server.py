@@ -66,7 +66,7 @@ class ListenerConfig:
     open_domains: frozenset[str] = frozenset()
 
 
-class GatewaySMTP(SMTP):  # type: ignore[misc]
+class GatewaySMTP(SMTP):
     """aiosmtpd's SMTP with the relay's own MAIL, RCPT and DATA handling."""
 
     def __init__(
@@ -92,14 +92,14 @@ class GatewaySMTP(SMTP):  # type: ignore[misc]
             timeout=config.idle_timeout,
             auth_required=config.require_auth,
             auth_require_tls=True,
-            authenticator=self._authenticate if authenticator else None,
+            authenticator=self._check_credentials if authenticator else None,
             auth_exclude_mechanism=["CRAM-MD5"],
         )
 
     # -- aiosmtpd integration ------------------------------------------------
 
     def _set_post_data_state(self) -> None:
-        super()._set_post_data_state()
+        super()._set_post_data_state()  # type: ignore[no-untyped-call]
         self._txn = _Transaction()
 
     async def handle_exception(self, error: Exception) -> str:
@@ -115,7 +115,7 @@ class GatewaySMTP(SMTP):  # type: ignore[misc]
             return
         await super().push(status)
 
-    def _authenticate(
+    def _check_credentials(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
     ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword) or self._check_password is None:
