@@ -205,6 +205,7 @@ class PasswordCandidate:
     location: str  # "header", "body", "subject", "attachment"
     part_path: str = ""
     removable: bool = True
+    opens: bool = False  # it opened at least one encrypted attachment
 
 
 @dataclass(frozen=True, slots=True)

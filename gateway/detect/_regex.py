@@ -1,0 +1,131 @@
+"""The one combined pass over a segment's text, on RE2 when it is installed.
+
+    text --fold--> ASCII bytes (same length) --combined regex--> leftmost start
+         --anchored set at that start--> every pattern that matches there
+         --that pattern alone--> its span and `value` group
+
+The combined regex (every recognizer's pattern in one alternation, without
+captures) only finds where candidates start; RE2 runs it as one DFA, in time
+linear in the text.  An anchored RE2 set at each start says which patterns
+match there, so two recognizers that claim the same characters (a date and a
+sort code, "12-03-15") both see them.  Only those patterns then run alone to
+find the value's span.  Without RE2 the same patterns run on Python `re`,
+slower but with the same results.
+
+Text is folded to ASCII first, keeping every offset: Unicode spaces become
+spaces, dashes become "-", curly quotes straight ones, anything else "?".
+Patterns are ASCII, so nothing they could match is lost, and offsets into the
+folded text are offsets into the original.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+try:  # RE2 is optional: it makes the pass several times faster.
+    import re2 as _re2  # type: ignore[import-untyped,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the environment
+    _re2 = None
+
+__all__ = ["BACKEND", "Candidate", "MultiPattern", "fold"]
+
+BACKEND = "re2" if _re2 is not None else "re"
+
+_FOLD = {
+    **{code: " " for code in (0x00A0, 0x1680, 0x202F, 0x205F, 0x3000, 0xFEFF)},
+    **{code: " " for code in range(0x2000, 0x200B)},
+    **{code: "-" for code in range(0x2010, 0x2016)},
+    0x2212: "-",
+    0x2018: "'",
+    0x2019: "'",
+    0x201C: '"',
+    0x201D: '"',
+    0x2028: "\n",
+    0x2029: "\n",
+}
+_TOKEN_TAIL = re.compile(rb"[A-Za-z0-9]+")
+# Longest text a single pattern can match (a labelled name); the anchored set
+# looks no further than this from a candidate's start.
+_MAX_MATCH = 256
+
+
+def _fold_error(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: one ASCII character for each non-ASCII one."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    run = error.object[error.start : error.end]
+    return "".join(_FOLD.get(ord(char), "?") for char in run), error.end
+
+
+_FOLD_ERRORS = "gateway-detect-fold"
+codecs.register_error(_FOLD_ERRORS, _fold_error)
+
+
+def fold(text: str) -> tuple[bytes, str]:
+    """The text as ASCII bytes and as str, both with the same offsets."""
+    if text.isascii():
+        return text.encode("ascii"), text
+    # The codec copies ASCII runs in C and calls the handler only for the rest.
+    folded = text.encode("ascii", _FOLD_ERRORS)
+    return folded, folded.decode("ascii")
+
+
+Candidate = tuple[int, "re.Match[bytes]"]  # (pattern index, its match)
+
+
+class MultiPattern:
+    """Many patterns, searched in one pass; every match at each start."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self._singles = [re.compile(pattern.encode("ascii")) for pattern in patterns]
+        # The alternation only locates starts: its groups are not needed.
+        combined = "|".join(
+            f"(?:{pattern.replace('(?P<value>', '(?:')})" for pattern in patterns
+        ).encode("ascii")
+        self._set: Any = None
+        if _re2 is not None:
+            options = _re2.Options()
+            options.encoding = _re2.Options.Encoding.LATIN1
+            options.max_mem = 256 << 20  # room for the DFA: it must not fall back to NFA
+            options.never_capture = True
+            self._combined: Any = _re2.compile(combined, options)
+            # The wrapper's search() builds a generator and a Match object per
+            # call; the underlying RE2::Match returns the spans directly.
+            self._re2_match = self._combined._regexp.Match
+            self._unanchored = _re2._Anchor.UNANCHORED
+            anchored = _re2.Set.MatchSet(options)
+            for pattern in patterns:
+                anchored.Add(pattern.replace("(?P<value>", "(?:").encode("ascii"))
+            anchored.Compile()
+            self._set = anchored
+        else:
+            self._combined = re.compile(combined)
+
+    def candidates(self, data: bytes) -> Iterator[Candidate]:
+        """Every (pattern, match) that starts where some pattern matches."""
+        singles = self._singles
+        position = 0
+        end = len(data)
+        while position < end:
+            if self._set is not None:
+                start = self._re2_match(self._unanchored, data, position, end)[0][0]
+            else:
+                found = self._combined.search(data, position)
+                start = -1 if found is None else found.start()
+            if start < 0:
+                return
+            if self._set is not None:
+                indices: Sequence[int] = self._set.Match(data[start : start + _MAX_MATCH]) or ()
+            else:
+                indices = range(len(singles))
+            for index in sorted(indices):
+                match = singles[index].match(data, start)
+                if match is not None:
+                    yield index, match
+            # Patterns start at a token's first character (the engine checks
+            # the boundary), so the rest of this token can be skipped.
+            tail = _TOKEN_TAIL.match(data, start)
+            position = tail.end() if tail is not None else start + 1

@@ -1,0 +1,88 @@
+"""Date of birth: a real, past date with a birth word near it.
+
+A date alone is not personal data (meetings, invoices, deadlines), so the
+base score is below the threshold and only context ("DOB", "born", "date of
+birth") lifts it over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import ClassVar
+
+from gateway.detect.recognizer import Pattern, Recognizer
+from gateway.model import InformationType
+
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+    "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
+}  # fmt: skip
+_MONTH_RE = (
+    r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_DAY_RE = r"(?:0?[1-9]|[12][0-9]|3[01])"
+_NUMBERS = re.compile(r"[0-9]+")
+_WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+def _year(two_or_four: str, today: dt.date) -> int:
+    year = int(two_or_four)
+    if len(two_or_four) == 2:
+        # A two-digit birth year is in the last hundred years.
+        year += 2000 if year <= today.year % 100 else 1900
+    return year
+
+
+def parse_date(value: str, today: dt.date) -> dt.date | None:
+    """The calendar date `value` names (day first, as in the UK), or None."""
+    numbers = _NUMBERS.findall(value)
+    word = _WORD.search(value)  # ordinals ("12th") and "of" are too short to match
+    try:
+        if word is not None:
+            month = _MONTHS.get(word.group().lower()[:3])
+            if month is None or len(numbers) != 2:
+                return None
+            return dt.date(_year(numbers[1], today), month, int(numbers[0]))
+        if len(numbers) != 3:
+            return None
+        if len(numbers[0]) == 4:  # ISO 2015-03-12
+            return dt.date(int(numbers[0]), int(numbers[1]), int(numbers[2]))
+        return dt.date(_year(numbers[2], today), int(numbers[1]), int(numbers[0]))
+    except ValueError:
+        return None
+
+
+class DateOfBirthRecognizer(Recognizer):
+    name = "date_of_birth"
+    info_type = InformationType.DATE_OF_BIRTH
+    PATTERNS: ClassVar[tuple[Pattern, ...]] = (
+        Pattern(
+            "numeric",
+            rf"\b{_DAY_RE}[/.-](?:0?[1-9]|1[0-2])[/.-](?:19|20)?[0-9]{{2}}\b",
+            0.2,
+        ),
+        Pattern("iso", r"\b(?:19|20)[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])\b", 0.2),
+        Pattern(
+            "day_month_year",
+            rf"\b{_DAY_RE}(?:st|nd|rd|th)?[ ]+(?:of[ ]+)?{_MONTH_RE}\.?,?[ ]+(?:19|20)[0-9]{{2}}\b",
+            0.2,
+        ),
+        Pattern(
+            "month_day_year",
+            rf"\b{_MONTH_RE}[ ]+{_DAY_RE}(?:st|nd|rd|th)?,?[ ]+(?:19|20)[0-9]{{2}}\b",
+            0.2,
+        ),
+    )
+    CONTEXT = (
+        "dob", "d.o.b", "d.o.b.", "date of birth", "birth date", "birthdate", "born",
+        "birthday", "date of birth (dd/mm/yyyy)",
+    )  # fmt: skip
+    CONTEXT_BOOST = 0.4
+    CONTEXT_WINDOW = (60, 25)
+
+    def validate(self, value: str) -> bool:
+        today = dt.date.today()
+        date = parse_date(value, today)
+        return date is not None and dt.date(1900, 1, 1) <= date <= today

@@ -1,0 +1,54 @@
+"""UK postcode: an outward and an inward code, in Royal Mail's format.
+
+A postcode is an address; it is someone's personal data when it is where a
+person lives, so a bare postcode needs context ("lives at", "home address")
+or a person's identifier close by.  Office addresses and signatures are not.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from gateway.detect.recognizer import Pattern, Recognizer
+from gateway.model import InformationType
+
+# Outward code: A9, A99, AA9, AA99, A9A, AA9A (Q, V, X never first; I, J, Z
+# never second); inward code: digit and two letters without C I K M O V.
+_STRICT = re.compile(
+    r"(?:GIR ?0AA|(?:[A-PR-UWYZ][0-9]{1,2}|[A-PR-UWYZ][A-HK-Y][0-9]{1,2}"
+    r"|[A-PR-UWYZ][0-9][A-HJKPSTUW]|[A-PR-UWYZ][A-HK-Y][0-9][ABEHMNPRVWXY]) ?"
+    r"[0-9][ABD-HJLNP-UW-Z]{2})"
+)
+
+
+class PostcodeRecognizer(Recognizer):
+    name = "postcode"
+    info_type = InformationType.UK_POSTCODE
+    PATTERNS: ClassVar[tuple[Pattern, ...]] = (
+        Pattern("postcode", r"\b[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}\b", 0.3),
+    )
+    CONTEXT = (
+        "address", "home address", "lives", "lives at", "living at", "home", "resides",
+        "resident", "moved to", "postcode", "residence", "staying at", "placement",
+        "family home", "lodging",
+    )  # fmt: skip
+    NEGATIVE_CONTEXT = (
+        "office", "head office", "registered office", "our address", "deliver",
+        "delivery", "invoice", "venue", "site", "depot", "warehouse", "conference",
+        "headquarters", "company",
+    )  # fmt: skip
+    CONTEXT_WINDOW = (80, 20)
+    SUPPORTED_BY = frozenset(
+        {
+            InformationType.PERSON_NAME,
+            InformationType.UK_NHS_NUMBER,
+            InformationType.UK_NATIONAL_INSURANCE_NUMBER,
+            InformationType.UK_UNIQUE_PUPIL_NUMBER,
+            InformationType.DATE_OF_BIRTH,
+        }
+    )
+    BUSINESS_CONTACT = True
+
+    def validate(self, value: str) -> bool:
+        return _STRICT.fullmatch(value) is not None

@@ -1,0 +1,241 @@
+"""ZIP (and gzip) with zip-bomb checks, shared by the ZIP, OOXML and ODF readers.
+
+Before any member is decompressed, `open_zip` checks the archive's shape:
+
+* entry count (counted from the raw central directory first, so a directory
+  of a million entries is refused before `zipfile` builds a million objects);
+* every central directory entry against its local header (signature, method,
+  encryption flag, name, sizes): two tools reading the two different headers
+  would see two different files;
+* overlapping entries (Fifield's non-recursive bomb reuses one compressed
+  stream for many entries).
+
+`read_member` then streams one member in chunks, checking the declared and
+real compression ratio (above a floor, so small repetitive files pass), the
+uncompressed total of every archive in the message, and the time budget.
+Nested archives go through `ExtractContext.nested`, bounded by
+`max_archive_depth` (42.zip stops there, or at the ratio check first).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import struct
+import zipfile
+import zlib
+from typing import IO, Any, Literal, Protocol
+
+from gateway.extract.base import (
+    ExtractContext,
+    ExtractedText,
+    ExtractionError,
+    ExtractionLimit,
+    Extractor,
+    TextCollector,
+    finish,
+)
+from gateway.extract.detect import GZIP, ZIP, central_directory, content_type_of
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_CHUNK = 65536
+RATIO_FLOOR = 1024 * 1024  # below this uncompressed size the ratio is not checked
+AES_METHOD = 99
+
+
+class ZipReader(Protocol):
+    """What we use of `zipfile.ZipFile` (and of pyzipper's AESZipFile)."""
+
+    def infolist(self) -> list[zipfile.ZipInfo]: ...
+
+    def open(
+        self, name: zipfile.ZipInfo, mode: Literal["r", "w"] = ..., pwd: bytes | None = ...
+    ) -> IO[bytes]: ...
+
+
+def is_encrypted(info: zipfile.ZipInfo) -> bool:
+    return bool(info.flag_bits & 0x1) or info.compress_type == AES_METHOD
+
+
+def file_entries(zf: ZipReader) -> list[zipfile.ZipInfo]:
+    return [info for info in zf.infolist() if not info.is_dir()]
+
+
+def open_zip(data: bytes, ctx: ExtractContext) -> zipfile.ZipFile:
+    """A `ZipFile` over `data`, after the structural bomb checks."""
+    limit = ctx.limits.max_archive_entries
+    if central_directory(data).count(b"PK\x01\x02") > limit:
+        raise ExtractionLimit("archive_bomb", f"more than {limit} entries")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
+        raise ExtractionError("malformed_archive", type(exc).__name__) from None
+    infos = zf.infolist()
+    if len(infos) > limit:
+        raise ExtractionLimit("archive_bomb", f"more than {limit} entries")
+    check_structure(data, infos)
+    return zf
+
+
+def check_structure(data: bytes, infos: list[zipfile.ZipInfo]) -> None:
+    """Local headers agree with the central directory; no two entries overlap."""
+    spans: list[tuple[int, int, str]] = []
+    for info in infos:
+        offset = info.header_offset
+        if offset < 0 or offset + _LOCAL_HEADER.size > len(data):
+            raise ExtractionError("malformed_archive", "entry outside the archive")
+        (
+            signature,
+            _version,
+            flags,
+            method,
+            _time,
+            _date,
+            _crc,
+            csize,
+            usize,
+            name_len,
+            extra_len,
+        ) = _LOCAL_HEADER.unpack_from(data, offset)
+        if signature != b"PK\x03\x04":
+            raise ExtractionError("archive_mismatch", "no local header where the directory points")
+        name_start = offset + _LOCAL_HEADER.size
+        local_name = data[name_start : name_start + name_len]
+        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+        try:
+            directory_name = info.orig_filename.encode(encoding)
+        except UnicodeEncodeError:
+            directory_name = info.orig_filename.encode("utf-8")
+        if (
+            method != info.compress_type
+            or (flags & 0x1) != (info.flag_bits & 0x1)
+            or local_name != directory_name
+        ):
+            raise ExtractionError(
+                "archive_mismatch", "local header differs from the central directory"
+            )
+        if (
+            not flags & 0x8
+            and csize != 0xFFFFFFFF
+            and usize != 0xFFFFFFFF
+            and (csize != info.compress_size or usize != info.file_size)
+        ):
+            raise ExtractionError(
+                "archive_mismatch", "local sizes differ from the central directory"
+            )
+        end = name_start + name_len + extra_len + info.compress_size
+        spans.append((offset, end, info.filename))
+    spans.sort()
+    for (_, end, _name), (start, _, _other) in itertools.pairwise(spans):
+        if start < end:
+            raise ExtractionLimit("archive_bomb", "overlapping entries")
+
+
+def read_member(
+    zf: ZipReader, info: zipfile.ZipInfo, ctx: ExtractContext, pwd: bytes | None = None
+) -> bytes:
+    """The uncompressed bytes of one member, within ratio, size and time bounds."""
+    limits = ctx.limits
+    ratio_limit = limits.max_archive_ratio
+    if info.file_size > RATIO_FLOOR and info.file_size > max(info.compress_size, 1) * ratio_limit:
+        raise ExtractionLimit("archive_bomb", f"compression ratio over {ratio_limit}")
+    if ctx.budget.archive_bytes + info.file_size > limits.max_archive_total:
+        raise ExtractionLimit(
+            "archive_bomb", f"archives expand to more than {limits.max_archive_total} bytes"
+        )
+    out = bytearray()
+    with zf.open(info, "r", pwd) as handle:
+        while True:
+            ctx.check_time()
+            chunk = handle.read(_CHUNK)
+            if not chunk:
+                break
+            out += chunk
+            ctx.budget.archive_bytes += len(chunk)
+            if ctx.budget.archive_bytes > limits.max_archive_total:
+                raise ExtractionLimit("archive_bomb", "archives expand beyond the total limit")
+            if len(out) > RATIO_FLOOR and len(out) > max(info.compress_size, 1) * ratio_limit:
+                raise ExtractionLimit("archive_bomb", f"compression ratio over {ratio_limit}")
+    return bytes(out)
+
+
+def read_member_safely(
+    zf: ZipReader, info: zipfile.ZipInfo, ctx: ExtractContext, pwd: bytes | None = None
+) -> bytes | None:
+    """`read_member`, with a member-level failure recorded as a problem (None)."""
+    try:
+        return read_member(zf, info, ctx, pwd)
+    except ExtractionLimit:
+        raise
+    except NotImplementedError:
+        ctx.child(info.filename).problem("unsupported_format", "compression method not supported")
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        ctx.child(info.filename).problem("malformed_archive", type(exc).__name__)
+    return None
+
+
+def extract_members(
+    zf: ZipReader, infos: list[zipfile.ZipInfo], ctx: ExtractContext, pwd: bytes | None = None
+) -> list[ExtractedText]:
+    """Each member's text, recursively (one level deeper per archive)."""
+    results: list[ExtractedText] = []
+    for info in infos:
+        data = read_member_safely(zf, info, ctx, pwd)
+        if data is not None:
+            results.extend(ctx.nested(data, info.filename))
+    return results
+
+
+class ZipExtractor(Extractor):
+    """Member names (clear even in encrypted archives) and every readable member."""
+
+    name = ZIP
+    content_type = content_type_of(ZIP)
+
+    def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        zf = open_zip(data, ctx)
+        entries = zf.infolist()
+        names = TextCollector(ctx.limits.max_text_chars)
+        for info in entries:
+            names.add(info.filename + "\n")
+            if info.comment:
+                names.add(info.comment.decode("cp1252", errors="replace") + "\n")
+        if zf.comment:
+            names.add(zf.comment.decode("cp1252", errors="replace") + "\n")
+        results = [ExtractedText(finish(names, ctx))]
+        clear = [info for info in entries if not info.is_dir() and not is_encrypted(info)]
+        if any(is_encrypted(info) for info in entries):
+            ctx.hidden("encrypted archive members")
+        results.extend(extract_members(zf, clear, ctx))
+        return results
+
+
+class GzipExtractor(Extractor):
+    """One gzip stream, decompressed within the archive bounds, then extracted."""
+
+    name = GZIP
+    content_type = content_type_of(GZIP)
+
+    def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        limits = ctx.limits
+        inflater: Any = zlib.decompressobj(wbits=47)
+        out = bytearray()
+        pending = data
+        try:
+            while pending:
+                ctx.check_time()
+                chunk = inflater.decompress(pending, _CHUNK)
+                pending = inflater.unconsumed_tail
+                out += chunk
+                ctx.budget.archive_bytes += len(chunk)
+                if ctx.budget.archive_bytes > limits.max_archive_total:
+                    raise ExtractionLimit("archive_bomb", "archives expand beyond the total limit")
+                if len(out) > RATIO_FLOOR and len(out) > len(data) * limits.max_archive_ratio:
+                    raise ExtractionLimit(
+                        "archive_bomb", f"compression ratio over {limits.max_archive_ratio}"
+                    )
+                if inflater.eof or not chunk:
+                    break
+        except zlib.error as exc:
+            raise ExtractionError("malformed_archive", str(exc)) from None
+        return ctx.nested(bytes(out), "(gunzip)")

@@ -1,0 +1,246 @@
+"""The extractor contract, the bounded context every extractor runs in, and the registry.
+
+An `Extractor` turns the bytes of one format into `ExtractedText` pieces.  It
+may raise `ExtractionError` (or `ExtractionLimit` for a bound) for content it
+cannot read; the registry turns every failure, expected or not, into a
+`Problem` so no exception ever leaves the stage.  Extractors that contain other
+files (ZIP, TNEF, attached messages, PDF attachments) hand each member back to
+`ExtractContext.nested`, which detects its format and runs the right extractor
+one level deeper, under the same time and size budget.
+
+The registry is built explicitly (see `gateway.extract.registry`): nothing
+registers itself on import, and registering anything that is not an
+`Extractor` raises `TypeError`.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from gateway.errors import ContentError, LimitExceeded
+from gateway.extract.detect import detect_format
+from gateway.model import Problem
+from gateway.parse.limits import ContentLimits
+
+# Characters used to split a number or word without any visible effect.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"), None)
+_SPACES = dict.fromkeys(map(ord, "\u00a0\u2007\u202f\u2009\u200a\u3000"), " ")
+_TEXT_TABLE: dict[int, str | None] = {**_INVISIBLE, **_SPACES}
+
+
+def normalise_text(text: str) -> str:
+    """Drop zero-width characters and turn no-break spaces into spaces."""
+    if text.isascii():
+        return text
+    return text.translate(_TEXT_TABLE)
+
+
+class ExtractionError(ContentError):
+    """Content of a known format that cannot be read; `code` names why."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{code}: {detail}" if detail else code)
+
+
+class ExtractionLimit(LimitExceeded):
+    """A bound was hit while extracting (size, ratio, entries, depth, time)."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{code}: {detail}" if detail else code)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedText:
+    """Text from one file, or from one member of a container (`member` is its path)."""
+
+    text: str
+    member: str | None = None
+
+
+@dataclass(slots=True)
+class Budget:
+    """Counters shared by everything extracted from one message."""
+
+    archive_bytes: int = 0
+
+
+@dataclass(slots=True)
+class ExtractContext:
+    """Bounds for one extraction (one attachment and all it contains)."""
+
+    limits: ContentLimits
+    registry: ExtractorRegistry
+    deadline: float
+    part_path: str
+    problems: list[Problem] = field(default_factory=list)
+    budget: Budget = field(default_factory=Budget)
+    depth: int = 0
+    member: str | None = None
+    charset: str | None = None  # declared charset of the top-level part, if any
+
+    @classmethod
+    def start(
+        cls,
+        limits: ContentLimits,
+        registry: ExtractorRegistry,
+        part_path: str,
+        *,
+        deadline: float | None = None,
+        budget: Budget | None = None,
+        charset: str | None = None,
+    ) -> ExtractContext:
+        own = time.monotonic() + limits.extract_timeout_s
+        return cls(
+            limits=limits,
+            registry=registry,
+            deadline=own if deadline is None else min(own, deadline),
+            part_path=part_path,
+            budget=budget or Budget(),
+            charset=charset,
+        )
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise ExtractionLimit("timeout", "extraction took too long")
+
+    def problem(self, code: str, detail: str = "") -> None:
+        where = f"{self.member}: {detail}" if self.member and detail else (self.member or detail)
+        self.problems.append(Problem(self.part_path, code, where))
+
+    def hidden(self, detail: str) -> None:
+        """Encrypted content found inside an attachment: unreadable, so not clean.
+
+        At the top level the inspect stage reports the attachment's encryption
+        and tries passwords; deeper down nobody else will, so it is a problem.
+        """
+        if self.depth > 0:
+            self.problem("encrypted_content", detail)
+
+    def child(self, member: str, charset: str | None = None) -> ExtractContext:
+        inner = f"{self.member}/{member}" if self.member else member
+        return ExtractContext(
+            limits=self.limits,
+            registry=self.registry,
+            deadline=self.deadline,
+            part_path=self.part_path,
+            problems=self.problems,
+            budget=self.budget,
+            depth=self.depth + 1,
+            member=inner,
+            charset=charset,
+        )
+
+    def nested(self, data: bytes, member: str, charset: str | None = None) -> list[ExtractedText]:
+        """Extract a member of a container, one level deeper, member paths prefixed."""
+        if self.depth + 1 > self.limits.max_archive_depth:
+            self.problem(
+                "too_deep", f"containers nested deeper than {self.limits.max_archive_depth}"
+            )
+            return []
+        inner = self.child(member, charset)
+        results = self.registry.extract(data, inner)
+        return [
+            ExtractedText(r.text, f"{member}/{r.member}" if r.member else member) for r in results
+        ]
+
+
+class TextCollector:
+    """Accumulates text up to the per-extractor character budget."""
+
+    __slots__ = ("_chunks", "_limit", "_size", "truncated")
+
+    def __init__(self, limit: int) -> None:
+        self._chunks: list[str] = []
+        self._size = 0
+        self._limit = limit
+        self.truncated = False
+
+    def add(self, text: str) -> bool:
+        """Append `text`; False once the budget is spent (the rest is dropped)."""
+        if self.truncated:
+            return False
+        room = self._limit - self._size
+        if len(text) > room:
+            self._chunks.append(text[:room])
+            self._size = self._limit
+            self.truncated = True
+            return False
+        self._chunks.append(text)
+        self._size += len(text)
+        return True
+
+    def text(self) -> str:
+        return "".join(self._chunks)
+
+
+def finish(collector: TextCollector, ctx: ExtractContext) -> str:
+    """The collected text; a truncation is recorded as a problem (fail closed)."""
+    if collector.truncated:
+        ctx.problem("too_large", f"text over {ctx.limits.max_text_chars} characters")
+    return normalise_text(collector.text())
+
+
+class Extractor(ABC):
+    """Text out of one file format.  Subclasses set `name` and `content_type`."""
+
+    name: ClassVar[str]
+    content_type: ClassVar[str]
+
+    @abstractmethod
+    def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        """The text in `data`; raise `ExtractionError`/`ExtractionLimit` when unreadable."""
+
+
+class ExtractorRegistry:
+    """Format name -> extractor, and the guarded call that runs one."""
+
+    def __init__(self, extractors: Iterable[Extractor] = ()) -> None:
+        self._by_name: dict[str, Extractor] = {}
+        for extractor in extractors:
+            self.register(extractor)
+
+    def register(self, extractor: Extractor) -> None:
+        if not isinstance(extractor, Extractor):
+            raise TypeError(f"not an Extractor: {type(extractor).__name__}")
+        if extractor.name in self._by_name:
+            raise ValueError(f"an extractor for {extractor.name!r} is already registered")
+        self._by_name[extractor.name] = extractor
+
+    def get(self, name: str) -> Extractor | None:
+        return self._by_name.get(name)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._by_name)
+
+    def extract(
+        self, data: bytes, ctx: ExtractContext, fmt: str | None = None
+    ) -> list[ExtractedText]:
+        """Detect the format (unless given) and extract; failures become Problems."""
+        fmt = fmt or detect_format(data)
+        extractor = self._by_name.get(fmt)
+        if extractor is None:
+            return []
+        return self.run(extractor, data, ctx)
+
+    @staticmethod
+    def run(extractor: Extractor, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        try:
+            ctx.check_time()
+            return extractor.extract(data, ctx)
+        except (ExtractionLimit, ExtractionError) as exc:
+            ctx.problem(exc.code, exc.detail)
+        except RecursionError:
+            ctx.problem("too_deep", f"{extractor.name} structure nested too deeply")
+        except MemoryError:
+            ctx.problem("too_large", f"{extractor.name} content too large to hold")
+        except Exception as exc:  # a third-party parser failing on hostile input
+            ctx.problem("extract_failed", f"{extractor.name}: {type(exc).__name__}")
+        return []

@@ -1,0 +1,146 @@
+"""HTML to text, the way a reader sees it, with the stdlib `html.parser`.
+
+Block-level tags (p, div, tr, li, br, headings...) become line breaks and
+table cells become tabs; inline tags (span, b, font, a...) join their text
+with nothing, so `943<span>476</span>5919` reads `9434765919` and a number
+cannot be hidden by wrapping its digits in tags.  Entities and `&nbsp;` are
+decoded.  Comments, `alt` and `title` text are kept too: they travel in clear
+even if nobody sees them.  Only `<style>` content (CSS) is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from html.parser import HTMLParser
+
+from gateway.extract.base import (
+    ExtractContext,
+    ExtractedText,
+    Extractor,
+    TextCollector,
+    finish,
+)
+from gateway.extract.detect import HTML, content_type_of
+from gateway.extract.text import decode_bytes
+
+_BLOCK = frozenset(
+    {
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "caption",
+        "center",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "tfoot",
+        "thead",
+        "title",
+        "tr",
+        "ul",
+        "body",
+        "html",
+        "head",
+    }
+)
+_CELL = frozenset({"td", "th"})
+_SKIP = frozenset({"style"})
+_ATTRIBUTES = frozenset({"alt", "title"})
+_CHUNK = 65536
+# Unparsed input left at the end is an unterminated construct ("<!--" with no
+# "-->").  HTMLParser.close() rescans it once per "<", quadratic on hostile
+# input, so a long leftover is read as text with its tags stripped instead.
+_MAX_LEFTOVER = 4096
+_TAG = re.compile(r"<[^<>]{0,1024}>")
+
+
+class _TextParser(HTMLParser):
+    def __init__(self, collector: TextCollector) -> None:
+        super().__init__(convert_charrefs=True)
+        self.collector = collector
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self.skipping += 1
+            return
+        if tag in _BLOCK:
+            self.collector.add("\n")
+        elif tag in _CELL:
+            self.collector.add("\t")
+        for name, value in attrs:
+            if name in _ATTRIBUTES and value:
+                self.collector.add(f" {value} ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag in _SKIP:
+            self.skipping = max(0, self.skipping - 1)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in _BLOCK:
+            self.collector.add("\n")
+        elif tag in _CELL:
+            self.collector.add("\t")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.collector.add(data)
+
+    def handle_comment(self, data: str) -> None:
+        self.collector.add(f"\n{data}\n")
+
+
+def html_to_text(markup: str, ctx: ExtractContext) -> str:
+    collector = TextCollector(ctx.limits.max_text_chars)
+    parser = _TextParser(collector)
+    # Fed in chunks so the time budget is checked between them: html.parser
+    # has worst cases on malformed input that would otherwise run unbounded.
+    for start in range(0, len(markup), _CHUNK):
+        ctx.check_time()
+        parser.feed(markup[start : start + _CHUNK])
+        if collector.truncated:
+            break
+    leftover = parser.rawdata
+    if len(leftover) > _MAX_LEFTOVER:
+        parser.reset()
+        collector.add(unescape(_TAG.sub(" ", leftover)))
+    else:
+        parser.close()
+    return finish(collector, ctx)
+
+
+class HtmlExtractor(Extractor):
+    name = HTML
+    content_type = content_type_of(HTML)
+
+    def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        return [ExtractedText(html_to_text(decode_bytes(data, ctx.charset), ctx))]

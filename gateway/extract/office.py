@@ -1,0 +1,313 @@
+"""OOXML (DOCX, XLSX, PPTX) and OpenDocument: the text of every part that holds any.
+
+Each format lists the ZIP members that carry text (body, headers, footers,
+notes, comments, tracked deletions, document properties) and the XML rules
+for them; members are read through the bomb-checked ZIP layer and parsed by
+the streaming `xml_text`.  XLSX needs its own pass: cells refer to the shared
+string table by index, so each sheet is emitted row by row with the strings
+resolved, keeping a header cell ("NHS number") on the line of its values.
+Embedded files (an XLSX inside a DOCX) are extracted one level deeper.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import zipfile
+from xml.parsers import expat
+
+from gateway.extract.archive import is_encrypted, open_zip, read_member
+from gateway.extract.base import (
+    ExtractContext,
+    ExtractedText,
+    ExtractionError,
+    Extractor,
+    TextCollector,
+    finish,
+)
+from gateway.extract.detect import DOCX, ODF, PPTX, XLSX, content_type_of
+from gateway.extract.xmltext import TextRules, xml_text
+
+_CORE = TextRules(
+    text=frozenset(
+        {
+            "creator",
+            "title",
+            "subject",
+            "description",
+            "lastModifiedBy",
+            "keywords",
+            "initial-creator",
+            "keyword",
+            "Company",
+            "Manager",
+        }
+    ),
+    blocks=frozenset(
+        {
+            "creator",
+            "title",
+            "subject",
+            "description",
+            "lastModifiedBy",
+            "keywords",
+            "initial-creator",
+            "keyword",
+            "Company",
+            "Manager",
+        }
+    ),
+)
+_WORD = TextRules(
+    text=frozenset({"t", "delText"}),
+    blocks=frozenset({"p", "tr"}),
+    cells=frozenset({"tc"}),
+    specials={"tab": "\t", "br": "\n", "cr": "\n", "noBreakHyphen": "-"},
+)
+_DRAWING = TextRules(
+    text=frozenset({"t"}),
+    blocks=frozenset({"p", "tr"}),
+    cells=frozenset({"tc"}),
+    specials={"br": "\n"},
+)
+_ODF = TextRules(
+    text=frozenset({"p", "h"}),
+    blocks=frozenset({"p", "h", "table-row"}),
+    cells=frozenset({"table-cell"}),
+    specials={"s": " ", "tab": "\t", "line-break": "\n"},
+)
+
+_WORD_PARTS = re.compile(
+    r"^(word/(document|header\d*|footer\d*|footnotes|endnotes|comments)\.xml|docProps/(core|app)\.xml)$"
+)
+_PPT_PARTS = re.compile(
+    r"^(ppt/(slides/slide\d+|notesSlides/notesSlide\d+|comments/comment\d+)\.xml|docProps/(core|app)\.xml)$"
+)
+_XL_TEXT_PARTS = re.compile(r"^(xl/comments\d*\.xml|docProps/(core|app)\.xml)$")
+_XL_SHEETS = re.compile(r"^xl/worksheets/sheet\d+\.xml$")
+_ODF_PARTS = re.compile(r"^(content|styles|meta)\.xml$")
+_EMBEDDED = re.compile(r"^(word|xl|ppt)/embeddings/|^Object \d+/|^ObjectReplacements/")
+_NATURAL = re.compile(r"(\d+)")
+
+
+def _order(name: str) -> list[str | int]:
+    """Natural order, so slide10 comes after slide9."""
+    return [int(p) if p.isdigit() else p for p in _NATURAL.split(name)]
+
+
+def _members(zf: zipfile.ZipFile, pattern: re.Pattern[str]) -> list[zipfile.ZipInfo]:
+    chosen = [i for i in zf.infolist() if pattern.search(i.filename) and not i.is_dir()]
+    return sorted(chosen, key=lambda i: _order(i.filename))
+
+
+def _open(data: bytes, ctx: ExtractContext) -> zipfile.ZipFile:
+    zf = open_zip(data, ctx)
+    if any(is_encrypted(i) for i in zf.infolist()):
+        # The ZIP itself is encrypted: the inspect stage reports and opens it.
+        raise ExtractionError("encrypted_content", "document container is encrypted")
+    return zf
+
+
+def _rules_for(name: str, body: TextRules) -> TextRules:
+    return _CORE if name.startswith("docProps/") or name == "meta.xml" else body
+
+
+def _documents(
+    data: bytes, ctx: ExtractContext, pattern: re.Pattern[str], body: TextRules
+) -> list[ExtractedText]:
+    zf = _open(data, ctx)
+    results: list[ExtractedText] = []
+    for info in _members(zf, pattern):
+        collector = TextCollector(ctx.limits.max_text_chars)
+        xml_text(read_member(zf, info, ctx), _rules_for(info.filename, body), collector, ctx)
+        results.append(ExtractedText(finish(collector, ctx), info.filename))
+    results.extend(_embedded(zf, ctx))
+    return results
+
+
+def _embedded(zf: zipfile.ZipFile, ctx: ExtractContext) -> list[ExtractedText]:
+    results: list[ExtractedText] = []
+    for info in _members(zf, _EMBEDDED):
+        results.extend(ctx.nested(read_member(zf, info, ctx), info.filename))
+    return results
+
+
+class DocxExtractor(Extractor):
+    name = DOCX
+    content_type = content_type_of(DOCX)
+
+    def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        return _documents(data, ctx, _WORD_PARTS, _WORD)
+
+
+class PptxExtractor(Extractor):
+    name = PPTX
+    content_type = content_type_of(PPTX)
+
+    def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        return _documents(data, ctx, _PPT_PARTS, _DRAWING)
+
+
+class OdfExtractor(Extractor):
+    name = ODF
+    content_type = content_type_of(ODF)
+
+    def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        zf = _open(data, ctx)
+        if odf_encryption(zf, ctx) is not None:
+            ctx.hidden("encrypted OpenDocument")
+            return []  # at the top level the inspect stage reports it
+        return _documents(data, ctx, _ODF_PARTS, _ODF)
+
+
+def odf_encryption(zf: zipfile.ZipFile, ctx: ExtractContext) -> str | None:
+    """The algorithm URI of ODF package encryption, or None when not encrypted."""
+    try:
+        manifest = zf.getinfo("META-INF/manifest.xml")
+    except KeyError:
+        return None
+    found: list[str] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if name.rsplit("}", 1)[-1] == "algorithm":
+            for key, value in attrs.items():
+                if key.rsplit("}", 1)[-1] == "algorithm-name":
+                    found.append(value)
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = _refuse_doctype
+    try:
+        parser.Parse(read_member(zf, manifest, ctx), True)
+    except expat.ExpatError:
+        raise ExtractionError("malformed_document", "ODF manifest is not XML") from None
+    return found[0] if found else None
+
+
+def _refuse_doctype(*_args: object) -> None:
+    raise ExtractionError("malformed_document", "XML with a DOCTYPE")
+
+
+class XlsxExtractor(Extractor):
+    name = XLSX
+    content_type = content_type_of(XLSX)
+
+    def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        zf = _open(data, ctx)
+        strings: list[str] = []
+        try:
+            shared = zf.getinfo("xl/sharedStrings.xml")
+        except KeyError:
+            shared = None
+        if shared is not None:
+            strings = _shared_strings(read_member(zf, shared, ctx), ctx)
+        results: list[ExtractedText] = []
+        for info in _members(zf, _XL_SHEETS):
+            collector = TextCollector(ctx.limits.max_text_chars)
+            _sheet_text(read_member(zf, info, ctx), strings, collector, ctx)
+            results.append(ExtractedText(finish(collector, ctx), info.filename))
+        for info in _members(zf, _XL_TEXT_PARTS):
+            collector = TextCollector(ctx.limits.max_text_chars)
+            xml_text(
+                read_member(zf, info, ctx), _rules_for(info.filename, _DRAWING), collector, ctx
+            )
+            results.append(ExtractedText(finish(collector, ctx), info.filename))
+        results.extend(_embedded(zf, ctx))
+        return results
+
+
+def _parser() -> expat.XMLParserType:
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.StartDoctypeDeclHandler = _refuse_doctype
+    parser.EntityDeclHandler = _refuse_doctype
+    parser.buffer_text = True
+    return parser
+
+
+def _parse(parser: expat.XMLParserType, data: bytes, ctx: ExtractContext) -> None:
+    try:
+        for offset in range(0, len(data), 65536):
+            ctx.check_time()
+            parser.Parse(data[offset : offset + 65536], False)
+        parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        raise ExtractionError("malformed_document", f"XML error: {exc.code}") from None
+
+
+def _shared_strings(data: bytes, ctx: ExtractContext) -> list[str]:
+    strings: list[str] = []
+    current: list[str] = []
+    inside_t = 0
+    total = 0
+    parser = _parser()
+
+    def start(name: str, _attrs: dict[str, str]) -> None:
+        nonlocal inside_t
+        tag = name.rsplit("}", 1)[-1]
+        if tag == "si":
+            current.clear()
+        elif tag == "t":
+            inside_t += 1
+
+    def end(name: str) -> None:
+        nonlocal inside_t, total
+        tag = name.rsplit("}", 1)[-1]
+        if tag == "t":
+            inside_t -= 1
+        elif tag == "si":
+            text = "".join(current)
+            total += len(text)
+            if total > ctx.limits.max_text_chars:
+                raise ExtractionError("too_large", "shared strings over the text limit")
+            strings.append(text)
+
+    def chars(text: str) -> None:
+        if inside_t:
+            current.append(text)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    _parse(parser, data, ctx)
+    return strings
+
+
+def _sheet_text(
+    data: bytes, strings: list[str], collector: TextCollector, ctx: ExtractContext
+) -> None:
+    cell_type = ""
+    value: list[str] = []
+    capture = 0
+    parser = _parser()
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal cell_type, capture
+        tag = name.rsplit("}", 1)[-1]
+        if tag == "c":
+            cell_type = attrs.get("t", "n")
+            value.clear()
+        elif tag in ("v", "t"):
+            capture += 1
+
+    def end(name: str) -> None:
+        nonlocal capture
+        tag = name.rsplit("}", 1)[-1]
+        if tag in ("v", "t"):
+            capture -= 1
+        elif tag == "c":
+            text = "".join(value)
+            if cell_type == "s":
+                with contextlib.suppress(ValueError, IndexError):
+                    text = strings[int(text)]
+            collector.add(text + "\t")
+        elif tag == "row":
+            collector.add("\n")
+
+    def chars(text: str) -> None:
+        if capture:
+            value.append(text)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    _parse(parser, data, ctx)

@@ -1,0 +1,272 @@
+"""inspect_message: raw bytes -> `Inspection`, never raising, always bounded.
+
+Flow, for one message:
+
+1. parse (`gateway.parse`): every leaf part, or Problems;
+2. the subject becomes a SUBJECT segment; each body part is extracted by its
+   declared type (text or HTML: what a mail program shows) into BODY
+   segments; an attached message's headers become text too;
+3. each attachment is identified from its content, its protection found by
+   the inspector for that format (ZIP family, PDF, OLE, OpenDocument), and
+   whatever is readable without a password extracted into ATTACHMENT
+   segments (its file name included);
+4. passwords the sender wrote are collected (header, body, subject, other
+   attachments) and tried on each encrypted attachment, a few spellings
+   each; one that opens it sets `password_opens` and its decrypted text is
+   added with `inside_encrypted=True`.  Candidates that opened something are
+   listed first in `Inspection.passwords`.
+
+Every failure inside becomes a `Problem`; anything unexpected becomes
+`internal_error`.  One time budget (`total_timeout_s`) covers the whole
+message and `extract_timeout_s` each attachment.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+from gateway.extract.base import (
+    Budget,
+    ExtractContext,
+    ExtractedText,
+    ExtractionError,
+    ExtractionLimit,
+    ExtractorRegistry,
+)
+from gateway.extract.detect import (
+    ARCHIVE,
+    CMS,
+    DOCX,
+    HTML,
+    ODF,
+    OLE,
+    PDF,
+    PGP,
+    PPTX,
+    TEXT,
+    XLSX,
+    ZIP,
+    content_type_of,
+    detect_format,
+)
+from gateway.extract.eml import header_text
+from gateway.extract.registry import build_registry
+from gateway.inspect.office import inspect_odf, inspect_ole, inspect_ooxml
+from gateway.inspect.passwords import Found, find_passwords
+from gateway.inspect.pdfs import inspect_pdf
+from gateway.inspect.protection import Protected
+from gateway.inspect.zips import inspect_zip
+from gateway.model import (
+    AttachmentReport,
+    Encryption,
+    Inspection,
+    ParsedMessage,
+    Part,
+    PasswordCandidate,
+    Problem,
+    SegmentSource,
+    TextSegment,
+)
+from gateway.parse.limits import ContentLimits
+from gateway.parse.parser import HEADERS_CONTENT_TYPE, parse_message
+
+_REGISTRY = build_registry()
+
+
+def inspect_message(
+    raw: bytes, limits: ContentLimits | None = None, *, registry: ExtractorRegistry | None = None
+) -> Inspection:
+    """Parse, extract and inspect one message.  Never raises."""
+    run = _Run(limits or ContentLimits(), registry or _REGISTRY)
+    try:
+        return run.inspect(raw)
+    except Exception as exc:  # the stage's promise: a Problem, never an exception
+        return run.failed(exc)
+
+
+@dataclass(slots=True)
+class _Attachment:
+    part: Part
+    fmt: str
+    protected: Protected
+    ctx: ExtractContext
+    opened_by: PasswordCandidate | None = None
+    read_only: bool | None = None
+
+
+@dataclass(slots=True)
+class _Run:
+    limits: ContentLimits
+    registry: ExtractorRegistry
+    message: ParsedMessage | None = None
+    segments: list[TextSegment] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    attachments: list[_Attachment] = field(default_factory=list)
+    budget: Budget = field(default_factory=Budget)
+    deadline: float = 0.0
+
+    def inspect(self, raw: bytes) -> Inspection:
+        self.deadline = time.monotonic() + self.limits.total_timeout_s
+        message = parse_message(raw, self.limits, deadline=self.deadline)
+        self.message = message
+        self.problems.extend(message.problems)
+        if message.subject:
+            self.segments.append(TextSegment("", SegmentSource.SUBJECT, message.subject))
+        for part in message.parts:
+            if time.monotonic() > self.deadline:
+                self.problems.append(
+                    Problem(part.path, "timeout", "message inspection took too long")
+                )
+                break
+            if part.content_type == HEADERS_CONTENT_TYPE:
+                source = SegmentSource.BODY if part.is_body else SegmentSource.ATTACHMENT
+                self.segments.append(TextSegment(part.path, source, header_text(part.payload)))
+            elif part.is_body:
+                self.body(part)
+            else:
+                self.attachment(part)
+        found = find_passwords(message, self.segments)
+        openers = self.try_passwords(found)
+        return Inspection(
+            message=message,
+            segments=tuple(self.segments),
+            attachments=tuple(self.report(a) for a in self.attachments),
+            problems=tuple(self.problems + [p for a in self.attachments for p in a.ctx.problems]),
+            passwords=_ordered(found, openers),
+        )
+
+    def failed(self, exc: BaseException) -> Inspection:
+        message = self.message or ParsedMessage(subject="", headers=(), parts=())
+        return Inspection(
+            message=message,
+            segments=tuple(self.segments),
+            attachments=(),
+            problems=(*self.problems, Problem("", "internal_error", type(exc).__name__)),
+        )
+
+    def context(self, part: Part) -> ExtractContext:
+        return ExtractContext.start(
+            self.limits,
+            self.registry,
+            part.path,
+            deadline=self.deadline,
+            budget=self.budget,
+            charset=part.charset,
+        )
+
+    def add(
+        self, part: Part, source: SegmentSource, texts: list[ExtractedText], *, inside: bool = False
+    ) -> None:
+        for item in texts:
+            if not item.text.strip():
+                continue
+            name = part.filename
+            if item.member:
+                name = f"{name or part.path}/{item.member}"
+            self.segments.append(
+                TextSegment(part.path, source, item.text, filename=name, inside_encrypted=inside)
+            )
+
+    def body(self, part: Part) -> None:
+        ctx = self.context(part)
+        fmt = HTML if part.content_type == "text/html" else TEXT
+        self.add(part, SegmentSource.BODY, self.registry.extract(part.payload, ctx, fmt))
+        self.problems.extend(ctx.problems)
+
+    def attachment(self, part: Part) -> None:
+        ctx = self.context(part)
+        fmt = detect_format(part.payload)
+        if part.filename:
+            self.segments.append(
+                TextSegment(
+                    part.path, SegmentSource.ATTACHMENT, part.filename, filename=part.filename
+                )
+            )
+        protected = self.protection(part.payload, fmt, ctx)
+        texts = list(protected.texts)
+        if protected.extract_as is not None:
+            texts.extend(self.registry.extract(part.payload, ctx, protected.extract_as))
+        self.add(part, SegmentSource.ATTACHMENT, texts)
+        self.attachments.append(
+            _Attachment(part, fmt, protected, ctx, read_only=protected.read_only)
+        )
+
+    def protection(self, data: bytes, fmt: str, ctx: ExtractContext) -> Protected:
+        try:
+            if fmt in (ZIP, DOCX, XLSX, PPTX, ODF):
+                zipped = inspect_zip(data, ctx, fmt)
+                if zipped.encryption is not Encryption.NONE or zipped.opener is not None:
+                    return zipped
+                if fmt == ODF:
+                    return inspect_odf(data, ctx, fmt)
+                if fmt != ZIP:
+                    return inspect_ooxml(data, ctx, fmt)
+                return zipped
+            if fmt == PDF:
+                return inspect_pdf(data, ctx)
+            if fmt == OLE:
+                return inspect_ole(data, ctx)
+            if fmt in (PGP, CMS, ARCHIVE):
+                return Protected(
+                    Encryption.UNKNOWN, None, extract_as=fmt if fmt == ARCHIVE else None
+                )
+        except (ExtractionError, ExtractionLimit) as exc:
+            ctx.problem(exc.code, exc.detail)
+            return Protected(Encryption.UNKNOWN, None)
+        except Exception as exc:  # a third-party parser failing on hostile input
+            ctx.problem("inspect_failed", f"{fmt}: {type(exc).__name__}")
+            return Protected(Encryption.UNKNOWN, None)
+        return Protected(Encryption.NONE, None, extract_as=fmt)
+
+    def try_passwords(self, found: list[Found]) -> set[int]:
+        """Try candidates on each encrypted attachment; indexes of those that opened one."""
+        openers: set[int] = set()
+        if not found:
+            return openers
+        for attachment in self.attachments:
+            opener = attachment.protected.opener
+            if opener is None:
+                continue
+            tries = 0
+            for index, item in enumerate(found):
+                if attachment.opened_by is not None or tries >= self.limits.max_password_tries:
+                    break
+                for spelling in item.spellings:
+                    if tries >= self.limits.max_password_tries or time.monotonic() > self.deadline:
+                        break
+                    tries += 1
+                    try:
+                        opened = opener(spelling)
+                    except (ExtractionError, ExtractionLimit) as exc:
+                        attachment.ctx.problem(exc.code, exc.detail)
+                        opened = None
+                    if opened is None:
+                        continue
+                    candidate = item.candidate
+                    if spelling != candidate.value:
+                        found[index] = Found(replace(candidate, value=spelling), item.spellings)
+                    attachment.opened_by = found[index].candidate
+                    if opened.read_only is not None:
+                        attachment.read_only = opened.read_only
+                    self.add(attachment.part, SegmentSource.ATTACHMENT, opened.texts, inside=True)
+                    openers.add(index)
+                    break
+        return openers
+
+    def report(self, attachment: _Attachment) -> AttachmentReport:
+        return AttachmentReport(
+            part_path=attachment.part.path,
+            filename=attachment.part.filename,
+            content_type=content_type_of(attachment.fmt),
+            encryption=attachment.protected.encryption,
+            read_only=attachment.read_only,
+            password_opens=attachment.opened_by is not None,
+            entries=attachment.protected.entries,
+        )
+
+
+def _ordered(found: list[Found], openers: set[int]) -> tuple[PasswordCandidate, ...]:
+    first = [replace(f.candidate, opens=True) for i, f in enumerate(found) if i in openers]
+    rest = [f.candidate for i, f in enumerate(found) if i not in openers]
+    return tuple(first + rest)

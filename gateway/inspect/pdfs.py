@@ -1,0 +1,82 @@
+"""PDF encryption from the /Encrypt dictionary, and read-only from its permissions.
+
+Standard security handler: V1 and V2 are RC4 (40 to 128 bits); V4 names its
+crypt filter (/V2 = RC4, /AESV2 = AES-128); V5 (R5, R6) is AES-256 (/AESV3).
+Another handler (certificates, plug-ins) is `unknown`.  A PDF counts as
+encrypted only when it needs a user password: if the empty password opens
+it, anyone can read it (an owner password only restricts what a reader lets
+you do), so it is `none`.  It is read-only when the permissions (/P) deny
+both modifying (bit 4) and annotating (bit 6).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pypdf.errors import PyPdfError
+
+from gateway.extract.base import ExtractContext, ExtractionError
+from gateway.extract.detect import PDF
+from gateway.extract.pdf import open_pdf, pdf_text
+from gateway.inspect.protection import Opened, Protected
+from gateway.model import Encryption
+
+_MODIFY = 1 << 3
+_ANNOTATE = 1 << 5
+_FILTERS = {"/V2": Encryption.RC4, "/AESV2": Encryption.AES_128, "/AESV3": Encryption.AES_256}
+_ERRORS = (PyPdfError, ValueError, KeyError, TypeError, AttributeError, NotImplementedError)
+
+
+def cipher(encrypt: Any) -> Encryption:
+    """The cipher an /Encrypt dictionary names."""
+    if str(encrypt.get("/Filter", "/Standard")) != "/Standard":
+        return Encryption.UNKNOWN
+    version = int(encrypt.get("/V", 0))
+    if version in (1, 2):
+        return Encryption.RC4
+    if version in (4, 5):
+        filters = encrypt.get("/CF")
+        name = str(encrypt.get("/StmF", "/Identity"))
+        if filters is None or name not in filters:
+            return Encryption.UNKNOWN
+        method = str(filters[name].get_object().get("/CFM", "/None"))
+        found = _FILTERS.get(method, Encryption.UNKNOWN)
+        if version == 5 and found is not Encryption.AES_256:
+            return Encryption.UNKNOWN
+        return found
+    return Encryption.UNKNOWN
+
+
+def read_only(encrypt: Any) -> bool:
+    permissions = int(encrypt.get("/P", -1)) & 0xFFFFFFFF
+    return not permissions & _MODIFY and not permissions & _ANNOTATE
+
+
+def inspect_pdf(data: bytes, ctx: ExtractContext) -> Protected:
+    reader = open_pdf(data)
+    try:
+        if not reader.is_encrypted:
+            return Protected(Encryption.NONE, False, extract_as=PDF)
+        encrypt = reader.trailer["/Encrypt"].get_object()
+        found = cipher(encrypt)
+        locked = read_only(encrypt)
+        if found is Encryption.UNKNOWN:
+            return Protected(found, locked)
+        if reader.decrypt(""):
+            # Owner password only: anyone can open it.
+            return Protected(Encryption.NONE, locked, extract_as=PDF)
+    except _ERRORS as exc:
+        raise ExtractionError(
+            "malformed_document", f"PDF encryption: {type(exc).__name__}"
+        ) from None
+
+    def open_with(password: str) -> Opened | None:
+        candidate = open_pdf(data)
+        try:
+            if not candidate.decrypt(password):
+                return None
+        except _ERRORS:
+            return None
+        return Opened(pdf_text(candidate, ctx), read_only=locked)
+
+    return Protected(found, locked, opener=open_with)

@@ -1,0 +1,323 @@
+"""Raw message bytes -> `ParsedMessage`: every leaf part, decoded, within limits.
+
+Flow:
+
+1. The top header block is measured before anything else: a block over
+   `max_header_bytes` is refused (`header_too_large`) without parsing further.
+2. The stdlib feed parser (compat32 policy: raw header values kept, no lazy
+   header objects, linear on long headers) is fed in chunks so a time budget
+   can stop it; its own recursion limit on absurd nesting becomes `too_deep`.
+3. The tree is walked once, depth first, numbering parts like IMAP sections
+   ("1", "2.1"; an attached message's headers are "N.HEADER").  Each entity is
+   checked for ambiguity (duplicate Content-Type, Content-Transfer-Encoding or
+   boundary, an encoded word that decodes to a line break, a multipart with a
+   transfer encoding) and for structural defects; each leaf is transfer-decoded
+   and counted against the part, depth and decoded-size limits.
+
+Nothing here raises on bad input: every refusal is a `Problem`, and the caller
+(policy) treats any of them as content that could not be inspected.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from email import errors as email_errors
+from email.message import Message
+from email.parser import BytesFeedParser
+from email.policy import compat32
+from email.utils import getaddresses
+
+from gateway.model import ParsedMessage, Part, Problem
+from gateway.parse.charsets import normalise_charset
+from gateway.parse.headers import clean_newlines, decode_header_value, decode_param, unfold
+from gateway.parse.limits import ContentLimits
+
+HEADERS_CONTENT_TYPE = "text/rfc822-headers"
+"""Content type of the synthetic part holding an attached message's headers."""
+
+_FEED_CHUNK = 64 * 1024
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_PARAM_NAME = re.compile(r"^([^*]*)")
+_BODY_TYPES = frozenset({"text/plain", "text/html"})
+_KNOWN_CTE = frozenset(
+    {
+        "",
+        "7bit",
+        "8bit",
+        "binary",
+        "quoted-printable",
+        "base64",
+        "x-uuencode",
+        "uuencode",
+        "uue",
+        "x-uue",
+    }
+)
+_IDENTITY_CTE = frozenset({"", "7bit", "8bit", "binary"})
+
+# Defects after which two readers could disagree on where parts begin and end.
+_STRUCTURE_DEFECTS: tuple[type[email_errors.MessageDefect], ...] = (
+    email_errors.NoBoundaryInMultipartDefect,
+    email_errors.StartBoundaryNotFoundDefect,
+    email_errors.MultipartInvariantViolationDefect,
+    email_errors.MissingHeaderBodySeparatorDefect,
+    email_errors.FirstHeaderLineIsContinuationDefect,
+    email_errors.MisplacedEnvelopeHeaderDefect,
+)
+# Defects in base64 data: decoders differ on what they skip or stop at.
+_PAYLOAD_DEFECTS: tuple[type[email_errors.MessageDefect], ...] = (
+    email_errors.InvalidBase64CharactersDefect,
+    email_errors.InvalidBase64LengthDefect,
+)
+
+
+def parse_message(
+    raw: bytes, limits: ContentLimits | None = None, *, deadline: float | None = None
+) -> ParsedMessage:
+    """Take `raw` apart into decoded leaf parts; never raises on bad input.
+
+    `deadline` is a `time.monotonic()` instant after which parsing stops with a
+    `timeout` problem (defaults to now + `limits.extract_timeout_s`).
+    """
+    limits = limits or ContentLimits()
+    if deadline is None:
+        deadline = time.monotonic() + limits.extract_timeout_s
+
+    header_end = _HEADER_END.search(raw)
+    header_size = header_end.start() if header_end else len(raw)
+    if header_size > limits.max_header_bytes:
+        return _refused("header_too_large", f"header block is {header_size} bytes")
+
+    parser = BytesFeedParser(policy=compat32)
+    try:
+        for start in range(0, len(raw), _FEED_CHUNK):
+            if time.monotonic() > deadline:
+                return _refused("timeout", "parsing took too long")
+            parser.feed(raw[start : start + _FEED_CHUNK])
+        root = parser.close()
+    except RecursionError:
+        return _refused("too_deep", "MIME nesting deeper than the parser can follow")
+    if not isinstance(root, Message):
+        return _refused("malformed_mime", "no message")
+
+    walker = _Walker(limits)
+    headers = walker.top_headers(root)
+    walker.body(root, "", 0, in_attachment=False, top=True)
+
+    def first(name: str) -> str | None:
+        lowered = name.lower()
+        return next((value for key, value in headers if key.lower() == lowered), None)
+
+    message_id = first("message-id")
+    return ParsedMessage(
+        subject=first("subject") or "",
+        headers=headers,
+        parts=tuple(walker.parts),
+        message_id=message_id.strip() if message_id else None,
+        from_addresses=_addresses(root, "from"),
+        to_addresses=_addresses(root, "to"),
+        cc_addresses=_addresses(root, "cc"),
+        problems=tuple(walker.problems),
+    )
+
+
+def _refused(code: str, detail: str) -> ParsedMessage:
+    return ParsedMessage(subject="", headers=(), parts=(), problems=(Problem("", code, detail),))
+
+
+def _addresses(root: Message, name: str) -> tuple[str, ...]:
+    values = [unfold(str(v)) for v in (root.get_all(name) or [])]
+    if not values:
+        return ()
+    return tuple(addr for _, addr in getaddresses(values) if addr)
+
+
+def _join(path: str, index: int) -> str:
+    return f"{path}.{index}" if path else str(index)
+
+
+@dataclass(slots=True)
+class _Walker:
+    """One depth-first pass over the parsed tree, collecting parts and problems."""
+
+    limits: ContentLimits
+    parts: list[Part] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    entities: int = 0
+    decoded_bytes: int = 0
+    stopped: set[str] = field(default_factory=set)
+
+    def problem(self, path: str, code: str, detail: str = "") -> None:
+        self.problems.append(Problem(path, code, detail))
+
+    def once(self, code: str, path: str, detail: str) -> None:
+        """Record a limit problem the first time only: one is enough to refuse."""
+        if code not in self.stopped:
+            self.stopped.add(code)
+            self.problem(path, code, detail)
+
+    def top_headers(self, root: Message) -> tuple[tuple[str, str], ...]:
+        out: list[tuple[str, str]] = []
+        for name, raw_value in root.raw_items():
+            value, injected = decode_header_value(str(raw_value))
+            if injected:
+                self.problem(
+                    "", "ambiguous_mime", f"encoded word in {name} decodes to a line break"
+                )
+                value = clean_newlines(value)
+            out.append((name, value))
+        return tuple(out)
+
+    # -- tree ------------------------------------------------------------------
+
+    def body(
+        self, message: Message, path: str, depth: int, *, in_attachment: bool, top: bool = False
+    ) -> None:
+        """The body of a message (top-level or attached) whose sections start at `path`."""
+        target = path if message.is_multipart() else _join(path, 1)
+        # The top header block was measured before parsing; an attached
+        # message's headers are measured like any part's.
+        self.entity(message, target, depth, in_attachment=in_attachment, is_root=top)
+
+    def entity(
+        self, part: Message, path: str, depth: int, *, in_attachment: bool, is_root: bool = False
+    ) -> None:
+        self.entities += 1
+        if self.entities > self.limits.max_parts:
+            self.once("too_many_parts", path, f"more than {self.limits.max_parts} MIME parts")
+            return
+        self.check_entity(part, path or "1", is_root=is_root)
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            if depth + 1 > self.limits.max_depth:
+                self.once("too_deep", path, f"MIME nesting deeper than {self.limits.max_depth}")
+                return
+            attached = in_attachment or self.is_attachment(part)
+            if part.get_content_maintype() == "multipart":
+                for index, child in enumerate(payload, start=1):
+                    if isinstance(child, Message):
+                        self.entity(child, _join(path, index), depth + 1, in_attachment=attached)
+            else:
+                inner = [m for m in payload if isinstance(m, Message)]
+                self.container(part, inner, path or "1", depth + 1, in_attachment=attached)
+            return
+        self.leaf(part, path or "1", in_attachment=in_attachment)
+
+    def container(
+        self, part: Message, inner: list[Message], path: str, depth: int, *, in_attachment: bool
+    ) -> None:
+        """message/rfc822 (and kin): the inner headers as a part, then the inner body."""
+        disposition = part.get_content_disposition()
+        # An attached message is an attachment unless explicitly shown inline.
+        attached = in_attachment or disposition != "inline"
+        header_lines: list[str] = []
+        for message in inner:
+            if not isinstance(message, Message):
+                continue
+            header_lines.extend(f"{k}: {unfold(str(v))}" for k, v in message.raw_items())
+        self.add(
+            Part(
+                path=f"{path}.HEADER",
+                content_type=HEADERS_CONTENT_TYPE,
+                payload="\r\n".join(header_lines).encode("utf-8", "surrogateescape"),
+                is_body=not attached,
+            )
+        )
+        if len(inner) == 1 and isinstance(inner[0], Message):
+            self.body(inner[0], path, depth, in_attachment=attached)
+
+    def leaf(self, part: Message, path: str, *, in_attachment: bool) -> None:
+        content_type = part.get_content_type()
+        declared_multipart = content_type.startswith("multipart/")
+        if declared_multipart or content_type.startswith("message/"):
+            # A container the parser could not split (e.g. no boundary): its
+            # text is still inspected, but as the raw bytes it is.
+            content_type = "application/octet-stream"
+        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+        if cte not in _KNOWN_CTE:
+            self.problem(path, "malformed_mime", "unknown Content-Transfer-Encoding")
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            data = b""
+        for defect in part.defects:
+            if isinstance(defect, _PAYLOAD_DEFECTS):
+                self.problem(path, "malformed_mime", type(defect).__name__)
+        if self.decoded_bytes + len(data) > self.limits.max_decoded_bytes:
+            self.once(
+                "too_large", path, f"decoded content over {self.limits.max_decoded_bytes} bytes"
+            )
+            return
+        self.decoded_bytes += len(data)
+
+        filename = self.filename(part, path)
+        disposition = part.get_content_disposition()
+        is_inline = disposition == "inline" or (
+            disposition is None and part.get("content-id") is not None
+        )
+        is_body = (
+            not in_attachment
+            and content_type in _BODY_TYPES
+            and disposition != "attachment"
+            and filename is None
+        )
+        self.add(
+            Part(
+                path=path,
+                content_type=content_type,
+                payload=data,
+                filename=filename,
+                charset=normalise_charset(part.get_content_charset()),
+                is_body=is_body,
+                is_inline=is_inline,
+            )
+        )
+
+    def add(self, part: Part) -> None:
+        self.parts.append(part)
+
+    # -- checks ----------------------------------------------------------------
+
+    def check_entity(self, part: Message, path: str, *, is_root: bool) -> None:
+        """Ambiguity and structure checks that apply to any entity."""
+        for name in ("content-type", "content-transfer-encoding", "content-disposition"):
+            values = part.get_all(name) or []
+            if len(values) > 1:
+                self.problem(path, "ambiguous_mime", f"{len(values)} {name} headers")
+        params = part.get_params(header="content-type") or []
+        counts: dict[str, int] = {}
+        for key, _ in params[1:]:
+            match = _PARAM_NAME.match(key.lower())
+            base = match.group(1).strip() if match else key.lower()
+            counts[base] = counts.get(base, 0) + 1
+        for base in ("boundary", "charset"):
+            if counts.get(base, 0) > 1:
+                self.problem(path, "ambiguous_mime", f"duplicate {base} parameter")
+        if part.get_content_maintype() == "multipart":
+            cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+            if cte not in _IDENTITY_CTE:
+                self.problem(path, "ambiguous_mime", "multipart with a transfer encoding")
+        for defect in part.defects:
+            if isinstance(defect, _STRUCTURE_DEFECTS):
+                self.problem(path, "malformed_mime", type(defect).__name__)
+        if not is_root:
+            size = sum(len(k) + len(str(v)) + 4 for k, v in part.raw_items())
+            if size > self.limits.max_header_bytes:
+                self.problem(path, "header_too_large", f"part header block is {size} bytes")
+
+    def filename(self, part: Message, path: str) -> str | None:
+        raw = part.get_param("filename", None, "content-disposition")
+        if raw is None:
+            raw = part.get_param("name", None, "content-type")
+        if raw is None:
+            return None
+        name, injected = decode_param(raw)
+        if injected:
+            self.problem(path, "ambiguous_mime", "file name decodes to a line break")
+            name = clean_newlines(name)
+        return name.strip()
+
+    @staticmethod
+    def is_attachment(part: Message) -> bool:
+        return part.get_content_disposition() == "attachment"

@@ -1,0 +1,117 @@
+"""The engine as a whole: registry, findings without values, suppression, dedupe."""
+
+import random
+
+import pytest
+from engine_support import engine
+from synthetic_ids import nhs_number
+
+from gateway.detect import Pattern, Recognizer, Registry, build_engine, build_registry
+from gateway.model import InformationType, SegmentSource, TextSegment
+
+rng = random.Random(11)
+NHS = nhs_number(rng)
+
+
+def segment(text: str, source: SegmentSource = SegmentSource.BODY) -> TextSegment:
+    return TextSegment("1.2", source, text, filename=None)
+
+
+def test_registry_holds_one_recognizer_per_information_type() -> None:
+    types = {recognizer.info_type for recognizer in build_registry()}
+    assert types == set(InformationType)
+
+
+@pytest.mark.parametrize("thing", [object(), "nhs", Recognizer, 42])
+def test_registering_a_non_recognizer_raises(thing: object) -> None:
+    with pytest.raises(TypeError):
+        Registry().register(thing)
+
+
+def test_registering_a_name_twice_raises() -> None:
+    registry = build_registry()
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(next(iter(build_registry())))
+
+
+def test_pattern_rejects_unnamed_groups_and_non_ascii() -> None:
+    with pytest.raises(ValueError):
+        Pattern("bad", r"([0-9]+)", 0.5)
+    with pytest.raises(ValueError):
+        Pattern("bad", "caf\u00e9", 0.5)
+
+
+def test_a_custom_recognizer_runs_in_the_same_pass() -> None:
+    class StaffNumber(Recognizer):
+        name = "staff_number"
+        info_type = InformationType.PERSON_NAME
+        PATTERNS = (Pattern("staff", r"\bSTF-[0-9]{5}\b", 0.9),)
+
+    registry = Registry()
+    registry.register(StaffNumber())
+    findings = build_engine(registry).detect([segment("id STF-12345 and " + NHS)])
+    assert [f.recognizer for f in findings] == ["staff_number.staff"]
+
+
+def test_finding_locates_without_carrying_the_value() -> None:
+    text = f"Child's NHS number {NHS} as requested"
+    (finding,) = engine().detect([segment(text)])
+    assert finding.info_type is InformationType.UK_NHS_NUMBER
+    assert (finding.part_path, finding.source) == ("1.2", SegmentSource.BODY)
+    assert text[finding.start : finding.end] == NHS
+    compact = NHS.replace(" ", "")
+    for shown in (repr(finding), str(finding)):
+        assert NHS not in shown and compact not in shown
+
+
+def test_offsets_survive_non_ascii_text() -> None:
+    spaced = NHS.replace(" ", "\u00a0")
+    text = f"Zoë’s NHS\u00a0number\u2002is {spaced} — thanks"
+    (finding,) = engine().detect([segment(text)])
+    assert text[finding.start : finding.end] == spaced
+
+
+def test_overlapping_matches_of_one_type_are_reported_once() -> None:
+    text = "Mum's mobile: (0113) 496 0555"
+    findings = engine().detect([segment(text)])
+    assert [f.info_type for f in findings] == [InformationType.UK_PHONE_NUMBER]
+
+
+def test_one_text_can_be_two_types_when_each_has_its_context() -> None:
+    text = "DOB 12-03-15 and sort code 20-00-00 account 12345678"
+    types = {f.info_type for f in engine().detect([segment(text)])}
+    assert types == {InformationType.DATE_OF_BIRTH, InformationType.UK_BANK_ACCOUNT}
+
+
+def test_signature_is_not_personal_data_but_a_leak_after_it_is() -> None:
+    signature = (
+        "Please see the agenda attached.\n\nKind regards,\nJo Bloggs\nHead of Year 9\n"
+        "Tel: 0113 496 0999\nM: 07700 900456\nj.bloggs@gmail.com\nLeeds LS1 1UR\n"
+    )
+    assert engine().detect([segment(signature)]) == ()
+    leak = signature + f"Child: Oliver Smith, DOB 12/03/2015, NHS {NHS}\n"
+    types = {f.info_type for f in engine().detect([segment(leak)])}
+    assert types == {
+        InformationType.PERSON_NAME,
+        InformationType.DATE_OF_BIRTH,
+        InformationType.UK_NHS_NUMBER,
+    }
+
+
+def test_quoted_reply_is_still_scanned() -> None:
+    text = (
+        "Thanks, will do.\n\nOn Tue, 4 Mar 2025 at 09:12, Sam Lee <sam.lee@gmail.com> wrote:\n"
+        f"> Can you check the NHS number {NHS} for me?\n> Thanks\n> Sam\n"
+    )
+    types = [f.info_type for f in engine().detect([segment(text)])]
+    assert types == [InformationType.UK_NHS_NUMBER]
+
+
+def test_subject_segments_are_scanned() -> None:
+    findings = engine().detect([segment(f"Referral NHS {NHS}", SegmentSource.SUBJECT)])
+    assert [f.source for f in findings] == [SegmentSource.SUBJECT]
+
+
+def test_long_runs_do_not_backtrack() -> None:
+    hostile = ("a" * 5000 + "@") * 20 + "1 " * 20000 + "A" * 50000
+    assert engine().detect([segment(hostile)]) == ()

@@ -1,0 +1,31 @@
+import random
+
+import pytest
+from engine_support import found
+from synthetic_ids import nino
+
+from gateway.model import InformationType
+
+rng = random.Random(5)
+GOOD = nino(rng)
+GOOD_COMPACT = nino(rng, spaced=False)
+
+CASES = [
+    (f"NI number {GOOD}", GOOD),
+    (f"His details: {GOOD_COMPACT}.", GOOD_COMPACT),
+    (f"national insurance: {GOOD_COMPACT[:8]}", GOOD_COMPACT[:8]),  # no suffix, context
+    (f"ref {GOOD_COMPACT[:8]}", None),  # no suffix, no context
+    (f"NINO {GOOD_COMPACT.lower()}", GOOD_COMPACT.lower()),
+    ("NI number DA123456A", None),  # D is never a prefix letter
+    ("NI number AO123456A", None),  # O is never the second letter
+    ("NI number GB123456A", None),  # never issued
+    ("NI number TN123456B", None),  # temporary numbers are not issued
+    ("NI number AB123456E", None),  # suffix is A-D
+    ("part no AB123456C7", None),  # not a whole token
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_national_insurance_number(text: str, expected: str | None) -> None:
+    hits = found(text, InformationType.UK_NATIONAL_INSURANCE_NUMBER)
+    assert hits == ([expected] if expected else [])
