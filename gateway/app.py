@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import ssl
 import time
 from datetime import UTC, datetime
@@ -26,7 +27,14 @@ from argon2.exceptions import Argon2Error
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.audit import AuditEvent, AuditReason, AuditRecipient, AuditRecord, AuditTrail, EventType
+from gateway.audit import (
+    AuditEvent,
+    AuditReason,
+    AuditRecipient,
+    AuditRecord,
+    AuditTrail,
+    EventType,
+)
 from gateway.db import create_engine
 from gateway.deliver import Dispatcher, SmtpTransport, Transport
 from gateway.model import Action, Envelope
@@ -54,13 +62,14 @@ class Gateway:
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings
+        self._worker_id = worker_id
         self.engine = engine or create_engine(settings.database.url, settings.database.pool_size)
         self.metrics = Metrics()
         self.writer = Writer(self.engine)
         self.store = QueueStore(
             self.engine,
             self.writer,
-            worker_id=worker_id or f"{settings.server.hostname}/{settings.server.listen}",
+            worker_id=worker_id or settings.queue.worker_id or None,
             lease_seconds=settings.queue.lease.total_seconds(),
         )
         self.audit = AuditTrail()
@@ -86,12 +95,6 @@ class Gateway:
 
     async def start(self) -> None:
         self.writer.start()
-        # Messages this process had claimed before a crash come back at once.
-        reclaimed = await self.store.release_claims()
-        if reclaimed:
-            log.info("claims_recovered", count=reclaimed)
-        self.dispatcher.start()
-        self.dispatcher.wake()
         server = self.settings.server
         config = ListenerConfig(
             hostname=server.hostname,
@@ -110,6 +113,14 @@ class Gateway:
             lambda: GatewaySMTP(config, self.accept, lambda: self._shutting_down, authenticator),
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
+        if not (self._worker_id or self.settings.queue.worker_id):
+            self.store.worker_id = f"{socket.gethostname()}:{self.port}"
+        # Messages this process had claimed before a crash come back at once.
+        reclaimed = await self.store.release_claims()
+        if reclaimed:
+            log.info("claims_recovered", count=reclaimed)
+        self.dispatcher.start()
+        self.dispatcher.wake()
         if self.settings.metrics.listen:
             host, _, port = self.settings.metrics.listen.rpartition(":")
             self.metrics_port = await self._health.start(host.strip("[]"), int(port))

@@ -159,6 +159,10 @@ class QueueSettings(_Section):
     max_age: Duration = timedelta(days=5)
     lease: Duration = timedelta(minutes=5)
     workers: int = Field(default=16, ge=1, le=512)
+    # Who this process is when it claims messages: unique per replica and
+    # the same after a restart (so it takes its own claims back at once).
+    # Default: the machine's host name and the SMTP port it listens on.
+    worker_id: str = ""
     poll_interval: Duration = timedelta(seconds=1)
 
     @field_validator("retry")
@@ -228,6 +232,9 @@ class AuditSettings(_Section):
     retention: Duration = timedelta(days=6 * 365)
     checkpoint_every: int = Field(default=1000, ge=1)
     key_file: str = ""
+    # The checkpoint signing key itself; normally from the environment
+    # (GATEWAY_AUDIT_KEY arrives here as an override), never logged.
+    key: str = Field(default="", repr=False)
 
 
 class WebUser(_Section):

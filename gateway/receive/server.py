@@ -81,6 +81,7 @@ class GatewaySMTP(SMTP):
         self._is_shutting_down = is_shutting_down
         self._check_password = authenticator
         self._txn = _Transaction()
+        self._answering_data = False
         super().__init__(
             _Hooks(),
             data_size_limit=config.max_message_size,
@@ -107,8 +108,15 @@ class GatewaySMTP(SMTP):
         return replies.S451_INTERNAL
 
     async def push(self, status: Any) -> None:
-        # Shutting down: every further command gets 421, then the connection closes.
-        if self._is_shutting_down() and isinstance(status, str) and not status.startswith("221"):
+        # Shutting down: every further command gets 421, then the connection
+        # closes.  Not the answer to a DATA already handled: a committed
+        # message must get its 250, or the client would send it again.
+        if (
+            self._is_shutting_down()
+            and not self._answering_data
+            and isinstance(status, str)
+            and not status.startswith("221")
+        ):
             await super().push(replies.S421_SHUTTING_DOWN)
             if self.transport is not None:
                 self.transport.close()
@@ -313,7 +321,11 @@ class GatewaySMTP(SMTP):
             log.error("message_accept_failed", error=type(exc).__name__)
             reply = replies.S451_INTERNAL
         log.debug("data_answered", seconds=round(time.monotonic() - started, 4))
-        await self.push(reply)
+        self._answering_data = True
+        try:
+            await self.push(reply)
+        finally:
+            self._answering_data = False
 
     async def _read_data(self) -> tuple[bytes | None, str | None]:
         """Read DATA to its terminator, in blocks.  Returns (content, error reply).
