@@ -1,5 +1,16 @@
-"""The audit trail: records and events in a tamper-evident hash chain."""
+"""The audit trail: records and events in a tamper-evident hash chain.
 
+- `record`: what is recorded (AuditRecord, AuditEvent, EventType);
+- `chain`: hashing and checkpoint signatures (pure functions, AuditKeys);
+- `trail`: appending inside the queue's transaction (AuditTrail);
+- `query`: search, show, export, report (AuditQuery, SearchFilter);
+- `verify`: recomputing the chain (verify -> VerifyReport);
+- `purge`: retention with a signed cut (purge -> PurgeResult).
+"""
+
+from gateway.audit.chain import AuditKeys, chain_hash
+from gateway.audit.purge import PurgeResult, purge
+from gateway.audit.query import AuditQuery, EventFilter, SearchFilter
 from gateway.audit.record import (
     AuditAttachment,
     AuditEvent,
@@ -8,15 +19,25 @@ from gateway.audit.record import (
     AuditRecord,
     EventType,
 )
-from gateway.audit.trail import AuditTrail, chain_hash
+from gateway.audit.trail import AuditTrail, Checkpoint
+from gateway.audit.verify import VerifyReport, verify
 
 __all__ = [
     "AuditAttachment",
     "AuditEvent",
+    "AuditKeys",
+    "AuditQuery",
     "AuditReason",
     "AuditRecipient",
     "AuditRecord",
     "AuditTrail",
+    "Checkpoint",
+    "EventFilter",
     "EventType",
+    "PurgeResult",
+    "SearchFilter",
+    "VerifyReport",
     "chain_hash",
+    "purge",
+    "verify",
 ]

@@ -3,13 +3,15 @@
 The record answers the guidance's questions (date and time, purpose, type of
 information, who authorised it, how it was shared, and the recipient's name,
 job title, organisation and telephone).  It never holds the personal data
-itself, the matched values, or a password.
+itself, the matched values, or a password.  The subject is stored as the
+caller passes it: the policy layer hands over a redacted subject when the
+subject itself carries personal data.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +29,16 @@ class EventType(StrEnum):
     PASSWORD_HELD = "password_held"
     PASSWORD_RELEASED = "password_released"
     PASSWORD_EXPIRED = "password_expired"
+    # `gateway audit purge` audits itself: record_id is "purge-<time>" and the
+    # detail says what was removed and where the chain was cut.
+    PURGED = "purged"
+
+
+def utc(value: datetime) -> datetime:
+    """The same instant in UTC; a naive time (SQLite hands those back) is UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +85,53 @@ class AuditRecord:
     queue_id: str | None = None
 
     def document(self) -> dict[str, Any]:
-        """The JSON document of DESIGN.md (without events)."""
-        doc = asdict(self)
-        doc["received_at"] = self.received_at.isoformat()
-        return doc
+        """The JSON document of DESIGN.md without `events` (they are rows of
+        their own, appended as the message's life goes on)."""
+        return {
+            "id": self.id,
+            "message_id": self.message_id,
+            "received_at": utc(self.received_at).isoformat(),
+            "sender": self.sender,
+            "recipients": [
+                {
+                    "address": r.address,
+                    "name": r.name,
+                    "job_title": r.job_title,
+                    "department": r.department,
+                    "organisation": r.organisation,
+                    "telephone": r.telephone,
+                }
+                for r in self.recipients
+            ],
+            "subject": self.subject,
+            "purpose": self.purpose,
+            "consent": self.consent,
+            "authorised_by": self.authorised_by,
+            "information_types": list(self.information_types),
+            "marking": self.marking,
+            "verdict": self.verdict,
+            "reasons": [{"code": r.code, "text": r.text} for r in self.reasons],
+            "method": self.method,
+            "attachments": [
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "encryption": a.encryption,
+                    "read_only": a.read_only,
+                }
+                for a in self.attachments
+            ],
+            "queue_id": self.queue_id,
+        }
+
+    def terms(self) -> list[tuple[str, str]]:
+        """The record's searchable multi-valued fields, sorted (searches match
+        them case-insensitively; reports show them as written)."""
+        found = {("recipient", r.address) for r in self.recipients if r.address}
+        found |= {("organisation", r.organisation) for r in self.recipients if r.organisation}
+        found |= {("type", t) for t in self.information_types if t}
+        found |= {("reason", r.code) for r in self.reasons if r.code}
+        return sorted(found)
 
 
 @dataclass(frozen=True, slots=True)

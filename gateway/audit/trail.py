@@ -1,123 +1,247 @@
-"""Writing the audit trail: append-only rows in a hash chain.
+"""Writing the audit trail: append-only rows in one hash chain.
 
-Each row stores the hash of its own canonical content and of the row before
-it (`prev_hash`), so editing, deleting or inserting a row breaks the chain.
-Writes are operations run inside the queue's transaction (the record is
-committed with the queue change it describes).  On PostgreSQL a transaction
-advisory lock serialises chain appends across processes sharing a database;
-on SQLite the single writer already does.
+Writes are operations run inside the queue's group-commit transaction, so a
+record is committed with the queue change it describes.  One chain runs
+through audit_records and audit_events in `seq` order; an append reads the
+chain's head, assigns head + 1, head + 2, ... and links each row to the one
+before.
+
+Concurrency: on PostgreSQL a transaction-scoped advisory lock serialises
+appends of every process sharing the database (taken before the head is read:
+under READ COMMITTED the next statement then sees the last committed head).
+On SQLite the process's single writer serialises them.  In both cases `seq`
+is the primary key, so two appenders that somehow read the same head cannot
+fork the chain: the second insert fails and the Writer retries it alone.
+
+Cost on the hot path: the lock and the head read happen once per
+transaction, not per message; the head is remembered for the rest of that
+transaction only (keyed by the transaction object, forgotten with it), since
+nobody else can append while the lock is held.  Per message that leaves one
+insert per table touched (records, events, terms), each a single executemany.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Connection as SyncConnection
+from sqlalchemy import select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.audit.record import AuditEvent, AuditRecord
-from gateway.db import audit_events, audit_records
+from gateway.audit.chain import (
+    GENESIS,
+    AuditKeys,
+    checkpoint_message,
+    event_content,
+    link,
+    record_content,
+    term_key,
+    terms_text,
+)
+from gateway.audit.record import AuditEvent, AuditRecord, utc
+from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
 
 Operation = Callable[[AsyncConnection], Awaitable[Any]]
 
-GENESIS = "0" * 64
-_CHAIN_LOCK = 0x5EC5A7E  # pg_advisory_xact_lock key for chain appends
+CHAIN_LOCK = 0x5EC5A7E  # pg_advisory_xact_lock key shared by every chain writer
 
 
-def canonical(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+@dataclass(slots=True)
+class Head:
+    seq: int
+    hash: str
 
 
-def chain_hash(prev_hash: str, content: dict[str, Any]) -> str:
-    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(content)).hexdigest()
+# Transaction -> chain head after this transaction's own appends.  Weak keys:
+# the entry disappears with the transaction, so nothing outlives a commit.
+_HEADS: weakref.WeakKeyDictionary[Any, Head] = weakref.WeakKeyDictionary()
 
 
-def record_content(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "message_id": row["message_id"],
-        "received_at": _iso(row["received_at"]),
-        "sender": row["sender"],
-        "verdict": row["verdict"],
-        "document": row["document"],
-    }
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def event_content(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "record_id": row["record_id"],
-        "at": _iso(row["at"]),
-        "type": row["type"],
-        "detail": row["detail"],
-    }
-
-
-def _iso(value: Any) -> str:
-    # SQLite hands back naive datetimes; the chain must hash the same text
-    # whichever database wrote or reads the row.
-    text_value: str = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return text_value.replace("+00:00", "")
-
-
-async def _lock_chain(conn: AsyncConnection) -> None:
+async def lock_chain(conn: AsyncConnection) -> None:
+    """Serialise chain writers across processes (PostgreSQL; no-op on SQLite)."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
 
 
-async def _head(conn: AsyncConnection, table: Table) -> str:
-    row = (
-        await conn.execute(select(table.c.hash).order_by(table.c.seq.desc()).limit(1))
-    ).first()
-    return str(row[0]) if row else GENESIS
+async def read_head(conn: AsyncConnection) -> Head:
+    """The last row of the chain, or the purge cut when the chain is empty."""
+    last = union_all(
+        select(audit_records.c.seq, audit_records.c.hash)
+        .order_by(audit_records.c.seq.desc()).limit(1).subquery().select(),
+        select(audit_events.c.seq, audit_events.c.hash)
+        .order_by(audit_events.c.seq.desc()).limit(1).subquery().select(),
+        select(audit_checkpoints.c.seq, audit_checkpoints.c.hash)
+        .where(audit_checkpoints.c.kind == "cut")
+        .order_by(audit_checkpoints.c.seq.desc()).limit(1).subquery().select(),
+    )
+    rows = (await conn.execute(last)).all()
+    if not rows:
+        return Head(0, GENESIS)
+    seq, hash_ = max(rows, key=lambda r: int(r[0]))
+    return Head(int(seq), str(hash_))
+
+
+def _transaction(conn: AsyncConnection) -> Any:
+    sync: SyncConnection = conn.sync_connection  # type: ignore[assignment]
+    return sync.get_transaction()
+
+
+async def _head(conn: AsyncConnection) -> Head:
+    tx = _transaction(conn)
+    if tx is not None and tx in _HEADS:
+        return _HEADS[tx]
+    await lock_chain(conn)
+    head = await read_head(conn)
+    tx = _transaction(conn)
+    if tx is not None:
+        _HEADS[tx] = head
+    return head
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    id: int
+    at: datetime
+    kind: str
+    seq: int
+    hash: str
+    detail: str
+    key_id: str | None
+    signature: str | None
 
 
 class AuditTrail:
-    """Builds the operations that append to the trail."""
+    """Builds the operations that append to the trail.
+
+    `keys` sign checkpoints (unsigned without); a periodic checkpoint is
+    written whenever the chain passes a multiple of `checkpoint_every`.
+    """
+
+    def __init__(self, keys: AuditKeys | None = None, checkpoint_every: int = 1000) -> None:
+        self.keys = keys or AuditKeys(())
+        self.checkpoint_every = max(1, checkpoint_every)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> AuditTrail:
+        return cls(AuditKeys.from_settings(settings), settings.audit.checkpoint_every)
+
+    # -- operations for the Writer -------------------------------------------
 
     def record_op(self, record: AuditRecord, events: Sequence[AuditEvent] = ()) -> Operation:
         async def write(conn: AsyncConnection) -> None:
-            await _lock_chain(conn)
-            row: dict[str, Any] = {
-                "id": record.id,
-                "message_id": record.message_id,
-                "received_at": record.received_at,
-                "sender": record.sender,
-                "verdict": record.verdict,
-                "document": json.dumps(record.document(), sort_keys=True, separators=(",", ":")),
-            }
-            prev = await _head(conn, audit_records)
-            row["prev_hash"] = prev
-            row["hash"] = chain_hash(prev, record_content(row))
-            await conn.execute(audit_records.insert(), [row])
-            await self._append_events(conn, record.id, events)
+            await self.append_record(conn, record, events)
 
         return write
 
     def events_op(self, record_id: str, events: Sequence[AuditEvent]) -> Operation:
         async def write(conn: AsyncConnection) -> None:
-            await _lock_chain(conn)
-            await self._append_events(conn, record_id, events)
+            await self.append_events(conn, record_id, events)
 
         return write
 
-    async def _append_events(
+    # -- appends (inside the caller's transaction) ----------------------------
+
+    async def append_record(
+        self, conn: AsyncConnection, record: AuditRecord, events: Sequence[AuditEvent] = ()
+    ) -> None:
+        head = await _head(conn)
+        start = head.seq
+        received_at = utc(record.received_at)
+        terms = record.terms()
+        row: dict[str, Any] = {
+            "seq": head.seq + 1,
+            "id": record.id,
+            "message_id": record.message_id,
+            "received_at": received_at,
+            "sender": record.sender,
+            "verdict": record.verdict,
+            "marking": record.marking,
+            "purpose": record.purpose,
+            "terms": terms_text(terms),
+            "document": _json(record.document()),
+            "prev_hash": head.hash,
+        }
+        row["hash"] = link(head.hash, record_content(
+            row["id"], row["message_id"], received_at, row["sender"], row["verdict"],
+            row["marking"], row["purpose"], row["terms"], row["document"],
+        ))
+        await conn.execute(audit_records.insert(), [row])
+        if terms:
+            await conn.execute(audit_record_terms.insert(), [
+                {"record_seq": row["seq"], "field": f, "value": v, "key": term_key(v),
+                 "received_at": received_at}
+                for f, v in terms
+            ])
+        new_head = Head(row["seq"], row["hash"])
+        new_head = await self._insert_events(conn, new_head, record.id, events)
+        await self._advance(conn, start, new_head)
+
+    async def append_events(
         self, conn: AsyncConnection, record_id: str, events: Sequence[AuditEvent]
     ) -> None:
         if not events:
             return
-        prev = await _head(conn, audit_events)
+        head = await _head(conn)
+        new_head = await self._insert_events(conn, head, record_id, events)
+        await self._advance(conn, head.seq, new_head)
+
+    async def _insert_events(
+        self, conn: AsyncConnection, head: Head, record_id: str, events: Sequence[AuditEvent]
+    ) -> Head:
+        if not events:
+            return head
         rows = []
+        seq, prev = head.seq, head.hash
         for event in events:
-            row: dict[str, Any] = {
-                "record_id": record_id,
-                "at": event.at,
-                "type": event.type.value,
-                "detail": json.dumps(event.detail, sort_keys=True, separators=(",", ":")),
-            }
-            row["prev_hash"] = prev
-            row["hash"] = prev = chain_hash(prev, event_content(row))
-            rows.append(row)
+            seq += 1
+            at = utc(event.at)
+            detail = _json(event.detail)
+            hash_ = link(prev, event_content(record_id, at, event.type.value, detail))
+            rows.append({"seq": seq, "record_id": record_id, "at": at,
+                         "type": event.type.value, "detail": detail,
+                         "prev_hash": prev, "hash": hash_})
+            prev = hash_
         await conn.execute(audit_events.insert(), rows)
+        return Head(seq, prev)
+
+    async def _advance(self, conn: AsyncConnection, start: int, head: Head) -> None:
+        """Remember the new head for this transaction; checkpoint on a boundary."""
+        tx = _transaction(conn)
+        if tx is not None:
+            _HEADS[tx] = head
+        if head.seq // self.checkpoint_every > start // self.checkpoint_every:
+            await self.write_checkpoint(conn, "periodic", head)
+
+    # -- checkpoints ------------------------------------------------------------
+
+    async def write_checkpoint(
+        self,
+        conn: AsyncConnection,
+        kind: str,
+        head: Head | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Checkpoint:
+        """Sign (seq, hash) of `head` (default: the current head)."""
+        if head is None:
+            head = await _head(conn)
+        at = datetime.now(UTC)
+        detail_text = _json(detail or {})
+        signature = self.keys.sign(checkpoint_message(kind, head.seq, head.hash, at, detail_text))
+        result = await conn.execute(
+            audit_checkpoints.insert().returning(audit_checkpoints.c.id),
+            {"at": at, "kind": kind, "seq": head.seq, "hash": head.hash, "detail": detail_text,
+             "key_id": signature.key_id if signature else None,
+             "signature": signature.value if signature else None},
+        )
+        return Checkpoint(int(result.scalar_one()), at, kind, head.seq, head.hash, detail_text,
+                          signature.key_id if signature else None,
+                          signature.value if signature else None)

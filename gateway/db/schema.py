@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 
 metadata = MetaData(
@@ -70,41 +71,89 @@ queue_recipients = Table(
     Column("last_reply", Text),
 )
 
-# The audit trail.  Append-only: rows are only ever inserted; `seq` orders the
-# hash chain across both tables.
+# The audit trail (gateway/audit).  One hash chain runs through
+# audit_records and audit_events: `seq` is the chain position, unique across
+# both tables, assigned by the appender as head + 1 (not autoincrement) so the
+# primary key itself refuses a fork and verify can name a missing position.
+# Rows are append-only (triggers in migration 0002; PostgreSQL role
+# gateway_app has INSERT/SELECT only).  Column meanings are documented for
+# auditors through the views audit_records_v / audit_events_v.
+_Seq = BigInteger().with_variant(Integer, "sqlite")
+
 audit_records = Table(
     "audit_records",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("seq", _Seq, primary_key=True, autoincrement=False),
     Column("id", String(32), nullable=False, unique=True),
     Column("message_id", Text),
-    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("sender", Text, nullable=False, index=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("sender", Text, nullable=False),
     Column("verdict", String(16), nullable=False),
-    Column("document", Text, nullable=False),  # the audit record JSON
+    Column("marking", Text),
+    Column("purpose", Text),
+    Column("terms", Text, nullable=False),  # the search terms below, hashed with the row
+    Column("document", Text, nullable=False),  # the audit record JSON (DESIGN.md)
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Index("ix_audit_records_received_at", "received_at", "seq"),
 )
+# Sender search and the report's per-sender counts are case-insensitive.
+Index("ix_audit_records_sender", func.lower(audit_records.c.sender))
 
 audit_events = Table(
     "audit_events",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("record_id", String(32), nullable=False, index=True),
+    Column("seq", _Seq, primary_key=True, autoincrement=False),
+    Column("record_id", String(64), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("type", String(32), nullable=False, index=True),
+    Column("type", String(32), nullable=False),
     Column("detail", Text, nullable=False),  # JSON, never content or passwords
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_record", "record_id", "type"),
 )
 
+# The search index of the multi-valued fields (recipient address,
+# organisation, information type, reason) as written (`value`) and as matched
+# (`key`: Python's casefold, so case-insensitive search does not depend on
+# the database's lower(), which is ASCII-only on SQLite), with the record's
+# received_at copied in so that "recipient X between dates" or "counts by type
+# this quarter" is one index range.  Derived from the record at insert; verify
+# compares it with the record's hashed `terms` column.
+audit_record_terms = Table(
+    "audit_record_terms",
+    metadata,
+    Column("record_seq", _Seq, primary_key=True, autoincrement=False),
+    Column("field", String(16), primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("key", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_audit_record_terms_lookup", "field", "key", "received_at", "record_seq"),
+)
+
+# Signed positions of the chain: `periodic` every [audit] checkpoint_every
+# rows, `cut` where a purge removed everything up to `seq`, `manual` from
+# `gateway audit checkpoint`.  signature = HMAC-SHA256 (hex) or NULL when no
+# key was configured; key_id tells which key signed.
 audit_checkpoints = Table(
     "audit_checkpoints",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("table_name", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
-    Column("signature", String(128), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("key_id", String(16)),
+    Column("signature", String(64)),
+)
+
+# SQLite has no session settings: `gateway audit purge` inserts the one row
+# here, deletes, and removes the row again in the same transaction; the
+# append-only DELETE triggers let a delete through only while the row exists.
+# (PostgreSQL uses SET LOCAL gateway.audit_purge = 'on' instead.)
+audit_purge_guard = Table(
+    "audit_purge_guard",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
 )

@@ -1,0 +1,142 @@
+"""`gateway audit purge`: remove records past `[audit] retention`, keeping the
+chain verifiable.
+
+Only a prefix of the chain can go, or the rows left behind would link to
+rows that are gone.  The cut is therefore just before the first row that
+must stay: the first record received on or after the cut-off, or the first
+event at or after it (a recent `purged` event, an approval of an old held
+message).  Everything up to the cut is deleted (records, their search
+index, events); a `cut` checkpoint, signed when a key is configured, records
+the hash of the last removed row so `verify` starts from it.  Rows of
+expired records that lie after the cut (events that came late) go in a later
+purge, once the rows before them have expired too.
+
+The purge is itself audited: a `purged` event (record_id "purge-<time>")
+appended after the cut says what was removed.
+
+Deletes pass the append-only triggers only inside this transaction: on
+PostgreSQL through SET LOCAL gateway.audit_purge (and the connecting role
+must have DELETE: the owner, not gateway_app); on SQLite through a row in
+audit_purge_guard, removed again before commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.audit.record import AuditEvent, EventType, utc
+from gateway.audit.trail import AuditTrail, Head, lock_chain, read_head
+from gateway.db.schema import (
+    audit_checkpoints,
+    audit_events,
+    audit_purge_guard,
+    audit_record_terms,
+    audit_records,
+)
+from gateway.errors import AuditIntegrityError, StoreError
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeResult:
+    cutoff: datetime
+    cut_seq: int  # rows with seq <= cut_seq are (or would be) removed
+    records: int
+    events: int
+    dry_run: bool
+    checkpoint_id: int | None = None
+
+
+async def purge(
+    engine: AsyncEngine,
+    trail: AuditTrail,
+    retention: timedelta,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> PurgeResult:
+    cutoff = utc(now or datetime.now(UTC)) - retention
+    try:
+        return await _purge(engine, trail, retention, cutoff, dry_run)
+    except DBAPIError as exc:
+        if "permission denied" in str(exc):
+            raise StoreError(
+                "audit purge needs a database role allowed to DELETE from the audit tables "
+                "(the owner that ran `gateway db upgrade`, not gateway_app)"
+            ) from exc
+        raise
+
+
+async def _purge(
+    engine: AsyncEngine, trail: AuditTrail, retention: timedelta, cutoff: datetime,
+    dry_run: bool,
+) -> PurgeResult:
+    async with engine.begin() as conn:
+        await lock_chain(conn)
+        head = await read_head(conn)
+        keep_record = (await conn.execute(
+            select(func.min(audit_records.c.seq)).where(audit_records.c.received_at >= cutoff)
+        )).scalar()
+        bound = int(keep_record) if keep_record is not None else head.seq + 1
+        keep_event = (await conn.execute(
+            select(func.min(audit_events.c.seq))
+            .where(audit_events.c.seq < bound, audit_events.c.at >= cutoff)
+        )).scalar()
+        if keep_event is not None:
+            bound = int(keep_event)
+        cut = bound - 1
+        previous_cut = (await conn.execute(
+            select(func.max(audit_checkpoints.c.seq)).where(audit_checkpoints.c.kind == "cut")
+        )).scalar() or 0
+        records = int((await conn.execute(
+            select(func.count()).select_from(audit_records).where(audit_records.c.seq <= cut)
+        )).scalar_one())
+        events = int((await conn.execute(
+            select(func.count()).select_from(audit_events).where(audit_events.c.seq <= cut)
+        )).scalar_one())
+        if cut <= previous_cut:
+            return PurgeResult(cutoff, int(previous_cut), 0, 0, dry_run)
+        if dry_run:
+            return PurgeResult(cutoff, cut, records, events, True)
+        cut_hash = await _hash_at(conn, cut)
+        await _allow_delete(conn, True)
+        await conn.execute(delete(audit_record_terms).where(audit_record_terms.c.record_seq <= cut))
+        await conn.execute(delete(audit_events).where(audit_events.c.seq <= cut))
+        await conn.execute(delete(audit_records).where(audit_records.c.seq <= cut))
+        await _allow_delete(conn, False)
+        detail = {"cutoff": cutoff.isoformat(), "retention_days": retention.days,
+                  "records": records, "events": events, "previous_cut": int(previous_cut)}
+        point = await trail.write_checkpoint(conn, "cut", Head(cut, cut_hash), detail)
+        at = datetime.now(UTC)
+        await trail.append_events(conn, f"purge-{at.strftime('%Y%m%dT%H%M%SZ')}", [
+            AuditEvent(EventType.PURGED, at, {**detail, "cut_seq": cut, "checkpoint": point.id})
+        ])
+    return PurgeResult(cutoff, cut, records, events, False, point.id)
+
+
+async def _hash_at(conn: AsyncConnection, seq: int) -> str:
+    for table in (audit_records, audit_events):
+        found = (await conn.execute(select(table.c.hash).where(table.c.seq == seq))).scalar()
+        if found is not None:
+            return str(found)
+    # The row at the cut is itself gone (an earlier purge cut exactly there).
+    found = (await conn.execute(
+        select(audit_checkpoints.c.hash).where(audit_checkpoints.c.seq == seq)
+        .order_by(audit_checkpoints.c.id.desc()).limit(1)
+    )).scalar()
+    if found is None:
+        raise AuditIntegrityError(f"no audit row at seq {seq} to cut at: run `gateway audit verify`")
+    return str(found)
+
+
+async def _allow_delete(conn: AsyncConnection, allowed: bool) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT set_config('gateway.audit_purge', :v, true)"),
+                           {"v": "on" if allowed else "off"})
+    elif allowed:
+        await conn.execute(insert(audit_purge_guard).values(id=1))
+    else:
+        await conn.execute(delete(audit_purge_guard))

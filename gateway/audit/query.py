@@ -1,0 +1,256 @@
+"""Reading the audit trail: search, one record, export stream, report.
+
+Searches on multi-valued fields (recipient, organisation, information type,
+reason) are driven by audit_record_terms, whose index (field, value,
+received_at, record_seq) answers "this recipient, newest first, between these
+dates" as one index range; single-valued fields are columns of audit_records.
+Values match case-insensitively; a `*` in a value is a wildcard.  Results are
+the DESIGN.md record documents with their events in chain order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.audit.chain import term_key
+from gateway.audit.record import utc
+from gateway.db.schema import audit_events, audit_record_terms, audit_records
+
+_r = audit_records
+_e = audit_events
+_t = audit_record_terms
+
+# The order in which a term filter is picked to drive the query: the most
+# selective field first (an address picks a handful of records, a type many).
+_DRIVING_ORDER = ("recipient", "organisation", "reason", "type")
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    type: str
+    present: bool  # has:TYPE (True) or never:TYPE (False)
+
+    @classmethod
+    def parse(cls, text: str) -> EventFilter:
+        """`has:read_confirmed`, `never:delivery_confirmed`, or a bare type (has)."""
+        kind, sep, name = text.partition(":")
+        if not sep:
+            return cls(kind.strip().lower(), True)
+        kind = kind.strip().lower()
+        if kind not in {"has", "never"}:
+            raise ValueError(f"{text!r}: use has:TYPE or never:TYPE")
+        return cls(name.strip().lower(), kind == "has")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    since: datetime | None = None
+    until: datetime | None = None  # exclusive
+    sender: str | None = None
+    recipient: str | None = None
+    organisation: str | None = None
+    information_type: str | None = None
+    marking: str | None = None
+    verdict: str | None = None
+    reason: str | None = None
+    purpose: str | None = None  # text contained in the purpose
+    events: tuple[EventFilter, ...] = ()
+
+    def terms(self) -> list[tuple[str, str]]:
+        pairs = [("recipient", self.recipient), ("organisation", self.organisation),
+                 ("type", self.information_type), ("reason", self.reason)]
+        return [(f, term_key(v.strip())) for f, v in pairs if v]
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _match(column: Any, value: str) -> ColumnElement[bool]:
+    """Equality, or LIKE when the value has a `*` wildcard."""
+    if "*" in value:
+        pattern = "%".join(_escape_like(part) for part in value.split("*"))
+        return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
+    return column == value  # type: ignore[no-any-return]
+
+
+def _iso(value: Any) -> str:
+    return utc(value).isoformat()
+
+
+def _record_columns() -> list[Any]:
+    return [_r.c.seq, _r.c.id, _r.c.document]
+
+
+class AuditQuery:
+    """Read-side of the trail over an engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # -- search ----------------------------------------------------------------
+
+    def search_statement(self, f: SearchFilter, limit: int | None) -> Select[Any]:
+        terms = f.terms()
+        driving = next(
+            (t for name in _DRIVING_ORDER for t in terms if t[0] == name and "*" not in t[1]),
+            None,
+        )
+        conditions: list[ColumnElement[bool]] = []
+        if driving is not None:
+            t = _t.alias("drive")
+            query = select(*_record_columns()).select_from(
+                t.join(_r, _r.c.seq == t.c.record_seq)
+            )
+            conditions += [t.c.field == driving[0], t.c.key == driving[1]]
+            time_column: Any = t.c.received_at
+            order = [t.c.received_at.desc(), t.c.record_seq.desc()]
+        else:
+            query = select(*_record_columns())
+            time_column = _r.c.received_at
+            order = [_r.c.received_at.desc(), _r.c.seq.desc()]
+        if f.since is not None:
+            conditions.append(time_column >= utc(f.since))
+        if f.until is not None:
+            conditions.append(time_column < utc(f.until))
+        for field, value in terms:
+            if (field, value) == driving:
+                continue
+            other = _t.alias()
+            conditions.append(exists().where(
+                other.c.record_seq == _r.c.seq, other.c.field == field,
+                _match(other.c.key, value),
+            ))
+        if f.sender:
+            conditions.append(_match(func.lower(_r.c.sender), f.sender.strip().lower()))
+        if f.marking:
+            conditions.append(_match(func.lower(_r.c.marking), f.marking.strip().lower()))
+        if f.verdict:
+            conditions.append(_r.c.verdict == f.verdict.strip().lower())
+        if f.purpose:
+            pattern = f"%{_escape_like(f.purpose.strip().lower())}%"
+            conditions.append(func.lower(_r.c.purpose).like(pattern, escape="\\"))
+        for event in f.events:
+            has = exists().where(_e.c.record_id == _r.c.id, _e.c.type == event.type)
+            conditions.append(has if event.present else ~has)
+        query = query.where(and_(True, *conditions)).order_by(*order)
+        if limit is not None:
+            query = query.limit(limit)
+        return query
+
+    async def search(self, f: SearchFilter, limit: int | None = 100) -> list[dict[str, Any]]:
+        """Matching records, newest first, each with its events."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(self.search_statement(f, limit))).all()
+            return await _with_events(conn, rows)
+
+    async def get(self, record_id: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(*_record_columns()).where(_r.c.id == record_id)
+            )).all()
+            found = await _with_events(conn, rows)
+        return found[0] if found else None
+
+    # -- export ----------------------------------------------------------------
+
+    async def count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(_r))).scalar_one())
+
+    async def export(self, batch: int = 2000) -> AsyncIterator[dict[str, Any]]:
+        """Every record in chain order with its events, read in keyset pages so
+        that memory stays flat at any size and no long transaction is held."""
+        after = -1
+        while True:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(
+                    select(*_record_columns()).where(_r.c.seq > after)
+                    .order_by(_r.c.seq).limit(batch)
+                )).all()
+                if not rows:
+                    return
+                documents = await _with_events(conn, rows)
+            after = int(rows[-1][0])
+            for document in documents:
+                yield document
+
+    # -- report ----------------------------------------------------------------
+
+    async def report(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+        """Counts for an information-governance report over [since, until)."""
+
+        def in_range(column: Any) -> list[ColumnElement[bool]]:
+            out = []
+            if since is not None:
+                out.append(column >= utc(since))
+            if until is not None:
+                out.append(column < utc(until))
+            return out
+
+        async with self.engine.connect() as conn:
+            async def grouped(query: Select[Any]) -> dict[str, int]:
+                rows = (await conn.execute(query)).all()
+                pairs = [(str(k) if k is not None else "", int(n)) for k, n in rows]
+                return dict(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
+
+            records = in_range(_r.c.received_at)
+            total = int((await conn.execute(
+                select(func.count()).select_from(_r).where(and_(True, *records))
+            )).scalar_one())
+            report: dict[str, Any] = {
+                "since": _iso(since) if since else None,
+                "until": _iso(until) if until else None,
+                "records": total,
+                "by_verdict": await grouped(
+                    select(_r.c.verdict, func.count()).where(and_(True, *records))
+                    .group_by(_r.c.verdict)
+                ),
+            }
+            for key, field in (("by_reason", "reason"), ("by_information_type", "type"),
+                               ("by_organisation", "organisation")):
+                report[key] = await grouped(
+                    select(_t.c.value, func.count()).where(
+                        _t.c.field == field, *in_range(_t.c.received_at)
+                    ).group_by(_t.c.value)
+                )
+            sender = func.lower(_r.c.sender)
+            report["by_sender"] = await grouped(
+                select(sender, func.count()).where(and_(True, *records)).group_by(sender)
+            )
+            # How many of these records reached each stage (e.g. how many were
+            # never confirmed delivered): records with at least one such event.
+            report["by_event"] = await grouped(
+                select(_e.c.type, func.count(func.distinct(_e.c.record_id)))
+                .select_from(_e.join(_r, _r.c.id == _e.c.record_id))
+                .where(and_(True, *records)).group_by(_e.c.type)
+            )
+        return report
+
+
+async def _with_events(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Documents of `rows` (seq, id, document) with `events` in chain order."""
+    documents: dict[str, dict[str, Any]] = {}
+    for _seq, record_id, document in rows:
+        doc = json.loads(document)
+        doc["events"] = []
+        documents[str(record_id)] = doc
+    ids = list(documents)
+    for start in range(0, len(ids), 500):  # stay under bind-parameter limits
+        chunk = ids[start:start + 500]
+        events = (await conn.execute(
+            select(_e.c.record_id, _e.c.at, _e.c.type, _e.c.detail)
+            .where(_e.c.record_id.in_(chunk)).order_by(_e.c.seq)
+        )).all()
+        for record_id, at, type_, detail in events:
+            documents[str(record_id)]["events"].append(
+                {"at": _iso(at), "type": type_, "detail": json.loads(detail)}
+            )
+    return [documents[i] for i in ids]

@@ -1,0 +1,503 @@
+"""`gateway audit search|show|verify|export|report|purge|checkpoint`: the
+auditors' commands.
+
+Times on the command line are dates (`2026-01-31`), date-times
+(`2026-01-31T14:00`, UTC unless an offset is given) or ages (`30d`, `12w`:
+that long ago).  `--since` is inclusive; `--until` is exclusive, except that
+a bare date includes that whole day.  Output times are UTC ISO 8601.
+Exit codes: 0 done, 1 a problem (verification failed, record not found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TextIO
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.audit import (
+    AuditKeys,
+    AuditQuery,
+    AuditTrail,
+    EventFilter,
+    EventType,
+    PurgeResult,
+    SearchFilter,
+    VerifyReport,
+    purge,
+    verify,
+)
+from gateway.cli.common import add_config, run_async, settings_or_exit
+from gateway.db import create_engine
+from gateway.errors import ConfigError
+from gateway.settings import Settings, parse_duration
+
+# The record document's keys in DESIGN.md order (`queue_id` is kept in the
+# stored document but is not part of the auditors' contract).
+RECORD_KEYS = ("id", "message_id", "received_at", "sender", "recipients", "subject", "purpose",
+               "consent", "authorised_by", "information_types", "marking", "verdict", "reasons",
+               "method", "attachments", "events")
+VERDICTS = ("deliver", "protect", "reject", "hold")
+CSV_COLUMNS = ("id", "message_id", "received_at", "sender", "recipient_addresses",
+               "recipient_names", "recipient_job_titles", "recipient_departments",
+               "recipient_organisations", "recipient_telephones", "subject", "purpose", "consent",
+               "authorised_by", "information_types", "marking", "verdict", "reasons", "method",
+               "attachments", "events")
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser("audit", help="query, export and verify the audit trail")
+    actions = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+
+    search = actions.add_parser("search", help="records matching every filter, newest first")
+    add_config(search)
+    _add_period(search)
+    search.add_argument("--sender", help="sender address (case-insensitive; * wildcard)")
+    search.add_argument("--recipient", help="recipient address (case-insensitive; * wildcard, "
+                        "e.g. '*@nhs.net')")
+    search.add_argument("--organisation", help="recipient organisation (case-insensitive)")
+    search.add_argument("--type", dest="information_type", metavar="TYPE",
+                        help="information type, e.g. uk_nhs_number")
+    search.add_argument("--marking", help="protective marking, e.g. OFFICIAL-SENSITIVE")
+    search.add_argument("--verdict", choices=VERDICTS)
+    search.add_argument("--reason", help="reason code, e.g. unencrypted_attachment")
+    search.add_argument("--purpose", help="text the stated purpose contains")
+    search.add_argument("--event", action="append", default=[], type=_event_filter,
+                        metavar="has:TYPE|never:TYPE",
+                        help="records with (has:) or without (never:) an event, e.g. "
+                        "never:delivery_confirmed; repeatable")
+    search.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    search.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    search.set_defaults(handler=_search)
+
+    show = actions.add_parser("show", help="one record with its timeline")
+    add_config(show)
+    show.add_argument("id")
+    show.add_argument("--format", choices=["text", "json"], default="text")
+    show.set_defaults(handler=_show)
+
+    check = actions.add_parser("verify", help="recompute the hash chain; exit 1 on tampering")
+    add_config(check)
+    check.add_argument("--max-problems", type=int, default=20)
+    check.set_defaults(handler=_verify)
+
+    export = actions.add_parser("export", help="every record, oldest first (progress on stderr)")
+    add_config(export)
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    export.add_argument("--no-progress", action="store_true")
+    export.set_defaults(handler=_export)
+
+    report = actions.add_parser("report", help="counts by verdict, reason, type, organisation, "
+                                "sender")
+    add_config(report)
+    _add_period(report)
+    report.add_argument("--top", type=int, default=20, help="rows per table (default 20)")
+    report.add_argument("--format", choices=["table", "json"], default="table")
+    report.set_defaults(handler=_report)
+
+    remove = actions.add_parser("purge", help="remove records older than [audit] retention")
+    add_config(remove)
+    remove.add_argument("--dry-run", action="store_true", help="only say what would go")
+    remove.set_defaults(handler=_purge)
+
+    point = actions.add_parser("checkpoint", help="write a signed checkpoint at the head now")
+    add_config(point)
+    point.set_defaults(handler=_checkpoint)
+
+
+# -- argument types ---------------------------------------------------------------
+
+
+def parse_when(value: str, end: bool = False) -> datetime:
+    """A date, date-time or age as a UTC datetime (see the module docstring)."""
+    text = value.strip()
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return start + timedelta(days=1) if end else start
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: use a date (2026-01-31), a date-time (2026-01-31T14:00) or an age (30d)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _since(value: str) -> datetime:
+    return parse_when(value)
+
+
+def _until(value: str) -> datetime:
+    return parse_when(value, end=True)
+
+
+def _event_filter(value: str) -> EventFilter:
+    try:
+        found = EventFilter.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if found.type not in {t.value for t in EventType}:
+        known = ", ".join(t.value for t in EventType)
+        raise argparse.ArgumentTypeError(f"unknown event type {found.type!r} (one of: {known})")
+    return found
+
+
+def _add_period(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", type=_since, metavar="WHEN",
+                        help="from this date/time (inclusive), or an age such as 90d")
+    parser.add_argument("--until", type=_until, metavar="WHEN",
+                        help="before this date/time; a bare date includes that day")
+
+
+# -- plumbing -----------------------------------------------------------------------
+
+
+def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Any]) -> Any:
+    async def run() -> Any:
+        engine = create_engine(settings.database.url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return run_async(run)
+
+
+def _keys(settings: Settings) -> AuditKeys:
+    try:
+        return AuditKeys.from_settings(settings)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def public(document: dict[str, Any]) -> dict[str, Any]:
+    """The DESIGN.md audit record: its keys in order, events as {at, type}."""
+    out = {key: document.get(key) for key in RECORD_KEYS}
+    out["events"] = [{"at": e["at"], "type": e["type"]} for e in document.get("events", [])]
+    return out
+
+
+def csv_row(document: dict[str, Any]) -> list[str]:
+    recipients = document.get("recipients") or []
+
+    def each(key: str) -> str:
+        return "; ".join(str(r.get(key) or "") for r in recipients)
+
+    attachments = "; ".join(
+        f"{a.get('filename') or '(unnamed)'} ({a.get('content_type')}, {a.get('encryption')}"
+        + (", read-only" if a.get("read_only") else "") + ")"
+        for a in document.get("attachments") or []
+    )
+    return [
+        document.get("id") or "", document.get("message_id") or "",
+        document.get("received_at") or "", document.get("sender") or "",
+        each("address"), each("name"), each("job_title"), each("department"),
+        each("organisation"), each("telephone"), document.get("subject") or "",
+        document.get("purpose") or "", document.get("consent") or "",
+        document.get("authorised_by") or "",
+        "; ".join(document.get("information_types") or []), document.get("marking") or "",
+        document.get("verdict") or "",
+        "; ".join(r.get("code", "") for r in document.get("reasons") or []),
+        document.get("method") or "", attachments,
+        "; ".join(f"{e['type']}@{e['at']}" for e in document.get("events") or []),
+    ]
+
+
+def _short_time(iso: str | None) -> str:
+    return (iso or "")[:16].replace("T", " ")
+
+
+# -- search / show --------------------------------------------------------------------
+
+
+def _search(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+    query_filter = SearchFilter(
+        since=args.since, until=args.until, sender=args.sender, recipient=args.recipient,
+        organisation=args.organisation, information_type=args.information_type,
+        marking=args.marking, verdict=args.verdict, reason=args.reason, purpose=args.purpose,
+        events=tuple(args.event),
+    )
+    documents: list[dict[str, Any]] = _with_engine(
+        settings, lambda engine: AuditQuery(engine).search(query_filter, max(0, args.limit))
+    )
+    if args.format == "json":
+        for document in documents:
+            print(json.dumps(public(document), ensure_ascii=False))
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(CSV_COLUMNS)
+        for document in documents:
+            writer.writerow(csv_row(document))
+    else:
+        _print_table(documents)
+    return 0
+
+
+def _print_table(documents: list[dict[str, Any]]) -> None:
+    rows = [("RECEIVED (UTC)", "ID", "VERDICT", "SENDER", "RECIPIENTS", "TYPES", "REASONS",
+             "LAST EVENT")]
+    for d in documents:
+        events = d.get("events") or []
+        rows.append((
+            _short_time(d.get("received_at")), d.get("id") or "", d.get("verdict") or "",
+            d.get("sender") or "",
+            ", ".join(r.get("address", "") for r in d.get("recipients") or []),
+            ", ".join(d.get("information_types") or []) or "-",
+            ", ".join(r.get("code", "") for r in d.get("reasons") or []) or "-",
+            events[-1]["type"] if events else "-",
+        ))
+    widths = [min(40, max(len(str(r[i])) for r in rows)) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [str(c)[:w].ljust(w) for c, w in zip(row, widths, strict=False)]
+        print("  ".join([*cells, str(row[-1])]).rstrip())
+    print(f"{len(documents)} record(s)")
+
+
+def _show(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+    document = _with_engine(settings, lambda engine: AuditQuery(engine).get(args.id))
+    if document is None:
+        print(f"error: no audit record {args.id}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        out = public(document)
+        out["events"] = document["events"]  # with their detail
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    print(format_record(document))
+    return 0
+
+
+def format_record(d: dict[str, Any]) -> str:
+    lines = [f"Audit record {d.get('id')}"]
+
+    def field(label: str, value: Any) -> None:
+        lines.append(f"  {label:<15}{value if value not in (None, '') else '-'}")
+
+    field("received", d.get("received_at"))
+    field("message-id", d.get("message_id"))
+    field("sender", d.get("sender"))
+    field("subject", d.get("subject"))
+    field("verdict", d.get("verdict"))
+    field("purpose", d.get("purpose"))
+    field("consent", d.get("consent"))
+    field("authorised by", d.get("authorised_by"))
+    field("information", ", ".join(d.get("information_types") or []))
+    field("marking", d.get("marking"))
+    field("method", d.get("method"))
+    lines.append("  reasons")
+    for reason in d.get("reasons") or []:
+        lines.append(f"    {reason.get('code')}: {reason.get('text')}")
+    lines.append("  recipients")
+    for r in d.get("recipients") or []:
+        who = ", ".join(str(r.get(k)) for k in ("name", "job_title", "department",
+                                                 "organisation", "telephone") if r.get(k))
+        lines.append(f"    {r.get('address')}" + (f"  ({who})" if who else "  (not on the "
+                                                       "allow-list)"))
+    lines.append("  attachments")
+    for a in d.get("attachments") or []:
+        state = "read-only" if a.get("read_only") else "writable" if a.get("read_only") is False \
+            else "read-only unknown"
+        lines.append(f"    {a.get('filename') or '(unnamed)'}  {a.get('content_type')}  "
+                     f"encryption {a.get('encryption')}  {state}")
+    lines.append("Timeline (UTC)")
+    for e in d.get("events") or []:
+        detail = e.get("detail") or {}
+        extra = "  " + json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else ""
+        lines.append(f"  {e['at'][:19].replace('T', ' ')}  {e['type']:<20}{extra}".rstrip())
+    return "\n".join(lines)
+
+
+# -- verify / checkpoint ----------------------------------------------------------------
+
+
+def _verify(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+    keys = _keys(settings)
+    report: VerifyReport = _with_engine(
+        settings, lambda engine: verify(engine, keys, max(1, args.max_problems))
+    )
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if report.ok:
+        print("audit trail verified: no edits, deletions or insertions found")
+        print(report.summary())
+        return 0
+    print("audit trail FAILED verification:")
+    for problem in report.problems:
+        print(f"  {problem}")
+    print(report.summary())
+    return 1
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+    trail = AuditTrail(_keys(settings), settings.audit.checkpoint_every)
+
+    async def work(engine: AsyncEngine) -> Any:
+        async with engine.begin() as conn:
+            return await trail.write_checkpoint(conn, "manual")
+
+    point = _with_engine(settings, work)
+    signed = f"signed with key {point.key_id}" if point.signature else "unsigned (no audit key)"
+    print(f"checkpoint #{point.id} at seq {point.seq}, hash {point.hash}, {signed}")
+    return 0
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+class Progress:
+    """A plain-text progress bar on stderr; a line per 10% when not a terminal."""
+
+    def __init__(self, total: int, stream: TextIO, label: str = "export") -> None:
+        self.total = total
+        self.stream = stream
+        self.label = label
+        self.tty = stream.isatty()
+        self.done = 0
+        self._shown = -1
+        self._last = 0.0
+        self._started = time.monotonic()
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        percent = self.done * 100 // self.total if self.total else 100
+        now = time.monotonic()
+        if self.tty and (percent != self._shown or now - self._last > 0.5):
+            self._draw(percent, "\r", "")
+        elif not self.tty and percent // 10 != self._shown // 10:
+            self._draw(percent, "", "\n")
+        else:
+            return
+        self._shown, self._last = percent, now
+
+    def _draw(self, percent: int, prefix: str, suffix: str) -> None:
+        filled = min(30, percent * 30 // 100)
+        rate = self.done / max(1e-6, time.monotonic() - self._started)
+        self.stream.write(f"{prefix}{self.label} [{'#' * filled}{'.' * (30 - filled)}] "
+                          f"{percent:3d}% {self.done}/{self.total} ({rate:,.0f}/s){suffix}")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            self._draw(100 if self.done >= self.total else self._shown, "\r", "\n")
+        elif self._shown < 100:
+            self._draw(self.done * 100 // self.total if self.total else 100, "", "\n")
+
+
+def _export(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+
+    async def work(engine: AsyncEngine) -> int:
+        query = AuditQuery(engine)
+        total = await query.count()
+        progress = None if args.no_progress else Progress(total, sys.stderr)
+        target: TextIO = (open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+                          if args.output else sys.stdout)
+        try:
+            writer = csv.writer(target) if args.format == "csv" else None
+            if writer is not None:
+                writer.writerow(CSV_COLUMNS)
+            count = 0
+            async for document in query.export():
+                if writer is not None:
+                    writer.writerow(csv_row(document))
+                else:
+                    target.write(json.dumps(public(document), ensure_ascii=False) + "\n")
+                count += 1
+                if progress is not None:
+                    progress.advance()
+            if progress is not None:
+                progress.finish()
+            return count
+        finally:
+            if args.output:
+                target.close()
+
+    count = _with_engine(settings, work)
+    if args.output:
+        print(f"exported {count} record(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+_REPORT_TABLES = (("by_verdict", "Verdict"), ("by_reason", "Reason"),
+                  ("by_information_type", "Information type"),
+                  ("by_organisation", "Recipient organisation"), ("by_sender", "Sender"),
+                  ("by_event", "Records with event"))
+
+
+def _report(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+    report: dict[str, Any] = _with_engine(
+        settings, lambda engine: AuditQuery(engine).report(args.since, args.until)
+    )
+    if args.format == "json":
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    print(format_report(report, args.top))
+    return 0
+
+
+def format_report(report: dict[str, Any], top: int = 20) -> str:
+    out = io.StringIO()
+    period = f"{report['since'] or 'the beginning'} to {report['until'] or 'now'}"
+    out.write(f"Audit report: {period}\nRecords: {report['records']}\n")
+    for key, title in _REPORT_TABLES:
+        counts: dict[str, int] = report[key]
+        out.write(f"\n{title}\n")
+        if not counts:
+            out.write("  (none)\n")
+            continue
+        items: Iterable[tuple[str, int]] = list(counts.items())[:top]
+        width = min(50, max(len(k or "-") for k, _ in items))
+        for name, count in items:
+            out.write(f"  {(name or '-')[:50]:<{width}}  {count:>8}\n")
+        if len(counts) > top:
+            out.write(f"  ... {len(counts) - top} more\n")
+    return out.getvalue().rstrip()
+
+
+# -- purge ----------------------------------------------------------------------------------------
+
+
+def _purge(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+    trail = AuditTrail(_keys(settings), settings.audit.checkpoint_every)
+    result: PurgeResult = _with_engine(
+        settings,
+        lambda engine: purge(engine, trail, settings.audit.retention, dry_run=args.dry_run),
+    )
+    before = result.cutoff.strftime("%Y-%m-%d %H:%M UTC")
+    if result.records == 0 and result.events == 0:
+        print(f"nothing to purge: no audit rows before {before} "
+              f"(retention {settings.audit.retention.days} days)")
+    elif result.dry_run:
+        print(f"would remove {result.records} record(s) and {result.events} event(s) "
+              f"received before {before} (chain cut at seq {result.cut_seq})")
+    else:
+        print(f"removed {result.records} record(s) and {result.events} event(s) received before "
+              f"{before}; chain cut at seq {result.cut_seq} (checkpoint #{result.checkpoint_id})")
+    return 0

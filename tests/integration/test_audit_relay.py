@@ -1,0 +1,75 @@
+"""The audit trail of real messages through a running Gateway over SMTP:
+one record per message with its events in order, and a chain that verifies."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import aiosmtplib
+from gwtest import make_message
+
+from gateway.audit import AuditQuery, SearchFilter, verify
+
+
+async def wait_for_event(gw, record_id: str, event: str, timeout: float = 10.0) -> dict:
+    query = AuditQuery(gw.engine)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        document = await query.get(record_id)
+        if document and event in [e["type"] for e in document["events"]]:
+            return document
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"no {event} event for {record_id}: {document}")
+        await asyncio.sleep(0.05)
+
+
+async def test_relayed_message_has_one_record_with_its_life(gateway_factory, sink):
+    gw = await gateway_factory()
+    message = make_message(subject="Team meeting notes")
+    errors, reply = await aiosmtplib.send(
+        message, sender="alice@sender.example", recipients=["bob@recipient.example"],
+        hostname="127.0.0.1", port=gw.port,
+    )
+    assert not errors
+    queue_id = re.search(r"Queued as (\S+)", reply).group(1)
+    await sink.wait(1)
+    document = await wait_for_event(gw, queue_id, "relayed")
+
+    assert document["id"] == queue_id
+    assert document["sender"] == "alice@sender.example"
+    assert [r["address"] for r in document["recipients"]] == ["bob@recipient.example"]
+    assert document["verdict"] in {"deliver", "protect", "hold", "reject"}
+    assert [e["type"] for e in document["events"]] == ["received", "queued", "relayed"]
+    assert document["events"][-1]["detail"]["recipient"] == "bob@recipient.example"
+
+    found = await AuditQuery(gw.engine).search(SearchFilter(recipient="BOB@recipient.example"))
+    assert [d["id"] for d in found] == [queue_id]
+    report = await verify(gw.engine)
+    assert report.ok, report.problems
+    assert (report.records, report.events) == (1, 3)
+
+
+async def test_many_concurrent_messages_keep_one_chain(gateway_factory, sink):
+    gw = await gateway_factory()
+
+    async def send(i: int) -> None:
+        await aiosmtplib.send(
+            make_message(subject=f"note {i}"), sender=f"user{i}@sender.example",
+            recipients=["bob@recipient.example", "carol@recipient.example"],
+            hostname="127.0.0.1", port=gw.port,
+        )
+
+    await asyncio.gather(*(send(i) for i in range(20)))
+    await sink.wait(20)
+    query = AuditQuery(gw.engine)
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        report = await verify(gw.engine)
+        if report.events >= 20 * 4 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert report.ok, report.problems
+    assert report.records == 20
+    assert report.events == 20 * 4  # received, queued, relayed x 2 recipients
+    assert len(await query.search(SearchFilter(recipient="carol@recipient.example"))) == 20

@@ -1,0 +1,138 @@
+"""Fixtures for the audit tests: an engine on each database (`db_url` from
+tests/conftest.py: SQLite, and PostgreSQL when GATEWAY_TEST_POSTGRES_URL is
+set), a running Writer, record factories, and `tamper` to change rows behind
+the append-only triggers' back the way an attacker with owner rights would."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.audit import (
+    AuditAttachment,
+    AuditEvent,
+    AuditReason,
+    AuditRecipient,
+    AuditRecord,
+    AuditTrail,
+    EventType,
+)
+from gateway.db import create_engine
+from gateway.queue import Writer
+
+AUDIT_TABLES = ("audit_records", "audit_events", "audit_record_terms", "audit_checkpoints")
+T0 = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=UTC)
+_ids = count(1)
+
+
+def make_record(
+    id: str | None = None,
+    received_at: datetime = T0,
+    sender: str = "Alice.Smith@council.example",
+    recipients: tuple[AuditRecipient, ...] | None = None,
+    verdict: str = "protect",
+    information_types: tuple[str, ...] = ("uk_nhs_number", "date_of_birth"),
+    reasons: tuple[AuditReason, ...] | None = None,
+    purpose: str | None = "Child protection case conference",
+    marking: str | None = "OFFICIAL-SENSITIVE",
+) -> AuditRecord:
+    return AuditRecord(
+        id=id or f"rec{next(_ids):06d}",
+        message_id="<abc123@council.example>",
+        received_at=received_at,
+        sender=sender,
+        recipients=recipients if recipients is not None else (
+            AuditRecipient("Dr.Jones@nhs.example", "Dr Rhys Jones", "Named GP for safeguarding",
+                           "Safeguarding", "Riverside NHS Trust", "01632 960001"),
+        ),
+        subject="Private and Confidential: case conference",
+        verdict=verdict,
+        reasons=reasons if reasons is not None else (
+            AuditReason("unencrypted_attachment", "report.docx is not encrypted"),
+        ),
+        purpose=purpose,
+        consent="Share with the GP only",
+        authorised_by="J Patel, Team Manager",
+        information_types=information_types,
+        marking=marking,
+        method="email, AES-256 zip, password released on receipt by separate email",
+        attachments=(AuditAttachment("report.zip", "application/zip", "aes-256", True),),
+        queue_id="Q1",
+    )
+
+
+def life(record: AuditRecord) -> list[AuditEvent]:
+    at = record.received_at
+    return [
+        AuditEvent(EventType.RECEIVED, at, {"size": 2048}),
+        AuditEvent(EventType.PASSWORD_HELD, at + timedelta(milliseconds=5)),
+        AuditEvent(EventType.QUEUED, at + timedelta(milliseconds=10), {"queue_id": record.id}),
+    ]
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(db_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def writer(engine: AsyncEngine) -> AsyncIterator[Writer]:
+    w = Writer(engine)
+    w.start()
+    yield w
+    await w.stop()
+
+
+@pytest.fixture
+def trail() -> AuditTrail:
+    return AuditTrail(checkpoint_every=1000)
+
+
+@pytest.fixture
+def seed(
+    writer: Writer, trail: AuditTrail
+) -> Callable[..., Awaitable[list[AuditRecord]]]:
+    """`await seed(n, **record_kw)`: n records, each with its life's events."""
+
+    async def make(n: int = 3, with_relay: bool = True, **kw: Any) -> list[AuditRecord]:
+        records = []
+        for _ in range(n):
+            record = make_record(**kw)
+            await writer.submit(trail.record_op(record, life(record)))
+            if with_relay:
+                await writer.submit(trail.events_op(record.id, [
+                    AuditEvent(EventType.RELAYED, record.received_at + timedelta(seconds=1),
+                               {"recipient": record.recipients[0].address, "code": 250})
+                ]))
+            records.append(record)
+        return records
+
+    return make
+
+
+@pytest.fixture
+def tamper(engine: AsyncEngine) -> Callable[..., Awaitable[None]]:
+    """Run SQL with the append-only triggers out of the way (what a database
+    owner or superuser could do): PostgreSQL replica mode, SQLite dropped
+    triggers (each test has its own database copy)."""
+
+    async def run(*statements: str, **params: Any) -> None:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            else:
+                for table in AUDIT_TABLES:
+                    for kind in ("update", "delete"):
+                        await conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{kind}"))
+            for statement in statements:
+                await conn.execute(text(statement), params)
+
+    return run

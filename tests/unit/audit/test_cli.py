@@ -1,0 +1,235 @@
+"""`gateway audit ...` through gateway.cli.main, as an auditor runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import life, make_record
+from sqlalchemy import text
+
+from gateway.audit import AuditEvent, AuditRecipient, AuditTrail, EventType
+from gateway.cli import main
+from gateway.db import create_engine
+from gateway.queue import Writer
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def write_config(tmp_path: Path, url: str, extra: str = "") -> str:
+    (tmp_path / "recipients.csv").write_text(
+        "address,name,job_title,department,organisation,telephone,secure_route\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n\n[audit]\nretention = "6y"\n{extra}',
+                      encoding="utf-8")
+    return str(config)
+
+
+def seed(url: str) -> None:
+    """Three messages: a protected one confirmed delivered, a rejected one,
+    an old one (eight years ago) never confirmed."""
+
+    async def run() -> None:
+        engine = create_engine(url)
+        writer = Writer(engine)
+        writer.start()
+        trail = AuditTrail()
+        confirmed = make_record("cli-confirmed", received_at=NOW - timedelta(days=1))
+        rejected = make_record(
+            "cli-rejected", received_at=NOW - timedelta(hours=2), verdict="reject",
+            sender="bob@council.example",
+            recipients=(AuditRecipient("someone@gmail.example"),),
+            information_types=("special_category",),
+            marking=None, purpose="Quick question",
+        )
+        old = make_record("cli-old", received_at=NOW - timedelta(days=8 * 365))
+        for record in (old, confirmed, rejected):
+            await writer.submit(trail.record_op(record, life(record)))
+        await writer.submit(trail.events_op(confirmed.id, [
+            AuditEvent(EventType.RELAYED, NOW - timedelta(days=1) + timedelta(seconds=1)),
+            AuditEvent(EventType.DELIVERY_CONFIRMED, NOW - timedelta(hours=20)),
+        ]))
+        await writer.stop()
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def config(tmp_path: Path, db_url: str) -> str:
+    seed(db_url)
+    return write_config(tmp_path, db_url)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_search_json_is_the_design_record(config, capsys):
+    code, out, _ = run(capsys, "audit", "search", "--recipient", "DR.JONES@nhs.example",
+                       "--format", "json", "--config", config)
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [d["id"] for d in lines] == ["cli-confirmed", "cli-old"]  # newest first
+    assert list(lines[0]) == [
+        "id", "message_id", "received_at", "sender", "recipients", "subject", "purpose",
+        "consent", "authorised_by", "information_types", "marking", "verdict", "reasons",
+        "method", "attachments", "events",
+    ]
+    assert lines[0]["events"][-1] == {
+        "at": (NOW - timedelta(hours=20)).isoformat(), "type": "delivery_confirmed"
+    }
+    assert set(lines[0]["events"][0]) == {"at", "type"}
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--since", "30d"], ["cli-rejected", "cli-confirmed"]),
+    (["--until", (NOW - timedelta(days=365)).date().isoformat()], ["cli-old"]),
+    (["--sender", "BOB@council.example"], ["cli-rejected"]),
+    (["--recipient", "*@gmail.example"], ["cli-rejected"]),
+    (["--organisation", "riverside nhs trust", "--since", "30d"], ["cli-confirmed"]),
+    (["--type", "special_category"], ["cli-rejected"]),
+    (["--marking", "official-sensitive"], ["cli-confirmed", "cli-old"]),
+    (["--verdict", "reject"], ["cli-rejected"]),
+    (["--reason", "unencrypted_attachment", "--since", "30d"], ["cli-rejected", "cli-confirmed"]),
+    (["--purpose", "case CONFERENCE"], ["cli-confirmed", "cli-old"]),
+    (["--event", "never:delivery_confirmed"], ["cli-rejected", "cli-old"]),
+    (["--event", "has:delivery_confirmed"], ["cli-confirmed"]),
+    (["--event", "never:relayed", "--verdict", "protect"], ["cli-old"]),
+    (["--limit", "1"], ["cli-rejected"]),
+])
+def test_search_filters(config, capsys, args, expected):
+    code, out, _ = run(capsys, "audit", "search", *args, "--format", "json", "--config", config)
+    assert code == 0
+    assert [json.loads(line)["id"] for line in out.splitlines()] == expected
+
+
+def test_search_table_and_csv(config, capsys):
+    code, out, _ = run(capsys, "audit", "search", "--config", config)
+    assert code == 0
+    assert out.splitlines()[0].startswith("RECEIVED (UTC)")
+    assert "cli-confirmed" in out and out.rstrip().endswith("3 record(s)")
+    code, out, _ = run(capsys, "audit", "search", "--format", "csv", "--verdict", "protect",
+                       "--config", config)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["id"] for r in rows] == ["cli-confirmed", "cli-old"]
+    assert rows[0]["recipient_organisations"] == "Riverside NHS Trust"
+    assert rows[0]["recipient_telephones"] == "01632 960001"
+    assert rows[0]["events"].startswith("received@")
+
+
+def test_bad_arguments_exit_2(config, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "search", "--event", "sometimes:relayed", "--config", config])
+    assert exited.value.code == 2
+    assert "has:TYPE or never:TYPE" in capsys.readouterr().err
+
+
+def test_show_prints_the_timeline(config, capsys):
+    code, out, _ = run(capsys, "audit", "show", "cli-confirmed", "--config", config)
+    assert code == 0
+    assert "Dr.Jones@nhs.example  (Dr Rhys Jones, Named GP for safeguarding" in out
+    timeline = out.split("Timeline (UTC)")[1].split()
+    types = [w for w in timeline if w in {t.value for t in EventType}]
+    assert types == ["received", "password_held", "queued", "relayed", "delivery_confirmed"]
+    code, out, _ = run(capsys, "audit", "show", "cli-confirmed", "--format", "json",
+                       "--config", config)
+    assert json.loads(out)["events"][0]["detail"] == {"size": 2048}
+    code, _, err = run(capsys, "audit", "show", "nope", "--config", config)
+    assert code == 1 and "no audit record nope" in err
+
+
+def test_export_jsonl_and_csv_with_progress(config, capsys, tmp_path):
+    code, out, err = run(capsys, "audit", "export", "--config", config)
+    assert code == 0
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [
+        "cli-old", "cli-confirmed", "cli-rejected"
+    ]
+    assert "export [" in err and "100% 3/3" in err
+    target = tmp_path / "all.csv"
+    code, out, err = run(capsys, "audit", "export", "--format", "csv", "--output", str(target),
+                         "--config", config)
+    assert code == 0 and out == ""
+    assert len(list(csv.DictReader(target.open(encoding="utf-8")))) == 3
+    assert f"exported 3 record(s) to {target}" in err
+
+
+def test_report(config, capsys):
+    code, out, _ = run(capsys, "audit", "report", "--since", "30d", "--format", "json",
+                       "--config", config)
+    assert code == 0
+    report = json.loads(out)
+    assert report["records"] == 2
+    assert report["by_verdict"] == {"protect": 1, "reject": 1}
+    assert report["by_reason"] == {"unencrypted_attachment": 2}
+    assert report["by_information_type"] == {
+        "date_of_birth": 1, "special_category": 1, "uk_nhs_number": 1
+    }
+    assert report["by_organisation"] == {"Riverside NHS Trust": 1}
+    assert report["by_sender"] == {"alice.smith@council.example": 1, "bob@council.example": 1}
+    assert report["by_event"]["delivery_confirmed"] == 1
+    code, out, _ = run(capsys, "audit", "report", "--config", config)
+    assert "Records: 3" in out and "Recipient organisation" in out
+
+
+def test_verify_purge_verify(config, capsys, db_url):
+    code, out, _ = run(capsys, "audit", "verify", "--config", config)
+    assert code == 0 and out.startswith("audit trail verified")
+    code, out, _ = run(capsys, "audit", "purge", "--dry-run", "--config", config)
+    assert code == 0 and "would remove 1 record(s) and 3 event(s)" in out
+    code, out, _ = run(capsys, "audit", "purge", "--config", config)
+    assert code == 0 and "removed 1 record(s) and 3 event(s)" in out
+    code, out, _ = run(capsys, "audit", "verify", "--config", config)
+    assert code == 0, out
+    assert "purged up to seq 4" in out
+    code, out, _ = run(capsys, "audit", "search", "--format", "json", "--config", config)
+    assert "cli-old" not in out
+
+
+def test_verify_names_tampering_and_exits_1(config, capsys, db_url):
+    async def edit() -> None:
+        engine = create_engine(db_url)
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            else:
+                await conn.execute(text("DROP TRIGGER audit_records_no_update"))
+            await conn.execute(text(
+                "UPDATE audit_records SET document = replace(document, 'J Patel', 'Nobody') "
+                "WHERE id = 'cli-confirmed'"
+            ))
+        await engine.dispose()
+
+    asyncio.run(edit())
+    code, out, _ = run(capsys, "audit", "verify", "--config", config)
+    assert code == 1
+    assert "audit trail FAILED verification:\n  record cli-confirmed (seq 5) edited" in out
+
+
+def test_signed_checkpoints_with_a_key(tmp_path, db_url, capsys, monkeypatch):
+    seed(db_url)
+    (tmp_path / "audit.key").write_text("x" * 44 + "\n", encoding="utf-8")
+    config = write_config(tmp_path, db_url, 'key_file = "audit.key"\n')
+    code, out, _ = run(capsys, "audit", "checkpoint", "--config", config)
+    assert code == 0 and "checkpoint #1 at seq 14" in out and "signed with key" in out
+    code, out, _ = run(capsys, "audit", "verify", "--config", config)
+    assert code == 0 and "1 signature(s) verified" in out
+    # The same key from the environment instead of the file.
+    plain = write_config(tmp_path, db_url)
+    monkeypatch.setenv("GATEWAY_AUDIT_KEY", "x" * 44)
+    code, out, _ = run(capsys, "audit", "verify", "--config", plain)
+    assert code == 0 and "1 signature(s) verified" in out
+    monkeypatch.setenv("GATEWAY_AUDIT_KEY", "short")
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "verify", "--config", plain])
+    assert exited.value.code == 1
+    assert "too short" in capsys.readouterr().err

@@ -1,0 +1,146 @@
+"""Retention: purge removes a prefix of the chain past `[audit] retention`,
+leaves a (signed) cut checkpoint so verify stays green, and audits itself."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, text
+
+from gateway.audit import (
+    AuditEvent,
+    AuditKeys,
+    AuditQuery,
+    AuditTrail,
+    EventType,
+    SearchFilter,
+    purge,
+    verify,
+)
+from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
+
+NOW = datetime.now(UTC)
+OLD = NOW - timedelta(days=7 * 365)
+SIX_YEARS = timedelta(days=6 * 365)
+KEY = "s" * 40
+
+
+async def count(engine, table) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def test_purge_removes_old_records_and_verify_stays_green(engine, seed, trail, writer):
+    old = await seed(3, received_at=OLD)  # seq 1-15
+    new = await seed(2, received_at=NOW)  # seq 16-25
+    result = await purge(engine, trail, SIX_YEARS)
+    assert (result.records, result.events, result.cut_seq, result.dry_run) == (3, 12, 15, False)
+
+    report = await verify(engine)
+    assert report.ok, report.problems
+    assert (report.cut_seq, report.first_seq, report.records) == (15, 16, 2)
+    assert await count(engine, audit_records) == 2
+    assert await count(engine, audit_record_terms) == 2 * 5
+    remaining = await AuditQuery(engine).search(SearchFilter(), None)
+    assert {d["id"] for d in remaining} == {r.id for r in new}
+    assert await AuditQuery(engine).get(old[0].id) is None
+
+    # The purge audited itself, after the cut.
+    async with engine.connect() as conn:
+        (record_id, type_, detail) = (await conn.execute(
+            select(audit_events.c.record_id, audit_events.c.type, audit_events.c.detail)
+            .where(audit_events.c.type == "purged")
+        )).one()
+        cut = (await conn.execute(select(audit_checkpoints.c.kind, audit_checkpoints.c.seq)
+                                  .where(audit_checkpoints.c.kind == "cut"))).one()
+    assert record_id.startswith("purge-") and type_ == EventType.PURGED.value
+    assert '"records":3' in detail and '"cut_seq":15' in detail
+    assert tuple(cut) == ("cut", 15)
+
+    # The chain goes on from where it was; a second purge finds nothing.
+    more = await seed(1, received_at=NOW)
+    assert (await verify(engine)).ok
+    again = await purge(engine, trail, SIX_YEARS)
+    assert (again.records, again.events) == (0, 0)
+    assert more[0].id in {d["id"] for d in await AuditQuery(engine).search(SearchFilter())}
+
+
+async def test_dry_run_removes_nothing(engine, seed, trail):
+    await seed(2, received_at=OLD)
+    await seed(1, received_at=NOW)
+    result = await purge(engine, trail, SIX_YEARS, dry_run=True)
+    assert (result.records, result.events, result.cut_seq, result.dry_run) == (2, 8, 10, True)
+    assert await count(engine, audit_records) == 3
+    assert await count(engine, audit_checkpoints) == 0
+
+
+async def test_late_events_of_old_records_wait_for_a_later_purge(engine, seed, trail, writer):
+    (old,) = await seed(1, received_at=OLD, with_relay=False)  # seq 1-4
+    await seed(1, received_at=NOW - timedelta(days=10), with_relay=False)  # seq 5-8
+    await writer.submit(trail.events_op(old.id, [  # seq 9: late, old
+        AuditEvent(EventType.RELAYED, OLD + timedelta(days=1))
+    ]))
+    result = await purge(engine, trail, SIX_YEARS)
+    assert (result.cut_seq, result.records) == (4, 1)
+    assert (await verify(engine)).ok
+    # Ten days later in a world with a 5-day retention, the rest can go.
+    result = await purge(engine, trail, timedelta(days=5))
+    assert (result.cut_seq, result.records, result.events) == (9, 1, 4)
+    report = await verify(engine)
+    assert report.ok, report.problems
+    assert report.records == 0
+
+
+async def test_purging_everything_leaves_a_verifiable_chain(engine, seed, trail):
+    await seed(2, received_at=OLD)
+    await purge(engine, trail, SIX_YEARS)
+    assert await count(engine, audit_records) == 0
+    assert (await verify(engine)).ok
+    await seed(1, received_at=NOW)  # links to the purge event, after the cut
+    report = await verify(engine)
+    assert report.ok, report.problems
+    assert (report.cut_seq, report.records, report.events) == (10, 1, 5)
+
+
+async def test_signed_cut_and_a_forged_one(engine, seed, tamper):
+    keys = AuditKeys([KEY])
+    signing = AuditTrail(keys)
+    await seed(2, received_at=OLD)
+    await seed(1, received_at=NOW)
+    await purge(engine, signing, SIX_YEARS)
+    report = await verify(engine, keys)
+    assert report.ok, report.problems
+    assert report.checkpoints_signed == 1
+
+    # Someone deletes more old rows and adds an unsigned "cut" to excuse it.
+    await tamper(
+        "DELETE FROM audit_events WHERE seq <= 13",
+        "DELETE FROM audit_record_terms WHERE record_seq <= 13",
+        "DELETE FROM audit_records WHERE seq <= 13",
+    )
+    async with engine.begin() as conn:
+        hash_13 = "0" * 64
+        await conn.execute(text(
+            "INSERT INTO audit_checkpoints (at, kind, seq, hash, detail) "
+            "VALUES (:at, 'cut', 13, :h, '{}')"), {"at": NOW, "h": hash_13})
+    found = (await verify(engine, keys)).problems
+    assert found[0] == ("checkpoint #2 (cut at seq 13) is not validly signed: the purge it "
+                        "claims is not trusted")
+    assert "rows seq 11-13 missing (deleted)" in found
+
+
+async def test_purge_needs_no_trigger_bypass_and_leaves_triggers_armed(engine, seed, trail):
+    await seed(1, received_at=OLD)
+    await seed(1, received_at=NOW)
+    await purge(engine, trail, SIX_YEARS)
+    async with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            guard = (await conn.execute(text("SELECT count(*) FROM audit_purge_guard"))).scalar()
+            assert guard == 0
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM audit_records"))
+    except Exception as exc:
+        assert "append-only" in str(exc)
+    else:
+        raise AssertionError("delete after purge was allowed")

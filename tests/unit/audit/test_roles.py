@@ -1,0 +1,103 @@
+"""PostgreSQL role separation (migration 0002): the application's role can
+append to and read the trail, never change or remove it, even with the purge
+flag set; the auditors' role can only read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import life, make_record
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.audit import AuditTrail, purge, verify
+from gateway.errors import StoreError
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_engine(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("roles are PostgreSQL's")
+    return engine
+
+
+async def as_role(conn: AsyncConnection, role: str) -> None:
+    await conn.execute(text(f"SET LOCAL ROLE {role}"))
+
+
+async def test_app_role_appends_and_reads(pg_engine):
+    trail = AuditTrail(checkpoint_every=2)  # also writes checkpoints
+    record = make_record()
+    async with pg_engine.begin() as conn:
+        await as_role(conn, "gateway_app")
+        await trail.append_record(conn, record, life(record))
+        await trail.append_events(conn, record.id, life(record)[:1])
+        count = (await conn.execute(text("SELECT count(*) FROM audit_records_v"))).scalar()
+    assert count == 1
+    assert (await verify(pg_engine)).ok
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_records SET verdict = 'deliver'",
+    "DELETE FROM audit_records",
+    "UPDATE audit_events SET type = 'relayed'",
+    "DELETE FROM audit_events",
+    "DELETE FROM audit_record_terms",
+    "UPDATE audit_checkpoints SET hash = 'x'",
+    "DELETE FROM audit_checkpoints",
+    "TRUNCATE audit_records",
+])
+async def test_app_role_cannot_change_or_remove(pg_engine, statement):
+    record = make_record()
+    async with pg_engine.begin() as conn:
+        await AuditTrail().append_record(conn, record, life(record))
+    with pytest.raises(DBAPIError) as caught:
+        async with pg_engine.begin() as conn:
+            await as_role(conn, "gateway_app")
+            # The purge flag opens the trigger, not the grant.
+            await conn.execute(text("SELECT set_config('gateway.audit_purge', 'on', true)"))
+            await conn.execute(text(statement))
+    assert "permission denied" in str(caught.value)
+    assert (await verify(pg_engine)).ok
+
+
+async def test_auditor_role_only_reads(pg_engine):
+    record = make_record()
+    async with pg_engine.begin() as conn:
+        await AuditTrail().append_record(conn, record, life(record))
+    async with pg_engine.begin() as conn:
+        await as_role(conn, "gateway_auditor")
+        rows = (await conn.execute(text(
+            "SELECT address, organisation, telephone FROM audit_recipients_v"
+        ))).all()
+        assert [tuple(r) for r in rows] == [
+            ("Dr.Jones@nhs.example", "Riverside NHS Trust", "01632 960001")
+        ]
+    with pytest.raises(DBAPIError, match="permission denied"):
+        async with pg_engine.begin() as conn:
+            await as_role(conn, "gateway_auditor")
+            await conn.execute(text(
+                "INSERT INTO audit_checkpoints (at, kind, seq, hash, detail) "
+                "VALUES (now(), 'manual', 0, 'x', '{}')"
+            ))
+
+
+async def test_purge_as_the_app_role_is_refused_clearly(pg_engine):
+    record = make_record(received_at=datetime.now(UTC) - timedelta(days=3000))
+    async with pg_engine.begin() as conn:
+        await AuditTrail().append_record(conn, record, life(record))
+
+    @event.listens_for(pg_engine.sync_engine, "begin")
+    def as_app(conn) -> None:  # every transaction of this engine runs as gateway_app
+        conn.exec_driver_sql("SET LOCAL ROLE gateway_app")
+
+    try:
+        with pytest.raises(StoreError, match="not gateway_app"):
+            await purge(pg_engine, AuditTrail(), timedelta(days=365))
+    finally:
+        event.remove(pg_engine.sync_engine, "begin", as_app)
+    assert (await verify(pg_engine)).ok

@@ -1,0 +1,191 @@
+"""Appending: one record per message with every field, events in order, one
+unbroken chain even under group commit and several processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from conftest import T0, life, make_record
+from sqlalchemy import select, text
+
+from gateway.audit import (
+    AuditEvent,
+    AuditQuery,
+    AuditRecipient,
+    AuditTrail,
+    EventType,
+    SearchFilter,
+    verify,
+)
+from gateway.audit.chain import GENESIS
+from gateway.db import create_engine
+from gateway.db.schema import audit_events, audit_record_terms, audit_records
+from gateway.queue import Writer
+
+
+async def test_a_message_life_is_one_record_with_every_field_and_events_in_order(
+    engine, writer, trail
+):
+    record = make_record("msg-life")
+    await writer.submit(trail.record_op(record, life(record)))
+    later = [
+        AuditEvent(EventType.RELAYED, T0 + timedelta(seconds=2), {"code": 250}),
+        AuditEvent(EventType.DELIVERY_CONFIRMED, T0 + timedelta(minutes=1)),
+        AuditEvent(EventType.READ_CONFIRMED, T0 + timedelta(minutes=5)),
+        AuditEvent(EventType.PASSWORD_RELEASED, T0 + timedelta(minutes=5, seconds=1)),
+    ]
+    for event in later:  # each arrives in its own transaction, as in production
+        await writer.submit(trail.events_op(record.id, [event]))
+
+    document = await AuditQuery(engine).get("msg-life")
+    assert document is not None
+    assert document["received_at"] == "2026-03-02T09:30:00.123456+00:00"
+    assert document["sender"] == "Alice.Smith@council.example"
+    assert document["recipients"] == [{
+        "address": "Dr.Jones@nhs.example", "name": "Dr Rhys Jones",
+        "job_title": "Named GP for safeguarding", "department": "Safeguarding",
+        "organisation": "Riverside NHS Trust", "telephone": "01632 960001",
+    }]
+    assert document["purpose"] == "Child protection case conference"
+    assert document["consent"] == "Share with the GP only"
+    assert document["authorised_by"] == "J Patel, Team Manager"
+    assert document["information_types"] == ["uk_nhs_number", "date_of_birth"]
+    assert document["marking"] == "OFFICIAL-SENSITIVE"
+    assert document["verdict"] == "protect"
+    assert document["reasons"] == [
+        {"code": "unencrypted_attachment", "text": "report.docx is not encrypted"}
+    ]
+    assert document["method"].startswith("email, AES-256 zip")
+    assert document["attachments"] == [{"filename": "report.zip", "content_type": "application/zip",
+                                         "encryption": "aes-256", "read_only": True}]
+    assert [e["type"] for e in document["events"]] == [
+        "received", "password_held", "queued", "relayed", "delivery_confirmed",
+        "read_confirmed", "password_released",
+    ]
+    assert document["events"][3]["detail"] == {"code": 250}
+    assert document["events"][0]["at"] == "2026-03-02T09:30:00.123456+00:00"
+
+    async with engine.connect() as conn:
+        records = (await conn.execute(select(audit_records.c.seq, audit_records.c.prev_hash)))
+        assert [tuple(r) for r in records] == [(1, GENESIS)]
+        seqs = (await conn.execute(select(audit_events.c.seq).order_by(audit_events.c.seq)))
+        assert [s for (s,) in seqs] == [2, 3, 4, 5, 6, 7, 8]
+        terms = (await conn.execute(select(audit_record_terms.c.field, audit_record_terms.c.value)
+                                    .order_by(audit_record_terms.c.field)))
+        assert sorted(tuple(t) for t in terms) == [
+            ("organisation", "Riverside NHS Trust"), ("reason", "unencrypted_attachment"),
+            ("recipient", "Dr.Jones@nhs.example"), ("type", "date_of_birth"),
+            ("type", "uk_nhs_number"),
+        ]
+    assert (await verify(engine)).ok
+
+
+async def test_the_record_never_holds_values_or_passwords(engine, writer, trail):
+    record = make_record("msg-clean")
+    await writer.submit(trail.record_op(record, life(record)))
+    async with engine.connect() as conn:
+        (document,) = (await conn.execute(select(audit_records.c.document))).one()
+    stored = json.loads(document)
+    # Only the DESIGN.md fields (plus queue_id): no body, no matches, no password.
+    assert set(stored) == {
+        "id", "message_id", "received_at", "sender", "recipients", "subject", "purpose",
+        "consent", "authorised_by", "information_types", "marking", "verdict", "reasons",
+        "method", "attachments", "queue_id",
+    }
+
+
+async def test_group_commit_keeps_one_unbroken_chain(engine, writer, trail):
+    records = [make_record() for _ in range(60)]
+    # Concurrent submissions land in shared transactions: the head is read
+    # once per transaction and carried from one operation to the next.
+    await asyncio.gather(*(writer.submit(trail.record_op(r, life(r))) for r in records))
+    await asyncio.gather(*(
+        writer.submit(trail.events_op(r.id, [AuditEvent(EventType.RELAYED, T0)])) for r in records
+    ))
+    assert writer.batches < 120
+    report = await verify(engine)
+    assert report.ok, report.problems
+    assert (report.records, report.events, report.last_seq) == (60, 240, 300)
+
+
+async def test_a_failed_batch_does_not_leave_a_stale_head(engine, writer, trail):
+    good = make_record("good-1")
+    dup = make_record("good-1")  # same id: the unique key refuses it
+    other = make_record("good-2")
+    results = await asyncio.gather(
+        writer.submit(trail.record_op(good, life(good))),
+        writer.submit(trail.record_op(dup, life(dup))),
+        writer.submit(trail.record_op(other, life(other))),
+        return_exceptions=True,
+    )
+    assert [isinstance(r, Exception) for r in results] == [False, True, False]
+    report = await verify(engine)
+    assert report.ok, report.problems
+    assert report.records == 2
+
+
+async def test_periodic_checkpoints(engine, writer):
+    trail = AuditTrail(checkpoint_every=10)
+    for _ in range(6):
+        record = make_record()
+        await writer.submit(trail.record_op(record, life(record)))  # 4 rows each
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT kind, seq, signature FROM audit_checkpoints ORDER BY seq"
+        ))).all()
+    assert [(k, s) for k, s, _ in rows] == [("periodic", 12), ("periodic", 20)]
+    assert all(sig is None for *_, sig in rows)  # no key: unsigned
+    assert (await verify(engine)).ok
+
+
+@pytest.mark.postgres
+async def test_several_processes_append_to_one_chain(pg_url):
+    """Three gateways (engines with their own writers) share PostgreSQL: the
+    advisory lock serialises them into one chain."""
+    engines = [create_engine(pg_url) for _ in range(3)]
+    writers = [Writer(e) for e in engines]
+    for w in writers:
+        w.start()
+    trail = AuditTrail()
+    try:
+        async def one(i: int) -> None:
+            record = make_record()
+            w = writers[i % 3]
+            await w.submit(trail.record_op(record, life(record)))
+            await w.submit(trail.events_op(record.id, [AuditEvent(EventType.RELAYED, T0)]))
+
+        await asyncio.gather(*(one(i) for i in range(90)))
+        report = await verify(engines[0])
+        assert report.ok, report.problems
+        assert (report.records, report.events) == (90, 360)
+    finally:
+        for w in writers:
+            await w.stop()
+        for e in engines:
+            await e.dispose()
+
+
+async def test_any_text_hashes_the_same_in_python_and_in_sql(engine, writer, trail):
+    """PostgreSQL's verify recomputes hashes in SQL: non-ASCII, control
+    characters, NULLs and odd times must hash as in Python."""
+    record = make_record(
+        "msg-unicode",
+        received_at=T0.replace(microsecond=0),
+        sender="zoë.ß@école.example",
+        recipients=(AuditRecipient("名前@例え.jp", "Ånne \"Q\" O'Neil", "line\nbreak\ttab\x01",
+                                   "", "Ünïcode Trust 😀", ""),),
+        purpose=None,
+        marking=None,
+        reasons=(),
+        information_types=(),
+    )
+    await writer.submit(trail.record_op(record, [
+        AuditEvent(EventType.RECEIVED, T0.replace(microsecond=999999), {"note": "ça va \u2028"}),
+    ]))
+    report = await verify(engine)
+    assert report.ok, report.problems
+    found = await AuditQuery(engine).search(SearchFilter(organisation="üNÏCODE trust 😀"))
+    assert [d["id"] for d in found] == ["msg-unicode"]

@@ -1,0 +1,231 @@
+"""verify catches edits, deletions and insertions, and says which; the
+append-only triggers refuse changes in the first place."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from gateway.audit import AuditKeys, AuditTrail, verify
+from gateway.audit.chain import event_content, link
+from gateway.db.schema import audit_events, audit_records
+
+KEY = "k" * 40
+
+
+async def hash_at(engine, seq: int) -> str:
+    async with engine.connect() as conn:
+        for table in (audit_records, audit_events):
+            found = (await conn.execute(select(table.c.hash).where(table.c.seq == seq))).scalar()
+            if found:
+                return str(found)
+    raise AssertionError(seq)
+
+
+async def problems(engine, keys=None) -> list[str]:
+    report = await verify(engine, keys)
+    assert report.ok == (not report.problems)
+    return report.problems
+
+
+async def test_an_untouched_trail_verifies(engine, seed):
+    await seed(3)  # 3 x (record + 4 events) = seq 1..15
+    report = await verify(engine)
+    assert report.ok and report.problems == []
+    assert (report.records, report.events, report.first_seq, report.last_seq) == (3, 12, 1, 15)
+    assert "3 records, 12 events (seq 1-15)" in report.summary()
+
+
+async def test_an_edited_record_is_named(engine, seed, tamper):
+    records = await seed(3)
+    await tamper("UPDATE audit_records SET document = replace(document, 'GP only', 'anyone') "
+                 "WHERE id = :id", id=records[1].id)
+    assert await problems(engine) == [f"record {records[1].id} (seq 6) edited"]
+
+
+async def test_an_edited_indexed_column_is_caught(engine, seed, tamper):
+    records = await seed(2)
+    await tamper("UPDATE audit_records SET sender = 'someone@else.example' WHERE seq = 1")
+    assert await problems(engine) == [f"record {records[0].id} (seq 1) edited"]
+
+
+async def test_an_edited_event_is_named(engine, seed, tamper):
+    records = await seed(2)
+    await tamper("UPDATE audit_events SET type = 'delivery_confirmed' WHERE seq = 5")
+    assert await problems(engine) == [
+        f"event seq 5 (delivery_confirmed of {records[0].id}) edited"
+    ]
+
+
+async def test_a_deleted_event_is_named(engine, seed, tamper):
+    await seed(3)
+    await tamper("DELETE FROM audit_events WHERE seq = 8")
+    assert await problems(engine) == ["row seq 8 missing (deleted)"]
+
+
+async def test_a_deleted_record_with_its_events_is_named(engine, seed, tamper):
+    records = await seed(3)
+    await tamper("DELETE FROM audit_events WHERE record_id = :id", id=records[1].id)
+    await tamper("DELETE FROM audit_record_terms WHERE record_seq = 6")
+    await tamper("DELETE FROM audit_records WHERE id = :id", id=records[1].id)
+    assert await problems(engine) == ["rows seq 6-10 missing (deleted)"]
+
+
+async def test_deleting_the_oldest_rows_is_caught(engine, seed, tamper):
+    await seed(2)
+    await tamper("DELETE FROM audit_events WHERE seq <= 5", "DELETE FROM audit_record_terms "
+                 "WHERE record_seq = 1", "DELETE FROM audit_records WHERE seq = 1")
+    assert await problems(engine) == ["rows seq 1-5 missing (deleted)"]
+
+
+async def test_a_row_inserted_with_a_taken_seq_is_named(engine, seed, tamper):
+    records = await seed(2)
+    await tamper(
+        "INSERT INTO audit_events (seq, record_id, at, type, detail, prev_hash, hash) "
+        "SELECT seq, record_id, at, 'delivery_confirmed', detail, prev_hash, hash "
+        "FROM audit_records r JOIN (SELECT record_id, at, detail FROM audit_events "
+        "WHERE seq = 2) e ON 1 = 1 WHERE r.seq = 6"
+    )
+    assert await problems(engine) == [
+        f"event seq 6 (delivery_confirmed of {records[0].id}) inserted (seq 6 is taken twice)"
+    ]
+
+
+async def _renumber_from(tamper, seq: int) -> None:
+    """Make room at `seq` by moving every later row up one (two steps, so the
+    primary key never sees a duplicate)."""
+    for table in ("audit_records", "audit_events"):
+        await tamper(f"UPDATE {table} SET seq = -seq - 1 WHERE seq >= {seq}",
+                     f"UPDATE {table} SET seq = -seq WHERE seq < 0")
+    await tamper(f"UPDATE audit_record_terms SET record_seq = record_seq + 1000000 "
+                 f"WHERE record_seq >= {seq}",
+                 "UPDATE audit_record_terms SET record_seq = record_seq - 999999 "
+                 "WHERE record_seq >= 1000000")
+
+
+async def test_a_well_forged_insertion_is_named(engine, seed, tamper):
+    """The inserted row links correctly to its predecessor and hashes
+    correctly; the row after it still links to the predecessor."""
+    records = await seed(2)
+    prev = await hash_at(engine, 3)
+    at = datetime(2026, 3, 2, 9, 31, tzinfo=UTC)
+    forged = link(prev, event_content(records[0].id, at, "delivery_confirmed", "{}"))
+    await _renumber_from(tamper, 4)
+    await tamper(
+        "INSERT INTO audit_events (seq, record_id, at, type, detail, prev_hash, hash) "
+        "VALUES (4, :rid, :at, 'delivery_confirmed', '{}', :prev, :hash)",
+        rid=records[0].id, at=at, prev=prev, hash=forged,
+    )
+    assert await problems(engine) == ["row seq 4 inserted (seq 5 links past it)"]
+
+
+async def test_a_carelessly_forged_insertion_is_named(engine, seed, tamper):
+    records = await seed(2)
+    prev = await hash_at(engine, 3)
+    await _renumber_from(tamper, 4)
+    await tamper(
+        "INSERT INTO audit_events (seq, record_id, at, type, detail, prev_hash, hash) "
+        "VALUES (4, :rid, :at, 'read_confirmed', '{}', :prev, :hash)",
+        rid=records[0].id, at=datetime(2026, 3, 2, tzinfo=UTC), prev=prev, hash="f" * 64,
+    )
+    assert await problems(engine) == [
+        f"event seq 4 (read_confirmed of {records[0].id}) inserted (seq 5 links past it)"
+    ]
+
+
+async def test_a_deletion_hidden_by_renumbering_is_caught(engine, seed, tamper):
+    await seed(2)
+    await tamper("DELETE FROM audit_events WHERE seq = 3")
+    for table in ("audit_records", "audit_events"):
+        await tamper(f"UPDATE {table} SET seq = -(seq - 1) WHERE seq > 3",
+                     f"UPDATE {table} SET seq = -seq WHERE seq < 0")
+    await tamper("UPDATE audit_record_terms SET record_seq = record_seq - 1 WHERE record_seq > 3")
+    assert await problems(engine) == [
+        "row(s) missing before seq 3: it does not link to the row before it "
+        "(deleted and renumbered)"
+    ]
+
+
+async def test_search_index_tampering_is_caught(engine, seed, tamper):
+    records = await seed(2)
+    await tamper("DELETE FROM audit_record_terms WHERE record_seq = 6 AND field = 'recipient'")
+    await tamper("INSERT INTO audit_record_terms (record_seq, field, value, key, received_at) "
+                 "SELECT 2, 'recipient', 'x@y.example', 'x@y.example', received_at "
+                 "FROM audit_records "
+                 "WHERE seq = 1")
+    assert sorted(await problems(engine)) == [
+        "search index of record " + records[1].id + " (seq 6) altered "
+        "(rows in audit_record_terms differ from the record)",
+        "search index rows for seq 2 inserted (no record there)",
+    ]
+
+
+async def test_a_cut_off_tail_is_caught_by_the_checkpoint(engine, seed, tamper):
+    await seed(2)
+    async with engine.begin() as conn:
+        await AuditTrail().write_checkpoint(conn, "manual")  # at seq 10
+    await tamper("DELETE FROM audit_events WHERE seq > 7")
+    found = await problems(engine)
+    assert found[0] == "rows after seq 7 missing: checkpoint #1 (manual at seq 10) was taken " \
+                       "at seq 10"
+
+
+async def test_a_rewritten_chain_is_caught_by_a_signed_checkpoint(engine, seed, tamper):
+    """An attacker who edits a row and recomputes every hash after it passes
+    the chain check, but not the signed checkpoint."""
+    keys = AuditKeys([KEY])
+    records = await seed(2)
+    async with engine.begin() as conn:
+        await AuditTrail(keys).write_checkpoint(conn, "manual")
+    assert (await verify(engine, keys)).checkpoints_signed == 1
+    # Rewrite event seq 10 (the last row) with a fresh, valid hash.
+    prev = await hash_at(engine, 9)
+    at = datetime(2026, 3, 2, 9, 31, tzinfo=UTC)
+    new = link(prev, event_content(records[1].id, at, "delivery_confirmed", "{}"))
+    await tamper("UPDATE audit_events SET type = 'delivery_confirmed', detail = '{}', at = :at, "
+                 "hash = :h WHERE seq = 10", at=at, h=new)
+    assert await problems(engine, keys) == [
+        "checkpoint #1 at seq 10 does not match the chain: rows up to seq 10 were rewritten"
+    ]
+    # Moving the checkpoint too needs the key.
+    await tamper("UPDATE audit_checkpoints SET hash = :h", h=new)
+    assert await problems(engine, keys) == [
+        "checkpoint #1 (manual at seq 10) forged or altered: its signature does not verify"
+    ]
+
+
+def _refusal(exc: BaseException) -> str:
+    return str(exc.__cause__ or exc)
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_records SET verdict = 'deliver'",
+    "DELETE FROM audit_records",
+    "UPDATE audit_events SET type = 'relayed'",
+    "DELETE FROM audit_events",
+    "DELETE FROM audit_record_terms",
+    "UPDATE audit_checkpoints SET hash = 'x'",
+    "DELETE FROM audit_checkpoints",
+])
+async def test_triggers_refuse_update_and_delete(engine, seed, statement):
+    await seed(1)
+    async with engine.begin() as conn:
+        await AuditTrail().write_checkpoint(conn, "manual")
+    with pytest.raises(DBAPIError) as caught:
+        async with engine.begin() as conn:
+            await conn.execute(text(statement))
+    assert "audit trail is append-only" in _refusal(caught.value)
+    assert (await verify(engine)).ok
+
+
+async def test_truncate_is_refused_on_postgres(seed, engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE")
+    await seed(1)
+    with pytest.raises(DBAPIError) as caught:
+        async with engine.begin() as conn:
+            await conn.execute(text("TRUNCATE audit_events"))
+    assert "append-only" in _refusal(caught.value)
