@@ -5,19 +5,28 @@ task drains whatever operations are waiting, runs them in one transaction and
 commits once.  If that transaction fails, each operation is retried alone so
 one bad write cannot fail its neighbours.  A caller's future resolves only
 after the commit returned, i.e. after the data is durable.
+
+On SQLite the batch runs in one dedicated thread on a synchronous
+connection: the operations are coroutines, but they only await the
+connection, so a `_DirectConnection` (an AsyncConnection look-alike whose
+methods complete at once) lets them run there without a hop per statement.
+On PostgreSQL the batch runs on the async engine (asyncpg is natively async).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar, cast
 
 import structlog
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.db.engine import create_sqlite_writer_engine
 from gateway.errors import StoreError
 
 T = TypeVar("T")
@@ -33,6 +42,9 @@ class Writer:
 
     def __init__(self, engine: AsyncEngine, max_batch: int = _MAX_BATCH) -> None:
         self._engine = engine
+        self._sync_engine: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._max_batch = max_batch
         self._pending: asyncio.Queue[tuple[Operation, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -41,6 +53,9 @@ class Writer:
 
     def start(self) -> None:
         if self._task is None:
+            if self._engine.dialect.name == "sqlite" and self._sync_engine is None:
+                self._sync_engine = create_sqlite_writer_engine(self._engine)
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="queue-writer")
             self._task = asyncio.create_task(self._run(), name="queue-writer")
 
     async def stop(self) -> None:
@@ -52,6 +67,15 @@ class Writer:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._thread is not None:
+            thread, self._thread = self._thread, None
+            if self._thread_loop is not None:
+                thread.submit(self._thread_loop.close).result()
+                self._thread_loop = None
+            thread.shutdown(wait=True)
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+            self._sync_engine = None
 
     async def submit(self, operation: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run `operation` in a transaction shared with others; wait for commit."""
@@ -99,11 +123,52 @@ class Writer:
                 fut.set_result(result)
 
     async def _transaction(self, operations: list[Operation]) -> list[Any]:
-        async with self._engine.begin() as conn:
-            results = [await op(conn) for op in operations]
+        if self._thread is not None:
+            loop = asyncio.get_running_loop()
+            results = await loop.run_in_executor(self._thread, self._run_in_thread, operations)
+        else:
+            async with self._engine.begin() as conn:
+                results = [await op(conn) for op in operations]
         self.batches += 1
         self.operations += len(operations)
         return results
+
+    def _run_in_thread(self, operations: Sequence[Operation]) -> list[Any]:
+        assert self._sync_engine is not None
+        if self._thread_loop is None:
+            self._thread_loop = asyncio.new_event_loop()
+        with self._sync_engine.begin() as sync_conn:
+            direct = cast(AsyncConnection, _DirectConnection(sync_conn))
+            return self._thread_loop.run_until_complete(_run_all(operations, direct))
+
+
+async def _run_all(operations: Sequence[Operation], conn: AsyncConnection) -> list[Any]:
+    return [await op(conn) for op in operations]
+
+
+class _DirectConnection:
+    """The part of AsyncConnection the operations use, over a sync Connection."""
+
+    def __init__(self, sync_connection: Connection) -> None:
+        self.sync_connection = sync_connection
+        self.dialect = sync_connection.dialect
+
+    async def execute(
+        self,
+        statement: Any,
+        parameters: Any = None,
+        *,
+        execution_options: Any = None,
+    ) -> Any:
+        return self.sync_connection.execute(
+            statement, parameters, execution_options=execution_options
+        )
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return self.sync_connection.scalar(statement, parameters)
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(self.sync_connection, *args)
 
 
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:

@@ -271,6 +271,11 @@ class GatewaySMTP(SMTP):
             log.info("relay_denied")
             await self.push(replies.S550_RELAY_DENIED)
             return
+        if _same_mailbox_listed(address, self._txn.recipients):
+            # A repeated RCPT is one recipient: relaying it twice would
+            # deliver twice (Postfix's cleanup drops duplicates too).
+            await self.push(replies.S250_RECIPIENT_OK)
+            return
         if len(self._txn.recipients) >= self._config.max_recipients:
             await self.push(replies.S452_TOO_MANY_RECIPIENTS)
             return
@@ -362,15 +367,14 @@ class GatewaySMTP(SMTP):
             content = raw[:-3]
         finally:
             setattr(reader, "_limit", saved_limit)  # noqa: B010
-        if (
-            b"\x00" in content
-            or content.count(b"\n") != content.count(b"\r\n")
-            or content.count(b"\r") != content.count(b"\r\n")
-        ):
+        lf = content.count(b"\n")
+        if b"\x00" in content or content.count(b"\r") != lf or content.count(b"\r\n") != lf:
             return None, replies.S550_BARE_LINE_ENDING
         if content.startswith(b"."):
             content = content[1:]
-        return content.replace(b"\r\n.", b"\r\n"), None
+        if b"\r\n." in content:
+            content = content.replace(b"\r\n.", b"\r\n")
+        return content, None
 
     async def _drain_lines(self) -> None:
         """Read and discard lines up to a real CRLF "." CRLF terminator."""
@@ -407,6 +411,18 @@ class _Hooks:
         session.host_name = hostname
         extra = ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250-DSN"]
         return [*responses[:-1], *extra, responses[-1]]
+
+
+def _same_mailbox_listed(address: str, listed: Sequence[str]) -> bool:
+    """Is `address` already among `listed`?  The domain is compared without
+    case; the local part exactly (RFC 5321 lets the receiving host decide)."""
+    local, _, domain = address.rpartition("@")
+    key = (local, domain.lower().rstrip("."))
+    for other in listed:
+        other_local, _, other_domain = other.rpartition("@")
+        if (other_local, other_domain.lower().rstrip(".")) == key:
+            return True
+    return False
 
 
 def _split_path(text: str) -> tuple[str, str] | None:

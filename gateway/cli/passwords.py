@@ -1,0 +1,292 @@
+"""`gateway passwords list|release|expire|rekey|keygen`: held passwords, for IT.
+
+`list` never prints a password, and needs no key.  `release ID [--to ADDR]`
+sends one recipient's password in an email of its own (only the password
+and the reference of the message it opens) through the recipient's route,
+then marks it released; a failed send leaves it held, to be tried again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+
+from sqlalchemy import select
+
+from gateway.cli.common import add_config, run_async, settings_or_exit
+from gateway.db import audit_records, create_engine, queue_recipients
+from gateway.deliver.transport import Outbound as SmtpOutbound
+from gateway.deliver.transport import OutboundRecipient, SmtpTransport
+from gateway.errors import DeliveryError, VaultError
+from gateway.passwords import (
+    HeldPassword,
+    HeldState,
+    PasswordStore,
+    PasswordVault,
+    Released,
+    generate_key,
+)
+from gateway.queue import Writer
+from gateway.settings import Settings
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = commands.add_parser("passwords", help="held passwords")
+    actions = group.add_subparsers(dest="passwords_command", metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", help="held passwords (the passwords are never shown)")
+    add_config(listing)
+    listing.add_argument("--state", choices=[s.value for s in HeldState], action="append")
+    listing.add_argument("--queue-id", default=None)
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_list)
+
+    release = actions.add_parser(
+        "release", help="send one held password to its recipient (or --to) in a separate email"
+    )
+    add_config(release)
+    release.add_argument("id")
+    release.add_argument("--to", metavar="ADDR", default=None,
+                         help="send it to this address instead of the recipient")
+    release.set_defaults(handler=_release)
+
+    expire = actions.add_parser("expire", help="destroy held passwords past their ttl now")
+    add_config(expire)
+    expire.set_defaults(handler=_expire)
+
+    rekey = actions.add_parser(
+        "rekey", help="re-seal held passwords with the newest key (then old keys can go)"
+    )
+    add_config(rekey)
+    rekey.set_defaults(handler=_rekey)
+
+    keygen = actions.add_parser("keygen", help="print a new random key for GATEWAY_PASSWORD_KEY")
+    keygen.set_defaults(handler=_keygen)
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return ""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _describe(entry: HeldPassword) -> dict[str, object]:
+    return {
+        "id": entry.id,
+        "queue_id": entry.queue_id,
+        "recipient": entry.recipient,
+        "state": entry.state.value,
+        "created_at": _when(entry.created_at),
+        "expires_at": _when(entry.expires_at),
+        "released_at": _when(entry.released_at) or None,
+        "released_how": entry.released_how,
+        "released_to": entry.released_to,
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+    states = [HeldState(s) for s in args.state or []]
+
+    async def run() -> list[HeldPassword]:
+        engine = create_engine(settings.database.url)
+        try:
+            store = PasswordStore(engine, Writer(engine))
+            return await store.list(states, args.limit, queue_id=args.queue_id)
+        finally:
+            await engine.dispose()
+
+    entries = run_async(run)
+    if args.json:
+        for entry in entries:
+            print(json.dumps(_describe(entry)))
+        return 0
+    print(f"{'ID':<17} {'QUEUE ID':<17} {'STATE':<10} {'EXPIRES':<21} RECIPIENT")
+    for entry in entries:
+        print(f"{entry.id:<17} {entry.queue_id:<17} {entry.state.value:<10} "
+              f"{_when(entry.expires_at):<21} {entry.recipient}")
+    print(f"{len(entries)} password(s)")
+    return 0
+
+
+def _vault_or_exit(settings: Settings) -> PasswordVault:
+    try:
+        return PasswordVault.from_settings(settings)
+    except VaultError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def password_email(
+    settings: Settings, released: Released, to: str, message_id: str | None
+) -> bytes:
+    """The separate email: the password and the reference of its message, nothing else."""
+    entry = released.entry
+    sender = f"postmaster@{settings.server.hostname}"
+    reference = f"gateway reference {entry.queue_id}"
+    if message_id:
+        reference += f", Message-ID {message_id}"
+    sent = datetime.fromtimestamp(entry.created_at, UTC).strftime("%d %B %Y %H:%M UTC")
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = f"{settings.policy.subject_marking}: password for a protected message"
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(idstring=uuid.uuid4().hex[:12],
+                                   domain=settings.server.hostname)
+    msg["Auto-Submitted"] = "auto-generated"
+    if message_id:
+        msg["References"] = message_id
+    msg.set_content(
+        "\n".join(
+            [
+                f"This is the password for the protected content of a message sent to "
+                f"{entry.recipient} on {sent} ({reference}).",
+                "",
+                "Password:",
+                released.password,
+                "",
+                "It is sent separately from the message it opens, as the secure-sharing rules "
+                "require. Do not forward it, and delete this email once you have opened the "
+                "content.",
+                "",
+            ]
+        )
+    )
+    return msg.as_bytes()
+
+
+async def _lookups(settings: Settings, entry: HeldPassword) -> tuple[str, str | None]:
+    """(route the recipient's mail took, Message-ID of the original message)."""
+    engine = create_engine(settings.database.url)
+    try:
+        async with engine.connect() as conn:
+            route = (
+                await conn.execute(
+                    select(queue_recipients.c.route).where(
+                        queue_recipients.c.message_id == entry.queue_id,
+                        queue_recipients.c.address == entry.recipient,
+                    )
+                )
+            ).scalar()
+            message_id = (
+                await conn.execute(
+                    select(audit_records.c.message_id).where(
+                        audit_records.c.id == entry.record_id
+                    )
+                )
+            ).scalar()
+    finally:
+        await engine.dispose()
+    return str(route or "upstream"), None if message_id is None else str(message_id)
+
+
+async def send_password(
+    settings: Settings, route: str, to: str, content: bytes
+) -> None:
+    routes = {"upstream": settings.upstream, **settings.routes}
+    if route not in routes:
+        # A recipient pinned to a route that is gone must not fall back to a weaker one.
+        raise DeliveryError(f"route {route!r} is no longer configured")
+    transport = SmtpTransport(
+        {route: routes[route]}, settings.server.hostname, str(settings.config_dir)
+    )
+    try:
+        result = await transport.send(
+            route,
+            SmtpOutbound(
+                mail_from=f"postmaster@{settings.server.hostname}",
+                recipients=(OutboundRecipient(to),),
+                content=content,
+            ),
+        )
+    except (OSError, TimeoutError) as exc:
+        raise DeliveryError(f"upstream unreachable ({type(exc).__name__})") from exc
+    except Exception as exc:  # aiosmtplib's own errors
+        raise DeliveryError(f"sending failed ({type(exc).__name__})") from exc
+    finally:
+        await transport.close()
+    (outcome,) = result.recipients
+    if not outcome.ok:
+        raise DeliveryError(f"upstream refused {to}: {outcome.code} {outcome.message}")
+
+
+def _release(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+    vault = _vault_or_exit(settings)
+    if args.to is not None:
+        name, address = parseaddr(args.to)
+        if not address or "@" not in address or name:
+            print(f"error: --to {args.to!r} is not a plain address", file=sys.stderr)
+            return 2
+
+    async def run() -> HeldPassword:
+        engine = create_engine(settings.database.url)
+        writer = Writer(engine)
+        writer.start()
+        try:
+            store = PasswordStore(engine, writer, vault)
+            # Send first, mark after: a failed send leaves the password held.
+            opened = await store.open(args.id)
+            to = args.to or opened.entry.recipient
+            route, message_id = await _lookups(settings, opened.entry)
+            if args.to is not None and to.lower() != opened.entry.recipient.lower():
+                route = "upstream"
+            await send_password(settings, route, to,
+                                password_email(settings, opened, to, message_id))
+            released = await store.release(args.id, to=to, how="manual")
+            return released.entry
+        finally:
+            await writer.stop()
+            await engine.dispose()
+
+    entry = run_async(run)  # a refusal (already released, expired) exits 1 with its reason
+    print(f"{entry.id}: password sent to {entry.released_to} (message {entry.queue_id})")
+    return 0
+
+
+def _expire(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+
+    async def run() -> int:
+        engine = create_engine(settings.database.url)
+        writer = Writer(engine)
+        writer.start()
+        try:
+            return await PasswordStore(engine, writer).expire_due()
+        finally:
+            await writer.stop()
+            await engine.dispose()
+
+    print(f"{run_async(run)} password(s) expired")
+    return 0
+
+
+def _rekey(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+    vault = _vault_or_exit(settings)
+
+    async def run() -> int:
+        engine = create_engine(settings.database.url)
+        writer = Writer(engine)
+        writer.start()
+        try:
+            return await PasswordStore(engine, writer, vault).rekey()
+        finally:
+            await writer.stop()
+            await engine.dispose()
+
+    print(f"{run_async(run)} password(s) re-sealed with key {vault.key_id}")
+    return 0
+
+
+def _keygen(_args: argparse.Namespace) -> int:
+    print(generate_key())
+    return 0

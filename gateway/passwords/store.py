@@ -1,0 +1,405 @@
+"""Held passwords in the database: hold, list, release, expire.
+
+Flow: the acceptor runs `hold_op(...)` inside the transaction that queues
+the message, so a message is never queued without its password held (nor
+the other way round).  Each recipient gets a row of its own, sealed by the
+vault with the row id as context.  Later, `PasswordStore.release` (manual,
+on receipt, or to the sender) opens one row, marks it released and destroys
+the ciphertext in the same transaction as the `password_released` audit
+event, so a recipient's password goes out at most once; `expire_due`
+destroys what is still held at its TTL (`password_expired`).
+
+The plaintext only ever leaves this module as the return value of
+`open`/`release` (in a `Released`, whose repr hides it).  Audit details say
+which row and recipient, never the password.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.audit import AuditEvent, AuditTrail, EventType
+from gateway.errors import VaultError
+from gateway.passwords.schema import held_passwords
+from gateway.passwords.vault import PasswordVault
+from gateway.queue.store import new_queue_id
+from gateway.queue.writer import Writer
+
+Operation = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+class HeldState(StrEnum):
+    HELD = "held"
+    RELEASED = "released"
+    EXPIRED = "expired"
+    DESTROYED = "destroyed"
+
+
+@dataclass(frozen=True, slots=True)
+class HeldPassword:
+    """One held row, without its secret."""
+
+    id: str
+    queue_id: str
+    audit_id: str | None
+    sender: str | None
+    recipient: str
+    state: HeldState
+    key_id: str | None
+    created_at: float
+    expires_at: float
+    released_at: float | None = None
+    released_how: str | None = None
+    released_to: str | None = None
+    sealed: bool = False  # a ciphertext is still stored
+
+    @property
+    def record_id(self) -> str:
+        """The audit record the row's events belong to."""
+        return self.audit_id or self.queue_id
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A released password, to be sent; `password` never shows in a repr."""
+
+    entry: HeldPassword
+    password: str = field(repr=False)
+
+
+def _row(row: Row[Any]) -> HeldPassword:
+    m = row._mapping
+    return HeldPassword(
+        id=m["id"],
+        queue_id=m["queue_id"],
+        audit_id=m["audit_id"],
+        sender=m["sender"],
+        recipient=m["recipient"],
+        state=HeldState(m["state"]),
+        key_id=m["key_id"],
+        created_at=float(m["created_at"]),
+        expires_at=float(m["expires_at"]),
+        released_at=None if m["released_at"] is None else float(m["released_at"]),
+        released_how=m["released_how"],
+        released_to=m["released_to"],
+        sealed=m["ciphertext"] is not None,
+    )
+
+
+def _at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _unique(addresses: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for address in addresses:
+        key = address.strip().lower()
+        if key and key not in seen:
+            seen.add(key)
+            out.append(address.strip())
+    return out
+
+
+def hold_op(
+    vault: PasswordVault,
+    queue_id: str,
+    recipients: Sequence[str],
+    password: str,
+    ttl: timedelta,
+    *,
+    audit_id: str | None = None,
+    sender: str | None = None,
+    trail: AuditTrail | None = None,
+    now: float | None = None,
+) -> Operation:
+    """The write that holds `password` for each recipient of a queued message.
+
+    Sealing happens here, before the transaction, so the transaction itself
+    only inserts.  The operation returns the new rows' ids.
+    """
+    if not password:
+        raise VaultError("an empty password cannot be held")
+    created = time.time() if now is None else now
+    expires = created + ttl.total_seconds()
+    rows: list[dict[str, Any]] = []
+    for recipient in _unique(recipients):
+        row_id = new_queue_id()
+        rows.append(
+            {
+                "id": row_id,
+                "queue_id": queue_id,
+                "audit_id": audit_id,
+                "sender": sender,
+                "recipient": recipient,
+                "ciphertext": vault.seal(password, context=row_id),
+                "key_id": vault.key_id,
+                "created_at": created,
+                "expires_at": expires,
+                "state": HeldState.HELD.value,
+            }
+        )
+    if not rows:
+        raise VaultError("a password cannot be held without a recipient")
+    event = AuditEvent(
+        EventType.PASSWORD_HELD,
+        _at(created),
+        {"recipients": len(rows), "expires_at": _at(expires).isoformat()},
+    )
+    events = (trail or AuditTrail()).events_op(audit_id or queue_id, [event])
+
+    async def write(conn: AsyncConnection) -> tuple[str, ...]:
+        await conn.execute(held_passwords.insert(), rows)
+        await events(conn)
+        return tuple(r["id"] for r in rows)
+
+    return write
+
+
+class PasswordStore:
+    """Reads and state changes of held passwords.  Writes go through the Writer.
+
+    `vault` may be None for read-only use (`gateway passwords list` needs no
+    key); opening, releasing and re-keying then raise VaultError.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        writer: Writer,
+        vault: PasswordVault | None = None,
+        trail: AuditTrail | None = None,
+    ) -> None:
+        self.engine = engine
+        self.writer = writer
+        self.vault = vault
+        self.trail = trail or AuditTrail()
+
+    def _vault(self) -> PasswordVault:
+        if self.vault is None:
+            raise VaultError("no password key configured")
+        return self.vault
+
+    # -- reading -----------------------------------------------------------------
+
+    async def list(
+        self,
+        states: Sequence[HeldState] = (),
+        limit: int = 100,
+        queue_id: str | None = None,
+    ) -> builtins.list[HeldPassword]:
+        query = select(held_passwords).order_by(held_passwords.c.created_at.desc()).limit(limit)
+        if states:
+            query = query.where(held_passwords.c.state.in_([s.value for s in states]))
+        if queue_id is not None:
+            query = query.where(held_passwords.c.queue_id == queue_id)
+        async with self.engine.connect() as conn:
+            return [_row(r) for r in await conn.execute(query)]
+
+    async def get(self, held_id: str) -> HeldPassword | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(held_passwords).where(held_passwords.c.id == held_id))
+            ).first()
+        return None if row is None else _row(row)
+
+    async def find(self, queue_id: str, recipient: str) -> HeldPassword | None:
+        """The row of one recipient of one message (address case-insensitive)."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(held_passwords)
+                    .where(
+                        held_passwords.c.queue_id == queue_id,
+                        func.lower(held_passwords.c.recipient) == recipient.strip().lower(),
+                    )
+                    .order_by(held_passwords.c.created_at.desc())
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else _row(row)
+
+    async def open(self, held_id: str, now: float | None = None) -> Released:
+        """The plaintext of a row that may still be released; nothing changes.
+
+        For callers that must send before they mark (a failed send then
+        leaves the password held, to be tried again).
+        """
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(held_passwords).where(held_passwords.c.id == held_id))
+            ).first()
+        entry, sealed = self._releasable(row, held_id, time.time() if now is None else now)
+        return Released(entry, self._vault().open(sealed, context=entry.id))
+
+    def _releasable(
+        self, row: Row[Any] | None, held_id: str, now: float
+    ) -> tuple[HeldPassword, bytes]:
+        if row is None:
+            raise VaultError(f"no held password {held_id}")
+        entry = _row(row)
+        if entry.state is HeldState.RELEASED:
+            when = _at(entry.released_at or 0).strftime("%Y-%m-%d %H:%M UTC")
+            raise VaultError(
+                f"password {held_id} was already released ({entry.released_how or 'released'} "
+                f"to {entry.released_to or entry.recipient}, {when})"
+            )
+        if entry.state is not HeldState.HELD:
+            raise VaultError(f"password {held_id} is {entry.state.value}: nothing to release")
+        sealed = row._mapping["ciphertext"]
+        if entry.expires_at <= now or sealed is None:
+            raise VaultError(f"password {held_id} has expired")
+        return entry, bytes(sealed)
+
+    # -- state changes ---------------------------------------------------------------
+
+    async def release(
+        self,
+        held_id: str,
+        to: str | None = None,
+        how: str = "manual",
+        now: float | None = None,
+    ) -> Released:
+        """Mark one row released, destroy its ciphertext, audit it, return the password.
+
+        Refused (VaultError) when the row is unknown, already released,
+        expired or destroyed, or when it cannot be opened; nothing changes
+        then.  `to` is where the password is sent (default: the recipient).
+        """
+        vault = self._vault()
+        at = time.time() if now is None else now
+
+        async def write(conn: AsyncConnection) -> Released:
+            query = select(held_passwords).where(held_passwords.c.id == held_id)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = (await conn.execute(query)).first()
+            entry, sealed = self._releasable(row, held_id, at)
+            password = vault.open(sealed, context=entry.id)
+            target = to or entry.recipient
+            result = await conn.execute(
+                update(held_passwords)
+                .where(
+                    held_passwords.c.id == held_id,
+                    held_passwords.c.state == HeldState.HELD.value,
+                )
+                .values(
+                    state=HeldState.RELEASED.value,
+                    ciphertext=None,
+                    released_at=at,
+                    released_how=how,
+                    released_to=target,
+                )
+            )
+            if result.rowcount != 1:  # another process released it in between
+                raise VaultError(f"password {held_id} was already released")
+            detail = {"held_id": held_id, "recipient": entry.recipient, "how": how, "to": target}
+            await self.trail.append_events(
+                conn, entry.record_id, [AuditEvent(EventType.PASSWORD_RELEASED, _at(at), detail)]
+            )
+            released = replace(
+                entry,
+                state=HeldState.RELEASED,
+                released_at=at,
+                released_how=how,
+                released_to=target,
+                sealed=False,
+            )
+            return Released(released, password)
+
+        result: Released = await self.writer.submit(write)
+        return result
+
+    async def expire_due(self, now: float | None = None) -> int:
+        """Destroy every held password past its TTL; audited `password_expired`."""
+        at = time.time() if now is None else now
+        due = held_passwords.c.state == HeldState.HELD.value, held_passwords.c.expires_at <= at
+        return await self._destroy(due, HeldState.EXPIRED, at, {"reason": "ttl"})
+
+    async def destroy(self, held_id: str, reason: str = "destroyed") -> int:
+        """Destroy one held password now (e.g. its message bounced)."""
+        at = time.time()
+        where = held_passwords.c.id == held_id, held_passwords.c.state == HeldState.HELD.value
+        return await self._destroy(where, HeldState.DESTROYED, at, {"reason": reason})
+
+    async def destroy_for_queue(self, queue_id: str, reason: str = "destroyed") -> int:
+        """Destroy every held password of one message."""
+        at = time.time()
+        where = (
+            held_passwords.c.queue_id == queue_id,
+            held_passwords.c.state == HeldState.HELD.value,
+        )
+        return await self._destroy(where, HeldState.DESTROYED, at, {"reason": reason})
+
+    async def _destroy(
+        self, where: tuple[Any, ...], state: HeldState, at: float, detail: dict[str, Any]
+    ) -> int:
+        async def write(conn: AsyncConnection) -> int:
+            query = select(
+                held_passwords.c.id,
+                held_passwords.c.queue_id,
+                held_passwords.c.audit_id,
+                held_passwords.c.recipient,
+            ).where(*where)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = (await conn.execute(query)).all()
+            if not rows:
+                return 0
+            await conn.execute(
+                update(held_passwords)
+                .where(held_passwords.c.id.in_([r.id for r in rows]))
+                .values(state=state.value, ciphertext=None)
+            )
+            by_record: dict[str, list[AuditEvent]] = {}
+            for r in rows:
+                by_record.setdefault(r.audit_id or r.queue_id, []).append(
+                    AuditEvent(
+                        EventType.PASSWORD_EXPIRED,
+                        _at(at),
+                        {"held_id": r.id, "recipient": r.recipient, **detail},
+                    )
+                )
+            for record_id, events in by_record.items():
+                await self.trail.append_events(conn, record_id, events)
+            return len(rows)
+
+        count: int = await self.writer.submit(write)
+        return count
+
+    async def rekey(self, now: float | None = None) -> int:
+        """Re-seal every held password under the newest key, so old keys can go."""
+        vault = self._vault()
+        at = time.time() if now is None else now
+
+        async def write(conn: AsyncConnection) -> int:
+            rows = (
+                await conn.execute(
+                    select(held_passwords.c.id, held_passwords.c.ciphertext).where(
+                        held_passwords.c.state == HeldState.HELD.value,
+                        held_passwords.c.expires_at > at,
+                        held_passwords.c.ciphertext.is_not(None),
+                        held_passwords.c.key_id != vault.key_id,
+                    )
+                )
+            ).all()
+            for r in rows:
+                clear = vault.open(bytes(r.ciphertext), context=r.id)
+                await conn.execute(
+                    update(held_passwords)
+                    .where(held_passwords.c.id == r.id)
+                    .values(ciphertext=vault.seal(clear, context=r.id), key_id=vault.key_id)
+                )
+            return len(rows)
+
+        count: int = await self.writer.submit(write)
+        return count

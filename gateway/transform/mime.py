@@ -1,0 +1,242 @@
+"""MIME editing with the stdlib email package, changing as little as possible.
+
+Messages are parsed with `policy.default` and written back with the SMTP
+policy (CRLF) told never to refold a header it read (`refold_source="none"`):
+headers the gateway does not touch (Message-ID, DKIM-Signature, Received…)
+leave byte for byte as they came, 8-bit header bytes included, and parts
+that are not edited keep their original transfer encoding and text.
+
+Parts are numbered like the parse stage numbers them (IMAP sections: "1",
+"2.1"), so a path in an `AttachmentReport` or a `PasswordCandidate` names
+the same entity here.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email import errors as email_errors
+from email import policy
+from email.generator import BytesGenerator
+from email.message import EmailMessage, MIMEPart
+from email.parser import BytesParser
+
+from gateway.errors import ContentError
+
+OUTPUT_POLICY = policy.SMTP.clone(refold_source="none")
+_BODY_TYPES = frozenset({"text/plain", "text/html"})
+SIGNED_TYPES = frozenset({"multipart/signed", "multipart/encrypted"})
+SIGNATURE_TYPES = frozenset(
+    {
+        "application/pkcs7-signature",
+        "application/x-pkcs7-signature",
+        "application/pgp-signature",
+    }
+)
+# Headers of a part that say how it is shown, kept when its text is rewritten.
+_PRESENTATION = ("content-disposition", "content-id", "content-language",
+                 "content-description", "content-location")
+# Defects after which two readers could split the message differently: the
+# output must never have more of them than the input.
+STRUCTURE_DEFECTS: tuple[type[email_errors.MessageDefect], ...] = (
+    email_errors.NoBoundaryInMultipartDefect,
+    email_errors.StartBoundaryNotFoundDefect,
+    email_errors.CloseBoundaryNotFoundDefect,
+    email_errors.MultipartInvariantViolationDefect,
+    email_errors.MissingHeaderBodySeparatorDefect,
+    email_errors.FirstHeaderLineIsContinuationDefect,
+    email_errors.MisplacedEnvelopeHeaderDefect,
+)
+
+
+def parse(raw: bytes) -> EmailMessage:
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+    except Exception as exc:  # the stdlib parser on hostile input
+        raise ContentError(f"message cannot be parsed ({type(exc).__name__})") from exc
+    if not isinstance(message, EmailMessage):
+        raise ContentError("message cannot be parsed")
+    return message
+
+
+def serialise(message: EmailMessage) -> bytes:
+    buffer = io.BytesIO()
+    try:
+        BytesGenerator(buffer, mangle_from_=False, policy=OUTPUT_POLICY).flatten(message)
+    except Exception as exc:
+        raise ContentError(f"message cannot be written ({type(exc).__name__})") from exc
+    return buffer.getvalue()
+
+
+def structure_defects(message: EmailMessage) -> int:
+    return sum(
+        1 for part in message.walk() for d in part.defects if isinstance(d, STRUCTURE_DEFECTS)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One entity the transform may act on: a leaf, or an attached message."""
+
+    part: EmailMessage
+    path: str
+    parent: EmailMessage | None
+    is_body: bool
+    in_signed: bool  # inside multipart/signed or multipart/encrypted
+    container: bool = False  # message/rfc822 and kin: handled as one file
+
+    @property
+    def content_type(self) -> str:
+        return self.part.get_content_type()
+
+
+def _join(path: str, index: int) -> str:
+    return f"{path}.{index}" if path else str(index)
+
+
+def nodes(root: EmailMessage) -> list[Node]:
+    """Every leaf and attached message, depth first, numbered like the parser."""
+    found: list[Node] = []
+
+    def entity(
+        part: EmailMessage, path: str, parent: EmailMessage | None, attached: bool, signed: bool
+    ) -> None:
+        if part.is_multipart():
+            payload = part.get_payload()
+            if part.get_content_maintype() == "multipart" and isinstance(payload, list):
+                inner_attached = attached or part.get_content_disposition() == "attachment"
+                inner_signed = signed or part.get_content_type() in SIGNED_TYPES
+                for index, child in enumerate(payload, start=1):
+                    if isinstance(child, EmailMessage):
+                        entity(child, _join(path, index), part, inner_attached, inner_signed)
+                return
+            found.append(Node(part, path or "1", parent, False, signed, container=True))
+            return
+        content_type = part.get_content_type()
+        is_body = (
+            not attached
+            and content_type in _BODY_TYPES
+            and part.get_content_disposition() != "attachment"
+            and part.get_filename() is None
+        )
+        found.append(Node(part, path or "1", parent, is_body, signed))
+
+    root_path = "" if root.get_content_maintype() == "multipart" and root.is_multipart() else "1"
+    entity(root, root_path, None, False, False)
+    return found
+
+
+def body_nodes(root: EmailMessage) -> Iterator[Node]:
+    return (n for n in nodes(root) if n.is_body)
+
+
+# -- text parts ------------------------------------------------------------------
+
+
+def _charset(part: EmailMessage) -> tuple[str, str]:
+    """(charset as declared, Python's canonical name for it)."""
+    declared = part.get_content_charset() or "us-ascii"
+    try:
+        return declared, codecs.lookup(declared).name
+    except LookupError:
+        return declared, declared
+
+
+def get_text(part: EmailMessage) -> str | None:
+    """The decoded text of a text part, or None when it cannot be decoded
+    exactly (unknown charset, bytes invalid in it): such a part is never
+    rewritten, since writing it back could change what it says."""
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return None
+    _, charset = _charset(part)
+    try:
+        return data.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        if charset == "ascii":
+            # Undeclared 8-bit text is nearly always UTF-8 from a modern client.
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        return None
+
+
+def set_text(part: EmailMessage, text: str) -> None:
+    """Replace a text part's content, keeping its subtype, how it is shown,
+    `format=flowed`, and its charset when the new text fits in it."""
+    subtype = part.get_content_subtype()
+    declared, original = _charset(part)
+    charset = "utf-8"
+    if original not in ("ascii", "utf-8"):
+        try:
+            text.encode(original)
+            charset = declared
+        except (LookupError, UnicodeEncodeError):
+            charset = "utf-8"
+    elif text.isascii() and original == "ascii":
+        charset = "us-ascii"
+    flowed = {
+        k.lower(): v
+        for k, v in (part.get_params() or [])[1:]
+        if isinstance(k, str) and k.lower() in ("format", "delsp") and isinstance(v, str)
+    }
+    kept = [(n, v) for n, v in part.raw_items() if n.lower() in _PRESENTATION]
+    had_version = "mime-version" in part
+    lines = text.splitlines()
+    cte = "7bit" if text.isascii() and all(len(x) <= 998 for x in lines) else "quoted-printable"
+    try:
+        part.set_content(text, subtype=subtype, charset=charset, cte=cte)
+    except (ValueError, LookupError, UnicodeError) as exc:
+        raise ContentError(f"text part cannot be rewritten ({type(exc).__name__})") from exc
+    for name in {n for n, _ in kept}:
+        del part[name]
+    for name, value in kept:
+        part.set_raw(name, value)
+    for key, value in flowed.items():
+        part.set_param(key, value)
+    if not had_version:
+        # EmailMessage.set_content adds one; a part inside a message has none.
+        del part["MIME-Version"]
+
+
+def text_part(text: str, disposition: str | None = "inline") -> MIMEPart:
+    part = MIMEPart(policy=policy.default)
+    cte = "7bit" if text.isascii() else "quoted-printable"
+    part.set_content(text, subtype="plain", charset="utf-8" if not text.isascii() else "us-ascii",
+                     cte=cte, disposition=disposition)
+    return part
+
+
+# -- HTML ----------------------------------------------------------------------------
+
+_BODY_TAG = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+_HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<html\b[^>]*>", re.IGNORECASE)
+_MARKUP = re.compile(r"(<!--.*?-->|<[^<>]*>)", re.DOTALL)
+
+
+def insert_html(document: str, fragment: str) -> str:
+    """`fragment` placed first in the document's body, never before <html>/<head>."""
+    for pattern in (_BODY_TAG, _HEAD_END, _HTML_TAG):
+        match = pattern.search(document)
+        if match:
+            return document[: match.end()] + fragment + document[match.end() :]
+    return fragment + document
+
+
+def html_text_chunks(document: str) -> list[tuple[bool, str]]:
+    """(is_text, chunk) pieces: text between tags, and the tags/comments."""
+    pieces = _MARKUP.split(document)
+    return [(index % 2 == 0, piece) for index, piece in enumerate(pieces) if piece]
+
+
+def html_visible_text(document: str) -> str:
+    """The text a reader sees, roughly: a tag separates words like a space."""
+    return html.unescape(
+        "".join(c if is_text else " " for is_text, c in html_text_chunks(document))
+    )

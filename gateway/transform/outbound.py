@@ -1,0 +1,502 @@
+"""The outbound message: what the recipient gets, and the password to hold.
+
+Flow of `prepare_outbound` (every step on the parsed copy; the raw bytes are
+returned untouched when no step changed anything):
+
+1. the sharing headers (`X-Sharing-Purpose`, `X-Sharing-Consent`,
+   `X-Authorised-By`) and `X-Attachment-Password` are removed;
+2. the body's `Purpose:` / `Consent:` / `Authorised by:` lines are removed,
+   and so are the password statements of a sender's password that opened an
+   attachment (it is returned, to be held and sent separately);
+3. protect (verdict PROTECT, or HOLD in protect mode) with clear personal
+   data: the message text and every attachment without encryption go into an
+   AES-256 zip of read-only entries, under a generated password; the body
+   becomes a notice saying where the content is and how the password comes;
+   otherwise, mail with personal data gets the handling notice as the first
+   paragraph of its text (plain and HTML), or as a part of its own where the
+   text cannot be edited without harm (signed or encrypted content);
+4. protect: the subject is marked (once), and replaced by the marking alone
+   when the subject itself carried personal data (the original subject is
+   then in the protected file);
+5. the result is parsed again and checked: MIME no worse than it came, the
+   removed headers and password statements gone, the zip present and
+   identical.  Any failure is a ContentError (the client is told 451 and
+   keeps the message), never a half-made message.
+
+Signed content (multipart/signed) is not rewritten, since that would break
+its signature: purpose lines inside it stay, and the notice goes in a part of
+its own beside it.  A sender's password inside signed content must still go,
+so the signature is then removed (the content would not verify anyway).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from gateway.errors import ContentError
+from gateway.inspect import PASSWORD_HEADER, scan_text
+from gateway.model import (
+    Action,
+    Encryption,
+    Finding,
+    Inspection,
+    ReasonCode,
+    SegmentSource,
+    Verdict,
+)
+from gateway.parse.headers import decode_header_value
+from gateway.settings import Settings
+from gateway.transform.mime import (
+    SIGNATURE_TYPES,
+    Node,
+    body_nodes,
+    get_text,
+    html_text_chunks,
+    html_visible_text,
+    insert_html,
+    nodes,
+    parse,
+    serialise,
+    set_text,
+    structure_defects,
+    text_part,
+)
+from gateway.transform.notice import handling_html, handling_text, prepend_text, protected_text
+from gateway.transform.protect import ZIP_NAME, Entry, build_zip, generate_password, safe_name
+from gateway.transform.sharing import (
+    SHARING_HEADERS,
+    SharingFacts,
+    drop_lines,
+    strip_html,
+    strip_text,
+)
+from gateway.transform.subject import decoded_subject, mark_message, marked, set_subject
+
+REMOVED = "(password removed by the mail gateway: it will reach you separately)"
+_CLEAR_CONTENT = frozenset({ReasonCode.PERSONAL_DATA_IN_BODY, ReasonCode.UNENCRYPTED_ATTACHMENT})
+_STRONG = frozenset({Encryption.AES_128, Encryption.AES_192, Encryption.AES_256})
+# A line that is little more than the password statement is dropped whole;
+# in a longer line only the password itself is replaced.
+_STATEMENT_SLACK = 60
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """The message to queue, and the password to hold (never in a repr)."""
+
+    content: bytes = field(repr=False)
+    password: str | None = field(repr=False)
+    protected: bool
+    method: str
+
+
+def prepare_outbound(
+    raw: bytes,
+    inspection: Inspection,
+    verdict: Verdict,
+    settings: Settings,
+    sharing: SharingFacts,
+    *,
+    findings: Sequence[Finding] = (),
+) -> Outbound:
+    """Make the message fit to deliver (see the module docstring).
+
+    `findings` (optional) are the detect stage's; a finding in the subject
+    makes protect mode replace the subject by the marking alone.
+    """
+    try:
+        return _Transform(raw, inspection, verdict, settings, sharing, findings).run()
+    except ContentError:
+        raise
+    except Exception as exc:  # never deliver a half-made message: the client retries
+        raise ContentError(f"outbound message cannot be prepared ({type(exc).__name__})") from exc
+
+
+def _word_bounded(value: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])")
+
+
+def states_password(text: str, value: str) -> bool:
+    """Whether `text` still says what the password is."""
+    return any(value == found or value in spellings for found, spellings in scan_text(text))
+
+
+def remove_from_text(text: str, values: Sequence[str]) -> str:
+    """Plain text without the statements of `values`."""
+    if not values:
+        return text
+
+    def statement(line: str) -> str | None:
+        return next((v for v in values if v in line and states_password(line, v)), None)
+
+    def is_statement_line(line: str) -> bool:
+        hit = statement(line)
+        return hit is not None and len(line.replace(hit, "").strip()) <= _STATEMENT_SLACK
+
+    result = drop_lines(text, is_statement_line)
+    lines = result.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        hit = statement(line)
+        if hit is not None:  # a long line: only the password itself goes
+            lines[index] = line.replace(hit, REMOVED)
+    result = "".join(lines)
+    for value in values:
+        # A statement spread over lines ("Password:" then the value below it).
+        if states_password(result, value):
+            result = _word_bounded(value).sub(REMOVED, result)
+    return result
+
+
+def remove_from_html(document: str, values: Sequence[str]) -> str:
+    """HTML whose visible text no longer holds `values` (markup untouched)."""
+    if not values or not any(states_password(html_visible_text(document), v) for v in values):
+        return document
+    out: list[str] = []
+    for is_text, chunk in html_text_chunks(document):
+        if is_text:
+            for value in values:
+                for form in {value, html.escape(value, quote=False), html.escape(value)}:
+                    chunk = _word_bounded(form).sub(html.escape(REMOVED), chunk)
+        out.append(chunk)
+    return "".join(out)
+
+
+class _Transform:
+    def __init__(
+        self,
+        raw: bytes,
+        inspection: Inspection,
+        verdict: Verdict,
+        settings: Settings,
+        sharing: SharingFacts,
+        findings: Sequence[Finding],
+    ) -> None:
+        self.raw = raw
+        self.inspection = inspection
+        self.verdict = verdict
+        self.settings = settings
+        self.sharing = sharing
+        self.findings = findings
+        self.reports = {a.part_path: a for a in inspection.attachments}
+        openers = [c for c in inspection.passwords if c.opens and c.removable and c.value]
+        self.sender_passwords = list(dict.fromkeys(c.value for c in openers))
+        self.body_passwords = list(
+            dict.fromkeys(c.value for c in openers if c.location == "body")
+        )
+        self.kept: list[EmailMessage] = []
+        self.generated: str | None = None
+        self.zip_bytes = b""
+        self.subject_marked = False
+
+    # -- decisions -----------------------------------------------------------------
+
+    @property
+    def protecting(self) -> bool:
+        action = self.verdict.action
+        if action == Action.PROTECT:
+            return True
+        # Protect mode holds a sensitive message already protected, so that the
+        # approver releases exactly what was checked.
+        return action == Action.HOLD and self.settings.policy.mode == "protect"
+
+    @property
+    def zipping(self) -> bool:
+        return self.protecting and any(r.code in _CLEAR_CONTENT for r in self.verdict.reasons)
+
+    @property
+    def needs_notice(self) -> bool:
+        return self.verdict.personal_data or self.verdict.marking is not None
+
+    # -- the run -----------------------------------------------------------------------
+
+    def run(self) -> Outbound:
+        message = parse(self.raw)
+        defects_before = structure_defects(message)
+        changed = self.strip_headers(message)
+        if self.body_passwords and any(n.in_signed for n in body_nodes(message)):
+            changed |= unwrap_signed(message)
+        changed |= self.edit_bodies(message)
+        subject = decoded_subject(message)
+        if self.zipping:
+            self.protect(message, subject)
+            changed = True
+        elif self.needs_notice:
+            self.add_notice(message)
+            changed = True
+        if self.protecting:
+            changed |= self.mark(message, subject)
+        password = self.password_to_hold()
+        if not changed:
+            return Outbound(self.raw, password, False, self.method())
+        if "mime-version" not in message:
+            message["MIME-Version"] = "1.0"
+        content = serialise(message)
+        self.verify(content, defects_before)
+        return Outbound(content, password, self.generated is not None, self.method())
+
+    def strip_headers(self, message: EmailMessage) -> bool:
+        changed = False
+        # X-Attachment-Password is addressed to the gateway: it never travels,
+        # whether or not its value opened anything.
+        for name in (*SHARING_HEADERS, PASSWORD_HEADER):
+            if name in message:
+                del message[name]
+                changed = True
+        return changed
+
+    def edit_bodies(self, message: EmailMessage) -> bool:
+        changed = False
+        for node in body_nodes(message):
+            if node.in_signed:
+                continue
+            text = get_text(node.part)
+            if text is None:
+                self.check_undecodable(node)
+                continue
+            if node.content_type == "text/html":
+                new = remove_from_html(strip_html(text), self.body_passwords)
+            else:
+                new = remove_from_text(strip_text(text), self.body_passwords)
+            if new != text:
+                set_text(node.part, new)
+                changed = True
+        return changed
+
+    def check_undecodable(self, node: Node) -> None:
+        data = node.part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            return
+        for value in self.body_passwords:
+            if value.encode("utf-8") in data or value.encode("latin-1", "ignore") in data:
+                raise ContentError("the password sits in a body part that cannot be rewritten")
+
+    def add_notice(self, message: EmailMessage) -> None:
+        plain_done = html_done = False
+        for node in body_nodes(message):
+            if node.in_signed:
+                continue
+            is_html = node.content_type == "text/html"
+            if (html_done if is_html else plain_done):
+                continue
+            text = get_text(node.part)
+            if text is None:
+                continue
+            if is_html:
+                set_text(node.part, insert_html(text, handling_html(self.sharing)))
+                html_done = True
+            else:
+                set_text(node.part, prepend_text(handling_text(self.sharing), text))
+                plain_done = True
+        if plain_done or html_done:
+            return
+        # No text that can be edited without harm: the notice goes first, as a
+        # part of its own (a signed entity is carried whole inside the mixed).
+        notice = text_part(handling_text(self.sharing) + "\n")
+        if message.get_content_type() != "multipart/mixed":
+            message.make_mixed()
+        payload = message.get_payload()
+        if not isinstance(payload, list):
+            raise ContentError("a notice part cannot be added")
+        payload.insert(0, notice)
+
+    def subject_has_personal_data(self) -> bool:
+        return any(f.source is SegmentSource.SUBJECT for f in self.findings)
+
+    def mark(self, message: EmailMessage, subject: str) -> bool:
+        marking = self.settings.policy.subject_marking
+        if self.zipping and self.subject_has_personal_data():
+            set_subject(message, marked("", marking))
+            self.subject_marked = True
+            return True
+        self.subject_marked = mark_message(message, marking)
+        return self.subject_marked
+
+    # -- protect --------------------------------------------------------------------
+
+    def keeps(self, node: Node) -> bool:
+        """An attachment the sender encrypted with AES stays as it is; all else
+        is zipped, including content that could not be inspected or is weakly
+        encrypted (fail closed: wrapping it can only add protection)."""
+        if node.is_body or node.container or node.content_type in SIGNATURE_TYPES:
+            return False
+        report = self.reports.get(node.path)
+        return report is not None and report.encryption in _STRONG
+
+    def protect(self, message: EmailMessage, subject: str) -> None:
+        plain: list[str] = []
+        entries: list[Entry] = []
+        attachments: list[Entry] = []
+        for index, node in enumerate(nodes(message), start=1):
+            if self.keeps(node):
+                self.kept.append(node.part)
+            elif node.is_body:
+                text = get_text(node.part)
+                if text is None:
+                    data = node.part.get_payload(decode=True)
+                    extension = "html" if node.content_type == "text/html" else "txt"
+                    entries.append(Entry(f"message-part-{index}.{extension}", _bytes(data)))
+                elif node.content_type == "text/html":
+                    entries.append(Entry("message.html", text.encode("utf-8")))
+                else:
+                    plain.append(text)
+            elif node.container:
+                inner = node.part.get_payload(0)
+                data = serialise(inner) if isinstance(inner, EmailMessage) else b""
+                name = safe_name(node.part.get_filename(), "message/rfc822", f"message-{index}")
+                if not name.lower().endswith(".eml"):
+                    name += ".eml"
+                attachments.append(Entry(name, data))
+            else:
+                data = node.part.get_payload(decode=True)
+                name = safe_name(node.part.get_filename(), node.content_type, f"attachment-{index}")
+                attachments.append(Entry(name, _bytes(data)))
+        summary = self.summary(message, subject)
+        if plain:
+            text = summary + "\n\n" + "\n\n".join(p.strip("\r\n") for p in plain)
+        elif entries:
+            text = summary + "\n\n(The message text is in message.html.)"
+        else:
+            text = summary
+        entries.insert(0, Entry("message.txt", _crlf(text + "\n").encode("utf-8")))
+        password = generate_password()
+        archive = build_zip(entries + attachments, password)
+        self.generated = password
+        self.zip_bytes = archive
+
+        message.clear_content()
+        body = protected_text(self.sharing, ZIP_NAME, self.settings.passwords.release,
+                              len(self.kept))
+        message.set_content(body, subtype="plain", charset="utf-8",
+                            cte="7bit" if body.isascii() else "quoted-printable")
+        attachment = EmailMessage(policy=message.policy)
+        attachment.set_content(archive, maintype="application", subtype="zip",
+                               filename=ZIP_NAME)
+        del attachment["MIME-Version"]  # a part, not a message
+        message.make_mixed()
+        message.attach(attachment)
+        for part in self.kept:
+            message.attach(part)
+
+    def summary(self, message: EmailMessage, subject: str) -> str:
+        lines = []
+        for name in ("From", "To", "Cc", "Date"):
+            for key, raw in message.raw_items():
+                if key.lower() == name.lower():
+                    lines.append(f"{name}: {decode_header_value(str(raw))[0]}")
+        lines.append(f"Subject: {subject}")
+        return "\n".join(lines)
+
+    # -- results -----------------------------------------------------------------------
+
+    def password_to_hold(self) -> str | None:
+        secrets: list[tuple[str, str]] = []
+        if self.generated is not None:
+            secrets.append((f"Protected file {ZIP_NAME}", self.generated))
+        count = len(self.sender_passwords)
+        for number, value in enumerate(self.sender_passwords, start=1):
+            label = "Attachment encrypted by the sender"
+            if count > 1:
+                label += f" (password {number} of {count})"
+            secrets.append((label, value))
+        if not secrets:
+            return None
+        if len(secrets) == 1:
+            return secrets[0][1]
+        # Two files, two passwords: the one secret to hold says which is which.
+        return "\n".join(f"{label}: {value}" for label, value in secrets)
+
+    def method(self) -> str:
+        parts = ["email"]
+        if self.generated is not None:
+            parts.append("AES-256 zip (read-only)")
+        elif any(a.encryption is not Encryption.NONE for a in self.inspection.attachments):
+            parts.append("encrypted attachment")
+        if self.generated is not None or self.sender_passwords:
+            parts.append(
+                f"password held for separate delivery ({self.settings.passwords.release})"
+            )
+        if self.subject_marked:
+            parts.append("subject marked")
+        return ", ".join(parts)
+
+    def verify(self, content: bytes, defects_before: int) -> None:
+        """The promise that the message is never made worse, checked."""
+        message = parse(content)
+        if structure_defects(message) > defects_before:
+            raise ContentError("the rewritten message is not well-formed MIME")
+        for name in (*SHARING_HEADERS, PASSWORD_HEADER):
+            if name in message:
+                raise ContentError(f"{name} is still in the outbound message")
+        for node in body_nodes(message):
+            text = get_text(node.part)
+            if text is None:
+                continue
+            visible = html_visible_text(text) if node.content_type == "text/html" else text
+            for value in self.body_passwords:
+                if states_password(visible, value):
+                    raise ContentError("the password could not be taken out of the message")
+        if self.generated is not None:
+            if self.generated.encode("ascii") in content:
+                raise ContentError("the generated password is in the outbound message")
+            zips = [
+                n.part for n in nodes(message)
+                if n.part.get_filename() == ZIP_NAME
+                and n.part.get_content_type() == "application/zip"
+            ]
+            if len(zips) != 1 or zips[0].get_payload(decode=True) != self.zip_bytes:
+                raise ContentError("the protected file did not survive the rewrite")
+
+
+def unwrap_signed(message: EmailMessage) -> bool:
+    """Replace each multipart/signed outside attachments by its signed content."""
+    changed = False
+
+    def visit(part: EmailMessage, parent: EmailMessage | None, index: int) -> None:
+        nonlocal changed
+        if part.get_content_type() == "multipart/signed":
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload and isinstance(payload[0], EmailMessage):
+                inner = payload[0]
+                if parent is None:
+                    _adopt(message, inner)
+                    part = message
+                else:
+                    siblings = parent.get_payload()
+                    assert isinstance(siblings, list)
+                    siblings[index] = inner
+                    part = inner
+                changed = True
+        if part.get_content_maintype() == "multipart" and part.get_content_disposition() != (
+            "attachment"
+        ):
+            children = part.get_payload()
+            if isinstance(children, list):
+                for position, child in enumerate(list(children)):
+                    if isinstance(child, EmailMessage):
+                        visit(child, part, position)
+
+    visit(message, None, 0)
+    return changed
+
+
+def _adopt(root: EmailMessage, inner: EmailMessage) -> None:
+    """The root takes `inner`'s content (its Content-* headers and payload)."""
+    for name in {n for n, _ in root.raw_items() if n.lower().startswith("content-")}:
+        del root[name]
+    for name, value in inner.raw_items():
+        if name.lower().startswith("content-"):
+            root.set_raw(name, value)
+    root.set_payload(inner.get_payload())
+    root.preamble, root.epilogue = inner.preamble, inner.epilogue
+
+
+def _bytes(data: object) -> bytes:
+    return data if isinstance(data, bytes) else b""
+
+
+def _crlf(text: str) -> str:
+    return "\r\n".join(text.splitlines()) + ("\r\n" if text.endswith("\n") else "")

@@ -1,0 +1,138 @@
+"""Purpose, limits to consent and authoriser: captured, then taken out.
+
+The guidance asks that the recipient understand why information is shared
+and the limits to consent, and that the record say who authorised it.  Staff
+give these either in headers (`X-Sharing-Purpose`, `X-Sharing-Consent`,
+`X-Authorised-By`, set by a mail-client add-in) or as lines of the message
+text (`Purpose: …`, `Consent: …`, `Authorised by: …`).  They are captured
+here for the policy and the audit record; the outbound message loses them
+(the handling notice tells the recipient what they need in plain words).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.model import Inspection, SegmentSource
+
+PURPOSE_HEADER = "X-Sharing-Purpose"
+CONSENT_HEADER = "X-Sharing-Consent"
+AUTHORISED_HEADER = "X-Authorised-By"
+SHARING_HEADERS = (PURPOSE_HEADER, CONSENT_HEADER, AUTHORISED_HEADER)
+
+_MAX_VALUE = 500
+
+# A line of its own in the message text.  Quoted lines ("> Purpose: …") are
+# someone else's earlier message, not this sender's statement, so they are
+# neither captured nor removed.
+_KEY = (
+    r"(?P<key>purpose(?:[ \t]+of[ \t]+sharing)?"
+    r"|(?:limits?[ \t]+(?:to|of)[ \t]+)?consent"
+    r"|authori[sz]ed[ \t]+by)"
+)
+SHARING_LINE = re.compile(
+    rf"^[ \t]*{_KEY}[ \t]*:[ \t]*(?P<value>[^\r\n]*?)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE
+)
+# The same statement in HTML: it starts a line or follows a tag, and may be
+# split by inline tags (<b>Purpose:</b> …).  The tags are kept when the
+# statement is removed so the markup stays balanced.
+SHARING_HTML = re.compile(
+    rf"(?:^|(?<=[>\n]))[ \t]*{_KEY}(?:\s|<[^<>]*>)*:(?:\s|<[^<>]*>|&nbsp;)*(?P<value>[^<\r\n]+)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_TAG = re.compile(r"<[^<>]*>")
+
+
+@dataclass(frozen=True, slots=True)
+class SharingFacts:
+    """What the sender said about this sharing (None when not said)."""
+
+    purpose: str | None
+    consent: str | None
+    authorised_by: str | None
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = " ".join(value.split())[:_MAX_VALUE]
+    return text or None
+
+
+def _field(key: str) -> str:
+    lowered = key.lower()
+    if lowered.startswith("purpose"):
+        return "purpose"
+    if lowered.startswith("authori"):
+        return "authorised_by"
+    return "consent"
+
+
+def lines_in(text: str) -> dict[str, str]:
+    """The first Purpose/Consent/Authorised-by line of each kind in `text`."""
+    found: dict[str, str] = {}
+    for match in SHARING_LINE.finditer(text):
+        value = _clean(match.group("value"))
+        if value:
+            found.setdefault(_field(match.group("key")), value)
+    return found
+
+
+def sharing_facts(inspection: Inspection) -> SharingFacts:
+    """From the headers, else from lines of the first body part's text."""
+    message = inspection.message
+    values: dict[str, str | None] = {
+        "purpose": _clean(message.header(PURPOSE_HEADER)),
+        "consent": _clean(message.header(CONSENT_HEADER)),
+        "authorised_by": _clean(message.header(AUTHORISED_HEADER)),
+    }
+    if not all(values.values()):
+        first = next((p.path for p in message.parts if p.is_body), None)
+        if first is not None:
+            text = "\n".join(
+                s.text
+                for s in inspection.segments
+                if s.part_path == first and s.source is SegmentSource.BODY
+            )
+            for key, value in lines_in(text).items():
+                if not values.get(key):
+                    values[key] = value
+    return SharingFacts(values["purpose"], values["consent"], values["authorised_by"])
+
+
+def strip_text(text: str) -> str:
+    """`text` without its Purpose/Consent/Authorised-by lines (line breaks too).
+
+    A key with an empty value is a form's label, not a statement: kept.
+    """
+    return drop_lines(text, _is_statement)
+
+
+def _is_statement(line: str) -> bool:
+    match = SHARING_LINE.match(line)
+    return match is not None and bool(match.group("value").strip())
+
+
+def drop_lines(text: str, drop: Callable[[str], bool]) -> str:
+    """`text` without the lines `drop` picks; a blank line left doubled by a
+    removal is dropped too, so the text keeps its paragraphs."""
+    kept: list[str] = []
+    removed = False
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        if drop(body):
+            removed = True
+            continue
+        blank = not body.strip()
+        if removed and blank and (not kept or not kept[-1].strip()):
+            continue
+        removed = removed and blank
+        kept.append(line)
+    return "".join(kept)
+
+
+def strip_html(html: str) -> str:
+    """`html` without the statements; the tags inside them are kept."""
+    return SHARING_HTML.sub(lambda m: "".join(_TAG.findall(m.group(0))), html)
