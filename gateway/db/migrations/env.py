@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import gateway.passwords.schema  # noqa: F401  (adds held_passwords to the metadata)
 from gateway.db.engine import create_engine
 from gateway.db.schema import metadata
 
