@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 try:  # RE2 is optional: it makes the pass several times faster.
@@ -100,32 +100,51 @@ class MultiPattern:
             for pattern in patterns:
                 anchored.Add(pattern.replace("(?P<value>", "(?:").encode("ascii"))
             anchored.Compile()
-            self._set = anchored
+            self._set = anchored._set  # the C++ set: no wrapper call per candidate
         else:
             self._combined = re.compile(combined)
 
-    def candidates(self, data: bytes) -> Iterator[Candidate]:
-        """Every (pattern, match) that starts where some pattern matches."""
+    def first(self, data: bytes, position: int = 0) -> int:
+        """Where the leftmost match at or after `position` starts, or -1."""
+        if self._set is not None:
+            return int(self._re2_match(self._unanchored, data, position, len(data))[0][0])
+        found = self._combined.search(data, position)
+        return -1 if found is None else found.start()
+
+    def candidates(self, data: bytes, start: int = 0, stop: int | None = None) -> list[Candidate]:
+        """Every (pattern, match) that starts where some pattern matches.
+
+        Only starts in `data[start:stop]` are looked at (a match may run past
+        `stop`); `start` must not be inside a token (the caller passes a
+        line start or a known match start).
+        """
+        stop = len(data) if stop is None else stop
+        found: list[Candidate] = []
         singles = self._singles
-        position = 0
+        anchored = self._set
+        position = start
         end = len(data)
-        while position < end:
-            if self._set is not None:
-                start = self._re2_match(self._unanchored, data, position, end)[0][0]
+        while position < stop:
+            if anchored is not None:
+                at = self._re2_match(self._unanchored, data, position, end)[0][0]
             else:
-                found = self._combined.search(data, position)
-                start = -1 if found is None else found.start()
-            if start < 0:
-                return
-            if self._set is not None:
-                indices: Sequence[int] = self._set.Match(data[start : start + _MAX_MATCH]) or ()
+                match = self._combined.search(data, position)
+                at = -1 if match is None else match.start()
+            if at < 0 or at >= stop:
+                break
+            indices: Sequence[int]
+            if anchored is not None:
+                indices = anchored.Match(data[at : at + _MAX_MATCH]) or ()
+                if len(indices) > 1:
+                    indices = sorted(indices)
             else:
                 indices = range(len(singles))
-            for index in sorted(indices):
-                match = singles[index].match(data, start)
-                if match is not None:
-                    yield index, match
+            for index in indices:
+                single = singles[index].match(data, at)
+                if single is not None:
+                    found.append((index, single))
             # Patterns start at a token's first character (the engine checks
             # the boundary), so the rest of this token can be skipped.
-            tail = _TOKEN_TAIL.match(data, start)
-            position = tail.end() if tail is not None else start + 1
+            tail = _TOKEN_TAIL.match(data, at)
+            position = tail.end() if tail is not None else at + 1
+        return found

@@ -3,14 +3,19 @@
 For each segment, in order (the Presidio flow, on one combined pass):
 
     1. recognize   one pass of every recognizer's patterns over the folded
-                   text; each candidate is validated (check digits) by its
-                   recognizer, which may move its span or change its score
+                   text (a segment without any match ends here); inside a
+                   signature or reply-header block only the patterns of
+                   types that are not business contacts run, so the
+                   sender's phone, e-mail, name and postcode there are never
+                   candidates (suppression); each candidate is validated
+                   (check digits) by its recognizer, which may move its span
+                   or change its score
     2. context     context words in a window around the match raise the score,
                    negative context words lower it
-    3. suppress    business-contact types (phone, e-mail, name, postcode,
-                   special category) inside a signature or reply-header block
-                   are dropped; those blocks are only looked for when such a
-                   candidate exists
+    3. (suppress)  done in 1: business-contact types (phone, e-mail, name,
+                   postcode, special category) are not looked for inside the
+                   blocks, which are found once per segment that has any
+                   candidate and is not a subject
     4. support     a candidate still below the threshold is raised when a
                    finding of a type it is SUPPORTED_BY lies close by (a
                    postcode next to a child's name and NHS number)
@@ -38,8 +43,6 @@ from gateway.model import Finding, InformationType, SegmentSource, TextSegment
 __all__ = ["DEFAULT_THRESHOLD", "DetectionEngine", "build_engine"]
 
 DEFAULT_THRESHOLD = 0.5
-# How far before a contact detail its signature's sign-off line can be.
-_SIGNATURE_REACH = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +68,8 @@ class _Scored:
         return self.entry.recognizer.info_type
 
 
-def _is_word_byte(data: bytes, index: int) -> bool:
-    if index < 0 or index >= len(data):
-        return False
-    byte = data[index]
-    return 48 <= byte <= 57 or 65 <= byte <= 90 or 97 <= byte <= 122
+# Bytes of a token: ASCII letters and digits.
+_WORD = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
 class DetectionEngine:
@@ -91,6 +91,22 @@ class DetectionEngine:
                 )
                 regexes.append(pattern.regex)
         self._scanner = MultiPattern(regexes)
+        # Inside a signature or reply-header block only the patterns of types
+        # that are not business contacts are looked for: the others would be
+        # dropped there anyway.
+        self._inner_entries = [e for e in self._entries if not e.recognizer.BUSINESS_CONTACT]
+        self._has_business = len(self._inner_entries) < len(self._entries)
+        self._inner = (
+            MultiPattern(
+                [
+                    r
+                    for r, e in zip(regexes, self._entries, strict=True)
+                    if not e.recognizer.BUSINESS_CONTACT
+                ]
+            )
+            if self._inner_entries
+            else None
+        )
 
     def detect(self, segments: Sequence[TextSegment]) -> tuple[Finding, ...]:
         """Every finding in every segment, in segment order then offset order."""
@@ -105,11 +121,15 @@ class DetectionEngine:
         if not segment.text:
             return []
         data, text = fold(segment.text)
-        raw = self._recognize(data)
+        first = self._scanner.first(data)
+        if first < 0:  # most prose: one pass, nothing to look at
+            return []
+        if segment.source is SegmentSource.SUBJECT or not self._has_business:
+            raw = self._recognize(self._scanner, self._entries, data, first, len(data))
+        else:
+            raw = self._recognize_outside_blocks(data, text, first)
         if not raw:
             return []
-        if segment.source is not SegmentSource.SUBJECT:
-            raw = self._suppress_business(text, raw)
         candidates = self._assess(text, raw)
         self._support(candidates)
         kept = self._dedupe([c for c in candidates if c.score >= self.threshold])
@@ -126,37 +146,72 @@ class DetectionEngine:
             for c in kept
         ]
 
-    def _recognize(self, data: bytes) -> list[tuple[_Compiled, int, int]]:
-        """Every pattern match in the text whose value is a whole token."""
+    def _recognize_outside_blocks(
+        self, data: bytes, text: str, first: int
+    ) -> list[tuple[_Compiled, int, int]]:
+        """Every candidate, except business contacts inside signatures and reply headers.
+
+        The blocks are found first (`business_blocks`), and inside them only
+        the other types' patterns run: a signature's phone number, e-mail
+        address and name are never even candidates, so they cost neither a
+        match nor a `phonenumbers` lookup.  Blocks are whole lines and every
+        pattern matches within one line, so a candidate is inside a block
+        exactly when it starts there.
+        """
+        blocks = business_blocks(text)
+        if not blocks:
+            return self._recognize(self._scanner, self._entries, data, first, len(data))
         raw: list[tuple[_Compiled, int, int]] = []
-        entries = self._entries
-        for index, match in self._scanner.candidates(data):
+        position = first
+        for block_start, block_end in blocks:
+            if block_end <= position:
+                continue
+            if position < block_start:
+                raw += self._recognize(self._scanner, self._entries, data, position, block_start)
+                position = block_start
+            if self._inner is not None:
+                raw += self._recognize(self._inner, self._inner_entries, data, position, block_end)
+            position = block_end
+        if position < len(data):
+            raw += self._recognize(self._scanner, self._entries, data, position, len(data))
+        return raw
+
+    @staticmethod
+    def _recognize(
+        scanner: MultiPattern, entries: list[_Compiled], data: bytes, start: int, stop: int
+    ) -> list[tuple[_Compiled, int, int]]:
+        """Every pattern match starting in `data[start:stop]` whose value is a whole token."""
+        raw: list[tuple[_Compiled, int, int]] = []
+        size = len(data)
+        for index, match in scanner.candidates(data, start, stop):
             if match.re.groups:
-                start, end = match.span(1)
+                begin, end = match.span(1)
             else:
-                start, end = match.span()
+                begin, end = match.span()
             # Identifiers are whole tokens: "X9434765919" is not an NHS number.
-            if _is_word_byte(data, start - 1) and _is_word_byte(data, start):
+            if 0 < begin < size and data[begin - 1] in _WORD and data[begin] in _WORD:
                 continue
-            if _is_word_byte(data, end) and _is_word_byte(data, end - 1):
+            if 0 < end < size and data[end] in _WORD and data[end - 1] in _WORD:
                 continue
-            raw.append((entries[index], start, end))
+            raw.append((entries[index], begin, end))
         return raw
 
     def _assess(self, text: str, raw: list[tuple[_Compiled, int, int]]) -> list[_Scored]:
         """Validate each candidate and add its context score."""
         scored: list[_Scored] = []
+        lower = text.lower()  # ASCII (folded): same offsets; context words are lower case
         for entry, value_start, value_end in raw:
             assessment = entry.recognizer.assess(text, value_start, value_end, entry.score)
             if assessment is None:
                 continue
             start, end, score = assessment
-            score += self._context_score(entry, text, start, end)
+            score += self._context_score(entry, lower, start, end)
             scored.append(_Scored(entry, start, end, score))
         return scored
 
     @staticmethod
     def _context_score(entry: _Compiled, text: str, start: int, end: int) -> float:
+        """The context adjustment; `text` is the segment's folded text in lower case."""
         recognizer = entry.recognizer
         before, after = recognizer.CONTEXT_WINDOW
         low, high = max(0, start - before), min(len(text), end + after)
@@ -177,35 +232,6 @@ class DetectionEngine:
             ):
                 adjustment -= recognizer.NEGATIVE_PENALTY
         return adjustment
-
-    @staticmethod
-    def _suppress_business(
-        text: str, raw: list[tuple[_Compiled, int, int]]
-    ) -> list[tuple[_Compiled, int, int]]:
-        """Drop business-contact candidates inside signatures and reply headers.
-
-        Done before validation, so a signature's phone number never costs a
-        `phonenumbers` lookup.  Blocks are only looked for from a little before
-        the first such candidate to the last one.
-        """
-        business = [start for entry, start, _ in raw if entry.recognizer.BUSINESS_CONTACT]
-        if not business:
-            return raw
-        low = text.rfind("\n", 0, max(0, min(business) - _SIGNATURE_REACH)) + 1
-        blocks = business_blocks(text, low, max(business) + 1)
-        if not blocks:
-            return raw
-        starts = [block_start for block_start, _ in blocks]  # sorted, not overlapping
-
-        def inside(start: int, end: int) -> bool:
-            index = bisect_right(starts, start) - 1
-            return index >= 0 and end <= blocks[index][1]
-
-        return [
-            (entry, start, end)
-            for entry, start, end in raw
-            if not (entry.recognizer.BUSINESS_CONTACT and inside(start, end))
-        ]
 
     def _support(self, candidates: list[_Scored]) -> None:
         threshold = self.threshold

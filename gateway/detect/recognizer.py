@@ -97,19 +97,25 @@ class Recognizer:
 
 
 def words_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
-    """A case-insensitive whole-word regex for context words and phrases.
+    """A whole-word regex for context words and phrases, to search LOWER-CASED text.
 
     Spaces in a phrase match any run of white space, so "date of birth"
-    still matches across a line break in extracted table text.
+    still matches across a line break in extracted table text.  The text is
+    lower-cased once per segment instead of matching case-insensitively, and
+    the "no letter or digit before" check comes after each word's first
+    character (a lookbehind over two characters): every alternative then
+    starts with a literal, which lets the regex engine skip to the positions
+    holding one of those first letters instead of trying every position.
     """
     if not words:
         return None
-    alternatives = sorted(
-        (r"\s+".join(re.escape(part) for part in word.split()) for word in words),
-        key=len,
-        reverse=True,
-    )
-    return re.compile(
-        r"(?<![A-Za-z0-9])(?:" + "|".join(alternatives) + r")(?![A-Za-z0-9])",
-        re.IGNORECASE,
-    )
+    alternatives = []
+    for word in sorted(
+        {" ".join(w.lower().split()) for w in words if w.strip()}, key=len, reverse=True
+    ):
+        phrase = r"\s+".join(re.escape(part) for part in word.split())
+        first = re.escape(word[0])
+        alternatives.append(first + r"(?<![a-z0-9].)" + phrase[len(first) :])
+    if not alternatives:
+        return None
+    return re.compile(r"(?:" + "|".join(alternatives) + r")(?![a-z0-9])")

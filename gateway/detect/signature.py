@@ -18,6 +18,7 @@ still seen.  Quoted lines ("> ") are read without their quote marks.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 __all__ = ["business_blocks"]
 
@@ -49,15 +50,79 @@ _QUOTE = re.compile(r"[ \t]*(?:>[ \t]?)*")
 _PS = re.compile(r"p\.?s\.?\b", re.IGNORECASE)
 # Lines where a block can start; the rules above then decide.  One pass over
 # the text finds them, so a long segment is not split into lines at all.
-_ANCHOR = re.compile(
-    r"^[ \t>]*(?:--|on\s|begin forwarded|(?:from|sent|date|to|cc|bcc|subject|reply-to):"
+_ANCHOR_WORDS = (
+    r"[ \t>]*(?:--|on\s|begin forwarded|(?:from|sent|date|to|cc|bcc|subject|reply-to):"
     r"|kind|best|warm|warmest|many|regards|all the best|thanks|thank you|cheers|yours"
-    r"|sincerely|with |speak soon|take care|sent from)",
-    re.IGNORECASE | re.MULTILINE,
+    r"|sincerely|with |speak soon|take care|sent from)"
 )
+_ANCHOR = re.compile(_ANCHOR_WORDS, re.IGNORECASE)
+# The same after a line break: a literal first character lets the regex
+# engine skip from one line break to the next instead of trying every
+# position, as "^" in MULTILINE mode would.
+_ANCHOR_AFTER_NEWLINE = re.compile(r"\n(?=" + _ANCHOR_WORDS + ")", re.IGNORECASE)
 # A signature is short: name, title, organisation, a few contact lines.
 _MAX_SIGNATURE_LINES = 12
 _MAX_SIGNATURE_LINE = 100
+
+# The signature walk above, as one regex matched at the sign-off line's start
+# (so a block costs one call, not several per line).  Within a line, `_Q`
+# strips the quote marks and `_WS` white space other than the line break, as
+# `_Lines` does; each rule's `\s` becomes `_WS` so that it cannot reach into
+# the next line.  A content line is a non-empty body of at most
+# _MAX_SIGNATURE_LINE characters that no rule above ends the block at.
+_Q = r"[ \t]*+(?:>[ \t]?+)*+"
+_WS = r"[^\S\n]*+"
+_EOL = r"(?=\n|\Z)"
+_BREAKER = (
+    r"(?i:on\b.{0,200}\bwrote:"
+    + _WS
+    + _EOL
+    + r"|-{2,}"
+    + _WS
+    + r"original message"
+    + _WS
+    + r"-{2,}"
+    + r"|-{2,}"
+    + _WS
+    + r"forwarded message|begin forwarded message:"
+    + r"|(?:from|sent|date|to|cc|bcc|subject|reply-to):[^\S\n](?=[^\n]*\S)"
+    + r"|p\.?s\.?\b)"
+    # a label that is not a contact label
+    + r"|(?=[A-Za-z][A-Za-z' ]{0,30}:)(?!"
+    + _CONTACT_LABEL.pattern.replace(r"\s*", _WS)
+    + r")"
+)
+_BREAKER = _BREAKER.replace("(?:t|tel|", "(?i:t|tel|", 1)
+# Lines are atomic (one way to read each, no backtracking into them); "at most
+# N characters" is "no non-space character N or more characters in".
+_CONTENT = (
+    r"(?>\n"
+    + _Q
+    + _WS
+    + r"(?!"
+    + _BREAKER
+    + r")"
+    + r"(?![^\n]{"
+    + str(_MAX_SIGNATURE_LINE)
+    + r"}[^\n]*?\S)\S[^\n]*+)"
+)
+_EMPTY = r"(?>\n(?!\Z)" + _Q + _WS + _EOL + r")"
+_SIGNATURE = re.compile(
+    _Q
+    + _WS
+    + r"(?![^\n]{60}[^\n]*?\S)"  # a body of at most 60 characters
+    + r"(?i:"
+    + _SIGN_OFF.pattern.removesuffix("$")
+    + r")"
+    + _WS
+    + _EOL
+    # up to 12 content lines with any empty lines between, and the empty
+    # lines after them unless there are 12
+    + f"(?:{_EMPTY}*+{_CONTENT}){{0,{_MAX_SIGNATURE_LINES - 1}}}+"
+    + f"(?:{_EMPTY}*+{_CONTENT}|{_EMPTY}*+)"
+)
+# First characters a reply attribution or quoted header line can start with.
+_REPLY_FIRST = frozenset("oObB-fFsSdDtTcCrR")
 
 
 class _Lines:
@@ -86,12 +151,15 @@ def _reply_block(lines: _Lines, first: tuple[int, int, str]) -> tuple[int, int] 
     line = first[2]
     if _REPLY_START.match(line):
         return first[0], first[1]
-    second = lines.after(first)
-    if line.lower().startswith("on ") and second is not None:
-        if _REPLY_START.match(f"{line} {second[2]}"):
+    if line[:3].lower() == "on ":
+        second = lines.after(first)
+        if second is not None and _REPLY_START.match(f"{line} {second[2]}"):
             return first[0], second[1]
         return None
-    if _HEADER_LINE.match(line) and second is not None and _HEADER_LINE.match(second[2]):
+    if not _HEADER_LINE.match(line):
+        return None
+    second = lines.after(first)
+    if second is not None and _HEADER_LINE.match(second[2]):
         last = second
         while (following := lines.after(last)) is not None and _HEADER_LINE.match(following[2]):
             last = following
@@ -99,28 +167,23 @@ def _reply_block(lines: _Lines, first: tuple[int, int, str]) -> tuple[int, int] 
     return None
 
 
-def _signature_block(lines: _Lines, first: tuple[int, int, str]) -> tuple[int, int] | None:
-    """The span of a signature starting at the sign-off line `first`."""
-    line = first[2]
-    if not (line == "--" or (len(line) <= 60 and _SIGN_OFF.match(line))):
+def _signature_block(text: str, start: int) -> tuple[int, int] | None:
+    """The span of a signature whose sign-off line starts at `start`."""
+    found = _SIGNATURE.match(text, start)
+    if found is None:
         return None
-    last = first
-    content_lines = 0
-    while content_lines < _MAX_SIGNATURE_LINES:
-        following = lines.after(last)
-        if following is None:
-            break
-        body = following[2]
-        if len(body) > _MAX_SIGNATURE_LINE or _REPLY_START.match(body):
-            break
-        if _HEADER_LINE.match(body) or _PS.match(body):
-            break
-        if _LABEL.match(body) and not _CONTACT_LABEL.match(body):
-            break
-        if body:
-            content_lines += 1
-        last = following
-    return first[0], last[1]
+    end = found.end()
+    while end > start and text[end - 1] == "\r":  # as `_Lines` reads a line
+        end -= 1
+    return start, end
+
+
+def _anchors(text: str, start: int, end: int) -> Iterator[int]:
+    """Starts of the lines in `text[start:end]` where a block may begin."""
+    if (start == 0 or text[start - 1] == "\n") and _ANCHOR.match(text, start, end):
+        yield start
+    for newline in _ANCHOR_AFTER_NEWLINE.finditer(text, start, end):
+        yield newline.end()
 
 
 def business_blocks(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -133,13 +196,19 @@ def business_blocks(text: str, start: int = 0, end: int | None = None) -> list[t
     lines = _Lines(text)
     blocks: list[tuple[int, int]] = []
     covered = -1
-    for anchor in _ANCHOR.finditer(text, start, len(text) if end is None else end):
-        if anchor.start() < covered:
+    end = len(text) if end is None else end
+    for position in _anchors(text, start, end):
+        if position < covered:
             continue
-        first = lines.at(anchor.start())
+        first = lines.at(position)
         if first is None:
             break
-        block = _reply_block(lines, first) or _signature_block(lines, first)
+        block = None
+        # Only a line starting "On", "--", "Begin" or a header name can open a reply block.
+        if first[2][:1] in _REPLY_FIRST:
+            block = _reply_block(lines, first)
+        if block is None:
+            block = _signature_block(text, first[0])
         if block is not None:
             blocks.append(block)
             covered = block[1]

@@ -1,0 +1,735 @@
+"""Relay throughput and latency, side by side: sink alone, the gateway, Postfix.
+
+    .venv/bin/python bench/relay.py                 # full run (make bench)
+    .venv/bin/python bench/relay.py --quick         # a short smoke run
+    .venv/bin/python bench/relay.py --only sqlite,postfix --sizes 2
+    .venv/bin/python bench/relay.py --only sqlite --profile py-spy
+
+Scenarios (each started fresh for each message size, stopped afterwards):
+
+    sink       clients -> the sink alone: the ceiling of this machine
+    sqlite     clients -> 1 gateway process (SQLite queue) -> sink
+    postgres   clients -> 2 gateway processes sharing one new PostgreSQL
+               database (created, migrated, dropped) -> sink
+    postfix    clients -> a throwaway Postfix plain relay -> sink
+               (bench/postfix/instance.sh; skipped when not installed)
+
+The sink and the client are separate processes (see bench/common.py).  Per
+scenario and size: after a warm-up, messages/s that got 250 inside the window,
+end-of-data -> 250 latency p50/p99 as the client sees it, then the queue is
+drained and the sink must have received every accepted message.  All on
+127.0.0.1; every child runs in its own process group and is killed on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
+
+from common import (
+    LOOPBACK,
+    Child,
+    ClientSpec,
+    free_port,
+    machine_cpu,
+    session_cpu_seconds,
+    sink_counts,
+    wait_for_smtp,
+)
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PYTHON = sys.executable
+POSTFIX = Path("/usr/sbin/postfix")
+POSTFIX_SCRIPT = BENCH / "postfix" / "instance.sh"
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+SCENARIOS = ("sink", "sqlite", "postgres", "postfix")
+LABELS = {
+    "sink": "sink alone (aiosmtpd)",
+    "sqlite": "gateway x1, SQLite",
+    "postgres": "gateway x2, PostgreSQL",
+    "postfix": "Postfix plain relay",
+}
+# Settings the bench itself decides; an environment override would break it.
+_OWN_OVERRIDES = re.compile(
+    r"^GATEWAY_(CONFIG|DATABASE_.*|SERVER_LISTEN|SERVER_TRUSTED_NETWORKS|UPSTREAM_(HOST|PORT|TLS)"
+    r"|METRICS_LISTEN)$"
+)
+TARGETS = {2048: 1.5, 204800: 1.0}  # gateway x1 / Postfix, from issue 3
+
+
+class Skip(Exception):
+    """A scenario that cannot run here (not an error)."""
+
+
+@dataclass
+class Result:
+    scenario: str
+    size: int
+    seconds: float = 0.0
+    rate: float = 0.0  # 250s per second inside the window
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    accepted: int = 0  # every 250, warm-up and tail included
+    delivered: int = 0  # what the sink received for this run
+    drain_s: float = 0.0  # end of load -> sink has everything
+    e2e_rate: float = 0.0  # delivered / (first send -> last delivery)
+    errors: dict[str, int] = field(default_factory=dict)
+    relay_ms_per_msg: float = 0.0  # CPU of the system under test per delivered message
+    cpu_relay: float = 0.0  # % of one core, over the window
+    cpu_sink: float = 0.0
+    cpu_client: float = 0.0
+    cpu_machine: float = 0.0
+    background: float = 0.0  # % of one core busy just before the run (other work)
+    skipped: str = ""
+    failed: str = ""
+
+
+# --------------------------------------------------------------------------
+# the system under test
+
+
+@dataclass
+class Running:
+    """What a scenario started: the ports clients use and the CPU sessions to watch."""
+
+    ports: list[int]
+    sessions: list[int]
+    pids: list[int] = field(default_factory=list)  # Python processes (for py-spy)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.children: list[Child] = []
+        self.env = {k: v for k, v in os.environ.items() if not _OWN_OVERRIDES.match(k)}
+        self.profiles: list[Path] = []
+
+    # -- children --------------------------------------------------------
+
+    def spawn(self, name: str, argv: list[str], log: str) -> Child:
+        child = Child(name, argv, self.workdir / log, env=self.env, cwd=ROOT)
+        self.children.append(child)
+        return child
+
+    def stop_child(self, child: Child, grace: float = 25.0) -> None:
+        code = child.stop(grace)
+        if child in self.children:
+            self.children.remove(child)
+        if code not in (0, -signal.SIGTERM, None) and self.args.verbose:
+            print(f"  note: {child.name} exited with {code}", file=sys.stderr)
+
+    def kill_all(self) -> None:
+        for child in list(self.children):
+            self.stop_child(child, grace=5.0)
+
+    # -- the sink --------------------------------------------------------
+
+    def start_sink(self, stack: contextlib.ExitStack, tag: str) -> tuple[int, int, int]:
+        port, control = free_port(), free_port()
+        sink = self.spawn(
+            "sink", [PYTHON, str(BENCH / "common.py"), "sink", str(port), str(control)],
+            f"sink-{tag}.log",
+        )
+        stack.callback(self.stop_child, sink, 5.0)
+        wait_for_smtp(port, 20, sink)
+        return port, control, sink.pid
+
+    # -- the gateway -----------------------------------------------------
+
+    def _gateway_config(self, name: str, port: int, sink_port: int, db_url: str) -> Path:
+        path = self.workdir / f"{name}.toml"
+        path.write_text(
+            "# Written by bench/relay.py: defaults for everything but addresses.\n"
+            "[server]\n"
+            f'listen = "{LOOPBACK}:{port}"\n'
+            'hostname = "gateway.bench.localdomain"\n'
+            'trusted_networks = ["127.0.0.0/8"]\n'
+            "[upstream]\n"
+            f'host = "{LOOPBACK}"\n'
+            f"port = {sink_port}\n"
+            'tls = "none"\n'
+            "[database]\n"
+            f'url = "{db_url}"\n'
+            "[policy]\n"
+            f'recipients_file = "{ROOT / "config" / "recipients.csv"}"\n'
+            "[metrics]\n"
+            'listen = ""\n'
+        )
+        return path
+
+    def _migrate(self, config: Path) -> None:
+        done = subprocess.run(
+            [PYTHON, "-m", "gateway", "db", "upgrade", "--config", str(config)],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120, check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"gateway db upgrade failed:\n{done.stdout}{done.stderr}")
+
+    def start_gateways(
+        self, stack: contextlib.ExitStack, tag: str, count: int, sink_port: int, db_url: str
+    ) -> Running:
+        running = Running([], [])
+        for n in range(count):
+            port = free_port()
+            config = self._gateway_config(f"gateway-{tag}-{n}", port, sink_port, db_url)
+            if n == 0:
+                self._migrate(config)
+            argv = [PYTHON, "-m", "gateway", "serve", "--config", str(config)]
+            if self.args.profile == "cprofile":
+                out = self.workdir / f"profile-{tag}-{n}.pstats"
+                self.profiles.append(out)
+                argv[1:3] = ["-m", "cProfile", "-o", str(out), "-m", "gateway"]
+            child = self.spawn(f"gateway {tag}/{n}", argv, f"gateway-{tag}-{n}.log")
+            stack.callback(self.stop_child, child, 25.0)
+            wait_for_smtp(port, 60, child)
+            running.ports.append(port)
+            running.sessions.append(child.pid)
+            running.pids.append(child.pid)
+        return running
+
+    # -- PostgreSQL ------------------------------------------------------
+
+    def create_pg_database(self, stack: contextlib.ExitStack) -> str:
+        base = self.args.pg_url
+        admin = "postgresql://" + base.split("://", 1)[1]
+        name = f"bench_{secrets.token_hex(4)}"
+
+        async def run(statement: str) -> None:
+            import asyncpg
+
+            conn = await asyncio.wait_for(asyncpg.connect(admin), 10)
+            try:
+                await conn.execute(statement)
+            finally:
+                await conn.close()
+
+        try:
+            asyncio.run(run("SELECT 1"))
+        except Exception as exc:
+            raise Skip(f"PostgreSQL unreachable at {base} ({type(exc).__name__}: {exc})") from None
+        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+
+        def drop() -> None:
+            try:
+                asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except Exception as exc:
+                print(f"  warning: could not drop database {name}: {exc}", file=sys.stderr)
+
+        stack.callback(drop)
+        parts = urlsplit(base)
+        return str(urlunsplit(parts._replace(path=f"/{name}")))
+
+    # -- Postfix ---------------------------------------------------------
+
+    def start_postfix(self, stack: contextlib.ExitStack, tag: str, sink_port: int) -> Running:
+        if not POSTFIX.exists():
+            raise Skip(f"{POSTFIX} not found (apt-get install -y postfix)")
+        if os.geteuid() != 0:
+            raise Skip("Postfix needs root to start its master process")
+        port = free_port()
+        folder = self.workdir / f"postfix-{tag}"
+        subprocess.run(
+            [str(POSTFIX_SCRIPT), "create", str(folder), str(port), str(sink_port)],
+            check=True, capture_output=True, timeout=60,
+        )
+
+        def stop() -> None:
+            subprocess.run([str(POSTFIX_SCRIPT), "stop", str(folder)],
+                           capture_output=True, timeout=60, check=False)
+            master = _postfix_master(folder)
+            if master:
+                _kill_session(master)
+
+        stack.callback(stop)
+        subprocess.run([str(POSTFIX_SCRIPT), "start", str(folder)],
+                       check=True, capture_output=True, timeout=60)
+        wait_for_smtp(port, 30)
+        master = _postfix_master(folder)
+        if master is None:
+            raise RuntimeError(f"Postfix started but {folder}/spool/pid/master.pid is missing")
+        return Running([port], [master])
+
+    # -- one run -----------------------------------------------------------
+
+    def run(self, scenario: str, size: int) -> Result:
+        result = Result(scenario, size)
+        result.background = wait_quiet(self.args.wait_quiet, self.args.quiet_below)
+        tag = f"{scenario}-{size // 1024}k"
+        with contextlib.ExitStack() as stack:
+            try:
+                sink_port, sink_control, sink_sid = self.start_sink(stack, tag)
+                if scenario == "sink":
+                    running = Running([sink_port], [sink_sid])
+                elif scenario == "sqlite":
+                    url = f"sqlite+aiosqlite:///{self.workdir / f'{tag}.db'}"
+                    running = self.start_gateways(stack, tag, 1, sink_port, url)
+                elif scenario == "postgres":
+                    url = self.create_pg_database(stack)
+                    running = self.start_gateways(stack, tag, 2, sink_port, url)
+                else:
+                    running = self.start_postfix(stack, tag, sink_port)
+                self.load(result, tag, running, sink_control, sink_sid)
+            except Skip as exc:
+                result.skipped = str(exc)
+            except Exception as exc:
+                result.failed = f"{type(exc).__name__}: {exc}"
+        return result
+
+    def load(
+        self, result: Result, tag: str, running: Running, sink_control: int, sink_sid: int
+    ) -> None:
+        args = self.args
+        before, _ = sink_counts(sink_control)
+        start = time.time() + 2.0  # the client processes start and connect meanwhile
+        spec = ClientSpec(
+            ports=running.ports,
+            connections=args.connections,
+            size=result.size,
+            start=start,
+            measure_from=start + args.warmup,
+            end=start + args.warmup + args.seconds,
+            per_connection=args.per_connection,
+        )
+        clients: list[tuple[Child, Path]] = []
+        procs = max(1, min(args.client_procs, args.connections))
+        for n in range(procs):
+            share = args.connections // procs + (1 if n < args.connections % procs else 0)
+            # Spread connections over the ports the same way whatever the split.
+            ports = [running.ports[(n + i * procs) % len(running.ports)] for i in range(share)]
+            spec_path = self.workdir / f"client-{tag}-{n}.json"
+            out = self.workdir / f"result-{tag}-{n}.json"
+            spec_path.write_text(json.dumps(asdict(spec) | {"ports": ports, "connections": share}))
+            child = self.spawn(
+                f"client {n}",
+                [PYTHON, str(BENCH / "common.py"), "client", str(spec_path), str(out)],
+                f"client-{tag}-{n}.log",
+            )
+            clients.append((child, out))
+
+        relay = _sessions_cpu(running.sessions)
+        _sleep_until(start)
+        cpu_start = relay()
+        _sleep_until(spec.measure_from)
+        marks = (relay(), session_cpu_seconds(sink_sid), machine_cpu()[0])
+        profiler = self.start_profiler(tag, running)
+        _sleep_until(spec.end)
+        ends = (relay(), session_cpu_seconds(sink_sid), machine_cpu()[0])
+        window = spec.end - spec.measure_from
+
+        latencies: list[float] = []
+        errors: Counter[str] = Counter()
+        client_cpu = 0.0
+        for child, out in clients:
+            try:
+                child.proc.wait(args.seconds + 180)
+            except subprocess.TimeoutExpired:
+                child.stop(1)
+                raise RuntimeError("the client did not finish") from None
+            if not out.exists():
+                raise RuntimeError(f"the client wrote no result:\n{child.tail()}")
+            data = json.loads(out.read_text())
+            result.accepted += data["accepted"]
+            latencies += data["latencies"]
+            errors.update(data["errors"])
+            client_cpu += data["cpu_seconds"]
+            self.children.remove(child)
+        if profiler is not None:
+            self.stop_child(profiler, args.seconds + 30)
+
+        # Drain: the sink must get everything that was accepted.
+        deadline = time.time() + args.drain_timeout
+        delivered, last_change, drained_at = 0, time.time(), 0.0
+        while True:
+            now_count = sink_counts(sink_control)[0] - before
+            now = time.time()
+            if now_count != delivered:
+                delivered, last_change = now_count, now
+            if delivered >= result.accepted:
+                drained_at = now
+                break
+            if now > deadline or now - last_change > args.stall:
+                break
+            time.sleep(0.05)
+        if drained_at:
+            time.sleep(0.5)  # late duplicates would show up here
+            delivered = sink_counts(sink_control)[0] - before
+        cpu_done = relay()
+
+        result.seconds = window
+        result.rate = len(latencies) / window
+        if latencies:
+            latencies.sort()
+            result.p50_ms = 1000 * statistics.median(latencies)
+            result.p99_ms = 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        result.delivered = delivered
+        result.errors = dict(errors)
+        if drained_at:
+            result.drain_s = max(0.0, drained_at - spec.end)
+            result.e2e_rate = delivered / (drained_at - start)
+        else:
+            result.drain_s = float("nan")
+        if delivered:
+            result.relay_ms_per_msg = 1000 * (cpu_done - cpu_start) / delivered
+        result.cpu_relay = 100 * (ends[0] - marks[0]) / window
+        result.cpu_sink = 100 * (ends[1] - marks[1]) / window
+        result.cpu_client = 100 * client_cpu / window
+        result.cpu_machine = 100 * (ends[2] - marks[2]) / window
+
+    # -- profiling ---------------------------------------------------------
+
+    def start_profiler(self, tag: str, running: Running) -> Child | None:
+        if self.args.profile != "py-spy" or not running.pids:
+            return None
+        spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+        out = self.workdir / f"profile-{tag}.txt"
+        self.profiles.append(out)
+        return self.spawn(
+            "py-spy",
+            [spy, "record", "--pid", str(running.pids[0]), "--duration", str(int(self.args.seconds)),
+             "--rate", "200", "--function", "--format", "raw", "--output", str(out),
+             *self.args.py_spy_args.split()],
+            f"py-spy-{tag}.log",
+        )
+
+
+def machine_busy(seconds: float) -> float:
+    """% of one core the whole machine was busy over the next `seconds`."""
+    busy0, total0 = machine_cpu()
+    time.sleep(seconds)
+    busy1, total1 = machine_cpu()
+    cores = os.cpu_count() or 1
+    return 100 * cores * (busy1 - busy0) / max(total1 - total0, 1e-9)
+
+
+def wait_quiet(timeout: float, below: float) -> float:
+    """Wait up to `timeout` s for other work on the machine to stop (busy < `below`
+    % of one core over 1 s); the last busy figure measured."""
+    deadline = time.monotonic() + timeout
+    busy = machine_busy(1.0)
+    warned = False
+    while busy >= below and time.monotonic() < deadline:
+        if not warned:
+            print(f"    machine busy with other work ({busy:.0f}% of a core); waiting up to "
+                  f"{timeout:.0f} s for it to drop below {below:.0f}% ...", flush=True)
+            warned = True
+        busy = machine_busy(1.0)
+    if busy >= below and timeout > 0:
+        print(f"    still {busy:.0f}% busy: running anyway (figures will be low)", flush=True)
+    return busy
+
+
+def _sessions_cpu(sessions: list[int]) -> Callable[[], float]:
+    return lambda: sum(session_cpu_seconds(s) for s in sessions)
+
+
+def _sleep_until(when: float) -> None:
+    delay = when - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _postfix_master(folder: Path) -> int | None:
+    try:
+        return int((folder / "spool" / "pid" / "master.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _kill_session(sid: int) -> None:
+    """SIGKILL every process left in session `sid` (a Postfix that would not stop)."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            raw = Path(f"/proc/{entry.name}/stat").read_bytes()
+            if int(raw[raw.rfind(b")") + 2 :].split()[3]) == sid:
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------
+# profiles
+
+
+def summarize_pyspy(path: Path, top: int) -> str:
+    """Self and inclusive time per function from py-spy's collapsed stacks."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_short_frame(f) for f in stack.split(";")]
+        frames = [f for f in frames if f]
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        return f"{path.name}: no samples"
+    lines = [f"{path.name}: {total} samples", "  self %   function"]
+    lines += [f"  {100 * n / total:6.1f}   {f}" for f, n in own.most_common(top)]
+    lines += ["  incl %   function"]
+    lines += [f"  {100 * n / total:6.1f}   {f}" for f, n in inclusive.most_common(top * 2)]
+    return "\n".join(lines)
+
+
+def _short_frame(frame: str) -> str:
+    # "func (site-packages/pkg/mod.py:12)" -> "pkg/mod.py:func"
+    match = re.match(r"^(.*) \((.*?):\d+\)$", frame.strip())
+    if not match:
+        return frame.strip()
+    func, filename = match.groups()
+    filename = re.sub(r"^.*?(site-packages|lib/python3\.\d+)/", "", filename)
+    filename = re.sub(rf"^{re.escape(str(ROOT))}/", "", filename)
+    return f"{filename}:{func}"
+
+
+def summarize_pstats(path: Path, top: int) -> str:
+    import io
+    import pstats
+
+    buffer = io.StringIO()
+    stats = pstats.Stats(str(path), stream=buffer)
+    stats.strip_dirs().sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return f"{path.name}\n{buffer.getvalue()}"
+
+
+# --------------------------------------------------------------------------
+# report
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "-" if value != value else f"{value:.{digits}f}"  # NaN -> "-"
+
+
+def print_table(results: list[Result]) -> None:
+    head = (
+        f"{'scenario':24} {'size':>6} {'msg/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'accepted':>8} {'delivered':>9} {'drain s':>7} {'e2e/s':>6} {'CPU ms/msg':>10} "
+        f"{'CPU% relay':>10} {'sink':>5} {'client':>6} {'all':>5} {'bg':>4}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        name = LABELS[r.scenario]
+        size = f"{r.size // 1024} KB"
+        if r.skipped or r.failed:
+            why = f"skipped: {r.skipped}" if r.skipped else f"FAILED: {r.failed}"
+            print(f"{name:24} {size:>6}  {why.splitlines()[0][:150]}")
+            continue
+        flag = "" if r.delivered == r.accepted else (" !" if r.delivered < r.accepted else " +dup")
+        print(
+            f"{name:24} {size:>6} {r.rate:7.0f} {r.p50_ms:7.1f} {r.p99_ms:7.1f} "
+            f"{sum(r.errors.values()):6d} {r.accepted:8d} {r.delivered:9d}{flag:3} "
+            f"{_fmt(r.drain_s):>5} {r.e2e_rate:6.0f} {r.relay_ms_per_msg:10.2f} "
+            f"{r.cpu_relay:10.0f} {r.cpu_sink:5.0f} {r.cpu_client:6.0f} {r.cpu_machine:5.0f} "
+            f"{r.background:4.0f}"
+        )
+    print(
+        "msg/s: 250s inside the window; p50/p99: end-of-data -> 250 at the client; drain s: end "
+        "of load -> sink has all;\ne2e/s: delivered / (first send -> last delivery); CPU ms/msg: "
+        "relay CPU from first send to drained / delivered;\nCPU%: of one core over the window "
+        "(2 cores = 200%); relay = the gateway process(es), Postfix's processes, or the sink "
+        "alone;\nall = the whole machine (PostgreSQL included); bg = machine busy just before "
+        "the run (work that is not the bench)."
+    )
+    for r in results:
+        for reply, count in sorted(r.errors.items()):
+            print(f"  {LABELS[r.scenario]}, {r.size // 1024} KB: {count} x {reply}")
+        if r.failed and "\n" in r.failed:
+            print(f"  {LABELS[r.scenario]}, {r.size // 1024} KB failed:\n{r.failed}")
+
+
+def print_ratios(results: list[Result]) -> None:
+    by = {(r.scenario, r.size): r for r in results if r.rate and not (r.skipped or r.failed)}
+    sizes = sorted({r.size for r in results})
+    lines: list[str] = []
+    for size in sizes:
+        postfix, sink = by.get(("postfix", size)), by.get(("sink", size))
+        for scenario in ("sqlite", "postgres"):
+            gateway = by.get((scenario, size))
+            if gateway is None:
+                continue
+            parts = []
+            if postfix is not None:
+                ratio = gateway.rate / postfix.rate
+                verdict = ""
+                if scenario == "sqlite" and size in TARGETS:
+                    ok = ratio >= TARGETS[size]
+                    verdict = f" (target >= {TARGETS[size]:.1f}x: {'met' if ok else 'NOT met'})"
+                parts.append(f"{ratio:.2f}x Postfix{verdict}")
+            if sink is not None:
+                parts.append(f"{gateway.rate / sink.rate:.2f}x sink alone")
+            if parts:
+                lines.append(f"  {LABELS[scenario]:24} {size // 1024:>4} KB: " + ", ".join(parts))
+        if postfix is not None and sink is not None:
+            lines.append(
+                f"  {LABELS['postfix']:24} {size // 1024:>4} KB: {postfix.rate / sink.rate:.2f}x "
+                "sink alone"
+            )
+    if lines:
+        print("\nratios (messages/s accepted inside the window):")
+        print("\n".join(lines))
+
+
+def _environment() -> str:
+    load = os.getloadavg()
+    overrides = sorted(k for k in os.environ if k.startswith("GATEWAY_") and not
+                       _OWN_OVERRIDES.match(k) and not k.startswith("GATEWAY_TEST_"))
+    text = (f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
+            f"Python {sys.version.split()[0]}")
+    if overrides:
+        text += f"; gateway overrides from the environment: {', '.join(overrides)}"
+    return text
+
+
+# --------------------------------------------------------------------------
+# main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="relay benchmark: sink alone, gateway (SQLite, PostgreSQL x2), Postfix"
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help="short run: 3 s windows, 1 s warm-up")
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument("--sizes", default="2,200", help="message sizes in KB (default 2,200)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="measured window per scenario and size (default 10; quick 3)")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="seconds of load before the window (default 2; quick 1)")
+    parser.add_argument("--connections", type=int, default=20, help="concurrent client connections")
+    parser.add_argument("--per-connection", type=int, default=100,
+                        help="messages per connection before QUIT and reconnect")
+    parser.add_argument("--client-procs", type=int, default=1,
+                        help="client processes sharing the connections (default 1)")
+    parser.add_argument("--drain-timeout", type=float, default=None,
+                        help="longest wait for the sink to get everything (default 120; quick 30)")
+    parser.add_argument("--stall", type=float, default=30.0,
+                        help="give up draining after this many seconds without progress")
+    parser.add_argument("--wait-quiet", type=float, default=None,
+                        help="before each run, wait up to this many seconds for other work on "
+                        "the machine to stop (default 30; quick 0)")
+    parser.add_argument("--quiet-below", type=float, default=30.0,
+                        help="'quiet' means the machine is busy less than this %% of one core")
+    parser.add_argument("--pg-url", default=os.environ.get("GATEWAY_TEST_POSTGRES_URL",
+                                                           DEFAULT_PG_URL),
+                        help="server for the PostgreSQL scenario (a database is created on it)")
+    parser.add_argument("--profile", choices=["py-spy", "cprofile"],
+                        help="profile the gateway (first process) during the window")
+    parser.add_argument("--profile-top", type=int, default=25)
+    parser.add_argument("--py-spy-args", default="",
+                        help="extra py-spy record options, e.g. '--gil' or '--native --idle'")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the working directory (logs, configs, profiles)")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    args.seconds = args.seconds or (3.0 if args.quick else 10.0)
+    args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
+    args.drain_timeout = args.drain_timeout or (30.0 if args.quick else 120.0)
+    if args.wait_quiet is None:
+        args.wait_quiet = 0.0 if args.quick else 30.0
+    args.scenarios = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; use {','.join(SCENARIOS)}")
+    args.size_list = [int(float(s) * 1024) for s in args.sizes.split(",") if s.strip()]
+    return args
+
+
+@contextlib.contextmanager
+def _bounded(seconds: float) -> Iterator[None]:
+    """SIGTERM and an overall time limit end the run through the normal clean-up."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(f"relay bench: stopped by {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGALRM)}
+    signal.alarm(int(seconds))
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    runs = [(s, size) for s in args.scenarios for size in args.size_list]
+    budget = len(runs) * (args.wait_quiet + args.warmup + args.seconds + args.drain_timeout + 240)
+    workdir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
+    workdir.chmod(0o755)  # Postfix's daemons (user postfix) work under it
+    bench = Bench(args, workdir)
+    results: list[Result] = []
+    print(f"relay bench: {_environment()}")
+    print(f"  {args.connections} connections, {args.per_connection} messages per connection, "
+          f"{args.warmup:g} s warm-up + {args.seconds:g} s window per run; "
+          "client, sink, relay and database share this machine's CPUs")
+    try:
+        with _bounded(budget):
+            for scenario, size in runs:
+                print(f"  running {LABELS[scenario]}, {size // 1024} KB ...", flush=True)
+                result = bench.run(scenario, size)
+                results.append(result)
+                if result.failed:
+                    print(f"    failed: {result.failed}", file=sys.stderr)
+                elif result.skipped:
+                    print(f"    skipped: {result.skipped}")
+                else:
+                    print(f"    {result.rate:.0f} msg/s, p50 {result.p50_ms:.1f} ms, "
+                          f"p99 {result.p99_ms:.1f} ms, delivered {result.delivered}/"
+                          f"{result.accepted}", flush=True)
+    finally:
+        bench.kill_all()
+        print()
+        if results:
+            print_table(results)
+            print_ratios(results)
+        for path in bench.profiles:
+            if path.exists():
+                print()
+                if path.suffix == ".pstats":
+                    print(summarize_pstats(path, args.profile_top))
+                else:
+                    print(summarize_pyspy(path, args.profile_top))
+        if args.json:
+            args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+        if args.keep or bench.profiles:
+            print(f"\nlogs, configs and profiles kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    bad = [r for r in results if r.failed or (not r.skipped and r.delivered < r.accepted)]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
