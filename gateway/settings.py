@@ -98,6 +98,9 @@ class ServerSettings(_Section):
     max_message_size: int = Field(default=26_214_400, gt=0, le=1 << 31)
     max_recipients: int = Field(default=100, gt=0, le=100_000)
     idle_timeout: Duration = timedelta(minutes=5)
+    # The whole DATA transfer of one message (a 25 MB message on a slow
+    # link takes minutes); the idle timeout applies between commands.
+    data_timeout: Duration = timedelta(minutes=10)
     # Before-queue inspection must answer before the client's own DATA timeout.
     inspect_timeout: Duration = timedelta(seconds=60)
 
@@ -239,13 +242,56 @@ class AuditSettings(_Section):
 
 class WebUser(_Section):
     name: str = Field(min_length=1)
-    password_hash: str = Field(pattern=r"^\$argon2(id|i|d)\$")
+    # Empty: the user signs in only through [web] trusted_header.
+    password_hash: str = Field(default="", pattern=r"^(\$argon2(id|i|d)\$.*)?$", repr=False)
     role: Literal["auditor", "approver", "admin"]
 
 
 class WebSettings(_Section):
+    """The auditors' and approvers' console (gateway/web); off when listen is empty."""
+
     listen: str = ""
     users: list[WebUser] = []
+    # A reverse proxy that has authenticated the user names them in this
+    # header; honoured only from trusted_proxies, and only for names listed in
+    # [[web.users]] (which give the role).
+    trusted_header: str = ""
+    trusted_proxies: list[str] = []
+    session_timeout: Duration = timedelta(minutes=30)
+    # Signs session cookies; random per process when empty (sessions then end
+    # at restart and are not shared between replicas).
+    session_secret: str = Field(default="", repr=False)
+    # auto: Secure when the request came over HTTPS (directly, or per
+    # X-Forwarded-Proto from a trusted proxy); always / never force it.
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            _split_hostport(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{net!r} is not a network ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _users(self) -> WebSettings:
+        names = [u.name for u in self.users]
+        if len(names) != len(set(names)):
+            raise ValueError("users: a name is listed twice")
+        if bool(self.trusted_header) != bool(self.trusted_proxies):
+            raise ValueError("trusted_header and trusted_proxies must be set together")
+        if not self.trusted_header and any(not u.password_hash for u in self.users):
+            raise ValueError("users: password_hash is needed unless trusted_header is set")
+        return self
 
 
 class Settings(_Section):

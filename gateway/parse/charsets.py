@@ -31,7 +31,7 @@ def normalise_charset(name: str | None) -> str | None:
         return None
     try:
         info = codecs.lookup(cleaned)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return None
     if info.name.replace("-", "_") in _REFUSED_CODECS:
         return None

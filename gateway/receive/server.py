@@ -60,6 +60,8 @@ class ListenerConfig:
     max_message_size: int
     max_recipients: int
     idle_timeout: float = 300.0
+    data_timeout: float = 600.0
+    inspect_timeout: float = 60.0
     require_auth: bool = False
     tls_context: ssl.SSLContext | None = None
     # Mail to these domains is accepted from anyone (inbound receipts).
@@ -298,6 +300,9 @@ class GatewaySMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         await self.push(replies.S354_START)
+        # aiosmtpd's idle timer only restarts on a command: give the
+        # transfer, then the decision, their own bounds.
+        self._reset_timeout(self._config.data_timeout)
         started = time.monotonic()
         content, status = await self._read_data()
         if status is not None:
@@ -320,6 +325,7 @@ class GatewaySMTP(SMTP):
             auth_user=(str(session.auth_data) if session and session.authenticated else None),
         )
         self._set_post_data_state()
+        self._reset_timeout(self._config.inspect_timeout + 30)
         try:
             reply = await self._acceptor(envelope, content)
         except Exception as exc:  # never 250 without a durable commit
@@ -331,6 +337,7 @@ class GatewaySMTP(SMTP):
             await self.push(reply)
         finally:
             self._answering_data = False
+            self._reset_timeout()
 
     async def _read_data(self) -> tuple[bytes | None, str | None]:
         """Read DATA to its terminator, in blocks.  Returns (content, error reply).
