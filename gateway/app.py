@@ -20,14 +20,16 @@ import socket
 import ssl
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import Argon2Error
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit import (
+    AuditAttachment,
     AuditEvent,
     AuditReason,
     AuditRecipient,
@@ -37,14 +39,24 @@ from gateway.audit import (
 )
 from gateway.db import create_engine
 from gateway.deliver import Dispatcher, SmtpTransport, Transport
+from gateway.errors import VaultError
 from gateway.model import Action, Envelope
 from gateway.operate.metrics import HealthServer, Metrics
+from gateway.passwords import PasswordStore, PasswordVault, hold_op
 from gateway.pipeline import Decision, Pipeline, received_header
+from gateway.policy.notify import build_notification, smtp_summary
 from gateway.queue import NewMessage, QueueState, QueueStore, Writer
-from gateway.queue.store import new_queue_id
+from gateway.queue.store import Operation, new_queue_id
+from gateway.receipts.desk import ReceiptDesk
+from gateway.receipts.keys import receipt_addressing
+from gateway.receipts.request import MDN_HEADER, take_header
+from gateway.receipts.tokens import ReceiptAddressing
 from gateway.receive import replies
 from gateway.receive.server import GatewaySMTP, ListenerConfig, start_listener
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.web import WebConsole
 
 log = structlog.get_logger(__name__)
 
@@ -72,16 +84,37 @@ class Gateway:
             worker_id=worker_id or settings.queue.worker_id or None,
             lease_seconds=settings.queue.lease.total_seconds(),
         )
-        self.audit = AuditTrail()
+        self.audit = AuditTrail.from_settings(settings)
         routes = {"upstream": settings.upstream, **settings.routes}
         self.transport = transport or SmtpTransport(
             routes, settings.server.hostname, str(settings.config_dir)
         )
+        # Receipt addresses need a key (derived from the password key unless
+        # one is configured); without one, mail is relayed without receipts.
+        self.receipts: ReceiptAddressing | None
+        try:
+            self.receipts = receipt_addressing(settings)
+        except VaultError as exc:
+            self.receipts = None
+            log.warning("receipts_key_missing", error=str(exc))
         self.dispatcher = Dispatcher(
             self.store, self.transport, settings, self.audit,
             observe=lambda outcome, n: self.metrics.deliveries.labels(outcome).inc(n),
+            receipts=self.receipts,
         )
         self.pipeline = Pipeline(settings)
+        # Without a key the gateway still relays, but a message whose
+        # password must be held is answered 451 (never sent without it held).
+        self.vault: PasswordVault | None
+        try:
+            self.vault = PasswordVault.from_settings(settings)
+        except VaultError as exc:
+            self.vault = None
+            log.warning("password_key_missing", error=str(exc))
+        self.passwords = PasswordStore(self.engine, self.writer, self.vault, self.audit)
+        self.desk = ReceiptDesk(settings, self.receipts, self.store, self.audit, self.passwords,
+                                wake=self.dispatcher.wake)
+        self._housekeeping: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._health = HealthServer(self.metrics, self.readiness, self.refresh_gauges)
         self._shutting_down = False
@@ -90,6 +123,8 @@ class Gateway:
         self._users = {u.name: u.password_hash for u in settings.users}
         self.port: int = 0
         self.metrics_port: int = 0
+        self.web: WebConsole | None = None  # [web] listen: the auditors' console
+        self.web_port: int = 0
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -102,6 +137,8 @@ class Gateway:
             max_message_size=server.max_message_size,
             max_recipients=server.max_recipients,
             idle_timeout=server.idle_timeout.total_seconds(),
+            data_timeout=server.data_timeout.total_seconds(),
+            inspect_timeout=server.inspect_timeout.total_seconds(),
             require_auth=server.require_auth,
             tls_context=self._tls_context(),
             open_domains=frozenset({self.settings.receipts.domain.lower()}) - {""},
@@ -121,18 +158,34 @@ class Gateway:
             log.info("claims_recovered", count=reclaimed)
         self.dispatcher.start()
         self.dispatcher.wake()
+        # Password expiry and receipt timeouts, every [receipts] check_interval.
+        self._housekeeping = asyncio.create_task(self.desk.run(), name="receipts-housekeeping")
         if self.settings.metrics.listen:
             host, _, port = self.settings.metrics.listen.rpartition(":")
             self.metrics_port = await self._health.start(host.strip("[]"), int(port))
+        if self.settings.web.listen:
+            # Imported here: the console's web stack is only loaded when used.
+            from gateway.web import WebConsole
+
+            self.web = WebConsole(self.settings, self.engine, self.writer, self.store,
+                                  on_release=self.dispatcher.wake)
+            self.web_port = await self.web.start()
         log.info("gateway_started", smtp_port=self.port, metrics_port=self.metrics_port)
 
     async def stop(self, grace: float = 20.0) -> None:
         self._shutting_down = True
         if self._server is not None:
             self._server.close()
+        if self.web is not None:  # no decisions or sign-ins once shutdown began
+            await self.web.stop()
         deadline = time.monotonic() + grace
         while self._accepting and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+            self._housekeeping = None
         await self.dispatcher.stop(grace=max(0.0, deadline - time.monotonic()))
         await self.transport.close()
         await self._health.stop()
@@ -211,6 +264,12 @@ class Gateway:
             self.metrics.data_latency.observe(time.perf_counter() - started)
 
     async def _accept(self, envelope: Envelope, content: bytes) -> str:
+        # Mail for the receipts domain is an inbound receipt: never relayed.
+        route = self.desk.route(envelope)
+        if route == "receipt":
+            return await self.desk.accept(envelope, content)
+        if route == "mixed":
+            return replies.S550_RECEIPTS_MIXED
         queue_id = new_queue_id()
         received_at = datetime.now(UTC)
         timeout = self.settings.server.inspect_timeout.total_seconds()
@@ -227,19 +286,37 @@ class Gateway:
         if verdict.action == Action.REJECT:
             events.append(AuditEvent(EventType.REJECTED, datetime.now(UTC),
                                      {"reasons": [r.code.value for r in verdict.reasons]}))
-            await self.writer.submit(self.audit.record_op(record, events))
+            ops = [self.audit.record_op(record, events)]
+            notification = self._notification(queue_id, envelope, decision)
+            if notification is not None:
+                # The sender's explanation is queued in the same transaction as
+                # the audit record: both are durable before the 550.
+                ops.append(self.store.insert_op(notification)[0])
+            await self.writer.submit(_together(ops))
+            if notification is not None:
+                self.dispatcher.wake()
             for reason in verdict.reasons:
                 self.metrics.rejected.labels(reason.code.value).inc()
-            summary = "; ".join(r.text for r in verdict.reasons) or "Message refused by policy"
             log.info("message_rejected", audit_id=queue_id,
                      reasons=[r.code.value for r in verdict.reasons])
-            return replies.S550_POLICY.format(summary=_one_line(summary))
+            return replies.S550_POLICY.format(summary=_one_line(smtp_summary(verdict)))
 
         held = verdict.action == Action.HOLD
+        detail: dict[str, object] = {"queue_id": queue_id}
+        if verdict.would_action is not None:
+            detail["would_action"] = verdict.would_action.value  # monitor mode
+            detail["reasons"] = [r.code.value for r in verdict.reasons]
         events.append(AuditEvent(EventType.HELD if held else EventType.QUEUED, datetime.now(UTC),
-                                 {"queue_id": queue_id}))
+                                 detail))
+        receipts = self.desk.wants_receipts(decision)
+        body, sender_mdn = decision.content, False
+        if receipts and self.settings.receipts.request_mdn:
+            # The gateway asks for read receipts itself (to its own address)
+            # and forwards a copy when the sender had asked for one.
+            body, asked = take_header(body, MDN_HEADER)
+            sender_mdn = bool(asked)
         outbound = received_header(envelope, self.settings.server.hostname, queue_id,
-                                   received_at) + decision.content
+                                   received_at) + body
         message = NewMessage(
             envelope=envelope,
             content=outbound,
@@ -247,10 +324,23 @@ class Gateway:
             state=QueueState.HELD if held else QueueState.QUEUED,
             audit_id=queue_id,
             id=queue_id,
+            receipts=receipts,
         )
-        queued = await self.store.enqueue(
-            message, also=[self.audit.record_op(record, events)], claim=self.dispatcher.has_room()
-        )
+        also = [self.audit.record_op(record, events)]
+        if decision.password is not None:
+            if self.vault is None:
+                raise VaultError("a password must be held but no password key is configured")
+            # After the record op: the password_held event follows `queued`.
+            also.append(hold_op(
+                self.vault, queue_id, envelope.rcpt_tos, decision.password,
+                self.settings.passwords.ttl, audit_id=queue_id, sender=envelope.mail_from,
+                trail=self.audit,
+            ))
+            if self.settings.passwords.release == "sender":
+                also.append(self.desk.sender_release_op(queue_id, envelope, decision))
+        if receipts:
+            also.append(self.desk.request_op(queue_id, envelope, decision, sender_mdn))
+        queued = await self.store.enqueue(message, also=also, claim=self.dispatcher.has_room())
         self.metrics.accepted.labels(verdict.action.value).inc()
         log.info("message_queued", queue_id=queue_id, verdict=verdict.action.value,
                  recipients=len(envelope.rcpt_tos))
@@ -258,27 +348,87 @@ class Gateway:
             self.dispatcher.submit(queued)
         else:
             self.dispatcher.wake()
+        if decision.password is not None and self.settings.passwords.release == "sender":
+            self.dispatcher.wake()  # the sender's password email was queued too
         template = replies.S250_HELD if held else replies.S250_QUEUED
         return template.format(queue_id=queue_id)
+
+    def _notification(
+        self, queue_id: str, envelope: Envelope, decision: Decision
+    ) -> NewMessage | None:
+        """The sender's explanation of a refusal, from the null sender."""
+        if not envelope.mail_from:
+            return None  # a bounce or notification itself: never answer one
+        hostname = self.settings.server.hostname
+        content = build_notification(
+            hostname=hostname,
+            sender=envelope.mail_from,
+            reference=queue_id,
+            recipients=envelope.rcpt_tos,
+            verdict=decision.verdict,
+            subject=None if decision.subject_has_personal_data else decision.subject,
+            message_id=decision.message_id,
+            when=datetime.now(UTC),
+        )
+        return NewMessage(
+            envelope=Envelope(mail_from="", rcpt_tos=(envelope.mail_from,), peer="local",
+                              helo=hostname),
+            content=content,
+            # No audit_id: its delivery events must not look like the
+            # refused message's.
+        )
 
     def _audit_record(
         self, queue_id: str, envelope: Envelope, decision: Decision, received_at: datetime
     ) -> AuditRecord:
         verdict = decision.verdict
+        entries = decision.recipients or tuple(None for _ in envelope.rcpt_tos)
+        recipients = tuple(
+            AuditRecipient(address=address) if entry is None else AuditRecipient(
+                address=address,
+                name=entry.name,
+                job_title=entry.job_title,
+                department=entry.department,
+                organisation=entry.organisation,
+                telephone=entry.telephone,
+            )
+            for address, entry in zip(envelope.rcpt_tos, entries, strict=True)
+        )
+        method = decision.method
+        secure = sorted({r for r in decision.routes if r != "upstream"})
+        if method and secure:
+            method += f", secure route {', '.join(secure)}"
         return AuditRecord(
             id=queue_id,
             message_id=decision.message_id,
             received_at=received_at,
             sender=envelope.mail_from,
-            recipients=tuple(AuditRecipient(address=a) for a in envelope.rcpt_tos),
+            recipients=recipients,
             subject=decision.subject,
             verdict=verdict.action.value,
             reasons=tuple(AuditReason(r.code.value, r.text) for r in verdict.reasons),
+            purpose=decision.purpose,
+            consent=decision.consent,
+            authorised_by=decision.authorised_by,
             information_types=tuple(t.value for t in verdict.information_types),
             marking=verdict.marking,
-            method="email",
+            method=method,
+            attachments=tuple(
+                AuditAttachment(a.filename, a.content_type, a.encryption.value, a.read_only)
+                for a in decision.attachments
+            ),
             queue_id=queue_id,
         )
+
+
+def _together(ops: list[Operation]) -> Operation:
+    """Several writes as one operation: one transaction, one commit."""
+
+    async def write(conn: AsyncConnection) -> None:
+        for op in ops:
+            await op(conn)
+
+    return write
 
 
 def _one_line(text_value: str) -> str:

@@ -193,7 +193,15 @@ class ReceiptSettings(_Section):
     request_dsn: bool = True
     request_mdn: bool = True
     release_on: Literal["delivery", "read"] = "delivery"
+    # No receipt this long after relaying: the sender is told, to telephone.
     timeout: Duration = timedelta(days=2)
+    # The HMAC key of the receipt addresses: base64 of 32 random bytes, several
+    # comma-separated newest first.  From GATEWAY_RECEIPTS_KEY (arrives here
+    # as `key`), else key_file, else derived from the password vault's keys.
+    key_file: str = ""
+    key: str = Field(default="", repr=False)
+    # How often held passwords are expired and receipt timeouts looked for.
+    check_interval: Duration = timedelta(seconds=60)
 
 
 class PasswordSettings(_Section):
@@ -365,6 +373,8 @@ def _check_files(settings: Settings, source: str) -> list[str]:
         checks.append(("passwords.key_file", settings.passwords.key_file))
     if settings.audit.key_file:
         checks.append(("audit.key_file", settings.audit.key_file))
+    if settings.receipts.key_file:
+        checks.append(("receipts.key_file", settings.receipts.key_file))
     for route_name, route in {"upstream": settings.upstream, **{
         f"routes.{n}": r for n, r in settings.routes.items()
     }}.items():

@@ -1,0 +1,218 @@
+"""Who is asking, and may they: sign-in, roles, session timeout, CSRF.
+
+Two ways in, both ending in the same session:
+
+- a name and password from `[[web.users]]` (argon2 hashes, checked off the
+  event loop: a hash costs tens of milliseconds of CPU);
+- a reverse proxy that already authenticated the user and names them in
+  `[web] trusted_header`, honoured only when the TCP peer is in
+  `[web] trusted_proxies` and only for names listed in `[[web.users]]` (whose
+  role they get).  From anywhere else the header is ignored, so a browser
+  cannot name itself.
+
+Roles: auditor reads the audit trail, approver decides held messages, admin
+does both.  A session ends after `[web] session_timeout` without a request;
+the user's role is re-read from the configuration on every request, so
+removing a user from the config ends their session at once.
+
+CSRF: a random token bound to the session, put in every form and compared on
+every POST (a POST without it is refused with 403); cookies are SameSite=Strict
+as a second line.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import Argon2Error, InvalidHashError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.types import Scope
+
+from gateway.settings import WebSettings
+
+Role = Literal["auditor", "approver", "admin"]
+Permission = Literal["audit", "held"]
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "auditor": frozenset({"audit"}),
+    "approver": frozenset({"held"}),
+    "admin": frozenset({"audit", "held"}),
+}
+
+CSRF_FIELD = "csrf"
+# A real hash of a random password: unknown names are verified against it so
+# that a wrong name costs as long as a wrong password (no user enumeration).
+_HASHER = PasswordHasher()
+_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleUser:
+    name: str
+    role: str
+    via: str  # "password" | "trusted_header"
+
+    def can(self, permission: str) -> bool:
+        return permission in ROLE_PERMISSIONS.get(self.role, frozenset())
+
+
+class NotSignedIn(Exception):
+    """No valid session: pages redirect to sign-in, other requests get 401."""
+
+    def __init__(self, expired: bool = False) -> None:
+        super().__init__("not signed in")
+        self.expired = expired
+
+
+class Throttle:
+    """Failed password sign-ins per name: after `limit` failures within
+    `window` seconds the name is refused until the window has passed, so a
+    password cannot be guessed at argon2's pace for ever.  In memory, per
+    process: a restart forgets, which only gives a guesser `limit` more tries."""
+
+    def __init__(self, clock: Callable[[], float], limit: int = 5, window: float = 900.0) -> None:
+        self.clock = clock
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, name: str) -> list[float]:
+        now = self.clock()
+        recent = [t for t in self._failures.get(name, []) if now - t < self.window]
+        if recent:
+            self._failures[name] = recent
+        else:
+            self._failures.pop(name, None)
+        return recent
+
+    def blocked(self, name: str) -> bool:
+        return len(self._recent(name.casefold())) >= self.limit
+
+    def failed(self, name: str) -> None:
+        key = name.casefold()
+        self._failures[key] = [*self._recent(key), self.clock()]
+        if len(self._failures) > 10_000:  # a flood of made-up names must not grow this for ever
+            self._failures.pop(next(iter(self._failures)))
+
+    def succeeded(self, name: str) -> None:
+        self._failures.pop(name.casefold(), None)
+
+
+class Authenticator:
+    def __init__(self, web: WebSettings, clock: Callable[[], float]) -> None:
+        self.web = web
+        self.clock = clock
+        self.throttle = Throttle(clock)
+        self.users = {u.name: u for u in web.users}
+        self.proxies = [ipaddress.ip_network(n, strict=False) for n in web.trusted_proxies]
+        self.timeout = web.session_timeout.total_seconds()
+
+    # -- passwords ---------------------------------------------------------------
+
+    async def check_password(self, name: str, password: str) -> ConsoleUser | None:
+        user = self.users.get(name)
+        stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+
+        def verify() -> bool:
+            try:
+                return bool(_HASHER.verify(stored, password))
+            except (Argon2Error, InvalidHashError):
+                return False
+
+        ok = await run_in_threadpool(verify)
+        if not ok or user is None or not user.password_hash:
+            return None
+        return ConsoleUser(user.name, user.role, "password")
+
+    # -- the trusted proxy ---------------------------------------------------------
+
+    def from_trusted_proxy(self, scope: Scope) -> bool:
+        client = scope.get("client")
+        if not self.proxies or not client:
+            return False
+        try:
+            peer = ipaddress.ip_address(client[0])
+        except ValueError:
+            return False
+        return any(peer in net for net in self.proxies)
+
+    def header_name(self, connection: HTTPConnection) -> str | None:
+        """The user the trusted proxy names, or None (no header, or not from a proxy)."""
+        if not self.web.trusted_header or not self.from_trusted_proxy(connection.scope):
+            return None
+        value = connection.headers.get(self.web.trusted_header, "").strip()
+        return value or None
+
+    def https(self, scope: Scope) -> bool:
+        if scope.get("scheme") == "https":
+            return True
+        if self.from_trusted_proxy(scope):
+            for key, value in scope.get("headers", []):
+                if key == b"x-forwarded-proto":
+                    return bool(value.decode("latin-1").strip().lower() == "https")
+        return False
+
+    def secure_cookie(self, scope: Scope) -> bool:
+        mode = self.web.cookie_secure
+        return mode == "always" or (mode == "auto" and self.https(scope))
+
+    # -- sessions --------------------------------------------------------------------
+
+    def start_session(self, session: dict[str, Any], user: ConsoleUser) -> None:
+        """A fresh session for `user` (a new CSRF token too: no fixation)."""
+        session.clear()
+        now = self.clock()
+        session.update({"user": user.name, "role": user.role, "via": user.via,
+                        "started": now, "seen": now, CSRF_FIELD: secrets.token_urlsafe(32)})
+
+    def session_user(self, request: Request) -> ConsoleUser:
+        """The signed-in user, refreshing the idle timer; NotSignedIn otherwise."""
+        session = request.session
+        name = session.get("user")
+        if not isinstance(name, str):
+            raise NotSignedIn()
+        now = self.clock()
+        seen = session.get("seen")
+        if not isinstance(seen, int | float) or now - seen > self.timeout:
+            session.clear()
+            raise NotSignedIn(expired=True)
+        configured = self.users.get(name)
+        if configured is None:
+            session.clear()
+            raise NotSignedIn()
+        session["seen"] = now
+        # The configured role, not the one in the cookie: a demotion applies at once.
+        session["role"] = configured.role
+        return ConsoleUser(name, configured.role, str(session.get("via", "password")))
+
+
+# -- CSRF ------------------------------------------------------------------------------
+
+
+def csrf_token(request: Request) -> str:
+    """This session's token, created on first use (also for the sign-in form)."""
+    token = request.session.get(CSRF_FIELD)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session[CSRF_FIELD] = token
+    return token
+
+
+async def checked_form(request: Request) -> FormData:
+    """The POSTed form, or 403 when its CSRF token is missing or wrong."""
+    form = await request.form(max_files=0, max_fields=50)
+    sent = form.get(CSRF_FIELD)
+    expected = request.session.get(CSRF_FIELD)
+    if (not isinstance(sent, str) or not isinstance(expected, str)
+            or not hmac.compare_digest(sent.encode(), expected.encode())):
+        raise HTTPException(403, "The form has expired or did not come from this console.")
+    return form

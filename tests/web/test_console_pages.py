@@ -1,0 +1,281 @@
+"""What the pages show and do: audit search (filters, keyset paging),
+timeline, downloads, integrity, dashboard, held-message decisions; and that
+no page shows message content or a password."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+import pytest
+from console_support import HELD_BODY, HELD_ID, Console, csrf_of, wait_for
+from test_console_access import console_events, queue_state
+
+from gateway.audit import AuditKeys, AuditQuery, verify
+
+
+def ids_on(page: str) -> list[str]:
+    return re.findall(r'href="/audit/records/([^"/]+)"', page)
+
+
+def signed_in(console: Console, user: str = "carol", **web: Any) -> Any:
+    client = console.client(**web)
+    client.__enter__()
+    console.sign_in(client, user)
+    return client
+
+
+# -- search ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query,expected,absent", [
+    ("verdict=reject", {"REC-REJECTED"}, {"REC-DELIVERED"}),
+    ("sender=BOB.BROWN@council.example", {"REC-REJECTED"}, {"REC-DELIVERED"}),
+    ("sender=bob*", {"REC-REJECTED"}, {"REC-AWAITING"}),
+    ("recipient=x@gmail.example", {"REC-REJECTED"}, {"REC-DELIVERED"}),
+    ("organisation=riverside+nhs+trust&type=uk_nhs_number", {"REC-DELIVERED", HELD_ID},
+     {"REC-REJECTED"}),
+    ("reason=recipient_not_allowed", {"REC-REJECTED"}, {"REC-DELIVERED"}),
+    ("purpose=case+conference&verdict=protect", {"REC-DELIVERED"}, {"REC-REJECTED"}),
+    ("event=has:relayed&event=never:delivery_confirmed", {"REC-AWAITING"}, {"REC-DELIVERED"}),
+    ("since=3h", {"REC-DELIVERED", "REC-AWAITING"}, {"BULK00000"}),
+])
+def test_search_filters_match_the_cli(
+    console: Console, query: str, expected: set[str], absent: set[str]
+) -> None:
+    client = signed_in(console, "alice")
+    try:
+        response = client.get(f"/audit?{query}")
+    finally:
+        client.__exit__(None, None, None)
+    assert response.status_code == 200
+    found = set(ids_on(response.text))
+    assert expected <= found
+    assert not (absent & found)
+
+
+@pytest.mark.parametrize("query", ["since=yesterday", "verdict=maybe", "event=sometimes:held",
+                                   "event=has:exploded"])
+def test_bad_filters_are_explained(console: Console, query: str) -> None:
+    client = signed_in(console, "alice")
+    try:
+        response = client.get(f"/audit?{query}")
+    finally:
+        client.__exit__(None, None, None)
+    assert response.status_code == 400
+    assert 'role="alert"' in response.text
+
+
+def test_paging_visits_every_record_once(console: Console) -> None:
+    """Keyset pages across a run of 60 records with the very same time."""
+    client = signed_in(console, "alice")
+    seen: list[str] = []
+    try:
+        url = "/audit?sender=staff*"
+        pages = 0
+        while url:
+            page = client.get(url).text
+            seen += ids_on(page)
+            pages += 1
+            found = re.search(r'href="(/audit\?[^"]*after=[^"]*)">Older', page)
+            url = found.group(1).replace("&amp;", "&") if found else ""
+            assert pages < 10
+    finally:
+        client.__exit__(None, None, None)
+    assert pages == 3  # 130 records, 50 a page
+    assert len(seen) == len(set(seen)) == 130
+    assert set(console.seed.tie_ids) <= set(seen)
+
+
+def test_download_csv_and_json_are_audited(console: Console) -> None:
+    client = signed_in(console, "alice")
+    try:
+        as_csv = client.get("/audit/download?format=csv&sender=staff*")
+        as_json = client.get("/audit/download?format=json&verdict=reject")
+        bad = client.get("/audit/download?format=xml")
+    finally:
+        client.__exit__(None, None, None)
+    assert as_csv.status_code == 200
+    assert "attachment" in as_csv.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(as_csv.text)))
+    assert rows[0][0] == "id" and len(rows) == 131
+    lines = [json.loads(line) for line in as_json.text.splitlines()]
+    assert [d["id"] for d in lines] == ["REC-REJECTED"]
+    assert set(lines[0]) >= {"id", "recipients", "verdict", "reasons", "events"}
+    assert bad.status_code == 400
+    exported = console_events(console, "console_exported")
+    assert [e["format"] for e in exported] == ["csv", "json"]
+    assert exported[0]["filters"] == {"sender": "staff*"} and exported[0]["user"] == "alice"
+
+
+# -- one record ------------------------------------------------------------------------------
+
+
+def test_record_timeline(console: Console) -> None:
+    client = signed_in(console, "alice")
+    try:
+        page = client.get("/audit/records/REC-DELIVERED").text
+        awaiting = client.get("/audit/records/REC-AWAITING").text
+        missing = client.get("/audit/records/NOPE")
+        download = client.get("/audit/records/REC-DELIVERED/download")
+    finally:
+        client.__exit__(None, None, None)
+    stages = re.findall(r'<li class="(done|pending)"><strong>([^<]+)</strong>', page)
+    assert stages == [("done", "Received"), ("done", "Relayed"), ("done", "Delivery confirmed"),
+                      ("done", "Read"), ("done", "Password released")]
+    assert "Dr Rhys Jones" in page and "Riverside NHS Trust" in page
+    stages = re.findall(r'<li class="(done|pending)"><strong>([^<]+)</strong>', awaiting)
+    assert [s for s, _ in stages] == ["done", "done", "pending", "pending", "pending"]
+    assert missing.status_code == 404
+    document = download.json()
+    assert document["id"] == "REC-DELIVERED" and len(document["events"]) == 6
+    assert console_events(console, "console_exported")[-1]["record"] == "REC-DELIVERED"
+
+
+# -- integrity -------------------------------------------------------------------------------
+
+
+def test_integrity_status_is_checked_cached_and_audited(console: Console) -> None:
+    client = signed_in(console, "alice")
+    try:
+        first = client.get("/integrity").text
+        assert "Not checked yet" in first or "Verified" in first
+        wait_for(lambda: "Verified" in client.get("/integrity").text)
+        page = client.get("/integrity").text
+        assert "Last checked" in page and "records" in page
+        assert console_events(console, "console_verified") == []  # automatic: not an action
+        token = csrf_of(page)
+        response = client.post("/integrity/check", data={"csrf": token})
+        assert response.status_code == 303
+        wait_for(lambda: bool(console_events(console, "console_verified")))
+    finally:
+        client.__exit__(None, None, None)
+    event = console_events(console, "console_verified")[0]
+    assert event["user"] == "alice" and event["ok"] is True
+
+
+# -- dashboard -------------------------------------------------------------------------------
+
+
+def test_dashboard_charts_and_lists(console: Console) -> None:
+    client = signed_in(console, "alice")
+    try:
+        page = client.get("/dashboard").text
+        week = client.get("/dashboard?days=7")
+        odd = client.get("/dashboard?days=abc")
+    finally:
+        client.__exit__(None, None, None)
+    assert page.count("<svg") == 3
+    assert "recipient_not_allowed" in page  # top rejected reasons
+    assert re.search(r"<title>\d{4}-\d\d-\d\d: reject 1</title>", page)
+    assert "REC-AWAITING" in page  # relayed, no receipt yet
+    assert "dr.jones@nhs.example" in page  # held password close to expiry (5 h)
+    assert week.status_code == 200 and odd.status_code == 200
+
+
+# -- held messages --------------------------------------------------------------------------
+
+
+def test_held_message_shows_why_and_who(console: Console) -> None:
+    client = signed_in(console, "bob")
+    try:
+        listing = client.get("/held").text
+        page = client.get(f"/held/{HELD_ID}").text
+        missing = client.get("/held/NOPE")
+    finally:
+        client.__exit__(None, None, None)
+    assert HELD_ID in listing and "not allowed" in listing
+    assert "special category data" in page
+    assert "special_category, uk_nhs_number" in page
+    assert "Named GP for safeguarding" in page and "01632 960001" in page  # from the allow-list
+    assert "Not on the allow-list" in page  # someone@elsewhere.example
+    assert missing.status_code == 404
+
+
+def test_approval_becomes_authorised_by(console: Console) -> None:
+    released: list[bool] = []
+    client = signed_in(console, "bob")
+    try:
+        client.app.state.console.on_release = lambda: released.append(True)
+        token = csrf_of(client.get(f"/held/{HELD_ID}").text)
+        response = client.post(f"/held/{HELD_ID}/decide", data={
+            "csrf": token, "decision": "approve", "note": "Case conference tomorrow"})
+        assert response.status_code == 303
+        assert "approved" in client.get("/held").text
+        again = client.post(f"/held/{HELD_ID}/decide", data={"csrf": token,
+                                                              "decision": "reject"})
+        assert "no longer held" in client.get(again.headers["location"]).text
+    finally:
+        client.__exit__(None, None, None)
+    assert released == [True]
+    assert queue_state(console)[0] == "queued"
+    approved = console_events(console, "approved")
+    assert approved == [{"by": "bob", "authorised_by": "bob", "note": "Case conference tomorrow",
+                         "via": "web console", "record_id": HELD_ID}]
+    admin = signed_in(console, "carol")
+    try:
+        record = admin.get(f"/audit/records/{HELD_ID}").text
+    finally:
+        admin.__exit__(None, None, None)
+    assert re.search(r"<dt>Authorised by</dt><dd>bob</dd>", record)
+    assert all(e["record_id"] != HELD_ID for e in console_events(console, "rejected"))
+
+
+def test_rejection_wipes_the_content(console: Console) -> None:
+    client = signed_in(console, "carol")
+    try:
+        token = csrf_of(client.get(f"/held/{HELD_ID}").text)
+        client.post(f"/held/{HELD_ID}/decide", data={"csrf": token, "decision": "reject",
+                                                       "note": "Wrong recipient"})
+        bad = client.post(f"/held/{HELD_ID}/decide", data={"csrf": token, "decision": "maybe"})
+    finally:
+        client.__exit__(None, None, None)
+    assert queue_state(console) == ("rejected", b"")
+    rejected = console_events(console, "rejected")
+    assert rejected[-1]["reasons"] == ["not_authorised"] and rejected[-1]["by"] == "carol"
+    assert bad.status_code == 400
+
+
+# -- no content, no passwords; the chain stays whole ----------------------------------------------
+
+
+def test_no_page_shows_content_or_passwords(console: Console) -> None:
+    body = HELD_BODY.decode()
+    secrets = (body, "943 476 5919", console.seed.held_password)
+    client = signed_in(console, "carol")
+    try:
+        pages = [client.get(path).text for path in (
+            "/dashboard", "/audit", f"/audit/records/{HELD_ID}", "/audit/records/REC-AWAITING",
+            "/audit/download?format=csv", "/audit/download?format=json", "/held",
+            f"/held/{HELD_ID}", "/activity", "/integrity")]
+    finally:
+        client.__exit__(None, None, None)
+    for page in pages:
+        for secret in secrets:
+            assert secret not in page
+
+
+def test_console_events_keep_the_chain_verifiable(console: Console) -> None:
+    client = signed_in(console, "carol")
+    try:
+        client.get("/audit/download?format=csv")
+        token = csrf_of(client.get(f"/held/{HELD_ID}").text)
+        client.post(f"/held/{HELD_ID}/decide", data={"csrf": token, "decision": "approve"})
+        activity = client.get("/activity").text
+    finally:
+        client.__exit__(None, None, None)
+    assert "signed_in" in activity and "exported" in activity
+
+    async def check(engine: Any) -> Any:
+        return await verify(engine, AuditKeys(()))
+
+    report = console.run(check)
+    assert report.ok, report.problems
+
+    async def record(engine: Any) -> Any:
+        return await AuditQuery(engine).get(HELD_ID)
+
+    assert [e["type"] for e in console.run(record)["events"]][-1] == "approved"
