@@ -1,29 +1,78 @@
-"""The content stages, composed: parse/inspect -> detect -> decide -> transform.
+"""The content stages, composed: inspect -> detect -> marking -> recipients ->
+decide -> transform.
 
-`Pipeline.run` is synchronous and free of I/O so it can run in the event
-loop for small messages and in a worker thread for large ones.  Its result,
-a `Decision`, carries everything the composition root needs to commit: the
-verdict, the bytes to deliver, each recipient's route, and the audit facts.
+    Pipeline(settings)              registries built once (detection engine,
+                                    allow-list, content limits)
+    Pipeline.run(envelope, raw) -> Decision
+
+`run` is synchronous and does no network or database I/O (the allow-list
+looks at its file's mtime at most every few seconds), so it runs in the
+event loop for small messages and in a worker thread for large ones.  Its
+`Decision` carries everything the composition root needs to commit: the
+verdict, the bytes to deliver, each recipient's route, the password to hold
+and the audit facts (never the personal data: the subject is redacted where
+personal data was found in it).
+
+`gateway scan` calls the same `run`, so a scanned file and live mail always
+get the same verdict.
+
+Cost: the message is parsed once (by the inspect stage); detection is one
+combined regex pass per segment; mail that turns out to carry nothing to act
+on (no personal data, marking, password or sharing headers) skips the
+transform and is delivered byte for byte.
 """
 
 from __future__ import annotations
 
 import email.utils
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from gateway.model import Action, Envelope, Verdict
-from gateway.policy import decide
+from gateway.detect import build_engine, find_marking
+from gateway.inspect import inspect_message
+from gateway.model import (
+    Action,
+    AttachmentReport,
+    Envelope,
+    Finding,
+    Inspection,
+    ReasonCode,
+    RecipientEntry,
+    SegmentSource,
+    Verdict,
+)
+from gateway.parse import ContentLimits
+from gateway.policy import decide, match_recipients
+from gateway.policy.recipients import RecipientsFile
 from gateway.settings import Settings
+from gateway.transform import SharingFacts, prepare_outbound, sharing_facts
+
+__all__ = ["Decision", "Pipeline", "received_header", "redact_subject"]
+
+REDACTED = "[redacted]"
+# Messages from this size on are inspected one at a time (see Pipeline.run).
+_LARGE = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """What the pipeline decided about one message, ready to be committed."""
+
     verdict: Verdict
     content: bytes = field(repr=False)
     routes: tuple[str, ...]
-    subject: str = ""
+    subject: str = ""  # for the audit trail: personal data found in it replaced
     message_id: str | None = None
+    password: str | None = field(default=None, repr=False)  # to hold, never logged
+    password_state: str = "none"  # none | held | in_message (`gateway scan`)
+    purpose: str | None = None
+    consent: str | None = None
+    authorised_by: str | None = None
+    attachments: tuple[AttachmentReport, ...] = ()
+    recipients: tuple[RecipientEntry | None, ...] = ()  # allow-list row per recipient
+    method: str = ""
+    subject_has_personal_data: bool = False
 
 
 def received_header(
@@ -45,14 +94,144 @@ def received_header(
     return line.encode("utf-8")
 
 
+def redact_subject(inspection: Inspection, findings: tuple[Finding, ...]) -> str:
+    """The subject with every span where personal data was found replaced."""
+    subject = inspection.message.subject
+    spans = sorted(
+        (f.start, f.end) for f in findings if f.source == SegmentSource.SUBJECT
+    )
+    if not spans:
+        return subject
+    text = next(
+        (s.text for s in inspection.segments if s.source == SegmentSource.SUBJECT), None
+    )
+    if text is None or text != subject:
+        return REDACTED  # offsets would not line up: hide it all rather than leak
+    out: list[str] = []
+    position = 0
+    for start, end in spans:
+        if end <= position:
+            continue
+        start = max(start, position)
+        out.append(subject[position:start])
+        out.append(REDACTED)
+        position = end
+    out.append(subject[position:])
+    return "".join(out)
+
+
+def _password_state(verdict: Verdict, inspection: Inspection, password: str | None) -> str:
+    """`gateway scan`'s `password`: where the sender's password ends up.
+
+    in_message: it travels with the attachment (it cannot be taken out, or
+    monitor mode delivered the message unchanged); held: the gateway holds
+    it (or, for a refused message, would hold it once the message is fixed);
+    none: no password that opens an attachment, and none generated.
+    """
+    if any(r.code == ReasonCode.PASSWORD_IN_MESSAGE for r in verdict.reasons):
+        return "in_message"
+    if password is not None:
+        return "held"
+    if any(c.opens and c.removable for c in inspection.passwords):
+        return "held" if verdict.action == Action.REJECT else "in_message"
+    return "none"
+
+
 class Pipeline:
     """Built once at start-up from the settings; `run` is called per message."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.engine = build_engine()
+        # The whole inspection must finish well inside the SMTP-time bound so
+        # a slow message gets a policy answer, not a 451 from the timeout.
+        budget = settings.server.inspect_timeout.total_seconds()
+        defaults = ContentLimits()
+        self.limits = replace(
+            defaults,
+            total_timeout_s=min(defaults.total_timeout_s, budget * 0.75),
+            extract_timeout_s=min(defaults.extract_timeout_s, budget * 0.5),
+        )
+        self.recipients = RecipientsFile(settings.recipients_path, settings.routes.keys())
+        self._large = threading.Lock()
 
     def run(self, envelope: Envelope, content: bytes) -> Decision:
-        verdict = decide(envelope, None, (), self.settings)
-        routes = tuple("upstream" for _ in envelope.rcpt_tos)
-        outbound = content if verdict.action != Action.REJECT else b""
-        return Decision(verdict=verdict, content=outbound, routes=routes)
+        if len(content) < _LARGE:
+            return self._run(envelope, content)
+        # Inspecting a large message holds several copies of its text (decoded
+        # payload, extracted text, folded text for detection): one at a time
+        # keeps the process's memory bounded when many arrive together.
+        with self._large:
+            return self._run(envelope, content)
+
+    def _run(self, envelope: Envelope, content: bytes) -> Decision:
+        inspection = inspect_message(content, self.limits)
+        clear = [s for s in inspection.segments if not s.inside_encrypted]
+        opened = [s for s in inspection.segments if s.inside_encrypted]
+        findings = self.engine.detect(clear)
+        protected = self.engine.detect(opened) if opened else ()
+        marking = find_marking(inspection.message)
+        sharing = sharing_facts(inspection)
+        allow_list = self.recipients.current()
+        matches = match_recipients(envelope, allow_list)
+        verdict = decide(
+            envelope,
+            inspection,
+            findings,
+            self.settings,
+            recipients=allow_list,
+            marking=marking,
+            purpose=sharing.purpose,
+            protected_findings=protected,
+        )
+        outbound, password, method = self._transform(
+            content, inspection, verdict, sharing, findings
+        )
+        routes = tuple(m.secure_route if m and m.secure_route else "upstream" for m in matches)
+        return Decision(
+            verdict=verdict,
+            content=outbound,
+            routes=routes,
+            subject=redact_subject(inspection, findings),
+            message_id=inspection.message.message_id,
+            password=password,
+            password_state=_password_state(verdict, inspection, password),
+            purpose=sharing.purpose,
+            consent=sharing.consent,
+            authorised_by=sharing.authorised_by,
+            attachments=inspection.attachments,
+            recipients=matches,
+            method=method,
+            subject_has_personal_data=any(f.source == SegmentSource.SUBJECT for f in findings),
+        )
+
+    def _transform(
+        self,
+        content: bytes,
+        inspection: Inspection,
+        verdict: Verdict,
+        sharing: SharingFacts,
+        findings: tuple[Finding, ...],
+    ) -> tuple[bytes, str | None, str]:
+        if verdict.action == Action.REJECT:
+            return b"", None, ""
+        nothing_to_do = (
+            not verdict.personal_data
+            and verdict.marking is None
+            and not inspection.passwords
+            and not (sharing.purpose or sharing.consent or sharing.authorised_by)
+        )
+        if nothing_to_do:
+            return content, None, "email"
+        if self.settings.policy.mode == "monitor" and verdict.reasons:
+            # Monitor mode delivers what breaks the rules unchanged and only
+            # records what enforce would have done; it never rewrites mail it
+            # has found fault with (which may be mail it could not parse).
+            return content, None, "email (monitor mode: delivered unchanged)"
+        # prepare_outbound protects (PROTECT, or HOLD in protect mode) and
+        # otherwise strips the sharing lines, takes out the sender's password
+        # and adds the handling notice.
+        outbound = prepare_outbound(
+            content, inspection, verdict, self.settings, sharing, findings=findings
+        )
+        return outbound.content, outbound.password, outbound.method

@@ -34,9 +34,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = settings_or_exit(args)
     configure_logging(json=args.log_format == "json")
-    gateway = Gateway(settings)
     try:
+        gateway = Gateway(settings)
         asyncio.run(gateway.serve_forever())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"error: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,114 @@
+"""The notification a sender gets when enforce mode refuses their message.
+
+The SMTP 550 reply already shows a one-line summary in the sender's mail
+client; this email lists every reason in plain words with how to fix it.  It
+comes from postmaster@<hostname> with the null envelope sender (so it can
+never bounce back and forth), and it carries no personal data from the
+message: no body text, no attachment, no file names, and the subject line
+only when no personal data was found in it.  It gives the reference (the
+audit id) and the recipients' addresses so the sender knows which message
+is meant.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Sequence
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+
+from gateway.model import Verdict
+
+__all__ = ["NOTIFICATION_SUBJECT", "build_notification", "smtp_summary"]
+
+NOTIFICATION_SUBJECT = "Your message was not sent: secure-sharing rules"
+
+_SUMMARY_LIMIT = 400
+
+
+def smtp_summary(verdict: Verdict) -> str:
+    """The one line for `550 5.7.1 ...`: every reason's text if it fits."""
+    texts = [" ".join(r.text.split()) for r in verdict.reasons]
+    if not texts:
+        return "Message refused by the secure-sharing policy"
+    joined = "; ".join(texts)
+    tail = " (details emailed to you)"
+    if len(joined) + len(tail) <= _SUMMARY_LIMIT:
+        return joined + tail
+    first = texts[0][: _SUMMARY_LIMIT - 80]
+    return f"{first}; and {len(texts) - 1} more problem(s){tail}"
+
+
+def build_notification(
+    *,
+    hostname: str,
+    sender: str,
+    reference: str,
+    recipients: Sequence[str],
+    verdict: Verdict,
+    subject: str | None,
+    message_id: str | None,
+    when: datetime,
+) -> bytes:
+    """The notification email, as bytes ready for the queue.
+
+    `subject` is the original subject when it may be quoted (no personal
+    data found in it), else None.
+    """
+    note = EmailMessage(policy=SMTP)
+    note["From"] = f"Secure-sharing gateway <postmaster@{hostname}>"
+    note["To"] = sender
+    note["Subject"] = NOTIFICATION_SUBJECT
+    note["Date"] = email.utils.format_datetime(when)
+    note["Message-ID"] = email.utils.make_msgid(domain=hostname)
+    note["Auto-Submitted"] = "auto-replied"
+    note["X-Gateway-Reference"] = reference
+    if message_id and _safe_message_id(message_id):
+        # Lets the sender's mail client thread this with what they sent.
+        note["In-Reply-To"] = message_id
+        note["References"] = message_id
+
+    lines = [
+        "Your message was not sent.",
+        "",
+        "It appears to contain personal data or protectively marked information, and "
+        "it does not follow the rules for sharing personal information securely by email.",
+        "Nothing was delivered to any recipient.",
+        "",
+        f"Reference: {reference}",
+        f"Sent to: {', '.join(recipients)}",
+    ]
+    if subject is not None:
+        lines.append(f"Subject: {_one_line(subject)}")
+    lines += ["", "What needs to change:", ""]
+    for number, reason in enumerate(verdict.reasons, 1):
+        lines.append(f"{number}. {reason.text}")
+        if reason.fix:
+            lines.append(f"   How to fix it: {reason.fix}")
+        lines.append("")
+    lines += [
+        "When you have made these changes, send the message again.",
+        "",
+        "The rules: personal data travels only in an encrypted (AES), read-only attachment;",
+        "the subject is marked; the password is never in the same email (the gateway holds",
+        "it and sends it separately); and only recipients IT has approved may receive it.",
+        "If you are unsure, ask your manager or IT, quoting the reference above.",
+        "",
+    ]
+    note.set_content("\n".join(lines))
+    return note.as_bytes(policy=SMTP)
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())[:200]
+
+
+def _safe_message_id(value: str) -> bool:
+    stripped = value.strip()
+    return (
+        stripped.startswith("<")
+        and stripped.endswith(">")
+        and len(stripped) < 500
+        and all(33 <= ord(ch) < 127 for ch in stripped)
+    )

@@ -1,0 +1,414 @@
+"""The secure-sharing rules: one small function per reason code.
+
+Each rule looks at the `Facts` of one message and returns a `Reason` (what
+is wrong, in plain words, and how to fix it) or None.  `RULES` lists them in
+the order of the reason-code table; `decide` runs every one of them, so a
+message that breaks three rules is told about all three.
+
+A rule never quotes the message: texts name kinds of information, attachment
+positions and kinds, envelope recipients and settings, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from gateway.model import (
+    AttachmentReport,
+    Encryption,
+    Envelope,
+    Finding,
+    InformationType,
+    Inspection,
+    Problem,
+    Reason,
+    ReasonCode,
+    RecipientEntry,
+    SegmentSource,
+)
+from gateway.policy.words import ENCRYPTION_WORDS, attachment_list, kind_of, type_list
+from gateway.settings import PolicySettings
+
+__all__ = ["INFORMATIONAL_PROBLEMS", "RULES", "Facts", "Rule", "encryption_strength"]
+
+# Problems that are notes rather than failures: legacy binary Office files are
+# read as strings (their text is still checked), which is not worth refusing
+# every old .doc for.
+INFORMATIONAL_PROBLEMS = frozenset({"partial_extraction"})
+
+
+# Strength order for `min_encryption`.  ZipCrypto and RC4 are broken ciphers
+# and never count, whatever their key length.
+_STRENGTH: dict[Encryption, int] = {
+    Encryption.AES_128: 128,
+    Encryption.AES_192: 192,
+    Encryption.AES_256: 256,
+}
+
+
+def encryption_strength(encryption: Encryption | str) -> int:
+    """Bits of an acceptable cipher; 0 for none, broken or unknown ones."""
+    try:
+        return _STRENGTH.get(Encryption(encryption), 0)
+    except ValueError:
+        return 0
+
+
+def _attachment_of(path: str, reports: Sequence[AttachmentReport]) -> int | None:
+    """The index of the attachment that holds `path` (itself or a part inside it)."""
+    best: int | None = None
+    best_len = -1
+    for index, report in enumerate(reports):
+        own = report.part_path
+        if path == own:
+            return index
+        if path.startswith((own + "/", own + ".", own + ":")) and len(own) > best_len:
+            best, best_len = index, len(own)
+    return best
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the rules look at, gathered once per message.
+
+    `findings` are those in clear text (subject, body, unencrypted
+    attachments, and names visible inside encrypted archives);
+    `protected_findings` came out of attachments opened with the sender's
+    password, i.e. personal data that travels encrypted.
+    """
+
+    envelope: Envelope
+    inspection: Inspection
+    findings: tuple[Finding, ...]
+    protected_findings: tuple[Finding, ...]
+    policy: PolicySettings
+    matches: tuple[RecipientEntry | None, ...]  # one per envelope recipient
+    marking: str | None
+    purpose: str | None
+
+    @cached_property
+    def attachments(self) -> tuple[AttachmentReport, ...]:
+        return self.inspection.attachments
+
+    @cached_property
+    def encrypted(self) -> tuple[tuple[int, AttachmentReport], ...]:
+        """(position, report) of every attachment carrying any encryption."""
+        return tuple(
+            (n, a) for n, a in enumerate(self.attachments, 1) if a.encryption != Encryption.NONE
+        )
+
+    @cached_property
+    def problems(self) -> tuple[Problem, ...]:
+        """What could not be inspected (parse and inspect problems, deduplicated)."""
+        seen: dict[tuple[str, str], Problem] = {}
+        for problem in (*self.inspection.message.problems, *self.inspection.problems):
+            if problem.code not in INFORMATIONAL_PROBLEMS:
+                seen.setdefault((problem.part_path, problem.code), problem)
+        return tuple(seen.values())
+
+    @cached_property
+    def clear_in_body(self) -> tuple[Finding, ...]:
+        return tuple(
+            f for f in self.findings if f.source in (SegmentSource.SUBJECT, SegmentSource.BODY)
+        )
+
+    @cached_property
+    def clear_in_attachments(self) -> dict[int | None, list[Finding]]:
+        """Clear findings in attachments, by attachment index (None: unknown part)."""
+        found: dict[int | None, list[Finding]] = {}
+        for finding in self.findings:
+            if finding.source == SegmentSource.ATTACHMENT:
+                found.setdefault(_attachment_of(finding.part_path, self.attachments), []).append(
+                    finding
+                )
+        return found
+
+    @property
+    def personal_data(self) -> bool:
+        """Personal data is, or may be, in the message.
+
+        An encrypted attachment counts even when it could not be opened (its
+        content cannot be ruled out), and so does content that could not be
+        inspected (fail closed: never treated as clean).
+        """
+        return bool(
+            self.findings or self.protected_findings or self.encrypted or self.problems
+            or any(a.encryption == Encryption.UNKNOWN for a in self.attachments)
+        )
+
+    @property
+    def subject_to_rules(self) -> bool:
+        return self.personal_data or self.marking is not None
+
+
+Rule = Callable[[Facts], Reason | None]
+
+
+# --------------------------------------------------------------------------
+# the rules, in the order of the reason-code table
+
+
+def personal_data_in_body(facts: Facts) -> Reason | None:
+    clear = facts.clear_in_body
+    if clear:
+        places = {f.source for f in clear}
+        where = (
+            "the subject line and the message text"
+            if len(places) == 2
+            else "the subject line" if SegmentSource.SUBJECT in places else "the message text"
+        )
+        return Reason(
+            ReasonCode.PERSONAL_DATA_IN_BODY,
+            f"Personal data ({type_list(f.info_type for f in clear)}) is in {where}, "
+            "which is not encrypted.",
+            "Take the personal data out of the subject and the message text (including any "
+            "earlier messages quoted below yours). Put it in a document, save it read-only, "
+            "encrypt it with a password (for example a zip with AES-256) and attach that.",
+        )
+    # A protectively marked message is sensitive as a whole: unless the
+    # sensitive content travels in an encrypted attachment, the message text
+    # is that content, in clear.
+    if facts.marking is not None and not facts.encrypted:
+        return Reason(
+            ReasonCode.PERSONAL_DATA_IN_BODY,
+            f"The message is marked {facts.marking} but its content is in the message text, "
+            "which is not encrypted.",
+            "Put the marked content in a document, save it read-only, encrypt it with a "
+            "password (for example a zip with AES-256) and attach it; keep the message text "
+            "to a short covering note.",
+        )
+    return None
+
+
+def unencrypted_attachment(facts: Facts) -> Reason | None:
+    plain: list[tuple[int, str]] = []
+    names_visible: list[tuple[int, str]] = []
+    types: set[InformationType] = set()
+    for index, found in facts.clear_in_attachments.items():
+        types.update(f.info_type for f in found)
+        if index is None:
+            plain.append((0, "application/octet-stream"))
+            continue
+        report = facts.attachments[index]
+        target = plain if report.encryption == Encryption.NONE else names_visible
+        target.append((index + 1, report.content_type))
+    if facts.marking is not None:
+        # Everything attached to a marked message is marked content.
+        for n, report in enumerate(facts.attachments, 1):
+            if report.encryption == Encryption.NONE and all(p[0] != n for p in plain):
+                plain.append((n, report.content_type))
+    if not plain and not names_visible:
+        return None
+    parts = []
+    what = f"personal data ({type_list(types)})" if types else f"{facts.marking} content"
+    if plain:
+        listed = attachment_list(sorted(p for p in plain if p[0]))
+        if any(p[0] == 0 for p in plain):
+            listed = f"{listed} and an attached part" if listed else "an attached part"
+        verb, has = ("is", "contains") if len(plain) == 1 else ("are", "contain")
+        parts.append(f"{listed[0].upper()}{listed[1:]} {verb} not encrypted but {has} {what}.")
+    if names_visible:
+        listed = attachment_list(sorted(names_visible))
+        parts.append(
+            f"The file names of or inside {listed} can be read without the password and "
+            "show personal data."
+        )
+    return Reason(
+        ReasonCode.UNENCRYPTED_ATTACHMENT,
+        " ".join(parts),
+        "Save the attachment read-only and encrypt it with a password (a zip with AES-256, "
+        "or the document's own AES encryption), using file names that do not identify anyone, "
+        "and attach that instead of the original.",
+    )
+
+
+def weak_encryption(facts: Facts) -> Reason | None:
+    minimum = encryption_strength(facts.policy.min_encryption)
+    weak = [
+        (n, a)
+        for n, a in facts.encrypted
+        if a.encryption != Encryption.UNKNOWN and encryption_strength(a.encryption) < minimum
+    ]
+    if not weak:
+        return None
+    ciphers = sorted({ENCRYPTION_WORDS[a.encryption] for _, a in weak})
+    listed = attachment_list((n, a.content_type) for n, a in weak)
+    return Reason(
+        ReasonCode.WEAK_ENCRYPTION,
+        f"{listed[0].upper()}{listed[1:]} {'uses' if len(weak) == 1 else 'use'} "
+        f"{' and '.join(ciphers)}, which is too weak: "
+        f"{facts.policy.min_encryption.upper()} or stronger is required.",
+        "Encrypt the file again choosing AES-256 (in 7-Zip: archive format zip, encryption "
+        "method AES-256; in Microsoft Office: File > Info > Protect > Encrypt with Password). "
+        "ZipCrypto and RC4 are never accepted.",
+    )
+
+
+def not_read_only(facts: Facts) -> Reason | None:
+    if not facts.policy.require_read_only:
+        return None
+    # Unknown read-only state counts as not read-only: fail closed.
+    # An unrecognised encryption is reported as uninspectable instead.
+    editable = [
+        (n, a)
+        for n, a in facts.encrypted
+        if a.read_only is not True and a.encryption != Encryption.UNKNOWN
+    ]
+    if not editable:
+        return None
+    listed = attachment_list((n, a.content_type) for n, a in editable)
+    return Reason(
+        ReasonCode.NOT_READ_ONLY,
+        f"{listed[0].upper()}{listed[1:]} {'is' if len(editable) == 1 else 'are'} encrypted "
+        "but not saved read-only.",
+        "Save the document as read-only (mark the files read-only before zipping them, or "
+        "restrict editing in the PDF or Office document), then encrypt and attach it again.",
+    )
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def missing_subject_marking(facts: Facts) -> Reason | None:
+    wanted = facts.policy.subject_marking
+    if _normalised(wanted) in _normalised(facts.inspection.message.subject):
+        return None
+    return Reason(
+        ReasonCode.MISSING_SUBJECT_MARKING,
+        f"The subject line is not marked '{wanted}'.",
+        f"Add '{wanted}' to the subject line.",
+    )
+
+
+def _unremovable(facts: Facts) -> list[str]:
+    """Where passwords that really open an attachment sit in a form that
+    cannot be taken out.
+
+    The inspect stage tries every candidate on every encrypted attachment and
+    marks those that opened one (`opens`).  A candidate in the subject or in
+    another attachment with an opener's value is the password itself
+    travelling with the attachment; one that opens nothing is just text.
+    """
+    passwords = facts.inspection.passwords
+    opener_values = {c.value for c in passwords if c.opens}
+    if not opener_values:
+        return []
+    places = {"subject": "the subject line", "attachment": "another attachment"}
+    found = []
+    for candidate in passwords:
+        if not candidate.removable and candidate.value in opener_values:
+            place = places.get(candidate.location, "a part of the message")
+            if place not in found:
+                found.append(place)
+    return found
+
+
+def password_in_message(facts: Facts) -> Reason | None:
+    places = _unremovable(facts)
+    if not places:
+        return None
+    return Reason(
+        ReasonCode.PASSWORD_IN_MESSAGE,
+        f"The password for the attachment is written in {' and '.join(places)}, "
+        "where it would travel with the attachment it opens.",
+        "Remove the password from there. Either telephone it to the recipient, or write it "
+        "on a line of its own in the message text ('Password: ...'): the gateway then takes "
+        "it out and sends it separately once the message has arrived.",
+    )
+
+
+def recipient_not_allowed(facts: Facts) -> Reason | None:
+    refused = [a for a, m in zip(facts.envelope.rcpt_tos, facts.matches, strict=True) if m is None]
+    if not refused:
+        return None
+    listed = ", ".join(refused[:10]) + (f" and {len(refused) - 10} more" if len(refused) > 10 else "")
+    return Reason(
+        ReasonCode.RECIPIENT_NOT_ALLOWED,
+        f"{listed} {'is' if len(refused) == 1 else 'are'} not on the list of recipients "
+        "allowed to receive personal data.",
+        "Check the address is right. If it is, ask IT to add the recipient to the allow-list "
+        "with their name, job title, department, organisation and telephone number; "
+        "otherwise remove that recipient.",
+    )
+
+
+def missing_purpose(facts: Facts) -> Reason | None:
+    if not facts.policy.require_purpose or (facts.purpose and facts.purpose.strip()):
+        return None
+    return Reason(
+        ReasonCode.MISSING_PURPOSE,
+        "The purpose of sharing this information is not given.",
+        "Add a line 'Purpose: ...' to the message text saying why you are sharing it "
+        "(and 'Consent: ...' for any limits to consent), or set the X-Sharing-Purpose header.",
+    )
+
+
+_PROBLEM_WORDS = {
+    "archive_bomb": "looks like a zip bomb",
+    "archive_mismatch": "is an archive built to hide its content",
+    "ambiguous_mime": "is built in a way mail programs could read differently",
+    "malformed": "is damaged",
+    "too_large": "is too large to check",
+    "header_too_large": "has headers too large to check",
+    "too_deep": "is nested too deeply to check",
+    "too_many_parts": "has too many parts to check",
+    "encrypted_content": "holds encrypted content inside it that could not be checked",
+    "unsupported_format": "is in a format the gateway cannot read",
+    "timeout": "took too long to check",
+}
+
+def _problem_words(code: str) -> str:
+    if code in _PROBLEM_WORDS:
+        return _PROBLEM_WORDS[code]
+    for needle, words in _PROBLEM_WORDS.items():
+        if needle in code:
+            return words
+    return "could not be read"
+
+
+def uninspectable_content(facts: Facts) -> Reason | None:
+    descriptions: list[str] = []
+    for problem in facts.problems:
+        if problem.code in INFORMATIONAL_PROBLEMS:
+            continue
+        index = _attachment_of(problem.part_path, facts.attachments)
+        where = (
+            f"attachment {index + 1} ({kind_of(facts.attachments[index].content_type)})"
+            if index is not None
+            else "the message" if problem.part_path in ("", "0") else f"part {problem.part_path}"
+        )
+        text = f"{where} {_problem_words(problem.code)}"
+        if text not in descriptions:
+            descriptions.append(text)
+    for n, report in facts.encrypted:
+        if report.encryption == Encryption.UNKNOWN:
+            text = f"attachment {n} ({kind_of(report.content_type)}) uses an unrecognised encryption"
+            if text not in descriptions:
+                descriptions.append(text)
+    if not descriptions:
+        return None
+    shown = "; ".join(descriptions[:5]) + ("; …" if len(descriptions) > 5 else "")
+    return Reason(
+        ReasonCode.UNINSPECTABLE_CONTENT,
+        f"Part of the message could not be checked ({shown}), so it is treated as "
+        "personal data.",
+        "Send the content in a common format (PDF, Word, Excel, CSV or a zip), encrypted "
+        "with AES-256 and read-only if it holds personal data. If this keeps happening, "
+        "contact IT with the reference below.",
+    )
+
+
+RULES: tuple[Rule, ...] = (
+    personal_data_in_body,
+    unencrypted_attachment,
+    weak_encryption,
+    not_read_only,
+    missing_subject_marking,
+    password_in_message,
+    recipient_not_allowed,
+    missing_purpose,
+    uninspectable_content,
+)

@@ -1,0 +1,85 @@
+"""Plain words for staff: information types and attachment kinds.
+
+Reason texts are read by a member of staff in their mail client (the 550
+reply, the notification) and by auditors; they name kinds of data and
+attachments by position and kind, never by the values found or by file name
+(a file name such as "J Smith DOB 01-02-2015.docx" is itself personal data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.model import Encryption, InformationType
+
+TYPE_WORDS: dict[InformationType, str] = {
+    InformationType.UK_NHS_NUMBER: "NHS number",
+    InformationType.UK_NATIONAL_INSURANCE_NUMBER: "National Insurance number",
+    InformationType.UK_UNIQUE_PUPIL_NUMBER: "unique pupil number",
+    InformationType.DATE_OF_BIRTH: "date of birth",
+    InformationType.UK_POSTCODE: "home postcode",
+    InformationType.UK_PHONE_NUMBER: "personal telephone number",
+    InformationType.EMAIL_ADDRESS: "personal email address",
+    InformationType.UK_BANK_ACCOUNT: "bank account details",
+    InformationType.PAYMENT_CARD_NUMBER: "payment card number",
+    InformationType.UK_PASSPORT_NUMBER: "passport number",
+    InformationType.UK_DRIVING_LICENCE_NUMBER: "driving licence number",
+    InformationType.PERSON_NAME: "a person's name",
+    InformationType.SPECIAL_CATEGORY: "special category information (such as health or safeguarding)",
+}
+
+ENCRYPTION_WORDS: dict[Encryption, str] = {
+    Encryption.NONE: "no encryption",
+    Encryption.ZIPCRYPTO: "ZipCrypto (legacy zip) encryption",
+    Encryption.AES_128: "AES-128 encryption",
+    Encryption.AES_192: "AES-192 encryption",
+    Encryption.AES_256: "AES-256 encryption",
+    Encryption.RC4: "RC4 encryption",
+    Encryption.UNKNOWN: "an unrecognised encryption",
+}
+
+_KIND_WORDS = (
+    ("zip", "a zip archive"),
+    ("pdf", "a PDF document"),
+    ("spreadsheet", "a spreadsheet"),
+    ("excel", "a spreadsheet"),
+    ("csv", "a spreadsheet (CSV)"),
+    ("wordprocessing", "a Word document"),
+    ("msword", "a Word document"),
+    ("presentation", "a presentation"),
+    ("powerpoint", "a presentation"),
+    ("opendocument", "an OpenDocument file"),
+    ("rtf", "a document (RTF)"),
+    ("rfc822", "an attached email"),
+    ("ms-tnef", "an Outlook attachment (winmail.dat)"),
+    ("html", "a web page (HTML)"),
+    ("text/", "a text file"),
+    ("image/", "an image"),
+)
+
+
+def type_list(types: Iterable[InformationType]) -> str:
+    """ "NHS number, date of birth and a person's name" in a stable order."""
+    wanted = set(types)
+    words = [TYPE_WORDS[t] for t in InformationType if t in wanted]
+    if not words:
+        return "personal data"
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def kind_of(content_type: str) -> str:
+    lowered = content_type.lower()
+    for needle, words in _KIND_WORDS:
+        if needle in lowered:
+            return words
+    return "a file"
+
+
+def attachment_list(items: Iterable[tuple[int, str]]) -> str:
+    """ "attachment 2 (a PDF document)" for each (position, content type)."""
+    described = [f"attachment {n} ({kind_of(ct)})" for n, ct in items]
+    if len(described) <= 1:
+        return "".join(described)
+    return ", ".join(described[:-1]) + " and " + described[-1]

@@ -1,0 +1,305 @@
+"""Delivery to the upstream sink: deferral and retry, bounces, hangs, drops."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import time
+
+import aiosmtplib
+import pytest
+from gwtest import make_message, run_cli, strip_received, write_config
+from sqlalchemy import select
+
+from gateway.db import audit_events
+
+SENDER = "alice@sender.example"
+
+
+async def send(port: int, message: bytes, recipients: list[str], sender: str = SENDER,
+               rcpt_options: list[str] | None = None) -> str:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
+    await client.connect()
+    await client.mail(sender)
+    for rcpt in recipients:
+        await client.rcpt(rcpt, options=rcpt_options or [])
+    response = await client.data(message)
+    await client.quit()
+    assert response.code == 250, response
+    return response.message.split()[-1]
+
+
+async def wait_state(gw, queue_id: str, *states: str, timeout: float = 20):
+    deadline = time.monotonic() + timeout
+    while True:
+        message = await gw.store.get(queue_id)
+        if message is not None and message.state in states:
+            return message
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{queue_id} is {message.state if message else 'missing'}, wanted {states}"
+            )
+        await asyncio.sleep(0.05)
+
+
+async def event_types(gw, queue_id: str) -> list[str]:
+    async with gw.engine.connect() as db:
+        rows = await db.execute(
+            select(audit_events.c.type).where(audit_events.c.record_id == queue_id)
+            .order_by(audit_events.c.seq)
+        )
+        return [r[0] for r in rows]
+
+
+async def test_delivered_message_is_audited(gateway, sink):
+    queue_id = await send(gateway.port, make_message(), ["bob@recipient.example"])
+    (got,) = await sink.wait(1)
+    assert not got.tls
+    message = await wait_state(gateway, queue_id, "delivered")
+    assert message.recipients[0].state == "delivered"
+    assert message.recipients[0].last_code == 250
+    assert await event_types(gateway, queue_id) == ["received", "queued", "relayed"]
+
+
+async def test_upstream_down_defers_then_delivers_when_back(gateway, sink):
+    sink.stop()
+    message = make_message()
+    queue_id = await send(gateway.port, message, ["bob@recipient.example"])
+    deferred = await wait_state(gateway, queue_id, "deferred")
+    assert deferred.attempts >= 1
+    assert deferred.last_error and "connection" in deferred.last_error
+    sink.start()
+    (got,) = await sink.wait(1)
+    assert strip_received(got.content)[1] == message
+    delivered = await wait_state(gateway, queue_id, "delivered")
+    assert delivered.attempts >= 2
+
+
+async def test_queue_retry_command_sends_a_deferred_message_at_once(
+    gateway_factory, gateway_config, sink, tmp_path
+):
+    gw = await gateway_factory({"queue": {"retry": ["1h"]}})
+    sink.stop()
+    queue_id = await send(gw.port, make_message(), ["bob@recipient.example"])
+    deferred = await wait_state(gw, queue_id, "deferred")
+    assert deferred.next_attempt_at > time.time() + 3000
+    sink.start()
+    config = write_config(tmp_path / "cli.toml", gateway_config({"queue": {"retry": ["1h"]}}))
+
+    listing = await asyncio.to_thread(run_cli, "queue", "list", config=config)
+    assert listing.returncode == 0, listing.stderr
+    assert queue_id in listing.stdout and "deferred" in listing.stdout
+
+    retried = await asyncio.to_thread(run_cli, "queue", "retry", queue_id, config=config)
+    assert retried.returncode == 0, retried.stderr
+    assert "tried again" in retried.stdout
+    await sink.wait(1)
+    await wait_state(gw, queue_id, "delivered")
+
+    again = await asyncio.to_thread(run_cli, "queue", "retry", queue_id, config=config)
+    assert again.returncode == 1  # delivered: nothing to retry
+
+
+async def test_temporary_failure_then_success(gateway, sink):
+    sink.fail("rcpt", "451 4.3.0 try again later", times=1)
+    queue_id = await send(gateway.port, make_message(), ["bob@recipient.example"])
+    await sink.wait(1)
+    delivered = await wait_state(gateway, queue_id, "delivered")
+    assert delivered.attempts == 2
+    types = await event_types(gateway, queue_id)
+    assert types.count("relayed") == 1 and "delivery_failed" not in types
+
+
+async def test_temporary_failure_at_data_then_success(gateway, sink):
+    sink.fail("data", "452 4.3.1 insufficient storage", times=1)
+    message = make_message()
+    queue_id = await send(gateway.port, message, ["bob@recipient.example"])
+    (got,) = await sink.wait(1)
+    assert strip_received(got.content)[1] == message
+    assert (await wait_state(gateway, queue_id, "delivered")).attempts == 2
+
+
+def _parse(content: bytes):
+    return email.message_from_bytes(content, policy=email.policy.default)
+
+
+async def test_permanent_failure_bounces_to_the_sender(gateway, sink):
+    sink.fail("rcpt", "550 5.1.1 no such user", match="nobody@")
+    message = make_message(subject="Quarterly figures")
+    queue_id = await send(
+        gateway.port, message, ["bob@recipient.example", "nobody@recipient.example"]
+    )
+    got = await sink.wait(2)
+    (first,) = [m for m in got if m.mail_from == SENDER]
+    (bounce,) = [m for m in got if m.mail_from == ""]
+    assert first.rcpt_tos == ("bob@recipient.example",)
+    assert strip_received(first.content)[1] == message
+
+    assert bounce.mail_from == ""  # null sender: no bounce loops
+    assert bounce.rcpt_tos == (SENDER,)
+    assert not bounce.content.startswith(b"Received:")  # made here, not relayed
+    parsed = _parse(bounce.content)
+    assert parsed.get_content_type() == "multipart/report"
+    assert parsed.get_param("report-type") == "delivery-status"
+    parts = [p.get_content_type() for p in parsed.iter_parts()]
+    assert parts[:2] == ["text/plain", "message/delivery-status"]
+    status = bounce.content.decode("utf-8", "replace")
+    assert "Final-Recipient: rfc822; nobody@recipient.example" in status
+    assert "Action: failed" in status
+    assert "Status: 5.1.1" in status
+    assert "bob@recipient.example" not in status.split("message/delivery-status", 1)[1].split(
+        "text/rfc822-headers")[0]
+    assert "A synthetic test message" not in status  # headers only, never the body
+
+    bounced = await wait_state(gateway, queue_id, "bounced")
+    states = {r.address: r.state for r in bounced.recipients}
+    assert states == {"bob@recipient.example": "delivered", "nobody@recipient.example": "failed"}
+    types = await event_types(gateway, queue_id)
+    assert "delivery_failed" in types and "relayed" in types
+
+
+async def test_permanent_failure_at_data_bounces(gateway, sink):
+    sink.fail("data", "554 5.6.0 content refused", match="bob@", times=1)
+    queue_id = await send(gateway.port, make_message(), ["bob@recipient.example"])
+    (bounce,) = await sink.wait(1)
+    assert bounce.mail_from == "" and bounce.rcpt_tos == (SENDER,)
+    assert b"Status: 5.6.0" in bounce.content
+    await wait_state(gateway, queue_id, "bounced")
+    assert "delivery_failed" in await event_types(gateway, queue_id)
+
+
+async def test_notify_never_suppresses_the_bounce(gateway, sink):
+    sink.fail("rcpt", "550 5.1.1 no such user", match="nobody@")
+    queue_id = await send(gateway.port, make_message(), ["nobody@recipient.example"],
+                          rcpt_options=["NOTIFY=NEVER"])
+    await wait_state(gateway, queue_id, "bounced")
+    assert "delivery_failed" in await event_types(gateway, queue_id)
+    assert await sink.stays_empty(1.0)
+
+
+async def test_bounce_of_a_bounce_is_never_sent(gateway, sink):
+    sink.fail("rcpt", "550 5.1.1 no such user")
+    queue_id = await send(gateway.port, make_message(), ["nobody@recipient.example"], sender="")
+    await wait_state(gateway, queue_id, "bounced")
+    assert await sink.stays_empty(1.0)
+
+
+async def test_max_age_turns_temporary_failures_into_a_bounce(gateway_factory, sink):
+    gw = await gateway_factory({"queue": {"max_age": "1s", "retry": ["500ms"]}})
+    sink.fail("rcpt", "451 4.4.1 still not", match="slow@")
+    queue_id = await send(gw.port, make_message(), ["slow@recipient.example"])
+    (bounce,) = await sink.wait(1)
+    assert bounce.rcpt_tos == (SENDER,) and bounce.mail_from == ""
+    message = await wait_state(gw, queue_id, "bounced")
+    assert message.attempts >= 2
+
+
+async def test_hanging_upstream_defers_after_the_timeout(gateway_factory, sink):
+    gw = await gateway_factory({"upstream": {"timeout": "1s"}})
+    sink.hang("data", times=1)
+    message = make_message()
+    queue_id = await send(gw.port, message, ["bob@recipient.example"])
+    deferred = await wait_state(gw, queue_id, "deferred", timeout=15)
+    assert deferred.last_error
+    (got,) = await sink.wait(1)  # the retry goes through
+    assert strip_received(got.content)[1] == message
+    await wait_state(gw, queue_id, "delivered")
+
+
+async def test_upstream_dropping_the_connection_defers_then_delivers(gateway, sink):
+    sink.drop("data", times=1)
+    message = make_message()
+    queue_id = await send(gateway.port, message, ["bob@recipient.example"])
+    (got,) = await sink.wait(1)
+    assert strip_received(got.content)[1] == message
+    assert (await wait_state(gateway, queue_id, "delivered")).attempts == 2
+
+
+async def test_upstream_refusing_the_sender_defers(gateway, sink):
+    sink.fail("mail", "421 4.7.0 slow down", times=2)
+    queue_id = await send(gateway.port, make_message(), ["bob@recipient.example"])
+    await sink.wait(1)
+    assert (await wait_state(gateway, queue_id, "delivered")).attempts == 3
+
+
+async def test_pooled_connections_carry_many_messages(gateway, sink):
+    messages = [make_message(subject=f"pooled {n}") for n in range(20)]
+    await asyncio.gather(*[
+        send(gateway.port, m, [f"r{n}@recipient.example"]) for n, m in enumerate(messages)
+    ])
+    got = await sink.wait(20)
+    assert sorted(strip_received(m.content)[1] for m in got) == sorted(messages)
+
+
+@pytest.mark.parametrize("stage", ["rcpt", "data"])
+async def test_hang_then_upstream_back_loses_nothing(gateway_factory, sink, stage):
+    gw = await gateway_factory({"upstream": {"timeout": "1s"}})
+    sink.hang(stage, times=2)
+    ids = [await send(gw.port, make_message(subject=f"h{n}"), ["bob@recipient.example"])
+           for n in range(3)]
+    await sink.wait(3, timeout=30)
+    for queue_id in ids:
+        await wait_state(gw, queue_id, "delivered")
+
+
+# --------------------------------------------------------------------------
+# TLS to the upstream
+
+
+@pytest.fixture
+def tls_sink(request, tls_files):
+    import ssl
+
+    from gwtest import Sink
+
+    implicit = getattr(request, "param", "starttls") == "implicit"
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(tls_files.cert_file), str(tls_files.key_file))
+    upstream = Sink(tls_context=context, implicit_tls=implicit)
+    upstream.start()
+    yield upstream
+    upstream.close()
+
+
+@pytest.mark.parametrize(
+    ("tls_sink", "mode"),
+    [("starttls", "starttls"), ("starttls", "starttls-verify"), ("implicit", "implicit")],
+    indirect=["tls_sink"],
+)
+async def test_upstream_tls_modes_deliver(gateway_factory, tls_sink, tls_files, mode):
+    gw = await gateway_factory({"upstream": {
+        "port": tls_sink.port, "tls": mode, "ca_file": str(tls_files.ca_file),
+        "host": "127.0.0.1",
+    }})
+    message = make_message()
+    queue_id = await send(gw.port, message, ["bob@recipient.example"])
+    (got,) = await tls_sink.wait(1)
+    assert got.tls
+    assert strip_received(got.content)[1] == message
+    await wait_state(gw, queue_id, "delivered")
+
+
+@pytest.mark.parametrize(
+    ("tls_sink", "mode"), [("starttls", "starttls-verify"), ("implicit", "implicit")],
+    indirect=["tls_sink"],
+)
+async def test_upstream_certificate_not_trusted_defers(gateway_factory, tls_sink, tmp_path, mode):
+    import trustme
+
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    gw = await gateway_factory({"upstream": {
+        "port": tls_sink.port, "tls": mode, "ca_file": str(other_ca), "host": "127.0.0.1",
+    }})
+    queue_id = await send(gw.port, make_message(), ["bob@recipient.example"])
+    deferred = await wait_state(gw, queue_id, "deferred")
+    assert deferred.last_error
+    assert tls_sink.snapshot() == []
+
+
+async def test_starttls_required_but_not_offered_defers(gateway_factory, sink):
+    gw = await gateway_factory({"upstream": {"tls": "starttls-verify"}})
+    queue_id = await send(gw.port, make_message(), ["bob@recipient.example"])
+    await wait_state(gw, queue_id, "deferred")
+    assert sink.snapshot() == []

@@ -1,0 +1,126 @@
+"""/healthz, /readyz (database and upstream) and /metrics over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import aiosmtplib
+from gwtest import SmtpConn, make_message
+
+
+async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, str, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    head, _, body = data.decode().partition("\r\n\r\n")
+    status = int(head.split()[1])
+    content_type = re.search(r"(?im)^Content-Type: (.*)$", head).group(1).strip()
+    return status, content_type, body
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = re.escape(name) + (r"\{" + re.escape(label_text) + r"\}" if labels else "")
+    match = re.search(rf"(?m)^{pattern} ([0-9.e+-]+)$", text)
+    assert match, f"{name} {labels} not in metrics"
+    return float(match.group(1))
+
+
+async def test_healthz(gateway):
+    assert await http_get(gateway.metrics_port, "/healthz") == (200, "text/plain", "ok\n")
+
+
+async def test_readyz_checks_database_and_upstream(gateway, sink):
+    status, _, body = await http_get(gateway.metrics_port, "/readyz")
+    assert status == 200
+    assert "database: ok" in body and "upstream: ok" in body
+    sink.stop()
+    status, _, body = await http_get(gateway.metrics_port, "/readyz")
+    assert status == 503
+    assert "database: ok" in body and "upstream: failing" in body
+    sink.start()
+    assert (await http_get(gateway.metrics_port, "/readyz"))[0] == 200
+
+
+async def test_readyz_fails_without_a_database(gateway_factory, tmp_path):
+    from test_relay_receive import cut_connections
+
+    gw = await gateway_factory({"queue": {"poll_interval": "1h"}})
+    await cut_connections(gw)
+    db_folder = tmp_path / "db"
+    hidden = tmp_path / "db-away"
+    if db_folder.exists():  # SQLite: the file cannot be opened any more
+        db_folder.rename(hidden)
+        db_folder.write_text("not a folder")
+        try:
+            status, _, body = await http_get(gw.metrics_port, "/readyz")
+        finally:
+            await cut_connections(gw)
+            db_folder.unlink()
+            hidden.rename(db_folder)
+        assert status == 503 and "database: failing" in body
+    else:  # PostgreSQL: a URL to a port where nothing listens
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        real = gw.engine
+        gw.engine = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
+        try:
+            status, _, body = await http_get(gw.metrics_port, "/readyz")
+        finally:
+            await gw.engine.dispose()
+            gw.engine = real
+        assert status == 503 and "database: failing" in body
+
+
+async def test_other_paths_and_methods(gateway):
+    assert (await http_get(gateway.metrics_port, "/nope"))[0] == 404
+    assert (await http_get(gateway.metrics_port, "/metrics", method="POST"))[0] == 405
+
+
+async def test_metrics_count_messages_deliveries_and_queue_depth(gateway, sink):
+    for n in range(3):
+        await aiosmtplib.send(make_message(subject=f"m{n}"), sender="alice@sender.example",
+                              recipients=["bob@recipient.example"], hostname="127.0.0.1",
+                              port=gateway.port)
+    # one refused at DATA for smuggling: read, not accepted
+    conn = await SmtpConn.open(gateway.port)
+    await conn.cmd("EHLO x.example")
+    await conn.cmd("MAIL FROM:<alice@sender.example>")
+    await conn.cmd("RCPT TO:<bob@recipient.example>")
+    await conn.cmd("DATA")
+    assert (await conn.cmd(b"bad\nline\r\n."))[0] == 550
+    await conn.close()
+    await sink.wait(3)
+    for _ in range(100):
+        status, content_type, text = await http_get(gateway.metrics_port, "/metrics")
+        if metric(text, "gateway_queue_depth", state="delivered") == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert status == 200 and content_type.startswith("text/plain")
+    assert metric(text, "gateway_messages_received_total") == 3
+    assert metric(text, "gateway_messages_accepted_total", verdict="deliver") == 3
+    assert metric(text, "gateway_delivery_results_total", outcome="delivered") == 3
+    assert metric(text, "gateway_queue_depth", state="delivered") == 3
+    assert metric(text, "gateway_queue_depth", state="deferred") == 0
+    assert metric(text, "gateway_data_reply_seconds_count") == 3
+    assert "gateway_data_reply_seconds_bucket" in text
+    assert "bob@recipient.example" not in text
+
+
+async def test_internal_failures_are_counted(gateway, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gateway.pipeline, "run", explode)
+    conn = await SmtpConn.open(gateway.port)
+    await conn.cmd("EHLO x.example")
+    await conn.cmd("MAIL FROM:<alice@sender.example>")
+    await conn.cmd("RCPT TO:<bob@recipient.example>")
+    await conn.cmd("DATA")
+    assert (await conn.cmd(make_message() + b"."))[0] == 451
+    await conn.close()
+    _, _, text = await http_get(gateway.metrics_port, "/metrics")
+    assert metric(text, "gateway_messages_rejected_total", reason="internal_error") == 1

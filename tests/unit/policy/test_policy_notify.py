@@ -1,0 +1,77 @@
+"""The sender's notification and the 550 summary line."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime
+from email.policy import default
+
+from policy_support import Case, finding
+
+from gateway.model import Action, InformationType, SegmentSource, Verdict
+from gateway.policy.notify import NOTIFICATION_SUBJECT, build_notification, smtp_summary
+
+
+def _rejected() -> Verdict:
+    case = Case()
+    case.findings = (finding(InformationType.UK_NHS_NUMBER, SegmentSource.BODY),)
+    case.rcpts = ("someone@elsewhere.example",)
+    case.subject = "Referral"
+    verdict = case.decide()
+    assert verdict.action == Action.REJECT and len(verdict.reasons) == 3
+    return verdict
+
+
+def _build(subject: str | None) -> email.message.EmailMessage:
+    raw = build_notification(
+        hostname="gw.test.example",
+        sender="alice@council.example",
+        reference="0ABCDEF123456789",
+        recipients=["someone@elsewhere.example"],
+        verdict=_rejected(),
+        subject=subject,
+        message_id="<m1@council.example>",
+        when=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+    assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    message = email.message_from_bytes(raw, policy=default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
+
+
+def test_notification_lists_every_reason_with_fix() -> None:
+    message = _build("Referral")
+    assert message["From"].addresses[0].addr_spec == "postmaster@gw.test.example"
+    assert message["To"] == "alice@council.example"
+    assert message["Subject"] == NOTIFICATION_SUBJECT
+    assert message["Auto-Submitted"] == "auto-replied"
+    assert message["In-Reply-To"] == "<m1@council.example>"
+    body = message.get_content()
+    for reason in _rejected().reasons:
+        assert " ".join(reason.text.split()) in " ".join(body.split())
+        assert " ".join(reason.fix.split()) in " ".join(body.split())
+    assert "Reference: 0ABCDEF123456789" in body
+    assert "someone@elsewhere.example" in body
+    assert "Subject: Referral" in body
+    assert body.count("How to fix it:") == 3
+
+
+def test_subject_left_out_when_not_safe() -> None:
+    body = _build(None).get_content()
+    assert "Subject:" not in body
+
+
+def test_summary_fits_one_line() -> None:
+    summary = smtp_summary(_rejected())
+    assert "\n" not in summary and len(summary) <= 400
+    assert "details emailed" in summary
+
+
+def test_summary_when_too_long() -> None:
+    case = Case()
+    case.findings = (finding(InformationType.UK_NHS_NUMBER, SegmentSource.BODY),)
+    case.rcpts = tuple(f"person{i}@elsewhere.example" for i in range(10))
+    case.subject = "x"
+    summary = smtp_summary(case.decide())
+    assert len(summary) <= 400
+    assert "more problem" in summary

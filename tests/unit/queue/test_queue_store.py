@@ -1,0 +1,311 @@
+"""The durable queue on real databases: enqueue, claim and lease, release,
+retry, backoff, and the `gateway queue` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from gwtest import make_message, write_config
+
+from gateway.cli import main
+from gateway.db import create_engine
+from gateway.model import Envelope, RecipientDsn
+from gateway.queue import NewMessage, QueueState, QueueStore, Writer, next_delay
+from gateway.queue.states import RecipientState
+from gateway.queue.store import RecipientOutcome, new_queue_id
+
+
+class Stores:
+    """Queue stores over one database, as separate processes would have them."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.opened: list[tuple[Writer, object]] = []
+
+    def open(self, worker_id: str, lease: float = 30.0) -> QueueStore:
+        engine = create_engine(self.url)
+        writer = Writer(engine)
+        writer.start()
+        self.opened.append((writer, engine))
+        return QueueStore(engine, writer, worker_id=worker_id, lease_seconds=lease)
+
+    async def close(self) -> None:
+        for writer, engine in self.opened:
+            await writer.stop()
+            await engine.dispose()
+
+
+@pytest.fixture
+async def stores(db_url):
+    opened = Stores(db_url)
+    yield opened
+    await opened.close()
+
+
+def envelope(n: int = 0, **kw) -> Envelope:
+    return Envelope(
+        mail_from="alice@sender.example",
+        rcpt_tos=(f"bob{n}@recipient.example", f"carol{n}@recipient.example"),
+        rcpt_dsn=(RecipientDsn(("SUCCESS", "FAILURE"), "rfc822;bob@recipient.example"),
+                  RecipientDsn()),
+        dsn_ret="HDRS", dsn_envid="ENV123", peer="127.0.0.1", helo="client.example", **kw,
+    )
+
+
+# --------------------------------------------------------------------------
+# backoff
+
+
+def test_backoff_follows_the_schedule_and_repeats_the_last():
+    schedule = [timedelta(minutes=1), timedelta(minutes=5), timedelta(hours=1)]
+    assert [next_delay(schedule, n).total_seconds() for n in range(1, 7)] == [
+        60, 300, 3600, 3600, 3600, 3600]
+    assert next_delay(schedule, 0) == schedule[0]
+    with pytest.raises(ValueError):
+        next_delay([], 1)
+
+
+def test_queue_ids_are_unique_and_time_ordered():
+    ids = [new_queue_id() for _ in range(200)]
+    assert len(set(ids)) == 200
+    assert all(len(i) == 16 for i in ids)
+    earlier = new_queue_id()
+    time.sleep(0.01)
+    assert new_queue_id()[:9] > earlier[:9]
+
+
+# --------------------------------------------------------------------------
+# the store
+
+
+async def test_enqueue_claims_and_round_trips_the_envelope(stores):
+    store = stores.open("worker-a")
+    content = make_message()
+    queued = await store.enqueue(NewMessage(envelope=envelope(), content=content))
+    assert queued.state == QueueState.ACTIVE and queued.claimed_by == "worker-a"
+    loaded = await store.get(queued.id)
+    assert loaded is not None
+    assert loaded.content == content
+    assert loaded.state == "active"
+    assert loaded.envelope.dsn_ret == "HDRS" and loaded.envelope.dsn_envid == "ENV123"
+    assert loaded.envelope.rcpt_tos == ("bob0@recipient.example", "carol0@recipient.example")
+    assert loaded.recipients[0].notify == ("SUCCESS", "FAILURE")
+    assert loaded.recipients[0].orcpt == "rfc822;bob@recipient.example"
+    assert loaded.recipients[1].notify == () and loaded.recipients[1].orcpt is None
+
+
+async def test_claimed_message_is_not_claimed_again_until_its_lease_runs_out(stores):
+    a = stores.open("worker-a", lease=2.0)
+    b = stores.open("worker-b", lease=30)
+    queued = await a.enqueue(NewMessage(envelope=envelope(), content=b"x\r\n"))
+    assert await b.claim_due(10) == []
+    await asyncio.sleep(2.2)  # worker-a "crashed": its lease runs out
+    (taken,) = await b.claim_due(10)
+    assert taken.id == queued.id and taken.claimed_by == "worker-b"
+    assert await a.claim_due(10) == []
+
+
+async def test_unclaimed_messages_are_claimed_once(stores):
+    a = stores.open("worker-a")
+    ids = {(await a.enqueue(NewMessage(envelope=envelope(n), content=b"x\r\n"), claim=False)).id
+           for n in range(5)}
+    assert {m.state for m in await a.list()} == {"queued"}
+    first = await a.claim_due(3)
+    second = await a.claim_due(10)
+    assert len(first) == 3 and len(second) == 2
+    assert {m.id for m in first} | {m.id for m in second} == ids
+    assert await a.claim_due(10) == []
+
+
+async def test_release_claims_gives_back_only_own_claims(stores):
+    a = stores.open("worker-a")
+    b = stores.open("worker-b")
+    mine = await a.enqueue(NewMessage(envelope=envelope(1), content=b"x\r\n"))
+    tried = await a.enqueue(NewMessage(envelope=envelope(2), content=b"x\r\n"))
+    theirs = await b.enqueue(NewMessage(envelope=envelope(3), content=b"x\r\n"))
+    # `tried` had a failed attempt and was claimed again
+    await a.record_attempt(tried, [], QueueState.DEFERRED, next_attempt_at=time.time() - 1)
+    assert [m.id for m in await a.claim_due(10)] == [tried.id]
+
+    assert await a.release_claims() == 2
+    states = {m.id: (m.state, m.claimed_by) for m in await a.list()}
+    assert states[mine.id] == ("queued", None)
+    assert states[tried.id] == ("deferred", None)
+    assert states[theirs.id] == ("active", "worker-b")
+
+
+async def test_record_attempt_defers_and_retry_now_brings_it_back(stores):
+    a = stores.open("worker-a")
+    queued = await a.enqueue(NewMessage(envelope=envelope(), content=b"x\r\n"))
+    outcomes = [RecipientOutcome("bob0@recipient.example", RecipientState.DELIVERED, 250, "ok")]
+    await a.record_attempt(queued, outcomes, QueueState.DEFERRED,
+                           next_attempt_at=time.time() + 3600, last_error="451 later")
+    loaded = await a.get(queued.id)
+    assert loaded.state == "deferred" and loaded.attempts == 1
+    assert loaded.last_error == "451 later" and loaded.claimed_by is None
+    assert [r.state for r in loaded.recipients] == ["delivered", "pending"]
+    assert [r.address for r in loaded.pending] == ["carol0@recipient.example"]
+    assert await a.claim_due(10) == []
+    assert await a.retry_now(queued.id)
+    (again,) = await a.claim_due(10)
+    assert again.id == queued.id and again.attempts == 1
+
+
+async def test_finished_messages_keep_their_row_but_not_their_content(stores):
+    a = stores.open("worker-a")
+    queued = await a.enqueue(NewMessage(envelope=envelope(), content=b"secret body\r\n"))
+    outcomes = [RecipientOutcome(r, RecipientState.DELIVERED, 250, "ok")
+                for r in queued.envelope.rcpt_tos]
+    await a.record_attempt(queued, outcomes, QueueState.DELIVERED)
+    loaded = await a.get(queued.id)
+    assert loaded.state == "delivered" and loaded.content == b""
+    assert not await a.retry_now(queued.id)
+    assert (await a.depth_by_state()) == {"delivered": 1}
+
+
+async def test_held_messages_are_not_claimed_until_released(stores):
+    a = stores.open("worker-a")
+    held = await a.enqueue(NewMessage(envelope=envelope(), content=b"x\r\n",
+                                      state=QueueState.HELD))
+    assert held.state == QueueState.HELD
+    assert await a.claim_due(10) == []
+    assert await a.set_state(held.id, QueueState.QUEUED, expect=QueueState.HELD)
+    assert [m.id for m in await a.claim_due(10)] == [held.id]
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_concurrent_claims_on_postgres_never_overlap(stores):
+    loader = stores.open("loader")
+    total = 300
+    ids = set()
+    for n in range(total):
+        queued = await loader.enqueue(NewMessage(envelope=envelope(n), content=b"x\r\n"),
+                                      claim=False)
+        ids.add(queued.id)
+    workers = [stores.open(f"worker-{n}") for n in range(4)]
+
+    async def drain(store: QueueStore) -> list[str]:
+        taken: list[str] = []
+        while True:
+            batch = await store.claim_due(7)
+            if not batch:
+                return taken
+            taken.extend(m.id for m in batch)
+
+    results = await asyncio.gather(*[drain(w) for w in workers])
+    flat = [i for r in results for i in r]
+    assert len(flat) == len(set(flat)) == total
+    assert set(flat) == ids
+
+
+async def wait_delivered(gw, queue_id: str) -> None:
+    """The sink has it; the gateway records the result a moment later."""
+    for _ in range(200):
+        if (await gw.store.get(queue_id)).state == "delivered":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{queue_id} not recorded as delivered")
+
+
+# --------------------------------------------------------------------------
+# the gateway takes back its own claims at start
+
+
+async def test_restarted_gateway_takes_back_its_own_claims_at_once(
+    gateway_factory, stores, sink
+):
+    crashed = stores.open("gw-1", lease=3600)  # a long lease: only "own claims" can help
+    message = make_message()
+    queued = await crashed.enqueue(NewMessage(
+        envelope=Envelope("alice@sender.example", ("bob@recipient.example",)), content=message))
+    assert queued.state == QueueState.ACTIVE
+    gw = await gateway_factory(worker_id="gw-1")
+    (got,) = await sink.wait(1, timeout=10)
+    assert got.content == message
+    await wait_delivered(gw, queued.id)
+
+
+async def test_other_process_claims_wait_for_their_lease(gateway_factory, stores, sink):
+    long_lease = stores.open("gw-dead-1", lease=3600)
+    short_lease = stores.open("gw-dead-2", lease=1.0)
+    kept = await long_lease.enqueue(NewMessage(
+        envelope=Envelope("alice@sender.example", ("kept@recipient.example",)),
+        content=make_message()))
+    returned = await short_lease.enqueue(NewMessage(
+        envelope=Envelope("alice@sender.example", ("back@recipient.example",)),
+        content=make_message()))
+    gw = await gateway_factory(worker_id="gw-2")
+    (got,) = await sink.wait(1, timeout=10)
+    assert got.rcpt_tos == ("back@recipient.example",)
+    await wait_delivered(gw, returned.id)
+    # The other claim's lease has not run out: it is left alone.
+    await asyncio.sleep(1.0)
+    still = await gw.store.get(kept.id)
+    assert (still.state, still.claimed_by) == ("active", "gw-dead-1")
+    assert len(sink.snapshot()) == 1
+
+
+# --------------------------------------------------------------------------
+# `gateway queue list|show|retry`
+
+
+@pytest.fixture
+def cli_config(tmp_path, db_url):
+    from gwtest import gateway_config
+
+    return write_config(tmp_path / "cli.toml", gateway_config(tmp_path, db_url, 2526))
+
+
+async def run_main(*argv: str) -> int:
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def test_queue_commands(stores, cli_config, capsys):
+    store = stores.open("worker-a")
+    delivered = await store.enqueue(NewMessage(envelope=envelope(1), content=b"x\r\n"))
+    await store.record_attempt(
+        delivered,
+        [RecipientOutcome(r, RecipientState.DELIVERED, 250, "ok")
+         for r in delivered.envelope.rcpt_tos],
+        QueueState.DELIVERED,
+    )
+    deferred = await store.enqueue(NewMessage(envelope=envelope(2), content=b"x\r\n"))
+    await store.record_attempt(deferred, [], QueueState.DEFERRED,
+                               next_attempt_at=time.time() + 3600, last_error="451 4.3.0 later")
+    capsys.readouterr()
+
+    assert await run_main("queue", "list", "--config", str(cli_config)) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["ID", "STATE", "TRIES"]
+    assert any(deferred.id in line and "deferred" in line and "bob2@recipient.example" in line
+               for line in lines)
+    assert any(delivered.id in line and "delivered" in line for line in lines)
+    assert lines[-1] == "2 message(s)"
+
+    assert await run_main("queue", "list", "--state", "deferred", "--json",
+                          "--config", str(cli_config)) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["id"] == deferred.id and row["state"] == "deferred" and row["attempts"] == 1
+    assert row["last_error"] == "451 4.3.0 later"
+    assert row["sender"] == "alice@sender.example"
+
+    assert await run_main("queue", "show", deferred.id, "--config", str(cli_config)) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [r["address"] for r in shown["recipients"]] == [
+        "bob2@recipient.example", "carol2@recipient.example"]
+    assert shown["recipients"][0]["state"] == "pending"
+    assert "x\r\n" not in json.dumps(shown)  # never the content
+
+    assert await run_main("queue", "show", "NOSUCHID", "--config", str(cli_config)) == 1
+    assert "NOSUCHID" in capsys.readouterr().out
+
+    assert await run_main("queue", "retry", deferred.id, "--config", str(cli_config)) == 0
+    assert "tried again" in capsys.readouterr().out
+    assert (await store.get(deferred.id)).next_attempt_at <= time.time()
+    assert await run_main("queue", "retry", delivered.id, "--config", str(cli_config)) == 1
+    assert "not a queued or deferred" in capsys.readouterr().out
