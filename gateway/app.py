@@ -52,6 +52,7 @@ from gateway.receipts.keys import receipt_addressing
 from gateway.receipts.request import MDN_HEADER, take_header
 from gateway.receipts.tokens import ReceiptAddressing
 from gateway.receive import replies
+from gateway.receive.data import MessageContent, SpooledBody
 from gateway.receive.server import GatewaySMTP, ListenerConfig, start_listener
 from gateway.settings import Settings
 
@@ -103,6 +104,9 @@ class Gateway:
             receipts=self.receipts,
         )
         self.pipeline = Pipeline(settings)
+        # Spooled (large) messages are read back, inspected and queued this
+        # many at a time: each is held a few times over meanwhile.
+        self._large_slots = asyncio.Semaphore(settings.server.large_message_concurrency)
         # Without a key the gateway still relays, but a message whose
         # password must be held is answered 451 (never sent without it held).
         self.vault: PasswordVault | None
@@ -142,6 +146,7 @@ class Gateway:
             require_auth=server.require_auth,
             tls_context=self._tls_context(),
             open_domains=frozenset({self.settings.receipts.domain.lower()}) - {""},
+            spool_dir=str(self.settings.resolve(server.spool_dir)) if server.spool_dir else "",
         )
         authenticator = self._check_password if self._users else None
         self._server = await start_listener(
@@ -246,14 +251,22 @@ class Gateway:
 
     # -- the acceptor --------------------------------------------------------
 
-    async def accept(self, envelope: Envelope, content: bytes) -> str:
-        """Decide, commit durably, answer.  Called once per DATA."""
+    async def accept(self, envelope: Envelope, content: MessageContent) -> str:
+        """Decide, commit durably, answer.  Called once per DATA.
+
+        A spooled (large) message waits for one of `large_message_concurrency`
+        turns (at most `inspect_timeout`, then 451), is read back into memory
+        in a thread and handled like any other; the SMTP layer deletes the
+        spool file once this returns.
+        """
         if self._shutting_down:
             return replies.S421_SHUTTING_DOWN
         self._accepting += 1
         started = time.perf_counter()
         self.metrics.received.inc()
         try:
+            if isinstance(content, SpooledBody):
+                return await self._accept_spooled(envelope, content)
             return await self._accept(envelope, content)
         except Exception as exc:
             log.error("message_not_accepted", error=type(exc).__name__)
@@ -262,6 +275,15 @@ class Gateway:
         finally:
             self._accepting -= 1
             self.metrics.data_latency.observe(time.perf_counter() - started)
+
+    async def _accept_spooled(self, envelope: Envelope, body: SpooledBody) -> str:
+        async with asyncio.timeout(self.settings.server.inspect_timeout.total_seconds()):
+            await self._large_slots.acquire()
+        try:
+            content = await asyncio.to_thread(body.read)
+            return await self._accept(envelope, content)
+        finally:
+            self._large_slots.release()
 
     async def _accept(self, envelope: Envelope, content: bytes) -> str:
         # Mail for the receipts domain is an inbound receipt: never relayed.
@@ -340,7 +362,9 @@ class Gateway:
                 also.append(self.desk.sender_release_op(queue_id, envelope, decision))
         if receipts:
             also.append(self.desk.request_op(queue_id, envelope, decision, sender_mdn))
-        queued = await self.store.enqueue(message, also=also, claim=self.dispatcher.has_room())
+        queued = await self.store.enqueue(
+            message, also=also, claim=self.dispatcher.has_room(len(outbound))
+        )
         self.metrics.accepted.labels(verdict.action.value).inc()
         log.info("message_queued", queue_id=queue_id, verdict=verdict.action.value,
                  recipients=len(envelope.rcpt_tos))

@@ -18,6 +18,7 @@ a Finding, a Reason or a Verdict cannot leak personal data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from email.utils import getaddresses
 from enum import StrEnum
 
 
@@ -149,10 +150,25 @@ class ParsedMessage:
     headers: tuple[tuple[str, str], ...]
     parts: tuple[Part, ...]
     message_id: str | None = None
-    from_addresses: tuple[str, ...] = ()
-    to_addresses: tuple[str, ...] = ()
-    cc_addresses: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
+
+    # Addresses are parsed on demand: only `gateway scan` needs them, and
+    # parsing them costs more than the rest of a small message's headers.
+    @property
+    def from_addresses(self) -> tuple[str, ...]:
+        return self._addresses("from")
+
+    @property
+    def to_addresses(self) -> tuple[str, ...]:
+        return self._addresses("to")
+
+    @property
+    def cc_addresses(self) -> tuple[str, ...]:
+        return self._addresses("cc")
+
+    def _addresses(self, name: str) -> tuple[str, ...]:
+        values = [value for key, value in self.headers if key.lower() == name]
+        return tuple(addr for _, addr in getaddresses(values) if addr) if values else ()
 
     def header(self, name: str) -> str | None:
         """The first header of that name (case-insensitive), decoded."""

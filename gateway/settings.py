@@ -103,6 +103,15 @@ class ServerSettings(_Section):
     data_timeout: Duration = timedelta(minutes=10)
     # Before-queue inspection must answer before the client's own DATA timeout.
     inspect_timeout: Duration = timedelta(seconds=60)
+    # Where message content above 1 MiB is spooled while it arrives and is
+    # inspected (anonymous temporary files, gone when closed or on a crash);
+    # empty: the system's temporary folder ($TMPDIR).  Relative: against the
+    # config file's folder.
+    spool_dir: str = ""
+    # How many spooled (large) messages are read back, inspected and queued
+    # at once; the others wait their turn (bounded by inspect_timeout, then
+    # 451).  Each costs a few times its size in memory while it is handled.
+    large_message_concurrency: int = Field(default=2, ge=1, le=64)
 
     @field_validator("listen")
     @classmethod

@@ -29,6 +29,8 @@ class EventType(StrEnum):
     PASSWORD_HELD = "password_held"
     PASSWORD_RELEASED = "password_released"
     PASSWORD_EXPIRED = "password_expired"
+    # No delivery or read receipt within [receipts] timeout: the sender was told.
+    RECEIPT_TIMEOUT = "receipt_timeout"
     # `gateway audit purge` audits itself: record_id is "purge-<time>" and the
     # detail says what was removed and where the chain was cut.
     PURGED = "purged"

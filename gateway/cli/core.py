@@ -31,9 +31,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app import Gateway
     from gateway.operate.logging import configure_logging
+    from gateway.operate.memory import tune_malloc
 
     settings = settings_or_exit(args)
     configure_logging(json=args.log_format == "json")
+    tune_malloc()  # large message buffers go back to the system when freed
     try:
         gateway = Gateway(settings)
         asyncio.run(gateway.serve_forever())

@@ -5,7 +5,9 @@ hand it (route, sender, recipients, content) and get per-recipient results
 back.  Connections are kept open per route and reused (RSET before reuse
 proves the connection is alive and resets it).  The envelope is passed on
 exactly: SMTPUTF8, BODY=8BITMIME and the DSN parameters go upstream when the
-upstream advertises them.  The body is written in one piece.
+upstream advertises them.  A small body is written in one piece; a large
+one in pieces of about 1 MiB, each dot-stuffed as it goes and written when
+the connection has room (never a second whole copy of the message).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -205,29 +207,67 @@ async def _transaction(
     return tuple(results[r.address] for r in outbound.recipients)
 
 
+def _stuff_inside(piece: bytes) -> bytes:
+    """Dot-stuff `piece`, which continues a line (no dot added at its start)."""
+    return piece.replace(b"\r\n.", b"\r\n..")
+
+
 def _crlf_clean(content: bytes) -> bool:
     crlf = content.count(b"\r\n")
     return content.count(b"\n") == crlf and content.count(b"\r") == crlf
 
 
+# Bodies up to this size are stuffed and written in one piece; larger ones
+# in pieces of about this size, cut after a CRLF.
+_PIECE = 1024 * 1024
+
+
+def _stuff(piece: bytes) -> bytes:
+    """Dot-stuff `piece`, which starts at the start of a line."""
+    stuffed = piece.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed
+
+
+def _pieces(content: bytes) -> Iterator[bytes]:
+    """`content` in pieces of about `_PIECE` bytes, each cut just after a
+    CRLF (so each starts a line), or at `_PIECE` in a line longer than that
+    (the next piece then continues that line: no dot is added to it)."""
+    view = memoryview(content)
+    start = 0
+    end_all = len(content)
+    while start < end_all:
+        end = start + _PIECE
+        if end >= end_all:
+            end = end_all
+        else:
+            cut = content.rfind(b"\r\n", start, end)
+            if cut > start:
+                end = cut + 2
+            elif content[end - 1] == 13:
+                end += 1  # never between the CR and LF of a line's end
+        yield bytes(view[start:end])
+        start = end
+
+
 async def _data(client: aiosmtplib.SMTP, content: bytes) -> aiosmtplib.SMTPResponse:
-    """DATA with the body dot-stuffed by two byte replaces and sent in one write.
+    """DATA with the body dot-stuffed by byte replaces.
 
     aiosmtplib's own DATA runs two regular expressions over the body (line
     ending normalisation and dot-stuffing): most of the CPU a 200 KB message
     costs.  Everything the gateway queues has CRLF line endings already
     (receive refuses bare CR/LF), so when that holds the body is stuffed with
-    plain byte replaces; otherwise aiosmtplib's path is used.
+    plain byte replaces; otherwise aiosmtplib's path is used.  A body up to
+    `_PIECE` goes in one write; a larger one piece by piece, waiting for the
+    connection's write buffer to drain, so neither a stuffed copy of the
+    whole message nor a whole copy in the transport's buffer is ever made.
     """
     protocol = client.protocol
     lock = getattr(protocol, "_command_lock", None)
     if protocol is None or lock is None or not _crlf_clean(content):
         return await client.data(content)
-    stuffed = content.replace(b"\r\n.", b"\r\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    if stuffed and not stuffed.endswith(b"\r\n"):
-        stuffed += b"\r\n"
+    drain = getattr(protocol, "_drain_helper", None)
     timeout = client.timeout
     async with lock:
         # aiosmtplib marks a reply as expected before each write, so that a
@@ -238,7 +278,17 @@ async def _data(client: aiosmtplib.SMTP, content: bytes) -> aiosmtplib.SMTPRespo
         if start.code != 354:
             raise aiosmtplib.SMTPDataError(start.code, start.message)
         protocol._response_pending = True
-        protocol.write(stuffed + b".\r\n")
+        ending = b".\r\n" if content.endswith(b"\r\n") or not content else b"\r\n.\r\n"
+        if len(content) <= _PIECE or drain is None:
+            protocol.write(_stuff(content) + ending)
+        else:
+            line_start = True
+            for piece in _pieces(content):
+                protocol.write(_stuff(piece) if line_start else _stuff_inside(piece))
+                line_start = piece.endswith(b"\r\n")
+                del piece
+                await asyncio.wait_for(drain(), timeout)
+            protocol.write(ending)
         response = await protocol.read_response(timeout=timeout)
     if response.code != 250:
         raise aiosmtplib.SMTPDataError(response.code, response.message)

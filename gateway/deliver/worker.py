@@ -8,6 +8,11 @@ recipient's result, the message's next state, the audit events and any
 bounce.  4xx -> deferred with backoff until `max_age`; 5xx or max age -> a
 bounce to the sender (not for bounces themselves, nor when NOTIFY says
 otherwise).  A route that is not configured defers: never a weaker route.
+
+A message queued with `receipts=True` goes out as one transaction per
+recipient: VERP return path, DSN NOTIFY/RET/ENVID and its own
+Disposition-Notification-To (gateway/receipts/request.py).  The queued
+envelope keeps the original sender, so the gateway's own bounces go to them.
 """
 
 from __future__ import annotations
@@ -32,11 +37,22 @@ from gateway.model import Envelope, RecipientResult
 from gateway.queue import NewMessage, QueuedMessage, QueueState, QueueStore, next_delay
 from gateway.queue.states import RecipientState
 from gateway.queue.store import Operation, RecipientOutcome
+from gateway.receipts.request import add_header, for_recipient, hop_op
+from gateway.receipts.tokens import ReceiptAddressing
 from gateway.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 DeliveryObserver = Callable[[str, int], None]
+
+# Message content held in the ready queue and in flight, at most (a message
+# larger than this alone goes when nothing else is held): the poller claims
+# fewer messages when they are big, so a backlog of 25 MB messages is not
+# loaded into memory all at once.
+CONTENT_BUDGET = 64 * 1024 * 1024
+# Messages up to this size are handed over at acceptance (`submit`); larger
+# ones are left in the store for the poller, within the budget.
+DIRECT_LIMIT = 1024 * 1024
 
 class Dispatcher:
     """Owns the in-memory run queue and the worker tasks of this process."""
@@ -48,8 +64,11 @@ class Dispatcher:
         settings: Settings,
         audit: AuditTrail,
         observe: DeliveryObserver | None = None,
+        receipts: ReceiptAddressing | None = None,
+        content_budget: int = CONTENT_BUDGET,
     ) -> None:
         self._store = store
+        self._receipts = receipts
         self._transport = transport
         self._settings = settings
         self._audit = audit
@@ -58,8 +77,11 @@ class Dispatcher:
         self._ready: asyncio.Queue[QueuedMessage] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        self._refill = False
         self._stopping = False
         self.in_flight = 0
+        self._budget = content_budget
+        self.held_bytes = 0  # content in the ready queue and in flight
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -84,10 +106,18 @@ class Dispatcher:
         released = await self._store.release_claims()
         log.info("claims_released", count=released)
 
-    def has_room(self) -> bool:
-        return not self._stopping and self._ready.qsize() < self._capacity
+    def has_room(self, size: int = 0) -> bool:
+        """May a just-queued message of `size` bytes be claimed and submitted?
+        Large ones are not: the poller loads them within the content budget."""
+        return (
+            not self._stopping
+            and self._ready.qsize() < self._capacity
+            and size <= DIRECT_LIMIT
+            and self.held_bytes + size <= self._budget
+        )
 
     def submit(self, message: QueuedMessage) -> None:
+        self.held_bytes += len(message.content)
         self._ready.put_nowait(message)
 
     def wake(self) -> None:
@@ -102,18 +132,32 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), interval)
             self._wake.clear()
             room = self._capacity - self._ready.qsize()
-            if self._stopping or room <= 0:
+            room_bytes = self._budget - self.held_bytes
+            if self._stopping or room <= 0 or (self.held_bytes and room_bytes <= 0):
                 continue
             try:
-                for message in await self._store.claim_due(room):
-                    self._ready.put_nowait(message)
+                claimed = await self._store.claim_due(
+                    room, max_bytes=max(0, room_bytes), at_least_one=not self.held_bytes
+                )
             except Exception as exc:
                 log.error("claim_failed", error=type(exc).__name__)
+                continue
+            for message in claimed:
+                self.submit(message)
+            if len(claimed) >= room:
+                # A full claim: more are probably due; claim again as soon as
+                # the workers make room rather than after a poll interval.
+                self._refill = True
 
     async def _work(self) -> None:
         while True:
             message = await self._ready.get()
+            size = len(message.content)
+            if self._refill and self._ready.qsize() <= self._capacity // 2:
+                self._refill = False
+                self._wake.set()
             if self._stopping:
+                self.held_bytes -= size
                 continue  # its claim is released by stop()
             self.in_flight += 1
             try:
@@ -123,10 +167,17 @@ class Dispatcher:
                 log.error("delivery_crashed", queue_id=message.id, error=type(exc).__name__)
             finally:
                 self.in_flight -= 1
+                self.held_bytes -= size
+                del message
+                if size > DIRECT_LIMIT:
+                    self._wake.set()  # room in the budget: claim what waited for it
 
     # -- one message ---------------------------------------------------------
 
     async def deliver(self, message: QueuedMessage) -> None:
+        if message.receipts and self._receipts is not None:
+            await self._deliver_with_receipts(message, self._receipts)
+            return
         env = message.envelope
         by_route: dict[str, list[OutboundRecipient]] = {}
         for r in message.pending:
@@ -139,22 +190,59 @@ class Dispatcher:
                 routes_used[outbound.address] = route
         await self._record(message, results, routes_used)
 
+    async def _deliver_with_receipts(
+        self, message: QueuedMessage, addressing: ReceiptAddressing
+    ) -> None:
+        """One transaction per recipient, each asking for its own receipts."""
+        env = message.envelope
+        results: list[RecipientResult] = []
+        routes_used: dict[str, str] = {}
+        # The index is the recipient's position in the message: the receipt
+        # tokens were made for it, and receipt_requests rows are keyed by it.
+        for index, r in enumerate(message.recipients):
+            if r.state != RecipientState.PENDING:
+                continue
+            ask = for_recipient(
+                addressing, self._settings.receipts, message.id, index, r.address,
+                sender=env.mail_from, sender_notify=r.notify, sender_orcpt=r.orcpt,
+                sender_ret=env.dsn_ret, sender_envid=env.dsn_envid,
+            )
+            outbound = Outbound(
+                mail_from=ask.mail_from,
+                recipients=(OutboundRecipient(r.address, ask.notify, ask.orcpt),),
+                content=add_header(message.content, ask.header),
+                ret=ask.ret,
+                envid=ask.envid,
+                smtputf8=env.smtputf8,
+                body_8bit=env.body_8bit,
+            )
+            results.extend(await self._send(r.route, env, message.content, [], outbound))
+            routes_used[r.address] = r.route
+        await self._record(message, results, routes_used)
+
     async def _send(
-        self, route: str, env: Envelope, content: bytes, recipients: list[OutboundRecipient]
+        self,
+        route: str,
+        env: Envelope,
+        content: bytes,
+        recipients: list[OutboundRecipient],
+        outbound: Outbound | None = None,
     ) -> tuple[RecipientResult, ...]:
+        if outbound is None:
+            outbound = Outbound(
+                mail_from=env.mail_from,
+                recipients=tuple(recipients),
+                content=content,
+                ret=env.dsn_ret,
+                envid=env.dsn_envid,
+                smtputf8=env.smtputf8,
+                body_8bit=env.body_8bit,
+            )
+        recipients = list(outbound.recipients)
         has_route = getattr(self._transport, "has_route", None)
         if has_route is not None and not has_route(route):
             text = f"4.3.5 route {route!r} is not configured; not falling back"
             return tuple(RecipientResult(r.address, 451, text) for r in recipients)
-        outbound = Outbound(
-            mail_from=env.mail_from,
-            recipients=tuple(recipients),
-            content=content,
-            ret=env.dsn_ret,
-            envid=env.dsn_envid,
-            smtputf8=env.smtputf8,
-            body_8bit=env.body_8bit,
-        )
         timeout = self._settings.upstream.timeout.total_seconds() * 4
         try:
             result = await asyncio.wait_for(self._transport.send(route, outbound), timeout)
@@ -202,6 +290,13 @@ class Dispatcher:
         also: list[Operation] = []
         if events and message.audit_id:
             also.append(self._audit.events_op(message.audit_id, events))
+        if message.receipts:
+            also.append(hop_op(
+                message.id,
+                [o.address for o in outcomes if o.state == RecipientState.DELIVERED],
+                [o.address for o in outcomes if o.state == RecipientState.FAILED],
+                now,
+            ))
         bounce = self._bounce(message, failed)
         if bounce is not None:
             insert, _ = self._store.insert_op(bounce)

@@ -27,7 +27,6 @@ from email import errors as email_errors
 from email.message import Message
 from email.parser import BytesFeedParser
 from email.policy import compat32
-from email.utils import getaddresses
 
 from gateway.model import ParsedMessage, Part, Problem
 from gateway.parse.charsets import normalise_charset
@@ -116,22 +115,12 @@ def parse_message(
         headers=headers,
         parts=tuple(walker.parts),
         message_id=message_id.strip() if message_id else None,
-        from_addresses=_addresses(root, "from"),
-        to_addresses=_addresses(root, "to"),
-        cc_addresses=_addresses(root, "cc"),
         problems=tuple(walker.problems),
     )
 
 
 def _refused(code: str, detail: str) -> ParsedMessage:
     return ParsedMessage(subject="", headers=(), parts=(), problems=(Problem("", code, detail),))
-
-
-def _addresses(root: Message, name: str) -> tuple[str, ...]:
-    values = [unfold(str(v)) for v in (root.get_all(name) or [])]
-    if not values:
-        return ()
-    return tuple(addr for _, addr in getaddresses(values) if addr)
 
 
 def _join(path: str, index: int) -> str:

@@ -275,49 +275,64 @@ class PasswordStore:
         expired or destroyed, or when it cannot be opened; nothing changes
         then.  `to` is where the password is sent (default: the recipient).
         """
-        vault = self._vault()
         at = time.time() if now is None else now
+        self._vault()  # no key: refuse before queuing the write
 
         async def write(conn: AsyncConnection) -> Released:
-            query = select(held_passwords).where(held_passwords.c.id == held_id)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
-            row = (await conn.execute(query)).first()
-            entry, sealed = self._releasable(row, held_id, at)
-            password = vault.open(sealed, context=entry.id)
-            target = to or entry.recipient
-            result = await conn.execute(
-                update(held_passwords)
-                .where(
-                    held_passwords.c.id == held_id,
-                    held_passwords.c.state == HeldState.HELD.value,
-                )
-                .values(
-                    state=HeldState.RELEASED.value,
-                    ciphertext=None,
-                    released_at=at,
-                    released_how=how,
-                    released_to=target,
-                )
-            )
-            if result.rowcount != 1:  # another process released it in between
-                raise VaultError(f"password {held_id} was already released")
-            detail = {"held_id": held_id, "recipient": entry.recipient, "how": how, "to": target}
-            await self.trail.append_events(
-                conn, entry.record_id, [AuditEvent(EventType.PASSWORD_RELEASED, _at(at), detail)]
-            )
-            released = replace(
-                entry,
-                state=HeldState.RELEASED,
-                released_at=at,
-                released_how=how,
-                released_to=target,
-                sealed=False,
-            )
-            return Released(released, password)
+            return await self.release_in(conn, held_id, to=to, how=how, at=at)
 
         result: Released = await self.writer.submit(write)
         return result
+
+    async def release_in(
+        self,
+        conn: AsyncConnection,
+        held_id: str,
+        to: str | None = None,
+        how: str = "manual",
+        at: float | None = None,
+    ) -> Released:
+        """`release` as part of a caller's transaction (e.g. with the receipt
+        that triggered it and the queued email that carries the password).
+        VaultError is raised before anything is written."""
+        vault = self._vault()
+        at = time.time() if at is None else at
+        query = select(held_passwords).where(held_passwords.c.id == held_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = (await conn.execute(query)).first()
+        entry, sealed = self._releasable(row, held_id, at)
+        password = vault.open(sealed, context=entry.id)
+        target = to or entry.recipient
+        result = await conn.execute(
+            update(held_passwords)
+            .where(
+                held_passwords.c.id == held_id,
+                held_passwords.c.state == HeldState.HELD.value,
+            )
+            .values(
+                state=HeldState.RELEASED.value,
+                ciphertext=None,
+                released_at=at,
+                released_how=how,
+                released_to=target,
+            )
+        )
+        if result.rowcount != 1:  # another process released it in between
+            raise VaultError(f"password {held_id} was already released")
+        detail = {"held_id": held_id, "recipient": entry.recipient, "how": how, "to": target}
+        await self.trail.append_events(
+            conn, entry.record_id, [AuditEvent(EventType.PASSWORD_RELEASED, _at(at), detail)]
+        )
+        released = replace(
+            entry,
+            state=HeldState.RELEASED,
+            released_at=at,
+            released_how=how,
+            released_to=target,
+            sealed=False,
+        )
+        return Released(released, password)
 
     async def expire_due(self, now: float | None = None) -> int:
         """Destroy every held password past its TTL; audited `password_expired`."""

@@ -33,9 +33,14 @@ def new_queue_id() -> str:
     return head + "".join(secrets.choice(_ALPHABET) for _ in range(7))
 
 
-def envelope_to_json(envelope: Envelope) -> str:
+def envelope_to_json(envelope: Envelope, receipts: bool = False) -> str:
     return json.dumps(
         {
+            # Receipts requested: the delivery workers send each recipient its
+            # own transaction with a VERP return path (gateway/receipts).  The
+            # row's mail_from stays the original sender, so the gateway's own
+            # bounces still go to them.
+            **({"receipts": True} if receipts else {}),
             "ret": envelope.dsn_ret,
             "envid": envelope.dsn_envid,
             "smtputf8": envelope.smtputf8,
@@ -69,6 +74,7 @@ class NewMessage:
     state: QueueState = QueueState.QUEUED
     audit_id: str | None = None
     id: str = field(default_factory=new_queue_id)
+    receipts: bool = False  # request delivery/read receipts per recipient
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,7 @@ class QueuedMessage:
     audit_id: str | None = None
     last_error: str | None = None
     claimed_by: str | None = None
+    receipts: bool = False
 
     @property
     def pending(self) -> tuple[QueuedRecipient, ...]:
@@ -148,7 +155,7 @@ class QueueStore:
             "id": message.id,
             "created_at": now,
             "mail_from": env.mail_from,
-            "envelope": envelope_to_json(env),
+            "envelope": envelope_to_json(env, message.receipts),
             "content": message.content,
             "size": len(message.content),
             "state": state.value,
@@ -193,6 +200,7 @@ class QueueStore:
             next_attempt_at=now,
             audit_id=message.audit_id,
             claimed_by=claimed_by,
+            receipts=message.receipts,
         )
         return write, queued
 
@@ -248,14 +256,22 @@ class QueueStore:
 
         await self.writer.submit(write)
 
-    async def claim_due(self, limit: int) -> list[QueuedMessage]:
-        """Claim messages whose time has come, or whose claimer's lease ran out."""
+    async def claim_due(
+        self, limit: int, max_bytes: int | None = None, at_least_one: bool = True
+    ) -> list[QueuedMessage]:
+        """Claim messages whose time has come, or whose claimer's lease ran out.
+
+        With `max_bytes`, only those (in due order) whose content fits in
+        that many bytes together -- and, when `at_least_one`, the first due
+        message whatever its size -- so a backlog of large messages is not
+        loaded into memory at once.
+        """
         now = time.time()
         postgres = is_postgres(self.engine)
 
         async def write(conn: AsyncConnection) -> list[QueuedMessage]:
             due = (
-                select(queue_messages.c.id)
+                select(queue_messages.c.id, queue_messages.c.size)
                 .where(
                     or_(
                         and_(
@@ -275,7 +291,10 @@ class QueueStore:
             )
             if postgres:
                 due = due.with_for_update(skip_locked=True)
-            ids = [row[0] for row in await conn.execute(due)]
+            rows = [(row[0], int(row[1] or 0)) for row in await conn.execute(due)]
+            if max_bytes is not None:
+                rows = _within(rows, max_bytes, at_least_one)
+            ids = [message_id for message_id, _ in rows]
             if not ids:
                 return []
             await conn.execute(
@@ -378,6 +397,20 @@ class QueueStore:
             return {state: int(count) for state, count in await conn.execute(query)}
 
 
+def _within(
+    rows: list[tuple[str, int]], max_bytes: int, at_least_one: bool
+) -> list[tuple[str, int]]:
+    """The leading rows whose sizes add up to at most `max_bytes`."""
+    taken: list[tuple[str, int]] = []
+    total = 0
+    for row in rows:
+        if total + row[1] > max_bytes and (taken or not at_least_one):
+            break
+        taken.append(row)
+        total += row[1]
+    return taken
+
+
 async def _load(
     conn: AsyncConnection, ids: Sequence[str], with_content: bool = True
 ) -> list[QueuedMessage]:
@@ -438,6 +471,7 @@ async def _load(
                 audit_id=row["audit_id"],
                 last_error=row["last_error"],
                 claimed_by=row["claimed_by"],
+                receipts=bool(extra.get("receipts")),
             )
         )
     return loaded

@@ -6,11 +6,12 @@ commits once.  If that transaction fails, each operation is retried alone so
 one bad write cannot fail its neighbours.  A caller's future resolves only
 after the commit returned, i.e. after the data is durable.
 
-On SQLite the batch runs in one dedicated thread on a synchronous
-connection: the operations are coroutines, but they only await the
-connection, so a `_DirectConnection` (an AsyncConnection look-alike whose
-methods complete at once) lets them run there without a hop per statement.
-On PostgreSQL the batch runs on the async engine (asyncpg is natively async).
+On SQLite the batch runs on a synchronous connection: the operations are
+coroutines, but they only await the connection, so a `_DirectConnection`
+(an AsyncConnection look-alike whose methods complete at once) lets them run
+without aiosqlite's thread hop per call; only the commit (the fsync) runs on
+the writer thread.  On PostgreSQL the batch runs on the async engine
+(asyncpg is natively async).
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ class Writer:
         self._engine = engine
         self._sync_engine: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
-        self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._max_batch = max_batch
         self._pending: asyncio.Queue[tuple[Operation, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -69,9 +69,6 @@ class Writer:
         self._task = None
         if self._thread is not None:
             thread, self._thread = self._thread, None
-            if self._thread_loop is not None:
-                thread.submit(self._thread_loop.close).result()
-                self._thread_loop = None
             thread.shutdown(wait=True)
         if self._sync_engine is not None:
             self._sync_engine.dispose()
@@ -123,9 +120,8 @@ class Writer:
                 fut.set_result(result)
 
     async def _transaction(self, operations: list[Operation]) -> list[Any]:
-        if self._thread is not None:
-            loop = asyncio.get_running_loop()
-            results = await loop.run_in_executor(self._thread, self._run_in_thread, operations)
+        if self._sync_engine is not None:
+            results = await self._sqlite_transaction(operations)
         else:
             async with self._engine.begin() as conn:
                 results = [await op(conn) for op in operations]
@@ -133,17 +129,41 @@ class Writer:
         self.operations += len(operations)
         return results
 
-    def _run_in_thread(self, operations: Sequence[Operation]) -> list[Any]:
-        assert self._sync_engine is not None
-        if self._thread_loop is None:
-            self._thread_loop = asyncio.new_event_loop()
-        with self._sync_engine.begin() as sync_conn:
-            direct = cast(AsyncConnection, _DirectConnection(sync_conn))
-            return self._thread_loop.run_until_complete(_run_all(operations, direct))
+    async def _sqlite_transaction(self, operations: Sequence[Operation]) -> list[Any]:
+        """Statements on the loop's thread, the commit (the fsync) on the writer thread.
+
+        SQLite statements are fast, but a second thread running them would
+        wait for the interpreter lock at every call (and the loop keeps it
+        busy); the commit is the slow part and releases the lock while the
+        disk syncs, so only it moves off the loop.
+        """
+        assert self._sync_engine is not None and self._thread is not None
+        # A connection from the (one-connection) pool per batch, not one held
+        # for ever: disposing of the engine then really lets the file go.
+        with self._sync_engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                direct = cast(AsyncConnection, _DirectConnection(conn))
+                results = [_drive(op(direct)) for op in operations]
+                await asyncio.get_running_loop().run_in_executor(
+                    self._thread, transaction.commit
+                )
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    transaction.rollback()
+                raise
+        return results
 
 
-async def _run_all(operations: Sequence[Operation], conn: AsyncConnection) -> list[Any]:
-    return [await op(conn) for op in operations]
+def _drive(operation: Awaitable[T]) -> T:
+    """Run a coroutine that only awaits a _DirectConnection (so never suspends)."""
+    coroutine = operation.__await__()
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coroutine.close()
+    raise RuntimeError("a writer operation awaited something other than its connection")
 
 
 class _DirectConnection:

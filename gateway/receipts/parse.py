@@ -1,23 +1,37 @@
 """Reading delivery (RFC 3464) and read (RFC 8098) receipts.
 
 `parse_receipt(raw)` returns a `Receipt`: its kind, the per-message fields
-that correlate it (Original-Envelope-Id, Original-Message-ID) and one status
-per recipient.  Besides the standard `multipart/report` shapes it reads the
-common non-standard ones: a report whose type parameter is missing (some
-Exchange versions), a bare `message/delivery-status` or
-`message/disposition-notification` part anywhere in the message, and the
-plain-text bounce of mail systems that send no report at all (only a
-`Status:`-less "550 ..." text, read as a failure without details).
+that correlate it (Original-Envelope-Id, Original-Message-ID, the reporting
+system) and one status per recipient.  Besides the standard
+`multipart/report` shapes (Postfix, Exchange, Gmail, Thunderbird, Outlook)
+it reads the common non-standard ones:
+
+- a report whose `report-type` parameter is missing or wrong, or whose
+  status part is base64-encoded (some Exchange versions): any
+  `message/delivery-status` or `message/disposition-notification` part
+  anywhere in the message is read;
+- an MDN without Original-Message-ID: the Message-ID of the returned
+  headers (`text/rfc822-headers` or `message/rfc822`) stands in;
+- the plain-text bounce of systems that send no report at all (qmail, old
+  Exim, some appliances): a failure, recipients from `X-Failed-Recipients`
+  or the `<address>:` lines, the status from an enhanced code in the text;
+  marked `standard=False`;
+- an Outlook-style "Read: ..." / "Not read: ..." text reply without a
+  disposition part; `standard=False`.
+
 Nothing here trusts a receipt: correlation and authentication are the
-caller's (tokens.py).
+caller's (tokens.py, desk.py).  Addresses are returned xtext-decoded.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.policy
+import email.utils
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 from enum import StrEnum
 
@@ -36,7 +50,17 @@ class RecipientStatus:
     outcome: Outcome
     final_recipient: str | None = None
     original_recipient: str | None = None
-    status: str | None = None
+    status: str | None = None  # DSN Status (enhanced code), e.g. "2.0.0"
+    diagnostic: str | None = None  # DSN Diagnostic-Code, e.g. "smtp; 250 2.0.0 OK"
+    disposition: str | None = None  # MDN Disposition, as written
+
+    def names(self, address: str) -> bool:
+        """True when the status is about `address` (case-insensitive)."""
+        wanted = address.strip().lower()
+        return any(
+            a is not None and a.lower() == wanted
+            for a in (self.final_recipient, self.original_recipient)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +69,8 @@ class Receipt:
     statuses: tuple[RecipientStatus, ...]
     original_envelope_id: str | None = None
     original_message_id: str | None = None
+    reporting: str | None = None  # Reporting-MTA / Reporting-UA
+    standard: bool = True  # False: read from a non-standard (text) shape
 
 
 _DSN_ACTIONS = {
@@ -54,26 +80,79 @@ _DSN_ACTIONS = {
     "failed": Outcome.FAILED,
     "delayed": Outcome.DELAYED,
 }
+_MDN_TYPES = {"displayed": Outcome.DISPLAYED, "deleted": Outcome.DELETED}
 _MAX_RECEIPT = 2 * 1024 * 1024
+_MAX_FIELD = 500
+_XTEXT = re.compile(r"\+([0-9A-Fa-f]{2})")
+_ENHANCED = re.compile(r"\b([45])\.(\d{1,3})\.(\d{1,3})\b")
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|returned mail|returned to sender|delivery (status notification \(failure|"
+    r"failure|has failed|failed)|mail delivery failed|failure notice|non[- ]?delivery",
+    re.IGNORECASE,
+)
+_DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
+_ANGLE_LINE = re.compile(r"^\s*<([^<>\s@]+@[^<>\s@]+)>:?\s*$", re.MULTILINE)
+_ORIGINAL_HEADERS = ("text/rfc822-headers", "message/rfc822-headers", "message/rfc822")
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = " ".join(str(value).split())[:_MAX_FIELD]
+    return text or None
 
 
 def _address(value: str | None) -> str | None:
-    if not value:
+    """`rfc822; a@b` (or a bare address) -> `a@b`, xtext decoded."""
+    text = _clean(value)
+    if not text:
         return None
-    _, _, address = value.partition(";")
-    return (address or value).strip().strip("<>") or None
+    _, _, address = text.partition(";")
+    address = (address or text).strip().strip("<>").strip()
+    address = _XTEXT.sub(lambda m: chr(int(m.group(1), 16)), address)
+    return address or None
 
 
 def _blocks(part: Message) -> list[Message]:
     payload = part.get_payload()
-    if isinstance(payload, list):
+    encoded = (part.get("Content-Transfer-Encoding") or "").strip().lower() == "base64"
+    if isinstance(payload, list) and not encoded:
         return [p for p in payload if isinstance(p, Message)]
-    # Some senders base64 the report part; the email package then leaves it
-    # as a string: parse the decoded text as header blocks.
-    raw = part.get_payload(decode=True)
+    # Some senders base64 the report part.  The email package then either
+    # leaves it a string or (compat32, message/*) splits the base64 text into
+    # header-less blocks: decode the text and parse it as header blocks.
+    if isinstance(payload, list):
+        text64 = re.sub(
+            r"\s+", "", "".join(p.as_string() for p in payload if isinstance(p, Message))
+        )
+        try:
+            raw: object = base64.b64decode(text64 + "=" * (-len(text64) % 4))
+        except (binascii.Error, ValueError):
+            return []
+    else:
+        raw = part.get_payload(decode=True)
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(payload)
     blocks = re.split(r"\r?\n\s*\r?\n", text.strip())
     return [email.message_from_string(b + "\n") for b in blocks if b.strip()]
+
+
+def _original_message_id(message: Message) -> str | None:
+    """The Message-ID of the returned original headers, if any came back."""
+    for part in message.walk():
+        if part.get_content_type() not in _ORIGINAL_HEADERS:
+            continue
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            inner = next((p for p in payload if isinstance(p, Message)), None)
+            if inner is not None and inner.get("Message-ID"):
+                return _clean(inner.get("Message-ID"))
+            continue
+        raw = part.get_payload(decode=True)
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(payload)
+        headers = email.message_from_string(text.lstrip())
+        if headers.get("Message-ID"):
+            return _clean(headers.get("Message-ID"))
+    return None
 
 
 def _dsn(part: Message) -> Receipt | None:
@@ -81,10 +160,13 @@ def _dsn(part: Message) -> Receipt | None:
     if not blocks:
         return None
     head, *recipients = blocks
+    if head.get("Action") is not None and not recipients:
+        # No per-message block at all (seen from some appliances).
+        head, recipients = Message(), blocks
     statuses = []
     for block in recipients:
         action = (block.get("Action") or "").strip().lower()
-        outcome = _DSN_ACTIONS.get(action)
+        outcome = _DSN_ACTIONS.get(action.split()[0] if action else "")
         if outcome is None:
             continue
         statuses.append(
@@ -92,7 +174,8 @@ def _dsn(part: Message) -> Receipt | None:
                 outcome=outcome,
                 final_recipient=_address(block.get("Final-Recipient")),
                 original_recipient=_address(block.get("Original-Recipient")),
-                status=(block.get("Status") or "").strip() or None,
+                status=_clean(block.get("Status")),
+                diagnostic=_clean(block.get("Diagnostic-Code")),
             )
         )
     if not statuses:
@@ -100,7 +183,8 @@ def _dsn(part: Message) -> Receipt | None:
     return Receipt(
         kind="dsn",
         statuses=tuple(statuses),
-        original_envelope_id=(head.get("Original-Envelope-Id") or "").strip() or None,
+        original_envelope_id=_clean(head.get("Original-Envelope-Id")),
+        reporting=_clean(head.get("Reporting-MTA")),
     )
 
 
@@ -109,22 +193,93 @@ def _mdn(part: Message) -> Receipt | None:
     if not blocks:
         return None
     fields = blocks[0]
-    disposition = (fields.get("Disposition") or "").lower()
-    _, _, kinds = disposition.partition(";")
-    kind = kinds.split("/")[0].strip()
-    outcome = {"displayed": Outcome.DISPLAYED, "deleted": Outcome.DELETED}.get(kind, Outcome.OTHER)
+    for block in blocks[1:]:  # a stray blank line splits some clients' fields
+        for name, value in block.items():
+            if fields.get(name) is None:
+                fields[name] = value
+    disposition = _clean(fields.get("Disposition"))
     if not disposition:
         return None
+    _, _, kinds = disposition.lower().partition(";")
+    kind = kinds.split("/")[0].strip()
     return Receipt(
         kind="mdn",
         statuses=(
             RecipientStatus(
-                outcome=outcome,
+                outcome=_MDN_TYPES.get(kind, Outcome.OTHER),
                 final_recipient=_address(fields.get("Final-Recipient")),
                 original_recipient=_address(fields.get("Original-Recipient")),
+                disposition=disposition,
             ),
         ),
-        original_message_id=(fields.get("Original-Message-ID") or "").strip() or None,
+        original_message_id=_clean(fields.get("Original-Message-ID")),
+        reporting=_clean(fields.get("Reporting-UA")),
+    )
+
+
+def _text(message: Message) -> str:
+    texts = []
+    for part in message.walk():
+        if part.get_content_type() != "text/plain":
+            continue
+        raw = part.get_payload(decode=True)
+        if isinstance(raw, bytes):
+            charset = part.get_content_charset() or "utf-8"
+            try:
+                texts.append(raw.decode(charset, "replace"))
+            except LookupError:
+                texts.append(raw.decode("utf-8", "replace"))
+    return "\n".join(texts)[:200_000]
+
+
+def _text_bounce(message: Message) -> Receipt | None:
+    """A bounce written as prose: a failure, with what can be read from it."""
+    subject = str(message.get("Subject") or "")
+    sender = email.utils.parseaddr(str(message.get("From") or ""))[1]
+    if not (_BOUNCE_SUBJECT.search(subject) or _DAEMON.match(sender)):
+        return None
+    text = _text(message)
+    if not (_BOUNCE_SUBJECT.search(subject) or _BOUNCE_SUBJECT.search(text[:5000])):
+        return None
+    code = _ENHANCED.search(text)
+    status = ".".join(code.groups()) if code else "5.0.0"
+    outcome = Outcome.DELAYED if status.startswith("4") else Outcome.FAILED
+    addresses = [
+        a.strip()
+        for header in message.get_all("X-Failed-Recipients") or []
+        for a in str(header).split(",")
+        if "@" in a
+    ] or _ANGLE_LINE.findall(text)
+    statuses = tuple(
+        RecipientStatus(outcome=outcome, final_recipient=_address(a), status=status)
+        for a in dict.fromkeys(addresses[:20])
+    ) or (RecipientStatus(outcome=outcome, status=status),)
+    return Receipt(
+        kind="dsn",
+        statuses=statuses,
+        original_message_id=_original_message_id(message),
+        standard=False,
+    )
+
+
+def _text_read_receipt(message: Message) -> Receipt | None:
+    """Outlook's "Read: <subject>" notice sent as plain text."""
+    subject = str(message.get("Subject") or "").strip().lower()
+    if subject.startswith("read:"):
+        outcome = Outcome.DISPLAYED
+    elif subject.startswith("not read:"):
+        outcome = Outcome.DELETED
+    else:
+        return None
+    text = _text(message).lower()
+    if "was read" not in text and "was deleted" not in text and "not read" not in text:
+        return None
+    sender = email.utils.parseaddr(str(message.get("From") or ""))[1] or None
+    return Receipt(
+        kind="mdn",
+        statuses=(RecipientStatus(outcome=outcome, final_recipient=sender),),
+        original_message_id=_original_message_id(message),
+        standard=False,
     )
 
 
@@ -135,12 +290,13 @@ def parse_receipt(raw: bytes) -> Receipt | None:
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     for part in message.walk():
         ctype = part.get_content_type()
+        found: Receipt | None = None
         if ctype == "message/delivery-status":
             found = _dsn(part)
-            if found:
-                return found
         elif ctype == "message/disposition-notification":
             found = _mdn(part)
-            if found:
-                return found
-    return None
+        if found is not None:
+            if found.original_message_id is None:
+                found = replace(found, original_message_id=_original_message_id(message))
+            return found
+    return _text_read_receipt(message) or _text_bounce(message)

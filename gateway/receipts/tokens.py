@@ -25,9 +25,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 _TAG_LENGTH = 20  # base32 characters: 100 bits
+# Case-insensitive: some mail systems fold the local part to lower (or upper)
+# case.  Queue ids are upper case and tags lower case, so the parts are put
+# back into their own case before the tag is checked.
 _LOCAL = re.compile(
-    r"^(?P<kind>dsn|mdn)\+(?P<queue>[0-9A-Z]{8,32})-(?P<index>\d{1,5})-(?P<tag>[a-z2-7]{20})$"
+    r"^(?P<kind>dsn|mdn)\+(?P<queue>[0-9A-Z]{8,32})-(?P<index>\d{1,5})-(?P<tag>[a-z2-7]{20})$",
+    re.IGNORECASE,
 )
+_ENVID = re.compile(r"^(?P<queue>[0-9A-Z]{8,32})-(?P<index>\d{1,5})$")
 
 
 class ReceiptKind(StrEnum):
@@ -51,6 +56,13 @@ class ReceiptRef:
 def envelope_id(queue_id: str, index: int) -> str:
     """The DSN ENVID sent upstream: names the message and recipient."""
     return f"{queue_id}-{index}"
+
+
+def parse_envelope_id(value: str | None) -> tuple[str, int] | None:
+    """(queue id, index) from an ENVID the gateway sent, else None.  Not proof
+    of anything: an ENVID is not authenticated (the queue id is not secret)."""
+    match = _ENVID.match((value or "").strip())
+    return None if match is None else (match["queue"], int(match["index"]))
 
 
 def derive_key(secret: bytes, purpose: bytes = b"gateway receipts v1") -> bytes:
@@ -82,6 +94,11 @@ class ReceiptAddressing:
     def is_receipt_domain(self, address: str) -> bool:
         return address.rpartition("@")[2].lower().rstrip(".") == self.domain
 
+    def token_shaped(self, address: str) -> bool:
+        """True when `address` looks like a receipt address, genuine or not."""
+        local, _, domain = address.rpartition("@")
+        return domain.lower().rstrip(".") == self.domain and _LOCAL.match(local) is not None
+
     def parse(self, address: str) -> ReceiptRef | None:
         """The ReceiptRef of a genuine receipt address, else None."""
         local, _, domain = address.rpartition("@")
@@ -90,9 +107,10 @@ class ReceiptAddressing:
         match = _LOCAL.match(local)
         if match is None:
             return None
-        kind = ReceiptKind(match["kind"])
-        queue_id, index = match["queue"], int(match["index"])
+        kind = ReceiptKind(match["kind"].lower())
+        queue_id, index = match["queue"].upper(), int(match["index"])
+        tag = match["tag"].lower()
         for key in self._keys:
-            if hmac.compare_digest(self._tag(key, kind, queue_id, index), match["tag"]):
+            if hmac.compare_digest(self._tag(key, kind, queue_id, index), tag):
                 return ReceiptRef(kind, queue_id, index)
         return None

@@ -31,6 +31,16 @@ S550_POLICY: Final = "550 5.7.1 {summary}"
 S550_BARE_LINE_ENDING: Final = (
     "550 5.5.2 Message refused: bare CR or LF, or NUL, in the message data"
 )
+# Inbound receipts (gateway/receipts/desk.py): a receipt is answered 250 once
+# it is recorded, and also when it is dropped (a forged or unknown token, an
+# unreadable report): a prober learns nothing.  Only an address on the
+# receipts domain that is not a receipt address at all, for a report that
+# correlates with nothing, is refused.
+S250_RECEIPT: Final = "250 2.0.0 Receipt accepted"
+S550_NO_SUCH_RECEIPT: Final = "550 5.1.1 No such receipt address"
+S550_RECEIPTS_MIXED: Final = (
+    "550 5.7.1 Receipt addresses cannot be mixed with other recipients"
+)
 S552_TOO_BIG: Final = "552 5.3.4 Message too big for system"
 S553_BAD_ADDRESS: Final = "553 5.1.3 Address not allowed: {why}"
 S555_UNKNOWN_PARAMETER: Final = "555 5.5.4 Unsupported parameter {name}"

@@ -3,8 +3,9 @@
 Flow per connection: EHLO (SIZE, 8BITMIME, SMTPUTF8, PIPELINING,
 ENHANCEDSTATUSCODES, DSN, STARTTLS when configured, AUTH only after TLS) ->
 MAIL (address checked, DSN RET/ENVID kept) -> RCPT (address checked, relay
-permission, recipient limit, DSN NOTIFY/ORCPT kept) -> DATA (read in blocks
-up to the terminator; bare CR/LF or NUL refused) -> the `Acceptor` given by
+permission, recipient limit, DSN NOTIFY/ORCPT kept) -> DATA (read in chunks
+up to the terminator, checked and unstuffed as it streams, spooled to a
+temporary file when large; bare CR/LF or NUL refused) -> the `Acceptor` given by
 the composition root decides and answers.  This module knows nothing about
 detection or policy: the acceptor returns the reply line.
 
@@ -29,15 +30,21 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from gateway.model import Envelope, RecipientDsn
 from gateway.receive import replies
 from gateway.receive.addresses import address_problem
+from gateway.receive.data import SPOOL_THRESHOLD, DataCollector, MessageContent, SpooledBody
 
 log = structlog.get_logger(__name__)
 
-Acceptor = Callable[[Envelope, bytes], Awaitable[str]]
+# The acceptor gets the content as bytes, or spooled to a temporary file when
+# large; the spool file is closed (and so deleted) once the acceptor returns.
+Acceptor = Callable[[Envelope, MessageContent], Awaitable[str]]
 Authenticator = Callable[[str, str], bool]
 
 _XTEXT = re.compile(r"^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*$")
 _NOTIFY_VALUES = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
 _BLOCK_TERMINATOR = b"\n.\r\n"
+# DATA is read in chunks of this size (the StreamReader's limit while DATA
+# runs; it buffers at most about twice this per connection).
+_DATA_CHUNK = 256 * 1024
 
 
 @dataclass
@@ -66,6 +73,10 @@ class ListenerConfig:
     tls_context: ssl.SSLContext | None = None
     # Mail to these domains is accepted from anyone (inbound receipts).
     open_domains: frozenset[str] = frozenset()
+    # Content above this many bytes is spooled to a temporary file in
+    # `spool_dir` (the system's temporary folder when empty) as it arrives.
+    spool_threshold: int = SPOOL_THRESHOLD
+    spool_dir: str = ""
 
 
 class GatewaySMTP(SMTP):
@@ -300,20 +311,32 @@ class GatewaySMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         await self.push(replies.S354_START)
-        # aiosmtpd's idle timer only restarts on a command: give the
-        # transfer, then the decision, their own bounds.
-        self._reset_timeout(self._config.data_timeout)
         started = time.monotonic()
-        content, status = await self._read_data()
+        content, status = await self._read_data(started + self._config.data_timeout)
         if status is not None:
             self._set_post_data_state()
             await self.push(status)
             return
         assert content is not None
+        try:
+            reply = await self._accept(content)
+        finally:
+            if isinstance(content, SpooledBody):
+                content.close()  # committed or refused by now: the spool goes
+        log.debug("data_answered", seconds=round(time.monotonic() - started, 4))
+        self._answering_data = True
+        try:
+            await self.push(reply)
+        finally:
+            self._answering_data = False
+            self._reset_timeout()
+
+    async def _accept(self, content: MessageContent) -> str:
+        """Hand the transaction to the acceptor; its reply line."""
         session = self.session
         peer = session.peer if session is not None else ""
         envelope = Envelope(
-            mail_from=self._txn.mail_from,
+            mail_from=self._txn.mail_from or "",
             rcpt_tos=tuple(self._txn.recipients),
             rcpt_dsn=tuple(self._txn.rcpt_dsn),
             dsn_ret=self._txn.ret,
@@ -325,88 +348,125 @@ class GatewaySMTP(SMTP):
             auth_user=(str(session.auth_data) if session and session.authenticated else None),
         )
         self._set_post_data_state()
-        self._reset_timeout(self._config.inspect_timeout + 30)
+        # The decision's own bound, plus, for a spooled message, the wait for
+        # its turn among the large ones (`large_message_concurrency`).
+        inspect = self._config.inspect_timeout
+        self._reset_timeout(inspect * (2 if isinstance(content, SpooledBody) else 1) + 30)
         try:
-            reply = await self._acceptor(envelope, content)
+            return await self._acceptor(envelope, content)
         except Exception as exc:  # never 250 without a durable commit
             log.error("message_accept_failed", error=type(exc).__name__)
-            reply = replies.S451_INTERNAL
-        log.debug("data_answered", seconds=round(time.monotonic() - started, 4))
-        self._answering_data = True
-        try:
-            await self.push(reply)
-        finally:
-            self._answering_data = False
-            self._reset_timeout()
+            return replies.S451_INTERNAL
 
-    async def _read_data(self) -> tuple[bytes | None, str | None]:
-        """Read DATA to its terminator, in blocks.  Returns (content, error reply).
+    def _data_progress(self, deadline: float) -> None:
+        """DATA is moving: restart the idle timer, never past `deadline`.
 
-        The content keeps its CRLF line endings, dot-unstuffed.  The fast path
-        lets the stream search for LF "." CRLF; starting it after the first CR
-        means the terminator's LF is always still in the stream.  A terminator
-        not preceded by CR, a bare CR or LF, or a NUL anywhere is refused
-        (SMTP smuggling); the rest of the message is then read line by line
-        so nothing after a fake terminator is taken as a command.
+        aiosmtpd's timer only restarts on a command.  During DATA it restarts
+        per chunk received, so a steady upload of any size is never cut while
+        a client dribbling less than a chunk per `idle_timeout` is; the whole
+        transfer is bounded by `data_timeout` however fast it moves.
+        """
+        remaining = deadline - time.monotonic()
+        self._reset_timeout(max(0.001, min(self._config.idle_timeout, remaining)))
+
+    async def _read_data(self, deadline: float) -> tuple[MessageContent | None, str | None]:
+        """Read DATA to its terminator, in chunks.  Returns (content, error reply).
+
+        The content keeps its CRLF line endings, dot-unstuffed (see
+        `DataCollector`): bytes, or a `SpooledBody` above the spool threshold
+        that the caller closes.  The stream's limit is kept at one chunk:
+        `readuntil` finds the terminator, or overruns and `readexactly` takes
+        the part that cannot hold the start of a terminator; what follows the
+        terminator (pipelined commands) stays in the stream.  A message that
+        fits one chunk is read with two `readuntil` calls and copied once.
+
+        The search for LF "." CRLF starts after the first CR, so the
+        terminator's LF is always still in the stream and the byte before it
+        is known.  A terminator not preceded by CR, a bare CR or LF, or a NUL
+        anywhere is refused (SMTP smuggling); after a fake terminator the
+        rest of the message is read line by line so nothing after it is taken
+        as a command.  Past `max_message_size` the rest is read and dropped,
+        then 552.
         """
         reader = self._reader
-        limit = self._config.max_message_size
-        # The stream's limit is aiosmtpd's line limit; raise it for the
-        # block read and put it back for command lines.
+        config = self._config
+        collector = DataCollector(config.max_message_size, config.spool_threshold,
+                                  config.spool_dir)
+        # The stream's limit is aiosmtpd's line limit; one chunk for DATA,
+        # put back for command lines.
         saved_limit = getattr(reader, "_limit")  # noqa: B009
-        setattr(reader, "_limit", limit + 1024)  # noqa: B010
+        setattr(reader, "_limit", _DATA_CHUNK)  # noqa: B010
+        self._data_progress(deadline)
         try:
-            try:
-                first = await reader.readuntil(b"\r")
-                if first == b".\r":
-                    nxt = await reader.readexactly(1)
-                    if nxt == b"\n":
-                        return b"", None
-                    return await self._drain_smuggled()
-                rest = await reader.readuntil(_BLOCK_TERMINATOR)
-            except asyncio.LimitOverrunError:
-                return await self._drain_oversize()
-            raw = first + rest
-            if len(raw) > limit + 3:
+            while True:
+                try:
+                    first = await reader.readuntil(b"\r")
+                    break
+                except asyncio.LimitOverrunError as exc:  # a chunk without CR
+                    collector.feed(await reader.readexactly(exc.consumed))
+                    self._data_progress(deadline)
+            if first == b".\r" and not collector.size:
+                nxt = await reader.readexactly(1)
+                if nxt == b"\n":
+                    return b"", None
+                return await self._drain_smuggled(deadline)
+            while True:
+                try:
+                    rest = await reader.readuntil(_BLOCK_TERMINATOR)
+                    break
+                except asyncio.LimitOverrunError as exc:
+                    if first:
+                        collector.feed(first)
+                        first = b""
+                    collector.feed(await reader.readexactly(exc.consumed))
+                    self._data_progress(deadline)
+            # Is the byte before the terminator's LF a CR?  `first` ends with one.
+            real = rest[-5] == 13 if len(rest) > 4 else bool(first) or collector.ends_with_cr
+            if not real:
+                collector.close()
+                return await self._drain_smuggled(deadline)
+            if first:  # the whole message in one read
+                collector.feed(b"".join((first, memoryview(rest)[:-3])))
+            else:
+                collector.feed(rest[:-3])
+            if collector.oversize:
+                log.info("data_refused", reason="too_big")
                 return None, replies.S552_TOO_BIG
-            if raw[-5:-4] != b"\r":
-                return await self._drain_smuggled()
-            content = raw[:-3]
+            if collector.bare_line_ending:
+                log.warning("data_refused", reason="bare_line_ending")
+                return None, replies.S550_BARE_LINE_ENDING
+            if collector.spool_error is not None:
+                log.error("data_spool_failed", error=type(collector.spool_error).__name__)
+                return None, replies.S451_INTERNAL
+            return collector.result(), None
         finally:
             setattr(reader, "_limit", saved_limit)  # noqa: B010
-        lf = content.count(b"\n")
-        if b"\x00" in content or content.count(b"\r") != lf or content.count(b"\r\n") != lf:
-            return None, replies.S550_BARE_LINE_ENDING
-        if content.startswith(b"."):
-            content = content[1:]
-        if b"\r\n." in content:
-            content = content.replace(b"\r\n.", b"\r\n")
-        return content, None
+            collector.close()  # a spooled result was handed over already
 
-    async def _drain_lines(self) -> None:
+    async def _drain_lines(self, deadline: float) -> None:
         """Read and discard lines up to a real CRLF "." CRLF terminator."""
         reader = self._reader
         previous_ended = True
+        since_progress = 0
         while True:
             try:
                 line = await reader.readuntil(b"\r\n")
             except asyncio.LimitOverrunError as exc:
-                await reader.readexactly(exc.consumed)
+                line = await reader.readexactly(exc.consumed)
                 previous_ended = False
-                continue
-            if previous_ended and line == b".\r\n":
-                return
-            previous_ended = True
+            else:
+                if previous_ended and line == b".\r\n":
+                    return
+                previous_ended = True
+            since_progress += len(line)
+            if since_progress >= _DATA_CHUNK:
+                since_progress = 0
+                self._data_progress(deadline)
 
-    async def _drain_smuggled(self) -> tuple[None, str]:
+    async def _drain_smuggled(self, deadline: float) -> tuple[None, str]:
         log.warning("data_refused", reason="bare_line_ending")
-        await self._drain_lines()
+        await self._drain_lines(deadline)
         return None, replies.S550_BARE_LINE_ENDING
-
-    async def _drain_oversize(self) -> tuple[None, str]:
-        log.info("data_refused", reason="too_big")
-        await self._drain_lines()
-        return None, replies.S552_TOO_BIG
 
 
 class _Hooks:

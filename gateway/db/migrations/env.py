@@ -7,7 +7,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import gateway.passwords.schema  # noqa: F401  (adds held_passwords to the metadata)
+# Imported for their side effect: they add held_passwords and
+# receipt_requests to the metadata.
+import gateway.passwords.schema
+import gateway.receipts.schema  # noqa: F401
 from gateway.db.engine import create_engine
 from gateway.db.schema import metadata
 

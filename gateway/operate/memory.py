@@ -1,0 +1,40 @@
+"""Keep the process's resident memory close to what it actually uses.
+
+glibc's malloc serves a large allocation with its own mmap, returned to the
+system when freed -- but each time such a block is freed it raises that
+threshold to the block's size (up to 32 MiB).  After the first large message,
+message-sized buffers (25 MB bodies, their copies during inspection) come
+from the heap instead, whose freed space is kept and fragmented: resident
+memory climbs to several times what is live.  `tune_malloc` fixes the
+threshold (which also turns the adjustment off): blocks from 1 MiB up are
+mapped and unmapped on their own; smaller allocations are served as before.
+
+An operator's own MALLOC_MMAP_THRESHOLD_ in the environment is left alone;
+on other C libraries this does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+__all__ = ["tune_malloc"]
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+MMAP_THRESHOLD = 1024 * 1024
+
+
+def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD) -> bool:
+    """Fix glibc's mmap threshold; True when it was set."""
+    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018  (glibc only)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold))

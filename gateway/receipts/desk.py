@@ -1,0 +1,650 @@
+"""The receipts desk: asking for receipts, taking them in, releasing passwords.
+
+Flow
+    acceptance   `wants_receipts(decision)`; `request_op` writes one
+                 receipt_requests row per recipient in the enqueue
+                 transaction; under `release = "sender"`, `sender_release_op`
+                 releases the password to the sender there too.
+    delivery     the worker sends each recipient its own transaction
+                 (request.py) and `hop_op` marks who was relayed (the
+                 timeout counts from there) or failed at the upstream.
+    inbound      `Gateway._accept` hands over mail whose every recipient is
+                 on `[receipts] domain` (`route`); `accept` authenticates the
+                 token, reads the report (parse.py), checks it is about the
+                 token's message and recipient, and in ONE transaction marks
+                 the row, appends the audit event, queues the sender's copy
+                 when they asked, and (on-receipt) releases that recipient's
+                 password and queues the email carrying it.  Receipts are
+                 never relayed.
+    periodic     `run` (started by Gateway.start): `expire_due` destroys
+                 held passwords past their ttl; a recipient without any
+                 receipt `[receipts] timeout` after relaying gets the sender
+                 a notice with their name and telephone, once.
+
+Answers (replies.py):
+    - a genuine token: 250, whether or not the report changed anything
+      (a replay, a mismatch, an unreadable report are logged and dropped);
+    - a token-shaped address whose HMAC does not verify (forged, or made
+      with a key no longer configured): 250 and `receipt_dropped`, so a
+      prober cannot tell a good guess from a bad one;
+    - any other address on the receipts domain (postmaster@, a mangled
+      token): the report is correlated by Original-Envelope-Id or
+      Original-Message-ID and audited with `authenticated: false` (never
+      releasing a password, never changing what a genuine receipt would),
+      250; when nothing correlates, 550 5.1.1.
+
+Replays change nothing: each receipt kind sets its column once (an UPDATE
+... WHERE column IS NULL), and a password row is released at most once.
+Logs carry queue ids, indexes and reasons, never addresses, content or
+passwords.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.audit import AuditEvent, AuditTrail, EventType
+from gateway.db import audit_events
+from gateway.errors import VaultError
+from gateway.model import Action, Envelope, RecipientDsn
+from gateway.passwords import HeldState, PasswordStore, held_passwords
+from gateway.pipeline import Decision
+from gateway.queue import NewMessage, QueueStore
+from gateway.receipts.letters import (
+    Contact,
+    forwarded_receipt,
+    password_to_recipient,
+    password_to_sender,
+    timeout_notice,
+)
+from gateway.receipts.parse import Outcome, Receipt, RecipientStatus, parse_receipt
+from gateway.receipts.request import Operation
+from gateway.receipts.schema import receipt_requests
+from gateway.receipts.tokens import ReceiptAddressing, ReceiptRef, parse_envelope_id
+from gateway.receive import replies
+from gateway.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+Route = Literal["relay", "receipt", "mixed"]
+
+# Receipt outcome -> (receipt_requests column it sets once, audit event).
+_RECORDED: dict[Outcome, tuple[str, EventType]] = {
+    Outcome.DELIVERED: ("delivered_at", EventType.DELIVERY_CONFIRMED),
+    Outcome.FAILED: ("failed_at", EventType.DELIVERY_FAILED),
+    Outcome.DISPLAYED: ("read_at", EventType.READ_CONFIRMED),
+}
+# Which status to act on when a report has several for one recipient.
+_PRECEDENCE = {
+    Outcome.DISPLAYED: 0,
+    Outcome.DELIVERED: 1,
+    Outcome.FAILED: 2,
+    Outcome.DELAYED: 3,
+    Outcome.DELETED: 4,
+    Outcome.OTHER: 5,
+}
+_TIMEOUT_BATCH = 200
+
+
+def _at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _msgid(value: str | None) -> str:
+    return (value or "").strip().strip("<>").strip().lower()
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return (a or "").strip().lower() == (b or "").strip().lower()
+
+
+class ReceiptDesk:
+    def __init__(
+        self,
+        settings: Settings,
+        addressing: ReceiptAddressing | None,
+        queue: QueueStore,
+        trail: AuditTrail,
+        passwords: PasswordStore,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.addressing = addressing
+        self.queue = queue
+        self.trail = trail
+        self.passwords = passwords
+        self.wake = wake
+        self.domain = settings.receipts.domain.lower().rstrip(".")
+        self.hostname = settings.server.hostname
+        self.marking = settings.policy.subject_marking
+
+    # -- routing ---------------------------------------------------------------
+
+    def route(self, envelope: Envelope) -> Route:
+        """"receipt" when every recipient is on the receipts domain."""
+        if not self.domain or not envelope.rcpt_tos:
+            return "relay"
+        ours = [
+            r.rpartition("@")[2].lower().rstrip(".") == self.domain for r in envelope.rcpt_tos
+        ]
+        if all(ours):
+            return "receipt"
+        return "mixed" if any(ours) else "relay"
+
+    # -- acceptance: asking ------------------------------------------------------
+
+    def wants_receipts(self, decision: Decision) -> bool:
+        receipts = self.settings.receipts
+        if self.addressing is None or not (receipts.request_dsn or receipts.request_mdn):
+            return False
+        verdict = decision.verdict
+        if verdict.action == Action.REJECT:
+            return False
+        return verdict.personal_data or decision.password is not None or bool(verdict.marking)
+
+    def request_op(
+        self, queue_id: str, envelope: Envelope, decision: Decision, sender_mdn: bool
+    ) -> Operation:
+        """One receipt_requests row per recipient, in the enqueue transaction."""
+        now = time.time()
+        rows: list[dict[str, Any]] = []
+        entries = decision.recipients or tuple(None for _ in envelope.rcpt_tos)
+        for index, address in enumerate(envelope.rcpt_tos):
+            dsn = envelope.rcpt_dsn[index] if index < len(envelope.rcpt_dsn) else RecipientDsn()
+            entry = entries[index] if index < len(entries) else None
+            rows.append(
+                {
+                    "queue_id": queue_id,
+                    "idx": index,
+                    "recipient": address,
+                    "route": decision.routes[index] if index < len(decision.routes)
+                    else "upstream",
+                    "sender": envelope.mail_from,
+                    "message_id": decision.message_id,
+                    "name": entry.name if entry else None,
+                    "telephone": entry.telephone if entry else None,
+                    "sender_notify": ",".join(dsn.notify) or None,
+                    "sender_orcpt": dsn.orcpt,
+                    "sender_envid": envelope.dsn_envid,
+                    "sender_mdn": sender_mdn,
+                    "created_at": now,
+                }
+            )
+
+        async def write(conn: AsyncConnection) -> None:
+            if rows:
+                await conn.execute(receipt_requests.insert(), rows)
+
+        return write
+
+    def sender_release_op(
+        self, queue_id: str, envelope: Envelope, decision: Decision
+    ) -> Operation:
+        """`release = "sender"`: the password goes to the sender at acceptance,
+        with each recipient's name and telephone, in the enqueue transaction."""
+        sender = envelope.mail_from
+        entries = decision.recipients or tuple(None for _ in envelope.rcpt_tos)
+        contacts = [
+            Contact(address, e.name if e else None, e.telephone if e else None)
+            for address, e in zip(envelope.rcpt_tos, entries, strict=False)
+        ]
+
+        async def write(conn: AsyncConnection) -> None:
+            if not sender:
+                return  # nobody to tell: stays held for a manual release
+            at = time.time()
+            rows = (
+                await conn.execute(
+                    select(held_passwords.c.id).where(
+                        held_passwords.c.queue_id == queue_id,
+                        held_passwords.c.state == HeldState.HELD.value,
+                    )
+                )
+            ).all()
+            released = [
+                await self.passwords.release_in(conn, r.id, to=sender, how="sender", at=at)
+                for r in rows
+            ]
+            if not released:
+                return
+            content = password_to_sender(
+                hostname=self.hostname,
+                marking=self.marking,
+                sender=sender,
+                queue_id=queue_id,
+                message_id=decision.message_id,
+                password=released[0].password,
+                contacts=contacts,
+            )
+            await self._queue(conn, sender, content)
+            log.info("password_released", queue_id=queue_id, how="sender", count=len(released))
+
+        return write
+
+    async def _queue(self, conn: AsyncConnection, to: str, content: bytes,
+                     route: str = "upstream") -> None:
+        """Queue a gateway-made email (null sender: no bounce loops)."""
+        message = NewMessage(
+            envelope=Envelope(mail_from="", rcpt_tos=(to,), peer="local", helo=self.hostname),
+            content=content,
+            routes=(route,),
+        )
+        insert, _ = self.queue.insert_op(message)
+        await insert(conn)
+
+    # -- inbound ---------------------------------------------------------------
+
+    async def accept(self, envelope: Envelope, content: bytes) -> str:
+        """Take in one inbound receipt; the SMTP reply."""
+        if self.addressing is None:
+            log.warning("receipt_dropped", reason="no_receipts_key")
+            return replies.S550_NO_SUCH_RECEIPT
+        refs: dict[tuple[str, int], ReceiptRef] = {}
+        forged = 0
+        for address in envelope.rcpt_tos:
+            ref = self.addressing.parse(address)
+            if ref is not None:
+                refs.setdefault((ref.queue_id, ref.index), ref)
+            elif self.addressing.token_shaped(address):
+                forged += 1
+        if forged:
+            log.warning("receipt_dropped", reason="forged_token", count=forged)
+        receipt = parse_receipt(content)
+        if receipt is None:
+            if refs or forged:
+                log.info("receipt_dropped", reason="unreadable", queue_ids=sorted(
+                    {q for q, _ in refs}))
+                return replies.S250_RECEIPT
+            return replies.S550_NO_SUCH_RECEIPT
+        if refs:
+            queued: int = await self.queue.writer.submit(
+                self._apply_op(list(refs.values()), receipt, time.time())
+            )
+            if queued:
+                self.wake()
+            return replies.S250_RECEIPT
+        if forged:
+            return replies.S250_RECEIPT
+        found = await self.queue.writer.submit(self._unauthenticated_op(receipt, time.time()))
+        return replies.S250_RECEIPT if found else replies.S550_NO_SUCH_RECEIPT
+
+    async def _row(
+        self, conn: AsyncConnection, queue_id: str, index: int, lock: bool = True
+    ) -> dict[str, Any] | None:
+        query = select(receipt_requests).where(
+            receipt_requests.c.queue_id == queue_id, receipt_requests.c.idx == index
+        )
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = (await conn.execute(query)).first()
+        return None if row is None else dict(row._mapping)
+
+    @staticmethod
+    def _about(receipt: Receipt, envid: str, row: dict[str, Any]) -> RecipientStatus | None:
+        """The status of `receipt` that is about this row's message and
+        recipient, or None when the report is about something else."""
+        recipient = str(row["recipient"])
+        if row["message_id"] and receipt.original_message_id and (
+            _msgid(receipt.original_message_id) != _msgid(row["message_id"])
+        ):
+            return None  # the returned headers name another message
+        statuses = list(receipt.statuses)
+        if receipt.original_envelope_id is not None:
+            if not _same(receipt.original_envelope_id, envid):
+                return None
+            named = [s for s in statuses if s.names(recipient)]
+            # With a matching ENVID a lone status is ours even when an alias
+            # changed the final recipient.
+            candidates = named or (statuses if len(statuses) == 1 else [])
+        else:
+            candidates = [
+                s for s in statuses
+                if s.names(recipient) or (s.final_recipient is None
+                                          and s.original_recipient is None)
+            ]
+            if receipt.kind == "mdn" and not candidates and len(statuses) == 1:
+                # A read receipt's Final-Recipient is whatever the client
+                # calls the mailbox; the token already names the recipient.
+                candidates = statuses
+        if not candidates:
+            return None
+        return min(candidates, key=lambda s: _PRECEDENCE[s.outcome])
+
+    def _apply_op(
+        self, refs: list[ReceiptRef], receipt: Receipt, at: float
+    ) -> Callable[[AsyncConnection], Any]:
+        async def write(conn: AsyncConnection) -> int:
+            queued = 0
+            for ref in refs:
+                row = await self._row(conn, ref.queue_id, ref.index)
+                if row is None:
+                    log.info("receipt_dropped", reason="unknown_message", queue_id=ref.queue_id,
+                             index=ref.index)
+                    continue
+                status = self._about(receipt, ref.envid, row)
+                if status is None:
+                    log.warning("receipt_dropped", reason="other_message",
+                                queue_id=ref.queue_id, index=ref.index)
+                    continue
+                queued += await self._apply(conn, ref, row, receipt, status, at)
+            return queued
+
+        return write
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        ref: ReceiptRef,
+        row: dict[str, Any],
+        receipt: Receipt,
+        status: RecipientStatus,
+        at: float,
+    ) -> int:
+        outcome = status.outcome
+        recorded = _RECORDED.get(outcome)
+        if recorded is not None:
+            column, event_type = recorded
+            result = await conn.execute(
+                update(receipt_requests)
+                .where(
+                    receipt_requests.c.queue_id == ref.queue_id,
+                    receipt_requests.c.idx == ref.index,
+                    receipt_requests.c[column].is_(None),
+                )
+                .values({column: at})
+            )
+            if result.rowcount != 1:
+                log.info("receipt_replayed", queue_id=ref.queue_id, index=ref.index,
+                         outcome=outcome.value)
+                return 0
+            await self.trail.append_events(
+                conn, ref.queue_id, [AuditEvent(event_type, _at(at), self._detail(
+                    ref.index, row, receipt, status, authenticated=True))],
+            )
+        log.info("receipt_received", queue_id=ref.queue_id, index=ref.index,
+                 kind=receipt.kind, outcome=outcome.value)
+        queued = 0
+        if self._sender_asked(row, receipt, outcome):
+            content = forwarded_receipt(
+                hostname=self.hostname,
+                sender=str(row["sender"]),
+                receipt=receipt,
+                status=status,
+                recipient=str(row["recipient"]),
+                queue_id=ref.queue_id,
+                message_id=row["message_id"],
+                sender_envid=row["sender_envid"],
+                sender_orcpt=row["sender_orcpt"],
+            )
+            await self._queue(conn, str(row["sender"]), content)
+            queued += 1
+        if self._releases(outcome):
+            queued += await self._release(conn, ref, row, at)
+        return queued
+
+    @staticmethod
+    def _detail(
+        index: int, row: dict[str, Any], receipt: Receipt, status: RecipientStatus,
+        authenticated: bool, correlated_by: str = "token",
+    ) -> dict[str, Any]:
+        detail: dict[str, Any] = {
+            "recipient": row["recipient"],
+            "index": index,
+            "kind": receipt.kind,
+            "outcome": status.outcome.value,
+            "authenticated": authenticated,
+            "correlated_by": correlated_by,
+        }
+        if status.status:
+            detail["status"] = status.status
+        if status.disposition:
+            detail["disposition"] = status.disposition[:100]
+        if not receipt.standard:
+            detail["standard"] = False
+        return detail
+
+    @staticmethod
+    def _sender_asked(row: dict[str, Any], receipt: Receipt, outcome: Outcome) -> bool:
+        if not row["sender"]:
+            return False
+        if receipt.kind == "mdn":
+            return bool(row["sender_mdn"])
+        notify = set(filter(None, str(row["sender_notify"] or "").split(",")))
+        if "NEVER" in notify:
+            return False
+        if outcome is Outcome.DELIVERED:
+            return "SUCCESS" in notify
+        if outcome is Outcome.DELAYED:
+            return "DELAY" in notify
+        # Without NOTIFY a failure is reported (RFC 3461 section 4.1), as it
+        # would have been had the sender's own address been the return path.
+        return outcome is Outcome.FAILED and (not notify or "FAILURE" in notify)
+
+    def _releases(self, outcome: Outcome) -> bool:
+        if self.settings.passwords.release != "on-receipt":
+            return False
+        if outcome is Outcome.DISPLAYED:
+            return True  # a read receipt proves delivery as well
+        return outcome is Outcome.DELIVERED and self.settings.receipts.release_on == "delivery"
+
+    async def _release(
+        self, conn: AsyncConnection, ref: ReceiptRef, row: dict[str, Any], at: float
+    ) -> int:
+        recipient = str(row["recipient"])
+        held = (
+            await conn.execute(
+                select(held_passwords.c.id)
+                .where(
+                    held_passwords.c.queue_id == ref.queue_id,
+                    func.lower(held_passwords.c.recipient) == recipient.lower(),
+                    held_passwords.c.state == HeldState.HELD.value,
+                )
+                .order_by(held_passwords.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        if held is None:
+            return 0
+        try:
+            released = await self.passwords.release_in(
+                conn, held.id, to=recipient, how="on-receipt", at=at
+            )
+        except VaultError as exc:
+            # Nothing was written for it: the receipt is still recorded, the
+            # password stays held (manual release, or expiry).
+            log.error("password_release_failed", queue_id=ref.queue_id, index=ref.index,
+                      error=str(exc))
+            return 0
+        content = password_to_recipient(
+            hostname=self.hostname,
+            marking=self.marking,
+            recipient=recipient,
+            queue_id=ref.queue_id,
+            message_id=row["message_id"],
+            password=released.password,
+            sent_at=float(row["created_at"]),
+        )
+        await self._queue(conn, recipient, content, route=str(row["route"]))
+        log.info("password_released", queue_id=ref.queue_id, index=ref.index, how="on-receipt")
+        return 1
+
+    def _unauthenticated_op(
+        self, receipt: Receipt, at: float
+    ) -> Callable[[AsyncConnection], Any]:
+        """A receipt without a token: audited when it correlates, nothing more."""
+
+        async def write(conn: AsyncConnection) -> bool:
+            rows: list[tuple[dict[str, Any], str, RecipientStatus]] = []
+            envid = parse_envelope_id(receipt.original_envelope_id)
+            if envid is not None:
+                row = await self._row(conn, envid[0], envid[1], lock=False)
+                status = None if row is None else self._about(
+                    receipt, f"{envid[0]}-{envid[1]}", row)
+                if row is not None and status is not None:
+                    rows.append((row, "envid", status))
+            elif receipt.original_message_id:
+                wanted = receipt.original_message_id.strip()
+                candidates = (
+                    await conn.execute(
+                        select(receipt_requests).where(receipt_requests.c.message_id.in_(
+                            [wanted, f"<{_msgid(wanted)}>"]))
+                    )
+                ).all()
+                for candidate in candidates:
+                    row = dict(candidate._mapping)
+                    named = [s for s in receipt.statuses if s.names(str(row["recipient"]))]
+                    if named:
+                        rows.append((row, "message_id", named[0]))
+            if not rows:
+                log.info("receipt_dropped", reason="uncorrelated")
+                return False
+            for row, how, status in rows:
+                recorded = _RECORDED.get(status.outcome)
+                if recorded is None:
+                    continue
+                queue_id, index = str(row["queue_id"]), int(row["idx"])
+                if await self._already_audited(conn, queue_id, index, recorded[1]):
+                    continue
+                await self.trail.append_events(conn, queue_id, [AuditEvent(
+                    recorded[1], _at(at),
+                    self._detail(index, row, receipt, status, authenticated=False,
+                                 correlated_by=how),
+                )])
+                log.info("receipt_unauthenticated", queue_id=queue_id, index=index,
+                         outcome=status.outcome.value)
+            return True
+
+        return write
+
+    @staticmethod
+    async def _already_audited(
+        conn: AsyncConnection, queue_id: str, index: int, event_type: EventType
+    ) -> bool:
+        """An unauthenticated receipt is audited once per recipient and kind."""
+        details = (
+            await conn.execute(
+                select(audit_events.c.detail).where(
+                    audit_events.c.record_id == queue_id, audit_events.c.type == event_type.value
+                )
+            )
+        ).scalars()
+        for text in details:
+            detail = json.loads(text)
+            if detail.get("index") == index and detail.get("authenticated") is False:
+                return True
+        return False
+
+    # -- periodic --------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Expire held passwords and send receipt timeouts, until cancelled."""
+        interval = max(self.settings.receipts.check_interval.total_seconds(), 0.05)
+        while True:
+            # Sleep first: a start-up is busy enough, and nothing here is
+            # urgent to the second (expiry and timeouts are hours apart).
+            await asyncio.sleep(interval)
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next round tries again
+                log.error("housekeeping_failed", error=type(exc).__name__)
+
+    async def tick(self, now: float | None = None) -> tuple[int, int]:
+        """One round: (passwords expired, recipients timed out)."""
+        at = time.time() if now is None else now
+        expired = await self.passwords.expire_due(at)
+        if expired:
+            log.info("passwords_expired", count=expired)
+        timed_out: int = await self.queue.writer.submit(self._timeouts_op(at))
+        if timed_out:
+            log.info("receipts_timed_out", count=timed_out)
+            self.wake()
+        return expired, timed_out
+
+    def _timeouts_op(self, at: float) -> Callable[[AsyncConnection], Any]:
+        waited = self.settings.receipts.timeout
+        deadline = at - waited.total_seconds()
+        c = receipt_requests.c
+
+        async def write(conn: AsyncConnection) -> int:
+            query = (
+                select(receipt_requests)
+                .where(
+                    c.timeout_at.is_(None),
+                    c.relayed_at.is_not(None),
+                    c.relayed_at <= deadline,
+                    c.delivered_at.is_(None),
+                    c.read_at.is_(None),
+                    c.failed_at.is_(None),
+                )
+                .order_by(c.relayed_at)
+                .limit(_TIMEOUT_BATCH)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
+            by_message: dict[str, list[dict[str, Any]]] = {}
+            for row in rows:
+                by_message.setdefault(str(row["queue_id"]), []).append(row)
+            count = 0
+            for queue_id, group in by_message.items():
+                taken = []
+                for row in group:
+                    result = await conn.execute(
+                        update(receipt_requests)
+                        .where(c.queue_id == queue_id, c.idx == row["idx"],
+                               c.timeout_at.is_(None))
+                        .values(timeout_at=at)
+                    )
+                    if result.rowcount == 1:
+                        taken.append(row)
+                if not taken:
+                    continue
+                count += len(taken)
+                await self.trail.append_events(conn, queue_id, [
+                    AuditEvent(EventType.RECEIPT_TIMEOUT, _at(at), {
+                        "recipient": r["recipient"], "index": r["idx"],
+                        "waited_seconds": int(waited.total_seconds()),
+                        "sender_told": bool(r["sender"]),
+                    })
+                    for r in taken
+                ])
+                sender = str(group[0]["sender"] or "")
+                if not sender:
+                    continue
+                held = (
+                    await conn.execute(
+                        select(func.count()).select_from(held_passwords).where(
+                            held_passwords.c.queue_id == queue_id,
+                            held_passwords.c.state == HeldState.HELD.value,
+                        )
+                    )
+                ).scalar()
+                content = timeout_notice(
+                    hostname=self.hostname,
+                    marking=self.marking,
+                    sender=sender,
+                    queue_id=queue_id,
+                    message_id=group[0]["message_id"],
+                    contacts=[Contact(str(r["recipient"]), r["name"], r["telephone"])
+                              for r in taken],
+                    waited=waited,
+                    password_held=bool(held),
+                )
+                await self._queue(conn, sender, content)
+            return count
+
+        return write
+
+
+__all__ = ["ReceiptDesk", "Route"]

@@ -1,0 +1,253 @@
+"""The emails the receipts stage writes, each from postmaster@<hostname>.
+
+- `password_to_recipient`: only the password and the reference of the
+  message it opens (on-receipt release);
+- `password_to_sender`: the password with each recipient's name and
+  telephone from the allow-list, to be read out (`release = "sender"`);
+- `timeout_notice`: no receipt came in time; who to telephone;
+- `forwarded_receipt`: a copy of a receipt the sender asked for, rebuilt
+  from its parsed fields (so nothing else from outside passes through) with
+  the sender's own ENVID and ORCPT put back.
+
+None of them carries the original subject or content: the subject may hold
+personal data, and the reference (gateway id and Message-ID) is enough to
+find the message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage, Message
+from email.policy import SMTP
+
+from gateway.receipts.parse import Outcome, Receipt, RecipientStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A recipient as the allow-list names them, for the sender to telephone."""
+
+    address: str
+    name: str | None = None
+    telephone: str | None = None
+
+    def line(self) -> str:
+        who = self.name or "(not on the allow-list)"
+        phone = self.telephone or "no telephone number on the allow-list"
+        return f"  {self.address}: {who}, telephone {phone}"
+
+
+def _reference(queue_id: str, message_id: str | None) -> str:
+    text = f"gateway reference {queue_id}"
+    return f"{text}, Message-ID {message_id}" if message_id else text
+
+
+def _base(hostname: str, to: str, subject: str, references: str | None) -> EmailMessage:
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = f"postmaster@{hostname}"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = email.utils.format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = email.utils.make_msgid(idstring=uuid.uuid4().hex[:12], domain=hostname)
+    msg["Auto-Submitted"] = "auto-generated"
+    if references:
+        msg["References"] = references
+    return msg
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%d %B %Y %H:%M UTC")
+
+
+def password_to_recipient(
+    *,
+    hostname: str,
+    marking: str,
+    recipient: str,
+    queue_id: str,
+    message_id: str | None,
+    password: str,
+    sent_at: float,
+) -> bytes:
+    msg = _base(hostname, recipient, f"{marking}: password for a protected message", message_id)
+    msg.set_content(
+        "\n".join(
+            [
+                f"This is the password for the protected content of a message sent to "
+                f"{recipient} on {_when(sent_at)} ({_reference(queue_id, message_id)}).",
+                "Your mail system has confirmed that the message arrived.",
+                "",
+                "Password:",
+                password,
+                "",
+                "It is sent separately from the message it opens, as the secure-sharing rules "
+                "require. Do not forward it, and delete this email once you have opened the "
+                "content.",
+                "",
+            ]
+        )
+    )
+    return msg.as_bytes()
+
+
+def password_to_sender(
+    *,
+    hostname: str,
+    marking: str,
+    sender: str,
+    queue_id: str,
+    message_id: str | None,
+    password: str,
+    contacts: Sequence[Contact],
+) -> bytes:
+    msg = _base(hostname, sender, f"{marking}: password to telephone to your recipients",
+                message_id)
+    msg.set_content(
+        "\n".join(
+            [
+                "The password of the protected content of your message "
+                f"({_reference(queue_id, message_id)}) was taken out of it and is not sent "
+                "by email. Please telephone it to each recipient:",
+                "",
+                *(c.line() for c in contacts),
+                "",
+                "Password:",
+                password,
+                "",
+                "Check that you are speaking to the right person before you read it out. "
+                "Delete this email afterwards.",
+                "",
+            ]
+        )
+    )
+    return msg.as_bytes()
+
+
+def timeout_notice(
+    *,
+    hostname: str,
+    marking: str,
+    sender: str,
+    queue_id: str,
+    message_id: str | None,
+    contacts: Sequence[Contact],
+    waited: timedelta,
+    password_held: bool,
+) -> bytes:
+    hours = int(waited.total_seconds() // 3600)
+    span = f"{hours} hours" if hours >= 1 else f"{int(waited.total_seconds() // 60)} minutes"
+    msg = _base(hostname, sender, f"{marking}: no receipt yet for your message", message_id)
+    lines = [
+        f"Your message ({_reference(queue_id, message_id)}) was relayed more than {span} "
+        "ago, but no delivery or read receipt has come back from these recipients:",
+        "",
+        *(c.line() for c in contacts),
+        "",
+        "Please telephone them to check that it arrived.",
+    ]
+    if password_held:
+        lines += [
+            "The password of its protected content is still held by the gateway. Once "
+            "you have spoken to them you may read it out, or ask IT to release it "
+            f"(gateway passwords list --queue-id {queue_id}).",
+        ]
+    lines.append("")
+    msg.set_content("\n".join(lines))
+    return msg.as_bytes()
+
+
+_DSN_SUBJECTS = {
+    Outcome.DELIVERED: "Delivery report: delivered",
+    Outcome.FAILED: "Delivery report: failed",
+    Outcome.DELAYED: "Delivery report: delayed",
+}
+
+
+def forwarded_receipt(
+    *,
+    hostname: str,
+    sender: str,
+    receipt: Receipt,
+    status: RecipientStatus,
+    recipient: str,
+    queue_id: str,
+    message_id: str | None,
+    sender_envid: str | None,
+    sender_orcpt: str | None,
+) -> bytes:
+    """The sender's copy of one recipient's receipt, as a multipart/report."""
+    mdn = receipt.kind == "mdn"
+    subject = (
+        f"Read report: {status.outcome.value}"
+        if mdn
+        else _DSN_SUBJECTS.get(status.outcome, "Delivery report")
+    )
+    report = _base(hostname, sender, subject, message_id)
+    if not mdn:
+        report.replace_header("From", f"Mail Delivery System <MAILER-DAEMON@{hostname}>")
+    report.replace_header("Auto-Submitted", "auto-replied")
+    what = {
+        Outcome.DELIVERED: "was delivered to",
+        Outcome.FAILED: "could not be delivered to",
+        Outcome.DELAYED: "is delayed on its way to",
+        Outcome.DISPLAYED: "was displayed by",
+        Outcome.DELETED: "was deleted unread by",
+    }.get(status.outcome, f"was {status.outcome.value} by")
+    lines = [
+        f"Your message ({_reference(queue_id, message_id)}) {what} {recipient}.",
+        f"Reported by: {receipt.reporting or 'the receiving system'}.",
+    ]
+    if status.status:
+        lines.append(f"Status: {status.status}")
+    if status.diagnostic:
+        lines.append(f"Remote reply: {status.diagnostic}")
+    lines += ["", "The secure-sharing gateway received this report and forwards you a copy "
+              "because you asked for one.", ""]
+    report.set_content("\n".join(lines))
+
+    fields = Message()
+    if mdn:
+        fields["Reporting-UA"] = receipt.reporting or hostname
+        if sender_orcpt:
+            fields["Original-Recipient"] = sender_orcpt
+        fields["Final-Recipient"] = f"rfc822;{status.final_recipient or recipient}"
+        if message_id:
+            fields["Original-Message-ID"] = message_id
+        fields["Disposition"] = status.disposition or (
+            f"automatic-action/MDN-sent-automatically; {status.outcome.value}"
+        )
+        blocks: list[Message] = [fields]
+        ctype, report_type = "message/disposition-notification", "disposition-notification"
+    else:
+        fields["Reporting-MTA"] = receipt.reporting or f"dns; {hostname}"
+        if sender_envid:
+            fields["Original-Envelope-Id"] = sender_envid
+        block = Message()
+        if sender_orcpt:
+            block["Original-Recipient"] = sender_orcpt
+        block["Final-Recipient"] = f"rfc822; {status.final_recipient or recipient}"
+        block["Action"] = {Outcome.DELIVERED: "delivered", Outcome.FAILED: "failed",
+                           Outcome.DELAYED: "delayed"}.get(status.outcome, "failed")
+        block["Status"] = status.status or (
+            "2.0.0" if status.outcome is Outcome.DELIVERED else
+            "4.0.0" if status.outcome is Outcome.DELAYED else "5.0.0"
+        )
+        if status.diagnostic:
+            block["Diagnostic-Code"] = status.diagnostic
+        blocks = [fields, block]
+        ctype, report_type = "message/delivery-status", "delivery-status"
+
+    report.make_mixed()
+    report.replace_header("Content-Type", f'multipart/report; report-type="{report_type}"')
+    part = EmailMessage(policy=SMTP)
+    part["Content-Type"] = ctype
+    if mdn:
+        part.set_payload("".join(f"{k}: {v}\r\n" for k, v in fields.items()))
+    else:
+        part.set_payload(blocks)  # type: ignore[arg-type]
+    report.attach(part)
+    return report.as_bytes(policy=SMTP)

@@ -1,0 +1,443 @@
+"""Receipts and password release over real SMTP: client -> gateway -> sink,
+and receipts sent back to the gateway the way Postfix, Exchange, Gmail and
+Thunderbird write them.
+
+A compliant message (AES-256 read-only zip, marked subject, password line)
+goes out once per recipient with a VERP return path, DSN NOTIFY/RET/ENVID
+and its own Disposition-Notification-To; its password leaves only after
+that recipient's receipt, only to that recipient, only once; forged tokens,
+replays and receipts for another message release nothing; the TTL destroys
+the password; a restart between relay and receipt loses nothing; no receipt
+in time tells the sender who to telephone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email
+import email.policy
+import json
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import pytest
+from gwtest import SinkMessage
+from policy_messages import ALLOWED, SENDER, Spec, person
+from sqlalchemy import select
+from unit.receipts.receipt_shapes import (
+    exchange_dsn,
+    exchange_mdn,
+    gmail_bounce,
+    postfix_dsn,
+    thunderbird_mdn,
+)
+
+from gateway.app import Gateway
+from gateway.db import audit_events
+from gateway.passwords import held_passwords
+from gateway.receipts.schema import receipt_requests
+from gateway.settings import Settings
+
+KEY = base64.b64encode(secrets.token_bytes(32)).decode()
+DOMAIN = "receipts.gateway.example.org"
+SECOND = "second@recipient.example"
+
+Factory = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture(autouse=True)
+def password_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("GATEWAY_PASSWORD_KEY", KEY)
+    return KEY
+
+
+def config(**sections: dict[str, Any]) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "policy": {"mode": "enforce"},
+        "passwords": {"release": "on-receipt"},
+        "receipts": {"check_interval": "200ms"},
+    }
+    for name, values in sections.items():
+        base[name] = {**base.get(name, {}), **values}
+    return base
+
+
+async def send(
+    port: int, raw: bytes, rcpts: list[str], sender: str = SENDER,
+    rcpt_options: list[str] | None = None,
+) -> tuple[int, str]:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
+    await client.connect()
+    try:
+        if rcpt_options:
+            await client.ehlo()
+            await client.mail(sender)
+            for rcpt in rcpts:
+                await client.rcpt(rcpt, options=rcpt_options)
+            response = await client.data(raw)
+            return response.code, response.message
+        errors, reply = await client.sendmail(sender, rcpts, raw)
+        assert not errors
+        return 250, reply
+    except aiosmtplib.SMTPResponseException as exc:
+        return exc.code, exc.message
+    finally:
+        client.close()
+
+
+async def give_back(port: int, to: str, raw: bytes) -> tuple[int, str]:
+    """A receipt arriving at the gateway, from the null sender as MTAs send them."""
+    return await send(port, raw, [to], sender="")
+
+
+async def events(gw: Any, record_id: str) -> list[tuple[str, dict[str, Any]]]:
+    async with gw.engine.connect() as conn:
+        rows = await conn.execute(
+            select(audit_events.c.type, audit_events.c.detail)
+            .where(audit_events.c.record_id == record_id)
+            .order_by(audit_events.c.seq)
+        )
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+
+async def held_rows(gw: Any, queue_id: str) -> dict[str, dict[str, Any]]:
+    async with gw.engine.connect() as conn:
+        rows = await conn.execute(
+            select(held_passwords).where(held_passwords.c.queue_id == queue_id)
+        )
+        return {r.recipient: dict(r._mapping) for r in rows}
+
+
+def texts(message: SinkMessage) -> str:
+    parsed = email.message_from_bytes(message.content, policy=email.policy.default)
+    out = [str(parsed["Subject"])]
+    for part in parsed.walk():
+        if part.get_content_maintype() == "text":
+            out.append(part.get_content())
+    return "\n".join(out)
+
+
+def copy_for(messages: list[SinkMessage], rcpt: str) -> SinkMessage:
+    (found,) = [m for m in messages if m.rcpt_tos == (rcpt,) and m.mail_from.startswith("dsn+")]
+    return found
+
+
+async def relay(gw: Any, sink: Any, spec: Spec, expect: int) -> tuple[str, list[SinkMessage]]:
+    code, reply = await send(gw.port, spec.build(), spec.to)
+    assert code == 250, reply
+    got = await sink.wait(expect)
+    return reply.split()[-1], got
+
+
+async def nothing_more(sink: Any, count: int, seconds: float = 1.0) -> list[SinkMessage]:
+    await asyncio.sleep(seconds)
+    got = sink.snapshot()
+    assert len(got) == count, [(m.mail_from, m.rcpt_tos) for m in got[count:]]
+    return got
+
+
+def mdn_address(message: SinkMessage) -> str:
+    value = message.header("Disposition-Notification-To")
+    assert value is not None
+    return value.strip("<>")
+
+
+# -- asking, receiving, releasing -------------------------------------------------
+
+
+async def test_receipts_requested_and_password_released_per_recipient(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config())
+    spec = Spec(person(20240501), to=[ALLOWED, SECOND])
+    queue_id, got = await relay(gw, sink, spec, 2)
+
+    for index, rcpt in enumerate([ALLOWED, SECOND]):
+        copy = copy_for(got, rcpt)
+        assert re.fullmatch(rf"dsn\+{queue_id}-{index}-[a-z2-7]{{20}}@{DOMAIN}", copy.mail_from)
+        assert "RET=HDRS" in copy.mail_options
+        assert f"ENVID={queue_id}-{index}" in copy.mail_options
+        (options,) = copy.rcpt_options
+        assert "NOTIFY=SUCCESS,FAILURE,DELAY" in options
+        assert re.fullmatch(rf"mdn\+{queue_id}-{index}-[a-z2-7]{{20}}@{DOMAIN}",
+                            mdn_address(copy))
+        assert copy.content.startswith(b"Received: ")
+        assert spec.password.encode() not in copy.content
+    await nothing_more(sink, 2, 0.6)  # no password before a receipt
+
+    first, second = copy_for(got, ALLOWED), copy_for(got, SECOND)
+    message_id = first.header("Message-ID")
+
+    # Postfix: delivered to the first recipient -> their password, to them only.
+    dsn = postfix_dsn(to=first.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0",
+                      original_message_id=message_id, orcpt=f"rfc822;{ALLOWED}")
+    assert (await give_back(gw.port, first.mail_from, dsn))[0] == 250
+    got = await sink.wait(3)
+    password_mail = got[2]
+    assert password_mail.rcpt_tos == (ALLOWED,)
+    assert password_mail.mail_from == ""
+    assert spec.password in texts(password_mail)
+    assert queue_id in texts(password_mail)
+    assert password_mail.header("From") == "postmaster@gw.test.example"
+
+    # Replayed: nothing more, not even an audit event.
+    assert (await give_back(gw.port, first.mail_from, dsn))[0] == 250
+    await nothing_more(sink, 3)
+
+    # Exchange MDN (displayed) from the second recipient: read proves delivery.
+    mdn = exchange_mdn(to=mdn_address(second), recipient=SECOND,
+                       original_message_id=message_id)
+    assert (await give_back(gw.port, mdn_address(second), mdn))[0] == 250
+    got = await sink.wait(4)
+    assert got[3].rcpt_tos == (SECOND,)
+    assert spec.password in texts(got[3])
+    await nothing_more(sink, 4, 0.5)
+
+    trail = await events(gw, queue_id)
+    types = [t for t, _ in trail]
+    assert types.count("delivery_confirmed") == 1
+    assert types.count("read_confirmed") == 1
+    assert types.count("password_released") == 2
+    confirmed = next(d for t, d in trail if t == "delivery_confirmed")
+    assert confirmed == {"recipient": ALLOWED, "index": 0, "kind": "dsn", "status": "2.0.0",
+                         "outcome": "delivered", "authenticated": True,
+                         "correlated_by": "token"}
+    released = [d for t, d in trail if t == "password_released"]
+    assert {d["to"] for d in released} == {ALLOWED, SECOND}
+    assert {d["how"] for d in released} == {"on-receipt"}
+    assert all(spec.password not in json.dumps(d) for _, d in trail)
+    rows = await held_rows(gw, queue_id)
+    assert {r["state"] for r in rows.values()} == {"released"}
+    assert all(r["ciphertext"] is None for r in rows.values())
+
+
+async def test_exchange_dsn_and_thunderbird_mdn_with_release_on_read(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config(receipts={"release_on": "read"}))
+    spec = Spec(person(7))
+    queue_id, got = await relay(gw, sink, spec, 1)
+    copy = got[0]
+    message_id = copy.header("Message-ID")
+    dsn = exchange_dsn(to=copy.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0",
+                       original_message_id=message_id)
+    assert (await give_back(gw.port, copy.mail_from, dsn))[0] == 250
+    await nothing_more(sink, 1)  # delivered is not enough under release_on = "read"
+    mdn = thunderbird_mdn(to=mdn_address(copy), recipient=ALLOWED,
+                          original_message_id=message_id)
+    assert (await give_back(gw.port, mdn_address(copy), mdn))[0] == 250
+    got = await sink.wait(2)
+    assert got[1].rcpt_tos == (ALLOWED,) and spec.password in texts(got[1])
+    types = [t for t, _ in await events(gw, queue_id)]
+    assert types.index("delivery_confirmed") < types.index("read_confirmed")
+    assert types.index("read_confirmed") < types.index("password_released")
+
+
+async def test_forged_token_and_receipt_for_another_message_release_nothing(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config())
+    spec_a, spec_b = Spec(person(1)), Spec(person(2), password="Other-Secret-77")
+    queue_a, got = await relay(gw, sink, spec_a, 1)
+    queue_b, got = await relay(gw, sink, spec_b, 2)
+    copy_a = got[0]
+
+    # A guessed tag on a well-formed address: 250, dropped.
+    forged = re.sub(r"-[a-z2-7]{20}@", "-" + "a" * 20 + "@", copy_a.mail_from)
+    dsn = postfix_dsn(to=forged, recipient=ALLOWED, envid=f"{queue_a}-0")
+    assert (await give_back(gw.port, forged, dsn))[0] == 250
+    # A token of message A made by hand for message B: the HMAC fails.
+    other = copy_a.mail_from.replace(queue_a, queue_b)
+    assert (await give_back(gw.port, other, postfix_dsn(
+        to=other, recipient=ALLOWED, envid=f"{queue_b}-0")))[0] == 250
+    # A's genuine token carrying B's report (ENVID, then Message-ID): dropped.
+    assert (await give_back(gw.port, copy_a.mail_from, postfix_dsn(
+        to=copy_a.mail_from, recipient=ALLOWED, envid=f"{queue_b}-0")))[0] == 250
+    message_b = got[1].header("Message-ID")
+    assert (await give_back(gw.port, mdn_address(copy_a), exchange_mdn(
+        to=mdn_address(copy_a), recipient=ALLOWED, original_message_id=message_b)))[0] == 250
+    # Not a receipt address at all, correlating with nothing: refused.
+    assert (await give_back(gw.port, f"someone@{DOMAIN}", postfix_dsn(
+        to=f"someone@{DOMAIN}", recipient=ALLOWED, envid="NOTOURS-1")))[0] == 550
+
+    await nothing_more(sink, 2)
+    for queue_id in (queue_a, queue_b):
+        types = [t for t, _ in await events(gw, queue_id)]
+        assert "delivery_confirmed" not in types and "password_released" not in types
+        assert {r["state"] for r in (await held_rows(gw, queue_id)).values()} == {"held"}
+
+
+async def test_tokenless_receipt_is_audited_but_releases_nothing(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config())
+    queue_id, got = await relay(gw, sink, Spec(person(3)), 1)
+    to = f"postmaster@{DOMAIN}"
+    dsn = postfix_dsn(to=to, recipient=ALLOWED, envid=f"{queue_id}-0")
+    assert (await give_back(gw.port, to, dsn))[0] == 250
+    assert (await give_back(gw.port, to, dsn))[0] == 250  # audited once
+    await nothing_more(sink, 1)
+    trail = await events(gw, queue_id)
+    confirmed = [d for t, d in trail if t == "delivery_confirmed"]
+    assert len(confirmed) == 1
+    assert confirmed[0]["authenticated"] is False
+    assert confirmed[0]["correlated_by"] == "envid"
+    assert "password_released" not in [t for t, _ in trail]
+    # The genuine receipt still counts afterwards.
+    assert (await give_back(gw.port, got[0].mail_from, postfix_dsn(
+        to=got[0].mail_from, recipient=ALLOWED, envid=f"{queue_id}-0")))[0] == 250
+    assert (await sink.wait(2))[1].rcpt_tos == (ALLOWED,)
+
+
+async def test_failure_is_audited_and_forwarded_to_the_sender(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config())
+    spec = Spec(person(4))
+    queue_id, got = await relay(gw, sink, spec, 1)
+    copy = got[0]
+    bounce = gmail_bounce(to=copy.mail_from, recipient=ALLOWED,
+                          original_message_id=copy.header("Message-ID"))
+    assert (await give_back(gw.port, copy.mail_from, bounce))[0] == 250
+    got = await sink.wait(2)
+    forwarded = got[1]
+    assert forwarded.rcpt_tos == (SENDER,) and forwarded.mail_from == ""
+    report = email.message_from_bytes(forwarded.content, policy=email.policy.compat32)
+    assert report.get_content_type() == "multipart/report"
+    assert "Action: failed" in forwarded.content.decode()
+    assert spec.password not in forwarded.content.decode()
+    await nothing_more(sink, 2)
+    failed = [d for t, d in await events(gw, queue_id) if t == "delivery_failed"]
+    assert failed and failed[0]["status"] == "5.1.1" and failed[0]["index"] == 0
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
+
+
+async def test_senders_own_requests_are_kept_and_answered(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config(passwords={"release": "manual"}))
+    spec = Spec(person(5), headers=[("Disposition-Notification-To", SENDER)])
+    code, reply = await send(gw.port, spec.build(), [ALLOWED],
+                             rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+    assert code == 250, reply
+    queue_id = reply.split()[-1]
+    (copy,) = await sink.wait(1)
+    # The sender's own read-receipt address is replaced by the gateway's.
+    assert mdn_address(copy).startswith("mdn+")
+    assert SENDER not in (copy.header("Disposition-Notification-To") or "")
+    assert copy.content.count(b"Disposition-Notification-To") == 1
+    message_id = copy.header("Message-ID")
+    await give_back(gw.port, copy.mail_from, postfix_dsn(
+        to=copy.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0"))
+    await give_back(gw.port, mdn_address(copy), exchange_mdn(
+        to=mdn_address(copy), recipient=ALLOWED, original_message_id=message_id))
+    got = await sink.wait(3)
+    assert [m.rcpt_tos for m in got[1:]] == [(SENDER,), (SENDER,)]
+    kinds = {m.header("Subject") for m in got[1:]}
+    assert kinds == {"Delivery report: delivered", "Read report: displayed"}
+    assert all(spec.password not in texts(m) for m in got)  # manual: nothing released
+    await nothing_more(sink, 3)
+
+
+async def test_release_to_sender_at_acceptance(gateway_factory: Factory, sink: Any) -> None:
+    gw = await gateway_factory(config(passwords={"release": "sender"}))
+    spec = Spec(person(6))
+    queue_id, got = await relay(gw, sink, spec, 2)
+    to_sender = next(m for m in got if m.rcpt_tos == (SENDER,))
+    body = texts(to_sender)
+    assert spec.password in body
+    assert "Recipient Team" in body and "01632 960001" in body
+    relayed = next(m for m in got if m.rcpt_tos == (ALLOWED,))
+    assert spec.password.encode() not in relayed.content
+    # A receipt later releases nothing more: it has gone to the sender.
+    await give_back(gw.port, relayed.mail_from, postfix_dsn(
+        to=relayed.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0"))
+    await nothing_more(sink, 2)
+    released = [d for t, d in await events(gw, queue_id) if t == "password_released"]
+    assert [(d["how"], d["to"]) for d in released] == [("sender", SENDER)]
+
+
+async def test_ttl_destroys_the_password(gateway_factory: Factory, sink: Any) -> None:
+    gw = await gateway_factory(config(passwords={"ttl": "1s"}))
+    queue_id, got = await relay(gw, sink, Spec(person(8)), 1)
+    for _ in range(50):
+        rows = await held_rows(gw, queue_id)
+        if rows[ALLOWED]["state"] == "expired":
+            break
+        await asyncio.sleep(0.1)
+    assert rows[ALLOWED]["state"] == "expired"
+    assert rows[ALLOWED]["ciphertext"] is None
+    assert "password_expired" in [t for t, _ in await events(gw, queue_id)]
+    await give_back(gw.port, got[0].mail_from, postfix_dsn(
+        to=got[0].mail_from, recipient=ALLOWED, envid=f"{queue_id}-0"))
+    await nothing_more(sink, 1)
+    assert "password_released" not in [t for t, _ in await events(gw, queue_id)]
+
+
+async def test_restart_between_relay_and_receipt_loses_nothing(
+    gateway_factory: Factory, gateway_config: Callable[..., dict[str, Any]], sink: Any,
+    tmp_path: Path,
+) -> None:
+    # The first process is made here (the factory would stop it a second time).
+    settings = Settings.model_validate({**gateway_config(config()), "config_dir": tmp_path})
+    first = Gateway(settings)
+    await first.start()
+    spec = Spec(person(9))
+    try:
+        queue_id, got = await relay(first, sink, spec, 1)
+    finally:
+        await first.stop(grace=5)
+    second = await gateway_factory(config())
+    copy = got[0]
+    dsn = postfix_dsn(to=copy.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0")
+    assert (await give_back(second.port, copy.mail_from, dsn))[0] == 250
+    got = await sink.wait(2)
+    assert got[1].rcpt_tos == (ALLOWED,) and spec.password in texts(got[1])
+
+
+async def test_no_receipt_in_time_tells_the_sender_once(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config(receipts={"timeout": "1s"}))
+    queue_id, _ = await relay(gw, sink, Spec(person(10)), 1)
+    got = await sink.wait(2, timeout=10)
+    notice = got[1]
+    assert notice.rcpt_tos == (SENDER,)
+    body = texts(notice)
+    assert "Recipient Team" in body and "01632 960001" in body and queue_id in body
+    await nothing_more(sink, 2, 1.5)
+    timeouts = [d for t, d in await events(gw, queue_id) if t == "receipt_timeout"]
+    assert timeouts == [{"recipient": ALLOWED, "index": 0, "waited_seconds": 1,
+                         "sender_told": True}]
+    async with gw.engine.connect() as conn:
+        (row,) = (await conn.execute(select(receipt_requests))).all()
+    assert row.timeout_at is not None
+
+
+async def test_mail_without_personal_data_asks_for_no_receipts(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config())
+    raw = (b"From: caseworker@council.example\r\nTo: duty@recipient.example\r\n"
+           b"Subject: Lunch\r\nMessage-ID: <lunch@council.example>\r\n\r\nSandwiches?\r\n")
+    code, _ = await send(gw.port, raw, [ALLOWED, SECOND])
+    assert code == 250
+    (copy,) = await sink.wait(1)
+    assert copy.mail_from == SENDER
+    assert copy.rcpt_tos == (ALLOWED, SECOND)
+    assert copy.header("Disposition-Notification-To") is None
+
+
+async def test_receipt_addresses_cannot_be_mixed_with_others(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config())
+    raw = b"Subject: x\r\n\r\nx\r\n"
+    code, reply = await send(gw.port, raw, [f"postmaster@{DOMAIN}", ALLOWED])
+    assert code == 550 and "mixed" in reply
+    assert await sink.stays_empty(0.3)

@@ -1,0 +1,368 @@
+"""Receipts as real mail systems write them, for the unit and SMTP tests.
+
+Each builder takes what a real report would carry for our message (the
+address it is sent to, the recipient, the ENVID / Message-ID) and returns
+the bytes, CRLF line endings, laid out the way that system lays it out:
+Postfix (bounce(8) DSNs), Exchange (relay/delivery DSN, read MDN), Gmail
+(failure DSN), Thunderbird (MDN), qmail (plain-text bounce) and Outlook's
+plain-text "Read:" notice.
+"""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+
+
+def _crlf(text: str) -> bytes:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+
+
+def _headers(original_message_id: str | None, subject: str = "Private and Confidential: referral") -> str:
+    lines = [
+        "Received: from gw.test.example (gw.test.example [192.0.2.10])",
+        "\tby mx.recipient.example (Postfix) with ESMTPS id 4VTx1b2c3d",
+        f"\tfor <duty@recipient.example>; {formatdate()}",
+        "From: caseworker@council.example",
+        "To: duty@recipient.example",
+        f"Subject: {subject}",
+        f"Date: {formatdate()}",
+    ]
+    if original_message_id:
+        lines.append(f"Message-ID: {original_message_id}")
+    lines += ["MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="abc"']
+    return "\n".join(lines) + "\n"
+
+
+def postfix_dsn(
+    *,
+    to: str,
+    recipient: str,
+    action: str = "delivered",
+    status: str = "2.0.0",
+    envid: str | None = None,
+    original_message_id: str | None = None,
+    orcpt: str | None = None,
+) -> bytes:
+    boundary = "4VTx1b2c3d.1714564800/mx.recipient.example"
+    failed = action == "failed"
+    subject = "Undelivered Mail Returned to Sender" if failed else "Successful Mail Delivery Report"
+    notice = (
+        "I'm sorry to have to inform you that your message could not\n"
+        "be delivered to one or more recipients. It's attached below.\n"
+        if failed
+        else "Your message was successfully delivered to the destination(s)\n"
+        "listed below. If the message was delivered to mailbox you will\n"
+        "receive no further notifications. Otherwise you may still receive\n"
+        "notifications of mail delivery errors from other systems.\n"
+    )
+    diagnostic = (
+        f"smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown"
+        if failed
+        else "X-Postfix; delivery via local: delivered to mailbox"
+    )
+    per_message = [
+        "Reporting-MTA: dns; mx.recipient.example",
+        "X-Postfix-Queue-ID: 4VTx1b2c3d",
+        f"X-Postfix-Sender: rfc822; {to}",
+        f"Arrival-Date: {formatdate()}",
+    ]
+    if envid:
+        per_message.append(f"Original-Envelope-Id: {envid}")
+    per_recipient = [f"Final-Recipient: rfc822; {recipient}"]
+    if orcpt:
+        per_recipient.append(f"Original-Recipient: {orcpt}")
+    per_recipient += [f"Action: {action}", f"Status: {status}"]
+    if failed:
+        per_recipient.append("Remote-MTA: dns; mailstore.recipient.example")
+    per_recipient.append(f"Diagnostic-Code: {diagnostic}")
+    text = f"""Return-Path: <>
+Received: by mx.recipient.example (Postfix)
+\tid 7F00A1B2C3; {formatdate()}
+Date: {formatdate()}
+From: MAILER-DAEMON@mx.recipient.example (Mail Delivery System)
+Subject: {subject}
+To: {to}
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status;
+\tboundary="{boundary}"
+Content-Transfer-Encoding: 8bit
+Message-Id: <20240501120000.7F00A1B2C3@mx.recipient.example>
+
+This is a MIME-encapsulated message.
+
+--{boundary}
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mx.recipient.example.
+
+{notice}
+                   The mail system
+
+<{recipient}>: {diagnostic.partition('; ')[2]}
+
+--{boundary}
+Content-Description: Delivery report
+Content-Type: message/delivery-status
+
+{chr(10).join(per_message)}
+
+{chr(10).join(per_recipient)}
+
+--{boundary}
+Content-Description: {"Undelivered Message Headers" if failed else "Message Headers"}
+Content-Type: text/rfc822-headers
+
+{_headers(original_message_id)}
+--{boundary}--
+"""
+    return _crlf(text)
+
+
+def exchange_dsn(
+    *,
+    to: str,
+    recipient: str,
+    envid: str | None = None,
+    original_message_id: str | None = None,
+    base64_status: bool = False,
+    report_type: bool = True,
+) -> bytes:
+    """Exchange's relay/delivery notification (subject "Delivered: ...")."""
+    import base64
+
+    status = "\n".join([
+        "Reporting-MTA: dns;EXCH01.recipient.example",
+        "Received-From-MTA: dns;gw.test.example",
+        f"Arrival-Date: {formatdate()}",
+        *([f"Original-Envelope-Id: {envid}"] if envid else []),
+        "",
+        f"Original-Recipient: rfc822;{recipient}",
+        f"Final-Recipient: rfc822;{recipient}",
+        "Action: delivered",
+        "Status: 2.0.0",
+        "X-Display-Name: Duty Team",
+        "",
+    ])
+    if base64_status:
+        status_part = ("Content-Type: message/delivery-status\nContent-Transfer-Encoding: base64\n\n"
+                       + base64.encodebytes(_crlf(status)).decode())
+    else:
+        status_part = "Content-Type: message/delivery-status\n\n" + status
+    kind = "; report-type=delivery-status" if report_type else ""
+    text = f"""From: postmaster@recipient.example
+To: {to}
+Date: {formatdate()}
+Content-Type: multipart/report{kind};
+\tboundary="_000_AM0PR01MB1234abcd_"
+Content-Language: en-GB
+Message-ID: <9a8b7c6d-1111-2222-3333-444455556666@EXCH01.recipient.example>
+{"In-Reply-To: " + original_message_id if original_message_id else "X-Nothing: x"}
+Thread-Topic: Private and Confidential: referral
+Subject: Delivered: Private and Confidential: referral
+Auto-Submitted: auto-replied
+X-MS-Exchange-Organization-SCL: -1
+X-MS-Exchange-Organization-AuthAs: Internal
+MIME-Version: 1.0
+
+--_000_AM0PR01MB1234abcd_
+Content-Type: multipart/alternative;
+\tboundary="_001_AM0PR01MB1234abcd_"
+
+--_001_AM0PR01MB1234abcd_
+Content-Type: text/plain; charset="us-ascii"
+
+Your message has been delivered to the following recipients:
+
+Duty Team ({recipient})
+
+Subject: Private and Confidential: referral
+
+--_001_AM0PR01MB1234abcd_
+Content-Type: text/html; charset="us-ascii"
+
+<html><body><p>Your message has been delivered to the following recipients:</p></body></html>
+
+--_001_AM0PR01MB1234abcd_--
+
+--_000_AM0PR01MB1234abcd_
+{status_part}
+--_000_AM0PR01MB1234abcd_
+Content-Type: text/rfc822-headers
+
+{_headers(original_message_id)}
+--_000_AM0PR01MB1234abcd_--
+"""
+    return _crlf(text)
+
+
+def gmail_bounce(*, to: str, recipient: str, original_message_id: str | None = None) -> bytes:
+    boundary = "000000000000b2c1e0061763a9f1"
+    text = f"""Delivered-To: {to}
+Return-Path: <>
+From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>
+To: {to}
+Auto-Submitted: auto-replied
+Subject: Delivery Status Notification (Failure)
+{"References: " + original_message_id if original_message_id else "X-Nothing: x"}
+X-Failed-Recipients: {recipient}
+Message-ID: <6632a8b1.050a0220.abcd.0001.GMR@mx.google.com>
+Date: {formatdate()}
+MIME-Version: 1.0
+Content-Type: multipart/report; boundary="{boundary}"; report-type=delivery-status
+
+--{boundary}
+Content-Type: text/plain; charset="UTF-8"
+
+Address not found
+Your message wasn't delivered to {recipient} because the address couldn't be found, or is unable to receive mail.
+
+--{boundary}
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; googlemail.com
+Received-From-MTA: dns; gw.test.example
+Arrival-Date: {formatdate()}
+X-Original-Message-ID: {original_message_id or "<none@x>"}
+
+Final-Recipient: rfc822; {recipient}
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; gmail-smtp-in.l.google.com. (2a00:1450:400c:c0b::1b, the server for the domain.)
+Diagnostic-Code: smtp; 550-5.1.1 The email account that you tried to reach does not exist.
+Last-Attempt-Date: {formatdate()}
+
+--{boundary}
+Content-Type: message/rfc822
+
+{_headers(original_message_id)}
+(body omitted)
+
+--{boundary}--
+"""
+    return _crlf(text)
+
+
+def exchange_mdn(
+    *, to: str, recipient: str, original_message_id: str | None, disposition: str = "displayed"
+) -> bytes:
+    word = "Read" if disposition == "displayed" else "Not read"
+    verb = "was read on" if disposition == "displayed" else "was deleted without being read on"
+    text = f"""From: Duty Team <{recipient}>
+To: {to}
+Subject: {word}: Private and Confidential: referral
+Date: {formatdate()}
+Message-ID: <AM0PR01MB5678efgh@EXCH01.recipient.example>
+Content-Type: multipart/report; report-type=disposition-notification;
+\tboundary="_002_AM0PR01MB5678efgh_"
+MIME-Version: 1.0
+X-MS-Exchange-Organization-SCL: -1
+X-MS-Has-Attach:
+X-MS-TNEF-Correlator:
+
+--_002_AM0PR01MB5678efgh_
+Content-Type: text/plain; charset="us-ascii"
+Content-Transfer-Encoding: quoted-printable
+
+Your message
+
+To: Duty Team
+Subject: Private and Confidential: referral
+Sent: 01 May 2024 12:00:00 (UTC+00:00) Dublin, Edinburgh, Lisbon, London
+
+{verb} 01 May 2024 12:05:00 (UTC+00:00) Dublin, Edinburgh, Lisbon, London.
+
+--_002_AM0PR01MB5678efgh_
+Content-Type: message/disposition-notification
+
+Reporting-UA: EXCH01.recipient.example; Microsoft Exchange Server 2019
+Final-Recipient: rfc822;{recipient}
+{"Original-Message-ID: " + original_message_id if original_message_id else "X-Nothing: x"}
+Disposition: automatic-action/MDN-sent-automatically; {disposition}
+
+--_002_AM0PR01MB5678efgh_--
+"""
+    return _crlf(text)
+
+
+def thunderbird_mdn(*, to: str, recipient: str, original_message_id: str | None) -> bytes:
+    boundary = "------------mNm1xq9wXr3Yd0Fz6TfU2aBc"
+    text = f"""Content-Type: multipart/report; report-type=disposition-notification;
+ boundary="{boundary}"
+Message-ID: <5e3c2a1b-9f8e-4d7c-b6a5-0123456789ab@recipient.example>
+Date: {formatdate()}
+MIME-Version: 1.0
+User-Agent: Mozilla Thunderbird
+From: Duty <{recipient}>
+Subject: Return Receipt (displayed) - Private and Confidential: referral
+To: {to}
+
+This is a multi-part message in MIME format.
+--{boundary}
+Content-Type: text/plain; charset=UTF-8
+Content-Transfer-Encoding: 7bit
+
+This is a Return Receipt for the mail that you sent to {recipient}.
+
+Note: This Return Receipt only acknowledges that the message was displayed on the recipient's computer. There is no guarantee that the recipient has read or understood the message contents.
+
+--{boundary}
+Content-Type: message/disposition-notification; name="MDNPart2.txt"
+Content-Disposition: inline
+Content-Transfer-Encoding: 7bit
+
+Reporting-UA: recipient.example; Mozilla Thunderbird
+Final-Recipient: rfc822;{recipient}
+{"Original-Message-ID: " + original_message_id if original_message_id else "X-Nothing: x"}
+Disposition: manual-action/MDN-sent-manually; displayed
+
+--{boundary}
+Content-Type: text/rfc822-headers; name="MDNPart3.txt"
+Content-Transfer-Encoding: 7bit
+Content-Disposition: inline
+
+{_headers(original_message_id)}
+--{boundary}--
+"""
+    return _crlf(text)
+
+
+def qmail_bounce(*, to: str, recipient: str) -> bytes:
+    text = f"""Return-Path: <>
+From: MAILER-DAEMON@mail.recipient.example
+To: {to}
+Subject: failure notice
+Date: {formatdate()}
+
+Hi. This is the qmail-send program at mail.recipient.example.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<{recipient}>:
+Sorry, no mailbox here by that name. (#5.1.1)
+
+--- Below this line is a copy of the message.
+
+Subject: Private and Confidential: referral
+"""
+    return _crlf(text)
+
+
+def outlook_text_read(*, to: str, recipient: str) -> bytes:
+    text = f"""From: Duty Team <{recipient}>
+To: {to}
+Subject: Read: Private and Confidential: referral
+Date: {formatdate()}
+MIME-Version: 1.0
+Content-Type: text/plain; charset="us-ascii"
+
+Your message
+
+  To: Duty Team
+  Subject: Private and Confidential: referral
+  Sent: 01/05/2024 12:00
+
+was read on 01/05/2024 12:05.
+"""
+    return _crlf(text)

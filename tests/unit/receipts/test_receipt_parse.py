@@ -1,0 +1,124 @@
+"""parse_receipt over the shapes real systems send: one table of cases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from receipt_shapes import (
+    exchange_dsn,
+    exchange_mdn,
+    gmail_bounce,
+    outlook_text_read,
+    postfix_dsn,
+    qmail_bounce,
+    thunderbird_mdn,
+)
+
+from gateway.receipts import Outcome, parse_receipt
+
+TO = "dsn+2Q34SGXL1BR53R0M-0-y7kw7gczsfxem7xbeisn@receipts.example.org"
+RCPT = "duty@recipient.example"
+MID = "<orig-1234@council.example>"
+ENVID = "2Q34SGXL1BR53R0M-0"
+
+# name, bytes, kind, outcome, status, envid, message id, standard
+CASES: list[tuple[str, Callable[[], bytes], str, Outcome, str | None, str | None, str | None,
+                  bool]] = [
+    ("postfix_delivered",
+     lambda: postfix_dsn(to=TO, recipient=RCPT, envid=ENVID, original_message_id=MID,
+                         orcpt=f"rfc822;{RCPT}"),
+     "dsn", Outcome.DELIVERED, "2.0.0", ENVID, MID, True),
+    ("postfix_failed",
+     lambda: postfix_dsn(to=TO, recipient=RCPT, action="failed", status="5.1.1", envid=ENVID),
+     "dsn", Outcome.FAILED, "5.1.1", ENVID, None, True),
+    ("postfix_delayed",
+     lambda: postfix_dsn(to=TO, recipient=RCPT, action="delayed", status="4.4.1"),
+     "dsn", Outcome.DELAYED, "4.4.1", None, None, True),
+    ("exchange_delivered",
+     lambda: exchange_dsn(to=TO, recipient=RCPT, envid=ENVID, original_message_id=MID),
+     "dsn", Outcome.DELIVERED, "2.0.0", ENVID, MID, True),
+    ("exchange_base64_no_report_type",
+     lambda: exchange_dsn(to=TO, recipient=RCPT, envid=ENVID, base64_status=True,
+                          report_type=False),
+     "dsn", Outcome.DELIVERED, "2.0.0", ENVID, None, True),
+    ("gmail_failure",
+     lambda: gmail_bounce(to=TO, recipient=RCPT, original_message_id=MID),
+     "dsn", Outcome.FAILED, "5.1.1", None, MID, True),
+    ("exchange_mdn_read",
+     lambda: exchange_mdn(to=TO, recipient=RCPT, original_message_id=MID),
+     "mdn", Outcome.DISPLAYED, None, None, MID, True),
+    ("exchange_mdn_deleted",
+     lambda: exchange_mdn(to=TO, recipient=RCPT, original_message_id=MID,
+                          disposition="deleted"),
+     "mdn", Outcome.DELETED, None, None, MID, True),
+    ("thunderbird_mdn",
+     lambda: thunderbird_mdn(to=TO, recipient=RCPT, original_message_id=MID),
+     "mdn", Outcome.DISPLAYED, None, None, MID, True),
+    ("thunderbird_mdn_without_original_message_id",
+     lambda: thunderbird_mdn(to=TO, recipient=RCPT, original_message_id=None),
+     "mdn", Outcome.DISPLAYED, None, None, None, True),
+    ("qmail_text_bounce",
+     lambda: qmail_bounce(to=TO, recipient=RCPT),
+     "dsn", Outcome.FAILED, "5.1.1", None, None, False),
+    ("outlook_text_read",
+     lambda: outlook_text_read(to=TO, recipient=RCPT),
+     "mdn", Outcome.DISPLAYED, None, None, None, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "kind", "outcome", "status", "envid", "message_id", "standard"),
+    CASES, ids=[c[0] for c in CASES],
+)
+def test_shapes(
+    name: str, build: Callable[[], bytes], kind: str, outcome: Outcome, status: str | None,
+    envid: str | None, message_id: str | None, standard: bool,
+) -> None:
+    receipt = parse_receipt(build())
+    assert receipt is not None, name
+    assert receipt.kind == kind
+    assert receipt.original_envelope_id == envid
+    assert receipt.original_message_id == message_id
+    assert receipt.standard is standard
+    (first, *rest) = receipt.statuses
+    assert not rest
+    assert first.outcome is outcome
+    assert first.status == status
+    assert first.names(RCPT)
+
+
+def test_orcpt_is_xtext_decoded() -> None:
+    receipt = parse_receipt(postfix_dsn(to=TO, recipient="a.b@recipient.example",
+                                        orcpt="rfc822;a+2Bb@recipient.example"))
+    assert receipt is not None
+    assert receipt.statuses[0].original_recipient == "a+b@recipient.example"
+
+
+def test_reporting_and_disposition_are_kept() -> None:
+    dsn = parse_receipt(postfix_dsn(to=TO, recipient=RCPT))
+    mdn = parse_receipt(thunderbird_mdn(to=TO, recipient=RCPT, original_message_id=MID))
+    assert dsn is not None and mdn is not None
+    assert dsn.reporting == "dns; mx.recipient.example"
+    assert dsn.statuses[0].diagnostic is not None
+    assert mdn.statuses[0].disposition == "manual-action/MDN-sent-manually; displayed"
+
+
+GARBAGE = [
+    b"",
+    b"\x00\x01\x02 not mail at all",
+    b"Subject: hello\r\n\r\nJust a normal message, not a receipt.\r\n",
+    b"From: someone@example.org\r\nSubject: Out of office\r\n\r\nI am away until Monday.\r\n",
+    b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n"
+    b"--x\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\n"
+    b"Final-Recipient: rfc822; a@b\r\nAction: exploded\r\n--x--\r\n",
+    b"Content-Type: message/disposition-notification\r\n\r\nFinal-Recipient: rfc822;a@b\r\n",
+    b"Content-Type: multipart/report; boundary=\"unterminated\r\n\r\n--unterminated\r\n",
+    b"Subject: Read: my holiday\r\n\r\nI read the book you sent.\r\n",
+    b"X" * (3 * 1024 * 1024),
+]
+
+
+@pytest.mark.parametrize("raw", GARBAGE, ids=range(len(GARBAGE)))
+def test_garbage_is_not_a_receipt(raw: bytes) -> None:
+    assert parse_receipt(raw) is None
