@@ -110,8 +110,9 @@ class ServerSettings(_Section):
     spool_dir: str = ""
     # How many spooled (large) messages are read back, inspected and queued
     # at once; the others wait their turn (bounded by inspect_timeout, then
-    # 451).  Each costs a few times its size in memory while it is handled.
-    large_message_concurrency: int = Field(default=2, ge=1, le=64)
+    # 451).  Each costs a few times its size in memory while it is handled
+    # (about 100 MB for a 25 MB message on SQLite; docs/operations.md).
+    large_message_concurrency: int = Field(default=1, ge=1, le=64)
 
     @field_validator("listen")
     @classmethod

@@ -111,6 +111,12 @@ class _SinkSMTP(SMTP):  # type: ignore[misc]
         await asyncio.sleep(3600)  # hang (cancelled when the connection goes)
         return "421 4.4.2 unreachable"  # pragma: no cover
 
+    async def _handle_client(self) -> None:
+        # Stage "connect": accept the connection, then never greet (hang) or
+        # close it at once (drop).
+        if await self._apply("connect", []) is None:
+            await super()._handle_client()
+
     async def smtp_MAIL(self, arg: str | None) -> None:
         if await self.check_helo_needed():
             return
@@ -186,7 +192,8 @@ class Sink:
     `fail(stage, reply, match=None, times=None)` answers `reply` at
     "mail" | "rcpt" | "data" (for recipients containing `match`, the first
     `times` times); `hang(stage)` accepts the command and never answers;
-    `drop(stage)` closes the connection there; `clear_rules()`;
+    `drop(stage)` closes the connection there (both also at "connect": the
+    TCP connection is accepted, then no banner / closed at once); `clear_rules()`;
     `stop()` / `start()`: the upstream is down / back on the same port.
     `tls_context` offers STARTTLS, or with `implicit_tls` speaks TLS at once.
     """
@@ -264,7 +271,7 @@ class Sink:
     # -- behaviour -----------------------------------------------------------
 
     def fail(self, stage: str, reply: str, match: str | None = None, times: int | None = None) -> None:
-        assert stage in ("mail", "rcpt", "data")
+        assert stage in ("mail", "rcpt", "data")  # a reply at "connect" would be a banner
         with self._cond:
             self._rules.append(_Rule(stage, "reply", reply, match, times))
 

@@ -85,7 +85,9 @@ class _Pool:
             local_hostname=self.hostname,
             timeout=route.timeout.total_seconds(),
             use_tls=route.tls == "implicit",
-            start_tls=route.tls in ("starttls", "starttls-verify"),
+            # "starttls" is opportunistic (None: use it when offered);
+            # "starttls-verify" insists on it, with a verified certificate.
+            start_tls=None if route.tls == "starttls" else route.tls == "starttls-verify",
             tls_context=self.tls_context,
             validate_certs=route.tls in ("starttls-verify", "implicit"),
             username=route.username or None,
@@ -161,6 +163,13 @@ async def _transaction(
 ) -> tuple[RecipientResult, ...]:
     dsn = client.supports_extension("dsn")
     mail_options: list[str] = []
+    if outbound.smtputf8 and not client.supports_extension("smtputf8") and not (
+        outbound.mail_from.isascii() and all(r.address.isascii() for r in outbound.recipients)
+    ):
+        # RFC 6531 section 3.4: an internationalised envelope cannot be
+        # downgraded; it fails for good instead of being mangled.
+        text = "5.6.7 The next mail system does not support internationalised addresses"
+        return tuple(RecipientResult(r.address, 553, text) for r in outbound.recipients)
     if outbound.smtputf8 and client.supports_extension("smtputf8"):
         mail_options.append("SMTPUTF8")
     if outbound.body_8bit and client.supports_extension("8bitmime"):

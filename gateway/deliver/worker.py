@@ -49,7 +49,7 @@ DeliveryObserver = Callable[[str, int], None]
 # larger than this alone goes when nothing else is held): the poller claims
 # fewer messages when they are big, so a backlog of 25 MB messages is not
 # loaded into memory all at once.
-CONTENT_BUDGET = 64 * 1024 * 1024
+CONTENT_BUDGET = 32 * 1024 * 1024
 # Messages up to this size are handed over at acceptance (`submit`); larger
 # ones are left in the store for the poller, within the budget.
 DIRECT_LIMIT = 1024 * 1024

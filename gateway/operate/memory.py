@@ -6,7 +6,7 @@ threshold to the block's size (up to 32 MiB).  After the first large message,
 message-sized buffers (25 MB bodies, their copies during inspection) come
 from the heap instead, whose freed space is kept and fragmented: resident
 memory climbs to several times what is live.  `tune_malloc` fixes the
-threshold (which also turns the adjustment off): blocks from 1 MiB up are
+threshold (which also turns the adjustment off): blocks from 256 KiB up are
 mapped and unmapped on their own; smaller allocations are served as before.
 
 An operator's own MALLOC_MMAP_THRESHOLD_ in the environment is left alone;
@@ -22,7 +22,7 @@ import sys
 __all__ = ["tune_malloc"]
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
-MMAP_THRESHOLD = 1024 * 1024
+MMAP_THRESHOLD = 256 * 1024
 
 
 def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.db import is_postgres, queue_messages, queue_recipients
 from gateway.model import Envelope, RecipientDsn
 from gateway.queue.states import QueueState, RecipientState
-from gateway.queue.writer import Writer
+from gateway.queue.writer import Writer, sqlite_connection
 
 Operation = Callable[[AsyncConnection], Awaitable[Any]]
 
@@ -186,7 +187,16 @@ class QueueStore:
             )
 
         async def write(conn: AsyncConnection) -> None:
-            await conn.execute(queue_messages.insert(), [message_row])
+            raw = sqlite_connection(conn) if len(message.content) >= _BLOB_STREAM else None
+            if raw is None:
+                await conn.execute(queue_messages.insert(), [message_row])
+            else:
+                row = {k: v for k, v in message_row.items() if k != "content"}
+                await conn.execute(
+                    queue_messages.insert().values(content=func.zeroblob(len(message.content))),
+                    row,
+                )
+                _write_blob(raw, message.id, message.content)
             await conn.execute(queue_recipients.insert(), recipient_rows)
 
         queued = QueuedMessage(
@@ -397,6 +407,41 @@ class QueueStore:
             return {state: int(count) for state, count in await conn.execute(query)}
 
 
+# Content from this size on is written to SQLite with its incremental blob
+# I/O, in pieces: bound as a parameter, SQLite would copy it whole, and the
+# cached statement would keep that copy until its next use.
+_BLOB_STREAM = 1024 * 1024
+_BLOB_PIECE = 1024 * 1024
+
+
+def _write_blob(raw: sqlite3.Connection, message_id: str, content: bytes) -> None:
+    """Fill the zeroed content of `message_id`'s row (just inserted, in the
+    same transaction) with `content`."""
+    found = raw.execute("SELECT rowid FROM queue_messages WHERE id = ?", (message_id,)).fetchone()
+    if found is None:
+        raise LookupError(f"queue row {message_id} not found for its content")
+    view = memoryview(content)
+    with raw.blobopen("queue_messages", "content", found[0]) as blob:
+        for start in range(0, len(content), _BLOB_PIECE):
+            blob.write(view[start : start + _BLOB_PIECE])
+
+
+def _read_blob(raw: sqlite3.Connection, message_id: str) -> bytes:
+    found = raw.execute("SELECT rowid FROM queue_messages WHERE id = ?", (message_id,)).fetchone()
+    if found is None:
+        raise LookupError(f"queue row {message_id} not found for its content")
+    with raw.blobopen("queue_messages", "content", found[0], readonly=True) as blob:
+        return blob.read()
+
+
+def _content(row: Any, raw: sqlite3.Connection | None) -> bytes:
+    if row["content"] is not None:
+        return bytes(row["content"])
+    if raw is None:
+        raise LookupError(f"queue row {row['id']} has no content")
+    return _read_blob(raw, row["id"])
+
+
 def _within(
     rows: list[tuple[str, int]], max_bytes: int, at_least_one: bool
 ) -> list[tuple[str, int]]:
@@ -416,7 +461,16 @@ async def _load(
 ) -> list[QueuedMessage]:
     if not ids:
         return []
-    columns = [c for c in queue_messages.c if with_content or c.name != "content"]
+    columns: list[Any] = [c for c in queue_messages.c if with_content or c.name != "content"]
+    raw = sqlite_connection(conn) if with_content else None
+    if raw is not None:
+        # Large content is read with SQLite's blob I/O below, straight into
+        # one bytes object (a column value would be copied once more).
+        small = queue_messages.c.size < _BLOB_STREAM
+        columns = [
+            case((small, c), else_=None).label("content") if c.name == "content" else c
+            for c in columns
+        ]
     rows = (await conn.execute(select(*columns).where(queue_messages.c.id.in_(ids)))).mappings()
     by_id = {row["id"]: row for row in rows}
     recipient_rows = (
@@ -462,7 +516,7 @@ async def _load(
             QueuedMessage(
                 id=message_id,
                 envelope=envelope,
-                content=bytes(row["content"]) if with_content else b"",
+                content=_content(row, raw) if with_content else b"",
                 recipients=tuple(rcpts),
                 state=row["state"],
                 attempts=int(row["attempts"]),

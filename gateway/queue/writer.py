@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
@@ -95,6 +96,9 @@ class Writer:
             finally:
                 for _ in batch:
                     self._pending.task_done()
+                # Not kept while waiting for the next batch: its futures hold
+                # the results (claimed messages, content and all).
+                del batch
 
     async def _commit(self, batch: list[tuple[Operation, asyncio.Future[Any]]]) -> None:
         live = [(op, fut) for op, fut in batch if not fut.cancelled()]
@@ -189,6 +193,17 @@ class _DirectConnection:
 
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
         return fn(self.sync_connection, *args)
+
+
+def sqlite_connection(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under `conn` when `conn` is the writer thread's
+    (an operation may then use SQLite's own API, e.g. incremental blob I/O,
+    inside the same transaction); None for any other connection."""
+    direct: object = conn
+    if not isinstance(direct, _DirectConnection):
+        return None
+    raw = direct.sync_connection.connection.driver_connection
+    return raw if isinstance(raw, sqlite3.Connection) else None
 
 
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:

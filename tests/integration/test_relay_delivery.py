@@ -207,8 +207,9 @@ async def test_hanging_upstream_defers_after_the_timeout(gateway_factory, sink):
     await wait_state(gw, queue_id, "delivered")
 
 
-async def test_upstream_dropping_the_connection_defers_then_delivers(gateway, sink):
-    sink.drop("data", times=1)
+@pytest.mark.parametrize("stage", ["connect", "rcpt", "data"])
+async def test_upstream_dropping_the_connection_defers_then_delivers(gateway, sink, stage):
+    sink.drop(stage, times=1)
     message = make_message()
     queue_id = await send(gateway.port, message, ["bob@recipient.example"])
     (got,) = await sink.wait(1)
@@ -232,7 +233,7 @@ async def test_pooled_connections_carry_many_messages(gateway, sink):
     assert sorted(strip_received(m.content)[1] for m in got) == sorted(messages)
 
 
-@pytest.mark.parametrize("stage", ["rcpt", "data"])
+@pytest.mark.parametrize("stage", ["connect", "mail", "rcpt", "data"])
 async def test_hang_then_upstream_back_loses_nothing(gateway_factory, sink, stage):
     gw = await gateway_factory({"upstream": {"timeout": "1s"}})
     sink.hang(stage, times=2)

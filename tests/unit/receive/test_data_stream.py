@@ -1,0 +1,407 @@
+"""DATA read in chunks: terminator, dot-unstuffing and line-ending checks
+across chunk boundaries, size limit, spooling, what follows the terminator.
+
+Three levels:
+- `DataCollector` fed every possible split of each message, against a
+  reference that works on the whole message at once;
+- a bare `GatewaySMTP` listener on a real socket with a capturing acceptor
+  and a tiny chunk size, the client pausing between pieces so each piece is
+  a chunk of its own;
+- the whole gateway (`gateway_factory`, `sink`): a multi-megabyte message
+  with dot lines is spooled, queued, delivered byte for byte, and its spool
+  file is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gwtest import SmtpConn, dot_stuff, make_message, strip_received
+
+import gateway.receive.server as server_module
+from gateway.model import Envelope
+from gateway.receive import replies
+from gateway.receive.data import DataCollector, MessageContent, SpooledBody
+from gateway.receive.server import GatewaySMTP, ListenerConfig, start_listener
+
+pytestmark = pytest.mark.timeout(60)
+
+
+# -- the collector, every split ---------------------------------------------
+
+
+def reference(raw: bytes) -> tuple[bytes | None, bool]:
+    """(unstuffed content, bare line ending?) of raw DATA content whole."""
+    lf = raw.count(b"\n")
+    bare = b"\x00" in raw or raw.count(b"\r") != lf or raw.count(b"\r\n") != lf
+    content = raw[1:] if raw.startswith(b".") else raw
+    return content.replace(b"\r\n.", b"\r\n"), bare
+
+
+SAMPLES = [
+    b"a\r\n",
+    b".\r\n",
+    b"..\r\n",
+    b"...x\r\n.y\r\n..\r\n",
+    b"line\r\n.dot\r\n..two\r\nend\r\n",
+    b"a\r\n.\r\n.\r\nb\r\n",
+    b"x\r\r\n",  # bare CR before a CRLF
+    b"x\ny\r\n",  # bare LF
+    b"x\ry\r\n",  # bare CR
+    b"x\x00y\r\n",  # NUL
+    b"\r\n\r\n.\r\n",
+    b"ab\r\n..\r\n",
+]
+
+
+def feed_split(raw: bytes, cuts: tuple[int, ...], threshold: int = 1 << 20) -> DataCollector:
+    collector = DataCollector(max_size=1 << 20, spool_threshold=threshold)
+    start = 0
+    for cut in (*cuts, len(raw)):
+        collector.feed(raw[start:cut])
+        start = cut
+    return collector
+
+
+def content_of(collector: DataCollector) -> bytes:
+    result = collector.result()
+    if isinstance(result, SpooledBody):
+        try:
+            return result.read()
+        finally:
+            result.close()
+    return result
+
+
+@pytest.mark.parametrize("raw", SAMPLES)
+@pytest.mark.parametrize("threshold", [1 << 20, 2])
+def test_collector_matches_whole_message_reference_at_every_split(raw: bytes, threshold: int):
+    expected, bare = reference(raw)
+    splits: list[tuple[int, ...]] = [()]
+    splits += [(i,) for i in range(1, len(raw))]
+    splits += [(i, j) for i in range(1, len(raw)) for j in range(i + 1, len(raw))]
+    for cuts in splits:
+        collector = feed_split(raw, cuts, threshold)
+        assert collector.bare_line_ending is bare, (raw, cuts)
+        assert collector.size == len(raw)
+        if not bare:
+            assert content_of(collector) == expected, (raw, cuts)
+        collector.close()
+
+
+def test_collector_crlf_across_chunks_is_one_line_ending():
+    collector = feed_split(b"abc\r\ndef\r\n", (4,))  # "abc\r" | "\ndef\r\n"
+    assert not collector.bare_line_ending
+    assert content_of(collector) == b"abc\r\ndef\r\n"
+
+
+def test_collector_byte_by_byte():
+    raw = b"From: a\r\n\r\n.hidden\r\n..two\r\nlast\r\n"
+    collector = feed_split(raw, tuple(range(1, len(raw))), threshold=8)
+    assert not collector.bare_line_ending
+    assert content_of(collector) == reference(raw)[0]
+
+
+def test_collector_over_the_limit_drops_content_but_follows_line_endings():
+    collector = DataCollector(max_size=10, spool_threshold=4)
+    collector.feed(b"0123456789\r")
+    assert collector.oversize and collector.ends_with_cr
+    collector.feed(b"\n")
+    assert collector.size == 12 and not collector.ends_with_cr
+    collector.close()
+
+
+def test_collector_spools_above_threshold_and_close_removes_it(tmp_path: Path):
+    collector = DataCollector(max_size=1 << 20, spool_threshold=10, spool_dir=str(tmp_path))
+    collector.feed(b"0123456789\r\n")
+    result = collector.result()
+    assert isinstance(result, SpooledBody)
+    assert result.size == 12 and result.read() == b"0123456789\r\n"
+    assert os.listdir(tmp_path) == []  # anonymous: never visible, even while open
+    result.close()
+    assert result.file.closed
+
+
+def test_collector_spool_failure_is_reported_not_raised(tmp_path: Path):
+    collector = DataCollector(
+        max_size=1 << 20, spool_threshold=1, spool_dir=str(tmp_path / "missing")
+    )
+    collector.feed(b"ab\r\n")
+    assert isinstance(collector.spool_error, OSError)
+    collector.feed(b"cd\r\n")  # the rest is still followed, not kept
+    assert collector.size == 8 and not collector.bare_line_ending
+    collector.close()
+
+
+# -- a bare listener over a real socket ---------------------------------------
+
+
+class Captured:
+    def __init__(self) -> None:
+        self.messages: list[tuple[Envelope, bytes, bool]] = []
+        self.spooled_open: list[bool] = []
+
+    async def __call__(self, envelope: Envelope, content: MessageContent) -> str:
+        if isinstance(content, SpooledBody):
+            data = await asyncio.to_thread(content.read)
+            self.messages.append((envelope, data, True))
+            self.spooled_open.append(not content.file.closed)
+        else:
+            self.messages.append((envelope, content, False))
+        return "250 2.0.0 captured"
+
+
+Listener = Callable[..., Awaitable[tuple[int, Captured]]]
+
+
+@pytest.fixture
+async def listener(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Listener]:
+    servers: list[asyncio.Server] = []
+
+    async def make(chunk: int = 16, **config: Any) -> tuple[int, Captured]:
+        monkeypatch.setattr(server_module, "_DATA_CHUNK", chunk)
+        settings: dict[str, Any] = {
+            "hostname": "gw.test.example",
+            "trusted_networks": [ipaddress.ip_network("127.0.0.0/8")],
+            "max_message_size": 10_000,
+            "max_recipients": 10,
+            "idle_timeout": 5.0,
+            "data_timeout": 20.0,
+            **config,
+        }
+        captured = Captured()
+        listen_config = ListenerConfig(**settings)
+        srv = await start_listener(
+            "127.0.0.1", 0, lambda: GatewaySMTP(listen_config, captured, lambda: False)
+        )
+        servers.append(srv)
+        return int(srv.sockets[0].getsockname()[1]), captured
+
+    yield make
+    for srv in servers:
+        srv.close()
+        await srv.wait_closed()
+
+
+async def open_data(port: int) -> SmtpConn:
+    conn = await SmtpConn.open(port)
+    assert (await conn.cmd("EHLO client.example"))[0] == 250
+    assert (await conn.cmd("MAIL FROM:<alice@sender.example>"))[0] == 250
+    assert (await conn.cmd("RCPT TO:<bob@recipient.example>"))[0] == 250
+    assert (await conn.cmd("DATA"))[0] == 354
+    return conn
+
+
+async def send_pieces(conn: SmtpConn, *pieces: bytes, pause: float = 0.05) -> None:
+    """Each piece in its own write, a pause between: each reaches the server
+    (and so its reader's buffer) alone."""
+    for piece in pieces:
+        await conn.send(piece)
+        await asyncio.sleep(pause)
+
+
+BODY = b"From: a@x.example\r\nSubject: s\r\n\r\n" + b"0123456789" * 3 + b"\r\n"
+
+
+@pytest.mark.parametrize("threshold", [1 << 20, 40])
+async def test_terminator_split_across_chunks(listener: Listener, threshold: int):
+    port, captured = await listener(spool_threshold=threshold)
+    conn = await open_data(port)
+    # The first piece ends inside the terminator: "\r\n." | "\r\n".
+    await send_pieces(conn, BODY + b".", b"\r\n")
+    assert (await conn.reply())[0] == 250
+    (_, content, spooled), = captured.messages
+    assert content == BODY and spooled is (len(BODY) > threshold)
+    assert captured.spooled_open in ([], [True])  # open while the acceptor runs
+    await conn.close()
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3])
+async def test_terminator_split_at_each_byte(listener: Listener, cut: int):
+    port, captured = await listener()
+    conn = await open_data(port)
+    ending = b"\r\n.\r\n"
+    await send_pieces(conn, BODY[:-2] + ending[:cut], ending[cut:])
+    assert (await conn.reply())[0] == 250
+    assert captured.messages[0][1] == BODY
+    await conn.close()
+
+
+@pytest.mark.parametrize("cut", [1, 2])
+async def test_dot_unstuffing_across_chunks(listener: Listener, cut: int):
+    port, captured = await listener(spool_threshold=30)
+    conn = await open_data(port)
+    lines = b"A" * 40 + b"\r\n..leading dot\r\n...two\r\n..\r\nend\r\n"
+    at = lines.index(b"\r\n..") + cut  # "\r" | "\n.." or "\r\n" | ".."
+    await send_pieces(conn, lines[:at], lines[at:] + b".\r\n")
+    assert (await conn.reply())[0] == 250
+    assert captured.messages[0][1] == (
+        b"A" * 40 + b"\r\n.leading dot\r\n..two\r\n.\r\nend\r\n"
+    )
+    await conn.close()
+
+
+async def test_crlf_across_chunks_is_accepted(listener: Listener):
+    port, captured = await listener()
+    conn = await open_data(port)
+    first = b"Subject: split line ending\r\n\r\n" + b"x" * 30 + b"\r"
+    await send_pieces(conn, first, b"\nmore\r\n.\r\n")
+    assert (await conn.reply())[0] == 250
+    assert captured.messages[0][1].endswith(b"x" * 30 + b"\r\nmore\r\n")
+    await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("pieces", "why"),
+    [
+        ((b"Subject: s\r\n\r\n" + b"x" * 30 + b"\r", b"y\r\n.\r\n"), "bare CR at a chunk edge"),
+        ((b"Subject: s\r\n\r\n" + b"x" * 30, b"\ny\r\n.\r\n"), "bare LF at a chunk edge"),
+        ((b"Subject: s\r\n\r\n" + b"x" * 30 + b"\x00", b"y\r\n.\r\n"), "NUL"),
+    ],
+)
+async def test_bare_line_endings_and_nul_are_refused(
+    listener: Listener, pieces: tuple[bytes, ...], why: str
+):
+    port, captured = await listener()
+    conn = await open_data(port)
+    await send_pieces(conn, *pieces)
+    assert await conn.reply() == (550, replies.S550_BARE_LINE_ENDING[4:]), why
+    assert captured.messages == []
+    assert (await conn.cmd("NOOP"))[0] == 250  # the session goes on
+    await conn.close()
+
+
+async def test_fake_terminator_after_chunks_is_refused_and_drained(listener: Listener):
+    port, captured = await listener()
+    conn = await open_data(port)
+    smuggled = b"MAIL FROM:<ceo@x.example>\r\nRCPT TO:<v@y.example>\r\nDATA\r\nbad\r\n"
+    # A bare LF "." CRLF, its LF alone at the start of a chunk.
+    await send_pieces(conn, b"Subject: s\r\n\r\n" + b"x" * 30, b"\n.\r\n" + smuggled, b".\r\n")
+    assert (await conn.reply())[0] == 550
+    assert (await conn.cmd("NOOP"))[0] == 250  # nothing smuggled was a command
+    assert captured.messages == []
+    await conn.close()
+
+
+async def test_oversize_is_drained_then_552_and_session_continues(listener: Listener):
+    port, captured = await listener(max_message_size=100, spool_threshold=40)
+    conn = await open_data(port)
+    await send_pieces(conn, *[b"y" * 60 + b"\r\n" for _ in range(5)], b".\r\n")
+    assert (await conn.reply())[0] == 552
+    assert (await conn.cmd("RSET"))[0] == 250
+    assert captured.messages == []
+    await conn.close()
+
+
+async def test_pipelined_commands_after_the_terminator_stay_in_the_stream(listener: Listener):
+    port, captured = await listener(spool_threshold=40)
+    conn = await open_data(port)
+    second = make_message(subject="second")
+    await conn.send(
+        BODY + b".\r\n"
+        + b"MAIL FROM:<alice@sender.example>\r\nRCPT TO:<carol@recipient.example>\r\nDATA\r\n"
+    )
+    assert (await conn.reply())[0] == 250  # the first message
+    assert (await conn.reply())[0] == 250  # MAIL
+    assert (await conn.reply())[0] == 250  # RCPT
+    assert (await conn.reply())[0] == 354  # DATA
+    await conn.send(dot_stuff(second) + b".\r\n")
+    assert (await conn.reply())[0] == 250
+    assert [m[1] for m in captured.messages] == [BODY, second]
+    assert captured.messages[1][0].rcpt_tos == ("carol@recipient.example",)
+    await conn.close()
+
+
+async def test_empty_message_and_dot_only_first_line(listener: Listener):
+    port, captured = await listener()
+    conn = await open_data(port)
+    await conn.send(b".\r\n")
+    assert (await conn.reply())[0] == 250
+    assert captured.messages[0][1] == b""
+    await conn.close()
+
+
+async def test_steady_upload_outlasts_idle_timeout_but_dribble_does_not(listener: Listener):
+    port, captured = await listener(chunk=64, idle_timeout=0.6, data_timeout=20.0)
+    conn = await open_data(port)
+    started = time.monotonic()
+    # A chunk every 0.3 s for about 1.5 s: each restarts the idle timer.
+    for _ in range(5):
+        await send_pieces(conn, b"z" * 100 + b"\r\n", pause=0.3)
+    await conn.send(b".\r\n")
+    assert (await conn.reply())[0] == 250
+    assert time.monotonic() - started > 1.2
+    await conn.close()
+
+    conn = await open_data(port)
+    started = time.monotonic()
+    with pytest.raises((ConnectionError, OSError, asyncio.IncompleteReadError)):
+        for _ in range(20):  # a byte every 0.2 s never fills a chunk
+            await send_pieces(conn, b"d", pause=0.2)
+        await conn.reply(timeout=5)
+    assert time.monotonic() - started < 3
+    assert len(captured.messages) == 1
+
+
+async def test_data_timeout_caps_the_whole_transfer(listener: Listener):
+    port, captured = await listener(chunk=64, idle_timeout=5.0, data_timeout=1.0)
+    conn = await open_data(port)
+    started = time.monotonic()
+    with pytest.raises((ConnectionError, OSError, asyncio.IncompleteReadError)):
+        for _ in range(40):  # steady chunks, but longer than data_timeout
+            await send_pieces(conn, b"w" * 100 + b"\r\n", pause=0.1)
+        await conn.reply(timeout=5)
+    assert time.monotonic() - started < 3
+    assert captured.messages == []
+
+
+# -- the whole gateway ----------------------------------------------------------
+
+
+def open_spool_files(spool: Path) -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(spool)):
+            found.append(target)
+    return found
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_large_message_is_spooled_queued_and_relayed_byte_for_byte(
+    gateway_factory: Any, sink: Any, tmp_path: Path
+):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    gw = await gateway_factory(
+        {"server": {"max_message_size": 8_000_000, "spool_dir": str(spool)}}
+    )
+    # About 3 MB: lines starting with a dot every few lines, so dots fall on
+    # the boundaries of the receive chunks, the transport's pieces and the
+    # database's blob pieces.
+    lines = [
+        (b"." if n % 7 == 0 else b"") + b"%07d " % n + b"q" * 70 for n in range(40_000)
+    ]
+    message = make_message(subject="large", body="") + b"\r\n".join(lines) + b"\r\n"
+    conn = await SmtpConn.open(gw.port)
+    assert (await conn.cmd("EHLO client.example"))[0] == 250
+    assert (await conn.cmd("MAIL FROM:<alice@sender.example>"))[0] == 250
+    assert (await conn.cmd("RCPT TO:<bob@recipient.example>"))[0] == 250
+    assert (await conn.cmd("DATA"))[0] == 354
+    await conn.send(dot_stuff(message) + b".\r\n")
+    code, text = await conn.reply(timeout=60)
+    assert code == 250, text
+    assert open_spool_files(spool) == []  # closed, so gone, once answered
+    (relayed,) = await sink.wait(1, timeout=60)
+    assert strip_received(relayed.content)[1] == message
+    await conn.close()
