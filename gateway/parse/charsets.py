@@ -59,4 +59,6 @@ def decode_surrogates(value: str) -> str:
     """Undo the parser's surrogateescape for raw 8-bit header bytes."""
     if _SURROGATE.search(value) is None:
         return value
-    return decode_text(value.encode("ascii", "surrogateescape"))
+    # Real non-ASCII characters can sit beside the escaped bytes (a header
+    # already partly decoded): they go back as UTF-8, the bytes as they were.
+    return decode_text(value.encode("utf-8", "surrogateescape"))

@@ -151,3 +151,14 @@ def test_mime_and_archive_bombs(name: str) -> None:
     inspection = check(raw)
     if code is not None:
         assert code in {p.code for p in inspection.problems}
+
+
+# Inputs the fuzzers found once; each made inspection fail with an internal
+# error instead of an answer.
+FOUND = sorted((Path(__file__).parent / "found").glob("*.eml"))
+
+
+@pytest.mark.parametrize("path", FOUND, ids=lambda p: p.name)
+def test_inputs_found_by_fuzzing_are_inspected(path: Path) -> None:
+    inspection = inspect_message(path.read_bytes())
+    assert not [p for p in inspection.problems if p.code == "internal_error"]
