@@ -178,8 +178,11 @@ class _Walker:
             self.once("too_many_parts", path, f"more than {self.limits.max_parts} MIME parts")
             return
         self.check_entity(part, path or "1", is_root=is_root)
-        payload = part.get_payload()
-        if isinstance(payload, list):
+        # Only a multipart's payload is fetched here: fetching a leaf's would
+        # decode 8-bit text with its declared charset, which can be junk.
+        if part.is_multipart():
+            payload = part.get_payload()
+            assert isinstance(payload, list)
             if depth + 1 > self.limits.max_depth:
                 self.once("too_deep", path, f"MIME nesting deeper than {self.limits.max_depth}")
                 return
