@@ -13,7 +13,10 @@ from __future__ import annotations
 import base64
 import email
 import json
+import os
 import secrets
+import shutil
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -230,6 +233,17 @@ async def test_protect_mode_wraps_clear_personal_data(
         contents = b"".join(zf.read(i) for i in zf.infolist())
         assert all((i.external_attr >> 16) & 0o222 == 0 for i in zf.infolist())
     assert who.nhs.encode() in contents
+    if shutil.which("7z") is not None:  # CI installs p7zip-full; pyzipper above checks it anyway
+        target = tmp_path / "out"
+        subprocess.run(["7z", "x", f"-p{password}", f"-o{target}", "-y", str(archive)],
+                       check=True, capture_output=True)
+        listing = subprocess.run(["7z", "l", "-slt", str(archive)], check=True,
+                                 capture_output=True, text=True).stdout
+        assert "AES-256" in listing
+        extracted = [f for f in target.rglob("*") if f.is_file()]
+        assert extracted
+        assert all(f.stat().st_mode & 0o222 == 0 for f in extracted)
+        assert any(who.nhs.encode() in f.read_bytes() for f in extracted)
 
 
 async def test_monitor_mode_delivers_and_records_would_action(
