@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import email
 import json
-import os
 import secrets
 import shutil
 import subprocess
