@@ -77,6 +77,15 @@ def _split_hostport(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", number
 
 
+def _check_networks(value: list[str]) -> list[str]:
+    for net in value:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{net!r} is not a network ({exc})") from None
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -123,12 +132,7 @@ class ServerSettings(_Section):
     @field_validator("trusted_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        for net in value:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"{net!r} is not a network ({exc})") from None
-        return value
+        return _check_networks(value)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerSettings:
@@ -293,12 +297,7 @@ class WebSettings(_Section):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies(cls, value: list[str]) -> list[str]:
-        for net in value:
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"{net!r} is not a network ({exc})") from None
-        return value
+        return _check_networks(value)
 
     @model_validator(mode="after")
     def _users(self) -> WebSettings:

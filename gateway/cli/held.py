@@ -15,17 +15,16 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.audit import AuditEvent, AuditTrail, EventType
+from gateway.audit import AuditTrail
 from gateway.cli.common import add_config, run_async, settings_or_exit
-from gateway.db import audit_records, create_engine, queue_messages
-from gateway.passwords import PasswordStore
+from gateway.db import audit_records, create_engine
 from gateway.queue import QueuedMessage, QueueState, QueueStore, Writer
+from gateway.queue.held import decide_held
 from gateway.settings import Settings
 
 
@@ -110,47 +109,8 @@ async def _apply(
     writer.start()
     try:
         store = QueueStore(engine, writer)
-        message = await store.get(message_id)
-        if message is None:
-            return f"no queued message {message_id}"
-        if message.state != QueueState.HELD.value:
-            return f"{message_id} is not held (it is {message.state})"
-        now = time.time()
-        new_state = QueueState.QUEUED if approve else QueueState.REJECTED
-        values: dict[str, Any] = {"state": new_state.value, "next_attempt_at": now,
-                                  "updated_at": now}
-        if not approve:
-            values["content"] = b""  # refused: the personal data is not kept to be sent
-        detail: dict[str, Any] = {"by": by, "note": note}
-        if approve:
-            detail["authorised_by"] = by
-        else:
-            detail["reasons"] = ["not_authorised"]
-        event = AuditEvent(EventType.APPROVED if approve else EventType.REJECTED,
-                           datetime.now(UTC), detail)
         trail = AuditTrail.from_settings(settings)
-        events_op = trail.events_op(message.audit_id or message.id, [event])
-
-        async def write(conn: AsyncConnection) -> bool:
-            result = await conn.execute(
-                update(queue_messages)
-                .where(queue_messages.c.id == message_id,
-                       queue_messages.c.state == QueueState.HELD.value)
-                .values(**values)
-            )
-            if not result.rowcount:
-                return False  # someone else decided first
-            await events_op(conn)
-            return True
-
-        if not await writer.submit(write):
-            return f"{message_id} is no longer held"
-        if not approve:
-            # Nothing will be sent, so the held password has nothing to open.
-            await PasswordStore(engine, writer, trail=trail).destroy_for_queue(
-                message_id, reason="message rejected by authoriser"
-            )
-        return None
+        return await decide_held(store, trail, message_id, approve, by, note)
     finally:
         await writer.stop()
         await engine.dispose()

@@ -11,23 +11,17 @@ never be sent.  It runs on the gateway's own Writer rather than the CLI's
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from gateway.audit import AuditEvent, AuditQuery, AuditTrail, EventType
-from gateway.db import queue_messages
+from gateway.audit import AuditQuery, AuditTrail
 from gateway.model import RecipientEntry
 from gateway.policy.recipients import RecipientList
 from gateway.queue import QueuedMessage, QueueState, QueueStore
+from gateway.queue.held import decide_held
 from gateway.settings import HoldSettings
-
-NOTE_LIMIT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,40 +96,4 @@ async def decide(
     note: str,
 ) -> str | None:
     """Approve or reject a held message; None when done, else why not."""
-    message = await store.get(message_id)
-    if message is None:
-        return f"There is no held message {message_id}."
-    if message.state != QueueState.HELD.value:
-        return f"{message_id} is no longer held (it is {message.state})."
-    now = time.time()
-    values: dict[str, Any] = {
-        "state": (QueueState.QUEUED if approve else QueueState.REJECTED).value,
-        "next_attempt_at": now,
-        "updated_at": now,
-    }
-    if not approve:
-        values["content"] = b""  # refused: the personal data is not kept to be sent
-    detail: dict[str, Any] = {"by": by, "note": note[:NOTE_LIMIT], "via": "web console"}
-    if approve:
-        detail["authorised_by"] = by
-    else:
-        detail["reasons"] = ["not_authorised"]
-    event = AuditEvent(EventType.APPROVED if approve else EventType.REJECTED,
-                       datetime.now(UTC), detail)
-    events_op = trail.events_op(message.audit_id or message.id, [event])
-
-    async def write(conn: AsyncConnection) -> bool:
-        result = await conn.execute(
-            update(queue_messages)
-            .where(queue_messages.c.id == message_id,
-                   queue_messages.c.state == QueueState.HELD.value)
-            .values(**values)
-        )
-        if not result.rowcount:
-            return False  # someone else decided first
-        await events_op(conn)
-        return True
-
-    if not await store.writer.submit(write):
-        return f"{message_id} is no longer held: someone decided first."
-    return None
+    return await decide_held(store, trail, message_id, approve, by, note, via="web console")

@@ -28,6 +28,7 @@ from gateway.audit import EventFilter, EventType, SearchFilter
 from gateway.cli.audit import CSV_COLUMNS, VERDICTS, csv_row, parse_when, public
 from gateway.model import InformationType, ReasonCode
 from gateway.queue import QueueState
+from gateway.queue.held import NOTE_LIMIT
 from gateway.web import charts
 from gateway.web.activity import RECORD_PREFIX, ConsoleEvent, record_id_for
 from gateway.web.auth import checked_form
@@ -40,7 +41,7 @@ from gateway.web.console import (
     require,
     safe_next,
 )
-from gateway.web.held import NOTE_LIMIT, decide, held_messages
+from gateway.web.held import decide, held_messages
 from gateway.web.queries import (
     Cursor,
     console_events,

@@ -308,7 +308,7 @@ async def test_held_message_approved_then_delivered(
     assert Spec(who).password.encode() not in got.content
     assert "approved" in await events(gw, queue_id)
     again = run_cli("held", "reject", queue_id, "--by", "Jo Manager", config=config)
-    assert again.returncode == 1 and "not held" in again.stderr
+    assert again.returncode == 1 and "no longer held" in again.stderr
 
 
 async def test_held_message_rejected_is_never_delivered(

@@ -1,0 +1,80 @@
+"""Deciding a message held for authorisation: one transaction moves it out
+of HELD and appends its `approved` or `rejected` audit event; the approver
+becomes the record's `authorised_by`.  A refused message keeps no content,
+and its held password is destroyed (nothing will be sent for it to open).
+
+Used by `gateway held approve|reject` and by the web console.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.audit import AuditEvent, AuditTrail, EventType
+from gateway.db import queue_messages
+from gateway.passwords import PasswordStore
+from gateway.queue.states import QueueState
+from gateway.queue.store import QueueStore
+
+NOTE_LIMIT = 1000
+
+
+async def decide_held(
+    store: QueueStore,
+    trail: AuditTrail,
+    message_id: str,
+    approve: bool,
+    by: str,
+    note: str = "",
+    via: str | None = None,
+) -> str | None:
+    """Approve or reject a held message; None when done, else why not."""
+    message = await store.get(message_id)
+    if message is None:
+        return f"no held message {message_id}"
+    if message.state != QueueState.HELD.value:
+        return f"{message_id} is no longer held: it is {message.state}"
+    now = time.time()
+    values: dict[str, Any] = {
+        "state": (QueueState.QUEUED if approve else QueueState.REJECTED).value,
+        "next_attempt_at": now,
+        "updated_at": now,
+    }
+    if not approve:
+        values["content"] = b""  # refused: the personal data is not kept to be sent
+    detail: dict[str, Any] = {"by": by, "note": note[:NOTE_LIMIT]}
+    if via:
+        detail["via"] = via
+    if approve:
+        detail["authorised_by"] = by
+    else:
+        detail["reasons"] = ["not_authorised"]
+    event = AuditEvent(
+        EventType.APPROVED if approve else EventType.REJECTED, datetime.now(UTC), detail
+    )
+    events_op = trail.events_op(message.audit_id or message.id, [event])
+
+    async def write(conn: AsyncConnection) -> bool:
+        result = await conn.execute(
+            update(queue_messages)
+            .where(queue_messages.c.id == message_id,
+                   queue_messages.c.state == QueueState.HELD.value)
+            .values(**values)
+        )
+        if not result.rowcount:
+            return False  # someone else decided first
+        await events_op(conn)
+        return True
+
+    if not await store.writer.submit(write):
+        return f"{message_id} is no longer held: someone decided first"
+    if not approve:
+        await PasswordStore(store.engine, store.writer, trail=trail).destroy_for_queue(
+            message_id, reason="message rejected by authoriser"
+        )
+    return None
