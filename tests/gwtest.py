@@ -644,3 +644,32 @@ def run_cli(*args: str, config: Path | None = None, env: dict[str, str] | None =
         command, capture_output=True, text=True, timeout=timeout,
         env=env or clean_env(), cwd=str(config.parent if config else REPO),
     )
+
+
+async def wait_state(gw: Any, queue_id: str, *states: str, timeout: float = 30) -> Any:
+    """Wait until the queued message is in one of `states`; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = await gw.store.get(queue_id)
+        if message is not None and message.state in states:
+            return message
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{queue_id} is {message.state if message else 'missing'}, wanted {states}"
+            )
+        await asyncio.sleep(0.05)
+
+
+async def event_types(gw: Any, queue_id: str) -> list[str]:
+    """The audit event types of one message's record, in order."""
+    from sqlalchemy import select
+
+    from gateway.db import audit_events
+
+    async with gw.engine.connect() as db:
+        rows = await db.execute(
+            select(audit_events.c.type)
+            .where(audit_events.c.record_id == queue_id)
+            .order_by(audit_events.c.seq)
+        )
+        return [r[0] for r in rows]

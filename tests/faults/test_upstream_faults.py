@@ -12,10 +12,7 @@ import uuid
 import aiosmtplib
 import pytest
 from faults_support import FaultProxy
-from gwtest import Sink, make_message
-from sqlalchemy import select
-
-from gateway.db import audit_events
+from gwtest import Sink, event_types, make_message, wait_state
 
 pytestmark = pytest.mark.faults
 
@@ -47,27 +44,8 @@ async def send(port: int, message: bytes, recipients: list[str] | None = None) -
     return response.message.split()[-1]
 
 
-async def wait_state(gw, queue_id: str, *states: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while True:
-        message = await gw.store.get(queue_id)
-        if message is not None and message.state in states:
-            return message
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{queue_id} is {message.state if message else 'missing'}, wanted {states}"
-            )
-        await asyncio.sleep(0.05)
 
 
-async def event_types(gw, queue_id: str) -> list[str]:
-    async with gw.engine.connect() as db:
-        rows = await db.execute(
-            select(audit_events.c.type)
-            .where(audit_events.c.record_id == queue_id)
-            .order_by(audit_events.c.seq)
-        )
-        return [r[0] for r in rows]
 
 
 def copies(sink: Sink, message_id: str, sender: str = SENDER) -> int:

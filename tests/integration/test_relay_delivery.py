@@ -9,10 +9,7 @@ import time
 
 import aiosmtplib
 import pytest
-from gwtest import make_message, run_cli, strip_received, write_config
-from sqlalchemy import select
-
-from gateway.db import audit_events
+from gwtest import event_types, make_message, run_cli, strip_received, wait_state, write_config
 
 SENDER = "alice@sender.example"
 
@@ -30,26 +27,8 @@ async def send(port: int, message: bytes, recipients: list[str], sender: str = S
     return response.message.split()[-1]
 
 
-async def wait_state(gw, queue_id: str, *states: str, timeout: float = 20):
-    deadline = time.monotonic() + timeout
-    while True:
-        message = await gw.store.get(queue_id)
-        if message is not None and message.state in states:
-            return message
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{queue_id} is {message.state if message else 'missing'}, wanted {states}"
-            )
-        await asyncio.sleep(0.05)
 
 
-async def event_types(gw, queue_id: str) -> list[str]:
-    async with gw.engine.connect() as db:
-        rows = await db.execute(
-            select(audit_events.c.type).where(audit_events.c.record_id == queue_id)
-            .order_by(audit_events.c.seq)
-        )
-        return [r[0] for r in rows]
 
 
 async def test_delivered_message_is_audited(gateway, sink):
