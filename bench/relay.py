@@ -9,6 +9,8 @@ Scenarios (each started fresh for each message size, stopped afterwards):
 
     sink       clients -> the sink alone: the ceiling of this machine
     sqlite     clients -> 1 gateway process (SQLite queue) -> sink
+    noaudit    the same with the audit trail's writes switched off
+               (bench/no_audit.py): what the audit record costs (issue #7)
     postgres   clients -> 2 gateway processes sharing one new PostgreSQL
                database (created, migrated, dropped) -> sink
     postfix    clients -> a throwaway Postfix plain relay -> sink
@@ -61,10 +63,11 @@ PYTHON = sys.executable
 POSTFIX = Path("/usr/sbin/postfix")
 POSTFIX_SCRIPT = BENCH / "postfix" / "instance.sh"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-SCENARIOS = ("sink", "sqlite", "postgres", "postfix")
+SCENARIOS = ("sink", "sqlite", "noaudit", "postgres", "postfix")
 LABELS = {
     "sink": "sink alone (aiosmtpd)",
     "sqlite": "gateway x1, SQLite",
+    "noaudit": "gateway x1, no audit",
     "postgres": "gateway x2, PostgreSQL",
     "postfix": "Postfix plain relay",
 }
@@ -186,7 +189,8 @@ class Bench:
             raise RuntimeError(f"gateway db upgrade failed:\n{done.stdout}{done.stderr}")
 
     def start_gateways(
-        self, stack: contextlib.ExitStack, tag: str, count: int, sink_port: int, db_url: str
+        self, stack: contextlib.ExitStack, tag: str, count: int, sink_port: int, db_url: str,
+        audit: bool = True,
     ) -> Running:
         running = Running([], [])
         for n in range(count):
@@ -195,7 +199,9 @@ class Bench:
             if n == 0:
                 self._migrate(config)
             argv = [PYTHON, "-m", "gateway", "serve", "--config", str(config)]
-            if self.args.profile == "cprofile":
+            if not audit:
+                argv[1:3] = [str(BENCH / "no_audit.py")]
+            if self.args.profile == "cprofile" and audit:
                 out = self.workdir / f"profile-{tag}-{n}.pstats"
                 self.profiles.append(out)
                 argv[1:3] = ["-m", "cProfile", "-o", str(out), "-m", "gateway"]
@@ -280,9 +286,10 @@ class Bench:
                 sink_port, sink_control, sink_sid = self.start_sink(stack, tag)
                 if scenario == "sink":
                     running = Running([sink_port], [sink_sid])
-                elif scenario == "sqlite":
+                elif scenario in ("sqlite", "noaudit"):
                     url = f"sqlite+aiosqlite:///{self.workdir / f'{tag}.db'}"
-                    running = self.start_gateways(stack, tag, 1, sink_port, url)
+                    running = self.start_gateways(stack, tag, 1, sink_port, url,
+                                                  audit=scenario == "sqlite")
                 elif scenario == "postgres":
                     url = self.create_pg_database(stack)
                     running = self.start_gateways(stack, tag, 2, sink_port, url)
@@ -571,7 +578,7 @@ def print_ratios(results: list[Result]) -> None:
     lines: list[str] = []
     for size in sizes:
         postfix, sink = by.get(("postfix", size)), by.get(("sink", size))
-        for scenario in ("sqlite", "postgres"):
+        for scenario in ("sqlite", "noaudit", "postgres"):
             gateway = by.get((scenario, size))
             if gateway is None:
                 continue
@@ -591,6 +598,16 @@ def print_ratios(results: list[Result]) -> None:
             lines.append(
                 f"  {LABELS['postfix']:24} {size // 1024:>4} KB: {postfix.rate / sink.rate:.2f}x "
                 "sink alone"
+            )
+        with_audit, without = by.get(("sqlite", size)), by.get(("noaudit", size))
+        if with_audit is not None and without is not None:
+            cost = ""
+            if with_audit.relay_ms_per_msg and without.relay_ms_per_msg:
+                extra = with_audit.relay_ms_per_msg - without.relay_ms_per_msg
+                cost = f", {extra:+.2f} CPU ms/msg"
+            lines.append(
+                f"  {'audit trail (SQLite)':24} {size // 1024:>4} KB: "
+                f"{with_audit.rate / without.rate:.2f}x the rate without it{cost}"
             )
     if lines:
         print("\nratios (messages/s accepted inside the window):")

@@ -44,6 +44,7 @@ from gateway.audit.chain import (
     terms_text,
 )
 from gateway.audit.record import AuditEvent, AuditRecord, utc
+from gateway.db.prepared import Prepared
 from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
 
 Operation = Callable[[AsyncConnection], Awaitable[Any]]
@@ -66,24 +67,31 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# The hot path's statements, compiled once per dialect (gateway.db.prepared).
+_LOCK = Prepared(text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
+_HEAD = Prepared(union_all(
+    select(audit_records.c.seq, audit_records.c.hash)
+    .order_by(audit_records.c.seq.desc()).limit(1).subquery().select(),
+    select(audit_events.c.seq, audit_events.c.hash)
+    .order_by(audit_events.c.seq.desc()).limit(1).subquery().select(),
+    select(audit_checkpoints.c.seq, audit_checkpoints.c.hash)
+    .where(audit_checkpoints.c.kind == "cut")
+    .order_by(audit_checkpoints.c.seq.desc()).limit(1).subquery().select(),
+))
+_INSERT_RECORD = Prepared(audit_records.insert())
+_INSERT_TERMS = Prepared(audit_record_terms.insert())
+_INSERT_EVENTS = Prepared(audit_events.insert())
+
+
 async def lock_chain(conn: AsyncConnection) -> None:
     """Serialise chain writers across processes (PostgreSQL; no-op on SQLite)."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
+        await _LOCK.fetch(conn)
 
 
 async def read_head(conn: AsyncConnection) -> Head:
     """The last row of the chain, or the purge cut when the chain is empty."""
-    last = union_all(
-        select(audit_records.c.seq, audit_records.c.hash)
-        .order_by(audit_records.c.seq.desc()).limit(1).subquery().select(),
-        select(audit_events.c.seq, audit_events.c.hash)
-        .order_by(audit_events.c.seq.desc()).limit(1).subquery().select(),
-        select(audit_checkpoints.c.seq, audit_checkpoints.c.hash)
-        .where(audit_checkpoints.c.kind == "cut")
-        .order_by(audit_checkpoints.c.seq.desc()).limit(1).subquery().select(),
-    )
-    rows = (await conn.execute(last)).all()
+    rows = await _HEAD.fetch(conn)
     if not rows:
         return Head(0, GENESIS)
     seq, hash_ = max(rows, key=lambda r: int(r[0]))
@@ -174,9 +182,9 @@ class AuditTrail:
             row["id"], row["message_id"], received_at, row["sender"], row["verdict"],
             row["marking"], row["purpose"], row["terms"], row["document"],
         ))
-        await conn.execute(audit_records.insert(), [row])
+        await _INSERT_RECORD.run(conn, [row])
         if terms:
-            await conn.execute(audit_record_terms.insert(), [
+            await _INSERT_TERMS.run(conn, [
                 {"record_seq": row["seq"], "field": f, "value": v, "key": term_key(v),
                  "received_at": received_at}
                 for f, v in terms
@@ -210,7 +218,7 @@ class AuditTrail:
                          "type": event.type.value, "detail": detail,
                          "prev_hash": prev, "hash": hash_})
             prev = hash_
-        await conn.execute(audit_events.insert(), rows)
+        await _INSERT_EVENTS.run(conn, rows)
         return Head(seq, prev)
 
     async def _advance(self, conn: AsyncConnection, start: int, head: Head) -> None:

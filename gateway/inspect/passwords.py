@@ -134,7 +134,8 @@ def find_passwords(message: ParsedMessage, segments: list[TextSegment]) -> list[
             value = raw.strip()
             add(value, (value,), "header", "", True)
     for segment in segments:
-        if "pass" not in segment.text.lower() and "pw" not in segment.text.lower():
+        lowered = segment.text.lower()
+        if "pass" not in lowered and "pw" not in lowered:
             continue  # cheap skip: most text never mentions a password
         if segment.source is SegmentSource.SUBJECT:
             location, removable = "subject", False

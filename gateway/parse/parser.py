@@ -89,13 +89,15 @@ def parse_message(
     if header_size > limits.max_header_bytes:
         return _refused("header_too_large", f"header block is {header_size} bytes")
 
-    parser = BytesFeedParser(policy=compat32)
     try:
-        for start in range(0, len(raw), _FEED_CHUNK):
-            if time.monotonic() > deadline:
-                return _refused("timeout", "parsing took too long")
-            parser.feed(raw[start : start + _FEED_CHUNK])
-        root = parser.close()
+        root = _single_part(raw, header_end)
+        if root is None:
+            parser = BytesFeedParser(policy=compat32)
+            for start in range(0, len(raw), _FEED_CHUNK):
+                if time.monotonic() > deadline:
+                    return _refused("timeout", "parsing took too long")
+                parser.feed(raw[start : start + _FEED_CHUNK])
+            root = parser.close()
     except RecursionError:
         return _refused("too_deep", "MIME nesting deeper than the parser can follow")
     if not isinstance(root, Message):
@@ -117,6 +119,34 @@ def parse_message(
         message_id=message_id.strip() if message_id else None,
         problems=tuple(walker.problems),
     )
+
+
+def _single_part(raw: bytes, header_end: re.Match[bytes] | None) -> Message | None:
+    """A message that is neither multipart nor message/*, without its body split.
+
+    For such a message the feed parser reads the body line by line only to
+    join the lines again (a third of the relay's time for a 200 KB message).
+    Here only the header block goes through the parser and the body is set
+    as the very string it would have produced (ASCII with surrogateescape).
+    None -- parse the whole message -- unless the header block parsed
+    without a defect and ended exactly at the blank line found by
+    _HEADER_END (a header block ended otherwise, e.g. by a line that is not
+    a header, leaves some of it in the payload).
+    """
+    if header_end is None:
+        return None
+    parser = BytesFeedParser(policy=compat32)
+    parser.feed(raw[: header_end.end()])
+    root = parser.close()
+    if (
+        not isinstance(root, Message)
+        or root.defects
+        or root.get_content_maintype() in ("multipart", "message")
+        or root.get_payload() != ""
+    ):
+        return None
+    root.set_payload(raw[header_end.end() :].decode("ascii", "surrogateescape"))
+    return root
 
 
 def _refused(code: str, detail: str) -> ParsedMessage:

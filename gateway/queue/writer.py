@@ -188,11 +188,37 @@ class _DirectConnection:
             statement, parameters, execution_options=execution_options
         )
 
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        """Driver SQL straight to sqlite3, in this connection's transaction.
+
+        The hot path's statements come here already compiled
+        (gateway.db.prepared); SQLAlchemy's execution context around them
+        cost more than SQLite's own insert.  A list of tuples is an
+        executemany, as with SQLAlchemy.
+        """
+        raw = self.sync_connection.connection.driver_connection
+        if not isinstance(raw, sqlite3.Connection):
+            return self.sync_connection.exec_driver_sql(statement, parameters)
+        if isinstance(parameters, list):
+            raw.executemany(statement, parameters)
+            return _Rows([])
+        return _Rows(raw.execute(statement, parameters or ()).fetchall())
+
     async def scalar(self, statement: Any, parameters: Any = None) -> Any:
         return self.sync_connection.scalar(statement, parameters)
 
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
         return fn(self.sync_connection, *args)
+
+
+class _Rows:
+    """The `.all()` of a result, for driver SQL run on sqlite3 directly."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def all(self) -> list[Any]:
+        return self._rows
 
 
 def sqlite_connection(conn: AsyncConnection) -> sqlite3.Connection | None:
@@ -209,7 +235,7 @@ def sqlite_connection(conn: AsyncConnection) -> sqlite3.Connection | None:
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if future.done():
         return
-    if isinstance(exc, SQLAlchemyError | OSError):
+    if isinstance(exc, SQLAlchemyError | OSError | sqlite3.Error):
         log.error("database_write_failed", error=type(exc).__name__)
         wrapped = StoreError(f"database write failed ({type(exc).__name__})")
         wrapped.__cause__ = exc

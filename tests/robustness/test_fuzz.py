@@ -162,3 +162,50 @@ FOUND = sorted((Path(__file__).parent / "found").glob("*.eml"))
 def test_inputs_found_by_fuzzing_are_inspected(path: Path) -> None:
     inspection = inspect_message(path.read_bytes())
     assert not [p for p in inspection.problems if p.code == "internal_error"]
+
+
+def _single_part_edges() -> list[bytes]:
+    body = b"Dear Sam,\r\n.\r\nline\rbare CR\nbare LF\r\n\xe9 8-bit\r\n"
+    return [
+        b"Subject: a\r\n\r\n" + body,
+        b"Subject: a\n\n" + body,
+        b"Subject: a\r\n\n" + body,
+        b"Subject: a\n\r\n" + body,
+        b"Subject: a\r\r\n\r\n" + body,  # bare CR ends the headers earlier
+        b"Subject: a\r\nnot a header\r\nX: b\r\n\r\n" + body,  # non-header line
+        b" folded first\r\nSubject: a\r\n\r\n" + body,
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Type: text/html\r\n\r\n" + body,
+        b"Content-Type: multipart/mixed\r\n\r\n" + body,  # no boundary
+        b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\n" + body,
+        b"Content-Type: text\r\nContent-Transfer-Encoding: base64\r\n\r\nSGVsbG8=\r\n",
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nA=3D1=\r\n2\r\n",
+        b"Subject: =?utf-8?q?a=0D=0Ab?=\r\n\r\n" + body,
+        b"Subject: only headers\r\n",
+        b"Subject: a\r\n\r\n",
+    ]
+
+
+def _corpus_files() -> list[Path]:
+    folder = Path(__file__).resolve().parents[1] / "data" / "corpus"
+    return sorted(folder.rglob("*.eml")) if folder.is_dir() else []
+
+
+def test_single_part_shortcut_parses_exactly_as_the_feed_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The body-not-split shortcut for single-part messages (gateway.parse.parser
+    `_single_part`) must give what parsing the whole message gives, byte for
+    byte: parts, headers, problems."""
+    from gateway.parse import parser
+
+    inputs = [p.read_bytes() for p in EMAIL_FILES + _corpus_files()]
+    inputs += _single_part_edges() + _mutations(0)
+    shortcut = [parser.parse_message(raw) for raw in inputs]
+    used = sum(
+        parser._single_part(raw, parser._HEADER_END.search(raw)) is not None for raw in inputs
+    )
+    monkeypatch.setattr(parser, "_single_part", lambda raw, header_end: None)
+    whole = [parser.parse_message(raw) for raw in inputs]
+    assert used > 50  # the shortcut was really taken for many of them
+    for raw, fast, full in zip(inputs, shortcut, whole, strict=True):
+        assert fast == full, raw[:200]

@@ -7,7 +7,7 @@ from transform_support import message
 
 from gateway.inspect import inspect_message
 from gateway.transform import SharingFacts, sharing_facts
-from gateway.transform.sharing import strip_html, strip_text
+from gateway.transform.sharing import lines_in, may_hold_statement, strip_html, strip_text
 
 
 def test_headers_give_the_facts() -> None:
@@ -71,3 +71,29 @@ def test_strip_text_keeps_paragraphs() -> None:
 def test_strip_html_keeps_markup_balanced() -> None:
     html = "<p>Hi</p><p><b>Purpose:</b> referral &amp; review</p>\n<div>Consent: GP only</div>"
     assert strip_html(html) == "<p>Hi</p><p><b></b></p>\n<div></div>"
+
+
+@pytest.mark.parametrize(
+    ("text", "may"),
+    [
+        ("Hello,\n\nsee you on Monday.\n" * 50, False),
+        ("Hello\nPURPOSE: review\n", True),
+        ("Hello\nAuthorized by: J. Manager\n", True),
+        # Not ASCII: IGNORECASE matches other spellings, so the regex decides.
+        ("Purpo\u017fe: case review\n", True),
+    ],
+)
+def test_the_cheap_test_never_hides_a_statement(text: str, may: bool) -> None:
+    assert may_hold_statement(text) is may
+
+
+def test_a_statement_spelled_with_a_long_s_is_still_found_and_stripped() -> None:
+    text = "Hello\nPurpo\u017fe: case review\nBye\n"
+    assert lines_in(text) == {"purpose": "case review"}
+    assert strip_text(text) == "Hello\nBye\n"
+
+
+def test_text_without_statements_comes_back_unchanged() -> None:
+    text = "Hello,\r\n\r\nsee you on Monday.\r\n"
+    assert lines_in(text) == {}
+    assert strip_text(text) is text

@@ -1,0 +1,49 @@
+"""`gateway` with the audit trail switched off: bench/relay.py's `noaudit` scenario.
+
+Issue #7 asks what writing the audit record costs the relay.  This runs the
+very same `gateway` command line with the trail's writes replaced by nothing:
+no audit record is built, and no record, event or search-term row is written
+(the queue's own rows still are).  A benchmark aid only; the gateway itself
+has no way to run without its trail.
+
+    python bench/no_audit.py serve --config gateway.toml
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.app import Gateway
+from gateway.audit.trail import AuditTrail, Operation
+from gateway.cli import main
+
+
+async def _nothing(conn: AsyncConnection) -> None:
+    return None
+
+
+def _no_record_op(self: AuditTrail, record: Any, events: Sequence[Any] = ()) -> Operation:
+    return _nothing
+
+
+def _no_events_op(self: AuditTrail, record_id: str, events: Sequence[Any]) -> Operation:
+    return _nothing
+
+
+def _no_record(self: Gateway, *args: Any) -> Any:
+    return None
+
+
+AuditTrail.record_op = _no_record_op  # type: ignore[method-assign]
+AuditTrail.events_op = _no_events_op  # type: ignore[method-assign]
+Gateway._audit_record = _no_record  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    sys.exit(main())

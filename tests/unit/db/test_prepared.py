@@ -1,0 +1,125 @@
+"""Prepared statements (gateway.db.prepared) write exactly what Core writes.
+
+The hot path's inserts and updates bypass SQLAlchemy's per-call compilation;
+the rows they leave must be indistinguishable from Core's: datetimes in
+SQLite's text form, literals carried by the statement (`attempts + 1`,
+`content = b""`), NULLs, bytes.  Run through the group-commit Writer (the
+sqlite3 shortcut) and through an ordinary async connection, on SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, select, text, update
+
+from gateway.db import create_engine
+from gateway.db.prepared import Prepared
+from gateway.db.schema import audit_events, queue_messages
+from gateway.queue import Writer
+
+AT = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+
+
+def _event(seq: int, detail: str = "{}") -> dict[str, object]:
+    return {"seq": seq, "record_id": f"r{seq}", "at": AT, "type": "received",
+            "detail": detail, "prev_hash": "p" * 64, "hash": f"{seq:064d}"}
+
+
+def _message(message_id: str) -> dict[str, object]:
+    return {"id": message_id, "created_at": 1.5, "mail_from": "a@example.org",
+            "envelope": "{}", "content": b"\x00body\xff", "size": 6, "state": "active",
+            "attempts": 0, "next_attempt_at": 1.5, "claimed_by": "w", "lease_until": 9.5,
+            "audit_id": None, "updated_at": 1.5}
+
+
+FINISH = Prepared(
+    update(queue_messages).where(queue_messages.c.id == bindparam("m_id"))
+    .values(state=bindparam("state"), attempts=queue_messages.c.attempts + 1,
+            claimed_by=None, content=b"")
+)
+
+
+async def _rows(engine, table, key):
+    async with engine.connect() as conn:
+        return [tuple(r) for r in (await conn.execute(select(table).order_by(key))).all()]
+
+
+@pytest.mark.parametrize("through", ["writer", "connection"])
+async def test_prepared_rows_equal_core_rows(db_url: str, through: str) -> None:
+    engine = create_engine(db_url)
+    writer = Writer(engine)
+    writer.start()
+    try:
+        async def by_core(conn):
+            await conn.execute(audit_events.insert(), [_event(1), _event(2, "{\"a\":1}")])
+            await conn.execute(queue_messages.insert(), [_message("core")])
+            await conn.execute(
+                update(queue_messages).where(queue_messages.c.id == "core")
+                .values(state="delivered", attempts=queue_messages.c.attempts + 1,
+                        claimed_by=None, content=b"")
+            )
+
+        async def by_prepared(conn):
+            events = Prepared(audit_events.insert())
+            await events.run(conn, [_event(3)])  # one row: execute
+            await events.run(conn, [_event(4, "{\"a\":1}")])
+            await Prepared(queue_messages.insert()).run(conn, [_message("prep")])
+            await FINISH.run(conn, [{"m_id": "prep", "state": "delivered"}])
+
+        await writer.submit(by_core)
+        if through == "writer":
+            await writer.submit(by_prepared)
+        else:
+            async with engine.begin() as conn:
+                await by_prepared(conn)
+
+        events = await _rows(engine, audit_events, audit_events.c.seq)
+        # at, type, detail, prev_hash: the datetime as Core stored it, and so on
+        assert [e[2:6] for e in events[:2]] == [e[2:6] for e in events[2:]] != []
+        assert [e[0] for e in events] == [1, 2, 3, 4]
+        async with engine.connect() as conn:  # the stored text itself, not a read-back
+            stored = (await conn.execute(
+                text("SELECT CAST(at AS TEXT) FROM audit_events ORDER BY seq"))).scalars().all()
+        assert stored[0] == stored[2] and stored[1] == stored[3]
+        messages = {m[0]: m[1:] for m in await _rows(engine, queue_messages, queue_messages.c.id)}
+        assert messages["prep"] == messages["core"]
+        assert messages["prep"][messages_column("attempts")] == 1
+    finally:
+        await writer.stop()
+        await engine.dispose()
+
+
+def messages_column(name: str) -> int:
+    return [c.name for c in queue_messages.columns].index(name) - 1
+
+
+async def test_prepared_select_returns_rows_and_a_failed_write_is_a_store_error(
+    db_url: str,
+) -> None:
+    from gateway.errors import StoreError
+
+    engine = create_engine(db_url)
+    writer = Writer(engine)
+    writer.start()
+    insert = Prepared(audit_events.insert())
+    latest = Prepared(select(audit_events.c.seq).order_by(audit_events.c.seq.desc()).limit(1))
+    try:
+        await writer.submit(lambda conn: insert.run(conn, [_event(7)]))
+        assert [tuple(r) for r in await writer.submit(latest.fetch)] == [(7,)]
+        with pytest.raises(StoreError):  # the primary key, taken: wrapped, not leaked
+            await writer.submit(lambda conn: insert.run(conn, [_event(7)]))
+    finally:
+        await writer.stop()
+        await engine.dispose()
+
+
+def test_an_insert_whose_rows_lack_a_defaulted_column_is_refused() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    from gateway.db.schema import queue_recipients
+
+    with pytest.raises(ValueError, match="rows lack"):
+        Prepared(queue_recipients.insert()).compiled(sqlite.dialect(), ("message_id", "position"))
