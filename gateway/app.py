@@ -338,7 +338,7 @@ class Gateway:
             body, asked = take_header(body, MDN_HEADER)
             sender_mdn = bool(asked)
         outbound = received_header(envelope, self.settings.server.hostname, queue_id,
-                                   received_at) + body
+                                   received_at, tls=envelope.tls) + body
         message = NewMessage(
             envelope=envelope,
             content=outbound,

@@ -109,6 +109,7 @@ class Envelope:
     peer: str = ""
     helo: str = ""
     auth_user: str | None = None
+    tls: bool = False  # the transaction ran under STARTTLS (Received: ... with ESMTPS)
 
 
 # --------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def envelope_to_json(envelope: Envelope, receipts: bool = False) -> str:
             "peer": envelope.peer,
             "helo": envelope.helo,
             "auth_user": envelope.auth_user,
+            "tls": envelope.tls,
         },
         separators=(",", ":"),
     )
@@ -527,6 +528,7 @@ async def _load(
             peer=extra.get("peer", ""),
             helo=extra.get("helo", ""),
             auth_user=extra.get("auth_user"),
+            tls=bool(extra.get("tls", False)),
         )
         loaded.append(
             QueuedMessage(

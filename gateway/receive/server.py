@@ -346,6 +346,7 @@ class GatewaySMTP(SMTP):
             peer=peer[0] if isinstance(peer, tuple) else str(peer),
             helo=(session.host_name or "") if session is not None else "",
             auth_user=(str(session.auth_data) if session and session.authenticated else None),
+            tls=session is not None and session.ssl is not None,
         )
         self._set_post_data_state()
         # The decision's own bound, plus, for a spooled message, the wait for
