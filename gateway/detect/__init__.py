@@ -6,7 +6,7 @@
 One recognizer per information type (`recognizers/`), each mostly data:
 patterns with base scores, context words, and check-digit validation.
 `build_registry()` lists them explicitly; `build_engine()` compiles every
-pattern into one combined pass (RE2 when installed) and applies context,
+pattern into combined passes (RE2 when installed) and applies context,
 signature suppression, support between nearby findings, dedupe and the
 threshold.  A Finding never carries the matched value.
 """

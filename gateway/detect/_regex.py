@@ -77,7 +77,14 @@ Candidate = tuple[int, "re.Match[bytes]"]  # (pattern index, its match)
 
 
 class MultiPattern:
-    """Many patterns, searched in one pass; every match at each start."""
+    """Many patterns, searched in one pass; every match at each start.
+
+    A walk over a text is `next_start` (where the leftmost match of any
+    pattern starts), `matches_at` (every pattern that matches there) and
+    `token_end` (where to look again); `candidates` is that walk over a
+    range.  The engine drives the walk itself when it must act on what it
+    finds (a signature starting at a line jumps over the whole block).
+    """
 
     def __init__(self, patterns: Sequence[str]) -> None:
         self._singles = [re.compile(pattern.encode("ascii")) for pattern in patterns]
@@ -106,10 +113,47 @@ class MultiPattern:
 
     def first(self, data: bytes, position: int = 0) -> int:
         """Where the leftmost match at or after `position` starts, or -1."""
+        return self.next_start(data, position, len(data))
+
+    def next_start(self, data: bytes, position: int, stop: int) -> int:
+        """Where the leftmost match starting in `data[position:stop]` starts, or -1.
+
+        A match may run past `stop`; only its start must be before it.
+        """
         if self._set is not None:
-            return int(self._re2_match(self._unanchored, data, position, len(data))[0][0])
-        found = self._combined.search(data, position)
-        return -1 if found is None else found.start()
+            at = int(self._re2_match(self._unanchored, data, position, len(data))[0][0])
+        else:
+            found = self._combined.search(data, position)
+            at = -1 if found is None else found.start()
+        return at if at < stop else -1
+
+    def matches_at(self, data: bytes, at: int) -> list[Candidate]:
+        """Every (pattern, match) starting at `at`, in pattern order."""
+        singles = self._singles
+        indices: Sequence[int]
+        if self._set is not None:
+            # The set is told only a bounded slice: patterns are short.
+            indices = self._set.Match(data[at : at + _MAX_MATCH]) or ()
+            if len(indices) > 1:
+                indices = sorted(indices)
+        else:
+            indices = range(len(singles))
+        found: list[Candidate] = []
+        for index in indices:
+            single = singles[index].match(data, at)
+            if single is not None:
+                found.append((index, single))
+        return found
+
+    @staticmethod
+    def token_end(data: bytes, at: int) -> int:
+        """Where to look for the next start after one at `at`.
+
+        Patterns start at a token's first character (the engine checks the
+        boundary), so the rest of the token there can be skipped.
+        """
+        tail = _TOKEN_TAIL.match(data, at)
+        return tail.end() if tail is not None else at + 1
 
     def candidates(self, data: bytes, start: int = 0, stop: int | None = None) -> list[Candidate]:
         """Every (pattern, match) that starts where some pattern matches.
@@ -120,31 +164,11 @@ class MultiPattern:
         """
         stop = len(data) if stop is None else stop
         found: list[Candidate] = []
-        singles = self._singles
-        anchored = self._set
         position = start
-        end = len(data)
         while position < stop:
-            if anchored is not None:
-                at = self._re2_match(self._unanchored, data, position, end)[0][0]
-            else:
-                match = self._combined.search(data, position)
-                at = -1 if match is None else match.start()
-            if at < 0 or at >= stop:
+            at = self.next_start(data, position, stop)
+            if at < 0:
                 break
-            indices: Sequence[int]
-            if anchored is not None:
-                indices = anchored.Match(data[at : at + _MAX_MATCH]) or ()
-                if len(indices) > 1:
-                    indices = sorted(indices)
-            else:
-                indices = range(len(singles))
-            for index in indices:
-                single = singles[index].match(data, at)
-                if single is not None:
-                    found.append((index, single))
-            # Patterns start at a token's first character (the engine checks
-            # the boundary), so the rest of this token can be skipped.
-            tail = _TOKEN_TAIL.match(data, at)
-            position = tail.end() if tail is not None else at + 1
+            found += self.matches_at(data, at)
+            position = self.token_end(data, at)
         return found

@@ -1,21 +1,26 @@
 """Detection: segments of text in, Findings out.
 
-For each segment, in order (the Presidio flow, on one combined pass):
+For each segment, in order (the Presidio flow, on combined passes):
 
     1. recognize   one pass of every recognizer's patterns over the folded
-                   text (a segment without any match ends here); inside a
-                   signature or reply-header block only the patterns of
-                   types that are not business contacts run, so the
-                   sender's phone, e-mail, name and postcode there are never
-                   candidates (suppression); each candidate is validated
-                   (check digits) by its recognizer, which may move its span
-                   or change its score
+                   text; over a body (not a subject) the pass also stops at
+                   the lines where a signature or reply header may start
+                   (`signature.BLOCK_START`).  When a block starts at such a
+                   line (`signature.block_at`), only the patterns of types
+                   that are not business contacts run over it and the pass
+                   goes on after it: the sender's phone, e-mail, name,
+                   postcode and special category words there are never
+                   candidates (suppression).  A pass costs one regex search
+                   per place something starts, and a segment without any
+                   ends after one.
     2. context     context words in a window around the match raise the score,
-                   negative context words lower it
-    3. (suppress)  done in 1: business-contact types (phone, e-mail, name,
-                   postcode, special category) are not looked for inside the
-                   blocks, which are found once per segment that has any
-                   candidate and is not a subject
+                   negative context words lower it; a recognizer whose
+                   validation leaves span and score alone has its context
+                   weighed first, and its check digits run only when the
+                   score could still reach the threshold (with support)
+    3. validate    each remaining candidate is validated (check digits) by
+                   its recognizer, which may move its span or change its
+                   score
     4. support     a candidate still below the threshold is raised when a
                    finding of a type it is SUPPORTED_BY lies close by (a
                    postcode next to a child's name and NHS number)
@@ -23,6 +28,8 @@ For each segment, in order (the Presidio flow, on one combined pass):
                    candidate inside a stronger one of another type is dropped
     6. threshold   what is left at or above the threshold becomes a Finding
 
+A candidate below the threshold after context and support changes nothing:
+only candidates at the threshold support others or take part in the dedupe.
 Findings carry the type, the place (part, offsets) and the score, never the
 matched text; nothing here logs.
 """
@@ -34,10 +41,10 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.detect._regex import BACKEND, MultiPattern, fold
+from gateway.detect._regex import BACKEND, Candidate, MultiPattern, fold
 from gateway.detect.recognizer import Recognizer, words_regex
 from gateway.detect.registry import Registry, build_registry
-from gateway.detect.signature import business_blocks
+from gateway.detect.signature import BLOCK_START, block_at
 from gateway.model import Finding, InformationType, SegmentSource, TextSegment
 
 __all__ = ["DEFAULT_THRESHOLD", "DetectionEngine", "build_engine"]
@@ -54,6 +61,12 @@ class _Compiled:
     score: float
     context: re.Pattern[str] | None
     negative: re.Pattern[str] | None
+    order: int  # its place among every pattern: candidates at one start keep this order
+    # The recognizer validates without moving the span or changing the score
+    # (the base `assess`), so context can be weighed before the check digits.
+    plain: bool
+    # What support could still add (SUPPORT_BOOST when SUPPORTED_BY is set).
+    reach: float
 
 
 @dataclass(slots=True)
@@ -70,10 +83,14 @@ class _Scored:
 
 # Bytes of a token: ASCII letters and digits.
 _WORD = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_NEWLINE = ord("\n")
+# A candidate: (where the pass stopped, pattern order, pattern, value start, value end);
+# a segment's candidates come in that order, as the passes find them.
+_Raw = tuple[int, int, _Compiled, int, int]
 
 
 class DetectionEngine:
-    """Runs every registered recognizer over text segments in one pass each."""
+    """Runs every registered recognizer over text segments in combined passes."""
 
     def __init__(self, registry: Registry, threshold: float = DEFAULT_THRESHOLD) -> None:
         if len(registry) == 0:
@@ -85,28 +102,38 @@ class DetectionEngine:
         for recognizer in registry:
             context = words_regex(recognizer.CONTEXT)
             negative = words_regex(recognizer.NEGATIVE_CONTEXT)
+            plain = type(recognizer).assess is Recognizer.assess
+            reach = recognizer.SUPPORT_BOOST if recognizer.SUPPORTED_BY else 0.0
             for pattern in recognizer.PATTERNS:
                 self._entries.append(
-                    _Compiled(recognizer, pattern.name, pattern.score, context, negative)
+                    _Compiled(
+                        recognizer,
+                        pattern.name,
+                        pattern.score,
+                        context,
+                        negative,
+                        len(self._entries),
+                        plain,
+                        reach,
+                    )
                 )
                 regexes.append(pattern.regex)
-        self._scanner = MultiPattern(regexes)
-        # Inside a signature or reply-header block only the patterns of types
-        # that are not business contacts are looked for: the others would be
-        # dropped there anyway.
+        # Subjects (never a signature) get one pass of every pattern.  A body
+        # gets one pass of every pattern and of the lines where a signature
+        # or reply header may start; inside each block found, only the
+        # patterns of types that are not business contacts run (its phone,
+        # e-mail, name and postcode are the correspondents' own, never
+        # candidates).
+        self._full = MultiPattern(regexes)
         self._inner_entries = [e for e in self._entries if not e.recognizer.BUSINESS_CONTACT]
         self._has_business = len(self._inner_entries) < len(self._entries)
+        self._body = MultiPattern([*regexes, BLOCK_START])
         self._inner = (
-            MultiPattern(
-                [
-                    r
-                    for r, e in zip(regexes, self._entries, strict=True)
-                    if not e.recognizer.BUSINESS_CONTACT
-                ]
-            )
+            MultiPattern([regexes[e.order] for e in self._inner_entries])
             if self._inner_entries
             else None
         )
+        self._block_start = re.compile(BLOCK_START.encode("ascii"))
 
     def detect(self, segments: Sequence[TextSegment]) -> tuple[Finding, ...]:
         """Every finding in every segment, in segment order then offset order."""
@@ -121,16 +148,16 @@ class DetectionEngine:
         if not segment.text:
             return []
         data, text = fold(segment.text)
-        first = self._scanner.first(data)
-        if first < 0:  # most prose: one pass, nothing to look at
-            return []
         if segment.source is SegmentSource.SUBJECT or not self._has_business:
-            raw = self._recognize(self._scanner, self._entries, data, first, len(data))
+            raw = self._recognize(self._full, self._entries, data, 0, len(data))
         else:
-            raw = self._recognize_outside_blocks(data, text, first)
+            raw = self._recognize_outside_blocks(data, text)
         if not raw:
             return []
-        candidates = self._assess(text, raw)
+        lower = text.lower()  # ASCII (folded): same offsets; context words are lower case
+        candidates = self._assess(text, lower, raw)
+        if not candidates:
+            return []
         self._support(candidates)
         kept = self._dedupe([c for c in candidates if c.score >= self.threshold])
         return [
@@ -146,44 +173,78 @@ class DetectionEngine:
             for c in kept
         ]
 
-    def _recognize_outside_blocks(
-        self, data: bytes, text: str, first: int
-    ) -> list[tuple[_Compiled, int, int]]:
+    def _recognize_outside_blocks(self, data: bytes, text: str) -> list[_Raw]:
         """Every candidate, except business contacts inside signatures and reply headers.
 
-        The blocks are found first (`business_blocks`), and inside them only
-        the other types' patterns run: a signature's phone number, e-mail
-        address and name are never even candidates, so they cost neither a
-        match nor a `phonenumbers` lookup.  Blocks are whole lines and every
-        pattern matches within one line, so a candidate is inside a block
-        exactly when it starts there.
+        The pass stops at every line where a block may start (`BLOCK_START`)
+        as well as at candidates; when a block does start there
+        (`block_at`), only the other types' patterns run over it and the
+        pass goes on after its last line.  A signature's phone number,
+        e-mail address and name are never even candidates, so they cost
+        neither a match nor a `phonenumbers` lookup.  Blocks are whole lines
+        and every pattern matches within one line, so a candidate is inside
+        a block exactly when it starts there.  These are the blocks
+        `business_blocks` finds: each starts at the first such line after
+        the one before.
         """
-        blocks = business_blocks(text)
-        if not blocks:
-            return self._recognize(self._scanner, self._entries, data, first, len(data))
-        raw: list[tuple[_Compiled, int, int]] = []
-        position = first
-        for block_start, block_end in blocks:
-            if block_end <= position:
-                continue
-            if position < block_start:
-                raw += self._recognize(self._scanner, self._entries, data, position, block_start)
-                position = block_start
-            if self._inner is not None:
-                raw += self._recognize(self._inner, self._inner_entries, data, position, block_end)
-            position = block_end
-        if position < len(data):
-            raw += self._recognize(self._scanner, self._entries, data, position, len(data))
+        scanner = self._body
+        block_start = self._block_start
+        raw: list[_Raw] = []
+        size = len(data)
+        position = 0
+        looked_ahead = False
+        while position < size:
+            at = scanner.next_start(data, position, size)
+            if at < 0:
+                break
+            if (at == 0 or data[at - 1] == _NEWLINE) and block_start.match(data, at):
+                # Blocks only matter to candidates: at the first such line,
+                # one search tells whether any follows (prose has none).
+                if not looked_ahead:
+                    looked_ahead = True
+                    if self._full.next_start(data, at, size) < 0:
+                        break
+                block = block_at(text, at)
+                if block is not None:
+                    raw += self._recognize(self._inner, self._inner_entries, data, at, block[1])
+                    position = block[1]
+                    continue
+            found = scanner.matches_at(data, at)
+            if found:
+                self._accept(self._entries, data, at, found, raw)
+            position = scanner.token_end(data, at)
+        return raw
+
+    def _recognize(
+        self,
+        scanner: MultiPattern | None,
+        entries: list[_Compiled],
+        data: bytes,
+        start: int,
+        stop: int,
+    ) -> list[_Raw]:
+        """Every pattern match starting in `data[start:stop]` whose value is a whole token."""
+        raw: list[_Raw] = []
+        if scanner is None:
+            return raw
+        position = start
+        while position < stop:
+            at = scanner.next_start(data, position, stop)
+            if at < 0:
+                break
+            self._accept(entries, data, at, scanner.matches_at(data, at), raw)
+            position = scanner.token_end(data, at)
         return raw
 
     @staticmethod
-    def _recognize(
-        scanner: MultiPattern, entries: list[_Compiled], data: bytes, start: int, stop: int
-    ) -> list[tuple[_Compiled, int, int]]:
-        """Every pattern match starting in `data[start:stop]` whose value is a whole token."""
-        raw: list[tuple[_Compiled, int, int]] = []
+    def _accept(
+        entries: list[_Compiled], data: bytes, at: int, found: list[Candidate], raw: list[_Raw]
+    ) -> None:
+        """Add the matches at `at` whose value is a whole token to `raw`."""
         size = len(data)
-        for index, match in scanner.candidates(data, start, stop):
+        for index, match in found:
+            if index >= len(entries):  # BLOCK_START, not a pattern of a recognizer
+                continue
             if match.re.groups:
                 begin, end = match.span(1)
             else:
@@ -193,14 +254,25 @@ class DetectionEngine:
                 continue
             if 0 < end < size and data[end] in _WORD and data[end - 1] in _WORD:
                 continue
-            raw.append((entries[index], begin, end))
-        return raw
+            entry = entries[index]
+            raw.append((at, entry.order, entry, begin, end))
 
-    def _assess(self, text: str, raw: list[tuple[_Compiled, int, int]]) -> list[_Scored]:
-        """Validate each candidate and add its context score."""
+    def _assess(self, text: str, lower: str, raw: list[_Raw]) -> list[_Scored]:
+        """Validate each candidate and add its context score (`lower`: text lower-cased)."""
         scored: list[_Scored] = []
-        lower = text.lower()  # ASCII (folded): same offsets; context words are lower case
-        for entry, value_start, value_end in raw:
+        threshold = self.threshold
+        for _, _, entry, value_start, value_end in raw:
+            if entry.plain:
+                # The span and score stay as they are: weigh the context first,
+                # and skip the check digits of a candidate that could not
+                # reach the threshold even with support (it would change
+                # nothing: only candidates at the threshold support others).
+                score = entry.score + self._context_score(entry, lower, value_start, value_end)
+                if score + entry.reach < threshold:
+                    continue
+                if entry.recognizer.validate(text[value_start:value_end]):
+                    scored.append(_Scored(entry, value_start, value_end, score))
+                continue
             assessment = entry.recognizer.assess(text, value_start, value_end, entry.score)
             if assessment is None:
                 continue

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-__all__ = ["business_blocks"]
+__all__ = ["BLOCK_START", "block_at", "business_blocks"]
 
 _SIGN_OFF = re.compile(
     r"(?:--|kind regards|best regards|warm regards|warmest regards|many regards|regards"
@@ -56,6 +56,11 @@ _ANCHOR_WORDS = (
     r"|sincerely|with |speak soon|take care|sent from)"
 )
 _ANCHOR = re.compile(_ANCHOR_WORDS, re.IGNORECASE)
+# The same as a pattern for the engine's combined pass (RE2 or `re`, over the
+# folded ASCII bytes): it matches at the start of a line where `_ANCHOR`
+# does.  `\s` is spelt out as the characters str patterns take for it in
+# ASCII, which bytes patterns and RE2 do not all include.
+BLOCK_START = r"(?m:^)(?i:" + _ANCHOR_WORDS.replace(r"\s", r"[\t\n\x0b\x0c\r\x1c-\x1f ]") + ")"
 # The same after a line break: a literal first character lets the regex
 # engine skip from one line break to the next instead of trying every
 # position, as "^" in MULTILINE mode would.
@@ -121,6 +126,14 @@ _SIGNATURE = re.compile(
     + f"(?:{_EMPTY}*+{_CONTENT}){{0,{_MAX_SIGNATURE_LINES - 1}}}+"
     + f"(?:{_EMPTY}*+{_CONTENT}|{_EMPTY}*+)"
 )
+# What every line `_reply_block` accepts starts with: an attribution ("on"
+# covers both "On ... wrote:" and "on " over two lines), a separator or
+# "begin forwarded message:", or a header name.
+_REPLY_OPENING = re.compile(
+    r"(?:on\b|--|begin forwarded message:|(?:from|sent|date|to|cc|bcc|subject|reply-to):\s)",
+    re.IGNORECASE,
+)
+_REPLY_AT = re.compile(r"[ \t]*+(?:>[ \t]?+)*+\s*+" + _REPLY_OPENING.pattern, re.IGNORECASE)
 # First characters a reply attribution or quoted header line can start with.
 _REPLY_FIRST = frozenset("oObB-fFsSdDtTcCrR")
 
@@ -149,6 +162,8 @@ class _Lines:
 def _reply_block(lines: _Lines, first: tuple[int, int, str]) -> tuple[int, int] | None:
     """The span of a reply attribution or quoted header block starting at `first`."""
     line = first[2]
+    if not _REPLY_OPENING.match(line):  # a sign-off ("Best wishes", "Thanks"): one test
+        return None
     if _REPLY_START.match(line):
         return first[0], first[1]
     if line[:3].lower() == "on ":
@@ -186,29 +201,45 @@ def _anchors(text: str, start: int, end: int) -> Iterator[int]:
         yield newline.end()
 
 
+def block_at(text: str, start: int) -> tuple[int, int] | None:
+    """The block that begins at the line starting at `start`, or None.
+
+    `start` is a line start where `_ANCHOR` (or `BLOCK_START`) matches; the
+    line decides whether a reply header or a signature begins there.
+    """
+    if start >= len(text):
+        return None
+    # Only a line starting "On", "--", "Begin" or a header name can open a
+    # reply block; most lines here are sign-offs, and one match on the text
+    # itself (the line's quote marks and white space skipped as `_Lines`
+    # does) rules that out without reading the line.
+    if _REPLY_AT.match(text, start):
+        lines = _Lines(text)
+        first = lines.at(start)
+        if first is not None and first[2][:1] in _REPLY_FIRST:
+            block = _reply_block(lines, first)
+            if block is not None:
+                return block
+    return _signature_block(text, start)
+
+
 def business_blocks(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """The (start, end) spans of signature and reply-header blocks.
 
-    Only blocks that begin within `text[start:end]` are looked for: the
-    engine passes the stretch of text that holds business-contact candidates
-    (and the lines before them), not the whole of a long attachment.
+    Only blocks that begin within `text[start:end]` are looked for.  A line
+    inside a block is not looked at again, so a block never starts inside
+    another.  (The engine finds the same blocks with `block_at` as its
+    combined pass reaches each `BLOCK_START` line.)
     """
-    lines = _Lines(text)
     blocks: list[tuple[int, int]] = []
     covered = -1
     end = len(text) if end is None else end
     for position in _anchors(text, start, end):
         if position < covered:
             continue
-        first = lines.at(position)
-        if first is None:
+        if position >= len(text):
             break
-        block = None
-        # Only a line starting "On", "--", "Begin" or a header name can open a reply block.
-        if first[2][:1] in _REPLY_FIRST:
-            block = _reply_block(lines, first)
-        if block is None:
-            block = _signature_block(text, first[0])
+        block = block_at(text, position)
         if block is not None:
             blocks.append(block)
             covered = block[1]

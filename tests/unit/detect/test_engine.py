@@ -115,3 +115,27 @@ def test_subject_segments_are_scanned() -> None:
 def test_long_runs_do_not_backtrack() -> None:
     hostile = ("a" * 5000 + "@") * 20 + "1 " * 20000 + "A" * 50000
     assert engine().detect([segment(hostile)]) == ()
+
+
+def test_check_digits_run_only_where_the_score_could_reach_the_threshold() -> None:
+    checked: list[str] = []
+
+    class Reference(Recognizer):
+        name = "reference"
+        info_type = InformationType.UK_PASSPORT_NUMBER
+        PATTERNS = (Pattern("digits", r"\b[0-9]{9}\b", 0.2),)
+        CONTEXT = ("passport",)
+
+        def validate(self, value: str) -> bool:
+            checked.append(value)
+            return value != "111111111"
+
+    registry = Registry()
+    registry.register(Reference())
+    detector = build_engine(registry)
+    # Without its context a bare number stays below the threshold: not checked.
+    assert detector.detect([segment("order 123456789 arrived")]) == ()
+    assert checked == []
+    (finding,) = detector.detect([segment("passport 123456789 and passport 111111111")])
+    assert finding.start == len("passport ")
+    assert checked == ["123456789", "111111111"]
