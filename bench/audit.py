@@ -6,14 +6,19 @@
 2. Times typical auditor searches (p50/p95 over many runs, through
    AuditQuery, events included): by recipient; date range + information
    type; organisation + date range; a quarter's report.
-3. Runs `verify` over everything: records/s and rows/s.
+3. Runs `verify` over everything (periodic checkpoints included, as a live
+   trail has them): records/s and rows/s, with the load average, since the
+   figure is only as good as the cores that were free.
 4. Write cost on the hot path: group-committed queue inserts with and
    without the audit record + events in the same transaction.
 
     .venv/bin/python bench/audit.py [--records N] [--url postgresql+asyncpg://postgres@127.0.0.1/postgres] [--keep]
+        [--reuse DBNAME] [--skip searches,verify,writes] [--verify-workers N] [--verify-runs N]
 
 The database `audit_bench_<pid>` is created on the server of --url and
-dropped at the end (unless --keep).
+dropped at the end (unless --keep, which prints its name).  `--reuse DBNAME`
+runs the stages on a database kept earlier (same --records) instead of
+seeding one, and leaves it in place; `--skip` leaves stages out.
 """
 
 from __future__ import annotations
@@ -118,11 +123,17 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+CHECKPOINT_EVERY = 1000  # [audit] checkpoint_every's default
+
+
 def build_rows(world: World, first: int, count: int, seq: int, prev: str) -> tuple[
-    list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], int, str
+    list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]],
+    int, str
 ]:
-    """Rows for records first..first+count-1, chained exactly as AuditTrail does."""
-    records, events, terms = [], [], []
+    """Rows for records first..first+count-1, chained exactly as AuditTrail
+    does, with an (unsigned) periodic checkpoint each time the chain passes a
+    multiple of CHECKPOINT_EVERY, as AuditTrail writes them."""
+    records, events, terms, checkpoints = [], [], [], []
     for i in range(first, first + count):
         record = world.record(i)
         at = record.received_at
@@ -145,6 +156,7 @@ def build_rows(world: World, first: int, count: int, seq: int, prev: str) -> tup
             kinds.append((EventType.RELAYED, {"code": 250}))
             if world.rng.random() < 0.7:
                 kinds.append((EventType.DELIVERY_CONFIRMED, {}))
+        start = seq - 1
         for n, (kind, detail) in enumerate(kinds):
             seq += 1
             event_at = at + timedelta(seconds=n)
@@ -152,7 +164,9 @@ def build_rows(world: World, first: int, count: int, seq: int, prev: str) -> tup
             h = link(prev, event_content(record.id, event_at, kind.value, detail_text))
             events.append((seq, record.id, event_at, kind.value, detail_text, prev, h))
             prev = h
-    return records, events, terms, seq, prev
+        if seq // CHECKPOINT_EVERY > start // CHECKPOINT_EVERY:
+            checkpoints.append((at + timedelta(seconds=5), "periodic", seq, prev, "{}"))
+    return records, events, terms, checkpoints, seq, prev
 
 
 async def seed(dsn: dict[str, Any], world: World, batch: int = 20_000) -> float:
@@ -162,7 +176,8 @@ async def seed(dsn: dict[str, Any], world: World, batch: int = 20_000) -> float:
     try:
         for first in range(0, world.n, batch):
             count = min(batch, world.n - first)
-            records, events, terms, seq, prev = build_rows(world, first, count, seq, prev)
+            records, events, terms, checkpoints, seq, prev = build_rows(world, first, count,
+                                                                         seq, prev)
             async with conn.transaction():
                 await conn.copy_records_to_table("audit_records", records=records, columns=[
                     "seq", "id", "message_id", "received_at", "sender", "verdict", "marking",
@@ -171,6 +186,8 @@ async def seed(dsn: dict[str, Any], world: World, batch: int = 20_000) -> float:
                     "seq", "record_id", "at", "type", "detail", "prev_hash", "hash"])
                 await conn.copy_records_to_table("audit_record_terms", records=terms, columns=[
                     "record_seq", "field", "value", "key", "received_at"])
+                await conn.copy_records_to_table("audit_checkpoints", records=checkpoints,
+                                                 columns=["at", "kind", "seq", "hash", "detail"])
             done = first + count
             rate = done / (time.perf_counter() - started)
             print(f"\rseeding {done:,}/{world.n:,} records ({rate:,.0f}/s)", end="",
@@ -236,10 +253,10 @@ async def searches(url: str, world: World, runs: int) -> dict[str, tuple[float, 
     return results
 
 
-async def verify_rate(url: str) -> tuple[Any, float]:
+async def verify_rate(url: str, workers: int | None) -> tuple[Any, float]:
     engine = create_engine(url)
     try:
-        report = await verify(engine)
+        report = await verify(engine, workers=workers)
     finally:
         await engine.dispose()
     return report, report.seconds
@@ -300,10 +317,22 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=200, help="timed runs per search")
     parser.add_argument("--writes", type=int, default=5000, help="messages for the write cost")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", metavar="DBNAME",
+                        help="use this database, seeded by an earlier --keep run, and keep it")
+    parser.add_argument("--skip", default="", metavar="STAGES",
+                        help="comma-separated stages to leave out: searches, verify, writes")
+    parser.add_argument("--verify-workers", type=int, default=None, metavar="N",
+                        help="connections verify uses (default: verify's own default)")
+    parser.add_argument("--verify-runs", type=int, default=1, metavar="N",
+                        help="run verify this many times (each figure printed)")
     args = parser.parse_args()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    unknown = skip - {"searches", "verify", "writes"}
+    if unknown:
+        parser.error(f"--skip: unknown stage(s) {', '.join(sorted(unknown))}")
 
     base = make_url(args.url)
-    name = f"audit_bench_{os.getpid()}"
+    name = args.reuse or f"audit_bench_{os.getpid()}"
     admin = {"host": base.host or "127.0.0.1", "port": base.port or 5432,
              "user": base.username or "postgres", "password": base.password}
     url = base.set(database=name).render_as_string(hide_password=False)
@@ -315,24 +344,35 @@ def main() -> int:
         finally:
             await conn.close()
 
-    asyncio.run(admin_sql(f"CREATE DATABASE {name}"))
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    world = World(args.records)
+    if not args.reuse:
+        asyncio.run(admin_sql(f"CREATE DATABASE {name}"))
     try:
-        upgrade(url)
-        world = World(args.records)
-        seconds = asyncio.run(seed({**admin, "database": name}, world))
-        print(f"seeded {args.records:,} records in {seconds:.0f}s "
-              f"({args.records / seconds:,.0f} records/s, COPY)")
-        for label, (p50, p95, worst) in asyncio.run(searches(url, world, args.runs)).items():
-            print(f"{label:<34} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   max {worst:7.1f} ms")
-        report, seconds = asyncio.run(verify_rate(url))
-        status = "OK" if report.ok else f"FAILED: {report.problems[:3]}"
-        print(f"verify: {status}; {report.records:,} records + {report.events:,} events in "
-              f"{seconds:.1f}s = {report.records / seconds:,.0f} records/s "
-              f"({report.rows / seconds:,.0f} rows/s)")
-        for label, value in asyncio.run(write_cost(url, args.writes)).items():
-            print(f"write cost, {label:<28} {value:10.1f}")
+        if not args.reuse:
+            upgrade(url)
+            seconds = asyncio.run(seed({**admin, "database": name}, world))
+            print(f"seeded {args.records:,} records in {seconds:.0f}s "
+                  f"({args.records / seconds:,.0f} records/s, COPY)")
+        if "searches" not in skip:
+            for label, (p50, p95, worst) in asyncio.run(searches(url, world, args.runs)).items():
+                print(f"{label:<34} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   max {worst:7.1f} ms")
+        if "verify" not in skip:
+            for _ in range(max(1, args.verify_runs)):
+                report, seconds = asyncio.run(verify_rate(url, args.verify_workers))
+                status = "OK" if report.ok else f"FAILED: {report.problems[:3]}"
+                load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+                print(f"verify: {status}; {report.records:,} records + {report.events:,} events "
+                      f"in {seconds:.1f}s = {report.records / seconds:,.0f} records/s "
+                      f"({report.rows / seconds:,.0f} rows/s; {report.workers} connection(s); "
+                      f"load {load})")
+        if "writes" not in skip:
+            for label, value in asyncio.run(write_cost(url, args.writes)).items():
+                print(f"write cost, {label:<28} {value:10.1f}")
     finally:
-        if not args.keep:
+        if args.keep and not args.reuse:
+            print(f"kept database {name} (--reuse {name})")
+        elif not args.reuse:
             asyncio.run(admin_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     return 0
 

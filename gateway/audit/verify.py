@@ -18,8 +18,15 @@ verify runs are left for the next run.  For each position it checks:
 
 On PostgreSQL the server recomputes the hashes (chain.py's encoding in SQL)
 and settles a page that has nothing wrong in one summary row; only a page
-with a problem comes to Python row by row for the diagnosis.  SQLite pages
-are checked in Python.
+with a problem comes to Python row by row for the diagnosis.  The summaries
+are computed by several helper connections at once (`workers`: hashing is
+what costs, and each server process hashes on its own core), all reading in
+the walk's snapshot (pg_export_snapshot), while the walk takes the pages in
+seq order and joins each to the one before exactly as on one connection: a
+page is only clean if its first row follows on from, and links to, the last
+row of the page before.  So the problems found, and their order, do not
+depend on how many helpers there are.  SQLite pages are checked in Python on
+one connection.
 
 After a problem the walk re-synchronises on the stored hash, so independent
 problems further on are reported too (up to `max_problems`).
@@ -27,11 +34,15 @@ problems further on are reported too (up to `max_problems`).
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -50,6 +61,13 @@ from gateway.audit.chain import (
 from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
 
 _PAGE = 20_000
+# Connections that summarise pages at once on PostgreSQL, each a server
+# process hashing on a core of its own: verify is bound by the server's CPU.
+# Four fill a server of up to four cores; on two the extra ones cost next to
+# nothing and keep verify's share when something else is busy too.  A busy
+# live server can be spared with fewer (`gateway audit verify --workers 1`).
+DEFAULT_WORKERS = 4
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
 
 
 @dataclass(slots=True)
@@ -85,6 +103,7 @@ class VerifyReport:
     checkpoints_signed: int = 0
     checkpoints_unsigned: int = 0
     seconds: float = 0.0
+    workers: int = 1  # connections that summarised pages (PostgreSQL helpers)
 
     @property
     def rows(self) -> int:
@@ -101,7 +120,8 @@ class VerifyReport:
         ]
         if self.cut_seq:
             lines.append(f"purged up to seq {self.cut_seq} ({self.cut_at})")
-        lines.append(f"verified {self.rows} rows in {self.seconds:.1f}s ({rate:,.0f} rows/s)")
+        lines.append(f"verified {self.rows} rows in {self.seconds:.1f}s ({rate:,.0f} rows/s, "
+                     f"{self.workers} connection(s))")
         return "\n".join(lines)
 
 
@@ -121,26 +141,78 @@ class _Checker:
 
 
 async def verify(
-    engine: AsyncEngine, keys: AuditKeys | None = None, max_problems: int = 20
+    engine: AsyncEngine,
+    keys: AuditKeys | None = None,
+    max_problems: int = 20,
+    workers: int | None = None,
 ) -> VerifyReport:
+    """Walk the chain.  On PostgreSQL `workers` connections (default
+    DEFAULT_WORKERS) summarise pages at once, besides the walk's own; no
+    more than the engine's pool can give besides that one (a small pool
+    would otherwise wait for ever on its own connections)."""
     keys = keys or AuditKeys(())
+    workers = max(1, DEFAULT_WORKERS if workers is None else workers)
+    workers = min(workers, _pool_room(engine) - 1)
     report = VerifyReport()
     check = _Checker(report, max_problems)
     started = time.perf_counter()
-    async with engine.connect() as conn:
+    async with engine.connect() as conn, AsyncExitStack() as stack:
         if conn.dialect.name == "postgresql":
             # One snapshot for the whole walk: a purge running meanwhile
             # cannot make rows vanish halfway.
             await conn.execution_options(isolation_level="REPEATABLE READ")
+        in_sql = await _hash_in_sql(conn)
+        helpers: list[AsyncConnection] = []
+        if in_sql and workers > 1:
+            # The helpers read in exactly the walk's snapshot (as pg_dump -j
+            # does), so every page is seen as of the same moment.
+            snapshot = str((await conn.execute(text("SELECT pg_export_snapshot()"))).scalar())
+            helpers = [await _helper(stack, engine, snapshot) for _ in range(workers)]
         head = await _max_seq(conn)
         checkpoints = (await conn.execute(
             select(audit_checkpoints).order_by(audit_checkpoints.c.seq, audit_checkpoints.c.id)
         )).mappings().all()
         start_seq, start_hash = _check_checkpoints(checkpoints, keys, head, report, check)
         expected = {int(c["seq"]): c for c in checkpoints if int(c["seq"]) > start_seq}
-        await _walk(conn, start_seq, start_hash, head, expected, report, check)
+        pages = list(_pages(start_seq, head))
+        points = sorted(expected)
+        summaries: _Summaries | None = None
+        if helpers:
+            summaries = _Prefetch(helpers, pages, points, ahead=2 * len(helpers) + 2)
+        elif in_sql:
+            summaries = _Inline(conn, pages, points)
+        report.workers = max(1, len(helpers))
+        try:
+            await _walk(conn, summaries, pages, start_seq, start_hash, head, expected, report,
+                        check)
+        finally:
+            if summaries is not None:
+                await summaries.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _pool_room(engine: AsyncEngine) -> int:
+    """How many connections the engine's pool can have checked out at once."""
+    pool = engine.pool
+    size = getattr(pool, "size", None)
+    overflow = getattr(pool, "_max_overflow", None)
+    if not callable(size) or not isinstance(overflow, int) or overflow < 0:
+        return 1 << 16  # not a bounded queue pool (NullPool, unlimited overflow)
+    return max(1, int(size()) + overflow)
+
+
+async def _helper(stack: AsyncExitStack, engine: AsyncEngine, snapshot: str) -> AsyncConnection:
+    """A connection reading in the exported `snapshot`."""
+    if not _SNAPSHOT_ID.fullmatch(snapshot):  # it goes into the SQL text below
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+    conn = await stack.enter_async_context(engine.connect())
+    await conn.execution_options(isolation_level="REPEATABLE READ")
+    await conn.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+    # The helpers are the parallelism: a parallel plan on top would only add
+    # processes competing for the same cores, and tuple-queue traffic.
+    await conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    return conn
 
 
 async def _max_seq(conn: AsyncConnection) -> int:
@@ -218,26 +290,14 @@ async def _orphans(conn: AsyncConnection, low: int, high: int) -> list[int]:
     return sorted(int(s) for s in found)
 
 
-async def _check_points_in(
-    conn: AsyncConnection, low: int, high: int, checkpoints: dict[int, Any], check: _Checker
-) -> None:
-    """Checkpoints inside a page that was verified in the server."""
-    seqs = [s for s in checkpoints if low < s <= high]
-    if not seqs:
-        return
+async def _hashes_at(conn: AsyncConnection, seqs: Sequence[int]) -> dict[int, str]:
     hashes: dict[int, str] = {}
     for table in (audit_records, audit_events):
         for seq, hash_ in await conn.execute(
-            select(table.c.seq, table.c.hash).where(table.c.seq.in_(seqs))
+            select(table.c.seq, table.c.hash).where(table.c.seq.in_(list(seqs)))
         ):
             hashes[int(seq)] = str(hash_)
-    for seq in sorted(seqs):
-        point = checkpoints.pop(seq)
-        if seq not in hashes:
-            check.problem(f"row seq {seq} missing: checkpoint #{point['id']} was taken there")
-        elif point["hash"] != hashes[seq]:
-            check.problem(f"checkpoint #{point['id']} at seq {seq} does not match the chain: "
-                          f"rows up to seq {seq} were rewritten")
+    return hashes
 
 
 async def _page_python(conn: AsyncConnection, low: int, high: int) -> list[_Row]:
@@ -282,6 +342,8 @@ async def _page_python(conn: AsyncConnection, low: int, high: int) -> list[_Row]
 
 # PostgreSQL recomputes the hashes itself (chain.py's encoding in SQL): the
 # server hashes while Python only compares, which is what makes verify fast.
+# Per row the cost is a handful of function calls, sha256 the dearest (over
+# a microsecond a call, mostly OpenSSL's set-up), so every call saved counts.
 def _lp(expr: str, nullable: bool = False) -> str:
     body = f"octet_length({expr})::text || ':' || {expr}"
     return f"(CASE WHEN {expr} IS NULL THEN '~' ELSE {body} END)" if nullable else f"({body})"
@@ -291,29 +353,40 @@ def _ts(expr: str) -> str:
     return f"to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 
+def _lp_ts(expr: str) -> str:
+    # to_char is the dearest call after sha256, and _lp would make it twice;
+    # for years 1000-9999 its output is always 27 bytes, so the prefix is known.
+    text_ = _ts(expr)
+    return (f"(CASE WHEN {expr} >= '1000-01-01 00:00:00+00' AND {expr} < '10000-01-01 00:00:00+00'"
+            f" THEN '27:' || {text_} ELSE {_lp(text_)} END)")
+
+
 def _sha(prev: str, content: str) -> str:
     return f"encode(sha256(convert_to({prev} || E'\\n' || {content}, 'UTF8')), 'hex')"
 
 
 _RECORD_CONTENT = " || ".join((
-    "'6:record'", _lp("r.id"), _lp("r.message_id", True), _lp(_ts("r.received_at")),
+    "'6:record'", _lp("r.id"), _lp("r.message_id", True), _lp_ts("r.received_at"),
     _lp("r.sender"), _lp("r.verdict"), _lp("r.marking", True), _lp("r.purpose", True),
     _lp("r.terms"), _lp("r.document"),
 ))
 _EVENT_CONTENT = " || ".join((
-    "'5:event'", _lp("e.record_id"), _lp(_ts("e.at")), _lp("e.type"), _lp("e.detail"),
+    "'5:event'", _lp("e.record_id"), _lp_ts("e.at"), _lp("e.type"), _lp("e.detail"),
 ))
+_TERM_TEXT = f"{_lp('field')} || {_lp('value')} || {_lp('key')}"
+_TERMS_OK = """coalesce(t.agg, '') = r.terms
+             AND (t.low IS NULL OR (t.low = r.received_at AND t.high = r.received_at))"""
+# Row by row, for the diagnosis of a page with a problem: exact per record,
+# so each aggregate orders its own terms.
 _PG_ROWS = f"""
     SELECT r.seq, 'record' AS kind, r.id AS ident, NULL AS type, r.prev_hash, r.hash,
            {_sha("r.prev_hash", _RECORD_CONTENT)} = r.hash AS self_ok,
-           coalesce(t.agg, '') = r.terms
-             AND (t.low IS NULL OR (t.low = r.received_at AND t.high = r.received_at))
-             AS terms_ok
+           {_TERMS_OK} AS terms_ok
       FROM audit_records r
       LEFT JOIN (
           SELECT record_seq,
-                 string_agg({_lp("field")} || {_lp("value")} || {_lp("key")}, ''
-                            ORDER BY field COLLATE "C", value COLLATE "C") AS agg,
+                 string_agg({_TERM_TEXT}, '' ORDER BY field COLLATE "C", value COLLATE "C")
+                     AS agg,
                  min(received_at) AS low, max(received_at) AS high
             FROM audit_record_terms
            WHERE record_seq > :low AND record_seq <= :high
@@ -331,25 +404,82 @@ _PG_PAGE = text(_PG_ROWS)
 # server: it returns one summary row (counts, whether every row hashes, links
 # to the one before and follows it without a gap, and the ends of the page
 # to join it with its neighbours).  Only a page with a problem is fetched row
-# by row for the diagnosis.
+# by row (_PG_PAGE) for the diagnosis, so this query only has to be sound
+# when it says "clean"; that is what lets it be cheaper:
+# - the page's search-index rows are sorted once and concatenated in that
+#   order (PostgreSQL 15 would sort each record's few rows separately for an
+#   ordered aggregate).  Should the rows ever arrive in another order the
+#   record merely looks altered and the page goes to the diagnosis; equal
+#   text is proof either way, since the length-prefixed encoding parses one
+#   way only, so equal text means the same set of index rows;
+# - index rows without a record come out of the FULL JOIN as rows that are
+#   not ok (no separate anti-join per page);
+# - each half of the UNION is in seq order, so the window reads a Merge
+#   Append of two index scans instead of sorting the page, and lag/lead find
+#   the ends of the page in the same pass.
 _PG_SUMMARY = text(f"""
-    WITH page AS ({_PG_ROWS}),
-    w AS (
-        SELECT seq, kind, prev_hash, hash, self_ok, terms_ok,
-               lag(seq) OVER (ORDER BY seq) AS lseq, lag(hash) OVER (ORDER BY seq) AS lhash
-          FROM page
-    )
-    SELECT count(*) FILTER (WHERE kind = 'record') AS records,
-           count(*) FILTER (WHERE kind = 'event') AS events,
-           coalesce(bool_and(self_ok AND terms_ok AND
-                             (lseq IS NULL OR (seq = lseq + 1 AND prev_hash = lhash))), true)
+    SELECT count(*) FILTER (WHERE is_record) AS records,
+           count(*) FILTER (WHERE NOT is_record) AS events,
+           -- (coalesce inside: bool_and skips NULLs, and an unknown is not clean)
+           coalesce(bool_and(coalesce(
+               ok AND (lseq IS NULL OR (seq = lseq + 1 AND prev_hash = lhash)), false)), true)
                AS clean,
            min(seq) AS first_seq, max(seq) AS last_seq,
-           (SELECT prev_hash FROM w ORDER BY seq LIMIT 1) AS first_prev,
-           (SELECT hash FROM w ORDER BY seq DESC LIMIT 1) AS last_hash,
-           (SELECT lhash FROM w ORDER BY seq DESC LIMIT 1) AS before_last_hash
-      FROM w
+           min(prev_hash) FILTER (WHERE lseq IS NULL) AS first_prev,
+           min(hash) FILTER (WHERE nseq IS NULL) AS last_hash,
+           min(lhash) FILTER (WHERE nseq IS NULL) AS before_last_hash
+      FROM (
+        SELECT seq, is_record, ok, prev_hash, hash, lag(seq) OVER w AS lseq,
+               lag(hash) OVER w AS lhash, lead(seq) OVER w AS nseq
+          FROM (
+            (SELECT coalesce(r.seq, t.record_seq) AS seq, r.seq IS NOT NULL AS is_record,
+                    r.prev_hash, r.hash,
+                    coalesce({_sha("r.prev_hash", _RECORD_CONTENT)} = r.hash
+                             AND {_TERMS_OK}, false) AS ok
+               FROM (SELECT * FROM audit_records WHERE seq > :low AND seq <= :high) r
+               FULL JOIN (
+                   SELECT record_seq, string_agg(term, '') AS agg,
+                          min(received_at) AS low, max(received_at) AS high
+                     FROM (SELECT record_seq, received_at, {_TERM_TEXT} AS term
+                             FROM audit_record_terms
+                            WHERE record_seq > :low AND record_seq <= :high
+                            ORDER BY record_seq, field COLLATE "C", value COLLATE "C") s
+                    GROUP BY record_seq
+               ) t ON t.record_seq = r.seq
+              ORDER BY 1)
+            UNION ALL
+            (SELECT e.seq, false, e.prev_hash, e.hash,
+                    {_sha("e.prev_hash", _EVENT_CONTENT)} = e.hash
+               FROM audit_events e
+              WHERE e.seq > :low AND e.seq <= :high
+              ORDER BY e.seq)
+          ) page
+        WINDOW w AS (ORDER BY seq)
+      ) x
 """)
+
+
+@dataclass(frozen=True, slots=True)
+class _Summary:
+    """What the server says about one page (seqs low < seq <= high)."""
+
+    records: int
+    events: int
+    clean: bool  # every row hashes, links and follows on; index rows all belong
+    first_seq: int | None  # None: nothing in the page
+    last_seq: int | None
+    first_prev: str | None
+    last_hash: str | None
+    before_last_hash: str | None
+    point_hashes: dict[int, str]  # clean pages: the hash at each checkpoint's seq
+
+
+async def _summary(conn: AsyncConnection, low: int, high: int, points: Sequence[int]) -> _Summary:
+    row = (await conn.execute(_PG_SUMMARY, {"low": low, "high": high})).one()
+    seqs = points[bisect_right(points, low):bisect_right(points, high)]
+    hashes = await _hashes_at(conn, seqs) if seqs and row.clean else {}
+    return _Summary(int(row.records), int(row.events), bool(row.clean), row.first_seq,
+                    row.last_seq, row.first_prev, row.last_hash, row.before_last_hash, hashes)
 
 
 async def _page_sql(conn: AsyncConnection, low: int, high: int) -> list[_Row]:
@@ -359,6 +489,84 @@ async def _page_sql(conn: AsyncConnection, low: int, high: int) -> list[_Row]:
              bool(terms_ok))
         for seq, kind, ident, type_, prev_hash, hash_, self_ok, terms_ok in result
     ]
+
+
+class _Summaries(Protocol):
+    async def get(self, index: int) -> _Summary: ...
+
+    async def close(self) -> None: ...
+
+
+class _Inline:
+    """Page summaries from the walk's own connection, when it has no helpers."""
+
+    def __init__(self, conn: AsyncConnection, pages: Sequence[tuple[int, int]],
+                 points: Sequence[int]) -> None:
+        self._conn, self._pages, self._points = conn, pages, points
+
+    async def get(self, index: int) -> _Summary:
+        low, high = self._pages[index]
+        return await _summary(self._conn, low, high, self._points)
+
+    async def close(self) -> None:
+        pass
+
+
+class _Prefetch:
+    """Page summaries computed on the helper connections at once, handed out
+    in page order.
+
+    The seq range is cut into pages, not into one slice per connection: a
+    helper takes the next page as soon as it is free, so a slower stretch
+    does not hold the others up, and the walk joins the pages in order exactly
+    as it joins them on one connection (the first row of each page must link
+    to the last hash of the one before).  Helpers stay at most `ahead` pages
+    in front of the walk, so when it stops early (too many problems) little
+    work is wasted.
+    """
+
+    def __init__(self, conns: Sequence[AsyncConnection], pages: Sequence[tuple[int, int]],
+                 points: Sequence[int], ahead: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._pages = pages
+        self._points = points
+        self._results: list[asyncio.Future[_Summary]] = [loop.create_future() for _ in pages]
+        self._next = 0
+        self._room = asyncio.Semaphore(ahead)
+        self._stopped = False
+        self._tasks = [asyncio.create_task(self._work(conn)) for conn in conns]
+
+    async def _work(self, conn: AsyncConnection) -> None:
+        while True:
+            await self._room.acquire()
+            if self._stopped or self._next >= len(self._pages):
+                return
+            index = self._next
+            self._next += 1
+            low, high = self._pages[index]
+            try:
+                summary = await _summary(conn, low, high, self._points)
+            except Exception as exc:  # handed to the walk, which raises it
+                self._stopped = True
+                self._results[index].set_exception(exc)
+                return
+            self._results[index].set_result(summary)
+
+    async def get(self, index: int) -> _Summary:
+        summary = await self._results[index]
+        self._room.release()
+        return summary
+
+    async def close(self) -> None:
+        """Stop handing out pages; wait for the queries in flight (cancelling
+        them would leave their connections in an unknown state)."""
+        self._stopped = True
+        for _ in self._tasks:
+            self._room.release()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for result in self._results:
+            if result.done() and not result.cancelled():
+                result.exception()  # retrieved: no "never retrieved" noise
 
 
 async def _hash_in_sql(conn: AsyncConnection) -> bool:
@@ -371,6 +579,8 @@ async def _hash_in_sql(conn: AsyncConnection) -> bool:
 
 async def _walk(
     conn: AsyncConnection,
+    summaries: _Summaries | None,
+    pages: Sequence[tuple[int, int]],
     start_seq: int,
     start_hash: str,
     head: int,
@@ -378,6 +588,8 @@ async def _walk(
     report: VerifyReport,
     check: _Checker,
 ) -> None:
+    """`summaries`: the server's word on each page (None: SQLite, or hashing
+    in Python); `conn` reads the rows of a page to diagnose."""
     expected_seq, prev, before_prev = start_seq + 1, start_hash, ""
     # Rows left before a trusted cut were not purged, or were put back.
     if start_seq:
@@ -389,7 +601,6 @@ async def _walk(
         if early:
             check.problem(f"{early} row(s) at or before the purge cut (seq {start_seq}) "
                           "still present: inserted, or the purge did not finish")
-    in_sql = await _hash_in_sql(conn)
     pending: list[_Row] | None = None  # one group of lookahead
 
     def settle(group: list[_Row], following: list[_Row] | None) -> None:
@@ -444,29 +655,28 @@ async def _walk(
             before_prev, prev = prev, row.hash
             report.head_hash = row.hash
 
-    for low, high in _pages(start_seq, head):
-        if in_sql:
-            summary = (await conn.execute(_PG_SUMMARY, {"low": low, "high": high})).one()
+    for index, (low, high) in enumerate(pages):
+        if summaries is not None:
+            summary = await summaries.get(index)
             if summary.first_seq is None:
                 continue  # a gap; the next row found reports it
-            if pending is not None:
-                settle(pending, [_Row(summary.first_seq, "event", "", summary.first_prev, "",
-                                      True)])
-                pending = None
-            orphans = await _orphans(conn, low, high)
-            if (summary.clean and not orphans and summary.first_seq == expected_seq
-                    and summary.first_prev == prev):
-                await _check_points_in(conn, low, high, checkpoints, check)
-                report.records += summary.records
-                report.events += summary.events
-                if report.first_seq is None:
-                    report.first_seq = summary.first_seq
-                report.last_seq = summary.last_seq
-                expected_seq = summary.last_seq + 1
-                before_prev = summary.before_last_hash or prev
-                prev = report.head_hash = summary.last_hash
-                continue
-        groups, orphans = await _page_rows(conn, low, high, in_sql)
+            if summary.clean:
+                # (A page that is not clean may start with an index row that
+                # has no record: its diagnosis below settles `pending`.)
+                if pending is not None:
+                    settle(pending, [_Row(summary.first_seq, "event", "",
+                                          summary.first_prev or "", "", True)])
+                    pending = None
+                if summary.first_seq == expected_seq and summary.first_prev == prev:
+                    _take_clean_page(summary, low, high, checkpoints, report, check)
+                    expected_seq = int(summary.last_seq or 0) + 1
+                    before_prev = summary.before_last_hash or prev
+                    prev = report.head_hash = str(summary.last_hash)
+                    continue
+        groups, orphans = await _page_rows(conn, low, high, summaries is not None)
+        if pending is not None and groups:
+            settle(pending, groups[0])  # problems in seq order: the row before first
+            pending = None
         for seq in orphans:
             check.problem(f"search index rows for seq {seq} inserted (no record there)")
         for group in groups:
@@ -480,3 +690,20 @@ async def _walk(
     for seq, point in sorted(checkpoints.items()):
         if seq <= head and not check.full:
             check.problem(f"row seq {seq} missing: checkpoint #{point['id']} was taken there")
+
+
+def _take_clean_page(summary: _Summary, low: int, high: int, checkpoints: dict[int, Any],
+                     report: VerifyReport, check: _Checker) -> None:
+    """Count a page the server found clean; compare the checkpoints inside it."""
+    for seq in sorted(s for s in checkpoints if low < s <= high):
+        point = checkpoints.pop(seq)
+        if seq not in summary.point_hashes:
+            check.problem(f"row seq {seq} missing: checkpoint #{point['id']} was taken there")
+        elif point["hash"] != summary.point_hashes[seq]:
+            check.problem(f"checkpoint #{point['id']} at seq {seq} does not match the chain: "
+                          f"rows up to seq {seq} were rewritten")
+    report.records += summary.records
+    report.events += summary.events
+    if report.first_seq is None:
+        report.first_seq = summary.first_seq
+    report.last_seq = int(summary.last_seq or 0)

@@ -34,6 +34,7 @@ from gateway.audit import (
     purge,
     verify,
 )
+from gateway.audit.verify import DEFAULT_WORKERS
 from gateway.cli.common import add_config, run_async, settings_or_exit
 from gateway.db import create_engine
 from gateway.errors import ConfigError
@@ -45,6 +46,8 @@ RECORD_KEYS = ("id", "message_id", "received_at", "sender", "recipients", "subje
                "consent", "authorised_by", "information_types", "marking", "verdict", "reasons",
                "method", "attachments", "events")
 VERDICTS = ("deliver", "protect", "reject", "hold")
+# verify's helpers plus its own connection must fit the engine's pool (10 + 10).
+_MAX_VERIFY_WORKERS = 16
 CSV_COLUMNS = ("id", "message_id", "received_at", "sender", "recipient_addresses",
                "recipient_names", "recipient_job_titles", "recipient_departments",
                "recipient_organisations", "recipient_telephones", "subject", "purpose", "consent",
@@ -86,6 +89,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     check = actions.add_parser("verify", help="recompute the hash chain; exit 1 on tampering")
     add_config(check)
     check.add_argument("--max-problems", type=int, default=20)
+    check.add_argument("--workers", type=_verify_workers, default=DEFAULT_WORKERS, metavar="N",
+                       help="PostgreSQL: connections that recompute the chain at once, about "
+                       f"one per database core (default {DEFAULT_WORKERS}, at most "
+                       f"{_MAX_VERIFY_WORKERS})")
     check.set_defaults(handler=_verify)
 
     export = actions.add_parser("export", help="every record, oldest first (progress on stderr)")
@@ -156,6 +163,16 @@ def _event_filter(value: str) -> EventFilter:
         known = ", ".join(t.value for t in EventType)
         raise argparse.ArgumentTypeError(f"unknown event type {found.type!r} (one of: {known})")
     return found
+
+
+def _verify_workers(value: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 1 <= workers <= _MAX_VERIFY_WORKERS:
+        raise argparse.ArgumentTypeError(f"between 1 and {_MAX_VERIFY_WORKERS}")
+    return workers
 
 
 def _add_period(parser: argparse.ArgumentParser) -> None:
@@ -334,7 +351,7 @@ def _verify(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
     keys = _keys(settings)
     report: VerifyReport = _with_engine(
-        settings, lambda engine: verify(engine, keys, max(1, args.max_problems))
+        settings, lambda engine: verify(engine, keys, max(1, args.max_problems), args.workers)
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)

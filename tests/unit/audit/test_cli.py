@@ -215,6 +215,21 @@ def test_verify_names_tampering_and_exits_1(config, capsys, db_url):
     assert "audit trail FAILED verification:\n  record cli-confirmed (seq 5) edited" in out
 
 
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_verify_on_several_connections(config, capsys, db_url, workers):
+    code, out, _ = run(capsys, "audit", "verify", "--workers", workers, "--config", config)
+    assert code == 0 and out.startswith("audit trail verified"), out
+    assert "3 records, 11 events (seq 1-14)" in out
+
+
+@pytest.mark.parametrize("workers", ["0", "17", "two"])
+def test_verify_refuses_a_bad_number_of_workers(config, capsys, workers):
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "verify", "--workers", workers, "--config", config])
+    assert exited.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+
+
 def test_signed_checkpoints_with_a_key(tmp_path, db_url, capsys, monkeypatch):
     seed(db_url)
     (tmp_path / "audit.key").write_text("x" * 44 + "\n", encoding="utf-8")

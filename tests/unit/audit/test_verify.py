@@ -1,8 +1,15 @@
 """verify catches edits, deletions and insertions, and says which; the
-append-only triggers refuse changes in the first place."""
+append-only triggers refuse changes in the first place.
+
+Every test runs three ways: the whole trail in one page, and in pages of 4
+rows (so page boundaries fall inside and between records) on 3 helper
+connections and, on PostgreSQL, on the walk's own connection only: the
+problems found must be the same, in the same order.
+"""
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +21,20 @@ from gateway.audit.chain import event_content, link
 from gateway.db.schema import audit_events, audit_records
 
 KEY = "k" * 40
+walk = importlib.import_module("gateway.audit.verify")  # (the package exports the function)
+
+
+@pytest.fixture(autouse=True, params=["one page", "pages of 4, 3 connections",
+                                      "pages of 4, 1 connection"])
+def paging(request, monkeypatch, db_url) -> tuple[int, int]:
+    page, workers = {"one page": (walk._PAGE, walk.DEFAULT_WORKERS),
+                     "pages of 4, 3 connections": (4, 3),
+                     "pages of 4, 1 connection": (4, 1)}[request.param]
+    if workers == 1 and db_url.startswith("sqlite"):
+        pytest.skip("SQLite walks on one connection anyway")
+    monkeypatch.setattr(walk, "_PAGE", page)
+    monkeypatch.setattr(walk, "DEFAULT_WORKERS", workers)
+    return page, workers
 
 
 async def hash_at(engine, seq: int) -> str:
@@ -197,6 +218,65 @@ async def test_a_rewritten_chain_is_caught_by_a_signed_checkpoint(engine, seed, 
     ]
 
 
+@pytest.mark.parametrize("seq, table, column", [
+    (5, "audit_events", "detail"), (6, "audit_records", "sender"),
+    (10, "audit_events", "detail"), (11, "audit_records", "sender"),
+])
+async def test_an_edit_at_a_page_boundary_is_named(engine, seed, tamper, monkeypatch, seq, table,
+                                                   column):
+    """Pages of 5 rows: seq 5 and 10 end a page, 6 and 11 start one."""
+    monkeypatch.setattr(walk, "_PAGE", 5)
+    records = await seed(3)
+    await tamper(f"UPDATE {table} SET {column} = {column} || ' ' WHERE seq = {seq}")
+    owner = records[(seq - 1) // 5]
+    label = (f"event seq {seq} (relayed of {owner.id})" if table == "audit_events"
+             else f"record {owner.id} (seq {seq})")
+    assert await problems(engine) == [f"{label} edited"]
+
+
+async def test_deletions_at_page_boundaries_are_named(engine, seed, tamper, monkeypatch):
+    monkeypatch.setattr(walk, "_PAGE", 5)
+    await seed(3)
+    await tamper("DELETE FROM audit_events WHERE seq IN (5, 10)")
+    assert await problems(engine) == ["row seq 5 missing (deleted)",
+                                      "row seq 10 missing (deleted)"]
+
+
+async def test_problems_in_several_pages_come_in_seq_order(engine, seed, tamper, monkeypatch):
+    monkeypatch.setattr(walk, "_PAGE", 3)
+    records = await seed(4)  # seq 1..20, pages of 3
+    await tamper("UPDATE audit_events SET detail = detail || ' ' WHERE seq IN (3, 14)",
+                 "UPDATE audit_records SET sender = 'x@y.example' WHERE seq = 11")
+    expected = [f"event seq 3 (password_held of {records[0].id}) edited",
+                f"record {records[2].id} (seq 11) edited",
+                f"event seq 14 (queued of {records[2].id}) edited"]
+    assert await problems(engine) == expected
+    report = await verify(engine, max_problems=2)
+    assert not report.ok and report.problems == expected[:2]
+
+
+async def test_index_rows_left_in_a_deleted_stretch_are_named(engine, seed, tamper):
+    """Rows seq 5-8 deleted, record 6's search-index rows left behind: with
+    pages of 4, page (4, 8] holds nothing but those."""
+    await seed(2)
+    await tamper("DELETE FROM audit_events WHERE seq IN (5, 7, 8)",
+                 "DELETE FROM audit_records WHERE seq = 6")
+    assert await problems(engine) == ["search index rows for seq 6 inserted (no record there)",
+                                      "rows seq 5-8 missing (deleted)"]
+
+
+async def test_a_clean_trail_in_many_pages_counts_every_row(engine, seed, paging):
+    await seed(5)
+    async with engine.begin() as conn:
+        await AuditTrail().write_checkpoint(conn, "manual")  # at seq 25
+    report = await verify(engine)
+    assert report.ok, report.problems
+    assert (report.records, report.events, report.first_seq, report.last_seq) == (5, 20, 1, 25)
+    assert report.head_hash == await hash_at(engine, 25)
+    _, workers = paging
+    assert report.workers == (workers if engine.dialect.name == "postgresql" else 1)
+
+
 def _refusal(exc: BaseException) -> str:
     return str(exc.__cause__ or exc)
 
@@ -229,3 +309,19 @@ async def test_truncate_is_refused_on_postgres(seed, engine):
         async with engine.begin() as conn:
             await conn.execute(text("TRUNCATE audit_events"))
     assert "append-only" in _refusal(caught.value)
+
+
+async def test_a_small_pool_bounds_the_helpers_instead_of_waiting_for_ever(db_url, seed, paging):
+    """The console verifies on a pool of 1 (+1 overflow): asking for more
+    helpers than the pool can give must not wait on its own connections."""
+    from gateway.db import create_engine
+
+    await seed(3)
+    small = create_engine(db_url, pool_size=1)
+    try:
+        report = await verify(small, workers=8)
+    finally:
+        await small.dispose()
+    assert report.ok, report.problems
+    assert report.records == 3
+    assert report.workers == 1  # the walk's connection and one to spare: no helpers
