@@ -17,7 +17,9 @@ Cost on the hot path: the lock and the head read happen once per
 transaction, not per message; the head is remembered for the rest of that
 transaction only (keyed by the transaction object, forgotten with it), since
 nobody else can append while the lock is held.  Per message that leaves one
-insert per table touched (records, events, terms), each a single executemany.
+insert per table touched (records, events, terms), each a single executemany,
+and a sha256 per row: the rows' JSON and hashed content are built with the
+operation, before it reaches the Writer's batch.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ _HEADS: weakref.WeakKeyDictionary[Any, Head] = weakref.WeakKeyDictionary()
 
 
 def _json(value: Any) -> str:
+    if not value and isinstance(value, dict):
+        return "{}"  # most events have no detail: what dumps would write
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -116,6 +120,59 @@ async def _head(conn: AsyncConnection) -> Head:
 
 
 @dataclass(frozen=True, slots=True)
+class _PendingRecord:
+    """A record's row and search terms, all but its place in the chain."""
+
+    row: dict[str, Any]  # every column but seq, prev_hash and hash
+    content: bytes  # what the row's hash covers (chain.record_content)
+    terms: tuple[dict[str, Any], ...]  # term rows without record_seq
+
+    @classmethod
+    def of(cls, record: AuditRecord) -> _PendingRecord:
+        received_at = utc(record.received_at)
+        terms = record.terms()
+        row: dict[str, Any] = {
+            "id": record.id,
+            "message_id": record.message_id,
+            "received_at": received_at,
+            "sender": record.sender,
+            "verdict": record.verdict,
+            "marking": record.marking,
+            "purpose": record.purpose,
+            "terms": terms_text(terms),
+            "document": _json(record.document()),
+        }
+        content = record_content(
+            row["id"], row["message_id"], received_at, row["sender"], row["verdict"],
+            row["marking"], row["purpose"], row["terms"], row["document"],
+        )
+        return cls(row, content, tuple(
+            {"field": f, "value": v, "key": term_key(v), "received_at": received_at}
+            for f, v in terms
+        ))
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingEvent:
+    """An event's row, all but its place in the chain."""
+
+    row: dict[str, Any]  # every column but seq, prev_hash and hash
+    content: bytes  # what the row's hash covers (chain.event_content)
+
+
+def _pending_events(record_id: str, events: Sequence[AuditEvent]) -> tuple[_PendingEvent, ...]:
+    pending = []
+    for event in events:
+        at = utc(event.at)
+        detail = _json(event.detail)
+        pending.append(_PendingEvent(
+            {"record_id": record_id, "at": at, "type": event.type.value, "detail": detail},
+            event_content(record_id, at, event.type.value, detail),
+        ))
+    return tuple(pending)
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     id: int
     at: datetime
@@ -143,16 +200,29 @@ class AuditTrail:
         return cls(AuditKeys.from_settings(settings), settings.audit.checkpoint_every)
 
     # -- operations for the Writer -------------------------------------------
+    #
+    # Everything about a row but its place in the chain (the JSON, the
+    # timestamps, the hashed content) is worked out when the operation is
+    # built, in the caller's task: the Writer runs operations one batch at a
+    # time between commits, so work done there holds up every message in the
+    # batch, while the caller's work overlaps the previous commit's fsync.
+    # Inside the transaction only the linking (head, sha256) and the inserts
+    # remain.
 
     def record_op(self, record: AuditRecord, events: Sequence[AuditEvent] = ()) -> Operation:
+        pending = _PendingRecord.of(record)
+        pending_events = _pending_events(record.id, events)
+
         async def write(conn: AsyncConnection) -> None:
-            await self.append_record(conn, record, events)
+            await self._append_record(conn, pending, pending_events)
 
         return write
 
     def events_op(self, record_id: str, events: Sequence[AuditEvent]) -> Operation:
+        pending = _pending_events(record_id, events)
+
         async def write(conn: AsyncConnection) -> None:
-            await self.append_events(conn, record_id, events)
+            await self._append_events(conn, pending)
 
         return write
 
@@ -161,49 +231,35 @@ class AuditTrail:
     async def append_record(
         self, conn: AsyncConnection, record: AuditRecord, events: Sequence[AuditEvent] = ()
     ) -> None:
-        head = await _head(conn)
-        start = head.seq
-        received_at = utc(record.received_at)
-        terms = record.terms()
-        row: dict[str, Any] = {
-            "seq": head.seq + 1,
-            "id": record.id,
-            "message_id": record.message_id,
-            "received_at": received_at,
-            "sender": record.sender,
-            "verdict": record.verdict,
-            "marking": record.marking,
-            "purpose": record.purpose,
-            "terms": terms_text(terms),
-            "document": _json(record.document()),
-            "prev_hash": head.hash,
-        }
-        row["hash"] = link(head.hash, record_content(
-            row["id"], row["message_id"], received_at, row["sender"], row["verdict"],
-            row["marking"], row["purpose"], row["terms"], row["document"],
-        ))
-        await _INSERT_RECORD.run(conn, [row])
-        if terms:
-            await _INSERT_TERMS.run(conn, [
-                {"record_seq": row["seq"], "field": f, "value": v, "key": term_key(v),
-                 "received_at": received_at}
-                for f, v in terms
-            ])
-        new_head = Head(row["seq"], row["hash"])
-        new_head = await self._insert_events(conn, new_head, record.id, events)
-        await self._advance(conn, start, new_head)
+        await self._append_record(conn, _PendingRecord.of(record), _pending_events(record.id, events))
 
     async def append_events(
         self, conn: AsyncConnection, record_id: str, events: Sequence[AuditEvent]
     ) -> None:
+        await self._append_events(conn, _pending_events(record_id, events))
+
+    async def _append_record(
+        self, conn: AsyncConnection, pending: _PendingRecord, events: Sequence[_PendingEvent]
+    ) -> None:
+        head = await _head(conn)
+        row = dict(pending.row, seq=head.seq + 1, prev_hash=head.hash)
+        row["hash"] = link(head.hash, pending.content)
+        await _INSERT_RECORD.run(conn, [row])
+        if pending.terms:
+            await _INSERT_TERMS.run(conn, [dict(term, record_seq=row["seq"]) for term in pending.terms])
+        new_head = await self._insert_events(conn, Head(row["seq"], row["hash"]), events)
+        await self._advance(conn, head.seq, new_head)
+
+    async def _append_events(self, conn: AsyncConnection, events: Sequence[_PendingEvent]) -> None:
         if not events:
             return
         head = await _head(conn)
-        new_head = await self._insert_events(conn, head, record_id, events)
+        new_head = await self._insert_events(conn, head, events)
         await self._advance(conn, head.seq, new_head)
 
+    @staticmethod
     async def _insert_events(
-        self, conn: AsyncConnection, head: Head, record_id: str, events: Sequence[AuditEvent]
+        conn: AsyncConnection, head: Head, events: Sequence[_PendingEvent]
     ) -> Head:
         if not events:
             return head
@@ -211,12 +267,8 @@ class AuditTrail:
         seq, prev = head.seq, head.hash
         for event in events:
             seq += 1
-            at = utc(event.at)
-            detail = _json(event.detail)
-            hash_ = link(prev, event_content(record_id, at, event.type.value, detail))
-            rows.append({"seq": seq, "record_id": record_id, "at": at,
-                         "type": event.type.value, "detail": detail,
-                         "prev_hash": prev, "hash": hash_})
+            hash_ = link(prev, event.content)
+            rows.append(dict(event.row, seq=seq, prev_hash=prev, hash=hash_))
             prev = hash_
         await _INSERT_EVENTS.run(conn, rows)
         return Head(seq, prev)

@@ -18,10 +18,13 @@ compilation.  The values written are exactly what Core would write.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable, Insert
@@ -36,6 +39,9 @@ class _Compiled:
     # it is a literal of the statement (`attempts + 1`, `content = b""`)
     # whose value the statement carries rather than the row.
     parameters: tuple[tuple[str, Callable[[Any], Any] | None, bool, Any], ...]
+    # A row (mapping) -> the driver's tuple: the same values as `parameters`
+    # describes, built by itemgetter with the processors applied after.
+    positional: Callable[[Mapping[str, Any]], tuple[Any, ...]]
 
 
 class Prepared:
@@ -68,9 +74,9 @@ class Prepared:
             if literal and self._insert:
                 # A column default Core would compute per row.
                 raise ValueError(f"rows lack the column {name!r}")
-            processor = bind.type._cached_bind_processor(dialect)
+            processor = _fast(bind.type.dialect_impl(dialect)) or bind.type._cached_bind_processor(dialect)
             parameters.append((name, processor, literal, bind.effective_value if literal else None))
-        found = _Compiled(compiled.string, tuple(parameters))
+        found = _Compiled(compiled.string, tuple(parameters), _positional(parameters))
         self._compiled[(dialect.name, keys)] = found
         return found
 
@@ -79,14 +85,8 @@ class Prepared:
     ) -> tuple[str, list[tuple[Any, ...]]]:
         """The SQL and `rows` as the driver's positional tuples, processors applied."""
         compiled = self.compiled(dialect, tuple(rows[0]) if self._insert else ())
-        return compiled.sql, [
-            tuple(
-                value if process is None or value is None else process(value)
-                for name, process, literal, constant in compiled.parameters
-                for value in ((constant if literal else row[name]),)
-            )
-            for row in rows
-        ]
+        positional = compiled.positional
+        return compiled.sql, [positional(row) for row in rows]
 
     async def run(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per row (one executemany) in `conn`'s transaction.
@@ -105,3 +105,75 @@ class Prepared:
         sql, (parameters,) = self._prepare(conn.dialect, [row or {}])
         result = await conn.exec_driver_sql(sql, parameters)
         return list(result.all())
+
+
+def _positional(
+    parameters: Sequence[tuple[str, Callable[[Any], Any] | None, bool, Any]],
+) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function from a row to the driver's tuple (constants and processors applied)."""
+    constants = {
+        index: constant if process is None or constant is None else process(constant)
+        for index, (_, process, literal, constant) in enumerate(parameters)
+        if literal
+    }
+    taken = [(index, name) for index, (name, _, literal, _) in enumerate(parameters) if not literal]
+    processed = [
+        (index, process)
+        for index, (_, process, literal, _) in enumerate(parameters)
+        if process is not None and not literal
+    ]
+    if not taken:
+        values = tuple(constants[index] for index in range(len(parameters)))
+        return lambda row: values
+    getter = itemgetter(*(name for _, name in taken))
+    if not constants and not processed:
+        if len(taken) == 1:
+            return lambda row: (getter(row),)
+        return getter
+
+    if not constants and len(taken) > 1:
+        # Every parameter comes from the row, in order: only the processed
+        # ones (datetimes, mostly) need touching.
+        def from_row(row: Mapping[str, Any]) -> tuple[Any, ...]:
+            return _processed(list(getter(row)), processed)
+
+        return from_row
+
+    def positional(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        got = getter(row)
+        values: list[Any] = [None] * len(parameters)
+        for (index, _), value in zip(taken, got if len(taken) > 1 else (got,), strict=True):
+            values[index] = value
+        for index, constant in constants.items():
+            values[index] = constant
+        return _processed(values, processed)
+
+    return positional
+
+
+def _processed(
+    values: list[Any], processed: Sequence[tuple[int, Callable[[Any], Any]]]
+) -> tuple[Any, ...]:
+    for index, process in processed:
+        value = values[index]
+        if value is not None:
+            values[index] = process(value)
+    return tuple(values)
+
+
+def _sqlite_datetime(value: Any) -> Any:
+    """What SQLAlchemy's SQLite DATETIME writes, "YYYY-MM-DD HH:MM:SS.ffffff"
+    (the time as given, any zone dropped), by `isoformat` in C rather than a
+    %-mapping per value."""
+    if isinstance(value, datetime.datetime):
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    if isinstance(value, datetime.date):
+        return f"{value.isoformat()} 00:00:00.000000"
+    raise TypeError("SQLite DateTime type only accepts Python datetime and date objects as input.")
+
+
+def _fast(type_: Any) -> Callable[[Any], Any] | None:
+    """A faster processor giving the same values, for the types the hot path binds."""
+    if isinstance(type_, SQLITE_DATETIME) and type_._storage_format == SQLITE_DATETIME._storage_format:
+        return _sqlite_datetime
+    return None

@@ -10,10 +10,11 @@ PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import Column, DateTime, MetaData, Table, bindparam, select, text, update
+from sqlalchemy.dialects import sqlite
 
 from gateway.db import create_engine
 from gateway.db.prepared import Prepared
@@ -123,3 +124,22 @@ def test_an_insert_whose_rows_lack_a_defaulted_column_is_refused() -> None:
 
     with pytest.raises(ValueError, match="rows lack"):
         Prepared(queue_recipients.insert()).compiled(sqlite.dialect(), ("message_id", "position"))
+
+
+@pytest.mark.parametrize("value", [
+    AT,
+    AT.replace(microsecond=0),
+    AT.replace(tzinfo=None),
+    datetime(2026, 3, 4, 6, 6, 7, tzinfo=timezone(timedelta(hours=1))),
+    datetime(999, 1, 2, 3, 4, 5, 6),
+    date(2026, 3, 4),
+])
+def test_the_fast_sqlite_datetime_text_is_sqlalchemys(value: datetime | date) -> None:
+    dialect = sqlite.dialect()
+    core = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+    times = Table("times", MetaData(), Column("at", DateTime(timezone=True)))
+    compiled = Prepared(times.insert()).compiled(dialect, ("at",))
+    ((_, fast, _, _),) = compiled.parameters
+    assert fast is not None and core is not None
+    assert fast(value) == core(value)
+    assert compiled.positional({"at": value}) == (core(value),)
