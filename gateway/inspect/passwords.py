@@ -18,8 +18,11 @@ import re
 from dataclasses import dataclass
 
 from gateway.model import ParsedMessage, PasswordCandidate, SegmentSource, TextSegment
+from gateway.parse.keywords import Keywords
 
 HEADER = "X-Attachment-Password"
+# Every statement _LINE finds holds one of these ("pass word", "pwd" too).
+_MENTIONS = Keywords(("pass", "pw"))
 
 _LINE = re.compile(
     r"""
@@ -134,8 +137,7 @@ def find_passwords(message: ParsedMessage, segments: list[TextSegment]) -> list[
             value = raw.strip()
             add(value, (value,), "header", "", True)
     for segment in segments:
-        lowered = segment.text.lower()
-        if "pass" not in lowered and "pw" not in lowered:
+        if not _MENTIONS.found_in(segment.text):
             continue  # cheap skip: most text never mentions a password
         if segment.source is SegmentSource.SUBJECT:
             location, removable = "subject", False

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.model import Inspection, SegmentSource
+from gateway.parse.keywords import Keywords
 
 PURPOSE_HEADER = "X-Sharing-Purpose"
 CONSENT_HEADER = "X-Sharing-Consent"
@@ -43,6 +44,8 @@ SHARING_HTML = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _TAG = re.compile(r"<[^<>]*>")
+# Every key of _KEY holds one of these.
+_MENTIONS = Keywords(("purpose", "consent", "authori"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +81,7 @@ def may_hold_statement(text: str) -> bool:
     (most mail has no such line, and large mail would pay milliseconds)."""
     if not text.isascii():
         return True  # IGNORECASE also matches non-ASCII spellings (ſ, ı)
-    lowered = text.lower()
-    return "purpose" in lowered or "consent" in lowered or "authori" in lowered
+    return _MENTIONS.found_in(text)
 
 
 def lines_in(text: str) -> dict[str, str]:
