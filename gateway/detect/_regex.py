@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 try:  # RE2 is optional: it makes the pass several times faster.
@@ -108,8 +108,23 @@ class MultiPattern:
                 anchored.Add(pattern.replace("(?P<value>", "(?:").encode("ascii"))
             anchored.Compile()
             self._set = anchored._set  # the C++ set: no wrapper call per candidate
+            self.next_start = self._re2_next_start()  # type: ignore[method-assign,assignment]
         else:
             self._combined = re.compile(combined)
+
+    def _re2_next_start(self) -> Callable[[bytes, int, int], int]:
+        """`next_start` on RE2, as a closure: the walk calls it at every stop."""
+        match = self._re2_match
+        unanchored = self._unanchored
+
+        def next_start(data: bytes, position: int, stop: int) -> int:
+            end = len(data)
+            if stop + _MAX_MATCH < end:
+                end = stop + _MAX_MATCH
+            at: int = match(unanchored, data, position, end)[0][0]
+            return at if at < stop else -1
+
+        return next_start
 
     def first(self, data: bytes, position: int = 0) -> int:
         """Where the leftmost match at or after `position` starts, or -1."""
@@ -118,12 +133,18 @@ class MultiPattern:
     def next_start(self, data: bytes, position: int, stop: int) -> int:
         """Where the leftmost match starting in `data[position:stop]` starts, or -1.
 
-        A match may run past `stop`; only its start must be before it.
+        A match may run past `stop`; only its start must be before it, so
+        the search reads no further than the longest match from `stop`
+        (a block's walk does not read the rest of the text).  There a match
+        may seem to end at the cut; the start it gives is only where to
+        look, and `matches_at` looks at the whole text, so at worst it finds
+        nothing there and the walk goes on.
         """
+        end = min(len(data), stop + _MAX_MATCH)
         if self._set is not None:
-            at = int(self._re2_match(self._unanchored, data, position, len(data))[0][0])
+            at = int(self._re2_match(self._unanchored, data, position, end)[0][0])
         else:
-            found = self._combined.search(data, position)
+            found = self._combined.search(data, position, end)
             at = -1 if found is None else found.start()
         return at if at < stop else -1
 

@@ -136,9 +136,41 @@ class DetectionEngine:
         self._block_start = re.compile(BLOCK_START.encode("ascii"))
 
     def detect(self, segments: Sequence[TextSegment]) -> tuple[Finding, ...]:
-        """Every finding in every segment, in segment order then offset order."""
+        """Every finding in every segment, in segment order then offset order.
+
+        A body whose text is another body's (line endings and the blank
+        lines around it aside) is read once: the text/plain and text/html
+        alternatives of one message, which a reader sees as the same text,
+        give the same findings, so the second adds nothing to the verdict
+        and is not scanned again (as Rspamd compares alternative parts).
+        Any difference at all, a hidden line in the HTML say, and both are
+        scanned.
+        """
         findings: list[Finding] = []
+        # Only bodies of different parts can be alternatives of each other.
+        parts: dict[str, str] | None = None  # part -> its body's text, normalised
+        first_body: str | None = None
         for segment in segments:
+            if segment.source is SegmentSource.BODY:
+                if first_body is None:
+                    first_body = segment.part_path
+                elif segment.part_path != first_body:
+                    parts = {}
+                    break
+        for segment in segments:
+            if (
+                parts is not None
+                and segment.source is SegmentSource.BODY
+                and segment.part_path not in parts
+            ):
+                key = segment.text
+                if "\r" in key:
+                    key = key.replace("\r\n", "\n")
+                key = key.strip("\n")
+                seen = key in parts.values()
+                parts[segment.part_path] = key
+                if seen:
+                    continue
             findings.extend(self._detect_segment(segment))
         return tuple(findings)
 
@@ -260,16 +292,16 @@ class DetectionEngine:
     def _assess(self, text: str, lower: str, raw: list[_Raw]) -> list[_Scored]:
         """Validate each candidate and add its context score (`lower`: text lower-cased)."""
         scored: list[_Scored] = []
-        threshold = self.threshold
         for _, _, entry, value_start, value_end in raw:
             if entry.plain:
                 # The span and score stay as they are: weigh the context first,
                 # and skip the check digits of a candidate that could not
                 # reach the threshold even with support (it would change
                 # nothing: only candidates at the threshold support others).
-                score = entry.score + self._context_score(entry, lower, value_start, value_end)
-                if score + entry.reach < threshold:
+                reachable = self._reachable_score(entry, lower, value_start, value_end)
+                if reachable is None:
                     continue
+                score = reachable
                 if entry.recognizer.validate(text[value_start:value_end]):
                     scored.append(_Scored(entry, value_start, value_end, score))
                 continue
@@ -281,28 +313,33 @@ class DetectionEngine:
             scored.append(_Scored(entry, start, end, score))
         return scored
 
+    def _reachable_score(
+        self, entry: _Compiled, text: str, start: int, end: int
+    ) -> float | None:
+        """`entry`'s score with its context, or None once it cannot reach the
+        threshold even with support (negative context is then not looked for:
+        it could only lower the score)."""
+        low, high = _window(entry, len(text), start, end)
+        score = entry.score
+        if _has_context(entry, text, low, start, end, high):
+            score += entry.recognizer.CONTEXT_BOOST
+        if score + entry.reach < self.threshold:
+            return None
+        if _has_negative_context(entry, text, low, start, end, high):
+            score -= entry.recognizer.NEGATIVE_PENALTY
+            if score + entry.reach < self.threshold:
+                return None
+        return score
+
     @staticmethod
     def _context_score(entry: _Compiled, text: str, start: int, end: int) -> float:
         """The context adjustment; `text` is the segment's folded text in lower case."""
-        recognizer = entry.recognizer
-        before, after = recognizer.CONTEXT_WINDOW
-        low, high = max(0, start - before), min(len(text), end + after)
+        low, high = _window(entry, len(text), start, end)
         adjustment = 0.0
-        # Context may sit on an earlier line (a "DOB" column heading) ...
-        if entry.context is not None and (
-            entry.context.search(text, low, start) or entry.context.search(text, end, high)
-        ):
-            adjustment += recognizer.CONTEXT_BOOST
-        # ... but negative context must be on the match's own line: "invoice"
-        # in the paragraph above says nothing about the number on this one.
-        if entry.negative is not None:
-            line_start = text.rfind("\n", low, start) + 1 or low
-            line_end = text.find("\n", end, high)
-            line_end = high if line_end < 0 else line_end
-            if entry.negative.search(text, max(low, line_start), start) or entry.negative.search(
-                text, end, line_end
-            ):
-                adjustment -= recognizer.NEGATIVE_PENALTY
+        if _has_context(entry, text, low, start, end, high):
+            adjustment += entry.recognizer.CONTEXT_BOOST
+        if _has_negative_context(entry, text, low, start, end, high):
+            adjustment -= entry.recognizer.NEGATIVE_PENALTY
         return adjustment
 
     def _support(self, candidates: list[_Scored]) -> None:
@@ -343,6 +380,34 @@ class DetectionEngine:
                     chosen.append(candidate)
             kept.extend(sorted(chosen, key=lambda c: (c.start, c.end)))
         return kept
+
+
+def _window(entry: _Compiled, size: int, start: int, end: int) -> tuple[int, int]:
+    """Where context for a match at `start:end` is looked for."""
+    before, after = entry.recognizer.CONTEXT_WINDOW
+    return max(0, start - before), min(size, end + after)
+
+
+def _has_context(entry: _Compiled, text: str, low: int, start: int, end: int, high: int) -> bool:
+    # Context may sit on an earlier line (a "DOB" column heading) ...
+    context = entry.context
+    return context is not None and bool(
+        context.search(text, low, start) or context.search(text, end, high)
+    )
+
+
+def _has_negative_context(
+    entry: _Compiled, text: str, low: int, start: int, end: int, high: int
+) -> bool:
+    # ... but negative context must be on the match's own line: "invoice"
+    # in the paragraph above says nothing about the number on this one.
+    negative = entry.negative
+    if negative is None:
+        return False
+    line_start = text.rfind("\n", low, start) + 1 or low
+    line_end = text.find("\n", end, high)
+    line_end = high if line_end < 0 else line_end
+    return bool(negative.search(text, max(low, line_start), start) or negative.search(text, end, line_end))
 
 
 def _clashes(candidate: _Scored, better: _Scored) -> bool:

@@ -6,6 +6,13 @@ with nothing, so `943<span>476</span>5919` reads `9434765919` and a number
 cannot be hidden by wrapping its digits in tags.  Entities and `&nbsp;` are
 decoded.  Comments, `alt` and `title` text are kept too: they travel in clear
 even if nobody sees them.  Only `<style>` content (CSS) is dropped.
+
+White space is what a browser shows: outside `<pre>`, a run of spaces, tabs
+and line breaks in the source is one space, dropped at the start and end of
+a line, and block tags never stack more than one blank line.  A line break in
+the source is no line break on screen: `943\n476\n5919` reads `943 476 5919`,
+as the recipient sees it, and an HTML alternative reads like its plain-text
+twin, line for line.
 """
 
 from __future__ import annotations
@@ -71,6 +78,8 @@ _BLOCK = frozenset(
 )
 _CELL = frozenset({"td", "th"})
 _SKIP = frozenset({"style"})
+_PRE = frozenset({"pre", "textarea", "listing", "plaintext", "xmp"})
+_SPACES = re.compile(r"[ \t\r\n\f]+")  # HTML's white space (not U+00A0)
 _ATTRIBUTES = frozenset({"alt", "title"})
 _CHUNK = 65536
 # Unparsed input left at the end is an unterminated construct ("<!--" with no
@@ -85,18 +94,38 @@ class _TextParser(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.collector = collector
         self.skipping = 0
+        self.preformatted = 0
+        self.newlines = 2  # line breaks just written (the start counts as a blank line)
+        self.space = False  # a collapsed space waits for the next visible text
+
+    def _break(self) -> None:
+        """A line break from a block tag: at most one blank line in a row."""
+        self.space = False
+        if self.newlines < 2:
+            self.collector.add("\n")
+            self.newlines += 1
+
+    def _text(self, text: str) -> None:
+        if self.space:
+            text = " " + text
+        self.space = False
+        if text:
+            self.collector.add(text)
+            self.newlines = len(text) - len(text.rstrip("\n"))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
             self.skipping += 1
             return
+        if tag in _PRE:
+            self.preformatted += 1
         if tag in _BLOCK:
-            self.collector.add("\n")
+            self._break()
         elif tag in _CELL:
-            self.collector.add("\t")
+            self._text("\t")
         for name, value in attrs:
             if name in _ATTRIBUTES and value:
-                self.collector.add(f" {value} ")
+                self._text(f" {value} ")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -106,17 +135,33 @@ class _TextParser(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP:
             self.skipping = max(0, self.skipping - 1)
-        elif tag in _BLOCK:
-            self.collector.add("\n")
+            return
+        if tag in _PRE:
+            self.preformatted = max(0, self.preformatted - 1)
+        if tag in _BLOCK:
+            self._break()
         elif tag in _CELL:
-            self.collector.add("\t")
+            self._text("\t")
 
     def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.collector.add(data)
+        if self.skipping:
+            return
+        if self.preformatted:
+            self._text(data)
+            return
+        collapsed = _SPACES.sub(" ", data)
+        if self.newlines:
+            collapsed = collapsed.lstrip(" ")  # a line does not start with a space
+        if collapsed.endswith(" "):
+            # Shown only if more text follows on this line.
+            collapsed = collapsed[:-1]
+            self._text(collapsed)
+            self.space = True
+        else:
+            self._text(collapsed)
 
     def handle_comment(self, data: str) -> None:
-        self.collector.add(f"\n{data}\n")
+        self._text(f"\n{data}\n")
 
 
 def html_to_text(markup: str, ctx: ExtractContext) -> str:
@@ -135,7 +180,7 @@ def html_to_text(markup: str, ctx: ExtractContext) -> str:
         collector.add(unescape(_TAG.sub(" ", leftover)))
     else:
         parser.close()
-    return finish(collector, ctx)
+    return finish(collector, ctx).strip("\n")
 
 
 class HtmlExtractor(Extractor):

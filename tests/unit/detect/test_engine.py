@@ -139,3 +139,35 @@ def test_check_digits_run_only_where_the_score_could_reach_the_threshold() -> No
     (finding,) = detector.detect([segment("passport 123456789 and passport 111111111")])
     assert finding.start == len("passport ")
     assert checked == ["123456789", "111111111"]
+
+
+def _alternatives(plain: str, html_text: str) -> list[TextSegment]:
+    return [
+        TextSegment("", SegmentSource.SUBJECT, "Rota for next week", filename=None),
+        TextSegment("1", SegmentSource.BODY, plain, filename=None),
+        TextSegment("2", SegmentSource.BODY, html_text, filename=None),
+    ]
+
+
+def test_an_alternative_with_the_same_text_is_read_once() -> None:
+    text = f"Hello,\n\nThe child's NHS number is {NHS}.\n\nThanks,\nJo\n"
+    plain = "\r\n" + text.replace("\n", "\r\n")  # as a text/plain part reads
+    findings = engine().detect(_alternatives(plain, text.strip("\n")))
+    assert [(f.info_type, f.part_path) for f in findings] == [
+        (InformationType.UK_NHS_NUMBER, "1")
+    ]
+
+
+def test_an_alternative_that_differs_at_all_is_read_too() -> None:
+    text = "Hello,\n\nPlease see the rota.\n\nThanks,\nJo\n"
+    hidden = text.replace("Please see", f"NHS number {NHS}. Please see")
+    findings = engine().detect(_alternatives(text.replace("\n", "\r\n"), hidden))
+    assert [(f.info_type, f.part_path) for f in findings] == [
+        (InformationType.UK_NHS_NUMBER, "2")
+    ]
+
+
+def test_segments_of_one_part_are_each_read() -> None:
+    text = f"The child's NHS number is {NHS}."
+    segments = [TextSegment("1", SegmentSource.BODY, text, filename=None)] * 2
+    assert [f.part_path for f in engine().detect(segments)] == ["1", "1"]

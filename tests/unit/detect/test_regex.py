@@ -71,3 +71,21 @@ def test_python_re_gives_the_same_walk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_regex, "_re2", None)
     on_re = _walk(MultiPattern(PATTERNS), data)
     assert on_re == on_re2
+
+
+@pytest.mark.parametrize("re2", [True, False], ids=["re2", "python"])
+def test_a_match_may_run_past_stop_and_the_search_ends_near_it(
+    re2: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not re2:
+        monkeypatch.setattr(_regex, "_re2", None)
+    scanner = MultiPattern(PATTERNS)
+    data = fold(TEXT)[0]
+    nhs = data.index(b"943 476")
+    assert scanner.next_start(data, nhs - 3, nhs + 1) == nhs  # starts before stop
+    # Only the longest match's length past `stop` is read: a digit run that
+    # looks like a number only when cut there is no candidate where it starts.
+    long_run = b"x " + b"1" * 600 + b" y"
+    at = scanner.next_start(long_run, 0, 2)
+    assert at in (-1, 2)
+    assert at == -1 or scanner.matches_at(long_run, at) == []

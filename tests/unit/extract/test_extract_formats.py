@@ -189,3 +189,33 @@ def test_registry_is_explicit_and_typed() -> None:
         "eml",
         "tnef",
     }
+
+
+@pytest.mark.parametrize(
+    ("markup", "shown"),
+    [
+        # A line break in the source is a space on screen: the number is whole.
+        (f"<p>NHS {NHS[:3]}\r\n{NHS[3:6]}\r\n{NHS[6:]}</p>".encode(),
+         f"NHS {NHS[:3]} {NHS[3:6]} {NHS[6:]}"),
+        (b"<p>Kind regards,<br>\r\n  Jo Bloggs <br>\r\n Head of Year 9</p>",
+         "Kind regards,\nJo Bloggs\nHead of Year 9"),
+        (b"<html><body>\r\n<p>one</p>\r\n</div><div><p>two</p>\r\n</body></html>\r\n",
+         "one\n\ntwo"),
+        (b"a<br><br><br><br>b", "a\n\nb"),
+        (b"<p>before</p><pre>  kept\n   as is</pre>after", "before\n\n  kept\n   as is\nafter"),
+        (b"<p>a <b>bold</b>\tword</p>", "a bold word"),
+    ],
+)
+def test_html_white_space_is_what_a_browser_shows(markup: bytes, shown: str) -> None:
+    text, problems = extract(markup)
+    assert text == shown
+    assert problems == []
+
+
+def test_an_html_alternative_reads_like_its_plain_twin() -> None:
+    plain = "Hello Jo,\n\nThe rota is attached.\n\nKind regards,\nSam Carter\nSENCo\nTel: 0113 496 0000"
+    markup = "<html><body>\r\n" + "".join(
+        "<p>" + "<br>\r\n".join(block.split("\n")) + "</p>\r\n" for block in plain.split("\n\n")
+    ) + "</body></html>\r\n"
+    text, _ = extract(markup.encode())
+    assert text == plain
