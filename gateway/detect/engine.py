@@ -220,16 +220,19 @@ class DetectionEngine:
         the one before.
         """
         scanner = self._body
-        block_start = self._block_start
+        # The loop runs at every stop of the pass: its lookups are locals.
+        next_start, matches_at, token_end = scanner.next_start, scanner.matches_at, scanner.token_end
+        block_start = self._block_start.match
+        accept, entries = self._accept, self._entries
         raw: list[_Raw] = []
         size = len(data)
         position = 0
         looked_ahead = False
         while position < size:
-            at = scanner.next_start(data, position, size)
+            at = next_start(data, position, size)
             if at < 0:
                 break
-            if (at == 0 or data[at - 1] == _NEWLINE) and block_start.match(data, at):
+            if (at == 0 or data[at - 1] == _NEWLINE) and block_start(data, at):
                 # Blocks only matter to candidates: at the first such line,
                 # one search tells whether any follows (prose has none).
                 if not looked_ahead:
@@ -241,10 +244,10 @@ class DetectionEngine:
                     raw += self._recognize(self._inner, self._inner_entries, data, at, block[1])
                     position = block[1]
                     continue
-            found = scanner.matches_at(data, at)
+            found = matches_at(data, at)
             if found:
-                self._accept(self._entries, data, at, found, raw)
-            position = scanner.token_end(data, at)
+                accept(entries, data, at, found, raw)
+            position = token_end(data, at)
         return raw
 
     def _recognize(
@@ -259,13 +262,15 @@ class DetectionEngine:
         raw: list[_Raw] = []
         if scanner is None:
             return raw
+        next_start, matches_at, token_end = scanner.next_start, scanner.matches_at, scanner.token_end
+        accept = self._accept
         position = start
         while position < stop:
-            at = scanner.next_start(data, position, stop)
+            at = next_start(data, position, stop)
             if at < 0:
                 break
-            self._accept(entries, data, at, scanner.matches_at(data, at), raw)
-            position = scanner.token_end(data, at)
+            accept(entries, data, at, matches_at(data, at), raw)
+            position = token_end(data, at)
         return raw
 
     @staticmethod
