@@ -26,6 +26,12 @@ class EventType(StrEnum):
     DELIVERY_FAILED = "delivery_failed"
     DELIVERY_CONFIRMED = "delivery_confirmed"
     READ_CONFIRMED = "read_confirmed"
+    # Receipts that say neither "arrived" nor "read": a DSN reporting a
+    # delay (each one received), an MDN saying the message was deleted
+    # unread, and any other MDN disposition (processed, dispatched, denied).
+    DELIVERY_DELAYED = "delivery_delayed"
+    DELETED_UNREAD = "deleted_unread"
+    RECEIPT_OTHER = "receipt_other"
     PASSWORD_HELD = "password_held"
     PASSWORD_RELEASED = "password_released"
     PASSWORD_EXPIRED = "password_expired"

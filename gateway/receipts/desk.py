@@ -83,6 +83,12 @@ _RECORDED: dict[Outcome, tuple[str, EventType]] = {
     Outcome.FAILED: ("failed_at", EventType.DELIVERY_FAILED),
     Outcome.DISPLAYED: ("read_at", EventType.READ_CONFIRMED),
 }
+# Receipt outcomes audited each time one arrives (no column records them once).
+_NOTED: dict[Outcome, EventType] = {
+    Outcome.DELAYED: EventType.DELIVERY_DELAYED,
+    Outcome.DELETED: EventType.DELETED_UNREAD,
+    Outcome.OTHER: EventType.RECEIPT_OTHER,
+}
 # Which status to act on when a report has several for one recipient.
 _PRECEDENCE = {
     Outcome.DISPLAYED: 0,
@@ -368,6 +374,13 @@ class ReceiptDesk:
                 return 0
             await self.trail.append_events(
                 conn, ref.queue_id, [AuditEvent(event_type, _at(at), self._detail(
+                    ref.index, row, receipt, status, authenticated=True))],
+            )
+        elif outcome in _NOTED:
+            # A delay can be reported more than once, and each report is
+            # part of the message's story; none of these releases anything.
+            await self.trail.append_events(
+                conn, ref.queue_id, [AuditEvent(_NOTED[outcome], _at(at), self._detail(
                     ref.index, row, receipt, status, authenticated=True))],
             )
         log.info("receipt_received", queue_id=ref.queue_id, index=ref.index,

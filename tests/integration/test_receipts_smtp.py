@@ -441,3 +441,29 @@ async def test_receipt_addresses_cannot_be_mixed_with_others(
     code, reply = await send(gw.port, raw, [f"postmaster@{DOMAIN}", ALLOWED])
     assert code == 550 and "mixed" in reply
     assert await sink.stays_empty(0.3)
+
+
+async def test_a_delay_and_a_deletion_unread_are_audited_and_release_nothing(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config())
+    spec = Spec(person(6))
+    queue_id, got = await relay(gw, sink, spec, 1)
+    copy = got[0]
+    delayed = postfix_dsn(to=copy.mail_from, recipient=ALLOWED, action="delayed",
+                          status="4.4.1", envid=f"{queue_id}-0")
+    for _ in range(2):  # a delay may be reported again later: each report is kept
+        assert (await give_back(gw.port, copy.mail_from, delayed))[0] == 250
+    deleted = exchange_mdn(to=mdn_address(copy), recipient=ALLOWED,
+                           original_message_id=copy.header("Message-ID"), disposition="deleted")
+    assert (await give_back(gw.port, mdn_address(copy), deleted))[0] == 250
+    await nothing_more(sink, 1)
+    trail = await events(gw, queue_id)
+    noted = [(t, d["index"], d.get("status"), d["outcome"]) for t, d in trail
+             if t in ("delivery_delayed", "deleted_unread")]
+    assert noted == [("delivery_delayed", 0, "4.4.1", "delayed")] * 2 + [
+        ("deleted_unread", 0, None, "deleted")
+    ]
+    types = [t for t, _ in trail]
+    assert "delivery_confirmed" not in types and "password_released" not in types
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
