@@ -138,40 +138,19 @@ class DetectionEngine:
     def detect(self, segments: Sequence[TextSegment]) -> tuple[Finding, ...]:
         """Every finding in every segment, in segment order then offset order.
 
-        A body whose text is another body's (line endings and the blank
-        lines around it aside) is read once: the text/plain and text/html
+        A body whose text is another body's, line endings and the blank
+        lines around it aside, is read once: the text/plain and text/html
         alternatives of one message, which a reader sees as the same text,
-        give the same findings, so the second adds nothing to the verdict
-        and is not scanned again (as Rspamd compares alternative parts).
-        Any difference at all, a hidden line in the HTML say, and both are
-        scanned.
+        give the same verdict, so only one is scanned (as Rspamd compares
+        alternative parts).  The shorter is read (LF rather than CRLF line
+        endings): its context and support windows reach at least as far.
+        Any other difference, a hidden line in the HTML say, and both are.
         """
         findings: list[Finding] = []
-        # Only bodies of different parts can be alternatives of each other.
-        parts: dict[str, str] | None = None  # part -> its body's text, normalised
-        first_body: str | None = None
-        for segment in segments:
-            if segment.source is SegmentSource.BODY:
-                if first_body is None:
-                    first_body = segment.part_path
-                elif segment.part_path != first_body:
-                    parts = {}
-                    break
-        for segment in segments:
-            if (
-                parts is not None
-                and segment.source is SegmentSource.BODY
-                and segment.part_path not in parts
-            ):
-                key = segment.text
-                if "\r" in key:
-                    key = key.replace("\r\n", "\n")
-                key = key.strip("\n")
-                seen = key in parts.values()
-                parts[segment.part_path] = key
-                if seen:
-                    continue
-            findings.extend(self._detect_segment(segment))
+        skipped = _alternatives_read_elsewhere(segments)
+        for index, segment in enumerate(segments):
+            if index not in skipped:
+                findings.extend(self._detect_segment(segment))
         return tuple(findings)
 
     # ------------------------------------------------------------------
@@ -385,6 +364,40 @@ class DetectionEngine:
                     chosen.append(candidate)
             kept.extend(sorted(chosen, key=lambda c: (c.start, c.end)))
         return kept
+
+
+def _alternatives_read_elsewhere(segments: Sequence[TextSegment]) -> set[int]:
+    """Indices of the bodies whose text another part's body repeats (see `detect`)."""
+    first_part: str | None = None
+    for segment in segments:
+        if segment.source is SegmentSource.BODY:
+            if first_part is None:
+                first_part = segment.part_path
+            elif segment.part_path != first_part:
+                break
+    else:
+        return set()  # one body part at most: nothing to compare
+    skipped: set[int] = set()
+    parts: set[str] = set()
+    read: dict[str, int] = {}  # normalised text -> the body read for it
+    for index, segment in enumerate(segments):
+        # Only bodies of different parts can be alternatives of each other.
+        if segment.source is not SegmentSource.BODY or segment.part_path in parts:
+            continue
+        parts.add(segment.part_path)
+        key = segment.text
+        if "\r" in key:
+            key = key.replace("\r\n", "\n")
+        key = key.strip("\n")
+        other = read.get(key)
+        if other is None:
+            read[key] = index
+        elif len(segment.text) < len(segments[other].text):
+            skipped.add(other)
+            read[key] = index
+        else:
+            skipped.add(index)
+    return skipped
 
 
 def _window(entry: _Compiled, size: int, start: int, end: int) -> tuple[int, int]:

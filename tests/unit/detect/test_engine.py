@@ -153,9 +153,12 @@ def test_an_alternative_with_the_same_text_is_read_once() -> None:
     text = f"Hello,\n\nThe child's NHS number is {NHS}.\n\nThanks,\nJo\n"
     plain = "\r\n" + text.replace("\n", "\r\n")  # as a text/plain part reads
     findings = engine().detect(_alternatives(plain, text.strip("\n")))
+    # The HTML's text, with LF line endings, is the shorter: it is the one read.
     assert [(f.info_type, f.part_path) for f in findings] == [
-        (InformationType.UK_NHS_NUMBER, "1")
+        (InformationType.UK_NHS_NUMBER, "2")
     ]
+    findings = engine().detect(_alternatives(text, text))
+    assert [f.part_path for f in findings] == ["1"]
 
 
 def test_an_alternative_that_differs_at_all_is_read_too() -> None:
