@@ -84,6 +84,9 @@ class _Scored:
 # Bytes of a token: ASCII letters and digits.
 _WORD = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _NEWLINE = ord("\n")
+# Bytes of text after the first block line from which a look for any
+# candidate after it (to stop the pass early) is worth its search.
+_LOOK_AHEAD_FROM = 4096
 # A candidate: (where the pass stopped, pattern order, pattern, value start, value end);
 # a segment's candidates come in that order, as the passes find them.
 _Raw = tuple[int, int, _Compiled, int, int]
@@ -213,10 +216,12 @@ class DetectionEngine:
                 break
             if (at == 0 or data[at - 1] == _NEWLINE) and block_start(data, at):
                 # Blocks only matter to candidates: at the first such line,
-                # one search tells whether any follows (prose has none).
+                # one search tells whether any follows (prose has none).  Not
+                # in a short rest, where the few blocks left cost less than
+                # the search (typical mail: a signature with its phone number).
                 if not looked_ahead:
                     looked_ahead = True
-                    if self._full.next_start(data, at, size) < 0:
+                    if size - at > _LOOK_AHEAD_FROM and self._full.next_start(data, at, size) < 0:
                         break
                 block = block_at(text, at)
                 if block is not None:
