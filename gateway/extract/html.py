@@ -9,7 +9,10 @@ even if nobody sees them.  Only `<style>` content (CSS) is dropped.
 
 White space is what a browser shows: outside `<pre>`, a run of spaces, tabs
 and line breaks in the source is one space, dropped at the start and end of
-a line, and block tags never stack more than one blank line.  A line break in
+a line.  A paragraph (p, headings, lists, blockquote, pre: the blocks with a
+margin) is set apart by a blank line, any other block (div, li, tr...) starts
+a new line, `<br>` breaks the line, and there is never more than one blank
+line in a row.  A line break in
 the source is no line break on screen: `943\n476\n5919` reads `943 476 5919`,
 as the recipient sees it, and an HTML alternative reads like its plain-text
 twin, line for line.
@@ -79,6 +82,10 @@ _BLOCK = frozenset(
 _CELL = frozenset({"td", "th"})
 _SKIP = frozenset({"style"})
 _PRE = frozenset({"pre", "textarea", "listing", "plaintext", "xmp"})
+# Blocks a browser sets apart with a margin: a blank line before and after.
+_PARAGRAPH = frozenset(
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "blockquote", "pre", "figure", "hr"}
+)
 _SPACES = re.compile(r"[ \t\r\n\f]+")  # HTML's white space (not U+00A0)
 _ATTRIBUTES = frozenset({"alt", "title"})
 _CHUNK = 65536
@@ -98,10 +105,12 @@ class _TextParser(HTMLParser):
         self.newlines = 2  # line breaks just written (the start counts as a blank line)
         self.space = False  # a collapsed space waits for the next visible text
 
-    def _break(self) -> None:
-        """A line break from a block tag: at most one blank line in a row."""
+    def _break(self, tag: str) -> None:
+        """The line break a tag makes: at most one blank line in a row."""
         self.space = False
-        if self.newlines < 2:
+        # <br> always starts a new line, even an empty one.
+        wanted = min(2, self.newlines + 1) if tag == "br" else 2 if tag in _PARAGRAPH else 1
+        while self.newlines < wanted:
             self.collector.add("\n")
             self.newlines += 1
 
@@ -120,7 +129,7 @@ class _TextParser(HTMLParser):
         if tag in _PRE:
             self.preformatted += 1
         if tag in _BLOCK:
-            self._break()
+            self._break(tag)
         elif tag in _CELL:
             self._text("\t")
         for name, value in attrs:
@@ -139,7 +148,7 @@ class _TextParser(HTMLParser):
         if tag in _PRE:
             self.preformatted = max(0, self.preformatted - 1)
         if tag in _BLOCK:
-            self._break()
+            self._break(tag)
         elif tag in _CELL:
             self._text("\t")
 

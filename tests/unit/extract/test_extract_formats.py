@@ -202,7 +202,11 @@ def test_registry_is_explicit_and_typed() -> None:
         (b"<html><body>\r\n<p>one</p>\r\n</div><div><p>two</p>\r\n</body></html>\r\n",
          "one\n\ntwo"),
         (b"a<br><br><br><br>b", "a\n\nb"),
-        (b"<p>before</p><pre>  kept\n   as is</pre>after", "before\n\n  kept\n   as is\nafter"),
+        # Gmail and Apple Mail: a div per line, <div><br></div> a blank line.
+        (b"<div>Kind regards,</div><div>Jo Bloggs<br></div><div><br></div><div>SENCo</div>",
+         "Kind regards,\nJo Bloggs\n\nSENCo"),
+        (b"<html><body><ul><li>one</li><li>two</li></ul>after", "one\ntwo\n\nafter"),
+        (b"<p>before</p><pre>  kept\n   as is</pre>after", "before\n\n  kept\n   as is\n\nafter"),
         (b"<p>a <b>bold</b>\tword</p>", "a bold word"),
     ],
 )
