@@ -30,7 +30,7 @@ try:  # RE2 is optional: it makes the pass several times faster.
 except ImportError:  # pragma: no cover - depends on the environment
     _re2 = None
 
-__all__ = ["BACKEND", "Candidate", "MultiPattern", "fold"]
+__all__ = ["BACKEND", "MAX_MATCH", "Candidate", "MultiPattern", "fold"]
 
 BACKEND = "re2" if _re2 is not None else "re"
 
@@ -49,7 +49,7 @@ _FOLD = {
 _TOKEN_TAIL = re.compile(rb"[A-Za-z0-9]+")
 # Longest text a single pattern can match (a labelled name); the anchored set
 # looks no further than this from a candidate's start.
-_MAX_MATCH = 256
+MAX_MATCH = 256
 
 
 def _fold_error(error: UnicodeError) -> tuple[str, int]:
@@ -112,15 +112,15 @@ class MultiPattern:
         else:
             self._combined = re.compile(combined)
 
-    def _re2_next_start(self) -> Callable[[bytes, int, int], int]:
+    def _re2_next_start(self) -> Callable[[bytes, int, int, int], int]:
         """`next_start` on RE2, as a closure: the walk calls it at every stop."""
         match = self._re2_match
         unanchored = self._unanchored
 
-        def next_start(data: bytes, position: int, stop: int) -> int:
+        def next_start(data: bytes, position: int, stop: int, reach: int = MAX_MATCH) -> int:
             end = len(data)
-            if stop + _MAX_MATCH < end:
-                end = stop + _MAX_MATCH
+            if stop + reach < end:
+                end = stop + reach
             at: int = match(unanchored, data, position, end)[0][0]
             return at if at < stop else -1
 
@@ -130,17 +130,20 @@ class MultiPattern:
         """Where the leftmost match at or after `position` starts, or -1."""
         return self.next_start(data, position, len(data))
 
-    def next_start(self, data: bytes, position: int, stop: int) -> int:
+    def next_start(
+        self, data: bytes, position: int, stop: int, reach: int = MAX_MATCH
+    ) -> int:
         """Where the leftmost match starting in `data[position:stop]` starts, or -1.
 
         A match may run past `stop`; only its start must be before it, so
-        the search reads no further than the longest match from `stop`
-        (a block's walk does not read the rest of the text).  There a match
-        may seem to end at the cut; the start it gives is only where to
-        look, and `matches_at` looks at the whole text, so at worst it finds
-        nothing there and the walk goes on.
+        the search reads no further than `reach` bytes past `stop` (the
+        longest match; 0 when `stop` is a line end, since every pattern
+        matches within one line).  There a match may seem to end at the
+        cut; the start it gives is only where to look, and `matches_at`
+        looks at the whole text, so at worst it finds nothing there and the
+        walk goes on.
         """
-        end = min(len(data), stop + _MAX_MATCH)
+        end = min(len(data), stop + reach)
         if self._set is not None:
             at = int(self._re2_match(self._unanchored, data, position, end)[0][0])
         else:
@@ -154,7 +157,7 @@ class MultiPattern:
         indices: Sequence[int]
         if self._set is not None:
             # The set is told only a bounded slice: patterns are short.
-            indices = self._set.Match(data[at : at + _MAX_MATCH]) or ()
+            indices = self._set.Match(data[at : at + MAX_MATCH]) or ()
             if len(indices) > 1:
                 indices = sorted(indices)
         else:

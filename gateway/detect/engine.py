@@ -41,7 +41,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.detect._regex import BACKEND, Candidate, MultiPattern, fold
+from gateway.detect._regex import BACKEND, MAX_MATCH, Candidate, MultiPattern, fold
 from gateway.detect.recognizer import Recognizer, words_regex
 from gateway.detect.registry import Registry, build_registry
 from gateway.detect.signature import BLOCK_START, block_at
@@ -225,7 +225,10 @@ class DetectionEngine:
                         break
                 block = block_at(text, at)
                 if block is not None:
-                    raw += self._recognize(self._inner, self._inner_entries, data, at, block[1])
+                    # A block ends at a line end: the search stops there.
+                    raw += self._recognize(
+                        self._inner, self._inner_entries, data, at, block[1], reach=0
+                    )
                     position = block[1]
                     continue
             found = matches_at(data, at)
@@ -241,8 +244,10 @@ class DetectionEngine:
         data: bytes,
         start: int,
         stop: int,
+        reach: int = MAX_MATCH,
     ) -> list[_Raw]:
-        """Every pattern match starting in `data[start:stop]` whose value is a whole token."""
+        """Every pattern match starting in `data[start:stop]` whose value is a whole token
+        (`reach`: see `MultiPattern.next_start`)."""
         raw: list[_Raw] = []
         if scanner is None:
             return raw
@@ -250,7 +255,7 @@ class DetectionEngine:
         accept = self._accept
         position = start
         while position < stop:
-            at = next_start(data, position, stop)
+            at = next_start(data, position, stop, reach)
             if at < 0:
                 break
             accept(entries, data, at, matches_at(data, at), raw)

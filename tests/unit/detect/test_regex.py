@@ -89,3 +89,18 @@ def test_a_match_may_run_past_stop_and_the_search_ends_near_it(
     at = scanner.next_start(long_run, 0, 2)
     assert at in (-1, 2)
     assert at == -1 or scanner.matches_at(long_run, at) == []
+
+
+@pytest.mark.parametrize("re2", [True, False], ids=["re2", "python"])
+def test_a_walk_that_stops_at_a_line_end_reads_no_further(
+    re2: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not re2:
+        monkeypatch.setattr(_regex, "_re2", None)
+    scanner = MultiPattern(PATTERNS)
+    data = b"Kind regards,\nNHS 943 476 5919\n9434765919 after the block\n"
+    line_end = data.index(b"\n9434765919")
+    nhs = data.index(b"943 476")
+    assert scanner.next_start(data, 0, line_end, reach=0) in (0, nhs)  # a sign-off or the number
+    assert scanner.next_start(data, nhs, line_end, reach=0) == nhs
+    assert scanner.next_start(data, nhs + 12, line_end, reach=0) == -1
