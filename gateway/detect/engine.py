@@ -389,7 +389,7 @@ def _alternatives_read_elsewhere(segments: Sequence[TextSegment]) -> set[int]:
         return set()  # one body part at most: nothing to compare
     skipped: set[int] = set()
     parts: set[str] = set()
-    read: dict[str, int] = {}  # normalised text -> the body read for it
+    read: list[tuple[str, int]] = []  # (normalised text, the body read for it)
     for index, segment in enumerate(segments):
         # Only bodies of different parts can be alternatives of each other.
         if segment.source is not SegmentSource.BODY or segment.part_path in parts:
@@ -399,14 +399,17 @@ def _alternatives_read_elsewhere(segments: Sequence[TextSegment]) -> set[int]:
         if "\r" in key:
             key = key.replace("\r\n", "\n")
         key = key.strip("\n")
-        other = read.get(key)
-        if other is None:
-            read[key] = index
-        elif len(segment.text) < len(segments[other].text):
-            skipped.add(other)
-            read[key] = index
+        # A few bodies at most: compared directly (lengths first), not hashed.
+        for slot, (other_key, other) in enumerate(read):
+            if len(other_key) == len(key) and other_key == key:
+                if len(segment.text) < len(segments[other].text):
+                    skipped.add(other)
+                    read[slot] = (key, index)
+                else:
+                    skipped.add(index)
+                break
         else:
-            skipped.add(index)
+            read.append((key, index))
     return skipped
 
 
