@@ -357,6 +357,9 @@ class ReceiptDesk:
     ) -> int:
         outcome = status.outcome
         recorded = _RECORDED.get(outcome)
+        # A delay can be reported more than once, and each report is part of
+        # the message's story (_NOTED); the others count once per recipient.
+        event_type = _NOTED.get(outcome)
         if recorded is not None:
             column, event_type = recorded
             result = await conn.execute(
@@ -372,15 +375,9 @@ class ReceiptDesk:
                 log.info("receipt_replayed", queue_id=ref.queue_id, index=ref.index,
                          outcome=outcome.value)
                 return 0
+        if event_type is not None:
             await self.trail.append_events(
                 conn, ref.queue_id, [AuditEvent(event_type, _at(at), self._detail(
-                    ref.index, row, receipt, status, authenticated=True))],
-            )
-        elif outcome in _NOTED:
-            # A delay can be reported more than once, and each report is
-            # part of the message's story; none of these releases anything.
-            await self.trail.append_events(
-                conn, ref.queue_id, [AuditEvent(_NOTED[outcome], _at(at), self._detail(
                     ref.index, row, receipt, status, authenticated=True))],
             )
         log.info("receipt_received", queue_id=ref.queue_id, index=ref.index,
