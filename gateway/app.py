@@ -175,7 +175,9 @@ class Gateway:
             self.web = WebConsole(self.settings, self.engine, self.writer, self.store,
                                   on_release=self.dispatcher.wake)
             self.web_port = await self.web.start()
-        log.info("gateway_started", smtp_port=self.port, metrics_port=self.metrics_port)
+        loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+        log.info("gateway_started", smtp_port=self.port, metrics_port=self.metrics_port,
+                 event_loop=loop)
 
     async def stop(self, grace: float = 20.0) -> None:
         self._shutting_down = True

@@ -122,6 +122,11 @@ class ServerSettings(_Section):
     # 451).  Each costs a few times its size in memory while it is handled
     # (about 100 MB for a 25 MB message on SQLite; docs/operations.md).
     large_message_concurrency: int = Field(default=1, ge=1, le=64)
+    # The event loop `gateway serve` runs on.  uvloop (libuv) does the same
+    # socket work as asyncio's own loop for about a fifth less CPU per
+    # message (bench/README.md); "asyncio" is the standard library's loop,
+    # for a platform uvloop does not build on.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     @field_validator("listen")
     @classmethod

@@ -156,6 +156,21 @@ def pg_url(pg_admin: PgAdmin, _pg_template: str) -> Iterator[str]:
 
 
 # --------------------------------------------------------------------------
+# Event loop
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The loop `gateway serve` runs on by default (`[server] event_loop`):
+    in-process gateways are tested on uvloop; tests/e2e/test_event_loop.py
+    runs `gateway serve` on each loop."""
+    import uvloop
+
+    return {"uvloop": uvloop.new_event_loop}
+
+
+# --------------------------------------------------------------------------
 # SQLite
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from gateway.cli.common import add_config, settings_or_exit
@@ -38,7 +39,8 @@ def _serve(args: argparse.Namespace) -> int:
     tune_malloc()  # large message buffers go back to the system when freed
     try:
         gateway = Gateway(settings)
-        asyncio.run(gateway.serve_forever())
+        with asyncio.Runner(loop_factory=_loop_factory(settings.server.event_loop)) as runner:
+            runner.run(gateway.serve_forever())
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -47,6 +49,21 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """`[server] event_loop`: uvloop's loop, or None for asyncio's own."""
+    if name != "uvloop":
+        return None
+    try:
+        import uvloop
+    except ImportError:  # a platform without uvloop: the standard loop does the same work
+        import structlog
+
+        structlog.get_logger("gateway").warning("event_loop_unavailable", wanted="uvloop")
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def _check_config(args: argparse.Namespace) -> int:

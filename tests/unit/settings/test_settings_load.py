@@ -72,6 +72,7 @@ def test_unknown_keys_are_errors_naming_file_and_key(config_dir):
         ('[server]\nlisten = "no-port"\n', "server.listen", "host:port"),
         ("[upstream]\nport = 70000\n", "upstream.port", "65535"),
         ('[upstream]\ntls = "sometimes"\n', "upstream.tls", "starttls"),
+        ('[server]\nevent_loop = "libev"\n', "server.event_loop", "uvloop"),
         ('[server]\ntls_key = "key.pem"\n', "server", "tls_cert and tls_key"),
         ('[queue]\nmax_age = "five days"\n', "queue.max_age", "not a duration"),
         ('[queue]\nretry = ["1m", "soon"]\n', "queue.retry.1", "not a duration"),
