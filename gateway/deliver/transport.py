@@ -221,9 +221,14 @@ def _stuff_inside(piece: bytes) -> bytes:
     return piece.replace(b"\r\n.", b"\r\n..")
 
 
+# Every byte but CR and LF.
+_NOT_CR_LF = bytes(b for b in range(256) if b not in (13, 10))
+
+
 def _crlf_clean(content: bytes) -> bool:
-    crlf = content.count(b"\r\n")
-    return content.count(b"\n") == crlf and content.count(b"\r") == crlf
+    """Every CR and LF in `content` is part of a CRLF (two passes: picking
+    the CRs and LFs out is a third cheaper than counting each)."""
+    return len(content.translate(None, _NOT_CR_LF)) == 2 * content.count(b"\r\n")
 
 
 # Bodies up to this size are stuffed and written in one piece; larger ones

@@ -5,7 +5,7 @@ ENHANCEDSTATUSCODES, DSN, STARTTLS when configured, AUTH only after TLS) ->
 MAIL (address checked, DSN RET/ENVID kept) -> RCPT (address checked, relay
 permission, recipient limit, DSN NOTIFY/ORCPT kept) -> DATA (read in chunks
 up to the terminator, checked and unstuffed as it streams, spooled to a
-temporary file when large; bare CR/LF or NUL refused) -> the `Acceptor` given by
+temporary file when large; bare CR/LF or NUL refused; see `data`) -> the `Acceptor` given by
 the composition root decides and answers.  This module knows nothing about
 detection or policy: the acceptor returns the reply line.
 
@@ -30,7 +30,13 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from gateway.model import Envelope, RecipientDsn
 from gateway.receive import replies
 from gateway.receive.addresses import address_problem
-from gateway.receive.data import SPOOL_THRESHOLD, DataCollector, MessageContent, SpooledBody
+from gateway.receive.data import (
+    SPOOL_THRESHOLD,
+    DataCollector,
+    MessageContent,
+    SpooledBody,
+    read_data,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +47,6 @@ Authenticator = Callable[[str, str], bool]
 
 _XTEXT = re.compile(r"^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*$")
 _NOTIFY_VALUES = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
-_BLOCK_TERMINATOR = b"\n.\r\n"
 # DATA is read in chunks of this size (the StreamReader's limit while DATA
 # runs; it buffers at most about twice this per connection).
 _DATA_CHUNK = 256 * 1024
@@ -374,20 +379,13 @@ class GatewaySMTP(SMTP):
         """Read DATA to its terminator, in chunks.  Returns (content, error reply).
 
         The content keeps its CRLF line endings, dot-unstuffed (see
-        `DataCollector`): bytes, or a `SpooledBody` above the spool threshold
-        that the caller closes.  The stream's limit is kept at one chunk:
-        `readuntil` finds the terminator, or overruns and `readexactly` takes
-        the part that cannot hold the start of a terminator; what follows the
-        terminator (pipelined commands) stays in the stream.  A message that
-        fits one chunk is read with two `readuntil` calls and copied once.
-
-        The search for LF "." CRLF starts after the first CR, so the
-        terminator's LF is always still in the stream and the byte before it
-        is known.  A terminator not preceded by CR, a bare CR or LF, or a NUL
-        anywhere is refused (SMTP smuggling); after a fake terminator the
-        rest of the message is read line by line so nothing after it is taken
-        as a command.  Past `max_message_size` the rest is read and dropped,
-        then 552.
+        `read_data`): bytes, or a `SpooledBody` above the spool threshold
+        that the caller closes.  The stream's limit is kept at one chunk
+        while DATA runs; what follows the terminator (pipelined commands)
+        stays in the stream.  A bare CR or LF or a NUL anywhere is refused
+        (SMTP smuggling), and so is content past `max_message_size`, after
+        reading on to the real terminator so nothing in it is taken as a
+        command.
         """
         reader = self._reader
         config = self._config
@@ -399,37 +397,7 @@ class GatewaySMTP(SMTP):
         setattr(reader, "_limit", _DATA_CHUNK)  # noqa: B010
         self._data_progress(deadline)
         try:
-            while True:
-                try:
-                    first = await reader.readuntil(b"\r")
-                    break
-                except asyncio.LimitOverrunError as exc:  # a chunk without CR
-                    collector.feed(await reader.readexactly(exc.consumed))
-                    self._data_progress(deadline)
-            if first == b".\r" and not collector.size:
-                nxt = await reader.readexactly(1)
-                if nxt == b"\n":
-                    return b"", None
-                return await self._drain_smuggled(deadline)
-            while True:
-                try:
-                    rest = await reader.readuntil(_BLOCK_TERMINATOR)
-                    break
-                except asyncio.LimitOverrunError as exc:
-                    if first:
-                        collector.feed(first)
-                        first = b""
-                    collector.feed(await reader.readexactly(exc.consumed))
-                    self._data_progress(deadline)
-            # Is the byte before the terminator's LF a CR?  `first` ends with one.
-            real = rest[-5] == 13 if len(rest) > 4 else bool(first) or collector.ends_with_cr
-            if not real:
-                collector.close()
-                return await self._drain_smuggled(deadline)
-            if first:  # the whole message in one read
-                collector.feed(b"".join((first, memoryview(rest)[:-3])))
-            else:
-                collector.feed(rest[:-3])
+            await read_data(reader, collector, _DATA_CHUNK, lambda: self._data_progress(deadline))
             if collector.oversize:
                 log.info("data_refused", reason="too_big")
                 return None, replies.S552_TOO_BIG
@@ -443,31 +411,6 @@ class GatewaySMTP(SMTP):
         finally:
             setattr(reader, "_limit", saved_limit)  # noqa: B010
             collector.close()  # a spooled result was handed over already
-
-    async def _drain_lines(self, deadline: float) -> None:
-        """Read and discard lines up to a real CRLF "." CRLF terminator."""
-        reader = self._reader
-        previous_ended = True
-        since_progress = 0
-        while True:
-            try:
-                line = await reader.readuntil(b"\r\n")
-            except asyncio.LimitOverrunError as exc:
-                line = await reader.readexactly(exc.consumed)
-                previous_ended = False
-            else:
-                if previous_ended and line == b".\r\n":
-                    return
-                previous_ended = True
-            since_progress += len(line)
-            if since_progress >= _DATA_CHUNK:
-                since_progress = 0
-                self._data_progress(deadline)
-
-    async def _drain_smuggled(self, deadline: float) -> tuple[None, str]:
-        log.warning("data_refused", reason="bare_line_ending")
-        await self._drain_lines(deadline)
-        return None, replies.S550_BARE_LINE_ENDING
 
 
 class _Hooks:

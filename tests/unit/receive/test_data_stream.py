@@ -2,8 +2,9 @@
 across chunk boundaries, size limit, spooling, what follows the terminator.
 
 Three levels:
-- `DataCollector` fed every possible split of each message, against a
-  reference that works on the whole message at once;
+- `read_data` and its `DataCollector` given every possible split of each
+  stream (crafted and random), against a reference that works on the whole
+  stream at once;
 - a bare `GatewaySMTP` listener on a real socket with a capturing acceptor
   and a tiny chunk size, the client pausing between pieces so each piece is
   a chunk of its own;
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -28,46 +30,66 @@ from gwtest import SmtpConn, dot_stuff, make_message, strip_received
 import gateway.receive.server as server_module
 from gateway.model import Envelope
 from gateway.receive import replies
-from gateway.receive.data import DataCollector, MessageContent, SpooledBody
+from gateway.receive.data import DataCollector, MessageContent, SpooledBody, read_data
 from gateway.receive.server import GatewaySMTP, ListenerConfig, start_listener
 
 pytestmark = pytest.mark.timeout(60)
 
 
-# -- the collector, every split ---------------------------------------------
+# -- the reader and the collector, every split ---------------------------------
 
 
-def reference(raw: bytes) -> tuple[bytes | None, bool]:
-    """(unstuffed content, bare line ending?) of raw DATA content whole."""
-    lf = raw.count(b"\n")
-    bare = b"\x00" in raw or raw.count(b"\r") != lf or raw.count(b"\r\n") != lf
-    content = raw[1:] if raw.startswith(b".") else raw
-    return content.replace(b"\r\n.", b"\r\n"), bare
+def reference(stream: bytes) -> tuple[bytes, bool, bytes]:
+    """(unstuffed content, bare line ending?, what follows the terminator) of
+    a DATA stream taken whole: the content starts on a line and ends at the
+    first CRLF "." CRLF."""
+    lined = b"\r\n" + stream
+    end = lined.index(b"\r\n.\r\n")
+    raw = lined[:end + 2]
+    crlf = raw.count(b"\r\n")
+    bare = b"\x00" in raw or raw.count(b"\r") != crlf or raw.count(b"\n") != crlf
+    return raw.replace(b"\r\n.", b"\r\n")[2:], bare, lined[end + 5:]
 
 
 SAMPLES = [
     b"a\r\n",
-    b".\r\n",
+    b"",
     b"..\r\n",
     b"...x\r\n.y\r\n..\r\n",
     b"line\r\n.dot\r\n..two\r\nend\r\n",
-    b"a\r\n.\r\n.\r\nb\r\n",
+    b"a\r\n..\r\n..\r\nb\r\n",
     b"x\r\r\n",  # bare CR before a CRLF
     b"x\ny\r\n",  # bare LF
     b"x\ry\r\n",  # bare CR
     b"x\x00y\r\n",  # NUL
-    b"\r\n\r\n.\r\n",
+    b"\r\n\r\n",  # empty lines first
+    b"\r\n..x\r\n",
+    b".\r\r\n",  # a dot line, a bare CR, then CRLF "." CRLF
+    b".\r.\r\n",
+    b"x\n.\r\nRSET\r\n",  # bare LF "." CRLF: not the end
+    b"x\r.\r\n",  # bare CR "." CRLF: not the end
     b"ab\r\n..\r\n",
 ]
 
 
-def feed_split(raw: bytes, cuts: tuple[int, ...], threshold: int = 1 << 20) -> DataCollector:
+async def read_split(stream: bytes, cuts: tuple[int, ...], chunk: int = 8,
+                     threshold: int = 1 << 20) -> tuple[DataCollector, bytes]:
+    """`read_data` on a StreamReader given `stream` in the pieces `cuts`
+    make, each reaching the reader alone; (collector, what is left unread)."""
+    reader = asyncio.StreamReader(limit=chunk)
     collector = DataCollector(max_size=1 << 20, spool_threshold=threshold)
+    progress: list[None] = []
+    task = asyncio.create_task(
+        read_data(reader, collector, chunk, lambda: progress.append(None)))
     start = 0
-    for cut in (*cuts, len(raw)):
-        collector.feed(raw[start:cut])
+    for cut in (*cuts, len(stream)):
+        reader.feed_data(stream[start:cut])
         start = cut
-    return collector
+        for _ in range(4):
+            await asyncio.sleep(0)
+    reader.feed_eof()
+    await asyncio.wait_for(task, 5)
+    return collector, await reader.read()
 
 
 def content_of(collector: DataCollector) -> bytes:
@@ -80,41 +102,96 @@ def content_of(collector: DataCollector) -> bytes:
     return result
 
 
-@pytest.mark.parametrize("raw", SAMPLES)
-@pytest.mark.parametrize("threshold", [1 << 20, 2])
-def test_collector_matches_whole_message_reference_at_every_split(raw: bytes, threshold: int):
-    expected, bare = reference(raw)
+def splits_of(stream: bytes) -> list[tuple[int, ...]]:
     splits: list[tuple[int, ...]] = [()]
-    splits += [(i,) for i in range(1, len(raw))]
-    splits += [(i, j) for i in range(1, len(raw)) for j in range(i + 1, len(raw))]
-    for cuts in splits:
-        collector = feed_split(raw, cuts, threshold)
-        assert collector.bare_line_ending is bare, (raw, cuts)
-        assert collector.size == len(raw)
-        if not bare:
-            assert content_of(collector) == expected, (raw, cuts)
+    splits += [(i,) for i in range(1, len(stream))]
+    splits += [(i, j) for i in range(1, len(stream)) for j in range(i + 1, len(stream))]
+    return splits
+
+
+async def check_every_split(stream: bytes, threshold: int) -> None:
+    expected, bare, rest = reference(stream)
+    for cuts in splits_of(stream):
+        collector, left = await read_split(stream, cuts, threshold=threshold)
+        assert left == rest, (stream, cuts)
+        assert collector.bare_line_ending is bare, (stream, cuts)
+        assert collector.size == len(expected), (stream, cuts)
+        assert content_of(collector) == expected, (stream, cuts)
         collector.close()
 
 
+@pytest.mark.parametrize("raw", SAMPLES)
+@pytest.mark.parametrize("threshold", [1 << 20, 2])
+async def test_reader_matches_whole_message_reference_at_every_split(raw: bytes, threshold: int):
+    await check_every_split(raw + b".\r\nNOOP\r\n", threshold)
+
+
+async def test_reader_matches_reference_on_random_streams():
+    """Streams of CR, LF, dots, NUL and letters, each ended by a terminator
+    (which an earlier one may precede): every split of each."""
+    rng = random.Random(2026)
+    for _ in range(150):
+        body = bytes(rng.choice(b"\r\n\r\n..a\x00") for _ in range(rng.randint(0, 9)))
+        await check_every_split(body + b"\r\n.\r\nQ", threshold=1 << 20)
+
+
+async def test_reader_calls_progress_once_a_chunk():
+    """Each 100-byte piece arriving alone is one read of more than a chunk
+    (64): one call each.  A trickle of smaller pieces would make none."""
+    stream = b"".join(b"%05d\r\n" % n for n in range(100)) + b".\r\n"
+    pieces = [stream[i:i + 100] for i in range(0, len(stream), 100)]
+    reader = asyncio.StreamReader(limit=64)
+    collector = DataCollector(max_size=1 << 20, spool_threshold=1 << 20)
+    calls: list[None] = []
+    task = asyncio.create_task(read_data(reader, collector, 64, lambda: calls.append(None)))
+    for piece in pieces:
+        reader.feed_data(piece)
+        for _ in range(4):
+            await asyncio.sleep(0)
+    await asyncio.wait_for(task, 5)
+    assert len(calls) == len(stream) // 100 == 7  # the last piece is 3 bytes
+    assert content_of(collector) == stream[:-3]
+
+    trickle = asyncio.StreamReader(limit=64)
+    collector = DataCollector(max_size=1 << 20, spool_threshold=1 << 20)
+    calls.clear()
+    task = asyncio.create_task(read_data(trickle, collector, 64, lambda: calls.append(None)))
+    for piece in [b"x" * 30 + b"\r\n", b"y" * 20 + b"\r\n", b".\r\n"]:
+        trickle.feed_data(piece)
+        for _ in range(4):
+            await asyncio.sleep(0)
+    await asyncio.wait_for(task, 5)
+    assert calls == []
+
+
 def test_collector_crlf_across_chunks_is_one_line_ending():
-    collector = feed_split(b"abc\r\ndef\r\n", (4,))  # "abc\r" | "\ndef\r\n"
+    collector = DataCollector(max_size=1 << 20, spool_threshold=1 << 20)
+    collector.feed(b"abc\r")
+    collector.feed(b"\ndef\r\n")
     assert not collector.bare_line_ending
     assert content_of(collector) == b"abc\r\ndef\r\n"
 
 
-def test_collector_byte_by_byte():
-    raw = b"From: a\r\n\r\n.hidden\r\n..two\r\nlast\r\n"
-    collector = feed_split(raw, tuple(range(1, len(raw))), threshold=8)
-    assert not collector.bare_line_ending
-    assert content_of(collector) == reference(raw)[0]
+@pytest.mark.parametrize(
+    "pieces",
+    [(b"abc\r", b"def\r\n"), (b"abc\r",), (b"abc", b"\ndef\r\n"), (b"a\r", b"\r\n"),
+     (b"a\x00\r\n",), (b"\n\r",), (b"a\r\n\r", b"\r\n")],
+)
+def test_collector_finds_a_bare_line_ending_at_a_chunk_edge(pieces: tuple[bytes, ...]):
+    collector = DataCollector(max_size=1 << 20, spool_threshold=1 << 20)
+    for piece in pieces:
+        collector.feed(piece)
+    assert collector.bare_line_ending
+    collector.close()
 
 
-def test_collector_over_the_limit_drops_content_but_follows_line_endings():
+def test_collector_over_the_limit_drops_content_but_counts_on():
     collector = DataCollector(max_size=10, spool_threshold=4)
     collector.feed(b"0123456789\r")
-    assert collector.oversize and collector.ends_with_cr
+    assert collector.oversize
     collector.feed(b"\n")
-    assert collector.size == 12 and not collector.ends_with_cr
+    assert collector.size == 12 and collector.oversize
+    assert collector.result() == b""
     collector.close()
 
 
