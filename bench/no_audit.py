@@ -7,10 +7,17 @@ no audit record is built, and no record, event or search-term row is written
 has no way to run without its trail.
 
     python bench/no_audit.py serve --config gateway.toml
+
+With `NO_AUDIT_BUILD=1` in the environment the audit record and its rows are
+still built (the record from the decision, its JSON, the hashed content)
+and only the database writes are left out: the difference from the full
+gateway is then what writing the rows costs, the difference from plain
+`noaudit` what building them costs.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.app import Gateway
-from gateway.audit.trail import AuditTrail, Operation
+from gateway.audit.trail import AuditTrail, Operation, _pending_events, _PendingRecord
 from gateway.cli import main
 
 
@@ -41,9 +48,24 @@ def _no_record(self: Gateway, *args: Any) -> Any:
     return None
 
 
-AuditTrail.record_op = _no_record_op  # type: ignore[method-assign]
-AuditTrail.events_op = _no_events_op  # type: ignore[method-assign]
-Gateway._audit_record = _no_record  # type: ignore[method-assign]
+def _built_record_op(self: AuditTrail, record: Any, events: Sequence[Any] = ()) -> Operation:
+    _PendingRecord.of(record)
+    _pending_events(record.id, events)
+    return _nothing
+
+
+def _built_events_op(self: AuditTrail, record_id: str, events: Sequence[Any]) -> Operation:
+    _pending_events(record_id, events)
+    return _nothing
+
+
+if os.environ.get("NO_AUDIT_BUILD"):
+    AuditTrail.record_op = _built_record_op  # type: ignore[method-assign]
+    AuditTrail.events_op = _built_events_op  # type: ignore[method-assign]
+else:
+    AuditTrail.record_op = _no_record_op  # type: ignore[method-assign]
+    AuditTrail.events_op = _no_events_op  # type: ignore[method-assign]
+    Gateway._audit_record = _no_record  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,6 +8,16 @@ text and searching it once per word reads it several times (about 0.4 ms per
 200 KB for three words), while RE2 reads ASCII text once, in a DFA, and
 stops at the first mention.
 
+Several stages ask about the same text (the password scan, the sharing lines
+when they are read and again when they are stripped), each with words of
+its own.  So the first question about a text is answered for all of them at
+once: one search for every word of every `Keywords` finds the first mention
+of any; nothing is mentioned before it, so each `Keywords` need only look
+from there (and does so when asked).  The last text asked about is kept with
+its answers, and a later question about an equal text (compared, not
+searched: a memcmp) is answered from them.  Text above `_REMEMBERED` is not
+kept, so a large message's text is not held after its turn.
+
 For ASCII text the answer is exactly `any(word in text.lower() ...)`; other
 text takes that very path (case folding outside ASCII is Unicode's, which
 the DFA over bytes does not know).
@@ -15,7 +25,8 @@ the DFA over bytes does not know).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 try:  # RE2 is optional: without it the words are searched one by one.
@@ -25,6 +36,67 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 __all__ = ["Keywords"]
 
+# Texts up to this many characters are remembered with their answers.
+_REMEMBERED = 1 << 20
+
+# (text, its ASCII bytes, where the first mention of any word starts or -1,
+# the version of the all-words search that found it, answers so far).
+_Memo = tuple[str, bytes, int, int, dict["Keywords", bool]]
+
+
+def _compile(words: Sequence[str]) -> Callable[[bytes, int], int]:
+    """A search for `words` in ASCII bytes from a position: where the
+    leftmost mention starts, or -1."""
+    options = _re2.Options()
+    options.encoding = _re2.Options.Encoding.LATIN1
+    options.case_sensitive = False
+    options.never_capture = True
+    pattern = "|".join(_re2.escape(word) for word in words).encode("ascii")
+    # The wrapper's search() builds a Match object per call; the underlying
+    # RE2::Match only says whether and where.
+    match: Any = _re2.compile(pattern, options)._regexp.Match
+    unanchored = _re2._Anchor.UNANCHORED
+
+    def search(data: bytes, position: int) -> int:
+        start: int = match(unanchored, data, position, len(data))[0][0]
+        return start
+
+    return search
+
+
+class _Mentions:
+    """The search for every word any `Keywords` was made with, and the memo."""
+
+    def __init__(self) -> None:
+        self._words: list[str] = []
+        self._search: Callable[[bytes, int], int] | None = None
+        self._version = 0
+        self._lock = threading.Lock()
+        self.memo: _Memo | None = None
+
+    def add(self, words: Sequence[str]) -> None:
+        with self._lock:
+            new = [word for word in words if word not in self._words]
+            if new:
+                self._words.extend(new)
+                self._search = None  # built again, with the new words, when next needed
+                self._version += 1
+
+    def first(self, data: bytes) -> tuple[int, int]:
+        """(where the first mention of any word starts or -1, the version)."""
+        with self._lock:
+            search, version = self._search, self._version
+            if search is None:
+                search = self._search = _compile(self._words)
+        return search(data, 0), version
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+
+_MENTIONS = _Mentions()
+
 
 class Keywords:
     """A few lower-case ASCII words, looked for case-insensitively."""
@@ -33,22 +105,35 @@ class Keywords:
         if not words or not all(word.isascii() and word == word.lower() for word in words):
             raise ValueError("keywords are lower-case ASCII words")
         self.words = tuple(words)
-        self._match: Any = None
+        self._search: Callable[[bytes, int], int] | None = None
         if _re2 is not None:
-            options = _re2.Options()
-            options.encoding = _re2.Options.Encoding.LATIN1
-            options.case_sensitive = False
-            options.never_capture = True
-            pattern = "|".join(_re2.escape(word) for word in self.words).encode("ascii")
-            # The wrapper's search() builds a Match object per call; the
-            # underlying RE2::Match only says whether and where.
-            self._match = _re2.compile(pattern, options)._regexp.Match
-            self._unanchored = _re2._Anchor.UNANCHORED
+            self._search = _compile(self.words)
+            _MENTIONS.add(self.words)
 
     def found_in(self, text: str) -> bool:
         """Does `text` contain any of the words, in any case?"""
-        if self._match is not None and text.isascii():
+        search = self._search
+        if search is None or not text.isascii():
+            lowered = text.lower()
+            return any(word in lowered for word in self.words)
+        if len(text) > _REMEMBERED:
             data = text.encode("ascii")
-            return bool(self._match(self._unanchored, data, 0, len(data))[0][0] >= 0)
-        lowered = text.lower()
-        return any(word in lowered for word in self.words)
+            return search(data, 0) >= 0
+        memo = _MENTIONS.memo  # one read: another thread may replace it
+        if (
+            memo is None
+            or memo[3] != _MENTIONS.version
+            or (memo[0] is not text and memo[0] != text)
+        ):
+            data = text.encode("ascii")
+            first, version = _MENTIONS.first(data)
+            memo = (text, data, first, version, {})
+            _MENTIONS.memo = memo
+        _, data, first, _, answers = memo
+        if first < 0:
+            return False
+        answer = answers.get(self)
+        if answer is None:
+            # Nothing of any Keywords is mentioned before `first`.
+            answer = answers[self] = search(data, first) >= 0
+        return answer

@@ -49,3 +49,59 @@ def test_keywords_are_lower_case_ascii_words() -> None:
     for words in ((), ("Purpose",), ("caf\u00e9",)):
         with pytest.raises(ValueError, match="lower-case ASCII"):
             Keywords(words)
+
+
+@pytest.fixture
+def counted_searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many all-words searches ran (one entry per search)."""
+    if module._re2 is None:
+        pytest.skip("google-re2 is not installed")
+    calls: list[int] = []
+    first = module._MENTIONS.first
+
+    def counting(data: bytes) -> tuple[int, int]:
+        calls.append(len(data))
+        return first(data)
+
+    monkeypatch.setattr(module._MENTIONS, "first", counting)
+    monkeypatch.setattr(module._MENTIONS, "memo", None)
+    return calls
+
+
+def test_questions_about_one_text_share_one_search(counted_searches: list[int]) -> None:
+    passwords, sharing = Keywords(("pass", "pw")), Keywords(("purpose", "consent", "authori"))
+    fake = Faker("en_GB")
+    fake.seed_instance(3)
+    for text in [fake.paragraph(nb_sentences=30) for _ in range(20)] + TEXTS[:9]:
+        copy = "".join(list(text))  # equal, not the same object
+        counted_searches.clear()
+        answers = [passwords.found_in(text), sharing.found_in(text), sharing.found_in(copy),
+                   passwords.found_in(copy)]
+        lowered = text.lower()
+        expected_pw = any(w in lowered for w in passwords.words)
+        expected_sharing = any(w in lowered for w in sharing.words)
+        assert answers == [expected_pw, expected_sharing, expected_sharing, expected_pw], text
+        if text.isascii():
+            assert len(counted_searches) == 1, text
+
+
+def test_a_new_keywords_is_not_answered_from_an_older_search(counted_searches: list[int]) -> None:
+    first = Keywords(("pass",))
+    text = "zebra crossing, then the password"
+    assert first.found_in(text)
+    later = Keywords(("zebra",))  # a word the earlier search did not look for
+    assert later.found_in(text)
+    assert len(counted_searches) == 2
+
+
+def test_a_large_text_is_not_remembered(
+    counted_searches: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(module, "_REMEMBERED", 100)
+    keywords = Keywords(("pass",))
+    small, large = "no mention", "x" * 200 + " pass"
+    assert not keywords.found_in(small)
+    memo = module._MENTIONS.memo
+    assert keywords.found_in(large) and keywords.found_in(large)
+    assert module._MENTIONS.memo is memo  # the small text's, still
+    assert len(counted_searches) == 1
