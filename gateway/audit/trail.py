@@ -65,10 +65,14 @@ class Head:
 _HEADS: weakref.WeakKeyDictionary[Any, Head] = weakref.WeakKeyDictionary()
 
 
+# One encoder for every row: json.dumps with options builds a new one per call.
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _json(value: Any) -> str:
     if not value and isinstance(value, dict):
         return "{}"  # most events have no detail: what dumps would write
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODE(value)
 
 
 # The hot path's statements, compiled once per dialect (gateway.db.prepared).
