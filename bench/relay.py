@@ -104,6 +104,7 @@ class Result:
     background: float = 0.0  # % of one core busy just before the run (other work)
     skipped: str = ""
     failed: str = ""
+    round: int = 0  # with --repeat: which round of the scenarios this run belongs to
 
 
 # --------------------------------------------------------------------------
@@ -277,10 +278,11 @@ class Bench:
 
     # -- one run -----------------------------------------------------------
 
-    def run(self, scenario: str, size: int) -> Result:
-        result = Result(scenario, size)
+    def run(self, scenario: str, size: int, round_: int = 0) -> Result:
+        result = Result(scenario, size, round=round_)
         result.background = wait_quiet(self.args.wait_quiet, self.args.quiet_below)
-        tag = f"{scenario}-{size // 1024}k"
+        # Each round its own files (database, Postfix folder, logs).
+        tag = f"{scenario}-{size // 1024}k" + (f"-r{round_ + 1}" if round_ else "")
         with contextlib.ExitStack() as stack:
             try:
                 sink_port, sink_control, sink_sid = self.start_sink(stack, tag)
@@ -614,6 +616,44 @@ def print_ratios(results: list[Result]) -> None:
         print("\n".join(lines))
 
 
+def print_rounds(results: list[Result], rounds: int) -> None:
+    """With --repeat: each line's median and range over the rounds, and each
+    ratio as the median of the rounds' own ratios (both runs of a ratio ran
+    minutes apart at most, so a slow spell of the machine touches both)."""
+    ok = [r for r in results if r.rate and not (r.skipped or r.failed)]
+    by_key: dict[tuple[str, int], dict[int, Result]] = {}
+    for r in ok:
+        by_key.setdefault((r.scenario, r.size), {})[r.round] = r
+    print(f"\nover {rounds} rounds: median msg/s [lowest-highest], median CPU ms/msg")
+    for (scenario, size), runs in sorted(
+            by_key.items(), key=lambda kv: (kv[0][1], SCENARIOS.index(kv[0][0]))):
+        rates = [r.rate for r in runs.values()]
+        cpu = [r.relay_ms_per_msg for r in runs.values() if r.relay_ms_per_msg]
+        cpu_text = f", {statistics.median(cpu):.2f} CPU ms/msg" if cpu else ""
+        print(f"  {LABELS[scenario]:24} {size // 1024:>4} KB: {statistics.median(rates):6.0f} "
+              f"[{min(rates):.0f}-{max(rates):.0f}]{cpu_text}")
+    pairs = [("sqlite", "postfix", "Postfix"), ("noaudit", "postfix", "Postfix"),
+             ("postgres", "postfix", "Postfix"), ("sqlite", "noaudit", "the rate without audit")]
+    lines: list[str] = []
+    for size in sorted({r.size for r in ok}):
+        for first, second, what in pairs:
+            a, b = by_key.get((first, size), {}), by_key.get((second, size), {})
+            ratios = [a[n].rate / b[n].rate for n in sorted(a) if n in b]
+            if not ratios:
+                continue
+            middle = statistics.median(ratios)
+            verdict = ""
+            if (first, second) == ("sqlite", "postfix") and size in TARGETS:
+                ok_text = "met" if middle >= TARGETS[size] else "NOT met"
+                verdict = f" (target >= {TARGETS[size]:.1f}x: {ok_text})"
+            label = "audit trail (SQLite)" if second == "noaudit" else LABELS[first]
+            lines.append(f"  {label:24} {size // 1024:>4} KB: {middle:.2f}x {what} "
+                         f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds{verdict}")
+    if lines:
+        print("\nratios, median of the rounds' own [lowest-highest]:")
+        print("\n".join(lines))
+
+
 def _environment() -> str:
     load = os.getloadavg()
     overrides = sorted(k for k in os.environ if k.startswith("GATEWAY_") and not
@@ -664,6 +704,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument("--py-spy-args", default="",
                         help="extra py-spy record options, e.g. '--gil' or '--native --idle'")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the scenarios this many rounds, one after the other, and "
+                        "report medians (this machine's rates vary from run to run)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--keep", action="store_true",
                         help="keep the working directory (logs, configs, profiles)")
@@ -679,6 +722,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; use {','.join(SCENARIOS)}")
     args.size_list = [int(float(s) * 1024) for s in args.sizes.split(",") if s.strip()]
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     return args
 
 
@@ -701,7 +746,8 @@ def _bounded(seconds: float) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    runs = [(s, size) for s in args.scenarios for size in args.size_list]
+    runs = [(n, s, size) for n in range(args.repeat)
+            for s in args.scenarios for size in args.size_list]
     budget = len(runs) * (args.wait_quiet + args.warmup + args.seconds + args.drain_timeout + 240)
     workdir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     workdir.chmod(0o755)  # Postfix's daemons (user postfix) work under it
@@ -713,9 +759,10 @@ def main(argv: list[str] | None = None) -> int:
           "client, sink, relay and database share this machine's CPUs")
     try:
         with _bounded(budget):
-            for scenario, size in runs:
-                print(f"  running {LABELS[scenario]}, {size // 1024} KB ...", flush=True)
-                result = bench.run(scenario, size)
+            for round_, scenario, size in runs:
+                where = f" (round {round_ + 1} of {args.repeat})" if args.repeat > 1 else ""
+                print(f"  running {LABELS[scenario]}, {size // 1024} KB{where} ...", flush=True)
+                result = bench.run(scenario, size, round_)
                 results.append(result)
                 if result.failed:
                     print(f"    failed: {result.failed}", file=sys.stderr)
@@ -730,7 +777,10 @@ def main(argv: list[str] | None = None) -> int:
         print()
         if results:
             print_table(results)
-            print_ratios(results)
+            if args.repeat > 1:
+                print_rounds(results, args.repeat)
+            else:
+                print_ratios(results)
         for path in bench.profiles:
             if path.exists():
                 print()
