@@ -42,6 +42,7 @@ passwords.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -376,9 +377,18 @@ class ReceiptDesk:
                          outcome=outcome.value)
                 return 0
         if event_type is not None:
+            detail = self._detail(ref.index, row, receipt, status, authenticated=True)
+            if recorded is None and receipt.report_id:
+                # Each report once: the same report received again (its own
+                # Message-ID, hashed: it may name a mailbox) is a replay.
+                detail["report"] = hashlib.sha256(receipt.report_id.encode()).hexdigest()[:16]
+                if await self._report_audited(conn, ref.queue_id, ref.index, event_type,
+                                              detail["report"]):
+                    log.info("receipt_replayed", queue_id=ref.queue_id, index=ref.index,
+                             outcome=outcome.value)
+                    return 0
             await self.trail.append_events(
-                conn, ref.queue_id, [AuditEvent(event_type, _at(at), self._detail(
-                    ref.index, row, receipt, status, authenticated=True))],
+                conn, ref.queue_id, [AuditEvent(event_type, _at(at), detail)],
             )
         log.info("receipt_received", queue_id=ref.queue_id, index=ref.index,
                  kind=receipt.kind, outcome=outcome.value)
@@ -536,22 +546,36 @@ class ReceiptDesk:
         return write
 
     @staticmethod
+    async def _details(
+        conn: AsyncConnection, queue_id: str, event_type: EventType
+    ) -> list[dict[str, Any]]:
+        """The details of the message's events of one type."""
+        rows = await conn.execute(
+            select(audit_events.c.detail).where(
+                audit_events.c.record_id == queue_id, audit_events.c.type == event_type.value
+            )
+        )
+        return [json.loads(text) for text in rows.scalars()]
+
+    @classmethod
     async def _already_audited(
-        conn: AsyncConnection, queue_id: str, index: int, event_type: EventType
+        cls, conn: AsyncConnection, queue_id: str, index: int, event_type: EventType
     ) -> bool:
         """An unauthenticated receipt is audited once per recipient and kind."""
-        details = (
-            await conn.execute(
-                select(audit_events.c.detail).where(
-                    audit_events.c.record_id == queue_id, audit_events.c.type == event_type.value
-                )
-            )
-        ).scalars()
-        for text in details:
-            detail = json.loads(text)
-            if detail.get("index") == index and detail.get("authenticated") is False:
-                return True
-        return False
+        return any(
+            detail.get("index") == index and detail.get("authenticated") is False
+            for detail in await cls._details(conn, queue_id, event_type)
+        )
+
+    @classmethod
+    async def _report_audited(
+        cls, conn: AsyncConnection, queue_id: str, index: int, event_type: EventType, report: str
+    ) -> bool:
+        """Was this very report (by its hashed Message-ID) audited for the recipient?"""
+        return any(
+            detail.get("index") == index and detail.get("report") == report
+            for detail in await cls._details(conn, queue_id, event_type)
+        )
 
     # -- periodic --------------------------------------------------------------
 

@@ -71,6 +71,7 @@ class Receipt:
     original_message_id: str | None = None
     reporting: str | None = None  # Reporting-MTA / Reporting-UA
     standard: bool = True  # False: read from a non-standard (text) shape
+    report_id: str | None = None  # the receipt's own Message-ID: tells a replay
 
 
 _DSN_ACTIONS = {
@@ -288,9 +289,9 @@ def parse_receipt(raw: bytes) -> Receipt | None:
     if len(raw) > _MAX_RECEIPT:
         return None
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    found: Receipt | None = None
     for part in message.walk():
         ctype = part.get_content_type()
-        found: Receipt | None = None
         if ctype == "message/delivery-status":
             found = _dsn(part)
         elif ctype == "message/disposition-notification":
@@ -298,5 +299,9 @@ def parse_receipt(raw: bytes) -> Receipt | None:
         if found is not None:
             if found.original_message_id is None:
                 found = replace(found, original_message_id=_original_message_id(message))
-            return found
-    return _text_read_receipt(message) or _text_bounce(message)
+            break
+    else:
+        found = _text_read_receipt(message) or _text_bounce(message)
+    if found is None:
+        return None
+    return replace(found, report_id=_clean(message.get("Message-ID")))

@@ -450,10 +450,15 @@ async def test_a_delay_and_a_deletion_unread_are_audited_and_release_nothing(
     spec = Spec(person(6))
     queue_id, got = await relay(gw, sink, spec, 1)
     copy = got[0]
-    delayed = postfix_dsn(to=copy.mail_from, recipient=ALLOWED, action="delayed",
-                          status="4.4.1", envid=f"{queue_id}-0")
-    for _ in range(2):  # a delay may be reported again later: each report is kept
-        assert (await give_back(gw.port, copy.mail_from, delayed))[0] == 250
+    first, later = (
+        postfix_dsn(to=copy.mail_from, recipient=ALLOWED, action="delayed", status="4.4.1",
+                    envid=f"{queue_id}-0", message_id=f"<delay-{n}@mx.recipient.example>")
+        for n in (1, 2)
+    )
+    # A delay may be reported again later: each report is kept, once.  The
+    # first report received a second time is a replay, not a third delay.
+    for report in (first, later, first):
+        assert (await give_back(gw.port, copy.mail_from, report))[0] == 250
     deleted = exchange_mdn(to=mdn_address(copy), recipient=ALLOWED,
                            original_message_id=copy.header("Message-ID"), disposition="deleted")
     assert (await give_back(gw.port, mdn_address(copy), deleted))[0] == 250

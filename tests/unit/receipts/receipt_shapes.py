@@ -42,6 +42,7 @@ def postfix_dsn(
     envid: str | None = None,
     original_message_id: str | None = None,
     orcpt: str | None = None,
+    message_id: str = "<20240501120000.7F00A1B2C3@mx.recipient.example>",
 ) -> bytes:
     boundary = "4VTx1b2c3d.1714564800/mx.recipient.example"
     failed = action == "failed"
@@ -87,7 +88,7 @@ MIME-Version: 1.0
 Content-Type: multipart/report; report-type=delivery-status;
 \tboundary="{boundary}"
 Content-Transfer-Encoding: 8bit
-Message-Id: <20240501120000.7F00A1B2C3@mx.recipient.example>
+Message-Id: {message_id}
 
 This is a MIME-encapsulated message.
 

@@ -122,3 +122,16 @@ GARBAGE = [
 @pytest.mark.parametrize("raw", GARBAGE, ids=range(len(GARBAGE)))
 def test_garbage_is_not_a_receipt(raw: bytes) -> None:
     assert parse_receipt(raw) is None
+
+
+@pytest.mark.parametrize(("name", "build"), [(c[0], c[1]) for c in CASES], ids=[c[0] for c in CASES])
+def test_the_report_keeps_its_own_message_id(name: str, build: Callable[[], bytes]) -> None:
+    """What tells a replayed report from a new one (the desk's dedupe)."""
+    raw = build()
+    receipt = parse_receipt(raw)
+    assert receipt is not None
+    own = next((line.split(":", 1)[1].strip() for line in raw.decode("utf-8", "replace")
+                .splitlines() if line.lower().startswith("message-id:")), None)
+    assert receipt.report_id == own, name  # None for the shapes that carry none
+    if own is not None:
+        assert receipt.report_id != receipt.original_message_id
