@@ -57,14 +57,23 @@ _FINISH_MESSAGE = Prepared(
 )
 
 
+def _digits(number: int, count: int) -> str:
+    """The last `count` digits of `number` in `_ALPHABET`'s base."""
+    out = ""
+    for _ in range(count):
+        number, digit = divmod(number, len(_ALPHABET))
+        out = _ALPHABET[digit] + out
+    return out
+
+
+# One draw for the seven random characters (one `secrets.choice` each was
+# seven reads of the system's random source per message).
+_RANDOM_SPACE = len(_ALPHABET) ** 7
+
+
 def new_queue_id() -> str:
     """Time-ordered, unguessable: 9 characters of milliseconds, 7 random."""
-    millis = int(time.time() * 1000)
-    head = ""
-    for _ in range(9):
-        millis, digit = divmod(millis, len(_ALPHABET))
-        head = _ALPHABET[digit] + head
-    return head + "".join(secrets.choice(_ALPHABET) for _ in range(7))
+    return _digits(int(time.time() * 1000), 9) + _digits(secrets.randbelow(_RANDOM_SPACE), 7)
 
 
 def envelope_to_json(envelope: Envelope, receipts: bool = False) -> str:

@@ -50,6 +50,8 @@ _NOTIFY_VALUES = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
 # DATA is read in chunks of this size (the StreamReader's limit while DATA
 # runs; it buffers at most about twice this per connection).
 _DATA_CHUNK = 256 * 1024
+# Replies never held back to go out with the next one (see GatewaySMTP.push).
+_NEVER_HELD = frozenset({b"220", b"221", b"334", b"354", b"421"})
 
 
 @dataclass
@@ -100,6 +102,7 @@ class GatewaySMTP(SMTP):
         self._check_password = authenticator
         self._txn = _Transaction()
         self._answering_data = False
+        self._held: list[bytes] = []  # replies waiting for the next (see push)
         super().__init__(
             _Hooks(),
             data_size_limit=config.max_message_size,
@@ -135,11 +138,49 @@ class GatewaySMTP(SMTP):
             and isinstance(status, str)
             and not status.startswith("221")
         ):
-            await super().push(replies.S421_SHUTTING_DOWN)
+            self._send(replies.S421_SHUTTING_DOWN.encode("ascii"))
+            await self._writer.drain()
             if self.transport is not None:
                 self.transport.close()
             return
-        await super().push(status)
+        reply = status.encode("utf-8") if isinstance(status, str) else bytes(status)
+        if self._may_hold(reply):
+            self._held.append(reply + b"\r\n")
+            return
+        self._send(reply)
+        await self._writer.drain()
+
+    def _may_hold(self, reply: bytes) -> bool:
+        """May this reply wait to go out with the next one?
+
+        RFC 2920: the replies to pipelined commands may be sent together, and
+        a server should send them in one write when it can, as Postfix's
+        smtpd does (it flushes only when it has read everything the client
+        sent).  So a reply waits only while the client's next command is
+        already in the read buffer: it will be answered without waiting for
+        the network, and its reply carries this one with it.  The lines of a
+        multi-line reply (EHLO's) wait for its last line.  Replies after
+        which the client or the server does something other than send the
+        next command are never held: 220 (STARTTLS: the TLS handshake
+        follows), 221 and 421 (the connection closes), 334 (AUTH's
+        challenge) and 354 (the message follows).
+        """
+        if reply[3:4] == b"-":
+            return True
+        if reply[:3] in _NEVER_HELD:
+            return False
+        buffered = getattr(self._reader, "_buffer", b"")  # asyncio's StreamReader
+        return b"\n" in buffered
+
+    def _send(self, reply: bytes) -> None:
+        """Write the held replies and `reply`, in one write."""
+        if self._held:
+            self._held.append(reply + b"\r\n")
+            data = b"".join(self._held)
+            self._held.clear()
+        else:
+            data = reply + b"\r\n"
+        self._writer.write(data)
 
     def _check_credentials(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any

@@ -78,6 +78,14 @@ def test_queue_ids_are_unique_and_time_ordered():
     assert new_queue_id()[:9] > earlier[:9]
 
 
+def test_queue_ids_random_part_uses_the_whole_alphabet():
+    # One draw per id covers all seven random characters: each position
+    # must still take every letter of the alphabet.
+    ids = [new_queue_id() for _ in range(3000)]
+    for position in range(9, 16):
+        assert len({i[position] for i in ids}) == 30
+
+
 # --------------------------------------------------------------------------
 # the store
 

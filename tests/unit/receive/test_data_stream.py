@@ -16,22 +16,18 @@ Three levels:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gwtest import SmtpConn, dot_stuff, make_message, strip_received
+from receive_listener import Listener
 
-import gateway.receive.server as server_module
-from gateway.model import Envelope
 from gateway.receive import replies
-from gateway.receive.data import DataCollector, MessageContent, SpooledBody, read_data
-from gateway.receive.server import GatewaySMTP, ListenerConfig, start_listener
+from gateway.receive.data import DataCollector, SpooledBody, read_data
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -218,53 +214,6 @@ def test_collector_spool_failure_is_reported_not_raised(tmp_path: Path):
 
 
 # -- a bare listener over a real socket ---------------------------------------
-
-
-class Captured:
-    def __init__(self) -> None:
-        self.messages: list[tuple[Envelope, bytes, bool]] = []
-        self.spooled_open: list[bool] = []
-
-    async def __call__(self, envelope: Envelope, content: MessageContent) -> str:
-        if isinstance(content, SpooledBody):
-            data = await asyncio.to_thread(content.read)
-            self.messages.append((envelope, data, True))
-            self.spooled_open.append(not content.file.closed)
-        else:
-            self.messages.append((envelope, content, False))
-        return "250 2.0.0 captured"
-
-
-Listener = Callable[..., Awaitable[tuple[int, Captured]]]
-
-
-@pytest.fixture
-async def listener(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Listener]:
-    servers: list[asyncio.Server] = []
-
-    async def make(chunk: int = 16, **config: Any) -> tuple[int, Captured]:
-        monkeypatch.setattr(server_module, "_DATA_CHUNK", chunk)
-        settings: dict[str, Any] = {
-            "hostname": "gw.test.example",
-            "trusted_networks": [ipaddress.ip_network("127.0.0.0/8")],
-            "max_message_size": 10_000,
-            "max_recipients": 10,
-            "idle_timeout": 5.0,
-            "data_timeout": 20.0,
-            **config,
-        }
-        captured = Captured()
-        listen_config = ListenerConfig(**settings)
-        srv = await start_listener(
-            "127.0.0.1", 0, lambda: GatewaySMTP(listen_config, captured, lambda: False)
-        )
-        servers.append(srv)
-        return int(srv.sockets[0].getsockname()[1]), captured
-
-    yield make
-    for srv in servers:
-        srv.close()
-        await srv.wait_closed()
 
 
 async def open_data(port: int) -> SmtpConn:

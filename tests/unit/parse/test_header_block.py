@@ -1,0 +1,92 @@
+"""The header block's fast split reads what the stdlib feed parser reads.
+
+`_header_block` splits a clean CRLF header block itself and hands anything
+else to the feed parser; either way the result must be the feed parser's:
+the same fields (names and raw values, in order), defects, envelope line
+and empty body.  Random blocks are built from the pieces where readers
+disagree: folded lines, a leading continuation, "From " lines, a line that
+is no field, an empty field name, 8-bit and NUL bytes, and bare CR or LF.
+"""
+
+from __future__ import annotations
+
+import random
+from email.message import Message
+from email.parser import BytesFeedParser
+from email.policy import compat32
+
+import pytest
+
+import gateway.parse.parser as parser_module
+from gateway.parse.parser import _header_block, parse_message
+
+PIECES = [
+    b"Subject: hello", b"To: a@example.org", b"to:b@example.org", b"X-Empty:",
+    b"Content-Type: text/plain; charset=us-ascii", b"Content-Type: multipart/mixed; boundary=b",
+    b"Content-Transfer-Encoding: base64", b" folded part", b"\tfolded tab", b" ",
+    b"From sender@example.org Tue Nov 25 12:00:00 2025", b"From: c@example.org",
+    b":no name", b"Not a field", b"Na me: v", b"X-Eight: caf\xc3\xa9", b"X-Nul: a\x00b",
+    b"X-Colon:: double", b"Received: from a\r\n by b", b"X-Long: " + b"w" * 300,
+]
+ENDINGS = [b"\r\n"] * 8 + [b"\n", b"\r"]
+
+
+def feed_parsed(block: bytes) -> Message:
+    parser = BytesFeedParser(policy=compat32)
+    parser.feed(block)
+    return parser.close()
+
+
+def shape(message: Message) -> tuple[object, ...]:
+    fields = (list(message.raw_items()), message.get_unixfrom(), message.get_content_type())
+    if message.get_content_maintype() in ("multipart", "message"):
+        # The feed parser goes on to read such a body (here: none, so it
+        # notes a missing boundary); the caller parses those messages whole.
+        return fields
+    return (*fields, [type(d).__name__ for d in message.defects], message.get_payload())
+
+
+def random_block(rng: random.Random) -> bytes:
+    lines = [rng.choice(PIECES) + rng.choice(ENDINGS) for _ in range(rng.randint(0, 8))]
+    return b"".join(lines) + rng.choice([b"\r\n", b"\r\n", b"\n"])
+
+
+CRAFTED = [
+    b"\r\n",
+    b"Subject: s\r\n\r\n",
+    b"Subject: s\r\n folded\r\n\tagain\r\nTo: t\r\n\r\n",
+    b" leading continuation\r\nSubject: s\r\n\r\n",
+    b"From someone\r\nSubject: s\r\n\r\n",
+    b"Subject: s\r\nFrom someone\r\n\r\n",
+    b"Subject: s\r\nno colon here\r\n\r\n",
+    b":\r\n\r\n",
+    b"Subject: s\nTo: t\n\n",
+    b"Subject: s\rTo: t\r\n\r\n",
+    b"X: caf\xc3\xa9\r\nY: \x00\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("block", CRAFTED)
+def test_crafted_blocks_read_as_the_feed_parser_reads_them(block: bytes):
+    assert shape(_header_block(block)) == shape(feed_parsed(block))
+
+
+def test_random_blocks_read_as_the_feed_parser_reads_them():
+    rng = random.Random(20261126)
+    for _ in range(3000):
+        block = random_block(rng)
+        assert shape(_header_block(block)) == shape(feed_parsed(block)), block
+
+
+def test_clean_block_is_split_without_the_feed_parser(monkeypatch: pytest.MonkeyPatch):
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the feed parser was used")
+
+    monkeypatch.setattr(parser_module, "BytesFeedParser", refuse)
+    raw = (b"From: a@example.org\r\nSubject: hello\r\n there\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\nbody line\r\n")
+    parsed = parse_message(raw)
+    assert not parsed.problems
+    assert parsed.subject == "hello there"
+    (part,) = parsed.parts
+    assert part.payload == b"body line\r\n" and part.charset == "utf-8"

@@ -1,0 +1,27 @@
+"""What the receive tests share: the capturing acceptor and the fixture's type."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from gateway.model import Envelope
+from gateway.receive.data import MessageContent, SpooledBody
+
+
+class Captured:
+    def __init__(self) -> None:
+        self.messages: list[tuple[Envelope, bytes, bool]] = []
+        self.spooled_open: list[bool] = []
+
+    async def __call__(self, envelope: Envelope, content: MessageContent) -> str:
+        if isinstance(content, SpooledBody):
+            data = await asyncio.to_thread(content.read)
+            self.messages.append((envelope, data, True))
+            self.spooled_open.append(not content.file.closed)
+        else:
+            self.messages.append((envelope, content, False))
+        return "250 2.0.0 captured"
+
+
+Listener = Callable[..., Awaitable[tuple[int, Captured]]]
