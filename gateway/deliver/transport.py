@@ -24,6 +24,12 @@ import structlog
 
 from gateway.model import DeliveryResult, RecipientResult
 from gateway.settings import RouteSettings
+from gateway.wire import (
+    DOT_LINE,
+    UNLOCKED_FROM,
+    line_endings_clean,
+    line_endings_clean_unlocked,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -218,17 +224,9 @@ async def _transaction(
 
 def _stuff_inside(piece: bytes) -> bytes:
     """Dot-stuff `piece`, which continues a line (no dot added at its start)."""
-    return piece.replace(b"\r\n.", b"\r\n..")
-
-
-# Every byte but CR and LF.
-_NOT_CR_LF = bytes(b for b in range(256) if b not in (13, 10))
-
-
-def _crlf_clean(content: bytes) -> bool:
-    """Every CR and LF in `content` is part of a CRLF (two passes: picking
-    the CRs and LFs out is a third cheaper than counting each)."""
-    return len(content.translate(None, _NOT_CR_LF)) == 2 * content.count(b"\r\n")
+    # The RE2 search first: most mail has no line starting with a dot, and
+    # then the piece goes as it is, neither searched again nor copied.
+    return piece.replace(b"\r\n.", b"\r\n..") if DOT_LINE.search(piece) else piece
 
 
 # Bodies up to this size are stuffed and written in one piece; larger ones
@@ -238,7 +236,7 @@ _PIECE = 1024 * 1024
 
 def _stuff(piece: bytes) -> bytes:
     """Dot-stuff `piece`, which starts at the start of a line."""
-    stuffed = piece.replace(b"\r\n.", b"\r\n..")
+    stuffed = _stuff_inside(piece)
     if stuffed.startswith(b"."):
         stuffed = b"." + stuffed
     return stuffed
@@ -279,7 +277,13 @@ async def _data(client: aiosmtplib.SMTP, content: bytes) -> aiosmtplib.SMTPRespo
     """
     protocol = client.protocol
     lock = getattr(protocol, "_command_lock", None)
-    if protocol is None or lock is None or not _crlf_clean(content):
+    if len(content) < UNLOCKED_FROM:
+        clean = line_endings_clean(content)
+    else:
+        # A large body is checked in a worker thread, by the search that
+        # lets go of the GIL: the event loop goes on meanwhile.
+        clean = await asyncio.to_thread(line_endings_clean_unlocked, content)
+    if protocol is None or lock is None or not clean:
         return await client.data(content)
     drain = getattr(protocol, "_drain_helper", None)
     timeout = client.timeout

@@ -1,35 +1,28 @@
-"""The delivery transport's own body handling (`deliver/transport.py`): the
-CRLF check that picks the fast DATA path, and dot-stuffing piece by piece,
-each against a plain reference on the whole body."""
+"""The delivery transport's own body handling (`deliver/transport.py`):
+dot-stuffing, whole and piece by piece, against a plain reference on the
+whole body.  The CRLF check that picks this path is gateway.wire's
+(tests/unit/test_wire.py)."""
 
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
+from gwtest import Sink
 
 from gateway.deliver import transport
+from gateway.deliver.transport import Outbound, OutboundRecipient, SmtpTransport
+from gateway.settings import RouteSettings
+from gateway.wire import UNLOCKED_FROM
 
 
-def crlf_clean_reference(content: bytes) -> bool:
-    crlf = content.count(b"\r\n")
-    return content.count(b"\r") == crlf and content.count(b"\n") == crlf
-
-
-@pytest.mark.parametrize(
-    ("content", "clean"),
-    [(b"", True), (b"a\r\nb\r\n", True), (b"a\rb\r\n", False), (b"a\nb\r\n", False),
-     (b"a\r.\nb", False), (b"\n\r", False), (b"\r\n\r\n", True), (b"x\r", False)],
-)
-def test_crlf_clean_crafted(content: bytes, clean: bool):
-    assert transport._crlf_clean(content) is clean
-
-
-def test_crlf_clean_matches_reference_on_random_bodies():
-    rng = random.Random(11)
-    for _ in range(5000):
-        content = bytes(rng.choice(b"\r\n\r\n.ab") for _ in range(rng.randint(0, 12)))
-        assert transport._crlf_clean(content) is crlf_clean_reference(content), content
+def test_body_without_dot_lines_is_sent_as_it_is():
+    body = b"line one\r\n line. two\r\nthree.\r\n"
+    assert transport._stuff(body) is body
+    assert transport._stuff_inside(body) is body
+    assert transport._stuff(b".a\r\n.b\r\n") == b"..a\r\n..b\r\n"
+    assert transport._stuff_inside(b".a\r\n.b\r\n") == b".a\r\n..b\r\n"
 
 
 def test_pieces_stuffed_equal_the_whole_body_stuffed(monkeypatch: pytest.MonkeyPatch):
@@ -46,3 +39,36 @@ def test_pieces_stuffed_equal_the_whole_body_stuffed(monkeypatch: pytest.MonkeyP
         line_start = piece.endswith(b"\r\n")
     whole = b"\r\n" + content
     assert b"".join(stuffed) == whole.replace(b"\r\n.", b"\r\n..")[2:]
+
+
+async def test_large_body_is_checked_in_a_worker_thread_and_sent_as_it_is(
+    sink: Sink, monkeypatch: pytest.MonkeyPatch
+):
+    """From UNLOCKED_FROM bytes the CRLF check runs off the event loop; a
+    clean body then goes stuffed by the transport's own path, byte for
+    byte; one with a bare LF goes through aiosmtplib, which mends it."""
+    threads: list[str] = []
+    unlocked = transport.line_endings_clean_unlocked
+
+    def spy(content: bytes) -> bool:
+        threads.append(threading.current_thread().name)
+        return unlocked(content)
+
+    monkeypatch.setattr(transport, "line_endings_clean_unlocked", spy)
+    route = RouteSettings(host="127.0.0.1", port=sink.port, pool_size=1)
+    smtp = SmtpTransport({"upstream": route}, "gw.test.example")
+    lines = [(b"." if n % 50 == 0 else b"") + b"x" * (n % 90) for n in range(2500)]
+    clean = b"Subject: big\r\n\r\n" + b"\r\n".join(lines) + b"\r\n"
+    broken = clean[:5000] + b"bare\nLF" + clean[5000:]
+    assert len(clean) >= UNLOCKED_FROM
+    try:
+        for body in (clean, broken):
+            result = await smtp.send("upstream", Outbound(
+                "alice@sender.example", (OutboundRecipient("bob@recipient.example"),), body))
+            assert [r.code for r in result.recipients] == [250]
+    finally:
+        await smtp.close()
+    got = await sink.wait(2)
+    assert got[0].content == clean
+    assert got[1].content == broken.replace(b"bare\nLF", b"bare\r\nLF")
+    assert len(threads) == 2 and threading.current_thread().name not in threads

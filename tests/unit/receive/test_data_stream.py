@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import pytest
 from gwtest import SmtpConn, dot_stuff, make_message, strip_received
 from receive_listener import Listener
 
+import gateway.receive.data as data_module
 from gateway.receive import replies
 from gateway.receive.data import DataCollector, SpooledBody, read_data
 
@@ -129,6 +131,43 @@ async def test_reader_matches_reference_on_random_streams():
     for _ in range(150):
         body = bytes(rng.choice(b"\r\n\r\n..a\x00") for _ in range(rng.randint(0, 9)))
         await check_every_split(body + b"\r\n.\r\nQ", threshold=1 << 20)
+
+
+def large_stream(defect: bytes, where: str) -> bytes:
+    """About 100 KB of CRLF lines (some dot-stuffed) with `defect` at `where`."""
+    lines = [(b".." if n % 97 == 0 else b"") + b"w" * (n % 70) for n in range(2800)]
+    body = b"\r\n".join(lines) + b"\r\n"
+    at = {"start": 0, "middle": len(body) // 2 + 3, "end": len(body) - 2}[where]
+    return body[:at] + defect + body[at:] + b".\r\nNOOP\r\n"
+
+
+@pytest.mark.parametrize("defect", [b"", b"\n", b"\r", b"\x00", b"\r\r\n", b"x\n"])
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+async def test_large_message_in_memory_is_checked_whole_in_a_worker_thread(
+    defect: bytes, where: str, monkeypatch: pytest.MonkeyPatch
+):
+    """From UNLOCKED_FROM bytes a message kept in memory is checked once, by
+    the search that lets go of the GIL, and finds what the chunked check finds."""
+    threads: list[str] = []
+    unlocked = data_module.line_endings_clean_unlocked
+
+    def spy(content: bytes) -> bool:
+        threads.append(threading.current_thread().name)
+        return unlocked(content)
+
+    monkeypatch.setattr(data_module, "line_endings_clean_unlocked", spy)
+    stream = large_stream(defect, where)
+    expected, bare, rest = reference(stream)
+    assert len(expected) >= data_module.UNLOCKED_FROM
+    collector, left = await read_split(stream, (5000, 40_000, 70_001), chunk=16 * 1024)
+    assert (left, collector.bare_line_ending, content_of(collector)) == (rest, bare, expected)
+    assert bare is (defect not in (b"", b"x"))
+    assert len(threads) == 1 and threads[0] != threading.current_thread().name
+    # Spooled from the start, the same stream is checked chunk by chunk instead.
+    spooled, _ = await read_split(stream, (5000, 40_000, 70_001), chunk=16 * 1024,
+                                  threshold=1000)
+    assert spooled.bare_line_ending is bare and len(threads) == 1
+    spooled.close()
 
 
 async def test_reader_calls_progress_once_a_chunk():
