@@ -673,3 +673,17 @@ async def event_types(gw: Any, queue_id: str) -> list[str]:
             .order_by(audit_events.c.seq)
         )
         return [r[0] for r in rows]
+
+
+def threads_calling(monkeypatch: Any, module: Any, name: str) -> list[str]:
+    """Wrap `module.name` so each call records the name of the thread it ran
+    in; the list returned fills as it is called."""
+    threads: list[str] = []
+    original = getattr(module, name)
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return threads

@@ -9,7 +9,7 @@ import random
 import threading
 
 import pytest
-from gwtest import Sink
+from gwtest import Sink, threads_calling
 
 from gateway.deliver import transport
 from gateway.deliver.transport import Outbound, OutboundRecipient, SmtpTransport
@@ -47,14 +47,7 @@ async def test_large_body_is_checked_in_a_worker_thread_and_sent_as_it_is(
     """From UNLOCKED_FROM bytes the CRLF check runs off the event loop; a
     clean body then goes stuffed by the transport's own path, byte for
     byte; one with a bare LF goes through aiosmtplib, which mends it."""
-    threads: list[str] = []
-    unlocked = transport.line_endings_clean_unlocked
-
-    def spy(content: bytes) -> bool:
-        threads.append(threading.current_thread().name)
-        return unlocked(content)
-
-    monkeypatch.setattr(transport, "line_endings_clean_unlocked", spy)
+    threads = threads_calling(monkeypatch, transport, "line_endings_clean_unlocked")
     route = RouteSettings(host="127.0.0.1", port=sink.port, pool_size=1)
     smtp = SmtpTransport({"upstream": route}, "gw.test.example")
     lines = [(b"." if n % 50 == 0 else b"") + b"x" * (n % 90) for n in range(2500)]

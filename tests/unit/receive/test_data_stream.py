@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gwtest import SmtpConn, dot_stuff, make_message, strip_received
+from gwtest import SmtpConn, dot_stuff, make_message, strip_received, threads_calling
 from receive_listener import Listener
 
 import gateway.receive.data as data_module
@@ -148,14 +148,7 @@ async def test_large_message_in_memory_is_checked_whole_in_a_worker_thread(
 ):
     """From UNLOCKED_FROM bytes a message kept in memory is checked once, by
     the search that lets go of the GIL, and finds what the chunked check finds."""
-    threads: list[str] = []
-    unlocked = data_module.line_endings_clean_unlocked
-
-    def spy(content: bytes) -> bool:
-        threads.append(threading.current_thread().name)
-        return unlocked(content)
-
-    monkeypatch.setattr(data_module, "line_endings_clean_unlocked", spy)
+    threads = threads_calling(monkeypatch, data_module, "line_endings_clean_unlocked")
     stream = large_stream(defect, where)
     expected, bare, rest = reference(stream)
     assert len(expected) >= data_module.UNLOCKED_FROM
