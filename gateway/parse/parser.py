@@ -129,10 +129,11 @@ def _single_part(raw: bytes, header_end: re.Match[bytes] | None) -> Message | No
     join the lines again (a third of the relay's time for a 200 KB message).
     Here only the header block is parsed (`_header_block`) and the body is
     set as the very string the parser would have produced (ASCII with
-    surrogateescape).  None -- parse the whole message -- unless the header
-    block parsed without a defect and ended exactly at the blank line found
-    by _HEADER_END (a header block ended otherwise, e.g. by a line that is
-    not a header, leaves some of it in the payload).
+    surrogateescape; or, without a transfer encoding, the bytes themselves).
+    None -- parse the whole message -- unless the header block parsed
+    without a defect and ended exactly at the blank line found by
+    _HEADER_END (a header block ended otherwise, e.g. by a line that is not
+    a header, leaves some of it in the payload).
     """
     if header_end is None:
         return None
@@ -144,7 +145,12 @@ def _single_part(raw: bytes, header_end: re.Match[bytes] | None) -> Message | No
         or root.get_payload() != ""
     ):
         return None
-    root.set_payload(raw[header_end.end() :].decode("ascii", "surrogateescape"))
+    body = raw[header_end.end() :]
+    cte = str(root.get("content-transfer-encoding", "")).strip().lower()
+    # With no transfer encoding to undo, the body is kept as the bytes it
+    # is: `get_payload(decode=True)` hands bytes back as they are, where a
+    # str payload would be scanned for surrogates and encoded back again.
+    root.set_payload(body if cte in _IDENTITY_CTE else body.decode("ascii", "surrogateescape"))
     return root
 
 

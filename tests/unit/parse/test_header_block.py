@@ -90,3 +90,15 @@ def test_clean_block_is_split_without_the_feed_parser(monkeypatch: pytest.Monkey
     assert parsed.subject == "hello there"
     (part,) = parsed.parts
     assert part.payload == b"body line\r\n" and part.charset == "utf-8"
+
+
+@pytest.mark.parametrize("cte", ["", "7bit", "8BIT ", "binary", "base64", "quoted-printable"])
+def test_single_part_body_decodes_as_the_feed_parser_decodes_it(cte: str):
+    header = f"Content-Transfer-Encoding: {cte}\r\n" if cte else ""
+    body = {"base64": b"aGVsbG8gw6k=\r\n", "quoted-printable": b"caf=C3=A9 \xe9=\r\nx\r\n"}.get(
+        cte.strip(), b"caf\xc3\xa9 \xe9 \x00 line\r\n.dot\r\n")
+    raw = (b"Subject: s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           + header.encode() + b"\r\n" + body)
+    whole = feed_parsed(raw)
+    (part,) = parse_message(raw).parts
+    assert part.payload == whole.get_payload(decode=True)
