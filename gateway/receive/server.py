@@ -9,8 +9,10 @@ temporary file when large; bare CR/LF or NUL refused; see `data`) -> the `Accept
 the composition root decides and answers.  This module knows nothing about
 detection or policy: the acceptor returns the reply line.
 
-Any exception while handling a command answers 451 4.3.0 without detail
-(aiosmtpd's default would answer 500 with the exception text).
+Replies to pipelined commands go out together, in one write, as Postfix's
+smtpd sends them (see `GatewaySMTP.push`).  Any exception while handling a
+command answers 451 4.3.0 without detail (aiosmtpd's default would answer
+500 with the exception text).
 """
 
 from __future__ import annotations
