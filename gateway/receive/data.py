@@ -2,7 +2,7 @@
 checked, kept in memory or spooled to a temporary file.
 
 `read_data` reads the stream the SMTP server hands it.  Between line starts
-it searches for CRLF "." (one pass over the bytes finds both the
+it searches for CRLF "." with RE2 (one pass over the bytes finds both the
 terminator and every transparency dot, RFC 5321 4.5.2), feeds what comes
 before to a `DataCollector`, and looks at the byte or two after the dot,
 one at a time (a stream cannot be peeked): CRLF ends the content, anything
@@ -13,7 +13,10 @@ The `DataCollector`
 
 - checks the line endings: every CR and LF must belong to a CRLF (a CR
   ending one chunk and an LF starting the next is one) and there is no NUL,
-  so a bare CR or LF (SMTP smuggling) is found however the message was cut;
+  so a bare CR or LF (SMTP smuggling) is found however the message was cut:
+  content going to the spool file chunk by chunk as it arrives, content
+  kept in memory once, whole, at the end (`settle`; from 64 KB in a worker
+  thread, by a search that lets go of the GIL);
 - enforces the size limit (past it, content is dropped but the size is
   still followed, so the reader can go on to the real terminator and the
   answer is 552);
