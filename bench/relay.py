@@ -4,11 +4,14 @@
     .venv/bin/python bench/relay.py --quick         # a short smoke run
     .venv/bin/python bench/relay.py --only sqlite,postfix --sizes 2
     .venv/bin/python bench/relay.py --only sqlite --profile py-spy
+    .venv/bin/python bench/relay.py --only sqlite --before HEAD~1 --repeat 3
 
 Scenarios (each started fresh for each message size, stopped afterwards):
 
     sink       clients -> the sink alone: the ceiling of this machine
     sqlite     clients -> 1 gateway process (SQLite queue) -> sink
+    before     the same with another commit's gateway (--before REV, from a
+               git worktree): a change measured against the code before it
     noaudit    the same with the audit trail's writes switched off
                (bench/no_audit.py): what the audit record costs (issue #7)
     postgres   clients -> 2 gateway processes sharing one new PostgreSQL
@@ -63,10 +66,13 @@ PYTHON = sys.executable
 POSTFIX = Path("/usr/sbin/postfix")
 POSTFIX_SCRIPT = BENCH / "postfix" / "instance.sh"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-SCENARIOS = ("sink", "sqlite", "noaudit", "postgres", "postfix")
+SCENARIOS = ("sink", "sqlite", "before", "noaudit", "postgres", "postfix")
+# `before` needs --before REV, so it is not run unless asked for.
+DEFAULT_SCENARIOS = ("sink", "sqlite", "noaudit", "postgres", "postfix")
 LABELS = {
     "sink": "sink alone (aiosmtpd)",
     "sqlite": "gateway x1, SQLite",
+    "before": "the same, at --before",
     "noaudit": "gateway x1, no audit",
     "postgres": "gateway x2, PostgreSQL",
     "postfix": "Postfix plain relay",
@@ -130,8 +136,8 @@ class Bench:
 
     # -- children --------------------------------------------------------
 
-    def spawn(self, name: str, argv: list[str], log: str) -> Child:
-        child = Child(name, argv, self.workdir / log, env=self.env, cwd=ROOT)
+    def spawn(self, name: str, argv: list[str], log: str, cwd: Path = ROOT) -> Child:
+        child = Child(name, argv, self.workdir / log, env=self.env, cwd=cwd)
         self.children.append(child)
         return child
 
@@ -160,6 +166,24 @@ class Bench:
 
     # -- the gateway -----------------------------------------------------
 
+    def before_tree(self, stack: contextlib.ExitStack) -> Path:
+        """A checkout of --before (a git worktree, removed at the end), whose
+        gateway the `before` scenario runs with this venv."""
+        tree = self.workdir / "before-tree"
+        if not tree.exists():
+            done = subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree),
+                 self.args.before], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"git worktree add failed: {done.stderr.strip()}")
+        return tree
+
+    def remove_before_tree(self) -> None:
+        tree = self.workdir / "before-tree"
+        if tree.exists():
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                           capture_output=True, check=False)
+
     def _gateway_config(self, name: str, port: int, sink_port: int, db_url: str) -> Path:
         path = self.workdir / f"{name}.toml"
         path.write_text(
@@ -181,24 +205,26 @@ class Bench:
         )
         return path
 
-    def _migrate(self, config: Path) -> None:
+    def _migrate(self, config: Path, root: Path = ROOT) -> None:
         done = subprocess.run(
             [PYTHON, "-m", "gateway", "db", "upgrade", "--config", str(config)],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120, check=False,
+            cwd=root, env=self.env, capture_output=True, text=True, timeout=120, check=False,
         )
         if done.returncode != 0:
             raise RuntimeError(f"gateway db upgrade failed:\n{done.stdout}{done.stderr}")
 
     def start_gateways(
         self, stack: contextlib.ExitStack, tag: str, count: int, sink_port: int, db_url: str,
-        audit: bool = True,
+        audit: bool = True, root: Path = ROOT,
     ) -> Running:
+        """`count` gateway processes; `root` is the checkout whose code runs
+        (`python -m gateway` from there: another commit's, for `before`)."""
         running = Running([], [])
         for n in range(count):
             port = free_port()
             config = self._gateway_config(f"gateway-{tag}-{n}", port, sink_port, db_url)
             if n == 0:
-                self._migrate(config)
+                self._migrate(config, root)
             argv = [PYTHON, "-m", "gateway", "serve", "--config", str(config)]
             if not audit:
                 argv[1:3] = [str(BENCH / "no_audit.py")]
@@ -206,7 +232,7 @@ class Bench:
                 out = self.workdir / f"profile-{tag}-{n}.pstats"
                 self.profiles.append(out)
                 argv[1:3] = ["-m", "cProfile", "-o", str(out), "-m", "gateway"]
-            child = self.spawn(f"gateway {tag}/{n}", argv, f"gateway-{tag}-{n}.log")
+            child = self.spawn(f"gateway {tag}/{n}", argv, f"gateway-{tag}-{n}.log", cwd=root)
             stack.callback(self.stop_child, child, 25.0)
             wait_for_smtp(port, 60, child)
             running.ports.append(port)
@@ -288,10 +314,11 @@ class Bench:
                 sink_port, sink_control, sink_sid = self.start_sink(stack, tag)
                 if scenario == "sink":
                     running = Running([sink_port], [sink_sid])
-                elif scenario in ("sqlite", "noaudit"):
+                elif scenario in ("sqlite", "noaudit", "before"):
                     url = f"sqlite+aiosqlite:///{self.workdir / f'{tag}.db'}"
-                    running = self.start_gateways(stack, tag, 1, sink_port, url,
-                                                  audit=scenario == "sqlite")
+                    running = self.start_gateways(
+                        stack, tag, 1, sink_port, url, audit=scenario != "noaudit",
+                        root=self.before_tree(stack) if scenario == "before" else ROOT)
                 elif scenario == "postgres":
                     url = self.create_pg_database(stack)
                     running = self.start_gateways(stack, tag, 2, sink_port, url)
@@ -574,7 +601,7 @@ def print_table(results: list[Result]) -> None:
             print(f"  {LABELS[r.scenario]}, {r.size // 1024} KB failed:\n{r.failed}")
 
 
-def print_ratios(results: list[Result]) -> None:
+def print_ratios(results: list[Result], before: str | None = None) -> None:
     by = {(r.scenario, r.size): r for r in results if r.rate and not (r.skipped or r.failed)}
     sizes = sorted({r.size for r in results})
     lines: list[str] = []
@@ -601,6 +628,10 @@ def print_ratios(results: list[Result]) -> None:
                 f"  {LABELS['postfix']:24} {size // 1024:>4} KB: {postfix.rate / sink.rate:.2f}x "
                 "sink alone"
             )
+        now, then = by.get(("sqlite", size)), by.get(("before", size))
+        if now is not None and then is not None:
+            lines.append(f"  {LABELS['sqlite']:24} {size // 1024:>4} KB: "
+                         f"{now.rate / then.rate:.2f}x the code at {before}")
         with_audit, without = by.get(("sqlite", size)), by.get(("noaudit", size))
         if with_audit is not None and without is not None:
             cost = ""
@@ -616,7 +647,7 @@ def print_ratios(results: list[Result]) -> None:
         print("\n".join(lines))
 
 
-def print_rounds(results: list[Result], rounds: int) -> None:
+def print_rounds(results: list[Result], rounds: int, before: str | None = None) -> None:
     """With --repeat: each line's median and range over the rounds, and each
     ratio as the median of the rounds' own ratios (both runs of a ratio ran
     minutes apart at most, so a slow spell of the machine touches both)."""
@@ -632,7 +663,8 @@ def print_rounds(results: list[Result], rounds: int) -> None:
         cpu_text = f", {statistics.median(cpu):.2f} CPU ms/msg" if cpu else ""
         print(f"  {LABELS[scenario]:24} {size // 1024:>4} KB: {statistics.median(rates):6.0f} "
               f"[{min(rates):.0f}-{max(rates):.0f}]{cpu_text}")
-    pairs = [("sqlite", "postfix", "Postfix"), ("noaudit", "postfix", "Postfix"),
+    pairs = [("sqlite", "postfix", "Postfix"), ("sqlite", "before", "--before"),
+             ("noaudit", "postfix", "Postfix"),
              ("postgres", "postfix", "Postfix"), ("sqlite", "noaudit", "the rate without audit")]
     lines: list[str] = []
     for size in sorted({r.size for r in ok}):
@@ -647,6 +679,8 @@ def print_rounds(results: list[Result], rounds: int) -> None:
                 ok_text = "met" if middle >= TARGETS[size] else "NOT met"
                 verdict = f" (target >= {TARGETS[size]:.1f}x: {ok_text})"
             label = "audit trail (SQLite)" if second == "noaudit" else LABELS[first]
+            if second == "before":
+                what = f"the code at {before}"
             lines.append(f"  {label:24} {size // 1024:>4} KB: {middle:.2f}x {what} "
                          f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds{verdict}")
     if lines:
@@ -675,8 +709,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true",
                         help="short run: 3 s windows, 1 s warm-up")
-    parser.add_argument("--only", default=",".join(SCENARIOS),
-                        help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument("--only", default=",".join(DEFAULT_SCENARIOS),
+                        help=f"comma-separated subset of {','.join(SCENARIOS)} "
+                        f"(default {','.join(DEFAULT_SCENARIOS)})")
+    parser.add_argument("--before", metavar="REV",
+                        help="a commit to compare with: the `before` scenario runs its gateway "
+                        "(SQLite, as `sqlite`) from a git worktree, in the same rounds")
     parser.add_argument("--sizes", default="2,200", help="message sizes in KB (default 2,200)")
     parser.add_argument("--seconds", type=float, default=None,
                         help="measured window per scenario and size (default 10; quick 3)")
@@ -724,6 +762,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.size_list = [int(float(s) * 1024) for s in args.sizes.split(",") if s.strip()]
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if "before" in args.scenarios and not args.before:
+        parser.error("the before scenario needs --before REV")
+    if args.before and "before" not in args.scenarios:
+        args.scenarios.append("before")
     return args
 
 
@@ -774,13 +816,14 @@ def main(argv: list[str] | None = None) -> int:
                           f"{result.accepted}", flush=True)
     finally:
         bench.kill_all()
+        bench.remove_before_tree()
         print()
         if results:
             print_table(results)
             if args.repeat > 1:
-                print_rounds(results, args.repeat)
+                print_rounds(results, args.repeat, args.before)
             else:
-                print_ratios(results)
+                print_ratios(results, args.before)
         for path in bench.profiles:
             if path.exists():
                 print()
