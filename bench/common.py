@@ -190,6 +190,18 @@ def wait_for_smtp(port: int, timeout: float, child: Child | None = None) -> None
     raise RuntimeError(f"no SMTP greeting on port {port} after {timeout:.0f}s ({last}){where}")
 
 
+def thread_cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of the main thread of process `pid` (its
+    event loop, for the gateway); 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/stat", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return 0.0
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
 def session_cpu_seconds(sid: int) -> float:
     """User+system CPU seconds of the live processes of session `sid`."""
     total = 0

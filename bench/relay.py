@@ -57,6 +57,7 @@ from common import (
     machine_cpu,
     session_cpu_seconds,
     sink_counts,
+    thread_cpu_seconds,
     wait_for_smtp,
 )
 
@@ -69,6 +70,7 @@ DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 SCENARIOS = ("sink", "sqlite", "before", "noaudit", "postgres", "postfix")
 # `before` needs --before REV, so it is not run unless asked for.
 DEFAULT_SCENARIOS = ("sink", "sqlite", "noaudit", "postgres", "postfix")
+GATEWAYS = ("sqlite", "before", "noaudit", "postgres")
 LABELS = {
     "sink": "sink alone (aiosmtpd)",
     "sqlite": "gateway x1, SQLite",
@@ -107,6 +109,11 @@ class Result:
     cpu_sink: float = 0.0
     cpu_client: float = 0.0
     cpu_machine: float = 0.0
+    # The gateway's event-loop thread(s): % of one core over the window, and
+    # ms per message accepted in it.  The loop is what one process can never
+    # have more than one of: at 100% it sets the rate.
+    cpu_loop: float = 0.0
+    loop_ms_per_msg: float = 0.0
     background: float = 0.0  # % of one core busy just before the run (other work)
     skipped: str = ""
     failed: str = ""
@@ -363,13 +370,16 @@ class Bench:
             clients.append((child, out))
 
         relay = _sessions_cpu(running.sessions)
+        loops = running.pids if result.scenario in GATEWAYS else []
         _sleep_until(start)
         cpu_start = relay()
         _sleep_until(spec.measure_from)
+        loop_marks = [thread_cpu_seconds(pid) for pid in loops]
         marks = (relay(), session_cpu_seconds(sink_sid), machine_cpu()[0])
         profiler = self.start_profiler(tag, running)
         _sleep_until(spec.end)
         ends = (relay(), session_cpu_seconds(sink_sid), machine_cpu()[0])
+        loop_ends = [thread_cpu_seconds(pid) for pid in loops]
         window = spec.end - spec.measure_from
 
         latencies: list[float] = []
@@ -430,6 +440,11 @@ class Bench:
         result.cpu_sink = 100 * (ends[1] - marks[1]) / window
         result.cpu_client = 100 * client_cpu / window
         result.cpu_machine = 100 * (ends[2] - marks[2]) / window
+        if loops:
+            loop_seconds = sum(loop_ends) - sum(loop_marks)
+            result.cpu_loop = 100 * loop_seconds / window / len(loops)
+            if latencies:
+                result.loop_ms_per_msg = 1000 * loop_seconds / len(latencies)
 
     # -- profiling ---------------------------------------------------------
 
@@ -567,7 +582,8 @@ def print_table(results: list[Result]) -> None:
     head = (
         f"{'scenario':24} {'size':>6} {'msg/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
         f"{'accepted':>8} {'delivered':>9} {'drain s':>7} {'e2e/s':>6} {'CPU ms/msg':>10} "
-        f"{'CPU% relay':>10} {'sink':>5} {'client':>6} {'all':>5} {'bg':>4}"
+        f"{'CPU% relay':>10} {'sink':>5} {'client':>6} {'all':>5} {'bg':>4} {'loop%':>5} "
+        f"{'loop ms/msg':>11}"
     )
     print(head)
     print("-" * len(head))
@@ -584,7 +600,8 @@ def print_table(results: list[Result]) -> None:
             f"{sum(r.errors.values()):6d} {r.accepted:8d} {r.delivered:9d}{flag:3} "
             f"{_fmt(r.drain_s):>5} {r.e2e_rate:6.0f} {r.relay_ms_per_msg:10.2f} "
             f"{r.cpu_relay:10.0f} {r.cpu_sink:5.0f} {r.cpu_client:6.0f} {r.cpu_machine:5.0f} "
-            f"{r.background:4.0f}"
+            f"{r.background:4.0f} "
+            + (f"{r.cpu_loop:5.0f} {r.loop_ms_per_msg:11.2f}" if r.cpu_loop else f"{'':5} {'':11}")
         )
     print(
         "msg/s: 250s inside the window; p50/p99: end-of-data -> 250 at the client; drain s: end "
@@ -592,7 +609,8 @@ def print_table(results: list[Result]) -> None:
         "relay CPU from first send to drained / delivered;\nCPU%: of one core over the window "
         "(2 cores = 200%); relay = the gateway process(es), Postfix's processes, or the sink "
         "alone;\nall = the whole machine (PostgreSQL included); bg = machine busy just before "
-        "the run (work that is not the bench)."
+        "the run (work that is not the bench);\nloop% and loop ms/msg: the gateway's event-loop "
+        "thread (per process), CPU over the window and per message accepted in it."
     )
     for r in results:
         for reply, count in sorted(r.errors.items()):
@@ -655,12 +673,17 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
     by_key: dict[tuple[str, int], dict[int, Result]] = {}
     for r in ok:
         by_key.setdefault((r.scenario, r.size), {})[r.round] = r
-    print(f"\nover {rounds} rounds: median msg/s [lowest-highest], median CPU ms/msg")
+    print(f"\nover {rounds} rounds: median msg/s [lowest-highest], median CPU ms/msg"
+          ", median event-loop thread % and ms/msg")
     for (scenario, size), runs in sorted(
             by_key.items(), key=lambda kv: (kv[0][1], SCENARIOS.index(kv[0][0]))):
         rates = [r.rate for r in runs.values()]
         cpu = [r.relay_ms_per_msg for r in runs.values() if r.relay_ms_per_msg]
         cpu_text = f", {statistics.median(cpu):.2f} CPU ms/msg" if cpu else ""
+        loop = [r for r in runs.values() if r.loop_ms_per_msg]
+        if loop:
+            cpu_text += (f", loop {statistics.median(r.cpu_loop for r in loop):.0f}% "
+                         f"{statistics.median(r.loop_ms_per_msg for r in loop):.2f} ms/msg")
         print(f"  {LABELS[scenario]:24} {size // 1024:>4} KB: {statistics.median(rates):6.0f} "
               f"[{min(rates):.0f}-{max(rates):.0f}]{cpu_text}")
     pairs = [("sqlite", "postfix", "Postfix"), ("sqlite", "before", "--before"),
