@@ -19,6 +19,7 @@ import signal
 import socket
 import ssl
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -40,10 +41,11 @@ from gateway.audit import (
 from gateway.db import create_engine
 from gateway.deliver import Dispatcher, SmtpTransport, Transport
 from gateway.errors import VaultError
+from gateway.inspect import Reading
 from gateway.model import Action, Envelope
 from gateway.operate.metrics import HealthServer, Metrics
 from gateway.passwords import PasswordStore, PasswordVault, hold_op
-from gateway.pipeline import Decision, Pipeline, received_header
+from gateway.pipeline import Ahead, Decision, Pipeline, received_header
 from gateway.policy.notify import build_notification, smtp_summary
 from gateway.queue import NewMessage, QueueState, QueueStore, Writer
 from gateway.queue.store import Operation, new_queue_id
@@ -64,6 +66,15 @@ log = structlog.get_logger(__name__)
 # Above this size the content stages run in a thread so that one large
 # message does not stall every other connection.
 _THREAD_THRESHOLD = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadAhead:
+    """The pipeline's first steps on one message's content (`Gateway._read_ahead`)."""
+
+    content: bytes  # the very object read: used only for it
+    reading: Reading
+    ahead: Ahead | None
 
 
 class Gateway:
@@ -147,6 +158,7 @@ class Gateway:
             tls_context=self._tls_context(),
             open_domains=frozenset({self.settings.receipts.domain.lower()}) - {""},
             spool_dir=str(self.settings.resolve(server.spool_dir)) if server.spool_dir else "",
+            read_ahead=self._read_ahead,
         )
         authenticator = self._check_password if self._users else None
         self._server = await start_listener(
@@ -253,13 +265,16 @@ class Gateway:
 
     # -- the acceptor --------------------------------------------------------
 
-    async def accept(self, envelope: Envelope, content: MessageContent) -> str:
+    async def accept(
+        self, envelope: Envelope, content: MessageContent, ahead: object = None
+    ) -> str:
         """Decide, commit durably, answer.  Called once per DATA.
 
         A spooled (large) message waits for one of `large_message_concurrency`
         turns (at most `inspect_timeout`, then 451), is read back into memory
         in a thread and handled like any other; the SMTP layer deletes the
-        spool file once this returns.
+        spool file once this returns.  `ahead` is what `_read_ahead` made of
+        the content in the receive stage's worker thread, if it ran.
         """
         if self._shutting_down:
             return replies.S421_SHUTTING_DOWN
@@ -269,7 +284,7 @@ class Gateway:
         try:
             if isinstance(content, SpooledBody):
                 return await self._accept_spooled(envelope, content)
-            return await self._accept(envelope, content)
+            return await self._accept(envelope, content, ahead)
         except Exception as exc:
             log.error("message_not_accepted", error=type(exc).__name__)
             self.metrics.rejected.labels("internal_error").inc()
@@ -287,7 +302,34 @@ class Gateway:
         finally:
             self._large_slots.release()
 
-    async def _accept(self, envelope: Envelope, content: bytes) -> str:
+    def _read_ahead(self, content: bytes) -> _ReadAhead | None:
+        """The pipeline's first steps on a message of the receive stage's
+        worker thread (`ListenerConfig.read_ahead`): its reading and the long
+        searches over its large texts, which let go of the interpreter lock.
+        A thread hop costs a busy event loop a few of its turns in latency,
+        so this rides on the one the receive stage makes anyway."""
+        if len(content) > _THREAD_THRESHOLD:
+            return None  # the whole pipeline runs in a thread (`_decide`)
+        reading = self.pipeline.read(content)
+        ahead = None
+        if self.pipeline.worth_searching_ahead(reading):
+            ahead = self.pipeline.search_ahead(reading)
+        return _ReadAhead(content, reading, ahead)
+
+    async def _decide(
+        self, envelope: Envelope, content: bytes, timeout: float, early: object = None
+    ) -> Decision:
+        """The pipeline's decision: in a worker thread for large messages, on
+        the loop for the others, from what `_read_ahead` did when it ran."""
+        if len(content) > _THREAD_THRESHOLD:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self.pipeline.run, envelope, content), timeout
+            )
+        if isinstance(early, _ReadAhead) and early.content is content:
+            return self.pipeline.conclude(envelope, content, early.reading, early.ahead)
+        return self.pipeline.run(envelope, content)
+
+    async def _accept(self, envelope: Envelope, content: bytes, ahead: object = None) -> str:
         # Mail for the receipts domain is an inbound receipt: never relayed.
         route = self.desk.route(envelope)
         if route == "receipt":
@@ -297,12 +339,7 @@ class Gateway:
         queue_id = new_queue_id()
         received_at = datetime.now(UTC)
         timeout = self.settings.server.inspect_timeout.total_seconds()
-        if len(content) > _THREAD_THRESHOLD:
-            decision = await asyncio.wait_for(
-                asyncio.to_thread(self.pipeline.run, envelope, content), timeout
-            )
-        else:
-            decision = self.pipeline.run(envelope, content)
+        decision = await self._decide(envelope, content, timeout, ahead)
         verdict = decision.verdict
         record = self._audit_record(queue_id, envelope, decision, received_at)
         events = [AuditEvent(EventType.RECEIVED, received_at, {"size": len(content)})]

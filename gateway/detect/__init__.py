@@ -13,7 +13,7 @@ threshold.  A Finding never carries the matched value.
 
 from __future__ import annotations
 
-from gateway.detect.engine import DEFAULT_THRESHOLD, DetectionEngine, build_engine
+from gateway.detect.engine import DEFAULT_THRESHOLD, DetectionEngine, FirstStop, build_engine
 from gateway.detect.marking import MARKINGS, find_marking
 from gateway.detect.recognizer import Assessment, Pattern, Recognizer
 from gateway.detect.registry import Registry, build_registry
@@ -23,6 +23,7 @@ __all__ = [
     "MARKINGS",
     "Assessment",
     "DetectionEngine",
+    "FirstStop",
     "Pattern",
     "Recognizer",
     "Registry",

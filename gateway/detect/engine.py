@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.detect._regex import BACKEND, MAX_MATCH, Candidate, MultiPattern, fold
@@ -47,7 +47,7 @@ from gateway.detect.registry import Registry, build_registry
 from gateway.detect.signature import BLOCK_START, block_at
 from gateway.model import Finding, InformationType, SegmentSource, TextSegment
 
-__all__ = ["DEFAULT_THRESHOLD", "DetectionEngine", "build_engine"]
+__all__ = ["DEFAULT_THRESHOLD", "DetectionEngine", "FirstStop", "build_engine"]
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -90,6 +90,17 @@ _LOOK_AHEAD_FROM = 4096
 # A candidate: (where the pass stopped, pattern order, pattern, value start, value end);
 # a segment's candidates come in that order, as the passes find them.
 _Raw = tuple[int, int, _Compiled, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FirstStop:
+    """A segment's folded text and where its pass first stops, found ahead
+    (`DetectionEngine.first_stops`); -1 when it never stops."""
+
+    text: str  # the segment's own text object: used only for that very text
+    data: bytes
+    folded: str
+    first: int
 
 
 class DetectionEngine:
@@ -138,7 +149,30 @@ class DetectionEngine:
         )
         self._block_start = re.compile(BLOCK_START.encode("ascii"))
 
-    def detect(self, segments: Sequence[TextSegment]) -> tuple[Finding, ...]:
+    def first_stops(
+        self, segments: Sequence[TextSegment], min_length: int = 0
+    ) -> dict[int, FirstStop]:
+        """Step 1's first search over each segment of at least `min_length`
+        characters that `detect` would read, by index in `segments`.
+
+        Callable in any thread: over a large text, this search is most of
+        the pass (all of it when the text holds no candidate), and RE2 lets
+        go of the interpreter lock while it runs.  `detect` given the result
+        starts each pass from it.
+        """
+        skipped = _alternatives_read_elsewhere(segments)
+        found: dict[int, FirstStop] = {}
+        for index, segment in enumerate(segments):
+            if index in skipped or not segment.text or len(segment.text) < min_length:
+                continue
+            data, text = fold(segment.text)
+            scanner = self._full if self._whole_pass(segment) else self._body
+            found[index] = FirstStop(segment.text, data, text, scanner.first(data))
+        return found
+
+    def detect(
+        self, segments: Sequence[TextSegment], first_stops: Mapping[int, FirstStop] | None = None
+    ) -> tuple[Finding, ...]:
         """Every finding in every segment, in segment order then offset order.
 
         A body whose text is another body's, line endings and the blank
@@ -151,21 +185,30 @@ class DetectionEngine:
         """
         findings: list[Finding] = []
         skipped = _alternatives_read_elsewhere(segments)
+        ahead = first_stops or {}
         for index, segment in enumerate(segments):
             if index not in skipped:
-                findings.extend(self._detect_segment(segment))
+                findings.extend(self._detect_segment(segment, ahead.get(index)))
         return tuple(findings)
 
     # ------------------------------------------------------------------
 
-    def _detect_segment(self, segment: TextSegment) -> list[Finding]:
+    def _whole_pass(self, segment: TextSegment) -> bool:
+        """One pass of every pattern, no signature blocks (see __init__)."""
+        return segment.source is SegmentSource.SUBJECT or not self._has_business
+
+    def _detect_segment(self, segment: TextSegment, ahead: FirstStop | None) -> list[Finding]:
         if not segment.text:
             return []
-        data, text = fold(segment.text)
-        if segment.source is SegmentSource.SUBJECT or not self._has_business:
-            raw = self._recognize(self._full, self._entries, data, 0, len(data))
+        first: int | None = None
+        if ahead is not None and ahead.text is segment.text:
+            data, text, first = ahead.data, ahead.folded, ahead.first
         else:
-            raw = self._recognize_outside_blocks(data, text)
+            data, text = fold(segment.text)
+        if self._whole_pass(segment):
+            raw = self._recognize(self._full, self._entries, data, 0, len(data), first=first)
+        else:
+            raw = self._recognize_outside_blocks(data, text, first)
         if not raw:
             return []
         lower = text.lower()  # ASCII (folded): same offsets; context words are lower case
@@ -187,7 +230,9 @@ class DetectionEngine:
             for c in kept
         ]
 
-    def _recognize_outside_blocks(self, data: bytes, text: str) -> list[_Raw]:
+    def _recognize_outside_blocks(
+        self, data: bytes, text: str, first: int | None = None
+    ) -> list[_Raw]:
         """Every candidate, except business contacts inside signatures and reply headers.
 
         The pass stops at every line where a block may start (`BLOCK_START`)
@@ -199,7 +244,8 @@ class DetectionEngine:
         and every pattern matches within one line, so a candidate is inside
         a block exactly when it starts there.  These are the blocks
         `business_blocks` finds: each starts at the first such line after
-        the one before.
+        the one before.  `first`, when given, is where the pass first stops
+        (`first_stops`).
         """
         scanner = self._body
         # The loop runs at every stop of the pass: its lookups are locals.
@@ -211,7 +257,10 @@ class DetectionEngine:
         position = 0
         looked_ahead = False
         while position < size:
-            at = next_start(data, position, size)
+            if first is None:
+                at = next_start(data, position, size)
+            else:
+                at, first = first, None
             if at < 0:
                 break
             if (at == 0 or data[at - 1] == _NEWLINE) and block_start(data, at):
@@ -245,9 +294,11 @@ class DetectionEngine:
         start: int,
         stop: int,
         reach: int = MAX_MATCH,
+        first: int | None = None,
     ) -> list[_Raw]:
         """Every pattern match starting in `data[start:stop]` whose value is a whole token
-        (`reach`: see `MultiPattern.next_start`)."""
+        (`reach`: see `MultiPattern.next_start`; `first`: where the pass
+        first stops, when already known)."""
         raw: list[_Raw] = []
         if scanner is None:
             return raw
@@ -255,7 +306,10 @@ class DetectionEngine:
         accept = self._accept
         position = start
         while position < stop:
-            at = next_start(data, position, stop, reach)
+            if first is None:
+                at = next_start(data, position, stop, reach)
+            else:
+                at, first = first, None
             if at < 0:
                 break
             accept(entries, data, at, matches_at(data, at), raw)

@@ -78,11 +78,47 @@ def inspect_message(
     raw: bytes, limits: ContentLimits | None = None, *, registry: ExtractorRegistry | None = None
 ) -> Inspection:
     """Parse, extract and inspect one message.  Never raises."""
+    return read_message(raw, limits, registry=registry).finish()
+
+
+def read_message(
+    raw: bytes, limits: ContentLimits | None = None, *, registry: ExtractorRegistry | None = None
+) -> Reading:
+    """Steps 1 to 3: the message parsed and its text extracted; `finish` does
+    step 4.  Never raises.  Between the two, a caller may read the segments'
+    text (the pipeline makes its long passes over a large text then, off the
+    event loop)."""
     run = _Run(limits or ContentLimits(), registry or _REGISTRY)
     try:
-        return run.inspect(raw)
+        run.read(raw)
     except Exception as exc:  # the stage's promise: a Problem, never an exception
-        return run.failed(exc)
+        run.error = exc
+    return Reading(run)
+
+
+class Reading:
+    """A message read but not yet inspected for passwords (see `read_message`)."""
+
+    __slots__ = ("_run",)
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+
+    @property
+    def segments(self) -> tuple[TextSegment, ...]:
+        """The text read so far: every segment but those of attachments a
+        password will open."""
+        return tuple(self._run.segments)
+
+    def finish(self) -> Inspection:
+        """The inspection.  Never raises; call it once."""
+        run = self._run
+        if run.error is not None:
+            return run.failed(run.error)
+        try:
+            return run.finish()
+        except Exception as exc:  # the stage's promise: a Problem, never an exception
+            return run.failed(exc)
 
 
 @dataclass(slots=True)
@@ -105,8 +141,9 @@ class _Run:
     attachments: list[_Attachment] = field(default_factory=list)
     budget: Budget = field(default_factory=Budget)
     deadline: float = 0.0
+    error: Exception | None = None
 
-    def inspect(self, raw: bytes) -> Inspection:
+    def read(self, raw: bytes) -> None:
         self.deadline = time.monotonic() + self.limits.total_timeout_s
         message = parse_message(raw, self.limits, deadline=self.deadline)
         self.message = message
@@ -126,6 +163,10 @@ class _Run:
                 self.body(part)
             else:
                 self.attachment(part)
+
+    def finish(self) -> Inspection:
+        message = self.message
+        assert message is not None  # read() set it, or failed and set `error`
         found = find_passwords(message, self.segments)
         openers = self.try_passwords(found)
         return Inspection(

@@ -21,12 +21,21 @@ kept, so a large message's text is not held after its turn.
 For ASCII text the answer is exactly `any(word in text.lower() ...)`; other
 text takes that very path (case folding outside ASCII is Unicode's, which
 the DFA over bytes does not know).
+
+The all-words search may also be made ahead, in another thread, by
+`mentions(text)` (RE2 lets go of the interpreter lock while it reads, so
+a large message's search need not hold up the event loop), and its result
+handed to the questions about that text with `known(...)`: inside the
+block, a question about that very text object starts from it.  Questions
+about other texts go on as above.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 try:  # RE2 is optional: without it the words are searched one by one.
@@ -34,7 +43,7 @@ try:  # RE2 is optional: without it the words are searched one by one.
 except ImportError:  # pragma: no cover - depends on the environment
     _re2 = None
 
-__all__ = ["Keywords"]
+__all__ = ["Keywords", "Mentions", "known", "mentions"]
 
 # Texts up to this many characters are remembered with their answers.
 _REMEMBERED = 1 << 20
@@ -97,6 +106,47 @@ class _Mentions:
 
 _MENTIONS = _Mentions()
 
+# What `mentions` found, for the texts the current `known` block was given.
+_KNOWN: ContextVar[tuple[_Memo, ...]] = ContextVar("known_mentions", default=())
+
+
+class Mentions:
+    """Where a text first mentions any keyword, found ahead (see `mentions`)."""
+
+    __slots__ = ("_memo",)
+
+    def __init__(self, memo: _Memo) -> None:
+        self._memo = memo
+
+
+def mentions(text: str) -> Mentions | None:
+    """The all-words search over `text`, made now, in any thread; None when
+    a question about `text` would not use it (no RE2, text not ASCII)."""
+    if _re2 is None or not text.isascii():
+        return None
+    data = text.encode("ascii")
+    first, version = _MENTIONS.first(data)
+    return Mentions((text, data, first, version, {}))
+
+
+@contextmanager
+def known(found: Sequence[Mentions]) -> Iterator[None]:
+    """Inside the block, questions about the texts of `found` start from
+    what was found (in this context only: other tasks and threads do not
+    see it)."""
+    token = _KNOWN.set(tuple(m._memo for m in found))
+    try:
+        yield
+    finally:
+        _KNOWN.reset(token)
+
+
+def _known(text: str) -> _Memo | None:
+    for memo in _KNOWN.get():
+        if memo[0] is text and memo[3] == _MENTIONS.version:
+            return memo
+    return None
+
 
 class Keywords:
     """A few lower-case ASCII words, looked for case-insensitively."""
@@ -116,10 +166,12 @@ class Keywords:
         if search is None or not text.isascii():
             lowered = text.lower()
             return any(word in lowered for word in self.words)
-        if len(text) > _REMEMBERED:
+        memo = _known(text)
+        if memo is None and len(text) > _REMEMBERED:
             data = text.encode("ascii")
             return search(data, 0) >= 0
-        memo = _MENTIONS.memo  # one read: another thread may replace it
+        if memo is None:
+            memo = _MENTIONS.memo  # one read: another thread may replace it
         if (
             memo is None
             or memo[3] != _MENTIONS.version

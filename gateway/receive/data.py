@@ -85,12 +85,22 @@ class DataCollector:
     """One DATA transfer's content and checks; see the module docstring."""
 
     __slots__ = (
-        "_bad", "_checked", "_cr_pending", "_file", "_held", "_parts", "max_size", "oversize",
-        "size", "spool_dir", "spool_error", "spool_threshold",
+        "_bad", "_checked", "_cr_pending", "_file", "_held", "_parts", "_read_ahead", "ahead",
+        "max_size", "oversize", "size", "spool_dir", "spool_error", "spool_threshold",
     )
 
-    def __init__(self, max_size: int, spool_threshold: int, spool_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        max_size: int,
+        spool_threshold: int,
+        spool_dir: str | None = None,
+        read_ahead: Callable[[bytes], object] | None = None,
+    ) -> None:
         self.max_size = max_size
+        # Run on clean content checked in a worker thread, in that thread;
+        # its result is `ahead` (see `settle`).
+        self._read_ahead = read_ahead
+        self.ahead: object = None
         self.spool_threshold = spool_threshold
         self.spool_dir = spool_dir or None
         self.size = 0  # content bytes fed (after unstuffing)
@@ -115,16 +125,32 @@ class DataCollector:
         A message that stays in memory is checked once, whole, when its
         transfer ends rather than chunk by chunk; from `UNLOCKED_FROM` bytes
         by the search that lets go of the GIL, in a worker thread, so the
-        event loop serves other connections meanwhile.
+        event loop serves other connections meanwhile.  There, once the
+        content is found clean, `read_ahead` runs on it too (the acceptor's
+        own first reading, which would otherwise cost the event loop a
+        thread hop of its own, or its time); its result is `ahead`, None
+        when it raised.
         """
         if self._bad or self._checked == len(self._parts):
             return
         if self._checked == 0 and self._held >= UNLOCKED_FROM:
             content = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
             self._parts, self._checked = [content], 1
-            self._bad = not await asyncio.to_thread(line_endings_clean_unlocked, content)
+            clean, self.ahead = await asyncio.to_thread(self._check_whole, content)
+            self._bad = not clean
             return
         self._check_held()
+
+    def _check_whole(self, content: bytes) -> tuple[bool, object]:
+        """(line endings clean, what `read_ahead` made of the content); in a worker thread."""
+        if not line_endings_clean_unlocked(content):
+            return False, None
+        if self._read_ahead is None:
+            return True, None
+        try:
+            return True, self._read_ahead(content)
+        except Exception:  # only a head start: the acceptor reads it itself
+            return True, None
 
     def feed(self, chunk: bytes) -> None:
         if not chunk:

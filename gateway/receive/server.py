@@ -44,7 +44,9 @@ log = structlog.get_logger(__name__)
 
 # The acceptor gets the content as bytes, or spooled to a temporary file when
 # large; the spool file is closed (and so deleted) once the acceptor returns.
-Acceptor = Callable[[Envelope, MessageContent], Awaitable[str]]
+# With `ListenerConfig.read_ahead`, it is also given `ahead=` what that made
+# of the content, when it ran.
+Acceptor = Callable[..., Awaitable[str]]
 Authenticator = Callable[[str, str], bool]
 
 _XTEXT = re.compile(r"^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*$")
@@ -86,6 +88,10 @@ class ListenerConfig:
     # `spool_dir` (the system's temporary folder when empty) as it arrives.
     spool_threshold: int = SPOOL_THRESHOLD
     spool_dir: str = ""
+    # Work on a message's content that may run in the worker thread where a
+    # large in-memory message's line endings are checked (`DataCollector.
+    # settle`); what it returns goes to the acceptor as `ahead`.  Opaque here.
+    read_ahead: Callable[[bytes], object] | None = None
 
 
 class GatewaySMTP(SMTP):
@@ -360,14 +366,14 @@ class GatewaySMTP(SMTP):
             return
         await self.push(replies.S354_START)
         started = time.monotonic()
-        content, status = await self._read_data(started + self._config.data_timeout)
+        content, ahead, status = await self._read_data(started + self._config.data_timeout)
         if status is not None:
             self._set_post_data_state()
             await self.push(status)
             return
         assert content is not None
         try:
-            reply = await self._accept(content)
+            reply = await self._accept(content, ahead)
         finally:
             if isinstance(content, SpooledBody):
                 content.close()  # committed or refused by now: the spool goes
@@ -379,7 +385,7 @@ class GatewaySMTP(SMTP):
             self._answering_data = False
             self._reset_timeout()
 
-    async def _accept(self, content: MessageContent) -> str:
+    async def _accept(self, content: MessageContent, ahead: object = None) -> str:
         """Hand the transaction to the acceptor; its reply line."""
         session = self.session
         peer = session.peer if session is not None else ""
@@ -402,7 +408,9 @@ class GatewaySMTP(SMTP):
         inspect = self._config.inspect_timeout
         self._reset_timeout(inspect * (2 if isinstance(content, SpooledBody) else 1) + 30)
         try:
-            return await self._acceptor(envelope, content)
+            if ahead is None:
+                return await self._acceptor(envelope, content)
+            return await self._acceptor(envelope, content, ahead=ahead)
         except Exception as exc:  # never 250 without a durable commit
             log.error("message_accept_failed", error=type(exc).__name__)
             return replies.S451_INTERNAL
@@ -418,8 +426,11 @@ class GatewaySMTP(SMTP):
         remaining = deadline - time.monotonic()
         self._reset_timeout(max(0.001, min(self._config.idle_timeout, remaining)))
 
-    async def _read_data(self, deadline: float) -> tuple[MessageContent | None, str | None]:
-        """Read DATA to its terminator, in chunks.  Returns (content, error reply).
+    async def _read_data(
+        self, deadline: float
+    ) -> tuple[MessageContent | None, object, str | None]:
+        """Read DATA to its terminator, in chunks.  Returns (content, what
+        `read_ahead` made of it or None, error reply).
 
         The content keeps its CRLF line endings, dot-unstuffed (see
         `read_data`): bytes, or a `SpooledBody` above the spool threshold
@@ -433,7 +444,7 @@ class GatewaySMTP(SMTP):
         reader = self._reader
         config = self._config
         collector = DataCollector(config.max_message_size, config.spool_threshold,
-                                  config.spool_dir)
+                                  config.spool_dir, config.read_ahead)
         # The stream's limit is aiosmtpd's line limit; one chunk for DATA,
         # put back for command lines.
         saved_limit = getattr(reader, "_limit")  # noqa: B009
@@ -443,14 +454,14 @@ class GatewaySMTP(SMTP):
             await read_data(reader, collector, _DATA_CHUNK, lambda: self._data_progress(deadline))
             if collector.oversize:
                 log.info("data_refused", reason="too_big")
-                return None, replies.S552_TOO_BIG
+                return None, None, replies.S552_TOO_BIG
             if collector.bare_line_ending:
                 log.warning("data_refused", reason="bare_line_ending")
-                return None, replies.S550_BARE_LINE_ENDING
+                return None, None, replies.S550_BARE_LINE_ENDING
             if collector.spool_error is not None:
                 log.error("data_spool_failed", error=type(collector.spool_error).__name__)
-                return None, replies.S451_INTERNAL
-            return collector.result(), None
+                return None, None, replies.S451_INTERNAL
+            return collector.result(), collector.ahead, None
         finally:
             setattr(reader, "_limit", saved_limit)  # noqa: B010
             collector.close()  # a spooled result was handed over already

@@ -105,3 +105,53 @@ def test_a_large_text_is_not_remembered(
     assert keywords.found_in(large) and keywords.found_in(large)
     assert module._MENTIONS.memo is memo  # the small text's, still
     assert len(counted_searches) == 1
+
+
+def test_mentions_found_ahead_answer_within_known_only(counted_searches: list[int]) -> None:
+    passwords, sharing = Keywords(("pass", "pw")), Keywords(("purpose", "consent", "authori"))
+    fake = Faker("en_GB")
+    fake.seed_instance(11)
+    texts = [fake.paragraph(nb_sentences=30) for _ in range(10)] + TEXTS
+    texts += ["x" * 300 + " Purpose: review", "y" * 300]
+    for text in texts:
+        lowered = text.lower()
+        expected = [any(w in lowered for w in passwords.words),
+                    any(w in lowered for w in sharing.words)]
+        found = module.mentions(text)
+        if not text.isascii():
+            assert found is None
+            continue
+        assert found is not None
+        counted_searches.clear()
+        module._MENTIONS.memo = None
+        with module.known([found]):
+            assert [passwords.found_in(text), sharing.found_in(text)] == expected
+        assert counted_searches == []  # answered from what was found ahead
+        # Outside the block, and for an equal text that is another object,
+        # the search is made again.
+        copy = "".join(list(text))
+        if copy is text:
+            continue  # "" and one-letter texts are one object however made
+        with module.known([found]):
+            assert [passwords.found_in(copy), sharing.found_in(copy)] == expected
+        assert len(counted_searches) == 1
+        module._MENTIONS.memo = None
+        assert passwords.found_in(text) == expected[0]
+        assert len(counted_searches) == 2
+
+
+def test_known_is_seen_in_its_own_context_only(counted_searches: list[int]) -> None:
+    import contextvars
+
+    keywords = Keywords(("pass",))
+    text = "the pass is elsewhere " * 10
+    found = module.mentions(text)
+    assert found is not None
+    counted_searches.clear()
+    other = contextvars.copy_context()  # made before the block: sees nothing of it
+    with module.known([found]):
+        assert keywords.found_in(text)
+        assert counted_searches == []
+        module._MENTIONS.memo = None
+        assert other.run(keywords.found_in, text)
+        assert len(counted_searches) == 1

@@ -13,8 +13,12 @@ class Captured:
     def __init__(self) -> None:
         self.messages: list[tuple[Envelope, bytes, bool]] = []
         self.spooled_open: list[bool] = []
+        self.aheads: list[object] = []  # what ListenerConfig.read_ahead made, per message
 
-    async def __call__(self, envelope: Envelope, content: MessageContent) -> str:
+    async def __call__(
+        self, envelope: Envelope, content: MessageContent, ahead: object = None
+    ) -> str:
+        self.aheads.append(ahead)
         if isinstance(content, SpooledBody):
             data = await asyncio.to_thread(content.read)
             self.messages.append((envelope, data, True))

@@ -463,3 +463,70 @@ async def test_large_message_is_spooled_queued_and_relayed_byte_for_byte(
     (relayed,) = await sink.wait(1, timeout=60)
     assert strip_received(relayed.content)[1] == message
     await conn.close()
+
+
+async def read_ahead_split(
+    stream: bytes, read_ahead: Any
+) -> tuple[DataCollector, bytes]:
+    reader = asyncio.StreamReader(limit=16 * 1024)
+    collector = DataCollector(max_size=1 << 20, spool_threshold=1 << 20, read_ahead=read_ahead)
+    task = asyncio.create_task(read_data(reader, collector, 16 * 1024, lambda: None))
+    reader.feed_data(stream)
+    reader.feed_eof()
+    await asyncio.wait_for(task, 5)
+    return collector, await reader.read()
+
+
+@pytest.mark.parametrize("defect", [b"", b"\n", b"\x00"])
+async def test_read_ahead_runs_on_clean_large_content_in_the_checking_thread(defect: bytes):
+    seen: list[tuple[str, bytes]] = []
+
+    def read_ahead(content: bytes) -> str:
+        seen.append((threading.current_thread().name, content))
+        return "read"
+
+    stream = large_stream(defect, "middle")
+    expected, bare, _ = reference(stream)
+    collector, _ = await read_ahead_split(stream, read_ahead)
+    assert collector.bare_line_ending is bare
+    if bare:
+        assert seen == [] and collector.ahead is None
+        return
+    content = content_of(collector)
+    assert content == expected and collector.ahead == "read"
+    ((thread, given),) = seen
+    assert given is content and thread != threading.current_thread().name
+
+
+async def test_read_ahead_is_not_run_on_small_content():
+    seen: list[bytes] = []
+    collector, _ = await read_ahead_split(b"Subject: x\r\n\r\nhello\r\n.\r\n", seen.append)
+    assert content_of(collector) == b"Subject: x\r\n\r\nhello\r\n"
+    assert seen == [] and collector.ahead is None
+
+
+async def test_a_failing_read_ahead_leaves_the_content_as_it_is():
+    def read_ahead(content: bytes) -> None:
+        raise RuntimeError("no head start")
+
+    stream = large_stream(b"", "end")
+    expected, _, _ = reference(stream)
+    collector, _ = await read_ahead_split(stream, read_ahead)
+    assert not collector.bare_line_ending and collector.ahead is None
+    assert content_of(collector) == expected
+
+
+async def test_acceptor_is_given_what_read_ahead_made(listener: Listener):
+    port, captured = await listener(chunk=16 * 1024, max_message_size=1 << 20,
+                                    read_ahead=lambda content: ("ahead", len(content)))
+    small = make_message(body="short\r\n")
+    large = make_message(body=("v" * 70 + "\r\n") * 1200)
+    conn = await SmtpConn.open(port)
+    await conn.cmd("EHLO client.example")
+    for raw in (small, large):
+        await conn.cmd("MAIL FROM:<alice@sender.example>")
+        await conn.cmd("RCPT TO:<bob@recipient.example>")
+        await conn.cmd("DATA")
+        assert (await conn.cmd(dot_stuff(raw) + b"."))[0] == 250
+    await conn.close()
+    assert captured.aheads == [None, ("ahead", len(large))]
