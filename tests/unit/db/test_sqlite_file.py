@@ -1,0 +1,39 @@
+"""The SQLite file's own settings: WAL, full sync, the page size of a new file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import text
+
+from gateway.db.engine import PAGE_SIZE, create_engine
+
+
+async def _pragmas(url: str) -> dict[str, object]:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE IF NOT EXISTS t (x BLOB)"))
+            found = {}
+            for name in ("page_size", "journal_mode", "synchronous"):
+                found[name] = (await conn.execute(text(f"PRAGMA {name}"))).scalar()
+            return found
+    finally:
+        await engine.dispose()
+
+
+async def test_a_new_file_gets_the_page_size_wal_and_full_sync(tmp_path: Path) -> None:
+    found = await _pragmas(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    assert PAGE_SIZE != 4096
+    assert found == {"page_size": PAGE_SIZE, "journal_mode": "wal", "synchronous": 2}
+
+
+async def test_an_existing_file_keeps_its_page_size(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute("PRAGMA page_size=4096")
+        old.execute("CREATE TABLE t (x BLOB)")
+        old.execute("INSERT INTO t VALUES (x'00')")
+    found = await _pragmas(f"sqlite+aiosqlite:///{path}")
+    assert found["page_size"] == 4096 and found["journal_mode"] == "wal"
