@@ -303,11 +303,12 @@ class Gateway:
             self._large_slots.release()
 
     def _read_ahead(self, content: bytes) -> _ReadAhead | None:
-        """The pipeline's first steps on a message of the receive stage's
-        worker thread (`ListenerConfig.read_ahead`): its reading and the long
-        searches over its large texts, which let go of the interpreter lock.
-        A thread hop costs a busy event loop a few of its turns in latency,
-        so this rides on the one the receive stage makes anyway."""
+        """The pipeline's first steps on a message, run in the receive
+        stage's worker thread (`ListenerConfig.read_ahead`): its reading and
+        the long searches over its large texts, which let go of the
+        interpreter lock.  A thread hop costs a busy event loop a few of its
+        turns in latency, so this rides on the one the receive stage makes
+        anyway."""
         if len(content) > _THREAD_THRESHOLD:
             return None  # the whole pipeline runs in a thread (`_decide`)
         reading = self.pipeline.read(content)

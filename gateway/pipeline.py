@@ -22,7 +22,9 @@ meanwhile, and no thread hop is added (each costs a busy loop a few of its
 turns in latency).  The searches made ahead are the ones the stages would
 make first (detection's first stop, the keyword mentions); given them, the
 stages start from their results, so the three steps decide exactly what
-`run` decides.  Its `Decision` carries everything the composition root needs to commit: the
+`run` decides.
+
+The `Decision` carries everything the composition root needs to commit: the
 verdict, the bytes to deliver, each recipient's route, the password to hold
 and the audit facts (never the personal data: the subject is redacted where
 personal data was found in it).

@@ -24,7 +24,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -42,11 +42,21 @@ from gateway.receive.data import (
 
 log = structlog.get_logger(__name__)
 
-# The acceptor gets the content as bytes, or spooled to a temporary file when
-# large; the spool file is closed (and so deleted) once the acceptor returns.
-# With `ListenerConfig.read_ahead`, it is also given `ahead=` what that made
-# of the content, when it ran.
-Acceptor = Callable[..., Awaitable[str]]
+
+
+class Acceptor(Protocol):
+    """Takes a transaction's envelope and content; returns the reply line.
+
+    The content is bytes, or spooled to a temporary file when large; the
+    spool file is closed (and so deleted) once the acceptor returns.  With
+    `ListenerConfig.read_ahead`, `ahead` is what that made of the content,
+    when it ran (None otherwise).
+    """
+
+    def __call__(
+        self, envelope: Envelope, content: MessageContent, ahead: object = None
+    ) -> Awaitable[str]: ...
+
 Authenticator = Callable[[str, str], bool]
 
 _XTEXT = re.compile(r"^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*$")
@@ -408,9 +418,7 @@ class GatewaySMTP(SMTP):
         inspect = self._config.inspect_timeout
         self._reset_timeout(inspect * (2 if isinstance(content, SpooledBody) else 1) + 30)
         try:
-            if ahead is None:
-                return await self._acceptor(envelope, content)
-            return await self._acceptor(envelope, content, ahead=ahead)
+            return await self._acceptor(envelope, content, ahead)
         except Exception as exc:  # never 250 without a durable commit
             log.error("message_accept_failed", error=type(exc).__name__)
             return replies.S451_INTERNAL
