@@ -32,6 +32,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
+    # Content cleared once delivered (or refused) is overwritten with zeros
+    # in the file, not left in free pages: Debian builds SQLite this way,
+    # other builds (Python's own on macOS and Windows) do not.  Its old
+    # frames stay in the WAL until a checkpoint's restart reuses them.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()

@@ -37,3 +37,23 @@ async def test_an_existing_file_keeps_its_page_size(tmp_path: Path) -> None:
         old.execute("INSERT INTO t VALUES (x'00')")
     found = await _pragmas(f"sqlite+aiosqlite:///{path}")
     assert found["page_size"] == 4096 and found["journal_mode"] == "wal"
+
+
+async def test_cleared_content_is_overwritten_in_the_file(tmp_path: Path) -> None:
+    """Secure delete on whatever SQLite build: the bytes of content cleared
+    after delivery are gone from the database file once checkpointed."""
+    path = tmp_path / "cleared.db"
+    marker = b"NHS-LIKE-MARKER-" + bytes(range(48, 58)) * 3
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("PRAGMA secure_delete"))).scalar() == 1
+            await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, content BLOB)"))
+            await conn.execute(text("INSERT INTO t VALUES (1, :c)"), {"c": marker * 2000})
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE t SET content = x'' WHERE id = 1"))
+        async with engine.connect() as conn:
+            await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    finally:
+        await engine.dispose()
+    assert marker not in path.read_bytes()
