@@ -413,6 +413,11 @@ class SmtpConn:
                 return int(text[:3]), "\n".join(lines)
 
     async def send(self, data: bytes) -> None:
+        # The server may have closed the connection already: asyncio's own
+        # streams then fail the drain with ConnectionResetError, uvloop's the
+        # write itself with RuntimeError.  Both mean the same here.
+        if self.writer.is_closing():
+            raise ConnectionResetError("the server closed the connection")
         self.writer.write(data)
         await self.writer.drain()
 
