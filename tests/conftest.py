@@ -318,3 +318,23 @@ def tls_files(tmp_path: Path) -> TlsFiles:
     folder = tmp_path / "tls"
     folder.mkdir()
     return TlsFiles(folder)
+
+
+@pytest.fixture
+def counted_searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of each all-words keyword search made (gateway.parse.keywords),
+    with no answer remembered from before the test."""
+    from gateway.parse import keywords
+
+    if keywords._re2 is None:
+        pytest.skip("google-re2 is not installed")
+    calls: list[int] = []
+    first = keywords._MENTIONS.first
+
+    def counting(data: bytes) -> tuple[int, int]:
+        calls.append(len(data))
+        return first(data)
+
+    monkeypatch.setattr(keywords._MENTIONS, "first", counting)
+    monkeypatch.setattr(keywords._MENTIONS, "memo", None)
+    return calls

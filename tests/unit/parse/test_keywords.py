@@ -51,23 +51,6 @@ def test_keywords_are_lower_case_ascii_words() -> None:
             Keywords(words)
 
 
-@pytest.fixture
-def counted_searches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many all-words searches ran (one entry per search)."""
-    if module._re2 is None:
-        pytest.skip("google-re2 is not installed")
-    calls: list[int] = []
-    first = module._MENTIONS.first
-
-    def counting(data: bytes) -> tuple[int, int]:
-        calls.append(len(data))
-        return first(data)
-
-    monkeypatch.setattr(module._MENTIONS, "first", counting)
-    monkeypatch.setattr(module._MENTIONS, "memo", None)
-    return calls
-
-
 def test_questions_about_one_text_share_one_search(counted_searches: list[int]) -> None:
     passwords, sharing = Keywords(("pass", "pw")), Keywords(("purpose", "consent", "authori"))
     fake = Faker("en_GB")

@@ -86,23 +86,15 @@ def test_short_texts_are_not_searched_ahead(tmp_path: Path) -> None:
 
 
 def test_concluding_does_not_search_the_large_text_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, counted_searches: list[int]
 ) -> None:
-    if keywords._re2 is None:
-        pytest.skip("google-re2 is not installed")
+    searched = counted_searches
     pipeline = _pipeline(tmp_path, "enforce")
     raw = _messages()[0]
     reading = pipeline.read(raw)
     ahead = pipeline.search_ahead(reading)
-    searched: list[int] = []
-    first = keywords._MENTIONS.first
-
-    def counting(data: bytes) -> tuple[int, int]:
-        searched.append(len(data))
-        return first(data)
-
-    monkeypatch.setattr(keywords._MENTIONS, "first", counting)
-    monkeypatch.setattr(keywords._MENTIONS, "memo", None)
+    searched.clear()
+    keywords._MENTIONS.memo = None
     pipeline.conclude(ENVELOPE, raw, reading, ahead)
     assert searched and max(searched) < pipeline_module.SEARCH_AHEAD_FROM  # the subject only
     searched.clear()
