@@ -290,7 +290,7 @@ class QueueStore:
             for op in also:
                 await op(conn)
 
-        await self.writer.submit(write)
+        await self.writer.submit(write, frees=done)
 
     async def claim_due(
         self, limit: int, max_bytes: int | None = None, at_least_one: bool = True
@@ -410,7 +410,7 @@ class QueueStore:
         async def write(conn: AsyncConnection) -> None:
             await conn.execute(delete(queue_messages).where(queue_messages.c.id == message_id))
 
-        await self.writer.submit(write)
+        await self.writer.submit(write, frees=True)
 
     # -- reading -------------------------------------------------------------
 

@@ -2,7 +2,11 @@
 
 Callers submit an operation (an async function of a connection); a single
 task drains whatever operations are waiting, runs them in one transaction and
-commits once.  If that transaction fails, each operation is retried alone so
+commits once.  Operations that free stored content (a delivered message's)
+run first in their batch: the pages they free are then reused by the
+batch's inserts in the same transaction, so each is written to the WAL once
+(secure_delete's zeros and a new message's content would otherwise be two
+frames per page, in two commits).  If that transaction fails, each operation is retried alone so
 one bad write cannot fail its neighbours.  A caller's future resolves only
 after the commit returned, i.e. after the data is durable.
 
@@ -21,7 +25,7 @@ import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -47,7 +51,7 @@ class Writer:
         self._sync_engine: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._max_batch = max_batch
-        self._pending: asyncio.Queue[tuple[Operation, asyncio.Future[Any]]] = asyncio.Queue()
+        self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.operations = 0
@@ -75,12 +79,20 @@ class Writer:
             self._sync_engine.dispose()
             self._sync_engine = None
 
-    async def submit(self, operation: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run `operation` in a transaction shared with others; wait for commit."""
+    async def submit(
+        self, operation: Callable[[AsyncConnection], Awaitable[T]], *, frees: bool = False
+    ) -> T:
+        """Run `operation` in a transaction shared with others; wait for commit.
+
+        `frees`: the operation deletes or clears stored content, and so runs
+        before the batch's other operations.  Operations waiting together are
+        not ordered otherwise: one that depends on another is submitted only
+        after the other's commit.
+        """
         if self._task is None:
             raise StoreError("the database writer is not running")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._pending.put((operation, future))
+        await self._pending.put(_Pending(operation, future, frees))
         return await future
 
     async def _run(self) -> None:
@@ -91,6 +103,7 @@ class Writer:
                     batch.append(self._pending.get_nowait())
                 except asyncio.QueueEmpty:
                     break
+            batch.sort(key=_freeing_first)
             try:
                 await self._commit(batch)
             finally:
@@ -100,8 +113,8 @@ class Writer:
                 # the results (claimed messages, content and all).
                 del batch
 
-    async def _commit(self, batch: list[tuple[Operation, asyncio.Future[Any]]]) -> None:
-        live = [(op, fut) for op, fut in batch if not fut.cancelled()]
+    async def _commit(self, batch: list[_Pending]) -> None:
+        live = [(item.operation, item.future) for item in batch if not item.future.cancelled()]
         if not live:
             return
         try:
@@ -157,6 +170,17 @@ class Writer:
                     transaction.rollback()
                 raise
         return results
+
+
+class _Pending(NamedTuple):
+    operation: Operation
+    future: asyncio.Future[Any]
+    frees: bool
+
+
+def _freeing_first(item: _Pending) -> bool:
+    """Sort key (sorts are stable): freeing operations first, the rest in order."""
+    return not item.frees
 
 
 def _drive(operation: Awaitable[T]) -> T:
