@@ -673,8 +673,8 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
     by_key: dict[tuple[str, int], dict[int, Result]] = {}
     for r in ok:
         by_key.setdefault((r.scenario, r.size), {})[r.round] = r
-    print(f"\nover {rounds} rounds: median msg/s [lowest-highest], median CPU ms/msg"
-          ", median event-loop thread % and ms/msg")
+    print(f"\nover {rounds} rounds: median msg/s [lowest-highest], median e2e/s, median CPU "
+          "ms/msg, median event-loop thread % and ms/msg")
     for (scenario, size), runs in sorted(
             by_key.items(), key=lambda kv: (kv[0][1], SCENARIOS.index(kv[0][0]))):
         rates = [r.rate for r in runs.values()]
@@ -684,8 +684,10 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
         if loop:
             cpu_text += (f", loop {statistics.median(r.cpu_loop for r in loop):.0f}% "
                          f"{statistics.median(r.loop_ms_per_msg for r in loop):.2f} ms/msg")
+        e2e = [r.e2e_rate for r in runs.values() if r.e2e_rate]
+        e2e_text = f", e2e {statistics.median(e2e):.0f}/s" if e2e else ""
         print(f"  {LABELS[scenario]:24} {size // 1024:>4} KB: {statistics.median(rates):6.0f} "
-              f"[{min(rates):.0f}-{max(rates):.0f}]{cpu_text}")
+              f"[{min(rates):.0f}-{max(rates):.0f}]{e2e_text}{cpu_text}")
     pairs = [("sqlite", "postfix", "Postfix"), ("sqlite", "before", "--before"),
              ("noaudit", "postfix", "Postfix"),
              ("postgres", "postfix", "Postfix"), ("sqlite", "noaudit", "the rate without audit")]
@@ -706,6 +708,14 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
                 what = f"the code at {before}"
             lines.append(f"  {label:24} {size // 1024:>4} KB: {middle:.2f}x {what} "
                          f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds{verdict}")
+            # End to end (delivered / first send -> last delivery): a relay
+            # whose delivery lags accepts faster inside the window than it
+            # can keep up, and pays for it in the drain after.
+            e2e = [a[n].e2e_rate / b[n].e2e_rate for n in sorted(a)
+                   if n in b and a[n].e2e_rate and b[n].e2e_rate]
+            if e2e:
+                lines.append(f"  {'':24} {'':>4}    end to end {statistics.median(e2e):.2f}x "
+                             f"[{min(e2e):.2f}-{max(e2e):.2f}]")
     if lines:
         print("\nratios, median of the rounds' own [lowest-highest]:")
         print("\n".join(lines))

@@ -11,7 +11,9 @@ record, two events and five search terms; per message delivered, its
 content cleared, its recipient and an event.  2 KB messages ten to a batch,
 200 KB ones four to a batch, as the relay benchmark's batches run.  It
 prints the mean time of the statements and of the commit for each page size
-(4096, SQLite's default, and gateway.db.engine.PAGE_SIZE).  Not a test.
+(4096, SQLite's default, and gateway.db.engine.PAGE_SIZE), with the clears
+after the batch's inserts (the writer's order before) and before them (its
+order now: the inserts reuse the pages just freed).  Not a test.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ CREATE INDEX t_value ON t (kind, value);
 """
 
 
-def run(folder: Path, page: int, size: int, per_batch: int, batches: int) -> tuple[float, float]:
-    path = folder / f"commit-{page}-{size}.db"
+def run(
+    folder: Path, page: int, size: int, per_batch: int, batches: int, clears_first: bool
+) -> tuple[float, float]:
+    path = folder / f"commit-{page}-{size}-{int(clears_first)}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     db = sqlite3.connect(path, isolation_level=None)
@@ -55,29 +59,48 @@ def run(folder: Path, page: int, size: int, per_batch: int, batches: int) -> tup
     document, digest = "d" * 900, "h" * 64
     statements: list[float] = []
     commits: list[float] = []
-    n = seq = 0
+    counter = {"message": 0, "seq": 0}
+
+    def next_seq() -> int:
+        counter["seq"] += 1
+        return counter["seq"]
+
+    def queue_one() -> None:
+        counter["message"] += 1
+        n = counter["message"]
+        record = f"r{n:020d}"
+        db.execute("INSERT INTO q VALUES (?, ?, 'queued', NULL, ?)", (n, content, time.time()))
+        db.execute("INSERT INTO r VALUES (NULL, ?, 'someone@example.org', 'pending')", (n,))
+        db.execute("INSERT INTO a VALUES (?, ?, ?, ?, ?)",
+                   (next_seq(), record, document, digest, digest))
+        for kind in ("received", "queued"):
+            db.execute("INSERT INTO e VALUES (?, ?, ?, '{}', ?, ?)",
+                       (next_seq(), record, kind, digest, digest))
+        seq = counter["seq"]
+        db.executemany("INSERT INTO t VALUES (?, ?, ?)",
+                       [(seq, f"k{j}", f"v{n % 50}") for j in range(5)])
+
+    def clear_one(done: int) -> None:
+        db.execute("UPDATE q SET content = x'', state = 'delivered' WHERE id = ?", (done,))
+        db.execute("UPDATE r SET state = 'delivered' WHERE message = ?", (done,))
+        db.execute("INSERT INTO e VALUES (?, ?, 'relayed', '{}', ?, ?)",
+                   (next_seq(), f"r{done:020d}", digest, digest))
+
     for _ in range(batches):
         started = time.perf_counter()
         db.execute("BEGIN IMMEDIATE")
+        # The messages queued by the batch before are delivered in this one.
+        delivered = range(counter["message"] - per_batch + 1, counter["message"] + 1)
+        if clears_first:
+            for done in delivered:
+                if done > 0:
+                    clear_one(done)
         for _ in range(per_batch):
-            n += 1
-            record = f"r{n:020d}"
-            db.execute("INSERT INTO q VALUES (?, ?, 'queued', NULL, ?)", (n, content, time.time()))
-            db.execute("INSERT INTO r VALUES (NULL, ?, 'someone@example.org', 'pending')", (n,))
-            seq += 1
-            db.execute("INSERT INTO a VALUES (?, ?, ?, ?, ?)", (seq, record, document, digest, digest))
-            for kind in ("received", "queued"):
-                seq += 1
-                db.execute("INSERT INTO e VALUES (?, ?, ?, '{}', ?, ?)", (seq, record, kind, digest, digest))
-            db.executemany("INSERT INTO t VALUES (?, ?, ?)",
-                           [(seq, f"k{j}", f"v{n % 50}") for j in range(5)])
-        for done in range(n - 2 * per_batch + 1, n - per_batch + 1):
-            if done > 0:
-                db.execute("UPDATE q SET content = x'', state = 'delivered' WHERE id = ?", (done,))
-                db.execute("UPDATE r SET state = 'delivered' WHERE message = ?", (done,))
-                seq += 1
-                db.execute("INSERT INTO e VALUES (?, ?, 'relayed', '{}', ?, ?)",
-                           (seq, f"r{done:020d}", digest, digest))
+            queue_one()
+        if not clears_first:
+            for done in delivered:
+                if done > 0:
+                    clear_one(done)
         committing = time.perf_counter()
         db.execute("COMMIT")
         statements.append(committing - started)
@@ -95,9 +118,11 @@ def main() -> int:
     print(f"SQLite {sqlite3.sqlite_version}, secure_delete={secure}, {args.batches} batches each")
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         for size, per_batch in ((2048, 10), (204800, 4)):
-            for page in (4096, PAGE_SIZE):
-                stmts, commit = run(Path(folder), page, size, per_batch, args.batches)
-                print(f"  {size // 1024:>3} KB x{per_batch:<2} page {page:>5}: "
+            for page, clears_first in ((4096, False), (PAGE_SIZE, False), (PAGE_SIZE, True)):
+                stmts, commit = run(Path(folder), page, size, per_batch, args.batches,
+                                    clears_first)
+                order = "clears first" if clears_first else "clears last "
+                print(f"  {size // 1024:>3} KB x{per_batch:<2} page {page:>5}, {order}: "
                       f"statements {stmts:5.2f} ms, commit {commit:5.2f} ms per batch")
     return 0
 

@@ -167,7 +167,9 @@ class RouteSettings(_Section):
     ca_file: str = ""
     username: str = ""
     password: str = Field(default="", repr=False)
-    pool_size: int = Field(default=8, ge=1, le=256)
+    # One per delivery worker (`queue.workers` defaults to 16): with fewer,
+    # workers wait for a connection to come free.
+    pool_size: int = Field(default=16, ge=1, le=256)
 
 
 class QueueSettings(_Section):

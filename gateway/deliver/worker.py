@@ -150,6 +150,11 @@ class Dispatcher:
                 self._refill = True
 
     async def _work(self) -> None:
+        # The last message's result, being committed while this worker
+        # sends the next one: the commit waits for the writer's group
+        # commit, and a worker that waited with it would send at the pace
+        # of the database, not of the upstream.  One at a time per worker.
+        recording: asyncio.Task[None] | None = None
         while True:
             message = await self._ready.get()
             size = len(message.content)
@@ -161,23 +166,57 @@ class Dispatcher:
                 continue  # its claim is released by stop()
             self.in_flight += 1
             try:
-                await self.deliver(message)
+                results, routes = await self._attempt(message)
             except Exception as exc:
-                # The claim stays; the lease brings the message back.
-                log.error("delivery_crashed", queue_id=message.id, error=type(exc).__name__)
-            finally:
-                self.in_flight -= 1
-                self.held_bytes -= size
+                self._crashed(message, size, exc)
                 del message
-                if size > DIRECT_LIMIT:
-                    self._wake.set()  # room in the budget: claim what waited for it
+                continue
+            if recording is not None:
+                await recording
+            recording = asyncio.create_task(
+                self._record_then_release(message, size, results, routes),
+                name=f"deliver-record-{message.id}",
+            )
+            del message
+
+    async def _record_then_release(
+        self,
+        message: QueuedMessage,
+        size: int,
+        results: list[RecipientResult],
+        routes: dict[str, str],
+    ) -> None:
+        try:
+            await self._record(message, results, routes)
+        except Exception as exc:
+            self._crashed(message, size, exc)
+        else:
+            self._release(size)
+
+    def _crashed(self, message: QueuedMessage, size: int, exc: Exception) -> None:
+        # The claim stays; the lease brings the message back.
+        log.error("delivery_crashed", queue_id=message.id, error=type(exc).__name__)
+        self._release(size)
+
+    def _release(self, size: int) -> None:
+        """A message is done with (recorded, or left to its lease)."""
+        self.in_flight -= 1
+        self.held_bytes -= size
+        if size > DIRECT_LIMIT:
+            self._wake.set()  # room in the budget: claim what waited for it
 
     # -- one message ---------------------------------------------------------
 
     async def deliver(self, message: QueuedMessage) -> None:
+        """Send `message` and record the outcome."""
+        await self._record(message, *await self._attempt(message))
+
+    async def _attempt(
+        self, message: QueuedMessage
+    ) -> tuple[list[RecipientResult], dict[str, str]]:
+        """Send `message`: each recipient's result and the route it took."""
         if message.receipts and self._receipts is not None:
-            await self._deliver_with_receipts(message, self._receipts)
-            return
+            return await self._attempt_with_receipts(message, self._receipts)
         env = message.envelope
         by_route: dict[str, list[OutboundRecipient]] = {}
         for r in message.pending:
@@ -188,11 +227,11 @@ class Dispatcher:
             results.extend(await self._send(route, env, message.content, recipients))
             for outbound in recipients:
                 routes_used[outbound.address] = route
-        await self._record(message, results, routes_used)
+        return results, routes_used
 
-    async def _deliver_with_receipts(
+    async def _attempt_with_receipts(
         self, message: QueuedMessage, addressing: ReceiptAddressing
-    ) -> None:
+    ) -> tuple[list[RecipientResult], dict[str, str]]:
         """One transaction per recipient, each asking for its own receipts."""
         env = message.envelope
         results: list[RecipientResult] = []
@@ -218,7 +257,7 @@ class Dispatcher:
             )
             results.extend(await self._send(r.route, env, message.content, [], outbound))
             routes_used[r.address] = r.route
-        await self._record(message, results, routes_used)
+        return results, routes_used
 
     async def _send(
         self,

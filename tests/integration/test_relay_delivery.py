@@ -212,6 +212,55 @@ async def test_pooled_connections_carry_many_messages(gateway, sink):
     assert sorted(strip_received(m.content)[1] for m in got) == sorted(messages)
 
 
+async def test_a_pooled_connection_closed_at_mail_is_replaced_at_once(gateway, sink):
+    """Reused connections go straight to MAIL (no RSET round trip): one the
+    upstream closed meanwhile costs a new connection, not a deferral."""
+    first = await send(gateway.port, make_message(subject="opens"), ["bob@recipient.example"])
+    await wait_state(gateway, first, "delivered")
+    sink.drop("mail", times=1)
+    message = make_message(subject="reuses")
+    queue_id = await send(gateway.port, message, ["bob@recipient.example"])
+    assert (await wait_state(gateway, queue_id, "delivered")).attempts == 1
+    assert strip_received((await sink.wait(2))[1].content)[1] == message
+
+
+async def test_a_new_connection_closed_at_mail_still_defers(gateway, sink):
+    """Only a reused connection is retried at once: a fresh one that fails
+    at MAIL is the upstream's trouble, and the message waits its turn."""
+    sink.drop("mail", times=1)
+    queue_id = await send(gateway.port, make_message(), ["bob@recipient.example"])
+    await sink.wait(1)
+    assert (await wait_state(gateway, queue_id, "delivered")).attempts == 2
+
+
+async def test_a_worker_sends_the_next_message_while_the_last_result_commits(
+    gateway_factory, sink, monkeypatch
+):
+    """One worker: the second message goes upstream while the first one's
+    result is still being committed; a third waits for that commit."""
+    gw = await gateway_factory({"queue": {"workers": 1, "poll_interval": "100ms"}})
+    release = asyncio.Event()
+    recording: list[str] = []
+    original = gw.store.record_attempt
+
+    async def slow_record(message, *args, **kwargs):
+        recording.append(message.id)
+        if len(recording) == 1:
+            await release.wait()
+        return await original(message, *args, **kwargs)
+
+    monkeypatch.setattr(gw.store, "record_attempt", slow_record)
+    ids = [await send(gw.port, make_message(subject=f"n{n}"), ["bob@recipient.example"])
+           for n in range(3)]
+    await sink.wait(2)
+    await asyncio.sleep(0.3)
+    assert len(sink.snapshot()) == 2 and recording == ids[:1]
+    release.set()
+    await sink.wait(3)
+    for queue_id in ids:
+        await wait_state(gw, queue_id, "delivered")
+
+
 @pytest.mark.parametrize("stage", ["connect", "mail", "rcpt", "data"])
 async def test_hang_then_upstream_back_loses_nothing(gateway_factory, sink, stage):
     gw = await gateway_factory({"upstream": {"timeout": "1s"}})

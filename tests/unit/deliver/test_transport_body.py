@@ -14,7 +14,6 @@ from gwtest import Sink, threads_calling
 from gateway.deliver import transport
 from gateway.deliver.transport import Outbound, OutboundRecipient, SmtpTransport
 from gateway.settings import RouteSettings
-from gateway.wire import UNLOCKED_FROM
 
 
 def test_body_without_dot_lines_is_sent_as_it_is():
@@ -44,16 +43,17 @@ def test_pieces_stuffed_equal_the_whole_body_stuffed(monkeypatch: pytest.MonkeyP
 async def test_large_body_is_checked_in_a_worker_thread_and_sent_as_it_is(
     sink: Sink, monkeypatch: pytest.MonkeyPatch
 ):
-    """From UNLOCKED_FROM bytes the CRLF check runs off the event loop; a
-    clean body then goes stuffed by the transport's own path, byte for
-    byte; one with a bare LF goes through aiosmtplib, which mends it."""
+    """Over a piece (1 MiB) the CRLF check runs off the event loop (up to
+    that it is cheaper than the hop); a clean body then goes stuffed by the
+    transport's own path, byte for byte; one with a bare LF goes through
+    aiosmtplib, which mends it."""
     threads = threads_calling(monkeypatch, transport, "line_endings_clean_unlocked")
     route = RouteSettings(host="127.0.0.1", port=sink.port, pool_size=1)
     smtp = SmtpTransport({"upstream": route}, "gw.test.example")
-    lines = [(b"." if n % 50 == 0 else b"") + b"x" * (n % 90) for n in range(2500)]
+    lines = [(b"." if n % 50 == 0 else b"") + b"x" * (n % 90) for n in range(25000)]
     clean = b"Subject: big\r\n\r\n" + b"\r\n".join(lines) + b"\r\n"
     broken = clean[:5000] + b"bare\nLF" + clean[5000:]
-    assert len(clean) >= UNLOCKED_FROM
+    assert len(clean) > transport._PIECE
     try:
         for body in (clean, broken):
             result = await smtp.send("upstream", Outbound(
@@ -65,3 +65,23 @@ async def test_large_body_is_checked_in_a_worker_thread_and_sent_as_it_is(
     assert got[0].content == clean
     assert got[1].content == broken.replace(b"bare\nLF", b"bare\r\nLF")
     assert len(threads) == 2 and threading.current_thread().name not in threads
+
+
+async def test_a_body_up_to_a_piece_is_checked_on_the_loop(
+    sink: Sink, monkeypatch: pytest.MonkeyPatch
+):
+    """200 KB: no thread hop for the CRLF check (it costs the worker far
+    more waiting than the check itself)."""
+    threads = threads_calling(monkeypatch, transport, "line_endings_clean_unlocked")
+    route = RouteSettings(host="127.0.0.1", port=sink.port, pool_size=1)
+    smtp = SmtpTransport({"upstream": route}, "gw.test.example")
+    body = b"Subject: mid\r\n\r\n" + b"y" * 76 + b"\r\n" * 1 + (b"z" * 76 + b"\r\n") * 2700
+    assert 200 * 1024 <= len(body) <= transport._PIECE
+    try:
+        result = await smtp.send("upstream", Outbound(
+            "alice@sender.example", (OutboundRecipient("bob@recipient.example"),), body))
+    finally:
+        await smtp.close()
+    assert [r.code for r in result.recipients] == [250]
+    assert (await sink.wait(1))[0].content == body
+    assert threads == []
