@@ -54,7 +54,7 @@ from gateway.receipts.keys import receipt_addressing
 from gateway.receipts.request import MDN_HEADER, take_header
 from gateway.receipts.tokens import ReceiptAddressing
 from gateway.receive import replies
-from gateway.receive.data import MessageContent, SpooledBody
+from gateway.receive.data import SPOOL_THRESHOLD, MessageContent, SpooledBody
 from gateway.receive.server import GatewaySMTP, ListenerConfig, start_listener
 from gateway.settings import Settings
 
@@ -64,8 +64,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 # Above this size the content stages run in a thread so that one large
-# message does not stall every other connection.
+# message does not stall every other connection: read ahead in the receive
+# stage's thread and concluded on the loop when it is kept in memory (up to
+# `_AHEAD_UP_TO`), or wholly in a thread of its own.
 _THREAD_THRESHOLD = 256 * 1024
+_AHEAD_UP_TO = SPOOL_THRESHOLD
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,13 +306,13 @@ class Gateway:
             self._large_slots.release()
 
     def _read_ahead(self, content: bytes) -> _ReadAhead | None:
-        """The pipeline's first steps on a message, run in the receive
-        stage's worker thread (`ListenerConfig.read_ahead`): its reading and
-        the long searches over its large texts, which let go of the
-        interpreter lock.  A thread hop costs a busy event loop a few of its
-        turns in latency, so this rides on the one the receive stage makes
-        anyway."""
-        if len(content) > _THREAD_THRESHOLD:
+        """The pipeline's first steps on a large message kept in memory, run
+        in the receive stage's worker thread (`ListenerConfig.read_ahead`,
+        from `wire.UNLOCKED_FROM`): its reading and the long searches over
+        its large texts, which let go of the interpreter lock.  A thread hop
+        costs a busy event loop a few of its turns in latency, so this rides
+        on the one the receive stage makes anyway."""
+        if len(content) > _AHEAD_UP_TO:
             return None  # the whole pipeline runs in a thread (`_decide`)
         reading = self.pipeline.read(content)
         ahead = None
@@ -320,14 +323,15 @@ class Gateway:
     async def _decide(
         self, envelope: Envelope, content: bytes, timeout: float, early: object = None
     ) -> Decision:
-        """The pipeline's decision: in a worker thread for large messages, on
-        the loop for the others, from what `_read_ahead` did when it ran."""
+        """The pipeline's decision: concluded on the loop from what
+        `_read_ahead` did when it ran; otherwise in a worker thread for large
+        messages, on the loop for the others."""
+        if isinstance(early, _ReadAhead) and early.content is content:
+            return self.pipeline.conclude(envelope, content, early.reading, early.ahead)
         if len(content) > _THREAD_THRESHOLD:
             return await asyncio.wait_for(
                 asyncio.to_thread(self.pipeline.run, envelope, content), timeout
             )
-        if isinstance(early, _ReadAhead) and early.content is content:
-            return self.pipeline.conclude(envelope, content, early.reading, early.ahead)
         return self.pipeline.run(envelope, content)
 
     async def _accept(self, envelope: Envelope, content: bytes, ahead: object = None) -> str:

@@ -15,7 +15,7 @@ The `DataCollector`
   ending one chunk and an LF starting the next is one) and there is no NUL,
   so a bare CR or LF (SMTP smuggling) is found however the message was cut:
   content going to the spool file chunk by chunk as it arrives, content
-  kept in memory once, whole, at the end (`settle`; from 64 KB in a worker
+  kept in memory once, whole, at the end (`settle`; from 256 KB in a worker
   thread, by a search that lets go of the GIL);
 - enforces the size limit (past it, content is dropped but the size is
   still followed, so the reader can go on to the real terminator and the

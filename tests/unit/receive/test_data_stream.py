@@ -134,8 +134,8 @@ async def test_reader_matches_reference_on_random_streams():
 
 
 def large_stream(defect: bytes, where: str) -> bytes:
-    """About 100 KB of CRLF lines (some dot-stuffed) with `defect` at `where`."""
-    lines = [(b".." if n % 97 == 0 else b"") + b"w" * (n % 70) for n in range(2800)]
+    """About 300 KB of CRLF lines (some dot-stuffed) with `defect` at `where`."""
+    lines = [(b".." if n % 97 == 0 else b"") + b"w" * (n % 70) for n in range(8400)]
     body = b"\r\n".join(lines) + b"\r\n"
     at = {"start": 0, "middle": len(body) // 2 + 3, "end": len(body) - 2}[where]
     return body[:at] + defect + body[at:] + b".\r\nNOOP\r\n"
@@ -505,6 +505,18 @@ async def test_read_ahead_is_not_run_on_small_content():
     assert seen == [] and collector.ahead is None
 
 
+async def test_a_200_kb_message_is_checked_on_the_loop(monkeypatch: pytest.MonkeyPatch):
+    """Under UNLOCKED_FROM no thread hop: checking 200 KB costs the loop less
+    than the hop's latency.  Nor is anything read ahead."""
+    threads = threads_calling(monkeypatch, data_module, "line_endings_clean_unlocked")
+    seen: list[bytes] = []
+    body = (b"u" * 70 + b"\r\n") * 2900
+    assert 200 * 1024 <= len(body) < data_module.UNLOCKED_FROM
+    collector, _ = await read_ahead_split(body + b".\r\n", seen.append)
+    assert content_of(collector) == body and not collector.bare_line_ending
+    assert threads == [] and seen == [] and collector.ahead is None
+
+
 async def test_a_failing_read_ahead_leaves_the_content_as_it_is():
     def read_ahead(content: bytes) -> None:
         raise RuntimeError("no head start")
@@ -520,7 +532,7 @@ async def test_acceptor_is_given_what_read_ahead_made(listener: Listener):
     port, captured = await listener(chunk=16 * 1024, max_message_size=1 << 20,
                                     read_ahead=lambda content: ("ahead", len(content)))
     small = make_message(body="short\r\n")
-    large = make_message(body=("v" * 70 + "\r\n") * 1200)
+    large = make_message(body=("v" * 70 + "\r\n") * 4000)
     conn = await SmtpConn.open(port)
     await conn.cmd("EHLO client.example")
     for raw in (small, large):
