@@ -172,7 +172,10 @@ class Dispatcher:
                 del message
                 continue
             if recording is not None:
-                await recording
+                # Shielded: a worker cancelled at shutdown (past the grace
+                # period) leaves the commit of a sent message's result to
+                # finish rather than lose it (and send the message again).
+                await asyncio.shield(recording)
             recording = asyncio.create_task(
                 self._record_then_release(message, size, results, routes),
                 name=f"deliver-record-{message.id}",
