@@ -7,7 +7,12 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from gateway.db.engine import PAGE_SIZE, create_engine
+from gateway.db.engine import (
+    PAGE_SIZE,
+    WRITER_CACHE_KIB,
+    create_engine,
+    create_sqlite_writer_engine,
+)
 
 
 async def _pragmas(url: str) -> dict[str, object]:
@@ -57,3 +62,20 @@ async def test_cleared_content_is_overwritten_in_the_file(tmp_path: Path) -> Non
     finally:
         await engine.dispose()
     assert marker not in path.read_bytes()
+
+
+async def test_the_writer_has_a_page_cache_for_a_batch_of_large_messages(tmp_path: Path) -> None:
+    """The writer's connection holds a batch's dirty pages in its cache (no
+    spill to the WAL mid-transaction); other connections keep SQLite's default."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'cache.db'}")
+    writer = create_sqlite_writer_engine(engine)
+    try:
+        with writer.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -WRITER_CACHE_KIB
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+        assert WRITER_CACHE_KIB * 1024 >= 100 * 200 * 1024
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA cache_size"))).scalar() == -2000
+    finally:
+        writer.dispose()
+        await engine.dispose()
