@@ -391,6 +391,10 @@ class Gateway:
             audit_id=queue_id,
             id=queue_id,
             receipts=receipts,
+            # The received bytes as the receive stage checked them, behind
+            # the gateway's own header: the transport need not look again.
+            # Content the gateway rebuilt (protected, a header taken out) is.
+            line_endings_checked=body is content,
         )
         also = [self.audit.record_op(record, events)]
         if decision.password is not None:

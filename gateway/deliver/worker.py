@@ -227,7 +227,10 @@ class Dispatcher:
         results: list[RecipientResult] = []
         routes_used: dict[str, str] = {}
         for route, recipients in by_route.items():
-            results.extend(await self._send(route, env, message.content, recipients))
+            results.extend(await self._send(
+                route, env, message.content, recipients,
+                checked=message.line_endings_checked,
+            ))
             for outbound in recipients:
                 routes_used[outbound.address] = route
         return results, routes_used
@@ -269,6 +272,7 @@ class Dispatcher:
         content: bytes,
         recipients: list[OutboundRecipient],
         outbound: Outbound | None = None,
+        checked: bool = False,
     ) -> tuple[RecipientResult, ...]:
         if outbound is None:
             outbound = Outbound(
@@ -279,6 +283,7 @@ class Dispatcher:
                 envid=env.dsn_envid,
                 smtputf8=env.smtputf8,
                 body_8bit=env.body_8bit,
+                line_endings_checked=checked,
             )
         recipients = list(outbound.recipients)
         has_route = getattr(self._transport, "has_route", None)

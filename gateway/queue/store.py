@@ -119,6 +119,10 @@ class NewMessage:
     audit_id: str | None = None
     id: str = field(default_factory=new_queue_id)
     receipts: bool = False  # request delivery/read receipts per recipient
+    # Every CR and LF of `content` is in a CRLF and it has no NUL: the
+    # received content as the receive stage checked it, behind a header
+    # the gateway wrote.  Not stored: a message loaded again is checked.
+    line_endings_checked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,7 @@ class QueuedMessage:
     last_error: str | None = None
     claimed_by: str | None = None
     receipts: bool = False
+    line_endings_checked: bool = False  # see NewMessage; never from the database
 
     @property
     def pending(self) -> tuple[QueuedRecipient, ...]:
@@ -254,6 +259,7 @@ class QueueStore:
             audit_id=message.audit_id,
             claimed_by=claimed_by,
             receipts=message.receipts,
+            line_endings_checked=message.line_endings_checked,
         )
         return write, queued
 

@@ -233,6 +233,33 @@ async def test_a_new_connection_closed_at_mail_still_defers(gateway, sink):
     assert (await wait_state(gateway, queue_id, "delivered")).attempts == 2
 
 
+async def test_received_content_is_not_checked_again_on_its_way_out(
+    gateway, sink, monkeypatch
+):
+    """The receive stage checked the bytes; passed through unchanged they go
+    upstream without a second CRLF check.  Loaded again from the queue (a
+    retry), they are checked."""
+    from gateway.deliver import transport
+
+    checks: list[int] = []
+    original = transport.line_endings_clean
+
+    def counting(data: bytes) -> bool:
+        checks.append(len(data))
+        return original(data)
+
+    monkeypatch.setattr(transport, "line_endings_clean", counting)
+    message = make_message(subject="straight through")
+    first = await send(gateway.port, message, ["bob@recipient.example"])
+    await wait_state(gateway, first, "delivered")
+    assert checks == []
+    sink.fail("data", "451 4.3.0 try again", times=1)
+    retried = await send(gateway.port, make_message(subject="retried"), ["bob@recipient.example"])
+    assert (await wait_state(gateway, retried, "delivered")).attempts == 2
+    assert len(checks) == 1
+    assert strip_received((await sink.wait(2))[0].content)[1] == message
+
+
 async def test_a_worker_sends_the_next_message_while_the_last_result_commits(
     gateway_factory, sink, monkeypatch
 ):
