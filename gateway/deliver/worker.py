@@ -210,10 +210,6 @@ class Dispatcher:
 
     # -- one message ---------------------------------------------------------
 
-    async def deliver(self, message: QueuedMessage) -> None:
-        """Send `message` and record the outcome."""
-        await self._record(message, *await self._attempt(message))
-
     async def _attempt(
         self, message: QueuedMessage
     ) -> tuple[list[RecipientResult], dict[str, str]]:
