@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import os
+import platform
 import re
 import secrets
 import shutil
@@ -721,11 +722,26 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
         print("\n".join(lines))
 
 
+def _cpu_model() -> str:
+    """The processor's name: ratios to Postfix differ from one kind of CPU
+    to another (the gateway is one Python process, Postfix several in C), so
+    figures from two machines are only compared knowing both."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def _environment() -> str:
     load = os.getloadavg()
     overrides = sorted(k for k in os.environ if k.startswith("GATEWAY_") and not
                        _OWN_OVERRIDES.match(k) and not k.startswith("GATEWAY_TEST_"))
-    text = (f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
+    text = (f"{os.cpu_count()} CPUs ({_cpu_model()}), "
+            f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
             f"Python {sys.version.split()[0]}")
     if overrides:
         text += f"; gateway overrides from the environment: {', '.join(overrides)}"

@@ -16,10 +16,14 @@ fork the chain: the second insert fails and the Writer retries it alone.
 Cost on the hot path: the lock and the head read happen once per
 transaction, not per message; the head is remembered for the rest of that
 transaction only (keyed by the transaction object, forgotten with it), since
-nobody else can append while the lock is held.  Per message that leaves one
-insert per table touched (records, events, terms), each a single executemany,
-and a sha256 per row: the rows' JSON and hashed content are built with the
-operation, before it reaches the Writer's batch.
+nobody else can append while the lock is held.  Per message that leaves a
+sha256 per row (the rows' JSON and hashed content are built with the
+operation, before it reaches the Writer's batch) and the rows themselves:
+inside the Writer's batch they are inserted at its end, one executemany per
+table for the whole batch (gateway.db.prepared.insert_later).  The rows'
+places in the chain are fixed when they are appended, so the order in which
+they reach the tables does not matter; a writer operation that reads the
+trail back flushes them first (`flush_inserts`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection as SyncConnection
 from sqlalchemy import select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,7 +49,7 @@ from gateway.audit.chain import (
     terms_text,
 )
 from gateway.audit.record import AuditEvent, AuditRecord, utc
-from gateway.db.prepared import Prepared
+from gateway.db.prepared import Prepared, transaction_of
 from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
 
 Operation = Callable[[AsyncConnection], Awaitable[Any]]
@@ -106,18 +109,13 @@ async def read_head(conn: AsyncConnection) -> Head:
     return Head(int(seq), str(hash_))
 
 
-def _transaction(conn: AsyncConnection) -> Any:
-    sync: SyncConnection = conn.sync_connection  # type: ignore[assignment]
-    return sync.get_transaction()
-
-
 async def _head(conn: AsyncConnection) -> Head:
-    tx = _transaction(conn)
+    tx = transaction_of(conn)
     if tx is not None and tx in _HEADS:
         return _HEADS[tx]
     await lock_chain(conn)
     head = await read_head(conn)
-    tx = _transaction(conn)
+    tx = transaction_of(conn)
     if tx is not None:
         _HEADS[tx] = head
     return head
@@ -248,9 +246,11 @@ class AuditTrail:
         head = await _head(conn)
         row = dict(pending.row, seq=head.seq + 1, prev_hash=head.hash)
         row["hash"] = link(head.hash, pending.content)
-        await _INSERT_RECORD.run(conn, [row])
+        await _INSERT_RECORD.insert_later(conn, [row])
         if pending.terms:
-            await _INSERT_TERMS.run(conn, [dict(term, record_seq=row["seq"]) for term in pending.terms])
+            await _INSERT_TERMS.insert_later(
+                conn, [dict(term, record_seq=row["seq"]) for term in pending.terms]
+            )
         new_head = await self._insert_events(conn, Head(row["seq"], row["hash"]), events)
         await self._advance(conn, head.seq, new_head)
 
@@ -274,12 +274,12 @@ class AuditTrail:
             hash_ = link(prev, event.content)
             rows.append(dict(event.row, seq=seq, prev_hash=prev, hash=hash_))
             prev = hash_
-        await _INSERT_EVENTS.run(conn, rows)
+        await _INSERT_EVENTS.insert_later(conn, rows)
         return Head(seq, prev)
 
     async def _advance(self, conn: AsyncConnection, start: int, head: Head) -> None:
         """Remember the new head for this transaction; checkpoint on a boundary."""
-        tx = _transaction(conn)
+        tx = transaction_of(conn)
         if tx is not None:
             _HEADS[tx] = head
         if head.seq // self.checkpoint_every > start // self.checkpoint_every:

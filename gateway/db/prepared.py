@@ -14,11 +14,20 @@ datetimes as text, for instance).  `run` then hands rows to
 `exec_driver_sql` as one executemany: the driver's prepared statement, the
 transaction of the connection it is given, and none of the per-call
 compilation.  The values written are exactly what Core would write.
+
+A transaction may also collect inserts (`collect_inserts`): `insert_later`
+then keeps the rows, and `flush_inserts` writes each statement's rows in one
+executemany at the end.  The Writer's batch does this for the audit trail's
+rows: a batch of twenty messages then makes three inserts into the trail's
+tables, not sixty (each call is a trip to the driver, a network round trip
+on PostgreSQL).  Nothing may read the collected rows before the flush; a
+writer operation that reads them back calls `flush_inserts` first.
 """
 
 from __future__ import annotations
 
 import datetime
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -29,7 +38,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable, Insert
 
-__all__ = ["Prepared"]
+__all__ = ["Prepared", "collect_inserts", "flush_inserts", "transaction_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +109,58 @@ class Prepared:
         else:
             await conn.exec_driver_sql(sql, parameters)
 
+    async def insert_later(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """As `run`, but in a transaction that collects inserts only at its
+        end (`flush_inserts`), together with the statement's other rows.  In
+        any other transaction the rows are inserted at once."""
+        if not rows:
+            return
+        tx = transaction_of(conn)
+        collected = _COLLECTED.get(tx) if tx is not None else None
+        if collected is None:
+            await self.run(conn, rows)
+            return
+        collected.setdefault((self, tuple(rows[0])), []).extend(rows)
+
     async def fetch(self, conn: AsyncConnection, row: Mapping[str, Any] | None = None) -> list[Any]:
         """Execute once with `row`'s parameters and return every result row."""
         sql, (parameters,) = self._prepare(conn.dialect, [row or {}])
         result = await conn.exec_driver_sql(sql, parameters)
         return list(result.all())
+
+
+# Transaction -> the rows of `insert_later` waiting for `flush_inserts`, by
+# statement and keys (one executemany each), in the order first collected.
+# Weak keys: a transaction rolled back takes its rows with it.
+_Collected = dict[tuple[Prepared, tuple[str, ...]], list[Mapping[str, Any]]]
+_COLLECTED: weakref.WeakKeyDictionary[Any, _Collected] = weakref.WeakKeyDictionary()
+
+
+def transaction_of(conn: AsyncConnection) -> Any:
+    """The Core transaction `conn` is in (None outside one)."""
+    return conn.sync_connection.get_transaction()  # type: ignore[union-attr]
+
+
+def collect_inserts(conn: AsyncConnection) -> None:
+    """Let `insert_later` collect rows in `conn`'s transaction, which then
+    must call `flush_inserts` before it commits."""
+    tx = transaction_of(conn)
+    if tx is None:
+        raise RuntimeError("collect_inserts needs a transaction")
+    _COLLECTED[tx] = {}
+
+
+async def flush_inserts(conn: AsyncConnection) -> None:
+    """Insert the rows collected so far in `conn`'s transaction (it goes on
+    collecting)."""
+    tx = transaction_of(conn)
+    collected = _COLLECTED.get(tx) if tx is not None else None
+    if not collected:
+        return
+    batches = list(collected.items())
+    collected.clear()
+    for (prepared, _), rows in batches:
+        await prepared.run(conn, rows)
 
 
 def _positional(

@@ -6,7 +6,9 @@ commits once.  Operations that free stored content (a delivered message's)
 run first in their batch: the pages they free are then reused by the
 batch's inserts in the same transaction, so each is written to the WAL once
 (secure_delete's zeros and a new message's content would otherwise be two
-frames per page, in two commits).  If that transaction fails, each operation is retried alone so
+frames per page, in two commits).  Rows an operation inserts with
+`Prepared.insert_later` (the audit trail's) are written at the end of the
+batch, one executemany per statement.  If that transaction fails, each operation is retried alone so
 one bad write cannot fail its neighbours.  A caller's future resolves only
 after the commit returned, i.e. after the data is durable.
 
@@ -33,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db.engine import create_sqlite_writer_engine
+from gateway.db.prepared import collect_inserts, flush_inserts
 from gateway.errors import StoreError
 
 T = TypeVar("T")
@@ -141,7 +144,9 @@ class Writer:
             results = await self._sqlite_transaction(operations)
         else:
             async with self._engine.begin() as conn:
+                collect_inserts(conn)
                 results = [await op(conn) for op in operations]
+                await flush_inserts(conn)
         self.batches += 1
         self.operations += len(operations)
         return results
@@ -161,7 +166,9 @@ class Writer:
             transaction = conn.begin()
             try:
                 direct = cast(AsyncConnection, _DirectConnection(conn))
+                collect_inserts(direct)
                 results = [_drive(op(direct)) for op in operations]
+                _drive(flush_inserts(direct))
                 await asyncio.get_running_loop().run_in_executor(
                     self._thread, transaction.commit
                 )

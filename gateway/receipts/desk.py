@@ -55,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import AuditEvent, AuditTrail, EventType
 from gateway.db import audit_events
+from gateway.db.prepared import flush_inserts
 from gateway.errors import VaultError
 from gateway.model import Action, Envelope, RecipientDsn
 from gateway.passwords import HeldState, PasswordStore, held_passwords
@@ -550,6 +551,9 @@ class ReceiptDesk:
         conn: AsyncConnection, queue_id: str, event_type: EventType
     ) -> list[dict[str, Any]]:
         """The details of the message's events of one type."""
+        # Events appended earlier in this batch wait for its end: write them
+        # first, so a second receipt in the same batch sees the first.
+        await flush_inserts(conn)
         rows = await conn.execute(
             select(audit_events.c.detail).where(
                 audit_events.c.record_id == queue_id, audit_events.c.type == event_type.value

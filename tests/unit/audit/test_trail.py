@@ -189,3 +189,29 @@ async def test_any_text_hashes_the_same_in_python_and_in_sql(engine, writer, tra
     assert report.ok, report.problems
     found = await AuditQuery(engine).search(SearchFilter(organisation="üNÏCODE trust 😀"))
     assert [d["id"] for d in found] == ["msg-unicode"]
+
+
+async def test_the_rows_of_a_batch_are_written_at_its_end_and_read_back_after_a_flush(
+    engine, writer, trail
+):
+    from gateway.receipts.desk import ReceiptDesk
+
+    record = make_record("batched-1")
+    unauthenticated = AuditEvent(EventType.DELIVERY_CONFIRMED, T0,
+                                 {"index": 0, "authenticated": False})
+
+    async def write(conn):
+        await trail.record_op(record, life(record))(conn)
+        waiting = (await conn.execute(select(audit_records.c.id))).all()
+        await trail.append_events(conn, record.id, [unauthenticated])
+        # The receipts desk reads the events back within the batch: a second
+        # unauthenticated receipt for the same recipient must see the first.
+        seen = await ReceiptDesk._already_audited(conn, record.id, 0, EventType.DELIVERY_CONFIRMED)
+        return waiting, seen
+
+    waiting, seen = await writer.submit(write)
+    assert waiting == []  # collected, not yet inserted
+    assert seen is True
+    report = await verify(engine)
+    assert report.ok, report.problems
+    assert (report.records, report.events) == (1, len(life(record)) + 1)
