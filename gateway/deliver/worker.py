@@ -135,6 +135,13 @@ class Dispatcher:
             room_bytes = self._budget - self.held_bytes
             if self._stopping or room <= 0 or (self.held_bytes and room_bytes <= 0):
                 continue
+            if room < self._capacity // 4 and self._ready.qsize():
+                # The workers have plenty to do.  Each message queued while
+                # the ready queue is full wakes the poller, which would claim
+                # a few at a time, dozens of times a second; claim once they
+                # have made room for a batch instead.
+                self._refill = True
+                continue
             try:
                 claimed = await self._store.claim_due(
                     room, max_bytes=max(0, room_bytes), at_least_one=not self.held_bytes

@@ -11,7 +11,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db import is_postgres, queue_messages, queue_recipients
@@ -55,6 +68,44 @@ _FINISH_MESSAGE = Prepared(
     update(queue_messages).where(queue_messages.c.id == bindparam("m_id"))
     .values({**_MESSAGE_ATTEMPT, "content": b""})
 )
+_CLAIM = Prepared(
+    update(queue_messages).where(queue_messages.c.id == bindparam("m_id"))
+    .values(state=QueueState.ACTIVE.value, claimed_by=bindparam("claimed_by"),
+            lease_until=bindparam("lease_until"), updated_at=bindparam("updated_at"))
+)
+
+
+def _due_ways() -> tuple[ColumnElement[bool], ...]:
+    """The ways a message is due: its time came, or its claimer's lease ran out."""
+    m, now = queue_messages.c, bindparam("now", type_=Float)
+    return (
+        and_(m.state == QueueState.QUEUED.value, m.next_attempt_at <= now),
+        and_(m.state == QueueState.DEFERRED.value, m.next_attempt_at <= now),
+        and_(m.state == QueueState.ACTIVE.value, m.lease_until < now),
+    )
+
+
+def _due_sqlite() -> Prepared:
+    """Due messages in due order, one branch per way, each cut at the limit.
+
+    Written with OR, the condition makes SQLite collect every queued message
+    and sort them before the limit applies: a claim then costs as much as the
+    backlog is long, and a busy gateway claims dozens of times a second with
+    thousands waiting.  Each branch here reads ix_queue_due in order and
+    stops at the limit.  (PostgreSQL keeps the OR: FOR UPDATE is not allowed
+    with UNION.)
+    """
+    m, limit = queue_messages.c, bindparam("limit", type_=Integer)
+    branches = [
+        select(m.id, m.size, m.next_attempt_at).where(way)
+        .order_by(m.next_attempt_at).limit(limit).subquery(f"due_{n}")
+        for n, way in enumerate(_due_ways())
+    ]
+    due = union_all(*(select(b) for b in branches)).subquery("due")
+    return Prepared(select(due.c.id, due.c.size).order_by(due.c.next_attempt_at).limit(limit))
+
+
+_DUE_SQLITE = _due_sqlite()
 
 
 def _digits(number: int, count: int) -> str:
@@ -312,43 +363,28 @@ class QueueStore:
         postgres = is_postgres(self.engine)
 
         async def write(conn: AsyncConnection) -> list[QueuedMessage]:
-            due = (
-                select(queue_messages.c.id, queue_messages.c.size)
-                .where(
-                    or_(
-                        and_(
-                            queue_messages.c.state.in_(
-                                [QueueState.QUEUED.value, QueueState.DEFERRED.value]
-                            ),
-                            queue_messages.c.next_attempt_at <= now,
-                        ),
-                        and_(
-                            queue_messages.c.state == QueueState.ACTIVE.value,
-                            queue_messages.c.lease_until < now,
-                        ),
-                    )
-                )
-                .order_by(queue_messages.c.next_attempt_at)
-                .limit(limit)
-            )
             if postgres:
-                due = due.with_for_update(skip_locked=True)
-            rows = [(row[0], int(row[1] or 0)) for row in await conn.execute(due)]
+                due = (
+                    select(queue_messages.c.id, queue_messages.c.size)
+                    .where(or_(*_due_ways()))
+                    .order_by(queue_messages.c.next_attempt_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+                found = list(await conn.execute(due, {"now": now}))
+            else:
+                found = await _DUE_SQLITE.fetch(conn, {"now": now, "limit": limit})
+            rows = [(row[0], int(row[1] or 0)) for row in found]
             if max_bytes is not None:
                 rows = _within(rows, max_bytes, at_least_one)
             ids = [message_id for message_id, _ in rows]
             if not ids:
                 return []
-            await conn.execute(
-                update(queue_messages)
-                .where(queue_messages.c.id.in_(ids))
-                .values(
-                    state=QueueState.ACTIVE.value,
-                    claimed_by=self.worker_id,
-                    lease_until=now + self.lease_seconds,
-                    updated_at=now,
-                )
-            )
+            await _CLAIM.run(conn, [
+                {"m_id": message_id, "claimed_by": self.worker_id,
+                 "lease_until": now + self.lease_seconds, "updated_at": now}
+                for message_id in ids
+            ])
             return await _load(conn, ids)
 
         return await self.writer.submit(write)

@@ -359,3 +359,39 @@ async def test_starttls_required_but_not_offered_defers(gateway_factory, sink):
     queue_id = await send(gw.port, make_message(), ["bob@recipient.example"])
     await wait_state(gw, queue_id, "deferred")
     assert sink.snapshot() == []
+
+
+async def test_the_poller_claims_in_batches_while_the_workers_are_busy(
+    gateway_factory, sink, monkeypatch
+):
+    """Messages queued while the ready queue is full each wake the poller;
+    it claims once the workers have made room for a batch (a quarter of
+    the ready queue), not a message or two at a time, dozens of times a
+    second.  Nothing is left behind."""
+    gw = await gateway_factory({"queue": {"workers": 4, "poll_interval": "100ms"}})
+    capacity = 4 * 4  # Dispatcher: workers x 4
+    claims: list[tuple[int, int]] = []  # (room asked for, messages already ready)
+    claim_due, record_attempt = gw.store.claim_due, gw.store.record_attempt
+
+    async def counted_claim(limit, *args, **kwargs):
+        claims.append((limit, gw.dispatcher._ready.qsize()))
+        return await claim_due(limit, *args, **kwargs)
+
+    async def slow_record(*args, **kwargs):
+        await asyncio.sleep(0.05)  # a slow upstream: the ready queue stays full
+        return await record_attempt(*args, **kwargs)
+
+    monkeypatch.setattr(gw.store, "claim_due", counted_claim)
+    monkeypatch.setattr(gw.store, "record_attempt", slow_record)
+
+    async def client(n: int) -> list[str]:
+        return [await send(gw.port, make_message(subject=f"c{n}-{k}"), ["bob@recipient.example"])
+                for k in range(8)]
+
+    ids = [i for batch in await asyncio.gather(*(client(n) for n in range(8))) for i in batch]
+    await sink.wait(len(ids), timeout=60)
+    for queue_id in ids:
+        await wait_state(gw, queue_id, "delivered")
+    busy = [room for room, ready in claims if ready]
+    assert busy, "the ready queue was never full: nothing tested"
+    assert min(busy) >= capacity // 4, claims

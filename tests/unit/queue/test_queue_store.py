@@ -374,3 +374,70 @@ async def test_queue_commands(stores, cli_config, capsys):
     assert (await store.get(deferred.id)).next_attempt_at <= time.time()
     assert await run_main("queue", "retry", delivered.id, "--config", str(cli_config)) == 1
     assert "not a queued or deferred" in capsys.readouterr().out
+
+
+async def test_claims_come_in_due_order_from_every_way_of_being_due(stores):
+    a = stores.open("worker-a", lease=30)
+    crashed = stores.open("worker-crashed", lease=0.5)
+    now = time.time()
+    queued = await a.enqueue(NewMessage(envelope=envelope(1), content=b"x\r\n"), claim=False)
+    deferred = await a.enqueue(NewMessage(envelope=envelope(2), content=b"x\r\n"))
+    await a.record_attempt(deferred, [], QueueState.DEFERRED, next_attempt_at=now - 60)
+    orphan = await crashed.enqueue(NewMessage(envelope=envelope(3), content=b"x\r\n"))
+    later = await a.enqueue(NewMessage(envelope=envelope(4), content=b"x\r\n"), claim=False)
+    await a.record_attempt(later, [], QueueState.DEFERRED, next_attempt_at=now + 3600)
+    await asyncio.sleep(0.6)  # the crashed worker's lease runs out
+    # Due order is next_attempt_at: the deferred one (due a minute ago),
+    # the queued one, then the orphan (queued after it, its lease run out);
+    # the one deferred for an hour is not due.
+    first = await a.claim_due(2)
+    rest = await a.claim_due(10)
+    assert [m.id for m in first] == [deferred.id, queued.id]
+    assert [m.id for m in rest] == [orphan.id]
+    assert {m.claimed_by for m in first + rest} == {"worker-a"}
+
+
+async def test_a_claim_costs_the_same_however_long_the_backlog(sqlite_url):
+    """SQLite reads the due messages in index order and stops at the limit:
+    a claim from a backlog of 2000 does the work of one from 100."""
+    from gateway.queue.store import _DUE_SQLITE, _INSERT_MESSAGE
+    from gateway.queue.writer import sqlite_connection
+
+    engine = create_engine(sqlite_url)
+    writer = Writer(engine)
+    writer.start()
+    now = time.time()
+
+    def rows(start: int, count: int) -> list[dict[str, object]]:
+        return [{"id": f"m{n:05d}", "created_at": now, "mail_from": "a@sender.example",
+                 "envelope": "{}", "content": b"x\r\n", "size": 3, "state": "queued",
+                 "attempts": 0, "next_attempt_at": now - 100 + n / 1000, "claimed_by": None,
+                 "lease_until": None, "audit_id": None, "updated_at": now}
+                for n in range(start, start + count)]
+
+    async def steps_of_a_claim(conn) -> int:
+        raw = sqlite_connection(conn)
+        assert raw is not None
+        counted = [0]
+
+        def count() -> int:
+            counted[0] += 1
+            return 0
+
+        raw.set_progress_handler(count, 1)  # called every virtual machine instruction
+        try:
+            found = await _DUE_SQLITE.fetch(conn, {"now": now, "limit": 16})
+        finally:
+            raw.set_progress_handler(None, 1)
+        assert [row[0] for row in found] == [f"m{n:05d}" for n in range(16)]
+        return counted[0]
+
+    try:
+        await writer.submit(lambda conn: _INSERT_MESSAGE.run(conn, rows(0, 100)))
+        short = await writer.submit(steps_of_a_claim)
+        await writer.submit(lambda conn: _INSERT_MESSAGE.run(conn, rows(100, 1900)))
+        long = await writer.submit(steps_of_a_claim)
+        assert long < short * 1.5, (short, long)
+    finally:
+        await writer.stop()
+        await engine.dispose()
