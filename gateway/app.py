@@ -43,6 +43,7 @@ from gateway.deliver import Dispatcher, SmtpTransport, Transport
 from gateway.errors import VaultError
 from gateway.inspect import Reading
 from gateway.model import Action, Envelope
+from gateway.operate.memory import tune_gc
 from gateway.operate.metrics import HealthServer, Metrics
 from gateway.passwords import PasswordStore, PasswordVault, hold_op
 from gateway.pipeline import Ahead, Decision, Pipeline, received_header
@@ -217,6 +218,7 @@ class Gateway:
 
     async def serve_forever(self) -> None:
         await self.start()
+        tune_gc()  # what start-up built is kept out of every collection from here on
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
