@@ -39,8 +39,9 @@ _MIN_KEY_LENGTH = 32
 def ts(value: datetime) -> str:
     """A fixed-format UTC timestamp: what the chain hashes for a time column,
     identical whether PostgreSQL (aware) or SQLite (naive) handed it back."""
-    # isoformat (C) writes what strftime("%Y-%m-%dT%H:%M:%S.%fZ") would, faster.
-    return utc(value).replace(tzinfo=None).isoformat("T", "microseconds") + "Z"
+    # isoformat (C) writes what strftime("%Y-%m-%dT%H:%M:%S.%fZ") would, faster;
+    # its first 26 characters are the time, "+00:00" follows.
+    return utc(value).isoformat("T", "microseconds")[:26] + "Z"
 
 
 def canonical(data: Any) -> bytes:

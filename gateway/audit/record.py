@@ -44,7 +44,10 @@ class EventType(StrEnum):
 
 def utc(value: datetime) -> datetime:
     """The same instant in UTC; a naive time (SQLite hands those back) is UTC."""
-    if value.tzinfo is None:
+    zone = value.tzinfo
+    if zone is UTC:
+        return value  # the usual case: no copy
+    if zone is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 

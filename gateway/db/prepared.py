@@ -222,7 +222,10 @@ def _sqlite_datetime(value: Any) -> Any:
     (the time as given, any zone dropped), by `isoformat` in C rather than a
     %-mapping per value."""
     if isinstance(value, datetime.datetime):
-        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        # The first 26 characters are the wall time; an aware time's offset
+        # follows them ("+00:00"), which SQLAlchemy drops too.  Cutting it
+        # off costs less than a copy of the datetime without its zone.
+        return value.isoformat(" ", "microseconds")[:26]
     if isinstance(value, datetime.date):
         return f"{value.isoformat()} 00:00:00.000000"
     raise TypeError("SQLite DateTime type only accepts Python datetime and date objects as input.")
