@@ -124,7 +124,15 @@ class _SinkSMTP(SMTP):  # type: ignore[misc]
         if match is None:
             await self.push("501 5.5.4 Syntax: MAIL FROM:<address>")
             return
+        if self.envelope.mail_from is not None:
+            # As aiosmtpd (and any real server): a transaction left open,
+            # e.g. after a refused DATA, must be reset before the next MAIL.
+            await self.push("503 5.5.1 Error: nested MAIL command")
+            return
         address, params = match.group(1), tuple(match.group(2).split())
+        # Did the client send its RCPT and DATA without waiting for this
+        # reply (RFC 2920 pipelining)?  They are read already.
+        self._sink.mail_pipelined.append(b"DATA\r\n" in bytes(self._reader._buffer))
         reply = await self._apply("mail", [address])
         if reply is not None:
             await self.push(reply)
@@ -163,7 +171,10 @@ class _SinkHandler:
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
-        return [*responses[:-1], "250-DSN", "250-ENHANCEDSTATUSCODES", responses[-1]]
+        extra = ["250-DSN", "250-ENHANCEDSTATUSCODES"]
+        if self._sink.pipelining:
+            extra.append("250-PIPELINING")
+        return [*responses[:-1], *extra, responses[-1]]
 
     async def handle_DATA(self, server: _SinkSMTP, session: Any, envelope: Any) -> str:
         reply = await server._apply("data", envelope.rcpt_tos)
@@ -196,6 +207,7 @@ class Sink:
     TCP connection is accepted, then no banner / closed at once); `clear_rules()`;
     `stop()` / `start()`: the upstream is down / back on the same port.
     `tls_context` offers STARTTLS, or with `implicit_tls` speaks TLS at once.
+    `pipelining=False`: PIPELINING is not advertised.
     """
 
     def __init__(
@@ -204,9 +216,14 @@ class Sink:
         port: int = 0,
         tls_context: Any = None,
         implicit_tls: bool = False,
+        pipelining: bool = True,
     ) -> None:
         self.host = host
         self.port = port
+        # PIPELINING advertised (RFC 2920): the gateway then sends MAIL,
+        # RCPT and DATA in one write; without it, one command at a time.
+        self.pipelining = pipelining
+        self.mail_pipelined: list[bool] = []  # per MAIL: RCPT and DATA came with it
         # With a context: STARTTLS is offered, or (implicit_tls) TLS from the start.
         self.tls_context = tls_context
         self.implicit_tls = implicit_tls

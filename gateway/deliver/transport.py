@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosmtplib
 import structlog
+from aiosmtplib.email import quote_address
 
 from gateway.model import DeliveryResult, RecipientResult
 from gateway.settings import RouteSettings
@@ -204,6 +206,13 @@ async def _transaction(
     if dsn and outbound.envid:
         mail_options.append(f"ENVID={outbound.envid}")
     encoding = "utf-8" if outbound.smtputf8 else "ascii"
+    # Checked once, before anything is sent: the body goes by the
+    # transport's own stuffing only when its line endings are all CRLF.
+    clean = await _clean(outbound.content, outbound.line_endings_checked)
+    if clean and client.supports_extension("pipelining"):
+        pipelined = await _pipelined(client, outbound, mail_options, encoding, dsn)
+        if pipelined is not None:
+            return pipelined
     try:
         await client.mail(outbound.mail_from, options=mail_options, encoding=encoding)
     except aiosmtplib.SMTPServerDisconnected as exc:
@@ -214,13 +223,10 @@ async def _transaction(
     results: dict[str, RecipientResult] = {}
     accepted: list[str] = []
     for rcpt in outbound.recipients:
-        options: list[str] = []
-        if dsn and rcpt.notify:
-            options.append("NOTIFY=" + ",".join(rcpt.notify))
-        if dsn and rcpt.orcpt:
-            options.append(f"ORCPT={rcpt.orcpt}")
         try:
-            response = await client.rcpt(rcpt.address, options=options, encoding=encoding)
+            response = await client.rcpt(
+                rcpt.address, options=_rcpt_options(rcpt, dsn), encoding=encoding
+            )
         except aiosmtplib.SMTPResponseException as exc:
             results[rcpt.address] = RecipientResult(rcpt.address, exc.code, exc.message)
             continue
@@ -232,12 +238,137 @@ async def _transaction(
             await client.rset()
         return tuple(results[r.address] for r in outbound.recipients)
     try:
-        response = await _data(client, outbound.content, outbound.line_endings_checked)
+        response = await _data(client, outbound.content, clean)
         code, message = response.code, response.message
     except aiosmtplib.SMTPResponseException as exc:
         code, message = exc.code, exc.message
     for address in accepted:
         results[address] = RecipientResult(address, code, message)
+    return tuple(results[r.address] for r in outbound.recipients)
+
+
+def _rcpt_options(rcpt: OutboundRecipient, dsn: bool) -> list[str]:
+    options: list[str] = []
+    if dsn and rcpt.notify:
+        options.append("NOTIFY=" + ",".join(rcpt.notify))
+    if dsn and rcpt.orcpt:
+        options.append(f"ORCPT={rcpt.orcpt}")
+    return options
+
+
+# An address that aiosmtplib's quoting (email.utils.parseaddr) would give
+# back as it is: no quotes, brackets, comments, spaces or list separators.
+# The receive stage has refused everything stranger before it was queued;
+# anything that still is goes through aiosmtplib's own quoting.
+_PLAIN_ADDRESS = re.compile(r'[^\s"<>(),;:\\\[\]]*\Z')
+
+
+def _path(address: str, encoding: str) -> bytes:
+    if _PLAIN_ADDRESS.match(address):
+        return b"<" + address.encode(encoding) + b">"
+    return quote_address(address).encode(encoding)
+
+
+async def _reply(protocol: Any, timeout: float | None) -> aiosmtplib.SMTPResponse:
+    """The next reply of a pipelined group, in order.
+
+    aiosmtplib's protocol takes one reply from what arrives into a waiting
+    future and keeps the rest in its buffer; data arriving while that
+    future holds a reply not yet picked up is dropped.  Its read_response
+    picks the reply up through wait_for, two turns of the loop later, by
+    which time the next reply of a group may have come and gone.  So the
+    future is awaited here directly (the task resumes before the loop reads
+    again), and a new one is put in place at once, as read_response does;
+    a reply left in the buffer is taken from there.
+    """
+    waiter = protocol._response_waiter
+    if waiter is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    if not waiter.done():
+        buffered: aiosmtplib.SMTPResponse | None = protocol._read_response_from_buffer()
+        if buffered is not None:
+            return buffered
+    protocol._response_pending = True
+    try:
+        async with asyncio.timeout(timeout):
+            response: aiosmtplib.SMTPResponse = await waiter
+    except TimeoutError as exc:
+        raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from exc
+    finally:
+        protocol._response_pending = False
+        protocol._response_waiter = (
+            None if protocol.transport is None else protocol._loop.create_future()
+        )
+    return response
+
+
+async def _pipelined(
+    client: aiosmtplib.SMTP,
+    outbound: Outbound,
+    mail_options: list[str],
+    encoding: str,
+    dsn: bool,
+) -> tuple[RecipientResult, ...] | None:
+    """RFC 2920: MAIL, every RCPT and DATA in one write, then their replies
+    in order; the body (CRLF line endings only: `_clean`) after a 354.  None
+    when aiosmtplib's connection is not one this can drive (its own
+    commands are used instead).
+
+    Two round trips fewer per message than one command at a time, and one
+    write instead of three.  Every reply is read, whatever the ones before
+    it said, so the connection stays in step; a DATA accepted although no
+    recipient was gets a lone dot (RFC 2920 section 3.1), which delivers
+    nothing.
+    """
+    protocol = client.protocol
+    lock = getattr(protocol, "_command_lock", None)
+    if protocol is None or lock is None or not all(
+        hasattr(protocol, name)
+        for name in ("_read_response_from_buffer", "_response_waiter", "_loop")
+    ):
+        return None
+    commands = [b" ".join([b"MAIL FROM:" + _path(outbound.mail_from, encoding),
+                           *(o.encode("ascii") for o in mail_options)])]
+    for rcpt in outbound.recipients:
+        commands.append(b" ".join([b"RCPT TO:" + _path(rcpt.address, encoding),
+                                   *(o.encode("ascii") for o in _rcpt_options(rcpt, dsn))]))
+    commands.append(b"DATA")
+    timeout = client.timeout
+    async with lock:
+        protocol._response_pending = True
+        try:
+            protocol.write(b"\r\n".join(commands) + b"\r\n")
+            mail = await _reply(protocol, timeout)
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            # Nothing of the message has been accepted: it may go again at once.
+            raise _ClosedBeforeMail(exc.message) from exc
+        rcpts = [await _reply(protocol, timeout) for _ in outbound.recipients]
+        data = await _reply(protocol, timeout)
+        if mail.code != 250:
+            results = {r.address: RecipientResult(r.address, mail.code, mail.message)
+                       for r in outbound.recipients}
+        else:
+            results = {r.address: RecipientResult(r.address, reply.code, reply.message)
+                       for r, reply in zip(outbound.recipients, rcpts, strict=True)}
+        accepted = [a for a, result in results.items() if 200 <= result.code < 300]
+        if data.code != 354:
+            for address in accepted:
+                results[address] = RecipientResult(address, data.code, data.message)
+            # The pooled connection is reused with MAIL straight away: leave
+            # no half-made transaction on it.
+            with contextlib.suppress(aiosmtplib.SMTPException):
+                protocol._response_pending = True
+                protocol.write(b"RSET\r\n")
+                await _reply(protocol, timeout)
+            return tuple(results[r.address] for r in outbound.recipients)
+        if not accepted or mail.code != 250:
+            protocol._response_pending = True
+            protocol.write(b".\r\n")
+            await _reply(protocol, timeout)
+            return tuple(results[r.address] for r in outbound.recipients)
+        final = await _body(client, protocol, outbound.content)
+    for address in accepted:
+        results[address] = RecipientResult(address, final.code, final.message)
     return tuple(results[r.address] for r in outbound.recipients)
 
 
@@ -283,7 +414,7 @@ def _pieces(content: bytes) -> Iterator[bytes]:
 
 
 async def _data(
-    client: aiosmtplib.SMTP, content: bytes, checked: bool = False
+    client: aiosmtplib.SMTP, content: bytes, clean: bool
 ) -> aiosmtplib.SMTPResponse:
     """DATA with the body dot-stuffed by byte replaces.
 
@@ -298,43 +429,55 @@ async def _data(
     """
     protocol = client.protocol
     lock = getattr(protocol, "_command_lock", None)
-    if checked:
-        clean = True
-    elif len(content) <= _PIECE:
-        # On the loop: about 0.16 ms for 200 KB, where a hop to a thread and
-        # back waits 10-25 ms on a busy loop (and the worker with it).
-        clean = line_endings_clean(content)
-    else:
-        # A large body is checked in a worker thread, by the search that
-        # lets go of the GIL: the event loop goes on meanwhile.
-        clean = await asyncio.to_thread(line_endings_clean_unlocked, content)
     if protocol is None or lock is None or not clean:
         return await client.data(content)
-    drain = getattr(protocol, "_drain_helper", None)
-    timeout = client.timeout
     async with lock:
         # aiosmtplib marks a reply as expected before each write, so that a
         # reply is never mistaken for unsolicited data (see its protocol).
         protocol._response_pending = True
         protocol.write(b"DATA\r\n")
-        start = await protocol.read_response(timeout=timeout)
+        start = await protocol.read_response(timeout=client.timeout)
         if start.code != 354:
             raise aiosmtplib.SMTPDataError(start.code, start.message)
-        protocol._response_pending = True
-        ending = b".\r\n" if content.endswith(b"\r\n") or not content else b"\r\n.\r\n"
-        if len(content) <= _PIECE or drain is None:
-            protocol.write(_stuff(content) + ending)
-        else:
-            line_start = True
-            for piece in _pieces(content):
-                protocol.write(_stuff(piece) if line_start else _stuff_inside(piece))
-                line_start = piece.endswith(b"\r\n")
-                del piece
-                await asyncio.wait_for(drain(), timeout)
-            protocol.write(ending)
-        response = await protocol.read_response(timeout=timeout)
+        response = await _body(client, protocol, content)
     if response.code != 250:
         raise aiosmtplib.SMTPDataError(response.code, response.message)
+    return response
+
+
+async def _clean(content: bytes, checked: bool) -> bool:
+    """Has `content` CRLF line endings only (so it may be stuffed by replaces)?"""
+    if checked:
+        return True
+    if len(content) <= _PIECE:
+        # On the loop: about 0.16 ms for 200 KB, where a hop to a thread and
+        # back waits 10-25 ms on a busy loop (and the worker with it).
+        return line_endings_clean(content)
+    # A large body is checked in a worker thread, by the search that lets
+    # go of the GIL: the event loop goes on meanwhile.
+    return await asyncio.to_thread(line_endings_clean_unlocked, content)
+
+
+async def _body(
+    client: aiosmtplib.SMTP, protocol: Any, content: bytes
+) -> aiosmtplib.SMTPResponse:
+    """Write the stuffed body and its end after a 354; the final reply.
+    The caller holds the protocol's command lock."""
+    drain = getattr(protocol, "_drain_helper", None)
+    timeout = client.timeout
+    protocol._response_pending = True
+    ending = b".\r\n" if content.endswith(b"\r\n") or not content else b"\r\n.\r\n"
+    if len(content) <= _PIECE or drain is None:
+        protocol.write(_stuff(content) + ending)
+    else:
+        line_start = True
+        for piece in _pieces(content):
+            protocol.write(_stuff(piece) if line_start else _stuff_inside(piece))
+            line_start = piece.endswith(b"\r\n")
+            del piece
+            await asyncio.wait_for(drain(), timeout)
+        protocol.write(ending)
+    response: aiosmtplib.SMTPResponse = await protocol.read_response(timeout=timeout)
     return response
 
 

@@ -395,3 +395,55 @@ async def test_the_poller_claims_in_batches_while_the_workers_are_busy(
     busy = [room for room, ready in claims if ready]
     assert busy, "the ready queue was never full: nothing tested"
     assert min(busy) >= capacity // 4, claims
+
+
+# --------------------------------------------------------------------------
+# Pipelining (RFC 2920) to the upstream
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_mail_rcpt_and_data_go_together_when_the_upstream_offers_pipelining(
+    gateway_factory, pipelining
+):
+    from gwtest import Sink
+
+    upstream = Sink(pipelining=pipelining)
+    upstream.start()
+    try:
+        gw = await gateway_factory({"upstream": {"port": upstream.port}})
+        upstream.fail("rcpt", "550 5.1.1 no such user", match="nobody@")
+        message = make_message(subject="together")
+        queue_id = await send(gw.port, message, ["bob@recipient.example",
+                                                 "carol@recipient.example",
+                                                 "nobody@recipient.example"])
+        got = await upstream.wait(2)  # the message, and the bounce for nobody@
+        (relayed,) = [m for m in got if m.mail_from == SENDER]
+        assert relayed.rcpt_tos == ("bob@recipient.example", "carol@recipient.example")
+        assert strip_received(relayed.content)[1] == message
+        finished = await wait_state(gw, queue_id, "bounced")
+        assert {r.address: (r.state, r.last_code) for r in finished.recipients} == {
+            "bob@recipient.example": ("delivered", 250),
+            "carol@recipient.example": ("delivered", 250),
+            "nobody@recipient.example": ("failed", 550),
+        }
+        assert upstream.mail_pipelined[0] is pipelining
+    finally:
+        upstream.close()
+
+
+async def test_a_pipelined_group_refused_whole_leaves_the_connection_clean(
+    gateway_factory, sink
+):
+    """Every recipient refused: DATA is refused too (or accepted and ended
+    with a lone dot); the connection is reset, and the next message goes on
+    it at its first attempt rather than meeting a half-made transaction."""
+    gw = await gateway_factory({"queue": {"workers": 1}, "upstream": {"pool_size": 1}})
+    sink.fail("rcpt", "550 5.1.1 no such user", match="nobody@")
+    refused = await send(gw.port, make_message(subject="refused"),
+                         ["nobody@recipient.example"], rcpt_options=["NOTIFY=NEVER"])
+    await wait_state(gw, refused, "bounced")
+    queue_id = await send(gw.port, make_message(subject="next"), ["bob@recipient.example"])
+    (got,) = await sink.wait(1)
+    assert got.rcpt_tos == ("bob@recipient.example",)
+    assert (await wait_state(gw, queue_id, "delivered")).attempts == 1
+    assert sink.mail_pipelined == [True, True]
