@@ -350,7 +350,8 @@ async def _pipelined(
         else:
             results = {r.address: RecipientResult(r.address, reply.code, reply.message)
                        for r, reply in zip(outbound.recipients, rcpts, strict=True)}
-        accepted = [a for a, result in results.items() if 200 <= result.code < 300]
+        # As aiosmtplib's rcpt(): 250 and 251 accept a recipient.
+        accepted = [a for a, result in results.items() if result.code in (250, 251)]
         if data.code != 354:
             for address in accepted:
                 results[address] = RecipientResult(address, data.code, data.message)
