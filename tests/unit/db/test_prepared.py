@@ -146,6 +146,17 @@ def test_the_fast_sqlite_datetime_text_is_sqlalchemys(value: datetime | date) ->
     assert compiled.positional({"at": value}) == (core(value),)
 
 
+@pytest.fixture
+async def started(db_url: str):
+    """An engine and its started Writer, both closed afterwards."""
+    engine = create_engine(db_url)
+    writer = Writer(engine)
+    writer.start()
+    yield engine, writer
+    await writer.stop()
+    await engine.dispose()
+
+
 class _Counted(Prepared):
     """A Prepared that counts its trips to the driver (one per `run`)."""
 
@@ -162,10 +173,8 @@ async def _count(conn, table) -> int:
     return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
-async def test_rows_inserted_later_wait_for_the_end_of_the_writers_batch(db_url: str) -> None:
-    engine = create_engine(db_url)
-    writer = Writer(engine)
-    writer.start()
+async def test_rows_inserted_later_wait_for_the_end_of_the_writers_batch(started) -> None:
+    engine, writer = started
     events = _Counted(audit_events.insert())
     seen: list[int] = []
 
@@ -177,72 +186,57 @@ async def test_rows_inserted_later_wait_for_the_end_of_the_writers_batch(db_url:
 
         return write
 
-    try:
-        # Submitted together: one batch, one transaction.
-        await asyncio.gather(*(writer.submit(adding(seq)) for seq in range(1, 6)))
-        assert writer.batches == 1
-        assert seen == [0, 0, 0, 0, 0]  # none written while the batch ran
-        assert events.runs == [5]  # then all five in one executemany
-        async with engine.connect() as conn:
-            assert await _count(conn, audit_events) == 5
-            assert await _count(conn, queue_messages) == 5
-    finally:
-        await writer.stop()
-        await engine.dispose()
+    # Submitted together: one batch, one transaction.
+    await asyncio.gather(*(writer.submit(adding(seq)) for seq in range(1, 6)))
+    assert writer.batches == 1
+    assert seen == [0, 0, 0, 0, 0]  # none written while the batch ran
+    assert events.runs == [5]  # then all five in one executemany
+    async with engine.connect() as conn:
+        assert await _count(conn, audit_events) == 5
+        assert await _count(conn, queue_messages) == 5
 
 
 async def test_flushing_writes_the_rows_so_far_and_other_transactions_insert_at_once(
-    db_url: str,
+    started,
 ) -> None:
-    engine = create_engine(db_url)
-    writer = Writer(engine)
-    writer.start()
+    engine, writer = started
     events = _Counted(audit_events.insert())
-    try:
-        async def read_back(conn) -> tuple[int, int]:
-            await events.insert_later(conn, [_event(1), _event(2)])
-            before = await _count(conn, audit_events)
-            await flush_inserts(conn)  # what a writer operation that reads the rows does
-            after = await _count(conn, audit_events)
-            await events.insert_later(conn, [_event(3)])  # collected again, written at the end
-            return before, after
 
-        assert await writer.submit(read_back) == (0, 2)
-        assert events.runs == [2, 1]
+    async def read_back(conn) -> tuple[int, int]:
+        await events.insert_later(conn, [_event(1), _event(2)])
+        before = await _count(conn, audit_events)
+        await flush_inserts(conn)  # what a writer operation that reads the rows does
+        after = await _count(conn, audit_events)
+        await events.insert_later(conn, [_event(3)])  # collected again, written at the end
+        return before, after
 
-        async with engine.begin() as conn:  # not the Writer's: nobody would flush
-            await events.insert_later(conn, [_event(4)])
-            assert await _count(conn, audit_events) == 4
-        with pytest.raises(RuntimeError, match="needs a transaction"):
-            async with engine.connect() as conn:
-                collect_inserts(conn)
-    finally:
-        await writer.stop()
-        await engine.dispose()
+    assert await writer.submit(read_back) == (0, 2)
+    assert events.runs == [2, 1]
+
+    async with engine.begin() as conn:  # not the Writer's: nobody would flush
+        await events.insert_later(conn, [_event(4)])
+        assert await _count(conn, audit_events) == 4
+    with pytest.raises(RuntimeError, match="needs a transaction"):
+        async with engine.connect() as conn:
+            collect_inserts(conn)
 
 
 async def test_a_failed_batch_drops_its_collected_rows_and_each_operation_retries_alone(
-    db_url: str,
+    started,
 ) -> None:
     from gateway.errors import StoreError
 
-    engine = create_engine(db_url)
-    writer = Writer(engine)
-    writer.start()
+    engine, writer = started
     events = Prepared(audit_events.insert())
 
     def adding(seq: int):
         return lambda conn: events.insert_later(conn, [_event(seq)])
 
-    try:
-        await writer.submit(adding(1))
-        # Seq 1 again fails at the batch's flush; its neighbours still land, once each.
-        results = await asyncio.gather(
-            writer.submit(adding(2)), writer.submit(adding(1)), writer.submit(adding(3)),
-            return_exceptions=True,
-        )
-        assert [type(r) for r in results] == [type(None), StoreError, type(None)]
-        assert [e[0] for e in await _rows(engine, audit_events, audit_events.c.seq)] == [1, 2, 3]
-    finally:
-        await writer.stop()
-        await engine.dispose()
+    await writer.submit(adding(1))
+    # Seq 1 again fails at the batch's flush; its neighbours still land, once each.
+    results = await asyncio.gather(
+        writer.submit(adding(2)), writer.submit(adding(1)), writer.submit(adding(3)),
+        return_exceptions=True,
+    )
+    assert [type(r) for r in results] == [type(None), StoreError, type(None)]
+    assert [e[0] for e in await _rows(engine, audit_events, audit_events.c.seq)] == [1, 2, 3]
