@@ -78,6 +78,9 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._refill = False
+        # The poller stopped short of the content budget: what releases
+        # content wakes it (see _release).
+        self._short_of_bytes = False
         self._stopping = False
         self.in_flight = 0
         self._budget = content_budget
@@ -133,7 +136,10 @@ class Dispatcher:
             self._wake.clear()
             room = self._capacity - self._ready.qsize()
             room_bytes = self._budget - self.held_bytes
-            if self._stopping or room <= 0 or (self.held_bytes and room_bytes <= 0):
+            if self._stopping or room <= 0:
+                continue
+            if self.held_bytes and room_bytes <= 0:
+                self._short_of_bytes = True
                 continue
             if room < self._capacity // 4 and self._ready.qsize():
                 # The workers have plenty to do.  Each message queued while
@@ -151,6 +157,11 @@ class Dispatcher:
                 continue
             for message in claimed:
                 self.submit(message)
+            if len(claimed) < room and self.held_bytes > self._budget // 2:
+                # Fewer than asked for, with half the budget taken: the budget
+                # may be what stopped the claim (or nothing more was due, and
+                # the wake costs one empty claim).
+                self._short_of_bytes = True
             if len(claimed) >= room:
                 # A full claim: more are probably due; claim again as soon as
                 # the workers make room rather than after a poll interval.
@@ -212,8 +223,14 @@ class Dispatcher:
         """A message is done with (recorded, or left to its lease)."""
         self.in_flight -= 1
         self.held_bytes -= size
-        if size > DIRECT_LIMIT:
-            self._wake.set()  # room in the budget: claim what waited for it
+        if size > DIRECT_LIMIT or (
+            self._short_of_bytes and self.held_bytes <= self._budget // 2
+        ):
+            # Room in the budget: claim what waited for it now, not at the
+            # next poll interval or the next message accepted.  Half the
+            # budget, so that the claim is a batch rather than a message.
+            self._short_of_bytes = False
+            self._wake.set()
 
     # -- one message ---------------------------------------------------------
 

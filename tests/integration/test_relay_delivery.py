@@ -397,6 +397,36 @@ async def test_the_poller_claims_in_batches_while_the_workers_are_busy(
     assert min(busy) >= capacity // 4, claims
 
 
+async def test_messages_left_for_the_content_budget_go_as_soon_as_it_frees(
+    gateway_factory, sink, monkeypatch
+):
+    """Messages the content budget kept in the store are claimed when
+    deliveries give content back, not at the next poll interval (a minute
+    here) or when another message happens to arrive."""
+    gw = await gateway_factory({"queue": {"workers": 4, "poll_interval": "60s"}})
+    body = "A synthetic line of text for the size of the message.\r\n" * 40
+    messages = [make_message(subject=f"b{n}", body=body) for n in range(12)]
+    # Room for three messages at a time (stored content carries a Received
+    # header too, so a little less than 3.5 of them).
+    gw.dispatcher._budget = int(3.5 * len(messages[0]))
+    record_attempt = gw.store.record_attempt
+    short: list[bool] = []
+
+    async def slow_record(*args, **kwargs):
+        await asyncio.sleep(0.1)  # the content stays held a while
+        short.append(gw.dispatcher.held_bytes > gw.dispatcher._budget // 2)
+        return await record_attempt(*args, **kwargs)
+
+    monkeypatch.setattr(gw.store, "record_attempt", slow_record)
+    ids = await asyncio.gather(*(send(gw.port, m, ["bob@recipient.example"]) for m in messages))
+    started = time.monotonic()
+    await sink.wait(len(ids), timeout=20)
+    assert time.monotonic() - started < 15  # far below the poll interval
+    for queue_id in ids:
+        await wait_state(gw, queue_id, "delivered")
+    assert any(short), "the budget never bound: nothing tested"
+
+
 # --------------------------------------------------------------------------
 # Pipelining (RFC 2920) to the upstream
 
