@@ -24,9 +24,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_config(show)
     show.add_argument("id")
     show.set_defaults(handler=_show)
-    retry = actions.add_parser("retry", help="try a deferred message again now")
+    retry = actions.add_parser(
+        "retry", help="try a deferred message (or, with --all, every one) again now"
+    )
     add_config(retry)
-    retry.add_argument("id")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", help="the queue id (from `gateway queue list`)")
+    which.add_argument(
+        "--all", action="store_true",
+        help="every deferred or queued message (as Postfix's postqueue -f), e.g. once "
+        "the upstream is back after an outage",
+    )
     retry.set_defaults(handler=_retry)
 
 
@@ -95,17 +103,24 @@ def _show(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
 
-    async def run() -> bool:
+    async def run() -> int:
         engine = create_engine(settings.database.url)
         writer = Writer(engine)
         writer.start()
         try:
-            return await QueueStore(engine, writer).retry_now(args.id)
+            store = QueueStore(engine, writer)
+            if args.all:
+                return await store.retry_all_now()
+            return int(await store.retry_now(args.id))
         finally:
             await writer.stop()
             await engine.dispose()
 
-    if run_async(run):
+    count = run_async(run)
+    if args.all:
+        print(f"{count} deferred or queued message(s): will be tried again now")
+        return 0
+    if count:
         print(f"{args.id}: will be tried again now")
         return 0
     print(f"error: {args.id} is not a queued or deferred message")

@@ -417,13 +417,22 @@ class QueueStore:
 
     async def retry_now(self, message_id: str) -> bool:
         """`gateway queue retry ID`: a deferred message is tried at once."""
+        return bool(await self._retry_now(queue_messages.c.id == message_id))
+
+    async def retry_all_now(self) -> int:
+        """`gateway queue retry --all` (Postfix's `postqueue -f`): every
+        deferred or queued message is tried at once, e.g. once the upstream
+        is back after an outage; how many."""
+        return await self._retry_now()
+
+    async def _retry_now(self, *where: Any) -> int:
         now = time.time()
 
         async def write(conn: AsyncConnection) -> int:
             result = await conn.execute(
                 update(queue_messages)
                 .where(
-                    queue_messages.c.id == message_id,
+                    *where,
                     queue_messages.c.state.in_(
                         [QueueState.DEFERRED.value, QueueState.QUEUED.value]
                     ),
@@ -432,7 +441,7 @@ class QueueStore:
             )
             return int(result.rowcount or 0)
 
-        return bool(await self.writer.submit(write))
+        return await self.writer.submit(write)
 
     async def set_state(self, message_id: str, state: QueueState, expect: QueueState) -> bool:
         """Move a message between states (held -> queued on approval)."""

@@ -80,6 +80,35 @@ async def test_queue_retry_command_sends_a_deferred_message_at_once(
     assert again.returncode == 1  # delivered: nothing to retry
 
 
+async def test_queue_retry_all_sends_every_deferred_message_at_once(
+    gateway_factory, gateway_config, sink, tmp_path
+):
+    """After an outage, `queue retry --all` (postqueue -f) brings every
+    deferred message forward instead of leaving it to its next attempt."""
+    gw = await gateway_factory({"queue": {"retry": ["1h"]}})
+    sink.stop()
+    ids = [await send(gw.port, make_message(subject=f"r{n}"), ["bob@recipient.example"])
+           for n in range(3)]
+    for queue_id in ids:
+        assert (await wait_state(gw, queue_id, "deferred")).next_attempt_at > time.time() + 3000
+    sink.start()
+    config = write_config(tmp_path / "cli.toml", gateway_config({"queue": {"retry": ["1h"]}}))
+
+    retried = await asyncio.to_thread(run_cli, "queue", "retry", "--all", config=config)
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.startswith("3 deferred or queued message(s)"), retried.stdout
+    await sink.wait(3)
+    for queue_id in ids:
+        await wait_state(gw, queue_id, "delivered")
+    again = await asyncio.to_thread(run_cli, "queue", "retry", "--all", config=config)
+    assert again.returncode == 0 and again.stdout.startswith("0 "), again.stdout
+
+    for wrong in ([], [ids[0], "--all"]):
+        refused = await asyncio.to_thread(run_cli, "queue", "retry", *wrong, config=config)
+        assert refused.returncode == 2
+        assert "id" in refused.stderr and "--all" in refused.stderr, refused.stderr
+
+
 async def test_temporary_failure_then_success(gateway, sink):
     sink.fail("rcpt", "451 4.3.0 try again later", times=1)
     queue_id = await send(gateway.port, make_message(), ["bob@recipient.example"])
