@@ -1,13 +1,17 @@
-"""`gateway queue list|show|retry`: the outbound queue, for IT."""
+"""`gateway queue list|show|retry|bounce`: the outbound queue, for IT."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
+from gateway.audit import AuditTrail
 from gateway.cli.common import add_config, run_async, settings_or_exit
 from gateway.db import create_engine
+from gateway.deliver.transport import SmtpTransport
+from gateway.deliver.worker import Dispatcher
 from gateway.queue import QueuedMessage, QueueState, QueueStore, Writer
 
 
@@ -36,6 +40,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "the upstream is back after an outage",
     )
     retry.set_defaults(handler=_retry)
+    bounce = actions.add_parser(
+        "bounce",
+        help="give up on a deferred or queued message: the sender gets a bounce, the audit "
+        "trail delivery_failed",
+    )
+    add_config(bounce)
+    bounce.add_argument("id", help="the queue id (from `gateway queue list`)")
+    bounce.set_defaults(handler=_bounce)
 
 
 def _describe(message: QueuedMessage) -> dict[str, object]:
@@ -125,3 +137,36 @@ def _retry(args: argparse.Namespace) -> int:
         return 0
     print(f"error: {args.id} is not a queued or deferred message")
     return 1
+
+
+def _bounce(args: argparse.Namespace) -> int:
+    settings = settings_or_exit(args)
+
+    async def run() -> QueuedMessage | None:
+        engine = create_engine(settings.database.url)
+        writer = Writer(engine)
+        writer.start()
+        try:
+            store = QueueStore(engine, writer, lease_seconds=settings.queue.lease.total_seconds())
+            message = await store.claim(args.id)
+            if message is not None:
+                routes = {"upstream": settings.upstream, **settings.routes}
+                # Nothing is sent: the transport is only the Dispatcher's to hold.
+                transport = SmtpTransport(routes, settings.server.hostname,
+                                          str(settings.config_dir))
+                await Dispatcher(store, transport, settings,
+                                 AuditTrail.from_settings(settings)).give_up(message)
+            return message
+        finally:
+            await writer.stop()
+            await engine.dispose()
+
+    message = run_async(run)
+    if message is None:
+        print(f"error: {args.id} is not a queued or deferred message "
+              "(being delivered, held, or done with)", file=sys.stderr)
+        return 1
+    told = ("the sender is sent a bounce, as for any failed delivery"
+            if message.envelope.mail_from else "no bounce: it had a null sender")
+    print(f"{args.id}: given up; {len(message.pending)} recipient(s) failed; {told}")
+    return 0

@@ -53,6 +53,8 @@ CONTENT_BUDGET = 32 * 1024 * 1024
 # Messages up to this size are handed over at acceptance (`submit`); larger
 # ones are left in the store for the poller, within the budget.
 DIRECT_LIMIT = 1024 * 1024
+# The failure a bounce reports for a message the administrator gave up on.
+GIVEN_UP = "5.0.0 Delivery cancelled by the gateway's administrator"
 
 class Dispatcher:
     """Owns the in-memory run queue and the worker tasks of this process."""
@@ -318,11 +320,20 @@ class Dispatcher:
             result = connection_failure(recipients, exc)
         return result.recipients
 
+    async def give_up(self, message: QueuedMessage) -> None:
+        """`gateway queue bounce`: the administrator gives up on a message
+        (claimed first, so no worker is sending it): every recipient not yet
+        delivered fails as a permanent failure would, so the sender gets the
+        same bounce and the trail the same `delivery_failed` events."""
+        results = [RecipientResult(r.address, 550, GIVEN_UP) for r in message.pending]
+        await self._record(message, results, {}, why="given up by the administrator")
+
     async def _record(
         self,
         message: QueuedMessage,
         results: list[RecipientResult],
         routes: dict[str, str],
+        why: str | None = None,
     ) -> None:
         now = time.time()
         at = datetime.now(UTC)
@@ -341,7 +352,7 @@ class Dispatcher:
             elif result.permanent or expired:
                 outcomes.append(RecipientOutcome(result.address, RecipientState.FAILED,
                                                  result.code, result.message))
-                reason = "rejected by upstream" if result.permanent else "expired in queue"
+                reason = why or ("rejected by upstream" if result.permanent else "expired in queue")
                 events.append(AuditEvent(EventType.DELIVERY_FAILED, at, {**detail, "why": reason}))
                 failed.append(result)
             else:

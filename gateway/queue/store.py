@@ -389,6 +389,30 @@ class QueueStore:
 
         return await self.writer.submit(write)
 
+    async def claim(self, message_id: str) -> QueuedMessage | None:
+        """Claim one deferred or queued message, as a worker would (a lease,
+        so that a crash gives it back); None when it is in any other state."""
+        now = time.time()
+
+        async def write(conn: AsyncConnection) -> QueuedMessage | None:
+            result = await conn.execute(
+                update(queue_messages)
+                .where(
+                    queue_messages.c.id == message_id,
+                    queue_messages.c.state.in_(
+                        [QueueState.DEFERRED.value, QueueState.QUEUED.value]
+                    ),
+                )
+                .values(state=QueueState.ACTIVE.value, claimed_by=self.worker_id,
+                        lease_until=now + self.lease_seconds, updated_at=now)
+            )
+            if not result.rowcount:
+                return None
+            (message,) = await _load(conn, [message_id])
+            return message
+
+        return await self.writer.submit(write)
+
     async def release_claims(self, own_only: bool = True) -> int:
         """Give back this process's claims (shutdown, or restart after a crash)."""
         now = time.time()

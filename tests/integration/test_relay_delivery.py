@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import time
 
 import aiosmtplib
@@ -165,6 +166,54 @@ async def test_permanent_failure_bounces_to_the_sender(gateway, sink):
     assert states == {"bob@recipient.example": "delivered", "nobody@recipient.example": "failed"}
     types = await event_types(gateway, queue_id)
     assert "delivery_failed" in types and "relayed" in types
+
+
+async def test_queue_bounce_gives_up_on_a_deferred_message(
+    gateway_factory, gateway_config, sink, tmp_path
+):
+    """`queue bounce ID`: the recipients not yet delivered fail as a
+    permanent failure would: the sender gets a bounce for them, the trail a
+    delivery_failed event saying who gave up; the delivered one stays so."""
+    gw = await gateway_factory({"queue": {"retry": ["1h"]}})
+    sink.fail("rcpt", "451 4.2.0 mailbox busy", match="carol@")
+    queue_id = await send(gw.port, make_message(),
+                          ["bob@recipient.example", "carol@recipient.example"])
+    await sink.wait(1)
+    await wait_state(gw, queue_id, "deferred")
+    config = write_config(tmp_path / "cli.toml", gateway_config({"queue": {"retry": ["1h"]}}))
+
+    given_up = await asyncio.to_thread(run_cli, "queue", "bounce", queue_id, config=config)
+    assert given_up.returncode == 0, given_up.stderr
+    assert "1 recipient(s) failed" in given_up.stdout and "bounce" in given_up.stdout
+    got = await sink.wait(2)
+    (bounce,) = [m for m in got if m.mail_from == ""]
+    assert bounce.rcpt_tos == (SENDER,)
+    status = bounce.content.decode("utf-8", "replace")
+    assert "Final-Recipient: rfc822; carol@recipient.example" in status
+    assert "Status: 5.0.0" in status and "cancelled by the gateway's administrator" in status
+    assert "Final-Recipient: rfc822; bob@recipient.example" not in status
+
+    bounced = await wait_state(gw, queue_id, "bounced")
+    states = {r.address: r.state for r in bounced.recipients}
+    assert states == {"bob@recipient.example": "delivered", "carol@recipient.example": "failed"}
+    from sqlalchemy import select
+
+    from gateway.db import audit_events
+
+    async with gw.engine.connect() as db:
+        rows = (await db.execute(
+            select(audit_events.c.detail)
+            .where(audit_events.c.record_id == queue_id, audit_events.c.type == "delivery_failed")
+        )).all()
+    (detail,) = [json.loads(r[0]) for r in rows]
+    assert detail["recipient"] == "carol@recipient.example"
+    assert detail["why"] == "given up by the administrator"
+
+    for done_with in (queue_id, "Q0000000000000000"):
+        refused = await asyncio.to_thread(run_cli, "queue", "bounce", done_with, config=config)
+        assert refused.returncode == 1
+        assert "not a queued or deferred message" in refused.stderr
+    assert len(sink.snapshot()) == 2  # no second bounce
 
 
 async def test_permanent_failure_at_data_bounces(gateway, sink):
