@@ -41,6 +41,7 @@ transform and is delivered byte for byte.
 from __future__ import annotations
 
 import email.utils
+import functools
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -113,14 +114,25 @@ def received_header(
         protocol += "S"
     if envelope.auth_user:
         protocol += "A"
-    helo = "".join(ch for ch in envelope.helo if ch.isprintable() and ch not in "()\\")[:100]
     recipient = f"\r\n\tfor <{envelope.rcpt_tos[0]}>" if len(envelope.rcpt_tos) == 1 else ""
     line = (
-        f"Received: from {helo or 'unknown'} ([{envelope.peer}])\r\n"
+        f"Received: from {_helo_text(envelope.helo)} ([{envelope.peer}])\r\n"
         f"\tby {hostname} (secure-sharing gateway) with {protocol} id {queue_id}"
-        f"{recipient};\r\n\t{email.utils.format_datetime(when)}\r\n"
+        f"{recipient};\r\n\t{_date_text(when.replace(microsecond=0))}\r\n"
     )
     return line.encode("utf-8")
+
+
+# A busy gateway writes the same date, and mostly the same few HELO names,
+# into hundreds of Received headers a second: each is worked out once.
+@functools.lru_cache(maxsize=4)
+def _date_text(when: datetime) -> str:
+    return email.utils.format_datetime(when)
+
+
+@functools.lru_cache(maxsize=256)
+def _helo_text(helo: str) -> str:
+    return "".join(ch for ch in helo if ch.isprintable() and ch not in "()\\")[:100] or "unknown"
 
 
 def redact_subject(inspection: Inspection, findings: tuple[Finding, ...]) -> str:
