@@ -736,13 +736,26 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def _interpreter() -> str:
+    """Which build of Python runs the gateway (bench/README.md, "Which
+    Python"): the same version runs the gateway's 2 KB load about 15% faster
+    as a distribution's optimised, statically linked build than as a plain
+    `--enable-shared` build (pyenv's default) on the same machine."""
+    path = os.path.realpath(sys.executable)
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return path
+    return f"{path}, libpython {'shared' if 'libpython' in maps else 'linked in'}"
+
+
 def _environment() -> str:
     load = os.getloadavg()
     overrides = sorted(k for k in os.environ if k.startswith("GATEWAY_") and not
                        _OWN_OVERRIDES.match(k) and not k.startswith("GATEWAY_TEST_"))
     text = (f"{os.cpu_count()} CPUs ({_cpu_model()}), "
             f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
-            f"Python {sys.version.split()[0]}")
+            f"Python {sys.version.split()[0]} ({_interpreter()})")
     if overrides:
         text += f"; gateway overrides from the environment: {', '.join(overrides)}"
     return text
