@@ -326,7 +326,8 @@ class Dispatcher:
         delivered fails as a permanent failure would, so the sender gets the
         same bounce and the trail the same `delivery_failed` events."""
         results = [RecipientResult(r.address, 550, GIVEN_UP) for r in message.pending]
-        await self._record(message, results, {}, why="given up by the administrator")
+        routes = {r.address: r.route for r in message.pending}
+        await self._record(message, results, routes, why="given up by the administrator")
 
     async def _record(
         self,

@@ -206,7 +206,7 @@ async def test_queue_bounce_gives_up_on_a_deferred_message(
             .where(audit_events.c.record_id == queue_id, audit_events.c.type == "delivery_failed")
         )).all()
     (detail,) = [json.loads(r[0]) for r in rows]
-    assert detail["recipient"] == "carol@recipient.example"
+    assert detail["recipient"] == "carol@recipient.example" and detail["route"] == "upstream"
     assert detail["why"] == "given up by the administrator"
 
     for done_with in (queue_id, "Q0000000000000000"):
