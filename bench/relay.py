@@ -11,7 +11,8 @@ Scenarios (each started fresh for each message size, stopped afterwards):
     sink       clients -> the sink alone: the ceiling of this machine
     sqlite     clients -> 1 gateway process (SQLite queue) -> sink
     before     the same with another commit's gateway (--before REV, from a
-               git worktree): a change measured against the code before it
+               git worktree): a change measured against the code before it;
+               or under another interpreter (--before-python PATH)
     noaudit    the same with the audit trail's writes switched off
                (bench/no_audit.py): what the audit record costs (issue #7)
     postgres   clients -> 2 gateway processes sharing one new PostgreSQL
@@ -213,9 +214,9 @@ class Bench:
         )
         return path
 
-    def _migrate(self, config: Path, root: Path = ROOT) -> None:
+    def _migrate(self, config: Path, root: Path = ROOT, python: str = PYTHON) -> None:
         done = subprocess.run(
-            [PYTHON, "-m", "gateway", "db", "upgrade", "--config", str(config)],
+            [python, "-m", "gateway", "db", "upgrade", "--config", str(config)],
             cwd=root, env=self.env, capture_output=True, text=True, timeout=120, check=False,
         )
         if done.returncode != 0:
@@ -223,17 +224,19 @@ class Bench:
 
     def start_gateways(
         self, stack: contextlib.ExitStack, tag: str, count: int, sink_port: int, db_url: str,
-        audit: bool = True, root: Path = ROOT,
+        audit: bool = True, root: Path = ROOT, python: str = PYTHON,
     ) -> Running:
         """`count` gateway processes; `root` is the checkout whose code runs
-        (`python -m gateway` from there: another commit's, for `before`)."""
+        (`python -m gateway` from there: another commit's, for `before`), and
+        `python` the interpreter that runs it (another one's, for `before`
+        with --before-python)."""
         running = Running([], [])
         for n in range(count):
             port = free_port()
             config = self._gateway_config(f"gateway-{tag}-{n}", port, sink_port, db_url)
             if n == 0:
-                self._migrate(config, root)
-            argv = [PYTHON, "-m", "gateway", "serve", "--config", str(config)]
+                self._migrate(config, root, python)
+            argv = [python, "-m", "gateway", "serve", "--config", str(config)]
             if not audit:
                 argv[1:3] = [str(BENCH / "no_audit.py")]
             if self.args.profile == "cprofile" and audit:
@@ -324,9 +327,11 @@ class Bench:
                     running = Running([sink_port], [sink_sid])
                 elif scenario in ("sqlite", "noaudit", "before"):
                     url = f"sqlite+aiosqlite:///{self.workdir / f'{tag}.db'}"
+                    before = scenario == "before"
                     running = self.start_gateways(
                         stack, tag, 1, sink_port, url, audit=scenario != "noaudit",
-                        root=self.before_tree(stack) if scenario == "before" else ROOT)
+                        root=self.before_tree(stack) if before and self.args.before else ROOT,
+                        python=(self.args.before_python or PYTHON) if before else PYTHON)
                 elif scenario == "postgres":
                     url = self.create_pg_database(stack)
                     running = self.start_gateways(stack, tag, 2, sink_port, url)
@@ -650,7 +655,7 @@ def print_ratios(results: list[Result], before: str | None = None) -> None:
         now, then = by.get(("sqlite", size)), by.get(("before", size))
         if now is not None and then is not None:
             lines.append(f"  {LABELS['sqlite']:24} {size // 1024:>4} KB: "
-                         f"{now.rate / then.rate:.2f}x the code at {before}")
+                         f"{now.rate / then.rate:.2f}x {before}")
         with_audit, without = by.get(("sqlite", size)), by.get(("noaudit", size))
         if with_audit is not None and without is not None:
             cost = ""
@@ -706,7 +711,7 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
                 verdict = f" (target >= {TARGETS[size]:.1f}x: {ok_text})"
             label = "audit trail (SQLite)" if second == "noaudit" else LABELS[first]
             if second == "before":
-                what = f"the code at {before}"
+                what = str(before)
             lines.append(f"  {label:24} {size // 1024:>4} KB: {middle:.2f}x {what} "
                          f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds{verdict}")
             # End to end (delivered / first send -> last delivery): a relay
@@ -738,8 +743,8 @@ def _cpu_model() -> str:
 
 def _interpreter() -> str:
     """Which build of Python runs the gateway (bench/README.md, "Which
-    Python"): Debian's optimised build, libpython linked in, took about a
-    tenth less event-loop CPU per 2 KB message than pyenv's default
+    Python"): Debian's optimised build, libpython linked in, took a tenth to
+    a sixth less event-loop CPU per 2 KB message than pyenv's default
     `--enable-shared` build on the same machine."""
     path = os.path.realpath(sys.executable)
     try:
@@ -747,6 +752,18 @@ def _interpreter() -> str:
     except OSError:
         return path
     return f"{path}, libpython {'shared' if 'libpython' in maps else 'linked in'}"
+
+
+def _other_interpreter(python: str) -> str:
+    """`_interpreter`'s line for the interpreter at `python`."""
+    probe = (
+        "import os, sys; from pathlib import Path; "
+        "maps = Path('/proc/self/maps').read_text(errors='replace'); "
+        "print(f\"Python {sys.version.split()[0]} ({os.path.realpath(sys.executable)}, libpython \""
+        "f\"{'shared' if 'libpython' in maps else 'linked in'})\")"
+    )
+    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or python
 
 
 def _environment() -> str:
@@ -777,6 +794,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--before", metavar="REV",
                         help="a commit to compare with: the `before` scenario runs its gateway "
                         "(SQLite, as `sqlite`) from a git worktree, in the same rounds")
+    parser.add_argument("--before-python", metavar="PATH",
+                        help="run the `before` scenario's gateway with this interpreter (a venv "
+                        "of its own with this checkout installed, e.g. `make venv PYTHON=... "
+                        "VENV=...`); without --before it runs this checkout's code: two "
+                        "interpreters compared in the same rounds")
     parser.add_argument("--sizes", default="2,200", help="message sizes in KB (default 2,200)")
     parser.add_argument("--seconds", type=float, default=None,
                         help="measured window per scenario and size (default 10; quick 3)")
@@ -824,11 +846,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.size_list = [int(float(s) * 1024) for s in args.sizes.split(",") if s.strip()]
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    if "before" in args.scenarios and not args.before:
-        parser.error("the before scenario needs --before REV")
-    if args.before and "before" not in args.scenarios:
+    if "before" in args.scenarios and not (args.before or args.before_python):
+        parser.error("the before scenario needs --before REV or --before-python PATH")
+    if args.before_python and not shutil.which(args.before_python):
+        parser.error(f"--before-python: no interpreter at {args.before_python}")
+    if (args.before or args.before_python) and "before" not in args.scenarios:
         args.scenarios.append("before")
+    if args.before_python and not args.before:
+        LABELS["before"] = "the same, other Python"
     return args
+
+
+def before_text(args: argparse.Namespace) -> str:
+    """What the `before` scenario ran, for its ratios."""
+    parts = []
+    if args.before:
+        parts.append(f"the code at {args.before}")
+    if args.before_python:
+        parts.append(f"{'' if args.before else 'this code '}under {args.before_python}")
+    return " ".join(parts)
 
 
 @contextlib.contextmanager
@@ -858,6 +894,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args, workdir)
     results: list[Result] = []
     print(f"relay bench: {_environment()}")
+    if args.before_python:
+        print(f"  `before` runs under {_other_interpreter(args.before_python)}")
     print(f"  {args.connections} connections, {args.per_connection} messages per connection, "
           f"{args.warmup:g} s warm-up + {args.seconds:g} s window per run; "
           "client, sink, relay and database share this machine's CPUs")
@@ -883,9 +921,9 @@ def main(argv: list[str] | None = None) -> int:
         if results:
             print_table(results)
             if args.repeat > 1:
-                print_rounds(results, args.repeat, args.before)
+                print_rounds(results, args.repeat, before_text(args))
             else:
-                print_ratios(results, args.before)
+                print_ratios(results, before_text(args))
         for path in bench.profiles:
             if path.exists():
                 print()
