@@ -6,7 +6,7 @@
 # distribution's build is the one a plain VM runs the gateway with (README,
 # "Deploying"), and like the container image's it is built with
 # profile-guided optimisation; a build without it (pyenv's, by default)
-# costs the gateway about a sixth more CPU per message (bench/README.md,
+# costs the gateway about a tenth more CPU per message (bench/README.md,
 # "Which Python").
 SYSTEM_PYTHON := /usr/bin/python3
 PYTHON ?= $(shell $(SYSTEM_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \

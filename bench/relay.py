@@ -743,8 +743,8 @@ def _cpu_model() -> str:
 
 def _interpreter() -> str:
     """Which build of Python runs the gateway (bench/README.md, "Which
-    Python"): Debian's optimised build, libpython linked in, took a tenth to
-    a sixth less event-loop CPU per 2 KB message than pyenv's default
+    Python"): Debian's optimised build, libpython linked in, took about a
+    tenth less event-loop CPU per 2 KB message than pyenv's default
     `--enable-shared` build on the same machine."""
     path = os.path.realpath(sys.executable)
     try:
