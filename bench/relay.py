@@ -17,6 +17,8 @@ Scenarios (each started fresh for each message size, stopped afterwards):
                (bench/no_audit.py): what the audit record costs (issue #7)
     postgres   clients -> 2 gateway processes sharing one new PostgreSQL
                database (created, migrated, dropped) -> sink
+    pgnoaudit  the same with the audit trail's writes switched off: what the
+               trail costs two processes that share one chain (issue #7)
     postfix    clients -> a throwaway Postfix plain relay -> sink
                (bench/postfix/instance.sh; skipped when not installed)
 
@@ -69,16 +71,17 @@ PYTHON = sys.executable
 POSTFIX = Path("/usr/sbin/postfix")
 POSTFIX_SCRIPT = BENCH / "postfix" / "instance.sh"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-SCENARIOS = ("sink", "sqlite", "before", "noaudit", "postgres", "postfix")
+SCENARIOS = ("sink", "sqlite", "before", "noaudit", "postgres", "pgnoaudit", "postfix")
 # `before` needs --before REV, so it is not run unless asked for.
-DEFAULT_SCENARIOS = ("sink", "sqlite", "noaudit", "postgres", "postfix")
-GATEWAYS = ("sqlite", "before", "noaudit", "postgres")
+DEFAULT_SCENARIOS = ("sink", "sqlite", "noaudit", "postgres", "pgnoaudit", "postfix")
+GATEWAYS = ("sqlite", "before", "noaudit", "postgres", "pgnoaudit")
 LABELS = {
     "sink": "sink alone (aiosmtpd)",
     "sqlite": "gateway x1, SQLite",
     "before": "the same, at --before",
     "noaudit": "gateway x1, no audit",
     "postgres": "gateway x2, PostgreSQL",
+    "pgnoaudit": "gateway x2, PG, no audit",
     "postfix": "Postfix plain relay",
 }
 # Settings the bench itself decides; an environment override would break it.
@@ -87,6 +90,9 @@ _OWN_OVERRIDES = re.compile(
     r"|METRICS_LISTEN)$"
 )
 TARGETS = {2048: 1.5, 204800: 1.0}  # gateway x1 / Postfix, from issue 3
+# What the audit trail costs (issue 7): each gateway scenario against its twin without it.
+AUDIT_PAIRS = (("sqlite", "noaudit"), ("postgres", "pgnoaudit"))
+AUDIT_LABELS = {"noaudit": "audit trail (SQLite)", "pgnoaudit": "audit trail (PostgreSQL)"}
 
 
 class Skip(Exception):
@@ -332,9 +338,10 @@ class Bench:
                         stack, tag, 1, sink_port, url, audit=scenario != "noaudit",
                         root=self.before_tree(stack) if before and self.args.before else ROOT,
                         python=(self.args.before_python or PYTHON) if before else PYTHON)
-                elif scenario == "postgres":
+                elif scenario in ("postgres", "pgnoaudit"):
                     url = self.create_pg_database(stack)
-                    running = self.start_gateways(stack, tag, 2, sink_port, url)
+                    running = self.start_gateways(stack, tag, 2, sink_port, url,
+                                                  audit=scenario == "postgres")
                 else:
                     running = self.start_postfix(stack, tag, sink_port)
                 self.load(result, tag, running, sink_control, sink_sid)
@@ -631,7 +638,7 @@ def print_ratios(results: list[Result], before: str | None = None) -> None:
     lines: list[str] = []
     for size in sizes:
         postfix, sink = by.get(("postfix", size)), by.get(("sink", size))
-        for scenario in ("sqlite", "noaudit", "postgres"):
+        for scenario in ("sqlite", "noaudit", "postgres", "pgnoaudit"):
             gateway = by.get((scenario, size))
             if gateway is None:
                 continue
@@ -656,14 +663,16 @@ def print_ratios(results: list[Result], before: str | None = None) -> None:
         if now is not None and then is not None:
             lines.append(f"  {LABELS['sqlite']:24} {size // 1024:>4} KB: "
                          f"{now.rate / then.rate:.2f}x {before}")
-        with_audit, without = by.get(("sqlite", size)), by.get(("noaudit", size))
-        if with_audit is not None and without is not None:
+        for first, second in AUDIT_PAIRS:
+            with_audit, without = by.get((first, size)), by.get((second, size))
+            if with_audit is None or without is None:
+                continue
             cost = ""
             if with_audit.relay_ms_per_msg and without.relay_ms_per_msg:
                 extra = with_audit.relay_ms_per_msg - without.relay_ms_per_msg
                 cost = f", {extra:+.2f} CPU ms/msg"
             lines.append(
-                f"  {'audit trail (SQLite)':24} {size // 1024:>4} KB: "
+                f"  {AUDIT_LABELS[second]:24} {size // 1024:>4} KB: "
                 f"{with_audit.rate / without.rate:.2f}x the rate without it{cost}"
             )
     if lines:
@@ -696,7 +705,8 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
               f"[{min(rates):.0f}-{max(rates):.0f}]{e2e_text}{cpu_text}")
     pairs = [("sqlite", "postfix", "Postfix"), ("sqlite", "before", "--before"),
              ("noaudit", "postfix", "Postfix"),
-             ("postgres", "postfix", "Postfix"), ("sqlite", "noaudit", "the rate without audit")]
+             ("postgres", "postfix", "Postfix"), ("pgnoaudit", "postfix", "Postfix"),
+             *((first, second, "the rate without audit") for first, second in AUDIT_PAIRS)]
     lines: list[str] = []
     for size in sorted({r.size for r in ok}):
         for first, second, what in pairs:
@@ -709,7 +719,7 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
             if (first, second) == ("sqlite", "postfix") and size in TARGETS:
                 ok_text = "met" if middle >= TARGETS[size] else "NOT met"
                 verdict = f" (target >= {TARGETS[size]:.1f}x: {ok_text})"
-            label = "audit trail (SQLite)" if second == "noaudit" else LABELS[first]
+            label = AUDIT_LABELS.get(second, LABELS[first])
             if second == "before":
                 what = str(before)
             lines.append(f"  {label:24} {size // 1024:>4} KB: {middle:.2f}x {what} "

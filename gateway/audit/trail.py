@@ -18,12 +18,16 @@ transaction, not per message; the head is remembered for the rest of that
 transaction only (keyed by the transaction object, forgotten with it), since
 nobody else can append while the lock is held.  Per message that leaves a
 sha256 per row (the rows' JSON and hashed content are built with the
-operation, before it reaches the Writer's batch) and the rows themselves:
-inside the Writer's batch they are inserted at its end, one executemany per
-table for the whole batch (gateway.db.prepared.insert_later).  The rows'
-places in the chain are fixed when they are appended, so the order in which
-they reach the tables does not matter; a writer operation that reads the
-trail back flushes them first (`flush_inserts`).
+operation, before it reaches the Writer's batch) and the rows themselves.
+Inside the Writer's batch both wait for its end (gateway.db.prepared:
+`at_flush`, `insert_later`): the rows are linked there, in the order the
+operations ran, and inserted with one executemany per table for the whole
+batch.  So the lock is taken after the batch's queue statements and held
+only for the trail's inserts and the commit: two processes sharing the
+database run their queue work side by side and queue only for the chain.
+(Taken at the batch's first append, it held the other process off for
+the whole batch.)  A writer operation that reads the trail back flushes
+first (`flush_inserts`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, text, union_all
@@ -49,7 +54,7 @@ from gateway.audit.chain import (
     terms_text,
 )
 from gateway.audit.record import AuditEvent, AuditRecord, utc
-from gateway.db.prepared import Prepared, transaction_of
+from gateway.db.prepared import Prepared, at_flush, flush_inserts, transaction_of
 from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
 
 Operation = Callable[[AsyncConnection], Awaitable[Any]]
@@ -240,7 +245,16 @@ class AuditTrail:
     ) -> None:
         await self._append_events(conn, _pending_events(record_id, events))
 
+    # In the Writer's batch the linking waits for the batch's end
+    # (gateway.db.prepared.at_flush), where `_head` takes the chain's lock:
+    # see the module's docstring.
+
     async def _append_record(
+        self, conn: AsyncConnection, pending: _PendingRecord, events: Sequence[_PendingEvent]
+    ) -> None:
+        await at_flush(conn, partial(self._link_record, conn, pending, events))
+
+    async def _link_record(
         self, conn: AsyncConnection, pending: _PendingRecord, events: Sequence[_PendingEvent]
     ) -> None:
         head = await _head(conn)
@@ -255,8 +269,10 @@ class AuditTrail:
         await self._advance(conn, head.seq, new_head)
 
     async def _append_events(self, conn: AsyncConnection, events: Sequence[_PendingEvent]) -> None:
-        if not events:
-            return
+        if events:
+            await at_flush(conn, partial(self._link_events, conn, events))
+
+    async def _link_events(self, conn: AsyncConnection, events: Sequence[_PendingEvent]) -> None:
         head = await _head(conn)
         new_head = await self._insert_events(conn, head, events)
         await self._advance(conn, head.seq, new_head)
@@ -296,6 +312,7 @@ class AuditTrail:
     ) -> Checkpoint:
         """Sign (seq, hash) of `head` (default: the current head)."""
         if head is None:
+            await flush_inserts(conn)  # appends waiting in this transaction first
             head = await _head(conn)
         at = datetime.now(UTC)
         detail_text = _json(detail or {})

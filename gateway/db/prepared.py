@@ -20,16 +20,19 @@ then keeps the rows, and `flush_inserts` writes each statement's rows in one
 executemany at the end.  The Writer's batch does this for the audit trail's
 rows: a batch of twenty messages then makes three inserts into the trail's
 tables, not sixty (each call is a trip to the driver, a network round trip
-on PostgreSQL).  Nothing may read the collected rows before the flush; a
-writer operation that reads them back calls `flush_inserts` first.
+on PostgreSQL).  Work that must come last may wait for the flush too
+(`at_flush`): the trail links its rows into the chain there, so the lock
+that serialises the chain's writers is held for the end of the transaction
+only.  Nothing may read the collected rows before the flush; a writer
+operation that reads them back calls `flush_inserts` first.
 """
 
 from __future__ import annotations
 
 import datetime
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
@@ -38,7 +41,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable, Insert
 
-__all__ = ["Prepared", "collect_inserts", "flush_inserts", "transaction_of"]
+__all__ = ["Prepared", "at_flush", "collect_inserts", "flush_inserts", "transaction_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +118,11 @@ class Prepared:
         any other transaction the rows are inserted at once."""
         if not rows:
             return
-        tx = transaction_of(conn)
-        collected = _COLLECTED.get(tx) if tx is not None else None
-        if collected is None:
+        collection = _collection(conn)
+        if collection is None:
             await self.run(conn, rows)
             return
-        collected.setdefault((self, tuple(rows[0])), []).extend(rows)
+        collection.rows.setdefault((self, tuple(rows[0])), []).extend(rows)
 
     async def fetch(self, conn: AsyncConnection, row: Mapping[str, Any] | None = None) -> list[Any]:
         """Execute once with `row`'s parameters and return every result row."""
@@ -129,11 +131,27 @@ class Prepared:
         return list(result.all())
 
 
-# Transaction -> the rows of `insert_later` waiting for `flush_inserts`, by
-# statement and keys (one executemany each), in the order first collected.
-# Weak keys: a transaction rolled back takes its rows with it.
-_Collected = dict[tuple[Prepared, tuple[str, ...]], list[Mapping[str, Any]]]
-_COLLECTED: weakref.WeakKeyDictionary[Any, _Collected] = weakref.WeakKeyDictionary()
+@dataclass(slots=True)
+class _Collection:
+    """What a collecting transaction keeps for its flush."""
+
+    # The rows of `insert_later`, by statement and keys (one executemany
+    # each), in the order first collected.
+    rows: dict[tuple[Prepared, tuple[str, ...]], list[Mapping[str, Any]]] = field(
+        default_factory=dict
+    )
+    # The work given to `at_flush`, in order.
+    deferred: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+# Transaction -> its collection.  Weak keys: a transaction rolled back takes
+# its rows with it.
+_COLLECTED: weakref.WeakKeyDictionary[Any, _Collection] = weakref.WeakKeyDictionary()
+
+
+def _collection(conn: AsyncConnection) -> _Collection | None:
+    tx = transaction_of(conn)
+    return _COLLECTED.get(tx) if tx is not None else None
 
 
 def transaction_of(conn: AsyncConnection) -> Any:
@@ -147,18 +165,35 @@ def collect_inserts(conn: AsyncConnection) -> None:
     tx = transaction_of(conn)
     if tx is None:
         raise RuntimeError("collect_inserts needs a transaction")
-    _COLLECTED[tx] = {}
+    _COLLECTED[tx] = _Collection()
+
+
+async def at_flush(conn: AsyncConnection, work: Callable[[], Awaitable[None]]) -> None:
+    """Run `work` at the next `flush_inserts` of `conn`'s transaction, before
+    its rows are written and after the work given earlier; at once in a
+    transaction that does not collect."""
+    collection = _collection(conn)
+    if collection is None:
+        await work()
+    else:
+        collection.deferred.append(work)
 
 
 async def flush_inserts(conn: AsyncConnection) -> None:
-    """Insert the rows collected so far in `conn`'s transaction (it goes on
-    collecting)."""
-    tx = transaction_of(conn)
-    collected = _COLLECTED.get(tx) if tx is not None else None
-    if not collected:
+    """Run the work waiting for the flush, then insert the rows collected so
+    far in `conn`'s transaction (it goes on collecting)."""
+    collection = _collection(conn)
+    if collection is None:
         return
-    batches = list(collected.items())
-    collected.clear()
+    while collection.deferred:
+        deferred = collection.deferred[:]
+        collection.deferred.clear()
+        for work in deferred:
+            await work()
+    if not collection.rows:
+        return
+    batches = list(collection.rows.items())
+    collection.rows.clear()
     for (prepared, _), rows in batches:
         await prepared.run(conn, rows)
 

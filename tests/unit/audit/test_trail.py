@@ -168,6 +168,60 @@ async def test_several_processes_append_to_one_chain(pg_url):
             await e.dispose()
 
 
+@pytest.mark.postgres
+async def test_the_chain_lock_waits_for_the_end_of_a_batch(pg_url):
+    """A batch links its rows into the chain at its end: until then another
+    process appends and commits without waiting for it.  (The lock used to
+    be taken at a batch's first append and held through the rest of its
+    operations, so two gateways on one database took turns.)"""
+    engines = [create_engine(pg_url) for _ in range(2)]
+    writers = [Writer(e) for e in engines]
+    for w in writers:
+        w.start()
+    trail = AuditTrail()
+    slow, quick = make_record("slow-batch"), make_record("quick-batch")
+    appended, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_batch(conn):
+        await trail.record_op(slow, life(slow))(conn)
+        appended.set()
+        await release.wait()  # the batch's later operations, still running
+
+    try:
+        pending = asyncio.ensure_future(writers[0].submit(slow_batch))
+        await asyncio.wait_for(appended.wait(), 10)
+        # Would wait for the slow batch's commit if it held the chain's lock.
+        await asyncio.wait_for(writers[1].submit(trail.record_op(quick, life(quick))), 10)
+        release.set()
+        await asyncio.wait_for(pending, 10)
+        report = await verify(engines[0])
+        assert report.ok, report.problems
+        async with engines[0].connect() as conn:
+            order = (await conn.execute(
+                select(audit_records.c.id).order_by(audit_records.c.seq)
+            )).scalars().all()
+        assert order == ["quick-batch", "slow-batch"]  # linked at commit time, in that order
+    finally:
+        release.set()
+        for w in writers:
+            await w.stop()
+        for e in engines:
+            await e.dispose()
+
+
+async def test_a_checkpoint_in_a_batch_pins_the_rows_appended_before_it(engine, writer, trail):
+    record = make_record("checkpointed")
+
+    async def write(conn):
+        await trail.record_op(record, life(record))(conn)
+        return await trail.write_checkpoint(conn, "manual")
+
+    point = await writer.submit(write)
+    assert point.seq == 1 + len(life(record))  # the record and its events, linked first
+    report = await verify(engine)
+    assert report.ok, report.problems
+
+
 async def test_any_text_hashes_the_same_in_python_and_in_sql(engine, writer, trail):
     """PostgreSQL's verify recomputes hashes in SQL: non-ASCII, control
     characters, NULLs and odd times must hash as in Python."""

@@ -18,7 +18,7 @@ from sqlalchemy import Column, DateTime, MetaData, Table, bindparam, func, selec
 from sqlalchemy.dialects import sqlite
 
 from gateway.db import create_engine
-from gateway.db.prepared import Prepared, collect_inserts, flush_inserts
+from gateway.db.prepared import Prepared, at_flush, collect_inserts, flush_inserts
 from gateway.db.schema import audit_events, queue_messages
 from gateway.queue import Writer
 
@@ -240,3 +240,35 @@ async def test_a_failed_batch_drops_its_collected_rows_and_each_operation_retrie
     )
     assert [type(r) for r in results] == [type(None), StoreError, type(None)]
     assert [e[0] for e in await _rows(engine, audit_events, audit_events.c.seq)] == [1, 2, 3]
+
+
+async def test_work_at_flush_runs_in_order_before_the_collected_rows(started) -> None:
+    engine, writer = started
+    events = _Counted(audit_events.insert())
+    ran: list[tuple[str, int]] = []
+
+    def adding(name: str, seq: int):
+        async def write(conn) -> None:
+            async def at_the_end() -> None:
+                # The rows collected so far are not written yet; what the
+                # work itself collects goes out with them.
+                ran.append((name, await _count(conn, audit_events)))
+                await events.insert_later(conn, [_event(seq)])
+
+            await at_flush(conn, at_the_end)
+            assert ran == []  # not yet: the batch is still running its operations
+            await events.insert_later(conn, [_event(seq + 10)])
+
+        return write
+
+    await asyncio.gather(writer.submit(adding("first", 1)), writer.submit(adding("second", 2)))
+    assert writer.batches == 1
+    assert ran == [("first", 0), ("second", 0)]
+    assert events.runs == [4]  # the operations' rows and the work's, one executemany
+
+    async with engine.begin() as conn:  # not collecting: the work runs at once
+        async def now() -> None:
+            ran.append(("now", await _count(conn, audit_events)))
+
+        await at_flush(conn, now)
+        assert ran[-1] == ("now", 4)
