@@ -142,7 +142,7 @@ def _single_part(raw: bytes, header_end: re.Match[bytes] | None) -> Message | No
         not isinstance(root, Message)
         or root.defects
         or root.get_content_maintype() in ("multipart", "message")
-        or root.get_payload() != ""
+        or _payload_left(root)
     ):
         return None
     body = raw[header_end.end() :]
@@ -152,6 +152,18 @@ def _single_part(raw: bytes, header_end: re.Match[bytes] | None) -> Message | No
     # str payload would be scanned for surrogates and encoded back again.
     root.set_payload(body if cte in _IDENTITY_CTE else body.decode("ascii", "surrogateescape"))
     return root
+
+
+def _payload_left(root: Message) -> bool:
+    """Did the header block leave anything in the payload?"""
+    try:
+        return root.get_payload() != ""
+    except ValueError:
+        # The stdlib decodes a leftover with 8-bit bytes by the declared
+        # charset, and a charset name with a NUL in it raises ValueError
+        # ("embedded null character"), not the LookupError it catches.
+        # Something was left, then: the feed parser reads the whole message.
+        return True
 
 
 # A field's first line: a name of printable ASCII but the colon, then a colon

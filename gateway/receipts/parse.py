@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass, replace
 from email.message import Message
 from enum import StrEnum
+from typing import Any
 
 
 class Outcome(StrEnum):
@@ -114,8 +115,19 @@ def _address(value: str | None) -> str | None:
     return address or None
 
 
+def _payload(part: Message) -> Any:
+    """The part's payload as the stdlib gives it, or its bytes when the
+    stdlib cannot give it: it decodes 8-bit text by the declared charset,
+    and a charset name with a NUL in it raises ValueError ("embedded null
+    character"), not the LookupError it catches."""
+    try:
+        return part.get_payload()
+    except ValueError:
+        return part.get_payload(decode=True)
+
+
 def _blocks(part: Message) -> list[Message]:
-    payload = part.get_payload()
+    payload = _payload(part)
     encoded = (part.get("Content-Transfer-Encoding") or "").strip().lower() == "base64"
     if isinstance(payload, list) and not encoded:
         return [p for p in payload if isinstance(p, Message)]
@@ -142,7 +154,7 @@ def _original_message_id(message: Message) -> str | None:
     for part in message.walk():
         if part.get_content_type() not in _ORIGINAL_HEADERS:
             continue
-        payload = part.get_payload()
+        payload = _payload(part)
         if isinstance(payload, list):
             inner = next((p for p in payload if isinstance(p, Message)), None)
             if inner is not None and inner.get("Message-ID"):
@@ -228,7 +240,7 @@ def _text(message: Message) -> str:
             charset = part.get_content_charset() or "utf-8"
             try:
                 texts.append(raw.decode(charset, "replace"))
-            except LookupError:
+            except (LookupError, ValueError):  # ValueError: a NUL in the name
                 texts.append(raw.decode("utf-8", "replace"))
     return "\n".join(texts)[:200_000]
 

@@ -142,7 +142,7 @@ def _charset(part: EmailMessage) -> tuple[str, str]:
     declared = part.get_content_charset() or "us-ascii"
     try:
         return declared, codecs.lookup(declared).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return declared, declared
 
 
@@ -156,7 +156,7 @@ def get_text(part: EmailMessage) -> str | None:
     _, charset = _charset(part)
     try:
         return data.decode(charset)
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, ValueError):  # a charset unknown or with a NUL; bytes invalid in it
         if charset == "ascii":
             # Undeclared 8-bit text is nearly always UTF-8 from a modern client.
             try:
@@ -176,7 +176,7 @@ def set_text(part: EmailMessage, text: str) -> None:
         try:
             text.encode(original)
             charset = declared
-        except (LookupError, UnicodeEncodeError):
+        except (LookupError, ValueError):  # ValueError: a NUL in the name, or no fit
             charset = "utf-8"
     elif text.isascii() and original == "ascii":
         charset = "us-ascii"

@@ -102,3 +102,17 @@ def test_single_part_body_decodes_as_the_feed_parser_decodes_it(cte: str):
     whole = feed_parsed(raw)
     (part,) = parse_message(raw).parts
     assert part.payload == whole.get_payload(decode=True)
+
+
+def test_a_charset_with_a_nul_and_8bit_text_left_after_the_headers_is_parsed_whole():
+    # Found by the coverage-guided fuzzer.  A bare CR ends the header block
+    # for the feed parser before the CRLF blank line the fast path found, so
+    # 8-bit text is left in the block's payload; the stdlib decodes it by the
+    # declared charset to tell whether anything was left, and a NUL in that
+    # name raises ValueError.  The message is read by the feed parser instead.
+    raw = (b'From: a@example.org\r\nContent-Type: text/plain; charset="u\x00"\r\n'
+           b"\r\xd5\nleft over\r\n\r\nbody\r\n")
+    parsed = parse_message(raw)
+    (part,) = parsed.parts
+    assert part.payload == feed_parsed(raw).get_payload(decode=True)
+    assert b"left over" in part.payload and b"body" in part.payload

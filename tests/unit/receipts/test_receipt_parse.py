@@ -135,3 +135,27 @@ def test_the_report_keeps_its_own_message_id(name: str, build: Callable[[], byte
     assert receipt.report_id == own, name  # None for the shapes that carry none
     if own is not None:
         assert receipt.report_id != receipt.original_message_id
+
+
+def _with_charset(where: str, charset: bytes) -> bytes:
+    if where == "text":
+        return (b"From: reader@example.org\r\nSubject: Read: Private and Confidential\r\n"
+                b"Content-Type: text/plain; charset=\"" + charset + b"\"\r\n\r\n"
+                b"Your message was read on Monday \xd5.\r\n")
+    return (b"From: MAILER-DAEMON@example.org\r\nMessage-ID: <report-1@example.org>\r\n"
+            b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+            b"--b\r\nContent-Type: text/plain\r\n\r\nDelivered.\r\n"
+            b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+            b"Final-Recipient: rfc822; a@example.org\r\nAction: delivered\r\nStatus: 2.0.0\r\n"
+            b"--b\r\nContent-Type: text/rfc822-headers; charset=\"" + charset + b"\"\r\n\r\n"
+            b"Message-ID: <original-1@gateway.example>\r\nSubject: caf\xe9\r\n--b--\r\n")
+
+
+@pytest.mark.parametrize("where", ["text", "headers"])
+def test_a_charset_with_a_nul_in_its_name_reads_as_utf8(where: str) -> None:
+    # The stdlib raises ValueError ("embedded null character") for such a
+    # name where it expects LookupError: it must not make a receipt unreadable.
+    found = parse_receipt(_with_charset(where, b"u\x00"))
+    assert found == parse_receipt(_with_charset(where, b"utf-8"))
+    if where == "headers":
+        assert found is not None and found.original_message_id == "<original-1@gateway.example>"
