@@ -413,7 +413,11 @@ class Bench:
             client_cpu += data["cpu_seconds"]
             self.children.remove(child)
         if profiler is not None:
-            self.stop_child(profiler, args.seconds + 30)
+            # py-spy writes its profile when its --duration is over, not on
+            # SIGTERM: let it finish (it began after the window did).
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                profiler.proc.wait(30)
+            self.stop_child(profiler, 5)
 
         # Drain: the sink must get everything that was accepted.
         deadline = time.time() + args.drain_timeout
