@@ -264,6 +264,7 @@ class Gateway:
         return checks
 
     async def refresh_gauges(self) -> None:
+        self.metrics.count_commits(self.writer.batches, self.writer.operations)
         depth = await self.store.depth_by_state()
         for state in QueueState:
             self.metrics.queue_depth.labels(state.value).set(depth.get(state.value, 0))

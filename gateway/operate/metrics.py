@@ -41,6 +41,27 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Group commit at a glance: operations per commit is the ratio of
+        # their rates (Postfix's qmgr has no such thing; a database-backed
+        # queue needs it).  Brought up to date from the Writer at each scrape.
+        self.commits = Counter(
+            "gateway_db_commits", "Transactions the database writer committed (one fsync each)",
+            registry=self.registry,
+        )
+        self.committed_operations = Counter(
+            "gateway_db_committed_operations",
+            "Writes (a message queued, a delivery recorded, ...) in those transactions",
+            registry=self.registry,
+        )
+        self._counted = (0, 0)
+
+    def count_commits(self, commits: int, operations: int) -> None:
+        """Bring the commit counters up to the Writer's running totals."""
+        seen_commits, seen_operations = self._counted
+        self.commits.inc(max(0, commits - seen_commits))
+        self.committed_operations.inc(max(0, operations - seen_operations))
+        self._counted = (max(commits, seen_commits), max(operations, seen_operations))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -107,6 +107,13 @@ async def test_metrics_count_messages_deliveries_and_queue_depth(gateway, sink):
     assert metric(text, "gateway_queue_depth", state="deferred") == 0
     assert metric(text, "gateway_data_reply_seconds_count") == 3
     assert "gateway_data_reply_seconds_bucket" in text
+    # Group commit: each message was queued, then its delivery recorded,
+    # each a write; commits at least one and at most one per write.
+    commits = metric(text, "gateway_db_commits_total")
+    operations = metric(text, "gateway_db_committed_operations_total")
+    assert operations >= 6 and 1 <= commits <= operations
+    # The Writer's own totals at the scrape (more writes may have come since).
+    assert commits <= gateway.writer.batches and operations <= gateway.writer.operations
     assert "bob@recipient.example" not in text
 
 
