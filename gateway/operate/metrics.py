@@ -58,9 +58,9 @@ class Metrics:
     def count_commits(self, commits: int, operations: int) -> None:
         """Bring the commit counters up to the Writer's running totals."""
         seen_commits, seen_operations = self._counted
-        self.commits.inc(max(0, commits - seen_commits))
-        self.committed_operations.inc(max(0, operations - seen_operations))
-        self._counted = (max(commits, seen_commits), max(operations, seen_operations))
+        self.commits.inc(commits - seen_commits)  # the Writer's totals only grow
+        self.committed_operations.inc(operations - seen_operations)
+        self._counted = (commits, operations)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

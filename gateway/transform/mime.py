@@ -13,7 +13,6 @@ the same entity here.
 
 from __future__ import annotations
 
-import codecs
 import html
 import io
 import re
@@ -26,6 +25,7 @@ from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 
 from gateway.errors import ContentError
+from gateway.parse.charsets import normalise_charset
 
 OUTPUT_POLICY = policy.SMTP.clone(refold_source="none")
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
@@ -137,13 +137,12 @@ def body_nodes(root: EmailMessage) -> Iterator[Node]:
 # -- text parts ------------------------------------------------------------------
 
 
-def _charset(part: EmailMessage) -> tuple[str, str]:
-    """(charset as declared, Python's canonical name for it)."""
+def _charset(part: EmailMessage) -> tuple[str, str | None]:
+    """(charset as declared, Python's codec for it): the content stage's
+    reading (gateway.parse.charsets), so a name Python has no codec for, or
+    one no mail program applies (unicode_escape), is no codec here either."""
     declared = part.get_content_charset() or "us-ascii"
-    try:
-        return declared, codecs.lookup(declared).name
-    except (LookupError, ValueError):  # ValueError: a NUL in the name
-        return declared, declared
+    return declared, normalise_charset(declared)
 
 
 def get_text(part: EmailMessage) -> str | None:
@@ -154,9 +153,11 @@ def get_text(part: EmailMessage) -> str | None:
     if not isinstance(data, bytes):
         return None
     _, charset = _charset(part)
+    if charset is None:
+        return None
     try:
         return data.decode(charset)
-    except (LookupError, ValueError):  # a charset unknown or with a NUL; bytes invalid in it
+    except ValueError:  # bytes invalid in the charset (UnicodeDecodeError and the like)
         if charset == "ascii":
             # Undeclared 8-bit text is nearly always UTF-8 from a modern client.
             try:
@@ -172,11 +173,11 @@ def set_text(part: EmailMessage, text: str) -> None:
     subtype = part.get_content_subtype()
     declared, original = _charset(part)
     charset = "utf-8"
-    if original not in ("ascii", "utf-8"):
+    if original is not None and original not in ("ascii", "utf-8"):
         try:
             text.encode(original)
             charset = declared
-        except (LookupError, ValueError):  # ValueError: a NUL in the name, or no fit
+        except ValueError:  # the new text does not fit in it
             charset = "utf-8"
     elif text.isascii() and original == "ascii":
         charset = "us-ascii"
