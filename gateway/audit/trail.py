@@ -20,14 +20,14 @@ nobody else can append while the lock is held.  Per message that leaves a
 sha256 per row (the rows' JSON and hashed content are built with the
 operation, before it reaches the Writer's batch) and the rows themselves.
 Inside the Writer's batch both wait for its end (gateway.db.prepared:
-`at_flush`, `insert_later`): the rows are linked there, in the order the
+`at_flush`, `run_later`): the rows are linked there, in the order the
 operations ran, and inserted with one executemany per table for the whole
 batch.  So the lock is taken after the batch's queue statements and held
 only for the trail's inserts and the commit: two processes sharing the
 database run their queue work side by side and queue only for the chain.
 (Taken at the batch's first append, it held the other process off for
 the whole batch.)  A writer operation that reads the trail back flushes
-first (`flush_inserts`).
+first (`flush_writes`).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from gateway.audit.chain import (
     terms_text,
 )
 from gateway.audit.record import AuditEvent, AuditRecord, utc
-from gateway.db.prepared import Prepared, at_flush, flush_inserts, transaction_of
+from gateway.db.prepared import Prepared, at_flush, flush_writes, transaction_of
 from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
 
 Operation = Callable[[AsyncConnection], Awaitable[Any]]
@@ -260,9 +260,9 @@ class AuditTrail:
         head = await _head(conn)
         row = dict(pending.row, seq=head.seq + 1, prev_hash=head.hash)
         row["hash"] = link(head.hash, pending.content)
-        await _INSERT_RECORD.insert_later(conn, [row])
+        await _INSERT_RECORD.run_later(conn, [row])
         if pending.terms:
-            await _INSERT_TERMS.insert_later(
+            await _INSERT_TERMS.run_later(
                 conn, [dict(term, record_seq=row["seq"]) for term in pending.terms]
             )
         new_head = await self._insert_events(conn, Head(row["seq"], row["hash"]), events)
@@ -290,7 +290,7 @@ class AuditTrail:
             hash_ = link(prev, event.content)
             rows.append(dict(event.row, seq=seq, prev_hash=prev, hash=hash_))
             prev = hash_
-        await _INSERT_EVENTS.insert_later(conn, rows)
+        await _INSERT_EVENTS.run_later(conn, rows)
         return Head(seq, prev)
 
     async def _advance(self, conn: AsyncConnection, start: int, head: Head) -> None:
@@ -312,7 +312,7 @@ class AuditTrail:
     ) -> Checkpoint:
         """Sign (seq, hash) of `head` (default: the current head)."""
         if head is None:
-            await flush_inserts(conn)  # appends waiting in this transaction first
+            await flush_writes(conn)  # appends waiting in this transaction first
             head = await _head(conn)
         at = datetime.now(UTC)
         detail_text = _json(detail or {})

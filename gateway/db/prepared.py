@@ -15,16 +15,26 @@ datetimes as text, for instance).  `run` then hands rows to
 transaction of the connection it is given, and none of the per-call
 compilation.  The values written are exactly what Core would write.
 
-A transaction may also collect inserts (`collect_inserts`): `insert_later`
-then keeps the rows, and `flush_inserts` writes each statement's rows in one
-executemany at the end.  The Writer's batch does this for the audit trail's
-rows: a batch of twenty messages then makes three inserts into the trail's
-tables, not sixty (each call is a trip to the driver, a network round trip
-on PostgreSQL).  Work that must come last may wait for the flush too
-(`at_flush`): the trail links its rows into the chain there, so the lock
-that serialises the chain's writers is held for the end of the transaction
-only.  Nothing may read the collected rows before the flush; a writer
-operation that reads them back calls `flush_inserts` first.
+A transaction may also collect writes (`collect_writes`): `run_later`
+then keeps the rows, and each statement's rows go out in one executemany
+when something else needs them written.  The Writer's batch does this for
+the queue's rows and the trail's: a batch of twenty messages then makes a
+handful of statements, not a hundred (each one is a trip to the driver, a
+network round trip on PostgreSQL, and about 100 us of Python there).  The
+collected rows are written before any statement that is not collected
+(`settle`: the Writer's connections call it first), so such a statement sees
+the batch's writes as if each had run in place, and otherwise at the end
+(`flush_writes`).  What the flush reorders is only the collected writes
+among themselves: each statement's rows keep their order, the statements
+go in the order first collected, so writes that commute (new rows, updates
+of other rows) may be collected, and a row that needs another first must
+be collected after it (a message's row before its recipients').
+
+Work that must come last may wait for the flush too (`at_flush`): the
+trail links its rows into the chain there, so the lock that serialises the
+chain's writers is held for the end of the transaction only.  `settle`
+leaves that work waiting; a writer operation that reads the trail back
+calls `flush_writes` first.
 """
 
 from __future__ import annotations
@@ -41,7 +51,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable, Insert
 
-__all__ = ["Prepared", "at_flush", "collect_inserts", "flush_inserts", "transaction_of"]
+__all__ = [
+    "Prepared", "at_flush", "collect_writes", "flush_writes", "settle", "transaction_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +124,10 @@ class Prepared:
         else:
             await conn.exec_driver_sql(sql, parameters)
 
-    async def insert_later(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """As `run`, but in a transaction that collects inserts only at its
-        end (`flush_inserts`), together with the statement's other rows.  In
-        any other transaction the rows are inserted at once."""
+    async def run_later(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """As `run`, but in a transaction that collects writes only when
+        they are needed (`settle`, `flush_writes`), together with the
+        statement's other rows.  In any other transaction at once."""
         if not rows:
             return
         collection = _collection(conn)
@@ -135,7 +147,7 @@ class Prepared:
 class _Collection:
     """What a collecting transaction keeps for its flush."""
 
-    # The rows of `insert_later`, by statement and keys (one executemany
+    # The rows of `run_later`, by statement and keys (one executemany
     # each), in the order first collected.
     rows: dict[tuple[Prepared, tuple[str, ...]], list[Mapping[str, Any]]] = field(
         default_factory=dict
@@ -159,17 +171,17 @@ def transaction_of(conn: AsyncConnection) -> Any:
     return conn.sync_connection.get_transaction()  # type: ignore[union-attr]
 
 
-def collect_inserts(conn: AsyncConnection) -> None:
-    """Let `insert_later` collect rows in `conn`'s transaction, which then
-    must call `flush_inserts` before it commits."""
+def collect_writes(conn: AsyncConnection) -> None:
+    """Let `run_later` collect rows in `conn`'s transaction, which then
+    must call `flush_writes` before it commits."""
     tx = transaction_of(conn)
     if tx is None:
-        raise RuntimeError("collect_inserts needs a transaction")
+        raise RuntimeError("collect_writes needs a transaction")
     _COLLECTED[tx] = _Collection()
 
 
 async def at_flush(conn: AsyncConnection, work: Callable[[], Awaitable[None]]) -> None:
-    """Run `work` at the next `flush_inserts` of `conn`'s transaction, before
+    """Run `work` at the next `flush_writes` of `conn`'s transaction, before
     its rows are written and after the work given earlier; at once in a
     transaction that does not collect."""
     collection = _collection(conn)
@@ -179,8 +191,8 @@ async def at_flush(conn: AsyncConnection, work: Callable[[], Awaitable[None]]) -
         collection.deferred.append(work)
 
 
-async def flush_inserts(conn: AsyncConnection) -> None:
-    """Run the work waiting for the flush, then insert the rows collected so
+async def flush_writes(conn: AsyncConnection) -> None:
+    """Run the work waiting for the flush, then write the rows collected so
     far in `conn`'s transaction (it goes on collecting)."""
     collection = _collection(conn)
     if collection is None:
@@ -190,8 +202,17 @@ async def flush_inserts(conn: AsyncConnection) -> None:
         collection.deferred.clear()
         for work in deferred:
             await work()
-    if not collection.rows:
+    await settle(conn)
+
+
+async def settle(conn: AsyncConnection) -> None:
+    """Write the rows collected so far in `conn`'s transaction, before a
+    statement that was not collected runs; the work given to `at_flush`
+    goes on waiting."""
+    collection = _collection(conn)
+    if collection is None or not collection.rows:
         return
+    # Taken out first: writing them runs statements, which settle again.
     batches = list(collection.rows.items())
     collection.rows.clear()
     for (prepared, _), rows in batches:

@@ -28,11 +28,15 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit import AuditEvent, AuditTrail, EventType
+from gateway.db.prepared import Prepared
 from gateway.errors import VaultError
 from gateway.passwords.schema import held_passwords
 from gateway.passwords.vault import PasswordVault
 from gateway.queue.store import new_queue_id
 from gateway.queue.writer import Writer
+
+# Collected with the enqueue's other rows in the Writer's batch (gateway.db.prepared).
+_HOLD = Prepared(held_passwords.insert())
 
 Operation = Callable[[AsyncConnection], Awaitable[Any]]
 
@@ -158,7 +162,7 @@ def hold_op(
     events = (trail or AuditTrail()).events_op(audit_id or queue_id, [event])
 
     async def write(conn: AsyncConnection) -> tuple[str, ...]:
-        await conn.execute(held_passwords.insert(), rows)
+        await _HOLD.run_later(conn, rows)
         await events(conn)
         return tuple(r["id"] for r in rows)
 

@@ -6,18 +6,30 @@ commits once.  Operations that free stored content (a delivered message's)
 run first in their batch: the pages they free are then reused by the
 batch's inserts in the same transaction, so each is written to the WAL once
 (secure_delete's zeros and a new message's content would otherwise be two
-frames per page, in two commits).  Rows an operation inserts with
-`Prepared.insert_later` (the audit trail's) are written at the end of the
-batch, one executemany per statement.  If that transaction fails, each operation is retried alone so
-one bad write cannot fail its neighbours.  A caller's future resolves only
-after the commit returned, i.e. after the data is durable.
+frames per page, in two commits).  Rows an operation writes with
+`Prepared.run_later` (the queue's and the trail's) are collected and
+written with the batch's other rows of the same statement, one executemany
+each: before any other statement an operation runs (the connection the
+operations get settles them first, gateway.db.prepared), otherwise at the
+end of the batch.  If that transaction fails, each operation is retried
+alone so one bad write cannot fail its neighbours.  A caller's future
+resolves only after the commit returned, i.e. after the data is durable.
 
 On SQLite the batch runs on a synchronous connection: the operations are
 coroutines, but they only await the connection, so a `_DirectConnection`
 (an AsyncConnection look-alike whose methods complete at once) lets them run
 without aiosqlite's thread hop per call; only the commit (the fsync) runs on
 the writer thread.  On PostgreSQL the batch runs on the async engine
-(asyncpg is natively async).
+(asyncpg is natively async), on one connection the Writer keeps between
+batches: checked out per batch, the pool's pre-ping cost three round trips
+each time (BEGIN, an empty query, ROLLBACK), as many as the batch's own
+statements.  A kept connection that has died (a server restart, a killed
+backend) fails the batch's first statement instead: the batch then runs
+once more on a connection checked out anew (nothing was committed, so
+nothing is written twice).  A connection lost during the commit is not
+retried that way, since the commit may have happened: as with any failed
+batch, each operation is retried alone and one that was committed fails
+(the client is told 451 and sends again).
 """
 
 from __future__ import annotations
@@ -31,11 +43,11 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 import structlog
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db.engine import create_sqlite_writer_engine
-from gateway.db.prepared import collect_inserts, flush_inserts
+from gateway.db.prepared import collect_writes, flush_writes, settle
 from gateway.errors import StoreError
 
 T = TypeVar("T")
@@ -56,6 +68,8 @@ class Writer:
         self._max_batch = max_batch
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._connection: AsyncConnection | None = None  # PostgreSQL's, kept between batches
+        self._committing = False
         self.batches = 0
         self.operations = 0
 
@@ -75,6 +89,7 @@ class Writer:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        await self._drop_connection()
         if self._thread is not None:
             thread, self._thread = self._thread, None
             thread.shutdown(wait=True)
@@ -143,10 +158,7 @@ class Writer:
         if self._sync_engine is not None:
             results = await self._sqlite_transaction(operations)
         else:
-            async with self._engine.begin() as conn:
-                collect_inserts(conn)
-                results = [await op(conn) for op in operations]
-                await flush_inserts(conn)
+            results = await self._postgres_transaction(operations)
         self.batches += 1
         self.operations += len(operations)
         return results
@@ -165,10 +177,12 @@ class Writer:
         with self._sync_engine.connect() as conn:
             transaction = conn.begin()
             try:
-                direct = cast(AsyncConnection, _DirectConnection(conn))
-                collect_inserts(direct)
+                direct = cast(AsyncConnection, _SettlingConnection(
+                    cast(AsyncConnection, _DirectConnection(conn))
+                ))
+                collect_writes(direct)
                 results = [_drive(op(direct)) for op in operations]
-                _drive(flush_inserts(direct))
+                _drive(flush_writes(direct))
                 await asyncio.get_running_loop().run_in_executor(
                     self._thread, transaction.commit
                 )
@@ -177,6 +191,45 @@ class Writer:
                     transaction.rollback()
                 raise
         return results
+
+    async def _postgres_transaction(self, operations: Sequence[Operation]) -> list[Any]:
+        kept = self._connection is not None
+        try:
+            return await self._postgres_attempt(operations)
+        except DBAPIError as exc:
+            # A kept connection found dead before the commit is what a
+            # checkout's ping would have found: once more, on a new one.
+            if not (kept and exc.connection_invalidated and not self._committing):
+                raise
+            log.info("database_connection_renewed")
+        return await self._postgres_attempt(operations)
+
+    async def _postgres_attempt(self, operations: Sequence[Operation]) -> list[Any]:
+        if self._connection is None:
+            self._connection = await self._engine.connect()  # checked out: pinged
+        conn = self._connection
+        try:
+            transaction = await conn.begin()
+            settling = cast(AsyncConnection, _SettlingConnection(conn))
+            collect_writes(settling)
+            results = [await op(settling) for op in operations]
+            await flush_writes(settling)
+            self._committing = True
+            await transaction.commit()
+        except BaseException:
+            # Whatever went wrong, the next transaction starts on a
+            # connection known to be good.
+            await self._drop_connection()
+            raise
+        finally:
+            self._committing = False
+        return results
+
+    async def _drop_connection(self) -> None:
+        if self._connection is not None:
+            conn, self._connection = self._connection, None
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 class _Pending(NamedTuple):
@@ -199,6 +252,41 @@ def _drive(operation: Awaitable[T]) -> T:
         return cast(T, done.value)
     coroutine.close()
     raise RuntimeError("a writer operation awaited something other than its connection")
+
+
+class _SettlingConnection:
+    """The Writer's connection as its operations see it: a statement they
+    run writes the batch's collected rows first (gateway.db.prepared.settle).
+    Around an AsyncConnection (PostgreSQL) or a _DirectConnection (SQLite)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.wrapped = conn
+        self.sync_connection = conn.sync_connection
+        self.dialect = conn.dialect
+
+    async def execute(
+        self,
+        statement: Any,
+        parameters: Any = None,
+        *,
+        execution_options: Any = None,
+    ) -> Any:
+        await settle(cast(AsyncConnection, self))
+        return await self.wrapped.execute(
+            statement, parameters, execution_options=execution_options
+        )
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        await settle(cast(AsyncConnection, self))
+        return await self.wrapped.exec_driver_sql(statement, parameters)
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        await settle(cast(AsyncConnection, self))
+        return await self.wrapped.scalar(statement, parameters)
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        await settle(cast(AsyncConnection, self))
+        return await self.wrapped.run_sync(fn, *args)
 
 
 class _DirectConnection:
@@ -257,6 +345,8 @@ def sqlite_connection(conn: AsyncConnection) -> sqlite3.Connection | None:
     (an operation may then use SQLite's own API, e.g. incremental blob I/O,
     inside the same transaction); None for any other connection."""
     direct: object = conn
+    if isinstance(direct, _SettlingConnection):
+        direct = direct.wrapped
     if not isinstance(direct, _DirectConnection):
         return None
     raw = direct.sync_connection.connection.driver_connection

@@ -55,7 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import AuditEvent, AuditTrail, EventType
 from gateway.db import audit_events
-from gateway.db.prepared import flush_inserts
+from gateway.db.prepared import Prepared, flush_writes
 from gateway.errors import VaultError
 from gateway.model import Action, Envelope, RecipientDsn
 from gateway.passwords import HeldState, PasswordStore, held_passwords
@@ -101,6 +101,9 @@ _PRECEDENCE = {
     Outcome.OTHER: 5,
 }
 _TIMEOUT_BATCH = 200
+
+# Collected with the enqueue's other rows in the Writer's batch (gateway.db.prepared).
+_REQUEST = Prepared(receipt_requests.insert())
 
 
 def _at(epoch: float) -> datetime:
@@ -189,8 +192,7 @@ class ReceiptDesk:
             )
 
         async def write(conn: AsyncConnection) -> None:
-            if rows:
-                await conn.execute(receipt_requests.insert(), rows)
+            await _REQUEST.run_later(conn, rows)
 
         return write
 
@@ -553,7 +555,7 @@ class ReceiptDesk:
         """The details of the message's events of one type."""
         # Events appended earlier in this batch wait for its end: write them
         # first, so a second receipt in the same batch sees the first.
-        await flush_inserts(conn)
+        await flush_writes(conn)
         rows = await conn.execute(
             select(audit_events.c.detail).where(
                 audit_events.c.record_id == queue_id, audit_events.c.type == event_type.value

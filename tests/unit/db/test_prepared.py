@@ -18,7 +18,7 @@ from sqlalchemy import Column, DateTime, MetaData, Table, bindparam, func, selec
 from sqlalchemy.dialects import sqlite
 
 from gateway.db import create_engine
-from gateway.db.prepared import Prepared, at_flush, collect_inserts, flush_inserts
+from gateway.db.prepared import Prepared, at_flush, collect_writes, flush_writes
 from gateway.db.schema import audit_events, queue_messages
 from gateway.queue import Writer
 
@@ -173,27 +173,69 @@ async def _count(conn, table) -> int:
     return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
-async def test_rows_inserted_later_wait_for_the_end_of_the_writers_batch(started) -> None:
+async def test_rows_collected_wait_for_the_end_of_the_writers_batch(started) -> None:
     engine, writer = started
     events = _Counted(audit_events.insert())
-    seen: list[int] = []
+    messages = _Counted(queue_messages.insert())
 
     def adding(seq: int):
         async def write(conn) -> None:
-            await events.insert_later(conn, [_event(seq)])
-            seen.append(await _count(conn, audit_events))
-            await Prepared(queue_messages.insert()).run(conn, [_message(f"m{seq}")])
+            await events.run_later(conn, [_event(seq)])
+            await messages.run_later(conn, [_message(f"m{seq}")])
 
         return write
 
     # Submitted together: one batch, one transaction.
     await asyncio.gather(*(writer.submit(adding(seq)) for seq in range(1, 6)))
     assert writer.batches == 1
-    assert seen == [0, 0, 0, 0, 0]  # none written while the batch ran
-    assert events.runs == [5]  # then all five in one executemany
+    assert events.runs == [5]  # all five in one executemany, at the end
+    assert messages.runs == [5]
     async with engine.connect() as conn:
         assert await _count(conn, audit_events) == 5
         assert await _count(conn, queue_messages) == 5
+
+
+async def test_a_statement_not_collected_sees_the_rows_collected_before_it(started) -> None:
+    """The Writer's connection writes the collected rows before any other
+    statement, so an operation sees the batch as if each write had run in
+    place; the work waiting for the flush still waits."""
+    engine, writer = started
+    messages = _Counted(queue_messages.insert())
+    events = _Counted(audit_events.insert())
+    seen: list[tuple[str, int]] = []
+    ran: list[str] = []
+
+    def adding(seq: int):
+        async def write(conn) -> None:
+            await messages.run_later(conn, [_message(f"m{seq}")])
+
+            async def at_the_end() -> None:
+                ran.append(f"m{seq}")
+                await events.run_later(conn, [_event(seq)])
+
+            await at_flush(conn, at_the_end)
+
+        return write
+
+    async def reading(conn) -> None:
+        seen.append(("messages", await _count(conn, queue_messages)))
+        seen.append(("events", await _count(conn, audit_events)))
+        assert ran == []
+
+    async def updating(conn) -> None:
+        await FINISH.run(conn, [{"m_id": "m1", "state": "delivered"}])  # at once: settles first
+
+    await asyncio.gather(
+        writer.submit(adding(1)), writer.submit(adding(2)), writer.submit(reading),
+        writer.submit(adding(3)), writer.submit(updating),
+    )
+    assert writer.batches == 1
+    assert seen == [("messages", 2), ("events", 0)]
+    assert messages.runs == [2, 1]  # before the read, before the update
+    assert ran == ["m1", "m2", "m3"]
+    assert events.runs == [3]
+    rows = await _rows(engine, queue_messages, queue_messages.c.id)
+    assert [(r[0], r[6]) for r in rows] == [("m1", "delivered"), ("m2", "active"), ("m3", "active")]
 
 
 async def test_flushing_writes_the_rows_so_far_and_other_transactions_insert_at_once(
@@ -203,22 +245,26 @@ async def test_flushing_writes_the_rows_so_far_and_other_transactions_insert_at_
     events = _Counted(audit_events.insert())
 
     async def read_back(conn) -> tuple[int, int]:
-        await events.insert_later(conn, [_event(1), _event(2)])
-        before = await _count(conn, audit_events)
-        await flush_inserts(conn)  # what a writer operation that reads the rows does
+        async def linking() -> None:  # the trail's linking waits for a flush
+            await events.run_later(conn, [_event(3)])
+
+        await events.run_later(conn, [_event(1), _event(2)])
+        await at_flush(conn, linking)
+        before = await _count(conn, audit_events)  # the rows, not the work
+        await flush_writes(conn)  # what a writer operation that reads the trail does
         after = await _count(conn, audit_events)
-        await events.insert_later(conn, [_event(3)])  # collected again, written at the end
+        await events.run_later(conn, [_event(4)])  # collected again, written at the end
         return before, after
 
-    assert await writer.submit(read_back) == (0, 2)
-    assert events.runs == [2, 1]
+    assert await writer.submit(read_back) == (2, 3)
+    assert events.runs == [2, 1, 1]
 
     async with engine.begin() as conn:  # not the Writer's: nobody would flush
-        await events.insert_later(conn, [_event(4)])
-        assert await _count(conn, audit_events) == 4
+        await events.run_later(conn, [_event(5)])
+        assert await _count(conn, audit_events) == 5
     with pytest.raises(RuntimeError, match="needs a transaction"):
         async with engine.connect() as conn:
-            collect_inserts(conn)
+            collect_writes(conn)
 
 
 async def test_a_failed_batch_drops_its_collected_rows_and_each_operation_retries_alone(
@@ -230,7 +276,7 @@ async def test_a_failed_batch_drops_its_collected_rows_and_each_operation_retrie
     events = Prepared(audit_events.insert())
 
     def adding(seq: int):
-        return lambda conn: events.insert_later(conn, [_event(seq)])
+        return lambda conn: events.run_later(conn, [_event(seq)])
 
     await writer.submit(adding(1))
     # Seq 1 again fails at the batch's flush; its neighbours still land, once each.
@@ -242,33 +288,38 @@ async def test_a_failed_batch_drops_its_collected_rows_and_each_operation_retrie
     assert [e[0] for e in await _rows(engine, audit_events, audit_events.c.seq)] == [1, 2, 3]
 
 
-async def test_work_at_flush_runs_in_order_before_the_collected_rows(started) -> None:
+async def test_work_at_flush_runs_in_order_after_the_operations(started) -> None:
     engine, writer = started
     events = _Counted(audit_events.insert())
-    ran: list[tuple[str, int]] = []
+    ran: list[tuple[str, int | None]] = []
 
-    def adding(name: str, seq: int):
+    def adding(name: str, seq: int, reads: bool):
         async def write(conn) -> None:
             async def at_the_end() -> None:
-                # The rows collected so far are not written yet; what the
-                # work itself collects goes out with them.
-                ran.append((name, await _count(conn, audit_events)))
-                await events.insert_later(conn, [_event(seq)])
+                # A statement of the work sees the rows collected before it
+                # (the trail's lock and head read do); what the work itself
+                # collects goes out with the rows collected after it.
+                ran.append((name, await _count(conn, audit_events) if reads else None))
+                await events.run_later(conn, [_event(seq)])
 
             await at_flush(conn, at_the_end)
             assert ran == []  # not yet: the batch is still running its operations
-            await events.insert_later(conn, [_event(seq + 10)])
+            await events.run_later(conn, [_event(seq + 10)])
 
         return write
 
-    await asyncio.gather(writer.submit(adding("first", 1)), writer.submit(adding("second", 2)))
+    await asyncio.gather(
+        writer.submit(adding("first", 1, reads=True)),
+        writer.submit(adding("second", 2, reads=False)),
+        writer.submit(adding("third", 3, reads=False)),
+    )
     assert writer.batches == 1
-    assert ran == [("first", 0), ("second", 0)]
-    assert events.runs == [4]  # the operations' rows and the work's, one executemany
+    assert ran == [("first", 3), ("second", None), ("third", None)]
+    assert events.runs == [3, 3]  # the operations' rows, then all the work's, one executemany
 
     async with engine.begin() as conn:  # not collecting: the work runs at once
         async def now() -> None:
             ran.append(("now", await _count(conn, audit_events)))
 
         await at_flush(conn, now)
-        assert ran[-1] == ("now", 4)
+        assert ran[-1] == ("now", 6)

@@ -199,6 +199,77 @@ async def test_a_batch_runs_its_freeing_operations_first(stores):
     assert ran == ["clear", "insert-1", "insert-2", "insert-3"]
 
 
+async def test_a_batch_of_messages_writes_each_queue_statement_once(stores, monkeypatch):
+    """The rows of the messages enqueued (and then attempted) together are
+    written one executemany per statement: one round trip for the batch on
+    PostgreSQL, not one per message."""
+    from gateway.queue import store as store_module
+
+    runs: dict[str, list[int]] = {}
+    for name in ("_INSERT_MESSAGE", "_INSERT_RECIPIENTS", "_UPDATE_RECIPIENT", "_FINISH_MESSAGE"):
+        prepared = getattr(store_module, name)
+
+        async def counted(conn, rows, _run=prepared.run, _name=name):
+            runs.setdefault(_name, []).append(len(rows))
+            await _run(conn, rows)
+
+        monkeypatch.setattr(prepared, "run", counted)
+    a = stores.open("worker-a")
+    before = a.writer.batches
+    queued = await asyncio.gather(
+        *(a.enqueue(NewMessage(envelope=envelope(n), content=b"body\r\n")) for n in range(5))
+    )
+    await asyncio.gather(*(
+        a.record_attempt(q, [RecipientOutcome(r, RecipientState.DELIVERED, 250, "ok")
+                             for r in q.envelope.rcpt_tos], QueueState.DELIVERED)
+        for q in queued
+    ))
+    assert a.writer.batches == before + 2
+    assert runs == {"_INSERT_MESSAGE": [5], "_INSERT_RECIPIENTS": [10],
+                    "_UPDATE_RECIPIENT": [10], "_FINISH_MESSAGE": [5]}
+    assert (await a.depth_by_state()) == {"delivered": 5}
+    for q in queued:
+        loaded = await a.get(q.id)
+        assert [r.state for r in loaded.recipients] == ["delivered", "delivered"]
+
+
+async def test_a_claim_in_the_batch_of_a_finished_attempt_sees_it_finished(stores):
+    """The attempt's updates wait to be written with the batch's others, but
+    not past a statement of another operation: a claim in the same batch
+    must not take back a message just delivered whose lease ran out."""
+    a = stores.open("worker-a", lease=0.05)
+    queued = await a.enqueue(NewMessage(envelope=envelope(), content=b"body\r\n"))
+    assert queued.state == "active"
+    await asyncio.sleep(0.2)  # the lease has run out: claimable again, but for the attempt
+    before = a.writer.batches
+    _, claimed = await asyncio.gather(
+        a.record_attempt(queued, [RecipientOutcome(r, RecipientState.DELIVERED, 250, "ok")
+                                  for r in queued.envelope.rcpt_tos], QueueState.DELIVERED),
+        a.claim_due(10),
+    )
+    assert a.writer.batches == before + 1
+    assert claimed == []
+    assert (await a.depth_by_state()) == {"delivered": 1}
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_the_writer_renews_a_connection_the_server_closed(stores, db_url, pg_admin):
+    """The Writer keeps its PostgreSQL connection between batches (no ping
+    per batch).  When the server has closed it (a restart, a killed
+    backend), the next batch runs on a new one: the caller sees nothing."""
+    from sqlalchemy.engine import make_url
+
+    a = stores.open("worker-a")
+    first = await a.enqueue(NewMessage(envelope=envelope(1), content=b"body\r\n"))
+    name = make_url(db_url).database
+    pg_admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+    second = await a.enqueue(NewMessage(envelope=envelope(2), content=b"body\r\n"))
+    assert {m.id for m in await a.list()} == {first.id, second.id}
+
+
 async def test_content_cleared_and_queued_in_one_batch_reuses_the_pages(sqlite_url):
     """A delivered message's content cleared in the same commit as a new
     message is queued: the new content takes the freed pages, so the WAL
