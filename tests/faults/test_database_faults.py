@@ -106,9 +106,12 @@ def test_postgres_connections_killed_during_load(
             lost=len(lost), duplicates=dup,
             note=f"{kills['rounds']} kill rounds, {in_doubt} replies not 250 (resent)")
     assert kills["rounds"] >= 5, "the killer must really have run during the load"
-    felt = gw.log_path.read_text(errors="replace").count("_failed")
-    print(f"gateway logged {felt} failed database operations")
-    assert in_doubt + felt > 0, "killing every session must have been felt at least once"
+    log_text = gw.log_path.read_text(errors="replace")
+    # A kill is felt as a failed operation, or absorbed by the Writer running
+    # its batch once more on a new connection (database_connection_renewed).
+    failed, renewed = log_text.count("_failed"), log_text.count("database_connection_renewed")
+    print(f"gateway logged {failed} failed database operations, {renewed} renewed connections")
+    assert in_doubt + failed + renewed > 0, "killing every session must have been felt at least once"
     assert not unrecorded, f"250 without a committed row: {sorted(unrecorded)[:5]}"
     assert not lost, f"{len(lost)} accepted messages never arrived: {sorted(lost)[:5]}"
     assert gw.proc is not None and gw.proc.poll() is None, gw.log_tail()
