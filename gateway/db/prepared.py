@@ -181,9 +181,10 @@ def collect_writes(conn: AsyncConnection) -> None:
 
 
 async def at_flush(conn: AsyncConnection, work: Callable[[], Awaitable[None]]) -> None:
-    """Run `work` at the next `flush_writes` of `conn`'s transaction, before
-    its rows are written and after the work given earlier; at once in a
-    transaction that does not collect."""
+    """Run `work` at the next `flush_writes` of `conn`'s transaction, after
+    the work given earlier (a statement it runs writes the rows collected
+    so far first, as any does); at once in a transaction that does not
+    collect."""
     collection = _collection(conn)
     if collection is None:
         await work()

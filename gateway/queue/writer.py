@@ -208,6 +208,8 @@ class Writer:
         if self._connection is None:
             self._connection = await self._engine.connect()  # checked out: pinged
         conn = self._connection
+        # Left set when the commit fails: whether it happened is not known.
+        self._committing = False
         try:
             transaction = await conn.begin()
             settling = cast(AsyncConnection, _SettlingConnection(conn))
@@ -221,8 +223,6 @@ class Writer:
             # connection known to be good.
             await self._drop_connection()
             raise
-        finally:
-            self._committing = False
         return results
 
     async def _drop_connection(self) -> None:

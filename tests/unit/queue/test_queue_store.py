@@ -270,6 +270,32 @@ async def test_the_writer_renews_a_connection_the_server_closed(stores, db_url, 
     assert {m.id for m in await a.list()} == {first.id, second.id}
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_batch_whose_commit_lost_the_connection_is_not_run_again(stores, monkeypatch):
+    """Lost during the commit, a batch may have been committed: running it
+    once more could write it twice, so the caller is told it failed."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.ext.asyncio import AsyncTransaction
+
+    from gateway.errors import StoreError
+
+    a = stores.open("worker-a")
+    await a.enqueue(NewMessage(envelope=envelope(1), content=b"body\r\n"))  # a kept connection
+    ran: list[int] = []
+
+    async def lost(self) -> None:
+        raise OperationalError("COMMIT", None, ConnectionError("connection lost"),
+                               connection_invalidated=True)
+
+    async def counted(conn) -> None:
+        ran.append(1)
+
+    monkeypatch.setattr(AsyncTransaction, "commit", lost)
+    with pytest.raises(StoreError):
+        await a.writer.submit(counted)
+    assert ran == [1]
+
+
 async def test_content_cleared_and_queued_in_one_batch_reuses_the_pages(sqlite_url):
     """A delivered message's content cleared in the same commit as a new
     message is queued: the new content takes the freed pages, so the WAL
