@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import life, make_record
+from audit_support import life, make_record
 from sqlalchemy import text
 
 from gateway.audit import AuditEvent, AuditRecipient, AuditTrail, EventType

@@ -8,7 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from conftest import T0, life, make_record
+from audit_support import T0, life, make_record
 from sqlalchemy import select, text
 
 from gateway.audit import (
