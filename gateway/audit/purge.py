@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.record import AuditEvent, EventType, utc
-from gateway.audit.trail import AuditTrail, Head, lock_chain, read_head
+from gateway.audit.trail import AuditTrail, Head, lock_and_read_head
 from gateway.db.schema import (
     audit_checkpoints,
     audit_events,
@@ -75,8 +75,7 @@ async def _purge(
     dry_run: bool,
 ) -> PurgeResult:
     async with engine.begin() as conn:
-        await lock_chain(conn)
-        head = await read_head(conn)
+        head = await lock_and_read_head(conn)
         keep_record = (await conn.execute(
             select(func.min(audit_records.c.seq)).where(audit_records.c.received_at >= cutoff)
         )).scalar()

@@ -7,8 +7,9 @@ chain's head, assigns head + 1, head + 2, ... and links each row to the one
 before.
 
 Concurrency: on PostgreSQL a transaction-scoped advisory lock serialises
-appends of every process sharing the database (taken before the head is read:
-under READ COMMITTED the next statement then sees the last committed head).
+appends of every process sharing the database (taken before the head is read,
+by one function call: under READ COMMITTED the function's query after the
+lock sees the last committed head, migration 0005).
 On SQLite the process's single writer serialises them.  In both cases `seq`
 is the primary key, so two appenders that somehow read the same head cannot
 fork the chain: the second insert fails and the Writer retries it alone.
@@ -22,7 +23,7 @@ operation, before it reaches the Writer's batch) and the rows themselves.
 Inside the Writer's batch both wait for its end (gateway.db.prepared:
 `at_flush`, `run_later`): the rows are linked there, in the order the
 operations ran, and inserted with one executemany per table for the whole
-batch.  So the lock is taken after the batch's queue statements and held
+batch (on PostgreSQL one statement for the three tables).  So the lock is taken after the batch's queue statements and held
 only for the trail's inserts and the commit: two processes sharing the
 database run their queue work side by side and queue only for the chain.
 (Taken at the batch's first append, it held the other process off for
@@ -84,7 +85,6 @@ def _json(value: Any) -> str:
 
 
 # The hot path's statements, compiled once per dialect (gateway.db.prepared).
-_LOCK = Prepared(text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
 _HEAD = Prepared(union_all(
     select(audit_records.c.seq, audit_records.c.hash)
     .order_by(audit_records.c.seq.desc()).limit(1).subquery().select(),
@@ -94,20 +94,32 @@ _HEAD = Prepared(union_all(
     .where(audit_checkpoints.c.kind == "cut")
     .order_by(audit_checkpoints.c.seq.desc()).limit(1).subquery().select(),
 ))
+# PostgreSQL: the lock and the head in one round trip (migration 0005).
+_LOCKED_HEAD = Prepared(text(
+    f"SELECT head_seq, head_hash FROM audit_chain_head({CHAIN_LOCK})"
+))
 _INSERT_RECORD = Prepared(audit_records.insert())
 _INSERT_TERMS = Prepared(audit_record_terms.insert())
 _INSERT_EVENTS = Prepared(audit_events.insert())
 
 
-async def lock_chain(conn: AsyncConnection) -> None:
-    """Serialise chain writers across processes (PostgreSQL; no-op on SQLite)."""
-    if conn.dialect.name == "postgresql":
-        await _LOCK.fetch(conn)
-
-
 async def read_head(conn: AsyncConnection) -> Head:
     """The last row of the chain, or the purge cut when the chain is empty."""
-    rows = await _HEAD.fetch(conn)
+    return _head_of(await _HEAD.fetch(conn))
+
+
+async def lock_and_read_head(conn: AsyncConnection) -> Head:
+    """Serialise chain writers across processes, then `read_head`.
+
+    PostgreSQL: the advisory lock and the head in one statement (a function
+    of migration 0005); SQLite: the head (the process's one writer
+    serialises the appends)."""
+    if conn.dialect.name == "postgresql":
+        return _head_of(await _LOCKED_HEAD.fetch(conn))
+    return await read_head(conn)
+
+
+def _head_of(rows: Sequence[Any]) -> Head:
     if not rows:
         return Head(0, GENESIS)
     seq, hash_ = max(rows, key=lambda r: int(r[0]))
@@ -118,8 +130,7 @@ async def _head(conn: AsyncConnection) -> Head:
     tx = transaction_of(conn)
     if tx is not None and tx in _HEADS:
         return _HEADS[tx]
-    await lock_chain(conn)
-    head = await read_head(conn)
+    head = await lock_and_read_head(conn)
     tx = transaction_of(conn)
     if tx is not None:
         _HEADS[tx] = head

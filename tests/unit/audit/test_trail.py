@@ -21,6 +21,7 @@ from gateway.audit import (
     verify,
 )
 from gateway.audit.chain import GENESIS
+from gateway.audit.trail import lock_and_read_head
 from gateway.db import create_engine
 from gateway.db.schema import audit_events, audit_record_terms, audit_records
 from gateway.queue import Writer
@@ -164,6 +165,41 @@ async def test_several_processes_append_to_one_chain(pg_url):
     finally:
         for w in writers:
             await w.stop()
+        for e in engines:
+            await e.dispose()
+
+
+async def _locked_head(engine):
+    async with engine.begin() as conn:
+        return await lock_and_read_head(conn)
+
+
+@pytest.mark.postgres
+async def test_a_gateway_that_waited_for_the_chain_lock_reads_the_head_committed_meanwhile(
+    pg_url,
+):
+    """The lock and the head come in one statement (migration 0005's
+    function).  A statement alone would read the chain as it was when it
+    began, before the lock was granted; the function's query after the
+    lock reads it as the lock's last holder left it."""
+    engines = [create_engine(pg_url) for _ in range(2)]
+    trail = AuditTrail()
+    try:
+        async with engines[0].connect() as holder:
+            await holder.begin()
+            first = await lock_and_read_head(holder)
+            await trail.append_record(holder, make_record("holder"))
+            waiting = asyncio.ensure_future(_locked_head(engines[1]))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # the lock holds it back
+            await holder.commit()
+        head = await asyncio.wait_for(waiting, 10)
+        assert head.seq == first.seq + 1
+        async with engines[0].connect() as conn:
+            assert head.hash == (await conn.execute(
+                select(audit_records.c.hash).where(audit_records.c.id == "holder")
+            )).scalar_one()
+    finally:
         for e in engines:
             await e.dispose()
 

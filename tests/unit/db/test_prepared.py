@@ -14,12 +14,23 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Column, DateTime, MetaData, Table, bindparam, func, select, text, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    Table,
+    bindparam,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 
 from gateway.db import create_engine
 from gateway.db.prepared import Prepared, at_flush, collect_writes, flush_writes
-from gateway.db.schema import audit_events, queue_messages
+from gateway.db.schema import audit_events, queue_messages, queue_recipients
 from gateway.queue import Writer
 
 AT = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -158,15 +169,88 @@ async def started(db_url: str):
 
 
 class _Counted(Prepared):
-    """A Prepared that counts its trips to the driver (one per `run`)."""
+    """A Prepared that counts the times it hands rows to the driver: once
+    per `run`, and once per flush of the rows collected (on PostgreSQL
+    maybe in one statement with other inserts)."""
 
     def __init__(self, statement) -> None:
         super().__init__(statement)
         self.runs: list[int] = []
 
-    async def run(self, conn, rows) -> None:
+    def _prepare(self, dialect, rows):
         self.runs.append(len(rows))
-        await super().run(conn, rows)
+        return super()._prepare(dialect, rows)
+
+
+def _statements(engine) -> list[str]:
+    """The SQL the engine's connections send from now on (PostgreSQL's;
+    SQLite's writer runs sqlite3 directly, past SQLAlchemy's events)."""
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    return sent
+
+
+async def test_collected_inserts_write_what_core_writes(started) -> None:
+    """Rows collected from several inserts (on PostgreSQL one statement of
+    unnest arrays, a recipient beside its message) are the rows Core writes:
+    bytes, NULLs, floats, datetimes and texts alike."""
+    engine, writer = started
+    recipient = {"position": 0, "address": "b@example.org", "state": "pending",
+                 "route": "upstream", "notify": None, "orcpt": "rfc822;b@example.org",
+                 "last_code": None, "last_reply": None}
+    async with engine.begin() as conn:
+        await conn.execute(queue_messages.insert(), [_message("core")])
+        await conn.execute(queue_recipients.insert(), [dict(recipient, message_id="core")])
+        await conn.execute(audit_events.insert(), [_event(1), _event(2, "{\"a\":1}")])
+    sent = _statements(engine)
+    messages = Prepared(queue_messages.insert())
+    recipients = Prepared(queue_recipients.insert())
+    events = Prepared(audit_events.insert())
+
+    async def collected(conn) -> None:
+        await messages.run_later(conn, [_message("prep")])
+        await recipients.run_later(conn, [dict(recipient, message_id="prep")])
+        await events.run_later(conn, [_event(3), _event(4, "{\"a\":1}")])
+
+    await writer.submit(collected)
+    stored = {m[0]: m[1:] for m in await _rows(engine, queue_messages, queue_messages.c.id)}
+    assert stored["prep"] == stored["core"]
+    assert stored["prep"][messages_column("content")] == b"\x00body\xff"
+    by_message = {r[1]: r[2:] for r in await _rows(engine, queue_recipients, queue_recipients.c.id)}
+    assert by_message["prep"] == by_message["core"]
+    rows = await _rows(engine, audit_events, audit_events.c.seq)
+    assert [e[2:6] for e in rows[:2]] == [e[2:6] for e in rows[2:]] != []
+    if engine.dialect.name == "postgresql":
+        inserts = [s for s in sent if "INSERT" in s]
+        assert len(inserts) == 1 and inserts[0].startswith("WITH ")
+
+
+async def test_an_update_collected_between_inserts_keeps_its_place(started) -> None:
+    """Only inserts collected one after the other go together: an update
+    collected between them runs after the first and before the second, as
+    each would have in place."""
+    engine, writer = started
+    messages = _Counted(queue_messages.insert())
+    events = _Counted(audit_events.insert())
+    sent = _statements(engine)
+
+    async def collected(conn) -> None:
+        await messages.run_later(conn, [_message("m1")])
+        await FINISH.run_later(conn, [{"m_id": "m1", "state": "delivered"}])
+        await events.run_later(conn, [_event(1)])
+        await messages.run_later(conn, [_message("m2")])  # the first insert's statement
+
+    await writer.submit(collected)
+    assert messages.runs == [2] and events.runs == [1]
+    rows = await _rows(engine, queue_messages, queue_messages.c.id)
+    assert [(r[0], r[6]) for r in rows] == [("m1", "delivered"), ("m2", "active")]
+    if engine.dialect.name == "postgresql":
+        writes = [s.split()[0] for s in sent if s.split()[0] in ("INSERT", "UPDATE", "WITH")]
+        assert writes == ["INSERT", "UPDATE", "INSERT"]
 
 
 async def _count(conn, table) -> int:

@@ -201,20 +201,30 @@ async def test_a_batch_runs_its_freeing_operations_first(stores):
 
 async def test_a_batch_of_messages_writes_each_queue_statement_once(stores, monkeypatch):
     """The rows of the messages enqueued (and then attempted) together are
-    written one executemany per statement: one round trip for the batch on
-    PostgreSQL, not one per message."""
+    handed to the driver once per statement, not once per message; on
+    PostgreSQL the batch's inserts (messages and their recipients) are
+    one statement: one round trip for the batch."""
+    from sqlalchemy import event
+
     from gateway.queue import store as store_module
 
     runs: dict[str, list[int]] = {}
     for name in ("_INSERT_MESSAGE", "_INSERT_RECIPIENTS", "_UPDATE_RECIPIENT", "_FINISH_MESSAGE"):
         prepared = getattr(store_module, name)
 
-        async def counted(conn, rows, _run=prepared.run, _name=name):
+        def counted(dialect, rows, _prepare=prepared._prepare, _name=name):
             runs.setdefault(_name, []).append(len(rows))
-            await _run(conn, rows)
+            return _prepare(dialect, rows)
 
-        monkeypatch.setattr(prepared, "run", counted)
+        monkeypatch.setattr(prepared, "_prepare", counted)
     a = stores.open("worker-a")
+    inserts: list[str] = []  # PostgreSQL's (SQLite's writer runs sqlite3 directly)
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "INSERT" in statement:
+            inserts.append(statement)
+
+    event.listen(a.engine.sync_engine, "before_cursor_execute", seen)
     before = a.writer.batches
     queued = await asyncio.gather(
         *(a.enqueue(NewMessage(envelope=envelope(n), content=b"body\r\n")) for n in range(5))
@@ -227,6 +237,10 @@ async def test_a_batch_of_messages_writes_each_queue_statement_once(stores, monk
     assert a.writer.batches == before + 2
     assert runs == {"_INSERT_MESSAGE": [5], "_INSERT_RECIPIENTS": [10],
                     "_UPDATE_RECIPIENT": [10], "_FINISH_MESSAGE": [5]}
+    if a.engine.dialect.name == "postgresql":
+        assert len(inserts) == 1
+        assert "INSERT INTO queue_messages" in inserts[0]
+        assert "INSERT INTO queue_recipients" in inserts[0]
     assert (await a.depth_by_state()) == {"delivered": 5}
     for q in queued:
         loaded = await a.get(q.id)
