@@ -39,8 +39,9 @@ from gateway.audit import (
     EventType,
 )
 from gateway.db import create_engine
+from gateway.db.migrate import schema_problem
 from gateway.deliver import Dispatcher, SmtpTransport, Transport
-from gateway.errors import VaultError
+from gateway.errors import ConfigError, VaultError
 from gateway.inspect import Reading
 from gateway.model import Action, Envelope
 from gateway.operate.memory import tune_gc
@@ -148,6 +149,9 @@ class Gateway:
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
+        problem = await schema_problem(self.engine)
+        if problem is not None:
+            raise ConfigError(problem)
         self.writer.start()
         server = self.settings.server
         config = ListenerConfig(
