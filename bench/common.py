@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -36,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 LOOPBACK = "127.0.0.1"
 SENDER = "bench@sender.example.org"
@@ -98,6 +100,39 @@ def data_bytes(message: bytes) -> bytes:
     if not stuffed.endswith(b"\r\n"):
         stuffed += b"\r\n"
     return stuffed + b".\r\n"
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL
+
+
+def pg_database(base: str, stack: contextlib.ExitStack, prefix: str = "bench") -> str:
+    """A new database on the server of `base` (a SQLAlchemy asyncpg URL),
+    dropped when `stack` closes; its URL.  Raises what asyncpg raises when
+    the server cannot be reached."""
+    import asyncpg
+
+    admin = "postgresql://" + base.split("://", 1)[1]
+    name = f"{prefix}_{secrets.token_hex(4)}"
+
+    async def run(statement: str) -> None:
+        conn = await asyncio.wait_for(asyncpg.connect(admin), 10)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run("SELECT 1"))
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        try:
+            asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        except Exception as exc:
+            print(f"  warning: could not drop database {name}: {exc}", file=sys.stderr)
+
+    stack.callback(drop)
+    return str(urlunsplit(urlsplit(base)._replace(path=f"/{name}")))
 
 
 # --------------------------------------------------------------------------

@@ -32,13 +32,11 @@ drained and the sink must have received every accepted message.  All on
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
 import platform
 import re
-import secrets
 import shutil
 import signal
 import statistics
@@ -51,7 +49,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
-from urllib.parse import urlsplit, urlunsplit
 
 from common import (
     LOOPBACK,
@@ -59,6 +56,7 @@ from common import (
     ClientSpec,
     free_port,
     machine_cpu,
+    pg_database,
     session_cpu_seconds,
     sink_counts,
     thread_cpu_seconds,
@@ -261,33 +259,10 @@ class Bench:
 
     def create_pg_database(self, stack: contextlib.ExitStack) -> str:
         base = self.args.pg_url
-        admin = "postgresql://" + base.split("://", 1)[1]
-        name = f"bench_{secrets.token_hex(4)}"
-
-        async def run(statement: str) -> None:
-            import asyncpg
-
-            conn = await asyncio.wait_for(asyncpg.connect(admin), 10)
-            try:
-                await conn.execute(statement)
-            finally:
-                await conn.close()
-
         try:
-            asyncio.run(run("SELECT 1"))
+            return pg_database(base, stack)
         except Exception as exc:
             raise Skip(f"PostgreSQL unreachable at {base} ({type(exc).__name__}: {exc})") from None
-        asyncio.run(run(f'CREATE DATABASE "{name}"'))
-
-        def drop() -> None:
-            try:
-                asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            except Exception as exc:
-                print(f"  warning: could not drop database {name}: {exc}", file=sys.stderr)
-
-        stack.callback(drop)
-        parts = urlsplit(base)
-        return str(urlunsplit(parts._replace(path=f"/{name}")))
 
     # -- Postfix ---------------------------------------------------------
 

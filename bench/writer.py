@@ -1,0 +1,208 @@
+"""What the audit trail costs the event loop, per message, without the network.
+
+    .venv/bin/python bench/writer.py                      # SQLite, 3 rounds
+    .venv/bin/python bench/writer.py --pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/writer.py --statements         # SQLite: time per statement
+
+The relay benchmark's `sqlite` and `noaudit` scenarios answer issue #7's
+question end to end, but on a 2-core machine shared by the client, the sink
+and the database their rates move by a fifth from one round to the next,
+more than the trail's share.  This measures the same work without the
+sockets, so the figure is the trail's and little else: the real Writer,
+QueueStore, AuditTrail and Pipeline, the way `Gateway._accept` and the
+delivery worker use them.  Each message of 2 KB (`bench/common.py`'s) is
+
+- queued: `Gateway._audit_record` from the pipeline's decision, the
+  `received` and `queued` events, `QueueStore.enqueue` with the record's
+  operation, `batch` messages submitted together (one group commit);
+- delivered: `QueueStore.record_attempt` with the `relayed` event.
+
+It prints the CPU time of the thread that runs the event loop per message
+(statements, row building, linking; not the commit's fsync, which runs on
+the writer's thread), median over batches, in three modes that run in turn,
+each in a fresh process on a fresh database:
+
+- `full`: what the gateway does;
+- `build`: the record and its rows are built, nothing of the trail is
+  written (`bench/no_audit.py` with NO_AUDIT_BUILD);
+- `none`: no trail at all (`bench/no_audit.py`).
+
+`full - none` is what the trail costs the loop per message; `build - none`
+is its building, `full - build` its writing.  `--statements` (SQLite) adds
+the driver's time per statement, per message.  Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import pg_database  # noqa: E402
+
+MODES = ("none", "build", "full")
+WARMUP_BATCHES = 20
+
+
+def _child(args: argparse.Namespace) -> None:
+    if args.mode != "full":
+        if args.mode == "build":
+            os.environ["NO_AUDIT_BUILD"] = "1"
+        import no_audit  # noqa: F401  (replaces the trail's operations)
+
+    from common import RECIPIENT, SENDER, build_message
+
+    from gateway.app import Gateway
+    from gateway.audit.record import AuditEvent, EventType
+    from gateway.db.engine import create_engine
+    from gateway.db.migrate import upgrade
+    from gateway.model import Envelope
+    from gateway.operate.memory import tune_gc
+    from gateway.queue import writer as writer_module
+    from gateway.queue.store import NewMessage, QueueState, RecipientOutcome, RecipientState
+    from gateway.settings import load_settings
+
+    statements: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+    if args.statements:
+        direct = writer_module._DirectConnection.exec_driver_sql
+
+        async def timed(self: Any, statement: str, parameters: Any = None) -> Any:
+            started = time.thread_time()
+            try:
+                return await direct(self, statement, parameters)
+            finally:
+                entry = statements[" ".join(statement.split()[:3])]
+                entry[0] += 1
+                entry[1] += time.thread_time() - started
+
+        writer_module._DirectConnection.exec_driver_sql = timed  # type: ignore[method-assign]
+
+    upgrade(args.db)
+    settings = load_settings(ROOT / "config" / "gateway.toml")
+
+    async def run() -> list[float]:
+        gateway = Gateway(settings, engine=create_engine(args.db, 5))
+        gateway.writer.start()
+        tune_gc()  # as `gateway serve` does once it has started
+        envelope = Envelope(SENDER, (RECIPIENT,), peer="127.0.0.1", helo="bench")
+        content = build_message(2048)
+        decision = gateway.pipeline.run(envelope, content)
+
+        async def one(serial: int) -> None:
+            queue_id = f"B{serial:015d}"
+            received_at = datetime.now(UTC)
+            record = gateway._audit_record(queue_id, envelope, decision, received_at)
+            events = [
+                AuditEvent(EventType.RECEIVED, received_at, {"size": len(content)}),
+                AuditEvent(EventType.QUEUED, datetime.now(UTC), {"queue_id": queue_id}),
+            ]
+            queued = await gateway.store.enqueue(
+                NewMessage(envelope=envelope, content=content, audit_id=queue_id, id=queue_id),
+                also=[gateway.audit.record_op(record, events)],
+            )
+            relayed = AuditEvent(EventType.RELAYED, datetime.now(UTC),
+                                 {"recipient": RECIPIENT, "route": "upstream", "code": 250})
+            await gateway.store.record_attempt(
+                queued,
+                [RecipientOutcome(RECIPIENT, RecipientState.DELIVERED, 250, "2.0.0 Ok")],
+                QueueState.DELIVERED,
+                also=[gateway.audit.events_op(queue_id, [relayed])],
+            )
+
+        per_message = []
+        serial = 0
+        try:
+            for batch in range(WARMUP_BATCHES + args.batches):
+                started = time.thread_time()
+                await asyncio.gather(*(one(serial + k) for k in range(args.batch)))
+                serial += args.batch
+                if batch >= WARMUP_BATCHES:
+                    per_message.append((time.thread_time() - started) / args.batch * 1e6)
+        finally:
+            await gateway.writer.stop()
+            await gateway.engine.dispose()
+        return per_message
+
+    per_message = asyncio.run(run())
+    messages = args.batches * args.batch
+    print(json.dumps({
+        "mode": args.mode,
+        "us": per_message,
+        "statements": {k: [n, t / (messages + WARMUP_BATCHES * args.batch) * 1e6]
+                       for k, (n, t) in statements.items()},
+    }))
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    q1, median, q3 = statistics.quantiles(values, n=4)
+    return q1, median, q3
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three modes")
+    parser.add_argument("--batches", type=int, default=400, help="measured batches per run")
+    parser.add_argument("--batch", type=int, default=10, help="messages per batch")
+    parser.add_argument("--pg-url", help="run on a new database of this PostgreSQL server")
+    parser.add_argument("--statements", action="store_true",
+                        help="SQLite: the driver's time per statement, per message")
+    parser.add_argument("--child", choices=MODES, dest="mode", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rounds < 1 or args.batches < 4 or args.batch < 1:
+        parser.error("--rounds, --batches (at least 4) and --batch must be positive")
+    if args.mode:
+        _child(args)
+        return 0
+
+    medians: dict[str, list[float]] = {mode: [] for mode in MODES}
+    where = "PostgreSQL" if args.pg_url else "SQLite"
+    print(f"writer bench: {where}, {args.batch} messages per batch, {args.batches} batches "
+          f"per run, {args.rounds} rounds; event-loop thread CPU per message (us)")
+    for round_ in range(1, args.rounds + 1):
+        for mode in MODES:
+            with contextlib.ExitStack() as stack:
+                if args.pg_url:
+                    db = pg_database(args.pg_url, stack, "writer_bench")
+                else:
+                    folder = stack.enter_context(tempfile.TemporaryDirectory())
+                    db = f"sqlite+aiosqlite:///{folder}/writer.db"
+                command = [sys.executable, __file__, "--child", mode, "--db", db,
+                           "--batches", str(args.batches), "--batch", str(args.batch)]
+                if args.statements and mode == "full":
+                    command.append("--statements")
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                print(done.stderr, file=sys.stderr)
+                return 1
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            q1, median, q3 = _quartiles(result["us"])
+            medians[mode].append(median)
+            print(f"  round {round_} {mode:5s}: median {median:6.0f} us [quartiles {q1:.0f}-{q3:.0f}]")
+            for statement, (calls, us) in sorted(result["statements"].items(),
+                                                 key=lambda item: -item[1][1]):
+                print(f"      {us:6.1f} us/message  {calls:6d} calls  {statement}")
+    full, build, none = (statistics.median(medians[m]) for m in ("full", "build", "none"))
+    print(f"medians over {args.rounds} rounds: full {full:.0f}, build {build:.0f}, none {none:.0f} us")
+    print(f"  the trail costs the event loop {full - none:+.0f} us per message: "
+          f"building {build - none:+.0f}, writing {full - build:+.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
