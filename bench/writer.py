@@ -17,9 +17,10 @@ delivery worker use them.  Each message of 2 KB (`bench/common.py`'s) is
   operation, `batch` messages submitted together (one group commit);
 - delivered: `QueueStore.record_attempt` with the `relayed` event.
 
-It prints the CPU time of the thread that runs the event loop per message
-(statements, row building, linking; not the commit's fsync, which runs on
-the writer's thread), median over batches, in three modes that run in turn,
+It prints the CPU time of the thread that runs the event loop (the loop
+`gateway serve` runs: uvloop unless `[server] event_loop` says otherwise)
+per message (statements, row building, linking; not the commit's fsync,
+which runs on the writer's thread), median over batches, in three modes that run in turn,
 each in a fresh process on a fresh database:
 
 - `full`: what the gateway does;
@@ -69,6 +70,7 @@ def _child(args: argparse.Namespace) -> None:
 
     from gateway.app import Gateway
     from gateway.audit.record import AuditEvent, EventType
+    from gateway.cli.core import _loop_factory
     from gateway.db.engine import create_engine
     from gateway.db.migrate import upgrade
     from gateway.model import Envelope
@@ -138,7 +140,9 @@ def _child(args: argparse.Namespace) -> None:
             await gateway.engine.dispose()
         return per_message
 
-    per_message = asyncio.run(run())
+    # The event loop `gateway serve` runs on ([server] event_loop: uvloop).
+    with asyncio.Runner(loop_factory=_loop_factory(settings.server.event_loop)) as runner:
+        per_message = runner.run(run())
     messages = args.batches * args.batch
     print(json.dumps({
         "mode": args.mode,
@@ -199,8 +203,16 @@ def main() -> int:
                 print(f"      {us:6.1f} us/message  {calls:6d} calls  {statement}")
     full, build, none = (statistics.median(medians[m]) for m in ("full", "build", "none"))
     print(f"medians over {args.rounds} rounds: full {full:.0f}, build {build:.0f}, none {none:.0f} us")
-    print(f"  the trail costs the event loop {full - none:+.0f} us per message: "
-          f"building {build - none:+.0f}, writing {full - build:+.0f}")
+    # The modes of one round ran one after the other, so their differences
+    # are less exposed to the machine's drift than the modes' own medians.
+    cost = [f - n for f, n in zip(medians["full"], medians["none"], strict=True)]
+    building = [b - n for b, n in zip(medians["build"], medians["none"], strict=True)]
+    writing = [f - b for f, b in zip(medians["full"], medians["build"], strict=True)]
+    print("  the trail costs the event loop, per message (median of the rounds' differences "
+          "[lowest-highest]):")
+    for name, values in (("in all", cost), ("building", building), ("writing", writing)):
+        print(f"    {name:8s} {statistics.median(values):+5.0f} us "
+              f"[{min(values):+.0f} to {max(values):+.0f}]")
     return 0
 
 
