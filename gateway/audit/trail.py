@@ -23,9 +23,10 @@ operation, before it reaches the Writer's batch) and the rows themselves.
 Inside the Writer's batch both wait for its end (gateway.db.prepared:
 `at_flush`, `run_later`): the rows are linked there, in the order the
 operations ran, and inserted with one executemany per table for the whole
-batch (on PostgreSQL one statement for the three tables).  So the lock is taken after the batch's queue statements and held
-only for the trail's inserts and the commit: two processes sharing the
-database run their queue work side by side and queue only for the chain.
+batch (on PostgreSQL one statement for the three tables).  So the lock is
+taken after the batch's queue statements and held only for the trail's
+inserts and the commit: two processes sharing the database run their queue
+work side by side and queue only for the chain.
 (Taken at the batch's first append, it held the other process off for
 the whole batch.)  A writer operation that reads the trail back flushes
 first (`flush_writes`).
