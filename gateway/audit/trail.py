@@ -30,6 +30,17 @@ work side by side and queue only for the chain.
 (Taken at the batch's first append, it held the other process off for
 the whole batch.)  A writer operation that reads the trail back flushes
 first (`flush_writes`).
+
+On PostgreSQL the database itself links a batch's rows (migration 0006's
+`audit_chain_link`: the lock, the head, and each row's place and hash,
+given the hashed content the gateway built).  The trail's inserts join on
+what it returns, in the statement that writes the batch's queue rows
+(`gateway.db.prepared.settle_with`): the lock, the head and the three
+inserts cost the batch no round trip of their own, where they cost two,
+each about 0.1 ms of the gateway's CPU.  The new head comes back with the
+statement, for checkpoints and any later append in the transaction.
+Outside the Writer's batch (purge, the receipts desk's own transactions)
+rows are linked by the gateway as on SQLite.
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -56,7 +67,15 @@ from gateway.audit.chain import (
     terms_text,
 )
 from gateway.audit.record import AuditEvent, AuditRecord, utc
-from gateway.db.prepared import Prepared, at_flush, flush_writes, transaction_of
+from gateway.db.prepared import (
+    Prepared,
+    Tail,
+    at_flush,
+    collecting,
+    flush_writes,
+    settle_with,
+    transaction_of,
+)
 from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
 
 Operation = Callable[[AsyncConnection], Awaitable[Any]]
@@ -99,6 +118,35 @@ _HEAD = Prepared(union_all(
 _LOCKED_HEAD = Prepared(text(
     f"SELECT head_seq, head_hash FROM audit_chain_head({CHAIN_LOCK})"
 ))
+# PostgreSQL, in the Writer's batch: the batch's rows linked into the chain
+# by the database, and inserted, in the statement that writes the batch's
+# queue rows (migration 0006; see the module's docstring).  $1 is the hashed
+# content of every row in chain order; the rows of each table come as
+# arrays, each row with its place (`ord`) in $1.
+_LINK_AND_INSERT = Tail(
+    with_=(
+        f"chain AS (SELECT * FROM audit_chain_link({CHAIN_LOCK}, $1::bytea[])), "
+        "r AS (INSERT INTO audit_records (seq, id, message_id, received_at, sender, verdict,"
+        " marking, purpose, terms, document, prev_hash, hash)"
+        " SELECT chain.link_seq, u.id, u.message_id, u.received_at, u.sender, u.verdict,"
+        " u.marking, u.purpose, u.terms, u.document, chain.link_prev, chain.link_hash"
+        " FROM unnest($2::integer[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],"
+        " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])"
+        " AS u(ord, id, message_id, received_at, sender, verdict, marking, purpose, terms,"
+        " document) JOIN chain ON chain.link_ord = u.ord), "
+        "t AS (INSERT INTO audit_record_terms (record_seq, field, value, key, received_at)"
+        " SELECT chain.link_seq, u.field, u.value, u.key, u.received_at"
+        " FROM unnest($12::integer[], $13::text[], $14::text[], $15::text[],"
+        " $16::timestamptz[]) AS u(ord, field, value, key, received_at)"
+        " JOIN chain ON chain.link_ord = u.ord), "
+        "e AS (INSERT INTO audit_events (seq, record_id, at, type, detail, prev_hash, hash)"
+        " SELECT chain.link_seq, u.record_id, u.at, u.type, u.detail, chain.link_prev,"
+        " chain.link_hash"
+        " FROM unnest($17::integer[], $18::text[], $19::timestamptz[], $20::text[], $21::text[])"
+        " AS u(ord, record_id, at, type, detail) JOIN chain ON chain.link_ord = u.ord)"
+    ),
+    select="SELECT link_seq, link_hash FROM chain ORDER BY link_ord DESC LIMIT 1",
+)
 _INSERT_RECORD = Prepared(audit_records.insert())
 _INSERT_TERMS = Prepared(audit_record_terms.insert())
 _INSERT_EVENTS = Prepared(audit_events.insert())
@@ -191,6 +239,38 @@ def _pending_events(record_id: str, events: Sequence[AuditEvent]) -> tuple[_Pend
     return tuple(pending)
 
 
+_Unlinked: TypeAlias = _PendingRecord | _PendingEvent
+
+# PostgreSQL: transaction -> the rows appended in it that wait for the
+# database to link them at the flush, in the order appended.  Weak keys, as
+# _HEADS.
+_UNLINKED: weakref.WeakKeyDictionary[Any, list[_Unlinked]] = weakref.WeakKeyDictionary()
+
+
+def _link_and_insert_values(entries: Sequence[_Unlinked]) -> list[Any]:
+    """`_LINK_AND_INSERT`'s parameters for `entries`, in chain order."""
+    contents: list[bytes] = []
+    records: list[tuple[Any, ...]] = []
+    terms: list[tuple[Any, ...]] = []
+    events: list[tuple[Any, ...]] = []
+    for place, entry in enumerate(entries, 1):
+        contents.append(entry.content)
+        row = entry.row
+        if isinstance(entry, _PendingRecord):
+            records.append((place, row["id"], row["message_id"], row["received_at"],
+                            row["sender"], row["verdict"], row["marking"], row["purpose"],
+                            row["terms"], row["document"]))
+            terms.extend((place, t["field"], t["value"], t["key"], t["received_at"])
+                         for t in entry.terms)
+        else:
+            events.append((place, row["record_id"], row["at"], row["type"], row["detail"]))
+    values: list[Any] = [contents]
+    for rows, width in ((records, 10), (terms, 5), (events, 5)):
+        columns = zip(*rows, strict=True) if rows else ((),) * width
+        values.extend(list(column) for column in columns)
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     id: int
@@ -264,7 +344,32 @@ class AuditTrail:
     async def _append_record(
         self, conn: AsyncConnection, pending: _PendingRecord, events: Sequence[_PendingEvent]
     ) -> None:
-        await at_flush(conn, partial(self._link_record, conn, pending, events))
+        if not await self._unlinked(conn, (pending, *events)):
+            await at_flush(conn, partial(self._link_record, conn, pending, events))
+
+    async def _unlinked(self, conn: AsyncConnection, entries: Sequence[_Unlinked]) -> bool:
+        """PostgreSQL, in a batch that collects writes: keep `entries` for
+        the database to link at the flush (False elsewhere: link them here)."""
+        if conn.dialect.name != "postgresql" or not collecting(conn):
+            return False
+        tx = transaction_of(conn)
+        waiting = _UNLINKED.get(tx)
+        if waiting is None:
+            waiting = _UNLINKED[tx] = []
+            # Not the transaction itself: what waits for the flush must not
+            # keep alive a transaction rolled back before it.
+            await at_flush(conn, partial(self._link_on_server, conn))
+        waiting.extend(entries)
+        return True
+
+    async def _link_on_server(self, conn: AsyncConnection) -> None:
+        entries = _UNLINKED.pop(transaction_of(conn), None)
+        if not entries:
+            return
+        ((last_seq, last_hash),) = await settle_with(
+            conn, _LINK_AND_INSERT, _link_and_insert_values(entries)
+        )
+        await self._advance(conn, int(last_seq) - len(entries), Head(int(last_seq), str(last_hash)))
 
     async def _link_record(
         self, conn: AsyncConnection, pending: _PendingRecord, events: Sequence[_PendingEvent]
@@ -281,7 +386,7 @@ class AuditTrail:
         await self._advance(conn, head.seq, new_head)
 
     async def _append_events(self, conn: AsyncConnection, events: Sequence[_PendingEvent]) -> None:
-        if events:
+        if events and not await self._unlinked(conn, events):
             await at_flush(conn, partial(self._link_events, conn, events))
 
     async def _link_events(self, conn: AsyncConnection, events: Sequence[_PendingEvent]) -> None:

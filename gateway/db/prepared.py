@@ -39,6 +39,10 @@ parse, bind and execute on the server, which shares the machine's CPUs.
 Inserts into different tables commute, and a foreign key is checked at the
 end of the statement, when every row of it is in.
 
+A statement of the flush's own may join the collected inserts in their
+round trip (`settle_with` and a `Tail`: subqueries after the inserts', and
+the primary query, whose rows it returns): the trail's link-and-insert does.
+
 Work that must come last may wait for the flush too (`at_flush`): the
 trail links its rows into the chain there, so the lock that serialises the
 chain's writers is held for the end of the transaction only.  `settle`
@@ -49,6 +53,7 @@ calls `flush_writes` first.
 from __future__ import annotations
 
 import datetime
+import re
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,7 +66,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable, Insert
 
 __all__ = [
-    "Prepared", "at_flush", "collect_writes", "flush_writes", "settle", "transaction_of",
+    "Prepared", "Tail", "at_flush", "collect_writes", "collecting", "flush_writes", "settle",
+    "settle_with", "transaction_of",
 ]
 
 
@@ -203,6 +209,11 @@ def transaction_of(conn: AsyncConnection) -> Any:
     return conn.sync_connection.get_transaction()  # type: ignore[union-attr]
 
 
+def collecting(conn: AsyncConnection) -> bool:
+    """Whether `conn`'s transaction collects writes (`collect_writes`)."""
+    return _collection(conn) is not None
+
+
 def collect_writes(conn: AsyncConnection) -> None:
     """Let `run_later` collect rows in `conn`'s transaction, which then
     must call `flush_writes` before it commits."""
@@ -252,6 +263,16 @@ async def settle(conn: AsyncConnection) -> None:
         for (prepared, _), rows in batches:
             await prepared.run(conn, rows)
         return
+    await _insert_together(conn, await _write_up_to_last_update(conn, batches))
+
+
+async def _write_up_to_last_update(
+    conn: AsyncConnection,
+    batches: Sequence[tuple[tuple[Prepared, tuple[str, ...]], list[Mapping[str, Any]]]],
+) -> list[tuple[Prepared, list[Mapping[str, Any]]]]:
+    """PostgreSQL: write the collected rows in order, inserts that follow
+    one another together, up to the last that is not an insert; return the
+    inserts after it, still to be written."""
     together: list[tuple[Prepared, list[Mapping[str, Any]]]] = []
     for (prepared, _), rows in batches:
         if prepared.is_insert:
@@ -260,27 +281,58 @@ async def settle(conn: AsyncConnection) -> None:
         await _insert_together(conn, together)
         together = []
         await prepared.run(conn, rows)
-    await _insert_together(conn, together)
+    return together
 
 
-# (statement, keys) of each insert, in order -> the statement writing them together.
-_TOGETHER: dict[tuple[tuple[Prepared, tuple[str, ...]], ...], str] = {}
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """PostgreSQL: a statement that `settle_with` runs in the round trip of
+    the rows collected before it.  `with_` is a list of named subqueries
+    (`name AS (...), ...`), `select` the statement's primary query; their
+    parameters are numbered from $1, in the order of the values given."""
+
+    with_: str
+    select: str
+
+
+async def settle_with(conn: AsyncConnection, tail: Tail, values: Sequence[Any]) -> list[Any]:
+    """PostgreSQL: `settle`, then `tail` with `values`, in one statement
+    when the rows collected last are inserts (they go in its WITH clause,
+    before the tail's subqueries); returns the tail's rows.  Rows collected
+    before an update are written first, as `settle` writes them."""
+    collection = _collection(conn)
+    batches = list(collection.rows.items()) if collection is not None else []
+    if collection is not None:
+        collection.rows.clear()
+    inserts = await _write_up_to_last_update(conn, batches)
+    rows = await _insert_together(conn, inserts, tail, values)
+    return rows or []
+
+
+# (statement, keys) of each insert, in order, and the tail -> the statement
+# writing them together.
+_TOGETHER: dict[tuple[tuple[tuple[Prepared, tuple[str, ...]], ...], Tail | None], str] = {}
+_PARAMETER = re.compile(r"\$(\d+)")
 
 
 async def _insert_together(
-    conn: AsyncConnection, inserts: Sequence[tuple[Prepared, Sequence[Mapping[str, Any]]]]
-) -> None:
-    """PostgreSQL: several inserts' rows in one statement (the module's docstring)."""
-    if len(inserts) < 2:
+    conn: AsyncConnection,
+    inserts: Sequence[tuple[Prepared, Sequence[Mapping[str, Any]]]],
+    tail: Tail | None = None,
+    values: Sequence[Any] = (),
+) -> list[Any] | None:
+    """PostgreSQL: several inserts' rows, and `tail` when given, in one
+    statement (the module's docstring); the tail's rows."""
+    if tail is None and len(inserts) < 2:
         for prepared, rows in inserts:
             await prepared.run(conn, rows)
-        return
-    arrays: list[list[Any]] = []
+        return None
+    arrays: list[Any] = []
     for prepared, rows in inserts:
         _, tuples = prepared._prepare(conn.dialect, rows)
         arrays.extend(list(column) for column in zip(*tuples, strict=True))
     shape = tuple((prepared, tuple(rows[0])) for prepared, rows in inserts)
-    sql = _TOGETHER.get(shape)
+    sql = _TOGETHER.get((shape, tail))
     if sql is None:
         parts: list[str] = []
         number = 0  # of the last parameter so far ($1, $2, ...)
@@ -289,11 +341,20 @@ async def _insert_together(
             parts.append(head + ", ".join(
                 f"${number + index}::{type_}" for index, type_ in enumerate(types, 1)) + ")")
             number += len(types)
-        *before, last = parts
-        sql = "WITH " + ", ".join(
-            f"w{index} AS ({part})" for index, part in enumerate(before)) + " " + last
-        _TOGETHER[shape] = sql
-    await conn.exec_driver_sql(sql, tuple(arrays))
+        if tail is None:
+            *before, last = parts
+            subqueries = [f"w{index} AS ({part})" for index, part in enumerate(before)]
+        else:
+            def shifted(text: str, by: int = number) -> str:
+                return _PARAMETER.sub(lambda m: f"${int(m.group(1)) + by}", text)
+
+            subqueries = [f"w{index} AS ({part})" for index, part in enumerate(parts)]
+            subqueries.append(shifted(tail.with_))
+            last = shifted(tail.select)
+        sql = ("WITH " + ", ".join(subqueries) + " " if subqueries else "") + last
+        _TOGETHER[(shape, tail)] = sql
+    result = await conn.exec_driver_sql(sql, (*arrays, *values))
+    return list(result.all()) if tail is not None else None
 
 
 def _positional(

@@ -305,3 +305,82 @@ async def test_the_rows_of_a_batch_are_written_at_its_end_and_read_back_after_a_
     report = await verify(engine)
     assert report.ok, report.problems
     assert (report.records, report.events) == (1, len(life(record)) + 1)
+
+
+@pytest.mark.postgres
+async def test_a_batch_on_postgresql_is_linked_and_written_with_its_queue_rows_in_one_statement(
+    engine, writer, trail
+):
+    """On PostgreSQL the database links the batch's trail rows into the
+    chain (migration 0006) in the statement that writes the batch's other
+    inserts: one round trip, no separate lock-and-head call.  The hashes
+    it computes are the ones gateway.audit.chain computes."""
+    from sqlalchemy import event
+
+    from gateway.audit.chain import event_content, link, record_content
+    from gateway.db.prepared import Prepared
+    from gateway.db.schema import queue_messages
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the database links the chain on PostgreSQL only")
+    sent: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: sent.append(statement))
+    insert_message = Prepared(queue_messages.insert())
+    records = [make_record(f"one-trip-{n}", sender=f"zoë{n}@école.example") for n in range(3)]
+
+    def accept(record):
+        async def operation(conn):
+            await insert_message.run_later(conn, [{
+                "id": record.id, "created_at": 0.0, "mail_from": record.sender,
+                "envelope": "{}", "content": b"body\r\n", "size": 6, "state": "queued",
+                "attempts": 0, "next_attempt_at": 0.0, "claimed_by": None,
+                "lease_until": None, "last_error": None, "audit_id": record.id,
+                "updated_at": 0.0,
+            }])
+            await trail.record_op(record, life(record))(conn)
+        return operation
+
+    before = writer.batches
+    await asyncio.gather(*(writer.submit(accept(r)) for r in records))
+    assert writer.batches == before + 1
+    writes = [s for s in sent if "INSERT" in s or "audit_chain" in s]
+    assert len(writes) == 1, writes
+    assert "INSERT INTO queue_messages" in writes[0] and "audit_chain_link" in writes[0]
+
+    async with engine.connect() as conn:
+        contents = {seq: (record_content(*columns), prev_hash, hash_)
+                    for seq, *columns, prev_hash, hash_ in await conn.execute(text(
+                        "SELECT seq, id, message_id, received_at, sender, verdict, marking,"
+                        " purpose, terms, document, prev_hash, hash FROM audit_records"))}
+        contents |= {seq: (event_content(*columns), prev_hash, hash_)
+                     for seq, *columns, prev_hash, hash_ in await conn.execute(text(
+                         "SELECT seq, record_id, at, type, detail, prev_hash, hash"
+                         " FROM audit_events"))}
+    assert sorted(contents) == list(range(1, 3 * (1 + len(life(records[0]))) + 1))
+    prev = GENESIS
+    for seq in sorted(contents):
+        content, prev_hash, hash_ = contents[seq]
+        assert (prev_hash, hash_) == (prev, link(prev, content)), seq
+        prev = hash_
+    report = await verify(engine)
+    assert report.ok, report.problems
+
+
+@pytest.mark.postgres
+async def test_the_application_role_appends_in_a_batch(engine, writer, trail):
+    """The role the gateway runs as (gateway_app) may call the function that
+    links a batch's rows (migration 0006's grant)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("roles are PostgreSQL's")
+    record = make_record("as-the-app")
+
+    async def as_app(conn):
+        await conn.execute(text("SET LOCAL ROLE gateway_app"))
+        await trail.record_op(record, life(record))(conn)
+        return (await conn.execute(text("SELECT current_user"))).scalar()
+
+    assert await writer.submit(as_app) == "gateway_app"
+    report = await verify(engine)
+    assert report.ok, report.problems
+    assert report.records == 1
