@@ -29,7 +29,8 @@ each in a fresh process on a fresh database:
 - `none`: no trail at all (`bench/no_audit.py`).
 
 `full - none` is what the trail costs the loop per message; `build - none`
-is its building, `full - build` its writing.  `--statements` (SQLite) adds
+is its building, `full - build` its writing.  After a `full` run the trail
+it wrote must verify (`gateway.audit.verify`), every record in the chain.  `--statements` (SQLite) adds
 the driver's time per statement, per message.  Not a test.
 """
 
@@ -69,6 +70,7 @@ def _child(args: argparse.Namespace) -> None:
     from common import RECIPIENT, SENDER, build_message
 
     from gateway.app import Gateway
+    from gateway.audit import verify
     from gateway.audit.record import AuditEvent, EventType
     from gateway.cli.core import _loop_factory
     from gateway.db.engine import create_engine
@@ -135,6 +137,15 @@ def _child(args: argparse.Namespace) -> None:
                 serial += args.batch
                 if batch >= WARMUP_BATCHES:
                     per_message.append((time.thread_time() - started) / args.batch * 1e6)
+            if args.mode == "full":
+                # What was measured must be a sound trail: every row in the
+                # chain, every hash right (on PostgreSQL the database links
+                # a batch's rows).
+                report = await verify(gateway.engine)
+                expected = (WARMUP_BATCHES + args.batches) * args.batch
+                if not report.ok or report.records != expected:
+                    raise SystemExit(f"the trail written does not verify: {report.problems[:3]}"
+                                     f" ({report.records} records, {expected} expected)")
         finally:
             await gateway.writer.stop()
             await gateway.engine.dispose()
