@@ -407,3 +407,40 @@ async def test_work_at_flush_runs_in_order_after_the_operations(started) -> None
 
         await at_flush(conn, now)
         assert ran[-1] == ("now", 6)
+
+
+async def test_a_tail_goes_with_the_inserts_collected_last_and_returns_its_rows(started) -> None:
+    """PostgreSQL: `settle_with` writes what was collected up to the last
+    update as `settle` would, then the inserts after it and the tail in one
+    statement (its parameters numbered after theirs), and returns the
+    tail's rows, which see the order kept."""
+    from gateway.db.prepared import Tail, settle_with
+
+    engine, writer = started
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a tail is PostgreSQL's")
+    messages = _Counted(queue_messages.insert())
+    events = _Counted(audit_events.insert())
+    sent = _statements(engine)
+    tail = Tail(with_="n AS (SELECT $1::integer + $2::integer AS total)",
+                select="SELECT total, (SELECT state FROM queue_messages WHERE id = 'm1') FROM n")
+
+    async def collected(conn):
+        await messages.run_later(conn, [_message("m1")])
+        await FINISH.run_later(conn, [{"m_id": "m1", "state": "delivered"}])
+        await messages.run_later(conn, [_message("m2")])
+        await events.run_later(conn, [_event(1), _event(2)])
+        return await settle_with(conn, tail, [40, 2])
+
+    rows = await writer.submit(collected)
+    assert [tuple(r) for r in rows] == [(42, "delivered")]
+    # m2 goes with m1, whose statement was collected first (the module's
+    # docstring): the events are the inserts after the update.
+    assert messages.runs == [2] and events.runs == [2]
+    stored = await _rows(engine, queue_messages, queue_messages.c.id)
+    assert [(r[0], r[6]) for r in stored] == [("m1", "delivered"), ("m2", "active")]
+    assert len(await _rows(engine, audit_events, audit_events.c.seq)) == 2
+    writes = [s for s in sent if s.split()[0] in ("INSERT", "UPDATE", "WITH")]
+    assert [s.split()[0] for s in writes] == ["INSERT", "UPDATE", "WITH"]
+    assert "INSERT INTO audit_events" in writes[2] and "SELECT total" in writes[2]
+    assert "$8::integer + $9::integer" in writes[2]  # after the events' seven columns
