@@ -282,6 +282,14 @@ class _Run:
                     except (ExtractionError, ExtractionLimit) as exc:
                         attachment.ctx.problem(exc.code, exc.detail)
                         opened = None
+                    except Exception as exc:  # a third-party parser failing on hostile input
+                        # The attachment stays unopened (so not clean); the
+                        # rest of the message is still inspected.
+                        attachment.ctx.problem(
+                            "extract_failed", f"opening {attachment.fmt}: {type(exc).__name__}"
+                        )
+                        tries = self.limits.max_password_tries
+                        break
                     if opened is None:
                         continue
                     candidate = item.candidate

@@ -4,6 +4,7 @@ random-mutation loop in any case."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -37,6 +38,16 @@ def test_atheris_coverage_guided_for_a_bounded_time(tmp_path):
         capture_output=True, text=True, timeout=SECONDS * 3 + 60, cwd=str(tmp_path),
     )
     tail = "\n".join(result.stderr.splitlines()[-15:])
+    # atheris prints an uncaught exception's traceback on stdout, then exits:
+    # libFuzzer's stderr only says "fuzz target exited".
+    uncaught = result.stdout.partition("=== Uncaught Python exception: ===")[2]
+    if uncaught:
+        tail = f"uncaught exception:{uncaught[-3000:]}\n{tail}"
     print(f"\natheris ({SECONDS}s):\n{tail}")
     crashes = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("crash", "timeout", "oom")))
+    # The inputs themselves, so a CI failure can be replayed
+    # (`base64 -d > crash.eml`); fuzzer bytes, no personal data.
+    for name in crashes:
+        data = (tmp_path / name).read_bytes()
+        tail += f"\n{name} ({len(data)} bytes, base64):\n{base64.b64encode(data[:16384]).decode()}"
     assert result.returncode == 0 and not crashes, f"fuzzer found {crashes}:\n{tail}"

@@ -86,3 +86,27 @@ def test_password_inside_another_attachment() -> None:
 def test_password_value_is_not_in_repr() -> None:
     inspection = inspect_message(mail(f"Password: {PASSWORD}"))
     assert PASSWORD not in repr(inspection.passwords)
+
+
+def _local_extra_past_the_end(archive: bytes) -> bytes:
+    """`archive` with its first local header's extra-field length pointing
+    past the end of the file (the central directory still lists the entry):
+    pyzipper fails with struct.error reading the AES salt when it opens it."""
+    out = bytearray(archive)
+    out[28:30] = (0x230B).to_bytes(2, "little")
+    return bytes(out)
+
+
+def test_an_archive_that_breaks_the_zip_library_when_opened_is_a_problem_of_its_own() -> None:
+    # Found by the coverage-guided fuzzer: the archive lists fine, and only
+    # opening it with the password in the body raised, which used to lose
+    # the whole inspection (internal_error).  It stays unopened, so not clean.
+    archive = _local_extra_past_the_end(aes_zip(256, {"a.csv": NHS.encode()}))
+    inspection = inspect_message(
+        mail(f"Password: {PASSWORD}", attachments=[("a.zip", archive, "application/zip")])
+    )
+    codes = {(p.code, p.detail) for p in inspection.problems}
+    assert ("extract_failed", "opening zip: error") in codes
+    assert "internal_error" not in {code for code, _ in codes}
+    assert not inspection.attachments[0].password_opens
+    assert inspection.passwords and inspection.passwords[0].value == PASSWORD
