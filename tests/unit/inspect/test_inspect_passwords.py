@@ -107,6 +107,9 @@ def test_an_archive_that_breaks_the_zip_library_when_opened_is_a_problem_of_its_
     )
     codes = {(p.code, p.detail) for p in inspection.problems}
     assert ("extract_failed", "opening zip: error") in codes
+    # On the attachment's part, so the sender is told which attachment.
+    failed = [p for p in inspection.problems if p.code == "extract_failed"]
+    assert [p.part_path for p in failed] == [inspection.attachments[0].part_path]
     assert "internal_error" not in {code for code, _ in codes}
     assert not inspection.attachments[0].password_opens
     assert inspection.passwords and inspection.passwords[0].value == PASSWORD
