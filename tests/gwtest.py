@@ -684,17 +684,30 @@ async def wait_state(gw: Any, queue_id: str, *states: str, timeout: float = 30) 
 
 async def event_types(gw: Any, queue_id: str) -> list[str]:
     """The audit event types of one message's record, in order."""
+    return [type_ for type_, _ in await audit_events_of(gw, queue_id)]
+
+
+async def audit_events_of(gw: Any, queue_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(type, detail) of one message's audit events, in order: those kept in
+    the record's row, then the later ones (the events of an id without a
+    record, such as the console's, are rows only)."""
+    import json
+
     from sqlalchemy import select
 
+    from gateway.audit import AuditQuery
     from gateway.db import audit_events
 
+    document = await AuditQuery(gw.engine).get(queue_id)
+    if document is not None:
+        return [(str(e["type"]), e["detail"]) for e in document["events"]]
     async with gw.engine.connect() as db:
         rows = await db.execute(
-            select(audit_events.c.type)
+            select(audit_events.c.type, audit_events.c.detail)
             .where(audit_events.c.record_id == queue_id)
             .order_by(audit_events.c.seq)
         )
-        return [r[0] for r in rows]
+        return [(r[0], json.loads(r[1])) for r in rows]
 
 
 def threads_calling(monkeypatch: Any, module: Any, name: str) -> list[str]:

@@ -6,9 +6,11 @@ stored columns (not `seq`: the position is already fixed by `prev_hash`, and
 leaving it out lets verify tell a renumbered insertion from an edit), each
 length-prefixed: `<utf-8 byte length>:<text>`, or `~` for NULL.  That
 encoding is unambiguous and simple enough for PostgreSQL to recompute in SQL
-(sha256, octet_length, to_char), which is how verify reaches its speed there;
-times are `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC.  The first row links to GENESIS, or, after a purge,
-to the hash recorded in the `cut` checkpoint.
+(sha256, octet_length, to_char), which is how verify reaches its speed there.
+A record's `events` (the events it was written with, migration 0007) are
+its last field, left out altogether when NULL (rows written before).  Times
+are `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC.  The first row links to GENESIS,
+or, after a purge, to the hash recorded in the `cut` checkpoint.
 
 Checkpoints pin (seq, hash) with HMAC-SHA256 under the `[audit]` key, so a
 database administrator who rewrites the (unkeyed) chain from some row onwards
@@ -75,10 +77,15 @@ def record_content(
     purpose: str | None,
     terms: str,
     document: str,
+    events: str | None = None,
 ) -> bytes:
+    # `events` (migration 0007) is appended only when present: a row written
+    # before it hashes as it always did.  Each field is length-prefixed, so
+    # a row with events and one without can never hash the same content.
     return "".join((
         "6:record", lp(id), lp(message_id), lp(ts(received_at)), lp(sender), lp(verdict),
         lp(marking), lp(purpose), lp(terms), lp(document),
+        "" if events is None else lp(events),
     )).encode()
 
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import JSON, cast, delete, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -95,6 +96,14 @@ async def _purge(
         )).scalar_one())
         events = int((await conn.execute(
             select(func.count()).select_from(audit_events).where(audit_events.c.seq <= cut)
+        )).scalar_one())
+        # and the events kept in the removed records' rows (migration 0007)
+        kept: Any = audit_records.c.events
+        if conn.dialect.name == "postgresql":
+            kept = cast(kept, JSON)
+        events += int((await conn.execute(
+            select(func.coalesce(func.sum(func.json_array_length(kept)), 0))
+            .where(audit_records.c.seq <= cut, audit_records.c.events.is_not(None))
         )).scalar_one())
         if cut <= previous_cut:
             return PurgeResult(cutoff, int(previous_cut), 0, 0, dry_run)

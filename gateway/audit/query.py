@@ -16,7 +16,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Select,
+    and_,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import term_key
@@ -86,7 +99,39 @@ def _iso(value: Any) -> str:
 
 
 def _record_columns() -> list[Any]:
-    return [_r.c.seq, _r.c.id, _r.c.document]
+    return [_r.c.seq, _r.c.id, _r.c.document, _r.c.events]
+
+
+# The events a record was written with are kept in its row (`events`, JSON,
+# migration 0007); the later ones are rows of audit_events.  A question about
+# a record's events asks both.
+
+def _kept(dialect: str) -> Any:
+    """The elements of each record's `events`, as a table joinable to it
+    (column `value`; SQLite's json_each may refer to the tables before it)."""
+    if dialect == "postgresql":
+        elements = func.json_array_elements(cast(_r.c.events, JSON))
+        return elements.table_valued("value").lateral("kept")
+    return func.json_each(_r.c.events).table_valued("value").alias("kept")
+
+
+def _kept_type(dialect: str, kept: Any) -> Any:
+    if dialect == "postgresql":
+        return kept.c.value.op("->>")("type")
+    return func.json_extract(kept.c.value, "$.type")
+
+
+def _has_event(dialect: str, type_: str) -> ColumnElement[bool]:
+    """The record (`_r`) has an event of `type_`, kept in its row or after."""
+    later = exists().where(_e.c.record_id == _r.c.id, _e.c.type == type_)
+    if dialect == "postgresql":
+        kept: ColumnElement[bool] = and_(
+            _r.c.events.is_not(None), cast(_r.c.events, JSONB).contains([{"type": type_}])
+        )
+    else:
+        each = _kept(dialect)
+        kept = exists().select_from(each).where(_kept_type(dialect, each) == type_)
+    return or_(kept, later)
 
 
 class AuditQuery:
@@ -138,7 +183,7 @@ class AuditQuery:
             pattern = f"%{_escape_like(f.purpose.strip().lower())}%"
             conditions.append(func.lower(_r.c.purpose).like(pattern, escape="\\"))
         for event in f.events:
-            has = exists().where(_e.c.record_id == _r.c.id, _e.c.type == event.type)
+            has = _has_event(self.engine.dialect.name, event.type)
             conditions.append(has if event.present else ~has)
         query = query.where(and_(True, *conditions)).order_by(*order)
         if limit is not None:
@@ -227,20 +272,33 @@ class AuditQuery:
             )
             # How many of these records reached each stage (e.g. how many were
             # never confirmed delivered): records with at least one such event.
-            report["by_event"] = await grouped(
-                select(_e.c.type, func.count(func.distinct(_e.c.record_id)))
+            dialect = conn.dialect.name
+            kept = _kept(dialect)
+            events = union_all(
+                select(_e.c.type.label("type"), _e.c.record_id.label("record_id"))
                 .select_from(_e.join(_r, _r.c.id == _e.c.record_id))
-                .where(and_(True, *records)).group_by(_e.c.type)
+                .where(and_(True, *records)),
+                select(_kept_type(dialect, kept).label("type"), _r.c.id.label("record_id"))
+                .select_from(_r.join(kept, true()))
+                .where(_r.c.events.is_not(None), *records),
+            ).subquery("events")
+            report["by_event"] = await grouped(
+                select(events.c.type, func.count(func.distinct(events.c.record_id)))
+                .group_by(events.c.type)
             )
         return report
 
 
 async def _with_events(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[str, Any]]:
-    """Documents of `rows` (seq, id, document) with `events` in chain order."""
+    """Documents of `rows` (seq, id, document, events) with `events` in chain
+    order: those kept in the record's row, then its later ones."""
     documents: dict[str, dict[str, Any]] = {}
-    for _seq, record_id, document in rows:
+    for _seq, record_id, document, kept in rows:
         doc = json.loads(document)
-        doc["events"] = []
+        doc["events"] = [
+            {"at": _iso(datetime.fromisoformat(e["at"])), "type": e["type"], "detail": e["detail"]}
+            for e in (json.loads(kept) if kept else ())
+        ]
         documents[str(record_id)] = doc
     ids = list(documents)
     for start in range(0, len(ids), 500):  # stay under bind-parameter limits

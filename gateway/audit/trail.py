@@ -6,6 +6,13 @@ through audit_records and audit_events in `seq` order; an append reads the
 chain's head, assigns head + 1, head + 2, ... and links each row to the one
 before.
 
+The events known when a record is written (`received`, then `queued`,
+`held` or `rejected`) are kept in the record's own row (`events`, hashed
+with it; migration 0007); the events of the message's later life are rows
+of audit_events.  Two chain rows per message fewer: each was an insert, two
+index entries and a sha256, about a third of what the trail cost the relay
+(docs/performance.md).
+
 Concurrency: on PostgreSQL a transaction-scoped advisory lock serialises
 appends of every process sharing the database (taken before the head is read,
 by one function call: under READ COMMITTED the function's query after the
@@ -65,6 +72,7 @@ from gateway.audit.chain import (
     record_content,
     term_key,
     terms_text,
+    ts,
 )
 from gateway.audit.record import AuditEvent, AuditRecord, utc
 from gateway.db.prepared import (
@@ -127,22 +135,22 @@ _LINK_AND_INSERT = Tail(
     with_=(
         f"chain AS (SELECT * FROM audit_chain_link({CHAIN_LOCK}, $1::bytea[])), "
         "r AS (INSERT INTO audit_records (seq, id, message_id, received_at, sender, verdict,"
-        " marking, purpose, terms, document, prev_hash, hash)"
+        " marking, purpose, terms, document, events, prev_hash, hash)"
         " SELECT chain.link_seq, u.id, u.message_id, u.received_at, u.sender, u.verdict,"
-        " u.marking, u.purpose, u.terms, u.document, chain.link_prev, chain.link_hash"
+        " u.marking, u.purpose, u.terms, u.document, u.events, chain.link_prev, chain.link_hash"
         " FROM unnest($2::integer[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],"
-        " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])"
+        " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])"
         " AS u(ord, id, message_id, received_at, sender, verdict, marking, purpose, terms,"
-        " document) JOIN chain ON chain.link_ord = u.ord), "
+        " document, events) JOIN chain ON chain.link_ord = u.ord), "
         "t AS (INSERT INTO audit_record_terms (record_seq, field, value, key, received_at)"
         " SELECT chain.link_seq, u.field, u.value, u.key, u.received_at"
-        " FROM unnest($12::integer[], $13::text[], $14::text[], $15::text[],"
-        " $16::timestamptz[]) AS u(ord, field, value, key, received_at)"
+        " FROM unnest($13::integer[], $14::text[], $15::text[], $16::text[],"
+        " $17::timestamptz[]) AS u(ord, field, value, key, received_at)"
         " JOIN chain ON chain.link_ord = u.ord), "
         "e AS (INSERT INTO audit_events (seq, record_id, at, type, detail, prev_hash, hash)"
         " SELECT chain.link_seq, u.record_id, u.at, u.type, u.detail, chain.link_prev,"
         " chain.link_hash"
-        " FROM unnest($17::integer[], $18::text[], $19::timestamptz[], $20::text[], $21::text[])"
+        " FROM unnest($18::integer[], $19::text[], $20::timestamptz[], $21::text[], $22::text[])"
         " AS u(ord, record_id, at, type, detail) JOIN chain ON chain.link_ord = u.ord)"
     ),
     select="SELECT link_seq, link_hash FROM chain ORDER BY link_ord DESC LIMIT 1",
@@ -195,7 +203,7 @@ class _PendingRecord:
     terms: tuple[dict[str, Any], ...]  # term rows without record_seq
 
     @classmethod
-    def of(cls, record: AuditRecord) -> _PendingRecord:
+    def of(cls, record: AuditRecord, events: Sequence[AuditEvent] = ()) -> _PendingRecord:
         received_at = utc(record.received_at)
         terms = record.terms()
         row: dict[str, Any] = {
@@ -208,15 +216,27 @@ class _PendingRecord:
             "purpose": record.purpose,
             "terms": terms_text(terms),
             "document": _json(record.document()),
+            "events": kept_events(events),
         }
         content = record_content(
             row["id"], row["message_id"], received_at, row["sender"], row["verdict"],
-            row["marking"], row["purpose"], row["terms"], row["document"],
+            row["marking"], row["purpose"], row["terms"], row["document"], row["events"],
         )
         return cls(row, content, tuple(
             {"field": f, "value": v, "key": term_key(v), "received_at": received_at}
             for f, v in terms
         ))
+
+
+def kept_events(events: Sequence[AuditEvent]) -> str | None:
+    """The `events` column: the events a record is written with, kept in its
+    row (migration 0007) rather than a chain row each; None without any."""
+    if not events:
+        return None
+    return _ENCODE([
+        {"at": ts(event.at), "detail": event.detail, "type": event.type.value}
+        for event in events
+    ])
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,13 +279,13 @@ def _link_and_insert_values(entries: Sequence[_Unlinked]) -> list[Any]:
         if isinstance(entry, _PendingRecord):
             records.append((place, row["id"], row["message_id"], row["received_at"],
                             row["sender"], row["verdict"], row["marking"], row["purpose"],
-                            row["terms"], row["document"]))
+                            row["terms"], row["document"], row["events"]))
             terms.extend((place, t["field"], t["value"], t["key"], t["received_at"])
                          for t in entry.terms)
         else:
             events.append((place, row["record_id"], row["at"], row["type"], row["detail"]))
     values: list[Any] = [contents]
-    for rows, width in ((records, 10), (terms, 5), (events, 5)):
+    for rows, width in ((records, 11), (terms, 5), (events, 5)):
         columns = zip(*rows, strict=True) if rows else ((),) * width
         values.extend(list(column) for column in columns)
     return values
@@ -309,11 +329,12 @@ class AuditTrail:
     # remain.
 
     def record_op(self, record: AuditRecord, events: Sequence[AuditEvent] = ()) -> Operation:
-        pending = _PendingRecord.of(record)
-        pending_events = _pending_events(record.id, events)
+        """Append `record` with the `events` known as it is written (kept
+        in its row); later events are `events_op`'s."""
+        pending = _PendingRecord.of(record, events)
 
         async def write(conn: AsyncConnection) -> None:
-            await self._append_record(conn, pending, pending_events)
+            await self._append_record(conn, pending)
 
         return write
 
@@ -330,7 +351,7 @@ class AuditTrail:
     async def append_record(
         self, conn: AsyncConnection, record: AuditRecord, events: Sequence[AuditEvent] = ()
     ) -> None:
-        await self._append_record(conn, _PendingRecord.of(record), _pending_events(record.id, events))
+        await self._append_record(conn, _PendingRecord.of(record, events))
 
     async def append_events(
         self, conn: AsyncConnection, record_id: str, events: Sequence[AuditEvent]
@@ -341,11 +362,9 @@ class AuditTrail:
     # (gateway.db.prepared.at_flush), where `_head` takes the chain's lock:
     # see the module's docstring.
 
-    async def _append_record(
-        self, conn: AsyncConnection, pending: _PendingRecord, events: Sequence[_PendingEvent]
-    ) -> None:
-        if not await self._unlinked(conn, (pending, *events)):
-            await at_flush(conn, partial(self._link_record, conn, pending, events))
+    async def _append_record(self, conn: AsyncConnection, pending: _PendingRecord) -> None:
+        if not await self._unlinked(conn, (pending,)):
+            await at_flush(conn, partial(self._link_record, conn, pending))
 
     async def _unlinked(self, conn: AsyncConnection, entries: Sequence[_Unlinked]) -> bool:
         """PostgreSQL, in a batch that collects writes: keep `entries` for
@@ -371,9 +390,7 @@ class AuditTrail:
         )
         await self._advance(conn, int(last_seq) - len(entries), Head(int(last_seq), str(last_hash)))
 
-    async def _link_record(
-        self, conn: AsyncConnection, pending: _PendingRecord, events: Sequence[_PendingEvent]
-    ) -> None:
+    async def _link_record(self, conn: AsyncConnection, pending: _PendingRecord) -> None:
         head = await _head(conn)
         row = dict(pending.row, seq=head.seq + 1, prev_hash=head.hash)
         row["hash"] = link(head.hash, pending.content)
@@ -382,8 +399,7 @@ class AuditTrail:
             await _INSERT_TERMS.run_later(
                 conn, [dict(term, record_seq=row["seq"]) for term in pending.terms]
             )
-        new_head = await self._insert_events(conn, Head(row["seq"], row["hash"]), events)
-        await self._advance(conn, head.seq, new_head)
+        await self._advance(conn, head.seq, Head(row["seq"], row["hash"]))
 
     async def _append_events(self, conn: AsyncConnection, events: Sequence[_PendingEvent]) -> None:
         if events and not await self._unlinked(conn, events):

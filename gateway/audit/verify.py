@@ -314,13 +314,14 @@ async def _page_python(conn: AsyncConnection, low: int, high: int) -> list[_Row]
         select(audit_records.c.seq, audit_records.c.id, audit_records.c.message_id,
                audit_records.c.received_at, audit_records.c.sender, audit_records.c.verdict,
                audit_records.c.marking, audit_records.c.purpose, audit_records.c.terms,
-               audit_records.c.document, audit_records.c.prev_hash, audit_records.c.hash)
+               audit_records.c.document, audit_records.c.events, audit_records.c.prev_hash,
+               audit_records.c.hash)
         .where(audit_records.c.seq > low, audit_records.c.seq <= high)
     )
     for (seq, id_, message_id, received_at, sender, verdict, marking, purpose, terms, document,
-         prev_hash, hash_) in records:
+         kept, prev_hash, hash_) in records:
         content = record_content(id_, message_id, received_at, sender, verdict, marking, purpose,
-                                 terms, document)
+                                 terms, document, kept)
         stored = index.get(seq, [])
         when = ts(received_at)
         terms_ok = (terms_text([(f, v) for f, v, _, _ in stored]) == terms
@@ -369,6 +370,8 @@ _RECORD_CONTENT = " || ".join((
     "'6:record'", _lp("r.id"), _lp("r.message_id", True), _lp_ts("r.received_at"),
     _lp("r.sender"), _lp("r.verdict"), _lp("r.marking", True), _lp("r.purpose", True),
     _lp("r.terms"), _lp("r.document"),
+    # the events kept in the row (migration 0007): no field at all when NULL
+    f"coalesce({_lp('r.events')}, '')",
 ))
 _EVENT_CONTENT = " || ".join((
     "'5:event'", _lp("e.record_id"), _lp_ts("e.at"), _lp("e.type"), _lp("e.detail"),

@@ -93,6 +93,11 @@ audit_records = Table(
     Column("purpose", Text),
     Column("terms", Text, nullable=False),  # the search terms below, hashed with the row
     Column("document", Text, nullable=False),  # the audit record JSON (DESIGN.md)
+    # The events the record was written with (received, then queued, held
+    # or rejected), hashed with the row: JSON [{"at", "detail", "type"}],
+    # NULL on rows written before migration 0007.  Later events are rows of
+    # audit_events.  audit_events_v shows both.
+    Column("events", Text),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_records_received_at", "received_at", "seq"),

@@ -22,11 +22,11 @@ from typing import Any
 
 import aiosmtplib
 import pytest
-from gwtest import run_cli, strip_received, write_config
+from gwtest import audit_events_of, event_types, run_cli, strip_received, write_config
 from policy_messages import ALLOWED, SENDER, STRANGER, Person, Spec, broken_alone, person
 from sqlalchemy import select
 
-from gateway.db import audit_events, audit_records, queue_messages
+from gateway.db import audit_records, queue_messages
 from gateway.passwords import PasswordVault, held_passwords
 
 KEY = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -65,13 +65,7 @@ async def records(gw: Any) -> list[dict[str, Any]]:
 
 
 async def events(gw: Any, record_id: str) -> list[str]:
-    async with gw.engine.connect() as conn:
-        rows = await conn.execute(
-            select(audit_events.c.type)
-            .where(audit_events.c.record_id == record_id)
-            .order_by(audit_events.c.seq)
-        )
-        return [r[0] for r in rows]
+    return await event_types(gw, record_id)
 
 
 async def held_for(gw: Any, queue_id: str) -> list[str]:
@@ -257,15 +251,8 @@ async def test_monitor_mode_delivers_and_records_would_action(
     (record,) = await records(gw)
     assert record["verdict"] == "deliver"
     assert [r["code"] for r in record["reasons"]] == ["recipient_not_allowed"]
-    async with gw.engine.connect() as conn:
-        detail = (
-            await conn.execute(
-                select(audit_events.c.detail).where(
-                    audit_events.c.record_id == queue_id, audit_events.c.type == "queued"
-                )
-            )
-        ).scalar_one()
-    assert json.loads(detail)["would_action"] == "reject"
+    (detail,) = [d for t, d in await audit_events_of(gw, queue_id) if t == "queued"]
+    assert detail["would_action"] == "reject"
 
 
 async def test_clean_mail_is_relayed_unchanged(gateway_factory: Factory, sink: Any) -> None:

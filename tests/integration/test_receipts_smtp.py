@@ -26,7 +26,7 @@ from typing import Any
 
 import aiosmtplib
 import pytest
-from gwtest import SinkMessage
+from gwtest import SinkMessage, audit_events_of
 from policy_messages import ALLOWED, SENDER, Spec, person
 from sqlalchemy import select
 from unit.receipts.receipt_shapes import (
@@ -38,7 +38,6 @@ from unit.receipts.receipt_shapes import (
 )
 
 from gateway.app import Gateway
-from gateway.db import audit_events
 from gateway.passwords import held_passwords
 from gateway.receipts.schema import receipt_requests
 from gateway.settings import Settings
@@ -96,13 +95,7 @@ async def give_back(port: int, to: str, raw: bytes) -> tuple[int, str]:
 
 
 async def events(gw: Any, record_id: str) -> list[tuple[str, dict[str, Any]]]:
-    async with gw.engine.connect() as conn:
-        rows = await conn.execute(
-            select(audit_events.c.type, audit_events.c.detail)
-            .where(audit_events.c.record_id == record_id)
-            .order_by(audit_events.c.seq)
-        )
-        return [(r[0], json.loads(r[1])) for r in rows]
+    return await audit_events_of(gw, record_id)
 
 
 async def held_rows(gw: Any, queue_id: str) -> dict[str, dict[str, Any]]:

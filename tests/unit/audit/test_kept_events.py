@@ -1,0 +1,196 @@
+"""The events a record is written with are kept in its row (migration 0007).
+
+They are hashed with the row, so verify catches any change to them; every
+reader (show, search, report, purge, the auditors' view) sees them as it
+sees the events that are rows of their own; and a trail written before the
+migration, whose records have no such events, still verifies after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from alembic import command
+from audit_support import T0, life, make_record
+from sqlalchemy import text
+
+from gateway.audit import (
+    AuditEvent,
+    AuditQuery,
+    AuditTrail,
+    EventFilter,
+    EventType,
+    SearchFilter,
+    purge,
+    verify,
+)
+from gateway.audit.chain import GENESIS, event_content, link, record_content, term_key, terms_text
+from gateway.db import create_engine
+from gateway.db.migrate import alembic_config
+from gateway.db.schema import audit_events, audit_record_terms, audit_records
+from gateway.queue import Writer
+
+
+async def test_a_record_keeps_its_events_in_one_chain_row(engine, seed):
+    records = await seed(2, kept=True)  # per record: its row (life kept), then `relayed`
+    report = await verify(engine)
+    assert report.ok, report.problems
+    assert (report.records, report.events, report.last_seq) == (2, 2, 4)
+    document = await AuditQuery(engine).get(records[1].id)
+    assert document is not None
+    assert [(e["type"], e["at"], e["detail"]) for e in document["events"]] == [
+        ("received", "2026-03-02T09:30:00.123456+00:00", {"size": 2048}),
+        ("password_held", "2026-03-02T09:30:00.128456+00:00", {}),
+        ("queued", "2026-03-02T09:30:00.133456+00:00", {"queue_id": records[1].id}),
+        ("relayed", "2026-03-02T09:30:01.123456+00:00",
+         {"recipient": "Dr.Jones@nhs.example", "code": 250}),
+    ]
+
+
+@pytest.mark.parametrize("change", [
+    "events = replace(events, 'password_held', 'password_released')",
+    "events = replace(events, '2048', '2049')",
+    "events = NULL",
+    "events = '[]'",
+])
+async def test_changing_the_events_kept_in_a_record_is_caught(engine, seed, tamper, change):
+    records = await seed(3, kept=True)
+    await tamper(f"UPDATE audit_records SET {change} WHERE seq = 3")
+    report = await verify(engine)
+    assert report.problems == [f"record {records[1].id} (seq 3) edited"]
+
+
+async def test_the_events_cannot_be_changed_through_the_triggers(engine, seed):
+    await seed(1, kept=True)
+    with pytest.raises(Exception, match="append-only"):
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE audit_records SET events = NULL"))
+
+
+async def test_search_and_report_see_the_kept_events(engine, seed, writer):
+    trail = AuditTrail()
+    kept = await seed(2, kept=True, with_relay=False)
+    held = make_record("held-1", verdict="hold")
+    await writer.submit(trail.record_op(held, [
+        AuditEvent(EventType.RECEIVED, T0, {"size": 10}),
+        AuditEvent(EventType.HELD, T0 + timedelta(milliseconds=3), {"queue_id": "held-1"}),
+    ]))
+    # Approved later: its `queued` is a row of its own.
+    await writer.submit(trail.events_op("held-1", [
+        AuditEvent(EventType.APPROVED, T0 + timedelta(minutes=1)),
+        AuditEvent(EventType.QUEUED, T0 + timedelta(minutes=1)),
+    ]))
+    query = AuditQuery(engine)
+
+    async def ids(*events: str) -> list[str]:
+        found = await query.search(SearchFilter(events=tuple(EventFilter.parse(e)
+                                                             for e in events)))
+        return sorted(d["id"] for d in found)
+
+    everyone = sorted([*(r.id for r in kept), "held-1"])
+    assert await ids("has:queued") == everyone  # kept in two rows, a row of its own in one
+    assert await ids("has:received") == everyone
+    assert await ids("never:received") == []
+    assert await ids("has:held") == ["held-1"]
+    assert await ids("never:held") == sorted(r.id for r in kept)
+    assert await ids("has:approved") == ["held-1"]
+    assert await ids("never:password_held", "has:queued") == ["held-1"]
+    report = await query.report(None, None)
+    assert report["by_event"] == {"queued": 3, "received": 3, "password_held": 2,
+                                  "approved": 1, "held": 1}
+    document = await query.get("held-1")
+    assert document is not None
+    assert [e["type"] for e in document["events"]] == ["received", "held", "approved", "queued"]
+
+
+async def test_purge_counts_the_kept_events_it_removes(engine, seed):
+    await seed(2, kept=True, received_at=T0)
+    await seed(1, kept=True, received_at=T0 + timedelta(days=400))
+    result = await purge(engine, AuditTrail(), timedelta(days=365),
+                         now=T0 + timedelta(days=420))
+    # two records, each with its 3 kept events and its `relayed` row
+    assert (result.records, result.events, result.cut_seq) == (2, 8, 4)
+    report = await verify(engine)
+    assert report.ok, report.problems
+    assert (report.records, report.events) == (1, 2)  # and the purge's own event
+
+
+# -- across the migration -------------------------------------------------------
+
+
+async def _write_as_before_0007(engine, records) -> None:
+    """Rows as a gateway before migration 0007 wrote them (no `events`
+    column): the record, then each event of its life as a chain row."""
+    prev, seq = GENESIS, 0
+    async with engine.begin() as conn:
+        for record in records:
+            terms = record.terms()
+            row = {
+                "id": record.id, "message_id": record.message_id,
+                "received_at": record.received_at, "sender": record.sender,
+                "verdict": record.verdict, "marking": record.marking,
+                "purpose": record.purpose, "terms": terms_text(terms),
+                "document": json.dumps(record.document(), sort_keys=True,
+                                       separators=(",", ":"), ensure_ascii=False),
+            }
+            seq += 1
+            hash_ = link(prev, record_content(*row.values()))
+            await conn.execute(audit_records.insert(), [dict(row, seq=seq, prev_hash=prev,
+                                                             hash=hash_)])
+            await conn.execute(audit_record_terms.insert(), [
+                {"record_seq": seq, "field": f, "value": v, "key": term_key(v),
+                 "received_at": record.received_at} for f, v in terms
+            ])
+            prev = hash_
+            for event in life(record):
+                seq += 1
+                detail = json.dumps(event.detail, sort_keys=True, separators=(",", ":"))
+                hash_ = link(prev, event_content(record.id, event.at, event.type.value, detail))
+                await conn.execute(audit_events.insert(), [{
+                    "seq": seq, "record_id": record.id, "at": event.at,
+                    "type": event.type.value, "detail": detail, "prev_hash": prev,
+                    "hash": hash_,
+                }])
+                prev = hash_
+
+
+async def test_a_trail_written_before_the_migration_verifies_after_it(db_url):
+    config = alembic_config(db_url)
+    await asyncio.to_thread(command.downgrade, config, "0006")
+    engine = create_engine(db_url)
+    try:
+        old = [make_record(f"before-{n}") for n in range(2)]
+        await _write_as_before_0007(engine, old)
+        await asyncio.to_thread(command.upgrade, config, "head")
+        await engine.dispose()  # (SQLite: the table changed under the pool)
+        writer = Writer(engine)
+        writer.start()
+        try:
+            new = make_record("after-1")
+            await writer.submit(AuditTrail().record_op(new, life(new)))
+        finally:
+            await writer.stop()
+        report = await verify(engine)
+        assert report.ok, report.problems
+        assert (report.records, report.events, report.last_seq) == (3, 6, 9)
+        query = AuditQuery(engine)
+        for record_id in ("before-0", "after-1"):
+            document = await query.get(record_id)
+            assert document is not None
+            assert [e["type"] for e in document["events"]] == [
+                "received", "password_held", "queued"
+            ]
+        async with engine.connect() as conn:
+            view = (await conn.execute(text(
+                "SELECT record_id, count(*) FROM audit_events_v GROUP BY record_id "
+                "ORDER BY record_id"
+            ))).all()
+        assert [tuple(r) for r in view] == [("after-1", 3), ("before-0", 3), ("before-1", 3)]
+        # Going back below 0007 would drop the kept events: refused.
+        with pytest.raises(RuntimeError, match="1 audit records keep their events"):
+            await asyncio.to_thread(command.downgrade, config, "0006")
+    finally:
+        await engine.dispose()
