@@ -9,8 +9,8 @@ before.
 The events known when a record is written (`received`, then `queued`,
 `held` or `rejected`) are kept in the record's own row (`events`, hashed
 with it; migration 0007); the events of the message's later life are rows
-of audit_events.  Two chain rows per message fewer: each was an insert, two
-index entries and a sha256, about a third of what the trail cost the relay
+of audit_events.  Two chain rows per message fewer, each an insert, two
+index entries and a sha256: an eighth of the trail's instructions
 (docs/performance.md).
 
 Concurrency: on PostgreSQL a transaction-scoped advisory lock serialises
