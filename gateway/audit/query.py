@@ -21,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    case,
     cast,
     exists,
     func,
@@ -108,17 +109,24 @@ def _record_columns() -> list[Any]:
 
 def _kept(dialect: str) -> Any:
     """The elements of each record's `events`, as a table joinable to it
-    (column `value`; SQLite's json_each may refer to the tables before it)."""
+    (column `value`; SQLite's json_each may refer to the tables before it).
+
+    Text that is not a JSON array (edited outside the gateway; `verify`
+    names the record) has no elements here rather than failing the whole
+    query: on PostgreSQL a constraint refuses it (migration 0008), SQLite
+    cannot add one to an existing table."""
     if dialect == "postgresql":
         elements = func.json_array_elements(cast(_r.c.events, JSON))
         return elements.table_valued("value").lateral("kept")
-    return func.json_each(_r.c.events).table_valued("value").alias("kept")
+    readable = case((func.json_valid(_r.c.events),
+                     case((func.json_type(_r.c.events) == "array", _r.c.events))))
+    return func.json_each(readable).table_valued("value", "type").alias("kept")
 
 
 def _kept_type(dialect: str, kept: Any) -> Any:
     if dialect == "postgresql":
         return kept.c.value.op("->>")("type")
-    return func.json_extract(kept.c.value, "$.type")
+    return case((kept.c.type == "object", func.json_extract(kept.c.value, "$.type")))
 
 
 def _has_event(dialect: str, type_: str) -> ColumnElement[bool]:
@@ -291,14 +299,27 @@ class AuditQuery:
 
 async def _with_events(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Documents of `rows` (seq, id, document, events) with `events` in chain
-    order: those kept in the record's row, then its later ones."""
+    order: those kept in the record's row, then its later ones.
+
+    Stored text that is not what the gateway wrote (not JSON, or JSON of
+    another shape) can only come from an edit outside the gateway, which
+    `verify` reports.  Such a record is still shown, with what its columns
+    say and `damaged` naming the unreadable parts, rather than failing the
+    whole search or export."""
     documents: dict[str, dict[str, Any]] = {}
     for _seq, record_id, document, kept in rows:
-        doc = json.loads(document)
-        doc["events"] = [
-            {"at": _iso(datetime.fromisoformat(e["at"])), "type": e["type"], "detail": e["detail"]}
-            for e in (json.loads(kept) if kept else ())
-        ]
+        damaged: list[str] = []
+        doc = _document(document)
+        if doc is None:
+            damaged.append("document")
+            doc = _unreadable_document(str(record_id))
+        kept_events = _kept_events(kept)
+        if kept_events is None:
+            damaged.append("events")
+            kept_events = []
+        doc["events"] = kept_events
+        if damaged:
+            doc["damaged"] = damaged
         documents[str(record_id)] = doc
     ids = list(documents)
     for start in range(0, len(ids), 500):  # stay under bind-parameter limits
@@ -308,7 +329,68 @@ async def _with_events(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[
             .where(_e.c.record_id.in_(chunk)).order_by(_e.c.seq)
         )).all()
         for record_id, at, type_, detail in events:
-            documents[str(record_id)]["events"].append(
-                {"at": _iso(at), "type": type_, "detail": json.loads(detail)}
-            )
+            doc = documents[str(record_id)]
+            parsed = _detail(detail)
+            if parsed is None and "event detail" not in doc.setdefault("damaged", []):
+                doc["damaged"].append("event detail")
+            doc["events"].append({"at": _iso(at), "type": type_, "detail": parsed})
+    damaged_ids = [i for i in ids if "document" in documents[i].get("damaged", ())]
+    if damaged_ids:
+        await _from_columns(conn, damaged_ids, documents)
     return [documents[i] for i in ids]
+
+
+def _document(text: str | None) -> dict[str, Any] | None:
+    try:
+        document = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _detail(text: str) -> dict[str, Any] | None:
+    return _document(text)  # an event's detail is an object too
+
+
+# What only the document holds, for one that cannot be read: the keys every
+# reader expects, empty (not made up).
+_DOCUMENT_LISTS = ("recipients", "information_types", "reasons", "attachments")
+_DOCUMENT_VALUES = ("subject", "consent", "authorised_by", "method")
+
+
+def _unreadable_document(record_id: str) -> dict[str, Any]:
+    document: dict[str, Any] = {"id": record_id}
+    document.update(dict.fromkeys(_DOCUMENT_VALUES))
+    document.update((key, []) for key in _DOCUMENT_LISTS)
+    return document
+
+
+def _kept_events(text: str | None) -> list[dict[str, Any]] | None:
+    """The events kept in a record's row (chain.ts times), or None when
+    they cannot be read."""
+    if not text:
+        return []
+    try:
+        events = [
+            {"at": _iso(datetime.fromisoformat(e["at"])), "type": str(e["type"]),
+             "detail": e["detail"]}
+            for e in json.loads(text)
+        ]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return events if all(isinstance(e["detail"], dict) for e in events) else None
+
+
+async def _from_columns(
+    conn: AsyncConnection, ids: list[str], documents: dict[str, dict[str, Any]]
+) -> None:
+    """What the columns of records with an unreadable document still say."""
+    rows = (await conn.execute(
+        select(_r.c.id, _r.c.message_id, _r.c.received_at, _r.c.sender, _r.c.verdict,
+               _r.c.marking, _r.c.purpose).where(_r.c.id.in_(ids))
+    )).all()
+    for record_id, message_id, received_at, sender, verdict, marking, purpose in rows:
+        documents[str(record_id)].update({
+            "message_id": message_id, "received_at": _iso(received_at), "sender": sender,
+            "verdict": verdict, "marking": marking, "purpose": purpose,
+        })

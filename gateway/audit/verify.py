@@ -93,6 +93,8 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     records: int = 0
+    # Rows of audit_events; the events a record was written with are in
+    # its row (migration 0007) and verified with it, not counted here.
     events: int = 0
     first_seq: int | None = None
     last_seq: int = 0
@@ -114,7 +116,7 @@ class VerifyReport:
         span = (f"seq {self.first_seq}-{self.last_seq}" if self.first_seq is not None
                 else "empty")
         lines = [
-            f"{self.records} records, {self.events} events ({span}), head {self.head_hash[:16]}",
+            f"{self.records} records, {self.events} event rows ({span}), head {self.head_hash[:16]}",
             f"{self.checkpoints} checkpoints: {self.checkpoints_signed} signature(s) verified, "
             f"{self.checkpoints_unsigned} unsigned",
         ]

@@ -209,7 +209,17 @@ def public(document: dict[str, Any]) -> dict[str, Any]:
     """The DESIGN.md audit record: its keys in order, events as {at, type}."""
     out = {key: document.get(key) for key in RECORD_KEYS}
     out["events"] = [{"at": e["at"], "type": e["type"]} for e in document.get("events", [])]
+    if document.get("damaged"):
+        out["damaged"] = document["damaged"]  # see gateway.audit.query._with_events
     return out
+
+
+def warn_damaged(damaged: int) -> None:
+    """Tell the auditor that records were shown from what could be read."""
+    if damaged:
+        print(f"warning: {damaged} record(s) shown in part: their stored text is not what the "
+              "gateway wrote (edited outside it); `gateway audit verify` names them",
+              file=sys.stderr)
 
 
 def csv_row(document: dict[str, Any]) -> list[str]:
@@ -266,6 +276,7 @@ def _search(args: argparse.Namespace) -> int:
             writer.writerow(csv_row(document))
     else:
         _print_table(documents)
+    warn_damaged(sum(1 for d in documents if d.get("damaged")))
     return 0
 
 
@@ -299,8 +310,9 @@ def _show(args: argparse.Namespace) -> int:
         out = public(document)
         out["events"] = document["events"]  # with their detail
         print(json.dumps(out, ensure_ascii=False, indent=2))
-        return 0
-    print(format_record(document))
+    else:
+        print(format_record(document))
+    warn_damaged(1 if document.get("damaged") else 0)
     return 0
 
 
@@ -309,6 +321,10 @@ def format_record(d: dict[str, Any]) -> str:
 
     def field(label: str, value: Any) -> None:
         lines.append(f"  {label:<15}{value if value not in (None, '') else '-'}")
+
+    if d.get("damaged"):
+        field("DAMAGED", f"{', '.join(d['damaged'])}: not as the gateway wrote it (edited "
+                         "outside the gateway)")
 
     field("received", d.get("received_at"))
     field("message-id", d.get("message_id"))
@@ -425,7 +441,7 @@ class Progress:
 def _export(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
 
-    async def work(engine: AsyncEngine) -> int:
+    async def work(engine: AsyncEngine) -> tuple[int, int]:
         query = AuditQuery(engine)
         total = await query.count()
         progress = None if args.no_progress else Progress(total, sys.stderr)
@@ -435,8 +451,9 @@ def _export(args: argparse.Namespace) -> int:
             writer = csv.writer(target) if args.format == "csv" else None
             if writer is not None:
                 writer.writerow(CSV_COLUMNS)
-            count = 0
+            count = damaged = 0
             async for document in query.export():
+                damaged += 1 if document.get("damaged") else 0
                 if writer is not None:
                     writer.writerow(csv_row(document))
                 else:
@@ -446,14 +463,15 @@ def _export(args: argparse.Namespace) -> int:
                     progress.advance()
             if progress is not None:
                 progress.finish()
-            return count
+            return count, damaged
         finally:
             if args.output:
                 target.close()
 
-    count = _with_engine(settings, work)
+    count, damaged = _with_engine(settings, work)
     if args.output:
         print(f"exported {count} record(s) to {args.output}", file=sys.stderr)
+    warn_damaged(damaged)
     return 0
 
 

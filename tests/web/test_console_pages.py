@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from console_support import HELD_BODY, HELD_ID, Console, csrf_of, wait_for
+from sqlalchemy import text
 from test_console_access import console_events, queue_state
 
 from gateway.audit import AuditKeys, AuditQuery, verify
@@ -133,6 +134,41 @@ def test_record_timeline(console: Console) -> None:
     document = download.json()
     assert document["id"] == "REC-DELIVERED" and len(document["events"]) == 6
     assert console_events(console, "console_exported")[-1]["record"] == "REC-DELIVERED"
+
+
+def test_a_record_edited_outside_the_gateway_still_has_its_page(console: Console) -> None:
+    # Someone with the triggers out of the way made one record's document
+    # and another's kept events unreadable: each page shows what can still
+    # be read and says so, and the search still lists both.
+    async def edit(engine: Any) -> None:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            else:
+                await conn.execute(text("DROP TRIGGER audit_records_no_update"))
+            await conn.execute(text(
+                "UPDATE audit_records SET document = 'not json' WHERE id = 'REC-DELIVERED'"))
+            await conn.execute(text(
+                "UPDATE audit_records SET events = '[\"x\"]' WHERE id = 'REC-AWAITING'"))
+
+    console.run(edit)
+    client = signed_in(console, "alice")
+    try:
+        delivered = client.get("/audit/records/REC-DELIVERED")
+        awaiting = client.get("/audit/records/REC-AWAITING")
+        found = client.get("/audit?since=3h")
+        download = client.get("/audit/records/REC-DELIVERED/download")
+    finally:
+        client.__exit__(None, None, None)
+    assert (delivered.status_code, awaiting.status_code) == (200, 200)
+    notice = "Part of this record ({}) is not as the gateway wrote it"
+    assert notice.format("document") in delivered.text
+    assert notice.format("events") in awaiting.text
+    stages = re.findall(r'<li class="(done|pending)"><strong>([^<]+)</strong>', delivered.text)
+    assert [s for s, _ in stages] == ["done"] * 5  # its events still read
+    assert found.status_code == 200
+    assert {"REC-DELIVERED", "REC-AWAITING"} <= set(ids_on(found.text))
+    assert download.json()["damaged"] == ["document"]
 
 
 # -- integrity -------------------------------------------------------------------------------

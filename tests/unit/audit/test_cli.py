@@ -220,7 +220,7 @@ def test_verify_on_several_connections(config, capsys, db_url, workers):
     code, out, _ = run(capsys, "audit", "verify", "--workers", workers, "--config", config)
     assert code == 0 and out.startswith("audit trail verified"), out
     # the life's events are kept in the records' rows: two later events
-    assert "3 records, 2 events (seq 1-5)" in out
+    assert "3 records, 2 event rows (seq 1-5)" in out
 
 
 @pytest.mark.parametrize("workers", ["0", "17", "two"])
@@ -249,3 +249,24 @@ def test_signed_checkpoints_with_a_key(tmp_path, db_url, capsys, monkeypatch):
         main(["audit", "verify", "--config", plain])
     assert exited.value.code == 1
     assert "too short" in capsys.readouterr().err
+
+
+def test_a_record_edited_outside_the_gateway_is_shown_marked(config, capsys, tamper):
+    # Its document made unreadable by someone who set the triggers aside:
+    # show, search and export still answer, mark it and say so.
+    asyncio.run(tamper("UPDATE audit_records SET document = '{' WHERE id = 'cli-confirmed'"))
+    code, out, err = run(capsys, "audit", "show", "cli-confirmed", "--config", config)
+    assert code == 0
+    assert "DAMAGED        document: not as the gateway wrote it" in out
+    assert "delivery_confirmed" in out.split("Timeline (UTC)")[1]
+    assert "warning: 1 record(s) shown in part" in err and "gateway audit verify" in err
+    code, out, err = run(capsys, "audit", "export", "--no-progress", "--config", config)
+    assert code == 0
+    exported = [json.loads(line) for line in out.splitlines()]
+    assert [(d["id"], d.get("damaged")) for d in exported] == [
+        ("cli-old", None), ("cli-confirmed", ["document"]), ("cli-rejected", None)]
+    assert "warning: 1 record(s) shown in part" in err
+    code, out, err = run(capsys, "audit", "search", "--since", "30d", "--config", config)
+    assert code == 0 and "2 record(s)" in out and "warning: 1 record(s)" in err
+    code, out, _ = run(capsys, "audit", "verify", "--config", config)
+    assert code == 1 and "record cli-confirmed" in out and "edited" in out

@@ -118,6 +118,106 @@ async def test_purge_counts_the_kept_events_it_removes(engine, seed):
     assert (report.records, report.events) == (1, 2)  # and the purge's own event
 
 
+# -- a trail edited outside the gateway ----------------------------------------
+#
+# verify names the edited record; the rest of the trail stays readable (an
+# edit must not keep an auditor from it), the record itself shown from what
+# can still be read and marked `damaged`.
+
+
+async def _view_rows(engine) -> list[tuple[str, str]]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT record_id, type FROM audit_events_v ORDER BY record_id, seq, at"
+        ))).all()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+async def test_a_record_whose_document_was_edited_is_shown_from_its_columns(
+    engine, seed, tamper
+):
+    records = await seed(3, kept=True)
+    await tamper("UPDATE audit_records SET document = 'not json' WHERE seq = 3")
+    assert (await verify(engine)).problems == [f"record {records[1].id} (seq 3) edited"]
+    query = AuditQuery(engine)
+    shown = await query.get(records[1].id)
+    assert shown is not None
+    assert shown["damaged"] == ["document"]
+    assert (shown["id"], shown["sender"], shown["verdict"], shown["purpose"]) == (
+        records[1].id, records[1].sender, records[1].verdict, records[1].purpose)
+    assert shown["received_at"] == "2026-03-02T09:30:00.123456+00:00"
+    assert [e["type"] for e in shown["events"]] == [
+        "received", "password_held", "queued", "relayed"]
+    # What only the document held is left empty, not made up.
+    assert (shown["recipients"], shown["subject"], shown["reasons"]) == ([], None, [])
+    found = await query.search(SearchFilter())
+    assert sorted(d["id"] for d in found) == sorted(r.id for r in records)
+    assert [d.get("damaged") for d in found].count(["document"]) == 1
+    assert [d["id"] async for d in query.export()] == [r.id for r in records]
+    assert (await query.report(None, None))["records"] == 3
+
+
+# Not what gateway.audit.trail.kept_events writes: each with whether
+# PostgreSQL's constraint (migration 0008) refuses it, and the number of
+# records `has:queued` then finds (an element that still reads as `queued`
+# counts; one that is not an object does not).
+_EDITED_EVENTS = [
+    ("'not json'", True, 2),
+    ("'{\"type\": \"queued\"}'", True, 2),
+    ("'[\"queued\"]'", False, 2),
+    ("'[{\"type\": \"queued\", \"detail\": {}}]'", False, 3),  # no `at`
+    ("'[{\"at\": \"2026-13-01T00:00:00.000000Z\", \"type\": \"queued\", \"detail\": 1}]'",
+     False, 3),
+]
+
+
+@pytest.mark.parametrize(("value", "refused", "queued"), _EDITED_EVENTS)
+async def test_kept_events_edited_into_another_shape(
+    engine, seed, tamper, value, refused, queued
+):
+    records = await seed(3, kept=True)
+    change = f"UPDATE audit_records SET events = {value} WHERE seq = 3"
+    if refused and engine.dialect.name == "postgresql":
+        # Setting the triggers aside does not lift the constraint: the
+        # edit never happens.
+        with pytest.raises(Exception, match=r"ck_audit_records_events|type json"):
+            await tamper(change)
+        assert (await verify(engine)).ok
+        return
+    # On SQLite, or of a shape the constraint lets by: the edit lands, and
+    # the trail is read around it.
+    await tamper(change)
+    assert (await verify(engine)).problems == [f"record {records[1].id} (seq 3) edited"]
+    query = AuditQuery(engine)
+    shown = await query.get(records[1].id)
+    assert shown is not None
+    assert shown["damaged"] == ["events"]
+    assert shown["sender"] == records[1].sender  # its document reads as ever
+    assert [e["type"] for e in shown["events"]] == ["relayed"]
+    found = await query.search(SearchFilter(events=(EventFilter("queued", True),)))
+    assert len(found) == queued
+    assert {records[0].id, records[2].id} <= {d["id"] for d in found}
+    report = await query.report(None, None)
+    assert (report["records"], report["by_event"]["queued"]) == (3, queued)
+    view = await _view_rows(engine)
+    assert view.count((records[1].id, "queued")) == queued - 2
+    assert view.count((records[0].id, "queued")) == 1
+    assert view.count((records[1].id, "relayed")) == 1
+
+
+async def test_the_gateway_writes_only_kept_events_the_constraint_accepts(engine, writer):
+    # Every event type, with and without detail: on PostgreSQL the
+    # constraint has checked each of these rows as it was inserted.
+    trail = AuditTrail()
+    record = make_record("every-type")
+    events = [AuditEvent(t, T0 + timedelta(milliseconds=n), {"n": n} if n % 2 else {})
+              for n, t in enumerate(EventType)]
+    await writer.submit(trail.record_op(record, events))
+    document = await AuditQuery(engine).get("every-type")
+    assert document is not None and "damaged" not in document
+    assert [e["type"] for e in document["events"]] == [t.value for t in EventType]
+
+
 # -- across the migration -------------------------------------------------------
 
 

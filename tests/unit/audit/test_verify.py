@@ -57,7 +57,7 @@ async def test_an_untouched_trail_verifies(engine, seed):
     report = await verify(engine)
     assert report.ok and report.problems == []
     assert (report.records, report.events, report.first_seq, report.last_seq) == (3, 12, 1, 15)
-    assert "3 records, 12 events (seq 1-15)" in report.summary()
+    assert "3 records, 12 event rows (seq 1-15)" in report.summary()
 
 
 async def test_an_edited_record_is_named(engine, seed, tamper):
