@@ -340,28 +340,49 @@ async def _with_events(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[
     return [documents[i] for i in ids]
 
 
-def _document(text: str | None) -> dict[str, Any] | None:
+def _object(text: str | None) -> dict[str, Any] | None:
     try:
-        document = json.loads(text) if text is not None else None
+        value = json.loads(text) if text is not None else None
     except ValueError:
         return None
-    return document if isinstance(document, dict) else None
+    return value if isinstance(value, dict) else None
 
 
 def _detail(text: str) -> dict[str, Any] | None:
-    return _document(text)  # an event's detail is an object too
+    return _object(text)
 
 
-# What only the document holds, for one that cannot be read: the keys every
-# reader expects, empty (not made up).
-_DOCUMENT_LISTS = ("recipients", "information_types", "reasons", "attachments")
-_DOCUMENT_VALUES = ("subject", "consent", "authorised_by", "method")
+# The document's keys of each shape (AuditRecord.document), which every
+# reader (the CLI, the console, exports) relies on.
+_DOCUMENT_LISTS = ("recipients", "reasons", "attachments")  # of objects
+_DOCUMENT_TEXTS = ("information_types",)  # lists of strings
+_DOCUMENT_VALUES = ("subject", "consent", "authorised_by", "method")  # strings or null
+
+
+def _document(text: str | None) -> dict[str, Any] | None:
+    """A record's document, or None when it is not the shape it is written in."""
+    document = _object(text)
+    if document is None:
+        return None
+    for key in _DOCUMENT_LISTS:
+        items = document.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            return None
+    for key in _DOCUMENT_TEXTS:
+        items = document.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            return None
+    if not all(isinstance(document.get(key), str | None) for key in _DOCUMENT_VALUES):
+        return None
+    return document
 
 
 def _unreadable_document(record_id: str) -> dict[str, Any]:
+    """What only the document holds, for one that cannot be read: the keys
+    every reader expects, empty (not made up)."""
     document: dict[str, Any] = {"id": record_id}
     document.update(dict.fromkeys(_DOCUMENT_VALUES))
-    document.update((key, []) for key in _DOCUMENT_LISTS)
+    document.update((key, []) for key in (*_DOCUMENT_LISTS, *_DOCUMENT_TEXTS))
     return document
 
 

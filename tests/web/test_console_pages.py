@@ -147,7 +147,8 @@ def test_a_record_edited_outside_the_gateway_still_has_its_page(console: Console
             else:
                 await conn.execute(text("DROP TRIGGER audit_records_no_update"))
             await conn.execute(text(
-                "UPDATE audit_records SET document = 'not json' WHERE id = 'REC-DELIVERED'"))
+                "UPDATE audit_records SET document = '{\"reasons\": 1}'"
+                " WHERE id = 'REC-DELIVERED'"))
             await conn.execute(text(
                 "UPDATE audit_records SET events = '[\"x\"]' WHERE id = 'REC-AWAITING'"))
 

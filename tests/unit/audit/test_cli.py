@@ -252,9 +252,10 @@ def test_signed_checkpoints_with_a_key(tmp_path, db_url, capsys, monkeypatch):
 
 
 def test_a_record_edited_outside_the_gateway_is_shown_marked(config, capsys, tamper):
-    # Its document made unreadable by someone who set the triggers aside:
+    # Its document edited out of shape by someone who set the triggers aside:
     # show, search and export still answer, mark it and say so.
-    asyncio.run(tamper("UPDATE audit_records SET document = '{' WHERE id = 'cli-confirmed'"))
+    asyncio.run(tamper("UPDATE audit_records SET document = '{\"recipients\": 5}'"
+                       " WHERE id = 'cli-confirmed'"))
     code, out, err = run(capsys, "audit", "show", "cli-confirmed", "--config", config)
     assert code == 0
     assert "DAMAGED        document: not as the gateway wrote it" in out

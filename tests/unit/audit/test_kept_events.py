@@ -133,11 +133,29 @@ async def _view_rows(engine) -> list[tuple[str, str]]:
     return [(str(r[0]), str(r[1])) for r in rows]
 
 
+# Documents that are not what AuditRecord.document writes, each with
+# whether PostgreSQL's constraint (migration 0008) refuses it.
+_EDITED_DOCUMENTS = [
+    ("'not json'", True),
+    ("'[]'", True),
+    ("'{\"recipients\": 5, \"reasons\": [\"x\"], \"information_types\": {\"a\": 1}}'",
+     False),
+    ("'{\"subject\": {\"s\": 1}, \"recipients\": [\"someone\"]}'", False),
+]
+
+
+@pytest.mark.parametrize(("value", "refused"), _EDITED_DOCUMENTS)
 async def test_a_record_whose_document_was_edited_is_shown_from_its_columns(
-    engine, seed, tamper
+    engine, seed, tamper, value, refused
 ):
     records = await seed(3, kept=True)
-    await tamper("UPDATE audit_records SET document = 'not json' WHERE seq = 3")
+    change = f"UPDATE audit_records SET document = {value} WHERE seq = 3"
+    if refused and engine.dialect.name == "postgresql":
+        with pytest.raises(Exception, match=r"ck_audit_records_document|type json"):
+            await tamper(change)
+        assert (await verify(engine)).ok
+        return
+    await tamper(change)
     assert (await verify(engine)).problems == [f"record {records[1].id} (seq 3) edited"]
     query = AuditQuery(engine)
     shown = await query.get(records[1].id)
@@ -155,6 +173,18 @@ async def test_a_record_whose_document_was_edited_is_shown_from_its_columns(
     assert [d.get("damaged") for d in found].count(["document"]) == 1
     assert [d["id"] async for d in query.export()] == [r.id for r in records]
     assert (await query.report(None, None))["records"] == 3
+    # The auditors' views still answer, the edited record without what its
+    # document no longer says.
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT id, recipients, reasons FROM audit_records_v ORDER BY seq"))).all()
+        listed = (await conn.execute(text(
+            "SELECT record_id FROM audit_recipients_v ORDER BY record_id"))).all()
+    assert [r[0] for r in rows] == [r.id for r in records]
+    assert rows[1][1:] == (None, None)
+    assert rows[0][1] == records[0].recipients[0].address
+    assert sorted(r[0] for r in listed) == sorted(
+        r.id for r in (records[0], records[2]) for _ in r.recipients)
 
 
 # Not what gateway.audit.trail.kept_events writes: each with whether
