@@ -229,6 +229,7 @@ async def test_kept_events_edited_into_another_shape(
     assert {records[0].id, records[2].id} <= {d["id"] for d in found}
     report = await query.report(None, None)
     assert (report["records"], report["by_event"]["queued"]) == (3, queued)
+    assert set(report["by_event"]) == {"received", "password_held", "queued", "relayed"}
     view = await _view_rows(engine)
     assert view.count((records[1].id, "queued")) == queued - 2
     assert view.count((records[0].id, "queued")) == 1
@@ -246,6 +247,21 @@ async def test_the_gateway_writes_only_kept_events_the_constraint_accepts(engine
     document = await AuditQuery(engine).get("every-type")
     assert document is not None and "damaged" not in document
     assert [e["type"] for e in document["events"]] == [t.value for t in EventType]
+
+
+async def test_purge_removes_a_record_edited_outside_the_gateway(engine, seed, tamper):
+    # Past retention, its kept events edited: the purge goes ahead (they
+    # count as none) and the trail left verifies.
+    old = await seed(2, kept=True, received_at=T0)
+    await seed(1, kept=True, received_at=T0 + timedelta(days=400))
+    edit = "'not json'" if engine.dialect.name == "sqlite" else "'[\"x\"]'"
+    await tamper(f"UPDATE audit_records SET events = {edit} WHERE id = '{old[0].id}'")
+    result = await purge(engine, AuditTrail(), timedelta(days=365),
+                         now=T0 + timedelta(days=420))
+    counted = 0 if engine.dialect.name == "sqlite" else 1  # the edited row's
+    assert (result.records, result.events, result.cut_seq) == (2, 3 + counted + 2, 4)
+    report = await verify(engine)
+    assert report.ok, report.problems
 
 
 # -- across the migration -------------------------------------------------------
