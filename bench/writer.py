@@ -30,8 +30,14 @@ each in a fresh process on a fresh database:
 
 `full - none` is what the trail costs the loop per message; `build - none`
 is its building, `full - build` its writing.  After a `full` run the trail
-it wrote must verify (`gateway.audit.verify`), every record in the chain.  `--statements` (SQLite) adds
-the driver's time per statement, per message.  Not a test.
+it wrote must verify (`gateway.audit.verify`), every record in the chain.
+`--statements` (SQLite) adds the driver's time per statement, per message.
+Each run also says how many messages a second it wrote (wall clock, one
+batch at a time): on PostgreSQL the server's time, which the loop's CPU
+does not show.  `--checkpoints N` starts each run on a trail that has
+gathered N checkpoints (a long-running one, purged up to the last): what
+the chain's head read costs when the trail is years old (migration 0009).
+Not a test.
 """
 
 from __future__ import annotations
@@ -99,8 +105,10 @@ def _child(args: argparse.Namespace) -> None:
     upgrade(args.db)
     settings = load_settings(ROOT / "config" / "gateway.toml")
 
-    async def run() -> list[float]:
+    async def run() -> tuple[list[float], float]:
         gateway = Gateway(settings, engine=create_engine(args.db, 5))
+        if args.checkpoints:
+            await _old_trail(gateway, args.checkpoints)
         gateway.writer.start()
         tune_gc()  # as `gateway serve` does once it has started
         envelope = Envelope(SENDER, (RECIPIENT,), peer="127.0.0.1", helo="bench")
@@ -129,38 +137,74 @@ def _child(args: argparse.Namespace) -> None:
             )
 
         per_message = []
+        wall = 0.0
         serial = 0
         try:
             for batch in range(WARMUP_BATCHES + args.batches):
-                started = time.thread_time()
+                started, wall_started = time.thread_time(), time.perf_counter()
                 await asyncio.gather(*(one(serial + k) for k in range(args.batch)))
                 serial += args.batch
                 if batch >= WARMUP_BATCHES:
                     per_message.append((time.thread_time() - started) / args.batch * 1e6)
+                    wall += time.perf_counter() - wall_started
             if args.mode == "full":
                 # What was measured must be a sound trail: every row in the
                 # chain, every hash right (on PostgreSQL the database links
                 # a batch's rows).
                 report = await verify(gateway.engine)
                 expected = (WARMUP_BATCHES + args.batches) * args.batch
-                if not report.ok or report.records != expected:
+                if not report.ok or report.records != expected or (
+                    args.checkpoints and report.cut_seq != args.checkpoints * gateway.audit.checkpoint_every
+                ):
                     raise SystemExit(f"the trail written does not verify: {report.problems[:3]}"
                                      f" ({report.records} records, {expected} expected)")
         finally:
             await gateway.writer.stop()
             await gateway.engine.dispose()
-        return per_message
+        return per_message, wall
 
     # The event loop `gateway serve` runs on ([server] event_loop: uvloop).
     with asyncio.Runner(loop_factory=_loop_factory(settings.server.event_loop)) as runner:
-        per_message = runner.run(run())
+        per_message, wall = runner.run(run())
     messages = args.batches * args.batch
     print(json.dumps({
         "mode": args.mode,
         "us": per_message,
+        "per_second": args.batches * args.batch / wall,
         "statements": {k: [n, t / (messages + WARMUP_BATCHES * args.batch) * 1e6]
                        for k, (n, t) in statements.items()},
     }))
+
+
+async def _old_trail(gateway: Any, checkpoints: int) -> None:
+    """The checkpoints a long-running trail has gathered (`--checkpoints`:
+    a periodic one every [audit] checkpoint_every chain rows, which purges
+    keep), its rows purged up to the last: every appending transaction's
+    read of the chain's head has to find that cut among them.  The trail
+    written on top of it verifies from the cut."""
+    from sqlalchemy import text
+
+    from gateway.audit.chain import checkpoint_message
+    from gateway.db.schema import audit_checkpoints
+
+    at = datetime(2020, 1, 1, tzinfo=UTC)
+    every = gateway.audit.checkpoint_every
+    async with gateway.engine.begin() as conn:
+        for first in range(1, checkpoints, 10_000):
+            await conn.execute(audit_checkpoints.insert(), [
+                {"at": at, "kind": "periodic", "seq": n * every, "hash": f"{n:064x}",
+                 "detail": "{}"}
+                for n in range(first, min(first + 10_000, checkpoints))
+            ])
+        seq, hash_ = checkpoints * every, f"{checkpoints:064x}"
+        signature = gateway.audit.keys.sign(checkpoint_message("cut", seq, hash_, at, "{}"))
+        await conn.execute(audit_checkpoints.insert(), {
+            "at": at, "kind": "cut", "seq": seq, "hash": hash_, "detail": "{}",
+            "key_id": signature.key_id if signature else None,
+            "signature": signature.value if signature else None,
+        })
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("ANALYZE audit_checkpoints"))
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -176,11 +220,15 @@ def main() -> int:
     parser.add_argument("--pg-url", help="run on a new database of this PostgreSQL server")
     parser.add_argument("--statements", action="store_true",
                         help="SQLite: the driver's time per statement, per message")
+    parser.add_argument("--checkpoints", type=int, default=0,
+                        help="start on a trail holding this many checkpoints (a long-running"
+                             " one: one per 1,000 chain rows)")
     parser.add_argument("--child", choices=MODES, dest="mode", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.rounds < 1 or args.batches < 4 or args.batch < 1:
-        parser.error("--rounds, --batches (at least 4) and --batch must be positive")
+    if args.rounds < 1 or args.batches < 4 or args.batch < 1 or args.checkpoints < 0:
+        parser.error("--rounds, --batches (at least 4) and --batch must be positive,"
+                     " --checkpoints not negative")
     if args.mode:
         _child(args)
         return 0
@@ -188,7 +236,8 @@ def main() -> int:
     medians: dict[str, list[float]] = {mode: [] for mode in MODES}
     where = "PostgreSQL" if args.pg_url else "SQLite"
     print(f"writer bench: {where}, {args.batch} messages per batch, {args.batches} batches "
-          f"per run, {args.rounds} rounds; event-loop thread CPU per message (us)")
+          f"per run, {args.rounds} rounds, {args.checkpoints} checkpoints to start with;"
+          " event-loop thread CPU per message (us)")
     for round_ in range(1, args.rounds + 1):
         for mode in MODES:
             with contextlib.ExitStack() as stack:
@@ -198,7 +247,8 @@ def main() -> int:
                     folder = stack.enter_context(tempfile.TemporaryDirectory())
                     db = f"sqlite+aiosqlite:///{folder}/writer.db"
                 command = [sys.executable, __file__, "--child", mode, "--db", db,
-                           "--batches", str(args.batches), "--batch", str(args.batch)]
+                           "--batches", str(args.batches), "--batch", str(args.batch),
+                           "--checkpoints", str(args.checkpoints)]
                 if args.statements and mode == "full":
                     command.append("--statements")
                 done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -208,7 +258,8 @@ def main() -> int:
             result = json.loads(done.stdout.strip().splitlines()[-1])
             q1, median, q3 = _quartiles(result["us"])
             medians[mode].append(median)
-            print(f"  round {round_} {mode:5s}: median {median:6.0f} us [quartiles {q1:.0f}-{q3:.0f}]")
+            print(f"  round {round_} {mode:5s}: median {median:6.0f} us [quartiles {q1:.0f}-{q3:.0f}]"
+                  f"  ({result['per_second']:.0f} messages/s)")
             for statement, (calls, us) in sorted(result["statements"].items(),
                                                  key=lambda item: -item[1][1]):
                 print(f"      {us:6.1f} us/message  {calls:6d} calls  {statement}")

@@ -722,3 +722,25 @@ def threads_calling(monkeypatch: Any, module: Any, name: str) -> list[str]:
 
     monkeypatch.setattr(module, name, spy)
     return threads
+
+
+class SqliteSteps:
+    """Counts the steps of SQLite's virtual machine on a sqlite3 connection
+    while in use (`with SqliteSteps(raw) as steps: ...; steps.count`): a
+    statement that reads every row of a table takes several per row, one
+    that probes an index a few hundred at most, whatever the table holds."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def _step(self) -> int:
+        self.count += 1
+        return 0  # go on
+
+    def __enter__(self) -> SqliteSteps:
+        self.raw.set_progress_handler(self._step, 1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.raw.set_progress_handler(None, 1)

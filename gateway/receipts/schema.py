@@ -9,14 +9,19 @@ allow-list's name and telephone for the sender's notices.  The `*_at`
 columns (epoch seconds, like the queue's) record when the message was
 relayed and when each kind of receipt first came in; a replayed receipt
 finds its column already set and changes nothing.  `timeout_at` is set once
-the sender has been told that no receipt came.  Created by migration 0004.
+the sender has been told that no receipt came.  Created by migration 0004;
+the timeout sweep's index is 0010's.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Index, Integer, String, Table, Text, text
 
 from gateway.db.schema import metadata
+
+_WAITING = (
+    "timeout_at IS NULL AND delivered_at IS NULL AND read_at IS NULL AND failed_at IS NULL"
+)
 
 receipt_requests = Table(
     "receipt_requests",
@@ -39,6 +44,13 @@ receipt_requests = Table(
     Column("read_at", Float),
     Column("failed_at", Float),
     Column("timeout_at", Float),
-    Index("ix_receipt_requests_due", "timeout_at", "relayed_at"),
+    # The timeout sweep's: only the requests still waiting for a receipt
+    # (migration 0010; the sweep's WHERE clause names each term).
+    Index(
+        "ix_receipt_requests_waiting",
+        "relayed_at",
+        sqlite_where=text(_WAITING),
+        postgresql_where=text(_WAITING),
+    ),
     Index("ix_receipt_requests_message_id", "message_id"),
 )
