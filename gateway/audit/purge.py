@@ -14,6 +14,13 @@ purge, once the rows before them have expired too.
 The purge is itself audited: a `purged` event (record_id "purge-<time>")
 appended after the cut says what was removed.
 
+The other stages' rows about the same messages (the queue's, the receipts
+desk's, the password store's) may go in the same transaction: `also`
+(gateway.operate.retention, which `gateway audit purge` passes) removes
+them and says how many, and the `purged` event counts them too.  A purge
+that finds no trail rows to cut but such rows to remove still audits
+itself, without a new cut.
+
 Deletes pass the append-only triggers only inside this transaction: on
 PostgreSQL through SET LOCAL gateway.audit_purge (and the connecting role
 must have DELETE: the owner, not gateway_app); on SQLite through a row in
@@ -22,7 +29,8 @@ audit_purge_guard, removed again before commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,6 +58,16 @@ class PurgeResult:
     events: int
     dry_run: bool
     checkpoint_id: int | None = None
+    # Rows of other tables about the messages purged (`also`): table -> rows.
+    elsewhere: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def removed_anything(self) -> bool:
+        return bool(self.records or self.events or any(self.elsewhere.values()))
+
+
+# (connection, cutoff, dry_run) -> rows removed (or that would be) per table.
+Elsewhere = Callable[[AsyncConnection, datetime, bool], Awaitable[dict[str, int]]]
 
 
 async def purge(
@@ -58,10 +76,11 @@ async def purge(
     retention: timedelta,
     dry_run: bool = False,
     now: datetime | None = None,
+    also: Elsewhere | None = None,
 ) -> PurgeResult:
     cutoff = utc(now or datetime.now(UTC)) - retention
     try:
-        return await _purge(engine, trail, retention, cutoff, dry_run)
+        return await _purge(engine, trail, retention, cutoff, dry_run, also)
     except DBAPIError as exc:
         if "permission denied" in str(exc):
             raise StoreError(
@@ -73,7 +92,7 @@ async def purge(
 
 async def _purge(
     engine: AsyncEngine, trail: AuditTrail, retention: timedelta, cutoff: datetime,
-    dry_run: bool,
+    dry_run: bool, also: Elsewhere | None,
 ) -> PurgeResult:
     async with engine.begin() as conn:
         head = await lock_and_read_head(conn)
@@ -109,24 +128,36 @@ async def _purge(
             select(func.coalesce(func.sum(func.json_array_length(kept)), 0))
             .where(audit_records.c.seq <= cut, audit_records.c.events.is_not(None))
         )).scalar_one())
+        elsewhere = await also(conn, cutoff, dry_run) if also is not None else {}
+        detail: dict[str, Any] = {
+            "cutoff": cutoff.isoformat(), "retention_days": retention.days,
+            "records": records, "events": events, "previous_cut": int(previous_cut),
+            **elsewhere,
+        }
         if cut <= previous_cut:
-            return PurgeResult(cutoff, int(previous_cut), 0, 0, dry_run)
+            result = PurgeResult(cutoff, int(previous_cut), 0, 0, dry_run, elsewhere=elsewhere)
+            if result.removed_anything and not dry_run:
+                detail.update(records=0, events=0)
+                await _audit_purge(conn, trail, {**detail, "cut_seq": int(previous_cut)})
+            return result
         if dry_run:
-            return PurgeResult(cutoff, cut, records, events, True)
+            return PurgeResult(cutoff, cut, records, events, True, elsewhere=elsewhere)
         cut_hash = await _hash_at(conn, cut)
         await _allow_delete(conn, True)
         await conn.execute(delete(audit_record_terms).where(audit_record_terms.c.record_seq <= cut))
         await conn.execute(delete(audit_events).where(audit_events.c.seq <= cut))
         await conn.execute(delete(audit_records).where(audit_records.c.seq <= cut))
         await _allow_delete(conn, False)
-        detail = {"cutoff": cutoff.isoformat(), "retention_days": retention.days,
-                  "records": records, "events": events, "previous_cut": int(previous_cut)}
         point = await trail.write_checkpoint(conn, "cut", Head(cut, cut_hash), detail)
-        at = datetime.now(UTC)
-        await trail.append_events(conn, f"purge-{at.strftime('%Y%m%dT%H%M%SZ')}", [
-            AuditEvent(EventType.PURGED, at, {**detail, "cut_seq": cut, "checkpoint": point.id})
-        ])
-    return PurgeResult(cutoff, cut, records, events, False, point.id)
+        await _audit_purge(conn, trail, {**detail, "cut_seq": cut, "checkpoint": point.id})
+    return PurgeResult(cutoff, cut, records, events, False, point.id, elsewhere)
+
+
+async def _audit_purge(conn: AsyncConnection, trail: AuditTrail, detail: dict[str, Any]) -> None:
+    at = datetime.now(UTC)
+    await trail.append_events(conn, f"purge-{at.strftime('%Y%m%dT%H%M%SZ')}", [
+        AuditEvent(EventType.PURGED, at, detail)
+    ])
 
 
 async def _hash_at(conn: AsyncConnection, seq: int) -> str:

@@ -38,6 +38,7 @@ from gateway.audit.verify import DEFAULT_WORKERS
 from gateway.cli.common import add_config, run_async, settings_or_exit
 from gateway.db import create_engine
 from gateway.errors import ConfigError
+from gateway.operate.retention import remove_finished
 from gateway.settings import Settings, parse_duration
 
 # The record document's keys in DESIGN.md order (`queue_id` is kept in the
@@ -523,16 +524,36 @@ def _purge(args: argparse.Namespace) -> int:
     trail = AuditTrail(_keys(settings), settings.audit.checkpoint_every)
     result: PurgeResult = _with_engine(
         settings,
-        lambda engine: purge(engine, trail, settings.audit.retention, dry_run=args.dry_run),
+        lambda engine: purge(engine, trail, settings.audit.retention, dry_run=args.dry_run,
+                             also=remove_finished),
     )
     before = result.cutoff.strftime("%Y-%m-%d %H:%M UTC")
-    if result.records == 0 and result.events == 0:
-        print(f"nothing to purge: no audit rows before {before} "
+    if not result.removed_anything:
+        print(f"nothing to purge: no audit rows or finished messages before {before} "
               f"(retention {settings.audit.retention.days} days)")
-    elif result.dry_run:
-        print(f"would remove {result.records} record(s) and {result.events} event(s) "
-              f"received before {before} (chain cut at seq {result.cut_seq})")
+        return 0
+    trail_rows = f"{result.records} record(s) and {result.events} event(s)"
+    if result.dry_run:
+        print(f"would remove {trail_rows} received before {before}"
+              + (f" (chain cut at seq {result.cut_seq})" if result.records or result.events
+                 else ""))
+    elif result.records or result.events:
+        print(f"removed {trail_rows} received before {before}; chain cut at seq "
+              f"{result.cut_seq} (checkpoint #{result.checkpoint_id})")
     else:
-        print(f"removed {result.records} record(s) and {result.events} event(s) received before "
-              f"{before}; chain cut at seq {result.cut_seq} (checkpoint #{result.checkpoint_id})")
+        print(f"no audit rows before {before} left to remove")
+    other = ", ".join(f"{count} {_ELSEWHERE[table]}"
+                      for table, count in result.elsewhere.items() if count)
+    if other:
+        print(f"{'would remove' if result.dry_run else 'removed'} the finished messages' "
+              f"other rows: {other}")
     return 0
+
+
+# The tables gateway.operate.retention clears, as `audit purge` names them.
+_ELSEWHERE = {
+    "queue_messages": "queue message(s)",
+    "queue_recipients": "queue recipient row(s)",
+    "receipt_requests": "receipt request(s)",
+    "held_passwords": "held-password row(s)",
+}

@@ -195,6 +195,42 @@ def test_verify_purge_verify(config, capsys, db_url):
     assert "cli-old" not in out
 
 
+def test_purge_takes_the_old_finished_messages_queue_rows_too(config, capsys, db_url):
+    """The old record's message is still in the queue's table, delivered:
+    its envelope and recipient go with the record, and the output says so."""
+    old = (NOW - timedelta(days=8 * 365)).timestamp()
+
+    async def queue_rows(statement: str) -> list[str]:
+        engine = create_engine(db_url)
+        try:
+            async with engine.begin() as conn:
+                if statement:
+                    await conn.execute(text(statement), {"at": old})
+                    await conn.execute(text(
+                        "INSERT INTO queue_recipients (message_id, position, address, state,"
+                        " route) VALUES ('cli-old', 0, 'dr.jones@nhs.example', 'delivered',"
+                        " 'upstream')"))
+                return list((await conn.execute(text("SELECT id FROM queue_messages"))).scalars())
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(queue_rows(
+        "INSERT INTO queue_messages (id, created_at, mail_from, envelope, content, size, state,"
+        " attempts, next_attempt_at, updated_at) VALUES ('cli-old', :at,"
+        " 'alice.smith@council.example', '{}', '', 0, 'delivered', 1, :at, :at)"
+    )) == ["cli-old"]
+    code, out, _ = run(capsys, "audit", "purge", "--dry-run", "--config", config)
+    assert code == 0
+    assert ("would remove the finished messages' other rows: 1 queue recipient row(s), "
+            "1 queue message(s)") in out
+    code, out, _ = run(capsys, "audit", "purge", "--config", config)
+    assert code == 0 and "removed 1 record(s) and 3 event(s)" in out
+    assert "removed the finished messages' other rows: 1 queue recipient row(s)" in out
+    assert asyncio.run(queue_rows("")) == []
+    code, out, _ = run(capsys, "audit", "purge", "--config", config)
+    assert code == 0 and out.startswith("nothing to purge: no audit rows or finished messages")
+
+
 def test_verify_names_tampering_and_exits_1(config, capsys, db_url):
     async def edit() -> None:
         engine = create_engine(db_url)

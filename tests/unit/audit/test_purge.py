@@ -3,7 +3,9 @@ leaves a (signed) cut checkpoint so verify stays green, and audits itself."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, text
 
@@ -17,7 +19,17 @@ from gateway.audit import (
     purge,
     verify,
 )
-from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
+from gateway.db.schema import (
+    audit_checkpoints,
+    audit_events,
+    audit_record_terms,
+    audit_records,
+    queue_messages,
+    queue_recipients,
+)
+from gateway.operate.retention import remove_finished
+from gateway.passwords.schema import held_passwords
+from gateway.receipts.schema import receipt_requests
 
 NOW = datetime.now(UTC)
 OLD = NOW - timedelta(days=7 * 365)
@@ -144,3 +156,114 @@ async def test_purge_needs_no_trigger_bypass_and_leaves_triggers_armed(engine, s
         assert "append-only" in str(exc)
     else:
         raise AssertionError("delete after purge was allowed")
+
+
+# -- the other stages' rows about the same messages ---------------------------------------------
+
+def _message(queue_id: str, state: str, at: datetime) -> dict[str, Any]:
+    return {"id": queue_id, "created_at": at.timestamp(), "mail_from": "sender@council.example",
+            "envelope": "{}", "content": b"", "size": 0, "state": state, "attempts": 1,
+            "next_attempt_at": at.timestamp(), "updated_at": at.timestamp()}
+
+
+def _recipient(queue_id: str) -> dict[str, Any]:
+    return {"message_id": queue_id, "position": 0, "address": "gp@nhs.example",
+            "state": "delivered", "route": "upstream"}
+
+
+def _receipt(queue_id: str, at: datetime) -> dict[str, Any]:
+    return {"queue_id": queue_id, "idx": 0, "recipient": "gp@nhs.example", "route": "upstream",
+            "sender": "sender@council.example", "name": "Dr Rhys Jones",
+            "telephone": "01632 960001", "sender_mdn": False, "created_at": at.timestamp()}
+
+
+def _held(queue_id: str, state: str, at: datetime) -> dict[str, Any]:
+    return {"id": f"h-{queue_id}-{state}", "queue_id": queue_id, "recipient": "gp@nhs.example",
+            "created_at": at.timestamp(), "expires_at": at.timestamp() + 86400, "state": state}
+
+
+async def _operational_rows(engine) -> None:
+    """Queue, receipt and password rows: old finished messages (they go),
+    an old message still deferred and a recent one (they stay), and rows
+    whose message was deleted from the queue, old and recent."""
+    messages = [_message("old-delivered", "delivered", OLD), _message("old-bounced", "bounced", OLD),
+                _message("old-refused", "rejected", OLD), _message("old-deferred", "deferred", OLD),
+                _message("new-delivered", "delivered", NOW)]
+    async with engine.begin() as conn:
+        await conn.execute(queue_messages.insert(), messages)
+        await conn.execute(queue_recipients.insert(), [_recipient(m["id"]) for m in messages])
+        await conn.execute(receipt_requests.insert(), [
+            _receipt("old-delivered", OLD), _receipt("old-deferred", OLD),
+            _receipt("new-delivered", NOW), _receipt("old-deleted", OLD),
+            _receipt("new-deleted", NOW),
+        ])
+        await conn.execute(held_passwords.insert(), [
+            _held("old-delivered", "released", OLD), _held("old-delivered", "held", OLD),
+            _held("old-deferred", "expired", OLD), _held("old-deleted", "destroyed", OLD),
+            _held("new-delivered", "released", NOW),
+        ])
+
+
+async def _ids(engine, column) -> set[str]:
+    async with engine.connect() as conn:
+        return {str(v) for v in (await conn.execute(select(column))).scalars()}
+
+
+async def test_purge_removes_the_finished_messages_other_rows(engine, seed, trail):
+    """Past retention, the queue's row of a finished message (its envelope),
+    its recipients, its receipt requests (names, telephones) and its held
+    password rows go with its record: otherwise every address of the years
+    purged stayed in those tables."""
+    await seed(2, received_at=OLD)
+    await seed(1, received_at=NOW)
+    await _operational_rows(engine)
+    expected = {"receipt_requests": 2, "held_passwords": 2, "queue_recipients": 3,
+                "queue_messages": 3}
+
+    planned = await purge(engine, trail, SIX_YEARS, dry_run=True, also=remove_finished)
+    assert dict(planned.elsewhere) == expected
+    assert await count(engine, queue_messages) == 5  # a dry run removes nothing
+
+    result = await purge(engine, trail, SIX_YEARS, also=remove_finished)
+    assert result.records == 2 and dict(result.elsewhere) == expected
+    assert await _ids(engine, queue_messages.c.id) == {"old-deferred", "new-delivered"}
+    assert await _ids(engine, queue_recipients.c.message_id) == {"old-deferred", "new-delivered"}
+    assert await _ids(engine, receipt_requests.c.queue_id) == {
+        "old-deferred", "new-delivered", "new-deleted"}
+    assert await _ids(engine, held_passwords.c.id) == {
+        "h-old-delivered-held", "h-old-deferred-expired", "h-new-delivered-released"}
+    async with engine.connect() as conn:
+        detail = json.loads((await conn.execute(
+            select(audit_events.c.detail).where(audit_events.c.type == "purged")
+        )).scalar_one())
+    assert {k: detail[k] for k in expected} == expected
+    assert (detail["records"], detail["checkpoint"]) == (2, result.checkpoint_id)
+    report = await verify(engine)
+    assert report.ok, report.problems
+
+
+async def test_a_purge_with_no_trail_to_cut_still_removes_and_audits_the_rest(
+    engine, seed, trail
+):
+    """The trail past retention went in an earlier purge (or before the
+    queue's rows were purged at all): the old finished messages' rows still
+    go, and the `purged` event says so, with no new cut."""
+    await seed(1, received_at=OLD)
+    await purge(engine, trail, SIX_YEARS)  # the trail only, as before
+    await _operational_rows(engine)
+    result = await purge(engine, trail, SIX_YEARS, also=remove_finished)
+    assert (result.records, result.events, result.checkpoint_id) == (0, 0, None)
+    assert result.elsewhere["queue_messages"] == 3 and result.removed_anything
+    async with engine.connect() as conn:
+        details = [json.loads(d) for d in (await conn.execute(
+            select(audit_events.c.detail).where(audit_events.c.type == "purged")
+            .order_by(audit_events.c.seq)
+        )).scalars()]
+        cuts = (await conn.execute(select(func.count()).select_from(audit_checkpoints)
+                                   .where(audit_checkpoints.c.kind == "cut"))).scalar_one()
+    assert len(details) == 2 and cuts == 1
+    assert details[1]["queue_messages"] == 3 and details[1]["records"] == 0
+    assert "checkpoint" not in details[1] and details[1]["cut_seq"] == details[0]["cut_seq"]
+    assert (await verify(engine)).ok
+    again = await purge(engine, trail, SIX_YEARS, also=remove_finished)
+    assert not again.removed_anything
