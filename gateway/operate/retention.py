@@ -1,7 +1,8 @@
 """What `gateway audit purge` removes besides the trail: the rows the other
 stages keep about messages that are finished and past `[audit] retention`.
 
-A message leaves rows of its own outside the audit trail.
+A message leaves rows of its own outside the audit trail:
+
 - The queue keeps a delivered, bounced or refused message's row (its
   envelope: sender, recipients, DSN parameters) and its recipients' rows
   for `gateway queue show`, after the content is cleared.
@@ -15,15 +16,13 @@ and none of it is needed once the message is finished, so it goes with
 them, in the purge's transaction and under its audit: the `purged` event
 says how many rows of each went.  Without this, a purge left every
 address, name and telephone number of the years it removed in these
-tables.  They also grew for ever, and with them the cost of the queries
-over them (the metrics' queue depth counts every row).
+tables, and they grew for ever.
 
 Only finished messages go: a message still queued, deferred or held,
 however old, keeps its rows, and so do its receipt requests and held
 passwords.  A receipt request or a held password whose message row is
-already gone (removed by `gateway queue delete`) goes once it is past
-retention itself.  A password still held is never removed here: its TTL
-expires it first.
+already gone goes once it is past retention itself.  A password still
+held is never removed here: its TTL expires it first.
 """
 
 from __future__ import annotations
