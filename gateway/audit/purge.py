@@ -14,6 +14,12 @@ purge, once the rows before them have expired too.
 The purge is itself audited: a `purged` event (record_id "purge-<time>")
 appended after the cut says what was removed.
 
+It verifies the whole chain first and refuses when it does not verify: the
+rows it would remove are the evidence of what was done to them, and once
+they are cut off `verify` starts from the cut and finds nothing.  `force`
+purges all the same (retention may be a legal duty too); the `purged`
+event then says it was forced and how many problems verify had found.
+
 The other stages' rows about the same messages (the queue's, the receipts
 desk's, the password store's) may go in the same transaction: `also`
 (gateway.operate.retention, which `gateway audit purge` passes) removes
@@ -40,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.record import AuditEvent, EventType, utc
 from gateway.audit.trail import AuditTrail, Head, lock_and_read_head
+from gateway.audit.verify import verify
 from gateway.db.schema import (
     audit_checkpoints,
     audit_events,
@@ -60,6 +67,8 @@ class PurgeResult:
     checkpoint_id: int | None = None
     # Rows of other tables about the messages purged (`also`): table -> rows.
     elsewhere: Mapping[str, int] = field(default_factory=dict)
+    # What verify found before a forced purge (nothing otherwise).
+    problems: tuple[str, ...] = ()
 
     @property
     def removed_anything(self) -> bool:
@@ -77,10 +86,21 @@ async def purge(
     dry_run: bool = False,
     now: datetime | None = None,
     also: Elsewhere | None = None,
+    force: bool = False,
 ) -> PurgeResult:
     cutoff = utc(now or datetime.now(UTC)) - retention
+    report = await verify(engine, trail.keys)
+    if not report.ok and not force:
+        raise AuditIntegrityError(
+            "the audit trail does not verify, so nothing was purged: the rows a purge removes "
+            "would take the evidence with them.\n"
+            + "".join(f"  {problem}\n" for problem in report.problems)
+            + "Run `gateway audit verify` and find out what happened; `gateway audit purge "
+            "--force` purges all the same, and its audit event says so."
+        )
     try:
-        return await _purge(engine, trail, retention, cutoff, dry_run, also)
+        result = await _purge(engine, trail, retention, cutoff, dry_run, also,
+                              tuple(report.problems))
     except DBAPIError as exc:
         if "permission denied" in str(exc):
             raise StoreError(
@@ -88,11 +108,12 @@ async def purge(
                 "(the owner that ran `gateway db upgrade`, not gateway_app)"
             ) from exc
         raise
+    return result
 
 
 async def _purge(
     engine: AsyncEngine, trail: AuditTrail, retention: timedelta, cutoff: datetime,
-    dry_run: bool, also: Elsewhere | None,
+    dry_run: bool, also: Elsewhere | None, problems: tuple[str, ...],
 ) -> PurgeResult:
     async with engine.begin() as conn:
         head = await lock_and_read_head(conn)
@@ -134,14 +155,18 @@ async def _purge(
             "records": records, "events": events, "previous_cut": int(previous_cut),
             **elsewhere,
         }
+        if problems:
+            detail.update(forced=True, verify_problems=len(problems))
         if cut <= previous_cut:
-            result = PurgeResult(cutoff, int(previous_cut), 0, 0, dry_run, elsewhere=elsewhere)
+            result = PurgeResult(cutoff, int(previous_cut), 0, 0, dry_run, elsewhere=elsewhere,
+                                 problems=problems)
             if result.removed_anything and not dry_run:
                 detail.update(records=0, events=0)
                 await _audit_purge(conn, trail, {**detail, "cut_seq": int(previous_cut)})
             return result
         if dry_run:
-            return PurgeResult(cutoff, cut, records, events, True, elsewhere=elsewhere)
+            return PurgeResult(cutoff, cut, records, events, True, elsewhere=elsewhere,
+                               problems=problems)
         cut_hash = await _hash_at(conn, cut)
         await _allow_delete(conn, True)
         await conn.execute(delete(audit_record_terms).where(audit_record_terms.c.record_seq <= cut))
@@ -150,7 +175,7 @@ async def _purge(
         await _allow_delete(conn, False)
         point = await trail.write_checkpoint(conn, "cut", Head(cut, cut_hash), detail)
         await _audit_purge(conn, trail, {**detail, "cut_seq": cut, "checkpoint": point.id})
-    return PurgeResult(cutoff, cut, records, events, False, point.id, elsewhere)
+    return PurgeResult(cutoff, cut, records, events, False, point.id, elsewhere, problems)
 
 
 async def _audit_purge(conn: AsyncConnection, trail: AuditTrail, detail: dict[str, Any]) -> None:

@@ -114,6 +114,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     remove = actions.add_parser("purge", help="remove records older than [audit] retention")
     add_config(remove)
     remove.add_argument("--dry-run", action="store_true", help="only say what would go")
+    remove.add_argument("--force", action="store_true",
+                        help="purge even when the trail does not verify (audited as forced)")
     remove.set_defaults(handler=_purge)
 
     point = actions.add_parser("checkpoint", help="write a signed checkpoint at the head now")
@@ -525,8 +527,15 @@ def _purge(args: argparse.Namespace) -> int:
     result: PurgeResult = _with_engine(
         settings,
         lambda engine: purge(engine, trail, settings.audit.retention, dry_run=args.dry_run,
-                             also=remove_finished),
+                             also=remove_finished, force=args.force),
     )
+    if result.problems:
+        print(f"warning: the trail does not verify ({len(result.problems)} problem(s)); "
+              f"{'would purge' if result.dry_run else 'purging'} all the same (--force), "
+              "and the purge's audit event says so:",
+              file=sys.stderr)
+        for problem in result.problems:
+            print(f"  {problem}", file=sys.stderr)
     before = result.cutoff.strftime("%Y-%m-%d %H:%M UTC")
     if not result.removed_anything:
         print(f"nothing to purge: no audit rows or finished messages before {before} "

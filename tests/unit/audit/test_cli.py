@@ -250,6 +250,19 @@ def test_verify_names_tampering_and_exits_1(config, capsys, db_url):
     assert code == 1
     assert "audit trail FAILED verification:\n  record cli-confirmed (seq 2) edited" in out
 
+    # A purge will not cut the trail while it does not verify; --force does,
+    # saying so.  (The edited record is recent: it stays, and so does the
+    # problem.)
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "purge", "--config", config])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 1 and out == ""
+    assert err.startswith("error: the audit trail does not verify, so nothing was purged")
+    assert "record cli-confirmed (seq 2) edited" in err and "--force" in err
+    code, out, err = run(capsys, "audit", "purge", "--force", "--config", config)
+    assert code == 0 and "removed 1 record(s) and 3 event(s)" in out
+    assert "warning: the trail does not verify (1 problem(s)); purging all the same" in err
+
 
 @pytest.mark.parametrize("workers", ["1", "3"])
 def test_verify_on_several_connections(config, capsys, db_url, workers):

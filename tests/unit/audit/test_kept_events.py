@@ -31,6 +31,7 @@ from gateway.audit.chain import GENESIS, event_content, link, record_content, te
 from gateway.db import create_engine
 from gateway.db.migrate import alembic_config
 from gateway.db.schema import audit_events, audit_record_terms, audit_records
+from gateway.errors import AuditIntegrityError
 from gateway.queue import Writer
 
 
@@ -250,16 +251,21 @@ async def test_the_gateway_writes_only_kept_events_the_constraint_accepts(engine
 
 
 async def test_purge_removes_a_record_edited_outside_the_gateway(engine, seed, tamper):
-    # Past retention, its kept events edited: the purge goes ahead (they
-    # count as none) and the trail left verifies.
+    # Past retention, its kept events edited: the purge refuses, since the
+    # row is the evidence (test_purge); forced, it goes ahead (the edited
+    # events count as none rather than stopping it) and the trail left
+    # verifies.
     old = await seed(2, kept=True, received_at=T0)
     await seed(1, kept=True, received_at=T0 + timedelta(days=400))
     edit = "'not json'" if engine.dialect.name == "sqlite" else "'[\"x\"]'"
     await tamper(f"UPDATE audit_records SET events = {edit} WHERE id = '{old[0].id}'")
-    result = await purge(engine, AuditTrail(), timedelta(days=365),
-                         now=T0 + timedelta(days=420))
+    later = T0 + timedelta(days=420)
+    with pytest.raises(AuditIntegrityError):
+        await purge(engine, AuditTrail(), timedelta(days=365), now=later)
+    result = await purge(engine, AuditTrail(), timedelta(days=365), now=later, force=True)
     counted = 0 if engine.dialect.name == "sqlite" else 1  # the edited row's
     assert (result.records, result.events, result.cut_seq) == (2, 3 + counted + 2, 4)
+    assert len(result.problems) == 1
     report = await verify(engine)
     assert report.ok, report.problems
 

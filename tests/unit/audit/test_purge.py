@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, text
 
 from gateway.audit import (
@@ -27,6 +28,7 @@ from gateway.db.schema import (
     queue_messages,
     queue_recipients,
 )
+from gateway.errors import AuditIntegrityError
 from gateway.operate.retention import remove_finished
 from gateway.passwords.schema import held_passwords
 from gateway.receipts.schema import receipt_requests
@@ -139,6 +141,34 @@ async def test_signed_cut_and_a_forged_one(engine, seed, tamper):
     assert found[0] == ("checkpoint #2 (cut at seq 13) is not validly signed: the purge it "
                         "claims is not trusted")
     assert "rows seq 11-13 missing (deleted)" in found
+
+
+async def test_purge_refuses_a_trail_that_does_not_verify(engine, seed, trail, tamper):
+    """An old record edited: cutting it off would take the evidence with it
+    (verify then starts from the cut and finds nothing).  The purge refuses,
+    dry run or not, and removes nothing; forced, it goes ahead and its
+    audit event says it was forced over one problem."""
+    old = await seed(2, received_at=OLD)
+    await seed(1, received_at=NOW)
+    await tamper(f"UPDATE audit_records SET purpose = 'nothing to see' WHERE id = '{old[0].id}'")
+    for dry_run in (True, False):
+        with pytest.raises(AuditIntegrityError) as refused:
+            await purge(engine, trail, SIX_YEARS, dry_run=dry_run)
+        assert "does not verify, so nothing was purged" in str(refused.value)
+        assert f"record {old[0].id}" in str(refused.value)
+        assert "--force" in str(refused.value)
+    assert await count(engine, audit_records) == 3
+    assert await count(engine, audit_checkpoints) == 0
+
+    result = await purge(engine, trail, SIX_YEARS, force=True)
+    assert result.records == 2 and len(result.problems) == 1
+    async with engine.connect() as conn:
+        detail = json.loads((await conn.execute(
+            select(audit_events.c.detail).where(audit_events.c.type == "purged")
+        )).scalar_one())
+    assert (detail["forced"], detail["verify_problems"], detail["records"]) == (True, 1, 2)
+    report = await verify(engine)
+    assert report.ok, report.problems  # what was wrong went with the cut: hence the refusal
 
 
 async def test_purge_needs_no_trigger_bypass_and_leaves_triggers_armed(engine, seed, trail):
