@@ -111,7 +111,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     report.add_argument("--format", choices=["table", "json"], default="table")
     report.set_defaults(handler=_report)
 
-    remove = actions.add_parser("purge", help="remove records older than [audit] retention")
+    remove = actions.add_parser(
+        "purge", help="remove records older than [audit] retention, and the finished messages'"
+        " other rows (verifies the trail first)")
     add_config(remove)
     remove.add_argument("--dry-run", action="store_true", help="only say what would go")
     remove.add_argument("--force", action="store_true",
