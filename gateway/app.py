@@ -38,6 +38,7 @@ from gateway.audit import (
     AuditTrail,
     EventType,
 )
+from gateway.audit.trail import read_head
 from gateway.db import create_engine
 from gateway.db.migrate import schema_problem
 from gateway.deliver import Dispatcher, SmtpTransport, Transport
@@ -135,6 +136,7 @@ class Gateway:
         self.desk = ReceiptDesk(settings, self.receipts, self.store, self.audit, self.passwords,
                                 wake=self.dispatcher.wake)
         self._housekeeping: asyncio.Task[None] | None = None
+        self._anchoring: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._health = HealthServer(self.metrics, self.readiness, self.refresh_gauges)
         self._shutting_down = False
@@ -185,6 +187,8 @@ class Gateway:
         self.dispatcher.wake()
         # Password expiry and receipt timeouts, every [receipts] check_interval.
         self._housekeeping = asyncio.create_task(self.desk.run(), name="receipts-housekeeping")
+        if self.settings.audit.anchor_interval.total_seconds() > 0:
+            self._anchoring = asyncio.create_task(self._log_anchors(), name="audit-anchors")
         if self.settings.metrics.listen:
             host, _, port = self.settings.metrics.listen.rpartition(":")
             self.metrics_port = await self._health.start(host.strip("[]"), int(port))
@@ -208,11 +212,12 @@ class Gateway:
         deadline = time.monotonic() + grace
         while self._accepting and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
-            self._housekeeping = None
+        for task in (self._housekeeping, self._anchoring):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._housekeeping = self._anchoring = None
         await self.dispatcher.stop(grace=max(0.0, deadline - time.monotonic()))
         await self.transport.close()
         await self._health.stop()
@@ -266,6 +271,26 @@ class Gateway:
             writer.close()
             checks["upstream"] = True
         return checks
+
+    async def _log_anchors(self) -> None:
+        """Log the audit chain's committed head every [audit] anchor_interval,
+        when it moved, as `audit_anchor`.  Shipped off the machine with the
+        logs, each is a position the trail must still hold (`gateway audit
+        verify --anchor SEQ:HASH`): it shows a tail cut off together with the
+        checkpoints after it, which nothing in the database can."""
+        interval = self.settings.audit.anchor_interval.total_seconds()
+        logged = None
+        while True:
+            try:
+                async with self.engine.connect() as conn:
+                    head = await read_head(conn)
+                if head.seq and (head.seq, head.hash) != logged:
+                    log.info("audit_anchor", seq=head.seq, hash=head.hash,
+                             anchor=f"{head.seq}:{head.hash}")
+                    logged = (head.seq, head.hash)
+            except Exception as exc:  # the next round tries again
+                log.error("audit_anchor_failed", error=type(exc).__name__)
+            await asyncio.sleep(interval)
 
     async def refresh_gauges(self) -> None:
         self.metrics.count_commits(self.writer.batches, self.writer.operations)

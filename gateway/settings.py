@@ -263,6 +263,9 @@ class MetricsSettings(_Section):
 class AuditSettings(_Section):
     retention: Duration = timedelta(days=6 * 365)
     checkpoint_every: int = Field(default=1000, ge=1)
+    # How often the gateway logs the chain's committed head (`audit_anchor`,
+    # when it moved) for the logs to keep outside the database; "0s": never.
+    anchor_interval: Duration = timedelta(hours=1)
     key_file: str = ""
     # The checkpoint signing key itself; normally from the environment
     # (GATEWAY_AUDIT_KEY arrives here as an override), never logged.

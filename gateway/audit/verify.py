@@ -14,7 +14,12 @@ verify runs are left for the next run.  For each position it checks:
 - a record's search-index rows (audit_record_terms) are the hashed `terms`;
 - a checkpoint at this position holds this hash (a rewrite of the chain),
   and its HMAC signature verifies when a key is configured;
-- no checkpoint points past the head (the tail was cut off).
+- no checkpoint points past the head (the tail was cut off);
+- the chain still holds each anchor given, unchanged: a (seq, hash) kept
+  outside the database, from `gateway audit checkpoint` or the gateway's
+  `audit_anchor` log lines.  Checkpoints live in the database, so whoever
+  cuts the tail off can delete the checkpoints after it too; an anchor
+  kept elsewhere (a SIEM, a ticket, a printout) still shows the cut.
 
 On PostgreSQL the server recomputes the hashes (chain.py's encoding in SQL)
 and settles a page that has nothing wrong in one summary row; only a page
@@ -68,6 +73,9 @@ _PAGE = 20_000
 # live server can be spared with fewer (`gateway audit verify --workers 1`).
 DEFAULT_WORKERS = 4
 _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
+
+# (seq, hash) of a chain row, kept outside the database.
+Anchor = tuple[int, str]
 
 
 @dataclass(slots=True)
@@ -147,6 +155,7 @@ async def verify(
     keys: AuditKeys | None = None,
     max_problems: int = 20,
     workers: int | None = None,
+    anchors: Sequence[Anchor] = (),
 ) -> VerifyReport:
     """Walk the chain.  On PostgreSQL `workers` connections (default
     DEFAULT_WORKERS) summarise pages at once, besides the walk's own; no
@@ -190,6 +199,7 @@ async def verify(
         finally:
             if summaries is not None:
                 await summaries.close()
+        await _check_anchors(conn, anchors, (start_seq, start_hash), head, report, check)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -261,6 +271,31 @@ def _check_checkpoints(
         if int(c["seq"]) > head:
             check.problem(f"rows after seq {head} missing: {name} was taken at seq {c['seq']}")
     return start_seq, start_hash
+
+
+async def _check_anchors(
+    conn: AsyncConnection, anchors: Sequence[Anchor], start: Anchor, head: int,
+    report: VerifyReport, check: _Checker,
+) -> None:
+    """Each anchor must still be in the chain with its hash (in the walk's
+    snapshot).  One at the purge cut is compared with the cut's hash; one
+    before it went with the purge and cannot be checked."""
+    start_seq, start_hash = start
+    found = await _hashes_at(conn, [seq for seq, _ in anchors if start_seq < seq <= head])
+    if start_seq:
+        found[start_seq] = start_hash
+    for seq, expected in anchors:
+        name = f"the anchor at seq {seq} (hash {expected[:16]}...)"
+        if seq < start_seq or (seq == start_seq == 0):
+            report.warnings.append(f"{name} is before the purge cut at seq {start_seq}: "
+                                   "not checked")
+        elif seq > head:
+            check.problem(f"rows after seq {head} missing: {name} was taken at seq {seq}")
+        elif seq not in found:
+            check.problem(f"row seq {seq} missing: {name} was taken there")
+        elif found[seq] != expected:
+            check.problem(f"row seq {seq} does not match {name}: the chain was rewritten "
+                          "there or before it")
 
 
 def _pages(start: int, head: int) -> Iterator[tuple[int, int]]:

@@ -14,6 +14,7 @@ import argparse
 import csv
 import io
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -94,6 +95,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="PostgreSQL: connections that recompute the chain at once, about "
                        f"one per database core (default {DEFAULT_WORKERS}, at most "
                        f"{_MAX_VERIFY_WORKERS})")
+    check.add_argument("--anchor", type=_anchor, action="append", default=[],
+                       metavar="SEQ:HASH",
+                       help="a chain position kept outside the database (`audit checkpoint`'s "
+                       "anchor, an `audit_anchor` log line): the trail must still hold it; "
+                       "repeatable")
     check.set_defaults(handler=_verify)
 
     export = actions.add_parser("export", help="every record, oldest first (progress on stderr)")
@@ -178,6 +184,15 @@ def _verify_workers(value: str) -> int:
     if not 1 <= workers <= _MAX_VERIFY_WORKERS:
         raise argparse.ArgumentTypeError(f"between 1 and {_MAX_VERIFY_WORKERS}")
     return workers
+
+
+def _anchor(value: str) -> tuple[int, str]:
+    seq, _, hash_ = value.strip().partition(":")
+    hash_ = hash_.lower()
+    if not seq.isdigit() or int(seq) < 1 or not re.fullmatch(r"[0-9a-f]{64}", hash_):
+        raise argparse.ArgumentTypeError(
+            f"not SEQ:HASH (a positive number, a colon and 64 hex digits): {value!r}")
+    return int(seq), hash_
 
 
 def _add_period(parser: argparse.ArgumentParser) -> None:
@@ -372,7 +387,8 @@ def _verify(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
     keys = _keys(settings)
     report: VerifyReport = _with_engine(
-        settings, lambda engine: verify(engine, keys, max(1, args.max_problems), args.workers)
+        settings, lambda engine: verify(engine, keys, max(1, args.max_problems), args.workers,
+                                        args.anchor)
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -398,6 +414,10 @@ def _checkpoint(args: argparse.Namespace) -> int:
     point = _with_engine(settings, work)
     signed = f"signed with key {point.key_id}" if point.signature else "unsigned (no audit key)"
     print(f"checkpoint #{point.id} at seq {point.seq}, hash {point.hash}, {signed}")
+    # Kept outside the database, this shows a tail cut off together with
+    # the checkpoints after it, which the database's own cannot.
+    print(f"anchor: {point.seq}:{point.hash} (keep it elsewhere; "
+          f"`gateway audit verify --anchor {point.seq}:{point.hash}` checks it)")
     return 0
 
 

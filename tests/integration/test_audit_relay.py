@@ -75,3 +75,44 @@ async def test_many_concurrent_messages_keep_one_chain(gateway_factory, sink):
     # relayed x 2 recipients (received and queued are kept in the records' rows)
     assert report.events == 20 * 2
     assert len(await query.search(SearchFilter(recipient="carol@recipient.example"))) == 20
+
+
+async def test_the_gateway_logs_anchors_that_verify_checks(gateway_factory, sink):
+    """Every [audit] anchor_interval the gateway logs the chain's committed
+    head when it moved: the logs keep it outside the database, where
+    `verify --anchor` can check the trail still holds it."""
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        gw = await _relay_one(gateway_factory, sink, "100ms")
+        for _ in range(100):  # the record, then its `relayed` event: seq 2
+            if any(e["event"] == "audit_anchor" and e["seq"] >= 2 for e in logs):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # a few more rounds: the head has not moved since
+    anchors = [e for e in logs if e["event"] == "audit_anchor"]
+    assert anchors and anchors[-1]["seq"] >= 2
+    seqs = [e["seq"] for e in anchors]
+    assert seqs == sorted(set(seqs))  # logged once per position, as the chain grows
+    assert all(e["anchor"] == f"{e['seq']}:{e['hash']}" for e in anchors)
+    report = await verify(gw.engine, anchors=[(e["seq"], e["hash"]) for e in anchors])
+    assert report.ok and not report.warnings, (report.problems, report.warnings)
+
+
+async def test_anchor_interval_0s_logs_none(gateway_factory, sink):
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        await _relay_one(gateway_factory, sink, "0s")
+        await asyncio.sleep(0.3)
+    assert "message_queued" in {e["event"] for e in logs}
+    assert "audit_anchor" not in {e["event"] for e in logs}
+
+
+async def _relay_one(gateway_factory, sink, anchor_interval: str):
+    """A gateway with this [audit] anchor_interval, once it relayed a message."""
+    gw = await gateway_factory({"audit": {"anchor_interval": anchor_interval}})
+    await aiosmtplib.send(make_message(subject="Team meeting notes"), sender="alice@sender.example",
+                          recipients=["bob@recipient.example"], hostname="127.0.0.1", port=gw.port)
+    await sink.wait(1)
+    return gw

@@ -280,6 +280,42 @@ def test_verify_refuses_a_bad_number_of_workers(config, capsys, workers):
     assert "--workers" in capsys.readouterr().err
 
 
+def test_checkpoint_gives_an_anchor_that_verify_checks(config, capsys, db_url):
+    code, out, _ = run(capsys, "audit", "checkpoint", "--config", config)
+    assert code == 0
+    (given,) = [line.split()[1] for line in out.splitlines() if line.startswith("anchor: ")]
+    code, out, _ = run(capsys, "audit", "verify", "--anchor", given, "--config", config)
+    assert code == 0, out
+
+    async def cut_tail() -> None:  # the last event and the checkpoint after it
+        engine = create_engine(db_url)
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            else:
+                for table in ("audit_events", "audit_checkpoints"):
+                    await conn.execute(text(f"DROP TRIGGER {table}_no_delete"))
+            await conn.execute(text("DELETE FROM audit_events WHERE seq = 5"))
+            await conn.execute(text("DELETE FROM audit_checkpoints"))
+        await engine.dispose()
+
+    asyncio.run(cut_tail())
+    code, out, _ = run(capsys, "audit", "verify", "--config", config)
+    assert code == 0  # nothing left in the database shows it
+    code, out, _ = run(capsys, "audit", "verify", "--anchor", given, "--config", config)
+    assert code == 1
+    assert "  rows after seq 4 missing: the anchor at seq 5" in out
+
+
+@pytest.mark.parametrize("given", ["5", "0:" + "a" * 64, "5:" + "a" * 63, "x:" + "a" * 64,
+                                   "5:" + "g" * 64])
+def test_a_malformed_anchor_exits_2(config, capsys, given):
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "verify", "--anchor", given, "--config", config])
+    assert exited.value.code == 2
+    assert "not SEQ:HASH" in capsys.readouterr().err
+
+
 def test_signed_checkpoints_with_a_key(tmp_path, db_url, capsys, monkeypatch):
     seed(db_url)
     (tmp_path / "audit.key").write_text("x" * 44 + "\n", encoding="utf-8")

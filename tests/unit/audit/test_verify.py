@@ -194,6 +194,59 @@ async def test_a_cut_off_tail_is_caught_by_the_checkpoint(engine, seed, tamper):
                        "at seq 10"
 
 
+async def test_a_tail_cut_off_with_its_checkpoints_is_caught_by_an_anchor_kept_elsewhere(
+    engine, seed, tamper
+):
+    """Checkpoints live in the database: whoever cuts the tail off can
+    delete the checkpoints after it too, and the trail left verifies.  A
+    position kept outside (`audit checkpoint`'s anchor, an `audit_anchor`
+    log line) still shows it."""
+    await seed(2)  # seq 1-10
+    anchors = [(7, await hash_at(engine, 7)), (10, await hash_at(engine, 10))]
+    assert (await verify(engine, anchors=anchors)).ok
+    await tamper("DELETE FROM audit_events WHERE seq > 7", "DELETE FROM audit_checkpoints")
+    assert await problems(engine) == []  # nothing in the database shows it
+    report = await verify(engine, anchors=anchors)
+    assert report.problems == [
+        "rows after seq 7 missing: the anchor at seq 10 "
+        f"(hash {anchors[1][1][:16]}...) was taken at seq 10"
+    ]
+
+
+async def test_an_anchor_shows_a_row_rewritten_with_a_valid_hash(engine, seed, tamper):
+    """The last row rewritten with a fresh, valid hash and no checkpoint
+    after it: the chain verifies, the anchor taken there does not match."""
+    (record,) = await seed(1)  # seq 1-5
+    anchor = (5, await hash_at(engine, 5))
+    at = datetime(2026, 3, 2, 9, 31, tzinfo=UTC)
+    new = link(await hash_at(engine, 4), event_content(record.id, at, "delivery_confirmed", "{}"))
+    await tamper("UPDATE audit_events SET type = 'delivery_confirmed', detail = '{}', at = :at, "
+                 "hash = :h WHERE seq = 5", at=at, h=new)
+    assert await problems(engine) == []
+    report = await verify(engine, anchors=[anchor])
+    assert report.problems == [
+        f"row seq 5 does not match the anchor at seq 5 (hash {anchor[1][:16]}...): "
+        "the chain was rewritten there or before it"
+    ]
+
+
+async def test_an_anchor_the_purge_removed_is_not_checked(engine, seed, trail):
+    from gateway.audit import purge
+    from gateway.audit.record import utc
+
+    old = await seed(1, received_at=datetime(2015, 1, 1, tzinfo=UTC))  # seq 1-5
+    await seed(1)  # seq 6-10
+    before, at_cut = (2, await hash_at(engine, 2)), (5, await hash_at(engine, 5))
+    await purge(engine, trail, retention=utc(datetime.now(UTC)) - datetime(2016, 1, 1, tzinfo=UTC))
+    report = await verify(engine, anchors=[before, at_cut])
+    assert report.ok, report.problems
+    assert report.warnings == [
+        f"the anchor at seq 2 (hash {before[1][:16]}...) is before the purge cut at seq 5: "
+        "not checked"
+    ]
+    assert old  # its rows went with the purge
+
+
 async def test_a_rewritten_chain_is_caught_by_a_signed_checkpoint(engine, seed, tamper):
     """An attacker who edits a row and recomputes every hash after it passes
     the chain check, but not the signed checkpoint."""
