@@ -76,6 +76,16 @@ _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
 
 # (seq, hash) of a chain row, kept outside the database.
 Anchor = tuple[int, str]
+_ANCHOR = re.compile(r"([1-9][0-9]*):([0-9a-fA-F]{64})")
+
+
+def parse_anchor(text: str) -> Anchor:
+    """`SEQ:HASH` as `gateway audit checkpoint` prints it and `audit_anchor`
+    logs it; ValueError when it is not."""
+    found = _ANCHOR.fullmatch(text.strip())
+    if found is None:
+        raise ValueError(f"not SEQ:HASH (a positive number, a colon and 64 hex digits): {text!r}")
+    return int(found.group(1)), found.group(2).lower()
 
 
 @dataclass(slots=True)

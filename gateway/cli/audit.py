@@ -14,7 +14,6 @@ import argparse
 import csv
 import io
 import json
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -35,7 +34,7 @@ from gateway.audit import (
     purge,
     verify,
 )
-from gateway.audit.verify import DEFAULT_WORKERS
+from gateway.audit.verify import DEFAULT_WORKERS, Anchor, parse_anchor
 from gateway.cli.common import add_config, run_async, settings_or_exit
 from gateway.db import create_engine
 from gateway.errors import ConfigError
@@ -186,13 +185,11 @@ def _verify_workers(value: str) -> int:
     return workers
 
 
-def _anchor(value: str) -> tuple[int, str]:
-    seq, _, hash_ = value.strip().partition(":")
-    hash_ = hash_.lower()
-    if not seq.isdigit() or int(seq) < 1 or not re.fullmatch(r"[0-9a-f]{64}", hash_):
-        raise argparse.ArgumentTypeError(
-            f"not SEQ:HASH (a positive number, a colon and 64 hex digits): {value!r}")
-    return int(seq), hash_
+def _anchor(value: str) -> Anchor:
+    try:
+        return parse_anchor(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_period(parser: argparse.ArgumentParser) -> None:

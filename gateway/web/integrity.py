@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from gateway.audit import AuditKeys, VerifyReport, verify
+from gateway.audit.verify import Anchor
 from gateway.db import create_engine
 
 log = structlog.get_logger(__name__)
@@ -54,12 +55,14 @@ class Integrity:
     def stale(self) -> bool:
         return self.last is None or time.time() - self.last.checked_at > self.max_age
 
-    def start(self, requested_by: str | None = None) -> bool:
-        """Begin a check in the background; False when one is already running."""
+    def start(self, requested_by: str | None = None, anchors: Sequence[Anchor] = ()) -> bool:
+        """Begin a check in the background, against `anchors` the auditor
+        kept outside the database too; False when one is already running."""
         if self.running:
             return False
         self.started_at = time.time()
-        self._task = asyncio.create_task(self._run(requested_by), name="console-verify")
+        self._task = asyncio.create_task(self._run(requested_by, tuple(anchors)),
+                                         name="console-verify")
         return True
 
     def refresh_if_stale(self) -> None:
@@ -78,9 +81,9 @@ class Integrity:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _run(self, requested_by: str | None) -> None:
+    async def _run(self, requested_by: str | None, anchors: tuple[Anchor, ...]) -> None:
         try:
-            report = await asyncio.to_thread(self._verify_in_thread)
+            report = await asyncio.to_thread(self._verify_in_thread, anchors)
             result = IntegrityResult(report, time.time())
         except Exception as exc:  # shown on the page; the console keeps running
             log.error("console_verify_failed", error=type(exc).__name__)
@@ -93,11 +96,11 @@ class Integrity:
             except Exception as exc:
                 log.error("console_verify_not_audited", error=type(exc).__name__)
 
-    def _verify_in_thread(self) -> VerifyReport:
+    def _verify_in_thread(self, anchors: tuple[Anchor, ...]) -> VerifyReport:
         async def run() -> VerifyReport:
             engine = create_engine(self.database_url, pool_size=1)
             try:
-                return await verify(engine, self.keys)
+                return await verify(engine, self.keys, anchors=anchors)
             finally:
                 await engine.dispose()
 

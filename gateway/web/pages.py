@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from gateway.audit import EventFilter, EventType, SearchFilter
+from gateway.audit.verify import parse_anchor
 from gateway.cli.audit import CSV_COLUMNS, VERDICTS, csv_row, parse_when, public
 from gateway.model import InformationType, ReasonCode
 from gateway.queue import QueueState
@@ -308,9 +309,19 @@ async def integrity_page(request: Request) -> Response:
 
 async def integrity_check(request: Request) -> Response:
     user = await require(request, "audit")
-    await checked_form(request)
-    started = console_of(request).integrity.start(requested_by=user.name)
-    flash(request, "Verification started." if started else "A verification is already running.")
+    form = await checked_form(request)
+    given = form.get("anchors")
+    try:
+        anchors = [parse_anchor(line) for line in str(given or "").splitlines() if line.strip()]
+    except ValueError as exc:
+        flash(request, f"Nothing was checked: an anchor is {exc}.")
+        return RedirectResponse("/integrity", 303)
+    started = console_of(request).integrity.start(requested_by=user.name, anchors=anchors)
+    if not started:
+        flash(request, "A verification is already running.")
+    else:
+        flash(request, f"Verification started, with {len(anchors)} anchor(s)." if anchors
+              else "Verification started.")
     return RedirectResponse("/integrity", 303)
 
 

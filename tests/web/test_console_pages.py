@@ -194,6 +194,34 @@ def test_integrity_status_is_checked_cached_and_audited(console: Console) -> Non
     assert event["user"] == "alice" and event["ok"] is True
 
 
+def test_integrity_gives_an_anchor_and_checks_those_kept_elsewhere(console: Console) -> None:
+    client = signed_in(console, "alice")
+    try:
+        wait_for(lambda: "Verified" in client.get("/integrity").text)
+        page = client.get("/integrity").text
+        (given,) = re.findall(r'<code class="anchor">(\d+:[0-9a-f]{64})</code>', page)
+        seq = given.split(":")[0]
+
+        def check(anchors: str) -> str:
+            token = csrf_of(client.get("/integrity").text)
+            assert client.post("/integrity/check",
+                               data={"csrf": token, "anchors": anchors}).status_code == 303
+            wait_for(lambda: "a check is running" not in client.get("/integrity").text.lower())
+            return client.get("/integrity").text
+
+        assert "Verified" in check(f"{given}\n\n")
+        wrong = f"{seq}:{'0' * 64}"
+        failed = check(f"{given}\n{wrong}")
+        assert "FAILED verification" in failed
+        assert f"row seq {seq} does not match the anchor at seq {seq}" in failed
+        token = csrf_of(failed)
+        refused = client.post("/integrity/check", data={"csrf": token, "anchors": "12:abc"},
+                              follow_redirects=True).text
+        assert "Nothing was checked: an anchor is not SEQ:HASH" in refused
+    finally:
+        client.__exit__(None, None, None)
+
+
 # -- dashboard -------------------------------------------------------------------------------
 
 
