@@ -66,6 +66,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+# Finished messages removed per transaction (the Writer's batches stay short).
+FORGET_BATCH = 1000
+
 # Above this size the content stages run in a thread so that one large
 # message does not stall every other connection: read ahead in the receive
 # stage's thread and concluded on the loop when it is kept in memory (up to
@@ -137,6 +140,7 @@ class Gateway:
                                 wake=self.dispatcher.wake)
         self._housekeeping: asyncio.Task[None] | None = None
         self._anchoring: asyncio.Task[None] | None = None
+        self._forgetting: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._health = HealthServer(self.metrics, self.readiness, self.refresh_gauges)
         self._shutting_down = False
@@ -189,6 +193,7 @@ class Gateway:
         self._housekeeping = asyncio.create_task(self.desk.run(), name="receipts-housekeeping")
         if self.settings.audit.anchor_interval.total_seconds() > 0:
             self._anchoring = asyncio.create_task(self._log_anchors(), name="audit-anchors")
+        self._forgetting = asyncio.create_task(self._forget_finished(), name="queue-forget")
         if self.settings.metrics.listen:
             host, _, port = self.settings.metrics.listen.rpartition(":")
             self.metrics_port = await self._health.start(host.strip("[]"), int(port))
@@ -212,12 +217,12 @@ class Gateway:
         deadline = time.monotonic() + grace
         while self._accepting and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        for task in (self._housekeeping, self._anchoring):
+        for task in (self._housekeeping, self._anchoring, self._forgetting):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._housekeeping = self._anchoring = None
+        self._housekeeping = self._anchoring = self._forgetting = None
         await self.dispatcher.stop(grace=max(0.0, deadline - time.monotonic()))
         await self.transport.close()
         await self._health.stop()
@@ -290,6 +295,26 @@ class Gateway:
                     logged = (head.seq, head.hash)
             except Exception as exc:  # the next round tries again
                 log.error("audit_anchor_failed", error=type(exc).__name__)
+            await asyncio.sleep(interval)
+
+    async def _forget_finished(self) -> None:
+        """Remove finished messages' queue rows once [queue] keep_finished has
+        passed; their audit records stay.  The queue's tables then hold what
+        is in flight and the recent past, not years of envelopes (which the
+        queue-depth gauge would count at every scrape)."""
+        keep = self.settings.queue.keep_finished.total_seconds()
+        # A row outlives keep_finished by a tenth of it at most (ten minutes
+        # at most), and the sweeps are a second apart at least.
+        interval = max(1.0, min(keep / 10, 600.0))
+        while True:
+            try:
+                removed = FORGET_BATCH
+                while removed == FORGET_BATCH:
+                    removed = await self.store.forget_finished(time.time() - keep, FORGET_BATCH)
+                    if removed:
+                        log.info("finished_messages_removed", count=removed)
+            except Exception as exc:  # the next round tries again
+                log.error("finished_messages_not_removed", error=type(exc).__name__)
             await asyncio.sleep(interval)
 
     async def refresh_gauges(self) -> None:

@@ -181,6 +181,10 @@ class QueueSettings(_Section):
         timedelta(hours=4),
     ]
     max_age: Duration = timedelta(days=5)
+    # How long a finished (delivered, bounced, refused) message keeps its
+    # row, envelope and recipients, for `gateway queue show`; its audit
+    # record is kept for [audit] retention.  "0s": removed once finished.
+    keep_finished: Duration = timedelta(days=30)
     lease: Duration = timedelta(minutes=5)
     workers: int = Field(default=16, ge=1, le=512)
     # Who this process is when it claims messages: unique per replica and

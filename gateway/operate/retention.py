@@ -5,7 +5,10 @@ A message leaves rows of its own outside the audit trail:
 
 - The queue keeps a delivered, bounced or refused message's row (its
   envelope: sender, recipients, DSN parameters) and its recipients' rows
-  for `gateway queue show`, after the content is cleared.
+  for `gateway queue show`, after the content is cleared.  The gateway
+  removes them itself after [queue] keep_finished (30 days by default);
+  what a longer setting, or a gateway that was not running, left is
+  removed here.
 - The receipts desk keeps a row per recipient whose receipts were asked
   for, with the allow-list's name and telephone.
 - The password store keeps a row per recipient after the password itself
@@ -35,12 +38,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.db.schema import queue_messages, queue_recipients
 from gateway.passwords.schema import held_passwords
 from gateway.passwords.store import HeldState
-from gateway.queue.states import QueueState
+from gateway.queue.states import FINISHED
 from gateway.receipts.schema import receipt_requests
 
-__all__ = ["FINISHED", "remove_finished"]
-
-FINISHED = (QueueState.DELIVERED, QueueState.BOUNCED, QueueState.REJECTED)
+__all__ = ["remove_finished"]
 
 
 async def remove_finished(conn: AsyncConnection, cutoff: datetime, dry_run: bool) -> dict[str, int]:

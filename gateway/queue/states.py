@@ -15,6 +15,11 @@ class QueueState(StrEnum):
     REJECTED = "rejected"  # an authoriser refused it
 
 
+# Nothing more will be done with a message in these states: its row stays
+# for `gateway queue show` until [queue] keep_finished has passed.
+FINISHED = (QueueState.DELIVERED, QueueState.BOUNCED, QueueState.REJECTED)
+
+
 class RecipientState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"

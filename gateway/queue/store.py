@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.db import is_postgres, queue_messages, queue_recipients
 from gateway.db.prepared import Prepared
 from gateway.model import Envelope, RecipientDsn
-from gateway.queue.states import QueueState, RecipientState
+from gateway.queue.states import FINISHED, QueueState, RecipientState
 from gateway.queue.writer import Writer, sqlite_connection
 
 Operation = Callable[[AsyncConnection], Awaitable[Any]]
@@ -443,6 +443,26 @@ class QueueStore:
             return int(result.rowcount or 0)
 
         return await self.writer.submit(write)
+
+    async def forget_finished(self, before: float, limit: int = 1000) -> int:
+        """Remove the rows of up to `limit` messages that finished (delivered,
+        bounced, refused) before `before`, their recipients' with them; how
+        many.  Their audit records stay: the trail keeps what happened."""
+        m = queue_messages.c
+        # A finished message's next_attempt_at is when it finished (every
+        # way of finishing sets it to now), so this is one index range.
+        old = (m.state.in_([s.value for s in FINISHED]), m.next_attempt_at < before)
+
+        async def write(conn: AsyncConnection) -> int:
+            ids = list((await conn.execute(select(m.id).where(*old).limit(limit))).scalars())
+            if not ids:
+                return 0
+            await conn.execute(delete(queue_recipients)
+                               .where(queue_recipients.c.message_id.in_(ids)))
+            result = await conn.execute(delete(queue_messages).where(m.id.in_(ids), *old))
+            return int(result.rowcount or 0)
+
+        return int(await self.writer.submit(write, frees=True))
 
     async def retry_now(self, message_id: str) -> bool:
         """`gateway queue retry ID`: a deferred message is tried at once."""

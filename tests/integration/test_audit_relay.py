@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 import aiosmtplib
 from gwtest import make_message
@@ -116,3 +117,43 @@ async def _relay_one(gateway_factory, sink, anchor_interval: str):
                           recipients=["bob@recipient.example"], hostname="127.0.0.1", port=gw.port)
     await sink.wait(1)
     return gw
+
+
+async def test_a_finished_message_leaves_the_queue_after_keep_finished(gateway_factory, sink):
+    """[queue] keep_finished "0s": the delivered message's queue row goes at
+    the next sweep (a second apart); its audit record stays."""
+    gw = await gateway_factory({"queue": {"keep_finished": "0s"}})
+    errors, reply = await aiosmtplib.send(
+        make_message(subject="Team meeting notes"), sender="alice@sender.example",
+        recipients=["bob@recipient.example"], hostname="127.0.0.1", port=gw.port)
+    assert not errors
+    queue_id = re.search(r"Queued as (\S+)", reply).group(1)
+    await sink.wait(1)
+    await wait_for_event(gw, queue_id, "relayed")
+    for _ in range(100):
+        if await gw.store.get(queue_id) is None:
+            break
+        await asyncio.sleep(0.05)
+    assert await gw.store.get(queue_id) is None
+    assert await gw.store.depth_by_state() == {}
+    document = await AuditQuery(gw.engine).get(queue_id)
+    assert [e["type"] for e in document["events"]] == ["received", "queued", "relayed"]
+
+
+async def test_finished_messages_are_kept_30_days_by_default(gateway_factory, sink):
+    gw = await gateway_factory()
+    assert gw.settings.queue.keep_finished.days == 30
+    await aiosmtplib.send(make_message(subject="kept"), sender="alice@sender.example",
+                          recipients=["bob@recipient.example"], hostname="127.0.0.1",
+                          port=gw.port)
+    await sink.wait(1)
+    for _ in range(100):
+        if await gw.store.depth_by_state() == {"delivered": 1}:
+            break
+        await asyncio.sleep(0.05)
+    # What the sweep does, now: a message delivered just now is 30 days
+    # from going; one delivered 30 days and a minute ago would go.
+    keep = gw.settings.queue.keep_finished.total_seconds()
+    assert await gw.store.forget_finished(time.time() - keep) == 0
+    assert await gw.store.depth_by_state() == {"delivered": 1}
+    assert await gw.store.forget_finished(time.time() + 60) == 1

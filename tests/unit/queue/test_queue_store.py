@@ -12,9 +12,10 @@ from datetime import timedelta
 
 import pytest
 from gwtest import make_message, write_config
+from sqlalchemy import select
 
 from gateway.cli import main
-from gateway.db import create_engine
+from gateway.db import create_engine, queue_recipients
 from gateway.model import Envelope, RecipientDsn
 from gateway.queue import NewMessage, QueueState, QueueStore, Writer, next_delay
 from gateway.queue.states import RecipientState
@@ -175,6 +176,35 @@ async def test_finished_messages_keep_their_row_but_not_their_content(stores):
     assert loaded.state == "delivered" and loaded.content == b""
     assert not await a.retry_now(queued.id)
     assert (await a.depth_by_state()) == {"delivered": 1}
+
+
+async def test_finished_messages_are_forgotten_once_kept_long_enough(stores):
+    """[queue] keep_finished: the rows of messages that finished before the
+    cut-off go, recipients and all; messages still in flight, however old,
+    and those that finished since stay."""
+    a = stores.open("worker-a")
+    delivered, bounced, waiting, recent = [
+        await a.enqueue(NewMessage(envelope=envelope(n), content=b"body\r\n"), claim=False)
+        for n in range(4)
+    ]
+    for message, state in ((delivered, QueueState.DELIVERED), (bounced, QueueState.BOUNCED)):
+        await a.record_attempt(message, [
+            RecipientOutcome(r, RecipientState.DELIVERED, 250, "ok")
+            for r in message.envelope.rcpt_tos], state)
+    cutoff = time.time()
+    await a.record_attempt(recent, [RecipientOutcome(r, RecipientState.DELIVERED, 250, "ok")
+                                    for r in recent.envelope.rcpt_tos], QueueState.DELIVERED)
+    assert await a.forget_finished(cutoff, limit=1) == 1  # a batch at a time
+    assert await a.forget_finished(cutoff) == 1
+    assert await a.forget_finished(cutoff) == 0
+    assert await a.get(delivered.id) is None and await a.get(bounced.id) is None
+    assert (await a.get(waiting.id)).state == "queued"
+    assert (await a.get(recent.id)).state == "delivered"
+    assert await a.depth_by_state() == {"queued": 1, "delivered": 1}
+    async with a.engine.connect() as conn:
+        left = set((await conn.execute(
+            select(queue_recipients.c.message_id).distinct())).scalars())
+    assert left == {waiting.id, recent.id}
 
 
 async def test_a_batch_runs_its_freeing_operations_first(stores):
