@@ -140,6 +140,7 @@ class Gateway:
                                 wake=self.dispatcher.wake)
         self._housekeeping: asyncio.Task[None] | None = None
         self._anchoring: asyncio.Task[None] | None = None
+        self._anchored: tuple[int, str] | None = None  # the last audit_anchor logged
         self._forgetting: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._health = HealthServer(self.metrics, self.readiness, self.refresh_gauges)
@@ -227,6 +228,8 @@ class Gateway:
         await self.transport.close()
         await self._health.stop()
         await self.writer.stop()
+        if self.settings.audit.anchor_interval.total_seconds() > 0:
+            await self._log_anchor()  # the trail as this process leaves it
         await self.engine.dispose()
         log.info("gateway_stopped")
 
@@ -279,23 +282,25 @@ class Gateway:
 
     async def _log_anchors(self) -> None:
         """Log the audit chain's committed head every [audit] anchor_interval,
-        when it moved, as `audit_anchor`.  Shipped off the machine with the
+        when it moved, as `audit_anchor` (and once more as the gateway stops).  Shipped off the machine with the
         logs, each is a position the trail must still hold (`gateway audit
         verify --anchor SEQ:HASH`): it shows a tail cut off together with the
         checkpoints after it, which nothing in the database can."""
         interval = self.settings.audit.anchor_interval.total_seconds()
-        logged = None
         while True:
-            try:
-                async with self.engine.connect() as conn:
-                    head = await read_head(conn)
-                if head.seq and (head.seq, head.hash) != logged:
-                    log.info("audit_anchor", seq=head.seq, hash=head.hash,
-                             anchor=f"{head.seq}:{head.hash}")
-                    logged = (head.seq, head.hash)
-            except Exception as exc:  # the next round tries again
-                log.error("audit_anchor_failed", error=type(exc).__name__)
+            await self._log_anchor()
             await asyncio.sleep(interval)
+
+    async def _log_anchor(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                head = await read_head(conn)
+            if head.seq and (head.seq, head.hash) != self._anchored:
+                log.info("audit_anchor", seq=head.seq, hash=head.hash,
+                         anchor=f"{head.seq}:{head.hash}")
+                self._anchored = (head.seq, head.hash)
+        except Exception as exc:  # the next round tries again
+            log.error("audit_anchor_failed", error=type(exc).__name__)
 
     async def _forget_finished(self) -> None:
         """Remove finished messages' queue rows once [queue] keep_finished has

@@ -11,6 +11,7 @@ import aiosmtplib
 from gwtest import make_message
 
 from gateway.audit import AuditQuery, SearchFilter, verify
+from gateway.db import create_engine
 
 
 async def wait_for_event(gw, record_id: str, event: str, timeout: float = 10.0) -> dict:
@@ -113,10 +114,19 @@ async def test_anchor_interval_0s_logs_none(gateway_factory, sink):
 async def _relay_one(gateway_factory, sink, anchor_interval: str):
     """A gateway with this [audit] anchor_interval, once it relayed a message."""
     gw = await gateway_factory({"audit": {"anchor_interval": anchor_interval}})
+    await _send_one(gw, sink)
+    return gw
+
+
+async def _send_one(gw, sink) -> None:
+    """One message through `gw` to the sink, its queue row then delivered."""
     await aiosmtplib.send(make_message(subject="Team meeting notes"), sender="alice@sender.example",
                           recipients=["bob@recipient.example"], hostname="127.0.0.1", port=gw.port)
     await sink.wait(1)
-    return gw
+    for _ in range(100):
+        if await gw.store.depth_by_state() == {"delivered": 1}:
+            break
+        await asyncio.sleep(0.05)
 
 
 async def test_a_finished_message_leaves_the_queue_after_keep_finished(gateway_factory, sink):
@@ -143,17 +153,38 @@ async def test_a_finished_message_leaves_the_queue_after_keep_finished(gateway_f
 async def test_finished_messages_are_kept_30_days_by_default(gateway_factory, sink):
     gw = await gateway_factory()
     assert gw.settings.queue.keep_finished.days == 30
-    await aiosmtplib.send(make_message(subject="kept"), sender="alice@sender.example",
-                          recipients=["bob@recipient.example"], hostname="127.0.0.1",
-                          port=gw.port)
-    await sink.wait(1)
-    for _ in range(100):
-        if await gw.store.depth_by_state() == {"delivered": 1}:
-            break
-        await asyncio.sleep(0.05)
+    await _send_one(gw, sink)
     # What the sweep does, now: a message delivered just now is 30 days
     # from going; one delivered 30 days and a minute ago would go.
     keep = gw.settings.queue.keep_finished.total_seconds()
     assert await gw.store.forget_finished(time.time() - keep) == 0
     assert await gw.store.depth_by_state() == {"delivered": 1}
     assert await gw.store.forget_finished(time.time() + 60) == 1
+
+
+async def test_a_stopping_gateway_logs_the_head_it_leaves(gateway_config, sink, tmp_path):
+    """With an hour between anchors, the trail written since the last one
+    is anchored as the gateway stops.  (Made here: the factory would stop
+    it a second time.)"""
+    from structlog.testing import capture_logs
+
+    from gateway.app import Gateway
+    from gateway.settings import Settings
+
+    settings = Settings.model_validate(
+        {**gateway_config({"audit": {"anchor_interval": "1h"}}), "config_dir": tmp_path})
+    gw = Gateway(settings)
+    with capture_logs() as logs:
+        await gw.start()
+        try:
+            await _send_one(gw, sink)
+            assert not [e for e in logs if e["event"] == "audit_anchor"]  # the trail was empty
+        finally:
+            await gw.stop(grace=5)
+    (anchor,) = [e for e in logs if e["event"] == "audit_anchor"]
+    engine = create_engine(settings.database.url)
+    try:
+        report = await verify(engine, anchors=[(anchor["seq"], anchor["hash"])])
+    finally:
+        await engine.dispose()
+    assert report.ok and anchor["seq"] == report.last_seq >= 2
