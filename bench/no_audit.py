@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.app import Gateway
+from gateway.audit.record import AuditRecord
 from gateway.audit.trail import AuditTrail, Operation, _pending_events, _PendingRecord
 from gateway.cli import main
 
@@ -49,8 +50,9 @@ def _no_record(self: Gateway, *args: Any) -> Any:
 
 
 def _built_record_op(self: AuditTrail, record: Any, events: Sequence[Any] = ()) -> Operation:
-    _PendingRecord.of(record)
-    _pending_events(record.id, events)
+    built = record if isinstance(record, AuditRecord) else record()
+    _PendingRecord.of(built)
+    _pending_events(built.id, events)
     return _nothing
 
 

@@ -21,6 +21,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
@@ -408,7 +409,8 @@ class Gateway:
         timeout = self.settings.server.inspect_timeout.total_seconds()
         decision = await self._decide(envelope, content, timeout, ahead)
         verdict = decision.verdict
-        record = self._audit_record(queue_id, envelope, decision, received_at)
+        # Built with the rest of the Writer's batch (gateway.audit.trail).
+        record = partial(self._audit_record, queue_id, envelope, decision, received_at)
         events = [AuditEvent(EventType.RECEIVED, received_at, {"size": len(content)})]
 
         if verdict.action == Action.REJECT:

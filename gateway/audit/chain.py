@@ -27,7 +27,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.audit.record import utc
@@ -43,7 +43,9 @@ def ts(value: datetime) -> str:
     identical whether PostgreSQL (aware) or SQLite (naive) handed it back."""
     # isoformat (C) writes what strftime("%Y-%m-%dT%H:%M:%S.%fZ") would, faster;
     # its first 26 characters are the time, "+00:00" follows.
-    return utc(value).isoformat("T", "microseconds")[:26] + "Z"
+    if value.tzinfo is not UTC:
+        value = utc(value)
+    return value.isoformat("T", "microseconds")[:26] + "Z"
 
 
 def canonical(data: Any) -> bytes:
@@ -67,6 +69,15 @@ def lp(value: str | None) -> str:
     return f"{size}:{value}"
 
 
+def _fields(values: Sequence[str | None]) -> str:
+    """`lp` of each value, one after the other: a row's hashed fields in one
+    call (the trail builds two rows per message, verify reads them back)."""
+    return "".join([
+        "~" if v is None else f"{len(v) if v.isascii() else len(v.encode())}:{v}"
+        for v in values
+    ])
+
+
 def record_content(
     id: str,
     message_id: str | None,
@@ -82,15 +93,14 @@ def record_content(
     # `events` (migration 0007) is appended only when present: a row written
     # before it hashes as it always did.  Each field is length-prefixed, so
     # a row with events and one without can never hash the same content.
-    return "".join((
-        "6:record", lp(id), lp(message_id), lp(ts(received_at)), lp(sender), lp(verdict),
-        lp(marking), lp(purpose), lp(terms), lp(document),
-        "" if events is None else lp(events),
-    )).encode()
+    fields = [id, message_id, ts(received_at), sender, verdict, marking, purpose, terms, document]
+    if events is not None:
+        fields.append(events)
+    return ("6:record" + _fields(fields)).encode()
 
 
 def event_content(record_id: str, at: datetime, type: str, detail: str) -> bytes:
-    return "".join(("5:event", lp(record_id), lp(ts(at)), lp(type), lp(detail))).encode()
+    return ("5:event" + _fields((record_id, ts(at), type, detail))).encode()
 
 
 def term_key(value: str) -> str:
@@ -101,7 +111,7 @@ def term_key(value: str) -> str:
 def terms_text(terms: Sequence[tuple[str, str]]) -> str:
     """The stored (hashed) form of a record's search terms: sorted by code
     point (PostgreSQL: COLLATE "C"), field, value and key length-prefixed."""
-    return "".join(lp(f) + lp(v) + lp(term_key(v)) for f, v in sorted(set(terms)))
+    return _fields([x for f, v in sorted(set(terms)) for x in (f, v, term_key(v))])
 
 
 @dataclass(frozen=True, slots=True)

@@ -411,15 +411,27 @@ def _processed(
     return tuple(values)
 
 
+# The last datetime `_sqlite_datetime` wrote and its text: a record's search
+# terms carry its time, so a batch's rows write each time several times over.
+# One tuple, replaced whole, so a reader in another thread sees a pair.
+_LAST_DATETIME: tuple[Any, str] = (None, "")
+
+
 def _sqlite_datetime(value: Any) -> Any:
     """What SQLAlchemy's SQLite DATETIME writes, "YYYY-MM-DD HH:MM:SS.ffffff"
     (the time as given, any zone dropped), by `isoformat` in C rather than a
     %-mapping per value."""
+    global _LAST_DATETIME
+    last = _LAST_DATETIME
+    if last[0] is value:
+        return last[1]
     if isinstance(value, datetime.datetime):
         # The first 26 characters are the wall time; an aware time's offset
         # follows them ("+00:00"), which SQLAlchemy drops too.  Cutting it
         # off costs less than a copy of the datetime without its zone.
-        return value.isoformat(" ", "microseconds")[:26]
+        text = value.isoformat(" ", "microseconds")[:26]
+        _LAST_DATETIME = (value, text)
+        return text
     if isinstance(value, datetime.date):
         return f"{value.isoformat()} 00:00:00.000000"
     raise TypeError("SQLite DateTime type only accepts Python datetime and date objects as input.")
