@@ -9,10 +9,11 @@ has no way to run without its trail.
     python bench/no_audit.py serve --config gateway.toml
 
 With `NO_AUDIT_BUILD=1` in the environment the audit record and its rows are
-still built (the record from the decision, its JSON, the hashed content)
-and only the database writes are left out: the difference from the full
-gateway is then what writing the rows costs, the difference from plain
-`noaudit` what building them costs.
+still built (the record from the decision, its JSON, the hashed content,
+in the Writer's batch as the trail builds them) and only the database
+writes are left out: the difference from the full gateway is then what
+writing the rows costs, the difference from plain `noaudit` what building
+them costs.
 """
 
 from __future__ import annotations
@@ -50,15 +51,19 @@ def _no_record(self: Gateway, *args: Any) -> Any:
 
 
 def _built_record_op(self: AuditTrail, record: Any, events: Sequence[Any] = ()) -> Operation:
-    built = record if isinstance(record, AuditRecord) else record()
-    _PendingRecord.of(built)
-    _pending_events(built.id, events)
-    return _nothing
+    async def build(conn: AsyncConnection) -> None:
+        # In the Writer's batch, where the trail builds its rows too.
+        built = record if isinstance(record, AuditRecord) else record()
+        _PendingRecord.of(built, events)
+
+    return build
 
 
 def _built_events_op(self: AuditTrail, record_id: str, events: Sequence[Any]) -> Operation:
-    _pending_events(record_id, events)
-    return _nothing
+    async def build(conn: AsyncConnection) -> None:
+        _pending_events(record_id, events)
+
+    return build
 
 
 if os.environ.get("NO_AUDIT_BUILD"):

@@ -19,6 +19,7 @@ Scenarios (each started fresh for each message size, stopped afterwards):
                database (created, migrated, dropped) -> sink
     pgnoaudit  the same with the audit trail's writes switched off: what the
                trail costs two processes that share one chain (issue #7)
+    pgbefore   `postgres` with the gateway at --before (asked for by name)
     postfix    clients -> a throwaway Postfix plain relay -> sink
                (bench/postfix/instance.sh; skipped when not installed)
 
@@ -69,10 +70,12 @@ PYTHON = sys.executable
 POSTFIX = Path("/usr/sbin/postfix")
 POSTFIX_SCRIPT = BENCH / "postfix" / "instance.sh"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-SCENARIOS = ("sink", "sqlite", "before", "noaudit", "postgres", "pgnoaudit", "postfix")
-# `before` needs --before REV, so it is not run unless asked for.
+SCENARIOS = ("sink", "sqlite", "before", "noaudit", "postgres", "pgnoaudit", "pgbefore",
+             "postfix")
+BEFORE = ("before", "pgbefore")
+# `before` and `pgbefore` need --before REV, so they are not run unless asked for.
 DEFAULT_SCENARIOS = ("sink", "sqlite", "noaudit", "postgres", "pgnoaudit", "postfix")
-GATEWAYS = ("sqlite", "before", "noaudit", "postgres", "pgnoaudit")
+GATEWAYS = ("sqlite", "before", "noaudit", "postgres", "pgnoaudit", "pgbefore")
 LABELS = {
     "sink": "sink alone (aiosmtpd)",
     "sqlite": "gateway x1, SQLite",
@@ -80,6 +83,7 @@ LABELS = {
     "noaudit": "gateway x1, no audit",
     "postgres": "gateway x2, PostgreSQL",
     "pgnoaudit": "gateway x2, PG, no audit",
+    "pgbefore": "PG x2, at --before",
     "postfix": "Postfix plain relay",
 }
 # Settings the bench itself decides; an environment override would break it.
@@ -313,10 +317,13 @@ class Bench:
                         stack, tag, 1, sink_port, url, audit=scenario != "noaudit",
                         root=self.before_tree(stack) if before and self.args.before else ROOT,
                         python=(self.args.before_python or PYTHON) if before else PYTHON)
-                elif scenario in ("postgres", "pgnoaudit"):
+                elif scenario in ("postgres", "pgnoaudit", "pgbefore"):
                     url = self.create_pg_database(stack)
-                    running = self.start_gateways(stack, tag, 2, sink_port, url,
-                                                  audit=scenario == "postgres")
+                    before = scenario == "pgbefore"
+                    running = self.start_gateways(
+                        stack, tag, 2, sink_port, url, audit=scenario != "pgnoaudit",
+                        root=self.before_tree(stack) if before and self.args.before else ROOT,
+                        python=(self.args.before_python or PYTHON) if before else PYTHON)
                 else:
                     running = self.start_postfix(stack, tag, sink_port)
                 self.load(result, tag, running, sink_control, sink_sid)
@@ -638,10 +645,11 @@ def print_ratios(results: list[Result], before: str | None = None) -> None:
                 f"  {LABELS['postfix']:24} {size // 1024:>4} KB: {postfix.rate / sink.rate:.2f}x "
                 "sink alone"
             )
-        now, then = by.get(("sqlite", size)), by.get(("before", size))
-        if now is not None and then is not None:
-            lines.append(f"  {LABELS['sqlite']:24} {size // 1024:>4} KB: "
-                         f"{now.rate / then.rate:.2f}x {before}")
+        for scenario, earlier in (("sqlite", "before"), ("postgres", "pgbefore")):
+            now, then = by.get((scenario, size)), by.get((earlier, size))
+            if now is not None and then is not None:
+                lines.append(f"  {LABELS[scenario]:24} {size // 1024:>4} KB: "
+                             f"{now.rate / then.rate:.2f}x {before}")
         for first, second in AUDIT_PAIRS:
             with_audit, without = by.get((first, size)), by.get((second, size))
             if with_audit is None or without is None:
@@ -683,6 +691,7 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
         print(f"  {LABELS[scenario]:24} {size // 1024:>4} KB: {statistics.median(rates):6.0f} "
               f"[{min(rates):.0f}-{max(rates):.0f}]{e2e_text}{cpu_text}")
     pairs = [("sqlite", "postfix", "Postfix"), ("sqlite", "before", "--before"),
+             ("postgres", "pgbefore", "--before"),
              ("noaudit", "postfix", "Postfix"),
              ("postgres", "postfix", "Postfix"), ("pgnoaudit", "postfix", "Postfix"),
              *((first, second, "the rate without audit") for first, second in AUDIT_PAIRS)]
@@ -699,7 +708,7 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
                 ok_text = "met" if middle >= TARGETS[size] else "NOT met"
                 verdict = f" (target >= {TARGETS[size]:.1f}x: {ok_text})"
             label = AUDIT_LABELS.get(second, LABELS[first])
-            if second == "before":
+            if second in BEFORE:
                 what = str(before)
             lines.append(f"  {label:24} {size // 1024:>4} KB: {middle:.2f}x {what} "
                          f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds{verdict}")
@@ -835,14 +844,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.size_list = [int(float(s) * 1024) for s in args.sizes.split(",") if s.strip()]
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    if "before" in args.scenarios and not (args.before or args.before_python):
-        parser.error("the before scenario needs --before REV or --before-python PATH")
+    if set(BEFORE) & set(args.scenarios) and not (args.before or args.before_python):
+        parser.error("the before and pgbefore scenarios need --before REV or --before-python PATH")
     if args.before_python and not shutil.which(args.before_python):
         parser.error(f"--before-python: no interpreter at {args.before_python}")
-    if (args.before or args.before_python) and "before" not in args.scenarios:
+    if (args.before or args.before_python) and not set(BEFORE) & set(args.scenarios):
         args.scenarios.append("before")
     if args.before_python and not args.before:
         LABELS["before"] = "the same, other Python"
+        LABELS["pgbefore"] = "PG x2, other Python"
     return args
 
 
