@@ -413,8 +413,9 @@ def _processed(
 
 # The last datetime `_sqlite_datetime` wrote and its text: a record's search
 # terms carry its time, so a batch's rows write each time several times over.
-# One tuple, replaced whole, so a reader in another thread sees a pair.
-_LAST_DATETIME: tuple[Any, str] = (None, "")
+# One tuple, replaced whole, so a reader in another thread sees a pair; it
+# starts with a value nothing else is.
+_LAST_DATETIME: tuple[Any, str] = (object(), "")
 
 
 def _sqlite_datetime(value: Any) -> Any:

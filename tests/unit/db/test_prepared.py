@@ -157,6 +157,20 @@ def test_the_fast_sqlite_datetime_text_is_sqlalchemys(value: datetime | date) ->
     assert compiled.positional({"at": value}) == (core(value),)
 
 
+def test_the_fast_sqlite_datetime_text_follows_each_value_in_turn() -> None:
+    """It keeps the last value's text (a record's terms repeat its time):
+    values taking turns, equal but distinct objects, must each get theirs."""
+    dialect = sqlite.dialect()
+    core = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+    times = Table("times", MetaData(), Column("at", DateTime(timezone=True)))
+    ((_, fast, _, _),) = Prepared(times.insert()).compiled(dialect, ("at",)).parameters
+    assert fast is not None and core is not None
+    later = AT + timedelta(microseconds=1)
+    same_instant = AT.astimezone(timezone(timedelta(hours=2)))  # equal to AT, other wall time
+    for value in (AT, AT, later, AT, same_instant, AT, date(2026, 3, 4), AT):
+        assert fast(value) == core(value)
+
+
 @pytest.fixture
 async def started(db_url: str):
     """An engine and its started Writer, both closed afterwards."""
