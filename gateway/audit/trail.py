@@ -264,9 +264,9 @@ def _pending_events(record_id: str, events: Sequence[AuditEvent]) -> tuple[_Pend
 
 _Unlinked: TypeAlias = _PendingRecord | _PendingEvent
 
-# What an append hands over: a record (or what builds it) and the events it
-# is written with, or a record's id and later events.
-_ToLink: TypeAlias = tuple[AuditRecord | Callable[[], AuditRecord] | str, tuple[AuditEvent, ...]]
+# What an append hands over: a record and the events it is written with, or
+# a record's id and later events.
+_ToLink: TypeAlias = tuple[AuditRecord | str, tuple[AuditEvent, ...]]
 
 
 def _built(items: Sequence[_ToLink]) -> list[_Unlinked]:
@@ -276,8 +276,7 @@ def _built(items: Sequence[_ToLink]) -> list[_Unlinked]:
         if isinstance(subject, str):
             entries.extend(_pending_events(subject, events))
         else:
-            record = subject if isinstance(subject, AuditRecord) else subject()
-            entries.append(_PendingRecord.of(record, events))
+            entries.append(_PendingRecord.of(subject, events))
     return entries
 
 
@@ -340,19 +339,16 @@ class AuditTrail:
     # -- operations for the Writer -------------------------------------------
     #
     # An operation only hands its record or events over: in the Writer's
-    # batch the rows are built at the batch's end, all of them one after the
-    # other with the linking (`_link_waiting`).  Built in each caller's task,
+    # batch their rows are built at the batch's end, all of them one after
+    # the other with the linking (`_link_waiting`).  Built in each caller's task,
     # between the rest of that message's work, the same code ran two to
     # three times slower than in a loop of its own (its instructions and
     # data no longer in the processor's caches), and the process is bound
     # by its event loop's CPU either way.
 
-    def record_op(
-        self, record: AuditRecord | Callable[[], AuditRecord], events: Sequence[AuditEvent] = ()
-    ) -> Operation:
+    def record_op(self, record: AuditRecord, events: Sequence[AuditEvent] = ()) -> Operation:
         """Append `record` with the `events` known as it is written (kept
-        in its row); later events are `events_op`'s.  `record` may be a
-        function that builds it, called with the rest of the batch's."""
+        in its row); later events are `events_op`'s."""
         item: _ToLink = (record, tuple(events))
 
         async def write(conn: AsyncConnection) -> None:
