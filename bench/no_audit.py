@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.app import Gateway
+from gateway.audit.record import AuditRecord
 from gateway.audit.trail import AuditTrail, Operation, _pending_events, _PendingRecord
 from gateway.cli import main
 
@@ -52,7 +53,8 @@ def _no_record(self: Gateway, *args: Any) -> Any:
 def _built_record_op(self: AuditTrail, record: Any, events: Sequence[Any] = ()) -> Operation:
     async def build(conn: AsyncConnection) -> None:
         # In the Writer's batch, where the trail builds its rows too.
-        _PendingRecord.of(record, events)
+        built = record if isinstance(record, AuditRecord) else record()
+        _PendingRecord.of(built, events)
 
     return build
 

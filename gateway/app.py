@@ -21,6 +21,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
@@ -44,7 +45,7 @@ from gateway.db.migrate import schema_problem
 from gateway.deliver import Dispatcher, SmtpTransport, Transport
 from gateway.errors import ConfigError, VaultError
 from gateway.inspect import Reading
-from gateway.model import Action, Envelope
+from gateway.model import Action, AttachmentReport, Envelope, RecipientEntry, Verdict
 from gateway.operate.memory import tune_gc
 from gateway.operate.metrics import HealthServer, Metrics
 from gateway.passwords import PasswordStore, PasswordVault, hold_op
@@ -62,6 +63,8 @@ from gateway.receive.server import GatewaySMTP, ListenerConfig, start_listener
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gateway.web import WebConsole
 
 log = structlog.get_logger(__name__)
@@ -408,9 +411,6 @@ class Gateway:
         timeout = self.settings.server.inspect_timeout.total_seconds()
         decision = await self._decide(envelope, content, timeout, ahead)
         verdict = decision.verdict
-        # Built here, not at the Writer's flush with its rows: an operation
-        # holding the decision held a large message's content until the
-        # batch was done (the 25 MB test's peak rose by 10-25 MB).
         record = self._audit_record(queue_id, envelope, decision, received_at)
         events = [AuditEvent(EventType.RECEIVED, received_at, {"size": len(content)})]
 
@@ -490,6 +490,20 @@ class Gateway:
         template = replies.S250_HELD if held else replies.S250_QUEUED
         return template.format(queue_id=queue_id)
 
+    def _audit_record(
+        self, queue_id: str, envelope: Envelope, decision: Decision, received_at: datetime
+    ) -> Callable[[], AuditRecord]:
+        """What builds the message's audit record, called with the rest of
+        the Writer's batch (gateway.audit.trail).  It holds the decision's
+        small fields only: holding the decision until the batch was done
+        held a large message's content with it (the 25 MB memory test's
+        peak rose by 10-25 MB)."""
+        return partial(
+            _audit_record, queue_id, envelope, received_at, decision.verdict, decision.routes,
+            decision.message_id, decision.subject, decision.purpose, decision.consent,
+            decision.authorised_by, decision.attachments, decision.recipients, decision.method,
+        )
+
     def _notification(
         self, queue_id: str, envelope: Envelope, decision: Decision
     ) -> NewMessage | None:
@@ -515,47 +529,59 @@ class Gateway:
             # refused message's.
         )
 
-    def _audit_record(
-        self, queue_id: str, envelope: Envelope, decision: Decision, received_at: datetime
-    ) -> AuditRecord:
-        verdict = decision.verdict
-        entries = decision.recipients or tuple(None for _ in envelope.rcpt_tos)
-        recipients = tuple(
-            AuditRecipient(address=address) if entry is None else AuditRecipient(
-                address=address,
-                name=entry.name,
-                job_title=entry.job_title,
-                department=entry.department,
-                organisation=entry.organisation,
-                telephone=entry.telephone,
-            )
-            for address, entry in zip(envelope.rcpt_tos, entries, strict=True)
+
+def _audit_record(
+    queue_id: str,
+    envelope: Envelope,
+    received_at: datetime,
+    verdict: Verdict,
+    routes: tuple[str, ...],
+    message_id: str | None,
+    subject: str,
+    purpose: str | None,
+    consent: str | None,
+    authorised_by: str | None,
+    attachments: tuple[AttachmentReport, ...],
+    entries: tuple[RecipientEntry | None, ...],
+    method: str,
+) -> AuditRecord:
+    """The message's audit record, from the decision's fields (never its content)."""
+    entries = entries or tuple(None for _ in envelope.rcpt_tos)
+    recipients = tuple(
+        AuditRecipient(address=address) if entry is None else AuditRecipient(
+            address=address,
+            name=entry.name,
+            job_title=entry.job_title,
+            department=entry.department,
+            organisation=entry.organisation,
+            telephone=entry.telephone,
         )
-        method = decision.method
-        secure = sorted({r for r in decision.routes if r != "upstream"})
-        if method and secure:
-            method += f", secure route {', '.join(secure)}"
-        return AuditRecord(
-            id=queue_id,
-            message_id=decision.message_id,
-            received_at=received_at,
-            sender=envelope.mail_from,
-            recipients=recipients,
-            subject=decision.subject,
-            verdict=verdict.action.value,
-            reasons=tuple(AuditReason(r.code.value, r.text) for r in verdict.reasons),
-            purpose=decision.purpose,
-            consent=decision.consent,
-            authorised_by=decision.authorised_by,
-            information_types=tuple(t.value for t in verdict.information_types),
-            marking=verdict.marking,
-            method=method,
-            attachments=tuple(
-                AuditAttachment(a.filename, a.content_type, a.encryption.value, a.read_only)
-                for a in decision.attachments
-            ),
-            queue_id=queue_id,
-        )
+        for address, entry in zip(envelope.rcpt_tos, entries, strict=True)
+    )
+    secure = sorted({r for r in routes if r != "upstream"})
+    if method and secure:
+        method += f", secure route {', '.join(secure)}"
+    return AuditRecord(
+        id=queue_id,
+        message_id=message_id,
+        received_at=received_at,
+        sender=envelope.mail_from,
+        recipients=recipients,
+        subject=subject,
+        verdict=verdict.action.value,
+        reasons=tuple(AuditReason(r.code.value, r.text) for r in verdict.reasons),
+        purpose=purpose,
+        consent=consent,
+        authorised_by=authorised_by,
+        information_types=tuple(t.value for t in verdict.information_types),
+        marking=verdict.marking,
+        method=method,
+        attachments=tuple(
+            AuditAttachment(a.filename, a.content_type, a.encryption.value, a.read_only)
+            for a in attachments
+        ),
+        queue_id=queue_id,
+    )
 
 
 def _together(ops: list[Operation]) -> Operation:

@@ -264,9 +264,9 @@ def _pending_events(record_id: str, events: Sequence[AuditEvent]) -> tuple[_Pend
 
 _Unlinked: TypeAlias = _PendingRecord | _PendingEvent
 
-# What an append hands over: a record and the events it is written with, or
-# a record's id and later events.
-_ToLink: TypeAlias = tuple[AuditRecord | str, tuple[AuditEvent, ...]]
+# What an append hands over: a record (or what builds it) and the events it
+# is written with, or a record's id and later events.
+_ToLink: TypeAlias = tuple[AuditRecord | Callable[[], AuditRecord] | str, tuple[AuditEvent, ...]]
 
 
 def _built(items: Sequence[_ToLink]) -> list[_Unlinked]:
@@ -276,7 +276,8 @@ def _built(items: Sequence[_ToLink]) -> list[_Unlinked]:
         if isinstance(subject, str):
             entries.extend(_pending_events(subject, events))
         else:
-            entries.append(_PendingRecord.of(subject, events))
+            record = subject if isinstance(subject, AuditRecord) else subject()
+            entries.append(_PendingRecord.of(record, events))
     return entries
 
 
@@ -346,9 +347,14 @@ class AuditTrail:
     # data no longer in the processor's caches), and the process is bound
     # by its event loop's CPU either way.
 
-    def record_op(self, record: AuditRecord, events: Sequence[AuditEvent] = ()) -> Operation:
+    def record_op(
+        self, record: AuditRecord | Callable[[], AuditRecord], events: Sequence[AuditEvent] = ()
+    ) -> Operation:
         """Append `record` with the `events` known as it is written (kept
-        in its row); later events are `events_op`'s."""
+        in its row); later events are `events_op`'s.  `record` may be a
+        function that builds it, called with the rest of the batch's: it
+        must hold nothing large (the Writer's batch holds it until its
+        commit)."""
         item: _ToLink = (record, tuple(events))
 
         async def write(conn: AsyncConnection) -> None:

@@ -4,14 +4,16 @@ one record per message with its events in order, and a chain that verifies."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import time
 
 import aiosmtplib
 from gwtest import make_message
 
-from gateway.audit import AuditQuery, SearchFilter, verify
+from gateway.audit import AuditQuery, AuditRecord, SearchFilter, verify
 from gateway.db import create_engine
+from gateway.pipeline import Decision
 
 
 async def wait_for_event(gw, record_id: str, event: str, timeout: float = 10.0) -> dict:
@@ -51,6 +53,58 @@ async def test_relayed_message_has_one_record_with_its_life(gateway_factory, sin
     assert report.ok, report.problems
     # received and queued are kept in the record's row, relayed is a row
     assert (report.records, report.events) == (1, 1)
+
+
+def _reachable(start: object) -> list[object]:
+    """Every object reachable from `start` through data (not through
+    functions, classes or modules, which reach everything)."""
+    seen: set[int] = set()
+    found: list[object] = []
+    stack = [start]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, type) or (callable(obj) and obj is not start):
+            continue
+        seen.add(id(obj))
+        found.append(obj)
+        referents = gc.get_referents(obj)
+        if obj is start:  # a partial: what it holds, not its function
+            referents = [r for r in referents if not callable(r)]
+        stack.extend(referents)
+    return found
+
+
+async def test_the_record_waiting_for_its_batch_holds_none_of_the_content(
+    gateway_factory, sink, monkeypatch
+):
+    """The record's operation waits in the Writer's batch until the commit
+    (its record is built there): it must not keep a large message's
+    content alive that long (the 25 MB memory test's peak)."""
+    gw = await gateway_factory()
+    handed: list[object] = []
+    record_op = gw.audit.record_op
+
+    def spy(record, events=()):
+        handed.append(record)
+        return record_op(record, events)
+
+    monkeypatch.setattr(gw.audit, "record_op", spy)
+    body = "A long synthetic note line for the minutes.\n" * 5000  # about 220 KB
+    errors, _ = await aiosmtplib.send(
+        make_message(subject="Minutes", body=body), sender="alice@sender.example",
+        recipients=["bob@recipient.example"], hostname="127.0.0.1", port=gw.port,
+    )
+    assert not errors
+    await sink.wait(1)
+
+    [builder] = handed
+    held = _reachable(builder)
+    assert not any(isinstance(o, Decision) for o in held)
+    largest = max((len(o) for o in held if isinstance(o, bytes | bytearray | str)), default=0)
+    assert largest < 1024
+    record = builder if isinstance(builder, AuditRecord) else builder()
+    assert record.subject == "Minutes"
+    assert [r.address for r in record.recipients] == ["bob@recipient.example"]
 
 
 async def test_many_concurrent_messages_keep_one_chain(gateway_factory, sink):
