@@ -365,8 +365,9 @@ class Gateway:
         async with asyncio.timeout(self.settings.server.inspect_timeout.total_seconds()):
             await self._large_slots.acquire()
         try:
-            content = await asyncio.to_thread(body.read)
-            return await self._accept(envelope, content)
+            # Read straight into the call: no frame here keeps the content
+            # alive once `_accept` lets it go.
+            return await self._accept(envelope, await asyncio.to_thread(body.read))
         finally:
             self._large_slots.release()
 
@@ -475,6 +476,11 @@ class Gateway:
                 also.append(self.desk.sender_release_op(queue_id, envelope, decision))
         if receipts:
             also.append(self.desk.request_op(queue_id, envelope, decision, sender_mdn))
+        to_sender = decision.password is not None and self.settings.passwords.release == "sender"
+        # From here on only `outbound` is needed: while the Writer copies it
+        # into the database, a large message's received and rebuilt copies
+        # are let go (25 MB each at the size limit).
+        del content, body, decision, ahead
         queued = await self.store.enqueue(
             message, also=also, claim=self.dispatcher.has_room(len(outbound))
         )
@@ -485,7 +491,7 @@ class Gateway:
             self.dispatcher.submit(queued)
         else:
             self.dispatcher.wake()
-        if decision.password is not None and self.settings.passwords.release == "sender":
+        if to_sender:
             self.dispatcher.wake()  # the sender's password email was queued too
         template = replies.S250_HELD if held else replies.S250_QUEUED
         return template.format(queue_id=queue_id)
