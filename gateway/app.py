@@ -505,9 +505,11 @@ class Gateway:
         held a large message's content with it (the 25 MB memory test's
         peak rose by 10-25 MB)."""
         return partial(
-            _audit_record, queue_id, envelope, received_at, decision.verdict, decision.routes,
-            decision.message_id, decision.subject, decision.purpose, decision.consent,
-            decision.authorised_by, decision.attachments, decision.recipients, decision.method,
+            _audit_record, queue_id, envelope, received_at,
+            verdict=decision.verdict, routes=decision.routes, message_id=decision.message_id,
+            subject=decision.subject, purpose=decision.purpose, consent=decision.consent,
+            authorised_by=decision.authorised_by, attachments=decision.attachments,
+            entries=decision.recipients, method=decision.method,
         )
 
     def _notification(
@@ -540,6 +542,7 @@ def _audit_record(
     queue_id: str,
     envelope: Envelope,
     received_at: datetime,
+    *,
     verdict: Verdict,
     routes: tuple[str, ...],
     message_id: str | None,
