@@ -375,13 +375,20 @@ class ClientSpec:
     end: float
     per_connection: int = 100  # messages before QUIT and a new connection
     timeout: float = 60.0  # per reply
+    # With size 0: a JSON list of messages (latin-1 text of their bytes) to
+    # send in turn instead of build_message's (relay.py's "typical" size).
+    messages: str = ""
 
 
 @dataclass
 class ClientResult:
     accepted: int = 0  # every 250 to DATA, window or not
+    # Every policy refusal (550 5.7.1) to DATA: a decision like a 250 (its
+    # record written, the sender sent a notice), not an error.  Only
+    # `--sizes typical` sends mail that a policy refuses.
+    refused: int = 0
     in_window: int = 0
-    latencies: list[float] = field(default_factory=list)  # seconds, in window
+    latencies: list[float] = field(default_factory=list)  # seconds, in window, 250 or 550 5.7.1
     errors: dict[str, int] = field(default_factory=dict)  # first reply line -> count
     cpu_seconds: float = 0.0  # the client's own, over the window
     connects: int = 0
@@ -406,8 +413,16 @@ class _Load:
         self.spec = spec
         self.result = ClientResult()
         self.errors: Counter[str] = Counter()
-        self.data = data_bytes(build_message(spec.size))
-        self.mail = f"MAIL FROM:<{SENDER}> SIZE={len(self.data)}\r\n".encode()
+        if spec.messages:
+            texts = json.loads(Path(spec.messages).read_text())
+            contents = [data_bytes(text.encode("latin-1")) for text in texts]
+        else:
+            contents = [data_bytes(build_message(spec.size))]
+        # Each message's MAIL command (its SIZE) and DATA, taken in turn.
+        self.messages = [
+            (f"MAIL FROM:<{SENDER}> SIZE={len(data)}\r\n".encode(), data) for data in contents
+        ]
+        self.sent = 0
         self.rcpt = f"RCPT TO:<{RECIPIENT}>\r\n".encode()
         self.cpu_marks: list[float] = []
 
@@ -470,13 +485,15 @@ class _Load:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pipelining: bool
     ) -> None:
         timeout = self.spec.timeout
+        mail, data = self.messages[self.sent % len(self.messages)]
+        self.sent += 1
         replies: list[bytes] = []
         if pipelining:
-            writer.write(self.mail + self.rcpt + b"DATA\r\n")
+            writer.write(mail + self.rcpt + b"DATA\r\n")
             for _ in range(3):
                 replies.append(await asyncio.wait_for(_read_reply(reader), timeout))
         else:
-            for command in (self.mail, self.rcpt, b"DATA\r\n"):
+            for command in (mail, self.rcpt, b"DATA\r\n"):
                 writer.write(command)
                 reply = await asyncio.wait_for(_read_reply(reader), timeout)
                 replies.append(reply)
@@ -491,16 +508,19 @@ class _Load:
             writer.write(b"RSET\r\n")
             await asyncio.wait_for(_read_reply(reader), timeout)
             return
-        writer.write(self.data)
+        writer.write(data)
         await writer.drain()
         sent = time.perf_counter()
         reply = await asyncio.wait_for(_read_reply(reader), timeout)
         done_wall = time.time()
         latency = time.perf_counter() - sent
-        if not reply.startswith(b"250"):
+        if reply.startswith(b"550 5.7.1"):
+            self.result.refused += 1
+        elif reply.startswith(b"250"):
+            self.result.accepted += 1
+        else:
             self.error(reply.decode("ascii", "replace").strip())
             return
-        self.result.accepted += 1
         if self.spec.measure_from <= done_wall < self.spec.end:
             self.result.in_window += 1
             self.result.latencies.append(latency)

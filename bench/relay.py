@@ -110,6 +110,7 @@ class Result:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     accepted: int = 0  # every 250, warm-up and tail included
+    refused: int = 0  # every policy refusal (550 5.7.1): the sink gets its notice to the sender
     delivered: int = 0  # what the sink received for this run
     drain_s: float = 0.0  # end of load -> sink has everything
     e2e_rate: float = 0.0  # delivered / (first send -> last delivery)
@@ -298,13 +299,24 @@ class Bench:
             raise RuntimeError(f"Postfix started but {folder}/spool/pid/master.pid is missing")
         return Running([port], [master])
 
+    def typical_messages(self) -> Path:
+        """bench/typical_mail.py's messages for `--sizes typical`, written
+        once per run for the client processes (latin-1: the bytes as they are)."""
+        path = self.workdir / "typical.json"
+        if not path.exists():
+            from typical_mail import messages
+
+            texts = [m.decode("latin-1") for m in messages(TYPICAL_COUNT, seed=1)]
+            path.write_text(json.dumps(texts))
+        return path
+
     # -- one run -----------------------------------------------------------
 
     def run(self, scenario: str, size: int, round_: int = 0) -> Result:
         result = Result(scenario, size, round=round_)
         result.background = wait_quiet(self.args.wait_quiet, self.args.quiet_below)
         # Each round its own files (database, Postfix folder, logs).
-        tag = f"{scenario}-{size // 1024}k" + (f"-r{round_ + 1}" if round_ else "")
+        tag = f"{scenario}-{_size(size).replace(' KB', 'k')}" + (f"-r{round_ + 1}" if round_ else "")
         with contextlib.ExitStack() as stack:
             try:
                 sink_port, sink_control, sink_sid = self.start_sink(stack, tag)
@@ -347,6 +359,7 @@ class Bench:
             measure_from=start + args.warmup,
             end=start + args.warmup + args.seconds,
             per_connection=args.per_connection,
+            messages=str(self.typical_messages()) if result.size == TYPICAL else "",
         )
         clients: list[tuple[Child, Path]] = []
         procs = max(1, min(args.client_procs, args.connections))
@@ -390,6 +403,7 @@ class Bench:
                 raise RuntimeError(f"the client wrote no result:\n{child.tail()}")
             data = json.loads(out.read_text())
             result.accepted += data["accepted"]
+            result.refused += data["refused"]
             latencies += data["latencies"]
             errors.update(data["errors"])
             client_cpu += data["cpu_seconds"]
@@ -401,7 +415,9 @@ class Bench:
                 profiler.proc.wait(30)
             self.stop_child(profiler, 5)
 
-        # Drain: the sink must get everything that was accepted.
+        # Drain: the sink must get everything that was accepted, and the
+        # sender's notice of each refusal.
+        expected = result.accepted + result.refused
         deadline = time.time() + args.drain_timeout
         delivered, last_change, drained_at = 0, time.time(), 0.0
         while True:
@@ -409,7 +425,7 @@ class Bench:
             now = time.time()
             if now_count != delivered:
                 delivered, last_change = now_count, now
-            if delivered >= result.accepted:
+            if delivered >= expected:
                 drained_at = now
                 break
             if now > deadline or now - last_change > args.stall:
@@ -573,13 +589,21 @@ def summarize_pstats(path: Path, top: int) -> str:
 # report
 
 
+TYPICAL = 0  # the "size" of --sizes typical: bench/typical_mail.py's messages
+TYPICAL_COUNT = 1000  # how many, sent in turn (seeded: the same every run)
+
+
+def _size(size: int) -> str:
+    return "typical" if size == TYPICAL else f"{size // 1024} KB"
+
+
 def _fmt(value: float, digits: int = 1) -> str:
     return "-" if value != value else f"{value:.{digits}f}"  # NaN -> "-"
 
 
 def print_table(results: list[Result]) -> None:
     head = (
-        f"{'scenario':24} {'size':>6} {'msg/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'scenario':24} {'size':>7} {'msg/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
         f"{'accepted':>8} {'delivered':>9} {'drain s':>7} {'e2e/s':>6} {'CPU ms/msg':>10} "
         f"{'CPU% relay':>10} {'sink':>5} {'client':>6} {'all':>5} {'bg':>4} {'loop%':>5} "
         f"{'loop ms/msg':>11}"
@@ -588,14 +612,15 @@ def print_table(results: list[Result]) -> None:
     print("-" * len(head))
     for r in results:
         name = LABELS[r.scenario]
-        size = f"{r.size // 1024} KB"
+        size = f"{_size(r.size)}"
         if r.skipped or r.failed:
             why = f"skipped: {r.skipped}" if r.skipped else f"FAILED: {r.failed}"
-            print(f"{name:24} {size:>6}  {why.splitlines()[0][:150]}")
+            print(f"{name:24} {size:>7}  {why.splitlines()[0][:150]}")
             continue
-        flag = "" if r.delivered == r.accepted else (" !" if r.delivered < r.accepted else " +dup")
+        expected = r.accepted + r.refused
+        flag = "" if r.delivered == expected else (" !" if r.delivered < expected else " +dup")
         print(
-            f"{name:24} {size:>6} {r.rate:7.0f} {r.p50_ms:7.1f} {r.p99_ms:7.1f} "
+            f"{name:24} {size:>7} {r.rate:7.0f} {r.p50_ms:7.1f} {r.p99_ms:7.1f} "
             f"{sum(r.errors.values()):6d} {r.accepted:8d} {r.delivered:9d}{flag:3} "
             f"{_fmt(r.drain_s):>5} {r.e2e_rate:6.0f} {r.relay_ms_per_msg:10.2f} "
             f"{r.cpu_relay:10.0f} {r.cpu_sink:5.0f} {r.cpu_client:6.0f} {r.cpu_machine:5.0f} "
@@ -603,7 +628,7 @@ def print_table(results: list[Result]) -> None:
             + (f"{r.cpu_loop:5.0f} {r.loop_ms_per_msg:11.2f}" if r.cpu_loop else f"{'':5} {'':11}")
         )
     print(
-        "msg/s: 250s inside the window; p50/p99: end-of-data -> 250 at the client; drain s: end "
+        "msg/s: 250s (and policy refusals) inside the window; p50/p99: end-of-data -> 250 at the client; drain s: end "
         "of load -> sink has all;\ne2e/s: delivered / (first send -> last delivery); CPU ms/msg: "
         "relay CPU from first send to drained / delivered;\nCPU%: of one core over the window "
         "(2 cores = 200%); relay = the gateway process(es), Postfix's processes, or the sink "
@@ -612,10 +637,13 @@ def print_table(results: list[Result]) -> None:
         "thread (per process), CPU over the window and per message accepted in it."
     )
     for r in results:
+        if r.refused:
+            print(f"  {LABELS[r.scenario]}, {_size(r.size)}: {r.refused} refused by the policy "
+                  "(550 5.7.1; counted in msg/s, each with its notice to the sender delivered)")
         for reply, count in sorted(r.errors.items()):
-            print(f"  {LABELS[r.scenario]}, {r.size // 1024} KB: {count} x {reply}")
+            print(f"  {LABELS[r.scenario]}, {_size(r.size)}: {count} x {reply}")
         if r.failed and "\n" in r.failed:
-            print(f"  {LABELS[r.scenario]}, {r.size // 1024} KB failed:\n{r.failed}")
+            print(f"  {LABELS[r.scenario]}, {_size(r.size)} failed:\n{r.failed}")
 
 
 def print_ratios(results: list[Result], before: str | None = None) -> None:
@@ -639,16 +667,16 @@ def print_ratios(results: list[Result], before: str | None = None) -> None:
             if sink is not None:
                 parts.append(f"{gateway.rate / sink.rate:.2f}x sink alone")
             if parts:
-                lines.append(f"  {LABELS[scenario]:24} {size // 1024:>4} KB: " + ", ".join(parts))
+                lines.append(f"  {LABELS[scenario]:24} {_size(size):>7}: " + ", ".join(parts))
         if postfix is not None and sink is not None:
             lines.append(
-                f"  {LABELS['postfix']:24} {size // 1024:>4} KB: {postfix.rate / sink.rate:.2f}x "
+                f"  {LABELS['postfix']:24} {_size(size):>7}: {postfix.rate / sink.rate:.2f}x "
                 "sink alone"
             )
         for scenario, earlier in (("sqlite", "before"), ("postgres", "pgbefore")):
             now, then = by.get((scenario, size)), by.get((earlier, size))
             if now is not None and then is not None:
-                lines.append(f"  {LABELS[scenario]:24} {size // 1024:>4} KB: "
+                lines.append(f"  {LABELS[scenario]:24} {_size(size):>7}: "
                              f"{now.rate / then.rate:.2f}x {before}")
         for first, second in AUDIT_PAIRS:
             with_audit, without = by.get((first, size)), by.get((second, size))
@@ -659,7 +687,7 @@ def print_ratios(results: list[Result], before: str | None = None) -> None:
                 extra = with_audit.relay_ms_per_msg - without.relay_ms_per_msg
                 cost = f", {extra:+.2f} CPU ms/msg"
             lines.append(
-                f"  {AUDIT_LABELS[second]:24} {size // 1024:>4} KB: "
+                f"  {AUDIT_LABELS[second]:24} {_size(size):>7}: "
                 f"{with_audit.rate / without.rate:.2f}x the rate without it{cost}"
             )
     if lines:
@@ -688,7 +716,7 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
                          f"{statistics.median(r.loop_ms_per_msg for r in loop):.2f} ms/msg")
         e2e = [r.e2e_rate for r in runs.values() if r.e2e_rate]
         e2e_text = f", e2e {statistics.median(e2e):.0f}/s" if e2e else ""
-        print(f"  {LABELS[scenario]:24} {size // 1024:>4} KB: {statistics.median(rates):6.0f} "
+        print(f"  {LABELS[scenario]:24} {_size(size):>7}: {statistics.median(rates):6.0f} "
               f"[{min(rates):.0f}-{max(rates):.0f}]{e2e_text}{cpu_text}")
     pairs = [("sqlite", "postfix", "Postfix"), ("sqlite", "before", "--before"),
              ("postgres", "pgbefore", "--before"),
@@ -710,7 +738,7 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
             label = AUDIT_LABELS.get(second, LABELS[first])
             if second in BEFORE:
                 what = str(before)
-            lines.append(f"  {label:24} {size // 1024:>4} KB: {middle:.2f}x {what} "
+            lines.append(f"  {label:24} {_size(size):>7}: {middle:.2f}x {what} "
                          f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds{verdict}")
             # End to end (delivered / first send -> last delivery): a relay
             # whose delivery lags accepts faster inside the window than it
@@ -797,7 +825,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "of its own with this checkout installed, e.g. `make venv PYTHON=... "
                         "VENV=...`); without --before it runs this checkout's code: two "
                         "interpreters compared in the same rounds")
-    parser.add_argument("--sizes", default="2,200", help="message sizes in KB (default 2,200)")
+    parser.add_argument("--sizes", default="2,200",
+                        help="message sizes in KB (default 2,200); `typical` sends "
+                             "bench/typical_mail.py's staff mail (about 2.5 KB each) in turn")
     parser.add_argument("--seconds", type=float, default=None,
                         help="measured window per scenario and size (default 10; quick 3)")
     parser.add_argument("--warmup", type=float, default=None,
@@ -841,7 +871,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; use {','.join(SCENARIOS)}")
-    args.size_list = [int(float(s) * 1024) for s in args.sizes.split(",") if s.strip()]
+    try:
+        args.size_list = [TYPICAL if s.strip() == "typical" else int(float(s) * 1024)
+                          for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--sizes: sizes in KB or `typical`, not {args.sizes!r}")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if set(BEFORE) & set(args.scenarios) and not (args.before or args.before_python):
@@ -902,7 +936,7 @@ def main(argv: list[str] | None = None) -> int:
         with _bounded(budget):
             for round_, scenario, size in runs:
                 where = f" (round {round_ + 1} of {args.repeat})" if args.repeat > 1 else ""
-                print(f"  running {LABELS[scenario]}, {size // 1024} KB{where} ...", flush=True)
+                print(f"  running {LABELS[scenario]}, {_size(size)}{where} ...", flush=True)
                 result = bench.run(scenario, size, round_)
                 results.append(result)
                 if result.failed:
@@ -912,7 +946,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     print(f"    {result.rate:.0f} msg/s, p50 {result.p50_ms:.1f} ms, "
                           f"p99 {result.p99_ms:.1f} ms, delivered {result.delivered}/"
-                          f"{result.accepted}", flush=True)
+                          f"{result.accepted + result.refused}", flush=True)
     finally:
         bench.kill_all()
         bench.remove_before_tree()
@@ -936,7 +970,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nlogs, configs and profiles kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    bad = [r for r in results if r.failed or (not r.skipped and r.delivered < r.accepted)]
+    bad = [r for r in results
+           if r.failed or (not r.skipped and r.delivered < r.accepted + r.refused)]
     return 1 if bad else 0
 
 
