@@ -5,6 +5,8 @@
     .venv/bin/python bench/relay.py --only sqlite,postfix --sizes 2
     .venv/bin/python bench/relay.py --only sqlite --profile py-spy
     .venv/bin/python bench/relay.py --only sqlite --before HEAD~1 --repeat 3
+    .venv/bin/python bench/relay.py --only sqlite,noaudit --sizes typical --repeat 8
+                                # staff mail (bench/typical_mail.py) instead of lorem
 
 Scenarios (each started fresh for each message size, stopped afterwards):
 
