@@ -614,7 +614,7 @@ def print_table(results: list[Result]) -> None:
     print("-" * len(head))
     for r in results:
         name = LABELS[r.scenario]
-        size = f"{_size(r.size)}"
+        size = _size(r.size)
         if r.skipped or r.failed:
             why = f"skipped: {r.skipped}" if r.skipped else f"FAILED: {r.failed}"
             print(f"{name:24} {size:>7}  {why.splitlines()[0][:150]}")
