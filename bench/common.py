@@ -15,6 +15,10 @@ server offers PIPELINING).  It waits until the wall-clock time `start`,
 sends until `end`, and writes per-message results to RESULT.json: the
 number of 250s, end-of-data -> reply latencies of the replies that arrived
 inside the measured window [`measure_from`, `end`), and errors by reply.
+As fast as the relay answers by default; with `mean_gap` (relay.py's
+`--rate`) each connection sends at random times, a Poisson process of that
+mean gap (the sum over connections is one too, mail as staff send it), and
+a reply that comes late delays only its own connection's next message.
 
 Helpers for the orchestrator: free ports, child processes in their own
 process group (killed as a group), CPU accounting per session from /proc.
@@ -26,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -378,6 +383,11 @@ class ClientSpec:
     # With size 0: a JSON list of messages (latin-1 text of their bytes) to
     # send in turn instead of build_message's (relay.py's "typical" size).
     messages: str = ""
+    # Paced (relay.py's --rate): each connection's mean seconds between
+    # sends, drawn at random (Poisson arrivals); 0: each sends as soon as
+    # its last reply came.
+    mean_gap: float = 0.0
+    seed: int = 0  # of the pacing's random gaps: the same times every run
 
 
 @dataclass
@@ -392,6 +402,27 @@ class ClientResult:
     errors: dict[str, int] = field(default_factory=dict)  # first reply line -> count
     cpu_seconds: float = 0.0  # the client's own, over the window
     connects: int = 0
+    # Paced: messages sent more than a second after their time (a
+    # connection still waiting for its last reply): the offered rate was
+    # not kept.
+    late: int = 0
+
+
+class _Pace:
+    """One connection's send times: exponential gaps of `mean_gap` from
+    `start` (a Poisson process), from a seeded generator."""
+
+    def __init__(self, start: float, mean_gap: float, seed: int) -> None:
+        self._random = random.Random(seed)
+        self._rate = 1.0 / mean_gap
+        self.due = start + self._random.expovariate(self._rate)
+
+    async def wait(self) -> bool:
+        """Sleep until the next send's time; whether it is late."""
+        late = time.time() - self.due > 1.0
+        await asyncio.sleep(max(0.0, self.due - time.time()))
+        self.due += self._random.expovariate(self._rate)
+        return late
 
 
 class _Reply(Exception):
@@ -432,10 +463,13 @@ class _Load:
     async def connection(self, index: int) -> None:
         spec = self.spec
         port = spec.ports[index % len(spec.ports)]
+        pace = _Pace(spec.start, spec.mean_gap, spec.seed * 100_003 + index) if spec.mean_gap \
+            else None
         first = True
         while time.time() < spec.end:
             try:
-                await asyncio.wait_for(self._session(port, first), spec.end - time.time() + 120)
+                await asyncio.wait_for(self._session(port, first, pace),
+                                       spec.end - time.time() + 120)
             except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
                 self.error(f"connection: {type(exc).__name__}")
                 await asyncio.sleep(0.2)
@@ -444,7 +478,7 @@ class _Load:
                 await asyncio.sleep(0.2)
             first = False
 
-    async def _session(self, port: int, wait_for_start: bool) -> None:
+    async def _session(self, port: int, wait_for_start: bool, pace: _Pace | None) -> None:
         spec = self.spec
         timeout = spec.timeout
         reader, writer = await asyncio.open_connection(LOOPBACK, port, limit=1 << 20)
@@ -469,6 +503,8 @@ class _Load:
             if wait_for_start:
                 await asyncio.sleep(max(0.0, spec.start - time.time()))
             for _ in range(spec.per_connection):
+                if pace is not None and await pace.wait():
+                    self.result.late += 1
                 if time.time() >= spec.end:
                     break
                 await self._message(reader, writer, pipelining)

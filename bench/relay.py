@@ -7,6 +7,8 @@
     .venv/bin/python bench/relay.py --only sqlite --before HEAD~1 --repeat 3
     .venv/bin/python bench/relay.py --only sqlite,noaudit --sizes typical --repeat 8
                                 # staff mail (bench/typical_mail.py) instead of lorem
+    .venv/bin/python bench/relay.py --only sqlite,noaudit --sizes typical --rate 50
+                                # paced: 50 messages/s offered, at random times
 
 Scenarios (each started fresh for each message size, stopped afterwards):
 
@@ -30,6 +32,13 @@ scenario and size: after a warm-up, messages/s that got 250 inside the window,
 end-of-data -> 250 latency p50/p99 as the client sees it, then the queue is
 drained and the sink must have received every accepted message.  All on
 127.0.0.1; every child runs in its own process group and is killed on exit.
+
+By default the clients send as fast as the relay answers: the rate is the
+relay's ceiling.  `--rate N` offers N messages a second instead, at random
+times (Poisson arrivals), the way a gateway in service is loaded, far below
+its ceiling: the figures are then what a sender waits (p50/p99) and what the
+relay's CPU is busy with at that load, and the audit trail's cost is read in
+those (`_paced_cost`) rather than in a rate both runs keep.
 """
 
 from __future__ import annotations
@@ -131,6 +140,8 @@ class Result:
     skipped: str = ""
     failed: str = ""
     round: int = 0  # with --repeat: which round of the scenarios this run belongs to
+    offered: float = 0.0  # --rate: messages/s offered; 0: as fast as the relay answers
+    late: int = 0  # --rate: sends more than 1 s after their time (the rate was not kept)
 
 
 # --------------------------------------------------------------------------
@@ -362,7 +373,9 @@ class Bench:
             end=start + args.warmup + args.seconds,
             per_connection=args.per_connection,
             messages=str(self.typical_messages()) if result.size == TYPICAL else "",
+            mean_gap=args.connections / args.rate if args.rate else 0.0,
         )
+        result.offered = args.rate
         clients: list[tuple[Child, Path]] = []
         procs = max(1, min(args.client_procs, args.connections))
         for n in range(procs):
@@ -371,7 +384,8 @@ class Bench:
             ports = [running.ports[(n + i * procs) % len(running.ports)] for i in range(share)]
             spec_path = self.workdir / f"client-{tag}-{n}.json"
             out = self.workdir / f"result-{tag}-{n}.json"
-            spec_path.write_text(json.dumps(asdict(spec) | {"ports": ports, "connections": share}))
+            spec_path.write_text(json.dumps(
+                asdict(spec) | {"ports": ports, "connections": share, "seed": n + 1}))
             child = self.spawn(
                 f"client {n}",
                 [PYTHON, str(BENCH / "common.py"), "client", str(spec_path), str(out)],
@@ -409,6 +423,7 @@ class Bench:
             latencies += data["latencies"]
             errors.update(data["errors"])
             client_cpu += data["cpu_seconds"]
+            result.late += data["late"]
             self.children.remove(child)
         if profiler is not None:
             # py-spy writes its profile when its --duration is over, not on
@@ -639,6 +654,10 @@ def print_table(results: list[Result]) -> None:
         "thread (per process), CPU over the window and per message accepted in it."
     )
     for r in results:
+        if r.offered and (r.late or r.rate < 0.9 * r.offered):
+            print(f"  {LABELS[r.scenario]}, {_size(r.size)}: the offered {r.offered:g} msg/s "
+                  f"was not kept ({r.rate:.0f} msg/s, {r.late} sends late by over 1 s): "
+                  "the relay is at its ceiling, not at the load asked for")
         if r.refused:
             print(f"  {LABELS[r.scenario]}, {_size(r.size)}: {r.refused} refused by the policy "
                   "(550 5.7.1; counted in msg/s, each with its notice to the sender delivered)")
@@ -651,9 +670,14 @@ def print_table(results: list[Result]) -> None:
 def print_ratios(results: list[Result], before: str | None = None) -> None:
     by = {(r.scenario, r.size): r for r in results if r.rate and not (r.skipped or r.failed)}
     sizes = sorted({r.size for r in results})
+    # Paced (--rate), every relay keeps the rate offered: a ratio of two
+    # rates says nothing, so only the trail's cost in wait and CPU is shown.
+    paced = bool(results and results[0].offered)
     lines: list[str] = []
     for size in sizes:
         postfix, sink = by.get(("postfix", size)), by.get(("sink", size))
+        if paced:
+            postfix = sink = None
         for scenario in ("sqlite", "noaudit", "postgres", "pgnoaudit"):
             gateway = by.get((scenario, size))
             if gateway is None:
@@ -677,12 +701,16 @@ def print_ratios(results: list[Result], before: str | None = None) -> None:
             )
         for scenario, earlier in (("sqlite", "before"), ("postgres", "pgbefore")):
             now, then = by.get((scenario, size)), by.get((earlier, size))
-            if now is not None and then is not None:
+            if now is not None and then is not None and not paced:
                 lines.append(f"  {LABELS[scenario]:24} {_size(size):>7}: "
                              f"{now.rate / then.rate:.2f}x {before}")
         for first, second in AUDIT_PAIRS:
             with_audit, without = by.get((first, size)), by.get((second, size))
             if with_audit is None or without is None:
+                continue
+            if with_audit.offered:
+                lines.append(f"  {AUDIT_LABELS[second]:24} {_size(size):>7}: "
+                             + _paced_cost([(with_audit, without)]))
                 continue
             cost = ""
             if with_audit.relay_ms_per_msg and without.relay_ms_per_msg:
@@ -693,8 +721,37 @@ def print_ratios(results: list[Result], before: str | None = None) -> None:
                 f"{with_audit.rate / without.rate:.2f}x the rate without it{cost}"
             )
     if lines:
-        print("\nratios (messages/s accepted inside the window):")
+        print("\nat the offered rate (the audit trail: with it against without):" if paced
+              else "\nratios (messages/s accepted inside the window):")
         print("\n".join(lines))
+
+
+def _paced_cost(pairs: list[tuple[Result, Result]]) -> str:
+    """What one scenario costs over its twin at the same offered rate
+    (--rate): medians of the pairs' differences [lowest-highest] in the
+    sender's wait and the relay's CPU, where the rates themselves are the
+    same (both keep the offered rate)."""
+
+    def median_of(values: list[float], unit: str, digits: int) -> str:
+        middle = statistics.median(values)
+        spread = f" [{min(values):+.{digits}f} to {max(values):+.{digits}f}]" \
+            if len(values) > 1 else ""
+        return f"{middle:+.{digits}f}{unit}{spread}"
+
+    p50 = [a.p50_ms - b.p50_ms for a, b in pairs]
+    p99 = [a.p99_ms - b.p99_ms for a, b in pairs]
+    relay = [a.cpu_relay - b.cpu_relay for a, b in pairs]
+    machine = [a.cpu_machine - b.cpu_machine for a, b in pairs]
+    text = (f"p50 {median_of(p50, ' ms', 2)} "
+            f"(of {statistics.median(b.p50_ms for _, b in pairs):.2f} ms), "
+            f"p99 {median_of(p99, ' ms', 2)}; relay CPU {median_of(relay, '%', 1)} of a core "
+            f"(of {statistics.median(b.cpu_relay for _, b in pairs):.1f}%), "
+            f"whole machine {median_of(machine, '%', 1)}")
+    loop = [a.loop_ms_per_msg - b.loop_ms_per_msg for a, b in pairs
+            if a.loop_ms_per_msg and b.loop_ms_per_msg]
+    if loop:
+        text += f"; loop {median_of(loop, ' ms/msg', 2)}"
+    return text
 
 
 def print_rounds(results: list[Result], rounds: int, before: str | None = None) -> None:
@@ -727,9 +784,15 @@ def print_rounds(results: list[Result], rounds: int, before: str | None = None) 
              *((first, second, "the rate without audit") for first, second in AUDIT_PAIRS)]
     lines: list[str] = []
     for size in sorted({r.size for r in ok}):
+        for first, second in AUDIT_PAIRS:
+            a, b = by_key.get((first, size), {}), by_key.get((second, size), {})
+            matched = [(a[n], b[n]) for n in sorted(a) if n in b and a[n].offered]
+            if matched:
+                lines.append(f"  {AUDIT_LABELS[second]:24} {_size(size):>7}: "
+                             f"{_paced_cost(matched)} over {len(matched)} rounds")
         for first, second, what in pairs:
             a, b = by_key.get((first, size), {}), by_key.get((second, size), {})
-            ratios = [a[n].rate / b[n].rate for n in sorted(a) if n in b]
+            ratios = [a[n].rate / b[n].rate for n in sorted(a) if n in b and not a[n].offered]
             if not ratios:
                 continue
             middle = statistics.median(ratios)
@@ -835,6 +898,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=None,
                         help="seconds of load before the window (default 2; quick 1)")
     parser.add_argument("--connections", type=int, default=20, help="concurrent client connections")
+    parser.add_argument("--rate", type=float, default=0.0, metavar="N",
+                        help="offer N messages/s in all, at random times (Poisson arrivals), "
+                        "instead of as many as the relay answers: its latency and CPU at a "
+                        "load like service, far below its ceiling")
     parser.add_argument("--per-connection", type=int, default=100,
                         help="messages per connection before QUIT and reconnect")
     parser.add_argument("--client-procs", type=int, default=1,
@@ -880,6 +947,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--sizes: sizes in KB or `typical`, not {args.sizes!r}")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.rate < 0 or args.rate != args.rate or args.rate == float("inf"):
+        parser.error(f"--rate: messages per second, a positive number, not {args.rate:g}")
+    if args.connections < 1:
+        parser.error("--connections must be at least 1")
     if set(BEFORE) & set(args.scenarios) and not (args.before or args.before_python):
         parser.error("the before and pgbefore scenarios need --before REV or --before-python PATH")
     if args.before_python and not shutil.which(args.before_python):
@@ -934,6 +1005,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {args.connections} connections, {args.per_connection} messages per connection, "
           f"{args.warmup:g} s warm-up + {args.seconds:g} s window per run; "
           "client, sink, relay and database share this machine's CPUs")
+    if args.rate:
+        print(f"  paced: {args.rate:g} messages/s offered in all, at random times "
+              "(Poisson arrivals), not as many as the relay answers")
     try:
         with _bounded(budget):
             for round_, scenario, size in runs:
