@@ -59,6 +59,19 @@ class IndexedMessage(Message):
         fetch = self.policy.header_fetch_parse
         return [fetch(key, value) for key, value in found]
 
+    def keep_body(self, body: bytes) -> None:
+        """Keep `body` as the payload, as the bytes it is.
+
+        Only for a body with no transfer encoding to undo: `get_payload
+        (decode=True)` then hands these very bytes back ("payload may be
+        bytes here", says the stdlib).  `set_payload` would decode them to a
+        str, and `get_payload` encode that back, twice over (its surrogate
+        check, then the bytes it returns): three copies of the body, the
+        largest part of what parsing a large message holds in memory.  Such a
+        message is never written out again (the generator wants a str), only
+        read."""
+        self._payload = body
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._indexed()
 

@@ -147,10 +147,11 @@ def _single_part(raw: bytes, header_end: re.Match[bytes] | None) -> Message | No
         return None
     body = raw[header_end.end() :]
     cte = str(root.get("content-transfer-encoding", "")).strip().lower()
-    # With no transfer encoding to undo, the body is kept as the bytes it
-    # is: `get_payload(decode=True)` hands bytes back as they are, where a
-    # str payload would be scanned for surrogates and encoded back again.
-    root.set_payload(body if cte in _IDENTITY_CTE else body.decode("ascii", "surrogateescape"))
+    if cte in _IDENTITY_CTE and isinstance(root, IndexedMessage):
+        # No transfer encoding to undo: the bytes as they are (`keep_body`).
+        root.keep_body(body)
+    else:
+        root.set_payload(body.decode("ascii", "surrogateescape"))
     return root
 
 

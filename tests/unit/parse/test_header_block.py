@@ -11,6 +11,7 @@ is no field, an empty field name, 8-bit and NUL bytes, and bare CR or LF.
 from __future__ import annotations
 
 import random
+import tracemalloc
 from email.message import Message
 from email.parser import BytesFeedParser
 from email.policy import compat32
@@ -116,3 +117,23 @@ def test_a_charset_with_a_nul_and_8bit_text_left_after_the_headers_is_parsed_who
     (part,) = parsed.parts
     assert part.payload == feed_parsed(raw).get_payload(decode=True)
     assert b"left over" in part.payload and b"body" in part.payload
+
+
+@pytest.mark.parametrize("cte", ["8bit", "7bit", "binary"])
+def test_a_large_single_part_body_is_held_once_not_as_a_str_too(cte: str):
+    # A 25 MB message was held three times over while it was parsed: as the
+    # bytes received, as the str `set_payload` made of them, and as the
+    # bytes `get_payload(decode=True)` encoded back (after a full encode of
+    # its own to look for surrogates).  Kept as bytes, the part's payload is
+    # the body itself: what parsing allocates is that one copy of the body.
+    body = (b"caf\xc3\xa9 line of synthetic text\r\n" * 40_000)[: 1 << 20]
+    raw = (b"Subject: s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           + f"Content-Transfer-Encoding: {cte}\r\n\r\n".encode() + body)
+    tracemalloc.start()
+    try:
+        (part,) = parse_message(raw).parts
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert part.payload == body
+    assert peak < 1.5 * len(body), f"parsing a {len(body)} byte body allocated {peak} at peak"
