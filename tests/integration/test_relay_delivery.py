@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import gc
 import json
 import time
 
 import aiosmtplib
 import pytest
 from gwtest import event_types, make_message, run_cli, strip_received, wait_state, write_config
+
+from gateway.deliver.worker import DIRECT_LIMIT
+from gateway.queue import QueuedMessage
 
 SENDER = "alice@sender.example"
 
@@ -503,6 +507,42 @@ async def test_messages_left_for_the_content_budget_go_as_soon_as_it_frees(
     for queue_id in ids:
         await wait_state(gw, queue_id, "delivered")
     assert any(short), "the budget never bound: nothing tested"
+
+
+async def test_a_delivered_message_is_not_kept_while_the_next_is_claimed(
+    gateway_factory, sink, monkeypatch
+):
+    """The poller lets go of what it claimed once it has handed it over.
+    Kept in its locals until the next claim returned, a large message
+    delivered meanwhile stayed in memory, its bytes already back in the
+    content budget, while the next was loaded beside it: two 25 MB contents
+    at once in the memory test."""
+    gw = await gateway_factory({"server": {"max_message_size": 4_000_000},
+                                "queue": {"workers": 1, "poll_interval": "60s"}})
+    body = "A synthetic line of text for the size of the message.\r\n" * 28_000  # 1.5 MB
+    message = make_message(subject="large", body=body)
+    assert len(message) > DIRECT_LIMIT  # claimed by the poller, not handed over at once
+    claim_due = gw.store.claim_due
+    alive_at_claims: list[set[str]] = []
+
+    async def claim_watched(*args, **kwargs):
+        gc.collect()
+        alive_at_claims.append({
+            o.id for o in gc.get_objects()
+            if isinstance(o, QueuedMessage) and len(o.content) > DIRECT_LIMIT
+        })
+        return await claim_due(*args, **kwargs)
+
+    monkeypatch.setattr(gw.store, "claim_due", claim_watched)
+    queue_id = await send(gw.port, message, ["bob@recipient.example"])
+    await sink.wait(1)
+    await wait_state(gw, queue_id, "delivered")
+    # Its release wakes the poller, which claims again at once.
+    deadline = time.monotonic() + 10
+    while len(alive_at_claims) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert len(alive_at_claims) >= 2, "no claim after the delivery: nothing tested"
+    assert all(queue_id not in alive for alive in alive_at_claims), alive_at_claims
 
 
 # --------------------------------------------------------------------------
