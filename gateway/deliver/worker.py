@@ -165,7 +165,8 @@ class Dispatcher:
             # Handed over, not kept: held here until the next claim, a
             # message delivered meanwhile would stay in memory after its
             # bytes went back to the budget, beside the next one claimed
-            # (two 25 MB contents at once in the memory test).
+            # (two 25 MB contents at once in the memory test).  Submitted
+            # by a method, so no loop variable here holds the last one.
             self._submit_all(claimed)
             del claimed
             if count < room and self.held_bytes > self._budget // 2:
