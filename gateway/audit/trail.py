@@ -17,7 +17,9 @@ Concurrency: on PostgreSQL a transaction-scoped advisory lock serialises
 appends of every process sharing the database (taken before the head is read,
 by one function call: under READ COMMITTED the function's query after the
 lock sees the last committed head, migration 0005).
-On SQLite the process's single writer serialises them.  In both cases `seq`
+On SQLite the process's single writer serialises its own, and the
+database's write lock, taken before the head is read, those of other
+processes (`gateway audit purge`, `gateway audit checkpoint`).  In both cases `seq`
 is the primary key, so two appenders that somehow read the same head cannot
 fork the chain: the second insert fails and the Writer retries it alone.
 
@@ -81,6 +83,7 @@ from gateway.db.prepared import (
     at_flush,
     collecting,
     flush_writes,
+    settle,
     settle_with,
     transaction_of,
 )
@@ -169,11 +172,33 @@ async def lock_and_read_head(conn: AsyncConnection) -> Head:
     """Serialise chain writers across processes, then `read_head`.
 
     PostgreSQL: the advisory lock and the head in one statement (a function
-    of migration 0005); SQLite: the head (the process's one writer
-    serialises the appends)."""
+    of migration 0005).  SQLite: the database's write lock, then the head.
+    The process's one Writer serialises its own appends, but `gateway audit
+    purge` and `gateway audit checkpoint` run in processes of their own."""
     if conn.dialect.name == "postgresql":
         return _head_of(await _LOCKED_HEAD.fetch(conn))
+    await _take_write_lock(conn)
     return await read_head(conn)
+
+
+async def _take_write_lock(conn: AsyncConnection) -> None:
+    """SQLite: hold the write lock from here to the commit.
+
+    sqlite3 opens a transaction only at a transaction's first INSERT,
+    UPDATE or DELETE; a head read before it runs outside any, and another
+    process could append at head + 1 before this one writes there.  Its row
+    and this one's would share a place, each in its own table, where no
+    primary key refuses the second: a fork.  BEGIN IMMEDIATE takes the lock
+    now (waiting, as any write does, for the busy timeout).  A transaction
+    already open has written, so it holds the lock already; the rows a
+    Writer's batch has collected are written first (as before any
+    statement), and they open it."""
+    await settle(conn)
+    driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    # Without a driver to ask, BEGIN runs: inside a transaction SQLite
+    # refuses it, and the append fails rather than risk a fork.
+    if driver is None or not driver.in_transaction:
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _head_of(rows: Sequence[Any]) -> Head:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from datetime import datetime, timedelta
 
 import pytest
 from audit_support import T0, life, make_record
 from gwtest import SqliteSteps
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from gateway.audit import (
     AuditEvent,
@@ -22,6 +24,7 @@ from gateway.audit import (
     SearchFilter,
     verify,
 )
+from gateway.audit import trail as trail_module
 from gateway.audit.chain import GENESIS
 from gateway.audit.record import utc
 from gateway.audit.trail import _HEAD, lock_and_read_head
@@ -480,3 +483,111 @@ async def test_the_chain_head_is_found_without_reading_every_checkpoint(engine, 
             assert steps.count < _CHECKPOINTS // 5, steps.count  # every checkpoint: 9,331
         finally:
             raw.close()
+
+
+# SQLite: another process appending while the gateway runs (`gateway audit
+# purge` from cron, `gateway audit checkpoint`).  Its engine gives up on a
+# locked database after a short wait rather than the gateway's 30 s.
+_IMPATIENT = 0.3
+
+
+def _append_from_another_process(sqlite_url: str) -> BaseException | None:
+    """Append a `purged` event as a second process would, on a connection of
+    its own (in a thread with its own loop, so it can run while the caller's
+    loop is held); what it raised, or None once committed."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def append() -> None:
+        other = create_async_engine(sqlite_url, connect_args={"timeout": _IMPATIENT})
+        try:
+            async with other.begin() as conn:
+                await AuditTrail().append_events(conn, "purge-other", [
+                    AuditEvent(EventType.PURGED, T0, {"records": 0})
+                ])
+        finally:
+            await other.dispose()
+
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(append())
+        except BaseException as exc:  # reported to the caller's thread
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    assert outcome, "the other process's append did not finish"
+    return outcome[0]
+
+
+async def test_on_sqlite_the_writer_reads_the_chain_head_holding_the_write_lock(
+    sqlite_url, monkeypatch
+):
+    """The Writer's batch links its rows after reading the chain's head.
+    That read must hold SQLite's write lock until the commit: read outside
+    a transaction (sqlite3 opens one only at the first INSERT), another
+    process could append at head + 1 in between, in the other table, and
+    the chain would fork with no primary key to refuse it."""
+    engine = create_engine(sqlite_url)
+    writer = Writer(engine)
+    writer.start()
+    trail = AuditTrail()
+    meanwhile: list[BaseException | None] = []
+    read = trail_module.read_head
+    writers_read = asyncio.get_running_loop()
+
+    async def read_then_let_another_process_append(conn):
+        head = await read(conn)
+        # Only the Writer's read, on this loop's thread: the other
+        # process's own read goes through here too.
+        if asyncio.get_running_loop() is writers_read and not meanwhile:
+            meanwhile.append(_append_from_another_process(sqlite_url))
+        return head
+
+    try:
+        first = make_record("first")
+        await writer.submit(trail.record_op(first, life(first)))
+        monkeypatch.setattr(trail_module, "read_head", read_then_let_another_process_append)
+        second = make_record("second")
+        await writer.submit(trail.record_op(second, life(second)))
+        monkeypatch.undo()
+
+        (refused,) = meanwhile
+        assert isinstance(refused, OperationalError), refused
+        assert "database is locked" in str(refused)
+        # Once the batch has committed, the other process appends after it.
+        assert _append_from_another_process(sqlite_url) is None
+        report = await verify(engine)
+        assert report.ok, report.problems
+        assert (report.records, report.events) == (2, 1)
+    finally:
+        await writer.stop()
+        await engine.dispose()
+
+
+async def test_on_sqlite_an_append_outside_the_writer_holds_the_write_lock_from_its_head_read(
+    sqlite_url,
+):
+    """`gateway audit purge` and `gateway audit checkpoint` read the head in
+    a transaction of their own, then write: from that read to their commit
+    the gateway's Writer must not append (the purge's event would take a
+    place the Writer had taken)."""
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.begin() as conn:
+            head = await lock_and_read_head(conn)
+            refused = await asyncio.to_thread(_append_from_another_process, sqlite_url)
+            assert isinstance(refused, OperationalError), refused
+            await AuditTrail().append_events(conn, "purge-first", [
+                AuditEvent(EventType.PURGED, T0, {"records": 0})
+            ])
+        assert await asyncio.to_thread(_append_from_another_process, sqlite_url) is None
+        report = await verify(engine)
+        assert report.ok, report.problems
+        assert report.events == 2 and head.seq == 0
+    finally:
+        await engine.dispose()
