@@ -35,40 +35,17 @@ import asyncio
 import os
 import secrets
 import shutil
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from gwtest import GatewayProcess, Sink, free_port, write_config
+from gwtest import GatewayProcess, Sink, free_port, run_in_thread, write_config
 from gwtest import gateway_config as _gateway_config
 
 T = TypeVar("T")
 
 PG_ENV = "GATEWAY_TEST_POSTGRES_URL"
-
-
-def run_in_thread(func: Callable[[], Awaitable[T]] | Callable[[], T]) -> T:
-    """Run `func` (sync, or returning a coroutine run with asyncio.run) in a
-    fresh thread: safe whether or not an event loop runs in this one."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result = func()
-            if asyncio.iscoroutine(result):
-                result = asyncio.run(result)
-            box["result"] = result
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]  # type: ignore[no-any-return]
 
 
 def migrate(url: str) -> None:

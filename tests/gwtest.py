@@ -33,10 +33,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiosmtpd.smtp import SMTP
 
@@ -744,3 +744,29 @@ class SqliteSteps:
 
     def __exit__(self, *exc: object) -> None:
         self.raw.set_progress_handler(None, 1)
+
+
+T = TypeVar("T")
+
+
+def run_in_thread(func: Callable[[], Awaitable[T]] | Callable[[], T]) -> T:
+    """Run `func` (sync, or returning a coroutine run with asyncio.run) in a
+    fresh thread: safe whether or not an event loop runs in this one (and
+    the way a test plays another process working on the same database)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result = func()
+            if asyncio.iscoroutine(result):
+                result = asyncio.run(result)
+            box["result"] = result
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]  # type: ignore[no-any-return]

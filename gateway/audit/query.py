@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import term_key
 from gateway.audit.record import utc
+from gateway.db.engine import read_one_snapshot
 from gateway.db.schema import audit_events, audit_record_terms, audit_records
 
 _r = audit_records
@@ -249,6 +250,10 @@ class AuditQuery:
             return out
 
         async with self.engine.connect() as conn:
+            # Every count of one moment: mail accepted (or a purge) while
+            # the report runs must not make its figures disagree.
+            await read_one_snapshot(conn)
+
             async def grouped(query: Select[Any]) -> dict[str, int]:
                 rows = (await conn.execute(query)).all()
                 pairs = [(str(k) if k is not None else "", int(n)) for k, n in rows]

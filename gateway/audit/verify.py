@@ -63,6 +63,7 @@ from gateway.audit.chain import (
     terms_text,
     ts,
 )
+from gateway.db.engine import read_one_snapshot
 from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
 
 _PAGE = 20_000
@@ -178,10 +179,9 @@ async def verify(
     check = _Checker(report, max_problems)
     started = time.perf_counter()
     async with engine.connect() as conn, AsyncExitStack() as stack:
-        if conn.dialect.name == "postgresql":
-            # One snapshot for the whole walk: a purge running meanwhile
-            # cannot make rows vanish halfway.
-            await conn.execution_options(isolation_level="REPEATABLE READ")
+        # One snapshot for the whole walk: a purge running meanwhile
+        # cannot make rows vanish halfway.
+        await read_one_snapshot(conn)
         in_sql = await _hash_in_sql(conn)
         helpers: list[AsyncConnection] = []
         if in_sql and workers > 1:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
 def dialect_of(url: str) -> str:
@@ -85,3 +85,18 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
+
+
+async def read_one_snapshot(conn: AsyncConnection) -> None:
+    """Make every read of `conn`'s transaction, from here to its end, see
+    the database as of the first: a walk or a report of several statements
+    is then of one moment, whatever commits meanwhile (the gateway's mail,
+    a purge).  Before `conn` has run anything.
+
+    PostgreSQL: REPEATABLE READ.  SQLite: sqlite3 opens no transaction for
+    a SELECT, so each would read as of its own start; inside BEGIN, WAL
+    keeps every read at the first one's, and writers go on meanwhile."""
+    if conn.dialect.name == "postgresql":
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+    else:
+        await conn.exec_driver_sql("BEGIN")

@@ -10,9 +10,7 @@ test can move (session timeout).
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
+from gwtest import run_in_thread
 from starlette.testclient import TestClient
 
 from gateway.audit import (
@@ -207,24 +206,6 @@ def csrf_of(html: str) -> str:
     marker = 'name="csrf" value="'
     start = html.index(marker) + len(marker)
     return html[start:html.index('"', start)]
-
-
-def run_in_thread(make: Callable[[], Any]) -> Any:
-    """asyncio.run(make()) in a thread of its own (pytest-asyncio may own this one)."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(make())
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
 
 
 def make_console(db_url: str, tmp_path: Path) -> Iterator[Console]:

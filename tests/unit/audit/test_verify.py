@@ -10,7 +10,7 @@ problems found must be the same, in the same order.
 from __future__ import annotations
 
 import importlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -245,6 +245,51 @@ async def test_an_anchor_the_purge_removed_is_not_checked(engine, seed, trail):
         "not checked"
     ]
     assert old  # its rows went with the purge
+
+
+async def test_a_purge_committed_during_the_walk_does_not_show_as_deletions(
+    engine, seed, trail, db_url, monkeypatch
+):
+    """`gateway audit verify` and a purge run from cron at the same time:
+    verify reads the trail as it was when the walk began (one snapshot), so
+    the rows the purge removes meanwhile are not reported deleted."""
+    from gwtest import run_in_thread
+
+    from gateway.audit import purge
+    from gateway.db import create_engine
+
+    await seed(2, received_at=datetime(2015, 1, 1, tzinfo=UTC))  # seq 1-10, all purged
+    await seed(1, received_at=datetime.now(UTC))  # seq 11-15, kept
+    purged: list[int] = []
+    started: list[bool] = []
+    check_checkpoints = walk._check_checkpoints
+
+    async def purge_elsewhere() -> None:
+        other = create_engine(db_url)
+        try:
+            result = await purge(other, trail, retention=timedelta(days=30))
+            purged.append(result.cut_seq)
+        finally:
+            await other.dispose()
+
+    def then_purge(*args, **kwargs):
+        # After the walk has read the head and the checkpoints, before it
+        # reads a row: another process purges and commits.
+        found = check_checkpoints(*args, **kwargs)
+        if not started:  # (the purge's own verify comes here too)
+            started.append(True)
+            run_in_thread(purge_elsewhere)
+        return found
+
+    monkeypatch.setattr(walk, "_check_checkpoints", then_purge)
+    report = await verify(engine)
+    assert purged == [10]
+    assert report.ok, report.problems
+    assert report.records == 3 and report.cut_seq == 0  # the trail as the walk began
+    monkeypatch.undo()
+    after = await verify(engine)
+    assert after.ok, after.problems
+    assert after.records == 1 and after.cut_seq == 10
 
 
 async def test_a_rewritten_chain_is_caught_by_a_signed_checkpoint(engine, seed, tamper):
