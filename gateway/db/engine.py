@@ -54,6 +54,11 @@ def _writer_pragmas(dbapi_connection: Any, record: Any) -> None:
     _sqlite_pragmas(dbapi_connection, record)
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+    # The writer's statements run on the event loop's thread: SQLite's wait
+    # for another process's lock would sleep it.  Refused at once, the
+    # Writer waits on the loop instead (gateway.queue.writer).  In WAL mode
+    # the commit of a transaction holding the write lock waits for nobody.
+    cursor.execute("PRAGMA busy_timeout=0")
     cursor.close()
 
 

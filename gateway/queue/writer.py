@@ -138,8 +138,10 @@ class Writer:
         try:
             results = await self._transaction([op for op, _ in live])
         except Exception as exc:  # one bad operation must not fail the rest
-            if len(live) == 1:
-                _fail(live[0][1], exc)
+            if len(live) == 1 or _database_locked(exc):
+                # Locked past the wait: each alone would wait as long again.
+                for _, fut in live:
+                    _fail(fut, exc)
                 return
             for op, fut in live:
                 try:
@@ -164,6 +166,28 @@ class Writer:
         return results
 
     async def _sqlite_transaction(self, operations: Sequence[Operation]) -> list[Any]:
+        """`_sqlite_attempt`, again while another process holds the database.
+
+        A purge or a command of the CLI may hold SQLite's write lock for
+        seconds.  The writer's connection does not wait for it inside SQLite
+        (no busy timeout, gateway.db.engine): that wait would sleep the
+        event loop's thread, and every session with it.  A batch refused
+        the lock is rolled back and tried again after a pause on the loop,
+        for as long as SQLite would have waited.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SQLITE_LOCK_WAIT
+        pause = 0.002
+        while True:
+            try:
+                return await self._sqlite_attempt(operations)
+            except _Locked as locked:
+                if loop.time() + pause > deadline:
+                    raise locked.error from None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+    async def _sqlite_attempt(self, operations: Sequence[Operation]) -> list[Any]:
         """Statements on the loop's thread, the commit (the fsync) on the writer thread.
 
         SQLite statements are fast, but a second thread running them would
@@ -181,8 +205,14 @@ class Writer:
                     cast(AsyncConnection, _DirectConnection(conn))
                 ))
                 collect_writes(direct)
-                results = [_drive(op(direct)) for op in operations]
-                _drive(flush_writes(direct))
+                try:
+                    results = [_drive(op(direct)) for op in operations]
+                    _drive(flush_writes(direct))
+                except (sqlite3.OperationalError, DBAPIError) as exc:
+                    # Before the commit: nothing of the batch is written.
+                    if _database_locked(exc):
+                        raise _Locked(exc) from exc
+                    raise
                 await asyncio.get_running_loop().run_in_executor(
                     self._thread, transaction.commit
                 )
@@ -230,6 +260,26 @@ class Writer:
             conn, self._connection = self._connection, None
             with contextlib.suppress(Exception):
                 await conn.close()
+
+
+# How long a batch waits for another process's write lock: SQLite's busy
+# timeout on every other connection (gateway.db.engine).
+SQLITE_LOCK_WAIT = 30.0
+
+
+class _Locked(Exception):
+    """A statement of the batch found the database locked by another process."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__("database locked")
+        self.error = error
+
+
+def _database_locked(exc: BaseException) -> bool:
+    """SQLITE_BUSY (any extended code), raw or wrapped by SQLAlchemy."""
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 class _Pending(NamedTuple):

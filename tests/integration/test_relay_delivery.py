@@ -11,7 +11,15 @@ import time
 
 import aiosmtplib
 import pytest
-from gwtest import event_types, make_message, run_cli, strip_received, wait_state, write_config
+from gwtest import (
+    SmtpConn,
+    event_types,
+    make_message,
+    run_cli,
+    strip_received,
+    wait_state,
+    write_config,
+)
 
 from gateway.deliver.worker import DIRECT_LIMIT
 from gateway.queue import QueuedMessage
@@ -595,3 +603,75 @@ async def test_a_pipelined_group_refused_whole_leaves_the_connection_clean(
     assert got.rcpt_tos == ("bob@recipient.example",)
     assert (await wait_state(gw, queue_id, "delivered")).attempts == 1
     assert sink.mail_pipelined == [True, True]
+
+
+# --------------------------------------------------------------------------
+# Another process holding the database (a purge, a command of the CLI)
+
+
+async def _hold_the_database(db_url: str):
+    """What `gateway audit purge` holds from its head read to its commit:
+    SQLite's write lock, PostgreSQL's chain lock.  Returns its release."""
+    from sqlalchemy.engine import make_url
+
+    if db_url.startswith("sqlite"):
+        import sqlite3
+
+        holder = sqlite3.connect(make_url(db_url).database, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+
+        async def release_sqlite() -> None:
+            holder.execute("ROLLBACK")
+            holder.close()
+
+        return release_sqlite
+    from sqlalchemy import text
+
+    from gateway.audit.trail import CHAIN_LOCK
+    from gateway.db import create_engine
+
+    engine = create_engine(db_url)
+    conn = await engine.connect()
+    await conn.execute(text(f"SELECT pg_advisory_lock({CHAIN_LOCK})"))
+
+    async def release_postgres() -> None:
+        await conn.execute(text(f"SELECT pg_advisory_unlock({CHAIN_LOCK})"))
+        await conn.close()
+        await engine.dispose()
+
+    return release_postgres
+
+
+async def test_the_gateway_answers_while_another_process_holds_the_database(
+    gateway, sink, db_url, monkeypatch
+):
+    """A purge run from cron holds the trail until its commit.  The message
+    being accepted meanwhile waits for it, and then is accepted; every other
+    session goes on.  (On SQLite the Writer's statements run on the event
+    loop's thread: SQLite's own wait for the lock, its busy timeout, slept
+    that thread, and with it every session, for up to 30 seconds.)"""
+    entered = asyncio.Event()
+    transaction = gateway.writer._transaction
+
+    async def noticed(operations):
+        entered.set()
+        return await transaction(operations)
+
+    monkeypatch.setattr(gateway.writer, "_transaction", noticed)
+    release = await _hold_the_database(db_url)
+    try:
+        sending = asyncio.ensure_future(
+            send(gateway.port, make_message(subject="waits"), ["bob@recipient.example"])
+        )
+        await asyncio.wait_for(entered.wait(), 10)
+        other = await asyncio.wait_for(SmtpConn.open(gateway.port), 10)
+        assert other.banner[0] == 220
+        assert (await other.cmd("EHLO other.example"))[0] == 250
+        assert (await other.cmd("NOOP"))[0] == 250
+        await other.close()
+        assert not sending.done()  # still waiting for the lock
+    finally:
+        await release()
+    queue_id = await asyncio.wait_for(sending, 30)
+    await wait_state(gateway, queue_id, "delivered")
+    assert len(await sink.wait(1)) == 1

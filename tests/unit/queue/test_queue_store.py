@@ -582,3 +582,44 @@ async def test_a_claim_costs_the_same_however_long_the_backlog(sqlite_url):
     finally:
         await writer.stop()
         await engine.dispose()
+
+
+async def test_a_batch_waits_for_another_process_s_lock_for_a_bounded_time(
+    sqlite_url, monkeypatch
+):
+    """SQLite: another process holding the write lock (a purge) past the
+    Writer's wait fails the batch's messages once, together (each is told
+    451 and sent again), rather than each alone after as long again; once
+    the lock is free the next batch is written."""
+    from gateway.errors import StoreError
+    from gateway.queue import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "SQLITE_LOCK_WAIT", 0.3)
+    stores = Stores(sqlite_url)
+    holder = sqlite3.connect(sqlite_url.removeprefix("sqlite+aiosqlite:///"),
+                             isolation_level=None)
+    try:
+        store = stores.open("worker-a")
+        batches = []
+        transaction = store.writer._transaction
+
+        async def counted(operations):
+            batches.append(len(operations))
+            return await transaction(operations)
+
+        monkeypatch.setattr(store.writer, "_transaction", counted)
+        holder.execute("BEGIN IMMEDIATE")
+        results = await asyncio.gather(
+            *(store.enqueue(NewMessage(envelope=envelope(), content=make_message()))
+              for _ in range(3)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, StoreError) for r in results), results
+        assert all("OperationalError" in str(r) for r in results)
+        assert batches == [3]  # one batch, not retried message by message
+        holder.execute("ROLLBACK")
+        queued = await store.enqueue(NewMessage(envelope=envelope(), content=make_message()))
+        assert (await store.get(queued.id)) is not None
+    finally:
+        holder.close()
+        await stores.close()
