@@ -189,7 +189,8 @@ async def _take_write_lock(conn: AsyncConnection) -> None:
     process could append at head + 1 before this one writes there.  Its row
     and this one's would share a place, each in its own table, where no
     primary key refuses the second: a fork.  BEGIN IMMEDIATE takes the lock
-    now (waiting, as any write does, for the busy timeout).  A transaction
+    now, waiting for it as any write does (the busy timeout; in the Writer,
+    its own wait on the event loop).  A transaction
     already open has written, so it holds the lock already; the rows a
     Writer's batch has collected are written first (as before any
     statement), and they open it."""

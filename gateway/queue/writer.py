@@ -12,7 +12,9 @@ written with the batch's other rows of the same statement, one executemany
 each: before any other statement an operation runs (the connection the
 operations get settles them first, gateway.db.prepared), otherwise at the
 end of the batch.  If that transaction fails, each operation is retried
-alone so one bad write cannot fail its neighbours.  A caller's future
+alone so one bad write cannot fail its neighbours (unless the database
+stayed locked by another process for as long as the Writer waits: then
+they all fail at once, since each alone would wait as long again).  A caller's future
 resolves only after the commit returned, i.e. after the data is durable.
 
 On SQLite the batch runs on a synchronous connection: the operations are
