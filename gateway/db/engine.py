@@ -26,6 +26,14 @@ def is_postgres(engine: AsyncEngine) -> bool:
 PAGE_SIZE = 16384
 
 
+# How long a statement waits for a lock another process holds (a purge, a
+# command of the CLI, a migration, another gateway) before it fails:
+# SQLite's busy timeout, PostgreSQL's lock_timeout.  A wait with no bound
+# would leave every message behind it unanswered for as long; one that
+# fails tells the sender 451, and the sender retries.
+LOCK_WAIT = 30.0
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # Only takes effect before the file's first table; a no-op afterwards.
@@ -38,7 +46,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # frames stay in the WAL until a checkpoint's restart reuses them.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={round(LOCK_WAIT * 1000)}")
     cursor.close()
 
 
@@ -87,8 +95,13 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    # lock_timeout covers the chain's advisory lock too: held by a purge,
+    # the Writer's batch waits for it at most LOCK_WAIT, as on SQLite.  It
+    # also keeps `gateway db upgrade` from queueing every query behind a
+    # migration's lock that waits on a long transaction.
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        connect_args={"server_settings": {"lock_timeout": f"{round(LOCK_WAIT * 1000)}ms"}},
     )
 
 

@@ -13,8 +13,9 @@ each: before any other statement an operation runs (the connection the
 operations get settles them first, gateway.db.prepared), otherwise at the
 end of the batch.  If that transaction fails, each operation is retried
 alone so one bad write cannot fail its neighbours (unless the database
-stayed locked by another process for as long as the Writer waits: then
-they all fail at once, since each alone would wait as long again).  A caller's future
+stayed locked by another process for as long as the Writer waits, 30
+seconds on either database: then they all fail at once, since each alone
+would wait as long again).  A caller's future
 resolves only after the commit returned, i.e. after the data is durable.
 
 On SQLite the batch runs on a synchronous connection: the operations are
@@ -277,9 +278,18 @@ class _Locked(Exception):
         self.error = error
 
 
+# PostgreSQL's lock_not_available: a lock waited for past lock_timeout
+# (gateway.db.engine.LOCK_WAIT), the chain's advisory lock among them.
+_PG_LOCK_NOT_AVAILABLE = "55P03"
+
+
 def _database_locked(exc: BaseException) -> bool:
-    """SQLITE_BUSY (any extended code), raw or wrapped by SQLAlchemy."""
+    """Another process held a lock for as long as the Writer waits:
+    SQLITE_BUSY (any extended code) or PostgreSQL's lock timeout, raw or
+    wrapped by SQLAlchemy."""
     error = exc.orig if isinstance(exc, DBAPIError) else exc
+    if getattr(error, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE:
+        return True
     code = getattr(error, "sqlite_errorcode", None)
     return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
 

@@ -690,3 +690,56 @@ async def test_the_gateway_answers_while_another_process_holds_the_database(
     queue_id = await asyncio.wait_for(sending, 30)
     await wait_state(gateway, queue_id, "delivered")
     assert len(await sink.wait(1)) == 1
+
+
+async def test_a_lock_held_past_the_wait_gets_451_once_then_mail_flows(
+    gateway_factory, sink, db_url, monkeypatch
+):
+    """A purge (or anything else) holding the database past the Writer's
+    wait: the messages waiting for it are told 451, together, in one
+    failed batch rather than one after the other after as long again; once
+    the lock is free the senders' retries are accepted and delivered.  On
+    PostgreSQL the wait had no bound: the chain's advisory lock held by a
+    forgotten session left every message unanswered for as long."""
+    from gateway.db import engine as engine_module
+    from gateway.queue import writer as writer_module
+
+    monkeypatch.setattr(engine_module, "LOCK_WAIT", 0.5)
+    monkeypatch.setattr(writer_module, "SQLITE_LOCK_WAIT", 0.5)
+    gw = await gateway_factory()
+    batches: list[int] = []
+    transaction = gw.writer._transaction
+
+    async def counted(operations):
+        # The messages' batches only: the delivery poller's claims go on.
+        queued = [op for op in operations if "enqueue" in op.__qualname__]
+        if queued:
+            batches.append(len(queued))
+        return await transaction(operations)
+
+    monkeypatch.setattr(gw.writer, "_transaction", counted)
+    release = await _hold_the_database(db_url)
+    try:
+        clients = [aiosmtplib.SMTP(hostname="127.0.0.1", port=gw.port) for _ in range(3)]
+        for client in clients:
+            await client.connect()
+            await client.mail(SENDER)
+            await client.rcpt("bob@recipient.example")
+        replies = await asyncio.wait_for(asyncio.gather(
+            *(client.data(make_message(subject=f"waits {n}"))
+              for n, client in enumerate(clients)),
+            return_exceptions=True,
+        ), 20)
+        for reply in replies:
+            assert isinstance(reply, aiosmtplib.SMTPDataError), reply
+            assert reply.code == 451
+        assert batches == [3]  # one batch, not retried message by message
+        for client in clients:
+            await client.quit()
+    finally:
+        await release()
+    assert not sink.messages
+    queue_id = await send(gw.port, make_message(subject="again"), ["bob@recipient.example"])
+    await wait_state(gw, queue_id, "delivered")
+    (delivered,) = await sink.wait(1)
+    assert "again" in (delivered.header("Subject") or "")

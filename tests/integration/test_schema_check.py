@@ -18,6 +18,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from gwtest import run_cli, write_config
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from gateway.db import create_engine
 from gateway.db.migrate import MIGRATIONS, alembic_config, schema_problem
@@ -91,3 +92,38 @@ async def test_an_unreachable_database_does_not_stop_the_check() -> None:
         assert await asyncio.wait_for(schema_problem(engine), 30) is None
     finally:
         await engine.dispose()
+
+
+async def test_a_migration_that_cannot_take_its_lock_fails_and_changes_nothing(
+    db_url: str, monkeypatch
+) -> None:
+    """`gateway db upgrade` while a replica's transaction holds a table the
+    migration must alter: it waits for the lock as long as any statement
+    of the gateway (gateway.db.engine.LOCK_WAIT), then fails, leaving the
+    schema as it was.  Without a bound on PostgreSQL, the migration waited
+    for ever, and every query of every replica queued behind it."""
+    from gateway.db import engine as engine_module
+    from gateway.db.migrate import upgrade
+
+    monkeypatch.setattr(engine_module, "LOCK_WAIT", 0.5)
+    await _downgrade(db_url, "0009")  # 0010 drops an index of receipt_requests
+    holder = create_engine(db_url)
+    try:
+        async with holder.connect() as conn:
+            if db_url.startswith("sqlite"):
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                await conn.begin()
+            await conn.execute(text("SELECT count(*) FROM receipt_requests"))
+            with pytest.raises(DBAPIError) as refused:
+                await asyncio.wait_for(asyncio.to_thread(upgrade, db_url), 20)
+            assert ("lock timeout" in str(refused.value)
+                    or "database is locked" in str(refused.value)), refused.value
+            await conn.rollback()
+        async with holder.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        assert version == "0009"
+        await asyncio.to_thread(upgrade, db_url)
+        assert await schema_problem(holder) is None
+    finally:
+        await holder.dispose()
