@@ -5,10 +5,12 @@
 - `trail`: appending inside the queue's transaction (AuditTrail);
 - `query`: search, show, export, report (AuditQuery, SearchFilter);
 - `verify`: recomputing the chain (verify -> VerifyReport);
-- `purge`: retention with a signed cut (purge -> PurgeResult).
+- `purge`: retention with a signed cut (purge -> PurgeResult);
+- `display`: recorded text as shown to a person (visible).
 """
 
 from gateway.audit.chain import AuditKeys, chain_hash
+from gateway.audit.display import visible
 from gateway.audit.purge import PurgeResult, purge
 from gateway.audit.query import AuditQuery, EventFilter, SearchFilter
 from gateway.audit.record import (
@@ -40,4 +42,5 @@ __all__ = [
     "chain_hash",
     "purge",
     "verify",
+    "visible",
 ]

@@ -33,6 +33,7 @@ from gateway.audit import (
     VerifyReport,
     purge,
     verify,
+    visible,
 )
 from gateway.audit.verify import DEFAULT_WORKERS, Anchor, parse_anchor
 from gateway.cli.common import add_config, run_async, settings_or_exit
@@ -330,10 +331,11 @@ def _print_table(documents: list[dict[str, Any]]) -> None:
             ", ".join(r.get("code", "") for r in d.get("reasons") or []) or "-",
             events[-1]["type"] if events else "-",
         ))
-    widths = [min(40, max(len(str(r[i])) for r in rows)) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [str(c)[:w].ljust(w) for c, w in zip(row, widths, strict=False)]
-        print("  ".join([*cells, str(row[-1])]).rstrip())
+    shown = [[visible(str(c)) for c in row] for row in rows]
+    widths = [min(40, max(len(r[i]) for r in shown)) for i in range(len(shown[0]) - 1)]
+    for row in shown:
+        cells = [c[:w].ljust(w) for c, w in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
     print(f"{len(documents)} record(s)")
 
 
@@ -394,7 +396,7 @@ def format_record(d: dict[str, Any]) -> str:
         detail = e.get("detail") or {}
         extra = "  " + json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else ""
         lines.append(f"  {e['at'][:19].replace('T', ' ')}  {e['type']:<20}{extra}".rstrip())
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)
 
 
 # -- verify / checkpoint ----------------------------------------------------------------

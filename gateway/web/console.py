@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from gateway.audit import AuditQuery, AuditTrail
+from gateway.audit import AuditQuery, AuditTrail, visible
 from gateway.policy.recipients import RecipientList, RecipientsFile
 from gateway.queue import QueueStore, Writer
 from gateway.settings import Settings
@@ -137,10 +137,18 @@ def _until(epoch: float) -> str:
     return f"in {_span(left)}" if left >= 0 else f"{_span(left)} overdue"
 
 
+def _shown(value: Any) -> Any:
+    """Every value a page prints, before escaping: text from mail with its
+    controls and bidirectional overrides named (gateway.audit.display).
+    Markup (a str too) is the console's own HTML and passes as it is."""
+    return visible(value) if type(value) is str else value
+
+
 def make_templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
+        finalize=_shown,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

