@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.audit import AuditTrail
+from gateway.audit import AuditTrail, visible
 from gateway.cli.common import add_config, run_async, settings_or_exit
 from gateway.db import audit_records, create_engine
 from gateway.queue import QueuedMessage, QueueState, QueueStore, Writer
@@ -89,13 +89,15 @@ def _list(args: argparse.Namespace) -> int:
             print(json.dumps(row))
         return 0
     for row in rows:
-        print(f"{row['id']}  held since {row['held_since']}  {row['sender']} -> "
-              f"{', '.join(row['recipients'])}")
-        print(f"    subject: {row['subject']}")
+        # Text from mail, each line shown as it reads (gateway.audit.display).
+        print(visible(f"{row['id']}  held since {row['held_since']}  {row['sender']} -> "
+                      f"{', '.join(row['recipients'])}"))
+        print(visible(f"    subject: {row['subject']}"))
         types = ", ".join(row["information_types"]) or "-"
-        print(f"    information: {types}" + (f"; marking {row['marking']}" if row["marking"] else ""))
+        print(visible(f"    information: {types}"
+                      + (f"; marking {row['marking']}" if row["marking"] else "")))
         if row["purpose"]:
-            print(f"    purpose: {row['purpose']}")
+            print(visible(f"    purpose: {row['purpose']}"))
     print(f"{len(rows)} held message(s)")
     return 0
 

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from gateway.audit import AuditTrail
+from gateway.audit import AuditTrail, visible
 from gateway.cli.common import add_config, run_async, settings_or_exit
 from gateway.db import create_engine
 from gateway.deliver.transport import SmtpTransport
@@ -88,8 +88,8 @@ def _list(args: argparse.Namespace) -> int:
     for message in messages:
         d = _describe(message)
         recipients = ", ".join(r.address for r in message.recipients)
-        print(f"{message.id:<17} {message.state:<10} {message.attempts:>5}  "
-              f"{d['next_attempt_at']!s:<20} {d['sender']} -> {recipients}")
+        print(visible(f"{message.id:<17} {message.state:<10} {message.attempts:>5}  "
+                      f"{d['next_attempt_at']!s:<20} {d['sender']} -> {recipients}"))
     print(f"{len(messages)} message(s)")
     return 0
 

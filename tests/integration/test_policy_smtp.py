@@ -23,7 +23,16 @@ from typing import Any
 import aiosmtplib
 import pytest
 from gwtest import audit_events_of, event_types, run_cli, strip_received, write_config
-from policy_messages import ALLOWED, SENDER, STRANGER, Person, Spec, broken_alone, person
+from policy_messages import (
+    ALLOWED,
+    MARKING,
+    SENDER,
+    STRANGER,
+    Person,
+    Spec,
+    broken_alone,
+    person,
+)
 from sqlalchemy import select
 
 from gateway.db import audit_records, queue_messages
@@ -296,6 +305,34 @@ async def test_held_message_approved_then_delivered(
     assert "approved" in await events(gw, queue_id)
     again = run_cli("held", "reject", queue_id, "--by", "Jo Manager", config=config)
     assert again.returncode == 1 and "no longer held" in again.stderr
+
+
+async def test_held_list_names_what_a_subject_from_mail_would_do_to_the_terminal(
+    gateway_factory: Factory, sink: Any, who: Person, tmp_path: Path
+) -> None:
+    """The subject comes in an RFC 2047 encoded-word, decoded to an escape
+    sequence (it sets the terminal's title) and a right-to-left override.
+    `held list` and `audit show` print their names; `--json` the text."""
+    hold = {"enabled": True, "min_people": 1, "special_category": False}
+    gw = await gateway_factory({"policy": {"mode": "enforce", "hold": hold}})
+    subject = f"{MARKING}: referral \x1b]0;all clear\x07 \u202efdp.exe"
+    code, reply = await send(gw.port, Spec(who, subject=subject).build(), [ALLOWED])
+    assert code == 250 and "held for authorisation" in reply
+    queue_id = reply.split()[3]
+    config = write_config(tmp_path / "held.toml", {
+        "database": {"url": gw.settings.database.url},
+        "policy": {"recipients_file": str(gw.settings.recipients_path)},
+    })
+    listing = run_cli("held", "list", config=config)
+    assert listing.returncode == 0, listing.stderr
+    assert "referral <U+001B>]0;all clear<U+0007> <U+202E>fdp.exe" in listing.stdout
+    assert "\x1b" not in listing.stdout and "\u202e" not in listing.stdout
+    shown = run_cli("audit", "show", queue_id, config=config)
+    assert shown.returncode == 0, shown.stderr
+    assert "<U+001B>]0;all clear<U+0007>" in shown.stdout and "\x1b" not in shown.stdout
+    as_json = run_cli("held", "list", "--json", config=config)
+    (row,) = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert row["subject"] == subject
 
 
 async def test_held_message_rejected_is_never_delivered(

@@ -4,6 +4,7 @@ retry, backoff, and the `gateway queue` commands."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sqlite3
@@ -499,6 +500,15 @@ async def test_queue_commands(stores, cli_config, capsys):
     assert row["id"] == deferred.id and row["state"] == "deferred" and row["attempts"] == 1
     assert row["last_error"] == "451 4.3.0 later"
     assert row["sender"] == "alice@sender.example"
+
+    # An address from the envelope (SMTPUTF8 allows any letter) is shown
+    # as it reads: an override character named, not obeyed by the terminal.
+    spoofed = await store.enqueue(NewMessage(
+        envelope=dataclasses.replace(envelope(3), mail_from="\u202emoc.xe@eve"),
+        content=b"x\r\n"))
+    assert await run_main("queue", "list", "--config", str(cli_config)) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if spoofed.id in x]
+    assert "<U+202E>moc.xe@eve -> bob3@recipient.example" in line and "\u202e" not in line
 
     assert await run_main("queue", "show", deferred.id, "--config", str(cli_config)) == 0
     shown = json.loads(capsys.readouterr().out)
