@@ -11,14 +11,18 @@ Exit codes: 0 done, 1 a problem (verification failed, record not found).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any, Protocol, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,7 +42,7 @@ from gateway.audit import (
 from gateway.audit.verify import DEFAULT_WORKERS, Anchor, parse_anchor
 from gateway.cli.common import add_config, run_async, settings_or_exit
 from gateway.db import create_engine
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, GatewayError
 from gateway.operate.retention import remove_finished
 from gateway.settings import Settings, parse_duration
 
@@ -484,39 +488,109 @@ class Progress:
 
 def _export(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
+    output = _ExportFile(Path(args.output)) if args.output else None
+    if output is not None:
+        try:
+            output.open()
+        except GatewayError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
 
     async def work(engine: AsyncEngine) -> tuple[int, int]:
         query = AuditQuery(engine)
         total = await query.count()
         progress = None if args.no_progress else Progress(total, sys.stderr)
-        target: TextIO = (open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
-                          if args.output else sys.stdout)
-        try:
-            writer = csv.writer(target) if args.format == "csv" else None
+        target: _Writable = output if output is not None else sys.stdout
+        writer = csv.writer(target) if args.format == "csv" else None
+        if writer is not None:
+            writer.writerow(CSV_COLUMNS)
+        count = damaged = 0
+        async for document in query.export():
+            damaged += 1 if document.get("damaged") else 0
             if writer is not None:
-                writer.writerow(CSV_COLUMNS)
-            count = damaged = 0
-            async for document in query.export():
-                damaged += 1 if document.get("damaged") else 0
-                if writer is not None:
-                    writer.writerow(csv_row(document))
-                else:
-                    target.write(json.dumps(public(document), ensure_ascii=False) + "\n")
-                count += 1
-                if progress is not None:
-                    progress.advance()
+                writer.writerow(csv_row(document))
+            else:
+                target.write(json.dumps(public(document), ensure_ascii=False) + "\n")
+            count += 1
             if progress is not None:
-                progress.finish()
-            return count, damaged
-        finally:
-            if args.output:
-                target.close()
+                progress.advance()
+        if output is not None:
+            output.keep()
+        if progress is not None:
+            progress.finish()
+        return count, damaged
 
-    count, damaged = _with_engine(settings, work)
+    try:
+        count, damaged = _with_engine(settings, work)
+    finally:
+        if output is not None:
+            output.discard()
     if args.output:
         print(f"exported {count} record(s) to {args.output}", file=sys.stderr)
     warn_damaged(damaged)
     return 0
+
+
+class _Writable(Protocol):
+    def write(self, text: str, /) -> int: ...
+
+
+class _ExportFile:
+    """`--output FILE`: the export, in full or not at all, readable by its
+    owner only.
+
+    It holds the recipients' names, job titles and telephone numbers: made
+    with mode 0600 (a new file would otherwise take the umask's 0644, read
+    by every account on the server).  Written beside FILE under a hidden
+    name and renamed over it once complete, so an export cut short (the
+    database gone, Ctrl-C, a full disk) leaves no file that looks like a
+    whole one, and keeps the FILE it would have replaced.  A failure to
+    write is the command's error (exit 1), not the database's."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._partial: Path | None = None
+        self._file: TextIO | None = None
+
+    def open(self) -> None:
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial",
+                                        dir=self.path.parent)  # mode 0600
+        except OSError as exc:
+            raise self._failed(exc) from None
+        self._partial = Path(name)
+        self._file = os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+    def write(self, text: str, /) -> int:
+        assert self._file is not None
+        try:
+            return self._file.write(text)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def keep(self) -> None:
+        """The export is complete: FILE becomes it."""
+        assert self._file is not None and self._partial is not None
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._partial, self.path)
+        except OSError as exc:
+            raise self._failed(exc) from None
+        self._partial = None
+
+    def discard(self) -> None:
+        """Unless kept, the partial file goes."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+        if self._partial is not None:
+            self._partial.unlink(missing_ok=True)
+            self._partial = None
+
+    def _failed(self, exc: OSError) -> GatewayError:
+        return GatewayError(f"cannot write {self.path}: {exc.strerror or exc}")
 
 
 # -- report -----------------------------------------------------------------------------------

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gateway.errors import ConfigError, GatewayError
 from gateway.settings import Settings, load_settings
@@ -32,9 +36,50 @@ def settings_or_exit(args: argparse.Namespace) -> Settings:
         raise SystemExit(1) from None
 
 
+# The exit status of a command that could not use its database (sysexits'
+# EX_TEMPFAIL, as Postfix's commands): told apart from 1, which `audit
+# verify` gives for a trail that does not verify.  A cron job that watches
+# verify can page for tampering and retry an outage.
+EXIT_DATABASE_UNAVAILABLE = 75
+
+
 def run_async(func: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's work; its failures as one line on stderr, not a
+    traceback.  A command's own errors (GatewayError) exit 1.  The
+    database's (SQLAlchemy's, or the socket's under it: the commands' other
+    network use, sending a password, reports its own) exit
+    EXIT_DATABASE_UNAVAILABLE."""
     try:
         return asyncio.run(func())  # type: ignore[arg-type]
     except GatewayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    except (SQLAlchemyError, OSError) as exc:
+        if not _database_error(exc):
+            raise
+        print(f"error: the database could not be used ({database_failure(exc)}): check "
+              "[database] url in the configuration, that the database server is running, "
+              "and that `gateway db upgrade` has been run", file=sys.stderr)
+        raise SystemExit(EXIT_DATABASE_UNAVAILABLE) from None
+
+
+# The socket errors of reaching a database server (asyncpg raises them as
+# they are): refused, reset, unreachable, timed out, a name not found.
+_UNREACHABLE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH,
+                errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE}
+
+
+def _database_error(exc: BaseException) -> bool:
+    return (isinstance(exc, SQLAlchemyError | ConnectionError | TimeoutError | socket.gaierror)
+            or (isinstance(exc, OSError) and exc.errno in _UNREACHABLE))
+
+
+def database_failure(exc: BaseException) -> str:
+    """What went wrong, in one line: the driver's error and its first line.
+    Never SQLAlchemy's own rendering, which adds the statement and its
+    parameters (a search's terms, a note's text)."""
+    error = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    if isinstance(error, SQLAlchemyError):
+        return type(error).__name__
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__

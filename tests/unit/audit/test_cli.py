@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from audit_support import life, make_record
+from gwtest import run_cli
 from sqlalchemy import text
 
 from gateway.audit import (
@@ -450,3 +451,77 @@ def test_show_and_search_name_the_characters_that_would_drive_the_terminal(
     document = json.loads(out)
     assert document["subject"] == subject
     assert document["attachments"][0]["filename"] == spoof
+
+
+def test_export_to_a_file_is_private_and_whole(config, capsys, tmp_path):
+    """The export holds recipients' names and telephone numbers: the file is
+    its owner's alone (0600, whatever the umask), and it appears only
+    complete, beside no partial file."""
+    target = tmp_path / "trail.jsonl"
+    code, _, err = run(capsys, "audit", "export", "--output", str(target), "--no-progress",
+                       "--config", config)
+    assert code == 0, err
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 3
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_export_cut_short_leaves_the_previous_file_and_no_partial_one(
+    config, capsys, tmp_path, monkeypatch
+):
+    """The database lost after the first record: exit 75 (the database's
+    failure, not tampering), the file from the last export untouched."""
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.audit import query as query_module
+
+    exported = query_module.AuditQuery.export
+
+    async def lost_after_one(self):  # the connection dropped mid-export
+        async for document in exported(self):
+            yield document
+            raise OperationalError("SELECT ...", {}, ConnectionResetError(104, "reset"))
+
+    monkeypatch.setattr(query_module.AuditQuery, "export", lost_after_one)
+    target = tmp_path / "trail.csv"
+    target.write_text("last quarter's export\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "export", "--format", "csv", "--output", str(target), "--no-progress",
+              "--config", config])
+    assert exited.value.code == 75
+    err = capsys.readouterr().err
+    assert "the database could not be used (ConnectionResetError: [Errno 104] reset)" in err
+    assert "SELECT" not in err  # never the statement or its parameters
+    assert target.read_text(encoding="utf-8") == "last quarter's export\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_an_export_to_a_folder_that_is_not_there_is_a_clear_error(config, capsys, tmp_path):
+    code, _, err = run(capsys, "audit", "export", "--output", str(tmp_path / "no" / "x.csv"),
+                       "--config", config)
+    assert code == 1
+    assert f"error: cannot write {tmp_path / 'no' / 'x.csv'}: No such file or directory" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["audit", "verify"], ["audit", "search"], ["audit", "report", "--since", "30d"],
+    ["queue", "list"], ["held", "list"], ["passwords", "list"],
+])
+def test_a_database_that_cannot_be_reached_is_one_line_and_exit_75(tmp_path, argv):
+    """Not a traceback, and not verify's 1 (which means tampering): a cron
+    job watching `audit verify` can tell an outage from a forged trail."""
+    config = write_config(tmp_path, "postgresql+asyncpg://postgres@127.0.0.1:9/nowhere")
+    result = run_cli(*argv, config=Path(config))
+    assert result.returncode == 75, result.stderr
+    assert result.stderr.startswith("error: the database could not be used (")
+    assert "ConnectionRefusedError" in result.stderr and "Traceback" not in result.stderr
+    assert "gateway db upgrade" in result.stderr
+
+
+def test_a_database_without_the_schema_says_so(tmp_path, capsys):
+    config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "search", "--config", config])
+    assert exited.value.code == 75
+    err = capsys.readouterr().err
+    assert "(OperationalError: no such table: " in err and "gateway db upgrade" in err
