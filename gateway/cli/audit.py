@@ -40,7 +40,7 @@ from gateway.audit import (
     visible,
 )
 from gateway.audit.verify import DEFAULT_WORKERS, Anchor, parse_anchor
-from gateway.cli.common import add_config, run_async, settings_or_exit
+from gateway.cli.common import add_config, at_least_one, run_async, settings_or_exit
 from gateway.db import create_engine
 from gateway.errors import ConfigError, GatewayError
 from gateway.operate.retention import remove_finished
@@ -82,7 +82,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         metavar="has:TYPE|never:TYPE",
                         help="records with (has:) or without (never:) an event, e.g. "
                         "never:delivery_confirmed; repeatable")
-    search.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    search.add_argument("--limit", type=at_least_one, default=100, help="at most this many (default 100)")
     search.add_argument("--format", choices=["table", "json", "csv"], default="table")
     search.set_defaults(handler=_search)
 
@@ -94,7 +94,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     check = actions.add_parser("verify", help="recompute the hash chain; exit 1 on tampering")
     add_config(check)
-    check.add_argument("--max-problems", type=int, default=20)
+    check.add_argument("--max-problems", type=at_least_one, default=20)
     check.add_argument("--workers", type=_verify_workers, default=DEFAULT_WORKERS, metavar="N",
                        help="PostgreSQL: connections that recompute the chain at once, about "
                        f"one per database core (default {DEFAULT_WORKERS}, at most "
@@ -117,7 +117,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                                 "sender")
     add_config(report)
     _add_period(report)
-    report.add_argument("--top", type=int, default=20, help="rows per table (default 20)")
+    report.add_argument("--top", type=at_least_one, default=20, help="rows per table (default 20)")
     report.add_argument("--format", choices=["table", "json"], default="table")
     report.set_defaults(handler=_report)
 

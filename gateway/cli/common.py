@@ -27,6 +27,19 @@ def add_config(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def at_least_one(value: str) -> int:
+    """An argument that counts something (`--limit`, `--top`): 1 or more.
+    0 or a negative number is refused: SQLite reads LIMIT -1 as no limit
+    at all, PostgreSQL refuses it."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {number}")
+    return number
+
+
 def settings_or_exit(args: argparse.Namespace) -> Settings:
     try:
         return load_settings(args.config)

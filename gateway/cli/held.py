@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import AuditTrail, visible
-from gateway.cli.common import add_config, run_async, settings_or_exit
+from gateway.cli.common import add_config, at_least_one, run_async, settings_or_exit
 from gateway.db import audit_records, create_engine
 from gateway.queue import QueuedMessage, QueueState, QueueStore, Writer
 from gateway.queue.held import decide_held
@@ -34,7 +34,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing = actions.add_parser("list", help="messages waiting for an authoriser")
     add_config(listing)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=at_least_one, default=100)
     listing.set_defaults(handler=_list)
     for name, helptext in (
         ("approve", "authorise a held message: it is delivered"),

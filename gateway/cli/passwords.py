@@ -19,7 +19,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 
 from sqlalchemy import select
 
-from gateway.cli.common import add_config, run_async, settings_or_exit
+from gateway.cli.common import add_config, at_least_one, run_async, settings_or_exit
 from gateway.db import audit_records, create_engine, queue_recipients
 from gateway.deliver.transport import Outbound as SmtpOutbound
 from gateway.deliver.transport import OutboundRecipient, SmtpTransport
@@ -44,7 +44,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_config(listing)
     listing.add_argument("--state", choices=[s.value for s in HeldState], action="append")
     listing.add_argument("--queue-id", default=None)
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=at_least_one, default=100)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_list)
 

@@ -8,7 +8,7 @@ import sys
 import time
 
 from gateway.audit import AuditTrail, visible
-from gateway.cli.common import add_config, run_async, settings_or_exit
+from gateway.cli.common import add_config, at_least_one, run_async, settings_or_exit
 from gateway.db import create_engine
 from gateway.deliver.transport import SmtpTransport
 from gateway.deliver.worker import Dispatcher
@@ -21,7 +21,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing = actions.add_parser("list", help="messages in the queue")
     add_config(listing)
     listing.add_argument("--state", choices=[s.value for s in QueueState], action="append")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=at_least_one, default=100)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_list)
     show = actions.add_parser("show", help="one message's envelope and recipients")

@@ -236,6 +236,22 @@ def test_bad_arguments_exit_2(argv, capsys):
     assert "usage:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [
+    ["audit", "search", "--limit", "-1"], ["audit", "search", "--limit", "0"],
+    ["audit", "report", "--top", "-3"], ["audit", "verify", "--max-problems", "0"],
+    ["queue", "list", "--limit", "-1"], ["held", "list", "--limit", "0"],
+    ["passwords", "list", "--limit", "-2"], ["queue", "list", "--limit", "many"],
+])
+def test_a_count_of_less_than_one_is_refused(argv, capsys):
+    """SQLite reads LIMIT -1 as no limit at all, and PostgreSQL refuses it:
+    the command line says so first, before any database is touched."""
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be 1 or more" in err or "not a whole number: 'many'" in err
+
+
 def test_check_config_subprocess_with_env_override(config_dir):
     path = write(config_dir, "")
     ok = subprocess.run(
