@@ -79,7 +79,7 @@ def create_sqlite_writer_engine(engine: AsyncEngine) -> Engine:
     """
     url = engine.url.set(drivername="sqlite+pysqlite")
     sync = create_sync_engine(
-        url, pool_size=1, max_overflow=0,
+        url, pool_size=1, max_overflow=0, hide_parameters=True,
         connect_args={"timeout": 30, "check_same_thread": False},
     )
     event.listen(sync, "connect", _writer_pragmas)
@@ -87,11 +87,17 @@ def create_sqlite_writer_engine(engine: AsyncEngine) -> Engine:
 
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    """An engine whose commits are durable (fsync'd) before they return."""
+    """An engine whose commits are durable (fsync'd) before they return.
+
+    Every engine hides statements' parameters from its errors
+    (`hide_parameters`): SQLAlchemy writes them into an exception's text,
+    and the rows the gateway writes hold recipients' names, telephone
+    numbers and an approver's note, which a traceback in a log must not."""
     if dialect_of(url) == "sqlite":
         # Writes are serialised by the store's single writer; the pool only
         # serves readers (CLI, health checks, claim polling).
-        engine = create_async_engine(url, pool_size=5, max_overflow=5, connect_args={"timeout": 30})
+        engine = create_async_engine(url, pool_size=5, max_overflow=5, hide_parameters=True,
+                                     connect_args={"timeout": 30})
 
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -100,7 +106,7 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     # also keeps `gateway db upgrade` from queueing every query behind a
     # migration's lock that waits on a long transaction.
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True,
         connect_args={"server_settings": {"lock_timeout": f"{round(LOCK_WAIT * 1000)}ms"}},
     )
 
