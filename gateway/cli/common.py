@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from gateway.db.engine import database_failed
 from gateway.errors import ConfigError, GatewayError
 from gateway.settings import Settings, load_settings
 
@@ -68,23 +67,13 @@ def run_async(func: Callable[[], Awaitable[T]]) -> T:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     except (SQLAlchemyError, OSError) as exc:
-        if not _database_error(exc):
+        if not database_failed(exc):
             raise
         print(f"error: the database could not be used ({database_failure(exc)}): check "
               "[database] url in the configuration, that the database server is running, "
               "and that `gateway db upgrade` has been run", file=sys.stderr)
         raise SystemExit(EXIT_DATABASE_UNAVAILABLE) from None
 
-
-# The socket errors of reaching a database server (asyncpg raises them as
-# they are): refused, reset, unreachable, timed out, a name not found.
-_UNREACHABLE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH,
-                errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE}
-
-
-def _database_error(exc: BaseException) -> bool:
-    return (isinstance(exc, SQLAlchemyError | ConnectionError | TimeoutError | socket.gaierror)
-            or (isinstance(exc, OSError) and exc.errno in _UNREACHABLE))
 
 
 def database_failure(exc: BaseException) -> str:

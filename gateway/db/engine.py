@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
@@ -124,3 +127,17 @@ async def read_one_snapshot(conn: AsyncConnection) -> None:
         await conn.execution_options(isolation_level="REPEATABLE READ")
     else:
         await conn.exec_driver_sql("BEGIN")
+
+
+# The socket errors of reaching a database server (asyncpg raises them as
+# they are): refused, reset, unreachable, timed out, a name not found.
+_UNREACHABLE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH,
+                errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE}
+
+
+def database_failed(exc: BaseException) -> bool:
+    """Is `exc` the database's failure, or the network's on the way to it?
+    (What a command or a page reports as "the database could not be used"
+    rather than as its own error.)"""
+    return (isinstance(exc, SQLAlchemyError | ConnectionError | TimeoutError | socket.gaierror)
+            or (isinstance(exc, OSError) and exc.errno in _UNREACHABLE))

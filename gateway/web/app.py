@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,6 +30,8 @@ from starlette.staticfiles import StaticFiles
 
 from gateway.audit import AuditKeys, AuditQuery, AuditTrail
 from gateway.db import create_engine
+from gateway.db.engine import database_failed
+from gateway.errors import StoreError
 from gateway.policy.recipients import RecipientsFile
 from gateway.queue import QueueStore, Writer
 from gateway.settings import Settings
@@ -83,6 +86,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
               404: "Not found", 405: "Not allowed"}
     return render(request, "error.html", {"status": status, "title": titles.get(status, "Error"),
                                           "detail": detail}, status=status)
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """The database down (or the Writer's commit failing): a page that says
+    so, 503, where Starlette answered a bare "Internal Server Error".  Its
+    log line names the error's type only: SQLAlchemy's text would carry
+    the statement."""
+    if not (isinstance(exc, StoreError) or database_failed(exc)):
+        raise exc
+    log.error("console_database_error", path=request.url.path, error=type(exc).__name__)
+    return render(request, "error.html", {
+        "status": 503, "title": "The database could not be reached",
+        "detail": "Nothing was changed. Try again in a minute; if it goes on, tell IT "
+                  "(the gateway's log says console_database_error).",
+    }, status=503)
 
 
 def create_app(
@@ -154,6 +172,8 @@ def create_app(
                        max_age=max(60.0, web.session_timeout.total_seconds() * 2),
                        secure=auth.secure_cookie),
         ],
-        exception_handlers={NotSignedIn: _not_signed_in, HTTPException: _http_error},
+        exception_handlers={NotSignedIn: _not_signed_in, HTTPException: _http_error,
+                            SQLAlchemyError: _database_error, StoreError: _database_error,
+                            OSError: _database_error},
         lifespan=lifespan,
     )

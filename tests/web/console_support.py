@@ -172,13 +172,18 @@ class Console:
         self.url = url
         self.clock = Clock()
 
-    def settings(self, **web: Any) -> Settings:
+    def settings(self, database_url: str | None = None, **web: Any) -> Settings:
         data = dict(self.settings_data)
         data["web"] = {**data["web"], **web}
+        if database_url is not None:
+            data["database"] = {"url": database_url}
         return Settings.model_validate(data)
 
-    def client(self, client: tuple[str, int] = ("testclient", 50000), **web: Any) -> TestClient:
-        app = create_app(self.settings(**web), clock=self.clock)
+    def client(self, client: tuple[str, int] = ("testclient", 50000),
+               database_url: str | None = None, **web: Any) -> TestClient:
+        """`database_url`: another database than the seeded one (one that
+        cannot be reached, say)."""
+        app = create_app(self.settings(database_url, **web), clock=self.clock)
         return TestClient(app, base_url="http://console.test", client=client,
                           follow_redirects=False)
 

@@ -24,6 +24,7 @@ from console_support import (
     wait_for,
 )
 from sqlalchemy import text
+from structlog.testing import capture_logs
 from test_console_access import console_events, queue_state
 
 from gateway.audit import (
@@ -428,3 +429,39 @@ def test_console_events_keep_the_chain_verifiable(console: Console) -> None:
         return await AuditQuery(engine).get(HELD_ID)
 
     assert [e["type"] for e in console.run(record)["events"]][-1] == "approved"
+
+
+
+# -- the database down -------------------------------------------------------------------------
+
+
+def test_a_database_that_cannot_be_reached_is_a_page_that_says_so(console: Console) -> None:
+    """The database goes down while an administrator is signed in: the
+    audit search and a held message's decision each get a page saying what
+    is wrong and that nothing was changed,
+    with 503, where Starlette answered a bare 500 "Internal Server Error".
+    Signing in, which records itself, is refused the same way.  The log
+    line names the error's type, not its text."""
+    secret = "s" * 32  # one session secret: the sessions outlive the outage
+    up, down = (console.client(database_url=url, session_secret=secret)
+                for url in (None, "postgresql+asyncpg://postgres@127.0.0.1:9/nowhere"))
+    with up:
+        console.sign_in(up, "carol")  # an admin: audit pages and held decisions
+        form = up.get(f"/held/{HELD_ID}").text
+    with down, capture_logs() as logs:
+        down.cookies = up.cookies
+        page = down.get("/audit?sender=alice*")
+        decided = down.post(f"/held/{HELD_ID}/decide", data={
+            "decision": "approve", "note": "ok", "csrf": csrf_of(form)})
+        down.cookies.clear()
+        signin = down.get("/signin")
+        refused = down.post("/signin", data={"name": "alice", "password": "auditor-pass-1",
+                                             "csrf": csrf_of(signin.text), "next": "/"})
+    for response in (page, decided, refused):
+        assert response.status_code == 503
+        assert "The database could not be reached" in response.text
+        assert "Nothing was changed" in response.text
+    failures = [e for e in logs if e["event"] == "console_database_error"]
+    assert {e["path"] for e in failures} == {"/audit", f"/held/{HELD_ID}/decide", "/signin"}
+    assert {e["error"] for e in failures} <= {"ConnectionRefusedError", "StoreError"}
+    assert queue_state(console, HELD_ID)[0] == "held"
