@@ -19,7 +19,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -624,10 +624,11 @@ def format_report(report: dict[str, Any], top: int = 20) -> str:
         if not counts:
             out.write("  (none)\n")
             continue
-        items: Iterable[tuple[str, int]] = list(counts.items())[:top]
-        width = min(50, max(len(k or "-") for k, _ in items))
+        # Senders and organisations as they read (gateway.audit.display).
+        items = [(visible(k or "-"), c) for k, c in list(counts.items())[:top]]
+        width = min(50, max(len(k) for k, _ in items))
         for name, count in items:
-            out.write(f"  {(name or '-')[:50]:<{width}}  {count:>8}\n")
+            out.write(f"  {name[:50]:<{width}}  {count:>8}\n")
         if len(counts) > top:
             out.write(f"  ... {len(counts) - top} more\n")
     return out.getvalue().rstrip()

@@ -446,6 +446,9 @@ def test_show_and_search_name_the_characters_that_would_drive_the_terminal(
     code, out, _ = run(capsys, "audit", "search", "--since", "1d", "--config", config)
     assert code == 0
     assert "<U+202E>moc.elpmaxe@eve" in out and "\u202e" not in out
+    code, out, _ = run(capsys, "audit", "report", "--since", "1d", "--config", config)
+    assert code == 0
+    assert "<U+202E>moc.elpmaxe@eve" in out and "\u202e" not in out  # by sender
     code, out, _ = run(capsys, "audit", "show", "cli-escapes", "--format", "json",
                        "--config", config)
     document = json.loads(out)
