@@ -132,12 +132,15 @@ async def read_one_snapshot(conn: AsyncConnection) -> None:
 # The socket errors of reaching a database server (asyncpg raises them as
 # they are): refused, reset, unreachable, timed out, a name not found.
 _UNREACHABLE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH,
-                errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE}
+                errno.ENETUNREACH, errno.ETIMEDOUT}
 
 
 def database_failed(exc: BaseException) -> bool:
     """Is `exc` the database's failure, or the network's on the way to it?
     (What a command or a page reports as "the database could not be used"
-    rather than as its own error.)"""
+    rather than as its own error.)  Not a broken pipe: that is the reader
+    of a command's output gone (`| head`), which asyncpg never raises."""
+    if isinstance(exc, BrokenPipeError):
+        return False
     return (isinstance(exc, SQLAlchemyError | ConnectionError | TimeoutError | socket.gaierror)
             or (isinstance(exc, OSError) and exc.errno in _UNREACHABLE))

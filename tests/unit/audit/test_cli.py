@@ -6,12 +6,14 @@ import asyncio
 import csv
 import io
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from audit_support import life, make_record
-from gwtest import run_cli
+from gwtest import REPO, clean_env, run_cli
 from sqlalchemy import text
 
 from gateway.audit import (
@@ -528,3 +530,38 @@ def test_a_database_without_the_schema_says_so(tmp_path, capsys):
     assert exited.value.code == 75
     err = capsys.readouterr().err
     assert "(OperationalError: no such table: " in err and "gateway db upgrade" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["audit", "export", "--no-progress"], ["audit", "search", "--limit", "400"],
+])
+def test_output_read_only_in_part_ends_quietly(tmp_path, db_url, argv):
+    """`gateway audit export | head`: the reader goes after one line.  The
+    command stops as one ended by SIGPIPE does (141), saying nothing; it
+    printed a traceback, and the export blamed the database (exit 75)."""
+    async def many() -> None:  # 400 records: more than a pipe's 64 KiB
+        engine = create_engine(db_url)
+        writer = Writer(engine)
+        writer.start()
+        trail = AuditTrail()
+        ops = [trail.record_op(r, life(r)) for r in (make_record() for _ in range(400))]
+
+        async def all_of_them(conn):  # type: ignore[no-untyped-def]
+            for op in ops:
+                await op(conn)
+
+        await writer.submit(all_of_them)
+        await writer.stop()
+        await engine.dispose()
+
+    asyncio.run(many())
+    config = write_config(tmp_path, db_url)
+    command = subprocess.Popen(
+        [sys.executable, "-m", "gateway", *argv, "--config", config],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(), cwd=REPO,
+    )
+    assert command.stdout is not None and command.stderr is not None
+    assert command.stdout.readline()
+    command.stdout.close()
+    assert command.wait(60) == 141
+    assert command.stderr.read() == b""
