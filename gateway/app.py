@@ -209,6 +209,8 @@ class Gateway:
                                   on_release=self.dispatcher.wake)
             self.web_port = await self.web.start()
         loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+        for warning in self.settings.warnings():
+            log.warning("config_warning", warning=warning)
         log.info("gateway_started", smtp_port=self.port, metrics_port=self.metrics_port,
                  event_loop=loop)
 

@@ -12,6 +12,7 @@ them all at once.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -34,6 +35,11 @@ from gateway.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/gateway.toml")
 
+# A DNS name: dot-separated labels of letters, digits, hyphens (and
+# underscores), none starting or ending with a hyphen; a final dot allowed.
+_HOST_NAME = re.compile(
+    r"(?=.{1,254}\Z)(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?"
+)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|y)\s*$")
 _UNIT_SECONDS = {
     "ms": 0.001,
@@ -170,6 +176,37 @@ class RouteSettings(_Section):
     # One per delivery worker (`queue.workers` defaults to 16): with fewer,
     # workers wait for a connection to come free.
     pool_size: int = Field(default=16, ge=1, le=256)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        # Refused here, an empty or mistyped host is the administrator's
+        # to fix at once; accepted, every message deferred for days, then
+        # bounced.  Underscores are allowed: container service names use them.
+        with contextlib.suppress(ValueError):
+            ipaddress.ip_address(value.strip("[]"))
+            return value
+        if not _HOST_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a host name or an IP address")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be more than 0s")
+        return value
+
+    @property
+    def in_clear_off_this_machine(self) -> bool:
+        """tls = "none" to a host that is not this machine: the mail, the
+        separate password emails among it, crosses the network readable."""
+        if self.tls != "none" or self.host.lower() in {"localhost", "localhost."}:
+            return False
+        try:
+            return not ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return True
 
 
 class QueueSettings(_Section):
@@ -349,6 +386,17 @@ class Settings(_Section):
     @property
     def recipients_path(self) -> Path:
         return self.resolve(self.policy.recipients_file)
+
+    def warnings(self) -> list[str]:
+        """What is allowed but unsafe: `check-config` prints it, `serve` logs it."""
+        routes = {"upstream": self.upstream,
+                  **{f"routes.{name}": route for name, route in self.routes.items()}}
+        return [
+            f"{name}.tls is none and {name}.host {route.host} is not this machine: mail, "
+            "the separate password emails among it, crosses the network in clear "
+            "(use starttls-verify or implicit)"
+            for name, route in routes.items() if route.in_clear_off_this_machine
+        ]
 
 
 _SECTIONS = {

@@ -80,6 +80,8 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
         return 1
+    for warning in settings.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
     print("ok")
     return 0
 

@@ -131,3 +131,26 @@ async def test_internal_failures_are_counted(gateway, monkeypatch):
     await conn.close()
     _, _, text = await http_get(gateway.metrics_port, "/metrics")
     assert metric(text, "gateway_messages_rejected_total", reason="internal_error") == 1
+
+
+async def test_an_upstream_reached_in_clear_is_logged_at_start(gateway_factory):
+    """`serve` says at start what `check-config` warns of: the log store
+    keeps it where IT looks."""
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        await gateway_factory({"upstream": {"host": "smarthost.example.org", "tls": "none"}})
+    (warning,) = [e for e in logs if e["event"] == "config_warning"]
+    assert warning["log_level"] == "warning"
+    assert "upstream.host smarthost.example.org is not this machine" in warning["warning"]
+    started = [e["event"] for e in logs if e["event"] in {"config_warning", "gateway_started"}]
+    assert started == ["config_warning", "gateway_started"]
+
+
+async def test_an_upstream_on_this_machine_gives_no_warning(gateway_factory):
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        await gateway_factory()  # the sink, on 127.0.0.1, tls none
+    assert [e for e in logs if e["event"] == "config_warning"] == []
+    assert [e for e in logs if e["event"] == "gateway_started"]

@@ -279,3 +279,43 @@ def test_toml_writer_round_trips():
             "users": [{"name": "a", "password_hash": "$argon2id$x"}],
             "routes": {"nhs": {"host": "h.example", "tls": "implicit"}}, "top": 1}
     assert tomllib.loads(to_toml(data)) == data
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('[upstream]\nhost = ""', "upstream.host: '' is not a host name or an IP address"),
+    ('[upstream]\nhost = "smtp relay.example"', "'smtp relay.example' is not a host name"),
+    ('[upstream]\nhost = "-relay.example"', "'-relay.example' is not a host name"),
+    ('[routes.nhs]\nhost = "relay..example"\ntls = "implicit"',
+     "routes.nhs.host: 'relay..example' is not a host name"),
+    ('[upstream]\ntimeout = "0s"', "upstream.timeout: must be more than 0s"),
+])
+def test_an_upstream_that_cannot_be_reached_is_refused(config_dir, text, problem):
+    """Accepted, an empty or mistyped host deferred every message for days,
+    then bounced it; a zero timeout failed every attempt at once."""
+    (found,) = problems_of(write(config_dir, text))
+    assert problem in found
+
+
+@pytest.mark.parametrize("host", [
+    "smarthost.example.org", "smarthost.example.org.", "mail_relay", "10.0.0.25", "::1",
+    "[2001:db8::25]", "localhost",
+])
+def test_host_names_and_addresses_are_accepted(config_dir, host):
+    settings = load_settings(write(config_dir, f'[upstream]\nhost = "{host}"\n'), environ={})
+    assert settings.upstream.host == host
+
+
+@pytest.mark.parametrize(("host", "tls", "warned"), [
+    ("smarthost.example.org", "none", True), ("10.0.0.25", "none", True),
+    ("127.0.0.1", "none", False), ("::1", "none", False), ("localhost", "none", False),
+    ("smarthost.example.org", "starttls-verify", False),
+])
+def test_mail_in_clear_across_the_network_is_a_warning(config_dir, capsys, host, tls, warned):
+    """Allowed (a smarthost on a trusted LAN), but said: the password
+    emails would cross the network readable.  `check-config` exits 0."""
+    path = write(config_dir, f'[upstream]\nhost = "{host}"\ntls = "{tls}"\n')
+    assert main(["check-config", "--config", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: upstream.tls is none and upstream.host" in err) == warned
+    if warned:
+        assert f"upstream.host {host} is not this machine" in err and "in clear" in err
