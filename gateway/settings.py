@@ -249,6 +249,20 @@ class DatabaseSettings(_Section):
             raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
         return value
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database's file (relative: to the working folder, as
+        SQLite opens it), or None for PostgreSQL or an in-memory database."""
+        return sqlite_path(self.url)
+
+
+def sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite+aiosqlite:///"
+    if not url.startswith(prefix):
+        return None
+    path = url[len(prefix):].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
 
 class ReceiptSettings(_Section):
     domain: str = "receipts.gateway.example.org"
@@ -391,12 +405,38 @@ class Settings(_Section):
         """What is allowed but unsafe: `check-config` prints it, `serve` logs it."""
         routes = {"upstream": self.upstream,
                   **{f"routes.{name}": route for name, route in self.routes.items()}}
-        return [
+        found = [
             f"{name}.tls is none and {name}.host {route.host} is not this machine: mail, "
             "the separate password emails among it, crosses the network in clear "
             "(use starttls-verify or implicit)"
             for name, route in routes.items() if route.in_clear_off_this_machine
         ]
+        return found + self._open_to_others()
+
+    def _open_to_others(self) -> list[str]:
+        """Secret files, and the SQLite database (queued mail, the trail),
+        that every account on the machine may read or change.  Group access
+        is left alone: a Kubernetes Secret mounted 0440 is how it should be."""
+        private = [(key, self.resolve(value)) for key, value in (
+            ("server.tls_key", self.server.tls_key),
+            ("passwords.key_file", self.passwords.key_file),
+            ("audit.key_file", self.audit.key_file),
+            ("receipts.key_file", self.receipts.key_file),
+        ) if value]
+        database = self.database.sqlite_path
+        if database is not None:
+            private += [("database.url", Path(f"{database}{suffix}"))
+                        for suffix in ("", "-wal", "-shm")]
+        found = []
+        for key, path in private:
+            try:
+                mode = path.stat().st_mode & 0o777
+            except OSError:
+                continue  # missing files are _check_files' to report, or not made yet
+            if mode & 0o007:
+                found.append(f"{key}: {path} can be read or changed by every account on this "
+                             f"machine (mode {mode:04o}): chmod o-rwx {path}")
+        return found
 
 
 _SECTIONS = {

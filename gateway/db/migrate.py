@@ -15,6 +15,8 @@ running until they are replaced.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from functools import cache
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.settings import sqlite_path
 
 log = structlog.get_logger(__name__)
 
@@ -38,17 +42,23 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def ensure_sqlite_folder(url: str) -> None:
-    """SQLite creates the file but not its folder (e.g. var/)."""
-    prefix = "sqlite+aiosqlite:///"
-    if url.startswith(prefix):
-        path = url[len(prefix) :].split("?", 1)[0]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+def prepare_sqlite_file(url: str) -> None:
+    """SQLite creates the file but not its folder (e.g. var/), and creates
+    it with the umask's mode, often 0644: readable by every account, with
+    queued mail and the audit trail in it.  A folder made here is 0700 and
+    a file 0600; SQLite gives its -wal and -shm files the file's mode.  An
+    existing file is left as it is (`gateway check-config` warns of one
+    others can read)."""
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    ensure_sqlite_folder(url)
+    prepare_sqlite_file(url)
     command.upgrade(alembic_config(url), revision)
 
 

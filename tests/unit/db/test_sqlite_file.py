@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from gateway.db.engine import (
     create_engine,
     create_sqlite_writer_engine,
 )
+from gateway.db.migrate import upgrade
 
 
 async def _pragmas(url: str) -> dict[str, object]:
@@ -79,3 +82,26 @@ async def test_the_writer_has_a_page_cache_for_a_batch_of_large_messages(tmp_pat
     finally:
         writer.dispose()
         await engine.dispose()
+
+
+async def test_a_database_made_by_the_upgrade_is_its_owner_s_alone(tmp_path: Path) -> None:
+    """Queued mail and the audit trail: a new file is 0600 in a new folder
+    of 0700, and SQLite's -wal and -shm take the file's mode, whatever the
+    umask (a shell's 022 made them 0644, read by every account)."""
+    path = tmp_path / "state" / "gateway.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    old = os.umask(0o022)
+    try:
+        await asyncio.to_thread(upgrade, url)
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:  # opens the WAL, and keeps it open
+                await conn.execute(text("CREATE TABLE IF NOT EXISTS t (x BLOB)"))
+                await conn.execute(text("INSERT INTO t VALUES (x'00')"))
+                modes = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir()}
+        finally:
+            await engine.dispose()
+    finally:
+        os.umask(old)
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert modes == {"gateway.db": 0o600, "gateway.db-wal": 0o600, "gateway.db-shm": 0o600}

@@ -319,3 +319,27 @@ def test_mail_in_clear_across_the_network_is_a_warning(config_dir, capsys, host,
     assert ("warning: upstream.tls is none and upstream.host" in err) == warned
     if warned:
         assert f"upstream.host {host} is not this machine" in err and "in clear" in err
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o644, True), (0o604, True), (0o640, False),
+                                              (0o600, False), (0o440, False)])
+def test_secret_files_and_the_database_open_to_every_account_are_a_warning(
+    config_dir, capsys, mode, warned
+):
+    """A key file or the SQLite database others can read: `check-config`
+    says which and how to close it (group access is a Kubernetes Secret's
+    0440, left alone)."""
+    key = config_dir / "audit.key"
+    key.write_text("k" * 40, encoding="utf-8")
+    database = config_dir / "gateway.db"
+    database.write_bytes(b"")
+    for path in (key, database):
+        path.chmod(mode)
+    config = write(config_dir, f'[audit]\nkey_file = "audit.key"\n\n'
+                               f'[database]\nurl = "sqlite+aiosqlite:///{database}"\n')
+    assert main(["check-config", "--config", str(config)]) == 0
+    err = capsys.readouterr().err
+    for key_name, path in (("audit.key_file", key), ("database.url", database)):
+        line = (f"warning: {key_name}: {path} can be read or changed by every account on this "
+                f"machine (mode {mode:04o}): chmod o-rwx {path}")
+        assert (line in err) == warned, err
