@@ -162,12 +162,14 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
     """A migrated SQLite database file of this test's own."""
     folder = tmp_path / "db"
-    folder.mkdir()
+    folder.mkdir(mode=0o700)
     target = folder / "gateway.db"
     shutil.copyfile(_sqlite_template, target)
+    target.chmod(0o600)  # as `gateway db upgrade` makes it
     wal = Path(f"{_sqlite_template}-wal")
     if wal.exists():  # normally checkpointed away when the engine closed
         shutil.copyfile(wal, f"{target}-wal")
+        Path(f"{target}-wal").chmod(0o600)
     return f"sqlite+aiosqlite:///{target}"
 
 
