@@ -2,7 +2,9 @@
 
 Every command takes `--config FILE` after its command words; it defaults to
 $GATEWAY_CONFIG, else config/gateway.toml.  Exit codes: 0 success, 1 a
-problem found (bad config, failed verification), 2 bad arguments.
+problem found (bad config, failed verification), 2 bad arguments, 75 the
+database could not be used (common.EXIT_DATABASE_UNAVAILABLE), 141 the
+reader of the output went (EXIT_BROKEN_PIPE).
 """
 
 from __future__ import annotations

@@ -75,7 +75,6 @@ def run_async(func: Callable[[], Awaitable[T]]) -> T:
         raise SystemExit(EXIT_DATABASE_UNAVAILABLE) from None
 
 
-
 def database_failure(exc: BaseException) -> str:
     """What went wrong, in one line: the driver's error and its first line.
     Never SQLAlchemy's own rendering, which adds the statement and its
