@@ -109,7 +109,7 @@ class Gateway:
             lease_seconds=settings.queue.lease.total_seconds(),
         )
         self.audit = AuditTrail.from_settings(settings)
-        routes = {"upstream": settings.upstream, **settings.routes}
+        routes = settings.all_routes
         self.transport = transport or SmtpTransport(
             routes, settings.server.hostname, str(settings.config_dir)
         )

@@ -401,15 +401,25 @@ class Settings(_Section):
     def recipients_path(self) -> Path:
         return self.resolve(self.policy.recipients_file)
 
+    @property
+    def all_routes(self) -> dict[str, RouteSettings]:
+        """Every smarthost by the name a route is chosen by: `upstream`
+        (the default) and each [routes.NAME]."""
+        return {"upstream": self.upstream, **self.routes}
+
+    def route_sections(self) -> dict[str, RouteSettings]:
+        """The same, by where each is configured (`upstream`, `routes.NAME`):
+        what a message about the configuration names."""
+        return {"upstream": self.upstream,
+                **{f"routes.{name}": route for name, route in self.routes.items()}}
+
     def warnings(self) -> list[str]:
         """What is allowed but unsafe: `check-config` prints it, `serve` logs it."""
-        routes = {"upstream": self.upstream,
-                  **{f"routes.{name}": route for name, route in self.routes.items()}}
         found = [
             f"{name}.tls is none and {name}.host {route.host} is not this machine: mail, "
             "the separate password emails among it, crosses the network in clear "
             "(use starttls-verify or implicit)"
-            for name, route in routes.items() if route.in_clear_off_this_machine
+            for name, route in self.route_sections().items() if route.in_clear_off_this_machine
         ]
         return found + self._open_to_others()
 
@@ -486,9 +496,7 @@ def _check_files(settings: Settings, source: str) -> list[str]:
         checks.append(("audit.key_file", settings.audit.key_file))
     if settings.receipts.key_file:
         checks.append(("receipts.key_file", settings.receipts.key_file))
-    for route_name, route in {"upstream": settings.upstream, **{
-        f"routes.{n}": r for n, r in settings.routes.items()
-    }}.items():
+    for route_name, route in settings.route_sections().items():
         if route.ca_file:
             checks.append((f"{route_name}.ca_file", route.ca_file))
     for key, value in checks:

@@ -191,7 +191,7 @@ async def _lookups(settings: Settings, entry: HeldPassword) -> tuple[str, str | 
 async def send_password(
     settings: Settings, route: str, to: str, content: bytes
 ) -> None:
-    routes = {"upstream": settings.upstream, **settings.routes}
+    routes = settings.all_routes
     if route not in routes:
         # A recipient pinned to a route that is gone must not fall back to a weaker one.
         raise DeliveryError(f"route {route!r} is no longer configured")

@@ -150,7 +150,7 @@ def _bounce(args: argparse.Namespace) -> int:
             store = QueueStore(engine, writer, lease_seconds=settings.queue.lease.total_seconds())
             message = await store.claim(args.id)
             if message is not None:
-                routes = {"upstream": settings.upstream, **settings.routes}
+                routes = settings.all_routes
                 # Nothing is sent: the transport is only the Dispatcher's to hold.
                 transport = SmtpTransport(routes, settings.server.hostname,
                                           str(settings.config_dir))
