@@ -5,6 +5,7 @@
     ├── ContentError           content that cannot be parsed or inspected
     │   └── LimitExceeded      a size, depth, count or time limit was hit
     ├── StoreError             the database failed (maps to 451 4.3.0)
+    │   └── DatabaseMissing    a command's SQLite file does not exist
     ├── DeliveryError          the upstream could not be reached or refused
     ├── VaultError             a held password cannot be sealed or opened
     └── AuditIntegrityError    the audit chain does not verify
@@ -39,6 +40,11 @@ class LimitExceeded(ContentError):
 
 class StoreError(GatewayError):
     """The queue or audit database could not complete an operation."""
+
+
+class DatabaseMissing(StoreError):
+    """The SQLite file a command was pointed at does not exist (a mistyped
+    path, a relative one read from another folder, or no `db upgrade` yet)."""
 
 
 class DeliveryError(GatewayError):

@@ -40,8 +40,13 @@ from gateway.audit import (
     visible,
 )
 from gateway.audit.verify import DEFAULT_WORKERS, Anchor, parse_anchor
-from gateway.cli.common import add_config, at_least_one, run_async, settings_or_exit
-from gateway.db import create_engine
+from gateway.cli.common import (
+    add_config,
+    at_least_one,
+    open_database,
+    run_async,
+    settings_or_exit,
+)
 from gateway.errors import ConfigError, GatewayError
 from gateway.operate.retention import remove_finished
 from gateway.settings import Settings, parse_duration
@@ -209,7 +214,7 @@ def _add_period(parser: argparse.ArgumentParser) -> None:
 
 def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Any]) -> Any:
     async def run() -> Any:
-        engine = create_engine(settings.database.url)
+        engine = open_database(settings)
         try:
             return await work(engine)
         finally:

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.db.engine import database_failed
-from gateway.errors import ConfigError, GatewayError
-from gateway.settings import Settings, load_settings
+from gateway.db.engine import create_engine, database_failed
+from gateway.errors import ConfigError, DatabaseMissing, GatewayError
+from gateway.settings import Settings, load_settings, sqlite_path
 
 T = TypeVar("T")
 
@@ -63,6 +64,9 @@ def run_async(func: Callable[[], Awaitable[T]]) -> T:
     EXIT_DATABASE_UNAVAILABLE."""
     try:
         return asyncio.run(func())  # type: ignore[arg-type]
+    except DatabaseMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_DATABASE_UNAVAILABLE) from None
     except GatewayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -73,6 +77,24 @@ def run_async(func: Callable[[], Awaitable[T]]) -> T:
               "[database] url in the configuration, that the database server is running, "
               "and that `gateway db upgrade` has been run", file=sys.stderr)
         raise SystemExit(EXIT_DATABASE_UNAVAILABLE) from None
+
+
+def open_database(settings: Settings) -> AsyncEngine:
+    """The engine a command reads and writes with.
+
+    SQLite creates a database file that does not exist, so a command
+    pointed at a mistyped path, or at a relative one from another folder
+    (SQLAlchemy reads it against the working folder), would leave an empty
+    database there and then fail for want of its tables.  Only `gateway db
+    upgrade` creates the file; a command names the path it looked for."""
+    path = sqlite_path(settings.database.url)
+    if path is not None and not path.exists():
+        raise DatabaseMissing(
+            f"the database file {path.absolute()} does not exist: check [database] url "
+            "in the configuration (a relative path is read from the folder the command "
+            "runs in), or create the database with `gateway db upgrade`"
+        )
+    return create_engine(settings.database.url)
 
 
 def database_failure(exc: BaseException) -> str:

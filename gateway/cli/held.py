@@ -21,8 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import AuditTrail, visible
-from gateway.cli.common import add_config, at_least_one, run_async, settings_or_exit
-from gateway.db import audit_records, create_engine
+from gateway.cli.common import (
+    add_config,
+    at_least_one,
+    open_database,
+    run_async,
+    settings_or_exit,
+)
+from gateway.db import audit_records
 from gateway.queue import QueuedMessage, QueueState, QueueStore, Writer
 from gateway.queue.held import decide_held
 from gateway.settings import Settings
@@ -75,7 +81,7 @@ def _list(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
 
     async def run() -> list[dict[str, Any]]:
-        engine = create_engine(settings.database.url)
+        engine = open_database(settings)
         try:
             messages = await QueueStore(engine, Writer(engine)).list([QueueState.HELD], args.limit)
             docs = await _documents(engine, [m.audit_id or m.id for m in messages])
@@ -106,7 +112,7 @@ async def _apply(
     settings: Settings, message_id: str, approve: bool, by: str, note: str
 ) -> str | None:
     """Move the message out of HELD with its audit event; an error text or None."""
-    engine = create_engine(settings.database.url)
+    engine = open_database(settings)
     writer = Writer(engine)
     writer.start()
     try:

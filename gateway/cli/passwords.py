@@ -19,8 +19,14 @@ from email.utils import format_datetime, make_msgid, parseaddr
 
 from sqlalchemy import select
 
-from gateway.cli.common import add_config, at_least_one, run_async, settings_or_exit
-from gateway.db import audit_records, create_engine, queue_recipients
+from gateway.cli.common import (
+    add_config,
+    at_least_one,
+    open_database,
+    run_async,
+    settings_or_exit,
+)
+from gateway.db import audit_records, queue_recipients
 from gateway.deliver.transport import Outbound as SmtpOutbound
 from gateway.deliver.transport import OutboundRecipient, SmtpTransport
 from gateway.errors import DeliveryError, VaultError
@@ -96,7 +102,7 @@ def _list(args: argparse.Namespace) -> int:
     states = [HeldState(s) for s in args.state or []]
 
     async def run() -> list[HeldPassword]:
-        engine = create_engine(settings.database.url)
+        engine = open_database(settings)
         try:
             store = PasswordStore(engine, Writer(engine))
             return await store.list(states, args.limit, queue_id=args.queue_id)
@@ -165,7 +171,7 @@ def password_email(
 
 async def _lookups(settings: Settings, entry: HeldPassword) -> tuple[str, str | None]:
     """(route the recipient's mail took, Message-ID of the original message)."""
-    engine = create_engine(settings.database.url)
+    engine = open_database(settings)
     try:
         async with engine.connect() as conn:
             route = (
@@ -228,7 +234,7 @@ def _release(args: argparse.Namespace) -> int:
             return 2
 
     async def run() -> HeldPassword:
-        engine = create_engine(settings.database.url)
+        engine = open_database(settings)
         writer = Writer(engine)
         writer.start()
         try:
@@ -256,7 +262,7 @@ def _expire(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
 
     async def run() -> int:
-        engine = create_engine(settings.database.url)
+        engine = open_database(settings)
         writer = Writer(engine)
         writer.start()
         try:
@@ -274,7 +280,7 @@ def _rekey(args: argparse.Namespace) -> int:
     vault = _vault_or_exit(settings)
 
     async def run() -> int:
-        engine = create_engine(settings.database.url)
+        engine = open_database(settings)
         writer = Writer(engine)
         writer.start()
         try:

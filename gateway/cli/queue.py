@@ -8,8 +8,13 @@ import sys
 import time
 
 from gateway.audit import AuditTrail, visible
-from gateway.cli.common import add_config, at_least_one, run_async, settings_or_exit
-from gateway.db import create_engine
+from gateway.cli.common import (
+    add_config,
+    at_least_one,
+    open_database,
+    run_async,
+    settings_or_exit,
+)
 from gateway.deliver.transport import SmtpTransport
 from gateway.deliver.worker import Dispatcher
 from gateway.queue import QueuedMessage, QueueState, QueueStore, Writer
@@ -73,7 +78,7 @@ def _list(args: argparse.Namespace) -> int:
     states = [QueueState(s) for s in args.state or []]
 
     async def run() -> list[QueuedMessage]:
-        engine = create_engine(settings.database.url)
+        engine = open_database(settings)
         try:
             return await QueueStore(engine, Writer(engine)).list(states, args.limit)
         finally:
@@ -98,7 +103,7 @@ def _show(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
 
     async def run() -> QueuedMessage | None:
-        engine = create_engine(settings.database.url)
+        engine = open_database(settings)
         try:
             return await QueueStore(engine, Writer(engine)).get(args.id)
         finally:
@@ -116,7 +121,7 @@ def _retry(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
 
     async def run() -> int:
-        engine = create_engine(settings.database.url)
+        engine = open_database(settings)
         writer = Writer(engine)
         writer.start()
         try:
@@ -143,7 +148,7 @@ def _bounce(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
 
     async def run() -> QueuedMessage | None:
-        engine = create_engine(settings.database.url)
+        engine = open_database(settings)
         writer = Writer(engine)
         writer.start()
         try:

@@ -524,12 +524,38 @@ def test_a_database_that_cannot_be_reached_is_one_line_and_exit_75(tmp_path, arg
 
 
 def test_a_database_without_the_schema_says_so(tmp_path, capsys):
+    (tmp_path / "empty.db").touch(mode=0o600)
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(SystemExit) as exited:
         main(["audit", "search", "--config", config])
     assert exited.value.code == 75
     err = capsys.readouterr().err
     assert "(OperationalError: no such table: " in err and "gateway db upgrade" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["audit", "verify"], ["audit", "search"], ["audit", "show", "r-1"], ["audit", "export"],
+    ["audit", "report", "--since", "30d"], ["audit", "purge"], ["audit", "checkpoint"],
+    ["queue", "list"], ["queue", "retry", "q-1"], ["held", "list"],
+    ["held", "approve", "q-1", "--by", "A. Approver"], ["passwords", "list"],
+])
+def test_a_sqlite_file_that_is_not_there_is_named_and_not_made(tmp_path, capsys, monkeypatch,
+                                                                argv):
+    """A relative path read from another folder (or a mistyped one) made an
+    empty database there, and the command then failed for want of tables;
+    `gateway db upgrade` run next would have made a second trail."""
+    (tmp_path / "var").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, "sqlite+aiosqlite:///var/gateway.db")
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--config", config])
+    assert exited.value.code == 75
+    err = capsys.readouterr().err
+    assert err == (f"error: the database file {tmp_path / 'var' / 'gateway.db'} does not exist: "
+                   "check [database] url in the configuration (a relative path is read from "
+                   "the folder the command runs in), or create the database with "
+                   "`gateway db upgrade`\n")
+    assert list((tmp_path / "var").iterdir()) == []
 
 
 @pytest.mark.parametrize("argv", [
