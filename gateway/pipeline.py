@@ -136,21 +136,28 @@ def _helo_text(helo: str) -> str:
 
 
 def redact_subject(inspection: Inspection, findings: tuple[Finding, ...]) -> str:
-    """The subject with every span where personal data was found replaced."""
+    """The subject with every span where personal data was found replaced,
+    and every password written in it (the audit record and the sender's
+    notification quote the subject; neither may hold a password)."""
     subject = inspection.message.subject
-    spans = sorted(
-        (f.start, f.end) for f in findings if f.source == SegmentSource.SUBJECT
-    )
+    spans = [(f.start, f.end) for f in findings if f.source == SegmentSource.SUBJECT]
+    if spans:
+        text = next(
+            (s.text for s in inspection.segments if s.source == SegmentSource.SUBJECT), None
+        )
+        if text is None or text != subject:
+            return REDACTED  # offsets would not line up: hide it all rather than leak
+    for candidate in inspection.passwords:
+        if candidate.location == "subject" and candidate.value:
+            start = subject.find(candidate.value)
+            while start >= 0:
+                spans.append((start, start + len(candidate.value)))
+                start = subject.find(candidate.value, start + 1)
     if not spans:
         return subject
-    text = next(
-        (s.text for s in inspection.segments if s.source == SegmentSource.SUBJECT), None
-    )
-    if text is None or text != subject:
-        return REDACTED  # offsets would not line up: hide it all rather than leak
     out: list[str] = []
     position = 0
-    for start, end in spans:
+    for start, end in sorted(spans):
         if end <= position:
             continue
         start = max(start, position)

@@ -80,6 +80,12 @@ _BLOCK = frozenset(
     }
 )
 _CELL = frozenset({"td", "th"})
+
+
+def separates(tag: str) -> bool:
+    """Whether a tag parts the text on either side of it (a block or a
+    table cell); an inline tag joins it."""
+    return tag in _BLOCK or tag in _CELL
 _SKIP = frozenset({"style"})
 _PRE = frozenset({"pre", "textarea", "listing", "plaintext", "xmp"})
 # Blocks a browser sets apart with a margin: a blank line before and after.

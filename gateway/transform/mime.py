@@ -13,6 +13,7 @@ the same entity here.
 
 from __future__ import annotations
 
+import bisect
 import html
 import io
 import re
@@ -25,6 +26,7 @@ from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 
 from gateway.errors import ContentError
+from gateway.extract.html import separates
 from gateway.parse.charsets import normalise_charset
 
 OUTPUT_POLICY = policy.SMTP.clone(refold_source="none")
@@ -218,7 +220,6 @@ def text_part(text: str, disposition: str | None = "inline") -> MIMEPart:
 _BODY_TAG = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
 _HTML_TAG = re.compile(r"<html\b[^>]*>", re.IGNORECASE)
-_MARKUP = re.compile(r"(<!--.*?-->|<[^<>]*>)", re.DOTALL)
 
 
 def insert_html(document: str, fragment: str) -> str:
@@ -230,14 +231,104 @@ def insert_html(document: str, fragment: str) -> str:
     return fragment + document
 
 
-def html_text_chunks(document: str) -> list[tuple[bool, str]]:
-    """(is_text, chunk) pieces: text between tags, and the tags/comments."""
-    pieces = _MARKUP.split(document)
-    return [(index % 2 == 0, piece) for index, piece in enumerate(pieces) if piece]
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A run of the visible text and the source it came from: `exact` when
+    each character is the source character at the same offset, otherwise
+    (an entity, a separator) the run's characters come from the whole span."""
+
+    at: int  # offset in the visible text
+    size: int
+    start: int  # source span
+    end: int
+    exact: bool
+
+
+class HtmlText:
+    """An HTML document's text as a reader sees it, mapped back to the source.
+
+    As the detect stage reads HTML (gateway.extract.html): inline tags
+    (span, b, Outlook's o:p) join the text on either side, so
+    `Marmalad<span>e</span>` reads `Marmalade`; block tags and table cells
+    part it; entities are decoded (`&#45;` is `-`); comments and `alt` and
+    `title` values are read too, since they travel in clear.  White space is
+    kept as it is.  `spans` says which source characters made a piece of
+    the visible text, so a password found there can be taken out of the
+    source with the markup around and inside it left as it was.
+    """
+
+    __slots__ = ("_offsets", "_runs", "text")
+
+    def __init__(self, document: str) -> None:
+        self._runs: list[_Run] = []
+        pieces: list[str] = []
+        size = 0
+
+        def add(text: str, start: int, end: int, exact: bool) -> None:
+            nonlocal size
+            if text:
+                self._runs.append(_Run(size, len(text), start, end, exact))
+                pieces.append(text)
+                size += len(text)
+
+        def source_text(start: int, end: int, decode: bool = True) -> None:
+            segment = document[start:end]
+            done = 0
+            if decode:
+                for entity in _ENTITY.finditer(segment):
+                    add(segment[done:entity.start()], start + done, start + entity.start(), True)
+                    add(html.unescape(entity.group()), start + entity.start(),
+                        start + entity.end(), False)
+                    done = entity.end()
+            add(segment[done:], start + done, end, True)
+
+        position = 0
+        for token in _MARKUP.finditer(document):
+            source_text(position, token.start())
+            position = token.end()
+            if token.group(1) is not None:  # a comment
+                add("\n", token.start(), token.start(), False)
+                source_text(token.start(1), token.end(1), decode=False)
+                add("\n", token.end(), token.end(), False)
+                continue
+            name = _TAG_NAME.match(token.group())
+            if name is not None and separates(name.group(1).lower()):
+                add("\n", token.start(), token.start(), False)
+            for attribute in _TEXT_ATTRIBUTE.finditer(token.group()):
+                group = next(g for g in (1, 2, 3) if attribute.group(g) is not None)
+                add(" ", token.start(), token.start(), False)
+                source_text(token.start() + attribute.start(group),
+                            token.start() + attribute.end(group))
+                add(" ", token.start(), token.start(), False)
+        source_text(position, len(document))
+        self.text = "".join(pieces)
+        self._offsets = [run.at for run in self._runs]
+
+    def spans(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The source spans of the visible text's [start, end), in order."""
+        found: list[tuple[int, int]] = []
+        index = max(0, bisect.bisect_right(self._offsets, start) - 1)
+        for run in self._runs[index:]:
+            if run.at >= end:
+                break
+            low, high = max(start, run.at), min(end, run.at + run.size)
+            if low >= high or run.start == run.end:
+                continue
+            if run.exact:
+                found.append((run.start + low - run.at, run.start + high - run.at))
+            elif not found or found[-1] != (run.start, run.end):
+                found.append((run.start, run.end))
+        return found
+
+
+_MARKUP = re.compile(r"<!--(.*?)-->|<[^<>]*>", re.DOTALL)
+_TAG_NAME = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9:_-]*)")
+_TEXT_ATTRIBUTE = re.compile(
+    r"""\s(?:alt|title)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE
+)
+_ENTITY = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
 
 
 def html_visible_text(document: str) -> str:
-    """The text a reader sees, roughly: a tag separates words like a space."""
-    return html.unescape(
-        "".join(c if is_text else " " for is_text, c in html_text_chunks(document))
-    )
+    """The text a reader sees (`HtmlText`)."""
+    return HtmlText(document).text

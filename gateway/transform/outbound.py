@@ -52,10 +52,10 @@ from gateway.parse.headers import decode_header_value
 from gateway.settings import Settings
 from gateway.transform.mime import (
     SIGNATURE_TYPES,
+    HtmlText,
     Node,
     body_nodes,
     get_text,
-    html_text_chunks,
     html_visible_text,
     insert_html,
     nodes,
@@ -152,16 +152,36 @@ def remove_from_text(text: str, values: Sequence[str]) -> str:
 
 
 def remove_from_html(document: str, values: Sequence[str]) -> str:
-    """HTML whose visible text no longer holds `values` (markup untouched)."""
-    if not values or not any(states_password(html_visible_text(document), v) for v in values):
+    """HTML whose visible text no longer holds `values`.
+
+    The values are found in the text a reader sees (`HtmlText`: a password
+    Outlook split with a spell-check <span>, or wrote with an entity, reads
+    whole there), and only the source characters that make them are
+    replaced; the markup around and between them stays."""
+    if not values:
         return document
+    text = HtmlText(document)
+    if not any(states_password(text.text, v) for v in values):
+        return document
+    cuts: list[tuple[int, int]] = []
+    for value in values:
+        for found in _word_bounded(value).finditer(text.text):
+            spans = text.spans(found.start(), found.end())
+            if spans:
+                cuts.append((spans[0][0], spans[0][0]))  # where the note goes
+                cuts.extend(spans)
     out: list[str] = []
-    for is_text, chunk in html_text_chunks(document):
-        if is_text:
-            for value in values:
-                for form in {value, html.escape(value, quote=False), html.escape(value)}:
-                    chunk = _word_bounded(form).sub(html.escape(REMOVED), chunk)
-        out.append(chunk)
+    position = 0
+    for start, end in sorted(set(cuts)):
+        if start < position:  # inside a cut already made (overlapping values)
+            start = position
+            if end <= start:
+                continue
+        out.append(document[position:start])
+        if start == end:
+            out.append(html.escape(REMOVED))
+        position = end
+    out.append(document[position:])
     return "".join(out)
 
 

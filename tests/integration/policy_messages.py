@@ -146,6 +146,9 @@ class Spec:
     purpose: bool = True
     corrupt_attachment: bool = False
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # An HTML alternative of the text, as Outlook sends it; {password} is
+    # replaced by the password.
+    html: str = ""
 
     def build(self) -> bytes:
         message = EmailMessage(policy=SMTP)
@@ -167,6 +170,9 @@ class Spec:
             lines += ["", self.body_extra]
         lines += ["", "Kind regards,", "Duty Desk"]
         message.set_content("\n".join(lines) + "\n")
+        if self.html:
+            message.add_alternative(self.html.replace("{password}", self.password),
+                                    subtype="html")
         if self.with_zip:
             message.add_attachment(
                 protected_zip(self.password, record_text(self.who), aes=self.zip_aes,

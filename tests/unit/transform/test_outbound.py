@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from transform_support import (
     BODY,
@@ -20,6 +22,7 @@ from gateway.inspect import inspect_message
 from gateway.model import PasswordCandidate
 from gateway.transform import outbound as outbound_module
 from gateway.transform import prepare_outbound, sharing_facts
+from gateway.transform.mime import HtmlText
 
 PASSWORD = "Blue42!x"
 NOTICE = "Handling notice: this message shares personal information."
@@ -201,3 +204,36 @@ def test_crlf_and_mime_kept_valid_for_8bit_latin1() -> None:
     text = part.get_content()
     assert "Café NHS 943 476 5919" in text and "Purpose of sharing: référence" in text
     assert "Purpose: référence" not in text
+
+
+@pytest.mark.parametrize(("document", "expected"), [
+    # Outlook's spell-check span and <o:p>: the markup stays, the text goes.
+    ('<p><span>Password: </span><span class=SpellE>Blue4</span><span>2!x<o:p></o:p></span></p>',
+     '<p><span>Password: </span><span class=SpellE>{R}</span><span><o:p></o:p></span></p>'),
+    ("<p>Password: Blue&#52;2&excl;x</p>", "<p>Password: {R}</p>"),
+    ("<!-- Password: Blue42!x --><p>Hello</p>", "<!-- Password: {R} --><p>Hello</p>"),
+    ('<img alt="Password: Blue42!x" src="cid:1">', '<img alt="Password: {R}" src="cid:1">'),
+    ("<p>Password: Blue42!x</p><p>Again: Blue42!x.</p>",
+     "<p>Password: {R}</p><p>Again: {R}.</p>"),
+    # Not the password: a longer word that holds it, or the same letters
+    # parted by a block.
+    ("<p>Password: Blue42!x</p><p>Blue42!xy</p>", "<p>Password: {R}</p><p>Blue42!xy</p>"),
+])
+def test_html_password_found_as_read_and_cut_from_the_source(document: str,
+                                                             expected: str) -> None:
+    removed = outbound_module.remove_from_html(document, [PASSWORD])
+    assert removed == expected.replace("{R}", html.escape(outbound_module.REMOVED))
+
+
+def test_html_without_a_password_statement_is_returned_as_it_came() -> None:
+    document = "<p>Blue42!x is only a word here</p>"
+    assert outbound_module.remove_from_html(document, [PASSWORD]) is document
+
+
+def test_html_text_reads_inline_tags_as_joined_and_blocks_as_parted() -> None:
+    document = "<div>NHS <b>943</b>476<i>5919</i></div><p>next&nbsp;one</p><td>x</td>"
+    text = HtmlText(document)
+    assert text.text == "\nNHS 9434765919\n\nnext\xa0one\n\nx\n"
+    start = text.text.index("next")
+    spans = text.spans(start + 1, start + len("next\xa0one"))
+    assert [document[a:b] for a, b in spans] == ["ext", "&nbsp;", "one"]
