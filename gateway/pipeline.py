@@ -46,17 +46,19 @@ import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from gateway.detect import FirstStop, build_engine, find_marking
+from gateway.detect import DetectionEngine, FirstStop, build_engine, find_marking
 from gateway.inspect import Reading, read_message
 from gateway.model import (
     Action,
     AttachmentReport,
     Envelope,
     Finding,
+    InformationType,
     Inspection,
     ReasonCode,
     RecipientEntry,
     SegmentSource,
+    TextSegment,
     Verdict,
 )
 from gateway.parse import ContentLimits
@@ -66,7 +68,7 @@ from gateway.policy.recipients import RecipientsFile
 from gateway.settings import Settings
 from gateway.transform import SharingFacts, prepare_outbound, sharing_facts
 
-__all__ = ["Ahead", "Decision", "Pipeline", "received_header", "redact_subject"]
+__all__ = ["Ahead", "Decision", "Pipeline", "received_header", "redact_sharing", "redact_subject"]
 
 REDACTED = "[redacted]"
 # Messages from this size on are inspected one at a time (see Pipeline.run).
@@ -147,25 +149,83 @@ def redact_subject(inspection: Inspection, findings: tuple[Finding, ...]) -> str
         )
         if text is None or text != subject:
             return REDACTED  # offsets would not line up: hide it all rather than leak
-    for candidate in inspection.passwords:
-        if candidate.location == "subject" and candidate.value:
-            start = subject.find(candidate.value)
-            while start >= 0:
-                spans.append((start, start + len(candidate.value)))
-                start = subject.find(candidate.value, start + 1)
+    # A password stated in the subject, and one that opened an attachment
+    # wherever the subject holds it (policy: password_in_message).
+    for value in {c.value for c in inspection.passwords if c.location == "subject" or c.opens}:
+        start = subject.find(value) if value else -1
+        while start >= 0:
+            spans.append((start, start + len(value)))
+            start = subject.find(value, start + 1)
+    return _redacted(subject, spans)
+
+
+def _redacted(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with each of `spans` (which may overlap) replaced by REDACTED."""
     if not spans:
-        return subject
+        return text
     out: list[str] = []
     position = 0
     for start, end in sorted(spans):
         if end <= position:
             continue
         start = max(start, position)
-        out.append(subject[position:start])
+        out.append(text[position:start])
         out.append(REDACTED)
         position = end
-    out.append(subject[position:])
+    out.append(text[position:])
     return "".join(out)
+
+
+# What the purpose and the limits to consent may name without redaction:
+# the kind of information shared is what they are for ("safeguarding
+# referral").  The authoriser is a member of staff, named with their work
+# contact details, which the record must keep.
+_PURPOSE_KEEPS = frozenset({InformationType.SPECIAL_CATEGORY})
+_AUTHORISER_KEEPS = _PURPOSE_KEEPS | {
+    InformationType.PERSON_NAME, InformationType.EMAIL_ADDRESS, InformationType.UK_PHONE_NUMBER,
+}
+
+
+def redact_sharing(engine: DetectionEngine, sharing: SharingFacts) -> SharingFacts:
+    """`sharing` with the personal data its values name replaced.
+
+    The purpose, the limits to consent and the authoriser are staff's own
+    words, written in a header or a line of the text, and they travel in
+    clear in the handling notice and stay in the audit record for years:
+    "assessment of <a child's name>, NHS <number>" must do neither.  A line
+    of the text was read with the body, so the verdict has seen it; a
+    header's value is read here only."""
+
+    def clean(value: str | None, keeps: frozenset[InformationType]) -> str | None:
+        if not value:
+            return value
+        findings = engine.detect([TextSegment("", SegmentSource.SUBJECT, value)])
+        return _redacted(value, [(f.start, f.end) for f in findings if f.info_type not in keeps])
+
+    return SharingFacts(
+        purpose=clean(sharing.purpose, _PURPOSE_KEEPS),
+        consent=clean(sharing.consent, _PURPOSE_KEEPS),
+        authorised_by=clean(sharing.authorised_by, _AUTHORISER_KEEPS),
+    )
+
+
+def redact_file_names(
+    engine: DetectionEngine, attachments: tuple[AttachmentReport, ...]
+) -> tuple[AttachmentReport, ...]:
+    """`attachments` with the personal data their file names show replaced:
+    what the audit record keeps of them.  (The verdict has read the names
+    already, as text of their attachments.)"""
+
+    def named(report: AttachmentReport) -> AttachmentReport:
+        name = report.filename
+        if not name:
+            return report
+        findings = engine.detect(
+            [TextSegment(report.part_path, SegmentSource.ATTACHMENT, name, filename=name)]
+        )
+        return replace(report, filename=_redacted(name, [(f.start, f.end) for f in findings]))
+
+    return tuple(named(report) for report in attachments)
 
 
 def _password_state(verdict: Verdict, inspection: Inspection, password: str | None) -> str:
@@ -253,7 +313,7 @@ class Pipeline:
         findings = self.engine.detect(clear, first_stops)
         protected = self.engine.detect(opened) if opened else ()
         marking = find_marking(inspection.message)
-        sharing = sharing_facts(inspection)
+        sharing = redact_sharing(self.engine, sharing_facts(inspection))
         allow_list = self.recipients.current()
         matches = match_recipients(envelope, allow_list)
         verdict = decide(
@@ -266,8 +326,12 @@ class Pipeline:
             purpose=sharing.purpose,
             protected_findings=protected,
         )
+        attachments = redact_file_names(self.engine, inspection.attachments)
         outbound, password, method = self._transform(
-            content, inspection, verdict, sharing, findings
+            content, inspection, verdict, sharing, findings, frozenset(
+                a.part_path for a, named in zip(inspection.attachments, attachments, strict=True)
+                if a.filename != named.filename
+            ),
         )
         routes = tuple(m.secure_route if m and m.secure_route else "upstream" for m in matches)
         return Decision(
@@ -281,7 +345,7 @@ class Pipeline:
             purpose=sharing.purpose,
             consent=sharing.consent,
             authorised_by=sharing.authorised_by,
-            attachments=inspection.attachments,
+            attachments=attachments,
             recipients=matches,
             method=method,
             subject_has_personal_data=any(f.source == SegmentSource.SUBJECT for f in findings),
@@ -294,6 +358,7 @@ class Pipeline:
         verdict: Verdict,
         sharing: SharingFacts,
         findings: tuple[Finding, ...],
+        names_to_hide: frozenset[str],
     ) -> tuple[bytes, str | None, str]:
         if verdict.action == Action.REJECT:
             return b"", None, ""
@@ -314,6 +379,7 @@ class Pipeline:
         # otherwise strips the sharing lines, takes out the sender's password
         # and adds the handling notice.
         outbound = prepare_outbound(
-            content, inspection, verdict, self.settings, sharing, findings=findings
+            content, inspection, verdict, self.settings, sharing, findings=findings,
+            names_to_hide=names_to_hide,
         )
         return outbound.content, outbound.password, outbound.method

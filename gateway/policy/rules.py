@@ -11,6 +11,7 @@ positions and kinds, envelope recipients and settings, nothing else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -298,12 +299,22 @@ def _unremovable(facts: Facts) -> list[str]:
         return []
     places = {"subject": "the subject line", "attachment": "another attachment"}
     found = []
+    # Written in the subject without a statement the inspect stage reads
+    # ("password Blue42!x", "pw Blue42!x"), the value is there all the same.
+    subject = facts.inspection.message.subject
+    if any(_written_in(value, subject) for value in opener_values):
+        found.append(places["subject"])
     for candidate in passwords:
         if not candidate.removable and candidate.value in opener_values:
             place = places.get(candidate.location, "a part of the message")
             if place not in found:
                 found.append(place)
     return found
+
+
+def _written_in(value: str, text: str) -> bool:
+    """`value` in `text` as a word of its own, not inside a longer one."""
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text) is not None
 
 
 def password_in_message(facts: Facts) -> Reason | None:

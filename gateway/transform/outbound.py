@@ -66,7 +66,14 @@ from gateway.transform.mime import (
     text_part,
 )
 from gateway.transform.notice import handling_html, handling_text, prepend_text, protected_text
-from gateway.transform.protect import ZIP_NAME, Entry, build_zip, generate_password, safe_name
+from gateway.transform.protect import (
+    ZIP_NAME,
+    Entry,
+    build_zip,
+    generate_password,
+    neutral_name,
+    safe_name,
+)
 from gateway.transform.sharing import (
     SHARING_HEADERS,
     SharingFacts,
@@ -102,6 +109,7 @@ def prepare_outbound(
     sharing: SharingFacts,
     *,
     findings: Sequence[Finding] = (),
+    names_to_hide: frozenset[str] = frozenset(),
 ) -> Outbound:
     """Make the message fit to deliver (see the module docstring).
 
@@ -109,7 +117,8 @@ def prepare_outbound(
     makes protect mode replace the subject by the marking alone.
     """
     try:
-        return _Transform(raw, inspection, verdict, settings, sharing, findings).run()
+        return _Transform(raw, inspection, verdict, settings, sharing, findings,
+                          names_to_hide).run()
     except ContentError:
         raise
     except Exception as exc:  # never deliver a half-made message: the client retries
@@ -194,8 +203,11 @@ class _Transform:
         settings: Settings,
         sharing: SharingFacts,
         findings: Sequence[Finding],
+        names_to_hide: frozenset[str] = frozenset(),
     ) -> None:
         self.raw = raw
+        # Parts whose file names show personal data: protecting renames them.
+        self.names_to_hide = names_to_hide
         self.inspection = inspection
         self.verdict = verdict
         self.settings = settings
@@ -352,6 +364,9 @@ class _Transform:
         attachments: list[Entry] = []
         for index, node in enumerate(nodes(message), start=1):
             if self.keeps(node):
+                if node.path in self.names_to_hide:
+                    _rename(node.part, neutral_name(node.part.get_filename(),
+                                                    f"attachment-{index}"))
                 self.kept.append(node.part)
             elif node.is_body:
                 text = get_text(node.part)
@@ -366,13 +381,13 @@ class _Transform:
             elif node.container:
                 inner = node.part.get_payload(0)
                 data = serialise(inner) if isinstance(inner, EmailMessage) else b""
-                name = safe_name(node.part.get_filename(), "message/rfc822", f"message-{index}")
+                name = self.entry_name(node, "message/rfc822", f"message-{index}")
                 if not name.lower().endswith(".eml"):
                     name += ".eml"
                 attachments.append(Entry(name, data))
             else:
                 data = node.part.get_payload(decode=True)
-                name = safe_name(node.part.get_filename(), node.content_type, f"attachment-{index}")
+                name = self.entry_name(node, node.content_type, f"attachment-{index}")
                 attachments.append(Entry(name, _bytes(data)))
         summary = self.summary(message, subject)
         if plain:
@@ -400,6 +415,12 @@ class _Transform:
         message.attach(attachment)
         for part in self.kept:
             message.attach(part)
+
+    def entry_name(self, node: Node, content_type: str, fallback: str) -> str:
+        name = node.part.get_filename()
+        if node.path in self.names_to_hide:
+            return neutral_name(name, fallback)
+        return safe_name(name, content_type, fallback)
 
     def summary(self, message: EmailMessage, subject: str) -> str:
         lines = []
@@ -469,6 +490,16 @@ class _Transform:
             ]
             if len(zips) != 1 or zips[0].get_payload(decode=True) != self.zip_bytes:
                 raise ContentError("the protected file did not survive the rewrite")
+
+
+def _rename(part: EmailMessage, name: str) -> None:
+    """Give an attachment another file name, wherever its headers say one."""
+    if part.get_param("filename", header="content-disposition") is not None:
+        part.set_param("filename", name, header="content-disposition")
+    else:
+        part.add_header("Content-Disposition", "attachment", filename=name)
+    if part.get_param("name") is not None:
+        part.set_param("name", name)
 
 
 def unwrap_signed(message: EmailMessage) -> bool:

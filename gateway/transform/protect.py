@@ -69,6 +69,14 @@ def safe_name(name: str | None, content_type: str, fallback: str) -> str:
     return text
 
 
+def neutral_name(name: str | None, fallback: str) -> str:
+    """`fallback` with the extension of `name`: for a file whose name shows
+    personal data.  An entry's name in the zip, and a kept attachment's,
+    can be read without the password."""
+    extension = re.fullmatch(r".*(\.[A-Za-z0-9]{1,10})", name or "", re.DOTALL)
+    return fallback + (extension.group(1).lower() if extension else "")
+
+
 def unique_names(entries: list[Entry]) -> list[Entry]:
     """Entries renamed `name (2).ext` where names repeat (case-insensitively)."""
     taken: set[str] = set()

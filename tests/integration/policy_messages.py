@@ -149,6 +149,8 @@ class Spec:
     # An HTML alternative of the text, as Outlook sends it; {password} is
     # replaced by the password.
     html: str = ""
+    zip_name: str = "referral.zip"
+    csv_name: str = "children.csv"
 
     def build(self) -> bytes:
         message = EmailMessage(policy=SMTP)
@@ -177,13 +179,13 @@ class Spec:
             message.add_attachment(
                 protected_zip(self.password, record_text(self.who), aes=self.zip_aes,
                               read_only=self.zip_read_only),
-                maintype="application", subtype="zip", filename="referral.zip",
+                maintype="application", subtype="zip", filename=self.zip_name,
             )
         if self.plain_attachment:
             message.add_attachment(
                 ("name,nhs_number,dob\n" + f"{self.who.name},{self.who.nhs},{self.who.dob}\n")
                 .encode(),
-                maintype="text", subtype="csv", filename="children.csv",
+                maintype="text", subtype="csv", filename=self.csv_name,
             )
         if self.corrupt_attachment:
             data = protected_zip(self.password, "x" * 200)

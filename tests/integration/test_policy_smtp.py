@@ -176,6 +176,102 @@ async def test_a_password_in_html_split_by_tags_or_entities_never_travels(
     assert await held_for(gw, reply.split()[-1]) == [spec.password]
 
 
+@pytest.mark.parametrize("written", ["password {pw}", "pw {pw}", "({pw})", "{pw}"])
+async def test_a_password_that_opens_the_zip_is_found_in_the_subject_however_written(
+    gateway_factory: Factory, sink: Any, who: Person, written: str
+) -> None:
+    """The body's statement gives the value away, and the value opened the
+    zip; the subject holding it with no "Password:" before it went out with
+    the zip it opens, and into the trail."""
+    spec = Spec(who)
+    spec.subject = f"{MARKING}: referral " + written.format(pw=spec.password)
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    code, reply = await send(gw.port, spec.build(), [ALLOWED])
+    assert code == 550, reply
+    assert "written in the subject line" in reply
+    (record,) = await records(gw)
+    assert [r["code"] for r in record["reasons"]] == ["password_in_message"]
+    assert record["subject"].startswith(f"{MARKING}: referral ")
+    assert "[redacted]" in record["subject"]
+    assert spec.password not in json.dumps(record)
+    (note,) = await sink.wait(1)
+    assert spec.password.encode() not in note.content
+
+
+@pytest.mark.parametrize("mode", ["enforce", "protect"])
+async def test_personal_data_in_the_purpose_or_consent_is_never_shown_or_recorded(
+    gateway_factory: Factory, sink: Any, who: Person, mode: str
+) -> None:
+    """The purpose and the limits to consent go to the recipient in the
+    handling notice, in clear, and into the trail; a header's value was
+    never read for personal data, and a body line's only for the verdict."""
+    spec = Spec(who, purpose=False, headers=[
+        ("X-Sharing-Purpose", f"Review of {who.name}, NHS {who.nhs}"),
+        ("X-Sharing-Consent", f"Mother agreed; DOB {who.dob}"),
+        ("X-Authorised-By", "Duty Manager, 01632 960111"),
+    ])
+    gw = await gateway_factory({"policy": {"mode": mode}})
+    code, reply = await send(gw.port, spec.build(), [ALLOWED])
+    assert code == 250, reply
+    (got,) = await sink.wait(1)
+    text = delivered_text(got.content)
+    assert "Purpose of sharing: Review of [redacted], NHS [redacted]" in text
+    (record,) = await records(gw)
+    assert record["purpose"] == "Review of [redacted], NHS [redacted]"
+    assert record["consent"] == "Mother agreed; DOB [redacted]"
+    assert record["authorised_by"] == "Duty Manager, 01632 960111"
+    for value in who.values:
+        assert value not in text and value.encode() not in got.content, value
+        assert value not in json.dumps(record), value
+
+
+async def test_personal_data_in_a_file_name_is_refused_and_not_recorded(
+    gateway_factory: Factory, sink: Any, who: Person
+) -> None:
+    """The name of an encrypted zip travels in clear; the trail kept it as
+    it came, where the subject's personal data was already redacted."""
+    spec = Spec(who, zip_name=f"referral {who.name} NHS {who.nhs}.zip")
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    code, reply = await send(gw.port, spec.build(), [ALLOWED])
+    assert code == 550, reply
+    (record,) = await records(gw)
+    assert [r["code"] for r in record["reasons"]] == ["unencrypted_attachment"]
+    assert [a["filename"] for a in record["attachments"]] == [
+        "referral [redacted] NHS [redacted].zip"
+    ]
+    for value in who.values:
+        assert value not in json.dumps(record), value
+
+
+async def test_protect_mode_renames_files_whose_names_show_personal_data(
+    gateway_factory: Factory, sink: Any, who: Person, tmp_path: Path
+) -> None:
+    """A zip's entry names, and the name of an attachment kept as the
+    sender encrypted it, are read without any password."""
+    spec = Spec(who, plain_attachment=True, zip_name=f"referral {who.name} NHS {who.nhs}.zip",
+                csv_name=f"{who.name} DOB {who.dob}.csv")
+    gw = await gateway_factory({"policy": {"mode": "protect"}})
+    code, reply = await send(gw.port, spec.build(), [ALLOWED])
+    assert code == 250, reply
+    (got,) = await sink.wait(1)
+    for value in who.values:
+        assert value.encode() not in got.content, value
+    message = email.message_from_bytes(strip_received(got.content)[1], policy=email.policy.default)
+    names = [p.get_filename() for p in message.walk() if p.get_filename()]
+    assert names == ["protected-content.zip", "attachment-2.zip"]
+    import pyzipper
+
+    protected = next(p for p in message.walk() if p.get_filename() == "protected-content.zip")
+    archive = tmp_path / "protected.zip"
+    archive.write_bytes(protected.get_payload(decode=True))
+    with pyzipper.AESZipFile(archive) as zf:
+        assert zf.namelist() == ["message.txt", "attachment-3.csv"]
+    (record,) = await records(gw)
+    assert [a["filename"] for a in record["attachments"]] == [
+        "referral [redacted] NHS [redacted].zip", "[redacted] DOB [redacted].csv",
+    ]
+
+
 # -- enforce: each rule alone, all together, the notification -------------------------
 
 
