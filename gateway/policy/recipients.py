@@ -142,14 +142,21 @@ def parse_recipients(
     addresses: dict[str, RecipientEntry] = {}
     domains: dict[str, RecipientEntry] = {}
     try:
+        ended = reader.line_num
         for row in reader:
-            line = reader.line_num
+            # A row is named by the line it starts on: a quoted cell may run
+            # over several lines, and one whose closing quote is missing
+            # runs to the end of the file.
+            line, ended = ended + 1, reader.line_num
             if not row or all(not cell.strip() for cell in row):
                 continue
             if row[0].lstrip().startswith("#"):
                 continue  # a comment line IT left for the next person
             if len(row) != len(HEADER):
+                unclosed = ended > line and any("\n" in cell for cell in row)
                 problems.append(
+                    f"{source}: line {line}: a quoted value opened here is not closed (a \" "
+                    f"missing, so lines {line}-{ended} read as one row)" if unclosed else
                     f"{source}: line {line}: expected {len(HEADER)} columns, found {len(row)}"
                 )
                 continue
@@ -183,6 +190,11 @@ def _row_problems(values: dict[str, str], route_names: Collection[str], where: s
     if address.startswith("@"):
         if not _valid_domain(address[1:]):
             problems.append(f"{where}: address: {values['address']!r} is not a valid @domain")
+    elif address.partition("@")[0] == "*":
+        problems.append(
+            f"{where}: address: {values['address']!r}: write @{address.partition('@')[2]} "
+            "to allow the whole domain ('*' is not a wildcard here)"
+        )
     elif not _valid_address(address):
         problems.append(
             f"{where}: address: {values['address']!r} is not a valid email address or @domain"
@@ -206,13 +218,21 @@ def _row_problems(values: dict[str, str], route_names: Collection[str], where: s
 def load_recipients(path: Path, route_names: Collection[str]) -> RecipientList:
     """Read and validate the file at `path`, or raise RecipientsFileError."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # Excel writes a BOM
+        data = path.read_bytes()
     except FileNotFoundError:
         raise RecipientsFileError(f"{path}: file not found") from None
     except OSError as exc:
         raise RecipientsFileError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise RecipientsFileError(f"{path}: not UTF-8 text") from None
+    try:
+        text = data.decode("utf-8-sig")  # Excel writes a BOM
+    except UnicodeDecodeError as exc:
+        # Excel's plain "CSV (Comma delimited)" is Windows-1252: a curly
+        # apostrophe in "Children’s Services" is the usual first byte.
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise RecipientsFileError(
+            f"{path}: line {line}: not UTF-8 text (in Excel, save as "
+            "\"CSV UTF-8 (Comma delimited)\")"
+        ) from None
     return parse_recipients(text, route_names, str(path))
 
 

@@ -97,6 +97,11 @@ def test_blank_and_comment_lines_are_ignored() -> None:
         ("a@b.example,A,B,,C,0161 496 0000,nosuch", "secure_route: 'nosuch' is not"),
         ("a@b.example,A,B,C,0161 496 0000,", "expected 7 columns"),
         ("duty.team@childrens.example.gov.uk,A,B,,C,0161 496 0000,", "listed twice"),
+        ("*@b.example,A,B,,C,0161 496 0000,", "write @b.example to allow the whole domain"),
+        # A closing quote missing: the rest of the file is one cell, named
+        # by the line it starts on, not the file's last.
+        ('a@b.example,"A,B,,C,0161 496 0000,\nc@d.example,A,B,,C,0161 496 0000,',
+         'a quoted value opened here is not closed (a " missing, so lines 5-6'),
     ],
 )
 def test_validation_problems_name_the_line(row: str, problem: str) -> None:
@@ -105,6 +110,15 @@ def test_validation_problems_name_the_line(row: str, problem: str) -> None:
     assert any(problem in p and "r.csv: line 5" in p for p in caught.value.problems), (
         caught.value.problems
     )
+
+
+def test_a_file_excel_saved_in_windows_1252_names_the_line_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "recipients.csv"
+    path.write_bytes((GOOD + "a@b.example,A,B,Children\u2019s,C,0161 496 0000,\n").encode("cp1252"))
+    settings = Settings(config_dir=tmp_path)
+    assert check_recipients_file(settings) == [
+        f'{path}: line 5: not UTF-8 text (in Excel, save as "CSV UTF-8 (Comma delimited)")'
+    ]
 
 
 def test_every_problem_is_reported() -> None:
