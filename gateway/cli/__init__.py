@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gateway.cli import core, queue
+from gateway.operate.logging import configure_logging
 
 __all__ = ["main"]
 
@@ -59,6 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    if argv is None and args.command != "serve":
+        # A command's own output is what it prints; the work it shares with
+        # the service (a delivery, a release) logs its progress for the
+        # service's log, which would only clutter a terminal.  Warnings and
+        # errors still show, on stderr.  `serve` sets up its own logging,
+        # and a caller passing `argv` (in-process) keeps the process's.
+        configure_logging(level="WARNING", json=False)
     try:
         return handler(args)
     except KeyboardInterrupt:

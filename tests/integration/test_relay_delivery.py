@@ -199,6 +199,8 @@ async def test_queue_bounce_gives_up_on_a_deferred_message(
     given_up = await asyncio.to_thread(run_cli, "queue", "bounce", queue_id, config=config)
     assert given_up.returncode == 0, given_up.stderr
     assert "1 recipient(s) failed" in given_up.stdout and "bounce" in given_up.stdout
+    # The delivery's log line is the service's, not the command's output.
+    assert given_up.stdout.startswith(f"{queue_id}: given up;") and given_up.stderr == ""
     got = await sink.wait(2)
     (bounce,) = [m for m in got if m.mail_from == ""]
     assert bounce.rcpt_tos == (SENDER,)
