@@ -465,6 +465,8 @@ class Gateway:
             line_endings_checked=body is content,
         )
         also = [self.audit.record_op(record, events)]
+        to_sender = (decision.password is not None and not held
+                     and self.settings.passwords.release == "sender")
         if decision.password is not None:
             if self.vault is None:
                 raise VaultError("a password must be held but no password key is configured")
@@ -474,11 +476,13 @@ class Gateway:
                 self.settings.passwords.ttl, audit_id=queue_id, sender=envelope.mail_from,
                 trail=self.audit,
             ))
-            if self.settings.passwords.release == "sender":
+            # A message held for authorisation releases nothing: the sender
+            # gets the password once it is approved (ReceiptDesk.tick), and
+            # a rejection destroys it (gateway.queue.held).
+            if to_sender:
                 also.append(self.desk.sender_release_op(queue_id, envelope, decision))
         if receipts:
             also.append(self.desk.request_op(queue_id, envelope, decision, sender_mdn))
-        to_sender = decision.password is not None and self.settings.passwords.release == "sender"
         # From here on only `outbound` is needed: while the Writer copies it
         # into the database, a large message's received and rebuilt copies
         # are let go (25 MB each at the size limit).

@@ -70,10 +70,11 @@ class SinkMessage:
 @dataclass
 class _Rule:
     stage: str  # "mail" | "rcpt" | "data"
-    action: str  # "reply" | "hang" | "drop"
+    action: str  # "reply" | "hang" | "drop" | "delay"
     reply: str = ""
     match: str | None = None  # address substring; None: any
     times: int | None = None  # None: for ever
+    seconds: float = 0.0  # "delay": how long before going on normally
 
 
 class _SinkSMTP(SMTP):  # type: ignore[misc]
@@ -106,6 +107,12 @@ class _SinkSMTP(SMTP):  # type: ignore[misc]
             return None
         if rule.action == "reply":
             return rule.reply
+        if rule.action == "delay":
+            with self._sink._cond:
+                self._sink.delays_started += 1
+                self._sink._cond.notify_all()
+            await asyncio.sleep(rule.seconds)
+            return None
         if rule.action == "drop" and self.transport is not None:
             self.transport.abort()
         await asyncio.sleep(3600)  # hang (cancelled when the connection goes)
@@ -204,7 +211,9 @@ class Sink:
     "mail" | "rcpt" | "data" (for recipients containing `match`, the first
     `times` times); `hang(stage)` accepts the command and never answers;
     `drop(stage)` closes the connection there (both also at "connect": the
-    TCP connection is accepted, then no banner / closed at once); `clear_rules()`;
+    TCP connection is accepted, then no banner / closed at once);
+    `delay(stage, seconds)` answers normally after a pause (a slow upstream;
+    `delays_started` counts the pauses begun); `clear_rules()`;
     `stop()` / `start()`: the upstream is down / back on the same port.
     `tls_context` offers STARTTLS, or with `implicit_tls` speaks TLS at once.
     `pipelining=False`: PIPELINING is not advertised.
@@ -229,6 +238,7 @@ class Sink:
         self.implicit_tls = implicit_tls
         self.messages: list[SinkMessage] = []
         self._rules: list[_Rule] = []
+        self.delays_started = 0
         self._cond = threading.Condition()
         self._transports: set[Any] = set()
         self._loop = asyncio.new_event_loop()
@@ -299,6 +309,11 @@ class Sink:
     def drop(self, stage: str, match: str | None = None, times: int | None = None) -> None:
         with self._cond:
             self._rules.append(_Rule(stage, "drop", "", match, times))
+
+    def delay(self, stage: str, seconds: float, match: str | None = None,
+              times: int | None = None) -> None:
+        with self._cond:
+            self._rules.append(_Rule(stage, "delay", "", match, times, seconds))
 
     def clear_rules(self) -> None:
         with self._cond:

@@ -2,8 +2,16 @@
 
 `list` never prints a password, and needs no key.  `release ID [--to ADDR]`
 sends one recipient's password in an email of its own (only the password
-and the reference of the message it opens) through the recipient's route,
-then marks it released; a failed send leaves it held, to be tried again.
+and the reference of the message it opens) through the recipient's route.
+It claims the row first (no receipt and no other admin can release it while
+the email is on the wire), sends, then records the release; a failed send
+gives the claim back, so it stays held, to be tried again.
+
+`--to` takes one plain address (`<a@b>` and spaces are read as `a@b`):
+the recipient, the original sender, or an address the allow-list allows
+(matched as the policy matches it, `@domain` rows included).  The password
+is the key to personal data, so no other address may receive it.  An
+address the allow-list pins to a secure route gets it through that route.
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ from gateway.cli.common import (
 from gateway.db import audit_records, queue_recipients
 from gateway.deliver.transport import Outbound as SmtpOutbound
 from gateway.deliver.transport import OutboundRecipient, SmtpTransport
-from gateway.errors import DeliveryError, VaultError
+from gateway.errors import ConfigError, DeliveryError, VaultError
+from gateway.model import RecipientEntry
 from gateway.passwords import (
     HeldPassword,
     HeldState,
@@ -38,6 +47,7 @@ from gateway.passwords import (
     Released,
     generate_key,
 )
+from gateway.policy.recipients import RecipientList, load_recipients
 from gateway.queue import Writer
 from gateway.settings import Settings
 
@@ -60,7 +70,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_config(release)
     release.add_argument("id")
     release.add_argument("--to", metavar="ADDR", default=None,
-                         help="send it to this address instead of the recipient")
+                         help="send it to this address instead of the recipient: the "
+                              "sender, or an address on the allow-list")
     release.set_defaults(handler=_release)
 
     expire = actions.add_parser("expire", help="destroy held passwords past their ttl now")
@@ -169,8 +180,11 @@ def password_email(
     return msg.as_bytes()
 
 
-async def _lookups(settings: Settings, entry: HeldPassword) -> tuple[str, str | None]:
-    """(route the recipient's mail took, Message-ID of the original message)."""
+async def _lookups(
+    settings: Settings, entry: HeldPassword
+) -> tuple[str | None, str | None]:
+    """(route the recipient's mail took, if still queued; Message-ID of the
+    original message)."""
     engine = open_database(settings)
     try:
         async with engine.connect() as conn:
@@ -191,7 +205,8 @@ async def _lookups(settings: Settings, entry: HeldPassword) -> tuple[str, str | 
             ).scalar()
     finally:
         await engine.dispose()
-    return str(route or "upstream"), None if message_id is None else str(message_id)
+    return (None if route is None else str(route),
+            None if message_id is None else str(message_id))
 
 
 async def send_password(
@@ -224,12 +239,78 @@ async def send_password(
         raise DeliveryError(f"upstream refused {to}: {outcome.code} {outcome.message}")
 
 
+def _plain_address(value: str) -> str | None:
+    """`a@b`, `<a@b>` or ` a@b ` as `a@b`; None when it is not one address."""
+    name, address = parseaddr(value)
+    address = address.strip()
+    if name or not address or "@" not in address or any(c.isspace() for c in address):
+        return None
+    return address
+
+
+def _allow_list(settings: Settings) -> RecipientList:
+    try:
+        return load_recipients(settings.recipients_path, settings.routes.keys())
+    except ConfigError as exc:
+        raise VaultError(f"the allow-list cannot be read ({exc}): --to is refused") from None
+
+
+async def _sender_of(settings: Settings, entry: HeldPassword) -> str:
+    """The original sender: the held row's, else the audit record's."""
+    if entry.sender:
+        return entry.sender
+    engine = open_database(settings)
+    try:
+        async with engine.connect() as conn:
+            sender = (
+                await conn.execute(
+                    select(audit_records.c.sender).where(audit_records.c.id == entry.record_id)
+                )
+            ).scalar()
+    finally:
+        await engine.dispose()
+    return str(sender or "")
+
+
+async def _destination(
+    settings: Settings, entry: HeldPassword, to: str | None
+) -> tuple[str, str, str | None]:
+    """(address, route, Message-ID of the original message) of the password
+    email; VaultError when `to` may not receive it."""
+    queue_route, message_id = await _lookups(settings, entry)
+    recipient = entry.recipient.strip()
+    if to is None or to.lower() == recipient.lower():
+        if queue_route is not None and queue_route != "upstream":
+            return recipient, queue_route, message_id
+        pinned = _allow_list_or_none(settings, recipient)
+        return recipient, (pinned.secure_route if pinned else "") or "upstream", message_id
+    allowed = _allow_list(settings).match(to)
+    if allowed is not None:
+        return to, allowed.secure_route or "upstream", message_id
+    if to.lower() == (await _sender_of(settings, entry)).strip().lower():
+        return to, "upstream", message_id
+    raise VaultError(
+        f"--to {to} is not the recipient, not the sender, and not on the allow-list: "
+        "the password may only go to an allowed recipient"
+    )
+
+
+def _allow_list_or_none(settings: Settings, address: str) -> RecipientEntry | None:
+    """The recipient's allow-list row when the list can be read (it only adds
+    a pinned route to what the message's own route says)."""
+    try:
+        return load_recipients(settings.recipients_path, settings.routes.keys()).match(address)
+    except ConfigError:
+        return None
+
+
 def _release(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
     vault = _vault_or_exit(settings)
+    wanted: str | None = None
     if args.to is not None:
-        name, address = parseaddr(args.to)
-        if not address or "@" not in address or name:
+        wanted = _plain_address(args.to)
+        if wanted is None:
             print(f"error: --to {args.to!r} is not a plain address", file=sys.stderr)
             return 2
 
@@ -239,16 +320,20 @@ def _release(args: argparse.Namespace) -> int:
         writer.start()
         try:
             store = PasswordStore(engine, writer, vault)
-            # Send first, mark after: a failed send leaves the password held.
-            opened = await store.open(args.id)
-            to = args.to or opened.entry.recipient
-            route, message_id = await _lookups(settings, opened.entry)
-            if args.to is not None and to.lower() != opened.entry.recipient.lower():
-                route = "upstream"
-            await send_password(settings, route, to,
-                                password_email(settings, opened, to, message_id))
-            released = await store.release(args.id, to=to, how="manual")
-            return released.entry
+            entry = await store.get(args.id)
+            if entry is None:
+                raise VaultError(f"no held password {args.id}")
+            to, route, message_id = await _destination(settings, entry, wanted)
+            # Claim, send, record: while the email is on the wire nothing
+            # else can release it, and an email that left is always audited.
+            claimed = await store.claim(args.id, to=to, how="manual")
+            try:
+                await send_password(settings, route, to,
+                                    password_email(settings, claimed, to, message_id))
+            except BaseException:
+                await store.give_back(claimed)
+                raise
+            return await store.finish(claimed)
         finally:
             await writer.stop()
             await engine.dispose()

@@ -3,11 +3,21 @@
 Flow: the acceptor runs `hold_op(...)` inside the transaction that queues
 the message, so a message is never queued without its password held (nor
 the other way round).  Each recipient gets a row of its own, sealed by the
-vault with the row id as context.  Later, `PasswordStore.release` (manual,
-on receipt, or to the sender) opens one row, marks it released and destroys
+vault with the row id as context.  Later, `PasswordStore.release_in` (on
+receipt, or to the sender) opens one row, marks it released and destroys
 the ciphertext in the same transaction as the `password_released` audit
-event, so a recipient's password goes out at most once; `expire_due`
-destroys what is still held at its TTL (`password_expired`).
+event and the queued email that carries it, so a recipient's password goes
+out at most once; `expire_due` destroys what is still held at its TTL
+(`password_expired`).
+
+A manual release sends the email itself, over SMTP, outside any
+transaction, so it claims the row first: `claim` (held -> releasing, in
+one conditional UPDATE: no other release can take it while the email is on
+the wire), then `finish` (-> released, ciphertext destroyed,
+`password_released`) once the upstream took the email, or `give_back`
+(-> held) when it did not.  A claim left unfinished (the command died
+mid-send) is destroyed at its TTL with `release_unfinished` in the
+`password_expired` event, so an email that may have left is on the trail.
 
 The plaintext only ever leaves this module as the return value of
 `open`/`release` (in a `Released`, whose repr hides it).  Audit details say
@@ -43,6 +53,7 @@ Operation = Callable[[AsyncConnection], Awaitable[Any]]
 
 class HeldState(StrEnum):
     HELD = "held"
+    RELEASING = "releasing"  # claimed by a manual release, its email being sent
     RELEASED = "released"
     EXPIRED = "expired"
     DESTROYED = "destroyed"
@@ -235,8 +246,8 @@ class PasswordStore:
     async def open(self, held_id: str, now: float | None = None) -> Released:
         """The plaintext of a row that may still be released; nothing changes.
 
-        For callers that must send before they mark (a failed send then
-        leaves the password held, to be tried again).
+        Only a look: a release that sends its own email claims the row
+        first (`claim`), so that nothing else releases it meanwhile.
         """
         async with self.engine.connect() as conn:
             row = (
@@ -256,6 +267,12 @@ class PasswordStore:
             raise VaultError(
                 f"password {held_id} was already released ({entry.released_how or 'released'} "
                 f"to {entry.released_to or entry.recipient}, {when})"
+            )
+        if entry.state is HeldState.RELEASING:
+            since = _at(entry.released_at or 0).strftime("%Y-%m-%d %H:%M:%S UTC")
+            raise VaultError(
+                f"password {held_id} is being released ({entry.released_how or 'manual'} "
+                f"to {entry.released_to or entry.recipient}, since {since})"
             )
         if entry.state is not HeldState.HELD:
             raise VaultError(f"password {held_id} is {entry.state.value}: nothing to release")
@@ -288,6 +305,108 @@ class PasswordStore:
         result: Released = await self.writer.submit(write)
         return result
 
+    async def claim(
+        self,
+        held_id: str,
+        to: str | None = None,
+        how: str = "manual",
+        now: float | None = None,
+    ) -> Released:
+        """Take one held row for a release that sends its own email: held ->
+        releasing, refused (VaultError) when it is not held, expired or
+        cannot be opened.  While claimed no other release can take it; the
+        ciphertext stays until `finish`, so `give_back` loses nothing."""
+        self._vault()  # no key: refused before anything is read
+        at = time.time() if now is None else now
+
+        async def write(conn: AsyncConnection) -> Released:
+            entry, password = await self._opened(conn, held_id, at)
+            target = to or entry.recipient
+            await self._leave_held(conn, held_id, state=HeldState.RELEASING.value,
+                                   released_at=at, released_how=how, released_to=target)
+            claimed = replace(entry, state=HeldState.RELEASING, released_at=at,
+                              released_how=how, released_to=target)
+            return Released(claimed, password)
+
+        result: Released = await self.writer.submit(write)
+        return result
+
+    async def finish(self, claimed: Released, now: float | None = None) -> HeldPassword:
+        """The claimed row's email has left: released, ciphertext destroyed,
+        `password_released`.  The event is written even when the row is no
+        longer claimed (expired meanwhile): the email went all the same."""
+        entry = claimed.entry
+        at = time.time() if now is None else now
+        target = entry.released_to or entry.recipient
+        how = entry.released_how or "manual"
+
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(
+                update(held_passwords)
+                .where(
+                    held_passwords.c.id == entry.id,
+                    held_passwords.c.state == HeldState.RELEASING.value,
+                )
+                .values(state=HeldState.RELEASED.value, ciphertext=None, released_at=at)
+            )
+            detail = {"held_id": entry.id, "recipient": entry.recipient, "how": how,
+                      "to": target}
+            await self.trail.append_events(
+                conn, entry.record_id,
+                [AuditEvent(EventType.PASSWORD_RELEASED, _at(at), detail)],
+            )
+
+        await self.writer.submit(write)
+        return replace(entry, state=HeldState.RELEASED, released_at=at, sealed=False)
+
+    async def give_back(self, claimed: Released) -> bool:
+        """The claimed row's email did not leave: held again, to be released later."""
+
+        async def write(conn: AsyncConnection) -> bool:
+            result = await conn.execute(
+                update(held_passwords)
+                .where(
+                    held_passwords.c.id == claimed.entry.id,
+                    held_passwords.c.state == HeldState.RELEASING.value,
+                )
+                .values(state=HeldState.HELD.value, released_at=None, released_how=None,
+                        released_to=None)
+            )
+            return bool(result.rowcount)
+
+        given: bool = await self.writer.submit(write)
+        return given
+
+    async def check_in(self, conn: AsyncConnection, held_id: str, at: float) -> None:
+        """VaultError unless `release_in` would release `held_id` now (held,
+        not expired, and it opens), in the caller's transaction, writing
+        nothing; on PostgreSQL the row stays locked to its end.  A caller
+        releasing several rows together checks them all first, so a refusal
+        never leaves some released and the rest not."""
+        await self._opened(conn, held_id, at)
+
+    async def _opened(
+        self, conn: AsyncConnection, held_id: str, at: float
+    ) -> tuple[HeldPassword, str]:
+        """The row and its password, VaultError unless it may be released
+        now; on PostgreSQL the row stays locked to the transaction's end."""
+        query = select(held_passwords).where(held_passwords.c.id == held_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        entry, sealed = self._releasable((await conn.execute(query)).first(), held_id, at)
+        return entry, self._vault().open(sealed, context=entry.id)
+
+    @staticmethod
+    async def _leave_held(conn: AsyncConnection, held_id: str, **values: Any) -> None:
+        """held -> `values`, or VaultError when another release took it first."""
+        result = await conn.execute(
+            update(held_passwords)
+            .where(held_passwords.c.id == held_id, held_passwords.c.state == HeldState.HELD.value)
+            .values(**values)
+        )
+        if result.rowcount != 1:  # another process released it in between
+            raise VaultError(f"password {held_id} was already released")
+
     async def release_in(
         self,
         conn: AsyncConnection,
@@ -299,31 +418,11 @@ class PasswordStore:
         """`release` as part of a caller's transaction (e.g. with the receipt
         that triggered it and the queued email that carries the password).
         VaultError is raised before anything is written."""
-        vault = self._vault()
         at = time.time() if at is None else at
-        query = select(held_passwords).where(held_passwords.c.id == held_id)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = (await conn.execute(query)).first()
-        entry, sealed = self._releasable(row, held_id, at)
-        password = vault.open(sealed, context=entry.id)
+        entry, password = await self._opened(conn, held_id, at)
         target = to or entry.recipient
-        result = await conn.execute(
-            update(held_passwords)
-            .where(
-                held_passwords.c.id == held_id,
-                held_passwords.c.state == HeldState.HELD.value,
-            )
-            .values(
-                state=HeldState.RELEASED.value,
-                ciphertext=None,
-                released_at=at,
-                released_how=how,
-                released_to=target,
-            )
-        )
-        if result.rowcount != 1:  # another process released it in between
-            raise VaultError(f"password {held_id} was already released")
+        await self._leave_held(conn, held_id, state=HeldState.RELEASED.value, ciphertext=None,
+                               released_at=at, released_how=how, released_to=target)
         detail = {"held_id": held_id, "recipient": entry.recipient, "how": how, "to": target}
         await self.trail.append_events(
             conn, entry.record_id, [AuditEvent(EventType.PASSWORD_RELEASED, _at(at), detail)]
@@ -341,7 +440,10 @@ class PasswordStore:
     async def expire_due(self, now: float | None = None) -> int:
         """Destroy every held password past its TTL; audited `password_expired`."""
         at = time.time() if now is None else now
-        due = held_passwords.c.state == HeldState.HELD.value, held_passwords.c.expires_at <= at
+        due = (
+            held_passwords.c.state.in_([HeldState.HELD.value, HeldState.RELEASING.value]),
+            held_passwords.c.expires_at <= at,
+        )
         return await self._destroy(due, HeldState.EXPIRED, at, {"reason": "ttl"})
 
     async def destroy(self, held_id: str, reason: str = "destroyed") -> int:
@@ -368,6 +470,8 @@ class PasswordStore:
                 held_passwords.c.queue_id,
                 held_passwords.c.audit_id,
                 held_passwords.c.recipient,
+                held_passwords.c.state,
+                held_passwords.c.released_to,
             ).where(*where)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
@@ -385,7 +489,11 @@ class PasswordStore:
                     AuditEvent(
                         EventType.PASSWORD_EXPIRED,
                         _at(at),
-                        {"held_id": r.id, "recipient": r.recipient, **detail},
+                        {"held_id": r.id, "recipient": r.recipient, **detail,
+                         # A manual release that never finished: its email
+                         # may have left, to this address.
+                         **({"release_unfinished": True, "to": r.released_to}
+                            if r.state == HeldState.RELEASING.value else {})},
                     )
                 )
             for record_id, events in by_record.items():
@@ -404,7 +512,8 @@ class PasswordStore:
             rows = (
                 await conn.execute(
                     select(held_passwords.c.id, held_passwords.c.ciphertext).where(
-                        held_passwords.c.state == HeldState.HELD.value,
+                        held_passwords.c.state.in_(
+                            [HeldState.HELD.value, HeldState.RELEASING.value]),
                         held_passwords.c.expires_at > at,
                         held_passwords.c.ciphertext.is_not(None),
                         held_passwords.c.key_id != vault.key_id,

@@ -4,7 +4,9 @@ Flow
     acceptance   `wants_receipts(decision)`; `request_op` writes one
                  receipt_requests row per recipient in the enqueue
                  transaction; under `release = "sender"`, `sender_release_op`
-                 releases the password to the sender there too.
+                 releases the password to the sender there too, unless
+                 the message is held for authorisation (then `tick` does
+                 once it is approved; a rejection destroys it).
     delivery     the worker sends each recipient its own transaction
                  (request.py) and `hop_op` marks who was relayed (the
                  timeout counts from there) or failed at the upstream.
@@ -17,9 +19,13 @@ Flow
                  password and queues the email carrying it.  Receipts are
                  never relayed.
     periodic     `run` (started by Gateway.start): `expire_due` destroys
-                 held passwords past their ttl; a recipient without any
-                 receipt `[receipts] timeout` after relaying gets the sender
-                 a notice with their name and telephone, once.
+                 held passwords past their ttl; under `release = "sender"`
+                 the passwords of approved messages go to their senders; a
+                 recipient whose receipt has not come `[receipts] timeout`
+                 after relaying gets the sender a notice with their name
+                 and telephone, once: no receipt at all, or (on-receipt,
+                 `release_on = "read"`) delivered but not read while their
+                 password is still held.
 
 Answers (replies.py):
     - a genuine token: 250, whether or not the report changed anything
@@ -50,11 +56,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import AuditEvent, AuditTrail, EventType
-from gateway.db import audit_events
+from gateway.db import audit_events, audit_records
 from gateway.db.prepared import Prepared, flush_writes
 from gateway.errors import VaultError
 from gateway.model import Action, Envelope, RecipientDsn
@@ -74,6 +80,7 @@ from gateway.receipts.schema import receipt_requests
 from gateway.receipts.tokens import ReceiptAddressing, ReceiptRef, parse_envelope_id
 from gateway.receive import replies
 from gateway.settings import Settings
+from gateway.transform.outbound import PROTECTED_METHOD
 
 log = structlog.get_logger(__name__)
 
@@ -86,9 +93,14 @@ _RECORDED: dict[Outcome, tuple[str, EventType]] = {
     Outcome.DISPLAYED: ("read_at", EventType.READ_CONFIRMED),
 }
 # Receipt outcomes audited each time one arrives (no column records them once).
+# A DSN saying "relayed" or "expanded" confirms nothing (RFC 3464: no
+# delivery report will follow): `receipt_other` with its outcome, no release,
+# and the recipient still counts as waiting for the timeout.
 _NOTED: dict[Outcome, EventType] = {
     Outcome.DELAYED: EventType.DELIVERY_DELAYED,
     Outcome.DELETED: EventType.DELETED_UNREAD,
+    Outcome.RELAYED: EventType.RECEIPT_OTHER,
+    Outcome.EXPANDED: EventType.RECEIPT_OTHER,
     Outcome.OTHER: EventType.RECEIPT_OTHER,
 }
 # Which status to act on when a report has several for one recipient.
@@ -96,9 +108,11 @@ _PRECEDENCE = {
     Outcome.DISPLAYED: 0,
     Outcome.DELIVERED: 1,
     Outcome.FAILED: 2,
-    Outcome.DELAYED: 3,
-    Outcome.DELETED: 4,
-    Outcome.OTHER: 5,
+    Outcome.RELAYED: 3,
+    Outcome.EXPANDED: 4,
+    Outcome.DELAYED: 5,
+    Outcome.DELETED: 6,
+    Outcome.OTHER: 7,
 }
 _TIMEOUT_BATCH = 200
 
@@ -201,7 +215,7 @@ class ReceiptDesk:
     ) -> Operation:
         """`release = "sender"`: the password goes to the sender at acceptance,
         with each recipient's name and telephone, in the enqueue transaction."""
-        sender = envelope.mail_from
+        sender, message_id = envelope.mail_from, decision.message_id
         entries = decision.recipients or tuple(None for _ in envelope.rcpt_tos)
         contacts = [
             Contact(address, e.name if e else None, e.telephone if e else None)
@@ -211,7 +225,6 @@ class ReceiptDesk:
         async def write(conn: AsyncConnection) -> None:
             if not sender:
                 return  # nobody to tell: stays held for a manual release
-            at = time.time()
             rows = (
                 await conn.execute(
                     select(held_passwords.c.id).where(
@@ -220,25 +233,118 @@ class ReceiptDesk:
                     )
                 )
             ).all()
-            released = [
-                await self.passwords.release_in(conn, r.id, to=sender, how="sender", at=at)
-                for r in rows
-            ]
-            if not released:
-                return
-            content = password_to_sender(
-                hostname=self.hostname,
-                marking=self.marking,
-                sender=sender,
-                queue_id=queue_id,
-                message_id=decision.message_id,
-                password=released[0].password,
-                contacts=contacts,
-            )
-            await self._queue(conn, sender, content)
-            log.info("password_released", queue_id=queue_id, how="sender", count=len(released))
+            await self._to_sender(conn, queue_id, sender, message_id, contacts,
+                                  [r.id for r in rows], time.time())
 
         return write
+
+    async def _to_sender(
+        self,
+        conn: AsyncConnection,
+        queue_id: str,
+        sender: str,
+        message_id: str | None,
+        contacts: list[Contact],
+        held_ids: list[str],
+        at: float,
+    ) -> int:
+        """Release the message's held passwords to its sender and queue the
+        email that carries them, in the caller's transaction; how many.
+        VaultError, with nothing written, when any of them cannot go."""
+        for held_id in held_ids:
+            await self.passwords.check_in(conn, held_id, at)
+        released = [
+            await self.passwords.release_in(conn, held_id, to=sender, how="sender", at=at)
+            for held_id in held_ids
+        ]
+        if not released:
+            return 0
+        content = password_to_sender(
+            hostname=self.hostname,
+            marking=self.marking,
+            sender=sender,
+            queue_id=queue_id,
+            message_id=message_id,
+            password=released[0].password,
+            contacts=contacts,
+        )
+        await self._queue(conn, sender, content)
+        log.info("password_released", queue_id=queue_id, how="sender", count=len(released))
+        return len(released)
+
+    def _approved_op(self, at: float) -> Callable[[AsyncConnection], Any]:
+        """`release = "sender"` for messages held for authorisation: nothing
+        went at acceptance; once approved, the sender gets the password.
+        The approval is made by `gateway held approve` or the web console,
+        often in another process, so it is found here by its audit event."""
+        hp = held_passwords.c
+
+        async def write(conn: AsyncConnection) -> int:
+            approved = (
+                select(audit_events.c.seq)
+                .where(
+                    audit_events.c.record_id == func.coalesce(hp.audit_id, hp.queue_id),
+                    audit_events.c.type == EventType.APPROVED.value,
+                )
+                .exists()
+            )
+            query = (
+                select(hp.id, hp.queue_id, hp.audit_id, hp.sender, hp.recipient)
+                .where(hp.state == HeldState.HELD.value, hp.expires_at > at,
+                       hp.sender.is_not(None), hp.sender != "", approved)
+                .order_by(hp.created_at)
+                .limit(_TIMEOUT_BATCH)
+            )
+            rows = (await conn.execute(query)).all()
+            by_message: dict[str, list[Any]] = {}
+            for row in rows:
+                by_message.setdefault(str(row.queue_id), []).append(row)
+            count = 0
+            for queue_id, group in by_message.items():
+                record_id = str(group[0].audit_id or queue_id)
+                message_id, contacts = await self._record_contacts(conn, record_id)
+                if not contacts:
+                    contacts = [Contact(str(r.recipient)) for r in group]
+                try:
+                    count += await self._to_sender(
+                        conn, queue_id, str(group[0].sender), message_id, contacts,
+                        [str(r.id) for r in group], at,
+                    )
+                except VaultError as exc:
+                    # Nothing was written for it: it stays held (manual
+                    # release, or expiry), and is tried again next round.
+                    # Its text names addresses: the log keeps to ids.
+                    log.error("password_release_failed", queue_id=queue_id, how="sender",
+                              error=type(exc).__name__)
+            return count
+
+        return write
+
+    @staticmethod
+    async def _record_contacts(
+        conn: AsyncConnection, record_id: str
+    ) -> tuple[str | None, list[Contact]]:
+        """(Message-ID, each recipient as the allow-list named them) from the
+        message's audit record, written at acceptance."""
+        row = (
+            await conn.execute(
+                select(audit_records.c.message_id, audit_records.c.document).where(
+                    audit_records.c.id == record_id
+                )
+            )
+        ).first()
+        if row is None:
+            return None, []
+        try:
+            document = json.loads(row.document)
+            recipients = document.get("recipients") or []
+            contacts = [
+                Contact(str(r["address"]), r.get("name") or None, r.get("telephone") or None)
+                for r in recipients
+            ]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            contacts = []  # a damaged record: the addresses alone, from the held rows
+        return row.message_id, contacts
 
     async def _queue(self, conn: AsyncConnection, to: str, content: bytes,
                      route: str = "upstream") -> None:
@@ -444,8 +550,8 @@ class ReceiptDesk:
         notify = set(filter(None, str(row["sender_notify"] or "").split(",")))
         if "NEVER" in notify:
             return False
-        if outcome is Outcome.DELIVERED:
-            return "SUCCESS" in notify
+        if outcome in (Outcome.DELIVERED, Outcome.RELAYED, Outcome.EXPANDED):
+            return "SUCCESS" in notify  # RFC 3461: all three answer NOTIFY=SUCCESS
         if outcome is Outcome.DELAYED:
             return "DELAY" in notify
         # Without NOTIFY a failure is reported (RFC 3461 section 4.1), as it
@@ -484,8 +590,9 @@ class ReceiptDesk:
         except VaultError as exc:
             # Nothing was written for it: the receipt is still recorded, the
             # password stays held (manual release, or expiry).
+            # Its text names addresses: the log keeps to ids.
             log.error("password_release_failed", queue_id=ref.queue_id, index=ref.index,
-                      error=str(exc))
+                      held_id=held.id, error=type(exc).__name__)
             return 0
         content = password_to_recipient(
             hostname=self.hostname,
@@ -605,6 +712,10 @@ class ReceiptDesk:
         expired = await self.passwords.expire_due(at)
         if expired:
             log.info("passwords_expired", count=expired)
+        if self.settings.passwords.release == "sender":
+            approved: int = await self.queue.writer.submit(self._approved_op(at))
+            if approved:
+                self.wake()
         timed_out: int = await self.queue.writer.submit(self._timeouts_op(at))
         if timed_out:
             log.info("receipts_timed_out", count=timed_out)
@@ -615,8 +726,15 @@ class ReceiptDesk:
         waited = self.settings.receipts.timeout
         deadline = at - waited.total_seconds()
         c = receipt_requests.c
+        hp = held_passwords.c
+        # Under on-receipt release with release_on = "read" a delivery
+        # receipt releases nothing: a recipient whose password is still held
+        # waits for the read receipt, and times out without it too.
+        read_releases = (self.settings.passwords.release == "on-receipt"
+                         and self.settings.receipts.release_on == "read")
 
         async def write(conn: AsyncConnection) -> int:
+            # Word for word the partial index's terms (migration 0010).
             query = (
                 select(receipt_requests)
                 .where(
@@ -632,14 +750,38 @@ class ReceiptDesk:
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
-            by_message: dict[str, list[dict[str, Any]]] = {}
-            for row in rows:
-                by_message.setdefault(str(row["queue_id"]), []).append(row)
+            rows = [(dict(r._mapping), False) for r in (await conn.execute(query)).all()]
+            if read_releases:
+                # From the held passwords (few, indexed by state), not from
+                # every delivered request ever made.
+                unread = (
+                    select(receipt_requests)
+                    .join(held_passwords, and_(
+                        hp.queue_id == c.queue_id,
+                        func.lower(hp.recipient) == func.lower(c.recipient),
+                    ))
+                    .where(
+                        hp.state == HeldState.HELD.value,
+                        c.timeout_at.is_(None),
+                        c.relayed_at.is_not(None),
+                        c.relayed_at <= deadline,
+                        c.delivered_at.is_not(None),
+                        c.read_at.is_(None),
+                        c.failed_at.is_(None),
+                    )
+                    .order_by(c.relayed_at)
+                    .limit(_TIMEOUT_BATCH)
+                )
+                if conn.dialect.name == "postgresql":
+                    unread = unread.with_for_update(of=receipt_requests, skip_locked=True)
+                rows += [(dict(r._mapping), True) for r in (await conn.execute(unread)).all()]
+            by_message: dict[str, list[tuple[dict[str, Any], bool]]] = {}
+            for row, delivered in rows:
+                by_message.setdefault(str(row["queue_id"]), []).append((row, delivered))
             count = 0
             for queue_id, group in by_message.items():
-                taken = []
-                for row in group:
+                taken: list[tuple[dict[str, Any], bool]] = []
+                for row, delivered in group:
                     result = await conn.execute(
                         update(receipt_requests)
                         .where(c.queue_id == queue_id, c.idx == row["idx"],
@@ -647,26 +789,30 @@ class ReceiptDesk:
                         .values(timeout_at=at)
                     )
                     if result.rowcount == 1:
-                        taken.append(row)
+                        taken.append((row, delivered))
                 if not taken:
                     continue
                 count += len(taken)
-                await self.trail.append_events(conn, queue_id, [
-                    AuditEvent(EventType.RECEIPT_TIMEOUT, _at(at), {
+                events = []
+                for r, delivered in taken:
+                    detail: dict[str, Any] = {
                         "recipient": r["recipient"], "index": r["idx"],
                         "waited_seconds": int(waited.total_seconds()),
                         "sender_told": bool(r["sender"]),
-                    })
-                    for r in taken
-                ])
-                sender = str(group[0]["sender"] or "")
+                    }
+                    if delivered:
+                        detail["awaited"] = "read"  # delivered, not read: still held
+                    events.append(AuditEvent(EventType.RECEIPT_TIMEOUT, _at(at), detail))
+                await self.trail.append_events(conn, queue_id, events)
+                first = taken[0][0]
+                sender = str(first["sender"] or "")
                 if not sender:
                     continue
                 held = (
                     await conn.execute(
                         select(func.count()).select_from(held_passwords).where(
-                            held_passwords.c.queue_id == queue_id,
-                            held_passwords.c.state == HeldState.HELD.value,
+                            hp.queue_id == queue_id,
+                            hp.state == HeldState.HELD.value,
                         )
                     )
                 ).scalar()
@@ -675,16 +821,40 @@ class ReceiptDesk:
                     marking=self.marking,
                     sender=sender,
                     queue_id=queue_id,
-                    message_id=group[0]["message_id"],
-                    contacts=[Contact(str(r["recipient"]), r["name"], r["telephone"])
-                              for r in taken],
+                    message_id=first["message_id"],
+                    contacts=[_contact(r) for r, delivered in taken if not delivered],
+                    unread=[_contact(r) for r, delivered in taken if delivered],
                     waited=waited,
                     password_held=bool(held),
+                    sender_has_password=bool(held) and await self._sender_wrote_password(
+                        conn, queue_id),
                 )
                 await self._queue(conn, sender, content)
             return count
 
         return write
+
+    @staticmethod
+    async def _sender_wrote_password(conn: AsyncConnection, queue_id: str) -> bool:
+        """Is the held password one the sender wrote (so they know it), not
+        one the gateway made when it protected the message itself?  Told by
+        the record's `method` (PROTECTED_METHOD names the gateway's own
+        container).  Unknown: no, so the notice never
+        tells the sender to read out a password they may not have."""
+        document = (
+            await conn.execute(
+                select(audit_records.c.document).where(audit_records.c.id == queue_id)
+            )
+        ).scalar()
+        try:
+            method = str(json.loads(document or "{}").get("method") or "")
+        except (ValueError, AttributeError):
+            return False
+        return "password held" in method and PROTECTED_METHOD not in method
+
+
+def _contact(row: dict[str, Any]) -> Contact:
+    return Contact(str(row["recipient"]), row["name"], row["telephone"])
 
 
 __all__ = ["ReceiptDesk", "Route"]

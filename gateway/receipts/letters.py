@@ -127,6 +127,18 @@ def password_to_sender(
     return msg.as_bytes()
 
 
+def _span(waited: timedelta) -> str:
+    """A duration as people write it: "1 hour", "2 days", "30 seconds"."""
+    seconds = int(waited.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}" + ("" if count == 1 else "s")
+    if seconds < 1:
+        return "less than a second"
+    return f"{seconds} second" + ("" if seconds == 1 else "s")
+
+
 def timeout_notice(
     *,
     hostname: str,
@@ -137,24 +149,48 @@ def timeout_notice(
     contacts: Sequence[Contact],
     waited: timedelta,
     password_held: bool,
+    sender_has_password: bool = False,
+    unread: Sequence[Contact] = (),
 ) -> bytes:
-    hours = int(waited.total_seconds() // 3600)
-    span = f"{hours} hours" if hours >= 1 else f"{int(waited.total_seconds() // 60)} minutes"
+    """`contacts` sent no receipt at all; `unread` confirmed delivery but
+    sent no read receipt, which (release_on = "read") their password waits
+    for.  `sender_has_password`: the held password is one the sender wrote;
+    one the gateway made (it protected the message itself) they never had."""
     msg = _base(hostname, sender, f"{marking}: no receipt yet for your message", message_id)
-    lines = [
-        f"Your message ({_reference(queue_id, message_id)}) was relayed more than {span} "
-        "ago, but no delivery or read receipt has come back from these recipients:",
-        "",
-        *(c.line() for c in contacts),
-        "",
-        "Please telephone them to check that it arrived.",
-    ]
-    if password_held:
+    reference = _reference(queue_id, message_id)
+    lines = [f"Your message ({reference}) was relayed more than {_span(waited)} ago."]
+    if contacts:
         lines += [
-            "The password of its protected content is still held by the gateway. Once "
-            "you have spoken to them you may read it out, or ask IT to release it "
-            f"(gateway passwords list --queue-id {queue_id}).",
+            "No delivery or read receipt has come back from these recipients:",
+            "",
+            *(c.line() for c in contacts),
+            "",
         ]
+    if unread:
+        lines += [
+            "Their mail system confirmed delivery, but no read receipt has come back "
+            "from these recipients, and their password is sent only once they have read "
+            "the message:",
+            "",
+            *(c.line() for c in unread),
+            "",
+        ]
+    lines.append("Please telephone them to check that it arrived.")
+    find = f"gateway passwords list --queue-id {queue_id}"
+    if password_held and sender_has_password:
+        lines.append(
+            "The password of its protected content is still held by the gateway. It is "
+            "the one you wrote in your message: once you have spoken to them you may read "
+            "it out, or ask IT to send it to them by email (gateway passwords release; "
+            f"{find})."
+        )
+    elif password_held:
+        lines.append(
+            "The gateway protected the content with a password of its own, which you do "
+            "not have; it still holds it. Once you have spoken to them, ask IT to send "
+            "it: gateway passwords release emails it to the recipient, or to you with "
+            f"--to, to read out to them ({find})."
+        )
     lines.append("")
     msg.set_content("\n".join(lines))
     return msg.as_bytes()
@@ -164,7 +200,13 @@ _DSN_SUBJECTS = {
     Outcome.DELIVERED: "Delivery report: delivered",
     Outcome.FAILED: "Delivery report: failed",
     Outcome.DELAYED: "Delivery report: delayed",
+    Outcome.RELAYED: "Delivery report: relayed",
+    Outcome.EXPANDED: "Delivery report: expanded",
 }
+# The DSN Action of each outcome a delivery report can carry.
+_DSN_ACTIONS = {Outcome.DELIVERED: "delivered", Outcome.FAILED: "failed",
+                Outcome.DELAYED: "delayed", Outcome.RELAYED: "relayed",
+                Outcome.EXPANDED: "expanded"}
 
 
 def forwarded_receipt(
@@ -194,6 +236,8 @@ def forwarded_receipt(
         Outcome.DELIVERED: "was delivered to",
         Outcome.FAILED: "could not be delivered to",
         Outcome.DELAYED: "is delayed on its way to",
+        Outcome.RELAYED: "was passed on, by a system that sends no delivery reports, towards",
+        Outcome.EXPANDED: "was passed on to the members of the list",
         Outcome.DISPLAYED: "was displayed by",
         Outcome.DELETED: "was deleted unread by",
     }.get(status.outcome, f"was {status.outcome.value} by")
@@ -230,10 +274,10 @@ def forwarded_receipt(
         if sender_orcpt:
             block["Original-Recipient"] = sender_orcpt
         block["Final-Recipient"] = f"rfc822; {status.final_recipient or recipient}"
-        block["Action"] = {Outcome.DELIVERED: "delivered", Outcome.FAILED: "failed",
-                           Outcome.DELAYED: "delayed"}.get(status.outcome, "failed")
+        block["Action"] = _DSN_ACTIONS.get(status.outcome, "failed")
         block["Status"] = status.status or (
-            "2.0.0" if status.outcome is Outcome.DELIVERED else
+            "2.0.0" if status.outcome in (Outcome.DELIVERED, Outcome.RELAYED,
+                                          Outcome.EXPANDED) else
             "4.0.0" if status.outcome is Outcome.DELAYED else "5.0.0"
         )
         if status.diagnostic:

@@ -38,9 +38,14 @@ from typing import Any
 
 
 class Outcome(StrEnum):
-    DELIVERED = "delivered"  # DSN Action: delivered / relayed / expanded
+    DELIVERED = "delivered"  # DSN Action: delivered
     FAILED = "failed"  # DSN Action: failed
     DELAYED = "delayed"  # DSN Action: delayed
+    # RFC 3464: handed on to a system that sends no DSNs (Postfix says so as
+    # soon as a next hop without DSN takes it), or to a list's members: no
+    # confirmation of delivery will follow, and none is given.
+    RELAYED = "relayed"  # DSN Action: relayed
+    EXPANDED = "expanded"  # DSN Action: expanded
     DISPLAYED = "displayed"  # MDN: the recipient opened it
     DELETED = "deleted"  # MDN: deleted unread
     OTHER = "other"  # MDN: dispatched, processed, denied, failed ...
@@ -77,8 +82,8 @@ class Receipt:
 
 _DSN_ACTIONS = {
     "delivered": Outcome.DELIVERED,
-    "relayed": Outcome.DELIVERED,
-    "expanded": Outcome.DELIVERED,
+    "relayed": Outcome.RELAYED,
+    "expanded": Outcome.EXPANDED,
     "failed": Outcome.FAILED,
     "delayed": Outcome.DELAYED,
 }

@@ -84,6 +84,9 @@ from gateway.transform.sharing import (
 from gateway.transform.subject import decoded_subject, mark_message, marked, set_subject
 
 REMOVED = "(password removed by the mail gateway: it will reach you separately)"
+# How the audit record's `method` names the zip the gateway made under a
+# password of its own (one the sender never had: gateway.receipts reads it).
+PROTECTED_METHOD = "AES-256 zip (read-only)"
 _CLEAR_CONTENT = frozenset({ReasonCode.PERSONAL_DATA_IN_BODY, ReasonCode.UNENCRYPTED_ATTACHMENT})
 _STRONG = frozenset({Encryption.AES_128, Encryption.AES_192, Encryption.AES_256})
 # A line that is little more than the password statement is dropped whole;
@@ -453,7 +456,7 @@ class _Transform:
     def method(self) -> str:
         parts = ["email"]
         if self.generated is not None:
-            parts.append("AES-256 zip (read-only)")
+            parts.append(PROTECTED_METHOD)
         elif any(a.encryption is not Encryption.NONE for a in self.inspection.attachments):
             parts.append("encrypted attachment")
         if self.generated is not None or self.sender_passwords:

@@ -28,7 +28,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 from gwtest import SinkMessage, SqliteSteps, audit_events_of
-from policy_messages import ALLOWED, SENDER, Spec, person
+from policy_messages import ALLOWED, SENDER, Spec, person, record_text
 from sqlalchemy import select, text
 from unit.receipts.receipt_shapes import (
     exchange_dsn,
@@ -40,6 +40,7 @@ from unit.receipts.receipt_shapes import (
 
 from gateway.app import Gateway
 from gateway.passwords import held_passwords
+from gateway.queue.held import decide_held
 from gateway.queue.writer import sqlite_connection
 from gateway.receipts.schema import receipt_requests
 from gateway.settings import Settings
@@ -520,3 +521,145 @@ async def _rows_read(conn: Any) -> int:
         "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)"
         " FROM pg_stat_xact_user_tables WHERE relname = 'receipt_requests'"
     ))).scalar_one())
+
+
+# -- fixes: hold before sender release, relayed DSNs, release_on = "read" timeouts ----
+
+HOLD = {"enabled": True, "min_people": 1, "special_category": False}
+
+
+async def test_release_to_sender_waits_for_the_authoriser(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Under HOLD nothing is released; approval sends the sender the password."""
+    gw = await gateway_factory(config(passwords={"release": "sender"}, policy={"hold": HOLD}))
+    spec = Spec(person(12))
+    code, reply = await send(gw.port, spec.build(), spec.to)
+    assert code == 250 and "held for authorisation" in reply, reply
+    queue_id = reply.split()[3]
+    assert await sink.stays_empty(1.0)  # check_interval 200ms: several housekeeping rounds
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
+    assert "password_released" not in [t for t, _ in await events(gw, queue_id)]
+
+    assert await decide_held(gw.store, gw.audit, queue_id, True, "Dee Approver") is None
+    got = await sink.wait(2, timeout=10)
+    to_sender = next(m for m in got if m.rcpt_tos == (SENDER,))
+    body = texts(to_sender)
+    assert spec.password in body
+    assert "Recipient Team" in body and "01632 960001" in body and queue_id in body
+    relayed = next(m for m in got if m.rcpt_tos == (ALLOWED,))
+    assert spec.password.encode() not in relayed.content
+    await nothing_more(sink, 2)
+    types = [t for t, _ in await events(gw, queue_id)]
+    assert types.index("approved") < types.index("password_released")
+    released = [d for t, d in await events(gw, queue_id) if t == "password_released"]
+    assert [(d["how"], d["to"]) for d in released] == [("sender", SENDER)]
+
+
+async def test_rejected_hold_releases_nothing_to_the_sender(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config(passwords={"release": "sender"}, policy={"hold": HOLD}))
+    spec = Spec(person(13))
+    code, reply = await send(gw.port, spec.build(), spec.to)
+    assert code == 250 and "held for authorisation" in reply, reply
+    queue_id = reply.split()[3]
+    assert await decide_held(gw.store, gw.audit, queue_id, False, "Dee Approver") is None
+    assert await sink.stays_empty(1.0)
+    types = [t for t, _ in await events(gw, queue_id)]
+    assert "password_released" not in types
+    assert types[:4] == ["received", "held", "password_held", "rejected"]
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "destroyed"
+
+
+async def test_a_relayed_dsn_confirms_nothing_and_releases_nothing(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """RFC 3464 "relayed": handed to a system that sends no DSN, so no
+    confirmation will follow; the timeout then tells the sender."""
+    gw = await gateway_factory(config(receipts={"timeout": "2s"}))
+    spec = Spec(person(14))
+    queue_id, got = await relay(gw, sink, spec, 1)
+    copy = got[0]
+    for action in ("relayed", "expanded"):
+        dsn = postfix_dsn(to=copy.mail_from, recipient=ALLOWED, action=action,
+                          envid=f"{queue_id}-0", message_id=f"<{action}@mx.recipient.example>")
+        assert (await give_back(gw.port, copy.mail_from, dsn))[0] == 250
+    got = await sink.wait(2, timeout=10)
+    notice = got[1]
+    assert notice.rcpt_tos == (SENDER,) and spec.password not in texts(notice)
+    await nothing_more(sink, 2)
+    trail = await events(gw, queue_id)
+    types = [t for t, _ in trail]
+    assert "delivery_confirmed" not in types and "password_released" not in types
+    noted = [(t, d["outcome"]) for t, d in trail if t == "receipt_other"]
+    assert noted == [("receipt_other", "relayed"), ("receipt_other", "expanded")]
+    assert "receipt_timeout" in types
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
+
+
+async def test_release_on_read_times_out_a_recipient_who_never_read_it(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Delivered (DSN) but no read receipt, or an MDN "deleted": the password
+    is still held, so the sender is told after the timeout."""
+    gw = await gateway_factory(config(receipts={"release_on": "read", "timeout": "2s"}))
+    spec = Spec(person(15), to=[ALLOWED, SECOND])
+    queue_id, got = await relay(gw, sink, spec, 2)
+    first, second = copy_for(got, ALLOWED), copy_for(got, SECOND)
+    assert (await give_back(gw.port, first.mail_from, postfix_dsn(
+        to=first.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0")))[0] == 250
+    assert (await give_back(gw.port, second.mail_from, postfix_dsn(
+        to=second.mail_from, recipient=SECOND, envid=f"{queue_id}-1")))[0] == 250
+    deleted = exchange_mdn(to=mdn_address(second), recipient=SECOND,
+                           original_message_id=second.header("Message-ID"),
+                           disposition="deleted")
+    assert (await give_back(gw.port, mdn_address(second), deleted))[0] == 250
+    got = await sink.wait(3, timeout=10)
+    notice = got[2]
+    assert notice.rcpt_tos == (SENDER,)
+    body = texts(notice)
+    assert ALLOWED in body and SECOND in body and "read" in body
+    await nothing_more(sink, 3, 1.5)
+    timeouts = [d for t, d in await events(gw, queue_id) if t == "receipt_timeout"]
+    assert sorted(d["recipient"] for d in timeouts) == [ALLOWED, SECOND]
+    assert all(d["awaited"] == "read" for d in timeouts)
+
+
+async def test_release_on_read_does_not_time_out_a_read_recipient(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config(receipts={"release_on": "read", "timeout": "1s"}))
+    spec = Spec(person(16))
+    queue_id, got = await relay(gw, sink, spec, 1)
+    copy = got[0]
+    await give_back(gw.port, copy.mail_from, postfix_dsn(
+        to=copy.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0"))
+    await give_back(gw.port, mdn_address(copy), thunderbird_mdn(
+        to=mdn_address(copy), recipient=ALLOWED, original_message_id=copy.header("Message-ID")))
+    got = await sink.wait(2)
+    assert got[1].rcpt_tos == (ALLOWED,) and spec.password in texts(got[1])
+    await nothing_more(sink, 2, 2.0)
+    assert "receipt_timeout" not in [t for t, _ in await events(gw, queue_id)]
+
+
+async def test_timeout_notice_says_what_the_sender_can_do_with_the_password(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Protect mode: the gateway made the password, the sender never had it,
+    so the notice must not tell them to read it out.  The sender's own
+    password (the compliant message) may be read out."""
+    gw = await gateway_factory(config(policy={"mode": "protect"}, receipts={"timeout": "1s"}))
+    who = person(17)
+    protected = Spec(who, with_zip=False, password_line=False, body_extra=record_text(who))
+    await relay(gw, sink, protected, 1)
+    notice = (await sink.wait(2, timeout=10))[1]
+    assert notice.rcpt_tos == (SENDER,)
+    body = " ".join(texts(notice).split())
+    assert "read it out" not in body and "you do not have" in body
+    assert "gateway passwords release" in body and "more than 1 second ago" in body
+
+    await relay(gw, sink, Spec(person(18)), 3)
+    notice = (await sink.wait(4, timeout=10))[3]
+    body = " ".join(texts(notice).split())
+    assert "you may read it out" in body and "you do not have" not in body

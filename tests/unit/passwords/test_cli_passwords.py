@@ -5,22 +5,32 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import secrets
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gwtest import Sink, clean_env, gateway_config, run_cli, write_config
+from sqlalchemy import select
 
 from gateway.audit import AuditRecipient, AuditRecord, AuditTrail
-from gateway.db import create_engine
-from gateway.passwords import PasswordVault, hold_op
+from gateway.db import audit_events, create_engine
+from gateway.errors import VaultError
+from gateway.passwords import PasswordStore, PasswordVault, held_passwords, hold_op
 from gateway.queue import Writer
 
 PASSWORD = "Mi7AA-Fpfeg-iFgs6-EEjab"
 RECIPIENTS = ("dr.jones@nhs.example", "case.team@council.example")
+SENDER = "alice@council.example"
 
 
 def setup_held(db_url: str, key: bytes, ttl: timedelta = timedelta(days=7),
@@ -37,7 +47,7 @@ def setup_held(db_url: str, key: bytes, ttl: timedelta = timedelta(days=7),
                 subject="Private and Confidential: referral", verdict="protect")
             record_op = AuditTrail().record_op(record)
             op = hold_op(PasswordVault([key]), "QID1", RECIPIENTS, PASSWORD, ttl,
-                         audit_id="QID1", now=now)
+                         audit_id="QID1", sender=SENDER, now=now)
 
             async def both(conn):  # type: ignore[no-untyped-def]
                 await record_op(conn)
@@ -106,11 +116,12 @@ def test_release_sends_a_separate_email_once(
 
 def test_release_to_another_address(config: Path, db_url: str, key: bytes, sink: Sink) -> None:
     _, second = setup_held(db_url, key)
-    result = run_cli("passwords", "release", second, "--to", "duty.desk@council.example",
+    # On the allow-list by its domain row (@recipient.example).
+    result = run_cli("passwords", "release", second, "--to", "duty.desk@recipient.example",
                      config=config, env=env_with(key))
     assert result.returncode == 0, result.stderr
     (sent,) = sink.wait_sync(1)
-    assert sent.rcpt_tos == ("duty.desk@council.example",)
+    assert sent.rcpt_tos == ("duty.desk@recipient.example",)
 
 
 def test_failed_send_keeps_it_held(config: Path, db_url: str, key: bytes, sink: Sink) -> None:
@@ -138,3 +149,182 @@ def test_keygen_makes_a_usable_key() -> None:
     result = run_cli("passwords", "keygen")
     assert result.returncode == 0
     assert len(base64.b64decode(result.stdout.strip())) == 32
+
+
+# -- --to: the parsed address, the allow-list, the pinned route ----------------------
+
+
+def released_events(db_url: str) -> list[dict[str, object]]:
+    async def run() -> list[dict[str, object]]:
+        engine = create_engine(db_url)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(
+                    select(audit_events.c.detail)
+                    .where(audit_events.c.record_id == "QID1",
+                           audit_events.c.type == "password_released")
+                    .order_by(audit_events.c.seq)
+                )
+                return [json.loads(r[0]) for r in rows]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def held_state(db_url: str, held_id: str) -> str:
+    async def run() -> str:
+        engine = create_engine(db_url)
+        try:
+            async with engine.connect() as conn:
+                return str((await conn.execute(
+                    select(held_passwords.c.state).where(held_passwords.c.id == held_id)
+                )).scalar_one())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def secure_sink(tls_files: Any) -> Iterator[Sink]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(tls_files.cert_file), str(tls_files.key_file))
+    upstream = Sink(tls_context=context)
+    upstream.start()
+    try:
+        yield upstream
+    finally:
+        upstream.close()
+
+
+@pytest.fixture
+def pinned_config(
+    tmp_path: Path, db_url: str, sink: Sink, secure_sink: Sink, tls_files: Any
+) -> Path:
+    """dr.jones@nhs.example and @secure.example are pinned to the route `nhsmail`."""
+    (tmp_path / "recipients.csv").write_text(
+        "address,name,job_title,department,organisation,telephone,secure_route\n"
+        "dr.jones@nhs.example,Dr Jones,GP,,NHS Practice,01632 960002,nhsmail\n"
+        "@secure.example,Secure Team,Caseworker,,Secure Council,01632 960003,nhsmail\n"
+        "@recipient.example,Recipient Team,Caseworker,,Recipient Council,01632 960001,\n",
+        encoding="utf-8",
+    )
+    routes = {"nhsmail": {"host": "127.0.0.1", "port": secure_sink.port,
+                          "tls": "starttls-verify", "ca_file": str(tls_files.ca_file)}}
+    return write_config(tmp_path / "pinned.toml",
+                        gateway_config(tmp_path, db_url, sink.port, {"routes": routes}))
+
+
+@pytest.mark.parametrize("written", ["<dr.jones@nhs.example>", "dr.jones@nhs.example ",
+                                     "DR.JONES@nhs.example"])
+def test_to_the_recipient_however_written_keeps_their_pinned_route(
+    pinned_config: Path, db_url: str, key: bytes, sink: Sink, secure_sink: Sink, written: str
+) -> None:
+    first, _ = setup_held(db_url, key)
+    result = run_cli("passwords", "release", first, "--to", written,
+                     config=pinned_config, env=env_with(key))
+    assert result.returncode == 0, result.stderr
+    (sent,) = secure_sink.wait_sync(1)
+    assert sent.tls
+    assert [a.lower() for a in sent.rcpt_tos] == ["dr.jones@nhs.example"]
+    message = BytesParser(policy=policy.default).parsebytes(sent.content)
+    assert str(message["To"]).lower() == "dr.jones@nhs.example"
+    assert not sink.snapshot()
+    (event,) = released_events(db_url)
+    assert str(event["to"]).lower() == "dr.jones@nhs.example"
+
+
+def test_to_an_allow_listed_address_with_a_secure_route_uses_it(
+    pinned_config: Path, db_url: str, key: bytes, sink: Sink, secure_sink: Sink
+) -> None:
+    _, second = setup_held(db_url, key)
+    result = run_cli("passwords", "release", second, "--to", "team@secure.example",
+                     config=pinned_config, env=env_with(key))
+    assert result.returncode == 0, result.stderr
+    (sent,) = secure_sink.wait_sync(1)
+    assert sent.tls and sent.rcpt_tos == ("team@secure.example",)
+    assert not sink.snapshot()
+
+
+@pytest.mark.parametrize("to", ["evil@attacker.example", "<evil@attacker.example>",
+                                "someone@recipient.example.attacker.example"])
+def test_to_an_address_off_the_allow_list_is_refused(
+    config: Path, db_url: str, key: bytes, sink: Sink, to: str
+) -> None:
+    first, _ = setup_held(db_url, key)
+    result = run_cli("passwords", "release", first, "--to", to, config=config,
+                     env=env_with(key))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "allow-list" in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+    assert not sink.snapshot()
+    assert held_state(db_url, first) == "held"
+    assert released_events(db_url) == []
+
+
+def test_to_the_original_sender_is_allowed(
+    config: Path, db_url: str, key: bytes, sink: Sink
+) -> None:
+    first, _ = setup_held(db_url, key)
+    result = run_cli("passwords", "release", first, "--to", f"<{SENDER}>", config=config,
+                     env=env_with(key))
+    assert result.returncode == 0, result.stderr
+    (sent,) = sink.wait_sync(1)
+    assert sent.rcpt_tos == (SENDER,)
+    (event,) = released_events(db_url)
+    assert event["to"] == SENDER
+
+
+# -- a release racing another: every email that leaves is audited --------------------
+
+
+def release_elsewhere(db_url: str, key: bytes, held_id: str) -> str:
+    """Another release of the same row meanwhile (the receipts desk, or a
+    second admin): "released", or why it was refused."""
+
+    async def run() -> str:
+        engine = create_engine(db_url)
+        writer = Writer(engine)
+        writer.start()
+        try:
+            store = PasswordStore(engine, writer, PasswordVault([key]))
+            await store.release(held_id, how="on-receipt")
+            return "released"
+        except VaultError as exc:
+            return str(exc)
+        finally:
+            await writer.stop()
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_a_release_during_a_slow_send_cannot_release_it_again(
+    config: Path, db_url: str, key: bytes, sink: Sink
+) -> None:
+    first, _ = setup_held(db_url, key)
+    sink.delay("data", 4.0, times=1)
+    command = [sys.executable, "-m", "gateway", "passwords", "release", first,
+               "--config", str(config)]
+    cli = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env_with(key), cwd=str(config.parent))
+    try:
+        deadline = time.monotonic() + 30
+        while sink.delays_started == 0:  # the password email is on the wire
+            assert time.monotonic() < deadline and cli.poll() is None
+            time.sleep(0.05)
+        other = release_elsewhere(db_url, key, first)
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    sent = [m for m in sink.snapshot() if PASSWORD.encode() in m.content]
+    events = released_events(db_url)
+    manual = [e for e in events if e["how"] == "manual"]
+    # The email that left is in the trail, and nothing released it a second time.
+    assert len(sent) == 1 and len(manual) == 1, (other, out, err, events)
+    assert cli.returncode == 0, err
+    assert other != "released" and "being released" in other
+    assert len(events) == 1
+    assert held_state(db_url, first) == "released"

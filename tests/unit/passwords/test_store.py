@@ -160,3 +160,49 @@ async def test_wrong_key_releases_nothing(store: PasswordStore, new_key: bytes) 
         await store.release(first)
     entry = await store.get(first)
     assert entry is not None and entry.state is HeldState.HELD and entry.sealed
+
+
+async def test_a_claimed_password_cannot_be_released_by_anyone_else(
+    store: PasswordStore,
+) -> None:
+    """A manual release claims the row before its email goes: a receipt's
+    release (release_in) or a second admin meanwhile is refused."""
+    first, second = await hold(store)
+    claimed = await store.claim(first, to="dr.jones@nhs.example")
+    assert claimed.password == PASSWORD
+    assert (await store.get(first)).state is HeldState.RELEASING  # type: ignore[union-attr]
+    with pytest.raises(VaultError, match="being released"):
+        await store.release(first, how="on-receipt")
+    with pytest.raises(VaultError, match="being released"):
+        await store.claim(first)
+    done = await store.finish(claimed)
+    assert done.state is HeldState.RELEASED
+    (event,) = await events(store, "password_released")
+    assert event["held_id"] == first and event["how"] == "manual"
+    assert event["to"] == "dr.jones@nhs.example"
+    rows = {r["id"]: r for r in await raw_rows(store)}
+    assert rows[first]["ciphertext"] is None and rows[first]["state"] == "released"
+    assert rows[second]["state"] == "held"
+
+
+async def test_a_claim_given_back_is_held_again(store: PasswordStore) -> None:
+    first, _ = await hold(store)
+    claimed = await store.claim(first)
+    assert await store.give_back(claimed)
+    entry = await store.get(first)
+    assert entry is not None and entry.state is HeldState.HELD and entry.released_to is None
+    assert await events(store, "password_released") == []
+    assert (await store.release(first)).password == PASSWORD
+
+
+async def test_an_unfinished_claim_is_on_the_trail_when_it_expires(
+    store: PasswordStore,
+) -> None:
+    now = datetime.now(UTC).timestamp()
+    first, _ = await hold(store, now=now)
+    await store.claim(first, to="dr.jones@nhs.example", now=now)
+    assert await store.expire_due(now + TTL.total_seconds() + 1) == 2
+    expired = {e["held_id"]: e for e in await events(store, "password_expired")}
+    assert expired[first]["release_unfinished"] is True
+    assert expired[first]["to"] == "dr.jones@nhs.example"
+    assert all("release_unfinished" not in e for k, e in expired.items() if k != first)

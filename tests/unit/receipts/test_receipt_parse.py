@@ -159,3 +159,14 @@ def test_a_charset_with_a_nul_in_its_name_reads_as_utf8(where: str) -> None:
     assert found == parse_receipt(_with_charset(where, b"utf-8"))
     if where == "headers":
         assert found is not None and found.original_message_id == "<original-1@gateway.example>"
+
+
+@pytest.mark.parametrize("action", ["relayed", "expanded"])
+def test_relayed_and_expanded_are_not_delivery(action: str) -> None:
+    """RFC 3464: "relayed" went to a system that sends no DSN, "expanded"
+    to a list; neither says the message arrived."""
+    receipt = parse_receipt(postfix_dsn(to=TO, recipient=RCPT, action=action, envid=ENVID))
+    assert receipt is not None
+    (status,) = receipt.statuses
+    assert status.outcome is not Outcome.DELIVERED
+    assert status.outcome.value == action

@@ -1,0 +1,69 @@
+"""The timeout notice's words: what the sender can really do, and durations
+as people write them."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from datetime import timedelta
+
+import pytest
+
+from gateway.receipts.letters import Contact, timeout_notice
+
+CONTACT = Contact("duty@recipient.example", "Recipient Team", "01632 960001")
+
+
+def body(**overrides: object) -> str:
+    values: dict[str, object] = {
+        "hostname": "gw.test.example", "marking": "OFFICIAL-SENSITIVE",
+        "sender": "caseworker@council.example", "queue_id": "Q1",
+        "message_id": "<m1@council.example>", "contacts": [CONTACT],
+        "waited": timedelta(days=2), "password_held": True, "sender_has_password": True,
+    }
+    values.update(overrides)
+    raw = timeout_notice(**values)  # type: ignore[arg-type]
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    text = message.get_content()  # type: ignore[attr-defined]
+    return " ".join(str(text).split())
+
+
+@pytest.mark.parametrize(("waited", "words"), [
+    (timedelta(seconds=1), "more than 1 second ago"),
+    (timedelta(seconds=59), "59 seconds"),
+    (timedelta(minutes=1), "1 minute ago"),
+    (timedelta(minutes=30), "30 minutes"),
+    (timedelta(hours=1), "1 hour ago"),
+    (timedelta(hours=5), "5 hours"),
+    (timedelta(days=1), "1 day ago"),
+    (timedelta(days=2), "2 days"),
+])
+def test_durations_read_as_people_write_them(waited: timedelta, words: str) -> None:
+    text = body(waited=waited)
+    assert words in text
+    wrong = re.search(r"\b(0 \w+|1 (seconds|minutes|hours|days))\b", text)
+    assert wrong is None, wrong
+
+
+def test_a_password_the_sender_wrote_may_be_read_out() -> None:
+    text = body(sender_has_password=True)
+    assert "read it out" in text
+
+
+def test_a_password_the_gateway_made_is_never_said_to_be_the_senders() -> None:
+    """Protect mode: the gateway made the password; the sender never had it."""
+    text = body(sender_has_password=False)
+    assert "read it out" not in text and "you may read" not in text
+    assert "you do not have" in text
+    assert "gateway passwords release" in text and "Q1" in text
+
+
+def test_no_password_words_when_none_is_held() -> None:
+    text = body(password_held=False, sender_has_password=False)
+    assert "password" not in text.lower()
+
+
+def test_recipients_who_never_read_it_are_named_as_such() -> None:
+    text = body(contacts=[], unread=[CONTACT])
+    assert "duty@recipient.example" in text and "no read receipt" in text
