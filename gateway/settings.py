@@ -2,12 +2,13 @@
 
 Flow: `load_settings(path)` reads the TOML file, applies environment
 overrides (`GATEWAY_<SECTION>_<KEY>`, e.g. `GATEWAY_DATABASE_URL`,
-`GATEWAY_UPSTREAM_PORT=2600`; values are read as TOML when they parse, else
-as plain strings), validates everything with pydantic (unknown keys are
-errors), resolves relative paths against the config file's folder and checks
-files exist.  Every problem is collected into one `ConfigError` whose messages
-name the file, the key and the reason, so `gateway check-config` can print
-them all at once.
+`GATEWAY_UPSTREAM_PORT=2600`; a string key takes the value as written, other
+values are read as TOML when they parse, else as plain strings), validates
+everything with pydantic (unknown keys are errors), resolves relative paths
+against the config file's folder, checks files exist and that keys fit
+together.  Every problem is collected into one `ConfigError` whose messages
+name the file (or the environment variable that set the value), the key and
+the reason, so `gateway check-config` can print them all at once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -69,7 +71,17 @@ def parse_duration(value: object) -> timedelta:
     raise ValueError(f"{value!r} is not a duration (use e.g. '30s', '15m', '4h', '5d', '6y')")
 
 
+def _more_than_zero(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be more than 0s")
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+# A timeout, interval or lifetime that means nothing at 0s: a connection
+# closed before its banner, every message bounced or "too slow", a poll or
+# sweep that spins.  (A duration whose 0s has a meaning stays `Duration`.)
+PositiveDuration = Annotated[Duration, AfterValidator(_more_than_zero)]
 TlsMode = Literal["none", "starttls", "starttls-verify", "implicit"]
 
 
@@ -81,6 +93,20 @@ def _split_hostport(value: str) -> tuple[str, int]:
     if not 0 <= number <= 65535:
         raise ValueError(f"port {number} is out of range 0-65535")
     return host.strip("[]") or "127.0.0.1", number
+
+
+def _check_host_name(value: str) -> str:
+    if not _HOST_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a host name")
+    return value
+
+
+def _is_ip_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _check_networks(value: list[str]) -> list[str]:
@@ -112,12 +138,12 @@ class ServerSettings(_Section):
     tls_key: str = ""
     max_message_size: int = Field(default=26_214_400, gt=0, le=1 << 31)
     max_recipients: int = Field(default=100, gt=0, le=100_000)
-    idle_timeout: Duration = timedelta(minutes=5)
+    idle_timeout: PositiveDuration = timedelta(minutes=5)
     # The whole DATA transfer of one message (a 25 MB message on a slow
     # link takes minutes); the idle timeout applies between commands.
-    data_timeout: Duration = timedelta(minutes=10)
+    data_timeout: PositiveDuration = timedelta(minutes=10)
     # Before-queue inspection must answer before the client's own DATA timeout.
-    inspect_timeout: Duration = timedelta(seconds=60)
+    inspect_timeout: PositiveDuration = timedelta(seconds=60)
     # Where message content above 1 MiB is spooled while it arrives and is
     # inspected (anonymous temporary files, gone when closed or on a crash);
     # empty: the system's temporary folder ($TMPDIR).  Relative: against the
@@ -139,6 +165,14 @@ class ServerSettings(_Section):
     def _listen(cls, value: str) -> str:
         _split_hostport(value)
         return value
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, value: str) -> str:
+        # Said in the banner, EHLO and Received, and as the HELO name of
+        # every delivery: aiosmtplib refuses an empty one or one with a
+        # space, so each message would be accepted, then fail until max_age.
+        return _check_host_name(value)
 
     @field_validator("trusted_networks")
     @classmethod
@@ -169,7 +203,7 @@ class RouteSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=2526, ge=1, le=65535)
     tls: TlsMode = "none"
-    timeout: Duration = timedelta(seconds=30)
+    timeout: PositiveDuration = timedelta(seconds=30)
     ca_file: str = ""
     username: str = ""
     password: str = Field(default="", repr=False)
@@ -190,13 +224,6 @@ class RouteSettings(_Section):
             raise ValueError(f"{value!r} is not a host name or an IP address")
         return value
 
-    @field_validator("timeout")
-    @classmethod
-    def _timeout(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be more than 0s")
-        return value
-
     @property
     def in_clear_off_this_machine(self) -> bool:
         """tls = "none" to a host that is not this machine: the mail, the
@@ -210,25 +237,25 @@ class RouteSettings(_Section):
 
 
 class QueueSettings(_Section):
-    retry: list[Duration] = [
+    retry: list[PositiveDuration] = [
         timedelta(minutes=1),
         timedelta(minutes=5),
         timedelta(minutes=15),
         timedelta(hours=1),
         timedelta(hours=4),
     ]
-    max_age: Duration = timedelta(days=5)
+    max_age: PositiveDuration = timedelta(days=5)
     # How long a finished (delivered, bounced, refused) message keeps its
     # row, envelope and recipients, for `gateway queue show`; its audit
     # record is kept for [audit] retention.  "0s": removed once finished.
     keep_finished: Duration = timedelta(days=30)
-    lease: Duration = timedelta(minutes=5)
+    lease: PositiveDuration = timedelta(minutes=5)
     workers: int = Field(default=16, ge=1, le=512)
     # Who this process is when it claims messages: unique per replica and
     # the same after a restart (so it takes its own claims back at once).
     # Default: the machine's host name and the SMTP port it listens on.
     worker_id: str = ""
-    poll_interval: Duration = timedelta(seconds=1)
+    poll_interval: PositiveDuration = timedelta(seconds=1)
 
     @field_validator("retry")
     @classmethod
@@ -265,24 +292,37 @@ def sqlite_path(url: str) -> Path | None:
 
 
 class ReceiptSettings(_Section):
+    # Where receipts come back: the domain of every return path and
+    # Disposition-Notification-To the gateway writes (its MX points here).
     domain: str = "receipts.gateway.example.org"
     request_dsn: bool = True
     request_mdn: bool = True
     release_on: Literal["delivery", "read"] = "delivery"
     # No receipt this long after relaying: the sender is told, to telephone.
-    timeout: Duration = timedelta(days=2)
+    timeout: PositiveDuration = timedelta(days=2)
     # The HMAC key of the receipt addresses: base64 of 32 random bytes, several
     # comma-separated newest first.  From GATEWAY_RECEIPTS_KEY (arrives here
     # as `key`), else key_file, else derived from the password vault's keys.
     key_file: str = ""
     key: str = Field(default="", repr=False)
     # How often held passwords are expired and receipt timeouts looked for.
-    check_interval: Duration = timedelta(seconds=60)
+    check_interval: PositiveDuration = timedelta(seconds=60)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        # A name receipts can be addressed to (an MX on the internet needs
+        # at least two labels), not an address: accepted, return paths no
+        # receipt could ever come back to, and every password held in vain.
+        if (not _HOST_NAME.fullmatch(value) or "." not in value.rstrip(".")
+                or _is_ip_address(value)):
+            raise ValueError(f"{value!r} is not a domain name (e.g. receipts.gateway.example.org)")
+        return value
 
 
 class PasswordSettings(_Section):
     release: Literal["on-receipt", "manual", "sender"] = "on-receipt"
-    ttl: Duration = timedelta(days=7)
+    ttl: PositiveDuration = timedelta(days=7)
     key_file: str = ""
 
 
@@ -316,7 +356,7 @@ class MetricsSettings(_Section):
 
 
 class AuditSettings(_Section):
-    retention: Duration = timedelta(days=6 * 365)
+    retention: PositiveDuration = timedelta(days=6 * 365)
     checkpoint_every: int = Field(default=1000, ge=1)
     # How often the gateway logs the chain's committed head (`audit_anchor`,
     # when it moved) for the logs to keep outside the database; "0s": never.
@@ -344,7 +384,7 @@ class WebSettings(_Section):
     # [[web.users]] (which give the role).
     trusted_header: str = ""
     trusted_proxies: list[str] = []
-    session_timeout: Duration = timedelta(minutes=30)
+    session_timeout: PositiveDuration = timedelta(minutes=30)
     # Signs session cookies; random per process when empty (sessions then end
     # at restart and are not shared between replicas).
     session_secret: str = Field(default="", repr=False)
@@ -454,6 +494,15 @@ _SECTIONS = {
 }
 
 
+def _takes_text(section: str, key: str) -> bool:
+    """Is `section.key` a string?  Its variable's value is then its text as
+    written: an all-digit worker id or password, or one that reads as a
+    TOML date or boolean, is still that text."""
+    model = Settings.model_fields[section].annotation
+    fields = getattr(model, "model_fields", {})
+    return key in fields and fields[key].annotation is str
+
+
 def _env_value(raw: str) -> Any:
     try:
         return tomllib.loads(f"v = {raw}")["v"]
@@ -461,7 +510,10 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
-def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> None:
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[tuple[str, str], str]:
+    """Put the GATEWAY_<SECTION>_<KEY> overrides into `data`; returns which
+    variable set each (section, key), for messages to name it."""
+    overrides: dict[tuple[str, str], str] = {}
     for name, raw in environ.items():
         if not name.startswith("GATEWAY_"):
             continue
@@ -471,18 +523,34 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> None:
             continue  # GATEWAY_CONFIG, GATEWAY_PASSWORD_KEY, GATEWAY_TEST_* are not overrides
         table = data.setdefault(section, {})
         if isinstance(table, dict):
-            table[key] = _env_value(raw)
+            table[key] = raw if _takes_text(section, key) else _env_value(raw)
+            overrides[(section, key)] = name
+    return overrides
 
 
-def _format_error(source: str, error: Any) -> str:
+class _Origins:
+    """Where a key's value came from, for a problem's first words: the
+    environment variable that overrode it, else the file."""
+
+    def __init__(self, source: str, overrides: dict[tuple[str, str], str]) -> None:
+        self.source = source
+        self.overrides = overrides
+
+    def of(self, loc: str) -> str:
+        section, _, rest = loc.partition(".")
+        variable = self.overrides.get((section, rest.partition(".")[0]))
+        return f"{variable} ({loc})" if variable else f"{self.source}: {loc}"
+
+
+def _format_error(origins: _Origins, error: Any) -> str:
     loc = ".".join(str(p) for p in error["loc"] if not str(p).startswith("function-"))
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"
-    return f"{source}: {loc or '(top level)'}: {message}"
+    return f"{origins.of(loc or '(top level)')}: {message}"
 
 
-def _check_files(settings: Settings, source: str) -> list[str]:
+def _check_files(settings: Settings, origins: _Origins) -> list[str]:
     problems = []
     checks = [("policy.recipients_file", settings.policy.recipients_file)]
     if settings.server.tls_cert:
@@ -505,7 +573,29 @@ def _check_files(settings: Settings, source: str) -> list[str]:
             with path.open("rb"):
                 pass
         except OSError as exc:
-            problems.append(f"{source}: {key}: cannot read {path} ({exc.strerror})")
+            problems.append(f"{origins.of(key)}: cannot read {path} ({exc.strerror})")
+    return problems
+
+
+def _check_together(settings: Settings, origins: _Origins) -> list[str]:
+    """What each key allows alone but not with the others."""
+    problems = []
+    for name, route in settings.routes.items():
+        if route.tls == "none":
+            problems.append(
+                f"{origins.source}: routes.{name}.tls: a secure route must use TLS "
+                "(starttls, starttls-verify or implicit)"
+            )
+    if settings.server.require_auth:
+        # Nobody could send: every client refused at RCPT, trusted or not.
+        if not settings.users:
+            problems.append(f"{origins.of('server.require_auth')}: no [[users]] are "
+                            "configured: nobody could send")
+        # The listener offers AUTH only on a TLS connection (credentials
+        # never cross the network in clear), so without TLS nobody can.
+        if not settings.server.tls_cert:
+            problems.append(f"{origins.of('server.require_auth')}: AUTH is offered only "
+                            "after STARTTLS: set server.tls_cert and server.tls_key")
     return problems
 
 
@@ -526,20 +616,15 @@ def load_settings(
         raise ConfigError(f"{source}: cannot read ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
-    _apply_env(data, env)
+    origins = _Origins(source, _apply_env(data, env))
     data.pop("config_dir", None)
     data["config_dir"] = config_path.resolve().parent
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_format_error(source, e) for e in exc.errors()]) from None
-    problems = _check_files(settings, source) if check_files else []
-    for name, route in settings.routes.items():
-        if route.tls == "none":
-            problems.append(
-                f"{source}: routes.{name}.tls: a secure route must use TLS "
-                "(starttls, starttls-verify or implicit)"
-            )
+        raise ConfigError([_format_error(origins, e) for e in exc.errors()]) from None
+    problems = _check_files(settings, origins) if check_files else []
+    problems += _check_together(settings, origins)
     if problems:
         raise ConfigError(problems)
     return settings

@@ -87,6 +87,13 @@ def open_database(settings: Settings) -> AsyncEngine:
     (SQLAlchemy reads it against the working folder), would leave an empty
     database there and then fail for want of its tables.  Only `gateway db
     upgrade` creates the file; a command names the path it looked for."""
+    check_database_file(settings)
+    return create_engine(settings.database.url)
+
+
+def check_database_file(settings: Settings) -> None:
+    """DatabaseMissing when the configured SQLite file does not exist (see
+    `open_database`; `gateway serve` checks it too); nothing for PostgreSQL."""
     path = sqlite_path(settings.database.url)
     if path is not None and not path.exists():
         raise DatabaseMissing(
@@ -94,7 +101,6 @@ def open_database(settings: Settings) -> AsyncEngine:
             "in the configuration (a relative path is read from the folder the command "
             "runs in), or create the database with `gateway db upgrade`"
         )
-    return create_engine(settings.database.url)
 
 
 def database_failure(exc: BaseException) -> str:

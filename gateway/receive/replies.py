@@ -26,6 +26,9 @@ S501_BAD_PARAMETER: Final = "501 5.5.4 Invalid parameter {name}"
 S503_NEED_MAIL: Final = "503 5.5.1 Need MAIL command first"
 S503_NEED_RCPT: Final = "503 5.5.1 Need RCPT command first"
 S503_NESTED_MAIL: Final = "503 5.5.1 Nested MAIL command"
+# `[server] require_auth`: a recipient outside the receipts domain from a
+# client that has not authenticated (RFC 4954).
+S530_AUTH_REQUIRED: Final = "530 5.7.0 Authentication required"
 S550_RELAY_DENIED: Final = "550 5.7.1 Relaying denied: authenticate or send from a trusted network"
 S550_POLICY: Final = "550 5.7.1 {summary}"
 S550_BARE_LINE_ENDING: Final = (

@@ -2,11 +2,13 @@
 
 Flow per connection: EHLO (SIZE, 8BITMIME, SMTPUTF8, PIPELINING,
 ENHANCEDSTATUSCODES, DSN, STARTTLS when configured, AUTH only after TLS) ->
-MAIL (address checked, DSN RET/ENVID kept) -> RCPT (address checked, relay
-permission, recipient limit, DSN NOTIFY/ORCPT kept) -> DATA (read in chunks
-up to the terminator, checked and unstuffed as it streams, spooled to a
-temporary file when large; bare CR/LF or NUL refused; see `data`) -> the `Acceptor` given by
-the composition root decides and answers.  This module knows nothing about
+MAIL (address checked, DSN RET/ENVID kept; never refused for want of AUTH)
+-> RCPT (address checked; relay permission: AUTH, a trusted network unless
+`require_auth`, or an open (receipts) domain for anyone; recipient limit,
+DSN NOTIFY/ORCPT kept) -> DATA (read in chunks up to the terminator, checked
+and unstuffed as it streams, spooled to a temporary file when large; bare
+CR/LF or NUL refused; see `data`) -> the `Acceptor` given by the composition
+root decides and answers.  This module knows nothing about
 detection or policy: the acceptor returns the reply line.
 
 Replies to pipelined commands go out together, in one write, as Postfix's
@@ -130,7 +132,10 @@ class GatewaySMTP(SMTP):
             ident="secure-sharing gateway",
             tls_context=config.tls_context,
             timeout=config.idle_timeout,
-            auth_required=config.require_auth,
+            # `require_auth` is enforced here, not by aiosmtpd: its
+            # auth_required refuses MAIL itself, and the receipts domain
+            # must take mail from anyone (see check_auth_needed).
+            auth_required=False,
             auth_require_tls=True,
             authenticator=self._check_credentials if authenticator else None,
             auth_exclude_mechanism=["CRAM-MD5"],
@@ -199,6 +204,21 @@ class GatewaySMTP(SMTP):
         else:
             data = reply + b"\r\n"
         self._writer.write(data)
+
+    async def check_auth_needed(self, caller_method: str) -> bool:
+        """aiosmtpd's gate before HELP, VRFY, MAIL, RCPT and DATA.
+
+        With `require_auth`, MAIL and DATA go on without AUTH: an
+        unauthenticated client may only name recipients in the open
+        (receipts) domains, which RCPT decides (`_may_relay`), and DATA
+        needs an accepted RCPT.  Refused at MAIL, a recipient's MTA could
+        never return the receipt that releases a held password."""
+        if caller_method in ("MAIL", "RCPT", "DATA") or not self._config.require_auth:
+            return False
+        if self.session is not None and self.session.authenticated:
+            return False
+        await self.push(replies.S530_AUTH_REQUIRED)
+        return True
 
     def _check_credentials(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
@@ -346,7 +366,8 @@ class GatewaySMTP(SMTP):
         domain = address.rpartition("@")[2].lower().rstrip(".")
         if domain not in self._config.open_domains and not self._may_relay():
             log.info("relay_denied")
-            await self.push(replies.S550_RELAY_DENIED)
+            await self.push(replies.S530_AUTH_REQUIRED if self._config.require_auth
+                            else replies.S550_RELAY_DENIED)
             return
         if _same_mailbox_listed(address, self._txn.recipients):
             # A repeated RCPT is one recipient: relaying it twice would

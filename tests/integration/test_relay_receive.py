@@ -9,14 +9,17 @@ exactly one row.
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 
 import aiosmtplib
 import pytest
 from argon2 import PasswordHasher
 from gwtest import SmtpConn, make_message, strip_received
+from policy_messages import ALLOWED, SENDER, Spec, person
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from unit.receipts.receipt_shapes import postfix_dsn
 
 from gateway.db import audit_records, queue_messages
 
@@ -185,16 +188,75 @@ async def test_auth_after_starttls_lets_an_untrusted_client_relay(
     assert b" with ESMTPSA id " in received  # RFC 3848: TLS and AUTH
 
 
+def require_auth(overrides: dict, trusted: list[str]) -> dict:
+    return {**overrides, "server": {**overrides["server"], "trusted_networks": trusted,
+                                    "require_auth": True}}
+
+
 async def test_require_auth_refuses_even_trusted_peers(gateway_factory, sink, auth_overrides):
-    overrides = {**auth_overrides, "server": {**auth_overrides["server"],
-                                               "trusted_networks": ["127.0.0.0/8"],
-                                               "require_auth": True}}
-    gw = await gateway_factory(overrides)
+    gw = await gateway_factory(require_auth(auth_overrides, ["127.0.0.0/8"]))
     conn = await ehlo(gw.port)
-    code, _ = await conn.cmd("MAIL FROM:<alice@sender.example>")
-    assert code == 530
+    assert (await conn.cmd("MAIL FROM:<alice@sender.example>"))[0] == 250
+    assert await conn.cmd("RCPT TO:<bob@recipient.example>") == (
+        530, "5.7.0 Authentication required")
+    assert (await conn.cmd("DATA"))[0] == 503
     await conn.close()
     assert await sink.stays_empty(0.3)
+
+
+async def test_require_auth_still_takes_receipts_from_anyone(
+    gateway_factory, sink, auth_overrides
+):
+    """The receipts domain takes mail from any host: a recipient's MTA
+    sends its DSN unauthenticated, from the null sender.  Refused at MAIL,
+    it never arrived and no on-receipt password was ever released."""
+    gw = await gateway_factory(require_auth(auth_overrides, ["10.0.0.0/8"]))
+    domain = gw.settings.receipts.domain
+    conn = await SmtpConn.open(gw.port)
+    assert (await conn.cmd("EHLO mx.remote.example"))[0] == 250
+    assert (await conn.cmd("MAIL FROM:<>"))[0] == 250
+    assert await conn.cmd("RCPT TO:<bob@recipient.example>") == (
+        530, "5.7.0 Authentication required")
+    assert (await conn.cmd(f"RCPT TO:<dsn+Q1-0-aaaaaaaaaaaaaaaaaaaa@{domain}>"))[0] == 250
+    assert (await conn.cmd("VRFY bob@recipient.example"))[0] == 530
+    await conn.close()
+    assert await sink.stays_empty(0.3)
+
+
+async def test_require_auth_releases_a_password_on_a_receipt_from_an_untrusted_host(
+    gateway_factory, sink, auth_overrides, tls_files, monkeypatch
+):
+    import ssl
+
+    monkeypatch.setenv("GATEWAY_PASSWORD_KEY", base64.b64encode(bytes(range(32))).decode())
+    overrides = require_auth(auth_overrides, ["10.0.0.0/8"])
+    gw = await gateway_factory({**overrides, "policy": {"mode": "enforce"},
+                                "passwords": {"release": "on-receipt"}})
+    spec = Spec(person(20240611))
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gw.port, start_tls=False)
+    await client.connect()
+    await client.starttls(tls_context=ssl.create_default_context(cafile=str(tls_files.ca_file)),
+                          server_hostname="gw.test.example")
+    await client.login("scanner", "correct horse battery")
+    _, reply = await client.sendmail(SENDER, spec.to, spec.build())
+    await client.quit()
+    (copy,) = await sink.wait(1)
+    assert spec.password.encode() not in copy.content
+
+    dsn = postfix_dsn(to=copy.mail_from, recipient=ALLOWED, envid=f"{reply.split()[-1]}-0",
+                      original_message_id=copy.header("Message-ID"),
+                      orcpt=f"rfc822;{ALLOWED}")
+    receipt = await SmtpConn.open(gw.port)  # a recipient's MTA: untrusted, no AUTH
+    assert (await receipt.cmd("EHLO mx.remote.example"))[0] == 250
+    assert (await receipt.cmd("MAIL FROM:<>"))[0] == 250
+    assert (await receipt.cmd(f"RCPT TO:<{copy.mail_from}>"))[0] == 250
+    assert (await receipt.cmd("DATA"))[0] == 354
+    await receipt.send(dsn.replace(b"\r\n.", b"\r\n..") + b"\r\n.\r\n")
+    assert (await receipt.reply())[0] == 250
+    await receipt.close()
+    (_, password_mail) = await sink.wait(2)
+    assert password_mail.rcpt_tos == (ALLOWED,)
+    assert spec.password.encode() in password_mail.content
 
 
 # --------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from gwtest import REPO, clean_env, to_toml
+from settings_support import problems_of, write
 
 from gateway.cli import main
-from gateway.errors import ConfigError
 from gateway.settings import Settings, load_settings, parse_duration
 
 RECIPIENTS = "address,name,job_title,department,organisation,telephone,secure_route\n"
@@ -24,16 +24,6 @@ def config_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def write(config_dir: Path, text: str, name: str = "gateway.toml") -> Path:
-    path = config_dir / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def problems_of(path: Path, environ: dict[str, str] | None = None) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path, environ=environ or {})
-    return caught.value.problems
 
 
 def test_empty_file_gives_the_documented_defaults(config_dir):

@@ -1,0 +1,81 @@
+"""`gateway serve` refuses to start, in one `error:` line and the exit
+status the other commands give, when its keys are malformed or its database
+cannot be used; it never runs on degraded, nor dies in a traceback."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gwtest import clean_env, write_config
+
+from gateway.cli.common import EXIT_DATABASE_UNAVAILABLE
+
+RECIPIENTS = "address,name,job_title,department,organisation,telephone,secure_route\n"
+
+
+def config(tmp_path: Path, database_url: str) -> Path:
+    (tmp_path / "recipients.csv").write_text(RECIPIENTS, encoding="utf-8")
+    return write_config(tmp_path / "gw.toml", {
+        "server": {"listen": "127.0.0.1:0"},
+        "metrics": {"listen": ""},
+        "database": {"url": database_url},
+    })
+
+
+def serve(path: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """Run `gateway serve`; one that starts (and so runs on) fails the test."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", "serve", "--config", str(path),
+             "--log-format", "console"],
+            capture_output=True, text=True, env=clean_env(**environ), timeout=30,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"serve started instead of refusing: {exc.stderr!r}")
+
+
+def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
+    assert "Traceback" not in done.stderr + done.stdout
+    return [line for line in done.stderr.splitlines() if line.startswith("error:")]
+
+
+def test_an_unreachable_postgresql_is_one_line_and_exit_75(tmp_path):
+    path = config(tmp_path, "postgresql+asyncpg://postgres@127.0.0.1:1/gateway")
+    done = serve(path)
+    (line,) = error_lines(done)
+    assert line.startswith("error: the database could not be used (")
+    assert "check [database] url" in line
+    assert done.returncode == EXIT_DATABASE_UNAVAILABLE
+
+
+def test_a_missing_sqlite_file_is_refused_and_not_created(tmp_path):
+    database = tmp_path / "mistyped.db"
+    done = serve(config(tmp_path, f"sqlite+aiosqlite:///{database}"))
+    (line,) = error_lines(done)
+    assert f"the database file {database} does not exist" in line
+    assert done.returncode == EXIT_DATABASE_UNAVAILABLE
+    assert not database.exists()
+
+
+@pytest.mark.parametrize(("environ", "problem"), [
+    ({"GATEWAY_PASSWORD_KEY": "garbage!"}, "GATEWAY_PASSWORD_KEY: key 1 is not valid base64"),
+    ({"GATEWAY_PASSWORD_KEY": base64.b64encode(b"12345").decode()},
+     "GATEWAY_PASSWORD_KEY: key 1 decodes to 5 bytes; 32 random bytes are needed"),
+    ({"GATEWAY_RECEIPTS_KEY": "garbage!"}, "GATEWAY_RECEIPTS_KEY: key 1 is not valid base64"),
+    ({"GATEWAY_AUDIT_KEY": "short"}, "audit key: too short (5 characters, at least 32)"),
+], ids=["password-not-base64", "password-5-bytes", "receipts-not-base64", "audit-short"])
+def test_a_malformed_key_is_refused_at_start(tmp_path, sqlite_url, environ, problem):
+    """Started, the gateway answered 451 to every message whose password
+    must be held, having only logged a warning."""
+    done = serve(config(tmp_path, sqlite_url), **environ)
+    assert error_lines(done) == [f"error: {problem}"]
+    assert done.returncode == 1
+    check = subprocess.run(
+        [sys.executable, "-m", "gateway", "check-config", "--config", str(tmp_path / "gw.toml")],
+        capture_output=True, text=True, env=clean_env(**environ), timeout=60,
+    )
+    assert (check.returncode, check.stderr.strip()) == (1, f"error: {problem}")
