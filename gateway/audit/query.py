@@ -6,6 +6,14 @@ received_at, record_seq) answers "this recipient, newest first, between these
 dates" as one index range; single-valued fields are columns of audit_records.
 Values match case-insensitively; a `*` in a value is a wildcard.  Results are
 the DESIGN.md record documents with their events in chain order.
+
+A record is written once and never changed, so what happens to a message
+later is an event: the approver of a held message (`gateway held
+approve --by`, the console) is named by its `approved` event, and every
+reader shows that approver as the record's `authorised_by` (`authoriser`);
+what the message itself said stays in the document, and readers that show
+both call it `authorised_by_stated`.  The view audit_records_v says the
+same (migration 0011).
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import term_key
-from gateway.audit.record import utc
+from gateway.audit.record import EventType, utc
 from gateway.db.engine import read_one_snapshot
 from gateway.db.schema import audit_events, audit_record_terms, audit_records
 
@@ -143,6 +151,36 @@ def _has_event(dialect: str, type_: str) -> ColumnElement[bool]:
     return or_(kept, later)
 
 
+# SQLite's lower() folds ASCII letters only: the stored "ÉVALUATION" stays
+# "Évaluation", and no text searched for, lowered in Python, equals it.
+# PostgreSQL's lower() folds every letter.  On SQLite a text searched for
+# that is not ASCII is matched against Python's lower() of the column, a
+# function each search registers on its connection (one call; a function
+# made at connect time would miss the pool's connections opened before).
+# ASCII text keeps lower(), which the index on lower(sender) serves: stored
+# letters outside ASCII do not lower into ASCII (but for the Kelvin sign and
+# dotted capital I, which neither did before), so it finds what it found.
+_UNICODE_LOWER = "gateway_unicode_lower"
+
+
+def _lower(dialect: str, column: Any, searched: str) -> Any:
+    """`column` lowered as the database compares it with `searched`, lowered."""
+    if dialect == "sqlite" and not searched.isascii():
+        return getattr(func, _UNICODE_LOWER)(column)
+    return func.lower(column)
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+async def _unicode_lower_on(conn: AsyncConnection) -> None:
+    if conn.dialect.name == "sqlite":
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.create_function(  # type: ignore[union-attr]
+            _UNICODE_LOWER, 1, _unicode_lower, deterministic=True)
+
+
 class AuditQuery:
     """Read-side of the trail over an engine (SQLite or PostgreSQL)."""
 
@@ -163,7 +201,17 @@ class AuditQuery:
             query = select(*_record_columns()).select_from(
                 t.join(_r, _r.c.seq == t.c.record_seq)
             )
-            conditions += [t.c.field == driving[0], t.c.key == driving[1]]
+            # A record holds a key once per spelling (`value`): a message to
+            # a@x and A@X has two rows of key a@x.  Only its first spelling
+            # drives, so that LIMIT counts records.  The probe reads the
+            # primary key (record_seq, field, value): a few rows of one
+            # record per row driven.  The scan stays in the lookup index's
+            # order and stops at LIMIT, as it did (EXPLAIN on both databases).
+            spelling = _t.alias("spelling")
+            conditions += [t.c.field == driving[0], t.c.key == driving[1], ~exists().where(
+                spelling.c.record_seq == t.c.record_seq, spelling.c.field == t.c.field,
+                spelling.c.key == t.c.key, spelling.c.value < t.c.value,
+            )]
             time_column: Any = t.c.received_at
             order = [t.c.received_at.desc(), t.c.record_seq.desc()]
         else:
@@ -182,17 +230,21 @@ class AuditQuery:
                 other.c.record_seq == _r.c.seq, other.c.field == field,
                 _match(other.c.key, value),
             ))
+        dialect = self.engine.dialect.name
         if f.sender:
-            conditions.append(_match(func.lower(_r.c.sender), f.sender.strip().lower()))
+            conditions.append(
+                _match(_lower(dialect, _r.c.sender, f.sender), f.sender.strip().lower()))
         if f.marking:
-            conditions.append(_match(func.lower(_r.c.marking), f.marking.strip().lower()))
+            conditions.append(
+                _match(_lower(dialect, _r.c.marking, f.marking), f.marking.strip().lower()))
         if f.verdict:
             conditions.append(_r.c.verdict == f.verdict.strip().lower())
         if f.purpose:
             pattern = f"%{_escape_like(f.purpose.strip().lower())}%"
-            conditions.append(func.lower(_r.c.purpose).like(pattern, escape="\\"))
+            conditions.append(
+                _lower(dialect, _r.c.purpose, f.purpose).like(pattern, escape="\\"))
         for event in f.events:
-            has = _has_event(self.engine.dialect.name, event.type)
+            has = _has_event(dialect, event.type)
             conditions.append(has if event.present else ~has)
         query = query.where(and_(True, *conditions)).order_by(*order)
         if limit is not None:
@@ -202,6 +254,7 @@ class AuditQuery:
     async def search(self, f: SearchFilter, limit: int | None = 100) -> list[dict[str, Any]]:
         """Matching records, newest first, each with its events."""
         async with self.engine.connect() as conn:
+            await _unicode_lower_on(conn)
             rows = (await conn.execute(self.search_statement(f, limit))).all()
             return await _with_events(conn, rows)
 
@@ -343,6 +396,9 @@ async def _with_events(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[
     damaged_ids = [i for i in ids if "document" in documents[i].get("damaged", ())]
     if damaged_ids:
         await _from_columns(conn, damaged_ids, documents)
+    for doc in documents.values():
+        doc["authorised_by_stated"] = doc.get("authorised_by")
+        doc["authorised_by"] = authoriser(doc)
     return [documents[i] for i in ids]
 
 
@@ -363,6 +419,18 @@ def _detail(text: str) -> dict[str, Any] | None:
 _DOCUMENT_LISTS = ("recipients", "reasons", "attachments")  # of objects
 _DOCUMENT_TEXTS = ("information_types",)  # lists of strings
 _DOCUMENT_VALUES = ("subject", "consent", "authorised_by", "method")  # strings or null
+
+
+def authoriser(document: dict[str, Any]) -> str | None:
+    """Who authorised the record's message: the approver its last `approved`
+    event names, else whoever the message said (X-Authorised-By or an
+    `Authorised by:` line).  `document` is a stored one, with its events;
+    a document `_with_events` read has this as `authorised_by` already."""
+    named = document.get("authorised_by_stated", document.get("authorised_by"))
+    for event in document.get("events") or []:
+        if event.get("type") == EventType.APPROVED.value:
+            named = (event.get("detail") or {}).get("authorised_by") or named
+    return str(named) if named else None
 
 
 def _document(text: str | None) -> dict[str, Any] | None:

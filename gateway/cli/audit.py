@@ -16,14 +16,17 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import (
@@ -47,7 +50,8 @@ from gateway.cli.common import (
     run_async,
     settings_or_exit,
 )
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError, GatewayError, StoreError
+from gateway.model import InformationType, ReasonCode
 from gateway.operate.retention import remove_finished
 from gateway.settings import Settings, parse_duration
 
@@ -78,10 +82,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         "e.g. '*@nhs.net')")
     search.add_argument("--organisation", help="recipient organisation (case-insensitive)")
     search.add_argument("--type", dest="information_type", metavar="TYPE",
-                        help="information type, e.g. uk_nhs_number")
+                        type=_known("type", InformationType),
+                        help="information type, e.g. uk_nhs_number (* wildcard)")
     search.add_argument("--marking", help="protective marking, e.g. OFFICIAL-SENSITIVE")
     search.add_argument("--verdict", choices=VERDICTS)
-    search.add_argument("--reason", help="reason code, e.g. unencrypted_attachment")
+    search.add_argument("--reason", type=_known("reason", ReasonCode),
+                        help="reason code, e.g. unencrypted_attachment (* wildcard)")
     search.add_argument("--purpose", help="text the stated purpose contains")
     search.add_argument("--event", action="append", default=[], type=_event_filter,
                         metavar="has:TYPE|never:TYPE",
@@ -183,6 +189,25 @@ def _event_filter(value: str) -> EventFilter:
         known = ", ".join(t.value for t in EventType)
         raise argparse.ArgumentTypeError(f"unknown event type {found.type!r} (one of: {known})")
     return found
+
+
+def _known(name: str, values: type[StrEnum]) -> Callable[[str], str]:
+    """An argument type taking `values`' members, in any case (searches match
+    them so), or a `*` pattern matching one: a mistyped one found nothing
+    and said "0 record(s)".  Records hold only members: no value has
+    been taken out of either enumeration (gateway.model) since the first
+    record was written; one that is must stay searchable here."""
+    known = [v.value for v in values]
+
+    def parse(text: str) -> str:
+        wanted = text.strip().casefold()
+        pattern = re.compile(".*".join(re.escape(part) for part in wanted.split("*")))
+        if not any(pattern.fullmatch(value) for value in known):
+            raise argparse.ArgumentTypeError(
+                f"unknown {name} {text!r} (one of: {', '.join(known)})")
+        return text
+
+    return parse
 
 
 def _verify_workers(value: str) -> int:
@@ -364,6 +389,17 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _authorised(d: dict[str, Any]) -> str | None:
+    """`authorised_by` (the approver, once approved: gateway.audit.query.
+    authoriser), saying so, and what the message itself said when that differs."""
+    named = d.get("authorised_by")
+    if not any(e.get("type") == EventType.APPROVED.value for e in d.get("events") or []):
+        return named
+    stated = d.get("authorised_by_stated")
+    said = f"; the message said {stated}" if stated and stated != named else ""
+    return f"{named} (approved{said})"
+
+
 def format_record(d: dict[str, Any]) -> str:
     lines = [f"Audit record {d.get('id')}"]
 
@@ -381,7 +417,7 @@ def format_record(d: dict[str, Any]) -> str:
     field("verdict", d.get("verdict"))
     field("purpose", d.get("purpose"))
     field("consent", d.get("consent"))
-    field("authorised by", d.get("authorised_by"))
+    field("authorised by", _authorised(d))
     field("information", ", ".join(d.get("information_types") or []))
     field("marking", d.get("marking"))
     field("method", d.get("method"))
@@ -436,8 +472,19 @@ def _checkpoint(args: argparse.Namespace) -> int:
     trail = AuditTrail(_keys(settings), settings.audit.checkpoint_every)
 
     async def work(engine: AsyncEngine) -> Any:
-        async with engine.begin() as conn:
-            return await trail.write_checkpoint(conn, "manual")
+        try:
+            async with engine.begin() as conn:
+                return await trail.write_checkpoint(conn, "manual")
+        except DBAPIError as exc:
+            # The database answered: it is there, and refused this role
+            # (gateway_auditor only reads), as `audit purge` tells it.
+            if "permission denied" in str(exc):
+                raise StoreError(
+                    "audit checkpoint needs a database role allowed to write "
+                    "audit_checkpoints (gateway_app or the owner that ran `gateway db "
+                    "upgrade`, not gateway_auditor)"
+                ) from exc
+            raise
 
     point = _with_engine(settings, work)
     signed = f"signed with key {point.key_id}" if point.signature else "unsigned (no audit key)"

@@ -251,16 +251,6 @@ def _timeline(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"type": key, "label": label, "at": first.get(key)} for key, label in STAGES]
 
 
-def _authorised_by(record: dict[str, Any]) -> str | None:
-    """The record's authoriser, or the one an `approved` event named later
-    (records are append-only, so an approval is an event, not an edit)."""
-    named = record.get("authorised_by")
-    for event in record.get("events") or []:
-        if event["type"] == EventType.APPROVED.value:
-            named = (event.get("detail") or {}).get("authorised_by") or named
-    return str(named) if named else None
-
-
 def _visible_detail(detail: dict[str, Any]) -> dict[str, Any]:
     """Event detail for display; details never hold passwords, and anything
     named like one is masked all the same."""
@@ -277,7 +267,8 @@ async def audit_record(request: Request) -> Response:
               for e in record.get("events") or []]
     return render(request, "audit_record.html", {
         "record": record, "events": events, "stages": _timeline(record),
-        "authorised_by": _authorised_by(record),
+        # The approver once approved (gateway.audit.query.authoriser), as the CLI shows.
+        "authorised_by": record.get("authorised_by"),
     })
 
 

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import secrets
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -594,3 +595,202 @@ def test_output_read_only_in_part_ends_quietly(tmp_path, db_url, argv):
     command.stdout.close()
     assert command.wait(60) == 141
     assert command.stderr.read() == b""
+
+
+def add_events(url: str, record_id: str, events: list[AuditEvent]) -> None:
+    """Events appended to a record later, as the gateway appends them."""
+
+    async def write() -> None:
+        engine = create_engine(url)
+        writer = Writer(engine)
+        writer.start()
+        await writer.submit(AuditTrail().events_op(record_id, events))
+        await writer.stop()
+        await engine.dispose()
+
+    asyncio.run(write())
+
+
+async def _view_rows(url: str, statement: str) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return [tuple(row) for row in (await conn.execute(text(statement))).all()]
+    finally:
+        await engine.dispose()
+
+
+def test_the_approver_of_a_held_message_is_its_authoriser_for_every_reader(
+    tmp_path, db_url, capsys, tamper
+):
+    """The record is written when the message is held and never changes;
+    `gateway held approve --by` appends an `approved` event naming the
+    approver (gateway.queue.held).  Search, show, export and the view name
+    the approver as `authorised_by`, as the console does, whatever the
+    message said (`X-Authorised-By`); show and the view keep what it said."""
+    from dataclasses import replace
+
+    claimed = replace(make_record("cli-held-claimed", received_at=NOW - timedelta(hours=1),
+                                  verdict="hold"), authorised_by="Head of Service")
+    unclaimed = replace(make_record("cli-held-unclaimed", received_at=NOW - timedelta(hours=2),
+                                    verdict="hold"), authorised_by=None)
+    plain = make_record("cli-not-held", received_at=NOW - timedelta(hours=3))
+    for record in (claimed, unclaimed, plain):
+        append(db_url, record)
+    for record in (claimed, unclaimed):  # the detail gateway.queue.held.decide_held writes
+        add_events(db_url, record.id, [AuditEvent(
+            EventType.APPROVED, NOW - timedelta(minutes=30),
+            {"by": "Sarah Approver", "note": "", "authorised_by": "Sarah Approver"})])
+    config = write_config(tmp_path, db_url)
+    expected = {"cli-held-claimed": "Sarah Approver", "cli-held-unclaimed": "Sarah Approver",
+                "cli-not-held": "J Patel, Team Manager"}
+
+    code, out, _ = run(capsys, "audit", "search", "--format", "json", "--config", config)
+    assert code == 0
+    assert {d["id"]: d["authorised_by"] for d in map(json.loads, out.splitlines())} == expected
+    code, out, _ = run(capsys, "audit", "search", "--format", "csv", "--config", config)
+    assert {r["id"]: r["authorised_by"] for r in csv.DictReader(io.StringIO(out))} == expected
+    code, out, _ = run(capsys, "audit", "export", "--no-progress", "--config", config)
+    assert {d["id"]: d["authorised_by"] for d in map(json.loads, out.splitlines())} == expected
+    code, out, _ = run(capsys, "audit", "show", "cli-held-claimed", "--config", config)
+    assert code == 0
+    assert "  authorised by  Sarah Approver (approved; the message said Head of Service)\n" in out
+    code, out, _ = run(capsys, "audit", "show", "cli-held-unclaimed", "--config", config)
+    assert "  authorised by  Sarah Approver (approved)\n" in out
+    code, out, _ = run(capsys, "audit", "show", "cli-not-held", "--format", "json",
+                       "--config", config)
+    assert json.loads(out)["authorised_by"] == "J Patel, Team Manager"
+
+    rows = asyncio.run(_view_rows(
+        db_url, "SELECT id, authorised_by, authorised_by_stated FROM audit_records_v ORDER BY id"))
+    assert rows == [("cli-held-claimed", "Sarah Approver", "Head of Service"),
+                    ("cli-held-unclaimed", "Sarah Approver", None),
+                    ("cli-not-held", "J Patel, Team Manager", "J Patel, Team Manager")]
+
+    # An approval's detail edited into text that is not JSON (verify names
+    # it) names nobody, and does not stop the view or the CLI.
+    asyncio.run(tamper("UPDATE audit_events SET detail = 'not json' WHERE type = 'approved'"
+                       " AND record_id = 'cli-held-claimed'"))
+    rows = asyncio.run(_view_rows(
+        db_url, "SELECT authorised_by FROM audit_records_v WHERE id = 'cli-held-claimed'"))
+    assert rows == [("Head of Service",)]
+    code, out, _ = run(capsys, "audit", "search", "--format", "json", "--config", config)
+    assert code == 0
+    assert json.loads(out.splitlines()[0])["authorised_by"] == "Head of Service"
+
+
+def test_limit_counts_records_not_the_spellings_of_a_recipient(tmp_path, db_url, capsys):
+    """One message to an address written twice in different case has two
+    rows of that key in the search index: it is still one record of N."""
+    twice = make_record("cli-twice", received_at=NOW - timedelta(hours=1), recipients=(
+        AuditRecipient("referrals@health.example.nhs.uk", organisation="Health Referrals"),
+        AuditRecipient("REFERRALS@HEALTH.EXAMPLE.NHS.UK", organisation="HEALTH REFERRALS"),
+    ))
+    once = make_record("cli-once", received_at=NOW - timedelta(hours=2), recipients=(
+        AuditRecipient("Referrals@health.example.nhs.uk", organisation="Health Referrals"),))
+    for record in (twice, once):
+        append(db_url, record)
+    config = write_config(tmp_path, db_url)
+    for limit, expected in (("2", ["cli-twice", "cli-once"]), ("1", ["cli-twice"]),
+                            ("100", ["cli-twice", "cli-once"])):
+        code, out, _ = run(capsys, "audit", "search", "--recipient",
+                           "referrals@health.example.nhs.uk", "--limit", limit,
+                           "--format", "json", "--config", config)
+        assert code == 0
+        assert [json.loads(line)["id"] for line in out.splitlines()] == expected
+    code, out, _ = run(capsys, "audit", "search", "--organisation", "health referrals",
+                       "--limit", "2", "--format", "json", "--config", config)
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["cli-twice", "cli-once"]
+    # The report shows organisations as written, each row counting records
+    # with that spelling: none twice.
+    code, out, _ = run(capsys, "audit", "report", "--format", "json", "--config", config)
+    assert json.loads(out)["by_organisation"] == {"Health Referrals": 2, "HEALTH REFERRALS": 1}
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--purpose", "ÉVALUATION"], ["cli-accents"]),
+    (["--purpose", "évaluation"], ["cli-accents"]),
+    (["--purpose", "MÉDICALE"], ["cli-accents"]),
+    (["--purpose", "médicale 100% URGENT"], ["cli-accents"]),
+    (["--purpose", "100_"], []),
+    (["--sender", "élodie.dupont@council.example"], ["cli-accents"]),
+    (["--sender", "ÉLODIE.DUPONT@COUNCIL.EXAMPLE"], ["cli-accents"]),
+    (["--sender", "ÉLODIE*"], ["cli-accents"]),
+    (["--sender", "Élodie.Dupont@council.example"], ["cli-accents"]),
+])
+def test_purpose_and_sender_match_accented_text_in_any_case(tmp_path, db_url, capsys, args,
+                                                             expected):
+    """SQLite's lower() folds ASCII only: É stayed É in the stored text and
+    became é in the text searched for.  Both databases now agree."""
+    append(db_url, make_record("cli-accents", received_at=NOW - timedelta(hours=1),
+                               sender="Élodie.Dupont@council.example",
+                               purpose="ÉVALUATION médicale 100% urgent"))
+    append(db_url, make_record("cli-plain", received_at=NOW - timedelta(hours=2),
+                               sender="evaluation@council.example",
+                               purpose="EVALUATION medicale 1000 urgent"))
+    config = write_config(tmp_path, db_url)
+    code, out, _ = run(capsys, "audit", "search", *args, "--format", "json", "--config", config)
+    assert code == 0
+    assert [json.loads(line)["id"] for line in out.splitlines()] == expected
+
+
+@pytest.mark.parametrize(("args", "listed"), [
+    (["--type", "nhs_number"], "uk_nhs_number"),
+    (["--type", "nhs*"], "special_category"),
+    (["--reason", "encrypted"], "unencrypted_attachment"),
+    (["--reason", "not_authorised"], "missing_purpose"),
+])
+def test_an_unknown_type_or_reason_exits_2_naming_the_known_ones(config, capsys, args, listed):
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "search", *args, "--config", config])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"unknown {args[0][2:]}" in err and listed in err
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--type", "UK_NHS_NUMBER", "--since", "30d"], ["cli-confirmed"]),
+    (["--type", "special*"], ["cli-rejected"]),
+    (["--reason", "*ENCRYPTED*", "--since", "30d"], ["cli-rejected", "cli-confirmed"]),
+])
+def test_a_type_or_reason_in_any_case_or_with_a_wildcard_is_taken(config, capsys, args,
+                                                                    expected):
+    code, out, _ = run(capsys, "audit", "search", *args, "--format", "json", "--config", config)
+    assert code == 0
+    assert [json.loads(line)["id"] for line in out.splitlines()] == expected
+
+
+@pytest.mark.postgres
+def test_checkpoint_as_the_auditors_role_is_refused_as_a_permission(config, db_url, capsys):
+    """gateway_auditor only reads the trail: its checkpoint is refused by
+    the database's grants, which is not the database being unavailable."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("roles are PostgreSQL's")
+    from sqlalchemy.engine import make_url
+
+    login = f"gw_auditor_{secrets.token_hex(4)}"
+    asyncio.run(_as_admin(db_url, f"CREATE ROLE {login} LOGIN IN ROLE gateway_auditor"))
+    try:
+        auditor = make_url(db_url).set(username=login).render_as_string(hide_password=False)
+        as_auditor = write_config(Path(config).parent, auditor)
+        code, out, _ = run(capsys, "audit", "search", "--format", "json", "--config", as_auditor)
+        assert code == 0 and len(out.splitlines()) == 3  # it reads
+        with pytest.raises(SystemExit) as exited:
+            main(["audit", "checkpoint", "--config", as_auditor])
+        assert exited.value.code == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.startswith("error: audit checkpoint needs a database role allowed to "
+                              "write audit_checkpoints")
+        assert "[database] url" not in err
+    finally:
+        asyncio.run(_as_admin(db_url, f"DROP ROLE {login}"))
+
+
+async def _as_admin(url: str, statement: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
