@@ -73,10 +73,15 @@ def run_async(func: Callable[[], Awaitable[T]]) -> T:
     except (SQLAlchemyError, OSError) as exc:
         if not database_failed(exc):
             raise
-        print(f"error: the database could not be used ({database_failure(exc)}): check "
-              "[database] url in the configuration, that the database server is running, "
-              "and that `gateway db upgrade` has been run", file=sys.stderr)
+        print(database_unavailable(exc), file=sys.stderr)
         raise SystemExit(EXIT_DATABASE_UNAVAILABLE) from None
+
+
+def database_unavailable(exc: BaseException) -> str:
+    """The one line a command (or `serve`) prints when its database failed."""
+    return (f"error: the database could not be used ({database_failure(exc)}): check "
+            "[database] url in the configuration, that the database server is running, "
+            "and that `gateway db upgrade` has been run")
 
 
 def open_database(settings: Settings) -> AsyncEngine:

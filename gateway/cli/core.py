@@ -15,7 +15,7 @@ from gateway.cli.common import (
     EXIT_DATABASE_UNAVAILABLE,
     add_config,
     check_database_file,
-    database_failure,
+    database_unavailable,
     settings_or_exit,
 )
 from gateway.errors import ConfigError, DatabaseMissing, StoreError, VaultError
@@ -73,9 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
         # the driver's own error behind it.
         cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
         if isinstance(exc, StoreError) or database_failed(cause):
-            print(f"error: the database could not be used ({database_failure(cause)}): check "
-                  "[database] url in the configuration, that the database server is running, "
-                  "and that `gateway db upgrade` has been run", file=sys.stderr)
+            print(database_unavailable(cause), file=sys.stderr)
             return EXIT_DATABASE_UNAVAILABLE
         if isinstance(exc, OSError):
             print(f"error: cannot start: {exc.strerror or exc}", file=sys.stderr)
