@@ -19,6 +19,7 @@ import signal
 import socket
 import ssl
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -148,6 +149,8 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._health = HealthServer(self.metrics, self.readiness, self.refresh_gauges)
         self._shutting_down = False
+        # The SMTP sessions open now: told 421 when the gateway stops.
+        self._sessions: weakref.WeakSet[GatewaySMTP] = weakref.WeakSet()
         self._accepting = 0
         self._hasher = PasswordHasher()
         self._users = {u.name: u.password_hash for u in settings.users}
@@ -179,11 +182,13 @@ class Gateway:
             read_ahead=self._read_ahead,
         )
         authenticator = self._check_password if self._users else None
-        self._server = await start_listener(
-            server.host,
-            server.port,
-            lambda: GatewaySMTP(config, self.accept, lambda: self._shutting_down, authenticator),
-        )
+
+        def session() -> GatewaySMTP:
+            smtp = GatewaySMTP(config, self.accept, lambda: self._shutting_down, authenticator)
+            self._sessions.add(smtp)
+            return smtp
+
+        self._server = await start_listener(server.host, server.port, session)
         self.port = int(self._server.sockets[0].getsockname()[1])
         if not (self._worker_id or self.settings.queue.worker_id):
             self.store.worker_id = f"{socket.gethostname()}:{self.port}"
@@ -218,11 +223,19 @@ class Gateway:
         self._shutting_down = True
         if self._server is not None:
             self._server.close()
+        # Open sessions are told 421 and closed, but for those with a
+        # message on its way: they finish (within `grace`), then are told.
+        for smtp in list(self._sessions):
+            smtp.shut_down()
         if self.web is not None:  # no decisions or sign-ins once shutdown began
             await self.web.stop()
         deadline = time.monotonic() + grace
-        while self._accepting and time.monotonic() < deadline:
+        while (self._accepting or any(smtp.in_data for smtp in self._sessions)) and (
+            time.monotonic() < deadline
+        ):
             await asyncio.sleep(0.02)
+        for smtp in list(self._sessions):
+            smtp.shut_down()
         for task in (self._housekeeping, self._anchoring, self._forgetting):
             if task is not None:
                 task.cancel()

@@ -122,6 +122,7 @@ class GatewaySMTP(SMTP):
         self._check_password = authenticator
         self._txn = _Transaction()
         self._answering_data = False
+        self._in_data = False  # from 354 to DATA's reply: the message is on its way
         self._held: list[bytes] = []  # replies waiting for the next (see push)
         super().__init__(
             _Hooks(),
@@ -150,6 +151,22 @@ class GatewaySMTP(SMTP):
     async def handle_exception(self, error: Exception) -> str:
         log.error("smtp_command_failed", error=type(error).__name__)
         return replies.S451_INTERNAL
+
+    @property
+    def in_data(self) -> bool:
+        """A message is being received or answered: shutting down waits for it."""
+        return self._in_data
+
+    def shut_down(self) -> None:
+        """The gateway is stopping: a session between commands is told 421
+        and closed now (RFC 5321 3.8), not left to find the connection gone
+        at its next command.  One inside DATA is left to finish: its reply
+        (a committed message must get its 250), then 421 at its next
+        command (`push`), or this again when the wait for it is over."""
+        if self._in_data or self.transport is None or self.transport.is_closing():
+            return
+        self._send(replies.S421_SHUTTING_DOWN.encode("ascii"))
+        self.transport.close()
 
     async def push(self, status: Any) -> None:
         # Shutting down: every further command gets 421, then the connection
@@ -396,6 +413,14 @@ class GatewaySMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         await self.push(replies.S354_START)
+        self._in_data = True
+        try:
+            await self._receive_message()
+        finally:
+            self._in_data = False
+
+    async def _receive_message(self) -> None:
+        """DATA after its 354: the content, the acceptor's answer, the reply."""
         started = time.monotonic()
         content, ahead, status = await self._read_data(started + self._config.data_timeout)
         if status is not None:
