@@ -14,6 +14,11 @@ reader shows that approver as the record's `authorised_by` (`authoriser`);
 what the message itself said stays in the document, and readers that show
 both call it `authorised_by_stated`.  The view audit_records_v says the
 same (migration 0011).
+
+Events are asked about as the recipient searched for had them: with
+`--recipient`, `--event` counts the events of that recipient (those whose
+detail names it) and the message's own (received, held, approved, ...),
+not another recipient's (migration 0012).
 """
 
 from __future__ import annotations
@@ -138,9 +143,29 @@ def _kept_type(dialect: str, kept: Any) -> Any:
     return case((kept.c.type == "object", func.json_extract(kept.c.value, "$.type")))
 
 
-def _has_event(dialect: str, type_: str) -> ColumnElement[bool]:
-    """The record (`_r`) has an event of `type_`, kept in its row or after."""
-    later = exists().where(_e.c.record_id == _r.c.id, _e.c.type == type_)
+def _event_recipient(dialect: str) -> Any:
+    """The recipient an event of audit_events (`_e`) concerns, as its detail
+    names it; NULL for an event of the whole message (received, held,
+    approved, ...) and for a detail that is not JSON (verify names it)."""
+    if dialect == "postgresql":
+        return func.audit_event_recipient(_e.c.detail)  # migration 0012
+    # CASE, not AND: SQLite does not promise to test json_valid first.
+    return case((func.json_valid(_e.c.detail), func.json_extract(_e.c.detail, "$.recipient")))
+
+
+def _has_event(dialect: str, type_: str, recipient: str | None = None) -> ColumnElement[bool]:
+    """The record (`_r`) has an event of `type_`, kept in its row or after.
+
+    With `recipient` (lowered; `*` a wildcard) only that recipient's events
+    count, and the message's own: "never delivery_confirmed" for X asks
+    whether X confirmed, whoever else did.  The events kept in the record's
+    row are all the message's own."""
+    whose: list[ColumnElement[bool]] = []
+    if recipient is not None:
+        named = _event_recipient(dialect)
+        whose.append(or_(named.is_(None),
+                         _match(_lower(dialect, named, recipient), recipient)))
+    later = exists().where(_e.c.record_id == _r.c.id, _e.c.type == type_, *whose)
     if dialect == "postgresql":
         kept: ColumnElement[bool] = and_(
             _r.c.events.is_not(None), cast(_r.c.events, JSONB).contains([{"type": type_}])
@@ -243,8 +268,9 @@ class AuditQuery:
             pattern = f"%{_escape_like(f.purpose.strip().lower())}%"
             conditions.append(
                 _lower(dialect, _r.c.purpose, f.purpose).like(pattern, escape="\\"))
+        recipient = f.recipient.strip().lower() if f.recipient else None
         for event in f.events:
-            has = _has_event(dialect, event.type)
+            has = _has_event(dialect, event.type, recipient)
             conditions.append(has if event.present else ~has)
         query = query.where(and_(True, *conditions)).order_by(*order)
         if limit is not None:
