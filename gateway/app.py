@@ -64,7 +64,7 @@ from gateway.receive.server import GatewaySMTP, ListenerConfig, start_listener
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
     from gateway.web import WebConsole
 
@@ -188,8 +188,13 @@ class Gateway:
             self._sessions.add(smtp)
             return smtp
 
-        self._server = await start_listener(server.host, server.port, session)
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        try:
+            await self._listen(session)
+        except BaseException:
+            # Nothing was accepted yet: leave no listener, task or
+            # connection behind the error `serve` reports.
+            await self._unlisten()
+            raise
         if not (self._worker_id or self.settings.queue.worker_id):
             self.store.worker_id = f"{socket.gethostname()}:{self.port}"
         # Messages this process had claimed before a crash come back at once.
@@ -203,21 +208,42 @@ class Gateway:
         if self.settings.audit.anchor_interval.total_seconds() > 0:
             self._anchoring = asyncio.create_task(self._log_anchors(), name="audit-anchors")
         self._forgetting = asyncio.create_task(self._forget_finished(), name="queue-forget")
+        loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+        for warning in self.settings.warnings():
+            log.warning("config_warning", warning=warning)
+        log.info("gateway_started", smtp_port=self.port, metrics_port=self.metrics_port,
+                 event_loop=loop)
+
+    async def _listen(self, session: Callable[[], GatewaySMTP]) -> None:
+        """Open the metrics, console and SMTP listeners, the SMTP one last:
+        an address that cannot be had stops the start before any mail is
+        taken, and the error names the key that gave it."""
         if self.settings.metrics.listen:
             host, _, port = self.settings.metrics.listen.rpartition(":")
-            self.metrics_port = await self._health.start(host.strip("[]"), int(port))
+            async with _listening("metrics", self.settings.metrics.listen):
+                self.metrics_port = await self._health.start(host.strip("[]"), int(port))
         if self.settings.web.listen:
             # Imported here: the console's web stack is only loaded when used.
             from gateway.web import WebConsole
 
             self.web = WebConsole(self.settings, self.engine, self.writer, self.store,
                                   on_release=self.dispatcher.wake)
-            self.web_port = await self.web.start()
-        loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
-        for warning in self.settings.warnings():
-            log.warning("config_warning", warning=warning)
-        log.info("gateway_started", smtp_port=self.port, metrics_port=self.metrics_port,
-                 event_loop=loop)
+            async with _listening("web", self.settings.web.listen):
+                self.web_port = await self.web.start()
+        server = self.settings.server
+        async with _listening("server", server.listen):
+            self._server = await start_listener(server.host, server.port, session)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def _unlisten(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self.web is not None:
+            await self.web.stop()
+        await self._health.stop()
+        await self.writer.stop()
+        await self.engine.dispose()
 
     async def stop(self, grace: float = 20.0) -> None:
         self._shutting_down = True
@@ -610,6 +636,18 @@ def _audit_record(
         ),
         queue_id=queue_id,
     )
+
+
+@contextlib.asynccontextmanager
+async def _listening(section: str, listen: str) -> AsyncIterator[None]:
+    """An address that cannot be listened on (in use, not this machine's,
+    a privileged port) as the configuration problem it is, naming the key."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(
+            f"[{section}] listen = {listen!r}: cannot listen there ({exc.strerror or exc})"
+        ) from None
 
 
 def _together(ops: list[Operation]) -> Operation:

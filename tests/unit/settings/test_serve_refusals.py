@@ -5,6 +5,7 @@ cannot be used; it never runs on degraded, nor dies in a traceback."""
 from __future__ import annotations
 
 import base64
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,40 @@ def test_a_malformed_key_is_refused_at_start(tmp_path, sqlite_url, environ, prob
         capture_output=True, text=True, env=clean_env(**environ), timeout=60,
     )
     assert (check.returncode, check.stderr.strip()) == (1, f"error: {problem}")
+
+
+@pytest.mark.parametrize("section", ["metrics", "web", "server"])
+def test_an_address_in_use_is_named_and_no_mail_is_taken(tmp_path, sqlite_url, section):
+    """Each listener's address taken by another program: one line naming
+    the key, exit 1.  The SMTP listener opens last, so a metrics or console
+    address in use stops the start before a message could be accepted (it
+    used to fail with the SMTP listener already open, and a stray warning
+    from the database left unclosed)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        in_use = f"127.0.0.1:{taken.getsockname()[1]}"
+        smtp = _free_port()
+        path = write_config(tmp_path / "gw.toml", {
+            "server": {"listen": in_use if section == "server" else f"127.0.0.1:{smtp}"},
+            "metrics": {"listen": in_use if section == "metrics" else ""},
+            "web": {"listen": in_use if section == "web" else "",
+                    "users": [{"name": "dpo", "role": "auditor",
+                               "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$x$y"}]},
+            "database": {"url": sqlite_url},
+        })
+        (tmp_path / "recipients.csv").write_text(RECIPIENTS, encoding="utf-8")
+        done = serve(path)
+    (line,) = error_lines(done)
+    assert line.startswith(f"error: [{section}] listen = '{in_use}': cannot listen there (")
+    assert done.returncode == 1
+    assert "Warning" not in done.stderr, done.stderr
+    assert "gateway_started" not in done.stderr
+    if section != "server":
+        assert "smtp" not in done.stderr.lower(), done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

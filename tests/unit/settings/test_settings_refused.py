@@ -241,3 +241,30 @@ def test_check_config_accepts_good_keys_and_no_keys(config_dir, capsys, no_key_e
     no_key_environment.setenv("GATEWAY_AUDIT_KEY", "a" * 32)
     assert main(["check-config", "--config", str(path)]) == 0
     assert capsys.readouterr().out.split() == ["ok", "ok"]
+
+
+# -- listen addresses -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("section", "value", "problem"), [
+    ("server", "999.1.1.1:25", "'999.1.1.1' is not an IP address"),
+    ("server", "10.0.0:2525", "'10.0.0' is not an IP address"),
+    ("metrics", "300.1.1.1:9025", "'300.1.1.1' is not an IP address"),
+    ("web", "[::1::2]:8443", "'::1::2' is not an IP address"),
+    ("server", "gateway example.org:25", "'gateway example.org' is not a host name"),
+])
+def test_a_listen_address_no_machine_can_have_is_refused(config_dir, section, value, problem):
+    """`check-config` said ok; `serve` then failed with the resolver's
+    words, naming no key."""
+    path = write(config_dir, f'[{section}]\nlisten = "{value}"\n')
+    (found,) = problems_of(path)
+    assert found == f"{path}: {section}.listen: {problem}"
+
+
+@pytest.mark.parametrize("value", [
+    "127.0.0.1:2525", "0.0.0.0:25", "[::1]:2525", "[::]:25", "localhost:2525",
+    "gateway.council.example:25", ":2525",
+])
+def test_listen_takes_addresses_and_host_names(config_dir, value):
+    settings = load_settings(write(config_dir, f'[server]\nlisten = "{value}"\n'), environ={})
+    assert settings.server.listen == value
