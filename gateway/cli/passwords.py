@@ -5,7 +5,11 @@ sends one recipient's password in an email of its own (only the password
 and the reference of the message it opens) through the recipient's route.
 It claims the row first (no receipt and no other admin can release it while
 the email is on the wire), sends, then records the release; a failed send
-gives the claim back, so it stays held, to be tried again.
+gives the claim back, so it stays held, to be tried again.  A release
+stopped mid-send (killed, the machine lost) leaves its claim: `--again`
+takes it over once it is older than any send could take (the email it was
+sending may have left, and the release's audit event says so), where
+otherwise it would wait for the password's ttl.
 
 `--to` takes one plain address (`<a@b>` and spaces are read as `a@b`):
 the recipient, the original sender, or an address the allow-list allows
@@ -51,6 +55,11 @@ from gateway.policy.recipients import RecipientList, load_recipients
 from gateway.queue import Writer
 from gateway.settings import Settings
 
+# `release --again`: a claim older than this many of its route's timeouts
+# belongs to a release that stopped (a send waits at most one timeout per
+# reply: connect, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT, DATA, the end).
+UNFINISHED_AFTER_TIMEOUTS = 10
+
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = commands.add_parser("passwords", help="held passwords")
@@ -72,6 +81,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     release.add_argument("--to", metavar="ADDR", default=None,
                          help="send it to this address instead of the recipient: the "
                               "sender, or an address on the allow-list")
+    release.add_argument("--again", action="store_true",
+                         help="take over a release that was stopped before it finished "
+                              f"(claimed at least {UNFINISHED_AFTER_TIMEOUTS} times the "
+                              "route's timeout ago); its email may have gone, and the "
+                              "audit trail says so")
     release.set_defaults(handler=_release)
 
     expire = actions.add_parser("expire", help="destroy held passwords past their ttl now")
@@ -326,7 +340,14 @@ def _release(args: argparse.Namespace) -> int:
             to, route, message_id = await _destination(settings, entry, wanted)
             # Claim, send, record: while the email is on the wire nothing
             # else can release it, and an email that left is always audited.
-            claimed = await store.claim(args.id, to=to, how="manual")
+            # A release still sending has its answer within a few of the
+            # route's timeouts (one per reply); one claimed longer ago than
+            # this was stopped mid-send.
+            unfinished_after = (UNFINISHED_AFTER_TIMEOUTS
+                                * settings.all_routes[route].timeout.total_seconds()
+                                if args.again and route in settings.all_routes else None)
+            claimed = await store.claim(args.id, to=to, how="manual",
+                                        unfinished_after=unfinished_after)
             try:
                 await send_password(settings, route, to,
                                     password_email(settings, claimed, to, message_id))

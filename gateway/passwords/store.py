@@ -89,6 +89,9 @@ class Released:
 
     entry: HeldPassword
     password: str = field(repr=False)
+    # A claim taken over from a release that never finished: (its address,
+    # when it claimed).  Its email may have left; the release says so.
+    earlier: tuple[str, float] | None = None
 
 
 def _row(row: Row[Any]) -> HeldPassword:
@@ -257,8 +260,12 @@ class PasswordStore:
         return Released(entry, self._vault().open(sealed, context=entry.id))
 
     def _releasable(
-        self, row: Row[Any] | None, held_id: str, now: float
+        self, row: Row[Any] | None, held_id: str, now: float,
+        unfinished_after: float | None = None,
     ) -> tuple[HeldPassword, bytes]:
+        """The row and its ciphertext if it may be released now, else
+        VaultError saying why.  With `unfinished_after`, a claim older than
+        that many seconds (its release was stopped mid-send) may be too."""
         if row is None:
             raise VaultError(f"no held password {held_id}")
         entry = _row(row)
@@ -268,13 +275,20 @@ class PasswordStore:
                 f"password {held_id} was already released ({entry.released_how or 'released'} "
                 f"to {entry.released_to or entry.recipient}, {when})"
             )
-        if entry.state is HeldState.RELEASING:
-            since = _at(entry.released_at or 0).strftime("%Y-%m-%d %H:%M:%S UTC")
+        claimed_at = entry.released_at or 0
+        stale = unfinished_after is not None and claimed_at <= now - unfinished_after
+        if entry.state is HeldState.RELEASING and not stale:
+            since = _at(claimed_at).strftime("%Y-%m-%d %H:%M:%S UTC")
+            if unfinished_after is None:
+                hint = "; if that release was stopped before it finished, run again with --again"
+            else:  # asked with --again, too soon: the release may still be sending
+                after = _at(claimed_at + unfinished_after).strftime("%H:%M:%S UTC")
+                hint = f"; --again takes it over from {after}"
             raise VaultError(
                 f"password {held_id} is being released ({entry.released_how or 'manual'} "
-                f"to {entry.released_to or entry.recipient}, since {since})"
+                f"to {entry.released_to or entry.recipient}, since {since}){hint}"
             )
-        if entry.state is not HeldState.HELD:
+        if entry.state not in (HeldState.HELD, HeldState.RELEASING):
             raise VaultError(f"password {held_id} is {entry.state.value}: nothing to release")
         sealed = row._mapping["ciphertext"]
         if entry.expires_at <= now or sealed is None:
@@ -311,22 +325,34 @@ class PasswordStore:
         to: str | None = None,
         how: str = "manual",
         now: float | None = None,
+        unfinished_after: float | None = None,
     ) -> Released:
         """Take one held row for a release that sends its own email: held ->
         releasing, refused (VaultError) when it is not held, expired or
         cannot be opened.  While claimed no other release can take it; the
-        ciphertext stays until `finish`, so `give_back` loses nothing."""
+        ciphertext stays until `finish`, so `give_back` loses nothing.
+
+        With `unfinished_after` (seconds), a claim at least that old is
+        taken over: its release was stopped mid-send (killed, the machine
+        lost), which `give_back` never heard of.  Its email may have left;
+        `finish` records that beside the new release (`earlier_unfinished`)."""
         self._vault()  # no key: refused before anything is read
         at = time.time() if now is None else now
 
         async def write(conn: AsyncConnection) -> Released:
-            entry, password = await self._opened(conn, held_id, at)
+            entry, password = await self._opened(conn, held_id, at, unfinished_after)
             target = to or entry.recipient
-            await self._leave_held(conn, held_id, state=HeldState.RELEASING.value,
-                                   released_at=at, released_how=how, released_to=target)
+            values = {"state": HeldState.RELEASING.value, "released_at": at,
+                      "released_how": how, "released_to": target}
+            earlier = None
+            if entry.state is HeldState.RELEASING:
+                earlier = (entry.released_to or entry.recipient, entry.released_at or 0.0)
+                await self._take_over(conn, entry, values)
+            else:
+                await self._leave_held(conn, held_id, **values)
             claimed = replace(entry, state=HeldState.RELEASING, released_at=at,
                               released_how=how, released_to=target)
-            return Released(claimed, password)
+            return Released(claimed, password, earlier)
 
         result: Released = await self.writer.submit(write)
         return result
@@ -349,8 +375,13 @@ class PasswordStore:
                 )
                 .values(state=HeldState.RELEASED.value, ciphertext=None, released_at=at)
             )
-            detail = {"held_id": entry.id, "recipient": entry.recipient, "how": how,
-                      "to": target}
+            detail: dict[str, Any] = {"held_id": entry.id, "recipient": entry.recipient,
+                                      "how": how, "to": target}
+            if claimed.earlier is not None:
+                # The release this one took over: its email may have left.
+                to_before, claimed_at = claimed.earlier
+                detail["earlier_unfinished"] = {"to": to_before,
+                                                "claimed_at": _at(claimed_at).isoformat()}
             await self.trail.append_events(
                 conn, entry.record_id,
                 [AuditEvent(EventType.PASSWORD_RELEASED, _at(at), detail)],
@@ -386,15 +417,31 @@ class PasswordStore:
         await self._opened(conn, held_id, at)
 
     async def _opened(
-        self, conn: AsyncConnection, held_id: str, at: float
+        self, conn: AsyncConnection, held_id: str, at: float,
+        unfinished_after: float | None = None,
     ) -> tuple[HeldPassword, str]:
         """The row and its password, VaultError unless it may be released
         now; on PostgreSQL the row stays locked to the transaction's end."""
         query = select(held_passwords).where(held_passwords.c.id == held_id)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()
-        entry, sealed = self._releasable((await conn.execute(query)).first(), held_id, at)
+        entry, sealed = self._releasable(
+            (await conn.execute(query)).first(), held_id, at, unfinished_after)
         return entry, self._vault().open(sealed, context=entry.id)
+
+    @staticmethod
+    async def _take_over(conn: AsyncConnection, entry: HeldPassword, values: dict[str, Any]) -> None:
+        """An unfinished claim -> this one, unless another took it over first
+        (its claim time changed)."""
+        result = await conn.execute(
+            update(held_passwords)
+            .where(held_passwords.c.id == entry.id,
+                   held_passwords.c.state == HeldState.RELEASING.value,
+                   held_passwords.c.released_at == entry.released_at)
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise VaultError(f"password {entry.id} was taken over by another release")
 
     @staticmethod
     async def _leave_held(conn: AsyncConnection, held_id: str, **values: Any) -> None:

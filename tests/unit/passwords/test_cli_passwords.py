@@ -328,3 +328,53 @@ def test_a_release_during_a_slow_send_cannot_release_it_again(
     assert other != "released" and "being released" in other
     assert len(events) == 1
     assert held_state(db_url, first) == "released"
+
+
+def test_a_release_killed_mid_send_is_taken_over_with_again(
+    tmp_path: Path, db_url: str, key: bytes, sink: Sink
+) -> None:
+    """`passwords release` killed while its email was on the wire leaves
+    its claim, which refused every release until the password's ttl (7
+    days here).  `--again` takes it over once it is older than any send
+    could take (10 route timeouts: 10 s with a 1 s timeout), and the
+    release's event says the earlier one may have sent it."""
+    data = gateway_config(tmp_path, db_url, sink.port)
+    data["upstream"]["timeout"] = "1s"
+    config = write_config(tmp_path / "gateway.toml", data)
+    first, _ = setup_held(db_url, key)
+    sink.delay("data", 30.0, times=1)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "passwords", "release", first, "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_with(key),
+        cwd=str(config.parent))
+    try:
+        deadline = time.monotonic() + 30
+        while sink.delays_started == 0:  # the password email is on the wire
+            assert time.monotonic() < deadline and cli.poll() is None
+            time.sleep(0.02)
+        cli.kill()
+        cli.communicate(timeout=10)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    claimed_by = time.monotonic()
+    assert held_state(db_url, first) == "releasing"
+
+    again = run_cli("passwords", "release", first, config=config, env=env_with(key))
+    assert again.returncode == 1
+    assert "being released" in again.stderr and "run again with --again" in again.stderr
+    too_soon = run_cli("passwords", "release", first, "--again", config=config,
+                       env=env_with(key))
+    assert too_soon.returncode == 1 and "--again takes it over from" in too_soon.stderr
+
+    time.sleep(max(0.0, claimed_by + 10.5 - time.monotonic()))
+    taken = run_cli("passwords", "release", first, "--again", config=config, env=env_with(key))
+    assert taken.returncode == 0, taken.stderr
+    sent = [m for m in sink.snapshot() if PASSWORD.encode() in m.content]
+    assert len(sent) == 1  # the killed send never finished its DATA
+    (event,) = released_events(db_url)
+    assert event["how"] == "manual" and event["to"] == RECIPIENTS[0]
+    earlier = event["earlier_unfinished"]
+    assert isinstance(earlier, dict) and earlier["to"] == RECIPIENTS[0]
+    assert held_state(db_url, first) == "released"
+    assert PASSWORD not in taken.stdout + taken.stderr

@@ -206,3 +206,29 @@ async def test_an_unfinished_claim_is_on_the_trail_when_it_expires(
     assert expired[first]["release_unfinished"] is True
     assert expired[first]["to"] == "dr.jones@nhs.example"
     assert all("release_unfinished" not in e for k, e in expired.items() if k != first)
+
+
+async def test_an_unfinished_claim_is_taken_over_only_when_stale_and_only_once(
+    store: PasswordStore,
+) -> None:
+    """`release --again`: a claim at least `unfinished_after` old is taken
+    over, once; a receipt's release never takes one over."""
+    now = datetime.now(UTC).timestamp()
+    first, _ = await hold(store, now=now)
+    await store.claim(first, to="dr.jones@nhs.example", now=now)  # then the command died
+    with pytest.raises(VaultError, match="run again with --again"):
+        await store.claim(first, now=now + 5)
+    with pytest.raises(VaultError, match="takes it over from"):
+        await store.claim(first, now=now + 5, unfinished_after=300)
+    with pytest.raises(VaultError, match="being released"):
+        await store.release(first, how="on-receipt", now=now + 400)
+    taken = await store.claim(first, now=now + 400, unfinished_after=300)
+    assert taken.earlier == ("dr.jones@nhs.example", now)
+    with pytest.raises(VaultError, match="being released"):  # the new claim is fresh
+        await store.claim(first, now=now + 401, unfinished_after=300)
+    await store.finish(taken, now=now + 402)
+    (event,) = await events(store, "password_released")
+    assert event["earlier_unfinished"] == {
+        "to": "dr.jones@nhs.example",
+        "claimed_at": datetime.fromtimestamp(now, UTC).isoformat()}
+    assert PASSWORD not in json.dumps(event)
