@@ -7,7 +7,8 @@ follows a finished transaction directly (no RSET round trip first); a
 reused connection found closed at that MAIL is replaced by a new one at
 once, since nothing of the message was sent on it.  The envelope is passed on
 exactly: SMTPUTF8, BODY=8BITMIME and the DSN parameters go upstream when the
-upstream advertises them.  A small body is written in one piece; a large
+upstream advertises them.  A line longer than SMTP allows is broken as
+Postfix breaks it (gateway.wire.fold_long_lines).  A small body is written in one piece; a large
 one in pieces of about 1 MiB, each dot-stuffed as it goes and written when
 the connection has room (never a second whole copy of the message).
 """
@@ -19,7 +20,7 @@ import contextlib
 import re
 import ssl
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import aiosmtplib
@@ -30,6 +31,8 @@ from gateway.model import DeliveryResult, RecipientResult
 from gateway.settings import RouteSettings
 from gateway.wire import (
     DOT_LINE,
+    UNLOCKED_FROM,
+    fold_long_lines,
     line_endings_clean,
     line_endings_clean_unlocked,
 )
@@ -183,9 +186,25 @@ class _ClosedBeforeMail(aiosmtplib.SMTPServerDisconnected):
     """The connection was found closed at MAIL: nothing of this message went."""
 
 
+async def _within_line_limit(outbound: Outbound) -> Outbound:
+    """`outbound` with no line longer than SMTP allows (gateway.wire): the
+    next server may refuse such a line, and the message would bounce after
+    the sender was told 250.  A large body is searched, and broken if it
+    must be, in a worker thread (RE2 lets go of the GIL)."""
+    content = outbound.content
+    if len(content) < UNLOCKED_FROM:
+        folded = fold_long_lines(content)
+    else:
+        folded = await asyncio.to_thread(fold_long_lines, content)
+    if folded is content:
+        return outbound
+    return replace(outbound, content=folded)
+
+
 async def _transaction(
     client: aiosmtplib.SMTP, outbound: Outbound
 ) -> tuple[RecipientResult, ...]:
+    outbound = await _within_line_limit(outbound)
     dsn = client.supports_extension("dsn")
     mail_options: list[str] = []
     if outbound.smtputf8 and not client.supports_extension("smtputf8") and not (
