@@ -29,7 +29,9 @@ _SUMMARY_LIMIT = 400
 
 def smtp_summary(verdict: Verdict) -> str:
     """The one line for `550 5.7.1 ...`: every reason's text if it fits."""
-    texts = [" ".join(r.text.split()) for r in verdict.reasons]
+    # Each reason is a sentence of its own: its full stop goes where the
+    # next one is joined on ("... not encrypted; bob@... is not on ...").
+    texts = [" ".join(r.text.split()).rstrip(".") for r in verdict.reasons]
     if not texts:
         return "Message refused by the secure-sharing policy"
     joined = "; ".join(texts)

@@ -75,3 +75,13 @@ def test_summary_when_too_long() -> None:
     summary = smtp_summary(case.decide())
     assert len(summary) <= 400
     assert "more problem" in summary
+
+
+def test_summary_joins_the_reasons_without_stray_stops() -> None:
+    """Each reason ends in a full stop; joined, they read `... encrypted;
+    bob@... is not ...`, not `... encrypted.; bob@...`."""
+    verdict = _rejected()
+    assert all(r.text.rstrip().endswith(".") for r in verdict.reasons)
+    summary = smtp_summary(verdict)
+    assert ".;" not in summary and summary.count("; ") == len(verdict.reasons) - 1
+    assert summary.endswith(" (details emailed to you)")
