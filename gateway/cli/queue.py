@@ -1,4 +1,11 @@
-"""`gateway queue list|show|retry|bounce`: the outbound queue, for IT."""
+"""`gateway queue list|show|retry|bounce`: the outbound queue, for IT.
+
+`list` shows, as Postfix's mailq does, what is still to be done: the
+messages in a state that is not final.  Finished ones (delivered, bounced,
+rejected) stay for `[queue] keep_finished` for `show`; `--state` or
+`--all` lists them too.  Its last line says how many there are in all, and
+how many were left out by `--limit`.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +25,21 @@ from gateway.cli.common import (
 from gateway.deliver.transport import SmtpTransport
 from gateway.deliver.worker import Dispatcher
 from gateway.queue import QueuedMessage, QueueState, QueueStore, Writer
+from gateway.queue.states import FINISHED
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     queue = commands.add_parser("queue", help="the outbound queue")
     actions = queue.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="messages in the queue")
+    listing = actions.add_parser(
+        "list", help="messages still to be delivered (finished ones with --state or --all)")
     add_config(listing)
-    listing.add_argument("--state", choices=[s.value for s in QueueState], action="append")
+    shown = listing.add_mutually_exclusive_group()
+    shown.add_argument("--state", choices=[s.value for s in QueueState], action="append",
+                       help="only messages in this state (repeatable), finished ones too")
+    shown.add_argument("--all", action="store_true",
+                       help="every message kept, finished ones (delivered, bounced, "
+                            "rejected) too")
     listing.add_argument("--limit", type=at_least_one, default=100)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_list)
@@ -75,16 +89,22 @@ def _describe(message: QueuedMessage) -> dict[str, object]:
 
 def _list(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
-    states = [QueueState(s) for s in args.state or []]
+    if args.state:
+        states = [QueueState(s) for s in args.state]
+    elif args.all:
+        states = []
+    else:
+        states = [s for s in QueueState if s not in FINISHED]
 
-    async def run() -> list[QueuedMessage]:
+    async def run() -> tuple[list[QueuedMessage], int]:
         engine = open_database(settings)
         try:
-            return await QueueStore(engine, Writer(engine)).list(states, args.limit)
+            store = QueueStore(engine, Writer(engine))
+            return await store.list(states, args.limit), await store.count(states)
         finally:
             await engine.dispose()
 
-    messages = run_async(run)
+    messages, total = run_async(run)
     if args.json:
         for message in messages:
             print(json.dumps(_describe(message)))
@@ -95,7 +115,11 @@ def _list(args: argparse.Namespace) -> int:
         recipients = ", ".join(r.address for r in message.recipients)
         print(visible(f"{message.id:<17} {message.state:<10} {message.attempts:>5}  "
                       f"{d['next_attempt_at']!s:<20} {d['sender']} -> {recipients}"))
-    print(f"{len(messages)} message(s)")
+    which = "" if args.state or args.all else " still to be delivered"
+    if total > len(messages):
+        print(f"showing {len(messages)} of {total} message(s){which} (--limit to see more)")
+    else:
+        print(f"{total} message(s){which}")
     return 0
 
 

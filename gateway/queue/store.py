@@ -527,6 +527,14 @@ class QueueStore:
             ids = [row[0] for row in await conn.execute(query)]
             return await _load(conn, ids, with_content=False)
 
+    async def count(self, states: Sequence[QueueState] = ()) -> int:
+        """How many messages are in `states` (every state when empty)."""
+        query = select(func.count()).select_from(queue_messages)
+        if states:
+            query = query.where(queue_messages.c.state.in_([s.value for s in states]))
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
     async def depth_by_state(self) -> dict[str, int]:
         query = select(queue_messages.c.state, func.count()).group_by(queue_messages.c.state)
         async with self.engine.connect() as conn:

@@ -491,6 +491,11 @@ async def test_queue_commands(stores, cli_config, capsys):
     assert lines[0].split()[:3] == ["ID", "STATE", "TRIES"]
     assert any(deferred.id in line and "deferred" in line and "bob2@recipient.example" in line
                for line in lines)
+    # As mailq: what is still to be delivered; the finished one with --all.
+    assert not any(delivered.id in line for line in lines)
+    assert lines[-1] == "1 message(s) still to be delivered"
+    assert await run_main("queue", "list", "--all", "--config", str(cli_config)) == 0
+    lines = capsys.readouterr().out.splitlines()
     assert any(delivered.id in line and "delivered" in line for line in lines)
     assert lines[-1] == "2 message(s)"
 
@@ -633,3 +638,31 @@ async def test_a_batch_waits_for_another_process_s_lock_for_a_bounded_time(
     finally:
         holder.close()
         await stores.close()
+
+
+async def test_queue_list_shows_the_live_queue_behind_many_finished(stores, cli_config, capsys):
+    """With more finished messages kept than --limit, the default list was
+    the oldest finished ones: a message deferred in an outage did not show,
+    and the footer gave the number shown as the total."""
+    store = stores.open("worker-a")
+    for n in range(12):
+        done = await store.enqueue(NewMessage(envelope=envelope(n), content=b"x\r\n"))
+        await store.record_attempt(
+            done, [RecipientOutcome(r, RecipientState.DELIVERED, 250, "ok")
+                   for r in done.envelope.rcpt_tos], QueueState.DELIVERED)
+    stuck = await store.enqueue(NewMessage(envelope=envelope(99), content=b"x\r\n"))
+    await store.record_attempt(stuck, [], QueueState.DEFERRED,
+                               next_attempt_at=time.time() + 3600, last_error="451 4.3.0 later")
+    capsys.readouterr()
+    assert await run_main("queue", "list", "--limit", "5", "--config", str(cli_config)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:-1]] == [stuck.id]
+    assert lines[-1] == "1 message(s) still to be delivered"
+    assert await run_main("queue", "list", "--all", "--limit", "5",
+                          "--config", str(cli_config)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 7 and stuck.id not in "".join(lines)
+    assert lines[-1] == "showing 5 of 13 message(s) (--limit to see more)"
+    assert await run_main("queue", "list", "--state", "delivered", "--state", "deferred",
+                          "--limit", "20", "--config", str(cli_config)) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "13 message(s)"
