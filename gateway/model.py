@@ -297,11 +297,15 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class RecipientResult:
-    """The upstream's answer for one recipient."""
+    """The upstream's answer for one recipient, or the gateway's own
+    (`by_gateway`: an administrator cancelled the delivery; then
+    `last_remote` is the last temporary failure the upstream gave, if any)."""
 
     address: str
     code: int
     message: str
+    by_gateway: bool = False
+    last_remote: str | None = None
 
     @property
     def permanent(self) -> bool:

@@ -24,6 +24,12 @@ def _status(code: int, reply: str) -> str:
     return f"{str(code)[0]}.0.0"
 
 
+def _without_status(reply: str) -> str:
+    """`reply` without its leading enhanced status code."""
+    first, _, rest = reply.partition(" ")
+    return rest if first.count(".") == 2 and first[:1] in "245" else reply
+
+
 def build_bounce(
     *,
     reporting_mta: str,
@@ -49,11 +55,20 @@ def build_bounce(
         f"This is the mail system at {reporting_mta}.",
         "",
         "Your message could not be delivered to the recipients below.",
-        "The reply from the receiving system is shown for each one.",
+        "The reason is shown for each one." if any(r.by_gateway for r in failed)
+        else "The reply from the receiving system is shown for each one.",
         "",
     ]
     for result in failed:
-        lines.append(f"<{result.address}>: {result.code} {result.message}")
+        if result.by_gateway:
+            # No receiving system refused it: say who stopped it, and what
+            # the receiving system last said, if it said anything.
+            line = f"<{result.address}>: {_without_status(result.message)}."
+            if result.last_remote:
+                line += f" The last reply from the receiving system: {result.last_remote}"
+            lines.append(line)
+        else:
+            lines.append(f"<{result.address}>: {result.code} {result.message}")
     lines += ["", f"Reference: {queue_id}", ""]
     report.set_content("\n".join(lines))
 
@@ -72,7 +87,14 @@ def build_bounce(
         block["Final-Recipient"] = f"rfc822; {result.address}"
         block["Action"] = "failed"
         block["Status"] = _status(result.code, result.message)
-        block["Diagnostic-Code"] = f"smtp; {result.code} {result.message}"[:900]
+        if result.by_gateway:
+            # RFC 3464's Diagnostic-Code is a reply a remote server gave;
+            # the gateway's own reason is an extension field of its own.
+            block["X-Gateway-Diagnostic"] = _without_status(result.message)[:900]
+            if result.last_remote:
+                block["X-Gateway-Last-Remote-Reply"] = result.last_remote[:900]
+        else:
+            block["Diagnostic-Code"] = f"smtp; {result.code} {result.message}"[:900]
         blocks.append(block)
 
     report.make_mixed()

@@ -335,7 +335,11 @@ class Dispatcher:
         (claimed first, so no worker is sending it): every recipient not yet
         delivered fails as a permanent failure would, so the sender gets the
         same bounce and the trail the same `delivery_failed` events."""
-        results = [RecipientResult(r.address, 550, GIVEN_UP) for r in message.pending]
+        given_up = (f"{GIVEN_UP} after {message.attempts} "
+                    f"attempt{'' if message.attempts == 1 else 's'}")
+        results = [RecipientResult(r.address, 550, given_up, by_gateway=True,
+                                   last_remote=message.last_error)
+                   for r in message.pending]
         routes = {r.address: r.route for r in message.pending}
         await self._record(message, results, routes, why="given up by the administrator")
 

@@ -208,6 +208,15 @@ async def test_queue_bounce_gives_up_on_a_deferred_message(
     assert "Final-Recipient: rfc822; carol@recipient.example" in status
     assert "Status: 5.0.0" in status and "cancelled by the gateway's administrator" in status
     assert "Final-Recipient: rfc822; bob@recipient.example" not in status
+    # No receiving system refused it: the notice says who stopped it and
+    # quotes what the receiving system last said, and invents no reply.
+    report = email.message_from_bytes(bounce.content, policy=email.policy.default)
+    human = " ".join(next(report.iter_parts()).get_content().split())
+    assert "<carol@recipient.example>: Delivery cancelled by the gateway's administrator " \
+        "after 1 attempt. The last reply from the receiving system: 4.2.0 mailbox busy" in human
+    assert "The reply from the receiving system is shown" not in human
+    assert "Diagnostic-Code" not in status and "550" not in status
+    assert "X-Gateway-Last-Remote-Reply: 4.2.0 mailbox busy" in " ".join(status.split())
 
     bounced = await wait_state(gw, queue_id, "bounced")
     states = {r.address: r.state for r in bounced.recipients}
