@@ -15,6 +15,14 @@ Replies to pipelined commands go out together, in one write, as Postfix's
 smtpd sends them (see `GatewaySMTP.push`).  Any exception while handling a
 command answers 451 4.3.0 without detail (aiosmtpd's default would answer
 500 with the exception text).
+
+ENHANCEDSTATUSCODES is advertised, so every reply but the greeting and
+HELO's and EHLO's carries an RFC 3463 code (RFC 2034), from `replies`:
+the commands aiosmtpd answers with bare texts (NOOP, RSET, QUIT, STARTTLS,
+AUTH's refusals, HELP, VRFY, EXPN, "send HELO first") are overridden here,
+and the few texts it writes from inside its command loop are replaced on
+their way out (`GatewaySMTP.push`).  An idle client is told 421 4.4.2
+before the connection closes.
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, Final, Protocol
 
 import structlog
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -68,6 +77,22 @@ _NOTIFY_VALUES = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
 _DATA_CHUNK = 256 * 1024
 # Replies never held back to go out with the next one (see GatewaySMTP.push).
 _NEVER_HELD = frozenset({b"220", b"221", b"334", b"354", b"421"})
+# aiosmtpd's own reply texts that reach `push` from places no method or hook
+# can supply the text (its command loop `_handle_client`; STARTTLS's 220,
+# sent in the middle of the TLS set-up), each with the gateway's reply that
+# carries an enhanced status code.  Exact texts only: a reply that has a
+# code already, an EHLO line, 354 or AUTH's 334 is never one of them.
+_AIOSMTPD_REPLIES: Final = MappingProxyType({
+    "500 Command line too long": replies.S500_LINE_TOO_LONG,
+    "500 Error: bad syntax": replies.S500_BAD_SYNTAX,  # an empty or non-ASCII command
+    "220 Ready to start TLS": replies.S220_TLS_READY,
+    # `handle_exception` itself failed: still no detail for the client.
+    "500 Error: Cannot describe error": replies.S451_INTERNAL,
+})
+# `500 Error: command "FOO" not recognized` echoes the client's text.
+_AIOSMTPD_UNRECOGNISED = re.compile(r'500 Error: command ".*" not recognized', re.DOTALL)
+# `500 Error: (ValueError) <text>`: `handle_exception` itself failed.
+_AIOSMTPD_EXCEPTION = re.compile(r"500 Error: \(\w+\) ")
 
 
 @dataclass
@@ -141,6 +166,9 @@ class GatewaySMTP(SMTP):
             authenticator=self._check_credentials if authenticator else None,
             auth_exclude_mechanism=["CRAM-MD5"],
         )
+        # aiosmtpd writes this greeting itself (`_handle_client`); `push`
+        # puts replies.S220_READY in its place.
+        self._aiosmtpd_greeting = f"220 {self.hostname} {self.__ident__}"
 
     # -- aiosmtpd integration ------------------------------------------------
 
@@ -168,7 +196,37 @@ class GatewaySMTP(SMTP):
         self._send(replies.S421_SHUTTING_DOWN.encode("ascii"))
         self.transport.close()
 
+    def _timeout_cb(self) -> None:
+        """Nothing from the client for `idle_timeout` (or DATA stalled): tell
+        it 421 4.4.2 before closing, as Postfix does.  aiosmtpd closes
+        without a word, which a client cannot tell from a crash."""
+        if self.transport is not None and not self.transport.is_closing():
+            log.info("session_timed_out")
+            self._send(replies.S421_TIMEOUT.format(hostname=self.hostname).encode("utf-8"))
+        super()._timeout_cb()  # type: ignore[no-untyped-call]
+
+    def _with_enhanced_code(self, status: str) -> str:
+        """`status`, or the gateway's reply in place of aiosmtpd's own text
+        (see _AIOSMTPD_REPLIES); any other reply goes out as it is."""
+        if status[4:6] in ("2.", "4.", "5."):
+            return status  # has its code already: most replies, on every message
+        if status == self._aiosmtpd_greeting:
+            return replies.S220_READY.format(hostname=self.hostname)
+        ours = _AIOSMTPD_REPLIES.get(status)
+        if ours is not None:
+            return ours
+        if _AIOSMTPD_UNRECOGNISED.fullmatch(status):
+            return replies.S502_UNRECOGNISED
+        if _AIOSMTPD_EXCEPTION.match(status):
+            return replies.S451_INTERNAL
+        return status
+
     async def push(self, status: Any) -> None:
+        # aiosmtpd's own bare texts get an enhanced status code here: the
+        # one chokepoint every reply passes, for the few it writes where no
+        # override can reach (see _AIOSMTPD_REPLIES).
+        if isinstance(status, str):
+            status = self._with_enhanced_code(status)
         # Shutting down: every further command gets 421, then the connection
         # closes.  Not the answer to a DATA already handled: a committed
         # message must get its 250, or the client would send it again.
@@ -222,6 +280,14 @@ class GatewaySMTP(SMTP):
             data = reply + b"\r\n"
         self._writer.write(data)
 
+    async def check_helo_needed(self, helo: str = "HELO") -> bool:
+        """aiosmtpd's gate before MAIL, RCPT, DATA ("HELO") and AUTH ("EHLO")."""
+        assert self.session is not None
+        if self.session.host_name:
+            return False
+        await self.push(replies.S503_SEND_EHLO if helo == "EHLO" else replies.S503_SEND_HELO)
+        return True
+
     async def check_auth_needed(self, caller_method: str) -> bool:
         """aiosmtpd's gate before HELP, VRFY, MAIL, RCPT and DATA.
 
@@ -273,6 +339,96 @@ class GatewaySMTP(SMTP):
         return authenticated or self._peer_trusted()
 
     # -- commands ------------------------------------------------------------
+
+    # aiosmtpd's own commands whose replies lack an enhanced code; the rest of
+    # their behaviour is aiosmtpd's.
+
+    async def smtp_NOOP(self, arg: str | None) -> None:
+        await self.push(replies.S250_OK)
+
+    async def smtp_RSET(self, arg: str | None) -> None:
+        if arg:
+            await self.push(replies.S501_SYNTAX.format(syntax=replies.COMMAND_SYNTAX["RSET"]))
+            return
+        self._set_rset_state()  # type: ignore[no-untyped-call]
+        await self.push(replies.S250_OK)
+
+    async def smtp_QUIT(self, arg: str | None) -> None:
+        if arg:
+            await self.push(replies.S501_SYNTAX.format(syntax=replies.COMMAND_SYNTAX["QUIT"]))
+            return
+        await self.push(replies.S221_BYE)
+        assert self._handler_coroutine is not None and self.transport is not None
+        self._handler_coroutine.cancel()
+        self.transport.close()
+
+    async def smtp_STARTTLS(self, arg: str | None) -> None:
+        if arg:
+            await self.push(replies.S501_SYNTAX.format(syntax=replies.COMMAND_SYNTAX["STARTTLS"]))
+        elif self.tls_context is None:
+            # Not advertised: aiosmtpd's 454 would say "try again later".
+            await self.push(replies.S502_NOT_IMPLEMENTED)
+        elif self._tls_protocol is not None:
+            # aiosmtpd would start a second TLS layer inside the first.
+            await self.push(replies.S554_TLS_ACTIVE)
+        else:
+            await super().smtp_STARTTLS("")
+
+    async def smtp_AUTH(self, arg: str | None) -> None:
+        """aiosmtpd's AUTH; its refusals without an enhanced code answered
+        here first (its 538 before TLS, 504 and 535 carry one)."""
+        if await self.check_helo_needed("EHLO"):
+            return
+        assert self.session is not None
+        refusal: str | None = None
+        if not self.session.extended_smtp:
+            refusal = replies.S502_UNRECOGNISED  # AUTH is an ESMTP command
+        elif self._tls_protocol is not None:  # before TLS: aiosmtpd's 538 5.7.11
+            if self.session.authenticated:
+                refusal = replies.S503_ALREADY_AUTHENTICATED
+            elif not arg or len(arg.split()) > 2:
+                refusal = replies.S501_SYNTAX.format(syntax=replies.COMMAND_SYNTAX["AUTH"])
+        if refusal is not None:
+            await self.push(refusal)
+            return
+        await super().smtp_AUTH(arg or "")
+
+    async def smtp_HELP(self, arg: str | None) -> None:
+        if await self.check_auth_needed("HELP"):
+            return
+        offered = self._offered_commands()
+        if not arg:
+            await self.push(replies.S214_COMMANDS.format(commands=" ".join(offered)))
+        elif arg.upper() in offered:
+            syntax = replies.COMMAND_SYNTAX[arg.upper()]
+            await self.push(replies.S214_SYNTAX.format(syntax=syntax))
+        else:
+            await self.push(replies.S501_HELP_UNKNOWN.format(commands=" ".join(offered)))
+
+    def _offered_commands(self) -> list[str]:
+        """The commands this session can use now, for HELP: STARTTLS while
+        it is offered, AUTH once TLS is up and users are configured."""
+        tls_up = self._tls_protocol is not None
+        hidden = set()
+        if self.tls_context is None or tls_up:
+            hidden.add("STARTTLS")
+        if self._check_password is None or not tls_up:
+            hidden.add("AUTH")
+        return sorted(name for name in replies.COMMAND_SYNTAX if name not in hidden)
+
+    async def smtp_VRFY(self, arg: str | None) -> None:
+        # Nothing is verified, and the client's address is not echoed back.
+        if await self.check_auth_needed("VRFY"):
+            return
+        if not arg:
+            await self.push(replies.S501_SYNTAX.format(syntax=replies.COMMAND_SYNTAX["VRFY"]))
+            return
+        await self.push(replies.S252_CANNOT_VRFY)
+
+    async def smtp_EXPN(self, arg: str | None) -> None:
+        await self.push(replies.S502_NOT_IMPLEMENTED)
+
+    # The relay's own transaction.
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("MAIL"):
@@ -410,7 +566,7 @@ class GatewaySMTP(SMTP):
             await self.push(replies.S503_NEED_RCPT)
             return
         if arg:
-            await self.push("501 5.5.4 Syntax: DATA")
+            await self.push(replies.S501_SYNTAX.format(syntax=replies.COMMAND_SYNTAX["DATA"]))
             return
         await self.push(replies.S354_START)
         self._in_data = True

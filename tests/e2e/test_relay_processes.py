@@ -195,7 +195,8 @@ async def test_two_processes_on_one_postgres_deliver_each_message_once(
     assert set(got) == sent
 
     listing = await asyncio.to_thread(
-        run_cli, "queue", "list", "--json", "--limit", "100000", config=gateways[0].config
+        run_cli, "queue", "list", "--json", "--all", "--limit", "100000",
+        config=gateways[0].config
     )
     assert listing.returncode == 0, listing.stderr
     states = collections.Counter(json.loads(line)["state"] for line in listing.stdout.splitlines())
@@ -242,7 +243,7 @@ def test_sigterm_stops_cleanly_and_keeps_accepted_messages(gateway_process, sink
         socket.create_connection(("127.0.0.1", gw.port), timeout=2).close()
 
     # Nothing is left claimed; everything is still queued ...
-    listing = run_cli("queue", "list", "--json", config=gw.config)
+    listing = run_cli("queue", "list", "--json", "--all", config=gw.config)
     assert listing.returncode == 0, listing.stderr
     rows = [json.loads(line) for line in listing.stdout.splitlines()]
     assert len(rows) == 5
