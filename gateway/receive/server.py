@@ -208,10 +208,10 @@ class GatewaySMTP(SMTP):
     def _with_enhanced_code(self, status: str) -> str:
         """`status`, or the gateway's reply in place of aiosmtpd's own text
         (see _AIOSMTPD_REPLIES); any other reply goes out as it is."""
+        if status == self._aiosmtpd_greeting:  # first: a host name may start "2."
+            return replies.S220_READY.format(hostname=self.hostname)
         if status[4:6] in ("2.", "4.", "5."):
             return status  # has its code already: most replies, on every message
-        if status == self._aiosmtpd_greeting:
-            return replies.S220_READY.format(hostname=self.hostname)
         ours = _AIOSMTPD_REPLIES.get(status)
         if ours is not None:
             return ours
