@@ -60,15 +60,24 @@ def parse_duration(value: object) -> timedelta:
         return value
     if isinstance(value, bool):
         raise ValueError("a duration such as '15m' or '5d' is needed")
+    seconds: float | None = None
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=float(value))
-    if isinstance(value, str):
+        seconds = None if value != value else float(value)  # NaN is no duration
+    elif isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    raise ValueError(f"{value!r} is not a duration (use e.g. '30s', '15m', '4h', '5d', '6y')")
+            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds is None:
+        raise ValueError(f"{value!r} is not a duration (use e.g. '30s', '15m', '4h', '5d', '6y')")
+    try:
+        return timedelta(seconds=seconds)
+    except (OverflowError, ValueError) as exc:
+        # Past timedelta's 999999999 days (inf too): an OverflowError, which
+        # neither the config's validation nor a command's argument parsing
+        # expects.  It stays the cause: `gateway audit --since` tells it apart.
+        raise ValueError(f"{value!r} is too long a duration (at most 999999999d)") from exc
 
 
 def _more_than_zero(value: timedelta) -> timedelta:

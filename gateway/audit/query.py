@@ -50,6 +50,7 @@ from gateway.audit.chain import term_key
 from gateway.audit.record import EventType, utc
 from gateway.db.engine import read_one_snapshot
 from gateway.db.schema import audit_events, audit_record_terms, audit_records
+from gateway.receipts.schema import receipt_requests
 
 _r = audit_records
 _e = audit_events
@@ -90,6 +91,9 @@ class SearchFilter:
     reason: str | None = None
     purpose: str | None = None  # text contained in the purpose
     events: tuple[EventFilter, ...] = ()
+    # Messages the gateway asked delivery/read receipts for (True) or not
+    # (False): see `_receipts_requested`.
+    receipts_requested: bool | None = None
 
     def terms(self) -> list[tuple[str, str]]:
         pairs = [("recipient", self.recipient), ("organisation", self.organisation),
@@ -174,6 +178,20 @@ def _has_event(dialect: str, type_: str, recipient: str | None = None) -> Column
         each = _kept(dialect)
         kept = exists().select_from(each).where(_kept_type(dialect, each) == type_)
     return or_(kept, later)
+
+
+def _receipts_requested() -> ColumnElement[bool]:
+    """The record's (`_r`) message asked for receipts.
+
+    The record cannot say so itself: the desk asks (ReceiptDesk.
+    wants_receipts) when the message was not refused and is, or may be,
+    personal data (an encrypted attachment that could not be opened, content
+    that could not be inspected: no information type for either), carries a
+    marking or had a password held, and [receipts] asked for DSNs or MDNs
+    then.  It writes a receipt_requests row per recipient in the message's
+    enqueue transaction, keyed by the queue id the record is named by; those
+    rows go only with the record (`gateway audit purge`)."""
+    return exists().where(receipt_requests.c.queue_id == _r.c.id)
 
 
 # SQLite's lower() folds ASCII letters only: the stored "ÉVALUATION" stays
@@ -272,6 +290,9 @@ class AuditQuery:
         for event in f.events:
             has = _has_event(dialect, event.type, recipient)
             conditions.append(has if event.present else ~has)
+        if f.receipts_requested is not None:
+            asked = _receipts_requested()
+            conditions.append(asked if f.receipts_requested else ~asked)
         query = query.where(and_(True, *conditions)).order_by(*order)
         if limit is not None:
             query = query.limit(limit)

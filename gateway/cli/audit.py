@@ -82,11 +82,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         "e.g. '*@nhs.net')")
     search.add_argument("--organisation", help="recipient organisation (case-insensitive)")
     search.add_argument("--type", dest="information_type", metavar="TYPE",
-                        type=_known("type", InformationType),
+                        type=known_value("type", InformationType),
                         help="information type, e.g. uk_nhs_number (* wildcard)")
     search.add_argument("--marking", help="protective marking, e.g. OFFICIAL-SENSITIVE")
     search.add_argument("--verdict", choices=VERDICTS)
-    search.add_argument("--reason", type=_known("reason", ReasonCode),
+    search.add_argument("--reason", type=known_value("reason", ReasonCode),
                         help="reason code, e.g. unencrypted_attachment (* wildcard)")
     search.add_argument("--purpose", help="text the stated purpose contains")
     search.add_argument("--event", action="append", default=[], type=_event_filter,
@@ -150,12 +150,27 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def parse_when(value: str, end: bool = False) -> datetime:
-    """A date, date-time or age as a UTC datetime (see the module docstring)."""
+    """A date, date-time or age as a UTC datetime (see the module docstring).
+
+    A time the calendar cannot hold (before year 1, after 9999: an age of a
+    million years, the day after 9999-12-31, an offset across either end)
+    is a bad argument like any other, never an OverflowError."""
+    try:
+        return _when(value, end)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is out of range (the calendar runs from year 1 to 9999)") from None
+
+
+def _when(value: str, end: bool) -> datetime:
     text = value.strip()
     try:
-        return datetime.now(UTC) - parse_duration(text)
-    except ValueError:
-        pass
+        age = parse_duration(text)
+    except ValueError as exc:
+        if isinstance(exc.__cause__, OverflowError):  # an age longer than timedelta's
+            raise OverflowError(text) from None
+    else:
+        return datetime.now(UTC) - age
     try:
         day = date.fromisoformat(text)
     except ValueError:
@@ -191,7 +206,7 @@ def _event_filter(value: str) -> EventFilter:
     return found
 
 
-def _known(name: str, values: type[StrEnum]) -> Callable[[str], str]:
+def known_value(name: str, values: type[StrEnum]) -> Callable[[str], str]:
     """An argument type taking `values`' members, in any case (searches match
     them so), or a `*` pattern matching one: a mistyped one found nothing
     and said "0 record(s)".  Records hold only members: no value has
@@ -389,7 +404,7 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _authorised(d: dict[str, Any]) -> str | None:
+def authorised_text(d: dict[str, Any]) -> str | None:
     """`authorised_by` (the approver, once approved: gateway.audit.query.
     authoriser), saying so, and what the message itself said when that differs."""
     named = d.get("authorised_by")
@@ -417,7 +432,7 @@ def format_record(d: dict[str, Any]) -> str:
     field("verdict", d.get("verdict"))
     field("purpose", d.get("purpose"))
     field("consent", d.get("consent"))
-    field("authorised by", _authorised(d))
+    field("authorised by", authorised_text(d))
     field("information", ", ".join(d.get("information_types") or []))
     field("marking", d.get("marking"))
     field("method", d.get("method"))

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import structlog
@@ -164,16 +165,23 @@ def create_app(
             if own_engine:
                 await db.dispose()
 
-    return Starlette(
+    async def signed_out(session: dict[str, Any]) -> bool:
+        console: Console = app.state.console
+        return await auth.signed_out(console.engine, session)
+
+    app = Starlette(
         routes=ROUTES,
         middleware=[
             Middleware(SecurityHeadersMiddleware),
+            # The database errors of the sign-out check get the same 503 page
+            # as a page's own (the middleware runs outside exception_handlers).
             Middleware(SessionMiddleware, secret=secret,
                        max_age=max(60.0, web.session_timeout.total_seconds() * 2),
-                       secure=auth.secure_cookie),
+                       secure=auth.secure_cookie, ended=signed_out, failed=_database_error),
         ],
         exception_handlers={NotSignedIn: _not_signed_in, HTTPException: _http_error,
                             SQLAlchemyError: _database_error, StoreError: _database_error,
                             OSError: _database_error},
         lifespan=lifespan,
     )
+    return app

@@ -11,9 +11,11 @@ Two ways in, both ending in the same session:
   cannot name itself.
 
 Roles: auditor reads the audit trail, approver decides held messages, admin
-does both.  A session ends after `[web] session_timeout` without a request;
-the user's role is re-read from the configuration on every request, so
-removing a user from the config ends their session at once.
+does both.  A session ends after `[web] session_timeout` without a request,
+SESSION_LIFETIME after sign-in however active it is, and at sign-out (on
+every replica: gateway.web.session tells how); the user's role is re-read
+from the configuration on every request, so removing a user from the config
+ends their session at once.
 
 CSRF: a random token bound to the session, put in every form and compared on
 every POST (a POST without it is refused with 403); cookies are SameSite=Strict
@@ -31,6 +33,7 @@ from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import Argon2Error, InvalidHashError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -38,6 +41,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.types import Scope
 
 from gateway.settings import WebSettings
+from gateway.web.session import SESSION_ID, session_reference, signed_out_in_trail
 
 Role = Literal["auditor", "approver", "admin"]
 Permission = Literal["audit", "held"]
@@ -49,6 +53,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 CSRF_FIELD = "csrf"
+# However active, a session ends this long after sign-in (a working day):
+# a cookie copied from a browser cannot be kept alive for ever by use.
+SESSION_LIFETIME = 8 * 3600.0
 # A real hash of a random password: unknown names are verified against it so
 # that a wrong name costs as long as a wrong password (no user enumeration).
 _HASHER = PasswordHasher()
@@ -108,13 +115,16 @@ class Throttle:
 
 
 class Authenticator:
-    def __init__(self, web: WebSettings, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, web: WebSettings, clock: Callable[[], float], lifetime: float = SESSION_LIFETIME
+    ) -> None:
         self.web = web
         self.clock = clock
         self.throttle = Throttle(clock)
         self.users = {u.name: u for u in web.users}
         self.proxies = [ipaddress.ip_network(n, strict=False) for n in web.trusted_proxies]
         self.timeout = web.session_timeout.total_seconds()
+        self.lifetime = lifetime
 
     # -- passwords ---------------------------------------------------------------
 
@@ -167,22 +177,38 @@ class Authenticator:
 
     # -- sessions --------------------------------------------------------------------
 
-    def start_session(self, session: dict[str, Any], user: ConsoleUser) -> None:
-        """A fresh session for `user` (a new CSRF token too: no fixation)."""
+    def start_session(self, session: dict[str, Any], user: ConsoleUser) -> str:
+        """A fresh session for `user`: a new id and CSRF token (no fixation).
+        Returns its reference for the trail."""
         session.clear()
         now = self.clock()
         session.update({"user": user.name, "role": user.role, "via": user.via,
+                        SESSION_ID: secrets.token_urlsafe(32),
                         "started": now, "seen": now, CSRF_FIELD: secrets.token_urlsafe(32)})
+        return str(session_reference(session))
+
+    @staticmethod
+    def reference(session: dict[str, Any]) -> str | None:
+        """The session's reference in the trail: recorded with the sign-out,
+        it ends every copy of the cookie (gateway.web.session)."""
+        return session_reference(session)
 
     def session_user(self, request: Request) -> ConsoleUser:
-        """The signed-in user, refreshing the idle timer; NotSignedIn otherwise."""
+        """The signed-in user, refreshing the idle timer; NotSignedIn otherwise.
+        (A signed-out session never gets here: the session middleware has
+        already emptied it.)"""
         session = request.session
         name = session.get("user")
         if not isinstance(name, str):
             raise NotSignedIn()
+        if session_reference(session) is None:
+            session.clear()  # a session from before ids: it could not be ended
+            raise NotSignedIn()
         now = self.clock()
         seen = session.get("seen")
-        if not isinstance(seen, int | float) or now - seen > self.timeout:
+        started = session.get("started")
+        if (not isinstance(seen, int | float) or now - seen > self.timeout
+                or not isinstance(started, int | float) or not self._within_lifetime(started)):
             session.clear()
             raise NotSignedIn(expired=True)
         configured = self.users.get(name)
@@ -193,6 +219,21 @@ class Authenticator:
         # The configured role, not the one in the cookie: a demotion applies at once.
         session["role"] = configured.role
         return ConsoleUser(name, configured.role, str(session.get("via", "password")))
+
+    async def signed_out(self, engine: AsyncEngine, session: dict[str, Any]) -> bool:
+        """Whether `session` was ended by sign-out, on this replica or another."""
+        reference = session_reference(session)
+        started = session.get("started")
+        if reference is None or not isinstance(started, int | float):
+            return False  # not a signed-in session: session_user refuses it anyway
+        if not self._within_lifetime(started):
+            return False  # session_user refuses it without asking
+        return await signed_out_in_trail(engine, reference, started, self.clock())
+
+    def _within_lifetime(self, started: float) -> bool:
+        # Either way: a start far ahead of this clock came from a broken one,
+        # and would otherwise be looked for in a long run of days.
+        return abs(self.clock() - started) <= self.lifetime
 
 
 # -- CSRF ------------------------------------------------------------------------------

@@ -47,15 +47,21 @@ class HeldMessage:
 
 
 def hold_explanation(record: dict[str, Any], hold: HoldSettings) -> tuple[str, ...]:
-    """Why the policy held it, in words, from what the record says was found."""
+    """Why the policy held it, in words, from what the record says was found.
+
+    Only a rule that matched is named (gateway.policy.needs_hold).  The
+    record keeps the information types, not how many people the findings
+    are about, so the people rule is named only when it must have matched:
+    the message was held and the special category rule did not apply."""
     types = record.get("information_types") or []
     out = []
-    if hold.special_category and "special_category" in types:
+    special = hold.special_category and "special_category" in types
+    if special:
         out.append("special category data (health, safeguarding, ethnicity, religion, "
                    "sexuality…) was found, which needs a named authoriser")
-    if hold.min_people:
-        out.append(f"the hold rule applies to personal data about {hold.min_people} or more "
-                   "people")
+    elif hold.min_people and types:
+        out.append(f"it holds personal data about {hold.min_people} or more people, "
+                   "which needs a named authoriser")
     if record.get("marking"):
         out.append(f"it carries the protective marking {record['marking']}")
     for reason in record.get("reasons") or []:

@@ -26,7 +26,15 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from gateway.audit import EventFilter, EventType, SearchFilter
 from gateway.audit.verify import parse_anchor
-from gateway.cli.audit import CSV_COLUMNS, VERDICTS, csv_row, parse_when, public
+from gateway.cli.audit import (
+    CSV_COLUMNS,
+    VERDICTS,
+    authorised_text,
+    csv_row,
+    known_value,
+    parse_when,
+    public,
+)
 from gateway.model import InformationType, ReasonCode
 from gateway.queue import QueueState
 from gateway.queue.held import NOTE_LIMIT
@@ -64,7 +72,13 @@ STAGES = (
     ("password_released", "Password released"),
 )
 FILTER_FIELDS = ("since", "until", "sender", "recipient", "organisation", "type", "marking",
-                 "verdict", "reason", "purpose")
+                 "verdict", "reason", "purpose", "receipts")
+# The console's `receipts` filter: messages the gateway asked receipts for, or not.
+RECEIPTS = {"requested": True, "not_requested": False}
+# Checked as `gateway audit search --type/--reason` checks them (any case, `*`
+# wildcards): an unknown one found nothing and said "No record matches".
+_KNOWN_VALUES = {"type": known_value("type", InformationType),
+                 "reason": known_value("reason", ReasonCode)}
 
 
 # -- sign-in -------------------------------------------------------------------------
@@ -89,10 +103,14 @@ async def signin(request: Request) -> Response:
     name = form_text(form.get("name"))
     password = form.get("password")
     target = safe_next(form_text(form.get("next"), 2000))
+    # The trail names a configured user only: what else was typed as a name
+    # may be a password typed in the wrong field, and the trail keeps it for ever.
+    known = name in console.auth.users
+    tried = {"name": name if known else None, "known_user": known, "via": "password",
+             "client": client_address(request)}
     throttle = console.auth.throttle
     if throttle.blocked(name):
-        await console.activity.record(ConsoleEvent.SIGN_IN_FAILED, name=name, via="password",
-                                      client=client_address(request), throttled=True)
+        await console.activity.record(ConsoleEvent.SIGN_IN_FAILED, **tried, throttled=True)
         return render(request, "signin.html", {
             "next": target, "expired": False, "name": name,
             "error": "Too many failed attempts for this name. Try again in 15 minutes.",
@@ -102,24 +120,28 @@ async def signin(request: Request) -> Response:
         user = await console.auth.check_password(name, password[:1024])
     if user is None:
         throttle.failed(name)
-        await console.activity.record(ConsoleEvent.SIGN_IN_FAILED, name=name,
-                                      via="password", client=client_address(request))
+        await console.activity.record(ConsoleEvent.SIGN_IN_FAILED, **tried)
         return render(request, "signin.html", {
             "next": target, "expired": False, "name": name,
             "error": "The name or password is not right.",
         }, status=401)
     throttle.succeeded(name)
-    console.auth.start_session(request.session, user)
+    reference = console.auth.start_session(request.session, user)
     await console.activity.record(ConsoleEvent.SIGNED_IN, user=user.name, role=user.role,
-                                  via="password", client=client_address(request))
+                                  via="password", session=reference,
+                                  client=client_address(request))
     return RedirectResponse(target, 303)
 
 
 async def signout(request: Request) -> Response:
     user = await require(request)
     await checked_form(request)
-    await console_of(request).activity.record(ConsoleEvent.SIGNED_OUT, user=user.name,
-                                              client=client_address(request))
+    console = console_of(request)
+    # Recorded before the browser's copy is cleared: this event, with the
+    # session's reference, is what refuses every other copy of the cookie.
+    await console.activity.record(ConsoleEvent.SIGNED_OUT, user=user.name,
+                                  session=console.auth.reference(request.session),
+                                  client=client_address(request))
     request.session.clear()
     return RedirectResponse("/signin", 303)
 
@@ -142,6 +164,15 @@ def parse_search(params: QueryParams) -> tuple[SearchFilter, dict[str, Any], lis
     if values["verdict"] and values["verdict"] not in VERDICTS:
         errors.append(f"verdict: one of {', '.join(VERDICTS)}")
         values["verdict"] = ""
+    for key, check in _KNOWN_VALUES.items():
+        if values[key]:
+            try:
+                check(values[key])
+            except argparse.ArgumentTypeError as exc:
+                errors.append(f"{key}: {exc}")
+    if values["receipts"] and values["receipts"] not in RECEIPTS:
+        errors.append(f"receipts: unknown receipts {values['receipts']!r} "
+                      f"(one of: {', '.join(RECEIPTS)})")
     events = []
     known = {t.value for t in EventType}
     for text in values["event"]:
@@ -160,6 +191,7 @@ def parse_search(params: QueryParams) -> tuple[SearchFilter, dict[str, Any], lis
         information_type=values["type"] or None, marking=values["marking"] or None,
         verdict=values["verdict"] or None, reason=values["reason"] or None,
         purpose=values["purpose"] or None, events=tuple(events),
+        receipts_requested=RECEIPTS.get(values["receipts"]),
     )
     return search, values, errors
 
@@ -197,6 +229,7 @@ async def audit_search(request: Request) -> Response:
         if page is not None and page.next is not None else None,
         "verdicts": VERDICTS, "types": [t.value for t in InformationType],
         "reasons": [r.value for r in ReasonCode], "event_types": [t.value for t in EventType],
+        "receipt_choices": list(RECEIPTS),
     }, status=400 if errors else 200)
 
 
@@ -267,8 +300,9 @@ async def audit_record(request: Request) -> Response:
               for e in record.get("events") or []]
     return render(request, "audit_record.html", {
         "record": record, "events": events, "stages": _timeline(record),
-        # The approver once approved (gateway.audit.query.authoriser), as the CLI shows.
-        "authorised_by": record.get("authorised_by"),
+        # The approver once approved (gateway.audit.query.authoriser) and what
+        # the message itself said, in the words of `gateway audit show`.
+        "authorised_by": authorised_text(record),
     })
 
 
@@ -281,7 +315,12 @@ async def audit_record_download(request: Request) -> Response:
         raise HTTPException(404, "There is no audit record with that id.")
     await console.activity.record(ConsoleEvent.EXPORTED, user=user.name, format="json",
                                   record=record_id, client=client_address(request))
-    out = public(record)
+    out: dict[str, Any] = {}
+    for key, value in public(record).items():
+        out[key] = value
+        if key == "authorised_by":
+            # Added beside it: the approver above, what the message said here.
+            out["authorised_by_stated"] = record.get("authorised_by_stated")
     out["events"] = record["events"]  # with their detail, as `gateway audit show --format json`
     safe_id = "".join(c for c in record_id if c.isalnum() or c in "-_")[:64]
     return Response(json.dumps(out, ensure_ascii=False, indent=2), media_type="application/json",
@@ -338,6 +377,8 @@ async def dashboard_page(request: Request) -> Response:
         since=datetime.now(UTC) - timedelta(days=7),
         events=(EventFilter("relayed", True), EventFilter("delivery_confirmed", False),
                 EventFilter("read_confirmed", False)),
+        # Ordinary mail never asked for a receipt: it is not awaiting one.
+        receipts_requested=True,
     )
     awaiting = await console.query.search(awaiting_filter, limit=10)
     expiring = await passwords_expiring(console.engine, timedelta(hours=48))
@@ -354,7 +395,7 @@ async def dashboard_page(request: Request) -> Response:
             f"Top reasons for rejection, last {days} days", data.top_rejected),
         "has_reasons": bool(reasons),
         "awaiting": awaiting,
-        "awaiting_query": _query_string({"since": "7d", "event": [
+        "awaiting_query": _query_string({"since": "7d", "receipts": "requested", "event": [
             "has:relayed", "never:delivery_confirmed", "never:read_confirmed"]}),
         "expiring": expiring,
         "held_count": depth.get(QueueState.HELD.value, 0),
@@ -363,6 +404,14 @@ async def dashboard_page(request: Request) -> Response:
 
 
 # -- console activity ---------------------------------------------------------------------------
+
+
+def _day_from(moment: datetime, days: int) -> str | None:
+    """The day `days` from `moment`, None past the calendar's ends (years 1 to 9999)."""
+    try:
+        return (moment + timedelta(days=days)).date().isoformat()  # 0001-01-02, not 1-01-02
+    except OverflowError:
+        return None
 
 
 async def activity_page(request: Request) -> Response:
@@ -375,9 +424,9 @@ async def activity_page(request: Request) -> Response:
     record_id = record_id_for(moment)
     events = await console_events(console_of(request).engine, record_id)
     return render(request, "activity.html", {
-        "day": moment.strftime("%Y-%m-%d"),
-        "previous": (moment - timedelta(days=1)).strftime("%Y-%m-%d"),
-        "following": (moment + timedelta(days=1)).strftime("%Y-%m-%d"),
+        "day": moment.date().isoformat(),
+        "previous": _day_from(moment, -1),
+        "following": _day_from(moment, 1),
         "events": [dict(e, detail=_visible_detail(e["detail"])) for e in events],
         "record_id": record_id, "prefix": RECORD_PREFIX,
     })

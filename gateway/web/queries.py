@@ -74,9 +74,13 @@ async def search_page(
     """One page of `search`, newest first, starting at `cursor`."""
     skip = 0
     if cursor is not None:
-        bound = cursor.at + _TICK
-        until = bound if search.until is None else min(utc(search.until), bound)
-        search = replace(search, until=until)
+        try:
+            bound: datetime | None = cursor.at + _TICK
+        except OverflowError:
+            bound = None  # the calendar's last moment: every record is at or before it
+        if bound is not None:
+            until = bound if search.until is None else min(utc(search.until), bound)
+            search = replace(search, until=until)
         skip = cursor.skip
     documents = (await query.search(search, limit=skip + size + 1))[skip:]
     more = len(documents) > size

@@ -20,6 +20,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from gwtest import run_in_thread
+from sqlalchemy import insert
 from starlette.testclient import TestClient
 
 from gateway.audit import (
@@ -34,6 +35,7 @@ from gateway.db import create_engine
 from gateway.model import Envelope
 from gateway.passwords import PasswordVault, hold_op
 from gateway.queue import NewMessage, QueueState, QueueStore, Writer
+from gateway.receipts.schema import receipt_requests
 from gateway.settings import Settings
 from gateway.web import create_app
 
@@ -159,6 +161,14 @@ async def _seed(url: str, tmp: Path, extra: int) -> Seed:
                                           seed.held_password, timedelta(hours=5),
                                           audit_id="REC-AWAITING", trail=trail))
         seed.password_id = ids[0]
+
+        async def receipts_asked(conn: Any) -> None:  # as the desk's request_op does
+            await conn.execute(insert(receipt_requests).values(
+                queue_id="REC-AWAITING", idx=0, recipient="dr.jones@nhs.example",
+                route="upstream", sender="alice.smith@council.example", sender_mdn=False,
+                created_at=T0.timestamp(), relayed_at=T0.timestamp() + 2))
+
+        await writer.submit(receipts_asked)
     finally:
         await writer.stop()
         await engine.dispose()

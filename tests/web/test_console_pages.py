@@ -370,7 +370,7 @@ def test_approval_becomes_authorised_by(console: Console) -> None:
         record = admin.get(f"/audit/records/{HELD_ID}").text
     finally:
         admin.__exit__(None, None, None)
-    assert re.search(r"<dt>Authorised by</dt><dd>bob</dd>", record)
+    assert re.search(r"<dt>Authorised by</dt><dd>bob \(approved\)</dd>", record)  # as the CLI
     assert all(e["record_id"] != HELD_ID for e in console_events(console, "rejected"))
 
 

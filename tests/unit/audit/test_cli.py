@@ -145,6 +145,19 @@ def test_bad_arguments_exit_2(config, capsys):
     assert "has:TYPE or never:TYPE" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option,value", [
+    ("--since", "99999999d"), ("--since", "1000000000000d"), ("--until", "9999-12-31"),
+    ("--since", "0001-01-01T00:00+01:00"),
+])
+def test_a_time_past_the_calendar_exits_2_in_one_line(config, capsys, option, value):
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "search", option, value, "--config", config])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"argument {option}: {value!r} is out of range" in err
+
+
 def test_show_prints_the_timeline(config, capsys):
     code, out, _ = run(capsys, "audit", "show", "cli-confirmed", "--config", config)
     assert code == 0
