@@ -88,9 +88,10 @@ def build_bounce(
         block["Action"] = "failed"
         block["Status"] = _status(result.code, result.message)
         if result.by_gateway:
-            # RFC 3464's Diagnostic-Code is a reply a remote server gave;
-            # the gateway's own reason is an extension field of its own.
-            block["X-Gateway-Diagnostic"] = _without_status(result.message)[:900]
+            # Diagnostic-type `smtp` (RFC 3464 2.3.6) says a remote server
+            # gave this reply; the gateway's own reason gets a type of its
+            # own, as Postfix's `X-Postfix;`, and DSN readers still find it.
+            block["Diagnostic-Code"] = f"X-Gateway; {_without_status(result.message)}"[:900]
             if result.last_remote:
                 block["X-Gateway-Last-Remote-Reply"] = result.last_remote[:900]
         else:

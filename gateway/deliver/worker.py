@@ -54,7 +54,11 @@ CONTENT_BUDGET = 32 * 1024 * 1024
 # ones are left in the store for the poller, within the budget.
 DIRECT_LIMIT = 1024 * 1024
 # The failure a bounce reports for a message the administrator gave up on.
+# 5.0.0: none of RFC 3463's classes fits a person's decision (X.3.X is the
+# state of the receiving system, X.4.X the network, X.7.X a security
+# policy), and a specific one would tell the sender something untrue.
 GIVEN_UP = "5.0.0 Delivery cancelled by the gateway's administrator"
+
 
 class Dispatcher:
     """Owns the in-memory run queue and the worker tasks of this process."""

@@ -316,6 +316,8 @@ async def test_several_rules_broken_notification_has_no_personal_data(
     )
     code, reply = await send(gw.port, spec.build(), spec.to)
     assert code == 550
+    # The reasons read as one line: `... encrypted; ...`, not `... encrypted.; ...`.
+    assert "; " in reply and ".;" not in reply, reply
     (record,) = await records(gw)
     codes = [r["code"] for r in record["reasons"]]
     assert codes == [

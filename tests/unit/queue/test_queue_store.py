@@ -666,3 +666,43 @@ async def test_queue_list_shows_the_live_queue_behind_many_finished(stores, cli_
     assert await run_main("queue", "list", "--state", "delivered", "--state", "deferred",
                           "--limit", "20", "--config", str(cli_config)) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "13 message(s)"
+
+
+async def test_queue_list_default_finds_the_deferred_one_behind_a_hundred_delivered(
+    stores, cli_config, capsys
+):
+    """IT's case: more delivered messages kept (keep_finished) than the
+    default --limit of 100, all older than the one deferred in an outage."""
+    store = stores.open("worker-a")
+
+    async def delivered(n: int) -> None:
+        done = await store.enqueue(NewMessage(envelope=envelope(n), content=b"x\r\n"))
+        await store.record_attempt(
+            done, [RecipientOutcome(r, RecipientState.DELIVERED, 250, "ok")
+                   for r in done.envelope.rcpt_tos], QueueState.DELIVERED)
+
+    await asyncio.gather(*(delivered(n) for n in range(101)))
+    stuck = await store.enqueue(NewMessage(envelope=envelope(200), content=b"x\r\n"))
+    await store.record_attempt(stuck, [], QueueState.DEFERRED,
+                               next_attempt_at=time.time() + 3600, last_error="451 4.3.0 later")
+    capsys.readouterr()
+
+    assert await run_main("queue", "list", "--config", str(cli_config)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines[1:-1]] == [[stuck.id, "deferred"]]
+    assert lines[-1] == "1 message(s) still to be delivered"
+
+    assert await run_main("queue", "list", "--json", "--config", str(cli_config)) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["id"] == stuck.id and row["last_error"] == "451 4.3.0 later"
+
+    # Every state: the oldest 100, and a footer that says what was left out.
+    assert await run_main("queue", "list", "--all", "--config", str(cli_config)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 102 and {line.split()[1] for line in lines[1:-1]} == {"delivered"}
+    assert lines[-1] == "showing 100 of 102 message(s) (--limit to see more)"
+
+    assert await run_main("queue", "list", "--state", "delivered", "--limit", "500",
+                          "--config", str(cli_config)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 103 and lines[-1] == "101 message(s)"
