@@ -1,4 +1,4 @@
-"""ZIP (and gzip) with zip-bomb checks, shared by the ZIP, OOXML and ODF readers.
+"""ZIP, gzip and tar with zip-bomb checks, shared by the ZIP, OOXML and ODF readers.
 
 Before any member is decompressed, `open_zip` checks the archive's shape:
 
@@ -15,6 +15,11 @@ real compression ratio (above a floor, so small repetitive files pass), the
 uncompressed total of every archive in the message, and the time budget.
 Nested archives go through `ExtractContext.nested`, bounded by
 `max_archive_depth` (42.zip stops there, or at the ratio check first).
+
+Gzip is read member after member (RFC 1952: gunzip outputs them all), tar
+header after header with the same entry, total, ratio and time bounds; a
+tar.gz is a gzip whose content is a tar, one level deeper.  Bytes after the
+end of a gzip or tar that another tool might still read are a problem.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import io
 import itertools
 import struct
+import tarfile
 import zipfile
 import zlib
 from typing import IO, Any, Literal, Protocol
@@ -35,7 +41,7 @@ from gateway.extract.base import (
     TextCollector,
     finish,
 )
-from gateway.extract.detect import GZIP, ZIP, central_directory, content_type_of
+from gateway.extract.detect import GZIP, TAR, ZIP, central_directory, content_type_of
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _CHUNK = 65536
@@ -211,20 +217,29 @@ class ZipExtractor(Extractor):
 
 
 class GzipExtractor(Extractor):
-    """One gzip stream, decompressed within the archive bounds, then extracted."""
+    """Every member of a gzip file, decompressed within the archive bounds, then extracted."""
 
     name = GZIP
     content_type = content_type_of(GZIP)
 
     def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
-        limits = ctx.limits
-        inflater: Any = zlib.decompressobj(wbits=47)
-        out = bytearray()
-        pending = data
-        try:
-            while pending:
+        return ctx.nested(gunzip(data, ctx), "(gunzip)")
+
+
+def gunzip(data: bytes, ctx: ExtractContext) -> bytes:
+    """All the members of a gzip file, as gunzip writes them, within the bounds."""
+    limits = ctx.limits
+    out = bytearray()
+    pending = data
+    try:
+        while True:
+            inflater: Any = zlib.decompressobj(wbits=47)
+            while not inflater.eof:
                 ctx.check_time()
                 chunk = inflater.decompress(pending, _CHUNK)
+                if not chunk and not inflater.unconsumed_tail and not inflater.eof:
+                    ctx.problem("malformed_archive", "gzip stream cut short")
+                    return bytes(out)
                 pending = inflater.unconsumed_tail
                 out += chunk
                 ctx.budget.archive_bytes += len(chunk)
@@ -234,8 +249,71 @@ class GzipExtractor(Extractor):
                     raise ExtractionLimit(
                         "archive_bomb", f"compression ratio over {limits.max_archive_ratio}"
                     )
-                if inflater.eof or not chunk:
-                    break
-        except zlib.error as exc:
-            raise ExtractionError("malformed_archive", str(exc)) from None
-        return ctx.nested(bytes(out), "(gunzip)")
+            pending = inflater.unused_data
+            if not pending.strip(b"\x00"):
+                return bytes(out)  # the end, or zero padding (tape blocks)
+            if not pending.startswith(b"\x1f\x8b"):
+                raise ExtractionError("malformed_archive", "data after the end of the gzip stream")
+    except zlib.error as exc:
+        raise ExtractionError("malformed_archive", str(exc)) from None
+
+
+class TarExtractor(Extractor):
+    """Member names and every regular member of a tar, header by header, bounded."""
+
+    name = TAR
+    content_type = content_type_of(TAR)
+
+    def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        limits = ctx.limits
+        names = TextCollector(limits.max_text_chars)
+        members: list[ExtractedText] = []
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+                count = 0
+                while (member := archive.next()) is not None:
+                    ctx.check_time()
+                    count += 1
+                    if count > limits.max_archive_entries:
+                        raise ExtractionLimit(
+                            "archive_bomb", f"more than {limits.max_archive_entries} entries"
+                        )
+                    names.add(member.name + "\n")
+                    if member.isfile():
+                        content = _read_tar_member(archive, member, len(data), ctx)
+                        members.extend(ctx.nested(content, member.name))
+                end = archive.offset
+        except (tarfile.TarError, EOFError, OSError, ValueError, UnicodeError) as exc:
+            raise ExtractionError("malformed_archive", type(exc).__name__) from None
+        if data[end:].strip(b"\x00"):
+            # tarfile stops at the first header it cannot read; what follows
+            # (another archive, hidden text) would pass unread.
+            ctx.problem("malformed_archive", "data after the end of the tar archive")
+        return [ExtractedText(finish(names, ctx)), *members]
+
+
+def _read_tar_member(
+    archive: tarfile.TarFile, member: tarfile.TarInfo, packed: int, ctx: ExtractContext
+) -> bytes:
+    """One member's bytes within the total and ratio bounds (sparse members expand)."""
+    limits = ctx.limits
+    if ctx.budget.archive_bytes + member.size > limits.max_archive_total:
+        raise ExtractionLimit(
+            "archive_bomb", f"archives expand to more than {limits.max_archive_total} bytes"
+        )
+    handle = archive.extractfile(member)
+    if handle is None:
+        return b""
+    out = bytearray()
+    with handle:
+        while chunk := handle.read(_CHUNK):
+            ctx.check_time()
+            out += chunk
+            ctx.budget.archive_bytes += len(chunk)
+            if ctx.budget.archive_bytes > limits.max_archive_total:
+                raise ExtractionLimit("archive_bomb", "archives expand beyond the total limit")
+            if len(out) > RATIO_FLOOR and len(out) > packed * limits.max_archive_ratio:
+                raise ExtractionLimit(
+                    "archive_bomb", f"compression ratio over {limits.max_archive_ratio}"
+                )
+    return bytes(out)

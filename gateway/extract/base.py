@@ -15,6 +15,7 @@ registers itself on import, and registering anything that is not an
 
 from __future__ import annotations
 
+import codecs
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -22,7 +23,13 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from gateway.errors import ContentError, LimitExceeded
-from gateway.extract.detect import detect_format
+from gateway.extract.detect import (
+    ENCRYPTED,
+    NOT_READ,
+    TEXT_FORMATS,
+    detect_format,
+    utf16_codec,
+)
 from gateway.model import Problem
 from gateway.parse.limits import ContentLimits
 
@@ -152,6 +159,18 @@ class ExtractContext:
         ]
 
 
+def _without_utf16(data: bytes) -> bytes:
+    """UTF-16 text without a byte order mark as UTF-8 with one (which the
+    text readers honour); other data as it is.  Ordinary text has no zero
+    byte in its first few kilobytes, so costs one `in` test."""
+    if b"\x00" not in data[:4096] or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data
+    codec = utf16_codec(data[:4096])
+    if codec is None:
+        return data
+    return codecs.BOM_UTF8 + data[: len(data) & ~1].decode(codec, errors="replace").encode()
+
+
 class TextCollector:
     """Accumulates text up to the per-extractor character budget."""
 
@@ -223,11 +242,22 @@ class ExtractorRegistry:
     def extract(
         self, data: bytes, ctx: ExtractContext, fmt: str | None = None
     ) -> list[ExtractedText]:
-        """Detect the format (unless given) and extract; failures become Problems."""
+        """Detect the format (unless given) and extract; failures become Problems.
+
+        A format with no extractor is content the gateway cannot read, so a
+        Problem (fail closed), unless it is media it deliberately does not
+        read or encryption (reported by the inspect stage at the top level).
+        """
         fmt = fmt or detect_format(data)
         extractor = self._by_name.get(fmt)
         if extractor is None:
+            if fmt in ENCRYPTED:
+                ctx.hidden(f"{fmt} encrypted content")
+            elif fmt not in NOT_READ:
+                ctx.problem("unsupported_format", f"{fmt} content the gateway cannot read")
             return []
+        if fmt in TEXT_FORMATS:
+            data = _without_utf16(data)
         return self.run(extractor, data, ctx)
 
     @staticmethod

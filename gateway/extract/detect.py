@@ -1,5 +1,9 @@
 """What a file is, from its bytes: magic numbers, then ZIP member names, then text sniffing.
 
+Images, audio and video are recognised and not read (their text is not
+extracted); anything recognised as nothing at all is BINARY, which the
+registry reports as content it cannot read: never clean.
+
 The declared Content-Type and the file name are never trusted: a sender (or
 a mail program) can call a CSV `application/octet-stream` or a ZIP
 `report.txt`.  Detection reads at most a few kilobytes from each end of the
@@ -25,13 +29,22 @@ ODF = "odf"
 OLE = "ole"
 TNEF = "tnef"
 GZIP = "gzip"
+TAR = "tar"
 IMAGE = "image"
+AUDIO = "audio"
+VIDEO = "video"
+SIGNATURE = "signature"  # a detached S/MIME signature: certificates, no content
 ARCHIVE = "archive"  # archive formats we cannot open (7z, RAR, ...)
 PGP = "pgp"
 CMS = "cms"
 BINARY = "binary"
 
 ZIP_FAMILY = frozenset({ZIP, DOCX, XLSX, PPTX, ODF})
+TEXT_FORMATS = frozenset({TEXT, CSV, HTML, EML})
+# Recognised and deliberately not read: pictures, sound, film, and a detached
+# signature (certificates only).  Everything else must be read or reported.
+NOT_READ = frozenset({IMAGE, AUDIO, VIDEO, SIGNATURE})
+ENCRYPTED = frozenset({PGP, CMS})
 
 CONTENT_TYPES: dict[str, str] = {
     TEXT: "text/plain",
@@ -48,7 +61,11 @@ CONTENT_TYPES: dict[str, str] = {
     OLE: "application/x-ole-storage",
     TNEF: "application/vnd.ms-tnef",
     GZIP: "application/gzip",
+    TAR: "application/x-tar",
     IMAGE: "image/*",
+    AUDIO: "audio/*",
+    VIDEO: "video/*",
+    SIGNATURE: "application/pkcs7-signature",
     ARCHIVE: "application/x-archive",
     PGP: "application/pgp-encrypted",
     CMS: "application/pkcs7-mime",
@@ -69,15 +86,37 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"GIF89a", IMAGE),
     (b"II*\x00", IMAGE),
     (b"MM\x00*", IMAGE),
+    (b"\xd7\xcd\xc6\x9a", IMAGE),  # placeable Windows metafile
+    (b"VCLMTF", IMAGE),  # StarView metafile: OpenDocument object replacements
+    (b"ID3", AUDIO),
+    (b"OggS", AUDIO),
+    (b"fLaC", AUDIO),
+    (b"\x1aE\xdf\xa3", VIDEO),  # Matroska, WebM
+    (b"\x00\x00\x01\xba", VIDEO),  # MPEG program stream
     (b"7z\xbc\xaf\x27\x1c", ARCHIVE),
     (b"Rar!\x1a\x07", ARCHIVE),
     (b"MSCF\x00\x00\x00\x00", ARCHIVE),
     (b"BZh", ARCHIVE),
     (b"\xfd7zXZ\x00", ARCHIVE),
+    (b"\x28\xb5\x2f\xfd", ARCHIVE),  # zstd
+    (b"\x04\x22\x4d\x18", ARCHIVE),  # lz4
+    (b"\x1f\x9d", ARCHIVE),  # compress (.Z)
+    (b"LZIP", ARCHIVE),
+    (b"!<arch>\n", ARCHIVE),
+    (b"xar!", ARCHIVE),
     (b"-----BEGIN PGP MESSAGE-----", PGP),
 )
 # OID 1.2.840.113549.1.7.3 (enveloped-data): an S/MIME encrypted blob.
 _CMS_ENVELOPED = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x03"
+# OIDs 1.2.840.113549.1.7.2 (signed-data) and .1 (data), the signed content's type.
+_CMS_SIGNED = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x02"
+_CMS_DATA = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x01"
+_TAR_MAGIC = b"ustar"  # POSIX "ustar\0" and GNU "ustar  \0", at offset 257
+_ISO9660 = b"CD001"  # at 0x8001 (and the next volume descriptors)
+# ISO base media (MP4, MOV, HEIC): a box "ftyp" at offset 4, then the brand.
+_IMAGE_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
+_AUDIO_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ")
+_RIFF_KINDS = {b"WEBP": IMAGE, b"WAVE": AUDIO, b"AVI ": VIDEO}
 
 _HTML_TAG = re.compile(
     rb"<(?:!doctype\s+html|html|head|body|div|table|p|br|span|font|td|a\s)\b", re.I
@@ -119,14 +158,90 @@ def detect_format(data: bytes) -> str:
         return PDF
     if head[:1] == b"\x30" and _CMS_ENVELOPED in head[:64]:
         return CMS
+    if head[:1] == b"\x30" and _CMS_SIGNED in head[:64]:
+        return SIGNATURE if is_detached_signature(head) else BINARY
+    if head[257:262] == _TAR_MAGIC and _tar_header_sums(head):
+        return TAR
     if is_text(head):
         return sniff_text(head)
+    codec = utf16_codec(head)
+    if codec is not None:
+        return sniff_text(head[: len(head) & ~1].decode(codec, errors="replace").encode())
     if b"PK\x05\x06" in data[-65557:] and b"PK\x01\x02" in data:
         # Something with a ZIP appended (a self-extractor, a polyglot).
         return zip_kind(data)
-    if any(head.startswith(m) for m in (b"RIFF", b"BM", b"\x00\x00\x01\x00")):
+    return _media(data) or BINARY
+
+
+def _tar_header_sums(head: bytes) -> bool:
+    """The first tar header's checksum is right (so "ustar" in a text is not a tar)."""
+    field = head[148:156].replace(b"\x00", b" ").strip()
+    try:
+        stored = int(field, 8)
+    except ValueError:
+        return False
+    block = head[:512]
+    return len(block) == 512 and stored == sum(block[:148]) + 8 * 32 + sum(block[156:])
+
+
+def _media(data: bytes) -> str | None:
+    """Image, audio, video or disc image formats whose magic is not at offset 0 alone."""
+    head = data[:64]
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        return IMAGE if brand in _IMAGE_BRANDS else AUDIO if brand in _AUDIO_BRANDS else VIDEO
+    if head.startswith(b"RIFF"):
+        return _RIFF_KINDS.get(head[8:12])
+    if head.startswith((b"BM", b"\x00\x00\x01\x00")):
         return IMAGE
-    return BINARY
+    if head[40:44] == b" EMF":
+        return IMAGE
+    if head.startswith((b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xf1", b"\xff\xf9")):
+        return AUDIO  # MP3 or AAC frames without a tag
+    if data[0x8001:0x8006] == _ISO9660:
+        return ARCHIVE
+    return None
+
+
+def is_detached_signature(head: bytes) -> bool:
+    """A CMS signed-data whose signed content (type data) is absent: a
+    detached signature.  Present (opaque signing), that content is a whole
+    message which is not read here."""
+    at = head.find(_CMS_DATA, head.find(_CMS_SIGNED) + len(_CMS_SIGNED))
+    if at < 2:
+        return False
+    # encapContentInfo is SEQUENCE { eContentType, [0] eContent OPTIONAL }:
+    # detached, the sequence holds the OID alone (definite length 11, or
+    # indefinite length closed right after it).
+    after = head[at + len(_CMS_DATA) : at + len(_CMS_DATA) + 2]
+    return head[at - 2 : at] == b"\x30\x0b" or (
+        head[at - 2 : at] == b"\x30\x80" and after == b"\x00\x00"
+    )
+
+
+def utf16_codec(head: bytes) -> str | None:
+    """"utf-16-le" or "utf-16-be" for text in UTF-16 without a byte order mark.
+
+    Text that is mostly ASCII (and personal data is: digits, names) has a
+    zero as every other byte in UTF-16; binary data has zeros at both
+    positions.  The decoded text must then be mostly printable.
+    """
+    sample = head[:4096]
+    sample = sample[: len(sample) & ~1]
+    pairs = len(sample) // 2
+    if pairs < 4:
+        return None
+    even = sample[0::2].count(0)
+    odd = sample[1::2].count(0)
+    if odd * 4 >= pairs and even * 50 <= pairs:
+        codec = "utf-16-le"
+    elif even * 4 >= pairs and odd * 50 <= pairs:
+        codec = "utf-16-be"
+    else:
+        return None
+    text = sample.decode(codec, errors="replace")
+    unreadable = sum(1 for c in text if not (c.isprintable() or c in "\t\r\n\f"))
+    return codec if unreadable * 20 <= len(text) else None
 
 
 def is_text(head: bytes) -> bool:

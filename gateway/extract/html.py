@@ -4,8 +4,16 @@ Block-level tags (p, div, tr, li, br, headings...) become line breaks and
 table cells become tabs; inline tags (span, b, font, a...) join their text
 with nothing, so `943<span>476</span>5919` reads `9434765919` and a number
 cannot be hidden by wrapping its digits in tags.  Entities and `&nbsp;` are
-decoded.  Comments, `alt` and `title` text are kept too: they travel in clear
-even if nobody sees them.  Only `<style>` content (CSS) is dropped.
+decoded.  `alt` and `title` text is kept too: it travels in clear even if
+nobody sees it.  Only `<style>` content (CSS) is dropped.
+
+What the reader does not see is read apart: comments, scripts, and elements
+hidden with the `hidden` attribute or an inline style (display:none,
+visibility:hidden, font-size:0, opacity:0, Outlook's mso-hide:all) go to a
+second text, each piece on its own line, and leave no trace in the visible
+one.  `083 01<!-- x -->6 6130` reads `083 016 6130`, as the recipient sees
+it, and `x` is still inspected: a comment cannot split a number, and
+cannot hide one either.
 
 White space is what a browser shows: outside `<pre>`, a run of spaces, tabs
 and line breaks in the source is one space, dropped at the start and end of
@@ -21,6 +29,7 @@ twin, line for line.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from html import unescape
 from html.parser import HTMLParser
 
@@ -32,7 +41,7 @@ from gateway.extract.base import (
     finish,
 )
 from gateway.extract.detect import HTML, content_type_of
-from gateway.extract.text import decode_bytes
+from gateway.extract.text import text_readings
 
 _BLOCK = frozenset(
     {
@@ -87,6 +96,38 @@ def separates(tag: str) -> bool:
     table cell); an inline tag joins it."""
     return tag in _BLOCK or tag in _CELL
 _SKIP = frozenset({"style"})
+# Elements that have no end tag: one hidden hides only itself.
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+     "source", "track", "wbr"}
+)
+# Never shown: a mail client runs no script (so <noscript> is shown).
+_UNSHOWN = frozenset({"script", "template"})
+_ZERO = r"(?:0+(?:\.0*)?|\.0+)"
+_HIDING_STYLE = re.compile(
+    r"(?:^|[;\s])(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)"
+    r"|mso-hide\s*:\s*all"
+    rf"|(?:font-size|opacity)\s*:\s*{_ZERO}[a-z%]*\s*(?:!\s*important\s*)?(?:;|$))",
+    re.IGNORECASE,
+)
+
+
+def hides(tag: str, attrs: Iterable[tuple[str, str | None]]) -> bool:
+    """Whether an element is kept from the reader's sight: never shown, or
+    hidden by its `hidden` attribute or its inline style."""
+    if tag in _UNSHOWN:
+        return True
+    for name, value in attrs:
+        if name == "hidden" or (name == "style" and value and _HIDING_STYLE.search(value)):
+            return True
+    return False
+
+
+def is_void(tag: str) -> bool:
+    """Whether an element has no content (and no end tag)."""
+    return tag in _VOID
+
+
 _PRE = frozenset({"pre", "textarea", "listing", "plaintext", "xmp"})
 # Blocks a browser sets apart with a margin: a blank line before and after.
 _PARAGRAPH = frozenset(
@@ -103,9 +144,11 @@ _TAG = re.compile(r"<[^<>]{0,1024}>")
 
 
 class _TextParser(HTMLParser):
-    def __init__(self, collector: TextCollector) -> None:
+    def __init__(self, collector: TextCollector, hidden: TextCollector) -> None:
         super().__init__(convert_charrefs=True)
         self.collector = collector
+        self.hidden = hidden  # comments and hidden elements, apart from the flow
+        self.hiding: list[str] = []  # elements open inside a hidden one (it first)
         self.skipping = 0
         self.preformatted = 0
         self.newlines = 2  # line breaks just written (the start counts as a blank line)
@@ -128,9 +171,23 @@ class _TextParser(HTMLParser):
             self.collector.add(text)
             self.newlines = len(text) - len(text.rstrip("\n"))
 
+    def _hidden_start(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self.hiding or separates(tag):
+            self.hidden.add("\n")
+        if tag not in _VOID:
+            self.hiding.append(tag)
+        for name, value in attrs:
+            if name in _ATTRIBUTES and value:
+                self.hidden.add(f" {value} ")
+        if not self.hiding:  # a hidden void element: nothing follows it
+            self.hidden.add("\n")
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP:
             self.skipping += 1
+            return
+        if self.hiding or hides(tag, attrs):
+            self._hidden_start(tag, attrs)
             return
         if tag in _PRE:
             self.preformatted += 1
@@ -143,13 +200,23 @@ class _TextParser(HTMLParser):
                 self._text(f" {value} ")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        open_before = len(self.hiding)
         self.handle_starttag(tag, attrs)
         if tag in _SKIP:
             self.skipping = max(0, self.skipping - 1)
+        elif len(self.hiding) > open_before:  # <span hidden/>: closed as it opened
+            self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP:
             self.skipping = max(0, self.skipping - 1)
+            return
+        if self.hiding:
+            if tag in self.hiding:
+                # Closes it and whatever was left open inside it.
+                del self.hiding[len(self.hiding) - 1 - self.hiding[::-1].index(tag) :]
+            if separates(tag) or not self.hiding:
+                self.hidden.add("\n")
             return
         if tag in _PRE:
             self.preformatted = max(0, self.preformatted - 1)
@@ -160,6 +227,9 @@ class _TextParser(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if self.skipping:
+            return
+        if self.hiding:
+            self.hidden.add(_SPACES.sub(" ", data))
             return
         if self.preformatted:
             self._text(data)
@@ -176,18 +246,24 @@ class _TextParser(HTMLParser):
             self._text(collapsed)
 
     def handle_comment(self, data: str) -> None:
-        self._text(f"\n{data}\n")
+        self.hidden.add(f"\n{data}\n")
 
 
-def html_to_text(markup: str, ctx: ExtractContext) -> str:
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
+
+
+def html_texts(markup: str, ctx: ExtractContext) -> tuple[str, str]:
+    """(the text a reader sees, the text nobody is shown: comments and
+    hidden elements, a piece a line)."""
     collector = TextCollector(ctx.limits.max_text_chars)
-    parser = _TextParser(collector)
+    hidden = TextCollector(ctx.limits.max_text_chars)
+    parser = _TextParser(collector, hidden)
     # Fed in chunks so the time budget is checked between them: html.parser
     # has worst cases on malformed input that would otherwise run unbounded.
     for start in range(0, len(markup), _CHUNK):
         ctx.check_time()
         parser.feed(markup[start : start + _CHUNK])
-        if collector.truncated:
+        if collector.truncated or hidden.truncated:
             break
     leftover = parser.rawdata
     if len(leftover) > _MAX_LEFTOVER:
@@ -195,7 +271,14 @@ def html_to_text(markup: str, ctx: ExtractContext) -> str:
         collector.add(unescape(_TAG.sub(" ", leftover)))
     else:
         parser.close()
-    return finish(collector, ctx).strip("\n")
+    unseen = _BLANK_LINES.sub("\n", finish(hidden, ctx)) if hidden.text() else ""
+    return finish(collector, ctx).strip("\n"), unseen.strip("\n")
+
+
+def html_to_text(markup: str, ctx: ExtractContext) -> str:
+    """Everything inspected in `markup`: the visible text, then the hidden."""
+    visible, hidden = html_texts(markup, ctx)
+    return f"{visible}\n\n{hidden}" if hidden else visible
 
 
 class HtmlExtractor(Extractor):
@@ -203,4 +286,10 @@ class HtmlExtractor(Extractor):
     content_type = content_type_of(HTML)
 
     def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
-        return [ExtractedText(html_to_text(decode_bytes(data, ctx.charset), ctx))]
+        texts: list[ExtractedText] = []
+        for markup in text_readings(data, ctx.charset):
+            visible, hidden = html_texts(markup, ctx)
+            texts.append(ExtractedText(visible))
+            if hidden.strip():
+                texts.append(ExtractedText(hidden))
+        return texts

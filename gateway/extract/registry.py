@@ -7,7 +7,7 @@ importing an extractor module.
 
 from __future__ import annotations
 
-from gateway.extract.archive import GzipExtractor, ZipExtractor
+from gateway.extract.archive import GzipExtractor, TarExtractor, ZipExtractor
 from gateway.extract.base import ExtractContext, ExtractedText, Extractor, ExtractorRegistry
 from gateway.extract.detect import ARCHIVE, content_type_of
 from gateway.extract.eml import EmlExtractor
@@ -21,7 +21,8 @@ from gateway.extract.tnef import TnefExtractor
 
 
 class UnsupportedArchiveExtractor(Extractor):
-    """7z, RAR, CAB, bzip2, xz: recorded as not inspectable rather than passed as clean."""
+    """7z, RAR, CAB, bzip2, xz, zstd, ISO...: recorded as not inspectable rather than
+    passed as clean."""
 
     name = ARCHIVE
     content_type = content_type_of(ARCHIVE)
@@ -40,6 +41,7 @@ def default_extractors() -> tuple[Extractor, ...]:
         PdfExtractor(),
         ZipExtractor(),
         GzipExtractor(),
+        TarExtractor(),
         DocxExtractor(),
         XlsxExtractor(),
         PptxExtractor(),

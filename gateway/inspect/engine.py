@@ -35,7 +35,6 @@ from gateway.extract.base import (
     ExtractorRegistry,
 )
 from gateway.extract.detect import (
-    ARCHIVE,
     CMS,
     DOCX,
     HTML,
@@ -248,16 +247,16 @@ class _Run:
                 return inspect_pdf(data, ctx)
             if fmt == OLE:
                 return inspect_ole(data, ctx)
-            if fmt in (PGP, CMS, ARCHIVE):
-                return Protected(
-                    Encryption.UNKNOWN, None, extract_as=fmt if fmt == ARCHIVE else None
-                )
+            if fmt in (PGP, CMS):
+                return Protected(Encryption.UNKNOWN, None)
         except (ExtractionError, ExtractionLimit) as exc:
+            # Damaged or unreadable is not encrypted: the Problem says what
+            # it is, and `unknown` stays for real encryption of an unknown kind.
             ctx.problem(exc.code, exc.detail)
-            return Protected(Encryption.UNKNOWN, None)
+            return Protected(Encryption.NONE, None)
         except Exception as exc:  # a third-party parser failing on hostile input
             ctx.problem("inspect_failed", f"{fmt}: {type(exc).__name__}")
-            return Protected(Encryption.UNKNOWN, None)
+            return Protected(Encryption.NONE, None)
         return Protected(Encryption.NONE, None, extract_as=fmt)
 
     def try_passwords(self, found: list[Found]) -> set[int]:

@@ -5,12 +5,19 @@ with 8-bit bytes.  We try the declared one, then UTF-8 (strict, so it fails
 fast on legacy text), then Windows-1252 (what undeclared Western 8-bit text
 almost always is), and finally Latin-1, which cannot fail: detection must
 always get text, never an exception.
+
+A declared charset can also be wrong in a way that decodes: plain ASCII
+bytes declared UTF-16 or EBCDIC (cp500) read as CJK or symbols, while the
+program that opens the saved file (Excel, Notepad) ignores the MIME label
+and shows the text.  `decode_readings` then gives the bytes' own reading
+too, so what the recipient may read is inspected either way.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+from functools import lru_cache
 
 # Codecs that Python accepts as "charsets" but that no mail program would
 # apply: decoding with them would show us text the recipient never sees.
@@ -40,19 +47,73 @@ def normalise_charset(name: str | None) -> str | None:
 
 def decode_text(data: bytes, declared: str | None = None) -> str:
     """Decode `data` with `declared`, then UTF-8, then cp1252, then Latin-1."""
+    return _decode(data, normalise_charset(declared))[0]
+
+
+def decode_readings(data: bytes, declared: str | None = None) -> list[str]:
+    """`decode_text`'s reading, then the bytes' own one when the declared
+    charset garbles ASCII (UTF-16, UTF-32, EBCDIC...) and the bytes are text
+    in UTF-8 or mostly-ASCII cp1252 all the same.  A charset that leaves
+    ASCII as it is (Latin-1 for UTF-8, say) gets no second reading: both
+    would hold the same identifiers, counted twice."""
+    charset = normalise_charset(declared)
+    text, used = _decode(data, charset)
+    if used != charset or charset is None or not _garbles_ascii(charset):
+        return [text]
+    own = _own_reading(data)
+    return [text] if own is None or own == text else [text, own]
+
+
+def _decode(data: bytes, first: str | None) -> tuple[str, str]:
+    """The text and the codec that read it."""
     tried: list[str] = []
-    first = normalise_charset(declared)
     candidates = (first, *_FALLBACKS) if first else _FALLBACKS
     for charset in candidates:
         if charset in tried:
             continue
         tried.append(charset)
         try:
-            return data.decode(charset)
+            return data.decode(charset), charset
         except (UnicodeError, LookupError, ValueError):
             # ValueError: some codecs (e.g. utf-7) raise it on junk input.
             continue
-    return data.decode("latin-1")
+    return data.decode("latin-1"), "latin-1"
+
+
+# Printable ASCII and the white space of text files: what a probe of an
+# ASCII-compatible charset reads unchanged.
+_ASCII_TEXT = bytes(range(0x20, 0x7F)) + b"\t\n\r\f"
+_CONTROL = re.compile(b"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+# Share of ASCII a file needs to be read as cp1252 when it is not UTF-8:
+# Western text with a few accented letters or pound signs.
+_MOSTLY_ASCII = 0.9
+_ASCII_BYTES = bytes(range(0x80))
+
+
+@lru_cache(maxsize=64)
+def _garbles_ascii(charset: str) -> bool:
+    """Whether `charset` reads ASCII text as something else."""
+    probe = _ASCII_TEXT + b" " * 6  # a length the UTF-16 and UTF-32 codecs accept
+    try:
+        return probe.decode(charset) != probe.decode("ascii")
+    except (UnicodeError, LookupError, ValueError):
+        return True
+
+
+def _own_reading(data: bytes) -> str | None:
+    """The text a program ignoring the label shows: UTF-8, or cp1252 when
+    the bytes are mostly ASCII; None for bytes that are not such text (NULs
+    or control characters: real UTF-16 or binary)."""
+    if not data or _CONTROL.search(data) is not None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    non_ascii = len(data.translate(None, _ASCII_BYTES))
+    if non_ascii > (1 - _MOSTLY_ASCII) * len(data):
+        return None
+    return _decode(data, "cp1252")[0]
 
 
 def decode_surrogates(value: str) -> str:

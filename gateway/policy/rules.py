@@ -380,6 +380,18 @@ def _problem_words(code: str) -> str:
     return "could not be read"
 
 
+# Kinds `kind_of` words wrongly or vaguely for this rule ("gzip" holds "zip").
+_UNREADABLE_KINDS = {
+    "application/gzip": "a gzip file",
+    "application/x-tar": "a tar archive",
+    "application/x-archive": "an archive",
+}
+
+
+def _unreadable_kind(content_type: str) -> str:
+    return _UNREADABLE_KINDS.get(content_type.lower()) or kind_of(content_type)
+
+
 def uninspectable_content(facts: Facts) -> Reason | None:
     descriptions: list[str] = []
     for problem in facts.problems:
@@ -387,16 +399,19 @@ def uninspectable_content(facts: Facts) -> Reason | None:
             continue
         index = _attachment_of(problem.part_path, facts.attachments)
         where = (
-            f"attachment {index + 1} ({kind_of(facts.attachments[index].content_type)})"
+            f"attachment {index + 1} ({_unreadable_kind(facts.attachments[index].content_type)})"
             if index is not None
             else "the message" if problem.part_path in ("", "0") else f"part {problem.part_path}"
         )
         text = f"{where} {_problem_words(problem.code)}"
         if text not in descriptions:
             descriptions.append(text)
+    # Only real encryption of a kind the gateway does not know: an unreadable
+    # or damaged file is `none`, described by its Problem above.
     for n, report in facts.encrypted:
         if report.encryption == Encryption.UNKNOWN:
-            text = f"attachment {n} ({kind_of(report.content_type)}) uses an unrecognised encryption"
+            kind = _unreadable_kind(report.content_type)
+            text = f"attachment {n} ({kind}) uses an unrecognised encryption"
             if text not in descriptions:
                 descriptions.append(text)
     if not descriptions:

@@ -39,6 +39,8 @@ ENCRYPTION_WORDS: dict[Encryption, str] = {
 }
 
 _KIND_WORDS = (
+    ("gzip", "a gzip file"),  # before "zip", which "gzip" contains
+    ("x-tar", "a tar archive"),
     ("zip", "a zip archive"),
     ("pdf", "a PDF document"),
     ("spreadsheet", "a spreadsheet"),

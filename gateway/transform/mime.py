@@ -26,7 +26,7 @@ from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 
 from gateway.errors import ContentError
-from gateway.extract.html import separates
+from gateway.extract.html import hides, is_void, separates
 from gateway.parse.charsets import normalise_charset
 
 OUTPUT_POLICY = policy.SMTP.clone(refold_source="none")
@@ -250,11 +250,14 @@ class HtmlText:
     As the detect stage reads HTML (gateway.extract.html): inline tags
     (span, b, Outlook's o:p) join the text on either side, so
     `Marmalad<span>e</span>` reads `Marmalade`; block tags and table cells
-    part it; entities are decoded (`&#45;` is `-`); comments and `alt` and
-    `title` values are read too, since they travel in clear.  White space is
-    kept as it is.  `spans` says which source characters made a piece of
-    the visible text, so a password found there can be taken out of the
-    source with the markup around and inside it left as it was.
+    part it; entities are decoded (`&#45;` is `-`); `alt` and `title` values
+    are read too, since they travel in clear.  Comments and hidden elements
+    (`gateway.extract.html.hides`) leave the flow, so `Marma<!-- x -->lade`
+    reads `Marmalade`, and are read after it, a piece a line: a password
+    in them is found and taken out too.  White space is kept as it is.
+    `spans` says which source characters made a piece of the visible text,
+    so a password found there can be taken out of the source with the markup
+    around and inside it left as it was.
     """
 
     __slots__ = ("_offsets", "_runs", "text")
@@ -282,25 +285,69 @@ class HtmlText:
                     done = entity.end()
             add(segment[done:], start + done, end, True)
 
+        # Read after the flow: (start, end, decode entities), None a line break.
+        unseen: list[tuple[int, int, bool] | None] = []
+        hiding: list[str] = []  # elements open inside a hidden one (it first)
+
+        def text_at(start: int, end: int, decode: bool = True) -> None:
+            if hiding:
+                unseen.append((start, end, decode))
+            else:
+                source_text(start, end, decode)
+
+        def separator(at: int) -> None:
+            if hiding:
+                unseen.append(None)
+            else:
+                add("\n", at, at, False)
+
         position = 0
         for token in _MARKUP.finditer(document):
-            source_text(position, token.start())
+            text_at(position, token.start())
             position = token.end()
             if token.group(1) is not None:  # a comment
-                add("\n", token.start(), token.start(), False)
-                source_text(token.start(1), token.end(1), decode=False)
-                add("\n", token.end(), token.end(), False)
+                unseen.extend((None, (token.start(1), token.end(1), False), None))
                 continue
             name = _TAG_NAME.match(token.group())
-            if name is not None and separates(name.group(1).lower()):
-                add("\n", token.start(), token.start(), False)
+            tag = name.group(1).lower() if name is not None else ""
+            if tag and token.group().lstrip("< \t\r\n").startswith("/"):
+                if hiding:
+                    if tag in hiding:
+                        del hiding[len(hiding) - 1 - hiding[::-1].index(tag) :]
+                    if separates(tag) or not hiding:
+                        unseen.append(None)
+                elif separates(tag):
+                    add("\n", token.start(), token.start(), False)
+                continue
+            if tag and not hiding and hides(tag, _attributes(token.group())):
+                unseen.append(None)
+                if not is_void(tag) and not token.group().endswith("/>"):
+                    hiding.append(tag)
+                closes = not hiding
+            else:
+                closes = False
+                if tag and separates(tag):
+                    separator(token.start())
+                if hiding and tag and not is_void(tag) and not token.group().endswith("/>"):
+                    hiding.append(tag)
             for attribute in _TEXT_ATTRIBUTE.finditer(token.group()):
                 group = next(g for g in (1, 2, 3) if attribute.group(g) is not None)
+                if closes or hiding:
+                    unseen.append((token.start() + attribute.start(group),
+                                   token.start() + attribute.end(group), True))
+                    continue
                 add(" ", token.start(), token.start(), False)
                 source_text(token.start() + attribute.start(group),
                             token.start() + attribute.end(group))
                 add(" ", token.start(), token.start(), False)
-        source_text(position, len(document))
+            if closes:  # a hidden element with no content: <img hidden alt=...>
+                unseen.append(None)
+        text_at(position, len(document))
+        for item in unseen:
+            if item is None:
+                add("\n", len(document), len(document), False)
+            else:
+                source_text(*item)
         self.text = "".join(pieces)
         self._offsets = [run.at for run in self._runs]
 
@@ -327,6 +374,20 @@ _TEXT_ATTRIBUTE = re.compile(
     r"""\s(?:alt|title)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE
 )
 _ENTITY = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
+_ATTRIBUTE = re.compile(
+    r"""\s([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?"""
+)
+
+
+def _attributes(tag: str) -> list[tuple[str, str | None]]:
+    """A start tag's attributes as html.parser gives them: names in lower
+    case, values with entities decoded."""
+    found: list[tuple[str, str | None]] = []
+    name = _TAG_NAME.match(tag)
+    for match in _ATTRIBUTE.finditer(tag, name.end() if name is not None else 0):
+        value = next((v for v in match.group(2, 3, 4) if v is not None), None)
+        found.append((match.group(1).lower(), html.unescape(value) if value is not None else None))
+    return found
 
 
 def html_visible_text(document: str) -> str:

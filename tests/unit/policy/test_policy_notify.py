@@ -85,3 +85,12 @@ def test_summary_joins_the_reasons_without_stray_stops() -> None:
     summary = smtp_summary(verdict)
     assert ".;" not in summary and summary.count("; ") == len(verdict.reasons) - 1
     assert summary.endswith(" (details emailed to you)")
+
+
+def test_a_gzip_and_a_tar_are_not_called_zip_archives() -> None:
+    from gateway.policy.words import kind_of
+
+    assert kind_of("application/gzip") == "a gzip file"
+    assert kind_of("application/x-gzip") == "a gzip file"
+    assert kind_of("application/x-tar") == "a tar archive"
+    assert kind_of("application/zip") == "a zip archive"

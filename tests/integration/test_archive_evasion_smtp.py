@@ -1,0 +1,132 @@
+"""Attachments that used to leave in clear, over real SMTP: a tar, a tar.gz,
+a gzip of several members, UTF-16 text without a byte order mark and bytes
+the gateway recognises as nothing are refused in enforce mode, with the
+right reason and audit record; an unreadable file is not called encrypted."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tarfile
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Any
+
+import aiosmtplib
+import pytest
+from policy_messages import ALLOWED, MARKING, SENDER
+from sqlalchemy import select
+
+from gateway.db import audit_records
+
+Factory = Callable[..., Awaitable[Any]]
+NHS = "083 016 6130"  # synthetic, valid check digit
+RECORD = f"name,nhs_number,dob\nAlex Carter,{NHS},01/02/2015\n"
+
+
+def tar_of(name: str, data: bytes, mode: str = "w") -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode=mode) as archive:  # type: ignore[call-overload]
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def message(data: bytes, filename: str, maintype: str, subtype: str) -> bytes:
+    mail = EmailMessage(policy=SMTP)
+    mail["From"] = SENDER
+    mail["To"] = ALLOWED
+    mail["Subject"] = f"{MARKING}: caseload"
+    mail["Message-ID"] = f"<{os.urandom(8).hex()}@council.example>"
+    mail.set_content("Please see attached.\n\nPurpose: child protection referral\n")
+    mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return mail.as_bytes(policy=SMTP)
+
+
+async def send(port: int, raw: bytes) -> tuple[int, str]:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
+    await client.connect()
+    try:
+        await client.sendmail(SENDER, [ALLOWED], raw)
+        return 250, ""
+    except aiosmtplib.SMTPResponseException as exc:
+        return exc.code, exc.message
+    finally:
+        client.close()
+
+
+async def only_record(gw: Any) -> dict[str, Any]:
+    async with gw.engine.connect() as conn:
+        rows = await conn.execute(select(audit_records.c.document))
+        (document,) = [json.loads(r[0]) for r in rows]
+    return document
+
+
+CASES = [
+    ("tar", tar_of("caseload.csv", RECORD.encode()), "caseload.tar", "application", "x-tar"),
+    ("tar.gz", tar_of("caseload.csv", RECORD.encode(), "w:gz"), "caseload.tar.gz",
+     "application", "gzip"),
+    ("gzip-two-members", gzip.compress(b"cover\n") + gzip.compress(RECORD.encode()),
+     "caseload.csv.gz", "application", "gzip"),
+    ("utf16le-csv", RECORD.encode("utf-16-le"), "caseload.csv", "text", "csv"),
+    ("utf16be-csv", RECORD.encode("utf-16-be"), "caseload.csv", "application", "octet-stream"),
+]
+
+
+@pytest.mark.parametrize(("data", "filename", "maintype", "subtype"),
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+async def test_personal_data_in_these_formats_is_refused(
+    gateway_factory: Factory, sink: Any, data: bytes, filename: str, maintype: str, subtype: str
+) -> None:
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    code, reply = await send(gw.port, message(data, filename, maintype, subtype))
+    assert code == 550, reply
+    record = await only_record(gw)
+    assert record["verdict"] == "reject"
+    assert "unencrypted_attachment" in [r["code"] for r in record["reasons"]]
+    assert "uk_nhs_number" in record["information_types"]
+    assert all(ALLOWED not in m.rcpt_tos for m in sink.messages)
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "words"),
+    [
+        (os.urandom(4096), "caseload.dat", "is in a format the gateway cannot read"),
+        (b"7z\xbc\xaf\x27\x1c\x00\x04" + os.urandom(200), "caseload.7z",
+         "is in a format the gateway cannot read"),
+        (gzip.compress(RECORD.encode())[:-20], "caseload.csv.gz", "is damaged"),
+    ],
+    ids=["unrecognised", "7z", "truncated-gzip"],
+)
+async def test_unreadable_content_is_refused_and_not_called_encrypted(
+    gateway_factory: Factory, sink: Any, data: bytes, filename: str, words: str
+) -> None:
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    code, reply = await send(gw.port, message(data, filename, "application", "octet-stream"))
+    assert code == 550, reply
+    record = await only_record(gw)
+    (reason,) = [r for r in record["reasons"] if r["code"] == "uninspectable_content"]
+    assert words in reason["text"]
+    assert "encryption" not in reason["text"]
+    assert "zip archive" not in reason["text"]
+    assert [a["encryption"] for a in record["attachments"]] == ["none"]
+    assert all(ALLOWED not in m.rcpt_tos for m in sink.messages)
+
+
+async def test_a_picture_still_passes(gateway_factory: Factory, sink: Any) -> None:
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    png = b"\x89PNG\r\n\x1a\n" + os.urandom(512)
+    mail = EmailMessage(policy=SMTP)
+    mail["From"] = SENDER
+    mail["To"] = ALLOWED
+    mail["Subject"] = "Team photo"
+    mail["Message-ID"] = "<photo@council.example>"
+    mail.set_content("The photo from Friday.\n")
+    mail.add_attachment(png, maintype="image", subtype="png", filename="team.png")
+    code, reply = await send(gw.port, mail.as_bytes(policy=SMTP))
+    assert code == 250, reply
+    assert len(await sink.wait(1)) == 1

@@ -1,0 +1,145 @@
+"""Text the recipient reads whole that used to leave in clear, over real SMTP:
+an NHS number split by an HTML comment or a hidden span, split by a
+format=flowed soft line break, and an ASCII CSV declared in a charset that
+garbles it are refused in enforce mode like the same number written plainly;
+a password split by an HTML comment is still taken out of the HTML."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import json
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiosmtplib
+import pytest
+from gwtest import strip_received
+from policy_messages import ALLOWED, SENDER, Person, Spec, person
+from sqlalchemy import select
+
+from gateway.db import audit_records
+from gateway.transform.mime import HtmlText
+
+Factory = Callable[..., Awaitable[Any]]
+NHS = "083 016 6130"  # synthetic, valid check digit
+HEAD = (
+    f"From: {SENDER}\r\nTo: {ALLOWED}\r\nSubject: re: the child we discussed\r\n"
+    "MIME-Version: 1.0\r\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def password_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_PASSWORD_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
+
+
+def single_part(content_type: str, body: str) -> bytes:
+    message_id = f"Message-ID: <{os.urandom(8).hex()}@council.example>\r\n"
+    return (HEAD + message_id + f"Content-Type: {content_type}\r\n\r\n{body}\r\n").encode()
+
+
+async def send(port: int, raw: bytes) -> tuple[int, str]:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
+    await client.connect()
+    try:
+        await client.sendmail(SENDER, [ALLOWED], raw)
+        return 250, ""
+    except aiosmtplib.SMTPResponseException as exc:
+        return exc.code, exc.message
+    finally:
+        client.close()
+
+
+async def only_record(gw: Any) -> dict[str, Any]:
+    async with gw.engine.connect() as conn:
+        rows = await conn.execute(select(audit_records.c.document))
+        (document,) = [json.loads(r[0]) for r in rows]
+    return document
+
+
+SENTENCE = "Re: the child we discussed, NHS number {number} today"
+HTML_PAGE = "<html><body><p>" + SENTENCE + "</p></body></html>"
+CSV_TEXT = f"name,nhs number,dob\nJane Smith,{NHS},14/03/2011\n"
+SPLIT = [
+    pytest.param("text/html", HTML_PAGE.format(number=NHS[:6] + "<!-- x -->" + NHS[6:]),
+                 id="html-comment"),
+    pytest.param("text/html", HTML_PAGE.format(
+        number=NHS[:6] + '<span style="display:none">zz</span>' + NHS[6:]), id="html-hidden-span"),
+    pytest.param("text/plain; format=flowed",
+                 SENTENCE.format(number=NHS[:8] + "\r\n" + NHS[8:]), id="flowed"),
+    pytest.param("text/plain; format=flowed; delsp=yes",
+                 SENTENCE.format(number=NHS[:5] + " \r\n" + NHS[5:]), id="flowed-delsp"),
+    pytest.param("text/html", HTML_PAGE.format(number=NHS), id="control-html"),
+    pytest.param("text/plain; format=flowed", SENTENCE.format(number=NHS), id="control-flowed"),
+]
+
+
+@pytest.mark.parametrize(("content_type", "body"), SPLIT)
+async def test_a_number_the_reader_sees_whole_is_refused(
+    gateway_factory: Factory, sink: Any, content_type: str, body: str
+) -> None:
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    code, reply = await send(gw.port, single_part(content_type, body))
+    assert code == 550, reply
+    record = await only_record(gw)
+    assert record["verdict"] == "reject"
+    assert "uk_nhs_number" in record["information_types"]
+    assert all(ALLOWED not in m.rcpt_tos for m in sink.messages)
+
+
+def csv_message(data: bytes, charset: str) -> bytes:
+    boundary = os.urandom(8).hex()
+    attachment = base64.encodebytes(data).decode().replace("\n", "\r\n")
+    return single_part(
+        f'multipart/mixed; boundary="{boundary}"',
+        f"--{boundary}\r\nContent-Type: text/plain\r\n\r\nPlease see attached.\r\n"
+        f"--{boundary}\r\nContent-Type: text/csv; charset={charset}\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename="list.csv"\r\n\r\n'
+        f"{attachment}--{boundary}--",
+    )
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "cp500", "utf-32"])
+async def test_an_ascii_csv_declared_in_a_garbling_charset_is_refused(
+    gateway_factory: Factory, sink: Any, charset: str
+) -> None:
+    data = CSV_TEXT.encode()
+    data += b" " * (-len(data) % 4)
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    code, reply = await send(gw.port, csv_message(data, charset))
+    assert code == 550, reply
+    record = await only_record(gw)
+    assert record["verdict"] == "reject"
+    assert "unencrypted_attachment" in [r["code"] for r in record["reasons"]]
+    assert "uk_nhs_number" in record["information_types"]
+    assert all(ALLOWED not in m.rcpt_tos for m in sink.messages)
+
+
+@pytest.fixture
+def who() -> Person:
+    return person(20240501)
+
+
+async def test_a_password_split_by_an_html_comment_never_travels(
+    gateway_factory: Factory, sink: Any, who: Person
+) -> None:
+    spec = Spec(who)
+    split, rest = spec.password[:9], spec.password[9:]
+    spec.html = f"<html><body><p>Password: {split}<!-- x -->{rest}</p></body></html>"
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    code, reply = await send(gw.port, spec.build())
+    assert code == 250, reply
+    (got,) = await sink.wait(1)
+    message = email.message_from_bytes(strip_received(got.content)[1], policy=email.policy.default)
+    part = message.get_body(("html",))
+    assert part is not None
+    html = part.get_content()
+    seen = HtmlText(html).text
+    assert "(password removed by the mail gateway" in seen
+    assert spec.password not in seen
+    assert split not in html and rest not in html
