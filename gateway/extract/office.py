@@ -1,19 +1,27 @@
 """OOXML (DOCX, XLSX, PPTX) and OpenDocument: the text of every part that holds any.
 
-Each format lists the ZIP members that carry text (body, headers, footers,
-notes, comments, tracked deletions, document properties) and the XML rules
-for them; members are read through the bomb-checked ZIP layer and parsed by
-the streaming `xml_text`.  XLSX needs its own pass: cells refer to the shared
-string table by index, so each sheet is emitted row by row with the strings
-resolved, keeping a header cell ("NHS number") on the line of its values.
-Embedded files (an XLSX inside a DOCX) are extracted one level deeper.
+Each format lists its main parts (body, headers, footers, notes, comments,
+tracked deletions, document properties) and the XML rules for them; members
+are read through the bomb-checked ZIP layer and parsed by the streaming
+`xml_text`.  XLSX needs its own pass: cells refer to the shared string table
+by index, so each sheet is emitted row by row with the strings resolved,
+keeping a header cell ("NHS number") on the line of its values.
+
+Text also lives in parts no list can foresee (SmartArt, chart and pivot
+caches, the glossary, custom XML, masters and layouts, modern comments, an
+altChunk's HTML), so every other OOXML part is read too, except the few known
+to hold no user text (`_NO_USER_TEXT`): XML parts with `ANY_PART`, legacy VML
+drawings leniently as HTML, anything else by its detected format.  Embedded
+files (an XLSX inside a DOCX) are extracted one level deeper.
 """
 
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import re
 import zipfile
+from collections.abc import Callable
 from xml.parsers import expat
 
 from gateway.extract.archive import is_encrypted, open_zip, read_member
@@ -26,7 +34,9 @@ from gateway.extract.base import (
     finish,
 )
 from gateway.extract.detect import DOCX, ODF, PPTX, XLSX, content_type_of
-from gateway.extract.xmltext import TextRules, xml_text
+from gateway.extract.html import html_to_text
+from gateway.extract.text import decode_bytes
+from gateway.extract.xmltext import ANY_PART, TextRules, xml_text
 
 _CORE = TextRules(
     text=frozenset(
@@ -80,13 +90,29 @@ _ODF = TextRules(
 _WORD_PARTS = re.compile(
     r"^(word/(document|header\d*|footer\d*|footnotes|endnotes|comments)\.xml|docProps/(core|app)\.xml)$"
 )
+# Legacy comments (<p:text>) are not on this list: ANY_PART reads them.
 _PPT_PARTS = re.compile(
-    r"^(ppt/(slides/slide\d+|notesSlides/notesSlide\d+|comments/comment\d+)\.xml|docProps/(core|app)\.xml)$"
+    r"^(ppt/(slides/slide\d+|notesSlides/notesSlide\d+)\.xml|docProps/(core|app)\.xml)$"
 )
 _XL_TEXT_PARTS = re.compile(r"^(xl/comments\d*\.xml|docProps/(core|app)\.xml)$")
-_XL_SHEETS = re.compile(r"^xl/worksheets/sheet\d+\.xml$")
+# Any sheet name: Excel writes sheetN.xml, other tools need not.
+_XL_SHEETS = re.compile(r"^xl/(worksheets|macrosheets|dialogsheets)/[^/]+\.xml$")
+_XL_SHARED_STRINGS = "xl/sharedStrings.xml"
+_ALT_CHUNK = "/aFChunk"  # the end of an altChunk relationship's type URI
 _ODF_PARTS = re.compile(r"^(content|styles|meta)\.xml$")
 _EMBEDDED = re.compile(r"^(word|xl|ppt)/embeddings/|^Object \d+/|^ObjectReplacements/")
+# OOXML parts that hold no text a person wrote: the package's own plumbing,
+# formatting, settings, pictures, fonts, printer set-up, signatures and the
+# compiled macro project.  Everything else is read.
+_NO_USER_TEXT = re.compile(
+    r"^\[Content_Types\]\.xml$|(^|/)_rels/|\.rels$|^_xmlsignatures/"
+    r"|^(word|xl|ppt)/(theme/"
+    r"|(styles|stylesWithEffects|fontTable|settings|webSettings|presProps|viewProps"
+    r"|tableStyles|calcChain)\.xml$)"
+    r"|(^|/)(media|fonts|printerSettings)/|^docProps/thumbnail\.|(^|/)vbaProject\.bin$"
+    r"|\.(png|jpe?g|gif|bmp|tiff?|emf|wmf|wdp|jfif|ico|svg|odttf|fntdata|ttf|otf)$",
+    re.IGNORECASE,
+)
 _NATURAL = re.compile(r"(\d+)")
 
 
@@ -113,7 +139,12 @@ def _rules_for(name: str, body: TextRules) -> TextRules:
 
 
 def _documents(
-    data: bytes, ctx: ExtractContext, pattern: re.Pattern[str], body: TextRules
+    data: bytes,
+    ctx: ExtractContext,
+    pattern: re.Pattern[str],
+    body: TextRules,
+    *,
+    ooxml: bool = True,
 ) -> list[ExtractedText]:
     zf = _open(data, ctx)
     results: list[ExtractedText] = []
@@ -121,8 +152,76 @@ def _documents(
         collector = TextCollector(ctx.limits.max_text_chars)
         xml_text(read_member(zf, info, ctx), _rules_for(info.filename, body), collector, ctx)
         results.append(ExtractedText(finish(collector, ctx), info.filename))
+    if ooxml:
+        results.extend(_other_parts(zf, ctx, lambda name: pattern.search(name) is not None))
     results.extend(_embedded(zf, ctx))
     return results
+
+
+def _other_parts(
+    zf: zipfile.ZipFile, ctx: ExtractContext, is_main: Callable[[str], bool]
+) -> list[ExtractedText]:
+    """The text of every OOXML part not read as a main part, an embedded file
+    or a part known to hold no user text."""
+    results: list[ExtractedText] = []
+    imported = _alt_chunks(zf, ctx)
+    for info in sorted(zf.infolist(), key=lambda i: _order(i.filename)):
+        name = info.filename
+        if info.is_dir() or is_main(name) or _EMBEDDED.search(name):
+            continue
+        if _NO_USER_TEXT.search(name) and name not in imported:
+            continue
+        data = read_member(zf, info, ctx)
+        lowered = name.lower()
+        if lowered.endswith(".xml"):
+            collector = TextCollector(ctx.limits.max_text_chars)
+            xml_text(data, ANY_PART, collector, ctx)
+            text = finish(collector, ctx)
+        elif lowered.endswith(".vml"):
+            # Office writes legacy drawings (comment boxes, text boxes) as tag
+            # soup that is not always XML: an unclosed <br> is common.
+            text = html_to_text(decode_bytes(data, None), ctx)
+        else:
+            # An altChunk (HTML, MHT, RTF, text, another document), an ActiveX
+            # control's storage, or anything else: by what its bytes are.
+            results.extend(ctx.nested(data, name))
+            continue
+        if text.strip():
+            results.append(ExtractedText(text, name))
+    return results
+
+
+def _alt_chunks(zf: zipfile.ZipFile, ctx: ExtractContext) -> set[str]:
+    """Parts an altChunk relationship points to.  Word imports them into the
+    document as it opens, whatever they are called, so a name on the
+    no-user-text list must not hide one."""
+    targets: set[str] = set()
+    for info in zf.infolist():
+        if info.is_dir() or not info.filename.endswith(".rels"):
+            continue
+        # word/_rels/document.xml.rels holds the relationships of word/document.xml.
+        source_folder = posixpath.dirname(posixpath.dirname(info.filename))
+        for target in _alt_chunk_targets(read_member(zf, info, ctx), ctx):
+            path = target[1:] if target.startswith("/") else posixpath.join(source_folder, target)
+            targets.add(posixpath.normpath(path))
+    return targets
+
+
+def _alt_chunk_targets(rels: bytes, ctx: ExtractContext) -> list[str]:
+    found: list[str] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if (
+            name.rsplit("}", 1)[-1] == "Relationship"
+            and attrs.get("Type", "").endswith(_ALT_CHUNK)
+            and attrs.get("TargetMode") != "External"
+        ):
+            found.append(attrs.get("Target", ""))
+
+    parser = _parser()
+    parser.StartElementHandler = start
+    _parse(parser, rels, ctx)
+    return found
 
 
 def _embedded(zf: zipfile.ZipFile, ctx: ExtractContext) -> list[ExtractedText]:
@@ -157,7 +256,7 @@ class OdfExtractor(Extractor):
         if odf_encryption(zf, ctx) is not None:
             ctx.hidden("encrypted OpenDocument")
             return []  # at the top level the inspect stage reports it
-        return _documents(data, ctx, _ODF_PARTS, _ODF)
+        return _documents(data, ctx, _ODF_PARTS, _ODF, ooxml=False)
 
 
 def odf_encryption(zf: zipfile.ZipFile, ctx: ExtractContext) -> str | None:
@@ -196,7 +295,7 @@ class XlsxExtractor(Extractor):
         zf = _open(data, ctx)
         strings: list[str] = []
         try:
-            shared = zf.getinfo("xl/sharedStrings.xml")
+            shared = zf.getinfo(_XL_SHARED_STRINGS)
         except KeyError:
             shared = None
         if shared is not None:
@@ -212,8 +311,17 @@ class XlsxExtractor(Extractor):
                 read_member(zf, info, ctx), _rules_for(info.filename, _DRAWING), collector, ctx
             )
             results.append(ExtractedText(finish(collector, ctx), info.filename))
+        results.extend(_other_parts(zf, ctx, _is_main_xlsx_part))
         results.extend(_embedded(zf, ctx))
         return results
+
+
+def _is_main_xlsx_part(name: str) -> bool:
+    return (
+        name == _XL_SHARED_STRINGS
+        or _XL_SHEETS.search(name) is not None
+        or _XL_TEXT_PARTS.search(name) is not None
+    )
 
 
 def _parser() -> expat.XMLParserType:

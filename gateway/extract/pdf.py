@@ -1,5 +1,9 @@
 """PDF text with pypdf: document information, every page, form field values, attachments.
 
+Each page's annotations are read with it: a sticky note or a text box keeps
+its words in `/Contents` (and as rich text, XHTML, in `/RC`), not in the page
+content, and a reader shows them all the same.
+
 An encrypted PDF is read only when the empty user password opens it (an
 owner-password-only file: anyone can read it); otherwise there is no text
 here and the inspect stage reports the encryption and tries the sender's
@@ -11,8 +15,9 @@ from __future__ import annotations
 
 import io
 
-from pypdf import PdfReader
+from pypdf import PageObject, PdfReader
 from pypdf.errors import PyPdfError
+from pypdf.generic import ArrayObject, ByteStringObject, DictionaryObject, StreamObject
 
 from gateway.extract.base import (
     ExtractContext,
@@ -23,8 +28,12 @@ from gateway.extract.base import (
     finish,
 )
 from gateway.extract.detect import PDF, content_type_of
+from gateway.extract.html import html_to_text
 
 _INFO_KEYS = ("/Title", "/Author", "/Subject", "/Keywords", "/Creator")
+# The author (/T), the note itself (/Contents) and its rich-text form (/RC).
+_ANNOTATION_KEYS = ("/T", "/Contents")
+_RICH_TEXT = "/RC"
 
 
 def open_pdf(data: bytes) -> PdfReader:
@@ -48,6 +57,8 @@ def pdf_text(reader: PdfReader, ctx: ExtractContext) -> list[ExtractedText]:
             ctx.check_time()
             if not collector.add(page.extract_text() + "\n"):
                 break
+            if not _annotations(page, collector, ctx):
+                break
         fields = reader.get_fields() or {}
         for name, fld in fields.items():
             value = fld.get("/V")
@@ -68,6 +79,47 @@ def pdf_text(reader: PdfReader, ctx: ExtractContext) -> list[ExtractedText]:
     ) as exc:
         raise ExtractionError("malformed_document", f"PDF: {type(exc).__name__}") from None
     return results
+
+
+def _annotations(page: PageObject, collector: TextCollector, ctx: ExtractContext) -> bool:
+    """Add the text of the page's annotations; False once the text budget is spent."""
+    annotations = page.get("/Annots")
+    if annotations is None:
+        return True
+    annotations = annotations.get_object()
+    if not isinstance(annotations, ArrayObject):
+        return True
+    for reference in annotations:
+        ctx.check_time()
+        annotation = reference.get_object()
+        if not isinstance(annotation, DictionaryObject):
+            continue
+        for key in _ANNOTATION_KEYS:
+            text = _string(annotation.get(key))
+            if text and not collector.add(text + "\n"):
+                return False
+        rich = annotation.get(_RICH_TEXT)
+        if rich is not None:
+            rich = rich.get_object()
+            markup = (
+                rich.get_data().decode("utf-8", "replace")
+                if isinstance(rich, StreamObject)
+                else _string(rich)
+            )
+            if markup and not collector.add(html_to_text(markup, ctx) + "\n"):
+                return False
+    return True
+
+
+def _string(value: object) -> str:
+    """A PDF string as text (pypdf has already decoded a text string)."""
+    if value is None:
+        return ""
+    if hasattr(value, "get_object"):
+        value = value.get_object()
+    if isinstance(value, ByteStringObject):
+        return bytes(value).decode("latin-1")
+    return value if isinstance(value, str) else ""
 
 
 class PdfExtractor(Extractor):

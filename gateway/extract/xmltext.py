@@ -6,7 +6,10 @@ refused: no office format uses one, and refusing them closes off entity
 expansion bombs and external entities in one move.
 
 A `TextRules` value says, per format, which elements hold text, which end a
-line, which separate cells and which stand for a tab, space or break.
+line, which separate cells and which stand for a tab, space or break.  Parts
+with no rules of their own (SmartArt, chart and pivot caches, custom XML) are
+read with `ANY_PART`: the character data of every element, and the values of
+the attributes that carry data (a pivot cache keeps its items in `v="..."`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,26 @@ class TextRules:
     blocks: frozenset[str] = frozenset()  # end of one of these = a line break
     cells: frozenset[str] = frozenset()  # end of one of these = a tab
     specials: dict[str, str] = field(default_factory=dict)  # empty elements that stand for text
+    # Keep character data in every element, not only in `text`; then the end of
+    # an element that held some is a tab, unless it is in `joined` (a run of a
+    # paragraph, whose text continues in the next run).
+    everywhere: bool = False
+    joined: frozenset[str] = frozenset()
+    values: frozenset[str] = frozenset()  # attributes whose values are text (local names)
+
+
+# Any XML part of an office package: every text node, and item values.  An
+# element whose children carried values (a pivot cache record `<r>`) ends a
+# line, so one record stays on one line.
+ANY_PART = TextRules(
+    text=frozenset(),
+    blocks=frozenset({"p", "tr", "row", "pt", "si", "comment", "cm", "docPart"}),
+    cells=frozenset({"tc", "c", "cell"}),
+    specials={"tab": "\t", "br": "\n", "cr": "\n"},
+    everywhere=True,
+    joined=frozenset({"t", "delText", "instrText", "delInstrText"}),
+    values=frozenset({"v", "name", "caption"}),
+)
 
 
 class _Refused(Exception):
@@ -35,11 +58,13 @@ def xml_text(data: bytes, rules: TextRules, collector: TextCollector, ctx: Extra
     """Append the text of one XML document to `collector` following `rules`."""
     parser = expat.ParserCreate(namespace_separator="}")
     inside = 0
+    # Per open element (only with `everywhere`): [held text, a child carried values].
+    open_elements: list[list[bool]] = []
 
     def local(name: str) -> str:
         return name.rsplit("}", 1)[-1]
 
-    def start(name: str, _attrs: dict[str, str]) -> None:
+    def start(name: str, attrs: dict[str, str]) -> None:
         nonlocal inside
         tag = local(name)
         if tag in rules.text:
@@ -47,20 +72,37 @@ def xml_text(data: bytes, rules: TextRules, collector: TextCollector, ctx: Extra
         special = rules.specials.get(tag)
         if special is not None:
             collector.add(special)
+        if rules.everywhere:
+            if rules.values and attrs:
+                carried = False
+                for key, value in attrs.items():
+                    if value and local(key) in rules.values:
+                        collector.add(value + "\t")
+                        carried = True
+                if carried and open_elements:
+                    open_elements[-1][1] = True
+            open_elements.append([False, False])
 
     def end(name: str) -> None:
         nonlocal inside
         tag = local(name)
         if tag in rules.text:
             inside -= 1
-        if tag in rules.blocks:
+        held_text = carried_values = False
+        if open_elements:
+            held_text, carried_values = open_elements.pop()
+        if tag in rules.blocks or carried_values:
             collector.add("\n")
-        elif tag in rules.cells:
+        elif tag in rules.cells or (held_text and tag not in rules.joined):
             collector.add("\t")
 
     def chars(data: str) -> None:
         if inside > 0:
             collector.add(data)
+        elif rules.everywhere:
+            collector.add(data)
+            if open_elements and not data.isspace():
+                open_elements[-1][0] = True
 
     def refuse(*_args: object) -> None:
         raise _Refused
