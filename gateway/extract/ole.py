@@ -271,7 +271,10 @@ class _Workbook:
                     raise ExtractionLimit("too_large", "shared strings over the text limit")
                 self.strings.append(text)
         except (_Short, struct.error):
-            pass
+            # A table cut short: the strings before the cut are kept, and the
+            # stream's bytes still go through the strings scan (as a record
+            # too short for its type does).
+            return
 
     def _number(self, number: float, xf: int) -> str:
         """A number as the sheet shows it: a date, digits with their leading
