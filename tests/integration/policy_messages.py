@@ -5,15 +5,22 @@ identifier has valid check digits and is computed, never copied."""
 from __future__ import annotations
 
 import io
+import json
+import os
 import random
 import struct
 import zlib
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
+from typing import Any
 
+import aiosmtplib
 import pyzipper
 from faker import Faker
+from sqlalchemy import select
+
+from gateway.db import audit_records
 
 SENDER = "caseworker@council.example"
 ALLOWED = "duty@recipient.example"  # @recipient.example is on the test allow-list
@@ -212,3 +219,36 @@ def broken_alone(who: Person) -> list[tuple[str, Spec, str, dict[str, object]]]:
          {"require_purpose": True}),
         ("corrupt", Spec(who, corrupt_attachment=True), "uninspectable_content", {}),
     ]
+
+
+# -- the evasion tests' shared steps: one attachment, sent, its one record --------
+
+
+def with_attachment(data: bytes, filename: str, maintype: str, subtype: str) -> bytes:
+    mail = EmailMessage(policy=SMTP)
+    mail["From"] = SENDER
+    mail["To"] = ALLOWED
+    mail["Subject"] = f"{MARKING}: caseload"
+    mail["Message-ID"] = f"<{os.urandom(8).hex()}@council.example>"
+    mail.set_content("Please see attached.\n\nPurpose: child protection referral\n")
+    mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return mail.as_bytes(policy=SMTP)
+
+
+async def send(port: int, raw: bytes) -> tuple[int, str]:
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
+    await client.connect()
+    try:
+        await client.sendmail(SENDER, [ALLOWED], raw)
+        return 250, ""
+    except aiosmtplib.SMTPResponseException as exc:
+        return exc.code, exc.message
+    finally:
+        client.close()
+
+
+async def only_record(gw: Any) -> dict[str, Any]:
+    async with gw.engine.connect() as conn:
+        rows = await conn.execute(select(audit_records.c.document))
+        (document,) = [json.loads(r[0]) for r in rows]
+    return document

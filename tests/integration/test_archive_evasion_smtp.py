@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import os
 import tarfile
 from collections.abc import Awaitable, Callable
@@ -15,12 +14,9 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
-import aiosmtplib
 import pytest
-from policy_messages import ALLOWED, MARKING, SENDER
-from sqlalchemy import select
-
-from gateway.db import audit_records
+from policy_messages import ALLOWED, SENDER, only_record, send
+from policy_messages import with_attachment as message
 
 Factory = Callable[..., Awaitable[Any]]
 NHS = "083 016 6130"  # synthetic, valid check digit
@@ -36,34 +32,6 @@ def tar_of(name: str, data: bytes, mode: str = "w") -> bytes:
     return out.getvalue()
 
 
-def message(data: bytes, filename: str, maintype: str, subtype: str) -> bytes:
-    mail = EmailMessage(policy=SMTP)
-    mail["From"] = SENDER
-    mail["To"] = ALLOWED
-    mail["Subject"] = f"{MARKING}: caseload"
-    mail["Message-ID"] = f"<{os.urandom(8).hex()}@council.example>"
-    mail.set_content("Please see attached.\n\nPurpose: child protection referral\n")
-    mail.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return mail.as_bytes(policy=SMTP)
-
-
-async def send(port: int, raw: bytes) -> tuple[int, str]:
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
-    await client.connect()
-    try:
-        await client.sendmail(SENDER, [ALLOWED], raw)
-        return 250, ""
-    except aiosmtplib.SMTPResponseException as exc:
-        return exc.code, exc.message
-    finally:
-        client.close()
-
-
-async def only_record(gw: Any) -> dict[str, Any]:
-    async with gw.engine.connect() as conn:
-        rows = await conn.execute(select(audit_records.c.document))
-        (document,) = [json.loads(r[0]) for r in rows]
-    return document
 
 
 CASES = [

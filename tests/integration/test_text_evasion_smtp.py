@@ -9,19 +9,15 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
-import json
 import os
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiosmtplib
 import pytest
 from gwtest import strip_received
-from policy_messages import ALLOWED, SENDER, Person, Spec, person
-from sqlalchemy import select
+from policy_messages import ALLOWED, SENDER, Person, Spec, only_record, person, send
 
-from gateway.db import audit_records
 from gateway.transform.mime import HtmlText
 
 Factory = Callable[..., Awaitable[Any]]
@@ -42,23 +38,6 @@ def single_part(content_type: str, body: str) -> bytes:
     return (HEAD + message_id + f"Content-Type: {content_type}\r\n\r\n{body}\r\n").encode()
 
 
-async def send(port: int, raw: bytes) -> tuple[int, str]:
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
-    await client.connect()
-    try:
-        await client.sendmail(SENDER, [ALLOWED], raw)
-        return 250, ""
-    except aiosmtplib.SMTPResponseException as exc:
-        return exc.code, exc.message
-    finally:
-        client.close()
-
-
-async def only_record(gw: Any) -> dict[str, Any]:
-    async with gw.engine.connect() as conn:
-        rows = await conn.execute(select(audit_records.c.document))
-        (document,) = [json.loads(r[0]) for r in rows]
-    return document
 
 
 SENTENCE = "Re: the child we discussed, NHS number {number} today"
