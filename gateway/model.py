@@ -298,8 +298,10 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class RecipientResult:
     """The upstream's answer for one recipient, or the gateway's own
-    (`by_gateway`: an administrator cancelled the delivery; then
-    `last_remote` is the last temporary failure the upstream gave, if any)."""
+    (`by_gateway`: the upstream could not be reached, the route is not
+    configured, or an administrator cancelled the delivery; then
+    `last_remote` is the last temporary reply a receiving system gave for
+    this recipient, if any, with its code)."""
 
     address: str
     code: int

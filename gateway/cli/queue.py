@@ -81,7 +81,8 @@ def _describe(message: QueuedMessage) -> dict[str, object]:
         ),
         "last_error": message.last_error,
         "recipients": [
-            {"address": r.address, "state": r.state, "route": r.route, "code": r.last_code}
+            {"address": r.address, "state": r.state, "route": r.route, "code": r.last_code,
+             "reply": r.last_reply}
             for r in message.recipients
         ],
     }

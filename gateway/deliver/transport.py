@@ -502,6 +502,12 @@ async def _body(
 
 
 def connection_failure(recipients: Sequence[OutboundRecipient], exc: BaseException) -> DeliveryResult:
-    """A transport-level failure counts as a temporary failure for everyone."""
-    text = f"connection to upstream failed ({type(exc).__name__})"
-    return DeliveryResult(recipients=tuple(RecipientResult(r.address, 451, text) for r in recipients))
+    """A transport-level failure counts as a temporary failure for everyone.
+
+    No receiving system gave this reply: it is the gateway's own
+    (`by_gateway`), so a bounce never quotes it as a server's `smtp;`
+    diagnostic.  4.4.1: no answer from the host (RFC 3463)."""
+    text = f"4.4.1 connection to upstream failed ({type(exc).__name__})"
+    return DeliveryResult(recipients=tuple(
+        RecipientResult(r.address, 451, text, by_gateway=True) for r in recipients
+    ))

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
@@ -36,7 +37,7 @@ from gateway.deliver.transport import (
 from gateway.model import Envelope, RecipientResult
 from gateway.queue import NewMessage, QueuedMessage, QueueState, QueueStore, next_delay
 from gateway.queue.states import RecipientState
-from gateway.queue.store import Operation, RecipientOutcome
+from gateway.queue.store import Operation, QueuedRecipient, RecipientOutcome
 from gateway.receipts.request import add_header, for_recipient, hop_op
 from gateway.receipts.tokens import ReceiptAddressing
 from gateway.settings import Settings
@@ -325,7 +326,8 @@ class Dispatcher:
         has_route = getattr(self._transport, "has_route", None)
         if has_route is not None and not has_route(route):
             text = f"4.3.5 route {route!r} is not configured; not falling back"
-            return tuple(RecipientResult(r.address, 451, text) for r in recipients)
+            return tuple(RecipientResult(r.address, 451, text, by_gateway=True)
+                         for r in recipients)
         timeout = self._settings.upstream.timeout.total_seconds() * 4
         try:
             result = await asyncio.wait_for(self._transport.send(route, outbound), timeout)
@@ -342,7 +344,7 @@ class Dispatcher:
         given_up = (f"{GIVEN_UP} after {message.attempts} "
                     f"attempt{'' if message.attempts == 1 else 's'}")
         results = [RecipientResult(r.address, 550, given_up, by_gateway=True,
-                                   last_remote=message.last_error)
+                                   last_remote=remote_reply(r))
                    for r in message.pending]
         routes = {r.address: r.route for r in message.pending}
         await self._record(message, results, routes, why="given up by the administrator")
@@ -361,6 +363,7 @@ class Dispatcher:
         events: list[AuditEvent] = []
         failed: list[RecipientResult] = []
         temporary: list[RecipientResult] = []
+        queued = {r.address: r for r in message.recipients}
         for result in results:
             detail = {"recipient": result.address, "route": routes.get(result.address, ""),
                       "code": result.code}
@@ -369,12 +372,23 @@ class Dispatcher:
                                                  result.code, result.message))
                 events.append(AuditEvent(EventType.RELAYED, at, detail))
             elif result.permanent or expired:
+                if result.by_gateway and result.last_remote is None and result.address in queued:
+                    # Expired on the gateway's own failure (the upstream
+                    # unreachable): the bounce quotes what a receiving
+                    # system said before, if one ever did.
+                    result = replace(result, last_remote=remote_reply(queued[result.address]))
                 outcomes.append(RecipientOutcome(result.address, RecipientState.FAILED,
                                                  result.code, result.message))
                 reason = why or ("rejected by upstream" if result.permanent else "expired in queue")
                 events.append(AuditEvent(EventType.DELIVERY_FAILED, at, {**detail, "why": reason}))
                 failed.append(result)
             else:
+                if not result.by_gateway:
+                    # A receiving system's temporary reply stays with the
+                    # recipient (still pending) for a later bounce to
+                    # quote; the gateway's own failures never replace it.
+                    outcomes.append(RecipientOutcome(result.address, RecipientState.PENDING,
+                                                     result.code, result.message))
                 temporary.append(result)
         earlier_failed = any(r.state == RecipientState.FAILED for r in message.recipients)
         if temporary:
@@ -432,5 +446,13 @@ class Dispatcher:
             arrival=datetime.fromtimestamp(message.created_at, UTC),
         )
         return NewMessage(envelope=Envelope(mail_from="", rcpt_tos=(env.mail_from,)), content=content)
+
+def remote_reply(recipient: QueuedRecipient) -> str | None:
+    """The last temporary reply a receiving system gave for `recipient`,
+    with its code, or None: only those are stored while it is pending."""
+    if recipient.last_code is None or not recipient.last_reply:
+        return None
+    return f"{recipient.last_code} {recipient.last_reply}"
+
 
 Sleeper = Callable[[float], Awaitable[None]]

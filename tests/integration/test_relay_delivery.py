@@ -208,7 +208,7 @@ async def test_queue_bounce_gives_up_on_a_deferred_message(
     report = email.message_from_bytes(bounce.content, policy=email.policy.default)
     human = " ".join(next(report.iter_parts()).get_content().split())
     assert "<carol@recipient.example>: Delivery cancelled by the gateway's administrator " \
-        "after 1 attempt. The last reply from the receiving system: 4.2.0 mailbox busy" in human
+        "after 1 attempt. The last reply from the receiving system: 451 4.2.0 mailbox busy" in human
     assert "The reply from the receiving system is shown" not in human
     assert "550" not in human
     # The DSN fields, parsed: the raw report's MIME boundary is random
@@ -219,7 +219,7 @@ async def test_queue_bounce_gives_up_on_a_deferred_message(
     assert fields["Status"] == "5.0.0"
     assert fields["Diagnostic-Code"] == (
         "X-Gateway; Delivery cancelled by the gateway's administrator after 1 attempt")
-    assert fields["X-Gateway-Last-Remote-Reply"] == "4.2.0 mailbox busy"
+    assert fields["X-Gateway-Last-Remote-Reply"] == "451 4.2.0 mailbox busy"
     assert not any("smtp;" in value or "550" in value for value in fields.values())
 
     bounced = await wait_state(gw, queue_id, "bounced")
@@ -279,6 +279,64 @@ async def test_max_age_turns_temporary_failures_into_a_bounce(gateway_factory, s
     assert bounce.rcpt_tos == (SENDER,) and bounce.mail_from == ""
     message = await wait_state(gw, queue_id, "bounced")
     assert message.attempts >= 2
+
+
+async def test_a_bounce_never_quotes_the_gateways_own_failure_as_a_servers_reply(
+    gateway_factory, gateway_config, sink, tmp_path
+):
+    """The receiving system said 451 once; then the upstream could not be
+    reached at all.  Neither the administrator's bounce nor the expiry's
+    may quote "connection to upstream failed" as a server's reply (an
+    `smtp;` diagnostic): they quote the 451 a server did give."""
+    settings = {"queue": {"retry": ["300ms"], "max_age": "4s"}}
+    gw = await gateway_factory(settings)
+    sink.fail("rcpt", "451 4.2.0 mailbox busy", match="@recipient.example")
+    given_up = await send(gw.port, make_message(), ["carol@recipient.example"])
+    expiring = await send(gw.port, make_message(), ["dave@recipient.example"])
+    for queue_id in (given_up, expiring):
+        await wait_state(gw, queue_id, "deferred")
+    sink.stop()
+
+    async def unreachable(queue_id: str) -> None:
+        for _ in range(100):
+            message = await gw.store.get(queue_id)
+            if message and message.last_error and "connection" in message.last_error:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("no attempt failed to connect")
+
+    await unreachable(given_up)
+    shown = await gw.store.get(given_up)
+    assert shown is not None
+    (carol,) = shown.recipients
+    assert (carol.last_code, carol.last_reply) == (451, "4.2.0 mailbox busy")
+    config = write_config(tmp_path / "cli.toml", gateway_config(settings))
+    done = await asyncio.to_thread(run_cli, "queue", "bounce", given_up, config=config)
+    assert done.returncode == 0, done.stderr
+    await wait_state(gw, expiring, "bounced", timeout=15)
+    sink.clear_rules()
+    sink.start()
+    bounces = [m for m in await sink.wait(2, timeout=20) if m.mail_from == ""]
+    assert len(bounces) == 2
+    for bounce in bounces:
+        report = email.message_from_bytes(bounce.content, policy=email.policy.default)
+        human = " ".join(next(report.iter_parts()).get_content().split())
+        _, delivery_status, _ = report.iter_parts()
+        _, block = delivery_status.get_payload()
+        fields = {name: " ".join(value.split()) for name, value in block.items()}
+        assert "The last reply from the receiving system: 451 4.2.0 mailbox busy" in human
+        assert fields["X-Gateway-Last-Remote-Reply"] == "451 4.2.0 mailbox busy"
+        assert fields["Diagnostic-Code"].startswith("X-Gateway; ")
+        assert "smtp;" not in bounce.content.decode("utf-8", "replace")
+        if fields["Final-Recipient"] == "rfc822; dave@recipient.example":
+            # Expired on the gateway's own failure: no answer from the host.
+            assert fields["Status"] == "4.4.1"
+            assert fields["Diagnostic-Code"] == (
+                "X-Gateway; connection to upstream failed (SMTPConnectError)")
+            assert "connection to upstream failed" in human
+        else:
+            assert fields["Final-Recipient"] == "rfc822; carol@recipient.example"
+            assert fields["Status"] == "5.0.0"
 
 
 async def test_hanging_upstream_defers_after_the_timeout(gateway_factory, sink):
