@@ -1,4 +1,8 @@
-"""NHS number: ten digits, the last a mod-11 check digit (stdnum.gb.nhs)."""
+"""NHS number: ten digits, the last a mod-11 check digit (stdnum.gb.nhs).
+
+A number of one digit repeated passes the check (000 000 0000, 111 111
+1111, 999 999 9999) but is never issued: it is a form's placeholder or a
+spreadsheet's digit-place format ("000 000 0000"), not a patient."""
 
 from __future__ import annotations
 
@@ -26,4 +30,5 @@ class NhsNumberRecognizer(Recognizer):
     )  # fmt: skip
 
     def validate(self, value: str) -> bool:
-        return bool(nhs.is_valid(value))
+        digits = nhs.compact(value)
+        return len(set(digits)) > 1 and bool(nhs.is_valid(digits))

@@ -22,6 +22,10 @@ CASES = [
     (f"Invoice ref {GOOD_PLAIN}", None),
     (f"reference X{GOOD_PLAIN}", None),  # not a whole token
     (f"{GOOD_PLAIN}1 units", None),  # eleven digits
+    # One digit repeated passes mod 11 but is a placeholder, never issued.
+    ("NHS number: 000 000 0000", None),
+    ("NHS No 1111111111", None),
+    ("NHS number: 999-999-9999", None),
 ]
 
 
