@@ -1,4 +1,4 @@
-"""ZIP, gzip and tar with zip-bomb checks, shared by the ZIP, OOXML and ODF readers.
+"""ZIP, gzip, bzip2, xz and tar with zip-bomb checks, shared by the ZIP, OOXML and ODF readers.
 
 Before any member is decompressed, `open_zip` checks the archive's shape:
 
@@ -16,7 +16,8 @@ uncompressed total of every archive in the message, and the time budget.
 Nested archives go through `ExtractContext.nested`, bounded by
 `max_archive_depth` (42.zip stops there, or at the ratio check first).
 
-Gzip is read member after member (RFC 1952: gunzip outputs them all), tar
+Gzip is read member after member (RFC 1952: gunzip outputs them all), and
+bzip2 and xz stream after stream as their tools do; tar
 header after header with the same entry, total, ratio and time bounds; a
 tar.gz is a gzip whose content is a tar, one level deeper.  Bytes after the
 end of a gzip or tar that another tool might still read are a problem.
@@ -24,12 +25,17 @@ end of a gzip or tar that another tool might still read are a problem.
 
 from __future__ import annotations
 
+import bz2
 import io
 import itertools
+import lzma
 import struct
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import IO, Any, Literal, Protocol
 
 from gateway.extract.base import (
@@ -41,7 +47,15 @@ from gateway.extract.base import (
     TextCollector,
     finish,
 )
-from gateway.extract.detect import GZIP, TAR, ZIP, central_directory, content_type_of
+from gateway.extract.detect import (
+    BZIP2,
+    GZIP,
+    TAR,
+    XZ,
+    ZIP,
+    central_directory,
+    content_type_of,
+)
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _CHUNK = 65536
@@ -216,31 +230,118 @@ class ZipExtractor(Extractor):
         return results
 
 
-class GzipExtractor(Extractor):
-    """Every member of a gzip file, decompressed within the archive bounds, then extracted."""
+class _Inflater(Protocol):
+    """What we use of a bz2 or lzma decompressor (zlib's through `_Zlib`)."""
 
-    name = GZIP
-    content_type = content_type_of(GZIP)
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def needs_input(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes, max_length: int = ...) -> bytes: ...
+
+
+class _Zlib:
+    """A gzip member's inflater with bz2's and lzma's interface: zlib hands
+    back the input it has not read yet, the others keep it themselves."""
+
+    def __init__(self) -> None:
+        self._inflater: Any = zlib.decompressobj(wbits=47)
+        self._tail = b""
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._inflater.eof)
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._tail
+
+    @property
+    def unused_data(self) -> bytes:
+        return bytes(self._inflater.unused_data)
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes:
+        if data:
+            self._tail = data
+        chunk: bytes = self._inflater.decompress(self._tail, max(max_length, 0))
+        self._tail = self._inflater.unconsumed_tail
+        return chunk
+
+
+@dataclass(frozen=True, slots=True)
+class _Compression:
+    """A single-file compression whose streams follow one another, as
+    gzip's members (RFC 1952), bzip2's and xz's streams do: the command-line
+    tools write the content of every one."""
+
+    name: str  # as the problem's text says it
+    magic: bytes
+    inflater: Callable[[], _Inflater]
+    errors: tuple[type[Exception], ...]
+
+
+_GZIP = _Compression("gzip", b"\x1f\x8b", _Zlib, (zlib.error,))
+_BZIP2 = _Compression("bzip2", b"BZh", bz2.BZ2Decompressor, (OSError, ValueError))
+_XZ = _Compression("xz", b"\xfd7zXZ\x00", partial(lzma.LZMADecompressor, lzma.FORMAT_XZ),
+                   (lzma.LZMAError, ValueError))
+
+
+class _DecompressingExtractor(Extractor):
+    """Every stream of a compressed file, decompressed within the archive
+    bounds, then extracted as the file it holds (a tar, a CSV, ...)."""
+
+    compression: _Compression
 
     def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
-        return ctx.nested(gunzip(data, ctx), "(gunzip)")
+        return ctx.nested(decompress(data, ctx, self.compression),
+                          f"(un{self.compression.name})")
+
+
+class GzipExtractor(_DecompressingExtractor):
+    name = GZIP
+    content_type = content_type_of(GZIP)
+    compression = _GZIP
+
+
+class Bzip2Extractor(_DecompressingExtractor):
+    name = BZIP2
+    content_type = content_type_of(BZIP2)
+    compression = _BZIP2
+
+
+class XzExtractor(_DecompressingExtractor):
+    name = XZ
+    content_type = content_type_of(XZ)
+    compression = _XZ
 
 
 def gunzip(data: bytes, ctx: ExtractContext) -> bytes:
     """All the members of a gzip file, as gunzip writes them, within the bounds."""
+    return decompress(data, ctx, _GZIP)
+
+
+def decompress(data: bytes, ctx: ExtractContext, compression: _Compression) -> bytes:
+    """Every stream of `data`, one after the other, within the bounds."""
     limits = ctx.limits
+    name = compression.name
     out = bytearray()
     pending = data
     try:
         while True:
-            inflater: Any = zlib.decompressobj(wbits=47)
+            inflater = compression.inflater()
+            feed = pending
             while not inflater.eof:
                 ctx.check_time()
-                chunk = inflater.decompress(pending, _CHUNK)
-                if not chunk and not inflater.unconsumed_tail and not inflater.eof:
-                    ctx.problem("malformed_archive", "gzip stream cut short")
+                chunk = inflater.decompress(feed, _CHUNK)
+                feed = b""
+                if not chunk and inflater.needs_input and not inflater.eof:
+                    ctx.problem("malformed_archive", f"{name} stream cut short")
                     return bytes(out)
-                pending = inflater.unconsumed_tail
                 out += chunk
                 ctx.budget.archive_bytes += len(chunk)
                 if ctx.budget.archive_bytes > limits.max_archive_total:
@@ -252,10 +353,10 @@ def gunzip(data: bytes, ctx: ExtractContext) -> bytes:
             pending = inflater.unused_data
             if not pending.strip(b"\x00"):
                 return bytes(out)  # the end, or zero padding (tape blocks)
-            if not pending.startswith(b"\x1f\x8b"):
-                raise ExtractionError("malformed_archive", "data after the end of the gzip stream")
-    except zlib.error as exc:
-        raise ExtractionError("malformed_archive", str(exc)) from None
+            if not pending.startswith(compression.magic):
+                raise ExtractionError("malformed_archive", f"data after the end of the {name} stream")
+    except compression.errors as exc:
+        raise ExtractionError("malformed_archive", f"{name}: {exc}") from None
 
 
 class TarExtractor(Extractor):

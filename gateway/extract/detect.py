@@ -29,6 +29,8 @@ ODF = "odf"
 OLE = "ole"
 TNEF = "tnef"
 GZIP = "gzip"
+BZIP2 = "bzip2"
+XZ = "xz"
 TAR = "tar"
 IMAGE = "image"
 AUDIO = "audio"
@@ -61,6 +63,8 @@ CONTENT_TYPES: dict[str, str] = {
     OLE: "application/x-ole-storage",
     TNEF: "application/vnd.ms-tnef",
     GZIP: "application/gzip",
+    BZIP2: "application/x-bzip2",
+    XZ: "application/x-xz",
     TAR: "application/x-tar",
     IMAGE: "image/*",
     AUDIO: "audio/*",
@@ -96,8 +100,8 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"7z\xbc\xaf\x27\x1c", ARCHIVE),
     (b"Rar!\x1a\x07", ARCHIVE),
     (b"MSCF\x00\x00\x00\x00", ARCHIVE),
-    (b"BZh", ARCHIVE),
-    (b"\xfd7zXZ\x00", ARCHIVE),
+    (b"BZh", BZIP2),
+    (b"\xfd7zXZ\x00", XZ),
     (b"\x28\xb5\x2f\xfd", ARCHIVE),  # zstd
     (b"\x04\x22\x4d\x18", ARCHIVE),  # lz4
     (b"\x1f\x9d", ARCHIVE),  # compress (.Z)

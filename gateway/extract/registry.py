@@ -7,7 +7,13 @@ importing an extractor module.
 
 from __future__ import annotations
 
-from gateway.extract.archive import GzipExtractor, TarExtractor, ZipExtractor
+from gateway.extract.archive import (
+    Bzip2Extractor,
+    GzipExtractor,
+    TarExtractor,
+    XzExtractor,
+    ZipExtractor,
+)
 from gateway.extract.base import ExtractContext, ExtractedText, Extractor, ExtractorRegistry
 from gateway.extract.detect import ARCHIVE, content_type_of
 from gateway.extract.eml import EmlExtractor
@@ -21,7 +27,7 @@ from gateway.extract.tnef import TnefExtractor
 
 
 class UnsupportedArchiveExtractor(Extractor):
-    """7z, RAR, CAB, bzip2, xz, zstd, ISO...: recorded as not inspectable rather than
+    """7z, RAR, CAB, zstd, lz4, ISO...: recorded as not inspectable rather than
     passed as clean."""
 
     name = ARCHIVE
@@ -41,6 +47,8 @@ def default_extractors() -> tuple[Extractor, ...]:
         PdfExtractor(),
         ZipExtractor(),
         GzipExtractor(),
+        Bzip2Extractor(),
+        XzExtractor(),
         TarExtractor(),
         DocxExtractor(),
         XlsxExtractor(),

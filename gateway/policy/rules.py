@@ -383,6 +383,8 @@ def _problem_words(code: str) -> str:
 # Kinds `kind_of` words wrongly or vaguely for this rule ("gzip" holds "zip").
 _UNREADABLE_KINDS = {
     "application/gzip": "a gzip file",
+    "application/x-bzip2": "a bzip2 file",
+    "application/x-xz": "an xz file",
     "application/x-tar": "a tar archive",
     "application/x-archive": "an archive",
 }

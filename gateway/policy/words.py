@@ -40,6 +40,8 @@ ENCRYPTION_WORDS: dict[Encryption, str] = {
 
 _KIND_WORDS = (
     ("gzip", "a gzip file"),  # before "zip", which "gzip" contains
+    ("bzip2", "a bzip2 file"),
+    ("x-xz", "an xz file"),
     ("x-tar", "a tar archive"),
     ("zip", "a zip archive"),
     ("pdf", "a PDF document"),

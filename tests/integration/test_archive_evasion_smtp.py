@@ -1,12 +1,14 @@
 """Attachments that used to leave in clear, over real SMTP: a tar, a tar.gz,
-a gzip of several members, UTF-16 text without a byte order mark and bytes
+a gzip of several members, a tar.bz2 and an xz (once refused unread), UTF-16 text without a byte order mark and bytes
 the gateway recognises as nothing are refused in enforce mode, with the
 right reason and audit record; an unreadable file is not called encrypted."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import os
 import tarfile
 from collections.abc import Awaitable, Callable
@@ -42,6 +44,9 @@ CASES = [
      "caseload.csv.gz", "application", "gzip"),
     ("utf16le-csv", RECORD.encode("utf-16-le"), "caseload.csv", "text", "csv"),
     ("utf16be-csv", RECORD.encode("utf-16-be"), "caseload.csv", "application", "octet-stream"),
+    ("tar.bz2", tar_of("caseload.csv", RECORD.encode(), "w:bz2"), "caseload.tar.bz2",
+     "application", "x-bzip2"),
+    ("xz", lzma.compress(RECORD.encode()), "caseload.csv.xz", "application", "x-xz"),
 ]
 
 
@@ -67,8 +72,9 @@ async def test_personal_data_in_these_formats_is_refused(
         (b"7z\xbc\xaf\x27\x1c\x00\x04" + os.urandom(200), "caseload.7z",
          "is in a format the gateway cannot read"),
         (gzip.compress(RECORD.encode())[:-20], "caseload.csv.gz", "is damaged"),
+        (bz2.compress(RECORD.encode())[:-20], "caseload.csv.bz2", "is damaged"),
     ],
-    ids=["unrecognised", "7z", "truncated-gzip"],
+    ids=["unrecognised", "7z", "truncated-gzip", "truncated-bz2"],
 )
 async def test_unreadable_content_is_refused_and_not_called_encrypted(
     gateway_factory: Factory, sink: Any, data: bytes, filename: str, words: str

@@ -1,10 +1,13 @@
 """Formats that used to pass as clean: tar, multi-member gzip, UTF-16 without
-a byte order mark, and bytes the gateway recognises as nothing at all."""
+a byte order mark, and bytes the gateway recognises as nothing at all; and
+bzip2 and xz, once refused as archives it could not open, now read."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import os
 import tarfile
 
@@ -49,9 +52,11 @@ def tar_of(files: dict[str, bytes], mode: str = "w") -> bytes:
         (b"RIFF\x00\x00\x00\x00WEBPVP8 " + bytes(64), "image"),
         (b"\x28\xb5\x2f\xfd" + bytes(64), "archive"),
         (os.urandom(4096), "binary"),
+        (bz2.compress(RECORD.encode()), "bzip2"),
+        (lzma.compress(RECORD.encode()), "xz"),
     ],
     ids=["tar", "tgz", "utf16le-csv", "utf16be-csv", "utf16le-text", "mp4", "heic", "mp3",
-         "webp", "zstd", "random"],
+         "webp", "zstd", "random", "bzip2", "xz"],
 )
 def test_format_is_recognised(data: bytes, fmt: str) -> None:
     assert detect_format(data) == fmt
@@ -69,9 +74,17 @@ def test_format_is_recognised(data: bytes, fmt: str) -> None:
         gzip.compress(b"cover note\n") + gzip.compress(RECORD.encode()),
         RECORD.encode("utf-16-le"),
         RECORD.encode("utf-16-be"),
+        bz2.compress(RECORD.encode()),
+        tar_of({"caseload.csv": RECORD.encode()}, "w:bz2"),
+        bz2.compress(b"cover note\n") + bz2.compress(RECORD.encode()),
+        lzma.compress(RECORD.encode()),
+        tar_of({"caseload.csv": RECORD.encode()}, "w:xz"),
+        lzma.compress(b"cover note\n") + lzma.compress(RECORD.encode()),
+        build_zip([Entry("notes.csv.xz", lzma.compress(RECORD.encode()))]),
     ],
     ids=["tar", "tgz", "gz-of-tar", "tar-in-tar", "zip-in-tar", "tgz-in-zip",
-         "gzip-two-members", "utf16le", "utf16be"],
+         "gzip-two-members", "utf16le", "utf16be", "bz2", "tbz2", "bz2-two-streams", "xz",
+         "txz", "xz-two-streams", "xz-in-zip"],
 )
 def test_personal_data_is_read(data: bytes) -> None:
     text, problems = extract(data)
@@ -90,15 +103,20 @@ def test_tar_member_names_are_text() -> None:
         (os.urandom(4096), "unsupported_format"),
         (b"MZ\x90\x00" + os.urandom(500), "unsupported_format"),
         (b"7z\xbc\xaf\x27\x1c\x00\x04" + os.urandom(200), "unsupported_format"),
-        (b"\xfd7zXZ\x00" + os.urandom(200), "unsupported_format"),
+        (b"\xfd7zXZ\x00" + os.urandom(200), "malformed_archive"),
+        (b"BZh9" + os.urandom(200), "malformed_archive"),
+        (lzma.compress(RECORD.encode() * 50)[:-40], "malformed_archive"),
+        (bz2.compress(RECORD.encode() * 50)[:-40], "malformed_archive"),
+        (bz2.compress(RECORD.encode()) + b"hidden " + RECORD.encode(), "malformed_archive"),
+        (lzma.compress(RECORD.encode()) + b"hidden " + RECORD.encode(), "malformed_archive"),
         (b"\x28\xb5\x2f\xfd" + os.urandom(200), "unsupported_format"),
         (tar_of({"caseload.csv": RECORD.encode() * 50})[:1200], "malformed_archive"),
         (tar_of({"a.txt": b"x"}) + b"hidden " + RECORD.encode(), "malformed_archive"),
         (gzip.compress(RECORD.encode()) + b"hidden " + RECORD.encode(), "malformed_archive"),
         (build_zip([Entry("blob.bin", os.urandom(300))]), "unsupported_format"),
     ],
-    ids=["random", "exe", "7z", "xz", "zstd", "truncated-tar", "after-tar", "after-gzip",
-         "random-in-zip"],
+    ids=["random", "exe", "7z", "xz", "bz2", "truncated-xz", "truncated-bz2", "after-bz2",
+         "after-xz", "zstd", "truncated-tar", "after-tar", "after-gzip", "random-in-zip"],
 )
 def test_what_cannot_be_read_is_a_problem(data: bytes, code: str) -> None:
     _, problems = extract(data)
@@ -116,13 +134,17 @@ def test_what_cannot_be_read_is_a_problem(data: bytes, code: str) -> None:
             ContentLimits(max_archive_total=3000),
             "archive_bomb",
         ),
+        (bz2.compress(b"a" * 5_000_000), ContentLimits(max_archive_ratio=100), "archive_bomb"),
+        (lzma.compress(b"a" * 5_000_000), ContentLimits(max_archive_ratio=100), "archive_bomb"),
+        (lzma.compress(b"b" * 5000), ContentLimits(max_archive_total=3000), "archive_bomb"),
         (
             tar_of({"l1.tar": tar_of({"l2.tar": tar_of({"l3.txt": NHS.encode()})})}),
             ContentLimits(max_archive_depth=2),
             "too_deep",
         ),
     ],
-    ids=["tar-entries", "tar-total", "gzip-members-total", "tar-depth"],
+    ids=["tar-entries", "tar-total", "gzip-members-total", "tar-depth", "bz2-ratio",
+         "xz-ratio", "xz-total"],
 )
 def test_tar_and_gzip_are_bounded_as_zip_is(
     data: bytes, limits: ContentLimits, code: str
