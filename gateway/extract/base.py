@@ -27,8 +27,9 @@ from gateway.extract.detect import (
     ENCRYPTED,
     NOT_READ,
     TEXT_FORMATS,
+    WIDE_BOMS,
     detect_format,
-    utf16_codec,
+    wide_codec,
 )
 from gateway.model import Problem
 from gateway.parse.limits import ContentLimits
@@ -159,16 +160,18 @@ class ExtractContext:
         ]
 
 
-def _without_utf16(data: bytes) -> bytes:
-    """UTF-16 text without a byte order mark as UTF-8 with one (which the
-    text readers honour); other data as it is.  Ordinary text has no zero
-    byte in its first few kilobytes, so costs one `in` test."""
-    if b"\x00" not in data[:4096] or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+def _without_wide(data: bytes) -> bytes:
+    """UTF-32 or UTF-16 text without a byte order mark as UTF-8 with one
+    (which the text readers honour); other data as it is.  Ordinary text
+    has no zero byte in its first few kilobytes, so costs one `in` test."""
+    if b"\x00" not in data[:4096] or data.startswith(tuple(bom for bom, _ in WIDE_BOMS)):
         return data
-    codec = utf16_codec(data[:4096])
+    codec = wide_codec(data[:4096])
     if codec is None:
         return data
-    return codecs.BOM_UTF8 + data[: len(data) & ~1].decode(codec, errors="replace").encode()
+    width = 4 if codec.startswith("utf-32") else 2
+    text = data[: len(data) - len(data) % width].decode(codec, errors="replace")
+    return codecs.BOM_UTF8 + text.encode()
 
 
 class TextCollector:
@@ -257,7 +260,7 @@ class ExtractorRegistry:
                 ctx.problem("unsupported_format", f"{fmt} content the gateway cannot read")
             return []
         if fmt in TEXT_FORMATS:
-            data = _without_utf16(data)
+            data = _without_wide(data)
         return self.run(extractor, data, ctx)
 
     @staticmethod

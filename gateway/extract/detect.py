@@ -12,6 +12,7 @@ data, so it is cheap enough to run on every attachment.
 
 from __future__ import annotations
 
+import codecs
 import re
 import struct
 
@@ -166,11 +167,13 @@ def detect_format(data: bytes) -> str:
         return SIGNATURE if is_detached_signature(head) else BINARY
     if head[257:262] == _TAR_MAGIC and _tar_header_sums(head):
         return TAR
+    codec = wide_codec(head)
+    if codec is not None:
+        width = 4 if codec.startswith("utf-32") else 2
+        return sniff_text(head[: len(head) - len(head) % width].decode(codec, errors="replace")
+                          .encode())
     if is_text(head):
         return sniff_text(head)
-    codec = utf16_codec(head)
-    if codec is not None:
-        return sniff_text(head[: len(head) & ~1].decode(codec, errors="replace").encode())
     if b"PK\x05\x06" in data[-65557:] and b"PK\x01\x02" in data:
         # Something with a ZIP appended (a self-extractor, a polyglot).
         return zip_kind(data)
@@ -223,24 +226,45 @@ def is_detached_signature(head: bytes) -> bool:
     )
 
 
-def utf16_codec(head: bytes) -> str | None:
-    """"utf-16-le" or "utf-16-be" for text in UTF-16 without a byte order mark.
+# Checked in this order: UTF-32LE's byte order mark begins with UTF-16LE's.
+WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def wide_codec(head: bytes) -> str | None:
+    """The codec of text in UTF-32 or UTF-16: "utf-32" or "utf-16" after a
+    byte order mark, else "utf-32-le", "utf-32-be", "utf-16-le" or
+    "utf-16-be" read from the zeros; None for anything else.
 
     Text that is mostly ASCII (and personal data is: digits, names) has a
-    zero as every other byte in UTF-16; binary data has zeros at both
-    positions.  The decoded text must then be mostly printable.
+    zero as every other byte in UTF-16, and three zeros in four in UTF-32;
+    binary data has zeros everywhere.  The decoded text must then be
+    mostly printable.
     """
+    for bom, codec in WIDE_BOMS:
+        if head.startswith(bom):
+            return codec
+    return _zeros_codec(head, 4) or _zeros_codec(head, 2)
+
+
+def _zeros_codec(head: bytes, width: int) -> str | None:
     sample = head[:4096]
-    sample = sample[: len(sample) & ~1]
-    pairs = len(sample) // 2
-    if pairs < 4:
+    sample = sample[: len(sample) - len(sample) % width]
+    units = len(sample) // width
+    if units < 4:
         return None
-    even = sample[0::2].count(0)
-    odd = sample[1::2].count(0)
-    if odd * 4 >= pairs and even * 50 <= pairs:
-        codec = "utf-16-le"
-    elif even * 4 >= pairs and odd * 50 <= pairs:
-        codec = "utf-16-be"
+    zeros = [sample[at::width].count(0) for at in range(width)]
+    # ASCII's own byte is the first (little-endian) or the last; a zero in
+    # a quarter of the others' places at least, and nearly none in its own.
+    others_le, others_be = zeros[1:], zeros[:-1]
+    if min(others_le) * 4 >= units and zeros[0] * 50 <= units:
+        codec = f"utf-{8 * width}-le"
+    elif min(others_be) * 4 >= units and zeros[-1] * 50 <= units:
+        codec = f"utf-{8 * width}-be"
     else:
         return None
     text = sample.decode(codec, errors="replace")

@@ -32,14 +32,10 @@ from gateway.extract.base import (
     TextCollector,
     finish,
 )
-from gateway.extract.detect import CSV, TEXT, content_type_of
+from gateway.extract.detect import CSV, TEXT, WIDE_BOMS, content_type_of
 from gateway.parse.charsets import decode_readings, decode_text
 
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), *WIDE_BOMS)  # UTF-32's before UTF-16's
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:

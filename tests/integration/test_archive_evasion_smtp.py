@@ -1,5 +1,5 @@
 """Attachments that used to leave in clear, over real SMTP: a tar, a tar.gz,
-a gzip of several members, a tar.bz2 and an xz (once refused unread), UTF-16 text without a byte order mark and bytes
+a gzip of several members, a tar.bz2 and an xz (once refused unread), UTF-32 text, UTF-16 text without a byte order mark and bytes
 the gateway recognises as nothing are refused in enforce mode, with the
 right reason and audit record; an unreadable file is not called encrypted."""
 
@@ -47,6 +47,7 @@ CASES = [
     ("tar.bz2", tar_of("caseload.csv", RECORD.encode(), "w:bz2"), "caseload.tar.bz2",
      "application", "x-bzip2"),
     ("xz", lzma.compress(RECORD.encode()), "caseload.csv.xz", "application", "x-xz"),
+    ("utf32-csv", RECORD.encode("utf-32"), "caseload.csv", "text", "csv"),
 ]
 
 

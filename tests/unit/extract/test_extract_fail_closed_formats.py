@@ -1,6 +1,7 @@
 """Formats that used to pass as clean: tar, multi-member gzip, UTF-16 without
 a byte order mark, and bytes the gateway recognises as nothing at all; and
-bzip2 and xz, once refused as archives it could not open, now read."""
+bzip2 and xz, once refused as archives it could not open, now read; UTF-32,
+whose byte order mark was read as UTF-16's (NUL between every digit)."""
 
 from __future__ import annotations
 
@@ -54,9 +55,16 @@ def tar_of(files: dict[str, bytes], mode: str = "w") -> bytes:
         (os.urandom(4096), "binary"),
         (bz2.compress(RECORD.encode()), "bzip2"),
         (lzma.compress(RECORD.encode()), "xz"),
+        (RECORD.encode("utf-32"), "csv"),
+        (RECORD.encode("utf-32-le"), "csv"),
+        (RECORD.encode("utf-32-be"), "csv"),
+        (f"Referral for NHS {NHS}\n".encode("utf-32-be"), "text"),
+        (f"<p>Referral for NHS {NHS}</p>".encode("utf-16"), "html"),
+        (f"<p>Referral for NHS {NHS}</p>".encode("utf-32"), "html"),
     ],
     ids=["tar", "tgz", "utf16le-csv", "utf16be-csv", "utf16le-text", "mp4", "heic", "mp3",
-         "webp", "zstd", "random", "bzip2", "xz"],
+         "webp", "zstd", "random", "bzip2", "xz", "utf32-bom-csv", "utf32le-csv",
+         "utf32be-csv", "utf32be-text", "utf16-bom-html", "utf32-bom-html"],
 )
 def test_format_is_recognised(data: bytes, fmt: str) -> None:
     assert detect_format(data) == fmt
@@ -81,10 +89,17 @@ def test_format_is_recognised(data: bytes, fmt: str) -> None:
         tar_of({"caseload.csv": RECORD.encode()}, "w:xz"),
         lzma.compress(b"cover note\n") + lzma.compress(RECORD.encode()),
         build_zip([Entry("notes.csv.xz", lzma.compress(RECORD.encode()))]),
+        RECORD.encode("utf-32"),
+        RECORD.encode("utf-32-le"),
+        RECORD.encode("utf-32-be"),
+        f"Referral for NHS {NHS}\n".encode("utf-32-le"),
+        f"<p>Referral for NHS {NHS}</p>".encode("utf-32"),
+        build_zip([Entry("caseload.csv", RECORD.encode("utf-32"))]),
     ],
     ids=["tar", "tgz", "gz-of-tar", "tar-in-tar", "zip-in-tar", "tgz-in-zip",
          "gzip-two-members", "utf16le", "utf16be", "bz2", "tbz2", "bz2-two-streams", "xz",
-         "txz", "xz-two-streams", "xz-in-zip"],
+         "txz", "xz-two-streams", "xz-in-zip", "utf32-bom", "utf32le", "utf32be",
+         "utf32le-text", "utf32-bom-html", "utf32-in-zip"],
 )
 def test_personal_data_is_read(data: bytes) -> None:
     text, problems = extract(data)
