@@ -5,11 +5,13 @@ table cells become tabs; inline tags (span, b, font, a...) join their text
 with nothing, so `943<span>476</span>5919` reads `9434765919` and a number
 cannot be hidden by wrapping its digits in tags.  Entities and `&nbsp;` are
 decoded.  `alt` and `title` text is kept too: it travels in clear even if
-nobody sees it.  Only `<style>` content (CSS) is dropped.
+nobody sees it.
 
-What the reader does not see is read apart: comments, scripts, and elements
-hidden with the `hidden` attribute or an inline style (display:none,
-visibility:hidden, font-size:0, opacity:0, Outlook's mso-hide:all) go to a
+What the reader does not see is read apart: comments, scripts, style
+sheets (a CSS comment travels in clear too), and elements
+hidden with the `hidden` attribute, an inline style (display:none,
+visibility:hidden, font-size:0, opacity:0, Outlook's mso-hide:all) or a
+class or id the document's own `<style>` hides that way go to a
 second text, each piece on its own line, and leave no trace in the visible
 one.  `083 01<!-- x -->6 6130` reads `083 016 6130`, as the recipient sees
 it, and `x` is still inspected: a comment cannot split a number, and
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from html import unescape
 from html.parser import HTMLParser
 
@@ -95,14 +98,14 @@ def separates(tag: str) -> bool:
     """Whether a tag parts the text on either side of it (a block or a
     table cell); an inline tag joins it."""
     return tag in _BLOCK or tag in _CELL
-_SKIP = frozenset({"style"})
 # Elements that have no end tag: one hidden hides only itself.
 _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
      "source", "track", "wbr"}
 )
-# Never shown: a mail client runs no script (so <noscript> is shown).
-_UNSHOWN = frozenset({"script", "template"})
+# Never shown: a mail client runs no script (so <noscript> is shown), and a
+# style sheet is applied, not shown; all travel in clear, so all are read.
+_UNSHOWN = frozenset({"script", "template", "style"})
 _ZERO = r"(?:0+(?:\.0*)?|\.0+)"
 _HIDING_STYLE = re.compile(
     r"(?:^|[;\s])(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)"
@@ -112,13 +115,119 @@ _HIDING_STYLE = re.compile(
 )
 
 
-def hides(tag: str, attrs: Iterable[tuple[str, str | None]]) -> bool:
+@dataclass(frozen=True, slots=True)
+class HidingRules:
+    """What a document's own `<style>` blocks hide: the classes and ids of
+    rules whose declarations hide (as `_HIDING_STYLE`), each with its tag
+    or "*".  Simple selectors only (`.x`, `#x`, `span.x`, in comma lists):
+    a rule with combinators, or inside an at-rule (`@media` applies only
+    on some screens), hides nothing here, so its text stays where a reader
+    sees it most of the time."""
+
+    classes: frozenset[tuple[str, str]] = frozenset()
+    ids: frozenset[tuple[str, str]] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.classes or self.ids)
+
+    def hide(self, tag: str, name: str, value: str) -> bool:
+        if name == "class":
+            return any((tag, c) in self.classes or ("*", c) in self.classes
+                       for c in value.split())
+        if name == "id":
+            token = value.strip()
+            return (tag, token) in self.ids or ("*", token) in self.ids
+        return False
+
+
+NO_RULES = HidingRules()
+_STYLE_START = re.compile(r"<style\b[^<>]{0,1024}>", re.IGNORECASE)
+_STYLE_END = re.compile(r"</style\s*>", re.IGNORECASE)
+_SIMPLE_SELECTOR = re.compile(r"\s*([a-zA-Z][a-zA-Z0-9]*|\*)?([.#])([-_a-zA-Z0-9]+)\s*")
+
+
+def hiding_rules(markup: str) -> HidingRules:
+    """The classes and ids `markup`'s `<style>` blocks hide."""
+    classes: set[tuple[str, str]] = set()
+    ids: set[tuple[str, str]] = set()
+    position = 0
+    while (start := _STYLE_START.search(markup, position)) is not None:
+        end = _STYLE_END.search(markup, start.end())
+        if end is None:
+            break  # an unclosed <style> holds the rest: nothing after it shows
+        position = end.end()
+        css = _without_comments(markup[start.end() : end.start()])
+        # Split at braces, never a regular expression over the rule: linear
+        # on any input.  `<!--` and `-->` around CSS are not CSS.
+        for rule in _outside_at_rules(css.replace("<!--", " ").replace("-->", " ")).split("}"):
+            selectors, brace, declarations = rule.partition("{")
+            if not brace or not _HIDING_STYLE.search(declarations):
+                continue
+            for selector in selectors.split(","):
+                simple = _SIMPLE_SELECTOR.fullmatch(selector)
+                if simple is not None:
+                    tag = (simple.group(1) or "*").lower()
+                    kept = classes if simple.group(2) == "." else ids
+                    kept.add((tag, simple.group(3)))
+    if not classes and not ids:
+        return NO_RULES
+    return HidingRules(frozenset(classes), frozenset(ids))
+
+
+def _without_comments(css: str) -> str:
+    """`css` without its /* comments */: found in one pass (a regular
+    expression retries from every unclosed `/*`, quadratic)."""
+    kept: list[str] = []
+    position = 0
+    while (start := css.find("/*", position)) >= 0:
+        kept.append(css[position:start])
+        end = css.find("*/", start + 2)
+        if end < 0:
+            return " ".join(kept)  # an unclosed comment runs to the end
+        kept.append(" ")
+        position = end + 2
+    kept.append(css[position:])
+    return "".join(kept)
+
+
+def _outside_at_rules(css: str) -> str:
+    """`css` without its at-rules (`@media {...}`, `@import ...;`)."""
+    kept: list[str] = []
+    position = 0
+    while (at := css.find("@", position)) >= 0:
+        kept.append(css[position:at])
+        ends = at
+        while ends < len(css) and css[ends] not in "{;":
+            ends += 1
+        if ends >= len(css) or css[ends] == ";":
+            position = ends + 1
+            continue
+        depth = 0
+        while ends < len(css):
+            if css[ends] == "{":
+                depth += 1
+            elif css[ends] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            ends += 1
+        position = ends + 1
+    kept.append(css[position:])
+    return "".join(kept)
+
+
+def hides(
+    tag: str, attrs: Iterable[tuple[str, str | None]], rules: HidingRules = NO_RULES
+) -> bool:
     """Whether an element is kept from the reader's sight: never shown, or
-    hidden by its `hidden` attribute or its inline style."""
+    hidden by its `hidden` attribute, its inline style or, through its
+    class or id, the document's own style sheet (`hiding_rules`)."""
     if tag in _UNSHOWN:
         return True
     for name, value in attrs:
         if name == "hidden" or (name == "style" and value and _HIDING_STYLE.search(value)):
+            return True
+        if rules and value and rules.hide(tag, name, value):
             return True
     return False
 
@@ -144,12 +253,14 @@ _TAG = re.compile(r"<[^<>]{0,1024}>")
 
 
 class _TextParser(HTMLParser):
-    def __init__(self, collector: TextCollector, hidden: TextCollector) -> None:
+    def __init__(
+        self, collector: TextCollector, hidden: TextCollector, rules: HidingRules = NO_RULES
+    ) -> None:
         super().__init__(convert_charrefs=True)
+        self.rules = rules
         self.collector = collector
         self.hidden = hidden  # comments and hidden elements, apart from the flow
         self.hiding: list[str] = []  # elements open inside a hidden one (it first)
-        self.skipping = 0
         self.preformatted = 0
         self.newlines = 2  # line breaks just written (the start counts as a blank line)
         self.space = False  # a collapsed space waits for the next visible text
@@ -183,10 +294,7 @@ class _TextParser(HTMLParser):
             self.hidden.add("\n")
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            self.skipping += 1
-            return
-        if self.hiding or hides(tag, attrs):
+        if self.hiding or hides(tag, attrs, self.rules):
             self._hidden_start(tag, attrs)
             return
         if tag in _PRE:
@@ -202,15 +310,10 @@ class _TextParser(HTMLParser):
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         open_before = len(self.hiding)
         self.handle_starttag(tag, attrs)
-        if tag in _SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif len(self.hiding) > open_before:  # <span hidden/>: closed as it opened
+        if len(self.hiding) > open_before:  # <span hidden/>: closed as it opened
             self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self.skipping = max(0, self.skipping - 1)
-            return
         if self.hiding:
             if tag in self.hiding:
                 # Closes it and whatever was left open inside it.
@@ -226,8 +329,6 @@ class _TextParser(HTMLParser):
             self._text("\t")
 
     def handle_data(self, data: str) -> None:
-        if self.skipping:
-            return
         if self.hiding:
             self.hidden.add(_SPACES.sub(" ", data))
             return
@@ -257,7 +358,7 @@ def html_texts(markup: str, ctx: ExtractContext) -> tuple[str, str]:
     hidden elements, a piece a line)."""
     collector = TextCollector(ctx.limits.max_text_chars)
     hidden = TextCollector(ctx.limits.max_text_chars)
-    parser = _TextParser(collector, hidden)
+    parser = _TextParser(collector, hidden, hiding_rules(markup))
     # Fed in chunks so the time budget is checked between them: html.parser
     # has worst cases on malformed input that would otherwise run unbounded.
     for start in range(0, len(markup), _CHUNK):
@@ -271,6 +372,11 @@ def html_texts(markup: str, ctx: ExtractContext) -> tuple[str, str]:
         collector.add(unescape(_TAG.sub(" ", leftover)))
     else:
         parser.close()
+        if parser.rawdata:
+            # An unclosed <script> or <style> (html.parser keeps what
+            # follows it unread, waiting for the end tag): the rest of the
+            # document is in it, unseen but sent, so read.
+            hidden.add("\n" + parser.rawdata)
     unseen = _BLANK_LINES.sub("\n", finish(hidden, ctx)) if hidden.text() else ""
     return finish(collector, ctx).strip("\n"), unseen.strip("\n")
 

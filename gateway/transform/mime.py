@@ -26,7 +26,7 @@ from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 
 from gateway.errors import ContentError
-from gateway.extract.html import hides, is_void, separates
+from gateway.extract.html import hides, hiding_rules, is_void, separates
 from gateway.parse.charsets import normalise_charset
 
 OUTPUT_POLICY = policy.SMTP.clone(refold_source="none")
@@ -301,6 +301,7 @@ class HtmlText:
             else:
                 add("\n", at, at, False)
 
+        rules = hiding_rules(document)
         position = 0
         for token in _MARKUP.finditer(document):
             text_at(position, token.start())
@@ -319,7 +320,7 @@ class HtmlText:
                 elif separates(tag):
                     add("\n", token.start(), token.start(), False)
                 continue
-            if tag and not hiding and hides(tag, _attributes(token.group())):
+            if tag and not hiding and hides(tag, _attributes(token.group()), rules):
                 unseen.append(None)
                 if not is_void(tag) and not token.group().endswith("/>"):
                     hiding.append(tag)

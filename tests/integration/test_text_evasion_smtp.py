@@ -48,6 +48,12 @@ SPLIT = [
                  id="html-comment"),
     pytest.param("text/html", HTML_PAGE.format(
         number=NHS[:6] + '<span style="display:none">zz</span>' + NHS[6:]), id="html-hidden-span"),
+    pytest.param("text/html", "<html><head><style><!--\r\n.MsoNormal {margin:0cm}\r\n"
+                 "span.x {mso-hide:all; display:none}\r\n--></style></head>" + HTML_PAGE.format(
+        number=NHS[:6] + '<span class="x">zz</span>' + NHS[6:])[6:], id="html-class-hidden"),
+    pytest.param("text/html", "<html><head><style>p {margin:0} /* " + SENTENCE.format(number=NHS)
+                 + " */</style></head><body><p>See the note.</p></body></html>",
+                 id="html-in-a-css-comment"),
     pytest.param("text/plain; format=flowed",
                  SENTENCE.format(number=NHS[:8] + "\r\n" + NHS[8:]), id="flowed"),
     pytest.param("text/plain; format=flowed; delsp=yes",

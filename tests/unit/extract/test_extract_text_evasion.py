@@ -9,6 +9,7 @@ import pytest
 
 from gateway.extract import ExtractContext, build_registry
 from gateway.extract.detect import CSV, HTML, TEXT
+from gateway.extract.html import hiding_rules
 from gateway.extract.text import unflow
 from gateway.parse import ContentLimits
 from gateway.parse.charsets import decode_readings
@@ -41,6 +42,17 @@ HIDING = [
     pytest.param('<div style="display:none"><p>z<b>z</b></p><br>z</div>', "zz\nz",
                  id="hidden-block-with-children"),
     pytest.param("<script>zz</script>", "zz", id="script"),
+    # The style sheet itself is read apart too (a CSS comment travels in clear).
+    pytest.param('<style>.h {display:none}</style><span class="h">zz</span>',
+                 ".h {display:none}\nzz", id="style-class"),
+    pytest.param('<style>span.a, #h { visibility: hidden !important; }</style>'
+                 '<span id="h">zz</span>', "span.a, #h { visibility: hidden !important; }\nzz",
+                 id="style-id-in-a-list"),
+    pytest.param('<style><!-- /* Outlook */ @page Section1 {size:612pt 792pt} '
+                 'p.MsoNormal {margin:0cm} span.q {mso-hide:all} --></style>'
+                 '<span class="MsoNormal q">zz</span>',
+                 "<!-- /* Outlook */ @page Section1 {size:612pt 792pt} p.MsoNormal {margin:0cm} "
+                 "span.q {mso-hide:all} -->\nzz", id="style-outlook"),
 ]
 
 
@@ -66,6 +78,45 @@ def test_comments_are_read_apart_from_each_other() -> None:
     assert hidden.split("\n") == [HALF, REST]
 
 
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<style>@media (max-width: 1px) { .h {display:none} }</style>',  # some screens only
+        '<style>div .h {display:none}</style>',  # a combinator: not read
+        '<style>div.h {display:none}</style>',  # another element's class
+        '<style>.h {display:block}</style>',  # shows
+        '<style>.hh {display:none}</style>',
+        '<style>.h {display:none}',  # never closed: the rest is the style sheet
+    ],
+    ids=["media", "descendant", "other-tag", "not-hiding", "other-class", "unclosed"],
+)
+def test_a_style_sheet_hides_only_what_it_plainly_hides(markup: str) -> None:
+    visible, sheet = readings(f'{markup}<p>a<span class="h">b</span>c</p>'.encode(), HTML)
+    if markup.endswith("</style>"):
+        assert visible == "abc"
+        assert sheet == markup.removeprefix("<style>").removesuffix("</style>")
+    else:  # all the rest is the style sheet: nobody sees it, and it is read
+        assert visible == ""
+        assert sheet == '.h {display:none}<p>a<span class="h">b</span>c</p>'
+
+
+def test_a_hostile_style_sheet_is_read_in_one_pass() -> None:
+    # Unclosed comments, at-rules and <style> tags by the hundred thousand:
+    # each used to make a regular expression scan to the end again.
+    sheet = "<style>" + "/*@{" * 200_000 + "</style>" + "<style " * 100_000
+    assert not hiding_rules(sheet)
+    assert hiding_rules("<style>/* a */ .h /* b */ {display:none} /* c</style>").classes == {
+        ("*", "h")
+    }
+
+
+@pytest.mark.parametrize("element", ["style", "script"])
+def test_what_follows_an_unclosed_style_or_script_is_read(element: str) -> None:
+    visible, rest = readings(f"<p>hello</p><{element}>x = 1; NHS {NHS} <p>more".encode(), HTML)
+    assert visible == "hello"
+    assert NHS in rest and "more" in rest
+
+
 def test_a_font_size_that_is_not_zero_hides_nothing() -> None:
     (visible,) = readings(b'<p>a<span style="font-size:0.5em">b</span>c</p>', HTML)
     assert visible == "abc"
@@ -86,7 +137,7 @@ def test_a_hidden_void_element_hides_only_itself() -> None:
 PASSWORD = "Tangerine-Lamp-42"
 
 
-@pytest.mark.parametrize(("between", "hidden"), HIDING[:2] + HIDING[6:7])
+@pytest.mark.parametrize(("between", "hidden"), HIDING[:2] + HIDING[6:7] + HIDING[9:10])
 def test_html_text_reads_hidden_text_apart_and_joins_what_is_around_it(
     between: str, hidden: str
 ) -> None:
@@ -96,7 +147,7 @@ def test_html_text_reads_hidden_text_apart_and_joins_what_is_around_it(
     assert [document[a:b] for a, b in text.spans(start, start + len(PASSWORD))] == [
         PASSWORD[:9], PASSWORD[9:]
     ]
-    assert text.text.strip().endswith(hidden)
+    assert text.text.split()[-len(hidden.split()):] == hidden.split()
 
 
 def test_a_password_split_by_a_comment_is_cut_from_the_source() -> None:
