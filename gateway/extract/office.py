@@ -69,7 +69,8 @@ _CORE = TextRules(
     ),
 )
 _WORD = TextRules(
-    text=frozenset({"t", "delText"}),
+    # Field codes too: a mail merge's or a hyperlink's text travels in the file.
+    text=frozenset({"t", "delText", "instrText", "delInstrText"}),
     blocks=frozenset({"p", "tr"}),
     cells=frozenset({"tc"}),
     specials={"tab": "\t", "br": "\n", "cr": "\n", "noBreakHyphen": "-"},

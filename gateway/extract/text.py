@@ -15,6 +15,9 @@ number.  The extractor does not see the Content-Type parameters, so it
 cannot tell whether DelSp=yes deletes the space at each break; where that
 could close a number (a digit, the space, a digit on the next line) the
 paragraphs with such breaks are read a second time with it deleted.
+
+An iCalendar invitation or a vCard is read unfolded, its base64 files
+extracted (gateway.extract.calendar).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from gateway.extract.base import (
     TextCollector,
     finish,
 )
+from gateway.extract.calendar import is_content_lines, read_content_lines
 from gateway.extract.detect import CSV, TEXT, WIDE_BOMS, content_type_of
 from gateway.parse.charsets import decode_readings, decode_text
 
@@ -146,7 +150,15 @@ class PlainTextExtractor(Extractor):
     def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
         texts: list[ExtractedText] = []
         for decoded in text_readings(data, ctx.charset):
-            for reading in flowed_readings(decoded):
+            if is_content_lines(decoded):
+                # An invitation or a contact card: unfolded, its files read.
+                lines = read_content_lines(decoded)
+                for name, content in lines.files:
+                    texts.extend(ctx.nested(content, f"({name})"))
+                readings = [lines.text]
+            else:
+                readings = flowed_readings(decoded)
+            for reading in readings:
                 collector = TextCollector(ctx.limits.max_text_chars)
                 collector.add(reading)
                 texts.append(ExtractedText(finish(collector, ctx)))

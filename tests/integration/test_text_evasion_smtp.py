@@ -54,6 +54,10 @@ SPLIT = [
     pytest.param("text/html", "<html><head><style>p {margin:0} /* " + SENTENCE.format(number=NHS)
                  + " */</style></head><body><p>See the note.</p></body></html>",
                  id="html-in-a-css-comment"),
+    pytest.param("text/calendar; method=REQUEST; charset=utf-8",
+                 "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nDESCRIPTION:"
+                 + SENTENCE.format(number=NHS[:5] + "\r\n " + NHS[5:])
+                 + "\r\nEND:VEVENT\r\nEND:VCALENDAR", id="calendar-folded"),
     pytest.param("text/plain; format=flowed",
                  SENTENCE.format(number=NHS[:8] + "\r\n" + NHS[8:]), id="flowed"),
     pytest.param("text/plain; format=flowed; delsp=yes",
