@@ -1,4 +1,5 @@
-"""PDF text with pypdf: document information, every page, form field values, attachments.
+"""PDF text with pypdf: document information and XMP metadata, every page,
+bookmarks, form field values, attachments.
 
 Each page's annotations are read with it: a sticky note or a text box keeps
 its words in `/Contents` (and as rich text, XHTML, in `/RC`), not in the page
@@ -17,7 +18,13 @@ import io
 
 from pypdf import PageObject, PdfReader
 from pypdf.errors import PyPdfError
-from pypdf.generic import ArrayObject, ByteStringObject, DictionaryObject, StreamObject
+from pypdf.generic import (
+    ArrayObject,
+    ByteStringObject,
+    DictionaryObject,
+    IndirectObject,
+    StreamObject,
+)
 
 from gateway.extract.base import (
     ExtractContext,
@@ -59,12 +66,19 @@ def pdf_text(reader: PdfReader, ctx: ExtractContext) -> list[ExtractedText]:
                 break
             if not _annotations(page, collector, ctx):
                 break
+        _outline(reader, collector, ctx)
         fields = reader.get_fields() or {}
         for name, fld in fields.items():
             value = fld.get("/V")
             if value:
                 collector.add(f"{name}: {value}\n")
         results = [ExtractedText(finish(collector, ctx))]
+        metadata = _catalog(reader).get("/Metadata")
+        stream = metadata.get_object() if metadata is not None else None
+        if isinstance(stream, StreamObject):
+            # XMP: the document's description, creator, ... as XML, which
+            # need not match the information dictionary.
+            results.extend(ctx.nested(stream.get_data(), "(XMP metadata)"))
         for name, contents in reader.attachments.items():
             for content in contents:
                 results.extend(ctx.nested(content, name))
@@ -109,6 +123,42 @@ def _annotations(page: PageObject, collector: TextCollector, ctx: ExtractContext
             if markup and not collector.add(html_to_text(markup, ctx) + "\n"):
                 return False
     return True
+
+
+# Bookmarks read at most: a real document has hundreds.
+_OUTLINE_LIMIT = 100_000
+
+
+def _outline(reader: PdfReader, collector: TextCollector, ctx: ExtractContext) -> None:
+    """Add the bookmarks' titles (a reader lists them beside the pages; a
+    scanned referral's may be the only text in it).  Walked here, not by
+    pypdf: each item once, so a /Next that loops back ends the walk."""
+    root = _catalog(reader).get("/Outlines")
+    outlines = root.get_object() if root is not None else None
+    pending = [outlines.get("/First")] if isinstance(outlines, DictionaryObject) else []
+    seen: set[int] = set()
+    while pending and len(seen) < _OUTLINE_LIMIT:
+        item = pending.pop()
+        if item is None:
+            continue
+        node = item.get_object()
+        key = item.idnum if isinstance(item, IndirectObject) else id(node)
+        if key in seen or not isinstance(node, DictionaryObject):
+            continue
+        seen.add(key)
+        if len(seen) % 1000 == 0:
+            ctx.check_time()
+        if not collector.add(_string(node.get("/Title")) + "\n"):
+            return
+        pending.append(node.get("/Next"))
+        pending.append(node.get("/First"))
+
+
+def _catalog(reader: PdfReader) -> DictionaryObject:
+    catalog = reader.trailer["/Root"].get_object()
+    if not isinstance(catalog, DictionaryObject):
+        raise ExtractionError("malformed_document", "PDF: no document catalog")
+    return catalog
 
 
 def _string(value: object) -> str:
