@@ -36,7 +36,16 @@ from gateway.extract.base import (
     TextCollector,
     finish,
 )
-from gateway.extract.detect import OLE, content_type_of
+from gateway.extract.detect import (
+    BINARY,
+    CSV,
+    HTML,
+    NOT_READ,
+    OLE,
+    TEXT,
+    content_type_of,
+    detect_format,
+)
 
 _UTF16 = re.compile(rb"(?:[\x09\x0a\x0d\x20-\x7e\xa0-\xff]\x00){4,}")
 _BYTES = re.compile(rb"[\x09\x0a\x0d\x20-\x7e\x80-\xff]{4,}")
@@ -315,6 +324,11 @@ def _with_places(digits: str, pattern: str) -> str:
     return "".join(next(padded) if c == "0" else c for c in pattern)
 
 
+# Streams whose text `strings` already sees (or that hold none): anything
+# else is a file inside the file.
+_READ_AS_STRINGS = frozenset({TEXT, CSV, HTML, BINARY}) | NOT_READ
+
+
 def workbook_text(stream: bytes, ctx: ExtractContext) -> str:
     """The cells of a BIFF Workbook stream, each sheet row by row."""
     workbook = _Workbook(ctx)
@@ -322,7 +336,11 @@ def workbook_text(stream: bytes, ctx: ExtractContext) -> str:
     return workbook.text()
 
 
-def ole_strings(data: bytes, ctx: ExtractContext) -> str:
+def ole_texts(data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+    """The compound file's strings, then each stream that is a file of its
+    own (an Outlook item's attachment, a Word document's embedded package),
+    read as that file: compressed or zipped, its text is no string."""
+    embedded: list[ExtractedText] = []
     try:
         ole = olefile.OleFileIO(io.BytesIO(data))
     except (OSError, ValueError, IndexError) as exc:
@@ -344,6 +362,8 @@ def ole_strings(data: bytes, ctx: ExtractContext) -> str:
             stream = ole.openstream(entry).read()
             if entry[-1] in _WORKBOOK_STREAMS:
                 collector.add(workbook_text(stream, ctx) + "\n")
+            elif detect_format(stream) not in _READ_AS_STRINGS:
+                embedded.extend(ctx.nested(stream, name))
             for match in _UTF16.finditer(stream):
                 collector.add(match.group().decode("utf-16-le", "replace") + "\n")
             for match in _BYTES.finditer(stream):
@@ -352,7 +372,7 @@ def ole_strings(data: bytes, ctx: ExtractContext) -> str:
                 break
     finally:
         ole.close()
-    return finish(collector, ctx)
+    return [ExtractedText(finish(collector, ctx)), *embedded]
 
 
 class OleExtractor(Extractor):
@@ -360,8 +380,8 @@ class OleExtractor(Extractor):
     content_type = content_type_of(OLE)
 
     def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
-        text = ole_strings(data, ctx)
+        texts = ole_texts(data, ctx)
         ctx.problem(
             "partial_extraction", "legacy binary Office or Outlook item: text read as strings"
         )
-        return [ExtractedText(text)]
+        return texts

@@ -6,6 +6,7 @@ record; a clean document full of ordinary package parts still goes."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import struct
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from fixtures_content import Entry, build_zip
 from policy_messages import ALLOWED, only_record, send
 from policy_messages import with_attachment as message
 from pypdf import PdfWriter
@@ -195,6 +197,21 @@ CASES = [
         "vnd.ms-excel",
     ),
     ("pdf sticky note", sticky_note_pdf(), "summary.pdf", "pdf"),
+    (
+        # An Outlook item whose attachment (PR_ATTACH_DATA_BIN) is
+        # compressed: strings of it show nothing.
+        "msg compressed attachment",
+        compound_file("__substg1.0_37010102", gzip.compress(RECORD.encode()).ljust(4096, b"\0")),
+        "forwarded.msg",
+        "vnd.ms-outlook",
+    ),
+    (
+        "msg zipped attachment",
+        compound_file("__substg1.0_37010102", build_zip(
+            [Entry("list.csv", RECORD.encode() * 40)]).ljust(4096, b"\0")),
+        "forwarded.msg",
+        "vnd.ms-outlook",
+    ),
 ]
 
 
