@@ -46,11 +46,15 @@ from gateway.extract.detect import (
     content_type_of,
     detect_format,
 )
+from gateway.extract.rtf import compressed_rtf_text
 
 _UTF16 = re.compile(rb"(?:[\x09\x0a\x0d\x20-\x7e\xa0-\xff]\x00){4,}")
 _BYTES = re.compile(rb"[\x09\x0a\x0d\x20-\x7e\x80-\xff]{4,}")
 _ENCRYPTED_STREAMS = ("EncryptionInfo", "EncryptedPackage")
 _WORKBOOK_STREAMS = ("Workbook", "Book")
+# An Outlook item's body in compressed RTF (PR_RTF_COMPRESSED): the only
+# copy of the body in a rich-text message, and no strings show through it.
+_RTF_COMPRESSED = "__substg1.0_10090102"
 
 # BIFF record types (MS-XLS 2.3).
 _BOF = 0x0809
@@ -362,6 +366,8 @@ def ole_texts(data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
             stream = ole.openstream(entry).read()
             if entry[-1] in _WORKBOOK_STREAMS:
                 collector.add(workbook_text(stream, ctx) + "\n")
+            elif entry[-1] == _RTF_COMPRESSED:
+                embedded.extend(compressed_rtf_text(stream, ctx, name))
             elif detect_format(stream) not in _READ_AS_STRINGS:
                 embedded.extend(ctx.nested(stream, name))
             for match in _UTF16.finditer(stream):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from compressed_rtf import decompress as decompress_rtf  # type: ignore[import-untyped]
+
 from gateway.extract.base import (
     ExtractContext,
     ExtractedText,
@@ -162,3 +164,15 @@ class RtfExtractor(Extractor):
 
     def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
         return [ExtractedText(rtf_to_text(data, ctx))]
+
+
+def compressed_rtf_text(compressed: bytes, ctx: ExtractContext, member: str) -> list[ExtractedText]:
+    """An Outlook body in compressed RTF (MS-OXRTFCP, `LZFu`: a TNEF's or a
+    .msg's PR_RTF_COMPRESSED), decompressed and read as RTF; one that does
+    not decompress is a problem."""
+    try:
+        rtf = decompress_rtf(bytes(compressed) + b"\x00")
+    except Exception:  # compressed_rtf raises bare Exceptions on junk
+        ctx.problem("malformed_document", f"{member}: compressed RTF does not decompress")
+        return []
+    return ctx.registry.extract(rtf, ctx.child(member), RTF)

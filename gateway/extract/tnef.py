@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import struct
 
-from compressed_rtf import decompress as decompress_rtf  # type: ignore[import-untyped]
 from tnefparse import TNEF
 
 from gateway.extract.base import (
@@ -21,8 +20,9 @@ from gateway.extract.base import (
     ExtractionLimit,
     Extractor,
 )
-from gateway.extract.detect import HTML, RTF, TEXT, content_type_of
+from gateway.extract.detect import HTML, TEXT, content_type_of
 from gateway.extract.detect import TNEF as TNEF_FORMAT
+from gateway.extract.rtf import compressed_rtf_text
 
 _COPY_BUDGET = 512 * 1024 * 1024  # bytes tnefparse may copy while walking objects
 
@@ -60,12 +60,7 @@ class TnefExtractor(Extractor):
             results.extend(registry.extract(raw, ctx.child("body"), fmt))
         compressed = getattr(tnef, "_rtfbody", None)
         if compressed:
-            try:
-                rtf = decompress_rtf(bytes(compressed) + b"\x00")
-            except Exception:  # compressed_rtf raises bare Exceptions on junk
-                ctx.problem("malformed_document", "TNEF RTF body does not decompress")
-            else:
-                results.extend(registry.extract(rtf, ctx.child("body.rtf"), RTF))
+            results.extend(compressed_rtf_text(compressed, ctx, "body.rtf"))
         for prop in tnef.msgprops:
             if isinstance(prop.data, str) and prop.data.strip():
                 results.append(ExtractedText(prop.data, "properties"))

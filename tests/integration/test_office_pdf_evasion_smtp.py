@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import compressed_rtf  # type: ignore[import-untyped]
 import pytest
 from fixtures_content import Entry, build_zip
 from policy_messages import ALLOWED, only_record, send
@@ -202,6 +203,15 @@ CASES = [
         # compressed: strings of it show nothing.
         "msg compressed attachment",
         compound_file("__substg1.0_37010102", gzip.compress(RECORD.encode()).ljust(4096, b"\0")),
+        "forwarded.msg",
+        "vnd.ms-outlook",
+    ),
+    (
+        # A rich-text Outlook item: its body only in compressed RTF.
+        "msg compressed rtf body",
+        compound_file("__substg1.0_10090102", compressed_rtf.compress(
+            b"{\\rtf1\\ansi " + RECORD.encode().replace(b"\n", b"\\par ") + b"}"
+        ).ljust(4096, b"\0")),
         "forwarded.msg",
         "vnd.ms-outlook",
     ),
