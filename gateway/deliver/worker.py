@@ -447,6 +447,7 @@ class Dispatcher:
         )
         return NewMessage(envelope=Envelope(mail_from="", rcpt_tos=(env.mail_from,)), content=content)
 
+
 def remote_reply(recipient: QueuedRecipient) -> str | None:
     """The last temporary reply a receiving system gave for `recipient`,
     with its code, or None: only those are stored while it is pending."""
