@@ -67,10 +67,12 @@ def read_content_lines(text: str) -> ContentLines:
             continue
         name, params, value = found.groups()
         if _QUOTED_PRINTABLE.search(params):
-            while value.endswith("=") and at < len(lines):
-                value = value[:-1] + lines[at]
+            pieces = [value]
+            while pieces[-1].endswith("=") and at < len(lines):
+                pieces[-1] = pieces[-1][:-1]  # a soft line break: joined, in one pass
+                pieces.append(lines[at])
                 at += 1
-            value = quopri.decodestring(value.encode("utf-8", "surrogateescape")).decode(
+            value = quopri.decodestring("".join(pieces).encode("utf-8", "surrogateescape")).decode(
                 "utf-8", "replace"
             )
         elif _BASE64.search(params) or _DATA_URI.match(value):

@@ -85,6 +85,14 @@ def test_only_a_calendar_or_card_is_read_as_one() -> None:
     assert NHS not in text
 
 
+def test_a_long_quoted_printable_value_is_joined_in_one_pass() -> None:
+    # 100,000 soft line breaks: joined one by one, each join copied all
+    # that came before it.
+    card = "BEGIN:VCARD\nNOTE;QUOTED-PRINTABLE:" + "ab=\n" * 100_000 + "end\nEND:VCARD\n"
+    lines = read_content_lines(card)
+    assert "ab" * 100_000 + "end" in lines.text
+
+
 def test_a_parameter_may_hold_a_quoted_colon() -> None:
     lines = read_content_lines('ATTENDEE;CN="Team: duty":mailto:duty@example.org\n')
     assert lines.text.strip() == 'ATTENDEE;CN="Team: duty":mailto:duty@example.org'
