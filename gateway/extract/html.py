@@ -5,7 +5,9 @@ table cells become tabs; inline tags (span, b, font, a...) join their text
 with nothing, so `943<span>476</span>5919` reads `9434765919` and a number
 cannot be hidden by wrapping its digits in tags.  Entities and `&nbsp;` are
 decoded.  `alt` and `title` text is kept too: it travels in clear even if
-nobody sees it.
+nobody sees it; so do a link's address, a picture's source and a form's
+values (`href`, `src`, `value`, `placeholder`, `content`, `data-*`), which
+are read with the hidden text.
 
 What the reader does not see is read apart: comments, scripts, style
 sheets (a CSS comment travels in clear too), and elements
@@ -244,6 +246,14 @@ _PARAGRAPH = frozenset(
 )
 _SPACES = re.compile(r"[ \t\r\n\f]+")  # HTML's white space (not U+00A0)
 _ATTRIBUTES = frozenset({"alt", "title"})
+# Values that travel in clear but are not shown: a link's address (a
+# `mailto:` a personal address), a picture's source, a form's value.
+# Read with the hidden text.
+_UNSEEN_ATTRIBUTES = frozenset({"href", "src", "value", "placeholder", "content"})
+
+
+def unseen_attribute(name: str) -> bool:
+    return name in _UNSEEN_ATTRIBUTES or name.startswith("data-")
 _CHUNK = 65536
 # Unparsed input left at the end is an unterminated construct ("<!--" with no
 # "-->").  HTMLParser.close() rescans it once per "<", quadratic on hostile
@@ -294,6 +304,9 @@ class _TextParser(HTMLParser):
             self.hidden.add("\n")
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if value and unseen_attribute(name):
+                self.hidden.add(f"\n{value}\n")
         if self.hiding or hides(tag, attrs, self.rules):
             self._hidden_start(tag, attrs)
             return

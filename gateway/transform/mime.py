@@ -253,8 +253,9 @@ class HtmlText:
     part it; entities are decoded (`&#45;` is `-`); `alt` and `title` values
     are read too, since they travel in clear.  Comments and hidden elements
     (`gateway.extract.html.hides`) leave the flow, so `Marma<!-- x -->lade`
-    reads `Marmalade`, and are read after it, a piece a line: a password
-    in them is found and taken out too.  White space is kept as it is.
+    reads `Marmalade`, and are read after it, a piece a line, with the
+    values of attributes that travel unseen (`href`, `src`, `value`, ...):
+    a password in them is found and taken out too.  White space is kept as it is.
     `spans` says which source characters made a piece of the visible text,
     so a password found there can be taken out of the source with the markup
     around and inside it left as it was.
@@ -341,6 +342,10 @@ class HtmlText:
                 source_text(token.start() + attribute.start(group),
                             token.start() + attribute.end(group))
                 add(" ", token.start(), token.start(), False)
+            for attribute in _UNSEEN_ATTRIBUTE.finditer(token.group()):
+                group = next(g for g in (1, 2, 3) if attribute.group(g) is not None)
+                unseen.extend((None, (token.start() + attribute.start(group),
+                                      token.start() + attribute.end(group), True), None))
             if closes:  # a hidden element with no content: <img hidden alt=...>
                 unseen.append(None)
         text_at(position, len(document))
@@ -373,6 +378,13 @@ _MARKUP = re.compile(r"<!--(.*?)-->|<[^<>]*>", re.DOTALL)
 _TAG_NAME = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9:_-]*)")
 _TEXT_ATTRIBUTE = re.compile(
     r"""\s(?:alt|title)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE
+)
+# As gateway.extract.html reads them: values that travel in clear but are
+# not shown (a link's address, a form's value), read after the flow.
+_UNSEEN_ATTRIBUTE = re.compile(
+    r"""\s(?:href|src|value|placeholder|content|data-[\w.:-]+)\s*=\s*"""
+    r"""(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""",
+    re.IGNORECASE,
 )
 _ENTITY = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
 _ATTRIBUTE = re.compile(

@@ -58,6 +58,8 @@ SPLIT = [
                  "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nDESCRIPTION:"
                  + SENTENCE.format(number=NHS[:5] + "\r\n " + NHS[5:])
                  + "\r\nEND:VEVENT\r\nEND:VCALENDAR", id="calendar-folded"),
+    pytest.param("text/html", '<html><body><p>See the form.</p><form><input type="text" value="'
+                 + SENTENCE.format(number=NHS) + '"></form></body></html>', id="html-input-value"),
     pytest.param("text/plain; format=flowed",
                  SENTENCE.format(number=NHS[:8] + "\r\n" + NHS[8:]), id="flowed"),
     pytest.param("text/plain; format=flowed; delsp=yes",

@@ -250,3 +250,31 @@ def test_utf8_declared_latin1_is_read_once_as_declared() -> None:
 def test_mostly_ascii_cp1252_bytes_declared_utf16_are_read_as_cp1252() -> None:
     data = padded(f"Café £5 {NHS}\n".encode("cp1252"))
     assert decode_readings(data, "utf-16-le") == [data.decode("utf-16-le"), data.decode("cp1252")]
+
+
+@pytest.mark.parametrize(
+    ("markup", "value"),
+    [
+        ('<a href="mailto:alex.carter1987@example.net">her mother</a>',
+         "mailto:alex.carter1987@example.net"),
+        (f'<form><input type="text" value="NHS number {NHS}"></form>', f"NHS number {NHS}"),
+        (f'<p data-patient="NHS number {NHS}">see</p>', f"NHS number {NHS}"),
+        (f"<img src='https://example.org/t.png?nhs={NHS.replace(' ', '')}'>",
+         f"https://example.org/t.png?nhs={NHS.replace(' ', '')}"),
+    ],
+    ids=["mailto", "input-value", "data-attribute", "img-src"],
+)
+def test_attribute_values_that_travel_unseen_are_read(markup: str, value: str) -> None:
+    texts = readings(f"<p>Please call</p>{markup}".encode(), HTML)
+    assert value not in texts[0]  # not what the reader sees
+    assert value in texts[1].split("\n")
+
+
+def test_a_password_in_an_attribute_is_found_and_cut_from_the_source() -> None:
+    document = f'<p>Download <a href="https://example.org/f" data-note="Password: {PASSWORD}">' \
+        "here</a></p>"
+    text = HtmlText(document)
+    start = text.text.index(PASSWORD)
+    assert [document[a:b] for a, b in text.spans(start, start + len(PASSWORD))] == [PASSWORD]
+    removed = outbound_module.remove_from_html(document, [PASSWORD])
+    assert PASSWORD not in removed and "here</a>" in removed
