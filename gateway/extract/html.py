@@ -268,6 +268,7 @@ class _TextParser(HTMLParser):
     ) -> None:
         super().__init__(convert_charrefs=True)
         self.rules = rules
+        self.attribute_values: list[str] = []  # unseen: read unless also shown
         self.collector = collector
         self.hidden = hidden  # comments and hidden elements, apart from the flow
         self.hiding: list[str] = []  # elements open inside a hidden one (it first)
@@ -306,7 +307,7 @@ class _TextParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         for name, value in attrs:
             if value and unseen_attribute(name):
-                self.hidden.add(f"\n{value}\n")
+                self.attribute_values.append(value)
         if self.hiding or hides(tag, attrs, self.rules):
             self._hidden_start(tag, attrs)
             return
@@ -390,8 +391,43 @@ def html_texts(markup: str, ctx: ExtractContext) -> tuple[str, str]:
             # follows it unread, waiting for the end tag): the rest of the
             # document is in it, unseen but sent, so read.
             hidden.add("\n" + parser.rawdata)
+    visible = finish(collector, ctx).strip("\n")
+    if parser.attribute_values:
+        shown = _Shown(visible)
+        for value in parser.attribute_values:
+            if not shown.holds(value):
+                hidden.add(f"\n{value}\n")
     unseen = _BLANK_LINES.sub("\n", finish(hidden, ctx)) if hidden.text() else ""
-    return finish(collector, ctx).strip("\n"), unseen.strip("\n")
+    return visible, unseen.strip("\n")
+
+
+_PHONE_LINK = ("tel:", "sms:", "callto:", "fax:")
+_NOT_DIGITS = re.compile(r"\D+")
+
+
+class _Shown:
+    """What the reader sees, to tell which unseen values it shows anyway.
+
+    A signature's `<a href="tel:+441632960002">01632 960002</a>` or
+    `<a href="mailto:a@b">a@b</a>` says nothing the text does not: read
+    apart, the number would lose the signature around it that tells the
+    detector it is the sender's own, and every such message would be
+    refused.  A link whose number or address is not in the text is read."""
+
+    def __init__(self, visible: str) -> None:
+        self.text = visible.lower()
+        self.digits = _NOT_DIGITS.sub("", visible)
+
+    def holds(self, value: str) -> bool:
+        lowered = value.strip().lower()
+        if lowered.startswith(_PHONE_LINK):
+            digits = _NOT_DIGITS.sub("", lowered)
+            # The national number's last nine digits: +44 and 0 both drop.
+            return len(digits) >= 9 and digits[-9:] in self.digits
+        if lowered.startswith("mailto:"):
+            address = lowered[len("mailto:"):].split("?", 1)[0].strip()
+            return bool(address) and address in self.text
+        return lowered in self.text
 
 
 def html_to_text(markup: str, ctx: ExtractContext) -> str:

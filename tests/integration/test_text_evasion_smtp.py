@@ -134,3 +134,22 @@ async def test_a_password_split_by_an_html_comment_never_travels(
     assert "(password removed by the mail gateway" in seen
     assert spec.password not in seen
     assert split not in html and rest not in html
+
+
+async def test_a_signatures_own_links_are_not_personal_data(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Link addresses are read when the text does not show them; a
+    signature's telephone and email links, which it does show, would read
+    apart from the signature as someone's personal telephone number."""
+    signature = (
+        "<p>Kind regards</p><p>Alice Brown<br>Family Support Worker<br>"
+        'Tel: <a href="tel:+441632960002">01632 960002</a><br>'
+        f'<a href="mailto:{SENDER}">{SENDER}</a></p>'
+    )
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    body = f"<html><body><p>The meeting moved to Thursday.</p>{signature}</body></html>"
+    code, reply = await send(gw.port, single_part("text/html", body))
+    assert code == 250, reply
+    record = await only_record(gw)
+    assert record["verdict"] == "deliver" and record["information_types"] == []

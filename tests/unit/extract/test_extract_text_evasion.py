@@ -270,6 +270,15 @@ def test_attribute_values_that_travel_unseen_are_read(markup: str, value: str) -
     assert value in texts[1].split("\n")
 
 
+def test_a_link_the_text_shows_is_not_read_again() -> None:
+    markup = ('<p>Tel: <a href="tel:+441632960002">01632 960 002</a> '
+              '<a href="mailto:Duty.Team@example.org">duty.team@example.org</a> '
+              '<a href="tel:07700900123">her mum</a></p>')
+    visible, unseen = readings(markup.encode(), HTML)
+    assert "01632 960 002" in visible
+    assert unseen == "tel:07700900123"  # shown nowhere in the text
+
+
 def test_a_password_in_an_attribute_is_found_and_cut_from_the_source() -> None:
     document = f'<p>Download <a href="https://example.org/f" data-note="Password: {PASSWORD}">' \
         "here</a></p>"
