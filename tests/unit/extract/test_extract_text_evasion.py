@@ -279,6 +279,14 @@ def test_a_link_the_text_shows_is_not_read_again() -> None:
     assert unseen == "tel:07700900123"  # shown nowhere in the text
 
 
+def test_many_links_are_looked_up_a_bounded_number_of_times() -> None:
+    # 20,000 mailto links over a long text: each looked up in the whole
+    # text, quadratic; past the bound they are read, never skipped.
+    links = "".join(f'<a href="mailto:person{i}@example.org">x</a>' for i in range(20_000))
+    _, unseen = readings(f"<p>{'word ' * 50_000}</p>{links}".encode(), HTML)
+    assert unseen.count("mailto:") == 20_000
+
+
 def test_a_password_in_an_attribute_is_found_and_cut_from_the_source() -> None:
     document = f'<p>Download <a href="https://example.org/f" data-note="Password: {PASSWORD}">' \
         "here</a></p>"
