@@ -325,9 +325,15 @@ class _Walker:
             # A container the parser could not split (e.g. no boundary): its
             # text is still inspected, but as the raw bytes it is.
             content_type = "application/octet-stream"
-        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+        raw_cte = part.get("content-transfer-encoding")
+        cte = str(raw_cte or "").strip().lower()
         if cte not in _KNOWN_CTE:
             self.problem(path, "malformed_mime", "unknown Content-Transfer-Encoding")
+        elif raw_cte is not None and str(raw_cte) != cte:
+            # `base64 ` with a trailing space, or folded onto a second line:
+            # every mail reader decodes it, but the stdlib compares the
+            # value unstripped and would hand the encoded text over as is.
+            part.replace_header("Content-Transfer-Encoding", cte)
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes):
             data = b""

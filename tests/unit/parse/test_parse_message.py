@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from fixtures_content import NHS, mail
 
@@ -285,3 +287,28 @@ def test_inline_and_attached_parts() -> None:
         ("text/html", True),
         ("text/plain", False),
     ]
+
+
+@pytest.mark.parametrize(
+    "cte_line",
+    ["Content-Transfer-Encoding: base64 ", "Content-Transfer-Encoding: base64\t",
+     "Content-Transfer-Encoding:\r\n base64", "Content-Transfer-Encoding: BASE64 "],
+    ids=["trailing-space", "trailing-tab", "folded", "upper-case-space"],
+)
+@pytest.mark.parametrize("multipart", [False, True], ids=["single", "attachment"])
+def test_a_transfer_encoding_with_white_space_around_it_is_still_decoded(
+    cte_line: str, multipart: bool
+) -> None:
+    # Every mail reader decodes these; the stdlib compared the value
+    # unstripped and handed the base64 text over undecoded.
+    encoded = base64.encodebytes(f"name,nhs\r\nAlex Carter,{NHS}\r\n".encode()).decode()
+    part = f"Content-Type: text/plain\r\n{cte_line}\r\n\r\n{encoded}"
+    head = "From: a@example.org\r\nTo: b@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+    if multipart:
+        message = (head + 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+                   "Content-Type: text/plain\r\n\r\nsee attached\r\n--b\r\n" + part + "\r\n--b--\r\n")
+    else:
+        message = head + part
+    parsed = parse_message(message.encode(), ContentLimits())
+    assert any(NHS.encode() in p.payload for p in parsed.parts)
+    assert parsed.problems == ()
