@@ -376,8 +376,25 @@ class MetricsSettings(_Section):
         return _check_listen(value) if value else value
 
 
+# The shortest `[audit] retention` accepted.  A purge removes everything
+# older, and "6m" (six minutes, not months) would empty the trail with
+# verify still green; no records-management schedule keeps an audit of
+# sharing decisions for less than a month.
+MIN_RETENTION = timedelta(days=30)
+
+
+def _long_enough_to_audit(value: timedelta) -> timedelta:
+    if value < MIN_RETENTION:
+        raise ValueError(
+            f"must be at least {MIN_RETENTION.days}d: a purge removes every record older "
+            "than this ('m' is minutes: six months is '183d')"
+        )
+    return value
+
+
 class AuditSettings(_Section):
-    retention: PositiveDuration = timedelta(days=6 * 365)
+    retention: Annotated[PositiveDuration, AfterValidator(_long_enough_to_audit)] = timedelta(
+        days=6 * 365)
     checkpoint_every: int = Field(default=1000, ge=1)
     # How often the gateway logs the chain's committed head (`audit_anchor`,
     # when it moved) for the logs to keep outside the database; "0s": never.

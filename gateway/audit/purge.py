@@ -89,7 +89,7 @@ async def purge(
     force: bool = False,
 ) -> PurgeResult:
     cutoff = utc(now or datetime.now(UTC)) - retention
-    report = await verify(engine, trail.keys)
+    report = await verify(engine, trail.keys, checkpoint_every=trail.checkpoint_every)
     if not report.ok and not force:
         raise AuditIntegrityError(
             "the audit trail does not verify, so nothing was purged: the rows a purge removes "

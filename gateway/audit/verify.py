@@ -15,6 +15,13 @@ verify runs are left for the next run.  For each position it checks:
 - a checkpoint at this position holds this hash (a rewrite of the chain),
   and its HMAC signature verifies when a key is configured;
 - no checkpoint points past the head (the tail was cut off);
+- with a key, the chain is signed as far as the gateway signs it: it writes
+  a checkpoint each time the chain passes a multiple of `checkpoint_every`,
+  so a stretch longer than that with no validly signed checkpoint means
+  checkpoints were deleted, unsigned or re-keyed.  Those are what a
+  database administrator who rewrites the chain from some row onwards must
+  get rid of (each one after the rewrite no longer matches it), so the
+  rewrite shows even though every hash after it is valid;
 - the chain still holds each anchor given, unchanged: a (seq, hash) kept
   outside the database, from `gateway audit checkpoint` or the gateway's
   `audit_anchor` log lines.  Checkpoints live in the database, so whoever
@@ -40,6 +47,7 @@ problems further on are reported too (up to `max_problems`).
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from bisect import bisect_right
@@ -47,9 +55,10 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import Text, cast, exists, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import (
@@ -63,6 +72,7 @@ from gateway.audit.chain import (
     terms_text,
     ts,
 )
+from gateway.audit.record import utc
 from gateway.db.engine import read_one_snapshot
 from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
 
@@ -98,6 +108,9 @@ class _Row:
     hash: str
     self_ok: bool  # hash == sha256(prev_hash, content)
     terms_ok: bool = True  # records: the search index matches the hashed terms
+    # SQLite: the time column's text is the form the gateway writes.  The
+    # hash covers the instant; searches compare the text.
+    time_ok: bool = True
 
 
 def _label(kind: str, seq: int, ident: str, type_: str | None) -> str:
@@ -167,11 +180,16 @@ async def verify(
     max_problems: int = 20,
     workers: int | None = None,
     anchors: Sequence[Anchor] = (),
+    checkpoint_every: int | None = None,
 ) -> VerifyReport:
     """Walk the chain.  On PostgreSQL `workers` connections (default
     DEFAULT_WORKERS) summarise pages at once, besides the walk's own; no
     more than the engine's pool can give besides that one (a small pool
-    would otherwise wait for ever on its own connections)."""
+    would otherwise wait for ever on its own connections).
+
+    `checkpoint_every` is `[audit] checkpoint_every`: with a key, a stretch
+    of the chain longer than that without a validly signed checkpoint is a
+    problem (None: not checked)."""
     keys = keys or AuditKeys(())
     workers = max(1, DEFAULT_WORKERS if workers is None else workers)
     workers = min(workers, _pool_room(engine) - 1)
@@ -193,7 +211,10 @@ async def verify(
         checkpoints = (await conn.execute(
             select(audit_checkpoints).order_by(audit_checkpoints.c.seq, audit_checkpoints.c.id)
         )).mappings().all()
-        start_seq, start_hash = _check_checkpoints(checkpoints, keys, head, report, check)
+        start_seq, start_hash, signed = _check_checkpoints(checkpoints, keys, head, report,
+                                                           check)
+        if start_seq:
+            await _check_purge_audited(conn, start_seq, report, check)
         expected = {int(c["seq"]): c for c in checkpoints if int(c["seq"]) > start_seq}
         pages = list(_pages(start_seq, head))
         points = sorted(expected)
@@ -209,6 +230,8 @@ async def verify(
         finally:
             if summaries is not None:
                 await summaries.close()
+        if keys.configured and checkpoint_every is not None:
+            _check_signed_coverage(signed, start_seq, head, checkpoint_every, check)
         await _check_anchors(conn, anchors, (start_seq, start_hash), head, report, check)
     report.seconds = time.perf_counter() - started
     return report
@@ -247,9 +270,11 @@ async def _max_seq(conn: AsyncConnection) -> int:
 
 def _check_checkpoints(
     checkpoints: Any, keys: AuditKeys, head: int, report: VerifyReport, check: _Checker
-) -> tuple[int, str]:
-    """Signatures; returns where the walk starts (the latest trusted cut)."""
+) -> tuple[int, str, list[Any]]:
+    """Signatures; returns where the walk starts (the latest trusted cut)
+    and the checkpoints whose signature verified, in seq order."""
     start_seq, start_hash = 0, GENESIS
+    signed: list[Any] = []
     for c in checkpoints:
         report.checkpoints += 1
         name = f"checkpoint #{c['id']} ({c['kind']} at seq {c['seq']})"
@@ -264,6 +289,7 @@ def _check_checkpoints(
                 elif verdict:
                     signed_ok = True
                     report.checkpoints_signed += 1
+                    signed.append(c)
                 else:
                     check.problem(f"{name} forged or altered: its signature does not verify")
             else:
@@ -280,7 +306,80 @@ def _check_checkpoints(
             report.cut_seq, report.cut_at = start_seq, ts(c["at"])
         if int(c["seq"]) > head:
             check.problem(f"rows after seq {head} missing: {name} was taken at seq {c['seq']}")
-    return start_seq, start_hash
+    return start_seq, start_hash, signed
+
+
+async def _check_purge_audited(
+    conn: AsyncConnection, cut_seq: int, report: VerifyReport, check: _Checker
+) -> None:
+    """The cut the walk starts from must be followed by the `purged` event
+    the purge wrote with it (gateway.audit.purge, same transaction).
+
+    Without a key anyone who can set the triggers aside could delete the
+    oldest rows and add an unsigned cut after them; the event, a row of the
+    chain after the cut, is one more thing to forge.  (With a key the cut's
+    signature already settles it.)"""
+    # The event's detail is JSON written with sorted keys and no spaces.
+    found = (await conn.execute(
+        select(audit_events.c.detail).where(
+            audit_events.c.type == "purged", audit_events.c.seq > cut_seq,
+            audit_events.c.detail.like(f'%"cut_seq":{cut_seq},%')
+            | audit_events.c.detail.like(f'%"cut_seq":{cut_seq}}}%'),
+        ).order_by(audit_events.c.seq).limit(10)
+    )).scalars().all()
+    for detail in found:
+        try:
+            if json.loads(detail).get("cut_seq") == cut_seq:
+                return
+        except (ValueError, AttributeError):
+            continue
+    check.problem(f"the purge cut at seq {cut_seq} ({report.cut_at}) has no `purged` event after "
+                  "it: the rows before it were deleted outside `gateway audit purge`")
+
+
+def _every_of(checkpoint: Any, every: int) -> int:
+    """The spacing promised after `checkpoint`: `checkpoint_every` as it
+    was when the gateway signed it (its detail, signed with it), or as
+    configured now, whichever is longer: a setting changed since is not
+    mistaken for checkpoints gone."""
+    try:
+        written = json.loads(checkpoint["detail"] or "{}").get("every")
+    except (ValueError, AttributeError):
+        written = None
+    return max(every, written) if isinstance(written, int) and written > 0 else every
+
+
+def _check_signed_coverage(
+    signed: Sequence[Any], start_seq: int, head: int, every: int, check: _Checker
+) -> None:
+    """With a key, rows past the next multiple of `every` after the last
+    validly signed checkpoint (or after the purge cut, or the chain's
+    start) mean the checkpoints that would cover them are gone.
+
+    One such checkpoint that still matches the chain vouches for every row
+    before it (each row's hash covers the one before), so only the last
+    needs finding; the walk has already compared each with the chain.  The
+    rows after it, fewer than `every`, are the stretch only an anchor kept
+    outside the database covers."""
+    every = max(1, every)
+    last = signed[-1] if signed else None
+    since = max(start_seq, int(last["seq"])) if last is not None else start_seq
+    spacing = _every_of(last, every) if last is not None and int(last["seq"]) >= start_seq \
+        else every
+    due = (since // spacing + 1) * spacing
+    if head < due:
+        return
+    after = (f"the last validly signed checkpoint (#{last['id']}, seq {last['seq']})"
+             if last is not None and int(last["seq"]) >= start_seq
+             else f"seq {since}, where no checkpoint is validly signed by a key configured here")
+    check.problem(
+        f"rows seq {due}-{head} are covered by no validly signed checkpoint: the gateway signs "
+        f"one each time the chain passes a multiple of {spacing} (checkpoint_every), so the "
+        f"checkpoints after {after} were deleted, unsigned or signed with another key, as "
+        f"someone who rewrote rows after seq {since} would have to.  (If the audit key was "
+        "only just configured, or replaced without keeping the old one, `gateway audit "
+        "checkpoint` signs the head now.)"
+    )
 
 
 async def _check_anchors(
@@ -347,44 +446,66 @@ async def _hashes_at(conn: AsyncConnection, seqs: Sequence[int]) -> dict[int, st
     return hashes
 
 
+def _as_stored(column: Any, sqlite: bool) -> Any:
+    """SQLite: a time column's text as stored, to compare with the form the
+    gateway writes (elsewhere a constant: the column has a type of its own)."""
+    return cast(column, Text) if sqlite else literal(None, Text)
+
+
+def _written_form(value: datetime, stored: str | None) -> bool:
+    """Whether `stored` (SQLite's text, None elsewhere) is how the gateway
+    writes `value`: SQLAlchemy's `YYYY-MM-DD HH:MM:SS.ffffff`, in UTC.
+
+    SQLite compares times as text, so a respelling of the same instant
+    (`20261128T215736.512066`, a `T`, a zone) keeps the hash valid and takes
+    the row out of every date-bounded search, report and view."""
+    return stored is None or stored == utc(value).replace(tzinfo=None).isoformat(
+        " ", "microseconds")
+
+
 async def _page_python(conn: AsyncConnection, low: int, high: int) -> list[_Row]:
     out: list[_Row] = []
-    index: dict[int, list[tuple[str, str, str, Any]]] = defaultdict(list)
-    for record_seq, field_, value, key, received_at in await conn.execute(
+    sqlite = conn.dialect.name == "sqlite"
+    index: dict[int, list[tuple[str, str, str, Any, bool]]] = defaultdict(list)
+    for record_seq, field_, value, key, received_at, stored_at in await conn.execute(
         select(audit_record_terms.c.record_seq, audit_record_terms.c.field,
                audit_record_terms.c.value, audit_record_terms.c.key,
-               audit_record_terms.c.received_at)
+               audit_record_terms.c.received_at,
+               _as_stored(audit_record_terms.c.received_at, sqlite))
         .where(audit_record_terms.c.record_seq > low, audit_record_terms.c.record_seq <= high)
     ):
-        index[record_seq].append((field_, value, key, received_at))
+        index[record_seq].append((field_, value, key, received_at,
+                                  _written_form(received_at, stored_at)))
     records = await conn.execute(
         select(audit_records.c.seq, audit_records.c.id, audit_records.c.message_id,
                audit_records.c.received_at, audit_records.c.sender, audit_records.c.verdict,
                audit_records.c.marking, audit_records.c.purpose, audit_records.c.terms,
                audit_records.c.document, audit_records.c.events, audit_records.c.prev_hash,
-               audit_records.c.hash)
+               audit_records.c.hash, _as_stored(audit_records.c.received_at, sqlite))
         .where(audit_records.c.seq > low, audit_records.c.seq <= high)
     )
     for (seq, id_, message_id, received_at, sender, verdict, marking, purpose, terms, document,
-         kept, prev_hash, hash_) in records:
+         kept, prev_hash, hash_, stored_at) in records:
         content = record_content(id_, message_id, received_at, sender, verdict, marking, purpose,
                                  terms, document, kept)
         stored = index.get(seq, [])
         when = ts(received_at)
-        terms_ok = (terms_text([(f, v) for f, v, _, _ in stored]) == terms
-                    and all(ts(at) == when and key == term_key(v) for _, v, key, at in stored))
+        terms_ok = (terms_text([(f, v) for f, v, _, _, _ in stored]) == terms
+                    and all(ts(at) == when and key == term_key(v) and form
+                            for _, v, key, at, form in stored))
         out.append(_Row(seq, "record", _label("record", seq, id_, None), prev_hash, hash_,
-                        link(prev_hash, content) == hash_, terms_ok))
+                        link(prev_hash, content) == hash_, terms_ok,
+                        _written_form(received_at, stored_at)))
     events = await conn.execute(
         select(audit_events.c.seq, audit_events.c.record_id, audit_events.c.at,
                audit_events.c.type, audit_events.c.detail, audit_events.c.prev_hash,
-               audit_events.c.hash)
+               audit_events.c.hash, _as_stored(audit_events.c.at, sqlite))
         .where(audit_events.c.seq > low, audit_events.c.seq <= high)
     )
-    for seq, record_id, at, type_, detail, prev_hash, hash_ in events:
+    for seq, record_id, at, type_, detail, prev_hash, hash_, stored_at in events:
         content = event_content(record_id, at, type_, detail)
         out.append(_Row(seq, "event", _label("event", seq, record_id, type_), prev_hash, hash_,
-                        link(prev_hash, content) == hash_))
+                        link(prev_hash, content) == hash_, True, _written_form(at, stored_at)))
     return out
 
 
@@ -686,6 +807,10 @@ async def _walk(
         elif not linked:
             check.problem(f"{row.label} edited or replaced (neither its content nor its link "
                           "verifies)")
+        if not row.time_ok and linked and row.self_ok:  # (otherwise named above)
+            check.problem(f"{row.label} edited: its time is stored spelt otherwise than the "
+                          "gateway writes it (the same instant, so its hash holds, but "
+                          "date-bounded searches, reports and views no longer find it)")
         if row.kind == "record":
             report.records += 1
             if not row.terms_ok:

@@ -467,7 +467,7 @@ def _verify(args: argparse.Namespace) -> int:
     keys = _keys(settings)
     report: VerifyReport = _with_engine(
         settings, lambda engine: verify(engine, keys, max(1, args.max_problems), args.workers,
-                                        args.anchor)
+                                        args.anchor, settings.audit.checkpoint_every)
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)

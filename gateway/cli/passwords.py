@@ -31,6 +31,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 
 from sqlalchemy import select
 
+from gateway.audit import AuditTrail
 from gateway.cli.common import (
     add_config,
     at_least_one,
@@ -333,7 +334,7 @@ def _release(args: argparse.Namespace) -> int:
         writer = Writer(engine)
         writer.start()
         try:
-            store = PasswordStore(engine, writer, vault)
+            store = PasswordStore(engine, writer, vault, AuditTrail.from_settings(settings))
             entry = await store.get(args.id)
             if entry is None:
                 raise VaultError(f"no held password {args.id}")
@@ -372,7 +373,8 @@ def _expire(args: argparse.Namespace) -> int:
         writer = Writer(engine)
         writer.start()
         try:
-            return await PasswordStore(engine, writer).expire_due()
+            return await PasswordStore(engine, writer,
+                                       trail=AuditTrail.from_settings(settings)).expire_due()
         finally:
             await writer.stop()
             await engine.dispose()
@@ -390,7 +392,8 @@ def _rekey(args: argparse.Namespace) -> int:
         writer = Writer(engine)
         writer.start()
         try:
-            return await PasswordStore(engine, writer, vault).rekey()
+            return await PasswordStore(engine, writer, vault,
+                                       AuditTrail.from_settings(settings)).rekey()
         finally:
             await writer.stop()
             await engine.dispose()

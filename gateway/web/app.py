@@ -152,7 +152,8 @@ def create_app(
             settings=settings, engine=db, writer=db_writer,
             store=store or QueueStore(db, db_writer),
             query=AuditQuery(db), trail=audit_trail, auth=auth, activity=activity,
-            integrity=Integrity(settings.database.url, keys, VERIFY_MAX_AGE, verified),
+            integrity=Integrity(settings.database.url, keys, VERIFY_MAX_AGE, verified,
+                                settings.audit.checkpoint_every),
             recipients=recipients, on_release=on_release,
         )
         app.state.console = console

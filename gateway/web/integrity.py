@@ -39,9 +39,11 @@ class Integrity:
         keys: AuditKeys,
         max_age: float = 3600.0,
         on_done: Callable[[IntegrityResult, str | None], Awaitable[None]] | None = None,
+        checkpoint_every: int | None = None,
     ) -> None:
         self.database_url = database_url
         self.keys = keys
+        self.checkpoint_every = checkpoint_every
         self.max_age = max_age
         self.on_done = on_done
         self.last: IntegrityResult | None = None
@@ -100,7 +102,8 @@ class Integrity:
         async def run() -> VerifyReport:
             engine = create_engine(self.database_url, pool_size=1)
             try:
-                return await verify(engine, self.keys, anchors=anchors)
+                return await verify(engine, self.keys, anchors=anchors,
+                                    checkpoint_every=self.checkpoint_every)
             finally:
                 await engine.dispose()
 

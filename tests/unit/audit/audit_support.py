@@ -4,8 +4,13 @@ test folder has)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import (
     AuditAttachment,
@@ -64,3 +69,22 @@ def life(record: AuditRecord) -> list[AuditEvent]:
         AuditEvent(EventType.PASSWORD_HELD, at + timedelta(milliseconds=5)),
         AuditEvent(EventType.QUEUED, at + timedelta(milliseconds=10), {"queue_id": record.id}),
     ]
+
+
+def owner_tamper(engine: AsyncEngine) -> Callable[..., Awaitable[None]]:
+    """Run SQL with the append-only triggers out of the way (what a database
+    owner or superuser could do): PostgreSQL replica mode, SQLite dropped
+    triggers (each test has its own database copy)."""
+
+    async def run(*statements: str, **params: Any) -> None:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            else:
+                for table in AUDIT_TABLES:
+                    for kind in ("update", "delete"):
+                        await conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{kind}"))
+            for statement in statements:
+                await conn.execute(text(statement), params)
+
+    return run

@@ -10,8 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from audit_support import AUDIT_TABLES, life, make_record
-from sqlalchemy import text
+from audit_support import life, make_record, owner_tamper
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import AuditEvent, AuditRecord, AuditTrail, EventType
@@ -75,19 +74,5 @@ def seed(
 
 @pytest.fixture
 def tamper(engine: AsyncEngine) -> Callable[..., Awaitable[None]]:
-    """Run SQL with the append-only triggers out of the way (what a database
-    owner or superuser could do): PostgreSQL replica mode, SQLite dropped
-    triggers (each test has its own database copy)."""
-
-    async def run(*statements: str, **params: Any) -> None:
-        async with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text("SET LOCAL session_replication_role = replica"))
-            else:
-                for table in AUDIT_TABLES:
-                    for kind in ("update", "delete"):
-                        await conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{kind}"))
-            for statement in statements:
-                await conn.execute(text(statement), params)
-
-    return run
+    """Run SQL with the append-only triggers out of the way (audit_support)."""
+    return owner_tamper(engine)

@@ -101,3 +101,32 @@ async def test_purge_as_the_app_role_is_refused_clearly(pg_engine):
     finally:
         event.remove(pg_engine.sync_engine, "begin", as_app)
     assert (await verify(pg_engine)).ok
+
+
+async def test_app_role_cannot_write_a_cut(pg_engine):
+    """A `cut` moves where verify starts and where the next row links: only
+    a role that may purge writes one (migration 0013).  The app role's own
+    checkpoints still go in."""
+    trail = AuditTrail()
+    record = make_record()
+    async with pg_engine.begin() as conn:
+        await trail.append_record(conn, record, life(record))
+    with pytest.raises(DBAPIError, match="only a role that may purge"):
+        async with pg_engine.begin() as conn:
+            await as_role(conn, "gateway_app")
+            await conn.execute(text(
+                "INSERT INTO audit_checkpoints (at, kind, seq, hash, detail) "
+                "VALUES (now(), 'cut', 50, repeat('a', 64), '{}')"
+            ))
+    async with pg_engine.begin() as conn:
+        await as_role(conn, "gateway_app")
+        await trail.write_checkpoint(conn, "manual")
+    report = await verify(pg_engine)
+    assert report.ok and report.checkpoints == 1 and report.cut_seq == 0
+    # The owner's purge writes its cut as before.
+    async with pg_engine.begin() as conn:
+        await trail.append_events(conn, "later", [])
+    result = await purge(pg_engine, trail, timedelta(days=1),
+                         now=datetime.now(UTC) + timedelta(days=3650))
+    assert result.checkpoint_id is not None
+    assert (await verify(pg_engine)).ok

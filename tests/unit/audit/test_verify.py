@@ -46,6 +46,14 @@ async def hash_at(engine, seq: int) -> str:
     raise AssertionError(seq)
 
 
+def as_written(engine, at: datetime) -> datetime | str:
+    """`at` as the gateway stores it, for a careful forgery: SQLite keeps
+    the text SQLAlchemy writes (and verify checks that form)."""
+    if engine.dialect.name == "postgresql":
+        return at
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 async def problems(engine, keys=None) -> list[str]:
     report = await verify(engine, keys)
     assert report.ok == (not report.problems)
@@ -138,7 +146,7 @@ async def test_a_well_forged_insertion_is_named(engine, seed, tamper):
     await tamper(
         "INSERT INTO audit_events (seq, record_id, at, type, detail, prev_hash, hash) "
         "VALUES (4, :rid, :at, 'delivery_confirmed', '{}', :prev, :hash)",
-        rid=records[0].id, at=at, prev=prev, hash=forged,
+        rid=records[0].id, at=as_written(engine, at), prev=prev, hash=forged,
     )
     assert await problems(engine) == ["row seq 4 inserted (seq 5 links past it)"]
 
@@ -221,7 +229,7 @@ async def test_an_anchor_shows_a_row_rewritten_with_a_valid_hash(engine, seed, t
     at = datetime(2026, 3, 2, 9, 31, tzinfo=UTC)
     new = link(await hash_at(engine, 4), event_content(record.id, at, "delivery_confirmed", "{}"))
     await tamper("UPDATE audit_events SET type = 'delivery_confirmed', detail = '{}', at = :at, "
-                 "hash = :h WHERE seq = 5", at=at, h=new)
+                 "hash = :h WHERE seq = 5", at=as_written(engine, at), h=new)
     assert await problems(engine) == []
     report = await verify(engine, anchors=[anchor])
     assert report.problems == [
@@ -305,7 +313,7 @@ async def test_a_rewritten_chain_is_caught_by_a_signed_checkpoint(engine, seed, 
     at = datetime(2026, 3, 2, 9, 31, tzinfo=UTC)
     new = link(prev, event_content(records[1].id, at, "delivery_confirmed", "{}"))
     await tamper("UPDATE audit_events SET type = 'delivery_confirmed', detail = '{}', at = :at, "
-                 "hash = :h WHERE seq = 10", at=at, h=new)
+                 "hash = :h WHERE seq = 10", at=as_written(engine, at), h=new)
     assert await problems(engine, keys) == [
         "checkpoint #1 at seq 10 does not match the chain: rows up to seq 10 were rewritten"
     ]

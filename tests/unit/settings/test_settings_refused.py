@@ -268,3 +268,19 @@ def test_a_listen_address_no_machine_can_have_is_refused(config_dir, section, va
 def test_listen_takes_addresses_and_host_names(config_dir, value):
     settings = load_settings(write(config_dir, f'[server]\nlisten = "{value}"\n'), environ={})
     assert settings.server.listen == value
+
+
+@pytest.mark.parametrize("value", ["1s", "6m", "29d", "4w"])
+def test_an_audit_retention_too_short_to_audit_is_refused(config_dir, value):
+    """A purge removes every record older than the retention: "6m" (minutes)
+    for six months would empty the trail."""
+    (found,) = problems_of(write(config_dir, f'[audit]\nretention = "{value}"\n'))
+    assert found.startswith(f"{config_dir / 'gateway.toml'}: audit.retention: must be at "
+                            "least 30d")
+    assert "'183d'" in found
+
+
+@pytest.mark.parametrize("value, days", [("30d", 30), ("183d", 183), ("6y", 2190)])
+def test_an_audit_retention_of_a_month_or_more_is_taken(config_dir, value, days):
+    settings = load_settings(write(config_dir, f'[audit]\nretention = "{value}"\n'), environ={})
+    assert settings.audit.retention.days == days
