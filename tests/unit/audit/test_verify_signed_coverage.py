@@ -27,6 +27,7 @@ from gateway.db import create_engine
 from gateway.db.schema import audit_events, audit_records
 from gateway.passwords import PasswordVault, hold_op
 from gateway.queue import Writer
+from gateway.web.integrity import Integrity
 
 KEY = "s" * 40
 EVERY = 5
@@ -264,3 +265,17 @@ async def test_a_real_purge_is_followed_by_its_event(engine, writer):
     report = await verify(engine)
     assert report.ok, report.problems
     assert report.cut_seq == 8
+
+
+async def test_the_consoles_integrity_check_holds_the_chain_to_the_rhythm(
+    db_url, engine, writer, tamper
+):
+    """The console's Integrity page runs verify with the configured spacing."""
+    keys = AuditKeys([KEY])
+    await write_trail(writer, AuditTrail(keys, EVERY), 10)
+    await tamper("DELETE FROM audit_checkpoints WHERE seq >= 12")
+    integrity = Integrity(db_url, keys, checkpoint_every=EVERY)
+    assert integrity.start()
+    await integrity.wait()
+    assert integrity.last is not None and integrity.last.report is not None
+    assert [COVERAGE in p for p in integrity.last.report.problems] == [True]
