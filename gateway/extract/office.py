@@ -114,6 +114,16 @@ _NO_USER_TEXT = re.compile(
     r"|\.(png|jpe?g|gif|bmp|tiff?|emf|wmf|wdp|jfif|ico|svg|odttf|fntdata|ttf|otf)$",
     re.IGNORECASE,
 )
+# ODF parts that hold no text a person wrote: the package's plumbing, the
+# application's settings and pictures.  Everything else in the package
+# travels with the document and is read (a tool can put any file there,
+# and the office suite opens the document without showing it).
+_ODF_NO_USER_TEXT = re.compile(
+    r"^mimetype$|^META-INF/|^settings\.xml$|^manifest\.rdf$|^layout-cache$"
+    r"|^(Thumbnails|Pictures|Configurations2)/"
+    r"|\.(png|jpe?g|gif|bmp|tiff?|emf|wmf|svm|ico|svg)$",
+    re.IGNORECASE,
+)
 _NATURAL = re.compile(r"(\d+)")
 
 
@@ -145,7 +155,7 @@ def _documents(
     pattern: re.Pattern[str],
     body: TextRules,
     *,
-    ooxml: bool = True,
+    no_user_text: re.Pattern[str] = _NO_USER_TEXT,
 ) -> list[ExtractedText]:
     zf = _open(data, ctx)
     results: list[ExtractedText] = []
@@ -153,24 +163,25 @@ def _documents(
         collector = TextCollector(ctx.limits.max_text_chars)
         xml_text(read_member(zf, info, ctx), _rules_for(info.filename, body), collector, ctx)
         results.append(ExtractedText(finish(collector, ctx), info.filename))
-    if ooxml:
-        results.extend(_other_parts(zf, ctx, lambda name: pattern.search(name) is not None))
+    results.extend(_other_parts(zf, ctx, lambda name: pattern.search(name) is not None,
+                                no_user_text))
     results.extend(_embedded(zf, ctx))
     return results
 
 
 def _other_parts(
-    zf: zipfile.ZipFile, ctx: ExtractContext, is_main: Callable[[str], bool]
+    zf: zipfile.ZipFile, ctx: ExtractContext, is_main: Callable[[str], bool],
+    no_user_text: re.Pattern[str] = _NO_USER_TEXT,
 ) -> list[ExtractedText]:
-    """The text of every OOXML part not read as a main part, an embedded file
-    or a part known to hold no user text."""
+    """The text of every part of the package not read as a main part, an
+    embedded file or a part known to hold no user text."""
     results: list[ExtractedText] = []
     imported = _alt_chunks(zf, ctx)
     for info in sorted(zf.infolist(), key=lambda i: _order(i.filename)):
         name = info.filename
         if info.is_dir() or is_main(name) or _EMBEDDED.search(name):
             continue
-        if _NO_USER_TEXT.search(name) and name not in imported:
+        if no_user_text.search(name) and name not in imported:
             continue
         data = read_member(zf, info, ctx)
         lowered = name.lower()
@@ -257,7 +268,7 @@ class OdfExtractor(Extractor):
         if odf_encryption(zf, ctx) is not None:
             ctx.hidden("encrypted OpenDocument")
             return []  # at the top level the inspect stage reports it
-        return _documents(data, ctx, _ODF_PARTS, _ODF, ooxml=False)
+        return _documents(data, ctx, _ODF_PARTS, _ODF, no_user_text=_ODF_NO_USER_TEXT)
 
 
 def odf_encryption(zf: zipfile.ZipFile, ctx: ExtractContext) -> str | None:
