@@ -9,10 +9,11 @@ keeping a header cell ("NHS number") on the line of its values.
 
 Text also lives in parts no list can foresee (SmartArt, chart and pivot
 caches, the glossary, custom XML, masters and layouts, modern comments, an
-altChunk's HTML), so every other OOXML part is read too, except the few known
-to hold no user text (`_NO_USER_TEXT`): XML parts with `ANY_PART`, legacy VML
-drawings leniently as HTML, anything else by its detected format.  Embedded
-files (an XLSX inside a DOCX) are extracted one level deeper.
+altChunk's HTML), so every other part is read too, except the few known to
+hold no user text (`_NO_USER_TEXT`; for OpenDocument `_ODF_NO_USER_TEXT`):
+XML parts with `ANY_PART`, legacy VML drawings leniently as HTML, anything
+else by its detected format.  Embedded files (an XLSX inside a DOCX) are
+extracted one level deeper.
 """
 
 from __future__ import annotations
