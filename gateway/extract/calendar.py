@@ -18,13 +18,11 @@ gateway (a `text/calendar` body is a text body); the plain-text reader asks
 
 from __future__ import annotations
 
-import base64
-import binascii
 import quopri
 import re
 from dataclasses import dataclass
 
-from gateway.extract.base import ExtractionError
+from gateway.extract.embedded import BASE64_DATA_URI, decode_base64
 
 _START = re.compile(r"[\ufeff \t\r\n]*BEGIN:(?:VCALENDAR|VCARD)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _FOLD = re.compile(r"\r?\n[ \t]")
@@ -34,9 +32,7 @@ _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 _PROPERTY = re.compile(r'([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)?)((?:;(?:"[^"]*"|[^";:])*)*):(.*)', re.DOTALL)
 _BASE64 = re.compile(r";\s*ENCODING\s*=\s*(?:B|BASE64)\s*(?:;|$)", re.IGNORECASE)
 _QUOTED_PRINTABLE = re.compile(r";\s*(?:ENCODING\s*=\s*)?QUOTED-PRINTABLE\s*(?:;|$)", re.IGNORECASE)
-_DATA_URI = re.compile(r"data:[^,;]*(?:;[^,;]*)*;base64,", re.IGNORECASE)
 _ESCAPE = re.compile(r"\\([nN,;:\\])")
-_WHITE = re.compile(r"\s+")
 
 
 def is_content_lines(text: str) -> bool:
@@ -75,8 +71,9 @@ def read_content_lines(text: str) -> ContentLines:
             value = quopri.decodestring("".join(pieces).encode("utf-8", "surrogateescape")).decode(
                 "utf-8", "replace"
             )
-        elif _BASE64.search(params) or _DATA_URI.match(value):
-            files.append((name, _decoded(name, _DATA_URI.sub("", value, count=1))))
+        elif _BASE64.search(params) or BASE64_DATA_URI.match(value):
+            value = BASE64_DATA_URI.sub("", value, count=1)
+            files.append((name, decode_base64(value, f"{name} value")))
             shown.append(f"{name}{params}:")
             continue
         shown.append(f"{name}{params}:{_ESCAPE.sub(_unescape, value)}")
@@ -86,13 +83,3 @@ def read_content_lines(text: str) -> ContentLines:
 def _unescape(escape: re.Match[str]) -> str:
     character = escape.group(1)
     return "\n" if character in "nN" else character
-
-
-def _decoded(name: str, value: str) -> bytes:
-    data = _WHITE.sub("", value)
-    try:
-        return base64.b64decode(data + "=" * (-len(data) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise ExtractionError(
-            "malformed_document", f"{name} value in base64 that does not decode"
-        ) from None

@@ -7,7 +7,9 @@ cannot be hidden by wrapping its digits in tags.  Entities and `&nbsp;` are
 decoded.  `alt` and `title` text is kept too: it travels in clear even if
 nobody sees it; so do a link's address, a picture's source and a form's
 values (`href`, `src`, `value`, `placeholder`, `content`, `data-*`), which
-are read with the hidden text.
+are read with the hidden text.  A file written out in either text (a
+`data:` URI in a link or a picture, a pasted base64 or uuencode block) is
+decoded and read as the file it is (gateway.extract.embedded).
 
 What the reader does not see is read apart: comments, scripts, style
 sheets (a CSS comment travels in clear too), and elements
@@ -46,6 +48,7 @@ from gateway.extract.base import (
     finish,
 )
 from gateway.extract.detect import HTML, content_type_of
+from gateway.extract.embedded import EmbeddedFiles
 from gateway.extract.text import text_readings
 
 _BLOCK = frozenset(
@@ -449,9 +452,15 @@ class HtmlExtractor(Extractor):
 
     def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
         texts: list[ExtractedText] = []
+        files = EmbeddedFiles(ctx)
+        found: list[ExtractedText] = []
         for markup in text_readings(data, ctx.charset):
             visible, hidden = html_texts(markup, ctx)
             texts.append(ExtractedText(visible))
+            found.extend(files.in_text(visible))
             if hidden.strip():
                 texts.append(ExtractedText(hidden))
-        return texts
+                # Attribute values are read here: a `data:` URI in a link
+                # or a picture is a file.
+                found.extend(files.in_text(hidden))
+        return texts + found

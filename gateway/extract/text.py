@@ -18,6 +18,19 @@ paragraphs with such breaks are read a second time with it deleted.
 
 An iCalendar invitation or a vCard is read unfolded, its base64 files
 extracted (gateway.extract.calendar).
+
+A file written out in the text (uuencode, yEnc, a pasted base64 block, a
+`data:` URI) is decoded and read as the file it is (gateway.extract.embedded).
+
+A UTF-16 or UTF-32 byte order mark decides the reading; when the body
+declares an 8-bit charset and its bytes after the mark are not wide text,
+the declared charset's reading is given too: a mail client goes by the
+label and shows the text.
+
+A CSV cell that a spreadsheet wrote as a float (`9.434765919E+09`,
+`9434765919.0`) is an identifier to whoever opens the file: when a cell
+holds a whole number of 9 to 12 digits, a second reading has the digits
+(`_integral_digits`).
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
 
 from gateway.extract.base import (
     ExtractContext,
@@ -37,7 +51,8 @@ from gateway.extract.base import (
 )
 from gateway.extract.calendar import is_content_lines, read_content_lines
 from gateway.extract.detect import CSV, TEXT, WIDE_BOMS, content_type_of
-from gateway.parse.charsets import decode_readings, decode_text
+from gateway.extract.embedded import EmbeddedFiles
+from gateway.parse.charsets import decode_readings, decode_text, normalise_charset
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), *WIDE_BOMS)  # UTF-32's before UTF-16's
 
@@ -52,11 +67,27 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
 
 def text_readings(data: bytes, charset: str | None) -> list[str]:
     """`decode_bytes`' reading, then the bytes' own one when the declared
-    charset garbles them (`gateway.parse.charsets.decode_readings`)."""
+    charset garbles them (`gateway.parse.charsets.decode_readings`), or,
+    after a wide byte order mark, the declared charset's (`_behind_wide_bom`)."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            return [data.decode(codec, errors="replace")]
+            reading = data.decode(codec, errors="replace")
+            if codec == "utf-8-sig":
+                return [reading]
+            declared = _behind_wide_bom(data[len(bom) :], charset)
+            return [reading, *(text for text in declared if text != reading)]
     return decode_readings(data, charset)
+
+
+def _behind_wide_bom(rest: bytes, charset: str | None) -> list[str]:
+    """The declared 8-bit charset's readings of the bytes after a UTF-16 or
+    UTF-32 byte order mark, when they are not wide text: a mail client goes
+    by the label and shows `FF FE` then the text.  Wide text of ASCII has a
+    zero in every other byte; without a label, the mark decides."""
+    codec = normalise_charset(charset)
+    if codec is None or codec.startswith(("utf-16", "utf-32")) or b"\x00" in rest[:4096]:
+        return []
+    return decode_readings(rest, charset)
 
 
 # -- format=flowed (RFC 3676) ------------------------------------------------------
@@ -149,6 +180,8 @@ class PlainTextExtractor(Extractor):
 
     def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
         texts: list[ExtractedText] = []
+        files = EmbeddedFiles(ctx)
+        found = files.in_bytes(data)
         for decoded in text_readings(data, ctx.charset):
             if is_content_lines(decoded):
                 # An invitation or a contact card: unfolded, its files read.
@@ -156,13 +189,15 @@ class PlainTextExtractor(Extractor):
                 for name, content in lines.files:
                     texts.extend(ctx.nested(content, f"({name})"))
                 readings = [lines.text]
+                found.extend(files.in_text(lines.text))
             else:
                 readings = flowed_readings(decoded)
+                found.extend(files.in_text(decoded))
             for reading in readings:
                 collector = TextCollector(ctx.limits.max_text_chars)
                 collector.add(reading)
                 texts.append(ExtractedText(finish(collector, ctx)))
-        return texts
+        return texts + found
 
 
 class CsvExtractor(Extractor):
@@ -170,23 +205,70 @@ class CsvExtractor(Extractor):
     content_type = content_type_of(CSV)
 
     def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
-        return [self._table(text, ctx) for text in text_readings(data, ctx.charset)]
+        return [table for text in text_readings(data, ctx.charset)
+                for table in self._tables(text, ctx)]
 
     @staticmethod
-    def _table(text: str, ctx: ExtractContext) -> ExtractedText:
+    def _tables(text: str, ctx: ExtractContext) -> list[ExtractedText]:
+        """The table as it is, then, when a cell holds an identifier written
+        as a float, the table with such cells as their digits."""
         collector = TextCollector(ctx.limits.max_text_chars)
+        # Rows that did not change are the same strings in both: no copy.
+        expanded = TextCollector(ctx.limits.max_text_chars)
+        changed = False
         try:
             dialect = _dialect(text)
             for index, row in enumerate(csv.reader(io.StringIO(text), dialect)):
                 if index % 1000 == 0:
                     ctx.check_time()
-                if not collector.add("\t".join(row) + "\n"):
+                line = "\t".join(row) + "\n"
+                digits = [_integral_digits(cell) or cell for cell in row]
+                if digits != row:
+                    changed = True
+                    expanded.add("\t".join(digits) + "\n")
+                else:
+                    expanded.add(line)
+                if not collector.add(line):
                     break
         except csv.Error:
             # Not quite CSV after all: the raw text still gets inspected.
             collector = TextCollector(ctx.limits.max_text_chars)
             collector.add(text)
-        return ExtractedText(finish(collector, ctx))
+            changed = False
+        tables = [ExtractedText(finish(collector, ctx))]
+        if changed:
+            tables.append(ExtractedText(finish(expanded, ctx)))
+        return tables
+
+
+# A number as a spreadsheet writes a float: digits, a point or an exponent
+# (two digits at most: a longer one is no identifier and costs a huge int).
+_FLOAT_CELL = re.compile(r"\+?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][+-]?[0-9]{1,2})?")
+_LOST_DIGITS = 2  # zeros a float may drop from the end of an identifier
+
+
+def _integral_digits(cell: str) -> str | None:
+    """The digits of a whole number of 9 to 12 digits written as a float
+    (`9.434765919E+09`, `9434765919.0`), else None.  A float rounded by
+    the spreadsheet (`9.43477E+09`) lost the identifier's digits: its
+    expansion would be a different number, so the written digits must give
+    all but the last `_LOST_DIGITS` (zeros a float drops) of them."""
+    value = cell.strip()
+    if not value or value[0] not in "+.0123456789" or value.isdigit():
+        return None
+    if _FLOAT_CELL.fullmatch(value) is None:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    if number != number.to_integral_value():
+        return None
+    digits = str(int(number))
+    written = value.lstrip("+").split("e")[0].split("E")[0].replace(".", "").strip("0")
+    if not 9 <= len(digits) <= 12 or len(digits) - len(written) > _LOST_DIGITS:
+        return None
+    return digits
 
 
 def _dialect(text: str) -> type[csv.Dialect]:
