@@ -19,6 +19,8 @@ import struct
 TEXT = "text"
 HTML = "html"
 CSV = "csv"
+JSON = "json"
+XML = "xml"
 EML = "eml"
 RTF = "rtf"
 PDF = "pdf"
@@ -43,7 +45,7 @@ CMS = "cms"
 BINARY = "binary"
 
 ZIP_FAMILY = frozenset({ZIP, DOCX, XLSX, PPTX, ODF})
-TEXT_FORMATS = frozenset({TEXT, CSV, HTML, EML})
+TEXT_FORMATS = frozenset({TEXT, CSV, HTML, EML, JSON, XML})
 # Recognised and deliberately not read: pictures, sound, film, and a detached
 # signature (certificates only).  Everything else must be read or reported.
 NOT_READ = frozenset({IMAGE, AUDIO, VIDEO, SIGNATURE})
@@ -53,6 +55,8 @@ CONTENT_TYPES: dict[str, str] = {
     TEXT: "text/plain",
     HTML: "text/html",
     CSV: "text/csv",
+    JSON: "application/json",
+    XML: "application/xml",
     EML: "message/rfc822",
     RTF: "application/rtf",
     PDF: "application/pdf",
@@ -126,6 +130,16 @@ _RIFF_KINDS = {b"WEBP": IMAGE, b"WAVE": AUDIO, b"AVI ": VIDEO}
 _HTML_TAG = re.compile(
     rb"<(?:!doctype\s+html|html|head|body|div|table|p|br|span|font|td|a\s)\b", re.I
 )
+# JSON: an object whose first member name (or end) follows the brace, or an
+# array that opens with a string, object, array or its end.  "[1] Introduction"
+# or "{{name}}" stay text; a JSON array of numbers alone reads the same as text.
+_JSON_START = re.compile(rb'(?:\{\s*["}]|\[\s*[\[{"\]])')
+# XML: a declaration, or a comment or element first and another tag (or an
+# empty element's end) after it ("<Sam> said hello" is not XML).  Misread text loses nothing: the XML
+# extractor reads the plain text too.
+_XML_DECLARATION = re.compile(rb"<\?xml[\s?]")
+_XML_START = re.compile(rb"<(?:!--|[A-Za-z_][\w.:-]*[\s/>])")
+_XML_TAG = re.compile(rb"</?[A-Za-z_][\w.:-]*[\s/>]|/>")
 _HEADER_LINE = re.compile(rb"^([A-Za-z0-9][A-Za-z0-9-]*):[ \t]?", re.M)
 _MAIL_HEADERS = frozenset(
     {
@@ -290,8 +304,14 @@ def sniff_text(head: bytes) -> str:
         return PGP
     if _looks_like_mail(stripped):
         return EML
+    if _JSON_START.match(stripped):
+        return JSON  # before HTML: markup in its strings does not make it a page
     if _HTML_TAG.search(head):
         return HTML
+    if _XML_DECLARATION.match(stripped) or (
+        _XML_START.match(stripped) and _XML_TAG.search(stripped, 1)
+    ):
+        return XML
     if _looks_like_csv(stripped):
         return CSV
     return TEXT

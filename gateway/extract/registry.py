@@ -18,12 +18,14 @@ from gateway.extract.base import ExtractContext, ExtractedText, Extractor, Extra
 from gateway.extract.detect import ARCHIVE, content_type_of
 from gateway.extract.eml import EmlExtractor
 from gateway.extract.html import HtmlExtractor
+from gateway.extract.jsontext import JsonExtractor
 from gateway.extract.office import DocxExtractor, OdfExtractor, PptxExtractor, XlsxExtractor
 from gateway.extract.ole import OleExtractor
 from gateway.extract.pdf import PdfExtractor
 from gateway.extract.rtf import RtfExtractor
 from gateway.extract.text import CsvExtractor, PlainTextExtractor
 from gateway.extract.tnef import TnefExtractor
+from gateway.extract.xmltext import XmlExtractor
 
 
 class UnsupportedArchiveExtractor(Extractor):
@@ -42,6 +44,8 @@ def default_extractors() -> tuple[Extractor, ...]:
     return (
         PlainTextExtractor(),
         CsvExtractor(),
+        JsonExtractor(),
+        XmlExtractor(),
         HtmlExtractor(),
         RtfExtractor(),
         PdfExtractor(),

@@ -1,4 +1,4 @@
-"""Streaming XML to text for office documents (expat, no DTDs, bounded).
+"""Streaming XML to text for office documents and XML files (expat, no DTDs, bounded).
 
 Office XML is parsed with expat handlers rather than a tree, so a 50 MB sheet
 costs no more memory than its text.  Any DOCTYPE or entity declaration is
@@ -10,14 +10,36 @@ line, which separate cells and which stand for a tab, space or break.  Parts
 with no rules of their own (SmartArt, chart and pivot caches, custom XML) are
 read with `ANY_PART`: the character data of every element, and the values of
 the attributes that carry data (a pivot cache keeps its items in `v="..."`).
+
+An XML file attached on its own (`XmlExtractor`) is read twice: as plain
+text (the file as an editor shows it, context words beside the values), and
+as a reader of the document sees it, its character references (`&#57;`,
+`&#x39;`) and the five predefined entities decoded: parsed with `XML_FILE`
+(every element's text and every attribute's value after its name, a
+comment no longer splitting the text around it), or, when it does not
+parse (not well-formed, an encoding expat cannot read, a DOCTYPE it is not
+allowed to), with the references decoded where they stand
+(`decode_references`).  Entity declarations are not expanded, so a file
+that declares any is a problem: its entities could assemble what no
+reading shows whole.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from xml.parsers import expat
 
-from gateway.extract.base import ExtractContext, ExtractionError, TextCollector
+from gateway.extract.base import (
+    ExtractContext,
+    ExtractedText,
+    ExtractionError,
+    Extractor,
+    TextCollector,
+    finish,
+)
+from gateway.extract.detect import TEXT, XML, content_type_of
+from gateway.extract.text import decode_bytes
 
 _CHUNK = 65536
 
@@ -34,6 +56,10 @@ class TextRules:
     everywhere: bool = False
     joined: frozenset[str] = frozenset()
     values: frozenset[str] = frozenset()  # attributes whose values are text (local names)
+    every_value: bool = False  # every attribute's value is text (with `everywhere`)
+    # Each element's name before its content and each attribute's before its
+    # value: in a data file the names are the only words beside the values.
+    names: bool = False
 
 
 # Any XML part of an office package: every text node, and item values.  An
@@ -48,6 +74,10 @@ ANY_PART = TextRules(
     joined=frozenset({"t", "delText", "instrText", "delInstrText"}),
     values=frozenset({"v", "name", "caption"}),
 )
+
+# An XML file of any vocabulary: every element's text and every attribute's
+# value, each after its name (`<nhs>` is the context of the number in it).
+XML_FILE = TextRules(text=frozenset(), everywhere=True, every_value=True, names=True)
 
 
 class _Refused(Exception):
@@ -72,12 +102,14 @@ def xml_text(data: bytes, rules: TextRules, collector: TextCollector, ctx: Extra
         special = rules.specials.get(tag)
         if special is not None:
             collector.add(special)
+        if rules.names:
+            collector.add(tag + " ")
         if rules.everywhere:
-            if rules.values and attrs:
+            if (rules.values or rules.every_value) and attrs:
                 carried = False
                 for key, value in attrs.items():
-                    if value and local(key) in rules.values:
-                        collector.add(value + "\t")
+                    if value and (rules.every_value or local(key) in rules.values):
+                        collector.add((f"{local(key)} " if rules.names else "") + value + "\t")
                         carried = True
                 if carried and open_elements:
                     open_elements[-1][1] = True
@@ -128,3 +160,51 @@ def xml_text(data: bytes, rules: TextRules, collector: TextCollector, ctx: Extra
         raise ExtractionError("malformed_document", "XML with a DOCTYPE or entity") from None
     except expat.ExpatError as exc:
         raise ExtractionError("malformed_document", f"XML error: {exc.code}") from None
+
+
+# A character reference (leading zeros any number) or one of the five
+# entities every XML document has.
+_REFERENCE = re.compile(r"&(?:#0*([0-9]{1,8})|#[xX]0*([0-9a-fA-F]{1,8})|(lt|gt|amp|quot|apos));")
+_PREDEFINED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+_ENTITY_DECLARATION = re.compile(r"<!ENTITY\s")
+
+
+def _character(code: int) -> str:
+    """The character a reference names; U+FFFD for one XML does not allow
+    (NUL, a surrogate, beyond Unicode), as a browser shows it."""
+    if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return "\ufffd"
+    return chr(code)
+
+
+def decode_references(text: str) -> str:
+    """`text` with its character references and predefined entities decoded
+    where they stand; anything else (an undeclared entity) left as it is."""
+
+    def decoded(match: re.Match[str]) -> str:
+        decimal, hexadecimal, name = match.groups()
+        if name:
+            return _PREDEFINED[name]
+        return _character(int(decimal, 10) if decimal else int(hexadecimal, 16))
+
+    return _REFERENCE.sub(decoded, text)
+
+
+class XmlExtractor(Extractor):
+    name = XML
+    content_type = content_type_of(XML)
+
+    def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        texts = ctx.registry.extract(data, ctx, TEXT)
+        collector = TextCollector(ctx.limits.max_text_chars)
+        try:
+            xml_text(data, XML_FILE, collector, ctx)
+        except (ExtractionError, ValueError, LookupError):  # an encoding expat cannot read
+            # Not well-formed, or a DOCTYPE: still a text, its references decoded.
+            text = decode_bytes(data, ctx.charset)
+            if _ENTITY_DECLARATION.search(text):
+                ctx.problem("malformed_document", "XML entity declarations are not expanded")
+            collector = TextCollector(ctx.limits.max_text_chars)
+            collector.add(decode_references(text))
+        texts.append(ExtractedText(finish(collector, ctx)))
+        return texts
