@@ -5,7 +5,7 @@
                                  any external_attr (read-only), any create_system
     aes_zip(...)                 a WinZip AES zip (pyzipper) at 128/192/256 bits
     overlapping_zip(), mismatched_zip(), ratio_bomb(), nested_bomb()
-    pdf_with_text(text), encrypted_pdf(...)
+    pdf_with_text(text), pdf_of_objects([...]), encrypted_pdf(...)
     docx(...), xlsx(...), pptx(...), odt(...), encrypted_docx(...)
     rtf(text), tnef(body, attachments)
 
@@ -302,6 +302,12 @@ def pdf_with_text(text: str) -> bytes:
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    return pdf_of_objects(objects)
+
+
+def pdf_of_objects(objects: list[bytes]) -> bytes:
+    """A classic PDF of `objects` (numbered from 1, the first the catalog),
+    its cross-reference table and trailer written by hand."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
