@@ -29,10 +29,15 @@ def _run(connection: Connection) -> None:
 
 async def _main() -> None:
     engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        # Also after a failed migration (a lock not granted): a pooled
+        # SQLite connection left open outlives this event loop, and its
+        # worker thread later fails posting to the closed loop.
+        await engine.dispose()
 
 
 if context.is_offline_mode():
