@@ -42,7 +42,7 @@ from gateway.audit import (
 )
 from gateway.audit.trail import read_head
 from gateway.db import create_engine
-from gateway.db.migrate import schema_problem
+from gateway.db.schema_check import schema_problem
 from gateway.deliver import Dispatcher, SmtpTransport, Transport
 from gateway.errors import ConfigError, VaultError
 from gateway.inspect import Reading

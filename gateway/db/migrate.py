@@ -4,33 +4,20 @@ Alembic's commands are synchronous and its env.py runs its own event loop,
 so `upgrade` must be called outside a running loop (the CLI does; tests call
 it from a thread).
 
-`schema_problem` is the start-up check of `gateway serve`: code newer than
-the database's schema would fail at its first use of what a migration adds
-(a table, a function), so every message would be answered 451 until someone
-read the logs.  Refusing to start, with the command that fixes it, says so
-at once.  A schema newer than the code is allowed, with a warning: in a
-rolling upgrade the migration runs first and the older replicas keep
-running until they are replaced.
+The start-up check of `gateway serve` is in `gateway.db.schema_check`,
+which does not import Alembic.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from functools import cache
 from pathlib import Path
 
-import structlog
 from alembic import command
 from alembic.config import Config
-from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.settings import sqlite_path
-
-log = structlog.get_logger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -60,36 +47,3 @@ def prepare_sqlite_file(url: str) -> None:
 def upgrade(url: str, revision: str = "head") -> None:
     prepare_sqlite_file(url)
     command.upgrade(alembic_config(url), revision)
-
-
-@cache
-def _script() -> ScriptDirectory:
-    return ScriptDirectory(str(MIGRATIONS))
-
-
-async def schema_problem(engine: AsyncEngine) -> str | None:
-    """Why this code cannot run on the database's schema, or None.
-
-    None too when the database cannot be reached: that is the queue's to
-    report (451 to clients, /readyz), not a reason to refuse to start."""
-    script = _script()
-    head = script.get_current_head()
-    try:
-        async with engine.connect() as conn:
-            if not await conn.run_sync(lambda c: inspect(c).has_table("alembic_version")):
-                return ("the database has no gateway schema: run `gateway db upgrade` "
-                        "with this configuration first")
-            found = set((await conn.execute(
-                text("SELECT version_num FROM alembic_version"))).scalars())
-    except (SQLAlchemyError, OSError) as exc:
-        log.warning("database_schema_not_checked", error=type(exc).__name__)
-        return None
-    if head in found:
-        return None
-    known = {revision.revision for revision in script.walk_revisions()}
-    if found and not found <= known:
-        log.warning("database_schema_newer", revision=",".join(sorted(found)), code_head=head)
-        return None
-    at = ", ".join(sorted(found)) or "none"
-    return (f"the database's schema is at revision {at}; this gateway needs {head}: "
-            "run `gateway db upgrade` with this configuration, then start it again")

@@ -21,7 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from gateway.db import create_engine
-from gateway.db.migrate import MIGRATIONS, alembic_config, schema_problem
+from gateway.db.migrate import MIGRATIONS, alembic_config
+from gateway.db.schema_check import schema_problem
 from gateway.errors import ConfigError
 
 HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
