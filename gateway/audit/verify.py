@@ -762,16 +762,23 @@ async def _walk(
     """`summaries`: the server's word on each page (None: SQLite, or hashing
     in Python); `conn` reads the rows of a page to diagnose."""
     expected_seq, prev, before_prev = start_seq + 1, start_hash, ""
-    # Rows left before a trusted cut were not purged, or were put back.
-    if start_seq:
-        early = (await conn.execute(
-            select(func.count()).select_from(audit_records).where(audit_records.c.seq <= start_seq)
-        )).scalar_one() + (await conn.execute(
-            select(func.count()).select_from(audit_events).where(audit_events.c.seq <= start_seq)
+    # Rows at or before where the walk starts are read by every search, show
+    # and report like any other, but no link reaches them: after a trusted
+    # cut they were not purged, or were put back; without one (the chain
+    # starts at 1) a row at seq 0 or below can only have been inserted.
+    early = 0
+    for table, column in ((audit_records, audit_records.c.seq),
+                          (audit_events, audit_events.c.seq),
+                          (audit_record_terms, audit_record_terms.c.record_seq)):
+        early += (await conn.execute(
+            select(func.count()).select_from(table).where(column <= start_seq)
         )).scalar_one()
-        if early:
-            check.problem(f"{early} row(s) at or before the purge cut (seq {start_seq}) "
-                          "still present: inserted, or the purge did not finish")
+    if early and start_seq:
+        check.problem(f"{early} row(s) at or before the purge cut (seq {start_seq}) "
+                      "still present: inserted, or the purge did not finish")
+    elif early:
+        check.problem(f"{early} row(s) at seq 0 or below, before the chain's first row: "
+                      "inserted (no row the gateway writes is there)")
     pending: list[_Row] | None = None  # one group of lookahead
 
     def settle(group: list[_Row], following: list[_Row] | None) -> None:

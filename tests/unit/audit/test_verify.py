@@ -192,6 +192,40 @@ async def test_search_index_tampering_is_caught(engine, seed, tamper):
     ]
 
 
+async def test_an_event_inserted_before_the_first_row_is_caught(engine, seed, tamper):
+    """A forged "it arrived" at seq 0 is read by show, search and report
+    like any other event; no link reaches it, so the walk never would."""
+    records = await seed(2)
+    await tamper(
+        "INSERT INTO audit_events (seq, record_id, at, type, detail, prev_hash, hash) "
+        "SELECT 0, record_id, at, 'delivery_confirmed', detail, 'x', 'y' "
+        "FROM audit_events WHERE seq = 2"
+    )
+    assert records
+    assert await problems(engine) == [
+        "1 row(s) at seq 0 or below, before the chain's first row: inserted "
+        "(no row the gateway writes is there)"
+    ]
+
+
+async def test_a_record_inserted_at_a_negative_seq_is_caught(engine, seed, tamper):
+    await seed(2)
+    await tamper(
+        "INSERT INTO audit_records (seq, id, message_id, received_at, sender, verdict, "
+        "marking, purpose, terms, document, events, prev_hash, hash) "
+        "SELECT -1, 'FORGED0000000001', message_id, received_at, 'mallory@x.example', "
+        "verdict, marking, purpose, terms, document, events, prev_hash, hash "
+        "FROM audit_records WHERE seq = 1",
+        "INSERT INTO audit_record_terms (record_seq, field, value, key, received_at) "
+        "SELECT -1, field, value, key, received_at FROM audit_record_terms "
+        "WHERE record_seq = 1",
+    )
+    (problem,) = await problems(engine)
+    assert problem.endswith("row(s) at seq 0 or below, before the chain's first row: inserted "
+                            "(no row the gateway writes is there)")
+    assert int(problem.split()[0]) >= 2  # the record and its search-index rows
+
+
 async def test_a_cut_off_tail_is_caught_by_the_checkpoint(engine, seed, tamper):
     await seed(2)
     async with engine.begin() as conn:
