@@ -47,10 +47,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from gateway.detect import DetectionEngine, FirstStop, build_engine, find_marking
+from gateway.detect.echoes import echoes, names_found, spans_in
 from gateway.inspect import Reading, read_message
 from gateway.model import (
     Action,
     AttachmentReport,
+    Encryption,
     Envelope,
     Finding,
     InformationType,
@@ -62,6 +64,7 @@ from gateway.model import (
     Verdict,
 )
 from gateway.parse import ContentLimits
+from gateway.parse.headers import is_topic_path
 from gateway.parse.keywords import Mentions, known, mentions
 from gateway.policy import decide, match_recipients
 from gateway.policy.recipients import RecipientsFile
@@ -137,15 +140,31 @@ def _helo_text(helo: str) -> str:
     return "".join(ch for ch in helo if ch.isprintable() and ch not in "()\\")[:100] or "unknown"
 
 
+def _echo_targets(clear: list[TextSegment], inspection: Inspection) -> list[TextSegment]:
+    """Where a name travels in clear without the context that would show it
+    is a name: the subject and the topic headers, attachments' file names,
+    and what an encrypted attachment shows without its password (its
+    archive's member names)."""
+    encrypted = {a.part_path for a in inspection.attachments if a.encryption != Encryption.NONE}
+    return [
+        s for s in clear
+        if s.source is SegmentSource.SUBJECT
+        or (s.source is SegmentSource.ATTACHMENT
+            and (s.text == s.filename or s.part_path in encrypted))
+    ]
+
+
 def redact_subject(inspection: Inspection, findings: tuple[Finding, ...]) -> str:
     """The subject with every span where personal data was found replaced,
     and every password written in it (the audit record and the sender's
     notification quote the subject; neither may hold a password)."""
     subject = inspection.message.subject
-    spans = [(f.start, f.end) for f in findings if f.source == SegmentSource.SUBJECT]
+    spans = [(f.start, f.end) for f in findings
+             if f.source == SegmentSource.SUBJECT and not is_topic_path(f.part_path)]
     if spans:
         text = next(
-            (s.text for s in inspection.segments if s.source == SegmentSource.SUBJECT), None
+            (s.text for s in inspection.segments
+             if s.source == SegmentSource.SUBJECT and not is_topic_path(s.part_path)), None
         )
         if text is None or text != subject:
             return REDACTED  # offsets would not line up: hide it all rather than leak
@@ -210,11 +229,16 @@ def redact_sharing(engine: DetectionEngine, sharing: SharingFacts) -> SharingFac
 
 
 def redact_file_names(
-    engine: DetectionEngine, attachments: tuple[AttachmentReport, ...]
+    engine: DetectionEngine,
+    attachments: tuple[AttachmentReport, ...],
+    names: frozenset[str] = frozenset(),
 ) -> tuple[AttachmentReport, ...]:
     """`attachments` with the personal data their file names show replaced:
-    what the audit record keeps of them.  (The verdict has read the names
-    already, as text of their attachments.)"""
+    what the audit record keeps of them, and (where it differs) the names
+    protect mode does not let travel.  `names`: the people the message is
+    about (gateway.detect.echoes), whose names a file name shows without
+    context.  (The verdict has read the names already, as text of their
+    attachments.)"""
 
     def named(report: AttachmentReport) -> AttachmentReport:
         name = report.filename
@@ -223,7 +247,8 @@ def redact_file_names(
         findings = engine.detect(
             [TextSegment(report.part_path, SegmentSource.ATTACHMENT, name, filename=name)]
         )
-        return replace(report, filename=_redacted(name, [(f.start, f.end) for f in findings]))
+        spans = [(f.start, f.end) for f in findings] + spans_in(name, names)
+        return replace(report, filename=_redacted(name, spans))
 
     return tuple(named(report) for report in attachments)
 
@@ -312,6 +337,11 @@ class Pipeline:
         opened = [s for s in inspection.segments if s.inside_encrypted]
         findings = self.engine.detect(clear, first_stops)
         protected = self.engine.detect(opened) if opened else ()
+        # A name the text gives as the person's is theirs wherever else it
+        # is written in clear (gateway.detect.echoes).
+        names = names_found((*findings, *protected), inspection.segments)
+        if names:
+            findings += echoes(names, findings, _echo_targets(clear, inspection))
         marking = find_marking(inspection.message)
         sharing = redact_sharing(self.engine, sharing_facts(inspection))
         allow_list = self.recipients.current()
@@ -326,7 +356,7 @@ class Pipeline:
             purpose=sharing.purpose,
             protected_findings=protected,
         )
-        attachments = redact_file_names(self.engine, inspection.attachments)
+        attachments = redact_file_names(self.engine, inspection.attachments, names)
         outbound, password, method = self._transform(
             content, inspection, verdict, sharing, findings, frozenset(
                 a.part_path for a, named in zip(inspection.attachments, attachments, strict=True)
@@ -348,7 +378,10 @@ class Pipeline:
             attachments=attachments,
             recipients=matches,
             method=method,
-            subject_has_personal_data=any(f.source == SegmentSource.SUBJECT for f in findings),
+            subject_has_personal_data=any(
+                f.source == SegmentSource.SUBJECT and not is_topic_path(f.part_path)
+                for f in findings
+            ),
         )
 
     def _transform(

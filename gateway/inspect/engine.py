@@ -3,7 +3,9 @@
 Flow, for one message:
 
 1. parse (`gateway.parse`): every leaf part, or Problems;
-2. the subject becomes a SUBJECT segment; each body part is extracted by its
+2. the subject becomes a SUBJECT segment, and so does each free-text header
+   that travels in clear like it (`TOPIC_HEADERS`: Thread-Topic, Keywords,
+   Comments; part_path "header:<name>"); each body part is extracted by its
    declared type (text or HTML: what a mail program shows) into BODY
    segments; an attached message's headers become text too;
 3. each attachment is identified from its content, its protection found by
@@ -67,10 +69,12 @@ from gateway.model import (
     SegmentSource,
     TextSegment,
 )
+from gateway.parse.headers import TOPIC_HEADERS, TOPIC_PATH
 from gateway.parse.limits import ContentLimits
 from gateway.parse.parser import HEADERS_CONTENT_TYPE, parse_message
 
 _REGISTRY = build_registry()
+_TOPIC_NAMES = {name.lower(): name for name in TOPIC_HEADERS}
 
 
 def inspect_message(
@@ -149,6 +153,12 @@ class _Run:
         self.problems.extend(message.problems)
         if message.subject:
             self.segments.append(TextSegment("", SegmentSource.SUBJECT, message.subject))
+        for name, value in message.headers:
+            canonical = _TOPIC_NAMES.get(name.lower())
+            if canonical is not None and value.strip():
+                self.segments.append(
+                    TextSegment(TOPIC_PATH + canonical, SegmentSource.SUBJECT, value)
+                )
         for part in message.parts:
             if time.monotonic() > self.deadline:
                 self.problems.append(

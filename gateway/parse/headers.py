@@ -16,6 +16,20 @@ from email.utils import collapse_rfc2231_value
 
 from gateway.parse.charsets import decode_surrogates, decode_text
 
+# Headers whose value is free text that travels in clear like the subject:
+# Outlook's Thread-Topic keeps the conversation's first subject (a name
+# taken out of a reply's subject is still there), and people type
+# Keywords and Comments (RFC 5322 section 3.6.5).  They are read as the
+# subject is, and taken out when the gateway protects the message.
+TOPIC_HEADERS = ("Thread-Topic", "Keywords", "Comments")
+# The part_path of a topic header's text: "header:Thread-Topic".
+TOPIC_PATH = "header:"
+
+
+def is_topic_path(part_path: str) -> bool:
+    """Whether a SUBJECT-source text came from a topic header, not the subject."""
+    return part_path.startswith(TOPIC_PATH)
+
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _NEWLINE = re.compile(r"[\r\n]")
 

@@ -29,6 +29,7 @@ from gateway.model import (
     RecipientEntry,
     SegmentSource,
 )
+from gateway.parse.headers import TOPIC_PATH, is_topic_path
 from gateway.policy.words import ENCRYPTION_WORDS, attachment_list, kind_of, type_list
 from gateway.settings import PolicySettings
 
@@ -154,19 +155,33 @@ Rule = Callable[[Facts], Reason | None]
 def personal_data_in_body(facts: Facts) -> Reason | None:
     clear = facts.clear_in_body
     if clear:
-        places = {f.source for f in clear}
-        where = (
-            "the subject line and the message text"
-            if len(places) == 2
-            else "the subject line" if SegmentSource.SUBJECT in places else "the message text"
-        )
+        headers = sorted({f.part_path[len(TOPIC_PATH):] for f in clear
+                          if is_topic_path(f.part_path)})
+        places = [
+            place for place, found in (
+                ("the subject line", any(
+                    f.source == SegmentSource.SUBJECT and not is_topic_path(f.part_path)
+                    for f in clear)),
+                (f"the {' and '.join(headers)} header{'s' if len(headers) > 1 else ''}",
+                 bool(headers)),
+                ("the message text", any(f.source == SegmentSource.BODY for f in clear)),
+            ) if found
+        ]
+        where = places[0] if len(places) == 1 else ", ".join(places[:-1]) + " and " + places[-1]
+        fix = ("Take the personal data out of the subject and the message text (including any "
+               "earlier messages quoted below yours). Put it in a document, save it read-only, "
+               "encrypt it with a password (for example a zip with AES-256) and attach that.")
+        if headers:
+            # Thread-Topic is not shown by mail programs: Outlook fills it
+            # from the conversation's first subject.
+            fix += (" Your mail program keeps the conversation's first subject in a hidden "
+                    "header: if personal data was in an earlier subject, write a new message "
+                    "rather than replying or forwarding.")
         return Reason(
             ReasonCode.PERSONAL_DATA_IN_BODY,
             f"Personal data ({type_list(f.info_type for f in clear)}) is in {where}, "
             "which is not encrypted.",
-            "Take the personal data out of the subject and the message text (including any "
-            "earlier messages quoted below yours). Put it in a document, save it read-only, "
-            "encrypt it with a password (for example a zip with AES-256) and attach that.",
+            fix,
         )
     # A protectively marked message is sensitive as a whole: unless the
     # sensitive content travels in an encrypted attachment, the message text

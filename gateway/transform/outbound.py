@@ -48,7 +48,7 @@ from gateway.model import (
     SegmentSource,
     Verdict,
 )
-from gateway.parse.headers import decode_header_value
+from gateway.parse.headers import TOPIC_PATH, decode_header_value, is_topic_path
 from gateway.settings import Settings
 from gateway.transform.mime import (
     SIGNATURE_TYPES,
@@ -281,6 +281,14 @@ class _Transform:
             if name in message:
                 del message[name]
                 changed = True
+        if self.zipping:
+            # A topic header (Thread-Topic, Keywords, Comments) found to hold
+            # personal data goes, as the subject's text does.
+            for name in {f.part_path[len(TOPIC_PATH):] for f in self.findings
+                         if is_topic_path(f.part_path)}:
+                if name in message:
+                    del message[name]
+                    changed = True
         return changed
 
     def edit_bodies(self, message: EmailMessage) -> bool:
@@ -339,7 +347,8 @@ class _Transform:
         payload.insert(0, notice)
 
     def subject_has_personal_data(self) -> bool:
-        return any(f.source is SegmentSource.SUBJECT for f in self.findings)
+        return any(f.source is SegmentSource.SUBJECT and not is_topic_path(f.part_path)
+                   for f in self.findings)
 
     def mark(self, message: EmailMessage, subject: str) -> bool:
         marking = self.settings.policy.subject_marking
