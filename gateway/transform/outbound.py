@@ -211,6 +211,11 @@ class _Transform:
         self.raw = raw
         # Parts whose file names show personal data: protecting renames them.
         self.names_to_hide = names_to_hide
+        # Attachments whose text readable without a password (their file
+        # name, an archive's member names) holds personal data.
+        self.shows_personal_data = frozenset(
+            f.part_path for f in findings if f.source is SegmentSource.ATTACHMENT
+        )
         self.inspection = inspection
         self.verdict = verdict
         self.settings = settings
@@ -364,11 +369,15 @@ class _Transform:
     def keeps(self, node: Node) -> bool:
         """An attachment the sender encrypted with AES stays as it is; all else
         is zipped, including content that could not be inspected or is weakly
-        encrypted (fail closed: wrapping it can only add protection)."""
+        encrypted (fail closed: wrapping it can only add protection).  So is
+        an AES one that shows personal data without its password: an
+        archive's member names are not encrypted, and renaming the
+        attachment would not hide them."""
         if node.is_body or node.container or node.content_type in SIGNATURE_TYPES:
             return False
         report = self.reports.get(node.path)
-        return report is not None and report.encryption in _STRONG
+        return (report is not None and report.encryption in _STRONG
+                and node.path not in self.shows_personal_data)
 
     def protect(self, message: EmailMessage, subject: str) -> None:
         plain: list[str] = []

@@ -13,6 +13,7 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+from fixtures_content import aes_zip
 
 from gateway.model import Action, Envelope, ReasonCode
 from gateway.pipeline import REDACTED, Pipeline
@@ -34,7 +35,7 @@ def _pipeline(tmp_path: Path, mode: str = "enforce") -> Pipeline:
 
 
 def _message(subject: str, body: str, headers: dict[str, str] | None = None,
-             attachment: tuple[str, bytes] | None = None) -> bytes:
+             attachment: tuple[str, bytes] | None = None, subtype: str = "csv") -> bytes:
     message = EmailMessage()
     message["From"] = "jo@council.example"
     message["To"] = "team@recipient.example"
@@ -45,7 +46,8 @@ def _message(subject: str, body: str, headers: dict[str, str] | None = None,
     message.set_content(body)
     if attachment is not None:
         name, data = attachment
-        message.add_attachment(data, maintype="text", subtype="csv", filename=name)
+        maintype = "application" if subtype == "zip" else "text"
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return message.as_bytes().replace(b"\n", b"\r\n")
 
 
@@ -146,3 +148,31 @@ def test_a_first_name_alone_is_not_echoed(tmp_path: Path) -> None:
     decision = _pipeline(tmp_path).run(ENVELOPE, raw)
     assert not decision.subject_has_personal_data
     assert decision.subject == "Private and Confidential: William will call"
+
+
+def test_protect_mode_wraps_a_senders_zip_whose_member_names_show_data(tmp_path: Path) -> None:
+    """An AES zip's member names are not encrypted: kept as the sender sent
+    it (renamed or not), the child's name and date of birth travel in clear."""
+    inner = f"{CHILD} - child protection plan - DOB 18-03-2014.csv"
+    sent = aes_zip(256, {inner: b"plan,review\nyes,2026-12-01\n"}, "Tulip-Harbour-73",
+                   read_only=True)
+    raw = _message("Private and Confidential: plan", f"Hello,\n\n{ABOUT_THE_CHILD}\n",
+                   attachment=("plan.zip", sent), subtype="zip")
+    decision = _pipeline(tmp_path, "protect").run(ENVELOPE, raw)
+    assert decision.verdict.action != Action.REJECT
+    assert CHILD.encode() not in decision.content and b"18-03-2014" not in decision.content
+    delivered = message_from_bytes(decision.content, policy=default)
+    (zipped,) = list(delivered.iter_attachments())  # the sender's zip went inside
+    names = zipfile.ZipFile(io.BytesIO(zipped.get_content())).namelist()
+    assert len(names) == 2 and names[1].endswith(".zip")  # message.txt, the sender's zip
+
+
+def test_protect_mode_keeps_a_senders_zip_that_shows_nothing(tmp_path: Path) -> None:
+    sent = aes_zip(256, {"plan.csv": b"plan,review\nyes,2026-12-01\n"}, "Tulip-Harbour-73",
+                   read_only=True)
+    raw = _message("Private and Confidential: plan", f"Hello,\n\n{ABOUT_THE_CHILD}\n",
+                   attachment=("plan.zip", sent), subtype="zip")
+    decision = _pipeline(tmp_path, "protect").run(ENVELOPE, raw)
+    delivered = message_from_bytes(decision.content, policy=default)
+    kept = [p for p in delivered.iter_attachments() if p.get_filename() == "plan.zip"]
+    assert len(kept) == 1 and kept[0].get_content() == sent
