@@ -402,9 +402,11 @@ class _Transform:
             elif node.container:
                 inner = node.part.get_payload(0)
                 data = serialise(inner) if isinstance(inner, EmailMessage) else b""
-                name = self.entry_name(node, "message/rfc822", f"message-{index}")
-                if not name.lower().endswith(".eml"):
-                    name += ".eml"
+                # An attached message is named after its subject, a line
+                # staff never chose as a file name and often the one that
+                # names the person; its name in the zip can be read without
+                # the password, so it is neutral (the subject is inside).
+                name = f"message-{index}.eml"
                 attachments.append(Entry(name, data))
             else:
                 data = node.part.get_payload(decode=True)

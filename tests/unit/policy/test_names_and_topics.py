@@ -176,3 +176,25 @@ def test_protect_mode_keeps_a_senders_zip_that_shows_nothing(tmp_path: Path) -> 
     delivered = message_from_bytes(decision.content, policy=default)
     kept = [p for p in delivered.iter_attachments() if p.get_filename() == "plan.zip"]
     assert len(kept) == 1 and kept[0].get_content() == sent
+
+
+def test_an_attached_message_is_not_named_after_its_subject_in_the_zip(tmp_path: Path) -> None:
+    """A forwarded message attached as a file is named after its subject
+    ("RE William Jennings NHS ....eml"): a name anyone can read in the zip."""
+    inner = EmailMessage()
+    inner["From"] = "gp@practice.example"
+    inner["Subject"] = f"RE {CHILD}"
+    inner.set_content(ABOUT_THE_CHILD)
+    outer = EmailMessage()
+    outer["From"] = "jo@council.example"
+    outer["To"] = "team@recipient.example"
+    outer["Subject"] = "Private and Confidential: forwarded"
+    outer.set_content("See the attached message.")
+    outer.add_attachment(inner, filename=f"RE {CHILD} NHS {NHS.replace(' ', '')}.eml")
+    raw = outer.as_bytes().replace(b"\n", b"\r\n")
+    decision = _pipeline(tmp_path, "protect").run(ENVELOPE, raw)
+    assert decision.verdict.action != Action.REJECT
+    delivered = message_from_bytes(decision.content, policy=default)
+    (zipped,) = list(delivered.iter_attachments())
+    names = zipfile.ZipFile(io.BytesIO(zipped.get_content())).namelist()
+    assert names == ["message.txt", "message-2.eml"]
