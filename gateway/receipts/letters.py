@@ -249,8 +249,10 @@ def forwarded_receipt(
         lines.append(f"Status: {status.status}")
     if status.diagnostic:
         lines.append(f"Remote reply: {status.diagnostic}")
-    lines += ["", "The secure-sharing gateway received this report and forwards you a copy "
-              "because you asked for one.", ""]
+    # Not "because you asked": failures are reported unasked (RFC 3461's
+    # default), and the gateway asks for the others itself ([receipts]).
+    lines += ["", "The secure-sharing gateway received this report about your message and "
+              "forwards you a copy.", ""]
     report.set_content("\n".join(lines))
 
     fields = Message()

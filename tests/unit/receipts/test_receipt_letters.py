@@ -67,3 +67,25 @@ def test_no_password_words_when_none_is_held() -> None:
 def test_recipients_who_never_read_it_are_named_as_such() -> None:
     text = body(contacts=[], unread=[CONTACT])
     assert "duty@recipient.example" in text and "no read receipt" in text
+
+
+@pytest.mark.parametrize("kind,outcome", [("dsn", "failed"), ("dsn", "delivered"),
+                                          ("mdn", "displayed")])
+def test_a_forwarded_report_does_not_say_the_sender_asked_for_it(kind: str, outcome: str) -> None:
+    """A failure is reported unasked (RFC 3461's default) and the gateway
+    asks for the other reports itself: the staff member asked for none."""
+    from gateway.receipts.letters import forwarded_receipt
+    from gateway.receipts.parse import Outcome, Receipt, RecipientStatus
+
+    status = RecipientStatus(Outcome(outcome), final_recipient="team@recipient.example")
+    raw = forwarded_receipt(
+        hostname="gateway.example.org", sender="jo@council.example",
+        receipt=Receipt(kind, (status,)), status=status, recipient="team@recipient.example",
+        queue_id="Q1", message_id="<m1@council.example>", sender_envid=None, sender_orcpt=None,
+    )
+    text = email.message_from_bytes(raw, policy=email.policy.default)
+    words = " ".join(
+        part.get_content() for part in text.walk() if part.get_content_type() == "text/plain"
+    )
+    assert "forwards you a copy" in words
+    assert "asked" not in words
