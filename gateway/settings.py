@@ -14,6 +14,7 @@ the reason, so `gateway check-config` can print them all at once.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import ipaddress
 import os
 import re
@@ -55,17 +56,20 @@ _UNIT_SECONDS = {
 
 
 def parse_duration(value: object) -> timedelta:
-    """'15m', '5d', '6y' (365 days), '30s', '250ms'; a bare number is seconds."""
+    """'15m', '5d', '6y' (365 days), '30s', '250ms'.
+
+    A number without a unit is refused: `ttl = 7` meant seven days to the
+    administrator who wrote it, and seven seconds would have destroyed
+    every held password before anyone could read it."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
         raise ValueError("a duration such as '15m' or '5d' is needed")
     seconds: float | None = None
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        seconds = None if value != value else float(value)  # NaN is no duration
-    elif isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration: it needs a unit, as in "
+                         f"'{value}s', '{value}m' or '{value}d'")
+    if isinstance(value, str):
         match = _DURATION.match(value)
         if match:
             seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
@@ -546,6 +550,33 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
+# GATEWAY_* variables that are not <SECTION>_<KEY> overrides (keys, the
+# config path, the container's health check).
+_NOT_OVERRIDES = frozenset({
+    "GATEWAY_CONFIG", "GATEWAY_PASSWORD_KEY", "GATEWAY_AUDIT_KEY", "GATEWAY_RECEIPTS_KEY",
+    "GATEWAY_HEALTHCHECK_URL",
+})
+
+
+def misspelt_sections(environ: dict[str, str]) -> list[str]:
+    """GATEWAY_* variables whose section is not one but nearly is
+    (`GATEWAY_DATABSE_URL`): an override an administrator meant, which would
+    otherwise be ignored without a word while the file's value is used.
+    Other GATEWAY_* names (a deployment's own, tests') are left alone."""
+    problems = []
+    for name in sorted(environ):
+        if not name.startswith("GATEWAY_") or name in _NOT_OVERRIDES:
+            continue
+        section, _, key = name[len("GATEWAY_"):].lower().partition("_")
+        if section in _SECTIONS or not key:
+            continue
+        near = difflib.get_close_matches(section, sorted(_SECTIONS), n=1, cutoff=0.75)
+        if near:
+            meant = f"GATEWAY_{near[0].upper()}_{key.upper()}"
+            problems.append(f"{name}: no section {section!r} (did you mean {meant}?)")
+    return problems
+
+
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[tuple[str, str], str]:
     """Put the GATEWAY_<SECTION>_<KEY> overrides into `data`; returns which
     variable set each (section, key), for messages to name it."""
@@ -655,11 +686,12 @@ def load_settings(
     origins = _Origins(source, _apply_env(data, env))
     data.pop("config_dir", None)
     data["config_dir"] = config_path.resolve().parent
+    misspelt = misspelt_sections(env)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_format_error(origins, e) for e in exc.errors()]) from None
-    problems = _check_files(settings, origins) if check_files else []
+        raise ConfigError(misspelt + [_format_error(origins, e) for e in exc.errors()]) from None
+    problems = misspelt + (_check_files(settings, origins) if check_files else [])
     problems += _check_together(settings, origins)
     if problems:
         raise ConfigError(problems)

@@ -15,6 +15,7 @@ from gateway.cli.common import (
     EXIT_DATABASE_UNAVAILABLE,
     add_config,
     check_database_file,
+    database_failure,
     database_unavailable,
     settings_or_exit,
 )
@@ -168,13 +169,21 @@ def key_problems(settings: Settings, environ: Mapping[str, str] | None = None) -
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.db.engine import database_failed
     from gateway.db.migrate import upgrade
 
     settings = settings_or_exit(args)
     try:
         upgrade(settings.database.url)
     except Exception as exc:
-        print(f"error: migration failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if database_failed(exc):
+            # A server down or a database not made yet: a migration Job or
+            # a deploy script can tell "try again later" (75) from a failure.
+            print(f"error: migration failed: the database could not be used "
+                  f"({database_failure(exc)}): check [database] url in the configuration "
+                  "and that the database server is running", file=sys.stderr)
+            return EXIT_DATABASE_UNAVAILABLE
+        print(f"error: migration failed: {database_failure(exc)}", file=sys.stderr)
         return 1
     print("database is up to date")
     return 0

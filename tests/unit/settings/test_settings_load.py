@@ -13,6 +13,7 @@ from gwtest import REPO, clean_env, to_toml
 from settings_support import problems_of, write
 
 from gateway.cli import main
+from gateway.errors import ConfigError
 from gateway.settings import Settings, load_settings, parse_duration
 
 RECIPIENTS = "address,name,job_title,department,organisation,telephone,secure_route\n"
@@ -166,13 +167,13 @@ def test_config_path_from_environment(config_dir, monkeypatch):
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("30s", 30), ("15m", 900), ("4h", 14400), ("5d", 432000), ("1w", 604800),
-     ("6y", 6 * 365 * 86400), ("250ms", 0.25), ("1.5m", 90), (45, 45), (" 2m ", 120)],
+     ("6y", 6 * 365 * 86400), ("250ms", 0.25), ("1.5m", 90), (" 2m ", 120)],
 )
 def test_durations(text, seconds):
     assert parse_duration(text).total_seconds() == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "5", "m", "5 minutes", "-1s", "1x", True, -3, None])
+@pytest.mark.parametrize("text", ["", "5", "m", "5 minutes", "-1s", "1x", True, -3, None, 45])
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         parse_duration(text)
@@ -333,3 +334,26 @@ def test_secret_files_and_the_database_open_to_every_account_are_a_warning(
         line = (f"warning: {key_name}: {path} can be read or changed by every account on this "
                 f"machine (mode {mode:04o}): chmod o-rwx {path}")
         assert (line in err) == warned, err
+
+
+@pytest.mark.parametrize(("name", "meant"), [
+    ("GATEWAY_DATABSE_URL", "GATEWAY_DATABASE_URL"),
+    ("GATEWAY_UPSTRAEM_HOST", "GATEWAY_UPSTREAM_HOST"),
+])
+def test_an_override_with_a_misspelt_section_is_a_problem(config_dir, name, meant):
+    """It was ignored without a word, and the file's database or smarthost used."""
+    path = write(config_dir, "")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, environ={name: "postgresql+asyncpg://db.example/gw"})
+    assert refused.value.problems == [
+        f"{name}: no section {name.split('_')[1].lower()!r} (did you mean {meant}?)"
+    ]
+
+
+def test_other_gateway_variables_are_left_alone(config_dir):
+    path = write(config_dir, "")
+    settings = load_settings(path, environ={
+        "GATEWAY_PASSWORD_KEY": "x", "GATEWAY_TEST_POSTGRES_URL": "postgresql://h/t",
+        "GATEWAY_FUZZ_SEED": "1", "GATEWAY_HEALTHCHECK_URL": "http://127.0.0.1:9025/healthz",
+    })
+    assert settings.database.url
