@@ -151,18 +151,21 @@ class AuditKeys:
 
     @classmethod
     def from_settings(cls, settings: Any) -> AuditKeys:
-        """[audit] key_file, else [audit] key (GATEWAY_AUDIT_KEY lands there
-        through the settings' environment overrides), else the environment."""
+        """[audit] key (GATEWAY_AUDIT_KEY lands there through the settings'
+        environment overrides) or the environment, else [audit] key_file.
+        The environment wins, as GATEWAY_PASSWORD_KEY does over [passwords]
+        key_file: a key rotated through the environment must not leave the
+        file's old one signing without a word."""
         audit = settings.audit
-        key_file = getattr(audit, "key_file", "")
-        if key_file:
-            path = settings.resolve(key_file)
-            try:
-                return cls.parse(path.read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise ConfigError(f"audit.key_file: cannot read {path} ({exc.strerror})") from None
         text = getattr(audit, "key", "") or os.environ.get(KEY_ENV, "")
-        return cls.parse(text)
+        key_file = getattr(audit, "key_file", "")
+        if text.strip() or not key_file:
+            return cls.parse(text)
+        path = settings.resolve(key_file)
+        try:
+            return cls.parse(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"audit.key_file: cannot read {path} ({exc.strerror})") from None
 
     @property
     def configured(self) -> bool:
