@@ -501,7 +501,18 @@ class Settings(_Section):
             "(use starttls-verify or implicit)"
             for name, route in self.route_sections().items() if route.in_clear_off_this_machine
         ]
-        return found + self._open_to_others()
+        return found + self._open_relay() + self._open_to_others()
+
+    def _open_relay(self) -> list[str]:
+        """Trusted networks that take in every address: anyone who can reach
+        the port may send through the gateway (authentication aside)."""
+        return [
+            f"server.trusted_networks has {network}: every address may relay through the "
+            "gateway without signing in (an open relay); list the networks of your mail "
+            "servers and staff instead"
+            for network in self.server.trusted_networks
+            if ipaddress.ip_network(network, strict=False).prefixlen == 0
+        ]
 
     def _open_to_others(self) -> list[str]:
         """Secret files, and the SQLite database (queued mail, the trail),

@@ -357,3 +357,15 @@ def test_other_gateway_variables_are_left_alone(config_dir):
         "GATEWAY_FUZZ_SEED": "1", "GATEWAY_HEALTHCHECK_URL": "http://127.0.0.1:9025/healthz",
     })
     assert settings.database.url
+
+
+@pytest.mark.parametrize(("networks", "warned"), [
+    ('["0.0.0.0/0"]', True), ('["10.0.0.0/8", "::/0"]', True),
+    ('["10.0.0.0/8", "192.168.1.0/24"]', False),
+])
+def test_an_open_relay_is_a_warning(config_dir, capsys, networks, warned):
+    """`trusted_networks = ["0.0.0.0/0"]` passed check-config without a word."""
+    path = write(config_dir, f"[server]\ntrusted_networks = {networks}\n")
+    assert main(["check-config", "--config", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert ("an open relay" in err) == warned
