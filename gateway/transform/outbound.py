@@ -77,7 +77,6 @@ from gateway.transform.protect import (
 from gateway.transform.sharing import (
     SHARING_HEADERS,
     SharingFacts,
-    drop_lines,
     strip_html,
     strip_text,
 )
@@ -89,9 +88,21 @@ REMOVED = "(password removed by the mail gateway: it will reach you separately)"
 PROTECTED_METHOD = "AES-256 zip (read-only)"
 _CLEAR_CONTENT = frozenset({ReasonCode.PERSONAL_DATA_IN_BODY, ReasonCode.UNENCRYPTED_ATTACHMENT})
 _STRONG = frozenset({Encryption.AES_128, Encryption.AES_192, Encryption.AES_256})
-# A line that is little more than the password statement is dropped whole;
-# in a longer line only the password itself is replaced.
-_STATEMENT_SLACK = 60
+# The words a password statement is made of ("The password for the attached
+# file is", "pw:", as gateway.inspect.passwords reads them).  A line holding
+# nothing else (bar punctuation) becomes the REMOVED note; in a line with
+# other words, the sender's, only the password itself is replaced.
+_STATEMENT_WORDS = frozenset({
+    "the", "your", "this", "these", "for", "to", "of", "is", "will", "be",
+    "password", "passcode", "passphrase", "pass", "word", "pwd", "pw",
+    "attached", "encrypted", "protected", "below", "above",
+    "zip", "file", "document", "attachment", "pdf", "archive", "spreadsheet", "report", "folder",
+    "zips", "files", "documents", "attachments", "pdfs", "archives", "spreadsheets", "reports",
+    "folders",
+})  # fmt: skip
+_WORDS = re.compile(r"[^\W_]+")
+# What a line keeps before the note: its indent and reply quoting ("> ").
+_LINE_LEAD = re.compile(r"[ \t>]*")
 
 
 @dataclass(frozen=True)
@@ -138,22 +149,27 @@ def states_password(text: str, value: str) -> bool:
 
 
 def remove_from_text(text: str, values: Sequence[str]) -> str:
-    """Plain text without the statements of `values`."""
+    """Plain text without the statements of `values`, each marked REMOVED.
+
+    A line that only states the password ("Password: X") becomes the note; in
+    any other line only the password is replaced, so the sender's words
+    around it ("The list is attached. The password is X") stay."""
     if not values:
         return text
 
     def statement(line: str) -> str | None:
         return next((v for v in values if v in line and states_password(line, v)), None)
 
-    def is_statement_line(line: str) -> bool:
-        hit = statement(line)
-        return hit is not None and len(line.replace(hit, "").strip()) <= _STATEMENT_SLACK
-
-    result = drop_lines(text, is_statement_line)
-    lines = result.splitlines(keepends=True)
+    lines = text.splitlines(keepends=True)
     for index, line in enumerate(lines):
         hit = statement(line)
-        if hit is not None:  # a long line: only the password itself goes
+        if hit is None:
+            continue
+        body = line.rstrip("\r\n")
+        if _only_states(body, hit):
+            lead = _LINE_LEAD.match(body)
+            lines[index] = (lead.group() if lead else "") + REMOVED + line[len(body):]
+        else:  # the sender's other words on the line stay
             lines[index] = line.replace(hit, REMOVED)
     result = "".join(lines)
     for value in values:
@@ -161,6 +177,13 @@ def remove_from_text(text: str, values: Sequence[str]) -> str:
         if states_password(result, value):
             result = _word_bounded(value).sub(REMOVED, result)
     return result
+
+
+def _only_states(line: str, value: str) -> bool:
+    """Whether `line` says nothing but that `value` is the password."""
+    before, _, after = line.partition(value)
+    words = _WORDS.findall(before.casefold())
+    return not _WORDS.search(after) and all(w in _STATEMENT_WORDS for w in words)
 
 
 def remove_from_html(document: str, values: Sequence[str]) -> str:

@@ -7,15 +7,26 @@ give these either in headers (`X-Sharing-Purpose`, `X-Sharing-Consent`,
 text (`Purpose: …`, `Consent: …`, `Authorised by: …`).  They are captured
 here for the policy and the audit record; the outbound message loses them
 (the handling notice tells the recipient what they need in plain words).
+
+The transform strips the statements from every body part of the letter
+(signed content apart), so they are read from every one, the first body
+part's first, then the others' to fill what it did not say: a
+multipart/alternative message may give its purpose in the HTML part only.
+An HTML part is read as the reader sees it and, in its source, with the very
+pattern that strips it (`SHARING_HTML`), so a statement the recipient loses
+is one the record could hold.  A message forwarded inline is someone else's:
+its statements are neither read nor stripped.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from html import unescape
 
-from gateway.model import Inspection, SegmentSource
+from gateway.model import Inspection, Part, SegmentSource
+from gateway.parse.charsets import decode_text
 from gateway.parse.keywords import Keywords
 
 PURPOSE_HEADER = "X-Sharing-Purpose"
@@ -96,8 +107,20 @@ def lines_in(text: str) -> dict[str, str]:
     return found
 
 
+def html_statements_in(document: str) -> dict[str, str]:
+    """The first statement of each kind `strip_html` would take out of `document`."""
+    found: dict[str, str] = {}
+    if not may_hold_statement(document):
+        return found
+    for match in SHARING_HTML.finditer(document):
+        value = _clean(unescape(match.group("value")))
+        if value:
+            found.setdefault(_field(match.group("key")), value)
+    return found
+
+
 def sharing_facts(inspection: Inspection) -> SharingFacts:
-    """From the headers, else from lines of the first body part's text."""
+    """From the headers, else from the statements of the letter's body parts."""
     message = inspection.message
     values: dict[str, str | None] = {
         "purpose": _clean(message.header(PURPOSE_HEADER)),
@@ -105,17 +128,34 @@ def sharing_facts(inspection: Inspection) -> SharingFacts:
         "authorised_by": _clean(message.header(AUTHORISED_HEADER)),
     }
     if not all(values.values()):
-        first = next((p.path for p in message.parts if p.is_body), None)
-        if first is not None:
-            text = "\n".join(
-                s.text
-                for s in inspection.segments
-                if s.part_path == first and s.source is SegmentSource.BODY
-            )
-            for key, value in lines_in(text).items():
+        for found in _body_statements(inspection):
+            for key, value in found.items():
                 if not values.get(key):
                     values[key] = value
     return SharingFacts(values["purpose"], values["consent"], values["authorised_by"])
+
+
+def _body_statements(inspection: Inspection) -> Iterator[dict[str, str]]:
+    """Each letter body part's statements, in the message's order."""
+    for part in _letter_parts(inspection.message.parts):
+        yield lines_in("\n".join(
+            s.text
+            for s in inspection.segments
+            if s.part_path == part.path and s.source is SegmentSource.BODY
+        ))
+        if part.content_type == "text/html":
+            yield html_statements_in(decode_text(part.payload, part.charset))
+
+
+def _letter_parts(parts: tuple[Part, ...]) -> Iterator[Part]:
+    """The body parts the transform edits: text, not inside a message shown
+    inline (the parse stage gives such a message's headers a part of its
+    own, `<path>.HEADER`, and numbers its body parts below that path)."""
+    inline_messages = tuple(p.path[: -len("HEADER")] for p in parts if p.path.endswith(".HEADER"))
+    for part in parts:
+        if (part.is_body and part.content_type in ("text/plain", "text/html")
+                and not part.path.startswith(inline_messages)):
+            yield part
 
 
 def strip_text(text: str) -> str:

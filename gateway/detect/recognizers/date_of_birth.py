@@ -2,7 +2,10 @@
 
 A date alone is not personal data (meetings, invoices, deadlines), so the
 base score is below the threshold and only context ("DOB", "born", "date of
-birth") lifts it over.
+birth") lifts it over.  The birth words count as software writes them too: a
+CSV column or form field named `date_of_birth`, `date-of-birth`,
+`DateOfBirth` or `birth_date` (context is matched in lower case, so camel
+case reads as the words run together).
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ _MONTH_RE = (
 _DAY_RE = r"(?:0?[1-9]|[12][0-9]|3[01])"
 _NUMBERS = re.compile(r"[0-9]+")
 _WORD = re.compile(r"[A-Za-z]{3,}")
+# Phrases that name a date of birth, and how a column or field name joins
+# their words (context is matched lower-cased: "DateOfBirth" is "dateofbirth").
+_BIRTH_PHRASES = ("date of birth", "birth date")
+_JOINERS = ("_", "-", "")
+
+
+def _field_names(phrases: tuple[str, ...]) -> tuple[str, ...]:
+    """Each phrase with its words joined as in a column or field name."""
+    return tuple(joiner.join(phrase.split()) for phrase in phrases for joiner in _JOINERS)
 
 
 def _year(two_or_four: str, today: dt.date) -> int:
@@ -76,7 +88,7 @@ class DateOfBirthRecognizer(Recognizer):
         ),
     )
     CONTEXT = (
-        "dob", "d.o.b", "d.o.b.", "date of birth", "birth date", "birthdate", "born",
+        "dob", "d.o.b", "d.o.b.", *_BIRTH_PHRASES, *_field_names(_BIRTH_PHRASES), "born",
         "birthday", "date of birth (dd/mm/yyyy)",
     )  # fmt: skip
     CONTEXT_BOOST = 0.4
