@@ -361,7 +361,7 @@ class Pipeline:
             content, inspection, verdict, sharing, findings, frozenset(
                 a.part_path for a, named in zip(inspection.attachments, attachments, strict=True)
                 if a.filename != named.filename
-            ),
+            ), self._shows_in_clear(clear, inspection, names),
         )
         routes = tuple(m.secure_route if m and m.secure_route else "upstream" for m in matches)
         return Decision(
@@ -384,6 +384,20 @@ class Pipeline:
             ),
         )
 
+    def _shows_in_clear(
+        self, clear: list[TextSegment], inspection: Inspection, names: frozenset[str]
+    ) -> frozenset[str]:
+        """Encrypted attachments whose text readable without the password,
+        other than their file name (an archive's member names), shows
+        personal data: renaming the attachment would not hide it."""
+        encrypted = {a.part_path for a in inspection.attachments
+                     if a.encryption != Encryption.NONE}
+        shown = [s for s in clear if s.source is SegmentSource.ATTACHMENT
+                 and s.part_path in encrypted and s.text != s.filename]
+        return frozenset(
+            s.part_path for s in shown if spans_in(s.text, names) or self.engine.detect([s])
+        )
+
     def _transform(
         self,
         content: bytes,
@@ -392,6 +406,7 @@ class Pipeline:
         sharing: SharingFacts,
         findings: tuple[Finding, ...],
         names_to_hide: frozenset[str],
+        shows_in_clear: frozenset[str],
     ) -> tuple[bytes, str | None, str]:
         if verdict.action == Action.REJECT:
             return b"", None, ""
@@ -413,6 +428,6 @@ class Pipeline:
         # and adds the handling notice.
         outbound = prepare_outbound(
             content, inspection, verdict, self.settings, sharing, findings=findings,
-            names_to_hide=names_to_hide,
+            names_to_hide=names_to_hide, shows_in_clear=shows_in_clear,
         )
         return outbound.content, outbound.password, outbound.method

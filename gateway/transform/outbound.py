@@ -124,15 +124,18 @@ def prepare_outbound(
     *,
     findings: Sequence[Finding] = (),
     names_to_hide: frozenset[str] = frozenset(),
+    shows_in_clear: frozenset[str] = frozenset(),
 ) -> Outbound:
     """Make the message fit to deliver (see the module docstring).
 
     `findings` (optional) are the detect stage's; a finding in the subject
     makes protect mode replace the subject by the marking alone.
+    `names_to_hide`: parts whose file names show personal data (renamed);
+    `shows_in_clear`: encrypted attachments whose member names do (wrapped).
     """
     try:
         return _Transform(raw, inspection, verdict, settings, sharing, findings,
-                          names_to_hide).run()
+                          names_to_hide, shows_in_clear).run()
     except ContentError:
         raise
     except Exception as exc:  # never deliver a half-made message: the client retries
@@ -230,15 +233,14 @@ class _Transform:
         sharing: SharingFacts,
         findings: Sequence[Finding],
         names_to_hide: frozenset[str] = frozenset(),
+        shows_in_clear: frozenset[str] = frozenset(),
     ) -> None:
         self.raw = raw
         # Parts whose file names show personal data: protecting renames them.
         self.names_to_hide = names_to_hide
-        # Attachments whose text readable without a password (their file
-        # name, an archive's member names) holds personal data.
-        self.shows_personal_data = frozenset(
-            f.part_path for f in findings if f.source is SegmentSource.ATTACHMENT
-        )
+        # Encrypted attachments that show personal data without their
+        # password other than in their file name (an archive's member names).
+        self.shows_in_clear = shows_in_clear
         self.inspection = inspection
         self.verdict = verdict
         self.settings = settings
@@ -393,14 +395,14 @@ class _Transform:
         """An attachment the sender encrypted with AES stays as it is; all else
         is zipped, including content that could not be inspected or is weakly
         encrypted (fail closed: wrapping it can only add protection).  So is
-        an AES one that shows personal data without its password: an
-        archive's member names are not encrypted, and renaming the
-        attachment would not hide them."""
+        an AES one that shows personal data without its password beyond its
+        file name (which renaming hides): an archive's member names are not
+        encrypted."""
         if node.is_body or node.container or node.content_type in SIGNATURE_TYPES:
             return False
         report = self.reports.get(node.path)
         return (report is not None and report.encryption in _STRONG
-                and node.path not in self.shows_personal_data)
+                and node.path not in self.shows_in_clear)
 
     def protect(self, message: EmailMessage, subject: str) -> None:
         plain: list[str] = []
