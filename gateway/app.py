@@ -47,12 +47,22 @@ from gateway.db.schema_check import schema_problem
 from gateway.deliver import Dispatcher, SmtpTransport, Transport
 from gateway.errors import ConfigError, VaultError
 from gateway.inspect import Reading
-from gateway.model import Action, AttachmentReport, Envelope, RecipientEntry, Verdict
+from gateway.model import (
+    Action,
+    AttachmentReport,
+    Envelope,
+    Reason,
+    ReasonCode,
+    RecipientEntry,
+    Verdict,
+)
 from gateway.operate.memory import tune_gc
 from gateway.operate.metrics import HealthServer, Metrics
 from gateway.passwords import PasswordStore, PasswordVault, hold_op
 from gateway.pipeline import Ahead, Decision, Pipeline, received_header
+from gateway.policy import match_recipients
 from gateway.policy.notify import build_notification, smtp_summary
+from gateway.policy.words import REFUSED_ON_ARRIVAL_WORDS
 from gateway.queue import NewMessage, QueueState, QueueStore, Writer
 from gateway.queue.store import Operation, new_queue_id
 from gateway.receipts.desk import ReceiptDesk
@@ -185,7 +195,8 @@ class Gateway:
         authenticator = self._check_password if self._users else None
 
         def session() -> GatewaySMTP:
-            smtp = GatewaySMTP(config, self.accept, lambda: self._shutting_down, authenticator)
+            smtp = GatewaySMTP(config, self.accept, lambda: self._shutting_down, authenticator,
+                               refusals=self.record_refusal)
             self._sessions.add(smtp)
             return smtp
 
@@ -422,6 +433,30 @@ class Gateway:
             return await self._accept(envelope, await asyncio.to_thread(body.read))
         finally:
             self._large_slots.release()
+
+    async def record_refusal(self, envelope: Envelope, reason: ReasonCode, size: int) -> None:
+        """The receive stage refused this message's content as it arrived
+        (`RefusalRecorder`): its audit record, durable before the 550 or 552
+        goes out, as any other rejection's.  Nothing of the content was kept,
+        so the record has the envelope, the allow-list's recipient details
+        and the reason only.  A failure propagates: the client gets 451."""
+        if self.desk.route(envelope) == "receipt":
+            return  # inbound receipts get no record of their own, taken or refused
+        audit_id = new_queue_id()
+        received_at = datetime.now(UTC)
+        verdict = Verdict(Action.REJECT, (Reason(reason, REFUSED_ON_ARRIVAL_WORDS[reason]),))
+        record = _audit_record(
+            audit_id, envelope, received_at, verdict=verdict, routes=(), message_id=None,
+            subject="", purpose=None, consent=None, authorised_by=None, attachments=(),
+            entries=match_recipients(envelope, self.pipeline.recipients.current()), method="",
+        )
+        events = [
+            AuditEvent(EventType.RECEIVED, received_at, {"size": size}),
+            AuditEvent(EventType.REJECTED, datetime.now(UTC), {"reasons": [reason.value]}),
+        ]
+        await self.writer.submit(self.audit.record_op(record, events))
+        self.metrics.rejected.labels(reason.value).inc()
+        log.info("message_rejected", audit_id=audit_id, reasons=[reason.value])
 
     def _read_ahead(self, content: bytes) -> _ReadAhead | None:
         """The pipeline's first steps on a large message kept in memory, run

@@ -52,6 +52,9 @@ class ReasonCode(StrEnum):
     RECIPIENT_NOT_ALLOWED = "recipient_not_allowed"
     MISSING_PURPOSE = "missing_purpose"
     UNINSPECTABLE_CONTENT = "uninspectable_content"
+    # Refused by the receive stage as it arrived, before any inspection.
+    MALFORMED_MESSAGE = "malformed_message"  # a bare CR or LF, or a NUL (SMTP smuggling)
+    MESSAGE_TOO_LARGE = "message_too_large"  # past [server] max_message_size
 
 
 class Action(StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.model import Encryption, InformationType
+from gateway.model import Encryption, InformationType, ReasonCode
 
 TYPE_WORDS: dict[InformationType, str] = {
     InformationType.UK_NHS_NUMBER: "NHS number",
@@ -36,6 +36,20 @@ ENCRYPTION_WORDS: dict[Encryption, str] = {
     Encryption.AES_256: "AES-256 encryption",
     Encryption.RC4: "RC4 encryption",
     Encryption.UNKNOWN: "an unrecognised encryption",
+}
+
+# The reasons the receive stage refuses content as it arrives (DATA's 550
+# or 552), before any inspection: the audit record's reason texts.
+REFUSED_ON_ARRIVAL_WORDS: dict[ReasonCode, str] = {
+    ReasonCode.MALFORMED_MESSAGE: (
+        "The message was refused as it arrived: it had a line ending that was not "
+        "CR LF, or a NUL character (the sending system is faulty, or it tried SMTP "
+        "smuggling). Nothing in it was checked or sent."
+    ),
+    ReasonCode.MESSAGE_TOO_LARGE: (
+        "The message was refused as it arrived: it is larger than the gateway "
+        "accepts. Nothing in it was checked or sent."
+    ),
 }
 
 _KIND_WORDS = (

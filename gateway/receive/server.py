@@ -9,7 +9,10 @@ DSN NOTIFY/ORCPT kept) -> DATA (read in chunks up to the terminator, checked
 and unstuffed as it streams, spooled to a temporary file when large; bare
 CR/LF or NUL refused; see `data`) -> the `Acceptor` given by the composition
 root decides and answers.  This module knows nothing about
-detection or policy: the acceptor returns the reply line.
+detection or policy: the acceptor returns the reply line.  Content refused
+here after DATA (bare line endings, too big) is told to the composition
+root's `RefusalRecorder` before the 550 or 552 goes out (every message
+received gets its audit record there); when it cannot record it, 451.
 
 Replies to pipelined commands go out together, in one write, as Postfix's
 smtpd sends them (see `GatewaySMTP.push`).  Any exception while handling a
@@ -40,7 +43,7 @@ from typing import Any, Final, Protocol
 import structlog
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from gateway.model import Envelope, RecipientDsn
+from gateway.model import Envelope, ReasonCode, RecipientDsn
 from gateway.receive import replies
 from gateway.receive.addresses import address_problem
 from gateway.receive.data import (
@@ -68,6 +71,18 @@ class Acceptor(Protocol):
         self, envelope: Envelope, content: MessageContent, ahead: object = None
     ) -> Awaitable[str]: ...
 
+
+class RefusalRecorder(Protocol):
+    """Records a transaction whose content this stage refused after DATA,
+    for `reason`, before the refusal goes out; `size` is the content bytes
+    read.  The content itself is not handed over: it was not kept.  Raising
+    means nothing was recorded: the client is then told 451, to try again,
+    never refused without the record.
+    """
+
+    def __call__(self, envelope: Envelope, reason: ReasonCode, size: int) -> Awaitable[None]: ...
+
+
 Authenticator = Callable[[str, str], bool]
 
 _XTEXT = re.compile(r"^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*$")
@@ -93,6 +108,13 @@ _AIOSMTPD_REPLIES: Final = MappingProxyType({
 _AIOSMTPD_UNRECOGNISED = re.compile(r'500 Error: command ".*" not recognized', re.DOTALL)
 # `500 Error: (ValueError) <text>`: `handle_exception` itself failed.
 _AIOSMTPD_EXCEPTION = re.compile(r"500 Error: \(\w+\) ")
+# DATA's refusals of the content itself, each with the reason it is recorded
+# under (`RefusalRecorder`).  Not 451 (a spool that failed is the gateway's
+# problem, and the client tries again).
+_REFUSAL_REASONS: Final = MappingProxyType({
+    replies.S550_BARE_LINE_ENDING: ReasonCode.MALFORMED_MESSAGE,
+    replies.S552_TOO_BIG: ReasonCode.MESSAGE_TOO_LARGE,
+})
 
 
 @dataclass
@@ -140,9 +162,11 @@ class GatewaySMTP(SMTP):
         acceptor: Acceptor,
         is_shutting_down: Callable[[], bool],
         authenticator: Authenticator | None = None,
+        refusals: RefusalRecorder | None = None,
     ) -> None:
         self._config = config
         self._acceptor = acceptor
+        self._refusals = refusals
         self._is_shutting_down = is_shutting_down
         self._check_password = authenticator
         self._txn = _Transaction()
@@ -578,10 +602,10 @@ class GatewaySMTP(SMTP):
     async def _receive_message(self) -> None:
         """DATA after its 354: the content, the acceptor's answer, the reply."""
         started = time.monotonic()
-        content, ahead, status = await self._read_data(started + self._config.data_timeout)
+        content, ahead, status, size = await self._read_data(
+            started + self._config.data_timeout)
         if status is not None:
-            self._set_post_data_state()
-            await self.push(status)
+            await self._refuse(status, size)
             return
         assert content is not None
         try:
@@ -597,11 +621,34 @@ class GatewaySMTP(SMTP):
             self._answering_data = False
             self._reset_timeout()
 
-    async def _accept(self, content: MessageContent, ahead: object = None) -> str:
-        """Hand the transaction to the acceptor; its reply line."""
+    async def _refuse(self, status: str, size: int) -> None:
+        """Answer DATA with the refusal `status`, once the refusal is
+        recorded (see `RefusalRecorder`); 451 when it could not be."""
+        reason = _REFUSAL_REASONS.get(status)
+        envelope = self._envelope()
+        self._set_post_data_state()
+        if reason is not None and self._refusals is not None:
+            # The record's commit, not the client, is waited for now.
+            self._reset_timeout(self._config.inspect_timeout + 30)
+            try:
+                await self._refusals(envelope, reason, size)
+            except Exception as exc:  # never a refusal without its record
+                log.error("refusal_not_recorded", error=type(exc).__name__)
+                status = replies.S451_INTERNAL
+        # DATA's own answer, even while shutting down: a refusal recorded but
+        # told 421 would come again, and be recorded again.
+        self._answering_data = True
+        try:
+            await self.push(status)
+        finally:
+            self._answering_data = False
+            self._reset_timeout()
+
+    def _envelope(self) -> Envelope:
+        """The transaction as the client gave it, for the acceptor."""
         session = self.session
         peer = session.peer if session is not None else ""
-        envelope = Envelope(
+        return Envelope(
             mail_from=self._txn.mail_from or "",
             rcpt_tos=tuple(self._txn.recipients),
             rcpt_dsn=tuple(self._txn.rcpt_dsn),
@@ -614,6 +661,10 @@ class GatewaySMTP(SMTP):
             auth_user=(str(session.auth_data) if session and session.authenticated else None),
             tls=session is not None and session.ssl is not None,
         )
+
+    async def _accept(self, content: MessageContent, ahead: object = None) -> str:
+        """Hand the transaction to the acceptor; its reply line."""
+        envelope = self._envelope()
         self._set_post_data_state()
         # The decision's own bound, plus, for a spooled message, the wait for
         # its turn among the large ones (`large_message_concurrency`).
@@ -638,9 +689,9 @@ class GatewaySMTP(SMTP):
 
     async def _read_data(
         self, deadline: float
-    ) -> tuple[MessageContent | None, object, str | None]:
+    ) -> tuple[MessageContent | None, object, str | None, int]:
         """Read DATA to its terminator, in chunks.  Returns (content, what
-        `read_ahead` made of it or None, error reply).
+        `read_ahead` made of it or None, error reply, content bytes read).
 
         The content keeps its CRLF line endings, dot-unstuffed (see
         `read_data`): bytes, or a `SpooledBody` above the spool threshold
@@ -664,14 +715,14 @@ class GatewaySMTP(SMTP):
             await read_data(reader, collector, _DATA_CHUNK, lambda: self._data_progress(deadline))
             if collector.oversize:
                 log.info("data_refused", reason="too_big")
-                return None, None, replies.S552_TOO_BIG
+                return None, None, replies.S552_TOO_BIG, collector.size
             if collector.bare_line_ending:
                 log.warning("data_refused", reason="bare_line_ending")
-                return None, None, replies.S550_BARE_LINE_ENDING
+                return None, None, replies.S550_BARE_LINE_ENDING, collector.size
             if collector.spool_error is not None:
                 log.error("data_spool_failed", error=type(collector.spool_error).__name__)
-                return None, None, replies.S451_INTERNAL
-            return collector.result(), collector.ahead, None
+                return None, None, replies.S451_INTERNAL, collector.size
+            return collector.result(), collector.ahead, None, collector.size
         finally:
             setattr(reader, "_limit", saved_limit)  # noqa: B010
             collector.close()  # a spooled result was handed over already

@@ -1,0 +1,111 @@
+"""Content the receive stage refuses after DATA (bare line endings, too big)
+is still a message the gateway received: one audit record, verdict reject,
+its reason code, events received and rejected, durable before the 550 or
+552; a record that cannot be written turns the refusal into 451."""
+
+from __future__ import annotations
+
+import pytest
+from gwtest import SmtpConn, make_message
+from sqlalchemy import func, select
+
+from gateway.audit import AuditQuery, SearchFilter, verify
+from gateway.db import audit_records
+
+SENDER = "alice@sender.example"
+RECIPIENTS = ("bob@recipient.example", "carol@recipient.example")
+BARE_LF = (b"From: alice@sender.example\r\nTo: bob@recipient.example\r\n"
+           b"Subject: first\r\n\r\nhello\r\nbare\nLF\r\n")
+# Over the test configuration's max_message_size (1,000,000 bytes).
+TOO_BIG = make_message(body=("y" * 998 + "\r\n") * 1100)
+
+
+async def refused(port: int, content: bytes) -> tuple[int, str]:
+    """One transaction whose content is refused; the DATA reply."""
+    conn = await SmtpConn.open(port)
+    assert (await conn.cmd("EHLO client.example"))[0] == 250
+    assert (await conn.cmd(f"MAIL FROM:<{SENDER}>"))[0] == 250
+    for address in RECIPIENTS:
+        assert (await conn.cmd(f"RCPT TO:<{address}>"))[0] == 250
+    assert (await conn.cmd("DATA"))[0] == 354
+    code, text = await conn.cmd(content + b".")
+    # The session goes on: the refusal ended the transaction, not the connection.
+    assert (await conn.cmd("NOOP"))[0] == 250
+    await conn.close()
+    return code, text
+
+
+async def record_count(gw) -> int:
+    async with gw.engine.connect() as db:
+        return int((await db.execute(select(func.count()).select_from(audit_records))).scalar())
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "status", "reason"),
+    [
+        pytest.param(BARE_LF, 550, "5.5.2", "malformed_message", id="bare-LF"),
+        pytest.param(TOO_BIG, 552, "5.3.4", "message_too_large", id="too-big"),
+    ],
+)
+async def test_content_refused_after_data_has_one_audit_record(
+    gateway, sink, content, code, status, reason
+):
+    assert await record_count(gateway) == 0
+    got, text = await refused(gateway.port, content)
+    assert (got, text.split()[0]) == (code, status), text
+
+    # Durable before the reply: counted at once, with no waiting.
+    assert await record_count(gateway) == 1
+    (document,) = await AuditQuery(gateway.engine).search(SearchFilter())
+    assert document["verdict"] == "reject"
+    assert [r["code"] for r in document["reasons"]] == [reason]
+    assert all(r["text"] for r in document["reasons"])
+    assert document["sender"] == SENDER
+    assert [r["address"] for r in document["recipients"]] == list(RECIPIENTS)
+    assert document["received_at"]
+    assert [e["type"] for e in document["events"]] == ["received", "rejected"]
+    assert document["events"][1]["detail"]["reasons"] == [reason]
+    # Nothing of the content was read: no subject, no types, no attachments.
+    assert (document["subject"], document["information_types"], document["attachments"]) == (
+        "", [], [])
+    # It is found by its reason, as any other refusal is.
+    found = await AuditQuery(gateway.engine).search(SearchFilter(reason=reason))
+    assert [d["id"] for d in found] == [document["id"]]
+    report = await verify(gateway.engine)
+    assert report.ok, report.problems
+    assert await sink.stays_empty(0.3)
+
+
+async def test_refusal_whose_record_cannot_be_written_answers_451(gateway, sink, monkeypatch):
+    """Fail closed: no 550 goes out without its record; 451 asks the client
+    to try again, when the record can be written."""
+
+    def broken(*args: object, **kwargs: object):
+        async def write(conn: object) -> None:
+            raise RuntimeError("the database is away")
+
+        return write
+
+    monkeypatch.setattr(gateway.audit, "record_op", broken)
+    got, text = await refused(gateway.port, BARE_LF)
+    assert (got, text.split()[0]) == (451, "4.3.0"), text
+    assert "database" not in text
+    assert await record_count(gateway) == 0
+    monkeypatch.undo()
+    got, text = await refused(gateway.port, BARE_LF)
+    assert (got, text.split()[0]) == (550, "5.5.2"), text
+    assert await record_count(gateway) == 1
+
+
+async def test_refused_inbound_receipt_gets_no_record(gateway, sink):
+    """Mail to the receipts domain (taken from anyone) is no message the
+    gateway relays: refused or taken, it adds no record of its own."""
+    conn = await SmtpConn.open(gateway.port)
+    await conn.cmd("EHLO mta.recipient.example")
+    assert (await conn.cmd("MAIL FROM:<>"))[0] == 250
+    assert (await conn.cmd("RCPT TO:<r-anything@receipts.gateway.example.org>"))[0] == 250
+    assert (await conn.cmd("DATA"))[0] == 354
+    code, text = await conn.cmd(BARE_LF + b".")
+    await conn.close()
+    assert (code, text.split()[0]) == (550, "5.5.2"), text
+    assert await record_count(gateway) == 0
