@@ -13,7 +13,11 @@ approve --by`, the console) is named by its `approved` event, and every
 reader shows that approver as the record's `authorised_by` (`authoriser`);
 what the message itself said stays in the document, and readers that show
 both call it `authorised_by_stated`.  The view audit_records_v says the
-same (migration 0011).
+same (migration 0011).  A held message the approver refused (`gateway held
+reject`, its `rejected` event naming them `by`) was authorised by no one:
+its `authorised_by` is empty, `outcome` "refused" and `decided_by` the
+approver, and `--verdict reject` finds it beside the messages refused on
+arrival (`decision`).  The view still shows what the message said for it.
 
 Events are asked about as the recipient searched for had them: with
 `--recipient`, `--event` counts the events of that recipient (those whose
@@ -281,7 +285,13 @@ class AuditQuery:
             conditions.append(
                 _match(_lower(dialect, _r.c.marking, f.marking), f.marking.strip().lower()))
         if f.verdict:
-            conditions.append(_r.c.verdict == f.verdict.strip().lower())
+            verdict = f.verdict.strip().lower()
+            matched: ColumnElement[bool] = _r.c.verdict == verdict
+            if verdict == REJECT:
+                # Held, then refused by the approver: never sent either.
+                matched = or_(matched, and_(_r.c.verdict == HOLD,
+                                            _has_event(dialect, EventType.REJECTED.value)))
+            conditions.append(matched)
         if f.purpose:
             pattern = f"%{_escape_like(f.purpose.strip().lower())}%"
             conditions.append(
@@ -305,13 +315,29 @@ class AuditQuery:
             rows = (await conn.execute(self.search_statement(f, limit))).all()
             return await _with_events(conn, rows)
 
-    async def get(self, record_id: str) -> dict[str, Any] | None:
+    async def count_matching(self, f: SearchFilter) -> int:
+        """How many records `f` matches, however many a search's limit shows."""
+        matching = self.search_statement(f, None).order_by(None).subquery()
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                select(*_record_columns()).where(_r.c.id == record_id)
-            )).all()
-            found = await _with_events(conn, rows)
-        return found[0] if found else None
+            await _unicode_lower_on(conn)
+            return int((await conn.execute(
+                select(func.count()).select_from(matching))).scalar_one())
+
+    async def get(self, record_id: str) -> dict[str, Any] | None:
+        """One record by its id.  The gateway's ids (queue ids) are made of
+        upper-case letters and digits only, so an id typed in lower case is
+        the same id; tried as typed first (ids written otherwise, such as a
+        purge's, are found so)."""
+        typed = record_id.strip()
+        async with self.engine.connect() as conn:
+            for candidate in dict.fromkeys((typed, typed.upper())):
+                rows = (await conn.execute(
+                    select(*_record_columns()).where(_r.c.id == candidate)
+                )).all()
+                if rows:
+                    found = await _with_events(conn, rows)
+                    return found[0] if found else None
+        return None
 
     # -- export ----------------------------------------------------------------
 
@@ -379,13 +405,30 @@ class AuditQuery:
                         _t.c.field == field, *in_range(_t.c.received_at)
                     ).group_by(_t.c.value)
                 )
+            # Records none of whose recipients is on the allow-list have no
+            # organisation: counted apart, so that the table accounts for
+            # every record.
+            report["not_on_allow_list"] = int((await conn.execute(
+                select(func.count()).select_from(_r).where(
+                    *records, ~exists().where(_t.c.record_seq == _r.c.seq,
+                                              _t.c.field == "organisation"))
+            )).scalar_one())
+            # What became of the held messages: approved, refused by the
+            # approver (their `rejected` event), or not decided yet.
+            dialect = conn.dialect.name
+            held = [_r.c.verdict == HOLD, *records]
+            refused = _has_event(dialect, EventType.REJECTED.value)
+            approved = _has_event(dialect, EventType.APPROVED.value)
+            outcome = case((refused, REFUSED), (approved, APPROVED), else_=UNDECIDED)
+            report["held_outcome"] = await grouped(
+                select(outcome, func.count()).where(*held).group_by(outcome)
+            )
             sender = func.lower(_r.c.sender)
             report["by_sender"] = await grouped(
                 select(sender, func.count()).where(and_(True, *records)).group_by(sender)
             )
             # How many of these records reached each stage (e.g. how many were
             # never confirmed delivered): records with at least one such event.
-            dialect = conn.dialect.name
             kept = _kept(dialect)
             events = union_all(
                 select(_e.c.type.label("type"), _e.c.record_id.label("record_id"))
@@ -445,6 +488,7 @@ async def _with_events(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[
         await _from_columns(conn, damaged_ids, documents)
     for doc in documents.values():
         doc["authorised_by_stated"] = doc.get("authorised_by")
+        doc["outcome"], doc["decided_by"] = decision(doc)
         doc["authorised_by"] = authoriser(doc)
     return [documents[i] for i in ids]
 
@@ -468,15 +512,43 @@ _DOCUMENT_TEXTS = ("information_types",)  # lists of strings
 _DOCUMENT_VALUES = ("subject", "consent", "authorised_by", "method")  # strings or null
 
 
+HOLD = "hold"
+REJECT = "reject"
+# What an approver decided about a held message (`decision`, `outcome`).
+APPROVED = "approved"
+REFUSED = "refused"
+UNDECIDED = "undecided"
+
+
+def decision(document: dict[str, Any]) -> tuple[str | None, str | None]:
+    """What the approver decided about the record's held message, and who:
+    ("approved", name), ("refused", name), or (None, None) when no one has
+    (not held, or still waiting).  A refusal is a `rejected` event naming
+    its approver `by` (gateway.queue.held); one written as a message
+    arrived names no one and is not a decision."""
+    found: tuple[str | None, str | None] = (None, None)
+    for event in document.get("events") or []:
+        detail = event.get("detail") or {}
+        if event.get("type") == EventType.APPROVED.value:
+            by = detail.get("authorised_by") or detail.get("by")
+            found = (APPROVED, str(by) if by else None)
+        elif event.get("type") == EventType.REJECTED.value and detail.get("by"):
+            found = (REFUSED, str(detail["by"]))
+    return found
+
+
 def authoriser(document: dict[str, Any]) -> str | None:
     """Who authorised the record's message: the approver its last `approved`
     event names, else whoever the message said (X-Authorised-By or an
-    `Authorised by:` line).  `document` is a stored one, with its events;
-    a document `_with_events` read has this as `authorised_by` already."""
+    `Authorised by:` line); no one when the approver refused it (it was
+    never sent).  `document` is a stored one, with its events; a document
+    `_with_events` read has this as `authorised_by` already."""
+    outcome, by = decision(document)
+    if outcome == REFUSED:
+        return None
     named = document.get("authorised_by_stated", document.get("authorised_by"))
-    for event in document.get("events") or []:
-        if event.get("type") == EventType.APPROVED.value:
-            named = (event.get("detail") or {}).get("authorised_by") or named
+    if outcome == APPROVED and by:
+        named = by
     return str(named) if named else None
 
 

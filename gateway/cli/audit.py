@@ -5,7 +5,15 @@ Times on the command line are dates (`2026-01-31`), date-times
 (`2026-01-31T14:00`, UTC unless an offset is given) or ages (`30d`, `12w`:
 that long ago).  `--since` is inclusive; `--until` is exclusive, except that
 a bare date includes that whole day.  Output times are UTC ISO 8601.
-Exit codes: 0 done, 1 a problem (verification failed, record not found).
+Exit codes: 0 done, 1 a problem (verification failed, record not found),
+2 arguments that cannot all hold (a period ending before it starts, an
+event both required and excluded).
+
+Every reader gives the same account of a record: its events with their
+detail (who confirmed, where a password went, the approver's note), who
+authorised it (`authorised_by`: the approver once approved, no one once
+refused; `authorised_by_stated` what the message said) and what the
+approver decided (`outcome`, `decided_by`: gateway.audit.query.decision).
 """
 
 from __future__ import annotations
@@ -61,13 +69,15 @@ RECORD_KEYS = ("id", "message_id", "received_at", "sender", "recipients", "subje
                "consent", "authorised_by", "information_types", "marking", "verdict", "reasons",
                "method", "attachments", "events")
 VERDICTS = ("deliver", "protect", "reject", "hold")
+# Beside the DESIGN.md keys, in JSON output and at the end of each CSV row.
+DECISION_KEYS = ("authorised_by_stated", "outcome", "decided_by")
 # verify's helpers plus its own connection must fit the engine's pool (10 + 10).
 _MAX_VERIFY_WORKERS = 16
 CSV_COLUMNS = ("id", "message_id", "received_at", "sender", "recipient_addresses",
                "recipient_names", "recipient_job_titles", "recipient_departments",
                "recipient_organisations", "recipient_telephones", "subject", "purpose", "consent",
                "authorised_by", "information_types", "marking", "verdict", "reasons", "method",
-               "attachments", "events")
+               "attachments", "events", *DECISION_KEYS, "event_details")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,7 +95,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         type=known_value("type", InformationType),
                         help="information type, e.g. uk_nhs_number (* wildcard)")
     search.add_argument("--marking", help="protective marking, e.g. OFFICIAL-SENSITIVE")
-    search.add_argument("--verdict", choices=VERDICTS)
+    search.add_argument("--verdict", choices=VERDICTS,
+                        help="reject also finds held messages the approver refused")
     search.add_argument("--reason", type=known_value("reason", ReasonCode),
                         help="reason code, e.g. unencrypted_attachment (* wildcard)")
     search.add_argument("--purpose", help="text the stated purpose contains")
@@ -273,9 +284,13 @@ def _keys(settings: Settings) -> AuditKeys:
 
 
 def public(document: dict[str, Any]) -> dict[str, Any]:
-    """The DESIGN.md audit record: its keys in order, events as {at, type}."""
+    """The DESIGN.md audit record, its keys in order, each event with its
+    detail ({at, type, detail}: details hold no personal data from the
+    message nor any password), then DECISION_KEYS."""
     out = {key: document.get(key) for key in RECORD_KEYS}
-    out["events"] = [{"at": e["at"], "type": e["type"]} for e in document.get("events", [])]
+    out["events"] = [{"at": e["at"], "type": e["type"], "detail": e.get("detail")}
+                     for e in document.get("events", [])]
+    out.update((key, document.get(key)) for key in DECISION_KEYS)
     if document.get("damaged"):
         out["damaged"] = document["damaged"]  # see gateway.audit.query._with_events
     return out
@@ -332,6 +347,9 @@ def _csv_cells(document: dict[str, Any]) -> list[str]:
         "; ".join(r.get("code", "") for r in document.get("reasons") or []),
         document.get("method") or "", attachments,
         "; ".join(f"{e['type']}@{e['at']}" for e in document.get("events") or []),
+        *(document.get(key) or "" for key in DECISION_KEYS),
+        # One cell, so that a record stays one row: the events as JSON.
+        json.dumps(public(document)["events"], ensure_ascii=False, sort_keys=True),
     ]
 
 
@@ -342,7 +360,30 @@ def _short_time(iso: str | None) -> str:
 # -- search / show --------------------------------------------------------------------
 
 
+def _contradiction(args: argparse.Namespace) -> str | None:
+    """Why the arguments can match nothing whatever the trail holds, if so:
+    such a search said "0 record(s)", as if the trail had been searched."""
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        return (f"--since ({args.since.isoformat()}) is not before --until "
+                f"({args.until.isoformat()}): the period is empty")
+    wanted = {e.type for e in getattr(args, "event", []) if e.present}
+    excluded = {e.type for e in getattr(args, "event", []) if not e.present}
+    both = sorted(wanted & excluded)
+    if both:
+        return f"--event has:{both[0]} and --event never:{both[0]} cannot both hold"
+    return None
+
+
+def _refuse_contradiction(args: argparse.Namespace) -> bool:
+    problem = _contradiction(args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def _search(args: argparse.Namespace) -> int:
+    if _refuse_contradiction(args):
+        return 2
     settings = settings_or_exit(args)
     query_filter = SearchFilter(
         since=args.since, until=args.until, sender=args.sender, recipient=args.recipient,
@@ -350,9 +391,16 @@ def _search(args: argparse.Namespace) -> int:
         marking=args.marking, verdict=args.verdict, reason=args.reason, purpose=args.purpose,
         events=tuple(args.event),
     )
-    documents: list[dict[str, Any]] = _with_engine(
-        settings, lambda engine: AuditQuery(engine).search(query_filter, max(0, args.limit))
-    )
+    limit = max(0, args.limit)
+
+    async def work(engine: AsyncEngine) -> tuple[list[dict[str, Any]], int]:
+        query = AuditQuery(engine)
+        found = await query.search(query_filter, limit)
+        # Counted only when the limit may have cut the answer short.
+        matching = await query.count_matching(query_filter) if len(found) >= limit else len(found)
+        return found, matching
+
+    documents, matching = _with_engine(settings, work)
     if args.format == "json":
         for document in documents:
             print(json.dumps(public(document), ensure_ascii=False))
@@ -363,6 +411,11 @@ def _search(args: argparse.Namespace) -> int:
             writer.writerow(csv_row(document))
     else:
         _print_table(documents)
+    if matching > len(documents):
+        # On stderr: json and csv on stdout stay only records.
+        print(f"showing {len(documents)} of {matching} matching record(s): "
+              f"{matching - len(documents)} more (--limit {matching} to see them all)",
+              file=sys.stderr)
     warn_damaged(sum(1 for d in documents if d.get("damaged")))
     return 0
 
@@ -373,7 +426,10 @@ def _print_table(documents: list[dict[str, Any]]) -> None:
     for d in documents:
         events = d.get("events") or []
         rows.append((
-            _short_time(d.get("received_at")), d.get("id") or "", d.get("verdict") or "",
+            # A held message's verdict stays `hold`; what the approver made
+            # of it is beside it, "hold (refused)", as `--verdict reject` finds it.
+            _short_time(d.get("received_at")), d.get("id") or "",
+            (d.get("verdict") or "") + (f" ({d['outcome']})" if d.get("outcome") else ""),
             d.get("sender") or "",
             ", ".join(r.get("address", "") for r in d.get("recipients") or []),
             ", ".join(d.get("information_types") or []) or "-",
@@ -406,11 +462,17 @@ def _show(args: argparse.Namespace) -> int:
 
 def authorised_text(d: dict[str, Any]) -> str | None:
     """`authorised_by` (the approver, once approved: gateway.audit.query.
-    authoriser), saying so, and what the message itself said when that differs."""
+    authoriser), saying so, and what the message itself said when that
+    differs; once refused, no one, and who refused it."""
     named = d.get("authorised_by")
-    if not any(e.get("type") == EventType.APPROVED.value for e in d.get("events") or []):
-        return named
     stated = d.get("authorised_by_stated")
+    outcome = d.get("outcome")
+    if outcome == "refused":
+        said = f"; the message said {stated}" if stated else ""
+        return f"no one (refused by {d.get('decided_by')}{said})"
+    if outcome != "approved" and not any(
+            e.get("type") == EventType.APPROVED.value for e in d.get("events") or []):
+        return named
     said = f"; the message said {stated}" if stated and stated != named else ""
     return f"{named} (approved{said})"
 
@@ -663,13 +725,17 @@ class _ExportFile:
 # -- report -----------------------------------------------------------------------------------
 
 
-_REPORT_TABLES = (("by_verdict", "Verdict"), ("by_reason", "Reason"),
+_REPORT_TABLES = (("by_verdict", "Verdict"),
+                  ("held_outcome", "Held messages: the approver's decision"),
+                  ("by_reason", "Reason"),
                   ("by_information_type", "Information type"),
                   ("by_organisation", "Recipient organisation"), ("by_sender", "Sender"),
                   ("by_event", "Records with event"))
 
 
 def _report(args: argparse.Namespace) -> int:
+    if _refuse_contradiction(args):
+        return 2
     settings = settings_or_exit(args)
     report: dict[str, Any] = _with_engine(
         settings, lambda engine: AuditQuery(engine).report(args.since, args.until)
@@ -681,18 +747,26 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+_NOT_ON_ALLOW_LIST = "(not on the allow-list)"
+
+
 def format_report(report: dict[str, Any], top: int = 20) -> str:
     out = io.StringIO()
     period = f"{report['since'] or 'the beginning'} to {report['until'] or 'now'}"
     out.write(f"Audit report: {period}\nRecords: {report['records']}\n")
     for key, title in _REPORT_TABLES:
-        counts: dict[str, int] = report[key]
+        counts: dict[str, int] = report.get(key) or {}
+        # Records of no organisation, after the top ones: the table then
+        # accounts for every record.
+        apart = report.get("not_on_allow_list") if key == "by_organisation" else None
         out.write(f"\n{title}\n")
-        if not counts:
+        if not counts and not apart:
             out.write("  (none)\n")
             continue
         # Senders and organisations as they read (gateway.audit.display).
         items = [(visible(k or "-"), c) for k, c in list(counts.items())[:top]]
+        if apart:
+            items.append((_NOT_ON_ALLOW_LIST, int(apart)))
         width = min(50, max(len(k) for k, _ in items))
         for name, count in items:
             out.write(f"  {name[:50]:<{width}}  {count:>8}\n")

@@ -94,12 +94,13 @@ def test_search_json_is_the_design_record(config, capsys):
     assert list(lines[0]) == [
         "id", "message_id", "received_at", "sender", "recipients", "subject", "purpose",
         "consent", "authorised_by", "information_types", "marking", "verdict", "reasons",
-        "method", "attachments", "events",
+        "method", "attachments", "events", "authorised_by_stated", "outcome", "decided_by",
     ]
     assert lines[0]["events"][-1] == {
-        "at": (NOW - timedelta(hours=20)).isoformat(), "type": "delivery_confirmed"
+        "at": (NOW - timedelta(hours=20)).isoformat(), "type": "delivery_confirmed",
+        "detail": {},
     }
-    assert set(lines[0]["events"][0]) == {"at", "type"}
+    assert set(lines[0]["events"][0]) == {"at", "type", "detail"}
 
 
 @pytest.mark.parametrize(("args", "expected"), [
