@@ -17,7 +17,7 @@ same (migration 0011).  A held message the approver refused (`gateway held
 reject`, its `rejected` event naming them `by`) was authorised by no one:
 its `authorised_by` is empty, `outcome` "refused" and `decided_by` the
 approver, and `--verdict reject` finds it beside the messages refused on
-arrival (`decision`).  The view still shows what the message said for it.
+arrival (`decision`).  The view says the same (migration 0014).
 
 Events are asked about as the recipient searched for had them: with
 `--recipient`, `--event` counts the events of that recipient (those whose

@@ -244,3 +244,27 @@ def test_the_organisation_table_accounts_for_recipients_not_on_the_allow_list(
     section = out.split("Recipient organisation\n")[1].split("\n\n")[0]
     assert [line.rsplit(None, 1) for line in section.splitlines()] == [
         ["  Riverside NHS Trust", "1"], ["  (not on the allow-list)", "1"]]
+
+
+async def _view(url: str) -> dict[str, tuple[object, ...]]:
+    from sqlalchemy import text
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT id, authorised_by, authorised_by_stated, outcome, decided_by "
+                "FROM audit_records_v"))).all()
+    finally:
+        await engine.dispose()
+    return {str(row[0]): tuple(row[1:]) for row in rows}
+
+
+def test_the_view_says_a_refused_held_message_was_authorised_by_no_one(decided, db_url):
+    """audit_records_v, for auditors' own tools, gives the account the CLI
+    gives (migration 0014): no authoriser for a refusal, and the decision."""
+    rows = asyncio.run(_view(db_url))
+    assert rows["rd-refused"] == (None, STATED, "refused", APPROVER)
+    assert rows["rd-approved"] == (APPROVER, STATED, "approved", APPROVER)
+    assert rows["rd-waiting"] == (STATED, STATED, None, None)
+    assert rows["rd-on-arrival"][2:] == (None, None)  # refused by the rules, not a person

@@ -12,7 +12,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.audit import AuditTrail, purge, verify
+from gateway.audit import AuditEvent, AuditTrail, EventType, purge, verify
 from gateway.errors import StoreError
 
 pytestmark = pytest.mark.postgres
@@ -39,6 +39,30 @@ async def test_app_role_appends_and_reads(pg_engine):
         count = (await conn.execute(text("SELECT count(*) FROM audit_records_v"))).scalar()
     assert count == 1
     assert (await verify(pg_engine)).ok
+
+
+@pytest.mark.parametrize("role", ["gateway_app", "gateway_auditor"])
+async def test_the_roles_read_the_views_decision_columns(pg_engine, role):
+    """audit_records_v calls functions for the approver and the refuser
+    (migrations 0011, 0014): each reading role may run them."""
+    approved, refused = make_record("role-approved"), make_record("role-refused")
+    at = approved.received_at
+    async with pg_engine.begin() as conn:
+        for record in (approved, refused):
+            await AuditTrail().append_record(conn, record, life(record)[:1])
+        await AuditTrail().append_events(conn, approved.id, [AuditEvent(
+            EventType.APPROVED, at, {"by": "Sarah Approver", "authorised_by": "Sarah Approver"})])
+        await AuditTrail().append_events(conn, refused.id, [AuditEvent(
+            EventType.REJECTED, at, {"by": "Sarah Approver", "note": ""})])
+    async with pg_engine.begin() as conn:
+        await as_role(conn, role)
+        rows = (await conn.execute(text(
+            "SELECT id, authorised_by, outcome, decided_by FROM audit_records_v ORDER BY id"
+        ))).all()
+    assert [tuple(r) for r in rows] == [
+        ("role-approved", "Sarah Approver", "approved", "Sarah Approver"),
+        ("role-refused", None, "refused", "Sarah Approver"),
+    ]
 
 
 @pytest.mark.parametrize("statement", [
