@@ -377,8 +377,19 @@ class Dispatcher:
                     # unreachable): the bounce quotes what a receiving
                     # system said before, if one ever did.
                     result = replace(result, last_remote=remote_reply(queued[result.address]))
-                outcomes.append(RecipientOutcome(result.address, RecipientState.FAILED,
-                                                 result.code, result.message))
+                if result.by_gateway:
+                    # Given up by the gateway (the administrator, an expiry
+                    # on its own failures): the recipient keeps what a
+                    # receiving system last said, if one ever did; the
+                    # gateway's words are the message's last_error.
+                    previous = queued.get(result.address)
+                    outcomes.append(RecipientOutcome(
+                        result.address, RecipientState.FAILED,
+                        previous.last_code if previous else None,
+                        previous.last_reply if previous else None))
+                else:
+                    outcomes.append(RecipientOutcome(result.address, RecipientState.FAILED,
+                                                     result.code, result.message))
                 reason = why or ("rejected by upstream" if result.permanent else "expired in queue")
                 events.append(AuditEvent(EventType.DELIVERY_FAILED, at, {**detail, "why": reason}))
                 failed.append(result)
@@ -412,7 +423,8 @@ class Dispatcher:
         if bounce is not None:
             insert, _ = self._store.insert_op(bounce)
             also.append(insert)
-        last_error = temporary[0].message if temporary else None
+        last_error = temporary[0].message if temporary else next(
+            (f.message for f in failed if f.by_gateway), None)
         await self._store.record_attempt(message, outcomes, state, next_at, last_error, also)
         for result in results:
             outcome = "delivered" if result.ok else "failed" if result in failed else "deferred"

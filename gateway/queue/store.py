@@ -206,8 +206,10 @@ class QueuedMessage:
 class RecipientOutcome:
     address: str
     state: RecipientState
-    code: int
-    reply: str
+    # The receiving system's last reply for it: None when none ever answered
+    # (a failure of the gateway's own is the message's last_error instead).
+    code: int | None
+    reply: str | None
 
 
 def default_worker_id() -> str:
@@ -335,7 +337,8 @@ class QueueStore:
         recipient_rows = [
             {"m_id": message.id, "m_address": outcome.address,
              "m_pending": RecipientState.PENDING.value, "state": outcome.state.value,
-             "last_code": outcome.code, "last_reply": outcome.reply[:1000]}
+             "last_code": outcome.code,
+             "last_reply": outcome.reply[:1000] if outcome.reply is not None else None}
             for outcome in outcomes
         ]
         message_row = {

@@ -225,6 +225,12 @@ async def test_queue_bounce_gives_up_on_a_deferred_message(
     bounced = await wait_state(gw, queue_id, "bounced")
     states = {r.address: r.state for r in bounced.recipients}
     assert states == {"bob@recipient.example": "delivered", "carol@recipient.example": "failed"}
+    # `queue show`: a recipient's reply is a receiving system's (the last
+    # one, still), the gateway's own words are the message's last_error.
+    carol = next(r for r in bounced.recipients if r.address == "carol@recipient.example")
+    assert (carol.last_code, carol.last_reply) == (451, "4.2.0 mailbox busy")
+    assert bounced.last_error == (
+        "5.0.0 Delivery cancelled by the gateway's administrator after 1 attempt")
     from sqlalchemy import select
 
     from gateway.db import audit_events
