@@ -493,6 +493,8 @@ class Gateway:
         if route == "receipt":
             return await self.desk.accept(envelope, content)
         if route == "mixed":
+            # Refused, as any other message received, with its record first.
+            await self.record_refusal(envelope, ReasonCode.RECEIPT_ADDRESS_MIXED, len(content))
             return replies.S550_RECEIPTS_MIXED
         queue_id = new_queue_id()
         received_at = datetime.now(UTC)

@@ -55,6 +55,9 @@ class ReasonCode(StrEnum):
     # Refused by the receive stage as it arrived, before any inspection.
     MALFORMED_MESSAGE = "malformed_message"  # a bare CR or LF, or a NUL (SMTP smuggling)
     MESSAGE_TOO_LARGE = "message_too_large"  # past [server] max_message_size
+    # A receipt address of the gateway's beside other recipients: a receipt
+    # must never travel with mail that is relayed (it could release a password).
+    RECEIPT_ADDRESS_MIXED = "receipt_address_mixed"
 
 
 class Action(StrEnum):

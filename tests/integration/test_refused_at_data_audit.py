@@ -109,3 +109,31 @@ async def test_refused_inbound_receipt_gets_no_record(gateway, sink):
     await conn.close()
     assert (code, text.split()[0]) == (550, "5.5.2"), text
     assert await record_count(gateway) == 0
+
+
+async def test_receipt_address_beside_other_recipients_is_refused_with_its_record(
+    gateway, sink
+):
+    """A receipt address mixed with recipients the message would be relayed
+    to is refused (a receipt must never travel with relayed mail), and like
+    every message received it has its record, written before the 550."""
+    receipt = "r-anything@receipts.gateway.example.org"
+    conn = await SmtpConn.open(gateway.port)
+    assert (await conn.cmd("EHLO client.example"))[0] == 250
+    assert (await conn.cmd(f"MAIL FROM:<{SENDER}>"))[0] == 250
+    for address in (receipt, RECIPIENTS[0]):
+        assert (await conn.cmd(f"RCPT TO:<{address}>"))[0] == 250
+    assert (await conn.cmd("DATA"))[0] == 354
+    code, text = await conn.cmd(make_message() + b".")
+    await conn.close()
+    assert (code, text.split()[0]) == (550, "5.7.1"), text
+    assert "mixed" in text
+    assert await record_count(gateway) == 1
+    (document,) = await AuditQuery(gateway.engine).search(
+        SearchFilter(reason="receipt_address_mixed"))
+    assert document["verdict"] == "reject"
+    assert [r["address"] for r in document["recipients"]] == [receipt, RECIPIENTS[0]]
+    assert [e["type"] for e in document["events"]] == ["received", "rejected"]
+    assert document["subject"] == ""
+    assert (await verify(gateway.engine)).ok
+    assert await sink.stays_empty(0.3)
