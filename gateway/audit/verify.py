@@ -803,6 +803,11 @@ async def _walk(
             if following and following[0].prev_hash == prev:
                 check.problem(f"{row.label} inserted (seq {seq + 1} links past it)")
                 skipped = True
+            elif following is None and seq == head:
+                # Nothing after it to tell an edit of the last row from a
+                # row added after it: name both.
+                check.problem(f"{row.label} edited, or inserted at the chain's end "
+                              "(its content does not verify)")
             else:
                 check.problem(f"{row.label} edited")
         elif not linked and row.self_ok:

@@ -13,7 +13,7 @@ import importlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from gateway.audit import AuditKeys, AuditTrail, verify
@@ -162,6 +162,26 @@ async def test_a_carelessly_forged_insertion_is_named(engine, seed, tamper):
     )
     assert await problems(engine) == [
         f"event seq 4 (read_confirmed of {records[0].id}) inserted (seq 5 links past it)"
+    ]
+
+
+async def test_a_row_added_after_the_last_is_not_called_only_an_edit(engine, seed, tamper):
+    """With no row after it, a forged row at the chain's end looks like an
+    edited last row: the problem names both, so the auditor looks for both."""
+    records = await seed(2)
+    async with engine.connect() as conn:
+        last = max([(await conn.execute(select(func.max(table.c.seq)))).scalar_one()
+                    for table in (audit_records, audit_events)])
+    prev = await hash_at(engine, last)
+    await tamper(
+        "INSERT INTO audit_events (seq, record_id, at, type, detail, prev_hash, hash) "
+        "VALUES (:seq, :rid, :at, 'delivery_confirmed', '{}', :prev, :hash)",
+        seq=last + 1, rid=records[0].id, at=as_written(engine, datetime(2026, 3, 2, tzinfo=UTC)),
+        prev=prev, hash="f" * 64,
+    )
+    assert await problems(engine) == [
+        f"event seq {last + 1} (delivery_confirmed of {records[0].id}) edited, or inserted "
+        "at the chain's end (its content does not verify)"
     ]
 
 
