@@ -104,6 +104,21 @@ _NOT_PASSWORDS = frozenset(
         "too",
         "also",
         "still",
+        # "Password: phone me", "...: to follow", "...: TBC": arrangements, not passwords.
+        "phone",
+        "telephone",
+        "call",
+        "ring",
+        "text",
+        "tbc",
+        "tba",
+        "follow",
+        "later",
+        "shortly",
+        "soon",
+        "separate",
+        "email",
+        "e-mail",
     }
 )
 

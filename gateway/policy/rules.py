@@ -332,10 +332,35 @@ def _written_in(value: str, text: str) -> bool:
     return re.search(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text) is not None
 
 
+def _stated_but_opens_nothing(facts: Facts) -> list[tuple[int, AttachmentReport]]:
+    """Encrypted attachments nothing opened, when the text states a password
+    (a `Password: ...` line, the header) that opens nothing.
+
+    Such a password cannot be what the gateway holds and sends separately,
+    yet it would travel beside the attachment: most often the real one
+    mistyped, a character or two away from it."""
+    if not any(c.removable and not c.opens for c in facts.inspection.passwords):
+        return []
+    return [(n, a) for n, a in facts.encrypted
+            if not a.password_opens and a.encryption != Encryption.UNKNOWN]
+
+
 def password_in_message(facts: Facts) -> Reason | None:
     places = _unremovable(facts)
     if not places:
-        return None
+        unopened = _stated_but_opens_nothing(facts)
+        if not unopened:
+            return None
+        listed = attachment_list((n, a.content_type) for n, a in unopened)
+        return Reason(
+            ReasonCode.PASSWORD_IN_MESSAGE,
+            f"The message text gives a password, but it does not open {listed}: the gateway "
+            "cannot send it separately, and it would travel with the attachment (a mistyped "
+            "password is still close to the real one).",
+            "Check the password (capital letters count) and send the message again with the "
+            "right one on a line of its own ('Password: ...'), or take the password out and "
+            "telephone it to the recipient.",
+        )
     return Reason(
         ReasonCode.PASSWORD_IN_MESSAGE,
         f"The password for the attachment is written in {' and '.join(places)}, "
