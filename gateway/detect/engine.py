@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from gateway.detect._regex import BACKEND, MAX_MATCH, Candidate, MultiPattern, fold
 from gateway.detect.recognizer import Recognizer, words_regex
 from gateway.detect.registry import Registry, build_registry
-from gateway.detect.signature import BLOCK_START, block_at
+from gateway.detect.signature import BLOCK_START, block_at, business_blocks
 from gateway.model import Finding, InformationType, SegmentSource, TextSegment
 
 __all__ = ["DEFAULT_THRESHOLD", "DetectionEngine", "FirstStop", "build_engine"]
@@ -217,6 +217,10 @@ class DetectionEngine:
             return []
         self._support(candidates)
         kept = self._dedupe([c for c in candidates if c.score >= self.threshold])
+        if not self._whole_pass(segment) and any(
+            c.info_type is InformationType.UK_PHONE_NUMBER for c in kept
+        ):
+            kept = _without_own_numbers(text, kept)
         return [
             Finding(
                 info_type=c.info_type,
@@ -479,6 +483,33 @@ def _has_context(entry: _Compiled, text: str, low: int, start: int, end: int, hi
     return context is not None and bool(
         context.search(text, low, start) or context.search(text, end, high)
     )
+
+
+# A UK number as signatures write it: +44 (0)..., +44 ..., or 0...
+_NUMBER_IN_BLOCK = re.compile(r"(?:\+44[ ]?(?:\(0\)[ ]?)?|\(?0)[1-9][0-9 ()\-]{7,14}[0-9]")
+
+
+def _national(value: str) -> str:
+    """A UK number's digits as dialled at home: 0 and the rest."""
+    digits = "".join(filter(str.isdigit, value))
+    if value.lstrip().startswith("+44"):
+        digits = "0" + digits[2:].removeprefix("0")
+    return digits
+
+
+def _without_own_numbers(text: str, kept: list[_Scored]) -> list[_Scored]:
+    """Telephone numbers given again in the text's own signature or reply
+    header ("call me on ..." above "Tel: ..."): the writer's or the
+    correspondent's business contact, as the block itself is, not a person's
+    data being shared.  Looked for only when the text has a telephone
+    finding."""
+    blocks = business_blocks(text)
+    if not blocks:
+        return kept
+    own = {_national(m.group()) for start, end in blocks
+           for m in _NUMBER_IN_BLOCK.finditer(text, start, end)}
+    return [c for c in kept if c.info_type is not InformationType.UK_PHONE_NUMBER
+            or _national(text[c.start:c.end]) not in own]
 
 
 def _has_negative_context(

@@ -64,6 +64,12 @@ class PhoneNumberRecognizer(Recognizer):
         "enquiries", "general enquiries", "customer services", "customer service",
         "head office", "freephone", "direct line", "ddi", "ext", "extension",
         "out of hours", "duty desk", "front desk", "main line", "service desk",
+        # The writer's own number ("call me on", "my mobile is"): theirs to
+        # give, not a person's data being shared.  Phrases that only come
+        # before a number, so that "07700 900456, or call me on ..." does not
+        # excuse the number before them.
+        "me on", "me at", "my mobile", "my phone", "my number", "my work",
+        "my landline", "my desk", "my team",
     )  # fmt: skip
     CONTEXT_WINDOW = (50, 10)
     BUSINESS_CONTACT = True

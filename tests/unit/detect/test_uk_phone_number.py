@@ -14,6 +14,21 @@ CASES = [
     ("Kind regards,\nJo Bloggs\nFamily Support Worker\nTel: 0113 496 0999\n", None),
     ("-- \nJo Bloggs | Head of Year 9\nM: 07700 900456\n", None),
     ("The number 0999 999 9999 is not real", None),  # invalid range
+    # The writer's own number: theirs to give.
+    ("If anything is unclear please call me on 0161 496 0123.", None),
+    ("Please ring me on my mobile 07700 900123 this afternoon.", None),
+    ("My mobile is 07700 900123 if you need me.", None),
+    # ... which excuses no one else's number beside it.
+    ("Mum's mobile is 07700 900456, or call me on 0161 496 0123.", "07700 900456"),
+    ("Her mobile is 07700 900456, my mobile is 07700 900999.", "07700 900456"),
+    # A number the text's own signature gives is the writer's, however spelt.
+    ("Jo's mobile for the visit: +44 7700 900123.\n\nKind regards\nJo Bloggs\n"
+     "Family Support Worker\nM: 07700 900 123 | T: 0113 496 0999\n", None),
+    ("Mobile for the visit: 07700 900123\n\nKind regards,\nJo Bloggs\n"
+     "Family Support Worker\nMob: +44 (0)7700 900123\n", None),
+    # ... and no other number.
+    ("Mum's mobile is 07700 900456.\n\nKind regards,\nJo Bloggs\n"
+     "Family Support Worker\nMob: 07700 900123\n", "07700 900456"),
 ]
 
 
