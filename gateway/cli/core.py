@@ -174,7 +174,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     settings = settings_or_exit(args)
     try:
-        upgrade(settings.database.url)
+        before, after = upgrade(settings.database.url)
     except Exception as exc:
         if database_failed(exc):
             # A server down or a database not made yet: a migration Job or
@@ -185,5 +185,10 @@ def _db_upgrade(args: argparse.Namespace) -> int:
             return EXIT_DATABASE_UNAVAILABLE
         print(f"error: migration failed: {database_failure(exc)}", file=sys.stderr)
         return 1
-    print("database is up to date")
+    if before == after:
+        print(f"database is up to date: schema revision {after} (nothing to do)")
+    elif before is None:
+        print(f"database is up to date: schema created at revision {after}")
+    else:
+        print(f"database is up to date: schema upgraded from revision {before} to {after}")
     return 0

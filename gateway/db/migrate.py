@@ -10,12 +10,15 @@ which does not import Alembic.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.settings import sqlite_path
 
@@ -44,6 +47,24 @@ def prepare_sqlite_file(url: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    """Apply the migrations up to `revision`: the schema's revision before
+    and after (None: no gateway schema), for the administrator to be told
+    what changed."""
     prepare_sqlite_file(url)
+    before = asyncio.run(current_revision(url))
     command.upgrade(alembic_config(url), revision)
+    return before, asyncio.run(current_revision(url))
+
+
+async def current_revision(url: str) -> str | None:
+    """The revision alembic_version records, or None without one."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            if not await conn.run_sync(lambda c: inspect(c).has_table("alembic_version")):
+                return None
+            found = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars()
+            return ",".join(sorted(found)) or None
+    finally:
+        await engine.dispose()
