@@ -339,7 +339,10 @@ class Pipeline:
         protected = self.engine.detect(opened) if opened else ()
         # A name the text gives as the person's is theirs wherever else it
         # is written in clear (gateway.detect.echoes).
-        names = names_found((*findings, *protected), inspection.segments)
+        # Each set of findings against the segments it came from: an
+        # attachment's clear texts (its file name, its members' names) share
+        # its place with what its password opened.
+        names = names_found(findings, clear) | names_found(protected, opened)
         if names:
             findings += echoes(names, findings, _echo_targets(clear, inspection))
         marking = find_marking(inspection.message)

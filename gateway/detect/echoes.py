@@ -29,7 +29,10 @@ RECOGNIZER = "echo"
 # Longest name taken from a finding: a span longer than this is not a name
 # the recognizer would have found, and a pattern built from it would be slow.
 _LONGEST_NAME = 80
-_NAME_CHARACTERS = re.compile(r"^[^\W\d_]+(?:[ '’.-]+[^\W\d_]+)+$")
+# Words of letters joined by spaces, apostrophes or hyphens ("Ellie-Mae
+# O'Connor"); a full stop only before a space ("J. Smith"), so that a file
+# name ("report.zip") sharing the finding's place never passes for a name.
+_NAME_CHARACTERS = re.compile(r"^[^\W\d_]+(?:(?:[ '’-]+|\.[ ]+)[^\W\d_]+)+$")
 
 
 def names_found(findings: Iterable[Finding], segments: Sequence[TextSegment]) -> frozenset[str]:

@@ -75,3 +75,26 @@ def test_a_line_arranging_the_password_is_no_password(tmp_path: Path, line: str)
     decision = _pipeline(tmp_path, "enforce").run(ENVELOPE, _message(line))
     assert decision.verdict.action == Action.DELIVER, decision.verdict.reasons
     assert decision.password is None
+
+
+@pytest.mark.parametrize("mode", ["enforce", "protect"])
+def test_a_name_inside_the_opened_zip_does_not_make_its_file_names_personal(
+    tmp_path: Path, mode: str
+) -> None:
+    """The compliant share: a read-only AES zip whose member names show
+    nothing, the password on its own line.  The child's name inside it is
+    protected; it must not be echoed onto the archive's own file names
+    ("report.zip", "a.txt"), which share the attachment's place."""
+    message = EmailMessage()
+    message["From"] = "jo@council.example"
+    message["To"] = "lead@school.example"
+    message["Subject"] = "Private and Confidential: report"
+    message.set_content(f"Report attached.\nPurpose: referral\n\nPassword: {REAL}\n")
+    zipped = aes_zip(256, {"a.txt": b"Jack Jones NHS number 485 777 3457"}, REAL,
+                     read_only=True)
+    message.add_attachment(zipped, maintype="application", subtype="zip",
+                           filename="report.zip")
+    raw = message.as_bytes().replace(b"\n", b"\r\n")
+    decision = _pipeline(tmp_path, mode).run(ENVELOPE, raw)
+    assert decision.verdict.action == Action.DELIVER, decision.verdict.reasons
+    assert decision.password == REAL
