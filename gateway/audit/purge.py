@@ -5,7 +5,8 @@ Only a prefix of the chain can go, or the rows left behind would link to
 rows that are gone.  The cut is therefore just before the first row that
 must stay: the first record received on or after the cut-off, or the first
 event at or after it (a recent `purged` event, an approval of an old held
-message).  Everything up to the cut is deleted (records, their search
+message), or the record of a message not finished yet (still queued,
+deferred or held: its queue rows stay, and so must its record).  Everything up to the cut is deleted (records, their search
 index, events); a `cut` checkpoint, signed when a key is configured, records
 the hash of the last removed row so `verify` starts from it.  Rows of
 expired records that lie after the cut (events that came late) go in a later
@@ -53,8 +54,10 @@ from gateway.db.schema import (
     audit_purge_guard,
     audit_record_terms,
     audit_records,
+    queue_messages,
 )
 from gateway.errors import AuditIntegrityError, StoreError
+from gateway.queue.states import FINISHED
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,21 @@ async def _purge(
         )).scalar()
         if keep_event is not None:
             bound = int(keep_event)
+        # A message still queued, deferred or held keeps its record however
+        # old (its queue rows stay too, gateway.operate.retention): its
+        # approval or delivery is still to come, and would otherwise be
+        # shared with no record of recipient, purpose or method.
+        keep_active = (await conn.execute(
+            select(func.min(audit_records.c.seq)).where(
+                audit_records.c.seq < bound,
+                audit_records.c.id.in_(
+                    select(queue_messages.c.id)
+                    .where(queue_messages.c.state.not_in([s.value for s in FINISHED]))
+                ),
+            )
+        )).scalar()
+        if keep_active is not None:
+            bound = int(keep_active)
         cut = bound - 1
         previous_cut = (await conn.execute(
             select(func.max(audit_checkpoints.c.seq)).where(audit_checkpoints.c.kind == "cut")
@@ -157,6 +175,8 @@ async def _purge(
         }
         if problems:
             detail.update(forced=True, verify_problems=len(problems))
+        if keep_active is not None:
+            detail["kept_from_seq"] = int(keep_active)  # a message not finished yet
         if cut <= previous_cut:
             result = PurgeResult(cutoff, int(previous_cut), 0, 0, dry_run, elsewhere=elsewhere,
                                  problems=problems)

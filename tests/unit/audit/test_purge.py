@@ -297,3 +297,34 @@ async def test_a_purge_with_no_trail_to_cut_still_removes_and_audits_the_rest(
     assert (await verify(engine)).ok
     again = await purge(engine, trail, SIX_YEARS, also=remove_finished)
     assert not again.removed_anything
+
+
+@pytest.mark.parametrize("state", ["held", "deferred", "queued"])
+async def test_a_message_not_finished_keeps_its_record_however_old(engine, seed, trail, state):
+    """A message still held for approval (or queued, or deferred) past
+    retention keeps its queue row, so its record must stay too: approved
+    later, it would otherwise be shared with no record of recipient,
+    purpose or method.  The cut stops just before it."""
+    first, waiting, third = await seed(3, received_at=OLD)  # seq 1-5, 6-10, 11-15
+    await seed(1, received_at=NOW)
+    async with engine.begin() as conn:
+        await conn.execute(queue_messages.insert(), [
+            _message(first.id, "delivered", OLD), _message(waiting.id, state, OLD)])
+    result = await purge(engine, trail, SIX_YEARS, also=remove_finished)
+    assert (result.cut_seq, result.records) == (5, 1)
+    assert await AuditQuery(engine).get(first.id) is None
+    assert await AuditQuery(engine).get(waiting.id) is not None
+    assert await AuditQuery(engine).get(third.id) is not None  # after it in the chain
+    async with engine.connect() as conn:
+        detail = json.loads((await conn.execute(
+            select(audit_events.c.detail).where(audit_events.c.type == "purged")
+        )).scalar_one())
+    assert detail["kept_from_seq"] == 6
+    assert (await verify(engine)).ok
+    # Once it is finished, the next purge takes it.
+    async with engine.begin() as conn:
+        await conn.execute(queue_messages.update().where(queue_messages.c.id == waiting.id)
+                           .values(state="delivered"))
+    again = await purge(engine, trail, SIX_YEARS)
+    assert again.records == 2 and await AuditQuery(engine).get(waiting.id) is None
+    assert (await verify(engine)).ok
