@@ -382,12 +382,16 @@ class ReceiptDesk:
                 return replies.S250_RECEIPT
             return replies.S550_NO_SUCH_RECEIPT
         if refs:
-            queued: int = await self.queue.writer.submit(
+            queued, early = await self.queue.writer.submit(
                 self._apply_op(list(refs.values()), receipt, time.time())
             )
             if queued:
                 self.wake()
-            return replies.S250_RECEIPT
+            # A report about a message not sent on yet (still deferred, or
+            # held for authorisation) cannot be true: it is taken when it
+            # comes again, after the relay (the recording is idempotent), so
+            # the race of a very fast receipt loses nothing.
+            return replies.S451_RECEIPT_TOO_EARLY if early else replies.S250_RECEIPT
         if forged:
             return replies.S250_RECEIPT
         found = await self.queue.writer.submit(self._unauthenticated_op(receipt, time.time()))
@@ -438,8 +442,8 @@ class ReceiptDesk:
     def _apply_op(
         self, refs: list[ReceiptRef], receipt: Receipt, at: float
     ) -> Callable[[AsyncConnection], Any]:
-        async def write(conn: AsyncConnection) -> int:
-            queued = 0
+        async def write(conn: AsyncConnection) -> tuple[int, int]:
+            queued = early = 0
             for ref in refs:
                 row = await self._row(conn, ref.queue_id, ref.index)
                 if row is None:
@@ -451,8 +455,14 @@ class ReceiptDesk:
                     log.warning("receipt_dropped", reason="other_message",
                                 queue_id=ref.queue_id, index=ref.index)
                     continue
+                if row["relayed_at"] is None and row["failed_at"] is None:
+                    # Not handed on yet: no system can have received it.
+                    log.warning("receipt_deferred", reason="not_relayed_yet",
+                                queue_id=ref.queue_id, index=ref.index)
+                    early += 1
+                    continue
                 queued += await self._apply(conn, ref, row, receipt, status, at)
-            return queued
+            return queued, early
 
         return write
 

@@ -85,6 +85,9 @@ S550_BARE_LINE_ENDING: Final = (
 # correlates with nothing, is refused.
 S250_RECEIPT: Final = "250 2.0.0 Receipt accepted"
 S550_NO_SUCH_RECEIPT: Final = "550 5.1.1 No such receipt address"
+# A receipt for a message the gateway has not handed on yet: taken when it
+# comes again, after the relay.
+S451_RECEIPT_TOO_EARLY: Final = "451 4.3.0 Receipt for a message not sent on yet, try again later"
 S550_RECEIPTS_MIXED: Final = (
     "550 5.7.1 Receipt addresses cannot be mixed with other recipients"
 )

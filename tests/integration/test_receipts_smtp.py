@@ -663,3 +663,40 @@ async def test_timeout_notice_says_what_the_sender_can_do_with_the_password(
     notice = (await sink.wait(4, timeout=10))[3]
     body = " ".join(texts(notice).split())
     assert "you may read it out" in body and "you do not have" not in body
+
+
+async def test_a_receipt_before_the_relay_is_deferred_and_taken_after_it(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """A message held for authorisation has been handed to no one, so a
+    delivery report for it cannot be true: it is answered 451 (the sending
+    system tries again), confirms nothing and releases no password.  The
+    same report after the approval and the relay is taken, in order."""
+    gw = await gateway_factory(config(policy={"hold": HOLD}))
+    spec = Spec(person(15))
+    code, reply = await send(gw.port, spec.build(), spec.to)
+    assert code == 250 and "held for authorisation" in reply, reply
+    queue_id = reply.split()[3]
+    return_path = gw.receipts.return_path(queue_id, 0)
+    dsn = postfix_dsn(to=return_path, recipient=ALLOWED, envid=f"{queue_id}-0",
+                      message_id="<early@mx.recipient.example>")
+    code, reply = await give_back(gw.port, return_path, dsn)
+    assert (code, reply.split()[0]) == (451, "4.3.0"), reply
+    assert await sink.stays_empty(0.6)
+    types = [t for t, _ in await events(gw, queue_id)]
+    assert "delivery_confirmed" not in types and "password_released" not in types
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
+
+    assert await decide_held(gw.store, gw.audit, queue_id, True, "Dee Approver") is None
+    (copy,) = await sink.wait(1, timeout=10)
+    assert copy.mail_from == return_path
+    for _ in range(50):  # the relay's own commit follows the sink's 250
+        if "relayed" in [t for t, _ in await events(gw, queue_id)]:
+            break
+        await asyncio.sleep(0.1)
+    assert (await give_back(gw.port, return_path, dsn))[0] == 250
+    got = await sink.wait(2, timeout=10)
+    assert spec.password in texts(got[1]) and got[1].rcpt_tos == (ALLOWED,)
+    types = [t for t, _ in await events(gw, queue_id)]
+    assert types.index("relayed") < types.index("delivery_confirmed") < types.index(
+        "password_released")
