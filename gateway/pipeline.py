@@ -70,6 +70,7 @@ from gateway.policy import decide, match_recipients
 from gateway.policy.recipients import RecipientsFile
 from gateway.settings import Settings
 from gateway.transform import SharingFacts, prepare_outbound, sharing_facts
+from gateway.transform.sharing import without_statements
 
 __all__ = ["Ahead", "Decision", "Pipeline", "received_header", "redact_sharing", "redact_subject"]
 
@@ -333,7 +334,8 @@ class Pipeline:
         first_stops: dict[int, FirstStop] | None,
     ) -> Decision:
         inspection = reading.finish()
-        clear = [s for s in inspection.segments if not s.inside_encrypted]
+        clear = without_statements(
+            inspection, [s for s in inspection.segments if not s.inside_encrypted])
         opened = [s for s in inspection.segments if s.inside_encrypted]
         findings = self.engine.detect(clear, first_stops)
         protected = self.engine.detect(opened) if opened else ()

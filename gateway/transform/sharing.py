@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import unescape
 
-from gateway.model import Inspection, Part, SegmentSource
+from gateway.model import Inspection, Part, SegmentSource, TextSegment
 from gateway.parse.charsets import decode_text
 from gateway.parse.keywords import Keywords
 
@@ -145,6 +145,29 @@ def _body_statements(inspection: Inspection) -> Iterator[dict[str, str]]:
         ))
         if part.content_type == "text/html":
             yield html_statements_in(decode_text(part.payload, part.charset))
+
+
+def without_statements(inspection: Inspection, segments: list[TextSegment]) -> list[TextSegment]:
+    """`segments` with the statements the transform strips blanked out
+    (spaces, so offsets hold) in the letter's body parts.
+
+    They never leave in the message (the record keeps them, redacted), so
+    what they say is not personal data in the body: "Authorised by: Helen
+    Ward, Team Manager" under "Purpose: child protection plan" is a member
+    of staff and a reason, not a person's special-category data."""
+    letters = {p.path for p in _letter_parts(inspection.message.parts)}
+    out = []
+    for segment in segments:
+        if (segment.source is SegmentSource.BODY and segment.part_path in letters
+                and may_hold_statement(segment.text)):
+            text = SHARING_LINE.sub(
+                lambda m: " " * len(m.group(0)) if m.group("value").strip() else m.group(0),
+                segment.text,
+            )
+            if text != segment.text:
+                segment = replace(segment, text=text)
+        out.append(segment)
+    return out
 
 
 def _letter_parts(parts: tuple[Part, ...]) -> Iterator[Part]:
