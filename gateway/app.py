@@ -520,7 +520,8 @@ class Gateway:
                 self.metrics.rejected.labels(reason.code.value).inc()
             log.info("message_rejected", audit_id=queue_id,
                      reasons=[r.code.value for r in verdict.reasons])
-            return replies.S550_POLICY.format(summary=_one_line(smtp_summary(verdict)))
+            return replies.S550_POLICY.format(
+                summary=_one_line(smtp_summary(verdict, self.settings.policy.mode)))
 
         held = verdict.action == Action.HOLD
         detail: dict[str, object] = {"queue_id": queue_id}
@@ -621,6 +622,7 @@ class Gateway:
             subject=None if decision.subject_has_personal_data else decision.subject,
             message_id=decision.message_id,
             when=datetime.now(UTC),
+            mode=self.settings.policy.mode,
         )
         return NewMessage(
             envelope=Envelope(mail_from="", rcpt_tos=(envelope.mail_from,), peer="local",

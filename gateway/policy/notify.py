@@ -18,20 +18,32 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 
-from gateway.model import Verdict
+from gateway.model import Reason, Verdict
+from gateway.policy import PROTECT_FIXES
 
-__all__ = ["NOTIFICATION_SUBJECT", "build_notification", "smtp_summary"]
+__all__ = ["NOTIFICATION_SUBJECT", "build_notification", "smtp_summary", "to_change"]
 
 NOTIFICATION_SUBJECT = "Your message was not sent: secure-sharing rules"
 
 _SUMMARY_LIMIT = 400
 
 
-def smtp_summary(verdict: Verdict) -> str:
+def to_change(verdict: Verdict, mode: str) -> tuple[Reason, ...]:
+    """The reasons the sender must act on.  In protect mode a message is
+    refused only for what the gateway cannot fix (a recipient, a purpose,
+    ...); what it would have fixed itself (encryption, the subject's
+    marking) stays in the record but is not put to the sender, who would
+    otherwise make, and have to manage, a zip of their own."""
+    if mode != "protect":
+        return verdict.reasons
+    return tuple(r for r in verdict.reasons if r.code not in PROTECT_FIXES) or verdict.reasons
+
+
+def smtp_summary(verdict: Verdict, mode: str = "enforce") -> str:
     """The one line for `550 5.7.1 ...`: every reason's text if it fits."""
     # Each reason is a sentence of its own: its full stop goes where the
     # next one is joined on ("... not encrypted; bob@... is not on ...").
-    texts = [" ".join(r.text.split()).rstrip(".") for r in verdict.reasons]
+    texts = [" ".join(r.text.split()).rstrip(".") for r in to_change(verdict, mode)]
     if not texts:
         return "Message refused by the secure-sharing policy"
     joined = "; ".join(texts)
@@ -52,6 +64,7 @@ def build_notification(
     subject: str | None,
     message_id: str | None,
     when: datetime,
+    mode: str = "enforce",
 ) -> bytes:
     """The notification email, as bytes ready for the queue.
 
@@ -84,13 +97,17 @@ def build_notification(
     if subject is not None:
         lines.append(f"Subject: {_one_line(subject)}")
     lines += ["", "What needs to change:", ""]
-    for number, reason in enumerate(verdict.reasons, 1):
+    reasons = to_change(verdict, mode)
+    for number, reason in enumerate(reasons, 1):
         lines.append(f"{number}. {reason.text}")
         if reason.fix:
             lines.append(f"   How to fix it: {reason.fix}")
         lines.append("")
+    lines.append("When you have made these changes, send the message again.")
+    if len(reasons) < len(verdict.reasons):
+        lines.append("You need not encrypt it or mark its subject yourself: the gateway will "
+                     "do that when it sends it.")
     lines += [
-        "When you have made these changes, send the message again.",
         "",
         "The rules: personal data travels only in an encrypted (AES), read-only attachment;",
         "the subject is marked; the password is never in the same email (the gateway holds",

@@ -94,3 +94,31 @@ def test_a_gzip_and_a_tar_are_not_called_zip_archives() -> None:
     assert kind_of("application/x-gzip") == "a gzip file"
     assert kind_of("application/x-tar") == "a tar archive"
     assert kind_of("application/zip") == "a zip archive"
+
+
+def test_protect_mode_asks_the_sender_only_for_what_the_gateway_cannot_fix() -> None:
+    """Refused in protect mode for a recipient not on the allow-list, the
+    message also had personal data in clear and no marking: the gateway
+    would have fixed those, so the sender is not told to make a zip and
+    mark the subject.  The verdict (and so the record) keeps every reason."""
+    case = Case()
+    case.findings = (finding(InformationType.UK_NHS_NUMBER, SegmentSource.BODY),)
+    case.rcpts = ("someone@elsewhere.example",)
+    case.subject = "Referral"
+    verdict = case.decide(mode="protect")
+    assert verdict.action == Action.REJECT and len(verdict.reasons) == 3
+    summary = smtp_summary(verdict, "protect")
+    assert "not on the list" in summary and "encrypt" not in summary
+    assert "marked" not in summary
+    raw = build_notification(
+        hostname="gw.test.example", sender="alice@council.example", reference="0ABCDEF123456789",
+        recipients=["someone@elsewhere.example"], verdict=verdict, subject="Referral",
+        message_id=None, when=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), mode="protect",
+    )
+    body = " ".join(email.message_from_bytes(raw, policy=default).get_content().split())
+    assert body.count("How to fix it:") == 1
+    assert "not on the list of recipients" in body
+    assert "Save the attachment read-only and encrypt it" not in body
+    assert "You need not encrypt it or mark its subject yourself" in body
+    # Enforce mode still asks for all of it.
+    assert smtp_summary(verdict).count(";") == 2
