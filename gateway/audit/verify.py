@@ -779,6 +779,16 @@ async def _walk(
     elif early:
         check.problem(f"{early} row(s) at seq 0 or below, before the chain's first row: "
                       "inserted (no row the gateway writes is there)")
+    # Search-index rows past the chain's last row, with no record: the
+    # record at the end was deleted and its index rows left behind (a row
+    # appended during the walk comes with its record, in one transaction).
+    terms = audit_record_terms.c.record_seq
+    left_behind = (await conn.execute(
+        select(terms).distinct().where(
+            terms > head,
+            ~select(audit_records.c.seq).where(audit_records.c.seq == terms).exists(),
+        ).order_by(terms)
+    )).scalars().all()
     pending: list[_Row] | None = None  # one group of lookahead
 
     def settle(group: list[_Row], following: list[_Row] | None) -> None:
@@ -877,6 +887,10 @@ async def _walk(
     for seq, point in sorted(checkpoints.items()):
         if seq <= head and not check.full:
             check.problem(f"row seq {seq} missing: checkpoint #{point['id']} was taken there")
+    for seq in left_behind:
+        if not check.full:
+            check.problem(f"record seq {seq} missing at the chain's end: its search index "
+                          "rows are still there (deleted)")
 
 
 def _take_clean_page(summary: _Summary, low: int, high: int, checkpoints: dict[int, Any],

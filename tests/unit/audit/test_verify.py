@@ -185,6 +185,21 @@ async def test_a_row_added_after_the_last_is_not_called_only_an_edit(engine, see
     ]
 
 
+async def test_the_last_record_deleted_with_its_index_rows_left_is_caught(engine, seed, tamper):
+    """Without its record, the chain simply ends earlier; the search index
+    rows the record left behind show it was there."""
+    records = await seed(2)
+    async with engine.connect() as conn:
+        last = (await conn.execute(select(func.max(audit_records.c.seq)))).scalar_one()
+    await tamper(f"DELETE FROM audit_events WHERE seq > {last}",
+                 f"DELETE FROM audit_records WHERE seq = {last}")
+    assert records
+    assert await problems(engine) == [
+        f"record seq {last} missing at the chain's end: its search index rows are still "
+        "there (deleted)"
+    ]
+
+
 async def test_a_deletion_hidden_by_renumbering_is_caught(engine, seed, tamper):
     await seed(2)
     await tamper("DELETE FROM audit_events WHERE seq = 3")
