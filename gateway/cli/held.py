@@ -30,7 +30,7 @@ from gateway.cli.common import (
 )
 from gateway.db import audit_records
 from gateway.queue import QueuedMessage, QueueState, QueueStore, Writer
-from gateway.queue.held import decide_held
+from gateway.queue.held import decide_held, password_expired
 from gateway.settings import Settings
 
 
@@ -85,9 +85,12 @@ def _list(args: argparse.Namespace) -> int:
         try:
             messages = await QueueStore(engine, Writer(engine)).list([QueueState.HELD], args.limit)
             docs = await _documents(engine, [m.audit_id or m.id for m in messages])
+            async with engine.connect() as conn:
+                expired = {m.id for m in messages if await password_expired(conn, m.id)}
         finally:
             await engine.dispose()
-        return [_describe(m, docs.get(m.audit_id or m.id, {})) for m in messages]
+        return [{**_describe(m, docs.get(m.audit_id or m.id, {})),
+                 "password_expired": m.id in expired} for m in messages]
 
     rows = run_async(run)
     if args.json:
@@ -104,6 +107,9 @@ def _list(args: argparse.Namespace) -> int:
                       + (f"; marking {row['marking']}" if row["marking"] else "")))
         if row["purpose"]:
             print(visible(f"    purpose: {row['purpose']}"))
+        if row["password_expired"]:
+            print("    password: expired while it waited: it cannot be approved; reject it "
+                  "and ask the sender to send it again")
     print(f"{len(rows)} held message(s)")
     return 0
 

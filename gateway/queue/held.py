@@ -2,6 +2,8 @@
 of HELD and appends its `approved` or `rejected` audit event; the approver
 becomes the record's `authorised_by`.  A refused message keeps no content,
 and its held password is destroyed (nothing will be sent for it to open).
+A message whose password expired while it waited cannot be approved: it
+would go out with a file nobody could open.
 
 Used by `gateway held approve|reject` and by the web console.
 """
@@ -12,16 +14,26 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import AuditEvent, AuditTrail, EventType
 from gateway.db import queue_messages
-from gateway.passwords import PasswordStore
+from gateway.passwords import PasswordStore, held_passwords
+from gateway.passwords.store import HeldState
 from gateway.queue.states import QueueState
 from gateway.queue.store import QueueStore
 
 NOTE_LIMIT = 1000
+
+
+async def password_expired(conn: AsyncConnection, message_id: str) -> bool:
+    """True when the message's held passwords expired (`ttl`) and none is
+    held any more: what it would send could no longer be opened."""
+    states = set((await conn.execute(
+        select(held_passwords.c.state).where(held_passwords.c.queue_id == message_id)
+    )).scalars())
+    return HeldState.EXPIRED.value in states and HeldState.HELD.value not in states
 
 
 async def decide_held(
@@ -59,7 +71,12 @@ async def decide_held(
     )
     events_op = trail.events_op(message.audit_id or message.id, [event])
 
-    async def write(conn: AsyncConnection) -> bool:
+    async def write(conn: AsyncConnection) -> str | None:
+        if approve and await password_expired(conn, message_id):
+            return (f"{message_id}'s password expired while it waited ([passwords] ttl): "
+                    "approved, it would go out with a file nobody could open, and no "
+                    "password to follow. Reject it (`gateway held reject`) and ask the "
+                    "sender to send it again.")
         result = await conn.execute(
             update(queue_messages)
             .where(queue_messages.c.id == message_id,
@@ -67,12 +84,13 @@ async def decide_held(
             .values(**values)
         )
         if not result.rowcount:
-            return False  # someone else decided first
+            return f"{message_id} is no longer held: someone decided first"
         await events_op(conn)
-        return True
+        return None
 
-    if not await store.writer.submit(write):
-        return f"{message_id} is no longer held: someone decided first"
+    refused: str | None = await store.writer.submit(write)
+    if refused is not None:
+        return refused
     if not approve:
         await PasswordStore(store.engine, store.writer, trail=trail).destroy_for_queue(
             message_id, reason="message rejected by authoriser"

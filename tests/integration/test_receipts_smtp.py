@@ -700,3 +700,28 @@ async def test_a_receipt_before_the_relay_is_deferred_and_taken_after_it(
     types = [t for t, _ in await events(gw, queue_id)]
     assert types.index("relayed") < types.index("delivery_confirmed") < types.index(
         "password_released")
+
+
+async def test_a_held_message_whose_password_expired_cannot_be_approved(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Approved after its password's ttl, a held message would go out with
+    a file nobody could open and no password to follow: approval is refused
+    with what to do instead; rejecting it still works."""
+    gw = await gateway_factory(config(passwords={"release": "sender", "ttl": "1s"},
+                                      policy={"hold": HOLD}))
+    spec = Spec(person(16))
+    code, reply = await send(gw.port, spec.build(), spec.to)
+    assert code == 250 and "held for authorisation" in reply, reply
+    queue_id = reply.split()[3]
+    for _ in range(50):
+        if (await held_rows(gw, queue_id))[ALLOWED]["state"] == "expired":
+            break
+        await asyncio.sleep(0.1)
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "expired"
+    refused = await decide_held(gw.store, gw.audit, queue_id, True, "Dee Approver")
+    assert refused is not None and "expired" in refused and "held reject" in refused
+    assert await sink.stays_empty(0.6)
+    assert "approved" not in [t for t, _ in await events(gw, queue_id)]
+    assert await decide_held(gw.store, gw.audit, queue_id, False, "Dee Approver") is None
+    assert [t for t, _ in await events(gw, queue_id)][-1] == "rejected"
