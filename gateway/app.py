@@ -61,7 +61,7 @@ from gateway.operate.metrics import HealthServer, Metrics
 from gateway.passwords import PasswordStore, PasswordVault, hold_op
 from gateway.pipeline import Ahead, Decision, Pipeline, received_header
 from gateway.policy import match_recipients
-from gateway.policy.notify import build_notification, smtp_summary
+from gateway.policy.notify import build_hold_notice, build_notification, smtp_summary
 from gateway.policy.words import REFUSED_ON_ARRIVAL_WORDS
 from gateway.queue import NewMessage, QueueState, QueueStore, Writer
 from gateway.queue.store import Operation, new_queue_id
@@ -571,6 +571,11 @@ class Gateway:
                 also.append(self.desk.sender_release_op(queue_id, envelope, decision))
         if receipts:
             also.append(self.desk.request_op(queue_id, envelope, decision, sender_mdn))
+        notice = self._hold_notice(queue_id, envelope, decision) if held else None
+        if notice is not None:
+            # A 250 reads "sent" in the sender's mail client: they are told
+            # it waits, in the transaction that holds it.
+            also.append(self.store.insert_op(notice)[0])
         # From here on only `outbound` is needed: while the Writer copies it
         # into the database, a large message's received and rebuilt copies
         # are let go (25 MB each at the size limit).
@@ -585,8 +590,8 @@ class Gateway:
             self.dispatcher.submit(queued)
         else:
             self.dispatcher.wake()
-        if to_sender:
-            self.dispatcher.wake()  # the sender's password email was queued too
+        if to_sender or notice is not None:
+            self.dispatcher.wake()  # the sender's password email or notice was queued too
         template = replies.S250_HELD if held else replies.S250_QUEUED
         return template.format(queue_id=queue_id)
 
@@ -630,6 +635,28 @@ class Gateway:
             content=content,
             # No audit_id: its delivery events must not look like the
             # refused message's.
+        )
+
+    def _hold_notice(
+        self, queue_id: str, envelope: Envelope, decision: Decision
+    ) -> NewMessage | None:
+        """The sender's word that their message waits for authorisation."""
+        if not envelope.mail_from:
+            return None
+        hostname = self.settings.server.hostname
+        content = build_hold_notice(
+            hostname=hostname,
+            sender=envelope.mail_from,
+            reference=queue_id,
+            recipients=envelope.rcpt_tos,
+            subject=None if decision.subject_has_personal_data else decision.subject,
+            message_id=decision.message_id,
+            when=datetime.now(UTC),
+        )
+        return NewMessage(
+            envelope=Envelope(mail_from="", rcpt_tos=(envelope.mail_from,), peer="local",
+                              helo=hostname),
+            content=content,
         )
 
 

@@ -364,10 +364,11 @@ class Sink:
                 raise AssertionError(f"sink got {len(got)} message(s), expected {count}")
             await asyncio.sleep(0.02)
 
-    async def stays_empty(self, seconds: float = 1.0) -> bool:
-        """True when nothing arrives for `seconds` (for "nothing relayed")."""
+    async def stays_empty(self, seconds: float = 1.0, after: int = 0) -> bool:
+        """True when nothing arrives for `seconds` (for "nothing relayed"),
+        or nothing more than the `after` messages already received."""
         await asyncio.sleep(seconds)
-        return not self.snapshot()
+        return len(self.snapshot()) <= after
 
 
 # --------------------------------------------------------------------------

@@ -124,7 +124,8 @@ async def _apply(
     try:
         store = QueueStore(engine, writer)
         trail = AuditTrail.from_settings(settings)
-        return await decide_held(store, trail, message_id, approve, by, note)
+        return await decide_held(store, trail, message_id, approve, by, note,
+                                 hostname=settings.server.hostname)
     finally:
         await writer.stop()
         await engine.dispose()

@@ -21,9 +21,19 @@ from email.policy import SMTP
 from gateway.model import Reason, Verdict
 from gateway.policy import PROTECT_FIXES
 
-__all__ = ["NOTIFICATION_SUBJECT", "build_notification", "smtp_summary", "to_change"]
+__all__ = [
+    "HELD_SUBJECT",
+    "NOTIFICATION_SUBJECT",
+    "REFUSED_SUBJECT",
+    "build_hold_notice",
+    "build_notification",
+    "smtp_summary",
+    "to_change",
+]
 
 NOTIFICATION_SUBJECT = "Your message was not sent: secure-sharing rules"
+HELD_SUBJECT = "Your message is waiting for approval"
+REFUSED_SUBJECT = "Your message was not approved and was not sent"
 
 _SUMMARY_LIMIT = 400
 
@@ -71,18 +81,7 @@ def build_notification(
     `subject` is the original subject when it may be quoted (no personal
     data found in it), else None.
     """
-    note = EmailMessage(policy=SMTP)
-    note["From"] = f"Secure-sharing gateway <postmaster@{hostname}>"
-    note["To"] = sender
-    note["Subject"] = NOTIFICATION_SUBJECT
-    note["Date"] = email.utils.format_datetime(when)
-    note["Message-ID"] = email.utils.make_msgid(domain=hostname)
-    note["Auto-Submitted"] = "auto-replied"
-    note["X-Gateway-Reference"] = reference
-    if message_id and _safe_message_id(message_id):
-        # Lets the sender's mail client thread this with what they sent.
-        note["In-Reply-To"] = message_id
-        note["References"] = message_id
+    note = _letter(hostname, sender, NOTIFICATION_SUBJECT, reference, message_id, when)
 
     lines = [
         "Your message was not sent.",
@@ -117,6 +116,70 @@ def build_notification(
     ]
     note.set_content("\n".join(lines))
     return note.as_bytes(policy=SMTP)
+
+
+def _letter(hostname: str, sender: str, subject: str, reference: str,
+            message_id: str | None, when: datetime) -> EmailMessage:
+    note = EmailMessage(policy=SMTP)
+    note["From"] = f"Secure-sharing gateway <postmaster@{hostname}>"
+    note["To"] = sender
+    note["Subject"] = subject
+    note["Date"] = email.utils.format_datetime(when)
+    note["Message-ID"] = email.utils.make_msgid(domain=hostname)
+    note["Auto-Submitted"] = "auto-replied"
+    note["X-Gateway-Reference"] = reference
+    if message_id and _safe_message_id(message_id):
+        # Lets the sender's mail client thread this with what they sent.
+        note["In-Reply-To"] = message_id
+        note["References"] = message_id
+    return note
+
+
+def build_hold_notice(
+    *,
+    hostname: str,
+    sender: str,
+    reference: str,
+    recipients: Sequence[str],
+    subject: str | None,
+    message_id: str | None,
+    when: datetime,
+    refused_by: str | None = None,
+    note: str = "",
+) -> bytes:
+    """The sender's word that their message waits for authorisation, or
+    (`refused_by`) that the approver refused it: a 250 says "sent" in every
+    mail client, so without this they would never know.  No personal data:
+    the subject only when `subject` is given (none found in it), the
+    approver's note as they wrote it (staff to staff)."""
+    if refused_by is None:
+        title = HELD_SUBJECT
+        lines = [
+            "Your message is waiting for approval before it is sent.",
+            "",
+            "It holds information that needs a manager's authorisation before it leaves "
+            "(special category data, or information about many people). Nothing has been "
+            "sent yet. It will be sent as soon as it is approved, and you will be told if "
+            "it is not.",
+        ]
+    else:
+        title = REFUSED_SUBJECT
+        lines = [
+            "Your message was not approved, so it was not sent.",
+            "",
+            f"Decided by: {_one_line(refused_by)}",
+        ]
+        if note.strip():
+            lines.append(f"Their note: {_one_line(note)}")
+        lines += ["", "Nothing was delivered to any recipient. If the information still needs "
+                  "to be shared, speak to them before sending it again."]
+    lines += ["", f"Reference: {reference}", f"Sent to: {', '.join(recipients)}"]
+    if subject is not None:
+        lines.append(f"Subject: {_one_line(subject)}")
+    lines += ["", "If you are unsure, ask your manager or IT, quoting the reference above.", ""]
+    letter = _letter(hostname, sender, title, reference, message_id, when)
+    letter.set_content("\n".join(lines))
+    return letter.as_bytes(policy=SMTP)
 
 
 def _one_line(value: str) -> str:

@@ -18,11 +18,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import AuditEvent, AuditTrail, EventType
-from gateway.db import queue_messages
+from gateway.db import audit_records, queue_messages
+from gateway.model import Envelope
 from gateway.passwords import PasswordStore, held_passwords
 from gateway.passwords.store import HeldState
+from gateway.policy.notify import build_hold_notice
 from gateway.queue.states import QueueState
-from gateway.queue.store import QueueStore
+from gateway.queue.store import NewMessage, QueueStore
 
 NOTE_LIMIT = 1000
 
@@ -44,8 +46,13 @@ async def decide_held(
     by: str,
     note: str = "",
     via: str | None = None,
+    hostname: str | None = None,
 ) -> str | None:
-    """Approve or reject a held message; None when done, else why not."""
+    """Approve or reject a held message; None when done, else why not.
+
+    With `hostname` (the gateway's), a refusal queues the sender's notice
+    in the same transaction: their mail client said "sent" when the message
+    was held."""
     message = await store.get(message_id)
     if message is None:
         return f"no held message {message_id}"
@@ -86,6 +93,22 @@ async def decide_held(
         if not result.rowcount:
             return f"{message_id} is no longer held: someone decided first"
         await events_op(conn)
+        if not approve and hostname and message.envelope.mail_from:
+            original = (await conn.execute(
+                select(audit_records.c.message_id)
+                .where(audit_records.c.id == (message.audit_id or message.id))
+            )).scalar()
+            notice = build_hold_notice(
+                hostname=hostname, sender=message.envelope.mail_from, reference=message_id,
+                recipients=[r.address for r in message.recipients], subject=None,
+                message_id=original, when=datetime.now(UTC), refused_by=by, note=note,
+            )
+            insert, _ = store.insert_op(NewMessage(
+                envelope=Envelope(mail_from="", rcpt_tos=(message.envelope.mail_from,),
+                                  peer="local", helo=hostname),
+                content=notice,
+            ))
+            await insert(conn)
         return None
 
     refused: str | None = await store.writer.submit(write)

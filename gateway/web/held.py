@@ -100,6 +100,8 @@ async def decide(
     approve: bool,
     by: str,
     note: str,
+    hostname: str | None = None,
 ) -> str | None:
     """Approve or reject a held message; None when done, else why not."""
-    return await decide_held(store, trail, message_id, approve, by, note, via="web console")
+    return await decide_held(store, trail, message_id, approve, by, note, via="web console",
+                             hostname=hostname)

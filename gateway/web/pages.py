@@ -464,12 +464,12 @@ async def held_decide(request: Request) -> Response:
     message_id = request.path_params["message_id"]
     note = form_text(form.get("note"), NOTE_LIMIT)
     error = await decide(console.store, console.trail, message_id, decision == "approve",
-                         user.name, note)
+                         user.name, note, hostname=console.settings.server.hostname)
     if error is not None:
         flash(request, error)
         return RedirectResponse("/held", 303)
-    if decision == "approve" and console.on_release is not None:
-        console.on_release()  # deliver now rather than at the next poll
+    if console.on_release is not None:
+        console.on_release()  # deliver now (the message, or the sender's notice)
     outcome = ("approved: it will be delivered" if decision == "approve"
                else "rejected: it will not be delivered")
     flash(request, f"{message_id} {outcome}.")

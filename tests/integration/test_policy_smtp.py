@@ -37,6 +37,7 @@ from sqlalchemy import select
 
 from gateway.db import audit_records, queue_messages
 from gateway.passwords import PasswordVault, held_passwords
+from gateway.policy.notify import HELD_SUBJECT, REFUSED_SUBJECT
 from gateway.transform.mime import HtmlText
 
 KEY = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -431,7 +432,14 @@ async def test_held_message_approved_then_delivered(
     code, reply = await send(gw.port, Spec(who).build(), [ALLOWED])
     assert code == 250 and "held for authorisation" in reply
     queue_id = reply.split()[3]
-    assert await sink.stays_empty(0.5)
+    # The sender is told it waits (their mail client showed it as sent);
+    # nothing goes to the recipient.
+    (notice,) = await sink.wait(1)
+    assert notice.rcpt_tos == (SENDER,) and notice.mail_from == ""
+    assert notice.header("Subject") == HELD_SUBJECT
+    assert queue_id in notice.content.decode()
+    assert Spec(who).password.encode() not in notice.content
+    assert await sink.stays_empty(0.5, after=1)
     config = write_config(tmp_path / "held.toml", {
         "database": {"url": gw.settings.database.url},
         "policy": {"recipients_file": str(gw.settings.recipients_path)},
@@ -443,7 +451,8 @@ async def test_held_message_approved_then_delivered(
     approve = run_cli("held", "approve", queue_id, "--by", "Jo Manager", "--note", "ok",
                       config=config)
     assert approve.returncode == 0, approve.stderr
-    (got,) = await sink.wait(1, timeout=20)
+    got = (await sink.wait(2, timeout=20))[1]
+    assert got.rcpt_tos == (ALLOWED,)
     assert Spec(who).password.encode() not in got.content
     assert "approved" in await events(gw, queue_id)
     again = run_cli("held", "reject", queue_id, "--by", "Jo Manager", config=config)
@@ -490,9 +499,19 @@ async def test_held_message_rejected_is_never_delivered(
         "database": {"url": gw.settings.database.url},
         "policy": {"recipients_file": str(gw.settings.recipients_path)},
     })
-    result = run_cli("held", "reject", queue_id, "--by", "Jo Manager", config=config)
+    result = run_cli("held", "reject", queue_id, "--by", "Jo Manager", "--note",
+                     "Not proportionate", config=config)
     assert result.returncode == 0, result.stderr
-    assert await sink.stays_empty(1.0)
+    # The sender hears it was held, then that it was refused and by whom;
+    # nothing goes to the recipient.
+    held, refused = await sink.wait(2, timeout=20)
+    assert held.header("Subject") == HELD_SUBJECT
+    assert refused.rcpt_tos == (SENDER,) and refused.header("Subject") == REFUSED_SUBJECT
+    words = " ".join(refused.content.decode().split())
+    assert "Decided by: Jo Manager" in words and "Not proportionate" in words
+    assert queue_id in words
+    assert all(m.rcpt_tos == (SENDER,) for m in await sink.wait(2))
+    assert await sink.stays_empty(0.5, after=2)
     async with gw.engine.connect() as conn:
         state, content = (
             await conn.execute(

@@ -537,19 +537,22 @@ async def test_release_to_sender_waits_for_the_authoriser(
     code, reply = await send(gw.port, spec.build(), spec.to)
     assert code == 250 and "held for authorisation" in reply, reply
     queue_id = reply.split()[3]
-    assert await sink.stays_empty(1.0)  # check_interval 200ms: several housekeeping rounds
+    (notice,) = await sink.wait(1)  # the sender hears it waits; no password
+    assert notice.rcpt_tos == (SENDER,) and spec.password not in texts(notice)
+    # check_interval 200ms: several housekeeping rounds
+    assert await sink.stays_empty(1.0, after=1)
     assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
     assert "password_released" not in [t for t, _ in await events(gw, queue_id)]
 
     assert await decide_held(gw.store, gw.audit, queue_id, True, "Dee Approver") is None
-    got = await sink.wait(2, timeout=10)
+    got = (await sink.wait(3, timeout=10))[1:]
     to_sender = next(m for m in got if m.rcpt_tos == (SENDER,))
     body = texts(to_sender)
     assert spec.password in body
     assert "Recipient Team" in body and "01632 960001" in body and queue_id in body
     relayed = next(m for m in got if m.rcpt_tos == (ALLOWED,))
     assert spec.password.encode() not in relayed.content
-    await nothing_more(sink, 2)
+    await nothing_more(sink, 3)
     types = [t for t, _ in await events(gw, queue_id)]
     assert types.index("approved") < types.index("password_released")
     released = [d for t, d in await events(gw, queue_id) if t == "password_released"]
@@ -564,8 +567,13 @@ async def test_rejected_hold_releases_nothing_to_the_sender(
     code, reply = await send(gw.port, spec.build(), spec.to)
     assert code == 250 and "held for authorisation" in reply, reply
     queue_id = reply.split()[3]
-    assert await decide_held(gw.store, gw.audit, queue_id, False, "Dee Approver") is None
-    assert await sink.stays_empty(1.0)
+    assert await decide_held(gw.store, gw.audit, queue_id, False, "Dee Approver",
+                             hostname="gw.example.org") is None
+    held, refused = await sink.wait(2)  # the sender's two notices, no password
+    assert (held.rcpt_tos, refused.rcpt_tos) == ((SENDER,), (SENDER,))
+    assert spec.password not in texts(held) + texts(refused)
+    assert "Decided by: Dee Approver" in texts(refused)
+    await nothing_more(sink, 2)
     types = [t for t, _ in await events(gw, queue_id)]
     assert "password_released" not in types
     assert types[:4] == ["received", "held", "password_held", "rejected"]
@@ -682,21 +690,22 @@ async def test_a_receipt_before_the_relay_is_deferred_and_taken_after_it(
                       message_id="<early@mx.recipient.example>")
     code, reply = await give_back(gw.port, return_path, dsn)
     assert (code, reply.split()[0]) == (451, "4.3.0"), reply
-    assert await sink.stays_empty(0.6)
+    await sink.wait(1)  # the sender's notice that it waits
+    await nothing_more(sink, 1, 0.6)
     types = [t for t, _ in await events(gw, queue_id)]
     assert "delivery_confirmed" not in types and "password_released" not in types
     assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
 
     assert await decide_held(gw.store, gw.audit, queue_id, True, "Dee Approver") is None
-    (copy,) = await sink.wait(1, timeout=10)
+    copy = (await sink.wait(2, timeout=10))[1]
     assert copy.mail_from == return_path
     for _ in range(50):  # the relay's own commit follows the sink's 250
         if "relayed" in [t for t, _ in await events(gw, queue_id)]:
             break
         await asyncio.sleep(0.1)
     assert (await give_back(gw.port, return_path, dsn))[0] == 250
-    got = await sink.wait(2, timeout=10)
-    assert spec.password in texts(got[1]) and got[1].rcpt_tos == (ALLOWED,)
+    got = await sink.wait(3, timeout=10)
+    assert spec.password in texts(got[2]) and got[2].rcpt_tos == (ALLOWED,)
     types = [t for t, _ in await events(gw, queue_id)]
     assert types.index("relayed") < types.index("delivery_confirmed") < types.index(
         "password_released")
@@ -721,7 +730,9 @@ async def test_a_held_message_whose_password_expired_cannot_be_approved(
     assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "expired"
     refused = await decide_held(gw.store, gw.audit, queue_id, True, "Dee Approver")
     assert refused is not None and "expired" in refused and "held reject" in refused
-    assert await sink.stays_empty(0.6)
+    (notice,) = await sink.wait(1)
+    assert notice.rcpt_tos == (SENDER,)  # that it waits: nothing was relayed
+    await nothing_more(sink, 1, 0.6)
     assert "approved" not in [t for t, _ in await events(gw, queue_id)]
     assert await decide_held(gw.store, gw.audit, queue_id, False, "Dee Approver") is None
     assert [t for t, _ in await events(gw, queue_id)][-1] == "rejected"
