@@ -347,7 +347,8 @@ class Dispatcher:
                                    last_remote=remote_reply(r))
                    for r in message.pending]
         routes = {r.address: r.route for r in message.pending}
-        await self._record(message, results, routes, why="given up by the administrator")
+        await self._record(message, results, routes, why="given up by the administrator",
+                           tried=False)
 
     async def _record(
         self,
@@ -355,6 +356,7 @@ class Dispatcher:
         results: list[RecipientResult],
         routes: dict[str, str],
         why: str | None = None,
+        tried: bool = True,
     ) -> None:
         now = time.time()
         at = datetime.now(UTC)
@@ -365,8 +367,10 @@ class Dispatcher:
         temporary: list[RecipientResult] = []
         queued = {r.address: r for r in message.recipients}
         for result in results:
+            # The gateway's own failures (an upstream unreachable, the
+            # administrator giving up) carry no reply code: none was given.
             detail = {"recipient": result.address, "route": routes.get(result.address, ""),
-                      "code": result.code}
+                      "code": None if result.by_gateway else result.code}
             if result.ok:
                 outcomes.append(RecipientOutcome(result.address, RecipientState.DELIVERED,
                                                  result.code, result.message))
@@ -425,7 +429,8 @@ class Dispatcher:
             also.append(insert)
         last_error = temporary[0].message if temporary else next(
             (f.message for f in failed if f.by_gateway), None)
-        await self._store.record_attempt(message, outcomes, state, next_at, last_error, also)
+        await self._store.record_attempt(message, outcomes, state, next_at, last_error, also,
+                                         tried=tried)
         for result in results:
             outcome = "delivered" if result.ok else "failed" if result in failed else "deferred"
             self._observe(outcome, 1)

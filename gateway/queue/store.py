@@ -59,7 +59,7 @@ _UPDATE_RECIPIENT = Prepared(
 )
 _MESSAGE_ATTEMPT: dict[str, Any] = {
     "state": bindparam("state"),
-    "attempts": queue_messages.c.attempts + 1,
+    "attempts": queue_messages.c.attempts + bindparam("tried"),
     "next_attempt_at": bindparam("next_attempt_at"),
     "claimed_by": None,
     "lease_until": None,
@@ -329,8 +329,11 @@ class QueueStore:
         next_attempt_at: float | None = None,
         last_error: str | None = None,
         also: Sequence[Operation] = (),
+        tried: bool = True,
     ) -> None:
-        """Store one attempt's per-recipient results and the message's new state."""
+        """Store one attempt's per-recipient results and the message's new
+        state; `tried` False when nothing was sent (the administrator gave
+        up on it): the attempts stay as the bounce counts them."""
         now = time.time()
 
         done = state in (QueueState.DELIVERED, QueueState.BOUNCED)
@@ -345,6 +348,7 @@ class QueueStore:
             "m_id": message.id, "state": state.value,
             "next_attempt_at": next_attempt_at if next_attempt_at is not None else now,
             "last_error": last_error[:1000] if last_error else None, "updated_at": now,
+            "tried": 1 if tried else 0,
         }
 
         async def write(conn: AsyncConnection) -> None:

@@ -243,6 +243,8 @@ async def test_queue_bounce_gives_up_on_a_deferred_message(
     (detail,) = [json.loads(r[0]) for r in rows]
     assert detail["recipient"] == "carol@recipient.example" and detail["route"] == "upstream"
     assert detail["why"] == "given up by the administrator"
+    assert detail["code"] is None  # no receiving system gave one
+    assert bounced.attempts == 1  # the bounce is no attempt: "after 1 attempt" holds
 
     for done_with in (queue_id, "Q0000000000000000"):
         refused = await asyncio.to_thread(run_cli, "queue", "bounce", done_with, config=config)
