@@ -113,9 +113,14 @@ def _list(args: argparse.Namespace) -> int:
     print(f"{'ID':<17} {'STATE':<10} {'TRIES':>5}  {'NEXT ATTEMPT':<20} SENDER -> RECIPIENTS")
     for message in messages:
         d = _describe(message)
-        recipients = ", ".join(r.address for r in message.recipients)
+        # As mailq: a finished message has no next attempt, and the
+        # recipients listed are those still to be delivered (all, once done).
+        finished = message.state in {s.value for s in FINISHED}
+        pending = message.recipients if finished else message.pending or message.recipients
+        recipients = ", ".join(r.address for r in pending)
+        next_at = "-" if finished else d["next_attempt_at"]
         print(visible(f"{message.id:<17} {message.state:<10} {message.attempts:>5}  "
-                      f"{d['next_attempt_at']!s:<20} {d['sender']} -> {recipients}"))
+                      f"{next_at!s:<20} {d['sender']} -> {recipients}"))
     which = "" if args.state or args.all else " still to be delivered"
     if total > len(messages):
         print(f"showing {len(messages)} of {total} message(s){which} (--limit to see more)")

@@ -498,6 +498,8 @@ async def test_queue_commands(stores, cli_config, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert any(delivered.id in line and "delivered" in line for line in lines)
     assert lines[-1] == "2 message(s)"
+    (done,) = [line for line in lines if delivered.id in line]
+    assert done.split()[3] == "-"  # a finished message has no next attempt
 
     assert await run_main("queue", "list", "--state", "deferred", "--json",
                           "--config", str(cli_config)) == 0
