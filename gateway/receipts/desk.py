@@ -818,14 +818,15 @@ class ReceiptDesk:
                 sender = str(first["sender"] or "")
                 if not sender:
                     continue
-                held = (
+                held, expires = (
                     await conn.execute(
-                        select(func.count()).select_from(held_passwords).where(
+                        select(func.count(), func.min(hp.expires_at)).select_from(
+                            held_passwords).where(
                             hp.queue_id == queue_id,
                             hp.state == HeldState.HELD.value,
                         )
                     )
-                ).scalar()
+                ).one()
                 content = timeout_notice(
                     hostname=self.hostname,
                     marking=self.marking,
@@ -838,6 +839,7 @@ class ReceiptDesk:
                     password_held=bool(held),
                     sender_has_password=bool(held) and await self._sender_wrote_password(
                         conn, queue_id),
+                    password_expires=float(expires) if expires is not None else None,
                 )
                 await self._queue(conn, sender, content)
             return count

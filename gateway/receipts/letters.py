@@ -151,6 +151,7 @@ def timeout_notice(
     password_held: bool,
     sender_has_password: bool = False,
     unread: Sequence[Contact] = (),
+    password_expires: float | None = None,
 ) -> bytes:
     """`contacts` sent no receipt at all; `unread` confirmed delivery but
     sent no read receipt, which (release_on = "read") their password waits
@@ -190,6 +191,13 @@ def timeout_notice(
             "not have; it still holds it. Once you have spoken to them, ask IT to send "
             "it: gateway passwords release emails it to the recipient, or to you with "
             f"--to, to read out to them ({find})."
+        )
+    if password_held and password_expires is not None:
+        # After that nobody is told again, and what was sent cannot be opened.
+        lines.append(
+            f"The gateway destroys the password on {_when(password_expires)}: after that "
+            "the protected content cannot be opened, and the message would have to be "
+            "sent again."
         )
     lines.append("")
     msg.set_content("\n".join(lines))

@@ -22,6 +22,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -666,6 +667,11 @@ async def test_timeout_notice_says_what_the_sender_can_do_with_the_password(
     body = " ".join(texts(notice).split())
     assert "read it out" not in body and "you do not have" in body
     assert "gateway passwords release" in body and "more than 1 second ago" in body
+    # ... and by when: nobody is told again when the password is destroyed.
+    async with gw.engine.connect() as conn:
+        expires = (await conn.execute(select(held_passwords.c.expires_at))).scalar_one()
+    when = datetime.fromtimestamp(expires, UTC).strftime("%d %B %Y %H:%M UTC")
+    assert f"The gateway destroys the password on {when}" in body
 
     await relay(gw, sink, Spec(person(18)), 3)
     notice = (await sink.wait(4, timeout=10))[3]
