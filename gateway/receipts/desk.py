@@ -380,6 +380,10 @@ class ReceiptDesk:
                 log.info("receipt_dropped", reason="unreadable", queue_ids=sorted(
                     {q for q, _ in refs}))
                 return replies.S250_RECEIPT
+            # Neither a receipt address nor a report: mail for the receipts
+            # domain that is no receipt at all (spam, a misdirected message).
+            log.info("receipt_refused", reason="not_a_receipt", peer=envelope.peer,
+                     recipients=len(envelope.rcpt_tos))
             return replies.S550_NO_SUCH_RECEIPT
         if refs:
             queued, early = await self.queue.writer.submit(
@@ -395,6 +399,9 @@ class ReceiptDesk:
         if forged:
             return replies.S250_RECEIPT
         found = await self.queue.writer.submit(self._unauthenticated_op(receipt, time.time()))
+        if not found:
+            log.info("receipt_refused", reason="matches_no_message", peer=envelope.peer,
+                     recipients=len(envelope.rcpt_tos))
         return replies.S250_RECEIPT if found else replies.S550_NO_SUCH_RECEIPT
 
     async def _row(

@@ -31,6 +31,7 @@ import pytest
 from gwtest import SinkMessage, SqliteSteps, audit_events_of
 from policy_messages import ALLOWED, SENDER, Spec, person, record_text
 from sqlalchemy import select, text
+from structlog.testing import capture_logs
 from unit.receipts.receipt_shapes import (
     exchange_dsn,
     exchange_mdn,
@@ -742,3 +743,18 @@ async def test_a_held_message_whose_password_expired_cannot_be_approved(
     assert "approved" not in [t for t, _ in await events(gw, queue_id)]
     assert await decide_held(gw.store, gw.audit, queue_id, False, "Dee Approver") is None
     assert [t for t, _ in await events(gw, queue_id)][-1] == "rejected"
+
+
+async def test_mail_for_the_receipts_domain_that_is_no_receipt_is_refused_and_logged(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Anyone may send to the receipts domain: what is neither a receipt
+    address nor a report is refused, and the administrator can see it."""
+    gw = await gateway_factory(config())
+    junk = b"From: x@elsewhere.example\r\nSubject: offer\r\n\r\nBuy now.\r\n"
+    with capture_logs() as logs:
+        code, _ = await send(gw.port, junk, [f"postmaster@{DOMAIN}"], sender="x@elsewhere.example")
+    assert code == 550
+    (refused,) = [e for e in logs if e["event"] == "receipt_refused"]
+    assert refused["reason"] == "not_a_receipt" and refused["peer"]
+    assert await sink.stays_empty(0.3)
