@@ -13,15 +13,19 @@ find the value's span.  Without RE2 the same patterns run on Python `re`,
 slower but with the same results.
 
 Text is folded to ASCII first, keeping every offset: Unicode spaces become
-spaces, dashes become "-", curly quotes straight ones, anything else "?".
-Patterns are ASCII, so nothing they could match is lost, and offsets into the
-folded text are offsets into the original.
+spaces, dashes become "-", curly quotes straight ones, every decimal digit
+(full-width, Arabic-Indic, Devanagari, ...: a reader sees the number) its
+ASCII digit, full-width ASCII forms ("ＮＨＳ") their ASCII letter, anything
+else "?".  One character always becomes one, so offsets into the folded
+text are offsets into the original; patterns are ASCII, so nothing they
+could match is lost.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,7 +49,11 @@ _FOLD = {
     0x201D: '"',
     0x2028: "\n",
     0x2029: "\n",
+    # Full-width forms of ASCII "!" to "~" (what an East Asian input method
+    # types): the same characters to a reader.
+    **{code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)},
 }
+_DIGITS = "0123456789"
 _TOKEN_TAIL = re.compile(rb"[A-Za-z0-9]+")
 # Longest text a single pattern can match (a labelled name); the anchored set
 # looks no further than this from a candidate's start.
@@ -57,7 +65,16 @@ def _fold_error(error: UnicodeError) -> tuple[str, int]:
     if not isinstance(error, UnicodeEncodeError):
         raise error
     run = error.object[error.start : error.end]
-    return "".join(_FOLD.get(ord(char), "?") for char in run), error.end
+    folded = []
+    for char in run:
+        ascii_char = _FOLD.get(ord(char))
+        if ascii_char is None:
+            # Any script's decimal digit is the number it shows ("٤٨٥"); the
+            # lookup runs only for characters outside the table.
+            digit = unicodedata.decimal(char, None)
+            ascii_char = "?" if digit is None else _DIGITS[digit]
+        folded.append(ascii_char)
+    return "".join(folded), error.end
 
 
 _FOLD_ERRORS = "gateway-detect-fold"

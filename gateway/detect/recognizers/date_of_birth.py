@@ -5,7 +5,12 @@ base score is below the threshold and only context ("DOB", "born", "date of
 birth") lifts it over.  The birth words count as software writes them too: a
 CSV column or form field named `date_of_birth`, `date-of-birth`,
 `DateOfBirth` or `birth_date` (context is matched in lower case, so camel
-case reads as the words run together).
+case reads as the words run together), and a contact card's `BDAY` property.
+
+Contact cards and calendars (vCard, iCalendar) write a date as YYYYMMDD:
+such a date is a candidate only as the value of a vCard `BDAY` or an
+iCalendar `DTSTART` property, where it is certainly a date; a `DTSTART` is a
+date of birth only with a birth word near it (a "... birthday" event).
 """
 
 from __future__ import annotations
@@ -57,6 +62,9 @@ def parse_date(value: str, today: dt.date) -> dt.date | None:
             if month is None or len(numbers) != 2:
                 return None
             return dt.date(_year(numbers[1], today), month, int(numbers[0]))
+        if len(numbers) == 1 and len(numbers[0]) == 8:  # vCard/iCalendar 20150312
+            compact = numbers[0]
+            return dt.date(int(compact[:4]), int(compact[4:6]), int(compact[6:]))
         if len(numbers) != 3:
             return None
         if len(numbers[0]) == 4:  # ISO 2015-03-12
@@ -86,10 +94,18 @@ class DateOfBirthRecognizer(Recognizer):
             rf"\b{_MONTH_RE}[ ]+{_DAY_RE}(?:st|nd|rd|th)?,?[ ]+(?:19|20)[0-9]{{2}}\b",
             0.2,
         ),
+        # "BDAY:20150312", "DTSTART;VALUE=DATE:20150312": a date-time
+        # ("...T090000Z") is an appointment, not a day, and never matches.
+        Pattern(
+            "card_or_calendar",
+            r"\b(?i:bday|dtstart)(?:;[^:\r\n]{0,40})?:(?P<value>(?:19|20)[0-9]{2}"
+            r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]))\b",
+            0.2,
+        ),
     )
     CONTEXT = (
         "dob", "d.o.b", "d.o.b.", *_BIRTH_PHRASES, *_field_names(_BIRTH_PHRASES), "born",
-        "birthday", "date of birth (dd/mm/yyyy)",
+        "birthday", "date of birth (dd/mm/yyyy)", "bday",
     )  # fmt: skip
     CONTEXT_BOOST = 0.4
     CONTEXT_WINDOW = (60, 25)

@@ -2,6 +2,12 @@
 
 The prefix rules are HMRC's: neither letter is D, F, I, Q, U or V; the second
 is not O; and BG, GB, KN, NK, NT, TN and ZZ are never issued.
+
+It is written in two shapes, each with a space or a hyphen as separator:
+grouped as on the card, 2-2-2-2-1 ("JG 10 37 59 A", "JG-10-37-59-A",
+"JG103759A"), or with a separator between every character ("J G 1 0 3 7 5
+9 A").  Only these two: a looser run of letters and digits ("BY 2026 12")
+would make ordinary references candidates.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ _NEVER_PREFIXES = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
 
 def is_valid_nino(value: str) -> bool:
     """True when `value` (spaces allowed) is a well-formed NINO."""
-    compact = value.replace(" ", "").upper()
+    compact = value.replace(" ", "").replace("-", "").upper()
     if len(compact) not in (8, 9) or not compact[2:8].isdigit():
         return False
     first, second = compact[0], compact[1]
@@ -30,14 +36,23 @@ def is_valid_nino(value: str) -> bool:
     return len(compact) == 8 or compact[8] in "ABCD"
 
 
+def _shapes(letter: str, suffix: str) -> str:
+    """The two written shapes (see the module docstring), `suffix` last."""
+    grouped = rf"{letter}{{2}}[ -]?[0-9]{{2}}[ -]?[0-9]{{2}}[ -]?[0-9]{{2}}"
+    spaced = rf"{letter}[ -]{letter}(?:[ -][0-9]){{6}}"
+    if not suffix:
+        return rf"\b(?:{grouped}|{spaced})\b"
+    return rf"\b(?:{grouped}[ -]?|{spaced}[ -]){suffix}\b"
+
+
 class NationalInsuranceRecognizer(Recognizer):
     name = "nino"
     info_type = InformationType.UK_NATIONAL_INSURANCE_NUMBER
     PATTERNS: ClassVar[tuple[Pattern, ...]] = (
-        Pattern("full", r"\b[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]\b", 0.6),
+        Pattern("full", _shapes("[A-Z]", "[A-D]"), 0.6),
         # Without the suffix letter, or in lower case, it is only a shape.
-        Pattern("no_suffix", r"\b[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2}\b", 0.25),
-        Pattern("lower", r"\b[a-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[a-d]\b", 0.25),
+        Pattern("no_suffix", _shapes("[A-Z]", ""), 0.25),
+        Pattern("lower", _shapes("[a-z]", "[a-d]"), 0.25),
     )
     CONTEXT = ("ni", "ni no", "ni number", "nino", "national insurance", "insurance number")
 

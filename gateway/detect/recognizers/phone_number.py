@@ -3,11 +3,19 @@
 Valid fixed and mobile numbers count; a number that only has the right
 length (an unallocated range) needs context.  Freephone, premium and
 non-geographic numbers belong to organisations, and a number introduced as a
-switchboard, reception or office line is a business contact: neither counts.
+switchboard, reception or office line, or as a team's or HR's, is a business
+contact: neither counts.
+
+Neither does a conference bridge.  A meeting invitation (Teams, Zoom, Webex)
+lists its dial-in numbers with the meeting's ID after a pause
+("+44 20 3855 4748,,318456912#") or with the country they are in
+("+44 20 3443 8765 United Kingdom, London"); no one writes a person's own
+number either way.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import ClassVar
 
@@ -26,6 +34,11 @@ _PERSONAL_TYPES = frozenset(
         PhoneNumberType.VOIP,
     }
 )
+
+
+# What follows a dial-in number on its line: the pauses and meeting ID of a
+# one-tap dial string, or (after the same number as a link) the country.
+_CONFERENCE_TAIL = re.compile(r",,[0-9]|(?:<tel:[^>\n]{0,60}>)?[ \t]*United Kingdom\b")
 
 
 @lru_cache(maxsize=4096)
@@ -70,11 +83,18 @@ class PhoneNumberRecognizer(Recognizer):
         # excuse the number before them.
         "me on", "me at", "my mobile", "my phone", "my number", "my work",
         "my landline", "my desk", "my team",
+        # An organisation's line, introduced as such on its own line.
+        "hr on", "hr at", "hr team", "hr department", "hr:", "team on", "team at",
+        # Not "conference" ("case conference", "child protection conference")
+        # nor "call in": both are said of people too.
+        "dial in", "dial-in", "audio only",
     )  # fmt: skip
     CONTEXT_WINDOW = (50, 10)
     BUSINESS_CONTACT = True
 
     def assess(self, text: str, start: int, end: int, score: float) -> Assessment | None:
+        if _CONFERENCE_TAIL.match(text, end, end + 80):
+            return None
         value = text[start:end]
         digits = ("+" if value.startswith("+") else "") + "".join(filter(str.isdigit, value))
         if value.startswith("+44") and "(0)" in value:

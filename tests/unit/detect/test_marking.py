@@ -14,6 +14,27 @@ CASES = [
     ("Protect your password", (), None),  # an ordinary word, not a marking
     ("Minutes: confidential items", (), None),  # not at the start
     ("PROTECTION plan", (), None),
+    # OFFICIAL-SENSITIVE, a phrase no one writes by chance: any case, any
+    # dash or space between, invisible characters ignored.
+    ("Official-Sensitive: strategy minutes", (), "OFFICIAL-SENSITIVE"),
+    ("Official Sensitive - strategy minutes", (), "OFFICIAL-SENSITIVE"),
+    ("official-sensitive: strategy minutes", (), "OFFICIAL-SENSITIVE"),
+    ("OFFICIAL\u2013SENSITIVE: strategy minutes", (), "OFFICIAL-SENSITIVE"),
+    ("OFFICIAL \u2013 SENSITIVE: strategy minutes", (), "OFFICIAL-SENSITIVE"),
+    ("OFFICIAL\u2011SENSITIVE: strategy minutes", (), "OFFICIAL-SENSITIVE"),
+    ("OFFICIAL-\u200bSENSITIVE: strategy minutes", (), "OFFICIAL-SENSITIVE"),
+    ("Re: [Official\u2014Sensitive] minutes", (), "OFFICIAL-SENSITIVE"),
+    ("OFFICIAL-SENSITIVE\u2013PERSONAL: referral", (), "OFFICIAL-SENSITIVE"),
+    ("PRO\u200bTECT: referral", (), "PROTECT"),
+    ("Officially sensitive topic", (), None),
+    # The single words stay upper case only: in lower case they are ordinary.
+    ("Confidential: strategy minutes", (), None),
+    ("Restricted access car park", (), None),
+    (
+        "Budget",
+        (("X-Protective-Marking", "SEC=OFFICIAL\u2013SENSITIVE"),),
+        "OFFICIAL-SENSITIVE",
+    ),
     (
         "Budget",
         (("X-Protective-Marking", "VER=2012.3, NS=gov.uk, SEC=OFFICIAL-SENSITIVE"),),

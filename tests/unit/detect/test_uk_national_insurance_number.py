@@ -22,6 +22,18 @@ CASES = [
     ("NI number TN123456B", None),  # temporary numbers are not issued
     ("NI number AB123456E", None),  # suffix is A-D
     ("part no AB123456C7", None),  # not a whole token
+    # Hyphens as on some forms, or a separator between every character.
+    (f"NI no {GOOD.replace(' ', '-')}", GOOD.replace(" ", "-")),
+    (f"Her number: {' '.join(GOOD_COMPACT)}", " ".join(GOOD_COMPACT)),
+    (f"Her number: {'-'.join(GOOD_COMPACT)}", "-".join(GOOD_COMPACT)),
+    (f"nino {' '.join(GOOD_COMPACT.lower())}", " ".join(GOOD_COMPACT.lower())),
+    (f"NI number {' '.join(GOOD_COMPACT[:8])}", " ".join(GOOD_COMPACT[:8])),  # no suffix, context
+    ("N I 1 2 3 4 5 6 A", None),  # I is never a prefix letter
+    ("ref AB-12-34-56-E", None),  # suffix is A-D
+    ("ref AB-12-34-56", None),  # no suffix, no context
+    # ... but no looser run of letters and digits.
+    ("ref A B 12 34 56 C", None),
+    ("ref AB 1 2 3 4 5 6 C", None),
 ]
 
 

@@ -29,6 +29,20 @@ CASES = [
     # ... and no other number.
     ("Mum's mobile is 07700 900456.\n\nKind regards,\nJo Bloggs\n"
      "Family Support Worker\nMob: 07700 900123\n", "07700 900456"),
+    # A meeting invitation's dial-in numbers are conference bridges.
+    ("Dial in by phone\n+44 20 3443 8765 United Kingdom, London\n", None),
+    ("Or call in (audio only)\n+44 20 3855 4748,,318456912#<tel:+442038554748,,318456912#>"
+     "   United Kingdom, London\nPhone Conference ID: 318 456 912#\n", None),
+    ("Dial by your location\n        +44 131 460 1196 United Kingdom\n", None),
+    ("Dial-in: 0113 496 0000, then the meeting ID", None),
+    # An organisation's line, introduced as one.
+    ("Contact HR on 0114 273 0000.", None),
+    ("Please ring the team on 0114 273 0000 with any questions.", None),
+    # ... and a person's number stays one, even in a meeting or next to HR.
+    ("Mum can be reached on 0114 273 0000 for the case conference.", "0114 273 0000"),
+    ("Dial in by phone\nMum's mobile: 07700 900456\n", "07700 900456"),
+    ("I have told HR.\nHer home number is 0114 273 0000.", "0114 273 0000"),
+    ("Dad moved back to the United Kingdom, his mobile is 07700 900456.", "07700 900456"),
 ]
 
 
