@@ -143,13 +143,15 @@ class Gateway:
         # many at a time: each is held a few times over meanwhile.
         self._large_slots = asyncio.Semaphore(settings.server.large_message_concurrency)
         # Without a key the gateway still relays, but a message whose
-        # password must be held is answered 451 (never sent without it held).
+        # password must be held is answered 451 (never sent without it held):
+        # an error, and /readyz fails ("passwords: no key") until one is set.
         self.vault: PasswordVault | None
         try:
             self.vault = PasswordVault.from_settings(settings)
         except VaultError as exc:
             self.vault = None
-            log.warning("password_key_missing", error=str(exc))
+            log.error("password_key_missing", error=str(exc),
+                      effect="every message whose password must be held is answered 451 4.3.0")
         self.passwords = PasswordStore(self.engine, self.writer, self.vault, self.audit)
         self.desk = ReceiptDesk(settings, self.receipts, self.store, self.audit, self.passwords,
                                 wake=self.dispatcher.wake)
@@ -331,8 +333,8 @@ class Gateway:
 
     # -- health --------------------------------------------------------------
 
-    async def readiness(self) -> dict[str, bool]:
-        checks = {"database": False, "upstream": False}
+    async def readiness(self) -> dict[str, bool | str]:
+        checks: dict[str, bool | str] = {"database": False, "upstream": False}
         with contextlib.suppress(Exception):
             async with self.engine.connect() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), 5)
@@ -344,6 +346,8 @@ class Gateway:
             )
             writer.close()
             checks["upstream"] = True
+        if self.vault is None:
+            checks["passwords"] = "no key"
         return checks
 
     async def _log_anchors(self) -> None:
@@ -419,6 +423,7 @@ class Gateway:
         except Exception as exc:
             log.error("message_not_accepted", error=type(exc).__name__)
             self.metrics.rejected.labels("internal_error").inc()
+            self.metrics.refused.labels("error").inc()
             return replies.S451_INTERNAL
         finally:
             self._accepting -= 1
@@ -456,6 +461,7 @@ class Gateway:
         ]
         await self.writer.submit(self.audit.record_op(record, events))
         self.metrics.rejected.labels(reason.value).inc()
+        self.metrics.refused.labels("arrival").inc()
         log.info("message_rejected", audit_id=audit_id, reasons=[reason.value])
 
     def _read_ahead(self, content: bytes) -> _ReadAhead | None:
@@ -518,6 +524,7 @@ class Gateway:
                 self.dispatcher.wake()
             for reason in verdict.reasons:
                 self.metrics.rejected.labels(reason.code.value).inc()
+            self.metrics.refused.labels("policy").inc()
             log.info("message_rejected", audit_id=queue_id,
                      reasons=[r.code.value for r in verdict.reasons])
             return replies.S550_POLICY.format(

@@ -501,7 +501,16 @@ class Settings(_Section):
             "(use starttls-verify or implicit)"
             for name, route in self.route_sections().items() if route.in_clear_off_this_machine
         ]
-        return found + self._open_relay() + self._open_to_others()
+        return found + self._open_relay() + self._users_without_tls() + self._open_to_others()
+
+    def _users_without_tls(self) -> list[str]:
+        """[[users]] whom nothing lets sign in: the listener offers AUTH only
+        after STARTTLS.  (With require_auth it is an error: nobody could send.)"""
+        if not self.users or self.server.tls_cert or self.server.require_auth:
+            return []
+        return ["[[users]] are configured but server.tls_cert is not set: AUTH is offered "
+                "only after STARTTLS, so they can never sign in (set server.tls_cert and "
+                "server.tls_key)"]
 
     def _open_relay(self) -> list[str]:
         """Trusted networks that take in every address: anyone who can reach
@@ -549,7 +558,7 @@ def _takes_text(section: str, key: str) -> bool:
     """Is `section.key` a string?  Its variable's value is then its text as
     written: an all-digit worker id or password, or one that reads as a
     TOML date or boolean, is still that text."""
-    model = Settings.model_fields[section].annotation
+    model = RouteSettings if section == "routes" else Settings.model_fields[section].annotation
     fields = getattr(model, "model_fields", {})
     return key in fields and fields[key].annotation is str
 
@@ -588,22 +597,62 @@ def misspelt_sections(environ: dict[str, str]) -> list[str]:
     return problems
 
 
-def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[tuple[str, str], str]:
+def _apply_env(
+    data: dict[str, Any], environ: dict[str, str]
+) -> tuple[dict[tuple[str, str], str], list[str]]:
     """Put the GATEWAY_<SECTION>_<KEY> overrides into `data`; returns which
-    variable set each (section, key), for messages to name it."""
+    variable set each (section, key), for messages to name it (for a route,
+    ("routes", "NAME.KEY")), and the variables that name no configured route."""
     overrides: dict[tuple[str, str], str] = {}
-    for name, raw in environ.items():
+    problems: list[str] = []
+    for name, raw in sorted(environ.items()):
         if not name.startswith("GATEWAY_"):
             continue
         rest = name[len("GATEWAY_") :].lower()
         section, _, key = rest.partition("_")
-        if section not in _SECTIONS or not key or section == "routes":
+        if section not in _SECTIONS or not key:
             continue  # GATEWAY_CONFIG, GATEWAY_PASSWORD_KEY, GATEWAY_TEST_* are not overrides
+        if section == "routes":
+            problem = _apply_route_env(data, name, key, raw, overrides)
+            if problem:
+                problems.append(problem)
+            continue
         table = data.setdefault(section, {})
         if isinstance(table, dict):
             table[key] = raw if _takes_text(section, key) else _env_value(raw)
             overrides[(section, key)] = name
-    return overrides
+    return overrides, problems
+
+
+def _apply_route_env(
+    data: dict[str, Any], name: str, rest: str, raw: str,
+    overrides: dict[tuple[str, str], str],
+) -> str | None:
+    """GATEWAY_ROUTES_<NAME>_<KEY>: `rest` is "<name>_<key>" in lower case.
+
+    Only a route the file configures can be overridden: a route made from
+    the environment alone would send mail somewhere no file says, and a
+    mistyped name would otherwise be ignored without a word while the
+    file's route is used.  A name with underscores is matched whole (the
+    longest configured name that fits)."""
+    routes = data.get("routes")
+    tables = routes if isinstance(routes, dict) else {}
+    fits = [route for route in tables
+            if rest.startswith(f"{route.lower()}_") and len(rest) > len(route) + 1]
+    if not fits:
+        if any(rest == route.lower() for route in tables):
+            return f"{name}: no key named: write GATEWAY_ROUTES_<NAME>_<KEY>"
+        route = rest.partition("_")[0]
+        return (f"{name}: no route {route!r} is configured: an override changes a key of "
+                f"a [routes.NAME] table in the file (GATEWAY_ROUTES_<NAME>_<KEY>)")
+    route = max(fits, key=len)
+    table = tables[route]
+    if not isinstance(table, dict):
+        return None  # the file's own value is not a table: validation says so
+    key = rest[len(route) + 1 :]
+    table[key] = raw if _takes_text("routes", key) else _env_value(raw)
+    overrides[("routes", f"{route}.{key}")] = name
+    return None
 
 
 class _Origins:
@@ -616,7 +665,9 @@ class _Origins:
 
     def of(self, loc: str) -> str:
         section, _, rest = loc.partition(".")
-        variable = self.overrides.get((section, rest.partition(".")[0]))
+        # A route's key (routes.NAME.KEY) is set by GATEWAY_ROUTES_<NAME>_<KEY>.
+        depth = 2 if section == "routes" else 1
+        variable = self.overrides.get((section, ".".join(rest.split(".")[:depth])))
         return f"{variable} ({loc})" if variable else f"{self.source}: {loc}"
 
 
@@ -661,7 +712,7 @@ def _check_together(settings: Settings, origins: _Origins) -> list[str]:
     for name, route in settings.routes.items():
         if route.tls == "none":
             problems.append(
-                f"{origins.source}: routes.{name}.tls: a secure route must use TLS "
+                f"{origins.of(f'routes.{name}.tls')}: a secure route must use TLS "
                 "(starttls, starttls-verify or implicit)"
             )
     if settings.server.require_auth:
@@ -694,10 +745,11 @@ def load_settings(
         raise ConfigError(f"{source}: cannot read ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
-    origins = _Origins(source, _apply_env(data, env))
+    overrides, unapplied = _apply_env(data, env)
+    origins = _Origins(source, overrides)
     data.pop("config_dir", None)
     data["config_dir"] = config_path.resolve().parent
-    misspelt = misspelt_sections(env)
+    misspelt = misspelt_sections(env) + unapplied
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

@@ -13,6 +13,8 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any, NoReturn
 
 from gateway.cli import core, queue
 from gateway.operate.logging import configure_logging
@@ -30,12 +32,34 @@ def build_parser() -> argparse.ArgumentParser:
         description="Secure-sharing gateway: an outbound SMTP relay that enforces "
         "the secure-sharing rules for personal data.",
     )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in _GROUPS:
         register(commands)
     for extra in _optional_groups():
         extra(commands)
     return parser
+
+
+# The installed distribution (pyproject.toml's [project] name).
+DISTRIBUTION = "secure-sharing-gateway"
+
+
+class _Version(argparse.Action):
+    """`gateway --version`: read from the installed distribution only when
+    asked, so other commands do not pay for the metadata lookup."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> NoReturn:
+        try:
+            version = metadata.version(DISTRIBUTION)
+        except metadata.PackageNotFoundError:
+            version = "unknown (not installed: run from a source tree)"
+        print(f"{parser.prog} {version}")
+        parser.exit()
 
 
 def _optional_groups() -> list[Register]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -54,12 +55,24 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
         return 1
+    # A certificate or key that is not one stops the start either way: said
+    # here, it names the file (OpenSSL's "[SSL] PEM lib" names neither).
+    tls = tls_problem(settings)
+    if tls is not None:
+        print(f"error: {tls}", file=sys.stderr)
+        return 1
     try:
         check_database_file(settings)  # else SQLite makes an empty file at a mistyped path
     except DatabaseMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATABASE_UNAVAILABLE
     configure_logging(json=args.log_format == "json")
+    unusable = asyncio.run(_database_unusable(settings))
+    if unusable is not None:
+        # The database cannot be used as it is: 75, as for the other
+        # commands (README's exit statuses), not 1, a configuration's.
+        print(unusable, file=sys.stderr)
+        return EXIT_DATABASE_UNAVAILABLE
     tune_malloc()  # large message buffers go back to the system when freed
     try:
         gateway = Gateway(settings)
@@ -81,6 +94,28 @@ def _serve(args: argparse.Namespace) -> int:
             return 1
         raise
     return 0
+
+
+async def _database_unusable(settings: Settings) -> str | None:
+    """The error line for a database `serve` cannot use: unreachable, no
+    gateway schema or an older one (`gateway.db.schema_check`); None when
+    it can.  Asked before the start (which checks the schema again), so the
+    answer has an exit status of its own."""
+    from gateway.db.engine import create_engine, database_failed
+    from gateway.db.schema_check import schema_problem
+
+    engine = create_engine(settings.database.url, pool_size=1)
+    try:
+        try:
+            async with engine.connect():
+                pass
+        except (SQLAlchemyError, OSError) as exc:
+            # Anything else is the start's to report, as it always was.
+            return database_unavailable(exc) if database_failed(exc) else None
+        problem = await schema_problem(engine)
+        return None if problem is None else f"error: {problem}"
+    finally:
+        await engine.dispose()
 
 
 def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -108,11 +143,13 @@ def _check_config(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return 1
     problems = _extra_checks(settings)
+    missing, unsafe = missing_keys(settings)
+    problems += missing
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:
         return 1
-    for warning in settings.warnings():
+    for warning in settings.warnings() + unsafe:
         print(f"warning: {warning}", file=sys.stderr)
     print("ok")
     return 0
@@ -124,6 +161,9 @@ def _extra_checks(settings: Any) -> list[str]:
     import importlib
 
     problems = key_problems(settings)
+    tls = tls_problem(settings)
+    if tls is not None:
+        problems.append(tls)
     try:
         recipients = importlib.import_module("gateway.policy.recipients")
     except ImportError:
@@ -138,8 +178,9 @@ def key_problems(settings: Settings, environ: Mapping[str, str] | None = None) -
     A key that is not configured at all is no problem here: without a
     password key the gateway relays but answers 451 to a message whose
     password must be held, and without a receipts key it asks for no
-    receipts (both logged at start).  One that is configured but malformed
-    is the administrator's mistake, to be said before any mail arrives."""
+    receipts (both logged at start; `missing_keys` says it for check-config).
+    One that is configured but malformed is the administrator's mistake, to
+    be said before any mail arrives."""
     from gateway.audit.chain import AuditKeys
     from gateway.passwords.vault import ENV_KEY as PASSWORD_ENV_KEY
     from gateway.passwords.vault import PasswordVault
@@ -166,6 +207,83 @@ def key_problems(settings: Settings, environ: Mapping[str, str] | None = None) -
         except VaultError as exc:
             problems.append(str(exc))
     return problems
+
+
+def missing_keys(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> tuple[list[str], list[str]]:
+    """(errors, warnings): keys not configured at all that the mail needs.
+
+    `serve` holds a password whenever the outbound message leaves one out:
+    the password of every file protect mode makes, and in any mode a
+    sender's password the gateway takes out of the text to send separately
+    (every `[passwords] release` mode holds it first).  Without a password
+    key each such message is answered 451 4.3.0 for ever.  In protect mode
+    that is most mail with personal data: an error; in the other modes only
+    mail that states an attachment's password: a warning.  The receipts key
+    is derived from the password key unless it has its own; with neither,
+    no receipts are asked for, so `on-receipt` never releases by receipt."""
+    from gateway.passwords.vault import ENV_KEY as PASSWORD_ENV_KEY
+    from gateway.receipts.keys import ENV_KEY as RECEIPTS_ENV_KEY
+
+    env = os.environ if environ is None else environ
+    if env.get(PASSWORD_ENV_KEY, "").strip() or settings.passwords.key_file:
+        return [], []
+    receipts = settings.receipts
+    has_receipts_key = bool(receipts.key.strip() or env.get(RECEIPTS_ENV_KEY, "").strip()
+                            or receipts.key_file)
+    what = (f"no password key ({PASSWORD_ENV_KEY} or [passwords] key_file; "
+            "`gateway passwords keygen` makes one)")
+    also = "" if has_receipts_key else (
+        f"; and with no receipts key either ({RECEIPTS_ENV_KEY}, [receipts] key_file, or "
+        "derived from the password key) no receipts are asked for")
+    if settings.policy.mode == "protect":
+        return [f"{what}: in protect mode the password of every message the gateway "
+                f"protects is held, and each such message would be answered 451 4.3.0 "
+                f"for ever{also}"], []
+    return [], [f"{what}: a message whose attachment's password the gateway takes out to "
+                f"send separately would be answered 451 4.3.0 for ever{also}"]
+
+
+class _EncryptedKey(Exception):
+    """The key file asks for a passphrase (never prompted for)."""
+
+
+def _no_passphrase() -> str:
+    raise _EncryptedKey
+
+
+def tls_problem(settings: Settings) -> str | None:
+    """[server] tls_cert and tls_key loaded as `serve` loads them
+    (`SSLContext.load_cert_chain`), or one line naming the file that is
+    wrong: OpenSSL's own words ("[SSL] PEM lib") name neither."""
+    server = settings.server
+    if not server.tls_cert:
+        return None
+    cert = settings.resolve(server.tls_cert)
+    key = settings.resolve(server.tls_key)
+    try:
+        # Certificates only: a private key, a CSV or anything else fails here.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=cert)
+    except OSError as exc:
+        return f"server.tls_cert: {cert} holds no PEM certificate ({_tls_reason(exc)})"
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=_no_passphrase)
+    except _EncryptedKey:
+        return f"server.tls_key: {key} is encrypted: the gateway needs a key without a passphrase"
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            return f"server.tls_key: {key} is not the key of the certificate in {cert}"
+        return f"server.tls_key: {key} holds no PEM private key ({_tls_reason(exc)})"
+    except OSError as exc:
+        return f"server.tls_cert/tls_key: cannot read {cert} or {key} ({_tls_reason(exc)})"
+    return None
+
+
+def _tls_reason(exc: OSError) -> str:
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return str(exc.reason)
+    return str(exc.strerror or exc)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

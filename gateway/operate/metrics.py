@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -24,8 +24,21 @@ class Metrics:
         self.accepted = Counter(
             "gateway_messages_accepted", "Messages queued (250)", ["verdict"], registry=self.registry
         )
+        # One per reason a message was refused for: a message refused for
+        # three reasons counts three times.  Kept for what it tells (which
+        # rules refuse); messages are counted in `refused`.
         self.rejected = Counter(
-            "gateway_messages_rejected", "Messages refused", ["reason"], registry=self.registry
+            "gateway_messages_rejected", "Reasons messages were refused for, one per reason",
+            ["reason"], registry=self.registry,
+        )
+        # One per message refused, by the stage that refused it: "policy"
+        # (550 after inspection), "arrival" (refused before inspection: too
+        # big, bare line endings, receipt addresses mixed with others),
+        # "error" (451: the gateway could not decide or commit; the client
+        # tries again).
+        self.refused = Counter(
+            "gateway_messages_refused", "Messages refused, one per message, by stage",
+            ["stage"], registry=self.registry,
         )
         self.deliveries = Counter(
             "gateway_delivery_results", "Per-recipient delivery results", ["outcome"],
@@ -66,7 +79,15 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-Check = Callable[[], Awaitable[dict[str, bool]]]
+# Each dependency: True (ok), False (failing), or the words of why it fails
+# ("passwords: no key"), which a probe's reader can act on.
+Check = Callable[[], Awaitable[Mapping[str, bool | str]]]
+
+
+def _state(value: bool | str) -> str:
+    if isinstance(value, str):
+        return value
+    return "ok" if value else "failing"
 
 
 class HealthServer:
@@ -112,8 +133,8 @@ class HealthServer:
             return "200 OK", "text/plain", b"ok\n"
         if path == "/readyz":
             checks = await self._readiness()
-            lines = "".join(f"{name}: {'ok' if ok else 'failing'}\n" for name, ok in checks.items())
-            ready = all(checks.values())
+            lines = "".join(f"{name}: {_state(value)}\n" for name, value in checks.items())
+            ready = all(value is True for value in checks.values())
             return ("200 OK" if ready else "503 Service Unavailable"), "text/plain", lines.encode()
         if path == "/metrics":
             with contextlib.suppress(Exception):

@@ -48,6 +48,9 @@ S354_START: Final = "354 End data with <CR><LF>.<CR><LF>"
 S421_SHUTTING_DOWN: Final = "421 4.3.2 Service shutting down, try again later"
 # `[server] idle_timeout` (or `data_timeout`) ran out: said before closing.
 S421_TIMEOUT: Final = "421 4.4.2 {hostname} Error: timeout exceeded"
+# `max_auth_failures` refused AUTH attempts in one session: said instead of
+# the last 535, then the connection closes.
+S421_AUTH_FAILURES: Final = "421 4.7.0 Error: too many authentication failures"
 S451_INTERNAL: Final = "451 4.3.0 Temporary local problem, try again later"
 S452_TOO_MANY_RECIPIENTS: Final = "452 4.5.3 Too many recipients"
 
@@ -59,6 +62,11 @@ S501_SYNTAX_RCPT: Final = "501 5.5.4 Syntax: RCPT TO:<address> [parameters]"
 S501_BAD_PARAMETER: Final = "501 5.5.4 Invalid parameter {name}"
 # An argument a command does not take, or lacks: `syntax` from COMMAND_SYNTAX.
 S501_SYNTAX: Final = "501 5.5.4 Syntax: {syntax}"
+# HELO or EHLO without a host name: aiosmtpd's "501 Syntax: HELO hostname",
+# given its code (RFC 2034 does not ask for one there, but a client that
+# reads enhanced codes should not meet the one reply without).
+S501_SYNTAX_HELO: Final = "501 5.5.4 Syntax: HELO hostname"
+S501_SYNTAX_EHLO: Final = "501 5.5.4 Syntax: EHLO hostname"
 S501_HELP_UNKNOWN: Final = "501 5.5.4 Supported commands: {commands}"
 # The client's text is never echoed back.
 S502_UNRECOGNISED: Final = "502 5.5.2 Error: command not recognized"

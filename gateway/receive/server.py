@@ -20,7 +20,7 @@ command answers 451 4.3.0 without detail (aiosmtpd's default would answer
 500 with the exception text).
 
 ENHANCEDSTATUSCODES is advertised, so every reply but the greeting and
-HELO's and EHLO's carries an RFC 3463 code (RFC 2034), from `replies`:
+HELO's and EHLO's 250 carries an RFC 3463 code (RFC 2034), from `replies`:
 the commands aiosmtpd answers with bare texts (NOOP, RSET, QUIT, STARTTLS,
 AUTH's refusals, HELP, VRFY, EXPN, "send HELO first") are overridden here,
 and the few texts it writes from inside its command loop are replaced on
@@ -41,7 +41,7 @@ from types import MappingProxyType
 from typing import Any, Final, Protocol
 
 import structlog
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 
 from gateway.model import Envelope, ReasonCode, RecipientDsn
 from gateway.receive import replies
@@ -56,6 +56,10 @@ from gateway.receive.data import (
 
 log = structlog.get_logger(__name__)
 
+# Failed AUTH attempts one session may make before it is told 421 and
+# closed (`ListenerConfig.max_auth_failures`): Postfix's
+# smtpd_hard_error_limit idea, so a password is not guessed at leisure.
+MAX_AUTH_FAILURES: Final = 3
 
 
 class Acceptor(Protocol):
@@ -95,12 +99,15 @@ _NEVER_HELD = frozenset({b"220", b"221", b"334", b"354", b"421"})
 # aiosmtpd's own reply texts that reach `push` from places no method or hook
 # can supply the text (its command loop `_handle_client`; STARTTLS's 220,
 # sent in the middle of the TLS set-up), each with the gateway's reply that
-# carries an enhanced status code.  Exact texts only: a reply that has a
-# code already, an EHLO line, 354 or AUTH's 334 is never one of them.
+# carries an enhanced status code (HELO's and EHLO's 501 without a host
+# name too).  Exact texts only: a reply that has a code already, an EHLO
+# line, 354 or AUTH's 334 is never one of them.
 _AIOSMTPD_REPLIES: Final = MappingProxyType({
     "500 Command line too long": replies.S500_LINE_TOO_LONG,
     "500 Error: bad syntax": replies.S500_BAD_SYNTAX,  # an empty or non-ASCII command
     "220 Ready to start TLS": replies.S220_TLS_READY,
+    "501 Syntax: HELO hostname": replies.S501_SYNTAX_HELO,
+    "501 Syntax: EHLO hostname": replies.S501_SYNTAX_EHLO,
     # `handle_exception` itself failed: still no detail for the client.
     "500 Error: Cannot describe error": replies.S451_INTERNAL,
 })
@@ -151,6 +158,22 @@ class ListenerConfig:
     # large in-memory message's line endings are checked (`DataCollector.
     # settle`); what it returns goes to the acceptor as `ahead`.  Opaque here.
     read_ahead: Callable[[bytes], object] | None = None
+    # AUTH attempts refused in one session before it is closed (421 4.7.0).
+    max_auth_failures: int = MAX_AUTH_FAILURES
+
+
+class _Session(Session):
+    """aiosmtpd's Session without the warning its deprecated `login_data`
+    logs each time aiosmtpd's own AUTH sets it: a plain-text line in the
+    JSON log at every client's first AUTH.  The gateway reads `auth_data`."""
+
+    @property
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
 
 
 class GatewaySMTP(SMTP):
@@ -173,6 +196,7 @@ class GatewaySMTP(SMTP):
         self._answering_data = False
         self._in_data = False  # from 354 to DATA's reply: the message is on its way
         self._held: list[bytes] = []  # replies waiting for the next (see push)
+        self._auth_failures = 0  # AUTH attempts refused in this session
         super().__init__(
             _Hooks(),
             data_size_limit=config.max_message_size,
@@ -196,6 +220,18 @@ class GatewaySMTP(SMTP):
 
     # -- aiosmtpd integration ------------------------------------------------
 
+    def _create_session(self) -> Session:
+        return _Session(self.loop)
+
+    def _client(self) -> dict[str, object]:
+        """The client's address and port, for a log line: what a mail
+        administrator matches against Postfix's client=host[ip] (an IP
+        address is operational data, not the personal data mail carries)."""
+        peer = self.session.peer if self.session is not None else None
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            return {"client": str(peer[0]), "client_port": peer[1]}
+        return {"client": str(peer or "")}
+
     def _set_post_data_state(self) -> None:
         super()._set_post_data_state()  # type: ignore[no-untyped-call]
         self._txn = _Transaction()
@@ -216,7 +252,7 @@ class GatewaySMTP(SMTP):
         (a committed message must get its 250), then 421 at its next
         command (`push`), or this again when the wait for it is over."""
         if self._in_data or self.transport is None or self.transport.is_closing():
-            return
+            return  # a session told 421 already (`push`) is closing
         self._send(replies.S421_SHUTTING_DOWN.encode("ascii"))
         self.transport.close()
 
@@ -271,6 +307,11 @@ class GatewaySMTP(SMTP):
             return
         self._send(reply)
         await self._writer.drain()
+        if reply[:3] == b"421" and self.transport is not None:
+            # 421 closes the session (RFC 5321 3.8): DATA's answer while
+            # shutting down, too many AUTH failures.  Left open, `shut_down`
+            # would tell the client 421 a second time.
+            self.transport.close()
 
     def _may_hold(self, reply: bytes) -> bool:
         """May this reply wait to go out with the next one?
@@ -336,10 +377,24 @@ class GatewaySMTP(SMTP):
             login = auth_data.login.decode("utf-8")
             password = auth_data.password.decode("utf-8")
         except UnicodeDecodeError:
-            return AuthResult(success=False, handled=False)
+            log.info("auth_checked", success=False, mechanism=mechanism, **self._client())
+            return self._auth_failed()
         ok = self._check_password(login, password)
-        log.info("auth_checked", success=ok)
-        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
+        # The user name tried, never the password: what a fail2ban rule or
+        # an incident review needs (Postfix logs sasl_username).
+        log.info("auth_checked", success=ok, user=login, mechanism=mechanism, **self._client())
+        if ok:
+            return AuthResult(success=True, handled=False, auth_data=login)
+        return self._auth_failed()
+
+    def _auth_failed(self) -> AuthResult:
+        """A refused AUTH: 535, or 421 once the session has used up its
+        `max_auth_failures` (the connection then closes: `push`)."""
+        self._auth_failures += 1
+        if self._auth_failures < self._config.max_auth_failures:
+            return AuthResult(success=False, handled=False)
+        log.warning("auth_failures_exceeded", failures=self._auth_failures, **self._client())
+        return AuthResult(success=False, handled=False, message=replies.S421_AUTH_FAILURES)
 
     # -- permission ----------------------------------------------------------
 
@@ -415,6 +470,8 @@ class GatewaySMTP(SMTP):
         if refusal is not None:
             await self.push(refusal)
             return
+        # The last refused attempt is answered 421 4.7.0 (`_auth_failed`),
+        # which closes the connection (`push`).
         await super().smtp_AUTH(arg or "")
 
     async def smtp_HELP(self, arg: str | None) -> None:
@@ -562,7 +619,8 @@ class GatewaySMTP(SMTP):
             return
         domain = address.rpartition("@")[2].lower().rstrip(".")
         if domain not in self._config.open_domains and not self._may_relay():
-            log.info("relay_denied")
+            helo = self.session.host_name if self.session is not None else None
+            log.info("relay_denied", helo=helo or "", **self._client())
             await self.push(replies.S530_AUTH_REQUIRED if self._config.require_auth
                             else replies.S550_RELAY_DENIED)
             return

@@ -22,6 +22,7 @@ Environment:
 
 from __future__ import annotations
 
+import base64
 import configparser
 import contextlib
 import os
@@ -290,6 +291,8 @@ def test_image_builds_serves_health_and_relays() -> None:
             "-e", "GATEWAY_UPSTREAM_HOST=127.0.0.1",
             "-e", f"GATEWAY_UPSTREAM_PORT={sink_port}",
             "-e", "GATEWAY_UPSTREAM_TLS=none",
+            # Without a password key /readyz answers 503 ("passwords: no key").
+            "-e", f"GATEWAY_PASSWORD_KEY={base64.b64encode(os.urandom(32)).decode()}",
             "-e", "GATEWAY_POLICY_MODE=monitor",  # this test is about the container, not the policy
             image,
         )

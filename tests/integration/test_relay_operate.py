@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 
 import aiosmtplib
@@ -33,7 +34,10 @@ async def test_healthz(gateway):
     assert await http_get(gateway.metrics_port, "/healthz") == (200, "text/plain", "ok\n")
 
 
-async def test_readyz_checks_database_and_upstream(gateway, sink):
+async def test_readyz_checks_database_and_upstream(gateway_factory, sink, tmp_path):
+    key = tmp_path / "password.key"
+    key.write_text(base64.b64encode(bytes(range(32))).decode() + "\n", encoding="ascii")
+    gateway = await gateway_factory({"passwords": {"key_file": str(key)}})
     status, _, body = await http_get(gateway.metrics_port, "/readyz")
     assert status == 200
     assert "database: ok" in body and "upstream: ok" in body
@@ -43,6 +47,14 @@ async def test_readyz_checks_database_and_upstream(gateway, sink):
     assert "database: ok" in body and "upstream: failing" in body
     sink.start()
     assert (await http_get(gateway.metrics_port, "/readyz"))[0] == 200
+
+
+async def test_readyz_fails_without_a_password_key(gateway, sink):
+    """Without one, every message whose password must be held is answered
+    451 4.3.0 for ever: the probe said ready all the same."""
+    status, _, body = await http_get(gateway.metrics_port, "/readyz")
+    assert status == 503
+    assert body.splitlines() == ["database: ok", "upstream: ok", "passwords: no key"]
 
 
 async def test_readyz_fails_without_a_database(gateway_factory, tmp_path):
@@ -131,6 +143,32 @@ async def test_internal_failures_are_counted(gateway, monkeypatch):
     await conn.close()
     _, _, text = await http_get(gateway.metrics_port, "/metrics")
     assert metric(text, "gateway_messages_rejected_total", reason="internal_error") == 1
+    assert metric(text, "gateway_messages_refused_total", stage="error") == 1
+
+
+async def test_a_message_refused_for_several_reasons_is_one_refused_message(gateway_factory):
+    """gateway_messages_rejected_total counts reasons: with it a monitor
+    could not tell how many messages were refused (45 messages, 107)."""
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    conn = await SmtpConn.open(gw.port)
+    await conn.cmd("EHLO x.example")
+    await conn.cmd("MAIL FROM:<alice@sender.example>")
+    await conn.cmd("RCPT TO:<stranger@elsewhere.example>")
+    await conn.cmd("DATA")
+    body = "Referral for Harriet Quenby, NHS number 943 476 5919.\r\n"
+    assert (await conn.cmd(make_message(to="stranger@elsewhere.example", body=body) + b"."))[0] == 550
+    # Refused as it arrived (bare LF): the receive stage's refusal, once.
+    await conn.cmd("MAIL FROM:<alice@sender.example>")
+    await conn.cmd("RCPT TO:<bob@recipient.example>")
+    await conn.cmd("DATA")
+    assert (await conn.cmd(b"Subject: x\r\n\r\nbare\nline\r\n."))[0] == 550
+    await conn.close()
+    _, _, text = await http_get(gw.metrics_port, "/metrics")
+    reasons = re.findall(r'^gateway_messages_rejected_total\{reason="([a-z_]+)"\} 1\.0$', text,
+                         re.MULTILINE)
+    assert len(reasons) >= 3, reasons  # the refused message's reasons, and the bare line's
+    assert metric(text, "gateway_messages_refused_total", stage="policy") == 1
+    assert metric(text, "gateway_messages_refused_total", stage="arrival") == 1
 
 
 async def test_an_upstream_reached_in_clear_is_logged_at_start(gateway_factory):

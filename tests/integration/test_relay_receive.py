@@ -515,8 +515,11 @@ async def test_logs_hold_no_addresses_content_or_passwords(
     assert {"auth_checked", "message_queued", "delivery_attempted"} <= events
     text = repr(logs)
     for secret in ("secret.sender", "hidden.rcpt", "Confidential subject", "943 476 5919",
-                   "correct horse", "scanner"):
+                   "correct horse"):
         assert secret not in text
+    # The AUTH user name is operational data, as the client's address: logged.
+    (checked,) = [e for e in logs if e["event"] == "auth_checked"]
+    assert (checked["user"], checked["client"]) == ("scanner", "127.0.0.1")
 
 
 @pytest.mark.parametrize("reset", ["RSET", "EHLO again.example"])

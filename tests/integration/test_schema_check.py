@@ -52,13 +52,13 @@ async def test_a_gateway_on_an_older_schema_refuses_to_start(db_url: str, gatewa
     assert "gateway db upgrade" in problem
 
 
-async def test_serve_on_an_older_schema_exits_1_naming_the_fix(
+async def test_serve_on_an_older_schema_exits_75_naming_the_fix(
     db_url: str, tmp_path: Path, gateway_config
 ) -> None:
     await _downgrade(db_url, PREVIOUS)
     config = write_config(tmp_path / "serve.toml", gateway_config())
     refused = await asyncio.to_thread(run_cli, "serve", config=config, timeout=60)
-    assert refused.returncode == 1
+    assert refused.returncode == 75  # the database cannot be used as it is
     assert "error: the database's schema is at revision 0004" in refused.stderr
     assert "run `gateway db upgrade`" in refused.stderr
     assert "Traceback" not in refused.stderr

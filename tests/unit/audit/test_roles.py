@@ -110,6 +110,36 @@ async def test_auditor_role_only_reads(pg_engine):
             ))
 
 
+CHAIN_CALLS = [
+    "SELECT * FROM audit_chain_head(1)",
+    "SELECT * FROM audit_chain_link(1, ARRAY[]::bytea[])",
+]
+
+
+@pytest.mark.parametrize("call", CHAIN_CALLS, ids=["head", "link"])
+async def test_only_the_app_role_runs_the_chain_functions(pg_engine, call):
+    """Both take the chain's advisory lock: an auditor's session (or any
+    role's, through PUBLIC, before migration 0015) holding it would stall
+    every replica's appends."""
+    async with pg_engine.begin() as conn:
+        await as_role(conn, "gateway_app")
+        await conn.execute(text(call))
+    with pytest.raises(DBAPIError, match="permission denied for function"):
+        async with pg_engine.begin() as conn:
+            await as_role(conn, "gateway_auditor")
+            await conn.execute(text(call))
+
+
+async def test_no_gateway_function_is_executable_by_public(pg_engine):
+    async with pg_engine.connect() as conn:
+        public = (await conn.execute(text(
+            "SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
+            "AND p.proname LIKE 'audit%' AND has_function_privilege('public', p.oid, 'EXECUTE') "
+            "ORDER BY 1"
+        ))).scalars().all()
+    assert public == []
+
+
 async def test_purge_as_the_app_role_is_refused_clearly(pg_engine):
     record = make_record(received_at=datetime.now(UTC) - timedelta(days=3000))
     async with pg_engine.begin() as conn:

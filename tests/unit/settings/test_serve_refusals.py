@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,18 @@ def test_a_missing_sqlite_file_is_refused_and_not_created(tmp_path):
     assert f"the database file {database} does not exist" in line
     assert done.returncode == EXIT_DATABASE_UNAVAILABLE
     assert not database.exists()
+
+
+def test_a_database_without_the_gateway_schema_is_exit_75(tmp_path):
+    """An existing database never migrated: 75, as README's exit statuses
+    say for "no gateway schema" and as `queue list` answers; it was 1."""
+    database = tmp_path / "empty.db"
+    sqlite3.connect(database).close()
+    done = serve(config(tmp_path, f"sqlite+aiosqlite:///{database}"))
+    (line,) = error_lines(done)
+    assert line.startswith("error: the database has no gateway schema")
+    assert "gateway db upgrade" in line
+    assert done.returncode == EXIT_DATABASE_UNAVAILABLE
 
 
 @pytest.mark.parametrize(("environ", "problem"), [
