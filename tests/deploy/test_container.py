@@ -132,7 +132,7 @@ def test_compose_file() -> None:
     assert services["migrate"]["command"][:2] == ["db", "upgrade"]
     assert services["sink"]["entrypoint"][-1] == "gateway.devsink"
     assert services["sink"]["command"] == ["0.0.0.0:2526"]
-    hostnames = set()
+    hostnames, workers = set(), set()
     for name in ("gateway-1", "gateway-2"):
         service = services[name]
         assert service["read_only"] is True
@@ -141,10 +141,12 @@ def test_compose_file() -> None:
         assert env["GATEWAY_DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert env["GATEWAY_UPSTREAM_HOST"] == "sink"
         hostnames.add(env["GATEWAY_SERVER_HOSTNAME"])
+        workers.add(env["GATEWAY_QUEUE_WORKER_ID"])
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         for port in service["ports"]:
             assert str(port).startswith("127.0.0.1:"), "published on loopback only"
     assert len(hostnames) == 2, "each replica needs its own server.hostname"
+    assert len(workers) == 2, "each replica needs its own, stable queue.worker_id"
 
 
 def test_kubernetes_manifests() -> None:
