@@ -23,3 +23,31 @@ CASES = [
 def test_person_name(text: str, expected: str | None) -> None:
     hits = found(text, InformationType.PERSON_NAME)
     assert hits == ([expected] if expected else [])
+
+
+# A number at the end of the line before is that row's last cell, not a
+# house number of "Amy Smith Street".
+def test_a_name_after_a_row_ending_in_a_number() -> None:
+    text = "Jack Jones 4857773457\nAmy Smith 4010232137"
+    assert found(text, InformationType.PERSON_NAME) == ["Jack Jones", "Amy Smith"]
+
+
+def test_a_flat_number_on_the_line_before_is_still_an_address() -> None:
+    assert found("Flat 3\nRose Court, DOB 02/05/2013", InformationType.PERSON_NAME) == []
+
+
+# A name with a health or safeguarding fact about it in the same sentence.
+SENTENCE_CASES = [
+    ("Mrs Jane Jones is HIV positive.", ["Jane Jones"]),
+    ("Priya Patel has been self-harming.", ["Priya Patel"]),
+    ("Jack Jones has been diagnosed with epilepsy and takes medication at lunch.", ["Jack Jones"]),
+    ("Mohammed Al-Hassan has type 1 diabetes.", ["Mohammed Al-Hassan"]),
+    ("Our new manager, Sarah Johnson, starts Monday", []),
+    ("Jack Jones from Finance is on leave", []),
+    ("Sarah Johnson is our new SEND officer.", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SENTENCE_CASES)
+def test_person_name_with_special_category_in_the_sentence(text: str, expected: list[str]) -> None:
+    assert found(text, InformationType.PERSON_NAME) == expected
