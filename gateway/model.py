@@ -158,6 +158,9 @@ class ParsedMessage:
     parts: tuple[Part, ...]
     message_id: str | None = None
     problems: tuple[Problem, ...] = ()
+    # Parts' free-text headers (Content-Description, X-*), decoded:
+    # (part path, name, value); the top headers are in `headers`.
+    part_headers: tuple[tuple[str, str, str], ...] = ()
 
     # Addresses are parsed on demand: only `gateway scan` needs them, and
     # parsing them costs more than the rest of a small message's headers.

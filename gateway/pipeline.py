@@ -64,7 +64,7 @@ from gateway.model import (
     Verdict,
 )
 from gateway.parse import ContentLimits
-from gateway.parse.headers import is_topic_path
+from gateway.parse.headers import is_display_name_path, is_topic_path, without_contacts
 from gateway.parse.keywords import Mentions, known, mentions
 from gateway.policy import decide, match_recipients
 from gateway.policy.recipients import RecipientsFile
@@ -143,13 +143,15 @@ def _helo_text(helo: str) -> str:
 
 def _echo_targets(clear: list[TextSegment], inspection: Inspection) -> list[TextSegment]:
     """Where a name travels in clear without the context that would show it
-    is a name: the subject and the topic headers, attachments' file names,
-    and what an encrypted attachment shows without its password (its
-    archive's member names)."""
+    is a name: the subject and the headers read with it, attachments' file
+    names, and what an encrypted attachment shows without its password (its
+    archive's member names).  Not a display name: a name there is the
+    correspondent's own (the person the message is about, writing or
+    written to)."""
     encrypted = {a.part_path for a in inspection.attachments if a.encryption != Encryption.NONE}
     return [
         s for s in clear
-        if s.source is SegmentSource.SUBJECT
+        if (s.source is SegmentSource.SUBJECT and not is_display_name_path(s.part_path))
         or (s.source is SegmentSource.ATTACHMENT
             and (s.text == s.filename or s.part_path in encrypted))
     ]
@@ -337,7 +339,7 @@ class Pipeline:
         clear = without_statements(
             inspection, [s for s in inspection.segments if not s.inside_encrypted])
         opened = [s for s in inspection.segments if s.inside_encrypted]
-        findings = self.engine.detect(clear, first_stops)
+        findings = without_contacts(self.engine.detect(clear, first_stops))
         protected = self.engine.detect(opened) if opened else ()
         # A name the text gives as the person's is theirs wherever else it
         # is written in clear (gateway.detect.echoes).

@@ -10,7 +10,9 @@ decodes it in one step, so it is a file in clear like any attachment.
 
 Flow: one `EmbeddedFiles` is made per extraction of a text (all its
 readings).  `in_text` reads a text's lines once, only when a marker of one
-of these encodings is in it at all (ordinary mail costs one search);
+of these encodings is in them at all (ordinary mail costs a split into
+lines and one search; the markers see the lines whatever ends them, CRLF
+as received over SMTP or LF as saved to a file);
 `in_bytes` looks for yEnc, which is 8-bit and so is read from the bytes
 before any charset.  Each file decoded goes to `ctx.nested`, which detects
 its format and reads it as an attachment is read, one level deeper; a file
@@ -82,6 +84,8 @@ _BASE64_LINE = re.compile(r"[ \t>]*([A-Za-z0-9+/]+)(={0,2})[ \t]*")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 # What makes a text worth reading line by line, each searched for on its
 # own (one pattern of alternatives tries them all at every character).
+# They are searched for in the lines joined by "\n" (`in_text`): `^` and
+# `$` know no other line end, and mail received over SMTP has CRLF ones.
 _UU_MARKER = re.compile(r"^begin(?:-base64)? [0-7]{3,4} ", re.MULTILINE)
 _BASE64_MARKER = re.compile(r"^[ \t>]*[A-Za-z0-9+/]{16,}={0,2}[ \t]*$", re.MULTILINE)
 _DATA_MARKER = re.compile(r"data:", re.IGNORECASE)
@@ -114,10 +118,12 @@ class EmbeddedFiles:
     def in_text(self, text: str) -> list[ExtractedText]:
         """The files written out in `text` as uuencode, base64 or data: URIs."""
         # Text past the limit is not read (and the reading says so, `finish`).
-        text = text[: self._ctx.limits.max_text_chars]
-        if not _worth_reading(text):
+        lines = text[: self._ctx.limits.max_text_chars].splitlines()
+        # The markers read the very lines `_scan` reads, whatever ends them
+        # (CRLF, CR, LF or another of `splitlines`'s breaks).
+        if not _worth_reading("\n".join(lines)):
             return []
-        return list(self._scan(text.splitlines()))
+        return list(self._scan(lines))
 
     def in_bytes(self, data: bytes) -> list[ExtractedText]:
         """The yEnc files in `data`."""

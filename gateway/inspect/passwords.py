@@ -10,15 +10,29 @@ Each candidate keeps a few spellings to try (as written, without trailing
 sentence punctuation, the rest of the line) because "The password is
 Blue42." may mean `Blue42` or `Blue42.`; the one that opens the attachment
 becomes the candidate's value.  Values are never logged.
+
+Senders also write a password without the word: "Key: …", "Code to open
+it: …", "PASSWORD …", "Passwort: …", alone on a line, in the subject, in a
+header of their own, in a second attachment.  Such labels are too loose to
+count as statements (a "Code: 1234" that opens nothing is just text), so
+`message_tokens` lists every word of the message as a password to try when
+an attachment is still unopened (best guesses first); one that opens it is
+the password in the message.  `scan_text` reads those labels too: the
+transform stage uses it only for a value that really opened an attachment,
+to find the line to take it out of.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gateway.model import ParsedMessage, PasswordCandidate, SegmentSource, TextSegment
+from gateway.parse.headers import TOPIC_HEADERS, TOPIC_PATH
 from gateway.parse.keywords import Keywords
+from gateway.parse.parser import is_outside_parts
 
 HEADER = "X-Attachment-Password"
 # Every statement _LINE finds holds one of these ("pass word", "pwd" too).
@@ -35,6 +49,27 @@ _LINE = re.compile(
        (?:attachment|file|zip|document|spreadsheet|pdf|archive|report|folder)s?
        (?:\s+(?:attached|below|above))?)?
     (?:\s*[:=\-–—]\s*|\s+is\s*[:\-–—]?\s*|\s+will\s+be\s*:?\s*)
+    (?P<value>"[^"\n]{1,128}"|'[^'\n]{1,128}'|“[^”\n]{1,128}”|\S{1,128})
+    (?P<rest>[^\n]{0,128})
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+# Labels that say "this is the password" without the usual words: "Key:",
+# "Code to open it:", "PIN -", "Passwort:", and the word alone before the
+# value ("PASSWORD Blue42").  Only ever believed for a value that opens.
+_LABELLED = re.compile(
+    r"""
+    (?:^|(?<=[\s(\[>]))
+    (?:the\s+|your\s+)?
+    (?:(?:zip|file|document|attachment|pdf|archive|spreadsheet)\s+)?
+    (?:
+        (?:key|code|pin|passwort|kennwort|wachtwoord|mot\s+de\s+passe|contrase[ñn]a|passord
+           |l[öo]senord|salasana|password|passcode|passphrase|pwd|pw)
+        (?:\s+(?:to|for)(?:\s+[^\W\d_]+){1,3})?
+        (?:\s*[:=\-–—]\s*|\s+is\s*[:\-–—]?\s*)
+      |
+        (?:password|passcode|passphrase|passwort|kennwort|pwd)\s+
+    )
     (?P<value>"[^"\n]{1,128}"|'[^'\n]{1,128}'|“[^”\n]{1,128}”|\S{1,128})
     (?P<rest>[^\n]{0,128})
     """,
@@ -119,6 +154,7 @@ _NOT_PASSWORDS = frozenset(
         "separate",
         "email",
         "e-mail",
+        "is",
     }
 )
 
@@ -157,18 +193,38 @@ def find_passwords(message: ParsedMessage, segments: list[TextSegment]) -> list[
         if segment.source is SegmentSource.SUBJECT:
             location, removable = "subject", False
         elif segment.source is SegmentSource.BODY:
-            location, removable = "body", True
+            # A preamble or epilogue is read as the text, but not edited.
+            location, removable = "body", not is_outside_parts(segment.part_path)
         else:
             location, removable = "attachment", False
-        for value, spellings in scan_text(segment.text):
+        for value, spellings, _ in _scan(segment.text, labels=False):
             add(value, spellings, location, segment.part_path, removable)
     return found
 
 
 def scan_text(text: str) -> list[tuple[str, tuple[str, ...]]]:
-    """(best guess, spellings to try) for every password statement in `text`."""
-    results: list[tuple[str, tuple[str, ...]]] = []
-    for match in _LINE.finditer(text):
+    """(best guess, spellings to try) for every password statement in
+    `text`, the loose labels ("Key: …", "PASSWORD …") included."""
+    return [(value, spellings) for value, spellings, _ in _scan(text, labels=True)]
+
+
+def _scan(text: str, *, labels: bool) -> list[tuple[str, tuple[str, ...], tuple[int, int]]]:
+    """Statements (and with `labels`, loosely labelled values) in `text`:
+    (best guess, spellings, where the value is written)."""
+    results = _statements(_LINE.finditer(text))
+    if labels:
+        stated = [span for _, _, span in results]
+        loose = (m for m in _LABELLED.finditer(text)
+                 if not any(start <= m.start("value") < end for start, end in stated))
+        results.extend(_statements(loose))
+    return results
+
+
+def _statements(
+    matches: Iterator[re.Match[str]],
+) -> list[tuple[str, tuple[str, ...], tuple[int, int]]]:
+    results: list[tuple[str, tuple[str, ...], tuple[int, int]]] = []
+    for match in matches:
         raw = match.group("value")
         rest = match.group("rest").rstrip()
         if raw[0] in "\"'“":
@@ -183,5 +239,117 @@ def scan_text(text: str) -> list[tuple[str, tuple[str, ...]]]:
                 options.append((raw + rest).strip())
             spellings = tuple(dict.fromkeys(options))
         if value:
-            results.append((value, spellings))
+            results.append((value, spellings, match.span("value")))
     return results
+
+
+# -- every word of the message, as passwords to try ----------------------------------
+
+# Surrounding characters a word is written between: "(Kettle-Harbour-93)".
+_WRAPPING = "\"'“”‘’«»()[]{}<>.,;:!?*_"
+_WORD = re.compile(r"\S{4,256}")
+_MIN_TOKEN, _MAX_TOKEN = 4, 128
+# Bounds on the listing: a password typed for the recipient is near the top
+# of what they read, and a large clear attachment must not cost much.
+_SCAN_CHARS = 64 * 1024  # of each text
+_MAX_TOKENS = 5000
+# Lines that talk about a password or a key get their words tried first.
+_HINTS = re.compile(r"pass|pw|key|code|pin\b|kennwort|unlock", re.IGNORECASE)
+# Headers written by mail programs and servers, not by the sender: their
+# words (identifiers, dates, signatures) are never a password typed in.  The
+# address headers stay: a display name is the sender's to write.
+_TECHNICAL_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Received", "DKIM-Signature", "Domainkey-Signature", "Authentication-Results",
+        "Received-SPF", "Message-ID", "In-Reply-To", "References", "Date", "Return-Path",
+        "MIME-Version", "Delivered-To", "Subject", "Thread-Index", "Accept-Language",
+        "Precedence", "Importance", "Priority",
+        "User-Agent", "X-Mailer", "X-Priority", "X-Originating-IP", "X-Received",
+        "Autocrypt", "Disposition-Notification-To", "Return-Receipt-To", "Feedback-ID",
+        "X-Spam-Status", "X-Spam-Score", "X-Virus-Scanned", HEADER, *TOPIC_HEADERS,
+    )
+)  # fmt: skip
+_TECHNICAL_PREFIXES = ("content-", "arc-", "x-ms-", "x-microsoft-", "x-google-", "x-gm-",
+                       "x-forefront-", "x-exchange-", "x-mimecast-", "x-proofpoint-",
+                       "x-spam", "resent-", "list-")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    rank: int
+    order: int
+    found: Found
+
+
+def message_tokens(message: ParsedMessage, segments: list[TextSegment]) -> list[Found]:
+    """Every word of 4 to 128 characters in the message's text, as a password
+    candidate of where it is written, best guesses first.
+
+    A word is taken as written and without the brackets, quotes and
+    punctuation around it.  Tried first: the value of a loose label
+    ("Key: …"), then words on lines mentioning a key, code or password,
+    words alone on a line and in a header that names one, then words with
+    a digit or a symbol, then the rest.  The same word in several places
+    comes once per place.  Only in a body line labelled like a statement is
+    it `removable`; anywhere else it cannot be taken out.  Text decrypted
+    from an attachment is not the message's: its words are not listed."""
+    tokens: list[_Token] = []
+    seen: set[tuple[str, str, str, bool]] = set()
+
+    def add(
+        word: str, rank: int, location: str, part_path: str, removable: bool,
+        spellings: tuple[str, ...] = (),
+    ) -> None:
+        value = word.strip(_WRAPPING)
+        if not _MIN_TOKEN <= len(value) <= _MAX_TOKEN or len(tokens) >= _MAX_TOKENS:
+            return
+        key = (value, location, part_path, removable)
+        if key in seen:
+            return
+        seen.add(key)
+        if rank >= 2 and value.isalpha():
+            rank = 3  # a plain word is a poorer guess than "Blue42" or "Kettle-Harbour"
+        if not spellings:
+            spellings = (value, word) if word != value and len(word) <= _MAX_TOKEN else (value,)
+        candidate = PasswordCandidate(value=value, location=location, part_path=part_path,
+                                      removable=removable)
+        tokens.append(_Token(rank, len(tokens), Found(candidate, spellings)))
+
+    for name, raw in message.headers:
+        lowered = name.lower()
+        if lowered in _TECHNICAL_HEADERS or lowered.startswith(_TECHNICAL_PREFIXES):
+            continue
+        hinted = _HINTS.search(lowered) is not None
+        for word in _WORD.finditer(raw[:_SCAN_CHARS]):
+            add(word.group(), 1 if hinted else 2, "header", f"{TOPIC_PATH}{name}", False)
+    for segment in segments:
+        if segment.inside_encrypted or len(tokens) >= _MAX_TOKENS:
+            continue
+        if segment.source is SegmentSource.SUBJECT:
+            # Thread-Topic and the other headers read as the subject is.
+            location = "header" if segment.part_path.startswith(TOPIC_PATH) else "subject"
+        elif segment.source is SegmentSource.BODY:
+            location = "body"
+        else:
+            location = "attachment"
+        text = segment.text[:_SCAN_CHARS]
+        stated = _scan(text, labels=True)
+        labelled = sorted(span for _, _, span in stated)
+        label_starts = [start for start, _ in labelled]
+        for value, spellings, _ in stated:
+            # Only a body line can be edited; the label is the best guess anywhere.
+            add(value, 0, location, segment.part_path,
+                location == "body" and not is_outside_parts(segment.part_path), spellings)
+        for line_match in re.finditer(r"[^\n]+", text):
+            line = line_match.group()
+            words = list(_WORD.finditer(line))
+            hinted = len(words) == 1 or _HINTS.search(line) is not None
+            for word in words:
+                start = line_match.start() + word.start()
+                at = bisect_right(label_starts, start) - 1
+                if at >= 0 and start < labelled[at][1]:
+                    continue  # the value of a label, listed above
+                add(word.group(), 1 if hinted else 2, location, segment.part_path, False)
+    tokens.sort(key=lambda t: (t.rank, t.order))
+    return [t.found for t in tokens]

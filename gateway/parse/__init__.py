@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from gateway.parse.charsets import decode_text, normalise_charset
 from gateway.parse.limits import ContentLimits
-from gateway.parse.parser import HEADERS_CONTENT_TYPE, parse_message
+from gateway.parse.parser import HEADERS_CONTENT_TYPE, OUTSIDE_PARTS_CONTENT_TYPE, parse_message
 
 __all__ = [
     "HEADERS_CONTENT_TYPE",
+    "OUTSIDE_PARTS_CONTENT_TYPE",
     "ContentLimits",
     "decode_text",
     "normalise_charset",

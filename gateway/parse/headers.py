@@ -5,15 +5,23 @@ written (so its text is still inspected).  It also reports whether decoding
 produced a CR or LF that was not in the raw value: an encoded word such as
 ``=?utf-8?q?x=0D=0ABcc:_y?=`` is read as one header by one program and as two
 by another (the CVE-2024-6923 family), so the caller refuses it as ambiguous.
+
+Which headers are read as text like the subject (`TOPIC_HEADERS`,
+`reads_as_text`, the display names of `ADDRESS_HEADERS`) and how their
+text is named (`header_path`: "header:X-Patient", "header:To:display-name",
+"header:Content-Description:part:2") are here too, so the inspect, policy
+and transform stages agree on them.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from email.errors import HeaderParseError
 from email.header import decode_header
 from email.utils import collapse_rfc2231_value
 
+from gateway.model import Finding, InformationType
 from gateway.parse.charsets import decode_surrogates, decode_text
 
 # Headers whose value is free text that travels in clear like the subject:
@@ -27,8 +35,123 @@ TOPIC_PATH = "header:"
 
 
 def is_topic_path(part_path: str) -> bool:
-    """Whether a SUBJECT-source text came from a topic header, not the subject."""
+    """Whether a SUBJECT-source text came from a header, not the subject."""
     return part_path.startswith(TOPIC_PATH)
+
+
+# Every mail program shows the display names of these ("Jo Bloggs" in
+# `"Jo Bloggs" <jo@example>`), and an address book can hold anything there.
+# Their text other than the addresses is read: part_path
+# "header:To:display-name".
+ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To", "Sender")
+DISPLAY_NAME = ":display-name"
+# A part's own header (Content-Description, X-*): "header:X-Note:part:2".
+PART = ":part:"
+# Free text besides the topic headers: Organization (RFC 1036, shown by
+# several clients), Content-Description (shown beside a part) and the X-
+# headers staff's programs and forms add ("X-Patient: ...").
+_TEXT_HEADERS = frozenset({"organization", "organisation", "content-description"})
+# X- headers written by mail programs and servers (identifiers, versions,
+# scores, encoded blobs), never typed by staff; and the gateway's own
+# headers, read elsewhere (the sharing headers by `sharing_facts`, the
+# marking by `find_marking`) and removed or checked there
+# (X-Attachment-Password is a password, never text to inspect).
+_TECHNICAL_X = frozenset({
+    "x-mailer", "x-originating-ip", "x-mimeole", "x-priority", "x-msmail-priority",
+    "x-received", "x-attachment-password", "x-authorised-by", "x-protective-marking",
+    "x-originatororg", "x-clientproxiedby", "x-auto-response-suppress",
+    "x-eopattributedmessage", "x-eoptenantattributedmessage", "x-ms-has-attach",
+})  # fmt: skip
+_TECHNICAL_X_PREFIXES = (
+    "x-ms-", "x-microsoft-", "x-spam-", "x-virus-", "x-forefront-", "x-google-", "x-gm-",
+    "x-apple-", "x-sharing-",
+)
+# Header text read besides the subject and the topic headers, per message.
+# Address lists and X- headers of ordinary mail are a few KB; more than
+# this is not inspected (fail closed: the caller records a Problem).
+MAX_HEADER_TEXT = 64 * 1024
+# A quoted display name or a comment (kept whole: an "@" inside one is
+# text), or an address (taken out).  Linear on any input: a quote or comment
+# left open runs to the end (and is kept), an address in angle brackets has
+# no space or quote in it, and a bare address is matched from the start of a
+# run of its characters only.
+_ADDRESS = re.compile(
+    r"(\"(?:[^\"\\]|\\.)*\"?|\([^()]*\)?)|<[^<>\s\"]*>"
+    r"|(?<![^\s<>,;:\"()])[^\s<>,;:\"()]+@[^\s<>,;:\"()]+"
+)
+_WORD_CHAR = re.compile(r"[^\W_]")
+
+
+# Header names repeat from message to message (each program writes its
+# own few): each is classified once.
+@functools.lru_cache(maxsize=1024)
+def reads_as_text(name: str) -> bool:
+    """Whether header `name` (of the message or of a part) holds free text
+    staff wrote, read as the subject is: Organization, Content-Description
+    and the X- headers that are not technical."""
+    lowered = name.lower()
+    if lowered.startswith("x-"):
+        return lowered not in _TECHNICAL_X and not lowered.startswith(_TECHNICAL_X_PREFIXES)
+    return lowered in _TEXT_HEADERS
+
+
+def display_text(value: str) -> str:
+    """An address header's decoded value without its addresses: the display
+    names, comments and group names a reader sees ("" when there are none)."""
+    text = _ADDRESS.sub(lambda m: m.group(1) or " ", value)
+    return text.strip() if _WORD_CHAR.search(text) else ""
+
+
+def header_path(name: str, *, display_name: bool = False, part: str = "") -> str:
+    """The part_path of a header's text: "header:X-Patient",
+    "header:To:display-name", "header:Content-Description:part:2"."""
+    path = TOPIC_PATH + name
+    if display_name:
+        return path + DISPLAY_NAME
+    return path + PART + part if part else path
+
+
+def header_place(part_path: str) -> tuple[str, bool, str]:
+    """(header name, whether it is the display names, MIME part or "") of a
+    header_path."""
+    rest = part_path[len(TOPIC_PATH):]
+    if rest.endswith(DISPLAY_NAME):
+        return rest[: -len(DISPLAY_NAME)], True, ""
+    name, _, part = rest.partition(PART)
+    return name, False, part
+
+
+def is_display_name_path(part_path: str) -> bool:
+    return part_path.startswith(TOPIC_PATH) and part_path.endswith(DISPLAY_NAME)
+
+
+# What a display name or Organization holds as a business contact (a
+# colleague's name beside "(NHS England)", a team's phone number): it counts
+# there only beside other personal data, as in a signature.
+_CONTACT_TYPES = frozenset({
+    InformationType.PERSON_NAME, InformationType.EMAIL_ADDRESS,
+    InformationType.UK_PHONE_NUMBER, InformationType.UK_POSTCODE,
+})  # fmt: skip
+_CONTACT_HEADERS = frozenset({"organization", "organisation"})
+
+
+def _holds_contacts(part_path: str) -> bool:
+    if not part_path.startswith(TOPIC_PATH):
+        return False
+    name, display_name, part = header_place(part_path)
+    return display_name or (not part and name.lower() in _CONTACT_HEADERS)
+
+
+def without_contacts(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    """`findings` less a contact's details alone in a display name or the
+    Organization header (`"Jo Bloggs (NHS England)" <jo@...>` is a
+    colleague, not a person the message is about)."""
+    places = {f.part_path for f in findings if _holds_contacts(f.part_path)}
+    if not places:
+        return findings
+    other = {f.part_path for f in findings
+             if f.part_path in places and f.info_type not in _CONTACT_TYPES}
+    return tuple(f for f in findings if f.part_path not in places or f.part_path in other)
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _NEWLINE = re.compile(r"[\r\n]")

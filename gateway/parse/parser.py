@@ -12,7 +12,10 @@ Flow:
    checked for ambiguity (duplicate Content-Type, Content-Transfer-Encoding or
    boundary, an encoded word that decodes to a line break, a multipart with a
    transfer encoding) and for structural defects; each leaf is transfer-decoded
-   and counted against the part, depth and decoded-size limits.
+   and counted against the part, depth and decoded-size limits.  A
+   multipart's preamble and epilogue, which travel with it unshown, become
+   parts of text ("N.PREAMBLE", "N.EPILOGUE"); an attached message sent in
+   base64 or quoted-printable is decoded and parsed as the message it is.
 
 Nothing here raises on bad input: every refusal is a `Problem`, and the caller
 (policy) treats any of them as content that could not be inspected.
@@ -20,22 +23,37 @@ Nothing here raises on bad input: every refusal is a `Problem`, and the caller
 
 from __future__ import annotations
 
+import base64
+import binascii
+import quopri
 import re
 import time
 from dataclasses import dataclass, field
 from email import errors as email_errors
+from email.generator import BytesGenerator
 from email.message import Message
 from email.parser import BytesFeedParser
 from email.policy import compat32
+from io import BytesIO
 
 from gateway.model import ParsedMessage, Part, Problem
 from gateway.parse.charsets import normalise_charset
-from gateway.parse.headers import clean_newlines, decode_header_value, decode_param, unfold
+from gateway.parse.headers import (
+    clean_newlines,
+    decode_header_value,
+    decode_param,
+    reads_as_text,
+    unfold,
+)
 from gateway.parse.indexed import IndexedMessage
 from gateway.parse.limits import ContentLimits
 
 HEADERS_CONTENT_TYPE = "text/rfc822-headers"
 """Content type of the synthetic part holding an attached message's headers."""
+
+OUTSIDE_PARTS_CONTENT_TYPE = "text/x-outside-parts"
+"""Content type of the synthetic parts holding a multipart's preamble and
+epilogue: text, but not a body part the transform edits."""
 
 _FEED_CHUNK = 64 * 1024
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -56,6 +74,8 @@ _KNOWN_CTE = frozenset(
     }
 )
 _IDENTITY_CTE = frozenset({"", "7bit", "8bit", "binary"})
+_MESSAGE_CTE = frozenset({"base64", "quoted-printable"})
+_OUTSIDE_PARTS = ("PREAMBLE", "EPILOGUE")
 
 # Defects after which two readers could disagree on where parts begin and end.
 _STRUCTURE_DEFECTS: tuple[type[email_errors.MessageDefect], ...] = (
@@ -119,6 +139,7 @@ def parse_message(
         parts=tuple(walker.parts),
         message_id=message_id.strip() if message_id else None,
         problems=tuple(walker.problems),
+        part_headers=tuple(walker.part_headers),
     )
 
 
@@ -217,6 +238,28 @@ def _clean_fields(text: str) -> list[list[str]] | None:
     return fields
 
 
+def is_outside_parts(path: str) -> bool:
+    """Whether `path` names a multipart's preamble or epilogue: text read
+    like the message text, but not in a part the transform can edit."""
+    return path.rpartition(".")[2] in _OUTSIDE_PARTS
+
+
+def _encoded_text(message: Message) -> bytes:
+    """The text the parser took for an attached message, as it came.
+
+    Base64 has no colon, so all of it is a body under no header and is
+    that body itself; quoted-printable text may have parsed as headers and
+    a body, and is written out again (raw header values, no refolding)."""
+    if not message.keys() and not message.is_multipart():
+        payload = message.get_payload()
+        if isinstance(payload, bytes):
+            return payload
+        return payload.encode("ascii", "surrogateescape") if isinstance(payload, str) else b""
+    buffer = BytesIO()
+    BytesGenerator(buffer, mangle_from_=False, maxheaderlen=0).flatten(message)
+    return buffer.getvalue()
+
+
 def _refused(code: str, detail: str) -> ParsedMessage:
     return ParsedMessage(subject="", headers=(), parts=(), problems=(Problem("", code, detail),))
 
@@ -235,6 +278,7 @@ class _Walker:
     entities: int = 0
     decoded_bytes: int = 0
     stopped: set[str] = field(default_factory=set)
+    part_headers: list[tuple[str, str, str]] = field(default_factory=list)
 
     def problem(self, path: str, code: str, detail: str = "") -> None:
         self.problems.append(Problem(path, code, detail))
@@ -265,17 +309,23 @@ class _Walker:
         """The body of a message (top-level or attached) whose sections start at `path`."""
         target = path if message.is_multipart() else _join(path, 1)
         # The top header block was measured before parsing; an attached
-        # message's headers are measured like any part's.
-        self.entity(message, target, depth, in_attachment=in_attachment, is_root=top)
+        # message's headers are measured like any part's.  A message's own
+        # headers are read elsewhere (the top ones, or an attached message's
+        # as its ".HEADER" part), not as a part's.
+        self.entity(message, target, depth, in_attachment=in_attachment, is_root=top,
+                    headers_read=True)
 
     def entity(
-        self, part: Message, path: str, depth: int, *, in_attachment: bool, is_root: bool = False
+        self, part: Message, path: str, depth: int, *, in_attachment: bool, is_root: bool = False,
+        headers_read: bool = False,
     ) -> None:
         self.entities += 1
         if self.entities > self.limits.max_parts:
             self.once("too_many_parts", path, f"more than {self.limits.max_parts} MIME parts")
             return
         self.check_entity(part, path or "1", is_root=is_root)
+        if not headers_read:
+            self.text_headers(part, path or "1")
         # Only a multipart's payload is fetched here: fetching a leaf's would
         # decode 8-bit text with its declared charset, which can be junk.
         if part.is_multipart():
@@ -286,11 +336,15 @@ class _Walker:
                 return
             attached = in_attachment or self.is_attachment(part)
             if part.get_content_maintype() == "multipart":
+                self.outside_parts(part.preamble, path, "PREAMBLE")
                 for index, child in enumerate(payload, start=1):
                     if isinstance(child, Message):
                         self.entity(child, _join(path, index), depth + 1, in_attachment=attached)
+                self.outside_parts(part.epilogue, path, "EPILOGUE")
+                self.check_epilogue(part, path)
             else:
                 inner = [m for m in payload if isinstance(m, Message)]
+                inner = self.transfer_decoded(part, inner, path or "1")
                 self.container(part, inner, path or "1", depth + 1, in_attachment=attached)
             return
         self.leaf(part, path or "1", in_attachment=in_attachment)
@@ -372,6 +426,92 @@ class _Walker:
 
     def add(self, part: Part) -> None:
         self.parts.append(part)
+
+    def outside_parts(self, text: str | None, path: str, where: str) -> None:
+        """A multipart's preamble or epilogue, as a part of text.
+
+        Mail programs do not show it, but it travels with the message and
+        "view source" shows it: what it says is read like the message text
+        (`is_body`, wherever the multipart is, so that an attached message's
+        usual "This is a multi-part message" is no attachment of its own).
+        Its own content type keeps it out of the body parts the transform
+        edits."""
+        if not text or not text.strip():
+            return
+        data = text.encode("ascii", "surrogateescape")
+        if self.decoded_bytes + len(data) > self.limits.max_decoded_bytes:
+            self.once(
+                "too_large", path, f"decoded content over {self.limits.max_decoded_bytes} bytes"
+            )
+            return
+        self.decoded_bytes += len(data)
+        self.add(
+            Part(
+                path=f"{path}.{where}" if path else where,
+                content_type=OUTSIDE_PARTS_CONTENT_TYPE,
+                payload=data,
+                is_body=True,
+            )
+        )
+
+    def check_epilogue(self, part: Message, path: str) -> None:
+        """A part written after a multipart's closing delimiter is in its
+        epilogue: read as text, but a lenient reader may take it for a part
+        (and undo its transfer encoding), so two readers could disagree."""
+        epilogue = part.epilogue
+        boundary = part.get_boundary()
+        if not epilogue or not boundary or f"--{boundary}" not in epilogue:
+            return
+        delimiter = f"--{boundary}"
+        if any(line.rstrip() == delimiter for line in epilogue.splitlines()):
+            self.problem(path, "ambiguous_mime", "a part after the closing boundary")
+
+    def transfer_decoded(self, part: Message, inner: list[Message], path: str) -> list[Message]:
+        """An attached message sent in base64 or quoted-printable, decoded
+        and parsed again.
+
+        RFC 2046 allows neither for message/rfc822, but some mail programs
+        and servers use them: the parser then took the encoded text for the
+        message, which reads as a damaged one.  A recipient's program
+        decodes it and shows the message, so it is read as one.  A
+        transfer encoding that does not decode is a problem (fail closed)."""
+        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+        if cte not in _MESSAGE_CTE or len(inner) != 1:
+            return inner
+        encoded = _encoded_text(inner[0])
+        try:
+            if cte == "base64":
+                compact = re.sub(rb"\s+", b"", encoded)
+                decoded = base64.b64decode(compact + b"=" * (-len(compact) % 4), validate=True)
+            else:
+                decoded = quopri.decodestring(encoded)
+        except (binascii.Error, ValueError):
+            self.problem(path, "malformed_mime", f"attached message in {cte} that does not decode")
+            return []
+        if self.decoded_bytes + len(decoded) > self.limits.max_decoded_bytes:
+            self.once(
+                "too_large", path, f"decoded content over {self.limits.max_decoded_bytes} bytes"
+            )
+            return []
+        parser = BytesFeedParser(IndexedMessage, policy=compat32)
+        try:
+            parser.feed(decoded)
+            message = parser.close()
+        except RecursionError:
+            self.once("too_deep", path, "MIME nesting deeper than the parser can follow")
+            return []
+        return [message] if isinstance(message, Message) else []
+
+    def text_headers(self, part: Message, path: str) -> None:
+        """A part's free-text headers (Content-Description, X-*), decoded."""
+        for name, raw_value in part.raw_items():
+            if not reads_as_text(name):
+                continue
+            value, injected = decode_header_value(str(raw_value))
+            if injected:
+                self.problem(path, "ambiguous_mime", f"encoded word in {name} decodes to a line break")
+                value = clean_newlines(value)
+            self.part_headers.append((path, name, value))
 
     # -- checks ----------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from gateway.model import (
     RecipientEntry,
     SegmentSource,
 )
-from gateway.parse.headers import TOPIC_PATH, is_topic_path
+from gateway.parse.headers import TOPIC_HEADERS, header_place, is_topic_path
 from gateway.policy.words import ENCRYPTION_WORDS, attachment_list, kind_of, type_list
 from gateway.settings import PolicySettings
 
@@ -155,8 +155,7 @@ Rule = Callable[[Facts], Reason | None]
 def personal_data_in_body(facts: Facts) -> Reason | None:
     clear = facts.clear_in_body
     if clear:
-        headers = sorted({f.part_path[len(TOPIC_PATH):] for f in clear
-                          if is_topic_path(f.part_path)})
+        headers, named, described = _header_places(clear)
         places = [
             place for place, found in (
                 ("the subject line", any(
@@ -164,6 +163,10 @@ def personal_data_in_body(facts: Facts) -> Reason | None:
                     for f in clear)),
                 (f"the {' and '.join(headers)} header{'s' if len(headers) > 1 else ''}",
                  bool(headers)),
+                (f"the name{'s' if len(named) > 1 else ''} shown beside the address in the "
+                 f"{' and '.join(named)} header{'s' if len(named) > 1 else ''}", bool(named)),
+                (f"the {' and '.join(described)} header{'s' if len(described) > 1 else ''} "
+                 "of a part of the message", bool(described)),
                 ("the message text", any(f.source == SegmentSource.BODY for f in clear)),
             ) if found
         ]
@@ -171,12 +174,20 @@ def personal_data_in_body(facts: Facts) -> Reason | None:
         fix = ("Take the personal data out of the subject and the message text (including any "
                "earlier messages quoted below yours). Put it in a document, save it read-only, "
                "encrypt it with a password (for example a zip with AES-256) and attach that.")
-        if headers:
+        if any(h in TOPIC_HEADERS for h in headers):
             # Thread-Topic is not shown by mail programs: Outlook fills it
             # from the conversation's first subject.
             fix += (" Your mail program keeps the conversation's first subject in a hidden "
                     "header: if personal data was in an earlier subject, write a new message "
                     "rather than replying or forwarding.")
+        if named:
+            fix += (" Address the message with a name that is only the person's or team's "
+                    "name (or the bare address): if the name comes from your address book or "
+                    "an earlier message, correct the contact first.")
+        if described or any(h not in TOPIC_HEADERS for h in headers):
+            fix += (" The program, add-in or form that made the message wrote the personal data "
+                    "into a header: remove it there, or write the message afresh in your mail "
+                    "program.")
         return Reason(
             ReasonCode.PERSONAL_DATA_IN_BODY,
             f"Personal data ({type_list(f.info_type for f in clear)}) is in {where}, "
@@ -196,6 +207,19 @@ def personal_data_in_body(facts: Facts) -> Reason | None:
             "to a short covering note.",
         )
     return None
+
+
+def _header_places(clear: Sequence[Finding]) -> tuple[list[str], list[str], list[str]]:
+    """The headers holding `clear` findings: (whole headers, headers whose
+    display names do, parts' headers), each sorted by name."""
+    headers: set[str] = set()
+    named: set[str] = set()
+    described: set[str] = set()
+    for finding in clear:
+        if is_topic_path(finding.part_path):
+            name, display_name, part = header_place(finding.part_path)
+            (named if display_name else described if part else headers).add(name)
+    return sorted(headers), sorted(named), sorted(described)
 
 
 def unencrypted_attachment(facts: Facts) -> Reason | None:
@@ -304,15 +328,19 @@ def _unremovable(facts: Facts) -> list[str]:
     cannot be taken out.
 
     The inspect stage tries every candidate on every encrypted attachment and
-    marks those that opened one (`opens`).  A candidate in the subject or in
-    another attachment with an opener's value is the password itself
-    travelling with the attachment; one that opens nothing is just text.
+    marks those that opened one (`opens`); when none opens it, it tries the
+    message's own words, and lists every place an opening password is
+    written.  A candidate in the subject, another attachment, a header of
+    the sender's own (not X-Attachment-Password) or the body outside a line
+    stating it, with an opener's value, is the password itself travelling
+    with the attachment; one that opens nothing is just text.
     """
     passwords = facts.inspection.passwords
     opener_values = {c.value for c in passwords if c.opens}
     if not opener_values:
         return []
-    places = {"subject": "the subject line", "attachment": "another attachment"}
+    places = {"subject": "the subject line", "attachment": "another attachment",
+              "body": "the message text", "header": "a header of the message"}
     found = []
     # Written in the subject without a statement the inspect stage reads
     # ("password Blue42!x", "pw Blue42!x"), the value is there all the same.

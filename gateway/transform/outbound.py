@@ -17,7 +17,10 @@ returned untouched when no step changed anything):
    text cannot be edited without harm (signed or encrypted content);
 4. protect: the subject is marked (once), and replaced by the marking alone
    when the subject itself carried personal data (the original subject is
-   then in the protected file);
+   then in the protected file); a header read with the subject that held
+   personal data goes (Thread-Topic, Keywords, Comments, Organization, an
+   X- header; a kept attachment's Content-Description), and an address
+   header whose display names did keeps its bare addresses;
 5. the result is parsed again and checked: MIME no worse than it came, the
    removed headers and password statements gone, the zip present and
    identical.  Any failure is a ContentError (the client is told 451 and
@@ -36,6 +39,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.utils import getaddresses
 
 from gateway.errors import ContentError
 from gateway.inspect import PASSWORD_HEADER, scan_text
@@ -48,7 +52,7 @@ from gateway.model import (
     SegmentSource,
     Verdict,
 )
-from gateway.parse.headers import TOPIC_PATH, decode_header_value, is_topic_path
+from gateway.parse.headers import decode_header_value, header_place, is_topic_path
 from gateway.settings import Settings
 from gateway.transform.mime import (
     SIGNATURE_TYPES,
@@ -256,6 +260,8 @@ class _Transform:
         self.generated: str | None = None
         self.zip_bytes = b""
         self.subject_marked = False
+        # Parts' headers found to hold personal data (Content-Description).
+        self.part_headers: set[str] = set()
 
     # -- decisions -----------------------------------------------------------------
 
@@ -312,11 +318,16 @@ class _Transform:
                 del message[name]
                 changed = True
         if self.zipping:
-            # A topic header (Thread-Topic, Keywords, Comments) found to hold
-            # personal data goes, as the subject's text does.
-            for name in {f.part_path[len(TOPIC_PATH):] for f in self.findings
-                         if is_topic_path(f.part_path)}:
-                if name in message:
+            # A header found to hold personal data (Thread-Topic, Keywords,
+            # Comments, Organization, an X- header) goes, as the subject's
+            # text does; an address header keeps its addresses only.
+            for name, display_name, part in {header_place(f.part_path) for f in self.findings
+                                             if is_topic_path(f.part_path)}:
+                if part:
+                    self.part_headers.add(name)  # the parts kept lose it (protect)
+                elif display_name:
+                    changed |= _bare_addresses(message, name)
+                elif name in message:
                     del message[name]
                     changed = True
         return changed
@@ -410,6 +421,8 @@ class _Transform:
         attachments: list[Entry] = []
         for index, node in enumerate(nodes(message), start=1):
             if self.keeps(node):
+                for name in self.part_headers:
+                    del node.part[name]
                 if node.path in self.names_to_hide:
                     _rename(node.part, neutral_name(node.part.get_filename(),
                                                     f"attachment-{index}"))
@@ -451,6 +464,9 @@ class _Transform:
         self.zip_bytes = archive
 
         message.clear_content()
+        # The text outside the parts (preamble, epilogue) goes too: it is
+        # read as message text, and clear_content leaves it to be written.
+        message.preamble = message.epilogue = None
         body = protected_text(self.sharing, ZIP_NAME, self.settings.passwords.release,
                               len(self.kept))
         message.set_content(body, subtype="plain", charset="utf-8",
@@ -548,6 +564,21 @@ def _rename(part: EmailMessage, name: str) -> None:
         part.add_header("Content-Disposition", "attachment", filename=name)
     if part.get_param("name") is not None:
         part.set_param("name", name)
+
+
+def _bare_addresses(message: EmailMessage, name: str) -> bool:
+    """Every `name` header (To, From...) rewritten to its bare addresses:
+    what its display names, comments and group names said is gone."""
+    raws = [str(raw) for key, raw in message.raw_items() if key.lower() == name.lower()]
+    if not raws:
+        return False
+    del message[name]
+    for raw in raws:
+        addresses = [address for _, address in getaddresses([raw]) if "@" in address]
+        if not addresses and name.lower() in ("from", "sender"):
+            raise ContentError(f"the {name} header has no address to keep")
+        message[name] = ", ".join(addresses) or "undisclosed-recipients:;"
+    return True
 
 
 def unwrap_signed(message: EmailMessage) -> bool:
