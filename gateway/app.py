@@ -636,12 +636,15 @@ class Gateway:
             when=datetime.now(UTC),
             mode=self.settings.policy.mode,
         )
+        return self._to_sender(envelope, content)
+
+    def _to_sender(self, envelope: Envelope, content: bytes) -> NewMessage:
+        """A notice for the sender, from the null sender (it never bounces).
+        No audit_id: its delivery events must not look like the message's."""
         return NewMessage(
             envelope=Envelope(mail_from="", rcpt_tos=(envelope.mail_from,), peer="local",
-                              helo=hostname),
+                              helo=self.settings.server.hostname),
             content=content,
-            # No audit_id: its delivery events must not look like the
-            # refused message's.
         )
 
     def _hold_notice(
@@ -660,11 +663,7 @@ class Gateway:
             message_id=decision.message_id,
             when=datetime.now(UTC),
         )
-        return NewMessage(
-            envelope=Envelope(mail_from="", rcpt_tos=(envelope.mail_from,), peer="local",
-                              helo=hostname),
-            content=content,
-        )
+        return self._to_sender(envelope, content)
 
 
 def _audit_record(
