@@ -87,6 +87,7 @@ from gateway.parse.headers import (
     TOPIC_PATH,
     display_text,
     header_path,
+    only_names,
     reads_as_text,
 )
 from gateway.parse.limits import ContentLimits
@@ -233,7 +234,10 @@ class _Run:
             self.problems.append(Problem("", "header_too_large",
                                          f"more than {MAX_HEADER_TEXT} characters of header text"))
             return
-        texts.extend((path, display_text(value)) for path, value in addresses)
+        for path, value in addresses:
+            shown = display_text(value)
+            if not only_names(shown):
+                texts.append((path, shown))
         self.segments.extend(TextSegment(path, SegmentSource.SUBJECT, value)
                              for path, value in texts if value.strip())
 

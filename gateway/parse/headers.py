@@ -102,6 +102,20 @@ def display_text(value: str) -> str:
     return text.strip() if _WORD_CHAR.search(text) else ""
 
 
+# A word of a person's name as address books write it: "Jo", "O'Connor",
+# "Smith-Jones", "J.", "Dr".
+_NAME_WORD = re.compile(r"[A-Z][a-z]*(?:['’-][A-Z]?[a-z]+)*\.?")
+
+
+def only_names(text: str) -> bool:
+    """Whether a display text is nothing but people's names ("Jo Bloggs",
+    "Bloggs, Jo", two of them): a correspondent's name, no personal data
+    (`without_contacts`), so not worth a detection pass, which most mail
+    would pay for its From and To."""
+    words = text.replace(",", " ").replace('"', " ").split()
+    return 0 < len(words) <= 8 and all(_NAME_WORD.fullmatch(w) for w in words)
+
+
 def header_path(name: str, *, display_name: bool = False, part: str = "") -> str:
     """The part_path of a header's text: "header:X-Patient",
     "header:To:display-name", "header:Content-Description:part:2"."""

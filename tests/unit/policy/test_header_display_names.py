@@ -222,3 +222,23 @@ def test_display_text_is_what_a_reader_sees_beside_the_addresses() -> None:
         '"Jo', 'Bloggs"', ","]
     assert display_text("jo@council.example, <team@recipient.example>") == ""
     assert display_text("team@recipient.example (NHS 104 332 1810)") == "(NHS 104 332 1810)"
+
+
+@pytest.mark.parametrize(("text", "names_only"), [
+    ("Jo Bloggs", True),
+    ("Bloggs, Jo", True),
+    ("Dr Ellie-Mae O'Connor  Sam J. Smith", True),
+    ("Jack Jones DOB 14/03/2015", False),
+    ("Jane Jones HIV positive", False),
+    ("Bloggs Jo (NHS ENGLAND - X24)", False),
+    ("", False),
+])
+def test_a_display_name_of_names_only_needs_no_detection_pass(
+    text: str, names_only: bool
+) -> None:
+    """What most mail's From and To show: a correspondent's name, no
+    personal data, so no detection pass is spent on it; anything else in a
+    display name is read."""
+    from gateway.parse.headers import only_names
+
+    assert only_names(text) is names_only
