@@ -47,7 +47,9 @@ import bisect
 import hashlib
 import re
 import zlib
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
+from typing import overload
 from urllib.parse import unquote_to_bytes
 
 from gateway.extract.base import ExtractContext, ExtractedText, ExtractionError
@@ -87,8 +89,18 @@ _HEX = re.compile(r"[0-9A-Fa-f]+")
 # They are searched for in the lines joined by "\n" (`in_text`): `^` and
 # `$` know no other line end, and mail received over SMTP has CRLF ones.
 _UU_MARKER = re.compile(r"^begin(?:-base64)? [0-7]{3,4} ", re.MULTILINE)
-_BASE64_MARKER = re.compile(r"^[ \t>]*[A-Za-z0-9+/]{16,}={0,2}[ \t]*$", re.MULTILINE)
+_BASE64_MARKER = re.compile(r"^[ \t>]*[A-Za-z0-9+/]{16,}={0,2}[ \t]*\r?$", re.MULTILINE)
 _DATA_MARKER = re.compile(r"data:", re.IGNORECASE)
+# The line breaks of `str.splitlines` besides CR and LF.
+_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def _lf_or_crlf(text: str) -> bool:
+    """Whether every line of `text` ends in LF or CRLF (two counts and a
+    search in C): the markers then read it as it is."""
+    if "\r" in text and text.count("\r") != text.count("\r\n"):
+        return False
+    return _OTHER_BREAKS.search(text) is None
 _MIN_WIDTH = 16  # shorter lines are words, not wrapped base64
 _MIN_BLOCK = 200  # characters of base64 before a run of lines is taken for a file
 _MAX_NAME = 100
@@ -100,6 +112,52 @@ _YENC_NAME = re.compile(rb"name=(.*)")
 _YENC_TABLE = bytes((code - 42) % 256 for code in range(256))
 _CHECK_TIME_EVERY = 10_000  # steps over the lines (a block is one)
 _FONTS = (b"wOFF", b"wOF2", b"OTTO", b"\x00\x01\x00\x00", b"true")
+
+
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]+")
+# Where `str.splitlines` breaks a text, and what it takes out.
+_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+class _Lines(Sequence[str]):
+    """`text.splitlines()` without making every line a string up front:
+    each is cut out when read.  A large body of base64 is hundreds of
+    thousands of lines; as strings they would cost the process more than
+    the text itself, for as long as the text is read."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._starts = array("q", [0])
+        self._ends = array("q")
+        for brk in _BREAK.finditer(text):
+            self._ends.append(brk.start())
+            self._starts.append(brk.end())
+        if self._starts[-1] == len(text) and len(self._starts) > 1:
+            self._starts.pop()  # a last line break ends the last line
+        elif text:
+            self._ends.append(len(text))
+        else:
+            self._starts.pop()
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.text[self._starts[index]:self._ends[index]]
+
+    def span(self, first: int, stop: int) -> str:
+        """The text from line `first`'s start to line `stop - 1`'s end."""
+        return self.text[self._starts[first]:self._ends[stop - 1]]
 
 
 class EmbeddedFiles:
@@ -118,12 +176,17 @@ class EmbeddedFiles:
     def in_text(self, text: str) -> list[ExtractedText]:
         """The files written out in `text` as uuencode, base64 or data: URIs."""
         # Text past the limit is not read (and the reading says so, `finish`).
-        lines = text[: self._ctx.limits.max_text_chars].splitlines()
-        # The markers read the very lines `_scan` reads, whatever ends them
-        # (CRLF, CR, LF or another of `splitlines`'s breaks).
-        if not _worth_reading("\n".join(lines)):
+        text = text[: self._ctx.limits.max_text_chars]
+        # The markers' `^` and `$` know LF, and CRLF (as received over SMTP)
+        # through `\r?$`.  Any other line end (CR alone, or another of
+        # `splitlines`'s breaks) is read as LF at the cost of a copy; most
+        # text is not copied at all: a 25 MB body would be three times over
+        # (its lines, and them joined), for each message at once.
+        if not _worth_reading(text) and (
+            _lf_or_crlf(text) or not _worth_reading("\n".join(text.splitlines()))
+        ):
             return []
-        return list(self._scan(lines))
+        return list(self._scan(_Lines(text)))
 
     def in_bytes(self, data: bytes) -> list[ExtractedText]:
         """The yEnc files in `data`."""
@@ -140,7 +203,7 @@ class EmbeddedFiles:
 
     # -- reading the lines ------------------------------------------------------------
 
-    def _scan(self, lines: list[str]) -> Iterator[ExtractedText]:
+    def _scan(self, lines: _Lines) -> Iterator[ExtractedText]:
         ends: dict[str, list[int]] | None = None  # where blocks close, found once if needed
         at = 0
         steps = 0
@@ -170,7 +233,7 @@ class EmbeddedFiles:
             yield from found
 
     def _uuencoded(
-        self, lines: list[str], at: int, header: re.Match[str], ends: dict[str, list[int]]
+        self, lines: _Lines, at: int, header: re.Match[str], ends: dict[str, list[int]]
     ) -> tuple[int, list[ExtractedText]]:
         """The file of a uuencode block starting at `at`; the line after it."""
         as_base64 = header.group(1) is not None
@@ -199,9 +262,13 @@ class EmbeddedFiles:
         texts = self._hand_over(data, name) if data else []
         return (stop if end is None else end + 1), texts
 
-    def _base64_block(self, lines: list[str], at: int) -> tuple[int, list[ExtractedText]]:
+    def _base64_block(self, lines: _Lines, at: int) -> tuple[int, list[ExtractedText]]:
         """A guess: lines of the base64 alphabet alone, as an encoder wraps them."""
-        chunks: list[str] = []
+        # Widths of the block's first and last lines only: the block itself
+        # is cut out of the text at the end, in one piece (a 25 MB body of
+        # base64 would otherwise be a third of a million strings twice over).
+        count = 0
+        last = 0
         width = 0
         line_at = at
         while line_at < len(lines):
@@ -210,8 +277,8 @@ class EmbeddedFiles:
                 # A blank line inside a block of full lines: Outlook's HTML
                 # sets each pasted line apart as a paragraph.
                 if (
-                    chunks
-                    and len(chunks[-1]) == width
+                    count
+                    and last == width
                     and not lines[line_at].strip()
                     and line_at + 1 < len(lines)
                     and _BASE64_LINE.fullmatch(lines[line_at + 1]) is not None
@@ -219,15 +286,18 @@ class EmbeddedFiles:
                     line_at += 1
                     continue
                 break
-            chunk = found.group(1) + found.group(2)
-            if chunks and (len(chunk) > width or len(chunks[-1]) < width):
+            size = found.end(2) - found.start(1)
+            if count and (size > width or last < width):
                 break  # wider than the block, or the last line came before
-            chunks.append(chunk)
-            width = width or len(chunk)
+            count += 1
+            last = size
+            width = width or size
             line_at += 1
             if found.group(2):
                 break  # padding ends the encoded data
-        encoded = "".join(chunks)
+        # The lines' base64 characters, quote marks, spaces and line breaks
+        # (and the blank lines let in) taken out: what they were, joined.
+        encoded = _NOT_BASE64.sub("", lines.span(at, line_at)) if count else ""
         if width < _MIN_WIDTH or len(encoded) < _MIN_BLOCK or _HEX.fullmatch(encoded):
             return line_at, []
         if not self._room_for(len(encoded) * 3 // 4):
@@ -239,7 +309,7 @@ class EmbeddedFiles:
             return line_at, []
         return line_at, self._hand_over(data, "base64 block")
 
-    def _data_uris(self, lines: list[str], at: int) -> tuple[int, list[ExtractedText]]:
+    def _data_uris(self, lines: _Lines, at: int) -> tuple[int, list[ExtractedText]]:
         """The data: URIs on line `at`; the last one's base64 may go on
         over the next lines (a wrapped link)."""
         line = lines[at]
@@ -345,7 +415,7 @@ def _lenient_base64(encoded: str) -> bytes:
     return base64.b64decode(core + "=" * (-len(core) % 4))
 
 
-def _wrapped_base64(lines: list[str], at: int, first: int) -> tuple[str, int]:
+def _wrapped_base64(lines: _Lines, at: int, first: int) -> tuple[str, int]:
     """The base64 going on from a line that ended in it, over the lines of
     one width from `at`, and the line after it.  A last shorter line is
     taken when it completes the base64 (a multiple of four characters), so

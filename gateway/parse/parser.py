@@ -478,8 +478,10 @@ class _Walker:
         cte = str(part.get("content-transfer-encoding", "")).strip().lower()
         if cte not in _MESSAGE_CTE or len(inner) != 1:
             return inner
-        encoded = _encoded_text(inner[0])
         try:
+            # Text outside ASCII where base64 or quoted-printable should be
+            # is a UnicodeEncodeError: a ValueError, as a bad encoding is.
+            encoded = _encoded_text(inner[0])
             if cte == "base64":
                 compact = re.sub(rb"\s+", b"", encoded)
                 decoded = base64.b64decode(compact + b"=" * (-len(compact) % 4), validate=True)

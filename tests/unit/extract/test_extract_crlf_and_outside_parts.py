@@ -357,3 +357,16 @@ def test_an_attached_message_in_base64_that_does_not_decode_is_a_problem() -> No
     raw = _forward(b"", "base64").replace(b"\r\n\r\n--OUTER--", b"\r\n\r\nAB$=CD\r\n--OUTER--")
     problems = parse_message(raw).problems
     assert [p.code for p in problems] == ["malformed_mime"]
+
+
+@pytest.mark.parametrize("text", ["a\nb", "a\n", "", "\n", "a\n\n", "a",
+                                  "x\r\ny\rz\x85w\u2028", "\r\n\r\n", "q\x0bw\x1ce"])
+def test_lines_cut_out_when_read_are_the_texts_lines(text: str) -> None:
+    """The lines of a text read for files written out in it are cut out of
+    it one at a time (a 25 MB body of base64 made a third of a million
+    strings at once): the same lines as `str.splitlines`."""
+    from gateway.extract.embedded import _Lines
+
+    lines = _Lines(text)
+    assert list(lines) == text.splitlines()
+    assert lines[0:2] == text.splitlines()[0:2]
