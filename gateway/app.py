@@ -185,6 +185,7 @@ class Gateway:
             trusted_networks=server.networks(),
             max_message_size=server.max_message_size,
             max_recipients=server.max_recipients,
+            max_auth_failures=server.max_auth_failures,
             idle_timeout=server.idle_timeout.total_seconds(),
             data_timeout=server.data_timeout.total_seconds(),
             inspect_timeout=server.inspect_timeout.total_seconds(),
@@ -587,12 +588,13 @@ class Gateway:
         # into the database, a large message's received and rebuilt copies
         # are let go (25 MB each at the size limit).
         del content, body, decision, ahead
+        size = len(outbound)
         queued = await self.store.enqueue(
             message, also=also, claim=self.dispatcher.has_room(len(outbound))
         )
         self.metrics.accepted.labels(verdict.action.value).inc()
         log.info("message_queued", queue_id=queue_id, verdict=verdict.action.value,
-                 recipients=len(envelope.rcpt_tos))
+                 recipients=len(envelope.rcpt_tos), size=size)
         if queued.state == QueueState.ACTIVE:
             self.dispatcher.submit(queued)
         else:

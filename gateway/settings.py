@@ -166,6 +166,10 @@ class ServerSettings(_Section):
     tls_key: str = ""
     max_message_size: int = Field(default=26_214_400, gt=0, le=1 << 31)
     max_recipients: int = Field(default=100, gt=0, le=100_000)
+    # Refused AUTH attempts a session may make before it is closed with
+    # 421 4.7.0 (Postfix's smtpd_hard_error_limit plays this part there):
+    # a password guesser must reconnect, and is logged each time.
+    max_auth_failures: int = Field(default=3, ge=1, le=100)
     idle_timeout: PositiveDuration = timedelta(minutes=5)
     # The whole DATA transfer of one message (a 25 MB message on a slow
     # link takes minutes); the idle timeout applies between commands.

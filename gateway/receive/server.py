@@ -57,7 +57,7 @@ from gateway.receive.data import (
 log = structlog.get_logger(__name__)
 
 # Failed AUTH attempts one session may make before it is told 421 and
-# closed (`ListenerConfig.max_auth_failures`): Postfix's
+# closed (`[server] max_auth_failures`, default this): Postfix's
 # smtpd_hard_error_limit idea, so a password is not guessed at leisure.
 MAX_AUTH_FAILURES: Final = 3
 

@@ -188,6 +188,29 @@ async def test_auth_after_starttls_lets_an_untrusted_client_relay(
     assert b" with ESMTPSA id " in received  # RFC 3848: TLS and AUTH
 
 
+async def test_max_auth_failures_from_the_config_ends_the_session(
+    gateway_factory, sink, auth_overrides, tls_files
+):
+    """`[server] max_auth_failures = 1`: the first refused AUTH ends the
+    session with 421 4.7.0 (the default, 3, lets the client above retry)."""
+    import ssl
+
+    overrides = {**auth_overrides,
+                 "server": {**auth_overrides["server"], "max_auth_failures": 1}}
+    gw = await gateway_factory(overrides)
+    context = ssl.create_default_context(cafile=str(tls_files.ca_file))
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gw.port, start_tls=False)
+    await client.connect()
+    await client.starttls(tls_context=context, server_hostname="gw.test.example")
+    await client.ehlo()
+    token = base64.b64encode(b"\0scanner\0wrong password").decode()
+    reply = await client.execute_command(b"AUTH", b"PLAIN", token.encode())
+    assert (reply.code, reply.message) == (
+        421, "4.7.0 Error: too many authentication failures")
+    client.close()
+    assert await sink.stays_empty(0.2)
+
+
 def require_auth(overrides: dict, trusted: list[str]) -> dict:
     return {**overrides, "server": {**overrides["server"], "trusted_networks": trusted,
                                     "require_auth": True}}
@@ -520,6 +543,10 @@ async def test_logs_hold_no_addresses_content_or_passwords(
     # The AUTH user name is operational data, as the client's address: logged.
     (checked,) = [e for e in logs if e["event"] == "auth_checked"]
     assert (checked["user"], checked["client"]) == ("scanner", "127.0.0.1")
+    # Its size, as Postfix's qmgr logs it: what was queued, Received included.
+    (queued,) = [e for e in logs if e["event"] == "message_queued"]
+    (got,) = sink.snapshot()
+    assert queued["size"] == len(got.content)
 
 
 @pytest.mark.parametrize("reset", ["RSET", "EHLO again.example"])
