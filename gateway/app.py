@@ -71,7 +71,7 @@ from gateway.receipts.request import MDN_HEADER, take_header
 from gateway.receipts.tokens import ReceiptAddressing
 from gateway.receive import replies
 from gateway.receive.data import SPOOL_THRESHOLD, MessageContent, SpooledBody
-from gateway.receive.server import GatewaySMTP, ListenerConfig, start_listener
+from gateway.receive.server import ClientConnections, GatewaySMTP, ListenerConfig, start_listener
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -186,6 +186,7 @@ class Gateway:
             max_message_size=server.max_message_size,
             max_recipients=server.max_recipients,
             max_auth_failures=server.max_auth_failures,
+            max_connections_per_client=server.max_connections_per_client,
             idle_timeout=server.idle_timeout.total_seconds(),
             data_timeout=server.data_timeout.total_seconds(),
             inspect_timeout=server.inspect_timeout.total_seconds(),
@@ -196,10 +197,11 @@ class Gateway:
             read_ahead=self._read_ahead,
         )
         authenticator = self._check_password if self._users else None
+        connections = ClientConnections()
 
         def session() -> GatewaySMTP:
             smtp = GatewaySMTP(config, self.accept, lambda: self._shutting_down, authenticator,
-                               refusals=self.record_refusal)
+                               refusals=self.record_refusal, connections=connections)
             self._sessions.add(smtp)
             return smtp
 

@@ -170,6 +170,10 @@ class ServerSettings(_Section):
     # 421 4.7.0 (Postfix's smtpd_hard_error_limit plays this part there):
     # a password guesser must reconnect, and is logged each time.
     max_auth_failures: int = Field(default=3, ge=1, le=100)
+    # Sessions one client address outside trusted_networks may have open at
+    # once (Postfix's smtpd_client_connection_count_limit, also 50); more
+    # are told 421 4.7.0 at the greeting.  0: no limit.
+    max_connections_per_client: int = Field(default=50, ge=0, le=100_000)
     idle_timeout: PositiveDuration = timedelta(minutes=5)
     # The whole DATA transfer of one message (a 25 MB message on a slow
     # link takes minutes); the idle timeout applies between commands.

@@ -51,6 +51,10 @@ S421_TIMEOUT: Final = "421 4.4.2 {hostname} Error: timeout exceeded"
 # `max_auth_failures` refused AUTH attempts in one session: said instead of
 # the last 535, then the connection closes.
 S421_AUTH_FAILURES: Final = "421 4.7.0 Error: too many authentication failures"
+# `[server] max_connections_per_client` sessions from one untrusted address
+# are open already: said instead of the greeting, then the connection closes
+# (Postfix's anvil: "421 4.7.0 Error: too many connections from ...").
+S421_TOO_MANY_CONNECTIONS: Final = "421 4.7.0 Error: too many connections from {client}"
 S451_INTERNAL: Final = "451 4.3.0 Temporary local problem, try again later"
 S452_TOO_MANY_RECIPIENTS: Final = "452 4.5.3 Too many recipients"
 

@@ -160,6 +160,33 @@ class ListenerConfig:
     read_ahead: Callable[[bytes], object] | None = None
     # AUTH attempts refused in one session before it is closed (421 4.7.0).
     max_auth_failures: int = MAX_AUTH_FAILURES
+    # Sessions one untrusted address may have open at once; 0: no limit.
+    max_connections_per_client: int = 0
+
+
+class ClientConnections:
+    """How many sessions each client address has open, shared by the
+    listener's sessions: Postfix's anvil for `smtpd_client_connection_count_
+    limit`.  Trusted networks are not counted (Postfix exempts `$mynetworks`
+    too): the organisation's own mail server opens as many as its load
+    needs.  What it bounds is the receipts domain's MX, open to anyone, and
+    an untrusted client guessing AUTH passwords on many connections at once."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, int] = {}
+
+    def opened(self, client: str) -> int:
+        """Count a new session from `client`; return how many are open."""
+        count = self._open.get(client, 0) + 1
+        self._open[client] = count
+        return count
+
+    def closed(self, client: str) -> None:
+        count = self._open.get(client, 0) - 1
+        if count > 0:
+            self._open[client] = count
+        else:
+            self._open.pop(client, None)
 
 
 class _Session(Session):
@@ -186,8 +213,12 @@ class GatewaySMTP(SMTP):
         is_shutting_down: Callable[[], bool],
         authenticator: Authenticator | None = None,
         refusals: RefusalRecorder | None = None,
+        connections: ClientConnections | None = None,
     ) -> None:
         self._config = config
+        self._connections = connections
+        self._counted: str | None = None  # the client address counted in `connections`
+        self._too_many = False  # over max_connections_per_client: 421 for the greeting
         self._acceptor = acceptor
         self._refusals = refusals
         self._is_shutting_down = is_shutting_down
@@ -232,6 +263,23 @@ class GatewaySMTP(SMTP):
             return {"client": str(peer[0]), "client_port": peer[1]}
         return {"client": str(peer or "")}
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self.transport is None  # not the TLS layer after STARTTLS
+        super().connection_made(transport)
+        if not first or self._connections is None or self._peer_trusted():
+            return
+        limit = self._config.max_connections_per_client
+        client = str(self._client()["client"])
+        self._counted = client
+        if limit and self._connections.opened(client) > limit:
+            self._too_many = True  # the greeting becomes 421 (`push`)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._counted is not None and self._connections is not None:
+            self._connections.closed(self._counted)
+            self._counted = None
+        super().connection_lost(error)
+
     def _set_post_data_state(self) -> None:
         super()._set_post_data_state()  # type: ignore[no-untyped-call]
         self._txn = _Transaction()
@@ -269,6 +317,11 @@ class GatewaySMTP(SMTP):
         """`status`, or the gateway's reply in place of aiosmtpd's own text
         (see _AIOSMTPD_REPLIES); any other reply goes out as it is."""
         if status == self._aiosmtpd_greeting:  # first: a host name may start "2."
+            if self._too_many:
+                log.warning("client_connections_exceeded", **self._client(),
+                            limit=self._config.max_connections_per_client)
+                return replies.S421_TOO_MANY_CONNECTIONS.format(
+                    client=self._client()["client"])
             return replies.S220_READY.format(hostname=self.hostname)
         if status[4:6] in ("2.", "4.", "5."):
             return status  # has its code already: most replies, on every message

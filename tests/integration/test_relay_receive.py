@@ -211,6 +211,49 @@ async def test_max_auth_failures_from_the_config_ends_the_session(
     assert await sink.stays_empty(0.2)
 
 
+async def test_connections_per_untrusted_client_are_limited(gateway_factory, sink):
+    """`[server] max_connections_per_client`: a third session from one
+    untrusted address, while two are open, is told 421 4.7.0 instead of the
+    greeting and closed; once one ends, a new one is greeted again."""
+    from structlog.testing import capture_logs
+
+    gw = await gateway_factory({"server": {"trusted_networks": ["10.0.0.0/8"],
+                                           "max_connections_per_client": 2}})
+    first, second = await SmtpConn.open(gw.port), await SmtpConn.open(gw.port)
+    assert first.banner[0] == second.banner[0] == 220
+    with capture_logs() as logs:
+        third = await SmtpConn.open(gw.port)
+        assert third.banner == (421, "4.7.0 Error: too many connections from 127.0.0.1")
+        assert await third.reader.read() == b""  # closed
+    third.writer.close()
+    (cut,) = [e for e in logs if e["event"] == "client_connections_exceeded"]
+    assert (cut["client"], cut["limit"], cut["log_level"]) == ("127.0.0.1", 2, "warning")
+    assert (await first.cmd("QUIT"))[0] == 221
+    await first.close()
+    for _ in range(100):  # the server counts the session closed once it sees the close
+        again = await SmtpConn.open(gw.port)
+        if again.banner[0] == 220:
+            break
+        again.writer.close()
+        await asyncio.sleep(0.02)
+    assert again.banner[0] == 220
+    assert (await again.cmd("EHLO client.example"))[0] == 250
+    await again.close()
+    await second.close()
+
+
+async def test_trusted_clients_are_not_limited(gateway_factory, sink):
+    """The organisation's own mail server (trusted_networks) opens as many
+    sessions as its load needs, as Postfix exempts $mynetworks."""
+    gw = await gateway_factory({"server": {"max_connections_per_client": 1}})
+    conns = [await SmtpConn.open(gw.port) for _ in range(3)]
+    assert [c.banner[0] for c in conns] == [220, 220, 220]
+    marker = await send_marker(gw.port)
+    await assert_only_marker_relayed(gw, sink, marker)
+    for conn in conns:
+        await conn.close()
+
+
 def require_auth(overrides: dict, trusted: list[str]) -> dict:
     return {**overrides, "server": {**overrides["server"], "trusted_networks": trusted,
                                     "require_auth": True}}
