@@ -477,6 +477,17 @@ def authorised_text(d: dict[str, Any]) -> str | None:
     return f"{named} (approved{said})"
 
 
+def method_text(d: dict[str, Any]) -> str | None:
+    """How it was shared, as recorded; a held message the approver refused
+    was not shared at all.  Its record, written when it was held, keeps the
+    method it would have gone by: said as that, never as what happened."""
+    method = d.get("method")
+    if d.get("outcome") == "refused":
+        would = f" (it would have gone: {method})" if method else ""
+        return f"not sent: refused by {d.get('decided_by')}{would}"
+    return method if isinstance(method, str) else None
+
+
 def format_record(d: dict[str, Any]) -> str:
     lines = [f"Audit record {d.get('id')}"]
 
@@ -497,7 +508,7 @@ def format_record(d: dict[str, Any]) -> str:
     field("authorised by", authorised_text(d))
     field("information", ", ".join(d.get("information_types") or []))
     field("marking", d.get("marking"))
-    field("method", d.get("method"))
+    field("method", method_text(d))
     lines.append("  reasons")
     for reason in d.get("reasons") or []:
         lines.append(f"    {reason.get('code')}: {reason.get('text')}")

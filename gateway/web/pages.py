@@ -32,6 +32,7 @@ from gateway.cli.audit import (
     authorised_text,
     csv_row,
     known_value,
+    method_text,
     parse_when,
     public,
 )
@@ -303,6 +304,7 @@ async def audit_record(request: Request) -> Response:
         # The approver once approved (gateway.audit.query.authoriser) and what
         # the message itself said, in the words of `gateway audit show`.
         "authorised_by": authorised_text(record),
+        "method": method_text(record),
     })
 
 

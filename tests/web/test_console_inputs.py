@@ -4,6 +4,7 @@ stated, and which messages are awaiting a receipt."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import replace
@@ -189,6 +190,18 @@ def test_record_page_and_download_show_the_stated_authoriser(console: Console) -
     assert document["authorised_by_stated"] == "-Head of Service"
     keys = list(document)
     assert keys.index("authorised_by_stated") == keys.index("authorised_by") + 1
+
+
+def test_record_page_of_a_refused_held_message_says_it_was_not_sent(console: Console) -> None:
+    """Written when it was held, the record says how it would have gone: the
+    page says it did not go, and who refused it, as `gateway audit show`."""
+    rec = record("REC-REFUSED", T0 + timedelta(minutes=5), "hold")
+    refused = AuditEvent(EventType.REJECTED, T0 + timedelta(minutes=6),
+                         {"by": "bob", "via": "web console"})
+    append(console, rec, (EventType.RECEIVED, EventType.HELD), (refused,))
+    (page,) = get_all(console, "alice", "/audit/records/REC-REFUSED")
+    assert re.search(r"<dt>How shared</dt><dd>not sent: refused by bob \(it would have gone: "
+                     + re.escape(html.escape(rec.method, quote=True)) + r"\)</dd>", page.text)
 
 
 # -- awaiting receipt ---------------------------------------------------------------------------

@@ -127,6 +127,11 @@ def test_a_held_message_the_approver_refused_was_authorised_by_no_one(decided, c
     assert code == 0
     assert (f"  authorised by  no one (refused by {APPROVER}; the message said {STATED})\n"
             in out)
+    # Written when it was held, the record says how it would have gone; it
+    # did not go, and `show` says that first.
+    (method,) = [line for line in out.splitlines() if line.startswith("  method")]
+    assert method.startswith(f"  method         not sent: refused by {APPROVER} (it would "
+                             "have gone: email")
     _, out, _ = run(capsys, "audit", "show", "rd-refused", "--format", "json",
                     "--config", decided)
     assert {k: json.loads(out)[k] for k in expected} == expected
