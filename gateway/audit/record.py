@@ -35,6 +35,10 @@ class EventType(StrEnum):
     PASSWORD_HELD = "password_held"
     PASSWORD_RELEASED = "password_released"
     PASSWORD_EXPIRED = "password_expired"
+    # Destroyed before its TTL because the message will never go: the
+    # approver refused it.  Not `password_expired`: an IG report counting
+    # those reads "a recipient could not open what we sent".
+    PASSWORD_DESTROYED = "password_destroyed"
     # No delivery or read receipt within [receipts] timeout: the sender was told.
     RECEIPT_TIMEOUT = "receipt_timeout"
     # `gateway audit purge` audits itself: record_id is "purge-<time>" and the

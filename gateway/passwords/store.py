@@ -494,13 +494,14 @@ class PasswordStore:
         return await self._destroy(due, HeldState.EXPIRED, at, {"reason": "ttl"})
 
     async def destroy(self, held_id: str, reason: str = "destroyed") -> int:
-        """Destroy one held password now (e.g. its message bounced)."""
+        """Destroy one held password now (e.g. its message bounced);
+        audited `password_destroyed`."""
         at = time.time()
         where = held_passwords.c.id == held_id, held_passwords.c.state == HeldState.HELD.value
         return await self._destroy(where, HeldState.DESTROYED, at, {"reason": reason})
 
     async def destroy_for_queue(self, queue_id: str, reason: str = "destroyed") -> int:
-        """Destroy every held password of one message."""
+        """Destroy every held password of one message; audited `password_destroyed`."""
         at = time.time()
         where = (
             held_passwords.c.queue_id == queue_id,
@@ -534,7 +535,8 @@ class PasswordStore:
             for r in rows:
                 by_record.setdefault(r.audit_id or r.queue_id, []).append(
                     AuditEvent(
-                        EventType.PASSWORD_EXPIRED,
+                        EventType.PASSWORD_EXPIRED if state is HeldState.EXPIRED
+                        else EventType.PASSWORD_DESTROYED,
                         _at(at),
                         {"held_id": r.id, "recipient": r.recipient, **detail,
                          # A manual release that never finished: its email

@@ -522,7 +522,9 @@ async def test_held_message_rejected_is_never_delivered(
         ).one()
     assert state == "rejected" and content == b""
     trail = await events(gw, queue_id)
-    assert trail == ["received", "held", "password_held", "rejected", "password_expired"]
+    # Destroyed because the approver refused it, not expired: nothing went
+    # out that a recipient could not open.
+    assert trail == ["received", "held", "password_held", "rejected", "password_destroyed"]
     async with gw.engine.connect() as conn:
         states = (await conn.execute(
             select(held_passwords.c.state, held_passwords.c.ciphertext)
