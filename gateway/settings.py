@@ -419,6 +419,10 @@ class AuditSettings(_Section):
 
 class WebUser(_Section):
     name: str = Field(min_length=1)
+    # The person's name, as the trail records an approver (`authorised_by`):
+    # the same name the command line's `held approve --by` gives, so one
+    # approver is counted once.  Empty: the account name.
+    full_name: str = ""
     # Empty: the user signs in only through [web] trusted_header.
     password_hash: str = Field(default="", pattern=r"^(\$argon2(id|i|d)\$.*)?$", repr=False)
     role: Literal["auditor", "approver", "admin"]

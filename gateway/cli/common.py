@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -25,6 +27,16 @@ def add_config(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="configuration file (default: $GATEWAY_CONFIG, else config/gateway.toml)",
     )
+
+
+def os_account() -> str:
+    """The operating-system user running the command, as the trail records
+    who decided or released something from the command line (its `--by` is
+    a name typed in; this is the account that typed it)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's)
+        return f"uid {os.getuid()}"
 
 
 def at_least_one(value: str) -> int:

@@ -25,6 +25,7 @@ from gateway.cli.common import (
     add_config,
     at_least_one,
     open_database,
+    os_account,
     run_async,
     settings_or_exit,
 )
@@ -125,6 +126,7 @@ async def _apply(
         store = QueueStore(engine, writer)
         trail = AuditTrail.from_settings(settings)
         return await decide_held(store, trail, message_id, approve, by, note,
+                                 via="command line", account=os_account(),
                                  hostname=settings.server.hostname)
     finally:
         await writer.stop()

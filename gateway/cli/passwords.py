@@ -36,6 +36,7 @@ from gateway.cli.common import (
     add_config,
     at_least_one,
     open_database,
+    os_account,
     run_async,
     settings_or_exit,
 )
@@ -355,7 +356,7 @@ def _release(args: argparse.Namespace) -> int:
             except BaseException:
                 await store.give_back(claimed)
                 raise
-            return await store.finish(claimed)
+            return await store.finish(claimed, account=os_account())
         finally:
             await writer.stop()
             await engine.dispose()

@@ -357,10 +357,14 @@ class PasswordStore:
         result: Released = await self.writer.submit(write)
         return result
 
-    async def finish(self, claimed: Released, now: float | None = None) -> HeldPassword:
+    async def finish(
+        self, claimed: Released, now: float | None = None, account: str | None = None
+    ) -> HeldPassword:
         """The claimed row's email has left: released, ciphertext destroyed,
         `password_released`.  The event is written even when the row is no
-        longer claimed (expired meanwhile): the email went all the same."""
+        longer claimed (expired meanwhile): the email went all the same.
+        `account`: who released it by hand (the operating-system user), in
+        the event beside where it went."""
         entry = claimed.entry
         at = time.time() if now is None else now
         target = entry.released_to or entry.recipient
@@ -377,6 +381,8 @@ class PasswordStore:
             )
             detail: dict[str, Any] = {"held_id": entry.id, "recipient": entry.recipient,
                                       "how": how, "to": target}
+            if account:
+                detail["account"] = account
             if claimed.earlier is not None:
                 # The release this one took over: its email may have left.
                 to_before, claimed_at = claimed.earlier

@@ -47,6 +47,7 @@ async def decide_held(
     note: str = "",
     via: str | None = None,
     hostname: str | None = None,
+    account: str | None = None,
 ) -> str | None:
     """Approve or reject a held message; None when done, else why not.
 
@@ -69,6 +70,10 @@ async def decide_held(
     detail: dict[str, Any] = {"by": by, "note": note[:NOTE_LIMIT]}
     if via:
         detail["via"] = via
+    if account:
+        # Who decided, as the system knows them (the console's account, the
+        # operating-system user who ran the command): `by` is the name given.
+        detail["account"] = account
     if approve:
         detail["authorised_by"] = by
     else:

@@ -67,6 +67,13 @@ class ConsoleUser:
     name: str
     role: str
     via: str  # "password" | "trusted_header"
+    full_name: str = ""  # [[web.users]] full_name: the name the trail records
+
+    @property
+    def person(self) -> str:
+        """Who this is in the audit trail: the configured full name, else
+        the account's."""
+        return self.full_name or self.name
 
     def can(self, permission: str) -> bool:
         return permission in ROLE_PERMISSIONS.get(self.role, frozenset())
@@ -141,7 +148,7 @@ class Authenticator:
         ok = await run_in_threadpool(verify)
         if not ok or user is None or not user.password_hash:
             return None
-        return ConsoleUser(user.name, user.role, "password")
+        return ConsoleUser(user.name, user.role, "password", " ".join(user.full_name.split()))
 
     # -- the trusted proxy ---------------------------------------------------------
 
@@ -218,7 +225,8 @@ class Authenticator:
         session["seen"] = now
         # The configured role, not the one in the cookie: a demotion applies at once.
         session["role"] = configured.role
-        return ConsoleUser(name, configured.role, str(session.get("via", "password")))
+        return ConsoleUser(name, configured.role, str(session.get("via", "password")),
+                           " ".join(configured.full_name.split()))
 
     async def signed_out(self, engine: AsyncEngine, session: dict[str, Any]) -> bool:
         """Whether `session` was ended by sign-out, on this replica or another."""

@@ -100,8 +100,11 @@ async def decide(
     approve: bool,
     by: str,
     note: str,
+    account: str | None = None,
     hostname: str | None = None,
 ) -> str | None:
-    """Approve or reject a held message; None when done, else why not."""
+    """Approve or reject a held message; None when done, else why not.
+    `by` is the approver's name (`[[web.users]] full_name`), `account` the
+    console account that decided."""
     return await decide_held(store, trail, message_id, approve, by, note, via="web console",
-                             hostname=hostname)
+                             account=account, hostname=hostname)

@@ -466,7 +466,8 @@ async def held_decide(request: Request) -> Response:
     message_id = request.path_params["message_id"]
     note = form_text(form.get("note"), NOTE_LIMIT)
     error = await decide(console.store, console.trail, message_id, decision == "approve",
-                         user.name, note, hostname=console.settings.server.hostname)
+                         user.person, note, account=user.name,
+                         hostname=console.settings.server.hostname)
     if error is not None:
         flash(request, error)
         return RedirectResponse("/held", 303)

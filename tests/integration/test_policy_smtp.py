@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import email
+import getpass
 import json
 import secrets
 import shutil
@@ -35,7 +36,7 @@ from policy_messages import (
 )
 from sqlalchemy import select
 
-from gateway.db import audit_records, queue_messages
+from gateway.db import audit_events, audit_records, queue_messages
 from gateway.passwords import PasswordVault, held_passwords
 from gateway.policy.notify import HELD_SUBJECT, REFUSED_SUBJECT
 from gateway.transform.mime import HtmlText
@@ -455,6 +456,12 @@ async def test_held_message_approved_then_delivered(
     assert got.rcpt_tos == (ALLOWED,)
     assert Spec(who).password.encode() not in got.content
     assert "approved" in await events(gw, queue_id)
+    async with gw.engine.connect() as conn:
+        (detail,) = (await conn.execute(select(audit_events.c.detail).where(
+            audit_events.c.record_id == queue_id, audit_events.c.type == "approved"))).scalars()
+    # The name typed, and the operating-system account that typed it.
+    assert (json.loads(detail)["via"], json.loads(detail)["account"]) == (
+        "command line", getpass.getuser())
     again = run_cli("held", "reject", queue_id, "--by", "Jo Manager", config=config)
     assert again.returncode == 1 and "no longer held" in again.stderr
 

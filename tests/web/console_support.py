@@ -41,6 +41,8 @@ from gateway.web import create_app
 
 PASSWORDS = {"alice": "auditor-pass-1", "bob": "approver-pass-2", "carol": "admin-pass-3"}
 ROLES = {"alice": "auditor", "bob": "approver", "carol": "admin"}
+# The name the trail records for an approver (`[[web.users]] full_name`).
+FULL_NAMES = {"bob": "Bob Approver"}
 # Cheap parameters: verification cost follows the hash's own parameters.
 _HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 HASHES = {name: _HASHER.hash(pw) for name, pw in PASSWORDS.items()}
@@ -233,8 +235,8 @@ def make_console(db_url: str, tmp_path: Path) -> Iterator[Console]:
                    "hold": {"enabled": True, "special_category": True}},
         "web": {
             "listen": "",
-            "users": [{"name": n, "password_hash": HASHES[n], "role": ROLES[n]}
-                      for n in PASSWORDS],
+            "users": [{"name": n, "password_hash": HASHES[n], "role": ROLES[n],
+                       "full_name": FULL_NAMES.get(n, "")} for n in PASSWORDS],
         },
         "config_dir": tmp_path,
     }

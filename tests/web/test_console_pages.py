@@ -363,14 +363,17 @@ def test_approval_becomes_authorised_by(console: Console) -> None:
     assert released == [True]
     assert queue_state(console)[0] == "queued"
     approved = console_events(console, "approved")
-    assert approved == [{"by": "bob", "authorised_by": "bob", "note": "Case conference tomorrow",
-                         "via": "web console", "record_id": HELD_ID}]
+    # The approver by their full name, as `held approve --by` gives it, and
+    # the console account that decided beside it.
+    assert approved == [{"by": "Bob Approver", "authorised_by": "Bob Approver",
+                         "note": "Case conference tomorrow", "via": "web console",
+                         "account": "bob", "record_id": HELD_ID}]
     admin = signed_in(console, "carol")
     try:
         record = admin.get(f"/audit/records/{HELD_ID}").text
     finally:
         admin.__exit__(None, None, None)
-    assert re.search(r"<dt>Authorised by</dt><dd>bob \(approved\)</dd>", record)  # as the CLI
+    assert re.search(r"<dt>Authorised by</dt><dd>Bob Approver \(approved\)</dd>", record)
     assert all(e["record_id"] != HELD_ID for e in console_events(console, "rejected"))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import getpass
 import json
 import secrets
 import ssl
@@ -374,6 +375,7 @@ def test_a_release_killed_mid_send_is_taken_over_with_again(
     assert len(sent) == 1  # the killed send never finished its DATA
     (event,) = released_events(db_url)
     assert event["how"] == "manual" and event["to"] == RECIPIENTS[0]
+    assert event["account"] == getpass.getuser()  # who released it by hand
     earlier = event["earlier_unfinished"]
     assert isinstance(earlier, dict) and earlier["to"] == RECIPIENTS[0]
     assert held_state(db_url, first) == "released"
