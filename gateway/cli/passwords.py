@@ -24,10 +24,7 @@ import argparse
 import json
 import sys
 import time
-import uuid
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import parseaddr
 
 from sqlalchemy import select
 
@@ -55,6 +52,7 @@ from gateway.passwords import (
 )
 from gateway.policy.recipients import RecipientList, load_recipients
 from gateway.queue import Writer
+from gateway.receipts.letters import password_to_recipient
 from gateway.settings import Settings
 
 # `release --again`: a claim older than this many of its route's timeouts
@@ -162,38 +160,12 @@ def password_email(
 ) -> bytes:
     """The separate email: the password and the reference of its message, nothing else."""
     entry = released.entry
-    sender = f"postmaster@{settings.server.hostname}"
-    reference = f"gateway reference {entry.queue_id}"
-    if message_id:
-        reference += f", Message-ID {message_id}"
-    sent = datetime.fromtimestamp(entry.created_at, UTC).strftime("%d %B %Y %H:%M UTC")
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = f"{settings.policy.subject_marking}: password for a protected message"
-    msg["Date"] = format_datetime(datetime.now(UTC))
-    msg["Message-ID"] = make_msgid(idstring=uuid.uuid4().hex[:12],
-                                   domain=settings.server.hostname)
-    msg["Auto-Submitted"] = "auto-generated"
-    if message_id:
-        msg["References"] = message_id
-    msg.set_content(
-        "\n".join(
-            [
-                f"This is the password for the protected content of a message sent to "
-                f"{entry.recipient} on {sent} ({reference}).",
-                "",
-                "Password:",
-                released.password,
-                "",
-                "It is sent separately from the message it opens, as the secure-sharing rules "
-                "require. Do not forward it, and delete this email once you have opened the "
-                "content.",
-                "",
-            ]
-        )
+    return password_to_recipient(
+        hostname=settings.server.hostname, marking=settings.policy.subject_marking,
+        recipient=entry.recipient, queue_id=entry.queue_id, message_id=message_id,
+        password=released.password, sent_at=entry.created_at, sender=entry.sender, to=to,
+        confirmed=False,
     )
-    return msg.as_bytes()
 
 
 async def _lookups(

@@ -619,6 +619,7 @@ class ReceiptDesk:
             message_id=row["message_id"],
             password=released.password,
             sent_at=float(row["created_at"]),
+            sender=released.entry.sender,
         )
         await self._queue(conn, recipient, content, route=str(row["route"]))
         log.info("password_released", queue_id=ref.queue_id, index=ref.index, how="on-receipt")

@@ -72,14 +72,24 @@ def password_to_recipient(
     message_id: str | None,
     password: str,
     sent_at: float,
+    sender: str | None = None,
+    to: str | None = None,
+    confirmed: bool = True,
 ) -> bytes:
-    msg = _base(hostname, recipient, f"{marking}: password for a protected message", message_id)
+    """The separate email with one recipient's password, to them (or `to`,
+    when released by hand to someone else).  It names the message by who
+    sent it and when, so a busy shared inbox can tell which file it opens,
+    and by its references; never by its subject or content."""
+    msg = _base(hostname, to or recipient, f"{marking}: password for a protected message",
+                message_id)
+    sent_by = f" from {sender}" if sender else ""
     msg.set_content(
         "\n".join(
             [
-                f"This is the password for the protected content of a message sent to "
-                f"{recipient} on {_when(sent_at)} ({_reference(queue_id, message_id)}).",
-                "Your mail system has confirmed that the message arrived.",
+                f"This is the password for the protected content of a message{sent_by} "
+                f"sent to {recipient} on {_when(sent_at)} ({_reference(queue_id, message_id)}).",
+                *(["Your mail system has confirmed that the message arrived."]
+                  if confirmed else []),
                 "",
                 "Password:",
                 password,

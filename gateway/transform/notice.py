@@ -12,11 +12,14 @@ import html
 
 from gateway.transform.sharing import SharingFacts
 
+# How the password reaches the recipient, completing "The password will
+# reach you ...".
 _RELEASE = {
     "on-receipt": "in a separate email, once your mail system has confirmed that this "
     "message arrived",
     "sender": "from the sender, by telephone",
-    "manual": "separately from this message",
+    "manual": "in a separate email from the sender's IT team; if it has not come, ask "
+    "the sender for it",
 }
 
 
@@ -68,7 +71,7 @@ def protected_text(facts: SharingFacts, zip_name: str, release: str, extra_files
             f"is in the attached file {zip_name}, which is encrypted (AES-256) and "
             f"read-only.{others}",
             "",
-            f"The password will reach you separately: {how}. It is never sent in the "
+            f"The password will reach you {how}. It is never sent in the "
             "same email as the file.",
             "",
             "To open the file, use a program that can open AES-encrypted zip files, "

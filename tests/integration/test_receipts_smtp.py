@@ -182,6 +182,8 @@ async def test_receipts_requested_and_password_released_per_recipient(
     assert spec.password in texts(password_mail)
     assert queue_id in texts(password_mail)
     assert password_mail.header("From") == "postmaster@gw.test.example"
+    # Which message it opens: who sent it (a shared inbox has many that day).
+    assert f"a message from {SENDER} sent to {ALLOWED}" in " ".join(texts(password_mail).split())
 
     # Replayed: nothing more, not even an audit event.
     assert (await give_back(gw.port, first.mail_from, dsn))[0] == 250

@@ -106,6 +106,10 @@ def test_release_sends_a_separate_email_once(
     assert message["References"] == "<orig-1@council.example>"
     body = message.get_content()
     assert PASSWORD in body and "QID1" in body and "<orig-1@council.example>" in body
+    # Which message it opens, in words a shared inbox can match: who sent it.
+    assert f"a message from {SENDER} sent to dr.jones@nhs.example on " in " ".join(body.split())
+    # Released by hand: no receipt confirmed anything.
+    assert "has confirmed" not in body
     assert not message.is_multipart()  # only the password and the reference
 
     again = run_cli("passwords", "release", first, config=config, env=env_with(key))

@@ -31,6 +31,8 @@ from transform_support import (
 from gateway.inspect import inspect_message
 from gateway.model import Action, Encryption, ReasonCode
 from gateway.transform import ZIP_NAME, generate_password
+from gateway.transform.notice import protected_text
+from gateway.transform.sharing import SharingFacts
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 CSV = b"name,nhs_number\nJohn Smith,943 476 5919\n"
@@ -74,7 +76,7 @@ def test_protect_moves_body_and_clear_attachments() -> None:
                                                                    "application/zip"]
     notice = texts(out.content)["text/plain"]
     assert "attached file protected-content.zip" in notice
-    assert "The password will reach you separately" in notice
+    assert "The password will reach you in a separate email, once your mail system" in notice
     assert "Purpose of sharing: Child protection referral" in notice
     assert "943" not in notice and b"943 476 5919" not in out.content
     files = read_zip(zip_of(out.content), out.password)
@@ -206,3 +208,17 @@ def test_zipinfo_lists_read_only_unix_entries(tmp_path: Path) -> None:
                              check=True).stdout
     rows = [line for line in listing.splitlines() if line.startswith("-")]
     assert len(rows) == 2 and all(row.startswith("-r--r--r--") for row in rows)
+
+
+@pytest.mark.parametrize("release,how", [
+    ("on-receipt", "in a separate email, once your mail system has confirmed"),
+    ("sender", "from the sender, by telephone."),
+    ("manual", "in a separate email from the sender's IT team; if it has not come, ask the "
+               "sender for it."),
+])
+def test_the_protected_notice_says_how_the_password_comes(release: str, how: str) -> None:
+    """Each way reads as a sentence (with `manual` it read "will reach you
+    separately: separately from this message")."""
+    notice = protected_text(SharingFacts(None, None, None), "protected-content.zip", release, 0)
+    assert f"The password will reach you {how}" in " ".join(notice.split())
+    assert "separately: separately" not in notice
