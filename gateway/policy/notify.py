@@ -20,6 +20,7 @@ from email.policy import SMTP
 
 from gateway.model import Reason, Verdict
 from gateway.policy import PROTECT_FIXES
+from gateway.policy.words import TYPE_WORDS
 
 __all__ = [
     "HELD_SUBJECT",
@@ -106,6 +107,15 @@ def build_notification(
     if len(reasons) < len(verdict.reasons):
         lines.append("You need not encrypt it or mark its subject yourself: the gateway will "
                      "do that when it sends it.")
+        found = [TYPE_WORDS[t] for t in verdict.information_types if t in TYPE_WORDS]
+        if found:
+            # Only the kinds, never the values.  Without them a sender told
+            # only to have recipients allow-listed cannot see a false alarm
+            # (their organisation's own number taken for a personal one).
+            lines += ["", f"What the gateway found that looks like personal data: "
+                      f"{', '.join(found)}. If there is none in your message (for example, "
+                      "it is your organisation's own number), tell IT, quoting the "
+                      "reference above."]
     lines += [
         "",
         "The rules: personal data travels only in an encrypted (AES), read-only attachment;",

@@ -120,5 +120,8 @@ def test_protect_mode_asks_the_sender_only_for_what_the_gateway_cannot_fix() -> 
     assert "not on the list of recipients" in body
     assert "Save the attachment read-only and encrypt it" not in body
     assert "You need not encrypt it or mark its subject yourself" in body
+    # What it found, by kind only: a false alarm is then visible to the sender.
+    assert ("What the gateway found that looks like personal data: NHS number. If there is "
+            "none in your message") in body
     # Enforce mode still asks for all of it.
     assert smtp_summary(verdict).count(";") == 2
