@@ -215,6 +215,11 @@ class AttachmentReport:
     read_only: bool | None
     password_opens: bool = False  # a password from the message opened it
     entries: int = 0  # members of an archive, 0 otherwise
+    # How the sender's mail program shows it, for the words staff read: a
+    # picture inline in the text (a signature's logo) and a meeting
+    # invitation's calendar part are not attachments they chose.
+    inline: bool = False
+    declared_type: str = ""  # the part's Content-Type, as the mail program saw it
 
 
 @dataclass(frozen=True, slots=True)

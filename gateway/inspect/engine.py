@@ -454,6 +454,8 @@ class _Run:
             read_only=attachment.read_only,
             password_opens=attachment.opened_by is not None,
             entries=attachment.protected.entries,
+            inline=attachment.part.is_inline,
+            declared_type=attachment.part.content_type,
         )
 
 

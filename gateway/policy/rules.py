@@ -30,7 +30,13 @@ from gateway.model import (
     SegmentSource,
 )
 from gateway.parse.headers import TOPIC_HEADERS, header_place, is_topic_path
-from gateway.policy.words import ENCRYPTION_WORDS, attachment_list, kind_of, type_list
+from gateway.policy.words import (
+    ENCRYPTION_WORDS,
+    attachment_list,
+    attachment_name,
+    kind_of,
+    type_list,
+)
 from gateway.settings import PolicySettings
 
 __all__ = ["INFORMATIONAL_PROBLEMS", "RULES", "Facts", "Rule", "encryption_strength"]
@@ -244,13 +250,13 @@ def unencrypted_attachment(facts: Facts) -> Reason | None:
     parts = []
     what = f"personal data ({type_list(types)})" if types else f"{facts.marking} content"
     if plain:
-        listed = attachment_list(sorted(p for p in plain if p[0]))
+        listed = attachment_list(sorted(p for p in plain if p[0]), facts.attachments)
         if any(p[0] == 0 for p in plain):
             listed = f"{listed} and an attached part" if listed else "an attached part"
         verb, has = ("is", "contains") if len(plain) == 1 else ("are", "contain")
         parts.append(f"{listed[0].upper()}{listed[1:]} {verb} not encrypted but {has} {what}.")
     if names_visible:
-        listed = attachment_list(sorted(names_visible))
+        listed = attachment_list(sorted(names_visible), facts.attachments)
         parts.append(
             f"The file names of or inside {listed} can be read without the password and "
             "show personal data."
@@ -274,7 +280,7 @@ def weak_encryption(facts: Facts) -> Reason | None:
     if not weak:
         return None
     ciphers = sorted({ENCRYPTION_WORDS[a.encryption] for _, a in weak})
-    listed = attachment_list((n, a.content_type) for n, a in weak)
+    listed = attachment_list(((n, a.content_type) for n, a in weak), facts.attachments)
     return Reason(
         ReasonCode.WEAK_ENCRYPTION,
         f"{listed[0].upper()}{listed[1:]} {'uses' if len(weak) == 1 else 'use'} "
@@ -284,6 +290,14 @@ def weak_encryption(facts: Facts) -> Reason | None:
         "method AES-256; in Microsoft Office: File > Info > Protect > Encrypt with Password). "
         "ZipCrypto and RC4 are never accepted.",
     )
+
+
+def _office(report: AttachmentReport) -> bool:
+    """An Office or OpenDocument file (encrypted Office files are OLE
+    containers, whatever the sender's mail program called them)."""
+    kind = f"{report.content_type} {report.declared_type}".lower()
+    return any(k in kind for k in ("x-ole-storage", "officedocument", "opendocument",
+                                   "msword", "ms-excel", "ms-powerpoint"))
 
 
 def not_read_only(facts: Facts) -> Reason | None:
@@ -298,7 +312,22 @@ def not_read_only(facts: Facts) -> Reason | None:
     ]
     if not editable:
         return None
-    listed = attachment_list((n, a.content_type) for n, a in editable)
+    if all(a.read_only is None and _office(a) for _, a in editable):
+        # An encrypted Office document keeps its read-only setting inside the
+        # encryption: the sender may well have done both, as the guidance
+        # asks.  Say what stops the check, and the two ways through.
+        listed = attachment_list(((n, a.content_type) for n, a in editable), facts.attachments)
+        return Reason(
+            ReasonCode.NOT_READ_ONLY,
+            f"{listed[0].upper()}{listed[1:]} {'is' if len(editable) == 1 else 'are'} "
+            "encrypted, and the gateway cannot check that "
+            f"{'it is' if len(editable) == 1 else 'they are'} read-only without the password.",
+            "If you restricted editing before you encrypted it, write the password in the "
+            "message on a line of its own ('Password: ...'): the gateway checks the document, "
+            "takes the password out and sends it separately. Or put the document, read-only, "
+            "in a zip encrypted with AES-256 and attach that instead.",
+        )
+    listed = attachment_list(((n, a.content_type) for n, a in editable), facts.attachments)
     return Reason(
         ReasonCode.NOT_READ_ONLY,
         f"{listed[0].upper()}{listed[1:]} {'is' if len(editable) == 1 else 'are'} encrypted "
@@ -379,7 +408,7 @@ def password_in_message(facts: Facts) -> Reason | None:
         unopened = _stated_but_opens_nothing(facts)
         if not unopened:
             return None
-        listed = attachment_list((n, a.content_type) for n, a in unopened)
+        listed = attachment_list(((n, a.content_type) for n, a in unopened), facts.attachments)
         return Reason(
             ReasonCode.PASSWORD_IN_MESSAGE,
             f"The message text gives a password, but it does not open {listed}: the gateway "
@@ -469,7 +498,8 @@ def uninspectable_content(facts: Facts) -> Reason | None:
             continue
         index = _attachment_of(problem.part_path, facts.attachments)
         where = (
-            f"attachment {index + 1} ({_unreadable_kind(facts.attachments[index].content_type)})"
+            attachment_name(index + 1, _unreadable_kind(facts.attachments[index].content_type),
+                            facts.attachments)
             if index is not None
             else "the message" if problem.part_path in ("", "0") else f"part {problem.part_path}"
         )
@@ -481,7 +511,7 @@ def uninspectable_content(facts: Facts) -> Reason | None:
     for n, report in facts.encrypted:
         if report.encryption == Encryption.UNKNOWN:
             kind = _unreadable_kind(report.content_type)
-            text = f"attachment {n} ({kind}) uses an unrecognised encryption"
+            text = f"{attachment_name(n, kind, facts.attachments)} uses an unrecognised encryption"
             if text not in descriptions:
                 descriptions.append(text)
     if not descriptions:

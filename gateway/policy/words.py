@@ -8,9 +8,9 @@ attachments by position and kind, never by the values found or by file name
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from gateway.model import Encryption, InformationType, ReasonCode
+from gateway.model import AttachmentReport, Encryption, InformationType, ReasonCode
 
 TYPE_WORDS: dict[InformationType, str] = {
     InformationType.UK_NHS_NUMBER: "NHS number",
@@ -100,9 +100,48 @@ def kind_of(content_type: str) -> str:
     return "a file"
 
 
-def attachment_list(items: Iterable[tuple[int, str]]) -> str:
-    """ "attachment 2 (a PDF document)" for each (position, content type)."""
-    described = [f"attachment {n} ({kind_of(ct)})" for n, ct in items]
+def _shown_as(report: AttachmentReport) -> str | None:
+    """What the sender saw instead of an attachment, or None for one."""
+    if report.declared_type.lower() == "text/calendar":
+        return "the meeting invitation"
+    if report.inline and report.content_type.startswith("image/"):
+        return "the picture in the message's text"
+    return None
+
+
+def attachment_name(
+    position: int, kind: str, reports: Sequence[AttachmentReport] = ()
+) -> str:
+    """ "attachment 2 (a PDF document)" for the attachment at `position`
+    (counting from 1 into the message's `reports`), numbered as the sender's
+    mail program lists attachments: a picture inline in the text or a
+    meeting invitation's calendar part is named for what it is, and not
+    counted."""
+    if 0 < position <= len(reports):
+        shown = _shown_as(reports[position - 1])
+        if shown is not None:
+            return shown
+        position = sum(1 for r in reports[:position] if _shown_as(r) is None)
+    return f"attachment {position} ({kind})"
+
+
+def _kind(position: int, content_type: str, reports: Sequence[AttachmentReport]) -> str:
+    """The kind from the content; when that says only "a file" (an encrypted
+    Word document is an OLE container), the kind the mail program declared."""
+    kind = kind_of(content_type)
+    if kind == "a file" and 0 < position <= len(reports):
+        declared = reports[position - 1].declared_type
+        if declared and not declared.lower().startswith("application/octet-stream"):
+            return kind_of(declared)
+    return kind
+
+
+def attachment_list(
+    items: Iterable[tuple[int, str]], reports: Sequence[AttachmentReport] = ()
+) -> str:
+    """ "attachment 2 (a PDF document)" for each (position, content type)
+    (see attachment_name)."""
+    described = [attachment_name(n, _kind(n, ct, reports), reports) for n, ct in items]
     if len(described) <= 1:
         return "".join(described)
     return ", ".join(described[:-1]) + " and " + described[-1]
