@@ -70,7 +70,7 @@ from gateway.receipts.keys import receipt_addressing
 from gateway.receipts.request import MDN_HEADER, take_header
 from gateway.receipts.tokens import ReceiptAddressing
 from gateway.receive import replies
-from gateway.receive.data import SPOOL_THRESHOLD, MessageContent, SpooledBody
+from gateway.receive.data import SPOOL_THRESHOLD, MessageContent, SpooledBody, received_count
 from gateway.receive.server import ClientConnections, GatewaySMTP, ListenerConfig, start_listener
 from gateway.settings import Settings
 
@@ -505,6 +505,14 @@ class Gateway:
             # Refused, as any other message received, with its record first.
             await self.record_refusal(envelope, ReasonCode.RECEIPT_ADDRESS_MIXED, len(content))
             return replies.S550_RECEIPTS_MIXED
+        limit = self.settings.server.max_hops
+        hops = received_count(content)
+        if hops > limit:
+            # A mail loop: each turn would be a record and a delivery until
+            # the message outgrew max_message_size (a hundred thousand turns).
+            log.warning("mail_loop", hops=hops, limit=limit, client=envelope.peer)
+            await self.record_refusal(envelope, ReasonCode.TOO_MANY_HOPS, len(content))
+            return replies.S554_TOO_MANY_HOPS.format(limit=limit)
         queue_id = new_queue_id()
         received_at = datetime.now(UTC)
         timeout = self.settings.server.inspect_timeout.total_seconds()

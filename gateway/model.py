@@ -58,6 +58,8 @@ class ReasonCode(StrEnum):
     # A receipt address of the gateway's beside other recipients: a receipt
     # must never travel with mail that is relayed (it could release a password).
     RECEIPT_ADDRESS_MIXED = "receipt_address_mixed"
+    # More Received headers than [server] max_hops: a mail loop (RFC 5321 6.3).
+    TOO_MANY_HOPS = "too_many_hops"
 
 
 class Action(StrEnum):

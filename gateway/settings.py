@@ -170,6 +170,10 @@ class ServerSettings(_Section):
     # 421 4.7.0 (Postfix's smtpd_hard_error_limit plays this part there):
     # a password guesser must reconnect, and is logged each time.
     max_auth_failures: int = Field(default=3, ge=1, le=100)
+    # Received headers a message may carry; more is a mail loop, refused
+    # 554 5.4.6 (RFC 5321 6.3: a threshold "normally at least 100";
+    # Postfix's hopcount_limit is 50).
+    max_hops: int = Field(default=100, ge=10, le=1000)
     # Sessions one client address outside trusted_networks may have open at
     # once (Postfix's smtpd_client_connection_count_limit, also 50); more
     # are told 421 4.7.0 at the greeting.  0: no limit.
@@ -239,6 +243,10 @@ class RouteSettings(_Section):
     port: int = Field(default=2526, ge=1, le=65535)
     tls: TlsMode = "none"
     timeout: PositiveDuration = timedelta(seconds=30)
+    # The reply to the end of DATA: a smarthost that scans before it answers
+    # has usually committed the message already, so giving up sooner sends
+    # it twice (RFC 5321 4.5.3.2.6: 10 minutes; Postfix smtp_data_done_timeout).
+    data_done_timeout: PositiveDuration = timedelta(minutes=10)
     ca_file: str = ""
     username: str = ""
     password: str = Field(default="", repr=False)

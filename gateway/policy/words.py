@@ -50,6 +50,11 @@ REFUSED_ON_ARRIVAL_WORDS: dict[ReasonCode, str] = {
         "The message was refused as it arrived: it is larger than the gateway "
         "accepts. Nothing in it was checked or sent."
     ),
+    ReasonCode.TOO_MANY_HOPS: (
+        "The message was refused as it arrived: it had passed through more mail "
+        "systems than the gateway accepts (a mail loop, usually a routing mistake). "
+        "Nothing in it was checked or sent."
+    ),
     ReasonCode.RECEIPT_ADDRESS_MIXED: (
         "The message was refused as it arrived: it was addressed both to the "
         "gateway's receipt address and to other recipients. Nothing in it was "

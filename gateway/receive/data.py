@@ -31,6 +31,7 @@ one; whoever takes a `SpooledBody` closes it (the file goes with it).
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -377,3 +378,19 @@ async def read_data(
         else:
             held = byte
             state = _MID_LINE
+
+
+# A Received field's name at the start of a header line, in any case.
+_RECEIVED = re.compile(rb"^received[ \t]*:", re.IGNORECASE | re.MULTILINE)
+# How far the header is looked for: a header longer than this is not mail
+# any program wrote, and its Received fields past it are not counted.
+_HEADER_SEARCH = 1 << 20
+
+
+def received_count(content: bytes) -> int:
+    """How many Received fields the message's header has: the hops it made
+    (RFC 5321 6.3's loop detection).  Only the header is read: the body may
+    quote a forwarded message's own."""
+    end = content.find(b"\r\n\r\n", 0, _HEADER_SEARCH)
+    head = content[: end if end >= 0 else _HEADER_SEARCH]
+    return len(_RECEIVED.findall(head))

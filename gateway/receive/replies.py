@@ -100,6 +100,10 @@ S550_NO_SUCH_RECEIPT: Final = "550 5.1.1 No such receipt address"
 # A receipt for a message the gateway has not handed on yet: taken when it
 # comes again, after the relay.
 S451_RECEIPT_TOO_EARLY: Final = "451 4.3.0 Receipt for a message not sent on yet, try again later"
+# More than `[server] max_hops` Received headers: a mail loop (RFC 5321 6.3;
+# Postfix's hopcount_limit).  Permanent, so the loop ends at the sending
+# system's bounce rather than going round until the message is too large.
+S554_TOO_MANY_HOPS: Final = "554 5.4.6 Too many hops: a mail loop? (more than {limit} Received headers)"
 S550_RECEIPTS_MIXED: Final = (
     "550 5.7.1 Receipt addresses cannot be mixed with other recipients"
 )

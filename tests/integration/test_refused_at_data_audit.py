@@ -137,3 +137,43 @@ async def test_receipt_address_beside_other_recipients_is_refused_with_its_recor
     assert document["subject"] == ""
     assert (await verify(gateway.engine)).ok
     assert await sink.stays_empty(0.3)
+
+
+def _with_hops(count: int) -> bytes:
+    hops = b"".join(
+        f"Received: from relay{n}.example (relay{n}.example [192.0.2.{n % 250 + 1}])\r\n"
+        f"\tby relay{n + 1}.example with ESMTP id H{n}; Sun, 29 Nov 2026 09:00:00 +0000\r\n"
+        .encode() for n in range(count))
+    return hops + make_message()
+
+
+async def test_a_mail_loop_is_refused_after_max_hops_with_its_record(gateway, sink):
+    """RFC 5321 6.3: more Received fields than `[server] max_hops` (100) is a
+    loop; refused 554 5.4.6, recorded, never relayed.  Without it a routing
+    mistake ran round about 85 times a second, a record each time, until
+    the message outgrew max_message_size."""
+    got, text = await refused(gateway.port, _with_hops(101))
+    assert (got, text.split()[0]) == (554, "5.4.6"), text
+    assert "more than 100 Received headers" in text
+    (document,) = await AuditQuery(gateway.engine).search(
+        SearchFilter(reason="too_many_hops"))
+    assert document["verdict"] == "reject"
+    assert [e["type"] for e in document["events"]] == ["received", "rejected"]
+    assert (await verify(gateway.engine)).ok
+    assert await sink.stays_empty(0.3)
+
+
+async def test_hops_up_to_the_limit_and_quoted_ones_are_relayed(gateway, sink):
+    """100 Received fields is not a loop; nor are Received lines in the body
+    (a forwarded message quoted as text)."""
+    conn = await SmtpConn.open(gateway.port)
+    assert (await conn.cmd("EHLO client.example"))[0] == 250
+    quoted = make_message(body="---- Forwarded ----\r\n" + "Received: from x by y\r\n" * 150)
+    for content in (_with_hops(100), quoted):
+        assert (await conn.cmd(f"MAIL FROM:<{SENDER}>"))[0] == 250
+        assert (await conn.cmd(f"RCPT TO:<{RECIPIENTS[0]}>"))[0] == 250
+        assert (await conn.cmd("DATA"))[0] == 354
+        code, text = await conn.cmd(content + b".")
+        assert code == 250, text
+    await conn.close()
+    assert len(await sink.wait(2)) == 2
