@@ -149,6 +149,18 @@ def auth_overrides(tls_files):
     }
 
 
+async def tls_client(port: int, tls_files) -> aiosmtplib.SMTP:
+    """An aiosmtplib client connected, past STARTTLS and its second EHLO."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(tls_files.ca_file))
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+    await client.connect()
+    await client.starttls(tls_context=context, server_hostname="gw.test.example")
+    await client.ehlo()
+    return client
+
+
 async def test_auth_before_starttls_is_refused(gateway_factory, sink, auth_overrides):
     gw = await gateway_factory(auth_overrides)
     conn = await SmtpConn.open(gw.port)
@@ -166,14 +178,8 @@ async def test_auth_before_starttls_is_refused(gateway_factory, sink, auth_overr
 async def test_auth_after_starttls_lets_an_untrusted_client_relay(
     gateway_factory, sink, auth_overrides, tls_files
 ):
-    import ssl
-
     gw = await gateway_factory(auth_overrides)
-    context = ssl.create_default_context(cafile=str(tls_files.ca_file))
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gw.port, start_tls=False)
-    await client.connect()
-    await client.starttls(tls_context=context, server_hostname="gw.test.example")
-    await client.ehlo()
+    client = await tls_client(gw.port, tls_files)
     assert "auth" in client.esmtp_extensions
     with pytest.raises(aiosmtplib.SMTPAuthenticationError):
         await client.login("scanner", "wrong password")
@@ -193,16 +199,10 @@ async def test_max_auth_failures_from_the_config_ends_the_session(
 ):
     """`[server] max_auth_failures = 1`: the first refused AUTH ends the
     session with 421 4.7.0 (the default, 3, lets the client above retry)."""
-    import ssl
-
     overrides = {**auth_overrides,
                  "server": {**auth_overrides["server"], "max_auth_failures": 1}}
     gw = await gateway_factory(overrides)
-    context = ssl.create_default_context(cafile=str(tls_files.ca_file))
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=gw.port, start_tls=False)
-    await client.connect()
-    await client.starttls(tls_context=context, server_hostname="gw.test.example")
-    await client.ehlo()
+    client = await tls_client(gw.port, tls_files)
     token = base64.b64encode(b"\0scanner\0wrong password").decode()
     reply = await client.execute_command(b"AUTH", b"PLAIN", token.encode())
     assert (reply.code, reply.message) == (
