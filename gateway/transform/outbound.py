@@ -37,9 +37,10 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.utils import getaddresses
+from urllib.parse import quote, unquote
 
 from gateway.errors import ContentError
 from gateway.inspect import PASSWORD_HEADER, scan_text
@@ -419,6 +420,7 @@ class _Transform:
         plain: list[str] = []
         entries: list[Entry] = []
         attachments: list[Entry] = []
+        pictures: dict[str, str] = {}  # Content-ID -> the zip entry the part became
         for index, node in enumerate(nodes(message), start=1):
             if self.keeps(node):
                 for name in self.part_headers:
@@ -450,6 +452,11 @@ class _Transform:
                 data = node.part.get_payload(decode=True)
                 name = self.entry_name(node, node.content_type, f"attachment-{index}")
                 attachments.append(Entry(name, _bytes(data)))
+                content_id = str(node.part.get("Content-ID") or "").strip().strip("<>")
+                if content_id:
+                    pictures[content_id] = name
+        if pictures:
+            entries = [_pictures_beside(e, pictures) for e in entries]
         summary = self.summary(message, subject)
         if plain:
             text = summary + "\n\n" + "\n\n".join(p.strip("\r\n") for p in plain)
@@ -554,6 +561,26 @@ class _Transform:
             ]
             if len(zips) != 1 or zips[0].get_payload(decode=True) != self.zip_bytes:
                 raise ContentError("the protected file did not survive the rewrite")
+
+
+# A reference to a part by its Content-ID (RFC 2392), as an HTML body's
+# inline pictures (a signature's logo) are written.
+_CID = re.compile(r"cid:([^\s\"'<>()]+)", re.IGNORECASE)
+
+
+def _pictures_beside(entry: Entry, pictures: dict[str, str]) -> Entry:
+    """message.html with its `cid:` pictures pointing at the files beside it
+    in the zip: a browser opening it from a folder resolves no `cid:`, and
+    the recipient saw a broken picture where the logo was."""
+    if entry.name != "message.html":
+        return entry
+
+    def beside(match: re.Match[str]) -> str:
+        name = pictures.get(unquote(match.group(1)))
+        return quote(name) if name is not None else match.group(0)
+
+    text = entry.data.decode("utf-8")
+    return replace(entry, data=_CID.sub(beside, text).encode("utf-8"))
 
 
 def _rename(part: EmailMessage, name: str) -> None:

@@ -222,3 +222,27 @@ def test_the_protected_notice_says_how_the_password_comes(release: str, how: str
     notice = protected_text(SharingFacts(None, None, None), "protected-content.zip", release, 0)
     assert f"The password will reach you {how}" in " ".join(notice.split())
     assert "separately: separately" not in notice
+
+
+def test_message_html_in_the_zip_shows_its_inline_pictures() -> None:
+    """An Outlook body's logo is a `cid:` picture; in the zip message.html
+    points at the picture's file beside it (a browser opening it from a
+    folder resolves no `cid:`: the recipient saw a broken picture)."""
+    from email.message import EmailMessage
+
+    logo = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489")
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "a@council.example", "dr.jones@nhs.example"
+    msg["Subject"], msg["Message-ID"] = "Referral", "<ref-124@council.example>"
+    msg.set_content(BODY)
+    msg.add_alternative(f"<p>{BODY}</p><img src=\"cid:image001.png@01DB3C2A.5F1E2D10\">",
+                        subtype="html")
+    msg.get_payload()[1].add_related(logo, "image", "png",
+                                     cid="<image001.png@01DB3C2A.5F1E2D10>",
+                                     disposition="inline", filename="image001.png")
+    out = run(msg.as_bytes(), PROTECT)
+    assert out.password
+    files = read_zip(zip_of(out.content), out.password)
+    page = files["message.html"].decode()
+    assert '<img src="image001.png">' in page and "cid:" not in page
+    assert files["image001.png"] == logo
