@@ -80,6 +80,9 @@ class Encryption(StrEnum):
     AES_192 = "aes-192"
     AES_256 = "aes-256"
     RC4 = "rc4"
+    # OpenDocument 1.0/1.1's own cipher (old OpenOffice, LibreOffice's "keep
+    # current format"): known, and too weak, as RC4 is.
+    BLOWFISH = "blowfish"
     UNKNOWN = "unknown"
 
 

@@ -152,6 +152,7 @@ _ODF_CIPHERS = {
     "aes128-gcm": Encryption.AES_128,
     "aes192-gcm": Encryption.AES_192,
     "aes256-gcm": Encryption.AES_256,
+    "Blowfish CFB": Encryption.BLOWFISH,
 }
 
 
@@ -160,7 +161,7 @@ def inspect_odf(data: bytes, ctx: ExtractContext, fmt: str) -> Protected:
     algorithm = odf_encryption(open_zip(data, ctx), ctx)
     if algorithm is None:
         return Protected(Encryption.NONE, False, extract_as=fmt)
-    # "http://www.w3.org/2001/04/xmlenc#aes256-cbc"; Blowfish CFB is unknown.
+    # "http://www.w3.org/2001/04/xmlenc#aes256-cbc"; ODF 1.1's "Blowfish CFB".
     return Protected(_ODF_CIPHERS.get(algorithm.rsplit("#", 1)[-1], Encryption.UNKNOWN), None)
 
 

@@ -13,6 +13,7 @@ _STRENGTH = {
     Encryption.NONE: 0,
     Encryption.ZIPCRYPTO: 1,
     Encryption.RC4: 1,
+    Encryption.BLOWFISH: 1,
     Encryption.UNKNOWN: 2,
     Encryption.AES_128: 3,
     Encryption.AES_192: 4,

@@ -288,7 +288,7 @@ def weak_encryption(facts: Facts) -> Reason | None:
         f"{facts.policy.min_encryption.upper()} or stronger is required.",
         "Encrypt the file again choosing AES-256 (in 7-Zip: archive format zip, encryption "
         "method AES-256; in Microsoft Office: File > Info > Protect > Encrypt with Password). "
-        "ZipCrypto and RC4 are never accepted.",
+        "ZipCrypto, RC4 and Blowfish are never accepted.",
     )
 
 

@@ -35,6 +35,7 @@ ENCRYPTION_WORDS: dict[Encryption, str] = {
     Encryption.AES_192: "AES-192 encryption",
     Encryption.AES_256: "AES-256 encryption",
     Encryption.RC4: "RC4 encryption",
+    Encryption.BLOWFISH: "Blowfish (old OpenDocument) encryption",
     Encryption.UNKNOWN: "an unrecognised encryption",
 }
 

@@ -57,6 +57,12 @@ def _rc4(case: Case) -> dict[str, Any]:
     return {}
 
 
+def _blowfish(case: Case) -> dict[str, Any]:
+    with_attachment(case, encryption=Encryption.BLOWFISH,
+                    content_type="application/vnd.oasis.opendocument")
+    return {}
+
+
 def _aes128_below_256(case: Case) -> dict[str, Any]:
     with_attachment(case, encryption=Encryption.AES_128)
     return {"min_encryption": "aes-256"}
@@ -113,6 +119,7 @@ ALONE: list[tuple[str, Breaker, ReasonCode]] = [
     ("plain attachment", _plain_attachment, ReasonCode.UNENCRYPTED_ATTACHMENT),
     ("zipcrypto", _zipcrypto, ReasonCode.WEAK_ENCRYPTION),
     ("rc4", _rc4, ReasonCode.WEAK_ENCRYPTION),
+    ("blowfish", _blowfish, ReasonCode.WEAK_ENCRYPTION),
     ("aes-128 under aes-256", _aes128_below_256, ReasonCode.WEAK_ENCRYPTION),
     ("editable", _editable, ReasonCode.NOT_READ_ONLY),
     ("read-only unknown", _read_only_unknown, ReasonCode.NOT_READ_ONLY),
