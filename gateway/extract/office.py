@@ -5,7 +5,12 @@ tracked deletions, document properties) and the XML rules for them; members
 are read through the bomb-checked ZIP layer and parsed by the streaming
 `xml_text`.  XLSX needs its own pass: cells refer to the shared string table
 by index, so each sheet is emitted row by row with the strings resolved,
-keeping a header cell ("NHS number") on the line of its values.
+keeping a header cell ("NHS number") on the line of its values; the strings
+no cell refers to travel in the table all the same and are read after the
+sheets, each once.  OpenDocument keeps some values in attributes (a cell's
+`office:string-value`, a user field's or variable's value, hidden text) and
+custom properties in meta.xml's `meta:user-defined`: read too, a value only
+when the text beside it does not already show it.
 
 Text also lives in parts no list can foresee (SmartArt, chart and pivot
 caches, the glossary, custom XML, masters and layouts, modern comments, an
@@ -83,10 +88,33 @@ _DRAWING = TextRules(
     specials={"br": "\n"},
 )
 _ODF = TextRules(
-    text=frozenset({"p", "h"}),
+    # svg:title and svg:desc: a picture's or a shape's alternative text,
+    # which a frame anchored to the page keeps outside any paragraph.
+    text=frozenset({"p", "h", "title", "desc"}),
     blocks=frozenset({"p", "h", "table-row"}),
-    cells=frozenset({"table-cell"}),
+    cells=frozenset({"table-cell", "title", "desc"}),
     specials={"s": " ", "tab": "\t", "line-break": "\n"},
+    # Values the office suite shows from an attribute, whatever the cached
+    # display beside them says: a cell's text or number (`office:value`), a
+    # user field's or variable's (`office:string-value`), hidden and
+    # conditional text, a form control's content.  (`table:formula` is not
+    # among them: its string literals are a formula's, not a value.)
+    stored_values=frozenset(
+        {
+            "string-value",
+            "value",
+            "string-value-if-true",
+            "string-value-if-false",
+            "current-value",
+        }
+    ),
+)
+# meta.xml: the document properties, the custom ones (`meta:user-defined`,
+# File > Properties > Custom Properties) each after its name.
+_ODF_META = TextRules(
+    text=_CORE.text | {"user-defined", "printed-by"},
+    blocks=_CORE.blocks | {"user-defined", "printed-by"},
+    values=frozenset({"name"}),
 )
 
 _WORD_PARTS = re.compile(
@@ -147,7 +175,9 @@ def _open(data: bytes, ctx: ExtractContext) -> zipfile.ZipFile:
 
 
 def _rules_for(name: str, body: TextRules) -> TextRules:
-    return _CORE if name.startswith("docProps/") or name == "meta.xml" else body
+    if name == "meta.xml":
+        return _ODF_META
+    return _CORE if name.startswith("docProps/") else body
 
 
 def _documents(
@@ -314,10 +344,14 @@ class XlsxExtractor(Extractor):
         if shared is not None:
             strings = _shared_strings(read_member(zf, shared, ctx), ctx)
         results: list[ExtractedText] = []
+        referenced = bytearray(len(strings))
         for info in _members(zf, _XL_SHEETS):
             collector = TextCollector(ctx.limits.max_text_chars)
-            _sheet_text(read_member(zf, info, ctx), strings, collector, ctx)
+            _sheet_text(read_member(zf, info, ctx), strings, referenced, collector, ctx)
             results.append(ExtractedText(finish(collector, ctx), info.filename))
+        unreferenced = _unreferenced_strings(strings, referenced, ctx)
+        if unreferenced:
+            results.append(ExtractedText(unreferenced, _XL_SHARED_STRINGS))
         for info in _members(zf, _XL_TEXT_PARTS):
             collector = TextCollector(ctx.limits.max_text_chars)
             xml_text(
@@ -393,9 +427,26 @@ def _shared_strings(data: bytes, ctx: ExtractContext) -> list[str]:
     return strings
 
 
+def _unreferenced_strings(strings: list[str], referenced: bytearray, ctx: ExtractContext) -> str:
+    """The shared strings no cell refers to, one a line.  The table travels
+    whole (a tool may write its whole string pool, a cleared cell leaves its
+    string behind), and anyone unzipping the file reads all of it."""
+    collector = TextCollector(ctx.limits.max_text_chars)
+    for text, used in zip(strings, referenced, strict=True):
+        if not used:
+            collector.add(text + "\n")
+    return finish(collector, ctx)
+
+
 def _sheet_text(
-    data: bytes, strings: list[str], collector: TextCollector, ctx: ExtractContext
+    data: bytes,
+    strings: list[str],
+    referenced: bytearray,
+    collector: TextCollector,
+    ctx: ExtractContext,
 ) -> None:
+    """One sheet row by row, each cell's shared string resolved and marked
+    in `referenced` (so the table's other strings are read once, apart)."""
     cell_type = ""
     value: list[str] = []
     capture = 0
@@ -418,8 +469,12 @@ def _sheet_text(
         elif tag == "c":
             text = "".join(value)
             if cell_type == "s":
-                with contextlib.suppress(ValueError, IndexError):
-                    text = strings[int(text)]
+                with contextlib.suppress(ValueError):
+                    index = int(text)
+                    # A negative index would count from the table's end.
+                    if 0 <= index < len(strings):
+                        text = strings[index]
+                        referenced[index] = 1
             collector.add(text + "\t")
         elif tag == "row":
             collector.add("\n")

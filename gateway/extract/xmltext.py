@@ -10,6 +10,9 @@ line, which separate cells and which stand for a tab, space or break.  Parts
 with no rules of their own (SmartArt, chart and pivot caches, custom XML) are
 read with `ANY_PART`: the character data of every element, and the values of
 the attributes that carry data (a pivot cache keeps its items in `v="..."`).
+Rules can also name attributes that hold the value an element stands for
+(`stored_values`, an OpenDocument cell's or field's): read unless the
+element's own text shows it.
 
 An XML file attached on its own (`XmlExtractor`) is read twice: as plain
 text (the file as an editor shows it, context words beside the values), and
@@ -56,6 +59,11 @@ class TextRules:
     everywhere: bool = False
     joined: frozenset[str] = frozenset()
     values: frozenset[str] = frozenset()  # attributes whose values are text (local names)
+    # Attributes holding the value an element stands for (an OpenDocument
+    # cell's `office:string-value`, a field's): read at the element's end,
+    # unless the text inside the element already shows it, so a value is
+    # read once whether or not the file also carries its display.
+    stored_values: frozenset[str] = frozenset()
     every_value: bool = False  # every attribute's value is text (with `everywhere`)
     # Each element's name before its content and each attribute's before its
     # value: in a data file the names are the only words beside the values.
@@ -84,18 +92,76 @@ class _Refused(Exception):
     pass
 
 
+# Letters and digits only: "943 476 5919" shows the value 9434765919.
+_NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
+
+
+def _shown_form(text: str) -> str:
+    return _NOT_ALPHANUMERIC.sub("", text).casefold()
+
+
+class _StoredValues:
+    """The stored values of one open element and the text shown inside it.
+    The shown text is kept only up to a few times the values' length:
+    beyond that the values are read anyway (at worst twice), so what this
+    holds is bounded by the attributes, never by the element's content."""
+
+    __slots__ = ("depth", "limit", "shown", "size", "values")
+
+    def __init__(self, depth: int, values: list[str]) -> None:
+        self.depth = depth
+        self.values = values
+        self.limit = 4 * sum(map(len, values)) + 64
+        self.shown: list[str] = []
+        self.size = 0
+
+    def add(self, text: str) -> None:
+        self.size += len(text)
+        if self.size <= self.limit:
+            self.shown.append(text)
+        else:
+            self.shown.clear()
+
+    def absorb(self, inner: _StoredValues) -> None:
+        """What an inner element showed, this one showed too."""
+        self.size += inner.size
+        if self.size <= self.limit:
+            self.shown.extend(inner.shown)
+        else:
+            self.shown.clear()
+
+    def unshown(self) -> list[str]:
+        if self.size > self.limit:
+            return self.values
+        raw = "".join(self.shown)
+        # Most values appear as they are ("3.5" in "3.50"): no regex for those.
+        unshown = [v for v in self.values if v not in raw]
+        if not unshown or not raw:
+            return unshown
+        shown = _shown_form(raw)
+        return [v for v in unshown if _shown_form(v) not in shown]
+
+
 def xml_text(data: bytes, rules: TextRules, collector: TextCollector, ctx: ExtractContext) -> None:
     """Append the text of one XML document to `collector` following `rules`."""
     parser = expat.ParserCreate(namespace_separator="}")
     inside = 0
     # Per open element (only with `everywhere`): [held text, a child carried values].
     open_elements: list[list[bool]] = []
+    # The open elements that carry `stored_values`, innermost last; and per
+    # attribute name met, whether it is one (a sheet repeats a few names a
+    # million times: each is looked at once).
+    stored_values = rules.stored_values
+    stored: list[_StoredValues] = []
+    stored_keys: dict[str, bool] = {}
+    depth = 0
 
     def local(name: str) -> str:
         return name.rsplit("}", 1)[-1]
 
     def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal inside
+        nonlocal inside, depth
+        depth += 1
         tag = local(name)
         if tag in rules.text:
             inside += 1
@@ -104,6 +170,22 @@ def xml_text(data: bytes, rules: TextRules, collector: TextCollector, ctx: Extra
             collector.add(special)
         if rules.names:
             collector.add(tag + " ")
+        if stored_values and attrs:
+            values = None
+            for key, value in attrs.items():
+                is_stored = stored_keys.get(key)
+                if is_stored is None:
+                    is_stored = stored_keys[key] = local(key) in stored_values
+                if is_stored and value:
+                    values = [value] if values is None else [*values, value]
+            if values:
+                stored.append(_StoredValues(depth, values))
+        if not rules.everywhere and rules.values and attrs:
+            # A label kept in an attribute (a custom property's name) goes
+            # before the element's text, as its context.
+            for key, value in attrs.items():
+                if value and local(key) in rules.values:
+                    collector.add(value + "\t")
         if rules.everywhere:
             if (rules.values or rules.every_value) and attrs:
                 carried = False
@@ -116,10 +198,17 @@ def xml_text(data: bytes, rules: TextRules, collector: TextCollector, ctx: Extra
             open_elements.append([False, False])
 
     def end(name: str) -> None:
-        nonlocal inside
+        nonlocal inside, depth
         tag = local(name)
         if tag in rules.text:
             inside -= 1
+        if stored and stored[-1].depth == depth:
+            element = stored.pop()
+            for value in element.unshown():
+                collector.add(value + "\t")
+            if stored:
+                stored[-1].absorb(element)
+        depth -= 1
         held_text = carried_values = False
         if open_elements:
             held_text, carried_values = open_elements.pop()
@@ -135,6 +224,10 @@ def xml_text(data: bytes, rules: TextRules, collector: TextCollector, ctx: Extra
             collector.add(data)
             if open_elements and not data.isspace():
                 open_elements[-1][0] = True
+        else:
+            return
+        if stored:
+            stored[-1].add(data)
 
     def refuse(*_args: object) -> None:
         raise _Refused
