@@ -21,11 +21,22 @@ replaced (a "redacted" page, a deleted note) is still there and leaves with
 the file.  Each is read the same way, keeping only what no later reading
 had, as "(earlier revision N)" (see `_earlier_revisions`).
 
+Last, the objects the cross-reference table lists but that nothing any
+reading's trailer leads to refers to (`_unreferenced`): an editing or
+"redaction" tool that dropped the reference to old content but left the
+object in the file.  Any PDF library (or `strings`) still recovers it, so
+its strings, the text a leftover content stream shows and a leftover stream
+that is text are read too, as "(unreferenced objects)".  What an earlier
+revision still refers to is read with that revision instead (with its
+page's fonts), not twice.
+
 An encrypted PDF is read only when the empty user password opens it (an
 owner-password-only file: anyone can read it); otherwise there is no text
 here and the inspect stage reports the encryption and tries the sender's
-passwords through `pdf_text`.  Pages are read one at a time with the time
-budget checked between them.
+passwords through `pdf_text`, and reads what the file holds unencrypted
+through `clear_parts` (metadata left clear by /EncryptMetadata false,
+streams exempted by the Identity crypt filter).  Pages are read one at a
+time with the time budget checked between them.
 """
 
 from __future__ import annotations
@@ -39,11 +50,18 @@ from pypdf import PageObject, PdfReader
 from pypdf.errors import PyPdfError
 from pypdf.generic import (
     ArrayObject,
+    BooleanObject,
     ByteStringObject,
+    ContentStream,
+    DecodedStreamObject,
     DictionaryObject,
     EncodedStreamObject,
     IndirectObject,
+    NameObject,
+    NullObject,
+    NumberObject,
     StreamObject,
+    TextStringObject,
 )
 
 from gateway.extract.base import (
@@ -98,6 +116,10 @@ def pdf_text(reader: PdfReader, ctx: ExtractContext) -> list[ExtractedText]:
     results = [ExtractedText(finish(collector, ctx)), *reading.nested]
     if data is not None and ends:
         results.extend(_earlier_revisions(data, ends, ctx, found))
+    try:
+        results.extend(_unreferenced(reader, ctx, found))
+    except _PDF_ERRORS as exc:
+        raise ExtractionError("malformed_document", f"PDF: {type(exc).__name__}") from None
     return results
 
 
@@ -116,6 +138,8 @@ class _Found:
     files: set[bytes] = field(default_factory=set)  # digests of nested files read
     file_count: int = 0
     files_refused: bool = False  # a bound on nested files was hit (reported once)
+    reached: set[tuple[int, int]] = field(default_factory=set)  # objects a reading's trailer leads to
+    objects_refused: bool = False  # more than `_OBJECT_LIMIT` objects (reported once)
 
 
 class _Reading:
@@ -261,6 +285,11 @@ def _read(reader: PdfReader, reading: _Reading) -> None:
     for name, attached in reading.attached:
         ctx.check_time()
         reading.nest(attached.get_data(), name)
+    reached = _reached(reader, ctx)
+    if reached is None:
+        _refuse_objects(reading.found, ctx)
+    else:
+        reading.found.reached |= reached
 
 
 # --------------------------------------------------------------------------- annotations
@@ -584,6 +613,355 @@ class _Fingerprints:
             digest.update(b"]")
         else:
             digest.update(f"{type(value).__name__}:{value!r};".encode("utf-8", "replace"))
+
+
+# --------------------------------------------------------------------------- objects nothing shows
+
+# Objects of one file walked at most (what the trailer leads to, what the
+# cross-reference table lists); past it the file is a problem (fail closed).
+_OBJECT_LIMIT = 250_000
+# Nesting of a leftover object's strings followed at most.
+_STRING_DEPTH = 32
+# A leftover stream is read as text when it is UTF-8 and at least this share
+# of its first characters are printable: images, fonts and other binary
+# data are not text, and reading them would only find noise.
+_PRINTABLE_SHARE = 0.95
+_SAMPLE = 4096
+# Streams never text: cross-reference and object streams, images, font programs.
+_NOT_TEXT_TYPES = frozenset({"/XRef", "/ObjStm"})
+_NOT_TEXT_SUBTYPES = frozenset({"/Image", "/Type1C", "/CIDFontType0C", "/OpenType"})
+_FONT_PROGRAM_KEYS = ("/Length1", "/Length2", "/Length3")
+# Content-stream operators that show a string, and those that start a new line.
+_SHOWING = frozenset({b"Tj", b"TJ", b"'", b'"'})
+_NEW_LINE = frozenset({b"ET", b"Td", b"TD", b"T*", b"Tm", b"'", b'"'})
+# In a TJ array, a move left of more than this (thousandths of a text space)
+# is the space between two words.
+_WORD_GAP = 200
+
+
+def _listed(reader: PdfReader, *, in_object_streams: bool = True) -> list[tuple[int, int]]:
+    """(number, generation) of every object the cross-reference table lists as in use."""
+    free = reader.xref_free_entry
+    listed = {
+        (number, generation)
+        for generation, table in reader.xref.items()
+        for number in table
+        if not free.get(generation, {}).get(number, False)
+    }
+    if in_object_streams:
+        listed.update((number, 0) for number in reader.xref_objStm)
+    return sorted(listed)
+
+
+def _reached(reader: PdfReader, ctx: ExtractContext) -> set[tuple[int, int]] | None:
+    """Every object the trailer leads to (the catalog, the document
+    information and all they refer to, however deep); None past
+    `_OBJECT_LIMIT`.  A reference is followed once, so a loop ends."""
+    reached: set[tuple[int, int]] = set()
+    pending: list[object] = list(dict.values(reader.trailer))
+    while pending:
+        value = pending.pop()
+        if isinstance(value, IndirectObject):
+            key = (value.idnum, value.generation)
+            if key in reached:
+                continue
+            if len(reached) >= _OBJECT_LIMIT:
+                return None
+            reached.add(key)
+            if len(reached) % 1000 == 0:
+                ctx.check_time()
+            try:
+                value = value.get_object()
+            except (NotImplementedError, RecursionError, *_PDF_ERRORS):
+                continue
+        if isinstance(value, DictionaryObject):
+            pending.extend(dict.values(value))
+        elif isinstance(value, ArrayObject):
+            pending.extend(value)
+    return reached
+
+
+def _refuse_objects(found: _Found, ctx: ExtractContext) -> None:
+    if not found.objects_refused:
+        found.objects_refused = True
+        ctx.problem("too_large", f"PDF with more than {_OBJECT_LIMIT} objects")
+
+
+def _unreferenced(reader: PdfReader, ctx: ExtractContext, found: _Found) -> list[ExtractedText]:
+    """The objects the cross-reference table lists that nothing any reading
+    was led to refers to: content an editing or "redaction" tool unlinked
+    but left in the file, which any PDF library still reads."""
+    if found.objects_refused:
+        return []
+    listed = _listed(reader)
+    if len(listed) > _OBJECT_LIMIT:
+        _refuse_objects(found, ctx)
+        return []
+    collector = TextCollector(ctx.limits.max_text_chars)
+    reading = _Reading(ctx, found, collector)
+    for count, (number, generation) in enumerate(listed):
+        if (number, generation) in found.reached:
+            continue
+        if count % 1000 == 0:
+            ctx.check_time()
+        try:
+            value = IndirectObject(number, generation, reader).get_object()
+        except (NotImplementedError, RecursionError, *_PDF_ERRORS):
+            continue  # damaged beyond what a library reads: nothing to recover
+        if isinstance(value, StreamObject):
+            if _never_text(value):
+                continue
+            try:
+                data = value.get_data()
+            except (NotImplementedError, *_PDF_ERRORS):
+                continue
+            if not _read_stream(data, f"(unreferenced object {number})", reader, reading):
+                break
+        elif not _read_strings(value, reading):
+            break
+    text = finish(collector, ctx)
+    results = [ExtractedText(text, "(unreferenced objects)")] if text.strip() else []
+    return results + reading.nested
+
+
+def _never_text(stream: StreamObject) -> bool:
+    return (
+        str(stream.get("/Type")) in _NOT_TEXT_TYPES
+        or str(stream.get("/Subtype")) in _NOT_TEXT_SUBTYPES
+        or any(key in stream for key in _FONT_PROGRAM_KEYS)
+    )
+
+
+def _read_strings(value: object, reading: _Reading) -> bool:
+    """Add the readable strings of an object; False once the text budget is spent."""
+    strings = [text for text in _strings(value, 0) if _printable(text)]
+    return not strings or reading.add(" ".join(strings) + "\n")
+
+
+def _strings(value: object, depth: int) -> list[str]:
+    """The strings in an object, its dictionaries and arrays (not what it refers to)."""
+    if depth > _STRING_DEPTH or isinstance(value, IndirectObject):
+        return []
+    if isinstance(value, TextStringObject | ByteStringObject):  # not names
+        return [_string(value)]
+    if isinstance(value, DictionaryObject):
+        return [text for item in dict.values(value) for text in _strings(item, depth + 1)]
+    if isinstance(value, ArrayObject):
+        return [text for item in value for text in _strings(item, depth + 1)]
+    return []
+
+
+def _read_stream(data: bytes, name: str, reader: PdfReader, reading: _Reading) -> bool:
+    """Add what a stream no page draws holds: the strings it would show if
+    it is a content stream, else its text if it is text (XML, an XMP
+    packet or HTML read by their format, one level deeper).  False once
+    the text budget is spent."""
+    if b"BT" in data:
+        shown = _shown_text(data, reader)
+        if shown.strip():
+            return reading.add(shown + "\n")
+    text = _text_of(data)
+    if text is None or not text.strip():
+        return True
+    if text.lstrip().startswith("<"):
+        reading.nest(data, name)
+        return True
+    return reading.add(text + "\n")
+
+
+def _shown_text(data: bytes, reader: PdfReader) -> str:
+    """The strings a content stream shows, a line per text line (without
+    its page there are no fonts: a simple font's bytes read as they are)."""
+    stream = DecodedStreamObject()
+    stream.set_data(data)
+    try:
+        operations = ContentStream(stream, reader).operations
+    except (NotImplementedError, RecursionError, *_PDF_ERRORS):
+        return ""
+    pieces: list[str] = []
+    for operands, operator in operations:
+        if operator in _SHOWING and operands:
+            shown = operands[-1]
+            if isinstance(shown, ArrayObject):
+                pieces.append("".join(
+                    " " if isinstance(item, NumberObject | float) and item < -_WORD_GAP
+                    else _string(item) for item in shown
+                ))
+            else:
+                pieces.append(_string(shown))
+            pieces.append(" ")
+        if operator in _NEW_LINE:
+            pieces.append("\n")
+    return "".join(pieces)
+
+
+def _text_of(data: bytes) -> str | None:
+    """`data` as text when it is UTF-8 (or UTF-16 with its mark) and printable."""
+    try:
+        if data[:2] in (b"\xfe\xff", b"\xff\xfe"):
+            text = data.decode("utf-16")
+        else:
+            text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if _printable(text) else None
+
+
+def _printable(text: str) -> bool:
+    sample = text[:_SAMPLE]
+    shown = sum(ch.isprintable() or ch in "\t\r\n" for ch in sample)
+    return bool(sample) and shown >= _PRINTABLE_SHARE * len(sample)
+
+
+# --------------------------------------------------------------------------- encrypted, yet clear
+
+# Crypt filters that leave data as it is.
+_IDENTITY = "/Identity"
+_NO_CIPHER = "/None"
+
+
+@dataclass(frozen=True, slots=True)
+class _Exempt:
+    """What an encrypted file's /Encrypt dictionary leaves unencrypted."""
+
+    filters: frozenset[str]  # crypt filter names that do not encrypt
+    streams: bool  # every stream (/StmF)
+    strings: bool  # every string (/StrF)
+    files: bool  # embedded files (/EFF)
+    metadata: bool  # metadata streams (/EncryptMetadata false)
+
+    @classmethod
+    def of(cls, encrypt: DictionaryObject) -> _Exempt:
+        filters = {_IDENTITY}
+        defined = _resolved(encrypt.get("/CF"))
+        if isinstance(defined, DictionaryObject):
+            for name, value in defined.items():
+                entry = _resolved(value)
+                if isinstance(entry, DictionaryObject) and entry.get("/CFM") == _NO_CIPHER:
+                    filters.add(str(name))
+        streams = str(encrypt.get("/StmF", _IDENTITY))
+        flag = _resolved(encrypt.get("/EncryptMetadata"))
+        return cls(
+            filters=frozenset(filters),
+            streams=streams in filters,
+            strings=str(encrypt.get("/StrF", _IDENTITY)) in filters,
+            files=str(encrypt.get("/EFF", streams)) in filters,
+            metadata=isinstance(flag, BooleanObject) and not flag.value,
+        )
+
+    def leaves_clear(self, stream: StreamObject) -> bool:
+        crypt = _crypt_filter(stream)
+        if crypt is not None:
+            return crypt in self.filters
+        kind = stream.get("/Type")
+        if kind == "/EmbeddedFile":
+            return self.files
+        if kind == "/Metadata" and self.metadata:
+            return True
+        return self.streams
+
+
+def clear_parts(data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+    """What an encrypted PDF (crypt filters: /V 4 or 5) holds unencrypted,
+    read without its password: metadata an /EncryptMetadata false left
+    clear (Acrobat's "encrypt all contents except metadata"), streams and
+    embedded files exempted by the Identity crypt filter (or one whose
+    method is /None), strings when /StrF is such a filter.  Anyone who has
+    the file reads these, so they are clear content.  Each object listed
+    in the cross-reference table is looked at as stored, nothing decrypted."""
+    reader = open_pdf(data)
+    try:
+        encrypt = _resolved(reader.trailer.get("/Encrypt"))
+        if not isinstance(encrypt, DictionaryObject) or int(encrypt.get("/V", 0)) < 4:
+            return []  # RC4 without crypt filters: everything is encrypted
+        exempt = _Exempt.of(encrypt)
+    except _PDF_ERRORS as exc:
+        raise ExtractionError("malformed_document", f"PDF: {type(exc).__name__}") from None
+    # pypdf's own switch (its xmp_metadata reads a clear XMP packet so):
+    # objects come as stored instead of "File has not been decrypted".
+    reader._override_encryption = True
+    # Streams are never inside object streams, and what an object stream
+    # holds is encrypted with it: only top-level objects are looked at.
+    listed = _listed(reader, in_object_streams=False)
+    if len(listed) > _OBJECT_LIMIT:
+        ctx.problem("too_large", f"PDF with more than {_OBJECT_LIMIT} objects")
+        return []
+    collector = TextCollector(ctx.limits.max_text_chars)
+    reading = _Reading(ctx, _Found(track=False), collector)
+    for count, (number, generation) in enumerate(listed):
+        if count % 1000 == 0:
+            ctx.check_time()
+        try:
+            value = IndirectObject(number, generation, reader).get_object()
+        except (NotImplementedError, RecursionError, *_PDF_ERRORS):
+            continue  # an encrypted object stream's members, a damaged object
+        if not isinstance(value, StreamObject):
+            if exempt.strings and not _read_strings(value, reading):
+                break
+            continue
+        # A cross-reference stream is never encrypted, and is no content; an
+        # object stream left clear is read as the text it is (its objects'
+        # strings written out in PDF syntax).
+        if value.get("/Type") == "/XRef" or not exempt.leaves_clear(value):
+            continue
+        try:
+            content = _without_crypt_filter(value)
+        except (NotImplementedError, RecursionError, *_PDF_ERRORS):
+            # Unencrypted, so readable by anyone, but not by us: fail closed.
+            ctx.problem("malformed_document", "PDF: an unencrypted stream could not be read")
+            continue
+        kind = value.get("/Type")
+        if kind == "/EmbeddedFile":
+            reading.nest(content, "(unencrypted attached file)")
+        elif kind == "/Metadata":
+            # Encrypted after all (a reader applying /EncryptMetadata to the
+            # document's metadata only) when it is not text.
+            if _text_of(content) is not None:
+                reading.nest(content, "(unencrypted XMP metadata)")
+        elif not _read_stream(content, f"(unencrypted object {number})", reader, reading):
+            break
+    text = finish(collector, ctx)
+    results = [ExtractedText(text, "(unencrypted part)")] if text.strip() else []
+    return results + reading.nested
+
+
+def _filters(stream: StreamObject) -> list[tuple[str, object]]:
+    """(filter name, its decode parameters or None) of a stream, in order."""
+    names = _resolved(stream.get("/Filter"))
+    listed = list(names) if isinstance(names, ArrayObject) else [names] if names else []
+    parms = _resolved(stream.get("/DecodeParms"))
+    given = list(parms) if isinstance(parms, ArrayObject) else [parms]
+    return [
+        (str(_resolved(name)), _resolved(given[i]) if i < len(given) else None)
+        for i, name in enumerate(listed)
+    ]
+
+
+def _crypt_filter(stream: StreamObject) -> str | None:
+    """The crypt filter a stream names for itself (/Identity when it names
+    none), None when it has no /Crypt filter."""
+    for name, parms in _filters(stream):
+        if name == "/Crypt":
+            chosen = parms.get("/Name") if isinstance(parms, DictionaryObject) else None
+            return str(chosen) if chosen is not None else _IDENTITY
+    return None
+
+
+def _without_crypt_filter(stream: StreamObject) -> bytes:
+    """A clear stream's data decoded by its other filters (pypdf does not
+    decode a /Crypt filter that names itself)."""
+    kept = [(name, parms) for name, parms in _filters(stream) if name != "/Crypt"]
+    fields: dict[str, object] = {
+        key: value for key, value in stream.items()
+        if key not in ("/Filter", "/DecodeParms", "/Length")
+    }
+    if kept:
+        fields["/Filter"] = ArrayObject(NameObject(name) for name, _ in kept)
+        fields["/DecodeParms"] = ArrayObject(
+            parms if parms is not None else NullObject() for _, parms in kept
+        )
+    fields["__streamdata__"] = stream._data
+    return StreamObject.initialize_from_dictionary(fields).get_data()
 
 
 # --------------------------------------------------------------------------- small readers

@@ -6,18 +6,27 @@ Another handler (certificates, plug-ins) is `unknown`.  A PDF counts as
 encrypted only when it needs a user password: if the empty password opens
 it, anyone can read it (an owner password only restricts what a reader lets
 you do), so it is `none`.  It is read-only when the permissions (/P) deny
-both modifying (bit 4) and annotating (bit 6).
+both modifying (bit 4) and annotating (bit 6), and the password that opens
+it is not also its owner password: whoever holds the owner password has
+every right (edit, copy, remove the security), so a sender's password that
+opens it as owner makes it editable.
+
+What an encrypted PDF holds unencrypted (metadata left clear by
+/EncryptMetadata false, streams or embedded files exempted by the Identity
+crypt filter) is read without the password as clear content
+(`clear_parts`): anyone who has the file reads it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pypdf import PasswordType
 from pypdf.errors import PyPdfError
 
 from gateway.extract.base import ExtractContext, ExtractionError
 from gateway.extract.detect import PDF
-from gateway.extract.pdf import open_pdf, pdf_text
+from gateway.extract.pdf import clear_parts, open_pdf, pdf_text
 from gateway.inspect.protection import Opened, Protected
 from gateway.model import Encryption
 
@@ -65,6 +74,7 @@ def inspect_pdf(data: bytes, ctx: ExtractContext) -> Protected:
         if reader.decrypt(""):
             # Owner password only: anyone can open it.
             return Protected(Encryption.NONE, locked, extract_as=PDF)
+        clear = clear_parts(data, ctx)
     except _ERRORS as exc:
         raise ExtractionError(
             "malformed_document", f"PDF encryption: {type(exc).__name__}"
@@ -73,10 +83,13 @@ def inspect_pdf(data: bytes, ctx: ExtractContext) -> Protected:
     def open_with(password: str) -> Opened | None:
         candidate = open_pdf(data)
         try:
-            if not candidate.decrypt(password):
-                return None
+            opened_as = candidate.decrypt(password)
         except _ERRORS:
             return None
-        return Opened(pdf_text(candidate, ctx), read_only=locked)
+        if opened_as == PasswordType.NOT_DECRYPTED:
+            return None
+        # The owner password lifts every restriction the permissions set.
+        as_owner = opened_as == PasswordType.OWNER_PASSWORD
+        return Opened(pdf_text(candidate, ctx), read_only=locked and not as_owner)
 
-    return Protected(found, locked, opener=open_with)
+    return Protected(found, locked, opener=open_with, texts=clear)

@@ -3,9 +3,13 @@
 An entry is AES when it carries the WinZip AE-x extra field (0x9901; the
 strength byte 1/2/3 means 128/192/256 bits), ZipCrypto when only the
 encryption flag is set, and unknown for PKWARE strong encryption or an AES
-method without its extra field.  The archive is as strong as its weakest
-file entry, so one clear member makes it `none`.  It is read-only when every
-file entry is: a Unix mode (external_attr >> 16) without write bits, or the
+method without its extra field.  An archive with encrypted entries is as
+strong as its weakest encrypted file entry, and read-only when every
+encrypted file entry is: its clear entries are read (and judged) as clear
+content, and do not make the encrypted ones `none` (a ZipCrypto or editable
+entry beside a harmless README is judged as if it were alone).  An archive
+without encrypted entries is `none`, read-only when every file entry is.
+Read-only is a Unix mode (external_attr >> 16) without write bits, or the
 DOS read-only attribute.  Directories count for neither.
 
 Opening uses pyzipper (AES and ZipCrypto); a password opens the archive when
@@ -86,13 +90,17 @@ def entry_read_only(info: zipfile.ZipInfo) -> bool:
 def inspect_zip(data: bytes, ctx: ExtractContext, fmt: str) -> Protected:
     zf = open_zip(data, ctx)
     files = file_entries(zf)
-    encryption = weakest([entry_encryption(info) for info in files])
-    read_only = bool(files) and all(entry_read_only(info) for info in files)
     encrypted_indexes = [
         i for i, info in enumerate(zf.infolist()) if not info.is_dir() and is_encrypted(info)
     ]
     if not encrypted_indexes:
+        read_only = bool(files) and all(entry_read_only(info) for info in files)
         return Protected(Encryption.NONE, read_only, entries=len(files), extract_as=fmt)
+    # A clear sibling is extracted below as clear text: it neither hides the
+    # encrypted entries' cipher or editability nor makes them readable.
+    encrypted = [info for info in files if is_encrypted(info)]
+    encryption = weakest([entry_encryption(info) for info in encrypted])
+    read_only = all(entry_read_only(info) for info in encrypted)
 
     def open_with(password: str) -> Opened | None:
         archive: Any = pyzipper.AESZipFile(io.BytesIO(data))

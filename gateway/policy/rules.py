@@ -258,8 +258,9 @@ def unencrypted_attachment(facts: Facts) -> Reason | None:
     if names_visible:
         listed = attachment_list(sorted(names_visible), facts.attachments)
         parts.append(
-            f"The file names of or inside {listed} can be read without the password and "
-            "show personal data."
+            f"Part of {listed} can be read without the password (its file names, a file "
+            "left unencrypted inside it, or a PDF's unencrypted metadata or attachments) and "
+            "shows personal data."
         )
     return Reason(
         ReasonCode.UNENCRYPTED_ATTACHMENT,
@@ -333,7 +334,8 @@ def not_read_only(facts: Facts) -> Reason | None:
         f"{listed[0].upper()}{listed[1:]} {'is' if len(editable) == 1 else 'are'} encrypted "
         "but not saved read-only.",
         "Save the document as read-only (mark the files read-only before zipping them, or "
-        "restrict editing in the PDF or Office document), then encrypt and attach it again.",
+        "restrict editing in the PDF or Office document), then encrypt and attach it again. "
+        "For a PDF, the permissions (owner) password must differ from the one that opens it.",
     )
 
 

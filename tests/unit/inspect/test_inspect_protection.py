@@ -48,8 +48,10 @@ def inspect_attachment(
         (aes_zip(256, {"a.csv": b"x"}, read_only=True), Encryption.AES_256, True),
         (build_zip([Entry("a.csv", b"x", password=b"pw")]), Encryption.ZIPCRYPTO, False),
         (
+            # The clear sibling is read as clear content; it does not make
+            # the ZipCrypto entry beside it `none` (formats tester, F7).
             build_zip([Entry("a.csv", b"x", password=b"pw"), Entry("b.csv", b"y")]),
-            Encryption.NONE,
+            Encryption.ZIPCRYPTO,
             False,
         ),
         (build_zip([Entry("a.csv", b"x")]), Encryption.NONE, False),
