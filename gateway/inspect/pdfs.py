@@ -6,7 +6,8 @@ Another handler (certificates, plug-ins) is `unknown`.  A PDF counts as
 encrypted only when it needs a user password: if the empty password opens
 it, anyone can read it (an owner password only restricts what a reader lets
 you do), so it is `none`.  It is read-only when the permissions (/P) deny
-both modifying (bit 4) and annotating (bit 6), and the password that opens
+modifying (bit 4), annotating (bit 6), and from revision 3 filling in forms
+(bit 9) and assembling pages (bit 11), and the password that opens
 it is not also its owner password: whoever holds the owner password has
 every right (edit, copy, remove the security), so a sender's password that
 opens it as owner makes it editable.
@@ -32,6 +33,8 @@ from gateway.model import Encryption
 
 _MODIFY = 1 << 3
 _ANNOTATE = 1 << 5
+_FILL_FORMS = 1 << 8
+_ASSEMBLE = 1 << 10
 _FILTERS = {"/V2": Encryption.RC4, "/AESV2": Encryption.AES_128, "/AESV3": Encryption.AES_256}
 _ERRORS = (PyPdfError, ValueError, KeyError, TypeError, AttributeError, NotImplementedError)
 
@@ -57,8 +60,16 @@ def cipher(encrypt: Any) -> Encryption:
 
 
 def read_only(encrypt: Any) -> bool:
+    """Every change denied: modifying and annotating and, from revision 3
+    (where the bits mean something; revision 2 sets them all), filling in
+    form fields and assembling pages (ISO 32000-1 table 22, bits 9 and 11):
+    a recipient allowed to delete pages or change a form's values can edit
+    what they pass on."""
     permissions = int(encrypt.get("/P", -1)) & 0xFFFFFFFF
-    return not permissions & _MODIFY and not permissions & _ANNOTATE
+    denied = _MODIFY | _ANNOTATE
+    if int(encrypt.get("/R", 2)) >= 3:
+        denied |= _FILL_FORMS | _ASSEMBLE
+    return not permissions & denied
 
 
 def inspect_pdf(data: bytes, ctx: ExtractContext) -> Protected:

@@ -20,6 +20,7 @@ from fixtures_content import (
     pdf_with_text,
     xlsx,
 )
+from pypdf.constants import UserAccessPermissions
 
 from gateway.inspect import inspect_message
 from gateway.inspect.office import classify_encryption_info
@@ -139,6 +140,18 @@ def test_pdf_owner_password_only_is_not_encryption(algorithm: str) -> None:
     report, inspection = inspect_attachment(pdf)
     assert (report.encryption, report.read_only) == (Encryption.NONE, True)
     assert any(NHS in s.text and not s.inside_encrypted for s in inspection.segments)
+
+
+@pytest.mark.parametrize("allowed", [UserAccessPermissions.FILL_FORM_FIELDS,
+                                     UserAccessPermissions.ASSEMBLE_DOC],
+                         ids=["fill-forms", "assemble-pages"])
+def test_pdf_allowing_form_filling_or_page_assembly_is_not_read_only(
+    allowed: UserAccessPermissions,
+) -> None:
+    """Deleting pages or changing a form's values is editing (formats tester, F13)."""
+    report, _ = inspect_attachment(
+        encrypted_pdf("x", "AES-256", permissions=READ_ONLY_PERMISSIONS | allowed))
+    assert (report.encryption, report.read_only) == (Encryption.AES_256, False)
 
 
 def test_pdf_read_only_needs_modify_and_annotate_denied() -> None:
