@@ -303,9 +303,52 @@ class _DecompressingExtractor(Extractor):
 
 
 class GzipExtractor(_DecompressingExtractor):
+    """Every member's content, and the original file name and comment its
+    header keeps (RFC 1952 FNAME, FCOMMENT): `gunzip -N` and 7-Zip restore
+    the name, `gzip -l` shows it; Python's gzip module skips both."""
+
     name = GZIP
     content_type = content_type_of(GZIP)
     compression = _GZIP
+
+    def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
+        names = TextCollector(ctx.limits.max_text_chars)
+        content = decompress(
+            data, ctx, self.compression, on_stream=lambda member: _gzip_names(member, names)
+        )
+        results = ctx.nested(content, "(ungzip)")
+        header = finish(names, ctx)
+        return [ExtractedText(header), *results] if header.strip() else results
+
+
+_FEXTRA, _FNAME, _FCOMMENT = 4, 8, 16
+
+
+def _gzip_names(member: bytes, names: TextCollector) -> None:
+    """The file name and comment of the gzip member `member` starts with,
+    one a line.  Each is NUL-terminated (found by `bytes.find`, bounded by
+    the file); ISO 8859-1 by the RFC, UTF-8 as gzip on Linux writes it."""
+    if len(member) < 10 or not member.startswith(b"\x1f\x8b"):
+        return
+    flags = member[3]
+    at = 10
+    if flags & _FEXTRA:
+        if len(member) < at + 2:
+            return
+        at += 2 + int.from_bytes(member[at : at + 2], "little")
+    for flag in (_FNAME, _FCOMMENT):
+        if not flags & flag:
+            continue
+        end = member.find(b"\x00", at)
+        if end < 0:
+            return  # cut short: the inflater reports the damaged member
+        raw = member[at:end]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        names.add(text + "\n")
+        at = end + 1
 
 
 class Bzip2Extractor(_DecompressingExtractor):
@@ -325,14 +368,23 @@ def gunzip(data: bytes, ctx: ExtractContext) -> bytes:
     return decompress(data, ctx, _GZIP)
 
 
-def decompress(data: bytes, ctx: ExtractContext, compression: _Compression) -> bytes:
-    """Every stream of `data`, one after the other, within the bounds."""
+def decompress(
+    data: bytes,
+    ctx: ExtractContext,
+    compression: _Compression,
+    *,
+    on_stream: Callable[[bytes], None] | None = None,
+) -> bytes:
+    """Every stream of `data`, one after the other, within the bounds.
+    `on_stream` is given the bytes from each stream's start (its header)."""
     limits = ctx.limits
     name = compression.name
     out = bytearray()
     pending = data
     try:
         while True:
+            if on_stream is not None:
+                on_stream(pending)
             inflater = compression.inflater()
             feed = pending
             while not inflater.eof:

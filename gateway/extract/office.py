@@ -28,6 +28,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Callable
+from datetime import date
 from xml.parsers import expat
 
 from gateway.extract.archive import is_encrypted, open_zip, read_member
@@ -80,7 +81,30 @@ _WORD = TextRules(
     blocks=frozenset({"p", "tr"}),
     cells=frozenset({"tc"}),
     specials={"tab": "\t", "br": "\n", "cr": "\n", "noBreakHyphen": "-"},
+    # A legacy form field keeps its choices and its default text in
+    # attributes (`w:ffData`): Word shows the selected drop-down entry, which
+    # is nowhere else in the file, and the default until someone types over
+    # it; the status-bar and help texts too.  A content control's drop-down
+    # entries and its title (`w:alias`) likewise.  (A check box's default is
+    # a `w:default` too: a 0 or 1, harmless.)
+    attributes={
+        "listEntry": frozenset({"val"}),
+        "default": frozenset({"val"}),
+        "statusText": frozenset({"val"}),
+        "helpText": frozenset({"val"}),
+        "listItem": frozenset({"displayText"}),
+        "alias": frozenset({"val"}),
+    },
 )
+# word/settings.xml holds no text but the document variables (`w:docVars`,
+# each a name and a value): letter-generating systems put a case's details
+# there for DOCVARIABLE fields, and they travel whatever the text shows.
+_WORD_SETTINGS = TextRules(
+    text=frozenset(),
+    blocks=frozenset({"docVar"}),
+    attributes={"docVar": frozenset({"name", "val"})},
+)
+_WORD_SETTINGS_PART = "word/settings.xml"
 _DRAWING = TextRules(
     text=frozenset({"t"}),
     blocks=frozenset({"p", "tr"}),
@@ -108,6 +132,17 @@ _ODF = TextRules(
             "current-value",
         }
     ),
+    # Names the reader sees: a spreadsheet's tab (a table's name), a form
+    # control's caption and a list box's entries (`form:label`).
+    attributes={
+        "table": frozenset({"name"}),
+        "option": frozenset({"label"}),
+        "checkbox": frozenset({"label"}),
+        "radio": frozenset({"label"}),
+        "button": frozenset({"label"}),
+        "fixed-text": frozenset({"label"}),
+        "frame": frozenset({"label"}),
+    },
 )
 # meta.xml: the document properties, the custom ones (`meta:user-defined`,
 # File > Properties > Custom Properties) each after its name.
@@ -187,13 +222,27 @@ def _documents(
     body: TextRules,
     *,
     no_user_text: re.Pattern[str] = _NO_USER_TEXT,
+    plumbing: dict[str, TextRules] | None = None,
 ) -> list[ExtractedText]:
+    """The main parts by their rules, then every other part.  `plumbing`:
+    parts on the no-user-text list that still carry a few values, each read
+    with rules that take only those (Word's settings: its variables)."""
     zf = _open(data, ctx)
     results: list[ExtractedText] = []
     for info in _members(zf, pattern):
         collector = TextCollector(ctx.limits.max_text_chars)
         xml_text(read_member(zf, info, ctx), _rules_for(info.filename, body), collector, ctx)
         results.append(ExtractedText(finish(collector, ctx), info.filename))
+    for name, rules in (plumbing or {}).items():
+        try:
+            info = zf.getinfo(name)
+        except KeyError:
+            continue
+        collector = TextCollector(ctx.limits.max_text_chars)
+        xml_text(read_member(zf, info, ctx), rules, collector, ctx)
+        text = finish(collector, ctx)
+        if text.strip():
+            results.append(ExtractedText(text, name))
     results.extend(_other_parts(zf, ctx, lambda name: pattern.search(name) is not None,
                                 no_user_text))
     results.extend(_embedded(zf, ctx))
@@ -279,7 +328,9 @@ class DocxExtractor(Extractor):
     content_type = content_type_of(DOCX)
 
     def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
-        return _documents(data, ctx, _WORD_PARTS, _WORD)
+        return _documents(
+            data, ctx, _WORD_PARTS, _WORD, plumbing={_WORD_SETTINGS_PART: _WORD_SETTINGS}
+        )
 
 
 class PptxExtractor(Extractor):
@@ -345,9 +396,10 @@ class XlsxExtractor(Extractor):
             strings = _shared_strings(read_member(zf, shared, ctx), ctx)
         results: list[ExtractedText] = []
         referenced = bytearray(len(strings))
+        dates = _workbook_dates(zf, ctx)
         for info in _members(zf, _XL_SHEETS):
             collector = TextCollector(ctx.limits.max_text_chars)
-            _sheet_text(read_member(zf, info, ctx), strings, referenced, collector, ctx)
+            _sheet_text(read_member(zf, info, ctx), strings, referenced, dates, collector, ctx)
             results.append(ExtractedText(finish(collector, ctx), info.filename))
         unreferenced = _unreferenced_strings(strings, referenced, ctx)
         if unreferenced:
@@ -361,6 +413,146 @@ class XlsxExtractor(Extractor):
         results.extend(_other_parts(zf, ctx, _is_main_xlsx_part))
         results.extend(_embedded(zf, ctx))
         return results
+
+
+# Excel's built-in number formats that show a date (ECMA-376 18.8.30):
+# d/m/yy and its variants, and date-times and times, whose value is a date
+# too; 27-36 and 50-58 are the East Asian date formats.
+_BUILT_IN_DATE_FORMATS = frozenset(
+    [*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59)]
+)
+# What a format code shows without being a date part: quoted and escaped
+# literals, [colour] and [$-locale] brackets (not [h], [mm], [ss]: elapsed
+# time), padding (_x) and fill (*x), and the fractions after seconds (ss.000).
+_FORMAT_LITERALS = re.compile(
+    r'"[^"]*"|\\.|\[(?![hms]+\])[^\]]*\]|[_*].|(?<=s)[.,]0+', re.DOTALL | re.IGNORECASE
+)
+# Serial numbers Excel shows as dates: 1 (1 January 1900) to 31 December 9999.
+_LAST_SERIAL_1900 = 2958465
+_LAST_SERIAL_1904 = 2957003
+_DAY_0_1900 = date(1899, 12, 30).toordinal()  # from 1 March 1900, past Excel's 29/02/1900
+_DAY_0_1904 = date(1904, 1, 1).toordinal()
+
+
+def _is_date_code(code: str) -> bool:
+    """Whether a custom number format shows a date: its first section holds
+    a day, month or year and no digit placeholder (0 # ?) or text (@); m
+    beside h or s is minutes."""
+    section = _FORMAT_LITERALS.sub("", code).split(";", 1)[0].lower()
+    if any(c in section for c in "0#?@"):
+        return False
+    if "d" in section or "y" in section:
+        return True
+    return "m" in section and "h" not in section and "s" not in section
+
+
+class _DateStyles:
+    """Which cell styles (xl/styles.xml cellXfs, by index) show a number as
+    a date, and the workbook's date system; a style's answer kept once."""
+
+    __slots__ = ("_known", "date1904", "styles")
+
+    def __init__(self, styles: frozenset[int], date1904: bool) -> None:
+        self.styles = styles
+        self.date1904 = date1904
+        self._known: dict[str, bool] = {}
+
+    def is_date(self, style: str) -> bool:
+        known = self._known.get(style)
+        if known is None:
+            try:
+                known = int(style) in self.styles
+            except ValueError:
+                known = False
+            self._known[style] = known
+        return known
+
+    def shown(self, value: str) -> str:
+        """The serial `value` as dd/mm/yyyy, as Excel shows it in a date
+        format; anything that is no date (a time alone, out of range, not
+        a number) as it is."""
+        try:
+            serial = float(value)
+        except ValueError:
+            return value
+        if self.date1904:
+            if not 0 <= serial < _LAST_SERIAL_1904 + 1:
+                return value
+            return date.fromordinal(_DAY_0_1904 + int(serial)).strftime("%d/%m/%Y")
+        if not 1 <= serial < _LAST_SERIAL_1900 + 1:
+            return value
+        day = int(serial)
+        if day == 60:
+            return "29/02/1900"  # Lotus 1-2-3's leap day, which Excel kept
+        # Before March 1900 the serial is one day ahead of the real calendar.
+        return date.fromordinal(_DAY_0_1900 + day + (day < 60)).strftime("%d/%m/%Y")
+
+
+_NO_DATES = _DateStyles(frozenset(), date1904=False)
+_XL_STYLES = "xl/styles.xml"
+_XL_WORKBOOK = "xl/workbook.xml"
+
+
+def _workbook_dates(zf: zipfile.ZipFile, ctx: ExtractContext) -> _DateStyles:
+    """The workbook's date styles and date system, read once per workbook
+    (the styles part and workbook.xml, both small)."""
+    try:
+        styles_part = zf.getinfo(_XL_STYLES)
+    except KeyError:
+        return _NO_DATES
+    custom: dict[str, str] = {}
+    cell_formats: list[str] = []
+    inside = {"numFmts": 0, "cellXfs": 0}
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        tag = name.rsplit("}", 1)[-1]
+        if tag in inside:
+            inside[tag] += 1
+        elif tag == "numFmt" and inside["numFmts"]:
+            custom[attrs.get("numFmtId", "")] = attrs.get("formatCode", "")
+        elif tag == "xf" and inside["cellXfs"]:
+            cell_formats.append(attrs.get("numFmtId", "0"))
+
+    def end(name: str) -> None:
+        tag = name.rsplit("}", 1)[-1]
+        if tag in inside:
+            inside[tag] -= 1
+
+    parser = _parser()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    _parse(parser, read_member(zf, styles_part, ctx), ctx)
+    date_formats: dict[str, bool] = {}
+    for format_id in set(cell_formats):
+        code = custom.get(format_id)
+        if code is not None:
+            date_formats[format_id] = _is_date_code(code)
+        else:
+            with contextlib.suppress(ValueError):
+                date_formats[format_id] = int(format_id) in _BUILT_IN_DATE_FORMATS
+    styles = frozenset(i for i, f in enumerate(cell_formats) if date_formats.get(f, False))
+    if not styles:
+        return _NO_DATES
+    return _DateStyles(styles, _uses_1904_dates(zf, ctx))
+
+
+def _uses_1904_dates(zf: zipfile.ZipFile, ctx: ExtractContext) -> bool:
+    """Whether workbook.xml says `date1904` (serials count from 1 January 1904)."""
+    try:
+        workbook = zf.getinfo(_XL_WORKBOOK)
+    except KeyError:
+        return False
+    found = False
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal found
+        if name.rsplit("}", 1)[-1] == "workbookPr":
+            found = attrs.get("date1904", "").lower() in ("1", "true")
+
+    parser = _parser()
+    parser.StartElementHandler = start
+    _parse(parser, read_member(zf, workbook, ctx), ctx)
+    return found
 
 
 def _is_main_xlsx_part(name: str) -> bool:
@@ -442,21 +634,26 @@ def _sheet_text(
     data: bytes,
     strings: list[str],
     referenced: bytearray,
+    dates: _DateStyles,
     collector: TextCollector,
     ctx: ExtractContext,
 ) -> None:
     """One sheet row by row, each cell's shared string resolved and marked
-    in `referenced` (so the table's other strings are read once, apart)."""
+    in `referenced` (so the table's other strings are read once, apart), and
+    each number in a date format read as the date Excel shows."""
     cell_type = ""
+    style: str | None = None
+    has_dates = bool(dates.styles)  # most workbooks' cells: no look-up at all
     value: list[str] = []
     capture = 0
     parser = _parser()
 
     def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal cell_type, capture
+        nonlocal cell_type, capture, style
         tag = name.rsplit("}", 1)[-1]
         if tag == "c":
             cell_type = attrs.get("t", "n")
+            style = attrs.get("s")
             value.clear()
         elif tag in ("v", "t"):
             capture += 1
@@ -475,6 +672,8 @@ def _sheet_text(
                     if 0 <= index < len(strings):
                         text = strings[index]
                         referenced[index] = 1
+            elif has_dates and cell_type == "n" and style is not None and dates.is_date(style):
+                text = dates.shown(text)
             collector.add(text + "\t")
         elif tag == "row":
             collector.add("\n")

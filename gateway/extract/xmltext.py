@@ -12,7 +12,9 @@ read with `ANY_PART`: the character data of every element, and the values of
 the attributes that carry data (a pivot cache keeps its items in `v="..."`).
 Rules can also name attributes that hold the value an element stands for
 (`stored_values`, an OpenDocument cell's or field's): read unless the
-element's own text shows it.
+element's own text shows it; and, per element, attributes whose values are
+text wherever they stand (`attributes`: a sheet's tab name, a form field's
+drop-down entries).
 
 An XML file attached on its own (`XmlExtractor`) is read twice: as plain
 text (the file as an editor shows it, context words beside the values), and
@@ -65,6 +67,10 @@ class TextRules:
     # read once whether or not the file also carries its display.
     stored_values: frozenset[str] = frozenset()
     every_value: bool = False  # every attribute's value is text (with `everywhere`)
+    # Per element (local name), the attributes whose values the reader sees
+    # as text: read before the element's content (a sheet's tab name, a
+    # drop-down form field's entries, a Word document variable).
+    attributes: dict[str, frozenset[str]] = field(default_factory=dict)
     # Each element's name before its content and each attribute's before its
     # value: in a data file the names are the only words beside the values.
     names: bool = False
@@ -180,6 +186,12 @@ def xml_text(data: bytes, rules: TextRules, collector: TextCollector, ctx: Extra
                     values = [value] if values is None else [*values, value]
             if values:
                 stored.append(_StoredValues(depth, values))
+        if rules.attributes and attrs:
+            wanted = rules.attributes.get(tag)
+            if wanted:
+                for key, value in attrs.items():
+                    if value and local(key) in wanted:
+                        collector.add(value + "\t")
         if not rules.everywhere and rules.values and attrs:
             # A label kept in an attribute (a custom property's name) goes
             # before the element's text, as its context.
