@@ -17,7 +17,11 @@ same (migration 0011).  A held message the approver refused (`gateway held
 reject`, its `rejected` event naming them `by`) was authorised by no one:
 its `authorised_by` is empty, `outcome` "refused" and `decided_by` the
 approver, and `--verdict reject` finds it beside the messages refused on
-arrival (`decision`).  The view says the same (migration 0014).
+arrival (`decision`).  The view says the same (migration 0014).  A held
+message nobody has decided yet was authorised by no one either: it is held
+precisely because what it said (`authorised_by_stated`) is not enough, so
+its `authorised_by` stays empty until an approver approves it
+(`awaiting_approval`; the view: migration 0016).
 
 Events are asked about as the recipient searched for had them: with
 `--recipient`, `--event` counts the events of that recipient (those whose
@@ -63,12 +67,20 @@ _t = audit_record_terms
 # The order in which a term filter is picked to drive the query: the most
 # selective field first (an address picks a handful of records, a type many).
 _DRIVING_ORDER = ("recipient", "organisation", "reason", "type")
+SOME_NEVER = "some-never"
 
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
+    """`has:TYPE`: the message had the event; `never:TYPE`: it never did (with
+    `--recipient`, that recipient's); `some-never:TYPE`: some recipient it
+    was relayed to never did, whoever else did ("which shares did some
+    recipient never confirm": `never:` answers "no recipient confirmed",
+    and a message never sent has no recipient to confirm)."""
+
     type: str
-    present: bool  # has:TYPE (True) or never:TYPE (False)
+    present: bool  # has:TYPE (True) or never:TYPE / some-never:TYPE (False)
+    each: bool = False  # some-never:TYPE: asked of each recipient relayed to
 
     @classmethod
     def parse(cls, text: str) -> EventFilter:
@@ -77,9 +89,9 @@ class EventFilter:
         if not sep:
             return cls(kind.strip().lower(), True)
         kind = kind.strip().lower()
-        if kind not in {"has", "never"}:
-            raise ValueError(f"{text!r}: use has:TYPE or never:TYPE")
-        return cls(name.strip().lower(), kind == "has")
+        if kind not in {"has", "never", SOME_NEVER}:
+            raise ValueError(f"{text!r}: use has:TYPE or never:TYPE, or {SOME_NEVER}:TYPE")
+        return cls(name.strip().lower(), kind == "has", each=kind == SOME_NEVER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,14 +163,16 @@ def _kept_type(dialect: str, kept: Any) -> Any:
     return case((kept.c.type == "object", func.json_extract(kept.c.value, "$.type")))
 
 
-def _event_recipient(dialect: str) -> Any:
-    """The recipient an event of audit_events (`_e`) concerns, as its detail
-    names it; NULL for an event of the whole message (received, held,
-    approved, ...) and for a detail that is not JSON (verify names it)."""
+def _event_recipient(dialect: str, events: Any = _e) -> Any:
+    """The recipient an event of audit_events (`events`, an alias of it)
+    concerns, as its detail names it; NULL for an event of the whole message
+    (received, held, approved, ...) and for a detail that is not JSON
+    (verify names it)."""
+    detail = events.c.detail
     if dialect == "postgresql":
-        return func.audit_event_recipient(_e.c.detail)  # migration 0012
+        return func.audit_event_recipient(detail)  # migration 0012
     # CASE, not AND: SQLite does not promise to test json_valid first.
-    return case((func.json_valid(_e.c.detail), func.json_extract(_e.c.detail, "$.recipient")))
+    return case((func.json_valid(detail), func.json_extract(detail, "$.recipient")))
 
 
 def _has_event(dialect: str, type_: str, recipient: str | None = None) -> ColumnElement[bool]:
@@ -173,15 +187,61 @@ def _has_event(dialect: str, type_: str, recipient: str | None = None) -> Column
         named = _event_recipient(dialect)
         whose.append(or_(named.is_(None),
                          _match(_lower(dialect, named, recipient), recipient)))
-    later = exists().where(_e.c.record_id == _r.c.id, _e.c.type == type_, *whose)
+    # Its own event rows, never an enclosing query's (the report's by_event
+    # reads audit_events too).
+    later = exists().where(_e.c.record_id == _r.c.id, _e.c.type == type_, *whose) \
+        .correlate_except(_e)
+    return or_(_kept_has(dialect, type_), later)
+
+
+def _kept_has(dialect: str, type_: str) -> ColumnElement[bool]:
+    """The record (`_r`) kept an event of `type_` in its own row."""
     if dialect == "postgresql":
-        kept: ColumnElement[bool] = and_(
+        return and_(
             _r.c.events.is_not(None), cast(_r.c.events, JSONB).contains([{"type": type_}])
         )
-    else:
-        each = _kept(dialect)
-        kept = exists().select_from(each).where(_kept_type(dialect, each) == type_)
-    return or_(kept, later)
+    each = _kept(dialect)
+    # Its own elements, never an enclosing query's (the report joins them too).
+    return exists().select_from(each).where(_kept_type(dialect, each) == type_) \
+        .correlate_except(each)
+
+
+def _some_recipient_never(dialect: str, type_: str) -> ColumnElement[bool]:
+    """Some recipient the record's (`_r`) message was relayed to has no event
+    of `type_`: neither one naming them nor one of the whole message.
+
+    The recipients are the record's search terms (keys: addresses case-
+    folded), so a message refused or still held, relayed to no one, never
+    matches.  An event detail names its recipient as the message addressed
+    it; lower() folds it as the key was (addresses are ASCII but for rare
+    internationalised ones, which a message-wide event still covers)."""
+    rcpt = _t.alias("rcpt")
+
+    def for_recipient(kind: str) -> ColumnElement[bool]:
+        ev = _e.alias(f"{kind}_ev")
+        named = _event_recipient(dialect, ev)
+        # The record and the recipient are the enclosing queries' own.
+        return exists().where(ev.c.record_id == _r.c.id, ev.c.type == kind,
+                              or_(named.is_(None), func.lower(named) == rcpt.c.key)
+                              ).correlate_except(ev)
+
+    relayed = EventType.RELAYED.value
+    return exists().where(
+        rcpt.c.record_seq == _r.c.seq, rcpt.c.field == "recipient",
+        or_(_kept_has(dialect, relayed), for_recipient(relayed)),
+        ~for_recipient(type_),
+    ) & ~_kept_has(dialect, type_)
+
+
+def _verdict_matches(dialect: str, verdict: str) -> ColumnElement[bool]:
+    """The record (`_r`) has `verdict`; `reject` also finds a held message
+    the approver refused (never sent either)."""
+    verdict = verdict.strip().lower()
+    matched: ColumnElement[bool] = _r.c.verdict == verdict
+    if verdict == REJECT:
+        matched = or_(matched, and_(_r.c.verdict == HOLD,
+                                    _has_event(dialect, EventType.REJECTED.value)))
+    return matched
 
 
 def _receipts_requested() -> ColumnElement[bool]:
@@ -285,19 +345,16 @@ class AuditQuery:
             conditions.append(
                 _match(_lower(dialect, _r.c.marking, f.marking), f.marking.strip().lower()))
         if f.verdict:
-            verdict = f.verdict.strip().lower()
-            matched: ColumnElement[bool] = _r.c.verdict == verdict
-            if verdict == REJECT:
-                # Held, then refused by the approver: never sent either.
-                matched = or_(matched, and_(_r.c.verdict == HOLD,
-                                            _has_event(dialect, EventType.REJECTED.value)))
-            conditions.append(matched)
+            conditions.append(_verdict_matches(dialect, f.verdict))
         if f.purpose:
             pattern = f"%{_escape_like(f.purpose.strip().lower())}%"
             conditions.append(
                 _lower(dialect, _r.c.purpose, f.purpose).like(pattern, escape="\\"))
         recipient = f.recipient.strip().lower() if f.recipient else None
         for event in f.events:
+            if event.each:
+                conditions.append(_some_recipient_never(dialect, event.type))
+                continue
             has = _has_event(dialect, event.type, recipient)
             conditions.append(has if event.present else ~has)
         if f.receipts_requested is not None:
@@ -322,6 +379,33 @@ class AuditQuery:
             await _unicode_lower_on(conn)
             return int((await conn.execute(
                 select(func.count()).select_from(matching))).scalar_one())
+
+    async def organisation_named(self, organisation: str) -> bool:
+        """Whether any record names `organisation` (as a search matches it)."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(exists().where(
+                _t.c.field == "organisation", _match(_t.c.key, term_key(organisation.strip())),
+            )))).scalar_one() is True
+
+    async def organisations_containing(
+        self, organisation: str, limit: int = 10
+    ) -> tuple[list[str], bool]:
+        """The organisations records name that contain the text (its `*`
+        parts in order), as the allow-list spells them, and True: what a
+        search for part of a name ("Constabulary") meant to ask for.  When
+        none does, those the trail names (up to `limit`) and False.  Run
+        only when a search by organisation found nothing: it reads the
+        index's organisation keys."""
+        parts = [_escape_like(p) for p in term_key(organisation.strip()).split("*") if p]
+        named = [_t.c.field == "organisation"]
+        async with self.engine.connect() as conn:
+            for contains in ([_t.c.key.like(f"%{'%'.join(parts)}%", escape="\\")], []):
+                found = [str(v) for v in (await conn.execute(
+                    select(_t.c.value).where(*named, *contains).distinct()
+                    .order_by(_t.c.value).limit(limit))).scalars()]
+                if found or not contains:
+                    return found, bool(contains)
+        return [], False
 
     async def get(self, record_id: str) -> dict[str, Any] | None:
         """One record by its id.  The gateway's ids (queue ids) are made of
@@ -364,8 +448,12 @@ class AuditQuery:
 
     # -- report ----------------------------------------------------------------
 
-    async def report(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
-        """Counts for an information-governance report over [since, until)."""
+    async def report(
+        self, since: datetime | None, until: datetime | None, verdict: str | None = None
+    ) -> dict[str, Any]:
+        """Counts for an information-governance report over [since, until),
+        of the records of `verdict` only when given (as `search --verdict`
+        finds them: `reject` with the held messages the approver refused)."""
 
         def in_range(column: Any) -> list[ColumnElement[bool]]:
             out = []
@@ -385,13 +473,23 @@ class AuditQuery:
                 pairs = [(str(k) if k is not None else "", int(n)) for k, n in rows]
                 return dict(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
 
+            dialect = conn.dialect.name
             records = in_range(_r.c.received_at)
+            scoped: list[ColumnElement[bool]] = []
+            if verdict:
+                records.append(_verdict_matches(dialect, verdict))
+                # The index's rows of those records: one probe of audit_records
+                # (its primary key) per row of the period.
+                scoped.append(exists().where(_r.c.seq == _t.c.record_seq,
+                                             _verdict_matches(dialect, verdict))
+                              .correlate_except(_r))
             total = int((await conn.execute(
                 select(func.count()).select_from(_r).where(and_(True, *records))
             )).scalar_one())
             report: dict[str, Any] = {
                 "since": _iso(since) if since else None,
                 "until": _iso(until) if until else None,
+                "verdict": verdict.strip().lower() if verdict else None,
                 "records": total,
                 "by_verdict": await grouped(
                     select(_r.c.verdict, func.count()).where(and_(True, *records))
@@ -402,7 +500,7 @@ class AuditQuery:
                                ("by_organisation", "organisation")):
                 report[key] = await grouped(
                     select(_t.c.value, func.count()).where(
-                        _t.c.field == field, *in_range(_t.c.received_at)
+                        _t.c.field == field, *in_range(_t.c.received_at), *scoped
                     ).group_by(_t.c.value)
                 )
             # Records none of whose recipients is on the allow-list have no
@@ -415,7 +513,6 @@ class AuditQuery:
             )).scalar_one())
             # What became of the held messages: approved, refused by the
             # approver (their `rejected` event), or not decided yet.
-            dialect = conn.dialect.name
             held = [_r.c.verdict == HOLD, *records]
             refused = _has_event(dialect, EventType.REJECTED.value)
             approved = _has_event(dialect, EventType.APPROVED.value)
@@ -537,14 +634,21 @@ def decision(document: dict[str, Any]) -> tuple[str | None, str | None]:
     return found
 
 
+def awaiting_approval(document: dict[str, Any]) -> bool:
+    """The record's message is held and no approver has decided it yet."""
+    return document.get("verdict") == HOLD and decision(document)[0] is None
+
+
 def authoriser(document: dict[str, Any]) -> str | None:
     """Who authorised the record's message: the approver its last `approved`
     event names, else whoever the message said (X-Authorised-By or an
     `Authorised by:` line); no one when the approver refused it (it was
-    never sent).  `document` is a stored one, with its events; a document
-    `_with_events` read has this as `authorised_by` already."""
+    never sent), nor while it waits for one (what it said is why it was
+    held, not an authorisation).  `document` is a stored one, with its
+    events; a document `_with_events` read has this as `authorised_by`
+    already."""
     outcome, by = decision(document)
-    if outcome == REFUSED:
+    if outcome == REFUSED or awaiting_approval(document):
         return None
     named = document.get("authorised_by_stated", document.get("authorised_by"))
     if outcome == APPROVED and by:
@@ -608,3 +712,42 @@ async def _from_columns(
             "message_id": message_id, "received_at": _iso(received_at), "sender": sender,
             "verdict": verdict, "marking": marking, "purpose": purpose,
         })
+
+
+# What became of the message for one recipient, most telling first: a read
+# receipt says more than a delivery one, a deletion unread more than
+# either; a failure counts only without a later receipt of arrival.
+_RECIPIENT_OUTCOMES = (
+    (EventType.DELETED_UNREAD.value, "deleted unread"),
+    (EventType.READ_CONFIRMED.value, "read"),
+    (EventType.DELIVERY_CONFIRMED.value, "delivered"),
+    (EventType.DELIVERY_FAILED.value, "failed"),
+    (EventType.RELAYED.value, "no receipt"),
+)
+NOT_SENT = "not sent"
+NOT_RELAYED = "not relayed yet"
+
+
+def recipient_outcomes(document: dict[str, Any]) -> list[str]:
+    """For each of the record's recipients, in the order of its recipients:
+    delivered, read, deleted unread, failed, no receipt (relayed, and no
+    receipt said more), not relayed yet, or not sent (refused on arrival,
+    refused by the approver, or still held).  From the events' details: an
+    event naming no recipient is the whole message's and counts for each."""
+    recipients = [str(r.get("address") or "") for r in document.get("recipients") or []]
+    outcome, _ = decision(document)
+    if document.get("verdict") == REJECT or outcome == REFUSED or awaiting_approval(document):
+        return [NOT_SENT] * len(recipients)
+    had: dict[str, set[str]] = {}
+    for event in document.get("events") or []:
+        detail = event.get("detail") or {}
+        named = detail.get("recipient")
+        key = named.casefold() if isinstance(named, str) else ""
+        had.setdefault(key, set()).add(str(event.get("type")))
+    whole = had.get("", set())
+    found = []
+    for address in recipients:
+        types = whole | had.get(address.casefold(), set())
+        found.append(next((said for kind, said in _RECIPIENT_OUTCOMES if kind in types),
+                          NOT_RELAYED))
+    return found

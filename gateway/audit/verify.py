@@ -42,6 +42,16 @@ one connection.
 
 After a problem the walk re-synchronises on the stored hash, so independent
 problems further on are reported too (up to `max_problems`).
+
+The report is read by auditors, not only by whoever administers the
+database: under each deletion (`details`) it says when the missing rows
+were written (the rows left either side, with their times) and what other
+rows still say of the messages they belonged to (a deleted record's
+search-index rows, the events of a record whose own row is gone, a
+checkpoint that vouched for a deleted row).  A clean result (`notes`) says
+which rows at the end of the chain no checkpoint or anchor vouches for:
+cut off together with the checkpoints after them, rows leave no trace in
+what is left, and "no deletions found" must not be read as covering them.
 """
 
 from __future__ import annotations
@@ -72,6 +82,7 @@ from gateway.audit.chain import (
     terms_text,
     ts,
 )
+from gateway.audit.query import _record_columns, _with_events
 from gateway.audit.record import utc
 from gateway.db.engine import read_one_snapshot
 from gateway.db.schema import audit_checkpoints, audit_events, audit_record_terms, audit_records
@@ -123,7 +134,14 @@ def _label(kind: str, seq: int, ident: str, type_: str | None) -> str:
 class VerifyReport:
     ok: bool = True
     problems: list[str] = field(default_factory=list)
+    # What the trail still says about each problem, in plain words, for an
+    # auditor who must tell a regulator which messages and which hours the
+    # missing evidence covered: details[i] explains problems[i].
+    details: list[list[str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # What a clean result does not vouch for (the rows after the last
+    # checkpoint or anchor): printed with the result, not a problem.
+    notes: list[str] = field(default_factory=list)
     records: int = 0
     # Rows of audit_events; the events a record was written with are in
     # its row (migration 0007) and verified with it, not counted here.
@@ -142,6 +160,12 @@ class VerifyReport:
     @property
     def rows(self) -> int:
         return self.records + self.events
+
+    @property
+    def explained(self) -> list[tuple[str, list[str]]]:
+        """Each problem with its details."""
+        return [(p, self.details[i] if i < len(self.details) else [])
+                for i, p in enumerate(self.problems)]
 
     def summary(self) -> str:
         rate = self.rows / self.seconds if self.seconds > 0 else 0.0
@@ -164,14 +188,36 @@ class _Checker:
         self.report = report
         self.max_problems = max_problems
 
-    def problem(self, text: str) -> None:
+    def problem(self, text: str, details: Sequence[str] = ()) -> int | None:
+        """Record a problem; its index in the report (for details found
+        later), or None when the report is full."""
         self.report.ok = False
         if len(self.report.problems) < self.max_problems:
             self.report.problems.append(text)
+            self.report.details.append(list(details))
+            return len(self.report.problems) - 1
+        return None
 
     @property
     def full(self) -> bool:
         return len(self.report.problems) >= self.max_problems
+
+
+@dataclass(slots=True)
+class _Hole:
+    """Rows deleted, for the problem at `index`: seq first..last (last <
+    first: a deletion renumbered away, between seq last and first), or, with
+    `at_end`, at least first..last cut off after the chain's last row."""
+
+    index: int
+    first: int
+    last: int
+    checkpoints: list[Any] = field(default_factory=list)  # that vouched for rows here
+    at_end: bool = False
+    # Whose left-behind search-index rows to describe (first, last seq):
+    # the rows deleted, or at the end the one record the problem is about
+    # (each such record has a problem of its own there).
+    index_rows: tuple[int, int] | None = None
 
 
 async def verify(
@@ -211,8 +257,9 @@ async def verify(
         checkpoints = (await conn.execute(
             select(audit_checkpoints).order_by(audit_checkpoints.c.seq, audit_checkpoints.c.id)
         )).mappings().all()
+        holes: list[_Hole] = []
         start_seq, start_hash, signed = _check_checkpoints(checkpoints, keys, head, report,
-                                                           check)
+                                                           check, holes)
         if start_seq:
             await _check_purge_audited(conn, start_seq, report, check)
         expected = {int(c["seq"]): c for c in checkpoints if int(c["seq"]) > start_seq}
@@ -226,13 +273,20 @@ async def verify(
         report.workers = max(1, len(helpers))
         try:
             await _walk(conn, summaries, pages, start_seq, start_hash, head, expected, report,
-                        check)
+                        check, holes)
         finally:
             if summaries is not None:
                 await summaries.close()
         if keys.configured and checkpoint_every is not None:
             _check_signed_coverage(signed, start_seq, head, checkpoint_every, check)
-        await _check_anchors(conn, anchors, (start_seq, start_hash), head, report, check)
+        anchored = await _check_anchors(conn, anchors, (start_seq, start_hash), head, report,
+                                        check, holes)
+        signed_ids = {int(c["id"]) for c in signed}
+        await _explain(conn, holes, report, signed_ids, start_seq)
+        if not any(h.at_end for h in holes):  # (a cut shown already says more)
+            vouching = signed if keys.configured else list(checkpoints)
+            await _note_unvouched(conn, report, vouching, keys.configured, anchored,
+                                  start_seq, head)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -269,7 +323,8 @@ async def _max_seq(conn: AsyncConnection) -> int:
 
 
 def _check_checkpoints(
-    checkpoints: Any, keys: AuditKeys, head: int, report: VerifyReport, check: _Checker
+    checkpoints: Any, keys: AuditKeys, head: int, report: VerifyReport, check: _Checker,
+    holes: list[_Hole],
 ) -> tuple[int, str, list[Any]]:
     """Signatures; returns where the walk starts (the latest trusted cut)
     and the checkpoints whose signature verified, in seq order."""
@@ -305,7 +360,10 @@ def _check_checkpoints(
             start_seq, start_hash = int(c["seq"]), str(c["hash"])
             report.cut_seq, report.cut_at = start_seq, ts(c["at"])
         if int(c["seq"]) > head:
-            check.problem(f"rows after seq {head} missing: {name} was taken at seq {c['seq']}")
+            index = check.problem(f"rows after seq {head} missing: {name} was taken at seq "
+                                  f"{c['seq']}")
+            if index is not None:
+                holes.append(_Hole(index, head + 1, int(c["seq"]), [c], at_end=True))
     return start_seq, start_hash, signed
 
 
@@ -384,27 +442,36 @@ def _check_signed_coverage(
 
 async def _check_anchors(
     conn: AsyncConnection, anchors: Sequence[Anchor], start: Anchor, head: int,
-    report: VerifyReport, check: _Checker,
-) -> None:
+    report: VerifyReport, check: _Checker, holes: list[_Hole],
+) -> int:
     """Each anchor must still be in the chain with its hash (in the walk's
     snapshot).  One at the purge cut is compared with the cut's hash; one
-    before it went with the purge and cannot be checked."""
+    before it went with the purge and cannot be checked.  Returns the seq of
+    the last anchor that still matches (0: none)."""
     start_seq, start_hash = start
     found = await _hashes_at(conn, [seq for seq, _ in anchors if start_seq < seq <= head])
     if start_seq:
         found[start_seq] = start_hash
+    matched = 0
     for seq, expected in anchors:
         name = f"the anchor at seq {seq} (hash {expected[:16]}...)"
         if seq < start_seq or (seq == start_seq == 0):
             report.warnings.append(f"{name} is before the purge cut at seq {start_seq}: "
                                    "not checked")
         elif seq > head:
-            check.problem(f"rows after seq {head} missing: {name} was taken at seq {seq}")
+            index = check.problem(f"rows after seq {head} missing: {name} was taken at seq {seq}")
+            if index is not None:
+                holes.append(_Hole(index, head + 1, seq, at_end=True))
         elif seq not in found:
-            check.problem(f"row seq {seq} missing: {name} was taken there")
+            index = check.problem(f"row seq {seq} missing: {name} was taken there")
+            if index is not None:
+                holes.append(_Hole(index, seq, seq))
         elif found[seq] != expected:
             check.problem(f"row seq {seq} does not match {name}: the chain was rewritten "
                           "there or before it")
+        else:
+            matched = max(matched, seq)
+    return matched
 
 
 def _pages(start: int, head: int) -> Iterator[tuple[int, int]]:
@@ -758,9 +825,12 @@ async def _walk(
     checkpoints: dict[int, Any],
     report: VerifyReport,
     check: _Checker,
+    holes: list[_Hole],
 ) -> None:
     """`summaries`: the server's word on each page (None: SQLite, or hashing
-    in Python); `conn` reads the rows of a page to diagnose."""
+    in Python); `conn` reads the rows of a page to diagnose.  Each deletion
+    found goes in `holes` too, for `_explain` to say what the trail still
+    tells of it."""
     expected_seq, prev, before_prev = start_seq + 1, start_hash, ""
     # Rows at or before where the walk starts are read by every search, show
     # and report like any other, but no link reaches them: after a trusted
@@ -797,7 +867,9 @@ async def _walk(
         if seq > expected_seq:
             gap = (f"row seq {expected_seq} missing" if seq == expected_seq + 1
                    else f"rows seq {expected_seq}-{seq - 1} missing")
-            check.problem(f"{gap} (deleted)")
+            index = check.problem(f"{gap} (deleted)")
+            if index is not None:
+                holes.append(_Hole(index, expected_seq, seq - 1))
             prev = group[0].prev_hash  # re-synchronise on what follows the gap
         if len(group) > 1:
             genuine = [r for r in group if r.prev_hash == prev and r.self_ok]
@@ -824,8 +896,10 @@ async def _walk(
             if before_prev and row.prev_hash == before_prev:
                 check.problem(f"row seq {seq - 1} inserted (seq {seq} links past it)")
             else:
-                check.problem(f"row(s) missing before seq {seq}: it does not link to the row "
-                              "before it (deleted and renumbered)")
+                index = check.problem(f"row(s) missing before seq {seq}: it does not link to "
+                                      "the row before it (deleted and renumbered)")
+                if index is not None:  # (nothing is missing by seq: between seq - 1 and seq)
+                    holes.append(_Hole(index, seq, seq - 1))
         elif not linked:
             check.problem(f"{row.label} edited or replaced (neither its content nor its link "
                           "verifies)")
@@ -874,8 +948,13 @@ async def _walk(
         if pending is not None and groups:
             settle(pending, groups[0])  # problems in seq order: the row before first
             pending = None
+        # Index rows at a seq another row holds were added; at a seq no row
+        # holds, the record that was there was deleted and they were left
+        # behind: the gap's problem says so (`_explain`), not "inserted".
+        occupied = {group[0].seq for group in groups}
         for seq in orphans:
-            check.problem(f"search index rows for seq {seq} inserted (no record there)")
+            if seq in occupied:
+                check.problem(f"search index rows for seq {seq} inserted (no record there)")
         for group in groups:
             if pending is not None:
                 settle(pending, group)
@@ -885,12 +964,22 @@ async def _walk(
     if pending is not None and not check.full:
         settle(pending, None)
     for seq, point in sorted(checkpoints.items()):
-        if seq <= head and not check.full:
-            check.problem(f"row seq {seq} missing: checkpoint #{point['id']} was taken there")
+        if seq > head:
+            continue
+        # A checkpoint at a deleted row tells the auditor that row was there
+        # when the checkpoint was written: said with the deletion itself.
+        hole = next((h for h in holes if h.first <= seq <= h.last and not h.at_end), None)
+        if hole is not None:
+            hole.checkpoints.append(point)
+        elif not check.full:
+            check.problem(f"row seq {seq} missing: checkpoint #{point['id']} was taken there "
+                          "(the checkpoint vouched for this row, so it was deleted)")
     for seq in left_behind:
         if not check.full:
-            check.problem(f"record seq {seq} missing at the chain's end: its search index "
-                          "rows are still there (deleted)")
+            found = check.problem(f"record seq {seq} missing at the chain's end: its search "
+                                  "index rows are still there (deleted)")
+            if found is not None:
+                holes.append(_Hole(found, head + 1, seq, at_end=True, index_rows=(seq, seq)))
 
 
 def _take_clean_page(summary: _Summary, low: int, high: int, checkpoints: dict[int, Any],
@@ -899,7 +988,8 @@ def _take_clean_page(summary: _Summary, low: int, high: int, checkpoints: dict[i
     for seq in sorted(s for s in checkpoints if low < s <= high):
         point = checkpoints.pop(seq)
         if seq not in summary.point_hashes:
-            check.problem(f"row seq {seq} missing: checkpoint #{point['id']} was taken there")
+            check.problem(f"row seq {seq} missing: checkpoint #{point['id']} was taken there "
+                          "(the checkpoint vouched for this row, so it was deleted)")
         elif point["hash"] != summary.point_hashes[seq]:
             check.problem(f"checkpoint #{point['id']} at seq {seq} does not match the chain: "
                           f"rows up to seq {seq} were rewritten")
@@ -908,3 +998,234 @@ def _take_clean_page(summary: _Summary, low: int, high: int, checkpoints: dict[i
     if report.first_seq is None:
         report.first_seq = summary.first_seq
     report.last_seq = int(summary.last_seq or 0)
+
+
+# -- what the trail still says about what is missing ------------------------------------
+#
+# A deletion is found by its seq; an auditor has to tell a regulator which
+# messages and which hours the missing evidence covered.  The rows either
+# side of it give the hours, and other rows may still name the messages: a
+# deleted record's search-index rows (its time, recipients, organisations),
+# the events of a record whose own row is gone.  Read only when something
+# was deleted, so a clean walk pays nothing for it.
+
+_LISTED = 5  # values of one kind named before "and N more"
+
+
+def _clock(value: Any) -> str:
+    """A stored time as an auditor reads it."""
+    if isinstance(value, datetime):
+        return utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Near:
+    """A row that is still there, for saying where a deletion lies."""
+
+    seq: int
+    at: datetime
+    what: str  # in words: "record X (received)", "the relayed event of X"
+
+    def said(self) -> str:
+        return f"{_clock(self.at)} ({self.what}, seq {self.seq})"
+
+
+async def _near(conn: AsyncConnection, seq: int, before: bool, low: int) -> _Near | None:
+    """The row still there nearest `seq`: the last before it (seq > low) or
+    the first after it."""
+    found: list[_Near] = []
+    for table, when in ((audit_records, audit_records.c.received_at),
+                        (audit_events, audit_events.c.at)):
+        who = table.c.id if table is audit_records else table.c.record_id
+        kind = literal("") if table is audit_records else table.c.type
+        query = select(table.c.seq, who, when, kind)
+        query = (query.where(table.c.seq < seq, table.c.seq > low).order_by(table.c.seq.desc())
+                 if before else query.where(table.c.seq > seq).order_by(table.c.seq))
+        row = (await conn.execute(query.limit(1))).first()
+        if row is not None:
+            at_seq, ident, at, type_ = row
+            what = (f"record {ident}, received" if table is audit_records
+                    else f"the {type_} event of {ident}")
+            found.append(_Near(int(at_seq), at, what))
+    if not found:
+        return None
+    return max(found, key=lambda n: n.seq) if before else min(found, key=lambda n: n.seq)
+
+
+def _some(values: Sequence[str]) -> str:
+    shown = ", ".join(values[:_LISTED])
+    more = len(values) - _LISTED
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+async def _index_left(conn: AsyncConnection, first: int, last: int) -> list[str]:
+    """What the search-index rows of records deleted in first..last say."""
+    terms = audit_record_terms.c
+    rows = (await conn.execute(
+        select(terms.record_seq, terms.field, terms.value, terms.received_at)
+        .where(terms.record_seq >= first, terms.record_seq <= last,
+               ~exists().where(audit_records.c.seq == terms.record_seq))
+        .order_by(terms.record_seq, terms.field, terms.value)
+    )).all()
+    by_record: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    received: dict[int, Any] = {}
+    for seq, field_, value, at in rows:
+        by_record[int(seq)][str(field_)].append(str(value))
+        received[int(seq)] = at
+    out = []
+    for seq, fields in by_record.items():
+        said = [f"received {_clock(received[seq])}"]
+        if fields.get("recipient"):
+            said.append(f"to {_some(fields['recipient'])}")
+        if fields.get("organisation"):
+            said.append(f"organisations {_some(fields['organisation'])}")
+        if fields.get("type"):
+            said.append(f"information types {_some(fields['type'])}")
+        if fields.get("reason"):
+            said.append(f"reasons {_some(fields['reason'])}")
+        out.append(f"the record at seq {seq} was deleted, but its search-index rows are still "
+                   f"there: {'; '.join(said)}")
+    return out
+
+
+async def _records_gone(conn: AsyncConnection, start_seq: int) -> list[tuple[str, int, int, int,
+                                                                             Any]]:
+    """Messages whose events are still there but whose record is not:
+    (record id, first and last event seq, how many, first event's time).
+    The console's and the purge's own events are filed under ids with a
+    dash, which no record has."""
+    e = audit_events.c
+    rows = (await conn.execute(
+        select(e.record_id, func.min(e.seq), func.max(e.seq), func.count(), func.min(e.at))
+        .where(e.seq > start_seq, ~exists().where(audit_records.c.id == e.record_id))
+        .group_by(e.record_id).order_by(func.min(e.seq))
+    )).all()
+    return [(str(i), int(a), int(b), int(n), at) for i, a, b, n, at in rows if "-" not in str(i)]
+
+
+def _vouched(point: Any, signed_ids: set[int]) -> str:
+    signed = "a signed checkpoint" if int(point["id"]) in signed_ids else "a checkpoint"
+    return f"{signed} (#{point['id']}, written {_clock(point['at'])})"
+
+
+async def _explain(conn: AsyncConnection, holes: Sequence[_Hole], report: VerifyReport,
+                   signed_ids: set[int], start_seq: int) -> None:
+    """Add to each deletion's problem the hours it covers and what other
+    rows still say of the messages it took."""
+    if not holes:
+        return
+    gone: dict[int, list[str]] = defaultdict(list)
+    inside = sorted((h for h in holes if not h.at_end and h.first <= h.last),
+                    key=lambda h: h.first)
+    for record_id, first, last, count, at in await _records_gone(conn, start_seq):
+        # A record comes before its events: the deletion just before them.
+        earlier = [h for h in inside if h.first < first]
+        if not earlier:
+            continue
+        where = f"seq {first}" if first == last else f"seq {first}-{last}"
+        purged = (f" (or, had it been received before the purge cut at seq {start_seq}, "
+                  "by the purge)" if start_seq else "")
+        gone[earlier[-1].index].append(
+            f"message {record_id}: its record is not in the trail any more, but {count} of "
+            f"its event(s) are ({where}, the first at {_clock(at)}): its record was deleted, "
+            f"here or in an earlier stretch{purged}")
+    for hole in holes:
+        lines: list[str] = []
+        before = await _near(conn, min(hole.first, hole.last + 1), True, start_seq)
+        if hole.at_end:
+            # (One record left behind at the end: its index rows, below,
+            # say when it was written.)
+            if hole.index_rows is None:
+                rows = (f"row seq {hole.first}" if hole.first == hole.last
+                        else f"{hole.last - hole.first + 1} rows (seq {hole.first}-{hole.last})")
+                lines.append(f"at least {rows} cut off the end of the trail, written after "
+                             + (before.said() if before is not None else "the chain's start")
+                             + ", the last row left")
+        else:
+            after = await _near(conn, max(hole.last, hole.first - 1), False, start_seq)
+            count = hole.last - hole.first + 1
+            what = (f"{count} row(s) deleted, written" if count > 0
+                    else "rows deleted and the rest renumbered, written")
+            since = (before.said() if before is not None
+                     else f"the purge cut at seq {start_seq}" if start_seq
+                     else "the chain's start")
+            until = after.said() if after is not None else "the chain's end"
+            lines.append(f"{what} between {since} and {until}")
+        for point in hole.checkpoints:
+            lines.append(f"{_vouched(point, signed_ids)} vouched for the rows up to seq "
+                         f"{point['seq']}: they were there when it was written"
+                         if hole.at_end else
+                         f"{_vouched(point, signed_ids)} vouched for the row at seq "
+                         f"{point['seq']}: it was there when the checkpoint was written")
+        named = hole.index_rows or ((hole.first, hole.last) if not hole.at_end else None)
+        if named is not None and named[0] <= named[1]:
+            lines.extend(await _index_left(conn, *named))
+        lines.extend(gone.get(hole.index, []))
+        report.details[hole.index].extend(lines)
+
+
+async def _note_unvouched(conn: AsyncConnection, report: VerifyReport, vouching: Sequence[Any],
+                          signed: bool, anchored: int, start_seq: int, head: int) -> None:
+    """Say which rows at the end of the chain nothing vouches for.
+
+    Rows cut off the end together with the checkpoints after them leave a
+    chain that verifies (the README says so): only a checkpoint still
+    there, or an anchor kept elsewhere, vouches that the rows up to it were
+    there.  "No deletions found" must not be read as covering the rows
+    after the last of those."""
+    points = [c for c in vouching if int(c["seq"]) <= head]
+    last = max(points, key=lambda c: int(c["seq"])) if points else None
+    covered = max(int(last["seq"]) if last is not None else 0, anchored)
+    if head <= max(covered, start_seq):
+        return
+    count = 0
+    for table in (audit_records, audit_events):
+        count += int((await conn.execute(
+            select(func.count()).select_from(table).where(table.c.seq > covered,
+                                                          table.c.seq <= head)
+        )).scalar_one())
+    first = await _near(conn, covered, False, start_seq)
+    final = await _near(conn, head + 1, True, start_seq)
+    span = (f"seq {covered + 1}-{head}" if head > covered + 1 else f"seq {head}")
+    if first is not None and final is not None:
+        span += f", written {_clock(first.at)} to {_clock(final.at)}"
+    if anchored and anchored == covered:
+        after = f"after the anchor given at seq {anchored}"
+    elif last is not None:
+        kind = "signed checkpoint" if signed else "checkpoint (unsigned: no audit key)"
+        after = f"after the {kind} at seq {last['seq']}, written {_clock(last['at'])}"
+    else:
+        after = "no checkpoint or anchor vouches for any row of the trail"
+    rows = "the last row" if count == 1 else f"the last {count} rows"
+    report.notes.append(
+        f"{rows} ({span}; {after}) are vouched for by no checkpoint or anchor: rows cut off "
+        "the end of the trail together with the checkpoints after them would not show. "
+        "Give an anchor (SEQ:HASH) kept outside the database, taken later, to check them: "
+        "`gateway audit verify --anchor SEQ:HASH`, or the Integrity page's anchors box (the "
+        "gateway's `audit_anchor` log lines and `gateway audit checkpoint` give them)."
+    )
+
+
+async def damaged_records(engine: AsyncEngine, since: datetime | None, until: datetime | None,
+                          batch: int = 2000) -> int:
+    """How many records received in [since, until) `search`, `show` and
+    `export` can only show in part: stored text that is not what the
+    gateway wrote (gateway.audit.query reads them so).  `report` counts in
+    SQL and would otherwise give the same figures from an altered trail
+    with no hint; this reads each record of the period once, in keyset
+    pages (memory stays flat), as `export` does."""
+    when = audit_records.c.received_at
+    period = [*([when >= utc(since)] if since is not None else []),
+              *([when < utc(until)] if until is not None else [])]
+    damaged, after = 0, -1
+    while True:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(
+                select(*_record_columns()).where(audit_records.c.seq > after, *period)
+                .order_by(audit_records.c.seq).limit(batch)
+            )).all()
+            if not rows:
+                return damaged
+            damaged += sum(1 for d in await _with_events(conn, rows) if d.get("damaged"))
+        after = int(rows[-1][0])

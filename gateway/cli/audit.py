@@ -12,8 +12,13 @@ event both required and excluded).
 Every reader gives the same account of a record: its events with their
 detail (who confirmed, where a password went, the approver's note), who
 authorised it (`authorised_by`: the approver once approved, no one once
-refused; `authorised_by_stated` what the message said) and what the
-approver decided (`outcome`, `decided_by`: gateway.audit.query.decision).
+refused nor while a held message awaits its approver; `authorised_by_stated`
+what the message said) and what the approver decided (`outcome`,
+`decided_by`: gateway.audit.query.decision).
+
+Exit 2 too for an option given twice: only `--event` (and `verify
+--anchor`) may be repeated; any other filter repeated was the last one
+only, silently.
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ from gateway.audit import (
     verify,
     visible,
 )
-from gateway.audit.verify import DEFAULT_WORKERS, Anchor, parse_anchor
+from gateway.audit.query import SOME_NEVER, awaiting_approval, recipient_outcomes
+from gateway.audit.verify import DEFAULT_WORKERS, Anchor, damaged_records, parse_anchor
 from gateway.cli.common import (
     add_config,
     at_least_one,
@@ -69,6 +75,8 @@ RECORD_KEYS = ("id", "message_id", "received_at", "sender", "recipients", "subje
                "consent", "authorised_by", "information_types", "marking", "verdict", "reasons",
                "method", "attachments", "events")
 VERDICTS = ("deliver", "protect", "reject", "hold")
+# `--receipts`: messages the gateway asked receipts for, or not (the console's too).
+RECEIPTS = {"requested": True, "not_requested": False}
 # Beside the DESIGN.md keys, in JSON output and at the end of each CSV row.
 DECISION_KEYS = ("authorised_by_stated", "outcome", "decided_by")
 # verify's helpers plus its own connection must fit the engine's pool (10 + 10).
@@ -77,7 +85,11 @@ CSV_COLUMNS = ("id", "message_id", "received_at", "sender", "recipient_addresses
                "recipient_names", "recipient_job_titles", "recipient_departments",
                "recipient_organisations", "recipient_telephones", "subject", "purpose", "consent",
                "authorised_by", "information_types", "marking", "verdict", "reasons", "method",
-               "attachments", "events", *DECISION_KEYS, "event_details")
+               "attachments", "events", *DECISION_KEYS, "event_details",
+               # Added last (columns are never reordered): per recipient, in
+               # the order of recipient_addresses (gateway.audit.query.
+               # recipient_outcomes).
+               "recipient_outcomes")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,25 +99,41 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     search = actions.add_parser("search", help="records matching every filter, newest first")
     add_config(search)
     _add_period(search)
-    search.add_argument("--sender", help="sender address (case-insensitive; * wildcard)")
-    search.add_argument("--recipient", help="recipient address (case-insensitive; * wildcard, "
-                        "e.g. '*@nhs.net')")
-    search.add_argument("--organisation", help="recipient organisation (case-insensitive)")
-    search.add_argument("--type", dest="information_type", metavar="TYPE",
+    # Every filter but --event is given once: repeated, argparse kept the
+    # last silently, and a count missing the others could go to the ICO.
+    search.add_argument("--sender", action=_Once,
+                        help="sender address (case-insensitive; * wildcard)")
+    search.add_argument("--recipient", action=_Once,
+                        help="recipient address (case-insensitive; * wildcard, e.g. '*@nhs.net')")
+    search.add_argument("--organisation", action=_Once,
+                        help="recipient organisation as the allow-list names it "
+                        "(case-insensitive; * wildcard, e.g. '*Constabulary*' for every "
+                        "organisation whose name contains it)")
+    search.add_argument("--type", dest="information_type", metavar="TYPE", action=_Once,
                         type=known_value("type", InformationType),
                         help="information type, e.g. uk_nhs_number (* wildcard)")
-    search.add_argument("--marking", help="protective marking, e.g. OFFICIAL-SENSITIVE")
-    search.add_argument("--verdict", choices=VERDICTS,
+    search.add_argument("--marking", action=_Once,
+                        help="protective marking, e.g. OFFICIAL-SENSITIVE")
+    search.add_argument("--verdict", choices=VERDICTS, action=_Once,
                         help="reject also finds held messages the approver refused")
-    search.add_argument("--reason", type=known_value("reason", ReasonCode),
+    search.add_argument("--reason", type=known_value("reason", ReasonCode), action=_Once,
                         help="reason code, e.g. unencrypted_attachment (* wildcard)")
-    search.add_argument("--purpose", help="text the stated purpose contains")
+    search.add_argument("--purpose", action=_Once, help="text the stated purpose contains")
+    search.add_argument("--receipts", choices=list(RECEIPTS), action=_Once,
+                        help="messages the gateway asked delivery/read receipts for, or not")
     search.add_argument("--event", action="append", default=[], type=_event_filter,
-                        metavar="has:TYPE|never:TYPE",
-                        help="records with (has:) or without (never:) an event, e.g. "
-                        "never:delivery_confirmed; repeatable")
-    search.add_argument("--limit", type=at_least_one, default=100, help="at most this many (default 100)")
-    search.add_argument("--format", choices=["table", "json", "csv"], default="table")
+                        metavar=f"has:TYPE|never:TYPE|{SOME_NEVER}:TYPE",
+                        help="records with (has:) or without (never:) an event: with "
+                        "--recipient, that recipient's; without, any recipient's, so "
+                        "never:delivery_confirmed is mail no recipient confirmed (a read "
+                        f"receipt is not a delivery confirmation). {SOME_NEVER}:TYPE: "
+                        "mail relayed to some recipient who had no such event, e.g. "
+                        f"{SOME_NEVER}:delivery_confirmed (never sent mail is not). "
+                        "Repeatable")
+    search.add_argument("--limit", type=at_least_one, default=100, action=_Once,
+                        help="at most this many (default 100)")
+    search.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                        action=_Once)
     search.set_defaults(handler=_search)
 
     show = actions.add_parser("show", help="one record with its timeline")
@@ -139,8 +167,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                                 "sender")
     add_config(report)
     _add_period(report)
-    report.add_argument("--top", type=at_least_one, default=20, help="rows per table (default 20)")
-    report.add_argument("--format", choices=["table", "json"], default="table")
+    report.add_argument("--verdict", choices=VERDICTS, action=_Once,
+                        help="only the records of this verdict (reject also counts held "
+                        "messages the approver refused)")
+    report.add_argument("--top", type=at_least_one, default=20, action=_Once,
+                        help="rows per table (default 20)")
+    report.add_argument("--format", choices=["table", "json"], default="table", action=_Once)
     report.set_defaults(handler=_report)
 
     remove = actions.add_parser(
@@ -254,10 +286,23 @@ def _anchor(value: str) -> Anchor:
 
 
 def _add_period(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", type=_since, metavar="WHEN",
+    parser.add_argument("--since", type=_since, metavar="WHEN", action=_Once,
                         help="from this date/time (inclusive), or an age such as 90d")
-    parser.add_argument("--until", type=_until, metavar="WHEN",
+    parser.add_argument("--until", type=_until, metavar="WHEN", action=_Once,
                         help="before this date/time; a bare date includes that day")
+
+
+class _Once(argparse.Action):
+    """An option given at most once: a second is an error (exit 2) naming it."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        seen: set[str] = namespace.__dict__.setdefault("_given_once", set())
+        if self.dest in seen:
+            parser.error(f"{option_string or self.dest} given twice: give it once "
+                         "(every filter must hold; run one search per value)")
+        seen.add(self.dest)
+        setattr(namespace, self.dest, values)
 
 
 # -- plumbing -----------------------------------------------------------------------
@@ -350,6 +395,7 @@ def _csv_cells(document: dict[str, Any]) -> list[str]:
         *(document.get(key) or "" for key in DECISION_KEYS),
         # One cell, so that a record stays one row: the events as JSON.
         json.dumps(public(document)["events"], ensure_ascii=False, sort_keys=True),
+        "; ".join(recipient_outcomes(document)),
     ]
 
 
@@ -367,7 +413,8 @@ def _contradiction(args: argparse.Namespace) -> str | None:
         return (f"--since ({args.since.isoformat()}) is not before --until "
                 f"({args.until.isoformat()}): the period is empty")
     wanted = {e.type for e in getattr(args, "event", []) if e.present}
-    excluded = {e.type for e in getattr(args, "event", []) if not e.present}
+    # some-never:X holds beside has:X (one recipient confirmed, another not).
+    excluded = {e.type for e in getattr(args, "event", []) if not e.present and not e.each}
     both = sorted(wanted & excluded)
     if both:
         return f"--event has:{both[0]} and --event never:{both[0]} cannot both hold"
@@ -390,17 +437,21 @@ def _search(args: argparse.Namespace) -> int:
         organisation=args.organisation, information_type=args.information_type,
         marking=args.marking, verdict=args.verdict, reason=args.reason, purpose=args.purpose,
         events=tuple(args.event),
+        receipts_requested=RECEIPTS[args.receipts] if args.receipts else None,
     )
     limit = max(0, args.limit)
 
-    async def work(engine: AsyncEngine) -> tuple[list[dict[str, Any]], int]:
+    async def work(engine: AsyncEngine) -> tuple[list[dict[str, Any]], int, str | None]:
         query = AuditQuery(engine)
         found = await query.search(query_filter, limit)
         # Counted only when the limit may have cut the answer short.
         matching = await query.count_matching(query_filter) if len(found) >= limit else len(found)
-        return found, matching
+        hint = None
+        if not found and args.organisation:
+            hint = await organisation_hint(query, args.organisation)
+        return found, matching, hint
 
-    documents, matching = _with_engine(settings, work)
+    documents, matching, hint = _with_engine(settings, work)
     if args.format == "json":
         for document in documents:
             print(json.dumps(public(document), ensure_ascii=False))
@@ -416,30 +467,81 @@ def _search(args: argparse.Namespace) -> int:
         print(f"showing {len(documents)} of {matching} matching record(s): "
               f"{matching - len(documents)} more (--limit {matching} to see them all)",
               file=sys.stderr)
+    if hint is not None:
+        print(hint, file=sys.stderr)
     warn_damaged(sum(1 for d in documents if d.get("damaged")))
     return 0
 
 
+async def organisation_hint(query: AuditQuery, organisation: str) -> str | None:
+    """Why a search by `organisation` found nothing, when no record names it:
+    the trail's organisations that contain the text, as the allow-list spells
+    them (an auditor types "Constabulary", the list says "Example
+    Constabulary"), else those it holds.  None when some record does name
+    it (the other filters excluded them).  "0 record(s)" alone read as
+    "nothing was sent to them"."""
+    if await query.organisation_named(organisation):
+        return None
+    names, contained = await query.organisations_containing(organisation)
+    asked = organisation.strip()
+    if contained:
+        pattern = "*" + "*".join(p for p in asked.split("*") if p) + "*"
+        quoted = ", ".join(f'"{visible(n)}"' for n in names)
+        return (f'no record names organisation "{visible(asked)}"; did you mean: {quoted} '
+                f"(--organisation '{visible(pattern)}')")
+    if not names:
+        return f'no record names organisation "{visible(asked)}" (no record names any)'
+    return (f'no record names organisation "{visible(asked)}", nor one containing it; the '
+            f"organisations records name include: {', '.join(visible(n) for n in names)}")
+
+
+# The table's cells of a column are at most this wide; REASONS is never cut
+# (why a message was refused must show in its row, whatever its length).
+_CELL = 40
+_ELLIPSIS = "…"
+
+
+def _cut(text: str, width: int = _CELL) -> str:
+    """`text`, ending in "…" when it had to be cut to fit."""
+    return text if len(text) <= width else text[:width - 1] + _ELLIPSIS
+
+
+def _fit_list(items: list[str], width: int = _CELL) -> str:
+    """As many whole items as fit, then "+N" for those left out: an address
+    or a type is never shown cut without saying so."""
+    if not items:
+        return "-"
+    shown = ", ".join(items)
+    if len(shown) <= width:
+        return shown
+    for keep in range(len(items) - 1, 0, -1):
+        text = f"{', '.join(items[:keep])} +{len(items) - keep}"
+        if len(text) <= width:
+            return text
+    more = f" +{len(items) - 1}" if len(items) > 1 else ""
+    return _cut(items[0], width - len(more)) + more
+
+
 def _print_table(documents: list[dict[str, Any]]) -> None:
-    rows = [("RECEIVED (UTC)", "ID", "VERDICT", "SENDER", "RECIPIENTS", "TYPES", "REASONS",
-             "LAST EVENT")]
+    header = ["RECEIVED (UTC)", "ID", "VERDICT", "SENDER", "RECIPIENTS", "TYPES", "REASONS",
+              "LAST EVENT"]
+    rows = [header]
     for d in documents:
         events = d.get("events") or []
-        rows.append((
+        rows.append([
             # A held message's verdict stays `hold`; what the approver made
             # of it is beside it, "hold (refused)", as `--verdict reject` finds it.
-            _short_time(d.get("received_at")), d.get("id") or "",
-            (d.get("verdict") or "") + (f" ({d['outcome']})" if d.get("outcome") else ""),
-            d.get("sender") or "",
-            ", ".join(r.get("address", "") for r in d.get("recipients") or []),
-            ", ".join(d.get("information_types") or []) or "-",
-            ", ".join(r.get("code", "") for r in d.get("reasons") or []) or "-",
-            events[-1]["type"] if events else "-",
-        ))
-    shown = [[visible(str(c)) for c in row] for row in rows]
-    widths = [min(40, max(len(r[i]) for r in shown)) for i in range(len(shown[0]) - 1)]
-    for row in shown:
-        cells = [c[:w].ljust(w) for c, w in zip(row, widths, strict=False)]
+            _short_time(d.get("received_at")), visible(d.get("id") or ""),
+            visible((d.get("verdict") or "") + (f" ({d['outcome']})" if d.get("outcome") else "")),
+            _cut(visible(d.get("sender") or "")),
+            _fit_list([visible(r.get("address", "")) for r in d.get("recipients") or []]),
+            _fit_list([visible(t) for t in d.get("information_types") or []]),
+            ", ".join(visible(r.get("code", "")) for r in d.get("reasons") or []) or "-",
+            visible(events[-1]["type"]) if events else "-",
+        ])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)]
         print("  ".join([*cells, row[-1]]).rstrip())
     print(f"{len(documents)} record(s)")
 
@@ -470,6 +572,9 @@ def authorised_text(d: dict[str, Any]) -> str | None:
     if outcome == "refused":
         said = f"; the message said {stated}" if stated else ""
         return f"no one (refused by {d.get('decided_by')}{said})"
+    if awaiting_approval(d):
+        said = f" (the message said {stated})" if stated else ""
+        return f"no one yet: awaiting approval{said}"
     if outcome != "approved" and not any(
             e.get("type") == EventType.APPROVED.value for e in d.get("events") or []):
         return named
@@ -478,13 +583,17 @@ def authorised_text(d: dict[str, Any]) -> str | None:
 
 
 def method_text(d: dict[str, Any]) -> str | None:
-    """How it was shared, as recorded; a held message the approver refused
-    was not shared at all.  Its record, written when it was held, keeps the
-    method it would have gone by: said as that, never as what happened."""
+    """How it was shared, as recorded; a held message the approver refused,
+    or nobody has decided yet, was not shared at all.  Its record, written
+    when it was held, keeps the method it would go by: said as that, never
+    as what happened."""
     method = d.get("method")
     if d.get("outcome") == "refused":
         would = f" (it would have gone: {method})" if method else ""
         return f"not sent: refused by {d.get('decided_by')}{would}"
+    if awaiting_approval(d):
+        would = f" (it would go: {method})" if method else ""
+        return f"not sent yet: held for authorisation{would}"
     return method if isinstance(method, str) else None
 
 
@@ -545,14 +654,20 @@ def _verify(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if report.ok:
-        print("audit trail verified: no edits, deletions or insertions found")
-        print(report.summary())
-        return 0
-    print("audit trail FAILED verification:")
-    for problem in report.problems:
-        print(f"  {problem}")
+        # Exit 0 either way (only an anchor can show a cut-off end), but the
+        # sentence an auditor quotes must not cover rows nothing vouches for.
+        print("audit trail verified: no edits, deletions or insertions found"
+              + (" (but see the note below)" if report.notes else ""))
+    else:
+        print("audit trail FAILED verification:")
+        for problem, details in report.explained:
+            print(f"  {problem}")
+            for detail in details:
+                print(f"      {detail}")
+    for note in report.notes:
+        print(f"note: {note}")
     print(report.summary())
-    return 1
+    return 0 if report.ok else 1
 
 
 def _checkpoint(args: argparse.Namespace) -> int:
@@ -628,7 +743,13 @@ class Progress:
 
 def _export(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
-    output = _ExportFile(Path(args.output)) if args.output else None
+    # A CSV file is opened in a spreadsheet, and Excel reads one without a
+    # byte-order mark in the machine's ANSI code page ("cafÃ©"): the file
+    # starts with one.  stdout gets none: what reads a pipe is a program
+    # (csv readers, grep), for which the mark is a stray character in the
+    # first column's name.
+    output = _ExportFile(Path(args.output), byte_order_mark=args.format == "csv") \
+        if args.output else None
     if output is not None:
         try:
             output.open()
@@ -687,8 +808,9 @@ class _ExportFile:
     whole one, and keeps the FILE it would have replaced.  A failure to
     write is the command's error (exit 1), not the database's."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, byte_order_mark: bool = False) -> None:
         self.path = path
+        self._encoding = "utf-8-sig" if byte_order_mark else "utf-8"
         self._partial: Path | None = None
         self._file: TextIO | None = None
 
@@ -699,7 +821,7 @@ class _ExportFile:
         except OSError as exc:
             raise self._failed(exc) from None
         self._partial = Path(name)
-        self._file = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        self._file = os.fdopen(fd, "w", encoding=self._encoding, newline="")
 
     def write(self, text: str, /) -> int:
         assert self._file is not None
@@ -738,7 +860,9 @@ class _ExportFile:
 
 _REPORT_TABLES = (("by_verdict", "Verdict"),
                   ("held_outcome", "Held messages: the approver's decision"),
-                  ("by_reason", "Reason"),
+                  # Found in the messages, whatever became of them: most are
+                  # ones the gateway protected or held, not refused ones.
+                  ("by_reason", "Reasons found (including those the gateway fixed)"),
                   ("by_information_type", "Information type"),
                   ("by_organisation", "Recipient organisation"), ("by_sender", "Sender"),
                   ("by_event", "Records with event"))
@@ -749,12 +873,16 @@ def _report(args: argparse.Namespace) -> int:
         return 2
     settings = settings_or_exit(args)
     report: dict[str, Any] = _with_engine(
-        settings, lambda engine: AuditQuery(engine).report(args.since, args.until)
+        settings, lambda engine: AuditQuery(engine).report(args.since, args.until, args.verdict)
     )
     if args.format == "json":
         print(json.dumps(report, ensure_ascii=False, indent=2))
-        return 0
-    print(format_report(report, args.top))
+    else:
+        print(format_report(report, args.top))
+    # The figures are counted in SQL, which reads an altered record like any
+    # other: say so as `search` does (on stderr: stdout stays the report).
+    warn_damaged(_with_engine(
+        settings, lambda engine: damaged_records(engine, args.since, args.until)))
     return 0
 
 
@@ -764,7 +892,8 @@ _NOT_ON_ALLOW_LIST = "(not on the allow-list)"
 def format_report(report: dict[str, Any], top: int = 20) -> str:
     out = io.StringIO()
     period = f"{report['since'] or 'the beginning'} to {report['until'] or 'now'}"
-    out.write(f"Audit report: {period}\nRecords: {report['records']}\n")
+    scope = f", verdict {report['verdict']}" if report.get("verdict") else ""
+    out.write(f"Audit report: {period}{scope}\nRecords: {report['records']}\n")
     for key, title in _REPORT_TABLES:
         counts: dict[str, int] = report.get(key) or {}
         # Records of no organisation, after the top ones: the table then

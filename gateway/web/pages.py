@@ -25,14 +25,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from gateway.audit import EventFilter, EventType, SearchFilter
+from gateway.audit.query import SOME_NEVER, recipient_outcomes
 from gateway.audit.verify import parse_anchor
 from gateway.cli.audit import (
     CSV_COLUMNS,
+    RECEIPTS,
     VERDICTS,
     authorised_text,
     csv_row,
     known_value,
     method_text,
+    organisation_hint,
     parse_when,
     public,
 )
@@ -74,8 +77,6 @@ STAGES = (
 )
 FILTER_FIELDS = ("since", "until", "sender", "recipient", "organisation", "type", "marking",
                  "verdict", "reason", "purpose", "receipts")
-# The console's `receipts` filter: messages the gateway asked receipts for, or not.
-RECEIPTS = {"requested": True, "not_requested": False}
 # Checked as `gateway audit search --type/--reason` checks them (any case, `*`
 # wildcards): an unknown one found nothing and said "No record matches".
 _KNOWN_VALUES = {"type": known_value("type", InformationType),
@@ -218,9 +219,18 @@ async def audit_search(request: Request) -> Response:
     search, values, errors = parse_search(request.query_params)
     cursor = Cursor.decode(request.query_params.get("after", ""))
     page = None
+    hint = hint_query = None
     started = time.perf_counter()
     if not errors:
         page = await search_page(console.query, search, cursor, PAGE_SIZE)
+        if not page.documents and cursor is None and search.organisation:
+            # "No record matches" alone reads as "nothing was sent to them"
+            # when the organisation was typed otherwise than the allow-list
+            # spells it: `gateway audit search`'s hint, and its search.
+            hint = await organisation_hint(console.query, search.organisation)
+            if hint is not None and "did you mean" in hint:
+                wildcard = "*" + "*".join(p for p in search.organisation.split("*") if p) + "*"
+                hint_query = _query_string({**values, "organisation": wildcard})
     elapsed = time.perf_counter() - started
     return render(request, "audit_search.html", {
         "values": values, "errors": errors, "page": page, "elapsed_ms": elapsed * 1000,
@@ -230,7 +240,8 @@ async def audit_search(request: Request) -> Response:
         if page is not None and page.next is not None else None,
         "verdicts": VERDICTS, "types": [t.value for t in InformationType],
         "reasons": [r.value for r in ReasonCode], "event_types": [t.value for t in EventType],
-        "receipt_choices": list(RECEIPTS),
+        "receipt_choices": list(RECEIPTS), "event_kinds": ("has", "never", SOME_NEVER),
+        "organisation_hint": hint, "organisation_hint_query": hint_query,
     }, status=400 if errors else 200)
 
 
@@ -239,7 +250,9 @@ def _csv_lines(rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
-        yield buffer.getvalue()
+        # A download is opened in a spreadsheet: the byte-order mark makes
+        # Excel read it as UTF-8, as `audit export --output` writes a file.
+        yield "\ufeff" + buffer.getvalue()
         async for document in rows:
             buffer.seek(0)
             buffer.truncate()
@@ -305,6 +318,9 @@ async def audit_record(request: Request) -> Response:
         # the message itself said, in the words of `gateway audit show`.
         "authorised_by": authorised_text(record),
         "method": method_text(record),
+        # What became of it for each recipient (the CSV's recipient_outcomes).
+        "recipients": list(zip(record.get("recipients") or [], recipient_outcomes(record),
+                               strict=True)),
     })
 
 

@@ -122,7 +122,7 @@ def test_download_csv_and_json_are_audited(console: Console) -> None:
         client.__exit__(None, None, None)
     assert as_csv.status_code == 200
     assert "attachment" in as_csv.headers["content-disposition"]
-    rows = list(csv.reader(io.StringIO(as_csv.text)))
+    rows = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
     assert rows[0][0] == "id" and len(rows) == 131
     lines = [json.loads(line) for line in as_json.text.splitlines()]
     assert [d["id"] for d in lines] == ["REC-REJECTED"]
@@ -163,7 +163,7 @@ def test_a_downloaded_csv_cell_never_starts_a_formula(console: Console) -> None:
         as_json = client.get("/audit/download?format=json&sender=dana@council.example")
     finally:
         client.__exit__(None, None, None)
-    (row,) = csv.DictReader(io.StringIO(as_csv.text))
+    (row,) = csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig")))
     assert row["id"] == "REC-FORMULA"
     assert row["purpose"] == "'" + rec.purpose
     assert row["recipient_telephones"] == "'+44 1632 960003"

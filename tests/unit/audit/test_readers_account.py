@@ -109,7 +109,7 @@ def test_a_held_message_the_approver_refused_was_authorised_by_no_one(decided, c
     assert {k: found["rd-refused"][k] for k in expected} == expected
     assert found["rd-approved"]["authorised_by"] == APPROVER
     assert found["rd-approved"]["outcome"] == "approved"
-    assert found["rd-waiting"]["authorised_by"] == STATED
+    assert found["rd-waiting"]["authorised_by"] is None  # no approver yet: no one
     assert found["rd-waiting"]["outcome"] is None
     assert found["rd-on-arrival"]["outcome"] is None  # refused by the rules, not a person
 
@@ -271,5 +271,5 @@ def test_the_view_says_a_refused_held_message_was_authorised_by_no_one(decided, 
     rows = asyncio.run(_view(db_url))
     assert rows["rd-refused"] == (None, STATED, "refused", APPROVER)
     assert rows["rd-approved"] == (APPROVER, STATED, "approved", APPROVER)
-    assert rows["rd-waiting"] == (STATED, STATED, None, None)
+    assert rows["rd-waiting"] == (None, STATED, None, None)
     assert rows["rd-on-arrival"][2:] == (None, None)  # refused by the rules, not a person
