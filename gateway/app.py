@@ -21,7 +21,7 @@ import socket
 import ssl
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -58,6 +58,7 @@ from gateway.model import (
 )
 from gateway.operate.memory import tune_gc
 from gateway.operate.metrics import HealthServer, Metrics
+from gateway.operate.readiness import UpstreamCheck
 from gateway.passwords import PasswordStore, PasswordVault, hold_op
 from gateway.pipeline import Ahead, Decision, Pipeline, received_header
 from gateway.policy import match_recipients
@@ -67,11 +68,18 @@ from gateway.queue import NewMessage, QueueState, QueueStore, Writer
 from gateway.queue.store import Operation, new_queue_id
 from gateway.receipts.desk import ReceiptDesk
 from gateway.receipts.keys import receipt_addressing
+from gateway.receipts.parse import parse_receipt
 from gateway.receipts.request import MDN_HEADER, take_header
 from gateway.receipts.tokens import ReceiptAddressing
 from gateway.receive import replies
 from gateway.receive.data import SPOOL_THRESHOLD, MessageContent, SpooledBody, received_count
-from gateway.receive.server import ClientConnections, GatewaySMTP, ListenerConfig, start_listener
+from gateway.receive.server import (
+    ClientConnections,
+    GatewaySMTP,
+    ListenerConfig,
+    sender_pattern,
+    start_listener,
+)
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -161,6 +169,8 @@ class Gateway:
         self._forgetting: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._health = HealthServer(self.metrics, self.readiness, self.refresh_gauges)
+        self._upstream_check = UpstreamCheck(settings.upstream, settings.server.hostname,
+                                             settings.config_dir)
         self._shutting_down = False
         # The SMTP sessions open now: told 421 when the gateway stops.
         self._sessions: weakref.WeakSet[GatewaySMTP] = weakref.WeakSet()
@@ -187,6 +197,9 @@ class Gateway:
             max_recipients=server.max_recipients,
             max_auth_failures=server.max_auth_failures,
             max_connections_per_client=server.max_connections_per_client,
+            postmaster=server.postmaster_address,
+            senders={user.name: pattern for user in self.settings.users
+                     if (pattern := sender_pattern(user.senders)) is not None},
             idle_timeout=server.idle_timeout.total_seconds(),
             data_timeout=server.data_timeout.total_seconds(),
             inspect_timeout=server.inspect_timeout.total_seconds(),
@@ -342,13 +355,9 @@ class Gateway:
             async with self.engine.connect() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), 5)
             checks["database"] = True
-        upstream = self.settings.upstream
-        with contextlib.suppress(Exception):
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(upstream.host, upstream.port), 5
-            )
-            writer.close()
-            checks["upstream"] = True
+        # As far as a delivery goes: with a verified-TLS route, the
+        # handshake and the certificate (gateway.operate.readiness).
+        checks["upstream"] = await self._upstream_check()
         if self.vault is None:
             checks["passwords"] = "no key"
         return checks
@@ -459,13 +468,14 @@ class Gateway:
             entries=match_recipients(envelope, self.pipeline.recipients.current()), method="",
         )
         events = [
-            AuditEvent(EventType.RECEIVED, received_at, {"size": size}),
+            AuditEvent(EventType.RECEIVED, received_at, _arrival(envelope, size)),
             AuditEvent(EventType.REJECTED, datetime.now(UTC), {"reasons": [reason.value]}),
         ]
         await self.writer.submit(self.audit.record_op(record, events))
         self.metrics.rejected.labels(reason.value).inc()
         self.metrics.refused.labels("arrival").inc()
-        log.info("message_rejected", audit_id=audit_id, reasons=[reason.value])
+        log.info("message_rejected", audit_id=audit_id, reasons=[reason.value],
+                 **_sent_by(envelope))
 
     def _read_ahead(self, content: bytes) -> _ReadAhead | None:
         """The pipeline's first steps on a large message kept in memory, run
@@ -500,7 +510,10 @@ class Gateway:
         # Mail for the receipts domain is an inbound receipt: never relayed.
         route = self.desk.route(envelope)
         if route == "receipt":
-            return await self.desk.accept(envelope, content)
+            for_postmaster = self._for_postmaster(envelope, content)
+            if for_postmaster is None:
+                return await self.desk.accept(envelope, content)
+            envelope = for_postmaster
         if route == "mixed":
             # Refused, as any other message received, with its record first.
             await self.record_refusal(envelope, ReasonCode.RECEIPT_ADDRESS_MIXED, len(content))
@@ -519,7 +532,7 @@ class Gateway:
         decision = await self._decide(envelope, content, timeout, ahead)
         verdict = decision.verdict
         record = self._audit_record(queue_id, envelope, decision, received_at)
-        events = [AuditEvent(EventType.RECEIVED, received_at, {"size": len(content)})]
+        events = [AuditEvent(EventType.RECEIVED, received_at, _arrival(envelope, len(content)))]
 
         if verdict.action == Action.REJECT:
             events.append(AuditEvent(EventType.REJECTED, datetime.now(UTC),
@@ -537,7 +550,7 @@ class Gateway:
                 self.metrics.rejected.labels(reason.code.value).inc()
             self.metrics.refused.labels("policy").inc()
             log.info("message_rejected", audit_id=queue_id,
-                     reasons=[r.code.value for r in verdict.reasons])
+                     reasons=[r.code.value for r in verdict.reasons], **_sent_by(envelope))
             return replies.S550_POLICY.format(
                 summary=_one_line(smtp_summary(verdict, self.settings.policy.mode)))
 
@@ -604,7 +617,7 @@ class Gateway:
         )
         self.metrics.accepted.labels(verdict.action.value).inc()
         log.info("message_queued", queue_id=queue_id, verdict=verdict.action.value,
-                 recipients=len(envelope.rcpt_tos), size=size)
+                 recipients=len(envelope.rcpt_tos), size=size, **_sent_by(envelope))
         if queued.state == QueueState.ACTIVE:
             self.dispatcher.submit(queued)
         else:
@@ -613,6 +626,20 @@ class Gateway:
             self.dispatcher.wake()  # the sender's password email or notice was queued too
         template = replies.S250_HELD if held else replies.S250_QUEUED
         return template.format(queue_id=queue_id)
+
+    def _for_postmaster(self, envelope: Envelope, content: bytes) -> Envelope | None:
+        """Mail for postmaster@ the receipts domain that is no receipt: the
+        envelope that relays it to `[server] postmaster`, as any MX takes
+        postmaster for its domain (RFC 5321 4.5.1).  None for a receipt
+        (a report to postmaster@ is the receipt desk's, correlated as any
+        other) and for mail to the domain's other addresses."""
+        indexes = [i for i, r in enumerate(envelope.rcpt_tos)
+                   if r.rpartition("@")[0].lower() == "postmaster"]
+        if not indexes or parse_receipt(content) is not None:
+            return None
+        dsn = envelope.rcpt_dsn[indexes[0]: indexes[0] + 1]
+        return replace(envelope, rcpt_tos=(self.settings.server.postmaster_address,),
+                       rcpt_dsn=dsn)
 
     def _audit_record(
         self, queue_id: str, envelope: Envelope, decision: Decision, received_at: datetime
@@ -743,6 +770,26 @@ async def _listening(section: str, listen: str) -> AsyncIterator[None]:
         raise ConfigError(
             f"[{section}] listen = {listen!r}: cannot listen there ({exc.strerror or exc})"
         ) from None
+
+
+def _arrival(envelope: Envelope, size: int) -> dict[str, object]:
+    """The `received` event's detail: the size, the client's address and,
+    when it authenticated, the user it authenticated as.  A user may send as
+    any MAIL FROM (unless `[[users]] senders` says otherwise), so the record
+    of who sent keeps the account, not only the address it wrote."""
+    detail: dict[str, object] = {"size": size, "client": envelope.peer}
+    if envelope.auth_user is not None:
+        detail["auth_user"] = envelope.auth_user
+    return detail
+
+
+def _sent_by(envelope: Envelope) -> dict[str, str]:
+    """The client and the authenticated user for a log line, as Postfix's
+    `client=host[ip], sasl_username=...`: operational data, not the mail's."""
+    fields = {"client": envelope.peer}
+    if envelope.auth_user is not None:
+        fields["auth_user"] = envelope.auth_user
+    return fields
 
 
 def _together(ops: list[Operation]) -> Operation:

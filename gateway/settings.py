@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from gateway.errors import ConfigError
+from gateway.receive.addresses import address_problem
 
 DEFAULT_CONFIG = Path("config/gateway.toml")
 
@@ -155,6 +156,19 @@ class User(_Section):
 
     name: str = Field(min_length=1)
     password_hash: str = Field(pattern=r"^\$argon2(id|i|d)\$")
+    # The MAIL FROM addresses this user may send as, `*` for any text
+    # (`["*@council.example"]`); any other is refused 553 5.7.1 at MAIL, as
+    # Postfix's reject_sender_login_mismatch.  Empty: any address.
+    senders: list[str] = []
+
+    @field_validator("senders")
+    @classmethod
+    def _senders(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if pattern.count("@") != 1 or not pattern.isprintable() or " " in pattern:
+                raise ValueError(f"{pattern!r} is not an address pattern "
+                                 "(e.g. *@council.example or scanner@council.example)")
+        return value
 
 
 class ServerSettings(_Section):
@@ -194,6 +208,11 @@ class ServerSettings(_Section):
     # 451).  Each costs a few times its size in memory while it is handled
     # (about 100 MB for a 25 MB message on SQLite; docs/operations.md).
     large_message_concurrency: int = Field(default=1, ge=1, le=64)
+    # Where mail to the domainless `postmaster` (RFC 5321 4.5.1, taken from
+    # anyone) and to postmaster@ the receipts domain is relayed, through the
+    # upstream like any other mail.  Empty: postmaster@<hostname>, the
+    # address the gateway's own notices come from.
+    postmaster: str = ""
     # The event loop `gateway serve` runs on.  uvloop (libuv) does the same
     # socket work as asyncio's own loop for about a fifth less CPU per
     # message (bench/README.md); "asyncio" is the standard library's loop,
@@ -217,6 +236,17 @@ class ServerSettings(_Section):
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         return _check_networks(value)
+
+    @field_validator("postmaster")
+    @classmethod
+    def _postmaster(cls, value: str) -> str:
+        if value and address_problem(value) is not None:
+            raise ValueError(f"{value!r} is not an e-mail address ({address_problem(value)})")
+        return value
+
+    @property
+    def postmaster_address(self) -> str:
+        return self.postmaster or f"postmaster@{self.hostname}"
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerSettings:
@@ -735,6 +765,12 @@ def _check_together(settings: Settings, origins: _Origins) -> list[str]:
                 f"{origins.of(f'routes.{name}.tls')}: a secure route must use TLS "
                 "(starttls, starttls-verify or implicit)"
             )
+    postmaster_domain = settings.server.postmaster_address.rpartition("@")[2]
+    if postmaster_domain.lower().rstrip(".") == settings.receipts.domain.lower().rstrip("."):
+        # Relayed there, it would come back to the gateway as its MX, round
+        # and round until max_hops.
+        problems.append(f"{origins.of('server.postmaster')}: the postmaster address cannot "
+                        "be on the receipts domain")
     if settings.server.require_auth:
         # Nobody could send: every client refused at RCPT, trusted or not.
         if not settings.users:

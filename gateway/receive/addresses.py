@@ -4,6 +4,15 @@ Refuses what could make a relay route mail somewhere other than it appears:
 CR/LF/NUL, source routes (@a,@b:user@c), %-hack and !-paths, several @,
 quoted local parts hiding a second address, IP literals, empty parts.
 Returns the problem as a short text, or None when the address is fine.
+
+A quoted local part (RFC 5321 4.1.2 Quoted-string: `"john smith"@example.org`)
+is taken, as Postfix takes it, when what it quotes is printable text without
+the characters that route or separate addresses in some mail system
+(`@ % ! : , ; < > ( ) [ ]`), a quote or a backslash (so no quoted-pair can
+hide one either): `"a@b"@c`, which a careless next hop could route to b,
+stays refused.  `canonical` gives the form relayed on: the quotes dropped
+when they quote nothing that needs them (`"john.smith"@...`), RFC 5321
+4.1.2's "minimum quoting".
 """
 
 from __future__ import annotations
@@ -12,6 +21,37 @@ import re
 
 _DOMAIN_LABEL = re.compile(r"^(?!-)[A-Za-z0-9\-]{1,63}(?<!-)$")
 _ATEXT = re.compile(r"^[A-Za-z0-9!#$&'*+/=?^_`{|}~.\-\u0080-\U0010ffff]+$")
+# What a quoted local part may quote: atext without ! and %, the dot and the
+# space (see the module's text for what is left out, and why).
+_QUOTED_TEXT = re.compile(r"^[ A-Za-z0-9#$&'*+/=?^_`{|}~.\-\u0080-\U0010ffff]+$")
+
+
+def _dot_string(local: str) -> bool:
+    """An unquoted local part's form (RFC 5321 Dot-string)."""
+    return (bool(_ATEXT.match(local)) and not local.startswith(".")
+            and not local.endswith(".") and ".." not in local)
+
+
+def _quoted_problem(local: str) -> str | None:
+    inner = local[1:-1]
+    if len(local) < 3 or not local.endswith('"') or not _QUOTED_TEXT.match(inner):
+        return "malformed quoted local part"
+    if not inner.strip():
+        return "empty local part or domain"
+    return None
+
+
+def canonical(address: str) -> str:
+    """A valid address in the form relayed on: a quoted local part that
+    needs no quotes without them, so `"bob"@x` and `bob@x` are one mailbox
+    to the allow-list and to the duplicate check."""
+    if not address.startswith('"'):
+        return address
+    local, _, domain = address.rpartition("@")
+    inner = local[1:-1]
+    if _dot_string(inner):  # ! and % never get this far inside quotes
+        return f"{inner}@{domain}"
+    return address
 
 
 def address_problem(address: str, allow_utf8: bool = False) -> str | None:
@@ -27,12 +67,12 @@ def address_problem(address: str, allow_utf8: bool = False) -> str | None:
     if len(local) > 64 or len(domain) > 255:
         return "address too long"
     if local.startswith('"'):
-        return "quoted local parts are not accepted"
-    if "%" in local or "!" in local:
+        problem = _quoted_problem(local)
+        if problem:
+            return problem
+    elif "%" in local or "!" in local:
         return "%-routing and !-paths are not accepted"
-    if local.startswith(".") or local.endswith(".") or ".." in local:
-        return "malformed local part"
-    if not _ATEXT.match(local):
+    elif not _dot_string(local):
         return "malformed local part"
     if not allow_utf8 and not address.isascii():
         return "non-ASCII address without SMTPUTF8"

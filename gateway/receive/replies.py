@@ -82,6 +82,9 @@ S503_ALREADY_AUTHENTICATED: Final = "503 5.5.1 Error: already authenticated"
 S503_NEED_MAIL: Final = "503 5.5.1 Need MAIL command first"
 S503_NEED_RCPT: Final = "503 5.5.1 Need RCPT command first"
 S503_NESTED_MAIL: Final = "503 5.5.1 Nested MAIL command"
+# AUTH inside a transaction (RFC 4954 section 4: MUST be refused 503): the
+# MAIL FROM already given was never checked against the user's `senders`.
+S503_AUTH_IN_TRANSACTION: Final = "503 5.5.1 Error: MAIL transaction in progress"
 # `[server] require_auth`: a recipient outside the receipts domain from a
 # client that has not authenticated (RFC 4954).
 S530_AUTH_REQUIRED: Final = "530 5.7.0 Authentication required"
@@ -109,5 +112,8 @@ S550_RECEIPTS_MIXED: Final = (
 )
 S552_TOO_BIG: Final = "552 5.3.4 Message too big for system"
 S553_BAD_ADDRESS: Final = "553 5.1.3 Address not allowed: {why}"
+# An authenticated user's MAIL FROM outside its `[[users]] senders`
+# (Postfix's reject_sender_login_mismatch, same words).
+S553_SENDER_NOT_OWNED: Final = "553 5.7.1 Sender address rejected: not owned by user {user}"
 S554_TLS_ACTIVE: Final = "554 5.5.1 Error: TLS already active"
 S555_UNKNOWN_PARAMETER: Final = "555 5.5.4 Unsupported parameter {name}"

@@ -2,10 +2,12 @@
 
 Flow per connection: EHLO (SIZE, 8BITMIME, SMTPUTF8, PIPELINING,
 ENHANCEDSTATUSCODES, DSN, STARTTLS when configured, AUTH only after TLS) ->
-MAIL (address checked, DSN RET/ENVID kept; never refused for want of AUTH)
--> RCPT (address checked; relay permission: AUTH, a trusted network unless
-`require_auth`, or an open (receipts) domain for anyone; recipient limit,
-DSN NOTIFY/ORCPT kept) -> DATA (read in chunks up to the terminator, checked
+MAIL (address checked, DSN RET/ENVID kept; never refused for want of AUTH;
+an authenticated user kept to its `[[users]] senders`) -> RCPT (address
+checked; relay permission: AUTH, a trusted network unless `require_auth`,
+or an open (receipts) domain for anyone; the domainless `postmaster` taken
+from anyone and sent to `[server] postmaster`; recipient limit, DSN
+NOTIFY/ORCPT kept) -> DATA (read in chunks up to the terminator, checked
 and unstuffed as it streams, spooled to a temporary file when large; bare
 CR/LF or NUL refused; see `data`) -> the `Acceptor` given by the composition
 root decides and answers.  This module knows nothing about
@@ -13,6 +15,11 @@ detection or policy: the acceptor returns the reply line.  Content refused
 here after DATA (bare line endings, too big) is told to the composition
 root's `RefusalRecorder` before the 550 or 552 goes out (every message
 received gets its audit record there); when it cannot record it, 451.
+
+Paths are taken as Postfix takes them by default: a quoted local part
+(`"john smith"@example.org`, judged by `addresses`) and, without angle
+brackets, `MAIL FROM:user@domain` (strict_rfc821_envelopes = no).  AUTH
+inside a transaction is refused (RFC 4954).
 
 Replies to pipelined commands go out together, in one write, as Postfix's
 smtpd sends them (see `GatewaySMTP.push`).  Any exception while handling a
@@ -35,7 +42,7 @@ import ipaddress
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Protocol
@@ -45,7 +52,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 
 from gateway.model import Envelope, ReasonCode, RecipientDsn
 from gateway.receive import replies
-from gateway.receive.addresses import address_problem
+from gateway.receive.addresses import address_problem, canonical
 from gateway.receive.data import (
     SPOOL_THRESHOLD,
     DataCollector,
@@ -162,6 +169,13 @@ class ListenerConfig:
     max_auth_failures: int = MAX_AUTH_FAILURES
     # Sessions one untrusted address may have open at once; 0: no limit.
     max_connections_per_client: int = 0
+    # Where `RCPT TO:<postmaster>` (no domain, any case) goes: RFC 5321
+    # 4.5.1 asks every SMTP server to take it, from anyone.  Empty: refused
+    # as any other address without a domain.
+    postmaster: str = ""
+    # `[[users]] senders`: each user's MAIL FROM addresses as one pattern
+    # (`sender_pattern`); a user not here may use any.
+    senders: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
 
 
 class ClientConnections:
@@ -464,6 +478,19 @@ class GatewaySMTP(SMTP):
             ip = ip.ipv4_mapped
         return any(ip in net for net in self._config.trusted_networks)
 
+    def _sender_not_owned(self, address: str) -> str | None:
+        """The authenticated user's name when `address` is not among its
+        `[[users]] senders` (Postfix's reject_sender_login_mismatch); None
+        when it is, the user has no such list, or no one authenticated."""
+        session = self.session
+        if session is None or not session.authenticated:
+            return None
+        user = str(session.auth_data)
+        pattern = self._config.senders.get(user)
+        if pattern is None or pattern.fullmatch(address.lower()):
+            return None
+        return user
+
     def _may_relay(self) -> bool:
         authenticated = bool(self.session is not None and self.session.authenticated)
         if self._config.require_auth:
@@ -518,6 +545,8 @@ class GatewaySMTP(SMTP):
         elif self._tls_protocol is not None:  # before TLS: aiosmtpd's 538 5.7.11
             if self.session.authenticated:
                 refusal = replies.S503_ALREADY_AUTHENTICATED
+            elif self._txn.mail_from is not None:
+                refusal = replies.S503_AUTH_IN_TRANSACTION
             elif not arg or len(arg.split()) > 2:
                 refusal = replies.S501_SYNTAX.format(syntax=replies.COMMAND_SYNTAX["AUTH"])
         if refusal is not None:
@@ -622,6 +651,12 @@ class GatewaySMTP(SMTP):
             if problem:
                 await self.push(replies.S553_BAD_ADDRESS.format(why=problem))
                 return
+            address = canonical(address)
+            user = self._sender_not_owned(address)
+            if user is not None:
+                log.info("sender_refused", user=user, **self._client())
+                await self.push(replies.S553_SENDER_NOT_OWNED.format(user=user))
+                return
         txn.mail_from = address
         self._txn = txn
         assert self.envelope is not None
@@ -666,12 +701,18 @@ class GatewaySMTP(SMTP):
             else:
                 await self.push(replies.S555_UNKNOWN_PARAMETER.format(name=name))
                 return
+        postmaster = address.lower() == "postmaster" and bool(self._config.postmaster)
+        if postmaster:
+            address = self._config.postmaster
         problem = address_problem(address, allow_utf8=self._txn.smtputf8)
         if problem:
             await self.push(replies.S553_BAD_ADDRESS.format(why=problem))
             return
+        address = canonical(address)
         domain = address.rpartition("@")[2].lower().rstrip(".")
-        if domain not in self._config.open_domains and not self._may_relay():
+        # The domainless postmaster is taken from anyone (RFC 5321 4.5.1):
+        # it goes to the one address IT named, so it relays nothing else.
+        if not postmaster and domain not in self._config.open_domains and not self._may_relay():
             helo = self.session.host_name if self.session is not None else None
             log.info("relay_denied", helo=helo or "", **self._client())
             await self.push(replies.S530_AUTH_REQUIRED if self._config.require_auth
@@ -825,10 +866,11 @@ class GatewaySMTP(SMTP):
         try:
             await read_data(reader, collector, _DATA_CHUNK, lambda: self._data_progress(deadline))
             if collector.oversize:
-                log.info("data_refused", reason="too_big")
+                log.info("data_refused", reason="too_big", **self._client())
                 return None, None, replies.S552_TOO_BIG, collector.size
             if collector.bare_line_ending:
-                log.warning("data_refused", reason="bare_line_ending")
+                # The client's address finds the scanner or program sending it.
+                log.warning("data_refused", reason="bare_line_ending", **self._client())
                 return None, None, replies.S550_BARE_LINE_ENDING, collector.size
             if collector.spool_error is not None:
                 log.error("data_spool_failed", error=type(collector.spool_error).__name__)
@@ -850,6 +892,17 @@ class _Hooks:
         return [*responses[:-1], *extra, responses[-1]]
 
 
+def sender_pattern(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """One user's `[[users]] senders` as one pattern over a lower-cased
+    address: `*` stands for any text, nothing else is special
+    (`*@council.example`, `scanner@council.example`).  None for an empty
+    list: the user may send as any address (as before the list existed)."""
+    if not patterns:
+        return None
+    parts = (re.escape(p.lower()).replace(r"\*", ".*") for p in patterns)
+    return re.compile("|".join(f"(?:{part})" for part in parts), re.DOTALL)
+
+
 def _same_mailbox_listed(address: str, listed: Sequence[str]) -> bool:
     """Is `address` already among `listed`?  The domain is compared without
     case; the local part exactly (RFC 5321 lets the receiving host decide)."""
@@ -862,18 +915,30 @@ def _same_mailbox_listed(address: str, listed: Sequence[str]) -> bool:
     return False
 
 
+# A reverse- or forward-path and what follows it (RFC 5321 4.1.2): in angle
+# brackets, where a quoted local part is read as one string (a ">" or a
+# space inside it ends nothing); or, as Postfix takes it with its default
+# strict_rfc821_envelopes = no, a bare address without brackets, up to the
+# first space (old printers' scan-to-email and line-of-business programs
+# write `MAIL FROM:user@domain`).  Either way the address itself is then
+# judged by `address_problem`, the same for both forms.
+_PATH = re.compile(r'<(?P<address>(?:"[^"]*")?[^<>"]*)>(?P<rest>.*)', re.DOTALL)
+_BARE_PATH = re.compile(r'(?P<address>[^<>"\s]+)(?:\s+(?P<rest>.*))?', re.DOTALL)
+
+
 def _split_path(text: str) -> tuple[str, str] | None:
-    """'<addr> PARAMS' -> (addr, 'PARAMS').  Only the angle-bracket form."""
+    """'<addr> PARAMS' or 'addr PARAMS' -> (addr, 'PARAMS')."""
     text = text.strip()
-    if not text.startswith("<"):
+    if text.startswith("<") and '"' not in text:
+        # Nearly every path: what _PATH would match, without the regex.
+        end = text.find(">")
+        if end < 0 or "<" in text[1:end]:
+            return None
+        return text[1:end], text[end + 1 :].strip()
+    match = _PATH.fullmatch(text) or _BARE_PATH.fullmatch(text)
+    if match is None:
         return None
-    end = text.find(">")
-    if end < 0 or "<" in text[1:end]:
-        return None
-    address = text[1:end]
-    if '"' in address:
-        return None  # quoted local parts can hide a second address
-    return address, text[end + 1 :].strip()
+    return match["address"], (match["rest"] or "").strip()
 
 
 def _parse_params(text: str) -> dict[str, str | None] | None:

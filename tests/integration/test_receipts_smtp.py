@@ -755,7 +755,7 @@ async def test_mail_for_the_receipts_domain_that_is_no_receipt_is_refused_and_lo
     gw = await gateway_factory(config())
     junk = b"From: x@elsewhere.example\r\nSubject: offer\r\n\r\nBuy now.\r\n"
     with capture_logs() as logs:
-        code, _ = await send(gw.port, junk, [f"postmaster@{DOMAIN}"], sender="x@elsewhere.example")
+        code, _ = await send(gw.port, junk, [f"offers@{DOMAIN}"], sender="x@elsewhere.example")
     assert code == 550
     (refused,) = [e for e in logs if e["event"] == "receipt_refused"]
     assert refused["reason"] == "not_a_receipt" and refused["peer"]

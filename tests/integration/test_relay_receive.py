@@ -75,7 +75,7 @@ TRICKS = [
     "<u%x.example@gw.example>",
     "<u!x@y.example>",
     '<"a@x.example"@y.example>',
-    '<"u"@y.example>',
+    '<"u\\\\"@y.example>',
     "<u@[192.0.2.1]>",
     "<u@[IPv6:2001:db8::1]>",
     "<u@localhost>",
@@ -84,7 +84,7 @@ TRICKS = [
     "<u@-x.example>",
     "<@x.example>",
     "<u@>",
-    "u@x.example",
+    "u@x.example>",
     "<u@x.example",
     "<<u@x.example>>",
 ]

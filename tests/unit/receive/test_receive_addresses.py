@@ -15,6 +15,8 @@ VALID = [
     "x_y-z@xn--bcher-kva.example",
     "UPPER@EXAMPLE.ORG",
     "a@example.org.",
+    '"john smith"@example.org',
+    '"john..smith."@example.org',
 ]
 INVALID = [
     ("a@b@c.example", "exactly one @"),
@@ -23,7 +25,10 @@ INVALID = [
     ("u%x.example@gw.example", "%-routing"),
     ("u!x@y.example", "!-paths"),
     ('"a@x.example"@y.example', ""),
-    ('"quoted"@y.example', "quoted"),
+    ('"a\\"b"@y.example', "quoted"),
+    ('"a,b"@y.example', "quoted"),
+    ('"a"b"@y.example', "quoted"),
+    ('" "@y.example', "empty"),
     ("a\r@x.example", "control"),
     ("a\n@x.example", "control"),
     ("a\x00b@x.example", "control"),
@@ -70,10 +75,13 @@ def test_utf8_addresses_need_smtputf8(address):
         ("<a@b.example>", ("a@b.example", "")),
         ("<a@b.example> SIZE=10 BODY=8BITMIME", ("a@b.example", "SIZE=10 BODY=8BITMIME")),
         ("  <>  ", ("", "")),
-        ("a@b.example", None),
+        ("a@b.example", ("a@b.example", "")),
+        ("a@b.example SIZE=10", ("a@b.example", "SIZE=10")),
+        ('"a b"@b.example', None),
         ("<a@b.example", None),
         ("<<a@b.example>>", None),
-        ('<"x@y"@b.example>', None),
+        ('<"x@y"@b.example>', ('"x@y"@b.example', "")),
+        ('<"a> b"@b.example> SIZE=1', ('"a> b"@b.example', "SIZE=1")),
     ],
 )
 def test_split_path(text, expected):
