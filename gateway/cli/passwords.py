@@ -84,7 +84,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     release.add_argument("--again", action="store_true",
                          help="take over a release that was stopped before it finished "
                               f"(claimed at least {UNFINISHED_AFTER_TIMEOUTS} times the "
-                              "route's timeout ago); its email may have gone, and the "
+                              "route's timeout, and its data_done_timeout, ago); its "
+                              "email may have gone, and the "
                               "audit trail says so")
     release.set_defaults(handler=_release)
 
@@ -317,8 +318,11 @@ def _release(args: argparse.Namespace) -> int:
             # A release still sending has its answer within a few of the
             # route's timeouts (one per reply); one claimed longer ago than
             # this was stopped mid-send.
+            # ... and the end of DATA's own wait: a release still waiting
+            # for that reply is not stopped.
             unfinished_after = (UNFINISHED_AFTER_TIMEOUTS
                                 * settings.all_routes[route].timeout.total_seconds()
+                                + settings.all_routes[route].data_done_timeout.total_seconds()
                                 if args.again and route in settings.all_routes else None)
             claimed = await store.claim(args.id, to=to, how="manual",
                                         unfinished_after=unfinished_after)

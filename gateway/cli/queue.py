@@ -4,7 +4,9 @@
 messages in a state that is not final.  Finished ones (delivered, bounced,
 rejected) stay for `[queue] keep_finished` for `show`; `--state` or
 `--all` lists them too.  Its last line says how many there are in all, and
-how many were left out by `--limit`.
+how many were left out by `--limit`.  A bounced message some of whose
+recipients were delivered says so (`bounced (2 of 3 delivered)`): the
+stored state stays `bounced` (at least one recipient failed for good).
 """
 
 from __future__ import annotations
@@ -25,7 +27,18 @@ from gateway.cli.common import (
 from gateway.deliver.transport import SmtpTransport
 from gateway.deliver.worker import Dispatcher
 from gateway.queue import QueuedMessage, QueueState, QueueStore, Writer
-from gateway.queue.states import FINISHED
+from gateway.queue.states import FINISHED, RecipientState
+
+
+def _outcome(message: QueuedMessage) -> str:
+    """The message's state as a person reads it: "bounced" alone would say
+    that no one got a message most of whose recipients did."""
+    if message.state != QueueState.BOUNCED:
+        return str(message.state)
+    delivered = sum(1 for r in message.recipients if r.state == RecipientState.DELIVERED)
+    if not delivered:
+        return str(message.state)
+    return f"{message.state} ({delivered} of {len(message.recipients)} delivered)"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,6 +86,7 @@ def _describe(message: QueuedMessage) -> dict[str, object]:
     return {
         "id": message.id,
         "state": message.state,
+        "outcome": _outcome(message),
         "sender": message.envelope.mail_from or "<>",
         "attempts": message.attempts,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(message.created_at)),
@@ -119,7 +133,7 @@ def _list(args: argparse.Namespace) -> int:
         pending = message.recipients if finished else message.pending or message.recipients
         recipients = ", ".join(r.address for r in pending)
         next_at = "-" if finished else d["next_attempt_at"]
-        print(visible(f"{message.id:<17} {message.state:<10} {message.attempts:>5}  "
+        print(visible(f"{message.id:<17} {_outcome(message):<10} {message.attempts:>5}  "
                       f"{next_at!s:<20} {d['sender']} -> {recipients}"))
     which = "" if args.state or args.all else " still to be delivered"
     if total > len(messages):

@@ -10,7 +10,11 @@ exactly: SMTPUTF8, BODY=8BITMIME and the DSN parameters go upstream when the
 upstream advertises them.  A line longer than SMTP allows is broken as
 Postfix breaks it (gateway.wire.fold_long_lines).  A small body is written in one piece; a large
 one in pieces of about 1 MiB, each dot-stuffed as it goes and written when
-the connection has room (never a second whole copy of the message).
+the connection has room (never a second whole copy of the message).  The
+reply to the end of DATA is awaited for the route's `data_done_timeout`
+(10 minutes), not its per-command `timeout`: a smarthost slow to answer
+it has usually committed the message, and giving up would send it twice.
+A 552 to RCPT is taken as 452, as RFC 5321 4.5.3.1.10 asks and Postfix does.
 """
 
 from __future__ import annotations
@@ -146,18 +150,27 @@ class SmtpTransport:
         self, routes: dict[str, RouteSettings], hostname: str, base_dir: str = "."
     ) -> None:
         self._pools = {name: _Pool(route, hostname, base_dir) for name, route in routes.items()}
+        # Whether each route's smarthost offered DSN when last connected to:
+        # without it, a sender's NOTIFY=SUCCESS goes no further, and the
+        # workers tell the sender so (RFC 3461 5.2.2, "relayed").
+        self._dsn: dict[str, bool] = {}
 
     def has_route(self, name: str) -> bool:
         return name in self._pools
+
+    def offers_dsn(self, name: str) -> bool | None:
+        """Did the route's smarthost offer DSN on its last connection (None: not known)?"""
+        return self._dsn.get(name)
 
     async def send(self, route: str, outbound: Outbound) -> DeliveryResult:
         pool = self._pools[route]
         async with pool.slots:
             client = pool.reuse()
             result: tuple[RecipientResult, ...] | None = None
+            data_done = pool.route.data_done_timeout.total_seconds()
             if client is not None:
                 try:
-                    result = await _transaction(client, outbound)
+                    result = await _transaction(client, outbound, data_done)
                 except _ClosedBeforeMail:
                     client.close()  # closed while idle: a new connection below
                     client = None
@@ -167,11 +180,12 @@ class SmtpTransport:
             if client is None:
                 client = await pool.connect()
                 try:
-                    result = await _transaction(client, outbound)
+                    result = await _transaction(client, outbound, data_done)
                 except BaseException:
                     client.close()
                     raise
             assert result is not None
+            self._dsn[route] = client.supports_extension("dsn")
             pool.give_back(client)
             return DeliveryResult(
                 recipients=result, route=route, tls=client.get_transport_info("sslcontext") is not None
@@ -201,8 +215,33 @@ async def _within_line_limit(outbound: Outbound) -> Outbound:
     return replace(outbound, content=folded)
 
 
+# RFC 6531 section 3.4 (and Postfix's words): an internationalised
+# envelope cannot be downgraded; it fails for good instead of being mangled.
+SMTPUTF8_NOT_OFFERED = "5.6.7 SMTPUTF8 is required, but was not offered by host"
+
+
+def too_many_recipients(result: RecipientResult) -> bool:
+    """Did the server refuse this recipient only for the number of
+    recipients in the transaction (RFC 5321 4.5.3.1.10: 452, "4.5.3")?
+    Such a recipient is sent again in another transaction at once."""
+    if result.by_gateway or result.code != 452:
+        return False
+    return result.message.startswith("4.5.3") or "too many recipients" in result.message.lower()
+
+
+def _rcpt_reply(address: str, code: int, message: str) -> RecipientResult:
+    """The result of a RCPT reply.  A 552 is a temporary failure: RFC 5321
+    4.5.3.1.10 says to treat it as 452 (old servers gave it for too many
+    recipients), and Postfix does, enhanced status included."""
+    if code == 552:
+        code = 452
+        if message.startswith("5.") and message[:5].count(".") == 2:
+            message = "4" + message[1:]
+    return RecipientResult(address, code, message)
+
+
 async def _transaction(
-    client: aiosmtplib.SMTP, outbound: Outbound
+    client: aiosmtplib.SMTP, outbound: Outbound, data_done: float | None = None
 ) -> tuple[RecipientResult, ...]:
     outbound = await _within_line_limit(outbound)
     dsn = client.supports_extension("dsn")
@@ -210,10 +249,10 @@ async def _transaction(
     if outbound.smtputf8 and not client.supports_extension("smtputf8") and not (
         outbound.mail_from.isascii() and all(r.address.isascii() for r in outbound.recipients)
     ):
-        # RFC 6531 section 3.4: an internationalised envelope cannot be
-        # downgraded; it fails for good instead of being mangled.
-        text = "5.6.7 The next mail system does not support internationalised addresses"
-        return tuple(RecipientResult(r.address, 553, text) for r in outbound.recipients)
+        host = client.hostname or "upstream"
+        text = f"{SMTPUTF8_NOT_OFFERED} {host}"
+        return tuple(RecipientResult(r.address, 553, text, by_gateway=True)
+                     for r in outbound.recipients)
     if outbound.smtputf8 and client.supports_extension("smtputf8"):
         mail_options.append("SMTPUTF8")
     if outbound.body_8bit and client.supports_extension("8bitmime"):
@@ -229,7 +268,7 @@ async def _transaction(
     # transport's own stuffing only when its line endings are all CRLF.
     clean = await _clean(outbound.content, outbound.line_endings_checked)
     if clean and client.supports_extension("pipelining"):
-        pipelined = await _pipelined(client, outbound, mail_options, encoding, dsn)
+        pipelined = await _pipelined(client, outbound, mail_options, encoding, dsn, data_done)
         if pipelined is not None:
             return pipelined
     try:
@@ -247,7 +286,7 @@ async def _transaction(
                 rcpt.address, options=_rcpt_options(rcpt, dsn), encoding=encoding
             )
         except aiosmtplib.SMTPResponseException as exc:
-            results[rcpt.address] = RecipientResult(rcpt.address, exc.code, exc.message)
+            results[rcpt.address] = _rcpt_reply(rcpt.address, exc.code, exc.message)
             continue
         accepted.append(rcpt.address)
         results[rcpt.address] = RecipientResult(rcpt.address, response.code, response.message)
@@ -257,7 +296,7 @@ async def _transaction(
             await client.rset()
         return tuple(results[r.address] for r in outbound.recipients)
     try:
-        response = await _data(client, outbound.content, clean)
+        response = await _data(client, outbound.content, clean, data_done)
         code, message = response.code, response.message
     except aiosmtplib.SMTPResponseException as exc:
         code, message = exc.code, exc.message
@@ -327,6 +366,7 @@ async def _pipelined(
     mail_options: list[str],
     encoding: str,
     dsn: bool,
+    data_done: float | None = None,
 ) -> tuple[RecipientResult, ...] | None:
     """RFC 2920: MAIL, every RCPT and DATA in one write, then their replies
     in order; the body (CRLF line endings only: `_clean`) after a 354.  None
@@ -367,7 +407,7 @@ async def _pipelined(
             results = {r.address: RecipientResult(r.address, mail.code, mail.message)
                        for r in outbound.recipients}
         else:
-            results = {r.address: RecipientResult(r.address, reply.code, reply.message)
+            results = {r.address: _rcpt_reply(r.address, reply.code, reply.message)
                        for r, reply in zip(outbound.recipients, rcpts, strict=True)}
         # As aiosmtplib's rcpt(): 250 and 251 accept a recipient.
         accepted = [a for a, result in results.items() if result.code in (250, 251)]
@@ -386,7 +426,7 @@ async def _pipelined(
             protocol.write(b".\r\n")
             await _reply(protocol, timeout)
             return tuple(results[r.address] for r in outbound.recipients)
-        final = await _body(client, protocol, outbound.content)
+        final = await _body(client, protocol, outbound.content, data_done)
     for address in accepted:
         results[address] = RecipientResult(address, final.code, final.message)
     return tuple(results[r.address] for r in outbound.recipients)
@@ -434,7 +474,7 @@ def _pieces(content: bytes) -> Iterator[bytes]:
 
 
 async def _data(
-    client: aiosmtplib.SMTP, content: bytes, clean: bool
+    client: aiosmtplib.SMTP, content: bytes, clean: bool, data_done: float | None = None
 ) -> aiosmtplib.SMTPResponse:
     """DATA with the body dot-stuffed by byte replaces.
 
@@ -450,7 +490,9 @@ async def _data(
     protocol = client.protocol
     lock = getattr(protocol, "_command_lock", None)
     if protocol is None or lock is None or not clean:
-        return await client.data(content)
+        # aiosmtplib's DATA has one timeout for all of it: the longer one,
+        # so that its final reply is not given up on early.
+        return await client.data(content, timeout=data_done or client.timeout)
     async with lock:
         # aiosmtplib marks a reply as expected before each write, so that a
         # reply is never mistaken for unsolicited data (see its protocol).
@@ -459,7 +501,7 @@ async def _data(
         start = await protocol.read_response(timeout=client.timeout)
         if start.code != 354:
             raise aiosmtplib.SMTPDataError(start.code, start.message)
-        response = await _body(client, protocol, content)
+        response = await _body(client, protocol, content, data_done)
     if response.code != 250:
         raise aiosmtplib.SMTPDataError(response.code, response.message)
     return response
@@ -479,9 +521,10 @@ async def _clean(content: bytes, checked: bool) -> bool:
 
 
 async def _body(
-    client: aiosmtplib.SMTP, protocol: Any, content: bytes
+    client: aiosmtplib.SMTP, protocol: Any, content: bytes, data_done: float | None = None
 ) -> aiosmtplib.SMTPResponse:
-    """Write the stuffed body and its end after a 354; the final reply.
+    """Write the stuffed body and its end after a 354; the final reply,
+    awaited for `data_done` seconds (the per-command timeout when None).
     The caller holds the protocol's command lock."""
     drain = getattr(protocol, "_drain_helper", None)
     timeout = client.timeout
@@ -497,7 +540,8 @@ async def _body(
             del piece
             await asyncio.wait_for(drain(), timeout)
         protocol.write(ending)
-    response: aiosmtplib.SMTPResponse = await protocol.read_response(timeout=timeout)
+    response: aiosmtplib.SMTPResponse = await protocol.read_response(
+        timeout=data_done or timeout)
     return response
 
 

@@ -13,13 +13,21 @@ A message queued with `receipts=True` goes out as one transaction per
 recipient: VERP return path, DSN NOTIFY/RET/ENVID and its own
 Disposition-Notification-To (gateway/receipts/request.py).  The queued
 envelope keeps the original sender, so the gateway's own bounces go to them.
+
+Recipients a smarthost refuses only for their number in one transaction
+(`452 4.5.3 too many recipients`) go in another transaction at once, as
+Postfix sends them.  A delivery that fails in the gateway itself (an
+unexpected exception) is deferred like a temporary failure, its attempt
+counted, so retry, `max_age` and `queue bounce` still apply to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -27,12 +35,13 @@ from datetime import UTC, datetime
 import structlog
 
 from gateway.audit import AuditEvent, AuditTrail, EventType
-from gateway.deliver.bounce import build_bounce
+from gateway.deliver.bounce import Expiry, build_bounce
 from gateway.deliver.transport import (
     Outbound,
     OutboundRecipient,
     Transport,
     connection_failure,
+    too_many_recipients,
 )
 from gateway.model import Envelope, RecipientResult
 from gateway.queue import NewMessage, QueuedMessage, QueueState, QueueStore, next_delay
@@ -59,6 +68,9 @@ DIRECT_LIMIT = 1024 * 1024
 # state of the receiving system, X.4.X the network, X.7.X a security
 # policy), and a specific one would tell the sender something untrue.
 GIVEN_UP = "5.0.0 Delivery cancelled by the gateway's administrator"
+# A delivery that failed in the gateway itself: a temporary failure of the
+# mail system (RFC 3463 4.3.0), retried on the schedule like any other.
+CRASHED = "4.3.0 delivery failed in the gateway"
 
 
 class Dispatcher:
@@ -78,6 +90,8 @@ class Dispatcher:
         self._receipts = receipts
         self._transport = transport
         self._settings = settings
+        # Every smarthost by route name, for the timeouts and the log's relay=.
+        self._routes = settings.all_routes
         self._audit = audit
         self._observe = observe or (lambda outcome, n: None)
         self._capacity = settings.queue.workers * 4
@@ -203,9 +217,14 @@ class Dispatcher:
             try:
                 results, routes = await self._attempt(message)
             except Exception as exc:
-                self._crashed(message, size, exc)
-                del message
-                continue
+                # No result to go by: every pending recipient is deferred
+                # and the attempt counts, so retry, max_age and `queue
+                # bounce` apply (left claimed, it would crash at every lease).
+                log.error("delivery_crashed", queue_id=message.id, **_failure(exc))
+                text = f"{CRASHED} ({type(exc).__name__})"
+                results = [RecipientResult(r.address, 451, text, by_gateway=True)
+                           for r in message.pending]
+                routes = {r.address: r.route for r in message.pending}
             if recording is not None:
                 # Shielded: a worker cancelled at shutdown (past the grace
                 # period) leaves the commit of a sent message's result to
@@ -227,14 +246,41 @@ class Dispatcher:
         try:
             await self._record(message, results, routes)
         except Exception as exc:
-            self._crashed(message, size, exc)
-        else:
-            self._release(size)
-
-    def _crashed(self, message: QueuedMessage, size: int, exc: Exception) -> None:
-        # The claim stays; the lease brings the message back.
-        log.error("delivery_crashed", queue_id=message.id, error=type(exc).__name__)
+            log.error("delivery_record_failed", queue_id=message.id, **_failure(exc))
+            with contextlib.suppress(Exception):
+                await self._record_deferral(message, results, exc)
         self._release(size)
+
+    async def _record_deferral(
+        self, message: QueuedMessage, results: list[RecipientResult], exc: Exception
+    ) -> None:
+        """The result of an attempt could not be recorded as it was: keep
+        the recipients the upstream accepted (sending them again would
+        duplicate them) and defer the rest, the attempt counted.  If even
+        this fails (the database is down), the claim stays and the lease
+        brings the message back."""
+        delivered = [RecipientOutcome(r.address, RecipientState.DELIVERED, r.code, r.message)
+                     for r in results if r.ok]
+        routes = {r.address: r.route for r in message.recipients}
+        relayed = [AuditEvent(EventType.RELAYED, datetime.now(UTC),
+                              {"recipient": o.address, "route": routes.get(o.address, ""),
+                               "code": o.code}) for o in delivered]
+        also = ([self._audit.events_op(message.audit_id, relayed)]
+                if relayed and message.audit_id else [])
+        delay = next_delay(self._settings.queue.retry, message.attempts + 1)
+        at = time.time() + delay.total_seconds()
+        error = f"{CRASHED} ({type(exc).__name__})"
+        try:
+            await self._store.record_attempt(message, delivered, QueueState.DEFERRED, at, error,
+                                             also)
+        except Exception:
+            if not also:
+                raise
+            # The audit trail's write may be what failed: the queue's state first.
+            await self._store.record_attempt(message, delivered, QueueState.DEFERRED, at, error)
+        log.warning("delivery_attempted", queue_id=message.id, state=QueueState.DEFERRED.value,
+                    delivered=len(delivered), failed=0,
+                    deferred=len(message.pending) - len(delivered))
 
     def _release(self, size: int) -> None:
         """A message is done with (recorded, or left to its lease)."""
@@ -328,13 +374,30 @@ class Dispatcher:
             text = f"4.3.5 route {route!r} is not configured; not falling back"
             return tuple(RecipientResult(r.address, 451, text, by_gateway=True)
                          for r in recipients)
-        timeout = self._settings.upstream.timeout.total_seconds() * 4
-        try:
-            result = await asyncio.wait_for(self._transport.send(route, outbound), timeout)
-        except Exception as exc:
-            log.info("upstream_unavailable", route=route, error=type(exc).__name__)
-            result = connection_failure(recipients, exc)
-        return result.recipients
+        settings = self._routes.get(route, self._settings.upstream)
+        # Each reply within the route's timeout, the end of DATA's within
+        # data_done_timeout: no transaction takes longer than this.
+        timeout = (settings.timeout.total_seconds() * 4
+                   + settings.data_done_timeout.total_seconds())
+        results: dict[str, RecipientResult] = {}
+        while True:
+            try:
+                result = await asyncio.wait_for(self._transport.send(route, outbound), timeout)
+            except Exception as exc:
+                log.info("upstream_unavailable", route=route,
+                         relay=f"{settings.host}:{settings.port}", **_failure(exc, where=False))
+                result = connection_failure(outbound.recipients, exc)
+            for one in result.recipients:
+                results[one.address] = one
+            again = tuple(r for r in outbound.recipients
+                          if r.address in results and too_many_recipients(results[r.address]))
+            # Another transaction at once for those refused only for their
+            # number, as long as each one gets somewhere (a server taking
+            # none at all would be asked for ever).
+            if not again or len(again) == len(outbound.recipients):
+                break
+            outbound = replace(outbound, recipients=again)
+        return tuple(results[r.address] for r in recipients)
 
     async def give_up(self, message: QueuedMessage) -> None:
         """`gateway queue bounce`: the administrator gives up on a message
@@ -423,17 +486,33 @@ class Dispatcher:
                 [o.address for o in outcomes if o.state == RecipientState.FAILED],
                 now,
             ))
-        bounce = self._bounce(message, failed)
+        expiry = None
+        if any(not f.permanent for f in failed):
+            # Given up at max_age, not refused: the bounce says after how
+            # many attempts over how long.
+            expiry = Expiry(message.attempts + (1 if tried else 0), now - message.created_at)
+        bounce = self._bounce(message, failed, expiry)
         if bounce is not None:
             insert, _ = self._store.insert_op(bounce)
+            also.append(insert)
+        notice = self._relayed_notice(message, results, routes)
+        if notice is not None:
+            insert, _ = self._store.insert_op(notice)
             also.append(insert)
         last_error = temporary[0].message if temporary else next(
             (f.message for f in failed if f.by_gateway), None)
         await self._store.record_attempt(message, outcomes, state, next_at, last_error, also,
                                          tried=tried)
+        replies: dict[str, set[str]] = {}
         for result in results:
             outcome = "delivered" if result.ok else "failed" if result in failed else "deferred"
             self._observe(outcome, 1)
+            replies.setdefault(outcome, set()).add(_reply_status(result))
+        relays = sorted({f"{self._routes[name].host}:{self._routes[name].port}"
+                         for name in set(routes.values()) if name in self._routes})
+        # As Postfix's relay=, delay=, dsn=: where it went, how long after
+        # it was queued, and each outcome's reply code and enhanced status
+        # (never the reply's text: it may quote addresses).
         log.info(
             "delivery_attempted",
             queue_id=message.id,
@@ -441,9 +520,37 @@ class Dispatcher:
             delivered=sum(1 for r in results if r.ok),
             failed=len(failed),
             deferred=len(temporary),
+            relay=",".join(relays),
+            delay=round(now - message.created_at, 2),
+            replies={outcome: sorted(codes) for outcome, codes in replies.items()},
         )
+        if bounce is not None:
+            log.info("bounce_queued", queue_id=message.id, bounce_id=bounce.id)
+        if notice is not None:
+            log.info("relayed_notice_queued", queue_id=message.id, notice_id=notice.id)
 
-    def _bounce(self, message: QueuedMessage, failed: list[RecipientResult]) -> NewMessage | None:
+    def _relayed_notice(
+        self, message: QueuedMessage, results: list[RecipientResult], routes: dict[str, str]
+    ) -> NewMessage | None:
+        """RFC 3461 5.2.2: recipients whose sender asked for NOTIFY=SUCCESS,
+        delivered to a smarthost that does not offer DSN (so no success
+        notification can come back): a DSN saying "relayed" to the sender.
+        Not for receipts messages: the gateway tracks their receipts itself."""
+        env = message.envelope
+        offers_dsn = getattr(self._transport, "offers_dsn", None)
+        if offers_dsn is None or message.receipts or not env.mail_from or env.mail_from == "<>":
+            return None
+        notify = {r.address: r.notify for r in message.recipients}
+        relayed = [r for r in results
+                   if r.ok and "SUCCESS" in notify.get(r.address, ())
+                   and offers_dsn(routes.get(r.address, "upstream")) is False]
+        if not relayed:
+            return None
+        return self._report(message, relayed, relayed=True)
+
+    def _bounce(
+        self, message: QueuedMessage, failed: list[RecipientResult], expiry: Expiry | None = None
+    ) -> NewMessage | None:
         env = message.envelope
         if not failed or not env.mail_from or env.mail_from == "<>":
             return None
@@ -451,6 +558,17 @@ class Dispatcher:
         wanted = [f for f in failed if not notify.get(f.address) or "FAILURE" in notify[f.address]]
         if not wanted:
             return None
+        return self._report(message, wanted, expiry=expiry)
+
+    def _report(
+        self,
+        message: QueuedMessage,
+        wanted: list[RecipientResult],
+        expiry: Expiry | None = None,
+        relayed: bool = False,
+    ) -> NewMessage:
+        """A delivery status notification about `wanted` to the sender, from <>."""
+        env = message.envelope
         orcpts = {r.address: r.orcpt for r in message.recipients if r.orcpt}
         content = build_bounce(
             reporting_mta=self._settings.server.hostname,
@@ -461,8 +579,26 @@ class Dispatcher:
             envid=env.dsn_envid,
             orcpts=orcpts,
             arrival=datetime.fromtimestamp(message.created_at, UTC),
+            ret=env.dsn_ret,
+            expiry=expiry,
+            relayed=relayed,
         )
-        return NewMessage(envelope=Envelope(mail_from="", rcpt_tos=(env.mail_from,)), content=content)
+        return NewMessage(
+            # An internationalised sender is written to with SMTPUTF8; the
+            # report is 8-bit when it quotes UTF-8 addresses or headers.
+            envelope=Envelope(mail_from="", rcpt_tos=(env.mail_from,),
+                              smtputf8=not env.mail_from.isascii(),
+                              body_8bit=not content.isascii()),
+            content=content,
+        )
+
+
+def _reply_status(result: RecipientResult) -> str:
+    """`result`'s reply code and enhanced status, e.g. "250 2.0.0": the
+    gateway's own failures say "gateway" where a server would give a code."""
+    first = result.message.split(" ", 1)[0]
+    status = first if first.count(".") == 2 and first[:1] in "245" else "-"
+    return f"{'gateway' if result.by_gateway else result.code} {status}"
 
 
 def remote_reply(recipient: QueuedRecipient) -> str | None:
@@ -474,3 +610,32 @@ def remote_reply(recipient: QueuedRecipient) -> str | None:
 
 
 Sleeper = Callable[[float], Awaitable[None]]
+
+
+def _failure(exc: BaseException, where: bool = True) -> dict[str, str]:
+    """What a log line may say of `exc`: its class, the operating system's
+    or TLS's reason when there is one ("Connection refused", "certificate
+    has expired"), and with `where` the gateway's line it came from.
+    Never the exception's text: a server's reply in it may carry addresses."""
+    fields = {"error": type(exc).__name__}
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_message:
+            fields["reason"] = str(cause.verify_message)
+            break
+        if isinstance(cause, OSError) and cause.strerror:
+            fields["reason"] = str(cause.strerror)
+            break
+        if isinstance(cause, TimeoutError):
+            fields["reason"] = "timed out"
+            break
+        cause = cause.__cause__ or cause.__context__
+    if where:
+        frames = traceback.extract_tb(exc.__traceback__)
+        ours = [f for f in frames if "/gateway/" in f.filename]
+        if ours:
+            frame = ours[-1]
+            fields["where"] = f"gateway/{frame.filename.rsplit('/gateway/', 1)[1]}:{frame.lineno}"
+    return fields

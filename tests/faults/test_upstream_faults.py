@@ -57,9 +57,13 @@ def _id() -> str:
     return f"{uuid.uuid4().hex}@sender.example"
 
 
+TEMPORARY_AT = [(stage, reply) for stage in STAGES for reply in TEMPORARY] + [
+    ("rcpt", "552 5.3.4 message too big")]
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize("reply", TEMPORARY, ids=lambda r: r[:3])
+@pytest.mark.parametrize(("stage", "reply"), TEMPORARY_AT,
+                         ids=[f"{r[:3]}-{s}" for s, r in TEMPORARY_AT])
 async def test_temporary_reply_defers_then_delivers_once(
     gateway_factory, sink, figures, stage, reply
 ):
@@ -81,9 +85,15 @@ async def test_temporary_reply_defers_then_delivers_once(
             note=f"{reply[:3]} at {stage} x2")
 
 
+# A 552 to RCPT is read as 452 (RFC 5321 4.5.3.1.10: "too many recipients"
+# in older servers), deferred, not bounced: with the temporary replies below.
+PERMANENT_AT = [(stage, reply) for stage in STAGES for reply in PERMANENT
+                if not (stage == "rcpt" and reply.startswith("552"))]
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("stage", STAGES)
-@pytest.mark.parametrize("reply", PERMANENT, ids=lambda r: r[:3])
+@pytest.mark.parametrize(("stage", "reply"), PERMANENT_AT,
+                         ids=[f"{r[:3]}-{s}" for s, r in PERMANENT_AT])
 async def test_permanent_reply_bounces_to_sender_and_is_audited(
     gateway_factory, sink, figures, stage, reply
 ):

@@ -348,7 +348,8 @@ async def test_a_bounce_never_quotes_the_gateways_own_failure_as_a_servers_reply
 
 
 async def test_hanging_upstream_defers_after_the_timeout(gateway_factory, sink):
-    gw = await gateway_factory({"upstream": {"timeout": "1s"}})
+    # The end of DATA has its own, longer wait (data_done_timeout, 10m).
+    gw = await gateway_factory({"upstream": {"timeout": "1s", "data_done_timeout": "1s"}})
     sink.hang("data", times=1)
     message = make_message()
     queue_id = await send(gw.port, message, ["bob@recipient.example"])
@@ -463,7 +464,7 @@ async def test_a_worker_sends_the_next_message_while_the_last_result_commits(
 
 @pytest.mark.parametrize("stage", ["connect", "mail", "rcpt", "data"])
 async def test_hang_then_upstream_back_loses_nothing(gateway_factory, sink, stage):
-    gw = await gateway_factory({"upstream": {"timeout": "1s"}})
+    gw = await gateway_factory({"upstream": {"timeout": "1s", "data_done_timeout": "1s"}})
     sink.hang(stage, times=2)
     ids = [await send(gw.port, make_message(subject=f"h{n}"), ["bob@recipient.example"])
            for n in range(3)]

@@ -341,10 +341,11 @@ def test_a_release_killed_mid_send_is_taken_over_with_again(
     """`passwords release` killed while its email was on the wire leaves
     its claim, which refused every release until the password's ttl (7
     days here).  `--again` takes it over once it is older than any send
-    could take (10 route timeouts: 10 s with a 1 s timeout), and the
-    release's event says the earlier one may have sent it."""
+    could take (10 route timeouts and the end of DATA's wait: 11 s with
+    1 s each), and the release's event says the earlier one may have sent it."""
     data = gateway_config(tmp_path, db_url, sink.port)
     data["upstream"]["timeout"] = "1s"
+    data["upstream"]["data_done_timeout"] = "1s"
     config = write_config(tmp_path / "gateway.toml", data)
     first, _ = setup_held(db_url, key)
     sink.delay("data", 30.0, times=1)
@@ -372,7 +373,7 @@ def test_a_release_killed_mid_send_is_taken_over_with_again(
                        env=env_with(key))
     assert too_soon.returncode == 1 and "--again takes it over from" in too_soon.stderr
 
-    time.sleep(max(0.0, claimed_by + 10.5 - time.monotonic()))
+    time.sleep(max(0.0, claimed_by + 11.5 - time.monotonic()))
     taken = run_cli("passwords", "release", first, "--again", config=config, env=env_with(key))
     assert taken.returncode == 0, taken.stderr
     sent = [m for m in sink.snapshot() if PASSWORD.encode() in m.content]
