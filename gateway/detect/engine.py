@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from gateway.detect._regex import BACKEND, MAX_MATCH, Candidate, MultiPattern, fold
 from gateway.detect.recognizer import Recognizer, words_regex
 from gateway.detect.registry import Registry, build_registry
-from gateway.detect.signature import BLOCK_START, block_at, business_blocks
+from gateway.detect.signature import BLOCK_START, block_at, business_blocks, unsigned_signature
 from gateway.model import Finding, InformationType, SegmentSource, TextSegment
 
 __all__ = ["DEFAULT_THRESHOLD", "DetectionEngine", "FirstStop", "build_engine"]
@@ -502,8 +502,17 @@ def _without_own_numbers(text: str, kept: list[_Scored]) -> list[_Scored]:
     header ("call me on ..." above "Tel: ..."): the writer's or the
     correspondent's business contact, as the block itself is, not a person's
     data being shared.  Looked for only when the text has a telephone
-    finding."""
+    finding.  A number on a signature with no sign-off above it
+    (`unsigned_signature`, looked for only around the numbers kept) is one
+    too."""
     blocks = business_blocks(text)
+    for candidate in kept:
+        if candidate.info_type is InformationType.UK_PHONE_NUMBER and not any(
+            start <= candidate.start < end for start, end in blocks
+        ):
+            block = unsigned_signature(text, candidate.start)
+            if block is not None:
+                blocks.append(block)
     if not blocks:
         return kept
     own = {_national(m.group()) for start, end in blocks

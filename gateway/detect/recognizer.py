@@ -106,6 +106,11 @@ def words_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
     character (a lookbehind over two characters): every alternative then
     starts with a literal, which lets the regex engine skip to the positions
     holding one of those first letters instead of trying every position.
+
+    A word inside an e-mail or web address is not a word of the text:
+    "nhs" in "sarah.jones@nhs.net" or "www.nhs.uk" says nothing about the
+    name beside it.  So a word straight after "@", or after a dot that
+    follows a letter or digit, is not matched.
     """
     if not words:
         return None
@@ -115,7 +120,9 @@ def words_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
     ):
         phrase = r"\s+".join(re.escape(part) for part in word.split())
         first = re.escape(word[0])
-        alternatives.append(first + r"(?<![a-z0-9].)" + phrase[len(first) :])
+        alternatives.append(
+            first + r"(?<![a-z0-9@].)(?<![a-z0-9]\..)" + phrase[len(first) :]
+        )
     if not alternatives:
         return None
     return re.compile(r"(?:" + "|".join(alternatives) + r")(?![a-z0-9])")

@@ -9,7 +9,13 @@ Two kinds of block are found, line by line:
                    From:/Sent:/To:/Cc:/Subject: block of a quoted message
 
 Contact details found only inside them are the correspondents' business
-details, not personal data being shared.  A signature ends at a long line
+details, not personal data being shared.
+
+A third kind is looked for only around a telephone number the pass kept
+(`unsigned_signature`): Outlook's automatic signature with no sign-off
+above it, a name line, a job title or organisation under it, and the
+number on a contact line, at the end of the text (or before a disclaimer
+or the quoted message).  A signature ends at a long line
 (prose again), a quoted message, a "P.S.", or a labelled line that is not a
 contact label ("Child: …", "DOB: …"), so a leak written after a sign-off is
 still seen.  Quoted lines ("> ") are read without their quote marks.
@@ -20,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-__all__ = ["BLOCK_START", "block_at", "business_blocks"]
+__all__ = ["BLOCK_START", "block_at", "business_blocks", "unsigned_signature"]
 
 _SIGN_OFF = re.compile(
     r"(?:--|kind regards|best regards|warm regards|warmest regards|many regards|regards"
@@ -244,3 +250,109 @@ def business_blocks(text: str, start: int = 0, end: int | None = None) -> list[t
             blocks.append(block)
             covered = block[1]
     return blocks
+
+
+# An unsigned signature (see the module docstring): the name line, with an
+# optional title before and a job title, pronouns or post-nominals after it.
+_NAME_TOKEN = r"(?:O'|Mc|Mac)?[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
+_NAME_LINE = re.compile(
+    r"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ ])?" + _NAME_TOKEN + r"(?:[ ]" + _NAME_TOKEN
+    + r"){1,2}(?:[ ]*(?:[|,(]|[-][ ]).*|(?:[ ][A-Z]{2,5})+)?"
+)
+# What the line under the name says: a post or an organisation.  A pupil's
+# class, an address or "Father" is none of these.
+_POST_OR_ORGANISATION = re.compile(
+    r"\b(?:manager|officer|administrator|assistant|co-?ordinator|lead|head|headteacher"
+    r"|teacher|director|nurse|clerk|advis[eo]r|worker|practitioner|secretary|receptionist"
+    r"|consultant|gp|senco|bursar|executive|analyst|engineer|surveyor|specialist|supervisor"
+    r"|principal|caseworker|therapist|psychologist|health visitor|midwife|pharmacist|doctor"
+    r"|registrar|inspector|accountant|solicitor|technician|librarian|caretaker|apprentice"
+    r"|trainee|deputy|chair|council|school|academy|trust|nhs|practice|surgery|ltd|limited"
+    r"|plc|llp|college|university|hospital|centre|services?|partnership|association"
+    r"|housing|police|federation|department|team)\b",
+    re.IGNORECASE,
+)
+# The number's own line starts with a telephone label.
+_PHONE_LABEL = re.compile(
+    r"(?:t|tel|telephone|phone|p|m|mob|mobile|work mobile|direct line|direct dial|ddi"
+    r"|office|main office|switchboard|landline)\s*[.:]",
+    re.IGNORECASE,
+)
+# A line of prose after the signature is a disclaimer only with its words.
+_DISCLAIMER = re.compile(
+    r"\b(?:intended recipient|confidential|privileged|disclose|monitor|virus|environment"
+    r"|unauthori[sz]ed|legally|protected by law|logo)\b",
+    re.IGNORECASE,
+)
+# Lines read either side of the number, blank ones included.
+_MAX_WALK = 3 * _MAX_SIGNATURE_LINES
+_AFTER_NAME = re.compile(r"[|,(]|[-][ ]")
+_SENTENCE_END = re.compile(r"[.!?]\Z")
+
+
+def _signature_line(line: str) -> bool:
+    """A line a signature may hold: short, not a sentence, no label but a contact label."""
+    if len(line) > _MAX_SIGNATURE_LINE or (_SENTENCE_END.search(line) and len(line.split()) >= 5):
+        return False
+    label = _LABEL.match(line)
+    return label is None or _CONTACT_LABEL.match(line) is not None or "@" in line[: label.end()]
+
+
+def unsigned_signature(text: str, position: int) -> tuple[int, int] | None:
+    """The signature without a sign-off whose telephone line holds `position`, or None.
+
+    Read only for a number the pass kept, so a message pays nothing for it
+    unless a telephone number was found.  From the number's line up: short
+    lines (blank ones between them, as Outlook's HTML writes them) to a name
+    line with a post or an organisation on the next line.  From the number's
+    line down: short lines to the end of the text, a reply header, or a
+    disclaimer.  A leak written as a contact card (a name over an address or
+    "Father", or with the message going on after it) is none of this.
+    """
+    lines = _Lines(text)
+    own = lines.at(text.rfind("\n", 0, position) + 1)
+    if own is None or not _PHONE_LABEL.match(own[2]) or not _signature_line(own[2]):
+        return None
+    above: list[tuple[int, int, str]] = []  # non-blank lines, nearest first
+    cursor = own[0]
+    walked = 0  # every line read, blank ones too: a long text is never walked whole
+    while cursor > 0 and len(above) < _MAX_SIGNATURE_LINES and walked < _MAX_WALK:
+        line = lines.at(text.rfind("\n", 0, cursor - 1) + 1)
+        if line is None:
+            break
+        cursor = line[0]
+        walked += 1
+        if not line[2]:
+            continue
+        if not _signature_line(line[2]):
+            break
+        above.append(line)
+    start = None
+    for index, line in enumerate(above):
+        if _NAME_LINE.fullmatch(line[2]):
+            below = above[index - 1][2] if index else own[2]
+            # "Jenny Price | Team Manager": the post after the name, on its line.
+            after_name = _AFTER_NAME.search(line[2])
+            tail = line[2][after_name.start() :] if after_name is not None else ""
+            if _POST_OR_ORGANISATION.search(below) or _POST_OR_ORGANISATION.search(tail):
+                start = line[0]
+                break
+    if start is None:
+        return None
+    end = own[1]
+    line = lines.after(own)
+    walked = 0
+    while line is not None:
+        walked += 1
+        if walked > _MAX_WALK:  # a list of contacts, not one signature
+            return None
+        if line[2]:
+            if _REPLY_AT.match(line[2]) and block_at(text, line[0]) is not None:
+                break
+            if not _signature_line(line[2]):
+                if _DISCLAIMER.search(line[2]):
+                    break
+                return None
+            end = line[1]
+        line = lines.after(line)
+    return start, end

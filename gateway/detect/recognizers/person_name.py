@@ -12,16 +12,27 @@ signatures), so names need context.  Four kinds of candidate, strongest first:
 
 Words that are never names ("Pupil Premium", "Finance Team") discard a
 candidate; a known forename or surname raises it, an unknown pair lowers it.
+
+A correspondent's or a member of staff's name is not a candidate at all:
+
+    invitation  the CN of a calendar ORGANIZER or ATTENDEE beside its address
+    greeting    "Dear Mrs Thompson," "Hi Sarah Jones" (a title or known
+                candidate only: "Dear ..., the child Amelia Clarke" is still read)
+    staff       "our Designated Safeguarding Lead is Mrs Jones", "Miss Shah,
+                the Year 2 teacher", "We welcome Dr Hughes, who joins us as
+                a salaried GP" (a title or known candidate only)
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import cache
 from typing import ClassVar
 
 from gateway.detect.recognizer import Assessment, Pattern, Recognizer
 from gateway.detect.recognizers.uk_names import FORENAMES, NOT_NAME_WORDS, SURNAMES
+from gateway.detect.signature import business_blocks
 from gateway.model import InformationType
 
 # A bare number is a house number only on the name's own line: at the end of
@@ -45,6 +56,46 @@ _LABEL = (
     r"(?:(?:child|pupil|patient|client|student|learner|young person|service user|resident"
     r"|tenant|applicant|claimant|parent|carer|mother|father|baby|full|legal|preferred|first"
     r"|last|family|given|sibling|person)(?:'?s)?[ ]+)?(?:name|forename|surname|names)"
+)
+# The weak patterns' base score: "title", "known_forename", "row".
+_WEAK = 0.5
+# The CN parameter of an invitation's organiser or attendee, up to the name.
+_TITLE_WORDS = r"(?:mr|mrs|ms|miss|mx|dr|prof|master)\.?[ \t]+"
+_CALENDAR_PERSON = re.compile(
+    r'(?:ORGANIZER|ATTENDEE)[;:][^\n]*?\bCN="?(?:' + _TITLE_WORDS + r")?\Z", re.IGNORECASE
+)
+_CALENDAR_ADDRESS = re.compile(r'"?[;:][^\n]*?mailto:', re.IGNORECASE)
+_GREETING = re.compile(
+    r"(?:^|\n)[ \t>]*(?:dear|hi|hello|hiya|good[ \t]+(?:morning|afternoon|evening))[ \t]+"
+    r"(?:" + _TITLE_WORDS + r"(?:(?:and|&)[ \t]+)?)*\Z",
+    re.IGNORECASE,
+)
+_GREETING_END = re.compile(r"[ \t]*(?:[,!:\r\n]|\Z|(?:and|&)[ \t])")
+# Posts held by staff, whose holders are named in notices and newsletters.
+_POST = (
+    r"(?:designated[ \t]+safeguarding[ \t]+lead|safeguarding[ \t]+lead|dsl|senco|sendco"
+    r"|head[ \t]*teacher|head[ \t]+of[ \t]+[a-z0-9 ]{1,20}?|deputy[ \t]+head|teacher"
+    r"|teaching[ \t]+assistant|nurse|practice[ \t]+manager|manager|receptionist|gp|doctor"
+    r"|locum|partner[ \t]+gp|gp[ \t]+partner|registrar|pharmacist|health[ \t]+visitor"
+    r"|midwife|social[ \t]+worker|housing[ \t]+officer|officer|caseworker|key[ \t]+worker"
+    r"|family[ \t]+support[ \t]+worker|coordinator|co-ordinator|administrator|lead"
+    r"|bursar|caretaker|cook|clerk|coach|director|chair|mentor)"
+)
+# "our Designated Safeguarding Lead is Mrs ", "the Year 2 teacher, Miss ",
+# "We welcome Dr ": the text before the name, on its line.
+_POST_BEFORE = re.compile(
+    r"(?:\b(?:our|the|your|a|their|new)[ \t]+(?:[a-z0-9'-]+[ \t]+){0,3}?" + _POST
+    + r"s?[ \t]*(?:,|:|-|is|will[ \t]+be|was)?[ \t]*"
+    + r"|\bwelcome[ \t]+(?:back[ \t]+)?(?=(?:mr|mrs|ms|miss|mx|dr)\b))"
+    + r"(?:" + _TITLE_WORDS + r")?\Z",
+    re.IGNORECASE,
+)
+# ", the Year 2 teacher", ", our Designated Safeguarding Lead", ", who joins us".
+_POST_AFTER = re.compile(
+    r"[ \t]*,?[ \t]*(?:(?:our|the|your|a|who[ \t]+is[ \t]+(?:our|the|a))[ \t]+"
+    r"(?:[a-z0-9'-]+[ \t]+){0,3}?" + _POST + r"s?\b(?!')"
+    r"|who[ \t]+(?:joins|joined|has[ \t]+joined|will[ \t]+join|is[ \t]+joining)[ \t]+us\b)",
+    re.IGNORECASE,
 )
 _TITLES = frozenset({"Mr", "Mrs", "Ms", "Miss", "Mx", "Master", "Dr"})
 # A capitalised word as names are written, for `person_names` (Python `re`
@@ -123,6 +174,8 @@ class PersonNameRecognizer(Recognizer):
         # makes it a street.
         if _HOUSE_NUMBER.search(text, max(0, start - 12), start):
             return None
+        if correspondent_or_staff(text, start, end, weak=score < _WEAK):
+            return None
         tokens = text[start:end].split()
         known = tokens[0] in FORENAMES or tokens[-1] in SURNAMES
         for token in tokens:
@@ -131,6 +184,53 @@ class PersonNameRecognizer(Recognizer):
         if not known:
             score -= self.UNKNOWN_PENALTY
         return Assessment(start, end, score)
+
+
+def correspondent_or_staff(text: str, start: int, end: int, weak: bool = True) -> bool:
+    """Whether the name at `text[start:end]` is an invitation's organiser or
+    attendee, or (`weak`: found only by its title or forename) the greeted
+    correspondent or a member of staff named in their post."""
+    line_start = text.rfind("\n", 0, start) + 1
+    before = text[max(line_start, start - 120) : start]
+    if _CALENDAR_PERSON.search(before) and _CALENDAR_ADDRESS.match(text, end):
+        return True
+    if not weak:
+        return False
+    greeted = bool(
+        _GREETING.search(text, max(0, line_start - 1), start) and _GREETING_END.match(text, end)
+    )
+    if not (greeted or _POST_BEFORE.search(before) or _POST_AFTER.match(text, end, end + 80)):
+        return False
+    # Near a special-category word or a postcode the name still counts: it
+    # is what makes "Dear Mrs Thompson, Jack has been placed on a child
+    # protection plan" (or "... collect your child from <address>") about an
+    # identifiable family.  Each reaches as far as its support does.
+    # A signature's or reply header's words ("SEND Coordinator", the
+    # office's postcode) are about no one.
+    for words, reach in _leaning_on_names():
+        low, high = max(0, start - reach), min(len(text), end + reach)
+        found = [word.start() for word in words.finditer(text, low, high)]
+        if found:
+            blocks = business_blocks(text, low, high)
+            if any(not any(block_start <= at < block_end for block_start, block_end in blocks) for at in found):
+                return False
+    return True
+
+
+@cache
+def _leaning_on_names() -> tuple[tuple[re.Pattern[str], int], ...]:
+    """The patterns of the weak types a name supports (special-category
+    words, postcodes), each with how far its support reaches."""
+    # Imported here, not at the top: special_category reads names with this
+    # module's helpers.
+    from gateway.detect.recognizers.postcode import PostcodeRecognizer
+    from gateway.detect.recognizers.special_category import SpecialCategoryRecognizer
+
+    return tuple(
+        (re.compile("|".join(f"(?:{p.regex})" for p in recognizer.PATTERNS)),
+         recognizer.SUPPORT_WINDOW)
+        for recognizer in (SpecialCategoryRecognizer, PostcodeRecognizer)
+    )
 
 
 def _is_name_word(token: str) -> bool:
