@@ -270,14 +270,12 @@ class Dispatcher:
         delay = next_delay(self._settings.queue.retry, message.attempts + 1)
         at = time.time() + delay.total_seconds()
         error = f"{CRASHED} ({type(exc).__name__})"
-        try:
-            await self._store.record_attempt(message, delivered, QueueState.DEFERRED, at, error,
-                                             also)
-        except Exception:
-            if not also:
-                raise
-            # The audit trail's write may be what failed: the queue's state first.
-            await self._store.record_attempt(message, delivered, QueueState.DEFERRED, at, error)
+        # With its `relayed` events or not at all: a queue change is never
+        # written without the trail's record of it.  When this fails too,
+        # the lease brings the message back (a recipient may get it twice;
+        # the trail stays whole).
+        await self._store.record_attempt(message, delivered, QueueState.DEFERRED, at, error,
+                                         also)
         log.warning("delivery_attempted", queue_id=message.id, state=QueueState.DEFERRED.value,
                     delivered=len(delivered), failed=0,
                     deferred=len(message.pending) - len(delivered))
