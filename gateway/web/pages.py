@@ -312,8 +312,15 @@ async def audit_record(request: Request) -> Response:
         raise HTTPException(404, "There is no audit record with that id.")
     events = [dict(e, detail=_visible_detail(e.get("detail") or {}))
               for e in record.get("events") or []]
+    # A record that reads well can still have lost events to a deletion
+    # only the whole chain shows: an auditor reading this timeline after a
+    # failed check must not take it for the whole story.
+    last = console_of(request).integrity.last
+    altered = last if last is not None and last.report is not None and not last.report.ok \
+        else None
     return render(request, "audit_record.html", {
         "record": record, "events": events, "stages": _timeline(record),
+        "altered": altered,
         # The approver once approved (gateway.audit.query.authoriser) and what
         # the message itself said, in the words of `gateway audit show`.
         "authorised_by": authorised_text(record),

@@ -56,3 +56,24 @@ def test_the_integrity_page_explains_a_deletion_and_what_nothing_vouches_for(
     assert "was deleted, but its search-index rows are still there" in details
     assert "x@gmail.example" in details and "recipient_not_allowed" in details
     assert "inserted" not in problems
+
+
+def test_a_record_page_warns_after_a_failed_integrity_check(console: Console) -> None:
+    """A record that reads well may have lost events to a deletion only the
+    chain shows (the auditor tester's relayed event to the police): its page
+    says the last check found the trail altered."""
+    client = console.client()
+    client.__enter__()
+    try:
+        console.sign_in(client, "alice")
+        wait_for(lambda: "Verified" in client.get("/integrity").text)
+        before = client.get("/audit/records/REC-REJECTED").text
+        _deleted_behind_the_triggers(console, "DELETE FROM audit_records WHERE id = 'REC-AWAITING'")
+        token = csrf_of(client.get("/integrity").text)
+        assert client.post("/integrity/check", data={"csrf": token}).status_code == 303
+        wait_for(lambda: "FAILED verification" in client.get("/integrity").text)
+        after = client.get("/audit/records/REC-REJECTED").text
+    finally:
+        client.__exit__(None, None, None)
+    assert "found the audit trail altered" not in before
+    assert "found the audit trail altered: this record's timeline may be missing" in after
