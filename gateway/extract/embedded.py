@@ -83,7 +83,8 @@ _TRAILING_PUNCTUATION = ".,;:!?]}"
 _UU_BEGIN = re.compile(r"begin(-base64)? [0-7]{3,4} +(\S.*?)\s*")
 # A line of base64 alone: quote marks of a reply and the spaces around it go.
 _BASE64_LINE = re.compile(r"[ \t>]*([A-Za-z0-9+/]+)(={0,2})[ \t]*")
-_HEX = re.compile(r"[0-9A-Fa-f]+")
+# What hexadecimal (a hash) has none of, of base64's characters.
+_NOT_HEX = re.compile(r"[G-Zg-z+/=]")
 # What makes a text worth reading line by line, each searched for on its
 # own (one pattern of alternatives tries them all at every character).
 # They are searched for in the lines joined by "\n" (`in_text`): `^` and
@@ -95,12 +96,12 @@ _DATA_MARKER = re.compile(r"data:", re.IGNORECASE)
 _OTHER_BREAKS = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
-def _lf_or_crlf(text: str) -> bool:
-    """Whether every line of `text` ends in LF or CRLF (two counts and a
-    search in C): the markers then read it as it is."""
-    if "\r" in text and text.count("\r") != text.count("\r\n"):
+def _lf_or_crlf(text: str, end: int) -> bool:
+    """Whether every line of `text` up to `end` ends in LF or CRLF (two
+    counts and a search in C): the markers then read it as it is."""
+    if text.find("\r", 0, end) >= 0 and text.count("\r", 0, end) != text.count("\r\n", 0, end):
         return False
-    return _OTHER_BREAKS.search(text) is None
+    return _OTHER_BREAKS.search(text, 0, end) is None
 _MIN_WIDTH = 16  # shorter lines are words, not wrapped base64
 _MIN_BLOCK = 200  # characters of base64 before a run of lines is taken for a file
 _MAX_NAME = 100
@@ -120,22 +121,26 @@ _BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
 class _Lines(Sequence[str]):
-    """`text.splitlines()` without making every line a string up front:
-    each is cut out when read.  A large body of base64 is hundreds of
-    thousands of lines; as strings they would cost the process more than
-    the text itself, for as long as the text is read."""
+    """`text[:end].splitlines()` without making every line a string up
+    front: each is cut out when read.  A large body of base64 is hundreds
+    of thousands of lines; as strings they would cost the process more
+    than the text itself, for as long as the text is read.  Nor is the
+    text cut at `end`: that would be a copy of up to the whole limit."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, end: int | None = None) -> None:
+        end = len(text) if end is None else min(end, len(text))
         self.text = text
         self._starts = array("q", [0])
         self._ends = array("q")
-        for brk in _BREAK.finditer(text):
+        # As if the text stopped at `end`: a CR there ends a line even when
+        # an LF follows past it, as in the text cut there.
+        for brk in _BREAK.finditer(text, 0, end):
             self._ends.append(brk.start())
             self._starts.append(brk.end())
-        if self._starts[-1] == len(text) and len(self._starts) > 1:
+        if self._starts[-1] == end and len(self._starts) > 1:
             self._starts.pop()  # a last line break ends the last line
-        elif text:
-            self._ends.append(len(text))
+        elif end:
+            self._ends.append(end)
         else:
             self._starts.pop()
 
@@ -159,6 +164,11 @@ class _Lines(Sequence[str]):
         """The text from line `first`'s start to line `stop - 1`'s end."""
         return self.text[self._starts[first]:self._ends[stop - 1]]
 
+    def search(self, pattern: re.Pattern[str], first: int, stop: int) -> re.Match[str] | None:
+        """`pattern.search(self.span(first, stop))` without cutting the span
+        out, for a pattern that looks neither behind nor for `^`."""
+        return pattern.search(self.text, self._starts[first], self._ends[stop - 1])
+
 
 class EmbeddedFiles:
     """The files written out in one text's readings, each decoded and read once."""
@@ -176,17 +186,20 @@ class EmbeddedFiles:
     def in_text(self, text: str) -> list[ExtractedText]:
         """The files written out in `text` as uuencode, base64 or data: URIs."""
         # Text past the limit is not read (and the reading says so, `finish`).
-        text = text[: self._ctx.limits.max_text_chars]
+        # It is not cut off either: every search and line stops at `end`, as
+        # in the text cut there, without a copy of up to the whole limit.
+        end = self._ctx.limits.max_text_chars
         # The markers' `^` and `$` know LF, and CRLF (as received over SMTP)
         # through `\r?$`.  Any other line end (CR alone, or another of
         # `splitlines`'s breaks) is read as LF at the cost of a copy; most
         # text is not copied at all: a 25 MB body would be three times over
         # (its lines, and them joined), for each message at once.
-        if not _worth_reading(text) and (
-            _lf_or_crlf(text) or not _worth_reading("\n".join(text.splitlines()))
+        if not _worth_reading(text, end) and (
+            _lf_or_crlf(text, end)
+            or not _worth_reading("\n".join(text[:end].splitlines()), end)
         ):
             return []
-        return list(self._scan(_Lines(text)))
+        return list(self._scan(_Lines(text, end)))
 
     def in_bytes(self, data: bytes) -> list[ExtractedText]:
         """The yEnc files in `data`."""
@@ -270,6 +283,9 @@ class EmbeddedFiles:
         count = 0
         last = 0
         width = 0
+        size_total = 0  # the block's base64 characters, `=` included
+        last_at = at  # the block's last line of base64, and its match
+        last_found: re.Match[str] | None = None
         line_at = at
         while line_at < len(lines):
             found = _BASE64_LINE.fullmatch(lines[line_at])
@@ -292,17 +308,18 @@ class EmbeddedFiles:
             count += 1
             last = size
             width = width or size
+            size_total += size
+            last_at, last_found = line_at, found
             line_at += 1
             if found.group(2):
                 break  # padding ends the encoded data
-        # The lines' base64 characters, quote marks, spaces and line breaks
-        # (and the blank lines let in) taken out: what they were, joined.
-        encoded = _NOT_BASE64.sub("", lines.span(at, line_at)) if count else ""
-        if width < _MIN_WIDTH or len(encoded) < _MIN_BLOCK or _HEX.fullmatch(encoded):
+        if last_found is None or width < _MIN_WIDTH or size_total < _MIN_BLOCK:
             return line_at, []
-        if not self._room_for(len(encoded) * 3 // 4):
+        if lines.search(_NOT_HEX, at, line_at) is None:
+            return line_at, []  # hexadecimal: a hash, not base64
+        if not self._room_for(size_total * 3 // 4):
             return line_at, []
-        data = _lenient_base64(encoded)
+        data = _block_base64(lines, at, line_at, size_total, last_at, last_found)
         if detect_format(data) == BINARY:
             # Not a file anyone can open: a signature, a key, a hash, text
             # that only looked like base64.  Its lines are read as text.
@@ -390,13 +407,17 @@ class EmbeddedFiles:
         self._ctx.problem("too_large", detail)
 
 
-def _worth_reading(text: str) -> bool:
-    """Whether `text` may hold a file written out: ordinary mail costs a
-    few searches, not a walk over its lines."""
+def _worth_reading(text: str, end: int) -> bool:
+    """Whether `text` up to `end` may hold a file written out: ordinary
+    mail costs a few searches, not a walk over its lines.  A search to
+    `end` reads the text as if it stopped there (`$` matches at `end`)."""
     return (
-        ("begin" in text and _UU_MARKER.search(text) is not None)
-        or _BASE64_MARKER.search(text) is not None
-        or (_DATA_MARKER.search(text) is not None and _DATA_URI.search(text) is not None)
+        (text.find("begin", 0, end) >= 0 and _UU_MARKER.search(text, 0, end) is not None)
+        or _BASE64_MARKER.search(text, 0, end) is not None
+        or (
+            _DATA_MARKER.search(text, 0, end) is not None
+            and _DATA_URI.search(text, 0, end) is not None
+        )
     )
 
 
@@ -407,12 +428,49 @@ def _is_font(data: bytes) -> bool:
     return data.startswith(_FONTS) and detect_format(data) == BINARY
 
 
+def _block_base64(
+    lines: _Lines, first: int, stop: int, size: int, last_at: int, last: re.Match[str]
+) -> bytes:
+    """The bytes of the block of base64 lines `first` to `stop`
+    (`_base64_block`): `size` base64 characters, the last of them on line
+    `last_at` (`last`, its match).  They are what `_lenient_base64` makes
+    of the base64 characters alone, decoded without taking them out: the
+    decoder skips quote marks, spaces and line breaks, and taking them out
+    made the block twice more, with a list of its lines as strings on the
+    way (near 30 MB for a 10 MB block)."""
+    # The decoder reads a str of ASCII alone (`isascii` is a flag, not a
+    # search); any other character and the base64 is taken out after all.
+    if size % 4 == 0:
+        # The block's `=` are its last line's, at most two: in whole groups
+        # of four characters, `_lenient_base64` has nothing to mend.
+        block = lines.span(first, stop)
+        if block.isascii():
+            return binascii.a2b_base64(block)
+    else:
+        # Not in whole groups (a body cut at the text's limit, base64 sent
+        # without its padding): the lines before the last, whole groups as
+        # encoders wrap them, decode as they are, and the last line is
+        # mended alone, as it would be at the end of them all.
+        tail = last.group(1) + last.group(2)
+        if last_at > first and (size - len(tail)) % 4 == 0:
+            head = lines.span(first, last_at)
+            if head.isascii():
+                decoded = binascii.a2b_base64(head)
+                del head  # not held while the two are joined
+                return decoded + _lenient_base64(tail)
+    return _lenient_base64(_NOT_BASE64.sub("", lines.span(first, stop)))
+
+
 def _lenient_base64(encoded: str) -> bytes:
     """As much of `encoded` (base64 characters alone) as decodes: a
-    character too many at the end is dropped, missing padding added."""
+    character too many at the end is dropped, missing padding added.
+    Decoded from the str itself (`base64.b64decode` makes it bytes first,
+    a copy of it), and mended only when it needs to be (another copy)."""
+    if len(encoded) % 4 == 0 and not encoded.endswith("==="):
+        return binascii.a2b_base64(encoded)  # whole groups, at most two `=`: as it is
     core = encoded.rstrip("=")
     core = core[: len(core) - 1] if len(core) % 4 == 1 else core
-    return base64.b64decode(core + "=" * (-len(core) % 4))
+    return binascii.a2b_base64(core + "=" * (-len(core) % 4))
 
 
 def _wrapped_base64(lines: _Lines, at: int, first: int) -> tuple[str, int]:
