@@ -14,6 +14,7 @@ from gateway.db.schema import (
     audit_events,
     audit_records,
     metadata,
+    queue_contents,
     queue_messages,
     queue_recipients,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "dialect_of",
     "is_postgres",
     "metadata",
+    "queue_contents",
     "queue_messages",
     "queue_recipients",
 ]

@@ -27,7 +27,7 @@ log = structlog.get_logger(__name__)
 # Every migration under gateway/db/migrations/versions, oldest first.
 REVISIONS: tuple[str, ...] = (
     "0001", "0002", "0003", "0004", "0005", "0006", "0007",
-    "0008", "0009", "0010", "0011", "0012", "0013", "0014", "0015", "0016",
+    "0008", "0009", "0010", "0011", "0012", "0013", "0014", "0015", "0016", "0017",
 )
 HEAD = REVISIONS[-1]
 

@@ -12,6 +12,14 @@ mapped and unmapped on their own; smaller allocations are served as before.
 An operator's own MALLOC_MMAP_THRESHOLD_ in the environment is left alone;
 on other C libraries this does nothing.
 
+Memory freed in the middle of malloc's heap stays resident: glibc returns
+only the heap's top to the system.  SQLite's page cache is such memory (a
+page is 16 KiB, under the threshold): a 25 MB content written or read
+through it leaves 25 MB of pages, which `PRAGMA shrink_memory` frees but
+the heap keeps.  `give_back_free_memory` (`malloc_trim`) returns the free
+pages of every heap; the queue's Writer calls it after a batch that moved
+a large content (gateway.queue.writer).
+
 `tune_gc` is for the interpreter's cycle collector, once the gateway has
 started: what start-up built (modules, compiled patterns, the schema, the
 recipients) lives as long as the process, yet every full collection walked
@@ -32,7 +40,7 @@ import gc
 import os
 import sys
 
-__all__ = ["tune_gc", "tune_malloc"]
+__all__ = ["give_back_free_memory", "tune_gc", "tune_malloc"]
 
 GC_FIRST_GENERATION = 10_000  # new objects between two collections (Python: 700)
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
@@ -52,6 +60,19 @@ def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD) -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold))
+
+
+def give_back_free_memory() -> bool:
+    """Return the heaps' free pages to the system; True when it could."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return bool(trim(0))
 
 
 def tune_gc(first_generation: int = GC_FIRST_GENERATION) -> None:

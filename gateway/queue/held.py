@@ -14,11 +14,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import AuditEvent, AuditTrail, EventType
-from gateway.db import audit_records, queue_messages
+from gateway.db import audit_records, queue_contents, queue_messages
 from gateway.model import Envelope
 from gateway.passwords import PasswordStore, held_passwords
 from gateway.passwords.store import HeldState
@@ -65,8 +65,6 @@ async def decide_held(
         "next_attempt_at": now,
         "updated_at": now,
     }
-    if not approve:
-        values["content"] = b""  # refused: the personal data is not kept to be sent
     detail: dict[str, Any] = {"by": by, "note": note[:NOTE_LIMIT]}
     if via:
         detail["via"] = via
@@ -97,6 +95,10 @@ async def decide_held(
         )
         if not result.rowcount:
             return f"{message_id} is no longer held: someone decided first"
+        if not approve:
+            # Refused: the personal data is not kept to be sent.
+            await conn.execute(delete(queue_contents)
+                               .where(queue_contents.c.message_id == message_id))
         await events_op(conn)
         if not approve and hostname and message.envelope.mail_from:
             original = (await conn.execute(

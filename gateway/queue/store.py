@@ -27,11 +27,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.db import is_postgres, queue_messages, queue_recipients
+from gateway.db import is_postgres, queue_contents, queue_messages, queue_recipients
 from gateway.db.prepared import Prepared
 from gateway.model import Envelope, RecipientDsn
 from gateway.queue.states import FINISHED, QueueState, RecipientState
-from gateway.queue.writer import Writer, sqlite_connection
+from gateway.queue.writer import Writer, note_large_content, sqlite_connection
 
 Operation = Callable[[AsyncConnection], Awaitable[Any]]
 
@@ -46,6 +46,11 @@ _ALPHABET = "0123456789BCDFGHJKLMNPQRSTVWXZ"
 # messages and updates of messages already committed; a message's row is
 # collected before its recipients'.
 _INSERT_MESSAGE = Prepared(queue_messages.insert())
+_INSERT_CONTENT = Prepared(queue_contents.insert())
+# A finished message's content goes: nothing is left to send.
+_DELETE_CONTENT = Prepared(
+    delete(queue_contents).where(queue_contents.c.message_id == bindparam("m_id"))
+)
 _INSERT_RECIPIENTS = Prepared(queue_recipients.insert())
 _UPDATE_RECIPIENT = Prepared(
     update(queue_recipients)
@@ -68,10 +73,6 @@ _MESSAGE_ATTEMPT: dict[str, Any] = {
 }
 _UPDATE_MESSAGE = Prepared(
     update(queue_messages).where(queue_messages.c.id == bindparam("m_id")).values(_MESSAGE_ATTEMPT)
-)
-_FINISH_MESSAGE = Prepared(
-    update(queue_messages).where(queue_messages.c.id == bindparam("m_id"))
-    .values({**_MESSAGE_ATTEMPT, "content": b""})
 )
 _CLAIM = Prepared(
     update(queue_messages).where(queue_messages.c.id == bindparam("m_id"))
@@ -263,7 +264,6 @@ class QueueStore:
             "created_at": now,
             "mail_from": env.mail_from,
             "envelope": envelope_to_json(env, message.receipts),
-            "content": message.content,
             "size": len(message.content),
             "state": state.value,
             "attempts": 0,
@@ -293,16 +293,21 @@ class QueueStore:
             )
 
         async def write(conn: AsyncConnection) -> None:
+            await _INSERT_MESSAGE.run_later(conn, [message_row])
             raw = sqlite_connection(conn) if len(message.content) >= _BLOB_STREAM else None
             if raw is None:
-                await _INSERT_MESSAGE.run_later(conn, [message_row])
+                await _INSERT_CONTENT.run_later(
+                    conn, [{"message_id": message.id, "content": message.content}]
+                )
             else:
-                row = {k: v for k, v in message_row.items() if k != "content"}
+                # Its message's row is written first (a statement settles
+                # the rows collected before it), then the zeroed content.
                 await conn.execute(
-                    queue_messages.insert().values(content=func.zeroblob(len(message.content))),
-                    row,
+                    queue_contents.insert().values(content=func.zeroblob(len(message.content))),
+                    {"message_id": message.id},
                 )
                 _write_blob(raw, message.id, message.content)
+                note_large_content(conn)
             await _INSERT_RECIPIENTS.run_later(conn, recipient_rows)
 
         queued = QueuedMessage(
@@ -351,11 +356,16 @@ class QueueStore:
             "tried": 1 if tried else 0,
         }
 
+        # The rows alone: this write must not keep `message` (and its
+        # content) alive for as long as the Writer keeps the write.
+        finished = [{"m_id": message.id}] if done else []
+
         async def write(conn: AsyncConnection) -> None:
             await _UPDATE_RECIPIENT.run_later(conn, recipient_rows)
-            # Delivered and bounced messages keep their row for `queue show`,
-            # but not their content: nothing left to send.
-            await (_FINISH_MESSAGE if done else _UPDATE_MESSAGE).run_later(conn, [message_row])
+            await _UPDATE_MESSAGE.run_later(conn, [message_row])
+            # Delivered and bounced messages keep their row for `queue
+            # show`, but not their content: nothing left to send.
+            await _DELETE_CONTENT.run_later(conn, finished)
             for op in also:
                 await op(conn)
 
@@ -466,6 +476,8 @@ class QueueStore:
                 return 0
             await conn.execute(delete(queue_recipients)
                                .where(queue_recipients.c.message_id.in_(ids)))
+            await conn.execute(delete(queue_contents)
+                               .where(queue_contents.c.message_id.in_(ids)))
             result = await conn.execute(delete(queue_messages).where(m.id.in_(ids), *old))
             return int(result.rowcount or 0)
 
@@ -515,6 +527,8 @@ class QueueStore:
 
     async def delete(self, message_id: str) -> None:
         async def write(conn: AsyncConnection) -> None:
+            await conn.execute(delete(queue_contents)
+                               .where(queue_contents.c.message_id == message_id))
             await conn.execute(delete(queue_messages).where(queue_messages.c.id == message_id))
 
         await self.writer.submit(write, frees=True)
@@ -555,27 +569,33 @@ _BLOB_STREAM = 1024 * 1024
 _BLOB_PIECE = 1024 * 1024
 
 
-def _write_blob(raw: sqlite3.Connection, message_id: str, content: bytes) -> None:
-    """Fill the zeroed content of `message_id`'s row (just inserted, in the
-    same transaction) with `content`."""
-    found = raw.execute("SELECT rowid FROM queue_messages WHERE id = ?", (message_id,)).fetchone()
+def _content_rowid(raw: sqlite3.Connection, message_id: str) -> int:
+    found = raw.execute(
+        "SELECT rowid FROM queue_contents WHERE message_id = ?", (message_id,)
+    ).fetchone()
     if found is None:
         raise LookupError(f"queue row {message_id} not found for its content")
+    return int(found[0])
+
+
+def _write_blob(raw: sqlite3.Connection, message_id: str, content: bytes) -> None:
+    """Fill the zeroed content of `message_id` (just inserted, in the same
+    transaction) with `content`."""
     view = memoryview(content)
-    with raw.blobopen("queue_messages", "content", found[0]) as blob:
+    with raw.blobopen("queue_contents", "content", _content_rowid(raw, message_id)) as blob:
         for start in range(0, len(content), _BLOB_PIECE):
             blob.write(view[start : start + _BLOB_PIECE])
 
 
 def _read_blob(raw: sqlite3.Connection, message_id: str) -> bytes:
-    found = raw.execute("SELECT rowid FROM queue_messages WHERE id = ?", (message_id,)).fetchone()
-    if found is None:
-        raise LookupError(f"queue row {message_id} not found for its content")
-    with raw.blobopen("queue_messages", "content", found[0], readonly=True) as blob:
+    rowid = _content_rowid(raw, message_id)
+    with raw.blobopen("queue_contents", "content", rowid, readonly=True) as blob:
         return blob.read()
 
 
 def _content(row: Any, raw: sqlite3.Connection | None) -> bytes:
+    if row["stored"] is None:
+        return b""  # finished or refused: nothing left to send
     if row["content"] is not None:
         return bytes(row["content"])
     if raw is None:
@@ -602,17 +622,21 @@ async def _load(
 ) -> list[QueuedMessage]:
     if not ids:
         return []
-    columns: list[Any] = [c for c in queue_messages.c if with_content or c.name != "content"]
+    columns: list[Any] = list(queue_messages.c)
+    source: Any = queue_messages
     raw = sqlite_connection(conn) if with_content else None
-    if raw is not None:
-        # Large content is read with SQLite's blob I/O below, straight into
-        # one bytes object (a column value would be copied once more).
-        small = queue_messages.c.size < _BLOB_STREAM
-        columns = [
-            case((small, c), else_=None).label("content") if c.name == "content" else c
-            for c in columns
-        ]
-    rows = (await conn.execute(select(*columns).where(queue_messages.c.id.in_(ids)))).mappings()
+    if with_content:
+        content: Any = queue_contents.c.content
+        if raw is not None:
+            # Large content is read with SQLite's blob I/O below, straight
+            # into one bytes object (a column value would be copied once more).
+            content = case((queue_messages.c.size < _BLOB_STREAM, content), else_=None)
+        columns += [content.label("content"), queue_contents.c.message_id.label("stored")]
+        source = queue_messages.outerjoin(
+            queue_contents, queue_contents.c.message_id == queue_messages.c.id
+        )
+    query = select(*columns).select_from(source).where(queue_messages.c.id.in_(ids))
+    rows = (await conn.execute(query)).mappings()
     by_id = {row["id"]: row for row in rows}
     recipient_rows = (
         await conn.execute(
@@ -634,6 +658,9 @@ async def _load(
                 last_reply=r["last_reply"],
             )
         )
+    if raw is not None and any(row["stored"] is not None and row["content"] is None
+                               for row in by_id.values()):
+        note_large_content(conn)  # read below with blob I/O, through the cache
     loaded = []
     for message_id in ids:
         row = by_id.get(message_id)

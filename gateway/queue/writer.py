@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.db.engine import create_sqlite_writer_engine
 from gateway.db.prepared import collect_writes, flush_writes, settle
 from gateway.errors import StoreError
+from gateway.operate.memory import give_back_free_memory
 
 T = TypeVar("T")
 Operation = Callable[[AsyncConnection], Awaitable[Any]]
@@ -203,10 +204,9 @@ class Writer:
         # for ever: disposing of the engine then really lets the file go.
         with self._sync_engine.connect() as conn:
             transaction = conn.begin()
+            under = _DirectConnection(conn)
             try:
-                direct = cast(AsyncConnection, _SettlingConnection(
-                    cast(AsyncConnection, _DirectConnection(conn))
-                ))
+                direct = cast(AsyncConnection, _SettlingConnection(cast(AsyncConnection, under)))
                 collect_writes(direct)
                 try:
                     results = [_drive(op(direct)) for op in operations]
@@ -223,6 +223,10 @@ class Writer:
                 with contextlib.suppress(Exception):
                     transaction.rollback()
                 raise
+            if under.large_content:
+                await asyncio.get_running_loop().run_in_executor(
+                    self._thread, _give_back_cache, conn
+                )
         return results
 
     async def _postgres_transaction(self, operations: Sequence[Operation]) -> list[Any]:
@@ -357,6 +361,7 @@ class _DirectConnection:
     def __init__(self, sync_connection: Connection) -> None:
         self.sync_connection = sync_connection
         self.dialect = sync_connection.dialect
+        self.large_content = False  # `note_large_content`
 
     async def execute(
         self,
@@ -413,6 +418,26 @@ def sqlite_connection(conn: AsyncConnection) -> sqlite3.Connection | None:
         return None
     raw = direct.sync_connection.connection.driver_connection
     return raw if isinstance(raw, sqlite3.Connection) else None
+
+
+def note_large_content(conn: AsyncConnection) -> None:
+    """An operation moved a large content through the SQLite writer's page
+    cache (gateway.queue.store's blob I/O).  Those pages stay in the cache
+    (32 MiB, `WRITER_CACHE_KIB`) and in the heap once freed: beside the
+    next large message being read and inspected, 25-30 MB resident that
+    holds nothing.  Once its batch is committed they are given back."""
+    direct: object = conn
+    if isinstance(direct, _SettlingConnection):
+        direct = direct.wrapped
+    if isinstance(direct, _DirectConnection):
+        direct.large_content = True
+
+
+def _give_back_cache(conn: Connection) -> None:
+    """The writer's unused cached pages freed, then the heap's free pages
+    returned to the system (gateway.operate.memory)."""
+    conn.exec_driver_sql("PRAGMA shrink_memory")
+    give_back_free_memory()
 
 
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:

@@ -9,7 +9,7 @@ import pytest
 from console_support import HELD_ID, PASSWORDS, Console, csrf_of
 from sqlalchemy import select
 
-from gateway.db import audit_events, queue_messages
+from gateway.db import audit_events, queue_contents, queue_messages
 
 PAGES = ["/", "/dashboard", "/audit", "/audit?verdict=reject", "/audit/records/REC-DELIVERED",
          "/audit/records/REC-DELIVERED/download", "/audit/download?format=csv",
@@ -39,9 +39,11 @@ def queue_state(console: Console, message_id: str = HELD_ID) -> tuple[str, bytes
     async def work(engine: Any) -> tuple[str, bytes]:
         async with engine.connect() as conn:
             row = (await conn.execute(
-                select(queue_messages.c.state, queue_messages.c.content)
+                select(queue_messages.c.state, queue_contents.c.content)
+                .select_from(queue_messages.outerjoin(
+                    queue_contents, queue_contents.c.message_id == queue_messages.c.id))
                 .where(queue_messages.c.id == message_id))).one()
-            return str(row[0]), bytes(row[1])
+            return str(row[0]), bytes(row[1] or b"")
 
     result: tuple[str, bytes] = console.run(work)
     return result

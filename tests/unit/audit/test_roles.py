@@ -184,3 +184,21 @@ async def test_app_role_cannot_write_a_cut(pg_engine):
                          now=datetime.now(UTC) + timedelta(days=3650))
     assert result.checkpoint_id is not None
     assert (await verify(pg_engine)).ok
+
+
+async def test_app_role_works_the_queue_and_its_contents(pg_engine):
+    """The queue is the application's working state (0002), its contents'
+    table too (0017): a message queued, its content read and deleted."""
+    async with pg_engine.begin() as conn:
+        await as_role(conn, "gateway_app")
+        await conn.execute(text(
+            "INSERT INTO queue_messages (id, created_at, mail_from, envelope, size, state,"
+            " attempts, next_attempt_at, updated_at) VALUES ('role-q', 1, 'a@example.org', '{}',"
+            " 4, 'queued', 0, 1, 1)"))
+        await conn.execute(text(
+            "INSERT INTO queue_contents (message_id, content) VALUES ('role-q', 'body')"))
+        stored = (await conn.execute(text(
+            "SELECT content FROM queue_contents WHERE message_id = 'role-q'"))).scalar()
+        await conn.execute(text("DELETE FROM queue_contents WHERE message_id = 'role-q'"))
+        await conn.execute(text("DELETE FROM queue_messages WHERE id = 'role-q'"))
+    assert stored == b"body"

@@ -3,7 +3,7 @@
 The hot path's inserts and updates bypass SQLAlchemy's per-call compilation;
 the rows they leave must be indistinguishable from Core's: datetimes in
 SQLite's text form, literals carried by the statement (`attempts + 1`,
-`content = b""`), NULLs, bytes.  Run through the group-commit Writer (the
+`last_error = 'gave up'`), NULLs, bytes.  Run through the group-commit Writer (the
 sqlite3 shortcut) and through an ordinary async connection, on SQLite and
 PostgreSQL.
 """
@@ -30,7 +30,7 @@ from sqlalchemy.dialects import sqlite
 
 from gateway.db import create_engine
 from gateway.db.prepared import Prepared, at_flush, collect_writes, flush_writes
-from gateway.db.schema import audit_events, queue_messages, queue_recipients
+from gateway.db.schema import audit_events, queue_contents, queue_messages, queue_recipients
 from gateway.queue import Writer
 
 AT = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -43,15 +43,19 @@ def _event(seq: int, detail: str = "{}") -> dict[str, object]:
 
 def _message(message_id: str) -> dict[str, object]:
     return {"id": message_id, "created_at": 1.5, "mail_from": "a@example.org",
-            "envelope": "{}", "content": b"\x00body\xff", "size": 6, "state": "active",
+            "envelope": "{}", "size": 6, "state": "active",
             "attempts": 0, "next_attempt_at": 1.5, "claimed_by": "w", "lease_until": 9.5,
             "audit_id": None, "updated_at": 1.5}
+
+
+def _content(message_id: str) -> dict[str, object]:
+    return {"message_id": message_id, "content": b"\x00body\xff"}
 
 
 FINISH = Prepared(
     update(queue_messages).where(queue_messages.c.id == bindparam("m_id"))
     .values(state=bindparam("state"), attempts=queue_messages.c.attempts + 1,
-            claimed_by=None, content=b"")
+            claimed_by=None, last_error="gave up")
 )
 
 
@@ -72,7 +76,7 @@ async def test_prepared_rows_equal_core_rows(db_url: str, through: str) -> None:
             await conn.execute(
                 update(queue_messages).where(queue_messages.c.id == "core")
                 .values(state="delivered", attempts=queue_messages.c.attempts + 1,
-                        claimed_by=None, content=b"")
+                        claimed_by=None, last_error="gave up")
             )
 
         async def by_prepared(conn):
@@ -100,6 +104,7 @@ async def test_prepared_rows_equal_core_rows(db_url: str, through: str) -> None:
         messages = {m[0]: m[1:] for m in await _rows(engine, queue_messages, queue_messages.c.id)}
         assert messages["prep"] == messages["core"]
         assert messages["prep"][messages_column("attempts")] == 1
+        assert messages["prep"][messages_column("last_error")] == "gave up"
     finally:
         await writer.stop()
         await engine.dispose()
@@ -218,22 +223,26 @@ async def test_collected_inserts_write_what_core_writes(started) -> None:
                  "last_code": None, "last_reply": None}
     async with engine.begin() as conn:
         await conn.execute(queue_messages.insert(), [_message("core")])
+        await conn.execute(queue_contents.insert(), [_content("core")])
         await conn.execute(queue_recipients.insert(), [dict(recipient, message_id="core")])
         await conn.execute(audit_events.insert(), [_event(1), _event(2, "{\"a\":1}")])
     sent = _statements(engine)
     messages = Prepared(queue_messages.insert())
+    contents = Prepared(queue_contents.insert())
     recipients = Prepared(queue_recipients.insert())
     events = Prepared(audit_events.insert())
 
     async def collected(conn) -> None:
         await messages.run_later(conn, [_message("prep")])
+        await contents.run_later(conn, [_content("prep")])
         await recipients.run_later(conn, [dict(recipient, message_id="prep")])
         await events.run_later(conn, [_event(3), _event(4, "{\"a\":1}")])
 
     await writer.submit(collected)
     stored = {m[0]: m[1:] for m in await _rows(engine, queue_messages, queue_messages.c.id)}
     assert stored["prep"] == stored["core"]
-    assert stored["prep"][messages_column("content")] == b"\x00body\xff"
+    kept = dict(await _rows(engine, queue_contents, queue_contents.c.message_id))
+    assert kept == {"core": b"\x00body\xff", "prep": b"\x00body\xff"}
     by_message = {r[1]: r[2:] for r in await _rows(engine, queue_recipients, queue_recipients.c.id)}
     assert by_message["prep"] == by_message["core"]
     rows = await _rows(engine, audit_events, audit_events.c.seq)
@@ -261,7 +270,8 @@ async def test_an_update_collected_between_inserts_keeps_its_place(started) -> N
     await writer.submit(collected)
     assert messages.runs == [2] and events.runs == [1]
     rows = await _rows(engine, queue_messages, queue_messages.c.id)
-    assert [(r[0], r[6]) for r in rows] == [("m1", "delivered"), ("m2", "active")]
+    state = messages_column("state") + 1
+    assert [(r[0], r[state]) for r in rows] == [("m1", "delivered"), ("m2", "active")]
     if engine.dialect.name == "postgresql":
         writes = [s.split()[0] for s in sent if s.split()[0] in ("INSERT", "UPDATE", "WITH")]
         assert writes == ["INSERT", "UPDATE", "INSERT"]
@@ -333,7 +343,7 @@ async def test_a_statement_not_collected_sees_the_rows_collected_before_it(start
     assert ran == ["m1", "m2", "m3"]
     assert events.runs == [3]
     rows = await _rows(engine, queue_messages, queue_messages.c.id)
-    assert [(r[0], r[6]) for r in rows] == [("m1", "delivered"), ("m2", "active"), ("m3", "active")]
+    assert [(r[0], r[messages_column("state") + 1]) for r in rows] == [("m1", "delivered"), ("m2", "active"), ("m3", "active")]
 
 
 async def test_flushing_writes_the_rows_so_far_and_other_transactions_insert_at_once(
@@ -452,7 +462,7 @@ async def test_a_tail_goes_with_the_inserts_collected_last_and_returns_its_rows(
     # docstring): the events are the inserts after the update.
     assert messages.runs == [2] and events.runs == [2]
     stored = await _rows(engine, queue_messages, queue_messages.c.id)
-    assert [(r[0], r[6]) for r in stored] == [("m1", "delivered"), ("m2", "active")]
+    assert [(r[0], r[messages_column("state") + 1]) for r in stored] == [("m1", "delivered"), ("m2", "active")]
     assert len(await _rows(engine, audit_events, audit_events.c.seq)) == 2
     writes = [s for s in sent if s.split()[0] in ("INSERT", "UPDATE", "WITH")]
     assert [s.split()[0] for s in writes] == ["INSERT", "UPDATE", "WITH"]

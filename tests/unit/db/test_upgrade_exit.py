@@ -44,10 +44,15 @@ def test_upgrade_says_what_it_changed(tmp_path: Path) -> None:
     again = run_cli("db", "upgrade", config=config, timeout=120)
     assert again.stdout.strip() == (
         f"database is up to date: schema revision {HEAD} (nothing to do)")
-    # Pretend the last migration has not run: Alembic then runs it again,
-    # which 0014 (a view replaced) allows.
+    # Back to the revision before the last (its downgrade), then upgraded.
+    from alembic import command
+
+    from gateway.db.migrate import alembic_config
+
+    command.downgrade(alembic_config(f"sqlite+aiosqlite:///{path}"), REVISIONS[-2])
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE alembic_version SET version_num = ?", (REVISIONS[-2],))
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (REVISIONS[-2],)]
     upgraded = run_cli("db", "upgrade", config=config, timeout=120)
     assert upgraded.returncode == 0, upgraded.stderr
     assert upgraded.stdout.strip() == (
