@@ -44,10 +44,12 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    column,
     exists,
     func,
     or_,
     select,
+    table,
     true,
     union_all,
 )
@@ -63,6 +65,9 @@ from gateway.receipts.schema import receipt_requests
 _r = audit_records
 _e = audit_events
 _t = audit_record_terms
+# The auditors' view, for its `authorised_by` (migrations 0011, 0014, 0016):
+# the one place the database works out who authorised a record.
+_v = table("audit_records_v", column("id"), column("authorised_by"))
 
 # The order in which a term filter is picked to drive the query: the most
 # selective field first (an address picks a handful of records, a type many).
@@ -106,6 +111,10 @@ class SearchFilter:
     verdict: str | None = None
     reason: str | None = None
     purpose: str | None = None  # text contained in the purpose
+    # Text contained in who authorised it, as the readers and the view
+    # audit_records_v say it (`authoriser`): a held message's approver, and
+    # no one for a refusal or a message still awaiting approval.
+    authorised_by: str | None = None
     events: tuple[EventFilter, ...] = ()
     # Messages the gateway asked delivery/read receipts for (True) or not
     # (False): see `_receipts_requested`.
@@ -350,6 +359,12 @@ class AuditQuery:
             pattern = f"%{_escape_like(f.purpose.strip().lower())}%"
             conditions.append(
                 _lower(dialect, _r.c.purpose, f.purpose).like(pattern, escape="\\"))
+        if f.authorised_by:
+            pattern = f"%{_escape_like(f.authorised_by.strip().lower())}%"
+            conditions.append(exists().where(
+                _v.c.id == _r.c.id,
+                _lower(dialect, _v.c.authorised_by, f.authorised_by).like(pattern, escape="\\"),
+            ))
         recipient = f.recipient.strip().lower() if f.recipient else None
         for event in f.events:
             if event.each:

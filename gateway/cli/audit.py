@@ -119,6 +119,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     search.add_argument("--reason", type=known_value("reason", ReasonCode), action=_Once,
                         help="reason code, e.g. unencrypted_attachment (* wildcard)")
     search.add_argument("--purpose", action=_Once, help="text the stated purpose contains")
+    search.add_argument("--authorised-by", action=_Once, metavar="NAME",
+                        help="text the name of who authorised it contains: a held "
+                        "message's approver, else who the message said; a message "
+                        "refused, or held and not yet approved, was authorised by no one")
     search.add_argument("--receipts", choices=list(RECEIPTS), action=_Once,
                         help="messages the gateway asked delivery/read receipts for, or not")
     search.add_argument("--event", action="append", default=[], type=_event_filter,
@@ -436,7 +440,7 @@ def _search(args: argparse.Namespace) -> int:
         since=args.since, until=args.until, sender=args.sender, recipient=args.recipient,
         organisation=args.organisation, information_type=args.information_type,
         marking=args.marking, verdict=args.verdict, reason=args.reason, purpose=args.purpose,
-        events=tuple(args.event),
+        authorised_by=args.authorised_by, events=tuple(args.event),
         receipts_requested=RECEIPTS[args.receipts] if args.receipts else None,
     )
     limit = max(0, args.limit)

@@ -76,7 +76,7 @@ STAGES = (
     ("password_released", "Password released"),
 )
 FILTER_FIELDS = ("since", "until", "sender", "recipient", "organisation", "type", "marking",
-                 "verdict", "reason", "purpose", "receipts")
+                 "verdict", "reason", "purpose", "authorised_by", "receipts")
 # Checked as `gateway audit search --type/--reason` checks them (any case, `*`
 # wildcards): an unknown one found nothing and said "No record matches".
 _KNOWN_VALUES = {"type": known_value("type", InformationType),
@@ -192,7 +192,8 @@ def parse_search(params: QueryParams) -> tuple[SearchFilter, dict[str, Any], lis
         recipient=values["recipient"] or None, organisation=values["organisation"] or None,
         information_type=values["type"] or None, marking=values["marking"] or None,
         verdict=values["verdict"] or None, reason=values["reason"] or None,
-        purpose=values["purpose"] or None, events=tuple(events),
+        purpose=values["purpose"] or None, authorised_by=values["authorised_by"] or None,
+        events=tuple(events),
         receipts_requested=RECEIPTS.get(values["receipts"]),
     )
     return search, values, errors

@@ -347,6 +347,13 @@ def test_held_message_shows_why_and_who(console: Console) -> None:
 
 def test_approval_becomes_authorised_by(console: Console) -> None:
     released: list[bool] = []
+    auditor = signed_in(console, "carol")
+    try:
+        # Awaiting approval, it was authorised by no one: not found by name.
+        page = auditor.get("/audit?authorised_by=bob+approver").text
+        assert "No record matches." in page and HELD_ID not in ids_on(page)
+    finally:
+        auditor.__exit__(None, None, None)
     client = signed_in(console, "bob")
     try:
         client.app.state.console.on_release = lambda: released.append(True)
@@ -371,8 +378,10 @@ def test_approval_becomes_authorised_by(console: Console) -> None:
     admin = signed_in(console, "carol")
     try:
         record = admin.get(f"/audit/records/{HELD_ID}").text
+        found = ids_on(admin.get("/audit?authorised_by=BOB+APPROVER").text)
     finally:
         admin.__exit__(None, None, None)
+    assert found == [HELD_ID]
     assert re.search(r"<dt>Authorised by</dt><dd>Bob Approver \(approved\)</dd>", record)
     assert all(e["record_id"] != HELD_ID for e in console_events(console, "rejected"))
 

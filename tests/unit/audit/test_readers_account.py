@@ -273,3 +273,27 @@ def test_the_view_says_a_refused_held_message_was_authorised_by_no_one(decided, 
     assert rows["rd-approved"] == (APPROVER, STATED, "approved", APPROVER)
     assert rows["rd-waiting"] == (None, STATED, None, None)
     assert rows["rd-on-arrival"][2:] == (None, None)  # refused by the rules, not a person
+
+
+def test_search_by_who_authorised_it_finds_what_the_readers_say(decided, db_url, capsys):
+    """`--authorised-by` matches the authoriser search, show and the view
+    give: the approver of a held message (not the name the message gave),
+    nobody for one refused or still waiting; part of the name, any case."""
+    delivered = replace(make_record("rd-stated", received_at=NOW - timedelta(hours=5),
+                                    verdict="protect"), authorised_by=STATED)
+    write(db_url, [delivered], {})
+
+    def found(*argv: str) -> list[str]:
+        code, out, _ = run(capsys, "audit", "search", *argv, "--format", "json",
+                           "--config", decided)
+        assert code == 0
+        return [json.loads(line)["id"] for line in out.splitlines()]
+
+    assert found("--authorised-by", "sarah APPROVER") == ["rd-approved"]
+    assert found("--authorised-by", "ruth") == ["rd-stated"]  # not the refused or waiting
+    assert found("--authorised-by", "Ruth", "--verdict", "hold") == []
+    assert found("--authorised-by", "nobody of that name") == []
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "search", "--authorised-by", "a", "--authorised-by", "b",
+              "--config", decided])
+    assert exited.value.code == 2 and "--authorised-by given twice" in capsys.readouterr().err
