@@ -535,6 +535,26 @@ class AuditQuery:
             report["held_outcome"] = await grouped(
                 select(outcome, func.count()).where(*held).group_by(outcome)
             )
+            # Who authorised the shares, as `show` and the view say it: only a
+            # held message's can differ from what the message said (an
+            # approver, or no one), so the view, whose reading of the events
+            # costs about 40 us a record, answers for the held ones alone.
+            # The records that name no one (refused or awaiting approval, or
+            # stating no authoriser) are counted apart, as those of no
+            # organisation are.
+            if dialect == "postgresql":
+                # json, not jsonb: parsed for one key, not converted (a fifth less).
+                stated: Any = cast(_r.c.document, JSON)["authorised_by"].as_string()
+            else:
+                stated = case((func.json_valid(_r.c.document),
+                               func.json_extract(_r.c.document, "$.authorised_by")))
+            held_by = select(_v.c.authorised_by).where(_v.c.id == _r.c.id).scalar_subquery()
+            who = case((_r.c.verdict == HOLD, held_by), else_=stated)
+            authorisers = await grouped(
+                select(who, func.count()).where(and_(True, *records)).group_by(who))
+            no_one = authorisers.pop("", 0)
+            report["by_authoriser"] = authorisers
+            report["authorised_by_no_one"] = no_one
             sender = func.lower(_r.c.sender)
             report["by_sender"] = await grouped(
                 select(sender, func.count()).where(and_(True, *records)).group_by(sender)

@@ -868,7 +868,8 @@ _REPORT_TABLES = (("by_verdict", "Verdict"),
                   # ones the gateway protected or held, not refused ones.
                   ("by_reason", "Reasons found (including those the gateway fixed)"),
                   ("by_information_type", "Information type"),
-                  ("by_organisation", "Recipient organisation"), ("by_sender", "Sender"),
+                  ("by_organisation", "Recipient organisation"),
+                  ("by_authoriser", "Authorised by"), ("by_sender", "Sender"),
                   ("by_event", "Records with event"))
 
 
@@ -890,7 +891,10 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-_NOT_ON_ALLOW_LIST = "(not on the allow-list)"
+# Rows counted apart from a table, after its top ones: the table then
+# accounts for every record.
+_APART = {"by_organisation": ("not_on_allow_list", "(not on the allow-list)"),
+          "by_authoriser": ("authorised_by_no_one", "(no one: refused, awaiting approval or unstated)")}
 
 
 def format_report(report: dict[str, Any], top: int = 20) -> str:
@@ -900,9 +904,8 @@ def format_report(report: dict[str, Any], top: int = 20) -> str:
     out.write(f"Audit report: {period}{scope}\nRecords: {report['records']}\n")
     for key, title in _REPORT_TABLES:
         counts: dict[str, int] = report.get(key) or {}
-        # Records of no organisation, after the top ones: the table then
-        # accounts for every record.
-        apart = report.get("not_on_allow_list") if key == "by_organisation" else None
+        apart_key, apart_label = _APART.get(key, ("", ""))
+        apart = report.get(apart_key) if apart_key else None
         out.write(f"\n{title}\n")
         if not counts and not apart:
             out.write("  (none)\n")
@@ -910,7 +913,7 @@ def format_report(report: dict[str, Any], top: int = 20) -> str:
         # Senders and organisations as they read (gateway.audit.display).
         items = [(visible(k or "-"), c) for k, c in list(counts.items())[:top]]
         if apart:
-            items.append((_NOT_ON_ALLOW_LIST, int(apart)))
+            items.append((apart_label, int(apart)))
         width = min(50, max(len(k) for k, _ in items))
         for name, count in items:
             out.write(f"  {name[:50]:<{width}}  {count:>8}\n")

@@ -297,3 +297,23 @@ def test_search_by_who_authorised_it_finds_what_the_readers_say(decided, db_url,
         main(["audit", "search", "--authorised-by", "a", "--authorised-by", "b",
               "--config", decided])
     assert exited.value.code == 2 and "--authorised-by given twice" in capsys.readouterr().err
+
+
+def test_the_report_counts_who_authorised_each_record(decided, capsys):
+    """Each record once: the approver for the one approved, the name the
+    message gave for the one the rules refused as it arrived (as `show`
+    says), no one for the one the approver refused and the one waiting."""
+    stated = make_record("x").authorised_by
+    _, out, _ = run(capsys, "audit", "report", "--format", "json", "--config", decided)
+    report = json.loads(out)
+    assert report["by_authoriser"] == {APPROVER: 1, stated: 1}
+    assert report["authorised_by_no_one"] == 2
+    assert sum(report["by_authoriser"].values()) + report["authorised_by_no_one"] == \
+        report["records"]
+    _, out, _ = run(capsys, "audit", "report", "--config", decided)
+    section = out.split("Authorised by\n")[1].split("\n\n")[0]
+    assert [line.split("  ")[-1].strip() for line in section.splitlines()] == ["1", "1", "2"]
+    assert APPROVER in section and "(no one: refused, awaiting approval or unstated)" in section
+    _, out, _ = run(capsys, "audit", "report", "--verdict", "hold", "--format", "json",
+                    "--config", decided)
+    assert json.loads(out)["authorised_by_no_one"] == 2  # refused and waiting
