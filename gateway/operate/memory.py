@@ -63,7 +63,8 @@ def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD) -> bool:
 
 
 def give_back_free_memory() -> bool:
-    """Return the heaps' free pages to the system; True when it could."""
+    """Return the heaps' free pages to the system; True when the C library
+    has the call (glibc), whether or not there was anything to return."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -72,7 +73,8 @@ def give_back_free_memory() -> bool:
         return False
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
-    return bool(trim(0))
+    trim(0)  # 1 when it returned memory, 0 when there was none to return
+    return True
 
 
 def tune_gc(first_generation: int = GC_FIRST_GENERATION) -> None:

@@ -435,8 +435,13 @@ def note_large_content(conn: AsyncConnection) -> None:
 
 def _give_back_cache(conn: Connection) -> None:
     """The writer's unused cached pages freed, then the heap's free pages
-    returned to the system (gateway.operate.memory)."""
-    conn.exec_driver_sql("PRAGMA shrink_memory")
+    returned to the system (gateway.operate.memory).  After the commit:
+    a failure here is logged and the batch stays a success (it is durable)."""
+    try:
+        conn.exec_driver_sql("PRAGMA shrink_memory")
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        log.warning("cache_not_given_back", error=type(exc).__name__)
+        return
     give_back_free_memory()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,31 @@ async def test_the_migration_moves_queued_contents_and_back(db_url):
         await asyncio.to_thread(command.upgrade, config, "head")
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_the_writer_gives_the_cache_back_after_a_large_content_only(
+    db_url, store, monkeypatch
+):
+    """A batch that wrote or read a large content with blob I/O frees the
+    writer's cached pages once committed; others keep their cache."""
+    from gateway.queue import writer as writer_module
+
+    given_back: list[int] = []
+    real = writer_module._give_back_cache
+    monkeypatch.setattr(writer_module, "_give_back_cache",
+                        lambda conn: (given_back.append(1), real(conn)))
+    await store.enqueue(NewMessage(envelope=_envelope(), content=_content(2000)), claim=False)
+    assert given_back == []
+    large = await store.enqueue(NewMessage(envelope=_envelope(), content=_content(LARGE)),
+                                claim=False)
+    assert given_back == [1]  # written
+    claimed = {m.id: m for m in await store.claim_due(10)}
+    assert len(claimed[large.id].content) == LARGE
+    assert given_back == [1, 1]  # read back for delivery
+
+
+def test_giving_back_free_memory_works_here():
+    from gateway.operate.memory import give_back_free_memory
+
+    assert give_back_free_memory() is sys.platform.startswith("linux")
