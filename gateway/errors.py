@@ -5,7 +5,8 @@
     ├── ContentError           content that cannot be parsed or inspected
     │   └── LimitExceeded      a size, depth, count or time limit was hit
     ├── StoreError             the database failed (maps to 451 4.3.0)
-    │   └── DatabaseMissing    a command's SQLite file does not exist
+    │   ├── DatabaseMissing    a command's SQLite file does not exist
+    │   └── DatabaseUnsupported  this Python's SQLite library is too old
     ├── DeliveryError          the upstream could not be reached or refused
     ├── VaultError             a held password cannot be sealed or opened
     └── AuditIntegrityError    the audit chain does not verify
@@ -45,6 +46,11 @@ class StoreError(GatewayError):
 class DatabaseMissing(StoreError):
     """The SQLite file a command was pointed at does not exist (a mistyped
     path, a relative one read from another folder, or no `db upgrade` yet)."""
+
+
+class DatabaseUnsupported(StoreError):
+    """The SQLite library this Python links is too old for the gateway's
+    database (gateway.db.engine.sqlite_unsupported)."""
 
 
 class DeliveryError(GatewayError):

@@ -13,8 +13,8 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.db.engine import create_engine, database_failed
-from gateway.errors import ConfigError, DatabaseMissing, GatewayError
+from gateway.db.engine import create_engine, database_failed, sqlite_unsupported
+from gateway.errors import ConfigError, DatabaseMissing, DatabaseUnsupported, GatewayError
 from gateway.settings import Settings, load_settings, sqlite_path
 
 T = TypeVar("T")
@@ -110,8 +110,14 @@ def open_database(settings: Settings) -> AsyncEngine:
 
 def check_database_file(settings: Settings) -> None:
     """DatabaseMissing when the configured SQLite file does not exist (see
-    `open_database`; `gateway serve` checks it too); nothing for PostgreSQL."""
+    `open_database`; `gateway serve` checks it too), DatabaseUnsupported
+    when this Python's SQLite library is too old for it; nothing for
+    PostgreSQL."""
     path = sqlite_path(settings.database.url)
+    if path is not None:
+        unsupported = sqlite_unsupported()
+        if unsupported is not None:
+            raise DatabaseUnsupported(unsupported)
     if path is not None and not path.exists():
         raise DatabaseMissing(
             f"the database file {path.absolute()} does not exist: check [database] url "

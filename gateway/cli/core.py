@@ -20,8 +20,14 @@ from gateway.cli.common import (
     database_unavailable,
     settings_or_exit,
 )
-from gateway.errors import ConfigError, DatabaseMissing, StoreError, VaultError
-from gateway.settings import Settings
+from gateway.errors import (
+    ConfigError,
+    DatabaseMissing,
+    DatabaseUnsupported,
+    StoreError,
+    VaultError,
+)
+from gateway.settings import Settings, sqlite_path
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,6 +72,10 @@ def _serve(args: argparse.Namespace) -> int:
     except DatabaseMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATABASE_UNAVAILABLE
+    except DatabaseUnsupported as exc:
+        # Not 75: no retry helps until the installation changes.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     configure_logging(json=args.log_format == "json")
     unusable = asyncio.run(_database_unusable(settings))
     if unusable is not None:
@@ -160,10 +170,16 @@ def _extra_checks(settings: Any) -> list[str]:
     the keys, read as `serve` reads them."""
     import importlib
 
+    from gateway.db.engine import sqlite_unsupported
+
     problems = key_problems(settings)
     tls = tls_problem(settings)
     if tls is not None:
         problems.append(tls)
+    if sqlite_path(settings.database.url) is not None:
+        unsupported = sqlite_unsupported()
+        if unsupported is not None:
+            problems.append(f"database.url: {unsupported}")
     try:
         recipients = importlib.import_module("gateway.policy.recipients")
     except ImportError:
@@ -287,10 +303,16 @@ def _tls_reason(exc: OSError) -> str:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from gateway.db.engine import database_failed
+    from gateway.db.engine import database_failed, sqlite_unsupported
     from gateway.db.migrate import upgrade
 
     settings = settings_or_exit(args)
+    unsupported = sqlite_unsupported() if sqlite_path(settings.database.url) else None
+    if unsupported is not None:
+        # Said before anything is created: on an old SQLite a migration
+        # would fail half-way, leaving its first statements applied.
+        print(f"error: {unsupported}", file=sys.stderr)
+        return 1
     try:
         before, after = upgrade(settings.database.url)
     except Exception as exc:

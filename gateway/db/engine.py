@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sqlite3
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -18,6 +19,38 @@ def dialect_of(url: str) -> str:
 
 def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+# What the gateway asks of the SQLite library this Python links (the
+# standard library's sqlite3 wraps the system's on Linux): RETURNING (a
+# checkpoint's insert) and ALTER TABLE ... DROP COLUMN (migration 0017)
+# arrived in 3.35; the JSON functions (the auditors' views, searches of a
+# record's events) are built in from 3.38 and a compile-time option before.
+# Without this check an older library fails half-way through `gateway db
+# upgrade`, with SQLite's "near DROP: syntax error", after Alembic has run
+# some of a migration's statements (SQLite's DDL is not transactional).
+SQLITE_REQUIRED = (3, 35, 0)
+_JSON_PROBE = "SELECT json_valid('{}')"
+
+
+def sqlite_unsupported() -> str | None:
+    """Why this Python's SQLite library cannot hold the gateway's database,
+    in one line that says what to do; None when it can."""
+    remedy = ("use a Python built against a newer SQLite (Debian 12 and Ubuntu 22.04 ship one), "
+              "or PostgreSQL ([database] url)")
+    if sqlite3.sqlite_version_info < SQLITE_REQUIRED:
+        needed = ".".join(map(str, SQLITE_REQUIRED[:2]))
+        return (f"this Python uses SQLite {sqlite3.sqlite_version}; the gateway needs SQLite "
+                f"{needed} or later: {remedy}")
+    probe = sqlite3.connect(":memory:")
+    try:
+        probe.execute(_JSON_PROBE)
+    except sqlite3.OperationalError:
+        return (f"this Python's SQLite {sqlite3.sqlite_version} was built without its JSON "
+                f"functions, which the gateway's audit views need: {remedy}")
+    finally:
+        probe.close()
+    return None
 
 
 # The page size a new database file is made with.  A 200 KB message fills
