@@ -48,6 +48,7 @@ from datetime import datetime
 
 from gateway.detect import DetectionEngine, FirstStop, build_engine, find_marking
 from gateway.detect.echoes import echoes, names_found, spans_in
+from gateway.extract.base import name_as_words
 from gateway.inspect import Reading, read_message
 from gateway.model import (
     Action,
@@ -153,7 +154,8 @@ def _echo_targets(clear: list[TextSegment], inspection: Inspection) -> list[Text
         s for s in clear
         if (s.source is SegmentSource.SUBJECT and not is_display_name_path(s.part_path))
         or (s.source is SegmentSource.ATTACHMENT
-            and (s.text == s.filename or s.part_path in encrypted))
+            and ((s.filename is not None and s.text == name_as_words(s.filename))
+                 or s.part_path in encrypted))
     ]
 
 
@@ -247,10 +249,11 @@ def redact_file_names(
         name = report.filename
         if not name:
             return report
+        words = name_as_words(name)
         findings = engine.detect(
-            [TextSegment(report.part_path, SegmentSource.ATTACHMENT, name, filename=name)]
+            [TextSegment(report.part_path, SegmentSource.ATTACHMENT, words, filename=name)]
         )
-        spans = [(f.start, f.end) for f in findings] + spans_in(name, names)
+        spans = [(f.start, f.end) for f in findings] + spans_in(words, names)
         return replace(report, filename=_redacted(name, spans))
 
     return tuple(named(report) for report in attachments)

@@ -46,6 +46,7 @@ from gateway.extract.base import (
     Extractor,
     TextCollector,
     finish,
+    name_as_words,
 )
 from gateway.extract.detect import (
     BZIP2,
@@ -217,7 +218,7 @@ class ZipExtractor(Extractor):
         entries = zf.infolist()
         names = TextCollector(ctx.limits.max_text_chars)
         for info in entries:
-            names.add(info.filename + "\n")
+            names.add(name_as_words(info.filename) + "\n")
             if info.comment:
                 names.add(info.comment.decode("cp1252", errors="replace") + "\n")
         if zf.comment:
@@ -347,7 +348,7 @@ def _gzip_names(member: bytes, names: TextCollector) -> None:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             text = raw.decode("latin-1")
-        names.add(text + "\n")
+        names.add(name_as_words(text) + "\n")
         at = end + 1
 
 
@@ -431,7 +432,7 @@ class TarExtractor(Extractor):
                         raise ExtractionLimit(
                             "archive_bomb", f"more than {limits.max_archive_entries} entries"
                         )
-                    names.add(member.name + "\n")
+                    names.add(name_as_words(member.name) + "\n")
                     if member.isfile():
                         content = _read_tar_member(archive, member, len(data), ctx)
                         members.extend(ctx.nested(content, member.name))

@@ -47,6 +47,15 @@ def normalise_text(text: str) -> str:
     return text.translate(_TEXT_TABLE)
 
 
+def name_as_words(name: str) -> str:
+    """A file name as detection reads it: underscores as the spaces they
+    stand for ("Jack_Jones_4857773457.pdf", as scanners and case systems
+    name files).  A word character, an underscore hides a number's and a
+    name's edges from every pattern.  Same length, so findings' offsets
+    are the name's own."""
+    return name.replace("_", " ")
+
+
 class ExtractionError(ContentError):
     """Content of a known format that cannot be read; `code` names why."""
 

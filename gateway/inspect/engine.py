@@ -46,6 +46,7 @@ from gateway.extract.base import (
     ExtractionError,
     ExtractionLimit,
     ExtractorRegistry,
+    name_as_words,
 )
 from gateway.extract.detect import (
     CMS,
@@ -299,7 +300,8 @@ class _Run:
         if part.filename:
             self.segments.append(
                 TextSegment(
-                    part.path, SegmentSource.ATTACHMENT, part.filename, filename=part.filename
+                    part.path, SegmentSource.ATTACHMENT, name_as_words(part.filename),
+                    filename=part.filename,
                 )
             )
         protected = self.protection(part.payload, fmt, ctx)
