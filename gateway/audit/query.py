@@ -58,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import term_key
 from gateway.audit.record import EventType, utc
+from gateway.audit.soundness import unsound_rows
 from gateway.db.engine import read_one_snapshot
 from gateway.db.schema import audit_events, audit_record_terms, audit_records
 from gateway.receipts.schema import receipt_requests
@@ -385,7 +386,7 @@ class AuditQuery:
         async with self.engine.connect() as conn:
             await _unicode_lower_on(conn)
             rows = (await conn.execute(self.search_statement(f, limit))).all()
-            return await _with_events(conn, rows)
+            return await _with_events(conn, rows, check_rows=True)
 
     async def count_matching(self, f: SearchFilter) -> int:
         """How many records `f` matches, however many a search's limit shows."""
@@ -434,7 +435,7 @@ class AuditQuery:
                     select(*_record_columns()).where(_r.c.id == candidate)
                 )).all()
                 if rows:
-                    found = await _with_events(conn, rows)
+                    found = await _with_events(conn, rows, check_rows=True)
                     return found[0] if found else None
         return None
 
@@ -578,7 +579,9 @@ class AuditQuery:
         return report
 
 
-async def _with_events(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+async def _with_events(
+    conn: AsyncConnection, rows: Sequence[Any], check_rows: bool = False
+) -> list[dict[str, Any]]:
     """Documents of `rows` (seq, id, document, events) with `events` in chain
     order: those kept in the record's row, then its later ones.
 
@@ -586,9 +589,16 @@ async def _with_events(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[
     another shape) can only come from an edit outside the gateway, which
     `verify` reports.  Such a record is still shown, with what its columns
     say and `damaged` naming the unreadable parts, rather than failing the
-    whole search or export."""
+    whole search or export.  With `check_rows` (a record shown, a search's
+    page) every row shown is also checked against its hash and the next
+    row's link (gateway.audit.soundness): an edit that leaves readable text
+    is `damaged` too.  Not for an export or a period's count, which read the
+    whole trail: `verify` is the check of that."""
     documents: dict[str, dict[str, Any]] = {}
-    for _seq, record_id, document, kept in rows:
+    record_seqs: dict[int, str] = {}
+    event_seqs: dict[int, tuple[str, str]] = {}
+    for seq, record_id, document, kept in rows:
+        record_seqs[int(seq)] = str(record_id)
         damaged: list[str] = []
         doc = _document(document)
         if doc is None:
@@ -606,15 +616,28 @@ async def _with_events(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[
     for start in range(0, len(ids), 500):  # stay under bind-parameter limits
         chunk = ids[start:start + 500]
         events = (await conn.execute(
-            select(_e.c.record_id, _e.c.at, _e.c.type, _e.c.detail)
+            select(_e.c.seq, _e.c.record_id, _e.c.at, _e.c.type, _e.c.detail)
             .where(_e.c.record_id.in_(chunk)).order_by(_e.c.seq)
         )).all()
-        for record_id, at, type_, detail in events:
+        for seq, record_id, at, type_, detail in events:
+            event_seqs[int(seq)] = (str(record_id), str(type_))
             doc = documents[str(record_id)]
             parsed = _detail(detail)
             if parsed is None and "event detail" not in doc.setdefault("damaged", []):
                 doc["damaged"].append("event detail")
             doc["events"].append({"at": _iso(at), "type": type_, "detail": parsed})
+    if check_rows:
+        unsound = await unsound_rows(conn, list(record_seqs), list(event_seqs))
+        for seq, what in sorted(unsound.items()):
+            if seq in record_seqs:
+                doc = documents[record_seqs[seq]]
+            else:
+                record_id, type_ = event_seqs[seq]
+                doc, what = documents[record_id], f"event {type_}"
+            # A record already shown in part is marked so: its unreadable
+            # text is the edit this check finds too.
+            if not doc.get("damaged"):
+                doc["damaged"] = [what]
     damaged_ids = [i for i in ids if "document" in documents[i].get("damaged", ())]
     if damaged_ids:
         await _from_columns(conn, damaged_ids, documents)
