@@ -4,7 +4,8 @@ For each segment, in order (the Presidio flow, on combined passes):
 
     1. recognize   one pass of every recognizer's patterns over the folded
                    text; over a body (not a subject) the pass also stops at
-                   the lines where a signature or reply header may start
+                   the lines where a signature, reply header or
+                   disclaimer may start
                    (`signature.BLOCK_START`).  When a block starts at such a
                    line (`signature.block_at`), only the patterns of types
                    that are not business contacts run over it and the pass

@@ -1,17 +1,25 @@
 """Where a segment holds business contact blocks rather than content.
 
-Two kinds of block are found, line by line:
+Three kinds of block are found, line by line:
 
     signature      from a sign-off ("-- ", "Kind regards", "Thanks, Jo") over
                    the short lines that follow: name, job title, phone,
                    e-mail, organisation, address, disclaimer
     reply header   "On Tue, 4 Mar 2025, Jo Bloggs <jo@x.org> wrote:" and the
                    From:/Sent:/To:/Cc:/Subject: block of a quoted message
+    disclaimer     the organisation's notice appended to its mail, one
+                   paragraph from an opening only a disclaimer has ("This
+                   email and any attachments", "This e-mail (including any
+                   attachments)", "If you have received this email in
+                   error", "If you are not the intended recipient",
+                   "CONFIDENTIALITY NOTICE", "Disclaimer:") to the next
+                   blank line or reply header
 
 Contact details found only inside them are the correspondents' business
-details, not personal data being shared.
+details, not personal data being shared: the number a disclaimer asks to be
+told on is the organisation's.
 
-A third kind is looked for only around a telephone number the pass kept
+A fourth kind is looked for only around a telephone number the pass kept
 (`unsigned_signature`): Outlook's automatic signature with no sign-off
 above it, a name line, a job title or organisation under it, and the
 number on a contact line, at the end of the text (or before a disclaimer
@@ -59,7 +67,14 @@ _PS = re.compile(r"p\.?s\.?\b", re.IGNORECASE)
 _ANCHOR_WORDS = (
     r"[ \t>]*(?:--|on\s|begin forwarded|(?:from|sent|date|to|cc|bcc|subject|reply-to):"
     r"|kind|best|warm|warmest|many|regards|all the best|thanks|thank you|cheers|yours"
-    r"|sincerely|with |speak soon|take care|sent from)"
+    r"|sincerely|with |speak soon|take care|sent from"
+    # A disclaimer's opening, as nearly as the pass can tell it
+    # (`_DISCLAIMER_OPENING` decides): specific enough that prose lines
+    # starting "This email" or "If you" are not stops of the pass.
+    r"|this[ \t]+(?:e-?mail|message|communication)(?:[ \t]*,?[ \t]*(?:\(|and[ \t])"
+    r"|[^\n.]{0,80}(?:privileged|in[ \t]+error|recipient|addressee))"
+    r"|if[ \t]+you[ \t]+(?:have[ \t]+)?received[ \t]+this|if[ \t]+you[ \t]+are[ \t]+not[ \t]+the"
+    r"|(?:important[ \t]*:?[ \t]*)?disclaimer|(?:e-?mail[ \t]+)?confidentiality)"
 )
 _ANCHOR = re.compile(_ANCHOR_WORDS, re.IGNORECASE)
 # The same as a pattern for the engine's combined pass (RE2 or `re`, over the
@@ -142,6 +157,35 @@ _REPLY_OPENING = re.compile(
 _REPLY_AT = re.compile(r"[ \t]*+(?:>[ \t]?+)*+\s*+" + _REPLY_OPENING.pattern, re.IGNORECASE)
 # First characters a reply attribution or quoted header line can start with.
 _REPLY_FIRST = frozenset("oObB-fFsSdDtTcCrR")
+# A disclaimer's opening: words a person writing to a colleague does not
+# use.  "This email and any attachments" is one only with a disclaimer's
+# word in its sentence ("... are confidential and intended solely for"), so
+# that "This email and any attachments contain mum's number ..." is not;
+# nor is "this email is confidential" alone: staff write it above what
+# they share.
+_MAIL = r"(?:e-?mail|message|communication)"
+_DISCLAIMER_WORD = (
+    r"\b(?:confidential|privileged|intended|addressee|recipient|protected|monitored"
+    r"|in[ \t]+error)"
+)
+_DISCLAIMER_OPENING = re.compile(
+    r"[ \t]*+(?:>[ \t]?+)*+[ \t]*(?:"
+    # "Disclaimer:" or "DISCLAIMER" as a heading, not "Disclaimer aside, ..."
+    r"(?:important[ \t]*:?[ \t]*)?disclaimer[ \t]*(?:[:.-]|(?=\r?\n|\Z))"
+    r"|(?:e-?mail[ \t]+)?confidentiality[ \t]+(?:notice|statement|warning)\b"
+    r"|this[ \t]+" + _MAIL + r"[ \t]*,?[ \t]*(?:\(|and[ \t]+)(?:including[ \t]+|and[ \t]+)?"
+    r"any[ \t]+(?:attachments?|files)[^\n.]{0,160}?" + _DISCLAIMER_WORD
+    + r"|this[ \t]+" + _MAIL + r"\b[^\n.]{0,80}?\b(?:(?:legally[ \t]+)?privileged"
+    r"|in[ \t]+error|intended[ \t]+recipient|addressee)"
+    r"|if[ \t]+you[ \t]+(?:have[ \t]+)?received[ \t]+this[ \t]+" + _MAIL
+    + r"[ \t]+(?:in[ \t]+error|by[ \t]+mistake)"
+    r"|if[ \t]+you[ \t]+are[ \t]+not[ \t]+the[ \t]+(?:intended|named)[ \t]+"
+    r"(?:recipient|addressee)"
+    r")",
+    re.IGNORECASE,
+)
+# A disclaimer is a paragraph; a longer run of lines is a message going on.
+_MAX_DISCLAIMER_LINES = 20
 
 
 class _Lines:
@@ -199,6 +243,27 @@ def _signature_block(text: str, start: int) -> tuple[int, int] | None:
     return start, end
 
 
+def _disclaimer_block(text: str, start: int) -> tuple[int, int] | None:
+    """The span of a disclaimer whose opening line starts at `start`: its
+    paragraph, to a blank line, a reply header or the end of the text."""
+    if not _DISCLAIMER_OPENING.match(text, start):
+        return None
+    lines = _Lines(text)
+    line = lines.at(start)
+    if line is None:
+        return None
+    end = line[1]
+    for _ in range(_MAX_DISCLAIMER_LINES - 1):
+        following = lines.after(line)
+        if following is None or not following[2]:
+            break
+        if _REPLY_AT.match(following[2]) and _reply_block(lines, following) is not None:
+            break
+        line = following
+        end = line[1]
+    return start, end
+
+
 def _anchors(text: str, start: int, end: int) -> Iterator[int]:
     """Starts of the lines in `text[start:end]` where a block may begin."""
     if (start == 0 or text[start - 1] == "\n") and _ANCHOR.match(text, start, end):
@@ -211,7 +276,8 @@ def block_at(text: str, start: int) -> tuple[int, int] | None:
     """The block that begins at the line starting at `start`, or None.
 
     `start` is a line start where `_ANCHOR` (or `BLOCK_START`) matches; the
-    line decides whether a reply header or a signature begins there.
+    line decides whether a reply header, a signature or a disclaimer begins
+    there.
     """
     if start >= len(text):
         return None
@@ -226,7 +292,7 @@ def block_at(text: str, start: int) -> tuple[int, int] | None:
             block = _reply_block(lines, first)
             if block is not None:
                 return block
-    return _signature_block(text, start)
+    return _signature_block(text, start) or _disclaimer_block(text, start)
 
 
 def business_blocks(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -272,10 +338,11 @@ _POST_OR_ORGANISATION = re.compile(
     r"|housing|police|federation|department|team)\b",
     re.IGNORECASE,
 )
-# The number's own line starts with a telephone label.
+# The number's own line starts with a telephone label, with a colon or dot
+# or, as many signatures write it, with none: "T 01609 532123  M 07700 ...".
 _PHONE_LABEL = re.compile(
     r"(?:t|tel|telephone|phone|p|m|mob|mobile|work mobile|direct line|direct dial|ddi"
-    r"|office|main office|switchboard|landline)\s*[.:]",
+    r"|office|main office|switchboard|landline)(?:\s*[.:]|[ \t]+(?=[+(0-9]))",
     re.IGNORECASE,
 )
 # A line of prose after the signature is a disclaimer only with its words.
