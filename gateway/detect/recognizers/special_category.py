@@ -16,6 +16,22 @@ has been self-harming"), or a possessive whose word is the person's own
 ("Jack Wilson's asthma plan").  Not when the word names a
 team, a post or a service ("Sarah Johnson is our SEND officer", "has joined
 the CAMHS team"): staff are named beside those words every day.
+
+Social workers, teachers and nurses write a case in shorthand ("S47 Leo
+Fletcher", "Kelly Fletcher - MARAC", "Leo Fletcher is LAC", "is subject to a
+CP plan", "was admitted to A&E").  Those words (`_SHORTHAND`) are other
+things elsewhere (the CP behind the school, Room S17, a DV reference), so
+they count only tied to a named person, never by a person word or a name
+somewhere near.  A case is also written procedure first, the person after
+("MASH referral Leo Fletcher", "Section 47 enquiry started for Leo
+Fletcher"): a procedure, or a word with a case noun ("EHCP review"), then
+nothing but connecting words, then the name ending the line or sentence.
+An injury ("came in with bruising") counts only with an account of who did
+it in the same sentence ("says his stepdad did it"), and a disclosure only
+with one ("disclosed that his stepdad hits him") or as a case heading ("RE:
+Leo Fletcher - disclosure").  A known forename with the pupil's class ("Leo
+in 4B", "Amy (Y4)") or initials with it ("LF (Y4)") name a pupil as well as
+a full name does.
 """
 
 from __future__ import annotations
@@ -25,6 +41,7 @@ from typing import ClassVar
 
 from gateway.detect.recognizer import Assessment, Pattern, Recognizer
 from gateway.detect.recognizers.person_name import lower_case_person_names, person_names
+from gateway.detect.recognizers.uk_names import FORENAMES, NOT_NAME_WORDS
 from gateway.model import InformationType
 
 _WORDS = (
@@ -70,6 +87,28 @@ _WORDS = (
     r"|gender identity|trade union member(?:ship)?|political opinions?"
 )
 _ACRONYMS = r"ASD|SEND|SEN|EHCP|CAMHS|CIN|CSE|CCE|FGM|MASH|LADO|HIV|LGBTQ?|OCD"
+# Social-care, safeguarding and NHS shorthand.  Each is something else in
+# ordinary mail ("the CP" is a car park or a school, S17 a room, LAC a Local
+# Area Coordinator, "disclosure" a DBS check, "admitted to A&E" a waiting-
+# times figure), so these count only tied to a named person, never by a
+# person word or a name somewhere near (`_TIED_ONLY`).  CP and DV only with
+# the noun that makes them a case ("CP plan", "DV incident"); CLA (also the
+# Copyright Licensing Agency) only with its review or placement.
+_SHORTHAND = (
+    r"CP[ ](?i:plans?|medical|register|enquiry|investigation|concerns|case)"
+    r"|S[ ]?47|S[ ]?17|(?i:section[ ]17)|LAC|CLA[ ](?i:review|placement|status)|MARAC|MAPPA"
+    r"|DV[ ](?i:incidents?|victim|perpetrator|disclosure|concerns|history)"
+    r"|(?i:domestic[ ]incidents?|disclos(?:ed|ure))"
+    # a patient's admission, not staff who work or go there
+    r"|(?i:admitted|taken|brought|rushed|attended|presented)[ ](?i:to[ ]|at[ ])?A&E"
+)
+# An injury is a child's or a patient's health and, with who did it, a
+# safeguarding fact; without that ("a sports injury", "marks" out of ten) it
+# is too often nothing, so it needs the account in its sentence.
+_INJURIES = (
+    r"bruis(?:ing|es|ed|e)|black[ ]eye|injur(?:y|ies|ed)|burns?|swelling|fractured?"
+    r"|broken[ ](?:arm|wrist|leg|nose|ribs?|finger|collarbone)|marks[ ]on[ ](?:his|her|their)"
+)
 
 # How far back in its sentence a name is looked for, and how far before the
 # word it may end.
@@ -81,12 +120,15 @@ _LINK_REACH = 60
 # seen by CAMHS today for", "is undergoing", "has taken an", "is in hospital
 # after an").  Anything else ("has written a report on", "is chairing the")
 # makes the name the writer of a topic, not the person it is about.
-_GAP_WORD = re.compile(r"[A-Za-z0-9']+")
+_GAP_WORD = re.compile(r"[A-Za-z0-9'&]+")
 _LEADING_WORDS = 8
 _LINKING_VERBS = frozenset(
     {
         "is", "was", "has", "had", "have", "suffers", "suffered", "disclosed", "takes",
         "took", "needs", "lives", "uses",
+        # how a teacher or a nurse writes an injury or an admission: "came in
+        # with bruising", "arrived with a black eye", "presented with"
+        "came", "arrived", "presented",
     }
 )  # fmt: skip
 _CARRYING_WORDS = frozenset(
@@ -101,6 +143,8 @@ _CARRYING_WORDS = frozenset(
         "had", "taken", "having", "undergoing", "receiving", "treated", "admitted",
         "hospital", "in", "after", "following", "using", "awaiting", "victim", "still",
         "again", "started", "starting", "another", "further", "second", "open",
+        # "was admitted to A&E after an overdose"
+        "a&e",
     }
 )  # fmt: skip
 # Words that start another clause about someone else.
@@ -157,8 +201,70 @@ _POSSESSED_AFTER = frozenset(
 # is not the start of an organisation's name ("Autism Education Trust").
 _ADJACENT = re.compile(r"[ ]?[-:,]?[ ]?")
 _SERVICE_ACRONYMS = frozenset({"SEND", "SEN", "EHCP", "CAMHS", "CIN", "MASH", "LADO"})
+# A plan a child has, not a team: after a name and a bare space, as a subject
+# or a file name joins them ("Leo Fletcher EHCP", "Leo Fletcher CIN plan"),
+# it is that child's.  A dash or a comma between is how a list gives a member
+# of staff's remit ("Jane Smith - EHCP"), so it needs a case noun after it.
+_CHILDS_PLANS = frozenset({"EHCP", "CIN"})
+# What a case record calls its parts: "LAC review", "MASH referral", "CP
+# medical", "EHCP review", "Section 47 enquiry".  After a service's acronym
+# they make it one person's case, not the service.  Not a document's or a
+# meeting's words ("update", "report", "minutes", "concerns"): "Mental
+# health update - Sarah Jones" is as often its author, "Child protection
+# concerns - Sarah Jones" whom to tell.
+_CASE_NOUNS = frozenset(
+    {
+        "review", "referral", "medical", "plan", "enquiry", "enquiries", "investigation",
+        "chronology", "disclosure", "incident", "assessment", "placement",
+    }
+)  # fmt: skip
+# Between a procedure and the name it is about, when the name comes after:
+# "Section 47 enquiry started for Leo Fletcher", "MASH referral re Leo
+# Fletcher", "Section 47 - Leo Fletcher".  Not "to", "by", "with" or "from":
+# "sent to Jo Bloggs", "chaired by" name the staff who handle it.
+_CONNECTING_WORDS = frozenset(
+    {
+        "for", "re", "regarding", "concerning", "about", "on", "into", "started", "opened",
+        "begun", "began", "completed", "closed", "held", "made", "requested", "arranged",
+        "booked", "agreed", "today", "yesterday", "has", "have", "been", "is", "was", "now",
+        "initiated", "underway", "urgent",
+    }
+)  # fmt: skip
+_CONNECTING_REACH = 6
+# Procedure shorthand that names a case without a case noun after it.
+_PROCEDURE = re.compile(rf"{_SHORTHAND}|(?i:section[ ]47)")
+# After a name that a procedure came before: the end of the line or
+# sentence, what identifies the person further (a date, DOB, age, year), or
+# the verb of a sentence about the case ("The CP plan for Leo Fletcher is
+# attached"), but not "for Sarah Jones to sign".
+_NAME_ENDS_CASE = re.compile(
+    r"[ ]*(?:\Z|\n|[.!?;](?:\s|\Z)|[ ,(-]*(?:[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}"
+    r"|(?i:dob|d\.o\.b|born|aged|age[ ]+[0-9]|year[ ]*[0-9]|y[0-9]|nhs|upn)\b)"
+    r"|[ ]+(?:is|was|has|have|will)\b)"
+)
+# After a disclosure in a case heading: its line or sentence ends ("RE: Leo
+# Fletcher - disclosure"), or a date follows; "Jo Bloggs - disclosure of
+# interests" is a form.
+_HEADING_END = re.compile(
+    r"[ ]*(?:\Z|\n|[.!?;](?:\s|\Z)|[ ,(-]*[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4})"
+)
 _CAPITALISED_NEXT = re.compile(r"[ ]+[A-Z]")
-_TERM = re.compile(rf"(?i:{_WORDS})|{_ACRONYMS}")
+_TERM = re.compile(rf"(?i:{_WORDS})|{_ACRONYMS}|{_SHORTHAND}")
+_TIED_ONLY = re.compile(_SHORTHAND)
+_INJURY = re.compile(rf"(?i:{_INJURIES})")
+_DISCLOSURE = re.compile(r"(?i:disclos(?:ed|ure))")
+# Rooms and places named like the sections: "in S17", "Room S47".
+_ROOM_CODE = re.compile(r"S[ ]?[0-9]+")
+_PLACE_BEFORE = re.compile(r"\b(?i:in|at|to|from|room|block)[ ]+\Z")
+_PLACE_REACH = 8
+# The bare acronyms among the shorthand, which also name a remit.
+_BARE_PROCEDURE = re.compile(r"LAC|MARAC|MAPPA|S[ ]?47|S[ ]?17")
+# "attended A&E as the on-call consultant", "to see a patient": staff.
+_STAFF_AT_AE = re.compile(r"[ ]+(?i:as|to)\b")
+# Before a procedure whose name follows: the procedure is the object of a
+# post or a label ("Designated teacher for LAC: Mark Hill", "Governor for
+# LAC - Sarah Jones"), not the heading of a case.
+_TOPIC_BEFORE = re.compile(r"\b(?i:for|of|on|in|with|about|to)[ ]+\Z")
 # Verbs among the words, which a condition follows ("diagnosed with ..."):
 # the condition is the fact, "diagnosed as the best manager" none.
 _VERB_TERMS = re.compile(r"(?i:diagnos(?:is|ed)|prescribed)")
@@ -175,11 +281,52 @@ _SERVICE_NOUN = re.compile(
     r"|volunteers|talk|talks|presentation|workshop|workshops|seminar|webinar|assembly|lesson"
     r"|lessons|article|survey|study|fundraising|appeal|cafe|cafes|club|clubs|conference"
     r"|conferences|committee|steering|partnership|strategy|society|association|trust"
-    r"|foundation|alliance|pilot|contract|commissioning)\b",
+    r"|foundation|alliance|pilot|contract|commissioning"
+    # a member of staff's part in it: "MAPPA trained", "MARAC rep", "LAC link governor"
+    r"|trained|trainer|trainers|accredited|qualified|rep|reps|representative|chair|link)\b",
     re.I,
 )
 _SENTENCE_END = re.compile(r"[.!?;](?:\s|$)|\n")
 _TITLE_BEFORE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Master)\Z")
+# A pupil named as a school names them: a known forename, or initials, with
+# their class or year ("Leo in 4B", "Leo (Y4)", "LF (Y4)", "Amy in Year 3").
+_CLASS = r"(?:(?i:year)[ ]?[0-9]{1,2}|Y[0-9]{1,2}|[0-9]{1,2}[A-Z]{1,3}|Reception|Nursery)"
+_PUPIL = re.compile(
+    rf"\b(?:(?P<forename>[A-Z][a-z]+)[ ]+in[ ]+{_CLASS}\b|(?P<named>[A-Z][a-z]+|[A-Z]{{2,3}})"
+    rf"[ ]*\({_CLASS}\))"
+)
+# Capitals before a class that are a school's subjects, staff or groups,
+# not a pupil's initials: "RE (Y4): Islam", "TA (Y2)", "SLT (Y6)".
+_NOT_INITIALS = frozenset(
+    {
+        "RE", "PE", "DT", "IT", "ICT", "RSE", "SRE", "PSE", "MFL", "SEN", "EAL", "TA", "CT",
+        "KS", "HT", "DHT", "SLT", "FSM", "PP", "GB", "ART", "SEF", "SIP", "EYFS",
+    }
+)  # fmt: skip
+# Between a name and its disclosure: what identifies the person ("in Year
+# 4", ", DOB 03/04/2015,", "(Y4)") and the auxiliaries of "has now disclosed".
+_IDENTIFYING = re.compile(r"[0-9]+[A-Za-z]{0,3}|[Yy][0-9]{1,2}")
+_AUXILIARY = frozenset(
+    {
+        "dob", "born", "aged", "age", "in", "year", "reception", "nursery", "has", "had",
+        "have", "also", "now", "just", "today", "yesterday", "recently", "again", "then",
+        "this", "morning", "afternoon", "finally", "made", "a", "another",
+    }
+)  # fmt: skip
+# Who did it, after an injury or a disclosure: "says his stepdad did it",
+# "disclosed that her uncle touched her", "said mum hits him".  A harm verb
+# with the person it was done to, so "did it" or "hit" alone in a sentence
+# about budgets or targets is not one ("them" neither: "hit them with a late
+# invoice").
+_HARM_ACCOUNT = re.compile(
+    r"\b(?:did[ ](?:it|this|that)|(?:hit|hits|hitting|hurt|hurts|hurting|kick(?:s|ed|ing)?"
+    r"|punch(?:es|ed|ing)?|slap(?:s|ped|ping)?|beat(?:s|en|ing)?|smack(?:s|ed|ing)?"
+    r"|push(?:es|ed|ing)?|grab(?:s|bed|bing)?|shov(?:es|ed|ing)|strangl(?:es|ed|ing)"
+    r"|chok(?:es|ed|ing)|throttl(?:es|ed|ing)|burn(?:s|ed|t)|bit|bites|bitten"
+    r"|touch(?:es|ed|ing)|whack(?:s|ed)|thump(?:s|ed)|threaten(?:s|ed|ing)|lock(?:s|ed))"
+    r"[ ](?:him|her|me))\b",
+    re.I,
+)
 
 
 class SpecialCategoryRecognizer(Recognizer):
@@ -188,6 +335,9 @@ class SpecialCategoryRecognizer(Recognizer):
     PATTERNS: ClassVar[tuple[Pattern, ...]] = (
         Pattern("words", rf"\b(?i:{_WORDS})\b", 0.3),
         Pattern("acronyms", rf"\b(?:{_ACRONYMS})\b", 0.3),
+        # Count only tied to a named person (`assess`).
+        Pattern("shorthand", rf"\b(?:{_SHORTHAND})\b", 0.3),
+        Pattern("injuries", rf"\b(?i:{_INJURIES})\b", 0.3),
     )
     CONTEXT = (
         "child", "pupil", "patient", "client", "service user", "resident", "he", "she",
@@ -222,8 +372,20 @@ class SpecialCategoryRecognizer(Recognizer):
     NAMED_PERSON_BOOST: ClassVar[float] = 0.35
 
     def assess(self, text: str, start: int, end: int, score: float) -> Assessment | None:
-        if _about_a_named_person(text, start, end):
-            score += self.NAMED_PERSON_BOOST
+        if text.endswith("A&E", start, end) and _STAFF_AT_AE.match(text, end):
+            return None
+        if _INJURY.fullmatch(text, start, end):
+            tied = _about_a_named_person(text, start, end) and _harm_account(text, end)
+        elif _DISCLOSURE.fullmatch(text, start, end):
+            tied = _disclosed_by_a_named_person(text, start, end)
+        else:
+            tied = _about_a_named_person(text, start, end) or _named_after(text, start, end)
+        if tied:
+            return Assessment(start, end, score + self.NAMED_PERSON_BOOST)
+        # Shorthand and injuries mean something else unless tied: no person
+        # word or name nearby may raise them to the threshold.
+        if _TIED_ONLY.fullmatch(text, start, end) or _INJURY.fullmatch(text, start, end):
+            return None
         return Assessment(start, end, score)
 
 
@@ -247,22 +409,27 @@ def _about_a_named_person(text: str, start: int, end: int) -> bool:
     if _VERB_TERMS.fullmatch(text, start, end):
         return False
     service = _SERVICE_NOUN.match(text, end) is not None
-    begin = _sentence_start(text, start)
-    if begin >= start:
+    if _ROOM_CODE.fullmatch(text, start, end) and _in_a_room(text, start):
         return False
-    names = list(person_names(text, begin, start)) or list(
-        lower_case_person_names(text, begin, start)
-    )
-    if not names or start - names[-1][1] > _LINK_REACH:
+    name_end = _name_before(text, start)
+    if name_end is None:
         return False
-    name_end = names[-1][1]
     words = _GAP_WORD.findall(text, name_end, start)
     on_a_list = words[-2:] == ["on", "the"] and _ON_A_LIST.match(text, end) is not None
     if service and not (on_a_list or _client_of(words)):
         return False
     if _ADJACENT.fullmatch(text, name_end, start):
-        return (
-            text[start:end] not in _SERVICE_ACRONYMS and _CAPITALISED_NEXT.match(text, end) is None
+        if _CAPITALISED_NEXT.match(text, end) is not None:
+            return False
+        word = text[start:end]
+        # "Sarah Jones, MAPPA" is a list's or a signature's remit; a case
+        # heading joins a name and its procedure with a dash or a space.
+        if "," in text[name_end:start] and _BARE_PROCEDURE.fullmatch(word):
+            return False
+        if word not in _SERVICE_ACRONYMS:
+            return True
+        return (word in _CHILDS_PLANS and text[name_end:start] == " ") or _case_noun_after(
+            text, end
         )
     possessive = _POSSESSIVE.match(text, name_end)
     if possessive is not None:
@@ -284,6 +451,142 @@ def _about_a_named_person(text: str, start: int, end: int) -> bool:
         if lower in _LINKING_VERBS and _carries(words[index + 1 :], on_a_list):
             return True
     return False
+
+
+def _in_a_room(text: str, start: int) -> bool:
+    """A section's code after "in", "at", "Room" is a room: "is in S17"."""
+    return _PLACE_BEFORE.search(text, max(0, start - _PLACE_REACH), start) is not None
+
+
+def _names_in(text: str, low: int, high: int) -> list[tuple[int, int]]:
+    """The spans of people's names in `text[low:high]`: capitalised, else in
+    lower case ("leo fletcher"), else a pupil by forename or initials and
+    class ("Leo in 4B", "LF (Y4)")."""
+    return (
+        list(person_names(text, low, high))
+        or list(lower_case_person_names(text, low, high))
+        or list(_pupils(text, low, high))
+    )
+
+
+def _pupils(text: str, low: int, high: int) -> list[tuple[int, int]]:
+    """A known forename, or initials, followed by a class or year: in a
+    school's mail that names one pupil ("Leo in 4B", "Amy (Y4)", "LF (Y4)")."""
+    spans = []
+    for match in _PUPIL.finditer(text, low, high):
+        group = "forename" if match.group("forename") else "named"
+        word = match.group(group)
+        initials = word.isupper()
+        if (initials and word in _NOT_INITIALS) or (not initials and not _forename(word)):
+            continue
+        spans.append(match.span(group))
+    return spans
+
+
+def _forename(word: str) -> bool:
+    return word in FORENAMES and word not in NOT_NAME_WORDS
+
+
+def _name_before(text: str, start: int) -> int | None:
+    """Where the last name before `start` in its sentence ends, when it ends
+    within `_LINK_REACH` of it."""
+    begin = _sentence_start(text, start)
+    if begin >= start:
+        return None
+    names = _names_in(text, begin, start)
+    if not names or start - names[-1][1] > _LINK_REACH:
+        return None
+    return names[-1][1]
+
+
+def _case_noun_after(text: str, end: int) -> bool:
+    following = _NEXT_WORD.match(text, end)
+    return following is not None and following.group(1).lower() in _CASE_NOUNS
+
+
+def _named_after(text: str, start: int, end: int) -> bool:
+    """A procedure, or a word with a case noun, then the name it is about:
+    "S47 Leo Fletcher", "LAC review Leo Fletcher", "MASH referral Leo
+    Fletcher 03.04.15", "Section 47 enquiry started for Leo Fletcher."
+
+    Only connecting words between, and the name ends the line or sentence
+    or is followed by what identifies the person further: "Safeguarding -
+    MARAC awareness, trainer Sarah Jones" and "CP plan sent to Sarah Jones"
+    name the staff."""
+    position = end
+    case_nouns = 0
+    while (following := _NEXT_WORD.match(text, position)) is not None and (
+        following.group(1).lower() in _CASE_NOUNS
+    ):
+        position = following.end()
+        case_nouns += 1
+    if not case_nouns and not _PROCEDURE.fullmatch(text, start, end):
+        return False
+    if _SERVICE_NOUN.match(text, end):
+        return False
+    room_code = _ROOM_CODE.fullmatch(text, start, end) is not None
+    if room_code and _in_a_room(text, start):
+        return False
+    if _TOPIC_BEFORE.search(text, max(0, start - _PLACE_REACH), start):
+        return False
+    stop = _sentence_end(text, position)
+    names = _names_in(text, position, stop)
+    if not names:
+        return False
+    name_start, name_end = names[0]
+    gap = _GAP_WORD.findall(text, position, name_start)
+    if len(gap) > _CONNECTING_REACH or any(w.lower() not in _CONNECTING_WORDS for w in gap):
+        return False
+    # Nothing but a dash, colon or spaces besides the words: "Section 47 -
+    # Leo Fletcher", not "EHCP (Sarah Jones)".
+    if re.search(r"[^\sA-Za-z0-9'&:-]", text[position:name_start]):
+        return False
+    # A bare "S17" or "S47" is also a room, and a room list writes "S17 -
+    # Sarah Jones": a section's code names a case when the name follows it
+    # straight ("S47 Leo Fletcher") or after a case noun ("S47 enquiry -").
+    if room_code and not case_nouns and text[position:name_start] != " ":
+        return False
+    # "LAC: Mark Hill", "MARAC: Sarah Jones" label who covers it.
+    if not case_nouns and ":" in text[position:name_start]:
+        return False
+    return _NAME_ENDS_CASE.match(text, name_end) is not None
+
+
+def _sentence_end(text: str, position: int) -> int:
+    """Where the sentence holding `position` ends, looking on `_NAME_REACH` at most."""
+    high = min(len(text), position + _NAME_REACH)
+    for match in _SENTENCE_END.finditer(text, position, high):
+        if match.group()[0] == "." and _TITLE_BEFORE.search(text, position, match.start()):
+            continue
+        return match.start()
+    return high
+
+
+def _harm_account(text: str, end: int) -> bool:
+    """Who did it, later in the same sentence: "says his stepdad did it"."""
+    return _HARM_ACCOUNT.search(text, end, _sentence_end(text, end)) is not None
+
+
+def _disclosed_by_a_named_person(text: str, start: int, end: int) -> bool:
+    """A disclosure as a case heading ("RE: Leo Fletcher - disclosure"), or a
+    named person's disclosure of who harmed them ("Leo Fletcher, DOB
+    03/04/2015, disclosed today that his stepdad hits him").  A disclosure
+    of anything else (figures, a DBS check, interests) is no fact about them."""
+    name_end = _name_before(text, start)
+    if name_end is None:
+        return False
+    if _ADJACENT.fullmatch(text, name_end, start):
+        return _HEADING_END.match(text, end) is not None or _harm_account(text, end)
+    if not _harm_account(text, end):
+        return False
+    # The name is who disclosed: between them only what identifies the
+    # person ("in Year 4", ", DOB 03/04/2015,", "(Y4)") and "has", "today".
+    words = _GAP_WORD.findall(text, name_end, start)
+    return len(words) <= _LEADING_WORDS and all(_identifying_or_auxiliary(w) for w in words)
+
+
+def _identifying_or_auxiliary(word: str) -> bool:
+    return _IDENTIFYING.fullmatch(word) is not None or word.lower() in _AUXILIARY
 
 
 def _owned_by_the_person(text: str, end: int) -> bool:
