@@ -70,6 +70,8 @@ _GREETING = re.compile(
     r"(?:" + _TITLE_WORDS + r"(?:(?:and|&)[ \t]+)?)*\Z",
     re.IGNORECASE,
 )
+# How far into its line a greeted name can be: "Good afternoon Mr and Mrs ".
+_GREETING_REACH = 200
 _GREETING_END = re.compile(r"[ \t]*(?:[,!:\r\n]|\Z|(?:and|&)[ \t])")
 # Posts held by staff, whose holders are named in notices and newsletters.
 _POST = (
@@ -196,8 +198,13 @@ def correspondent_or_staff(text: str, start: int, end: int, weak: bool = True) -
         return True
     if not weak:
         return False
+    # A greeting opens its line and is a few words long: searched for only
+    # on a line that starts near the name (the search tries every position
+    # between, which on one long line of names made a 300 KB text take 24 s).
     greeted = bool(
-        _GREETING.search(text, max(0, line_start - 1), start) and _GREETING_END.match(text, end)
+        start - line_start <= _GREETING_REACH
+        and _GREETING.search(text, max(0, line_start - 1), start)
+        and _GREETING_END.match(text, end)
     )
     if not (greeted or _POST_BEFORE.search(before) or _POST_AFTER.match(text, end, end + 80)):
         return False
