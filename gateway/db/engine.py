@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
@@ -177,3 +177,28 @@ def database_failed(exc: BaseException) -> bool:
         return False
     return (isinstance(exc, SQLAlchemyError | ConnectionError | TimeoutError | socket.gaierror)
             or (isinstance(exc, OSError) and exc.errno in _UNREACHABLE))
+
+
+def database_reason(exc: BaseException) -> str | None:
+    """What the database said of a failed write, in words safe for a log:
+    SQLite's own message ("database or disk is full", "attempt to write a
+    readonly database": fixed texts that never quote a value), PostgreSQL's
+    condition and SQLSTATE ("DiskFullError 53100": its messages may quote a
+    value), the operating system's words.  None when nothing says more than
+    the exception's class."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, DBAPIError) and cause.orig is not None:
+            cause = cause.orig
+            continue
+        if isinstance(cause, sqlite3.Error) and str(cause).strip():
+            return str(cause).strip().splitlines()[0]
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str) and type(cause).__module__.startswith("asyncpg"):
+            return f"{type(cause).__name__} {sqlstate}"
+        if isinstance(cause, OSError) and cause.strerror:
+            return str(cause.strerror)
+        cause = cause.__cause__ or cause.__context__
+    return None

@@ -31,6 +31,7 @@ import aiosmtplib
 import structlog
 from aiosmtplib.email import quote_address
 
+from gateway.deliver.failures import why_unreachable
 from gateway.model import DeliveryResult, RecipientResult
 from gateway.settings import RouteSettings
 from gateway.wire import (
@@ -545,13 +546,18 @@ async def _body(
     return response
 
 
-def connection_failure(recipients: Sequence[OutboundRecipient], exc: BaseException) -> DeliveryResult:
+def connection_failure(
+    recipients: Sequence[OutboundRecipient], exc: BaseException, route: str = "upstream"
+) -> DeliveryResult:
     """A transport-level failure counts as a temporary failure for everyone.
 
     No receiving system gave this reply: it is the gateway's own
     (`by_gateway`), so a bounce never quotes it as a server's `smtp;`
-    diagnostic.  4.4.1: no answer from the host (RFC 3463)."""
-    text = f"4.4.1 connection to upstream failed ({type(exc).__name__})"
+    diagnostic.  4.4.1: no answer from the host (RFC 3463).  It names the
+    route and why (gateway.deliver.failures), which `queue show` gives as
+    the message's last error: "STARTTLS not offered" on a route that
+    requires TLS is the administrator's to fix, not a host that is down."""
+    text = f"4.4.1 connection to {route} failed ({why_unreachable(exc)})"
     return DeliveryResult(recipients=tuple(
         RecipientResult(r.address, 451, text, by_gateway=True) for r in recipients
     ))

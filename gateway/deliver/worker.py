@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -36,6 +35,7 @@ import structlog
 
 from gateway.audit import AuditEvent, AuditTrail, EventType
 from gateway.deliver.bounce import Expiry, build_bounce
+from gateway.deliver.failures import why_unreachable
 from gateway.deliver.transport import (
     Outbound,
     OutboundRecipient,
@@ -384,7 +384,7 @@ class Dispatcher:
             except Exception as exc:
                 log.info("upstream_unavailable", route=route,
                          relay=f"{settings.host}:{settings.port}", **_failure(exc, where=False))
-                result = connection_failure(outbound.recipients, exc)
+                result = connection_failure(outbound.recipients, exc, route)
             for one in result.recipients:
                 results[one.address] = one
             again = tuple(r for r in outbound.recipients
@@ -611,25 +611,16 @@ Sleeper = Callable[[float], Awaitable[None]]
 
 
 def _failure(exc: BaseException, where: bool = True) -> dict[str, str]:
-    """What a log line may say of `exc`: its class, the operating system's
-    or TLS's reason when there is one ("Connection refused", "certificate
-    has expired"), and with `where` the gateway's line it came from.
-    Never the exception's text: a server's reply in it may carry addresses."""
+    """What a log line may say of `exc`: its class, why in a mail
+    administrator's words when something says more than the class
+    ("Connection refused", "certificate has expired", "STARTTLS not
+    offered": gateway.deliver.failures), and with `where` the gateway's
+    line it came from.  Never the exception's text: a server's reply in it
+    may carry addresses."""
     fields = {"error": type(exc).__name__}
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_message:
-            fields["reason"] = str(cause.verify_message)
-            break
-        if isinstance(cause, OSError) and cause.strerror:
-            fields["reason"] = str(cause.strerror)
-            break
-        if isinstance(cause, TimeoutError):
-            fields["reason"] = "timed out"
-            break
-        cause = cause.__cause__ or cause.__context__
+    reason = why_unreachable(exc)
+    if reason != fields["error"]:
+        fields["reason"] = reason
     if where:
         frames = traceback.extract_tb(exc.__traceback__)
         ours = [f for f in frames if "/gateway/" in f.filename]

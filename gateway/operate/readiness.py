@@ -21,7 +21,6 @@ not per message), `upstream_check_recovered` when it answers again.
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import aiosmtplib
 import structlog
 
+from gateway.deliver.failures import verification_error, why_unreachable
 from gateway.settings import RouteSettings
 
 log = structlog.get_logger(__name__)
@@ -81,7 +81,7 @@ class UpstreamCheck:
             _, writer = await asyncio.wait_for(
                 asyncio.open_connection(self._route.host, self._route.port), self._timeout)
         except Exception as exc:
-            return _reason(exc)
+            return why_unreachable(exc)
         writer.close()
         return None
 
@@ -93,7 +93,7 @@ class UpstreamCheck:
             # The CA file is read each time: replaced, it counts at once.
             context = ssl.create_default_context(cafile=self._ca_file())
         except (OSError, ssl.SSLError) as exc:
-            return f"ca_file not usable: {_reason(exc)}"
+            return f"ca_file not usable: {why_unreachable(exc)}"
         client = aiosmtplib.SMTP(
             hostname=route.host, port=route.port, local_hostname=self._local_hostname,
             timeout=self._timeout, use_tls=route.tls == "implicit",
@@ -110,9 +110,9 @@ class UpstreamCheck:
             client.close()
             if verified:  # how the session ended is not the check
                 return None
-            if _verification_error(exc) is not None:
-                return f"certificate not verified: {_reason(exc)}"
-            return _reason(exc)
+            if verification_error(exc) is not None:
+                return f"certificate not verified: {why_unreachable(exc)}"
+            return why_unreachable(exc)
         return None
 
     def _ca_file(self) -> str | None:
@@ -138,35 +138,3 @@ class UpstreamCheck:
         return True if failing is None else f"failing ({self._where}: {failing})"
 
 
-def _verification_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return cause
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    """Why, in the words a mail administrator reads (TLS's and the operating
-    system's), never a server's reply text: it may carry addresses."""
-    verification = _verification_error(exc)
-    if verification is not None:
-        return str(verification.verify_message or "certificate verification failed")
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, TimeoutError | aiosmtplib.SMTPTimeoutError):
-            return "no answer in time"
-        if isinstance(cause, ssl.SSLError):
-            return str(cause.reason or "TLS handshake failed").lower().replace("_", " ")
-        if isinstance(cause, OSError) and (cause.errno or cause.strerror):
-            # asyncio's "Connect call failed (...)" says less than errno's words.
-            return os.strerror(cause.errno) if cause.errno else str(cause.strerror)
-        if isinstance(cause, aiosmtplib.SMTPException) and "STARTTLS" in str(cause):
-            return "STARTTLS not offered"
-        cause = cause.__cause__ or cause.__context__
-    return type(exc).__name__

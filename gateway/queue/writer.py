@@ -49,7 +49,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.db.engine import create_sqlite_writer_engine
+from gateway.db.engine import create_sqlite_writer_engine, database_reason
 from gateway.db.prepared import collect_writes, flush_writes, settle
 from gateway.errors import StoreError
 from gateway.operate.memory import give_back_free_memory
@@ -449,7 +449,8 @@ def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if future.done():
         return
     if isinstance(exc, SQLAlchemyError | OSError | sqlite3.Error):
-        log.error("database_write_failed", error=type(exc).__name__)
+        log.error("database_write_failed", error=type(exc).__name__,
+                  reason=database_reason(exc))
         wrapped = StoreError(f"database write failed ({type(exc).__name__})")
         wrapped.__cause__ = exc
         future.set_exception(wrapped)

@@ -340,7 +340,7 @@ async def test_a_bounce_never_quotes_the_gateways_own_failure_as_a_servers_reply
             # Expired on the gateway's own failure: no answer from the host.
             assert fields["Status"] == "4.4.1"
             assert fields["Diagnostic-Code"] == (
-                "X-Gateway; connection to upstream failed (SMTPConnectError)")
+                "X-Gateway; connection to upstream failed (Connection refused)")
             assert "connection to upstream failed" in human
         else:
             assert fields["Final-Recipient"] == "rfc822; carol@recipient.example"
