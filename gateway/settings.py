@@ -298,15 +298,29 @@ class RouteSettings(_Section):
         return value
 
     @property
+    def credentials_exposed(self) -> bool:
+        """A username for a host off this machine without TLS insisted on:
+        opportunistic STARTTLS counts as none, since whoever can strip the
+        offer reads the password (Postfix: smtp_sasl_security_options =
+        noplaintext)."""
+        if not self.username or self.tls in ("starttls-verify", "implicit"):
+            return False
+        return not _on_this_machine(self.host)
+
+    @property
     def in_clear_off_this_machine(self) -> bool:
         """tls = "none" to a host that is not this machine: the mail, the
         separate password emails among it, crosses the network readable."""
-        if self.tls != "none" or self.host.lower() in {"localhost", "localhost."}:
-            return False
-        try:
-            return not ipaddress.ip_address(self.host.strip("[]")).is_loopback
-        except ValueError:
-            return True
+        return self.tls == "none" and not _on_this_machine(self.host)
+
+
+def _on_this_machine(host: str) -> bool:
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class QueueSettings(_Section):
@@ -550,6 +564,13 @@ class Settings(_Section):
             "the separate password emails among it, crosses the network in clear "
             "(use starttls-verify or implicit)"
             for name, route in self.route_sections().items() if route.in_clear_off_this_machine
+        ]
+        found += [
+            f"{name}.username is set and {name}.tls is {route.tls}: the username and password "
+            f"can cross the network to {route.host} in clear (AUTH PLAIN or LOGIN "
+            f"{'always' if route.tls == 'none' else 'whenever STARTTLS is not offered'}; "
+            "use starttls-verify or implicit)"
+            for name, route in self.route_sections().items() if route.credentials_exposed
         ]
         return found + self._open_relay() + self._users_without_tls() + self._open_to_others()
 
