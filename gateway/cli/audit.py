@@ -582,6 +582,12 @@ def authorised_text(d: dict[str, Any]) -> str | None:
     if outcome != "approved" and not any(
             e.get("type") == EventType.APPROVED.value for e in d.get("events") or []):
         return named
+    if outcome == "approved" and not d.get("decided_by"):
+        # The approval's detail no longer reads (an edit: the record is
+        # marked damaged): `named` is then what the message said, as the
+        # view gives it (migration 0016), never to be read as the approver.
+        return (f"{named or '-'} (what the message said; approved by someone whose name "
+                "the trail can no longer read)")
     said = f"; the message said {stated}" if stated and stated != named else ""
     return f"{named} (approved{said})"
 

@@ -55,8 +55,13 @@ async def decide_held(
     in the same transaction: their mail client said "sent" when the message
     was held."""
     message = await store.get(message_id)
+    if message is None and message_id.strip().upper() != message_id:
+        # Queue ids are upper-case letters and digits: one typed in lower
+        # case (from a phone call, a ticket) is the same id.
+        message = await store.get(message_id.strip().upper())
     if message is None:
         return f"no held message {message_id}"
+    message_id = message.id
     if message.state != QueueState.HELD.value:
         return f"{message_id} is no longer held: it is {message.state}"
     now = time.time()
@@ -82,6 +87,15 @@ async def decide_held(
     events_op = trail.events_op(message.audit_id or message.id, [event])
 
     async def write(conn: AsyncConnection) -> str | None:
+        record_id = message.audit_id or message.id
+        if message.audit_id and (await conn.execute(
+            select(audit_records.c.seq).where(audit_records.c.id == record_id)
+        )).first() is None:
+            # The decision would be an event of a record the trail no longer
+            # has: refused until someone finds out what happened to it.
+            return (f"{message_id}'s audit record is missing from the trail: it cannot be "
+                    "decided until `gateway audit verify` has been run and the record's "
+                    "loss looked into")
         if approve and await password_expired(conn, message_id):
             return (f"{message_id}'s password expired while it waited ([passwords] ttl): "
                     "approved, it would go out with a file nobody could open, and no "
