@@ -171,6 +171,18 @@ _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _NEWLINE = re.compile(r"[\r\n]")
 
 
+def _marking_words(text: str) -> str:
+    # "&" for "and", as "Private & Confidential" is written as often as the
+    # guidance's "Private and Confidential"; case and spacing do not count.
+    return " ".join(text.casefold().replace("&", " and ").split())
+
+
+def carries_marking(subject: str, marking: str) -> bool:
+    """Whether the decoded `subject` carries `marking` anywhere: the
+    policy's check, and the protect transform's before it adds one."""
+    return _marking_words(marking) in _marking_words(subject)
+
+
 def unfold(value: str) -> str:
     """RFC 5322 unfolding: a line break followed by white space is removed."""
     if "\n" not in value:

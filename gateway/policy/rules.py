@@ -29,7 +29,7 @@ from gateway.model import (
     RecipientEntry,
     SegmentSource,
 )
-from gateway.parse.headers import TOPIC_HEADERS, header_place, is_topic_path
+from gateway.parse.headers import TOPIC_HEADERS, carries_marking, header_place, is_topic_path
 from gateway.policy.words import (
     ENCRYPTION_WORDS,
     attachment_list,
@@ -339,13 +339,9 @@ def not_read_only(facts: Facts) -> Reason | None:
     )
 
 
-def _normalised(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def missing_subject_marking(facts: Facts) -> Reason | None:
     wanted = facts.policy.subject_marking
-    if _normalised(wanted) in _normalised(facts.inspection.message.subject):
+    if carries_marking(facts.inspection.message.subject, wanted):
         return None
     return Reason(
         ReasonCode.MISSING_SUBJECT_MARKING,

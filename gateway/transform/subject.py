@@ -1,8 +1,8 @@
 """Marking the subject 'Private and Confidential' (once).
 
 The check is the policy's: the marking counts when it appears anywhere in
-the subject, case-insensitively, after RFC 2047 decoding and unfolding, so
-a subject the policy accepts is never marked twice.  The marking is added as
+the subject, case-insensitively, "&" for "and", after RFC 2047 decoding and
+unfolding, so a subject the policy accepts is never marked twice.  The marking is added as
 a prefix (`Private and Confidential: <subject>`), where a recipient's mail
 program shows it first.
 """
@@ -12,16 +12,12 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 from gateway.errors import ContentError
-from gateway.parse.headers import decode_header_value
-
-
-def _normalised(text: str) -> str:
-    return " ".join(text.casefold().split())
+from gateway.parse.headers import carries_marking, decode_header_value
 
 
 def is_marked(subject: str, marking: str) -> bool:
     """Whether the decoded `subject` already carries `marking`."""
-    return _normalised(marking) in _normalised(subject)
+    return carries_marking(subject, marking)
 
 
 def decoded_subject(message: EmailMessage) -> str:

@@ -58,7 +58,8 @@ def test_missing_subject_is_added() -> None:
 
 def test_is_marked() -> None:
     assert is_marked("re: private and confidential", MARK)
-    assert not is_marked("Private & Confidential", MARK)
+    assert is_marked("Private & Confidential", MARK)  # "&" is "and"
+    assert not is_marked("Private Confidential", MARK)
 
 
 def test_empty_marking_refused() -> None:
