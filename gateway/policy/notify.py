@@ -18,7 +18,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 
-from gateway.model import Reason, Verdict
+from gateway.model import Reason, ReasonCode, Verdict
 from gateway.policy import PROTECT_FIXES
 from gateway.policy.words import TYPE_WORDS
 
@@ -63,6 +63,10 @@ def smtp_summary(verdict: Verdict, mode: str = "enforce") -> str:
         return joined + tail
     first = texts[0][: _SUMMARY_LIMIT - 80]
     return f"{first}; and {len(texts) - 1} more problem(s){tail}"
+
+
+# Reasons that say personal data was found where it shows.
+_FOUND_IN_CLEAR = frozenset({ReasonCode.PERSONAL_DATA_IN_BODY, ReasonCode.UNENCRYPTED_ATTACHMENT})
 
 
 def build_notification(
@@ -116,6 +120,13 @@ def build_notification(
                       f"{', '.join(found)}. If there is none in your message (for example, "
                       "it is your organisation's own number), tell IT, quoting the "
                       "reference above."]
+    elif any(r.code in _FOUND_IN_CLEAR for r in reasons):
+        # Each reason already names the kinds found; a sender sure there is
+        # none (a switchboard number, a colleague's work details) is told
+        # where a false alarm goes, as in protect mode.
+        lines += ["", "If what the gateway took for personal data is not (for example, it "
+                  "is your organisation's own number or a colleague's work details), tell "
+                  "IT, quoting the reference above."]
     lines += [
         "",
         "The rules: personal data travels only in an encrypted (AES), read-only attachment;",

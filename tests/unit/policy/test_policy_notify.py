@@ -125,3 +125,24 @@ def test_protect_mode_asks_the_sender_only_for_what_the_gateway_cannot_fix() -> 
             "none in your message") in body
     # Enforce mode still asks for all of it.
     assert smtp_summary(verdict).count(";") == 2
+
+
+def test_an_enforce_refusal_for_personal_data_says_where_a_false_alarm_goes() -> None:
+    """The protect-mode notice told a sender sure there was no personal data
+    to tell IT; the enforce notice did not (a black-box tester's finding)."""
+    body = " ".join(_build("Referral").get_content().split())
+    assert ("If what the gateway took for personal data is not (for example, it is your "
+            "organisation's own number or a colleague's work details), tell IT, quoting the "
+            "reference above.") in body
+
+
+def test_no_false_alarm_line_when_no_personal_data_was_found() -> None:
+    case = Case()
+    case.rcpts = ("someone@elsewhere.example",)
+    verdict = case.decide()
+    assert verdict.action == Action.REJECT
+    raw = build_notification(
+        hostname="gw.test.example", sender="alice@council.example", reference="0ABC",
+        recipients=["someone@elsewhere.example"], verdict=verdict, subject=None,
+        message_id=None, when=datetime(2025, 1, 2, tzinfo=UTC))
+    assert b"took for personal data" not in raw
