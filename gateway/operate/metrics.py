@@ -91,7 +91,8 @@ def _state(value: bool | str) -> str:
 
 
 class HealthServer:
-    """GET /healthz (the process runs), /readyz (its dependencies answer), /metrics."""
+    """GET (or HEAD) /healthz (the process runs), /readyz (its dependencies
+    answer), /metrics."""
 
     def __init__(self, metrics: Metrics, readiness: Check, refresh: Callable[[], Awaitable[None]]):
         self._metrics = metrics
@@ -116,19 +117,21 @@ class HealthServer:
             method, path, *_ = request.split(b"\r\n", 1)[0].decode("ascii", "replace").split()
             status, ctype, body = await self._route(method, path)
         except Exception:
-            status, ctype, body = "400 Bad Request", "text/plain", b"bad request\n"
+            method, (status, ctype, body) = "GET", ("400 Bad Request", "text/plain",
+                                                    b"bad request\n")
         head = (
             f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         )
-        writer.write(head.encode() + body)
+        # HEAD (`curl -I`, some load balancers' probes): the same answer, no body.
+        writer.write(head.encode() + (b"" if method == "HEAD" else body))
         with contextlib.suppress(Exception):
             await writer.drain()
             writer.close()
 
     async def _route(self, method: str, path: str) -> tuple[str, str, bytes]:
-        if method != "GET":
-            return "405 Method Not Allowed", "text/plain", b"GET only\n"
+        if method not in ("GET", "HEAD"):
+            return "405 Method Not Allowed", "text/plain", b"GET or HEAD only\n"
         if path == "/healthz":
             return "200 OK", "text/plain", b"ok\n"
         if path == "/readyz":

@@ -92,6 +92,14 @@ async def test_other_paths_and_methods(gateway):
     assert (await http_get(gateway.metrics_port, "/metrics", method="POST"))[0] == 405
 
 
+async def test_head_answers_as_get_without_a_body(gateway):
+    """`curl -I /healthz` and load balancers' HEAD probes (a black-box
+    administrator got 405)."""
+    for path in ("/healthz", "/metrics", "/readyz"):
+        status, _, body = await http_get(gateway.metrics_port, path, method="HEAD")
+        assert (status, body) == ((await http_get(gateway.metrics_port, path))[0], "")
+
+
 async def test_metrics_count_messages_deliveries_and_queue_depth(gateway, sink):
     for n in range(3):
         await aiosmtplib.send(make_message(subject=f"m{n}"), sender="alice@sender.example",
