@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from gateway.audit import EventFilter, EventType, SearchFilter
-from gateway.audit.query import SOME_NEVER, recipient_outcomes
+from gateway.audit.query import NOT_SENT, SOME_NEVER, recipient_outcomes
 from gateway.audit.verify import parse_anchor
 from gateway.cli.audit import (
     CSV_COLUMNS,
@@ -293,10 +293,34 @@ async def audit_download(request: Request) -> Response:
 
 
 def _timeline(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The record's stages, each when it first happened, and for the stages
+    of each recipient (relayed, confirmed, read) how many of them reached
+    it: "Delivery confirmed" for a message to two, one of whom never
+    confirmed, is not the whole story.  A message that was never sent
+    (refused, or held and not approved) has no stage after receipt to wait
+    for: `pending` says so rather than "not yet"."""
     first: dict[str, str] = {}
+    reached: dict[str, set[str]] = {}
     for event in record.get("events") or []:
         first.setdefault(event["type"], event["at"])
-    return [{"type": key, "label": label, "at": first.get(key)} for key, label in STAGES]
+        named = (event.get("detail") or {}).get("recipient")
+        reached.setdefault(event["type"], set()).add(
+            named.casefold() if isinstance(named, str) else "")
+    recipients = {str(r.get("address") or "").casefold() for r in record.get("recipients") or []}
+    never = bool(recipients) and all(o == NOT_SENT for o in recipient_outcomes(record))
+    stages = []
+    for key, label in STAGES:
+        stage: dict[str, Any] = {"type": key, "label": label, "at": first.get(key),
+                                 "pending": "never: not sent" if never else "not yet",
+                                 "of": None}
+        if key in _PER_RECIPIENT and stage["at"] and len(recipients) > 1 \
+                and "" not in reached.get(key, set()):
+            stage["of"] = f"{len(reached[key] & recipients)} of {len(recipients)} recipients"
+        stages.append(stage)
+    return stages
+
+
+_PER_RECIPIENT = frozenset({"relayed", "delivery_confirmed", "read_confirmed"})
 
 
 def _visible_detail(detail: dict[str, Any]) -> dict[str, Any]:
