@@ -5,7 +5,7 @@
     ├── ContentError           content that cannot be parsed or inspected
     │   └── LimitExceeded      a size, depth, count or time limit was hit
     ├── StoreError             the database failed (maps to 451 4.3.0)
-    │   ├── DatabaseMissing    a command's SQLite file does not exist
+    │   ├── DatabaseMissing    a command's SQLite file is not there (or no database)
     │   └── DatabaseUnsupported  this Python's SQLite library is too old
     ├── DeliveryError          the upstream could not be reached or refused
     ├── VaultError             a held password cannot be sealed or opened
@@ -45,7 +45,8 @@ class StoreError(GatewayError):
 
 class DatabaseMissing(StoreError):
     """The SQLite file a command was pointed at does not exist (a mistyped
-    path, a relative one read from another folder, or no `db upgrade` yet)."""
+    path, a relative one read from another folder, or no `db upgrade` yet),
+    or is no SQLite database at all."""
 
 
 class DatabaseUnsupported(StoreError):

@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -124,6 +125,27 @@ def check_database_file(settings: Settings) -> None:
             "in the configuration (a relative path is read from the folder the command "
             "runs in), or create the database with `gateway db upgrade`"
         )
+    if path is not None and not _reads_as_sqlite(path):
+        # SQLite's own words ("file is not a database") name no file.
+        raise DatabaseMissing(
+            f"the database file {path.absolute()} is not an SQLite database (another kind "
+            "of file, or damaged): check [database] url in the configuration, or restore "
+            "the file from a backup"
+        )
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _reads_as_sqlite(path: Path) -> bool:
+    """Whether `path` starts as an SQLite database does, or is empty (a new
+    one).  A file that cannot be read is left to SQLite to report."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(len(_SQLITE_HEADER))
+    except OSError:
+        return True
+    return not start or start == _SQLITE_HEADER
 
 
 def database_failure(exc: BaseException) -> str:
