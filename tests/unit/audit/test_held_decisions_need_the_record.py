@@ -12,9 +12,8 @@ from __future__ import annotations
 from audit_support import life, make_record, owner_tamper
 
 from gateway.audit import AuditTrail
-from gateway.db import create_engine
 from gateway.model import Envelope
-from gateway.queue import NewMessage, QueueState, QueueStore, Writer
+from gateway.queue import NewMessage, QueueState, QueueStore
 from gateway.queue.held import decide_held
 from gateway.queue.store import new_queue_id
 
@@ -31,38 +30,24 @@ async def _held(store: QueueStore, trail: AuditTrail) -> str:
     return queue_id
 
 
-async def test_a_lower_case_id_is_the_same_message(db_url):
-    engine = create_engine(db_url)
-    writer = Writer(engine)
-    writer.start()
-    try:
-        store, trail = QueueStore(engine, writer), AuditTrail()
-        queue_id = await _held(store, trail)
-        assert queue_id != queue_id.lower()
-        assert await decide_held(store, trail, queue_id.lower(), True, "Sarah Approver") is None
-        message = await store.get(queue_id)
-        assert message is not None and message.state == QueueState.QUEUED.value
-    finally:
-        await writer.stop()
-        await engine.dispose()
+async def test_a_lower_case_id_is_the_same_message(engine, writer):
+    store, trail = QueueStore(engine, writer), AuditTrail()
+    queue_id = await _held(store, trail)
+    assert queue_id != queue_id.lower()
+    assert await decide_held(store, trail, queue_id.lower(), True, "Sarah Approver") is None
+    message = await store.get(queue_id)
+    assert message is not None and message.state == QueueState.QUEUED.value
 
 
-async def test_a_message_whose_record_is_gone_cannot_be_decided(db_url):
-    engine = create_engine(db_url)
-    writer = Writer(engine)
-    writer.start()
-    try:
-        store, trail = QueueStore(engine, writer), AuditTrail()
-        queue_id = await _held(store, trail)
-        await owner_tamper(engine)(
-            "DELETE FROM audit_record_terms WHERE record_seq IN"
-            " (SELECT seq FROM audit_records WHERE id = :i)",
-            "DELETE FROM audit_records WHERE id = :i", i=queue_id)
-        for approve in (True, False):
-            refused = await decide_held(store, trail, queue_id, approve, "Sarah Approver")
-            assert refused is not None and "audit record is missing" in refused
-        message = await store.get(queue_id)
-        assert message is not None and message.state == QueueState.HELD.value
-    finally:
-        await writer.stop()
-        await engine.dispose()
+async def test_a_message_whose_record_is_gone_cannot_be_decided(engine, writer):
+    store, trail = QueueStore(engine, writer), AuditTrail()
+    queue_id = await _held(store, trail)
+    await owner_tamper(engine)(
+        "DELETE FROM audit_record_terms WHERE record_seq IN"
+        " (SELECT seq FROM audit_records WHERE id = :i)",
+        "DELETE FROM audit_records WHERE id = :i", i=queue_id)
+    for approve in (True, False):
+        refused = await decide_held(store, trail, queue_id, approve, "Sarah Approver")
+        assert refused is not None and "audit record is missing" in refused
+    message = await store.get(queue_id)
+    assert message is not None and message.state == QueueState.HELD.value
