@@ -75,15 +75,11 @@ from gateway.audit.chain import (
     GENESIS,
     AuditKeys,
     checkpoint_message,
-    event_content,
-    link,
-    record_content,
-    term_key,
-    terms_text,
     ts,
 )
 from gateway.audit.query import _record_columns, _with_events
 from gateway.audit.record import utc
+from gateway.audit.soundness import event_row_sound, record_row_sound
 from gateway.db.engine import read_one_snapshot
 from gateway.db.schema import (
     audit_checkpoints,
@@ -597,17 +593,14 @@ async def _page_python(conn: AsyncConnection, low: int, high: int) -> list[_Row]
                audit_records.c.hash, _as_stored(audit_records.c.received_at, sqlite))
         .where(audit_records.c.seq > low, audit_records.c.seq <= high)
     )
-    for (seq, id_, message_id, received_at, sender, verdict, marking, purpose, terms, document,
-         kept, prev_hash, hash_, stored_at) in records:
-        content = record_content(id_, message_id, received_at, sender, verdict, marking, purpose,
-                                 terms, document, kept)
+    for seq, *row, stored_at in records:
+        id_, received_at, prev_hash, hash_ = row[0], row[2], row[10], row[11]
         stored = index.get(seq, [])
-        when = ts(received_at)
-        terms_ok = (terms_text([(f, v) for f, v, _, _, _ in stored]) == terms
-                    and all(ts(at) == when and key == term_key(v) and form
-                            for _, v, key, at, form in stored))
+        # The readers' check of one row (gateway.audit.soundness), and each
+        # index row's time spelt as the gateway writes it.
+        self_ok, terms_ok = record_row_sound(row, [(f, v, k, at) for f, v, k, at, _ in stored])
         out.append(_Row(seq, "record", _label("record", seq, id_, None), prev_hash, hash_,
-                        link(prev_hash, content) == hash_, terms_ok,
+                        self_ok, terms_ok and all(form for *_, form in stored),
                         _written_form(received_at, stored_at)))
     events = await conn.execute(
         select(audit_events.c.seq, audit_events.c.record_id, audit_events.c.at,
@@ -616,9 +609,9 @@ async def _page_python(conn: AsyncConnection, low: int, high: int) -> list[_Row]
         .where(audit_events.c.seq > low, audit_events.c.seq <= high)
     )
     for seq, record_id, at, type_, detail, prev_hash, hash_, stored_at in events:
-        content = event_content(record_id, at, type_, detail)
         out.append(_Row(seq, "event", _label("event", seq, record_id, type_), prev_hash, hash_,
-                        link(prev_hash, content) == hash_, True, _written_form(at, stored_at)))
+                        event_row_sound(record_id, at, type_, detail, prev_hash, hash_), True,
+                        _written_form(at, stored_at)))
     return out
 
 
