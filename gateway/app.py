@@ -57,7 +57,7 @@ from gateway.model import (
     Verdict,
 )
 from gateway.operate.memory import tune_gc
-from gateway.operate.metrics import HealthServer, Metrics
+from gateway.operate.metrics import INTERNAL_ERROR, HealthServer, Metrics
 from gateway.operate.readiness import UpstreamCheck
 from gateway.passwords import PasswordStore, PasswordVault, hold_op
 from gateway.pipeline import Ahead, Decision, Pipeline, received_header
@@ -355,6 +355,11 @@ class Gateway:
             async with self.engine.connect() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), 5)
             checks["database"] = True
+        # Reads answer while writes fail (a full disk, a read-only file):
+        # then every message gets 451, and this replica should get none.
+        failing = self.writer.write_failure()
+        if failing is not None and checks["database"] is True:
+            checks["database"] = f"writes failing ({failing})"
         # As far as a delivery goes: with a verified-TLS route, the
         # handshake and the certificate (gateway.operate.readiness).
         checks["upstream"] = await self._upstream_check()
@@ -434,7 +439,7 @@ class Gateway:
             return await self._accept(envelope, content, ahead)
         except Exception as exc:
             log.error("message_not_accepted", error=type(exc).__name__)
-            self.metrics.rejected.labels("internal_error").inc()
+            self.metrics.rejected.labels(INTERNAL_ERROR).inc()
             self.metrics.refused.labels("error").inc()
             return replies.S451_INTERNAL
         finally:

@@ -12,7 +12,15 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from gateway.model import Action, ReasonCode
+
 log = structlog.get_logger(__name__)
+
+
+# The label values beside the model's own (Action, ReasonCode).
+INTERNAL_ERROR = "internal_error"  # a 451: counted under `rejected` as a reason
+REFUSAL_STAGES = ("policy", "arrival", "error")
+DELIVERY_OUTCOMES = ("delivered", "deferred", "failed")
 
 
 class Metrics:
@@ -67,6 +75,25 @@ class Metrics:
             registry=self.registry,
         )
         self._counted = (0, 0)
+        self._zero_known_series()
+
+    def _zero_known_series(self) -> None:
+        """Every label value the gateway can count, at 0 from the start.
+
+        A labelled series exists only once something was counted in it, so
+        after a restart `rate(gateway_messages_refused_total{stage="error"})`
+        is "no data" rather than 0 until the first 451, and an alert written
+        on it cannot fire, or tell quiet from missing, until then.
+        """
+        for action in Action:
+            if action is not Action.REJECT:  # a refused message is not accepted
+                self.accepted.labels(action.value)
+        for code in (*(c.value for c in ReasonCode), INTERNAL_ERROR):
+            self.rejected.labels(code)
+        for stage in REFUSAL_STAGES:
+            self.refused.labels(stage)
+        for outcome in DELIVERY_OUTCOMES:
+            self.deliveries.labels(outcome)
 
     def count_commits(self, commits: int, operations: int) -> None:
         """Bring the commit counters up to the Writer's running totals."""

@@ -46,10 +46,10 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 import structlog
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.db.engine import create_sqlite_writer_engine, database_reason
+from gateway.db.engine import create_sqlite_writer_engine, database_failed, database_reason
 from gateway.db.prepared import collect_writes, flush_writes, settle
 from gateway.errors import StoreError
 from gateway.operate.memory import give_back_free_memory
@@ -60,6 +60,9 @@ Operation = Callable[[AsyncConnection], Awaitable[Any]]
 log = structlog.get_logger(__name__)
 
 _MAX_BATCH = 256
+
+# How long `/readyz` reports a batch that committed nothing (Writer.write_failure).
+WRITE_FAILURE_SHOWN = 60.0
 
 
 class Writer:
@@ -76,6 +79,9 @@ class Writer:
         self._committing = False
         self.batches = 0
         self.operations = 0
+        # (loop time, words) of the last batch of which nothing committed,
+        # cleared by the next commit: `/readyz` (`write_failure`).
+        self._failed: tuple[float, str] | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -135,6 +141,23 @@ class Writer:
                 # the results (claimed messages, content and all).
                 del batch
 
+    def write_failure(self, within: float = WRITE_FAILURE_SHOWN) -> str | None:
+        """Why the database refused writes, when the last batch tried in the
+        past `within` seconds committed nothing; else None.
+
+        A SELECT answers while the disk is full or the file read-only, and
+        then every message gets 451: a probe that only reads would keep a
+        load balancer sending mail here rather than to a replica that can
+        take it.  After `within` seconds without another attempt the
+        failure is no longer reported, so traffic comes back and tells
+        whether it lasts (nothing else writes to find out)."""
+        if self._failed is None:
+            return None
+        at, why = self._failed
+        if asyncio.get_running_loop().time() - at >= within:
+            return None
+        return why
+
     async def _commit(self, batch: list[_Pending]) -> None:
         live = [(item.operation, item.future) for item in batch if not item.future.cancelled()]
         if not live:
@@ -146,13 +169,18 @@ class Writer:
                 # Locked past the wait: each alone would wait as long again.
                 for _, fut in live:
                     _fail(fut, exc)
+                self._note_failure(exc)
                 return
+            committed = False
             for op, fut in live:
                 try:
                     (result,) = await self._transaction([op])
                 except Exception as single_exc:
                     _fail(fut, single_exc)
+                    if not committed:
+                        self._note_failure(single_exc)
                 else:
+                    committed = True
                     if not fut.done():
                         fut.set_result(result)
             return
@@ -160,11 +188,22 @@ class Writer:
             if not fut.done():
                 fut.set_result(result)
 
+    def _note_failure(self, exc: BaseException) -> None:
+        """A batch committed nothing: remember why, for `write_failure`, when
+        it was the database's failure (not one operation's own error)."""
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        if isinstance(exc, _OPERATIONS_OWN) or isinstance(cause, _OPERATIONS_OWN):
+            return
+        if database_failed(exc) or isinstance(exc, OSError | sqlite3.Error):
+            why = database_reason(exc) or type(exc).__name__
+            self._failed = (asyncio.get_running_loop().time(), why)
+
     async def _transaction(self, operations: list[Operation]) -> list[Any]:
         if self._sync_engine is not None:
             results = await self._sqlite_transaction(operations)
         else:
             results = await self._postgres_transaction(operations)
+        self._failed = None
         self.batches += 1
         self.operations += len(operations)
         return results
@@ -268,6 +307,11 @@ class Writer:
             with contextlib.suppress(Exception):
                 await conn.close()
 
+
+# Errors of one operation's own statements (a constraint, a bad value):
+# the database took the batch's others, and takes the next ones.
+_OPERATIONS_OWN = (IntegrityError, ProgrammingError, DataError, sqlite3.IntegrityError,
+                   sqlite3.ProgrammingError, sqlite3.DataError, sqlite3.InterfaceError)
 
 # How long a batch waits for another process's write lock: SQLite's busy
 # timeout on every other connection (gateway.db.engine).
