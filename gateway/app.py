@@ -736,6 +736,7 @@ def _audit_record(
             department=entry.department,
             organisation=entry.organisation,
             telephone=entry.telephone,
+            listed_as=entry.address,
         )
         for address, entry in zip(envelope.rcpt_tos, entries, strict=True)
     )

@@ -809,3 +809,23 @@ def recipient_outcomes(document: dict[str, Any]) -> list[str]:
         found.append(next((said for kind, said in _RECIPIENT_OUTCOMES if kind in types),
                           NOT_RELAYED))
     return found
+
+
+_IDENTITY = ("name", "job_title", "department", "organisation", "telephone")
+
+
+def recipient_identity(recipient: dict[str, Any]) -> str:
+    """Who a recipient of a record is, as the allow-list said: "Name, Job
+    title, ..."; "allowed by the row for @domain: ..." when a domain's row
+    allowed the address (its name and job title are that row's, not
+    necessarily this person's); "not on the allow-list".  A record written
+    before the gateway kept `listed_as` is listed when it has an identity."""
+    who = ", ".join(str(recipient[k]) for k in _IDENTITY if recipient.get(k))
+    listed = recipient.get("listed_as")
+    if not isinstance(listed, str) or not listed:
+        if "listed_as" in recipient or not who:
+            return "not on the allow-list"
+        return who
+    if listed.startswith("@"):
+        return f"allowed by the row for {listed}" + (f": {who}" if who else "")
+    return who or "on the allow-list"

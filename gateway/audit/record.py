@@ -64,6 +64,11 @@ class AuditRecipient:
     department: str = ""
     organisation: str = ""
     telephone: str = ""
+    # The allow-list row the identity above comes from: the address itself,
+    # or "@domain" when a domain's row allowed it (then the name and job
+    # title are that row's, not necessarily this person's); None when the
+    # address is not on the allow-list.
+    listed_as: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,7 @@ class AuditRecord:
                     "department": r.department,
                     "organisation": r.organisation,
                     "telephone": r.telephone,
+                    "listed_as": r.listed_as,
                 }
                 for r in self.recipients
             ],

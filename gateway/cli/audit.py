@@ -55,7 +55,12 @@ from gateway.audit import (
     verify,
     visible,
 )
-from gateway.audit.query import SOME_NEVER, awaiting_approval, recipient_outcomes
+from gateway.audit.query import (
+    SOME_NEVER,
+    awaiting_approval,
+    recipient_identity,
+    recipient_outcomes,
+)
 from gateway.audit.verify import DEFAULT_WORKERS, Anchor, damaged_records, parse_anchor
 from gateway.cli.common import (
     add_config,
@@ -89,7 +94,11 @@ CSV_COLUMNS = ("id", "message_id", "received_at", "sender", "recipient_addresses
                # Added last (columns are never reordered): per recipient, in
                # the order of recipient_addresses (gateway.audit.query.
                # recipient_outcomes).
-               "recipient_outcomes")
+               "recipient_outcomes",
+               # The allow-list row each recipient's identity comes from
+               # (its address, or "@domain"; empty: not listed, or a record
+               # written before the gateway kept it).
+               "recipient_listed_as")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -400,6 +409,7 @@ def _csv_cells(document: dict[str, Any]) -> list[str]:
         # One cell, so that a record stays one row: the events as JSON.
         json.dumps(public(document)["events"], ensure_ascii=False, sort_keys=True),
         "; ".join(recipient_outcomes(document)),
+        each("listed_as"),
     ]
 
 
@@ -633,10 +643,7 @@ def format_record(d: dict[str, Any]) -> str:
         lines.append(f"    {reason.get('code')}: {reason.get('text')}")
     lines.append("  recipients")
     for r in d.get("recipients") or []:
-        who = ", ".join(str(r.get(k)) for k in ("name", "job_title", "department",
-                                                 "organisation", "telephone") if r.get(k))
-        lines.append(f"    {r.get('address')}" + (f"  ({who})" if who else "  (not on the "
-                                                       "allow-list)"))
+        lines.append(f"    {r.get('address')}  ({recipient_identity(r)})")
     lines.append("  attachments")
     for a in d.get("attachments") or []:
         state = "read-only" if a.get("read_only") else "writable" if a.get("read_only") is False \

@@ -82,7 +82,8 @@ def record(
     return AuditRecord(
         id=id, message_id=f"<{id}@council.example>", received_at=received_at, sender=sender,
         recipients=tuple(AuditRecipient(a, "Dr Rhys Jones", "GP", "", "Riverside NHS Trust",
-                                        "01632 960001") for a in recipients),
+                                        "01632 960001", listed_as=a.lower())
+                         for a in recipients),
         subject="Private and Confidential: case conference", verdict=verdict,
         reasons=tuple(AuditReason(code, f"text for {code}") for code in reasons),
         purpose=purpose, information_types=types, method="email", queue_id=id,

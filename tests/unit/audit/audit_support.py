@@ -44,7 +44,8 @@ def make_record(
         sender=sender,
         recipients=recipients if recipients is not None else (
             AuditRecipient("Dr.Jones@nhs.example", "Dr Rhys Jones", "Named GP for safeguarding",
-                           "Safeguarding", "Riverside NHS Trust", "01632 960001"),
+                           "Safeguarding", "Riverside NHS Trust", "01632 960001",
+                           listed_as="dr.jones@nhs.example"),
         ),
         subject="Private and Confidential: case conference",
         verdict=verdict,

@@ -59,6 +59,7 @@ async def test_a_message_life_is_one_record_with_every_field_and_events_in_order
         "address": "Dr.Jones@nhs.example", "name": "Dr Rhys Jones",
         "job_title": "Named GP for safeguarding", "department": "Safeguarding",
         "organisation": "Riverside NHS Trust", "telephone": "01632 960001",
+        "listed_as": "dr.jones@nhs.example",
     }]
     assert document["purpose"] == "Child protection case conference"
     assert document["consent"] == "Share with the GP only"
