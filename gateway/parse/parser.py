@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from email import errors as email_errors
 from email.generator import BytesGenerator
 from email.message import Message
-from email.parser import BytesFeedParser
+from email.parser import BytesFeedParser, BytesHeaderParser
 from email.policy import compat32
 from io import BytesIO
 
@@ -116,18 +116,28 @@ def parse_message(
             parser = BytesFeedParser(IndexedMessage, policy=compat32)
             for start in range(0, len(raw), _FEED_CHUNK):
                 if time.monotonic() > deadline:
-                    return _refused("timeout", "parsing took too long")
+                    return _refused("timeout", "parsing took too long", raw, header_end, limits)
                 parser.feed(raw[start : start + _FEED_CHUNK])
             root = parser.close()
     except RecursionError:
-        return _refused("too_deep", "MIME nesting deeper than the parser can follow")
+        return _refused("too_deep", "MIME nesting deeper than the parser can follow", raw,
+                        header_end, limits)
     if not isinstance(root, Message):
         return _refused("malformed_mime", "no message")
 
     walker = _Walker(limits)
     headers = walker.top_headers(root)
     walker.body(root, "", 0, in_attachment=False, top=True)
+    return _with_headers(headers, tuple(walker.parts), tuple(walker.problems),
+                         tuple(walker.part_headers))
 
+
+def _with_headers(
+    headers: tuple[tuple[str, str], ...],
+    parts: tuple[Part, ...],
+    problems: tuple[Problem, ...],
+    part_headers: tuple[tuple[str, str, str], ...] = (),
+) -> ParsedMessage:
     def first(name: str) -> str | None:
         lowered = name.lower()
         return next((value for key, value in headers if key.lower() == lowered), None)
@@ -136,10 +146,10 @@ def parse_message(
     return ParsedMessage(
         subject=first("subject") or "",
         headers=headers,
-        parts=tuple(walker.parts),
+        parts=parts,
         message_id=message_id.strip() if message_id else None,
-        problems=tuple(walker.problems),
-        part_headers=tuple(walker.part_headers),
+        problems=problems,
+        part_headers=part_headers,
     )
 
 
@@ -260,8 +270,26 @@ def _encoded_text(message: Message) -> bytes:
     return buffer.getvalue()
 
 
-def _refused(code: str, detail: str) -> ParsedMessage:
-    return ParsedMessage(subject="", headers=(), parts=(), problems=(Problem("", code, detail),))
+def _refused(
+    code: str,
+    detail: str,
+    raw: bytes = b"",
+    header_end: re.Match[bytes] | None = None,
+    limits: ContentLimits | None = None,
+) -> ParsedMessage:
+    """Nothing of the body; the top header block when it was measured and
+    could still be read (the body, nested past the parser's depth or too
+    slow to take apart, is what failed).  Without it the subject read as
+    empty, and a sender whose message was refused as uninspectable was
+    also told, wrongly, that its subject was not marked."""
+    problem = Problem("", code, detail)
+    if header_end is None:
+        return ParsedMessage(subject="", headers=(), parts=(), problems=(problem,))
+    walker = _Walker(limits or ContentLimits())
+    top = BytesHeaderParser(IndexedMessage, policy=compat32).parsebytes(
+        raw[: header_end.end()])
+    headers = walker.top_headers(top)
+    return _with_headers(headers, (), (problem, *walker.problems))
 
 
 def _join(path: str, index: int) -> str:

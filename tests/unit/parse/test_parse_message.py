@@ -312,3 +312,16 @@ def test_a_transfer_encoding_with_white_space_around_it_is_still_decoded(
     parsed = parse_message(message.encode(), ContentLimits())
     assert any(NHS.encode() in p.payload for p in parsed.parts)
     assert parsed.problems == ()
+
+
+def test_a_message_too_deep_to_take_apart_keeps_its_top_headers() -> None:
+    """The body failed, not the header block: the subject, the Message-ID
+    and the other top headers are still the message's (the sender of a
+    marked message nested 3,000 deep was told its subject was unmarked)."""
+    raw = b"Message-ID: <deep@council.example>\r\n" + _nested(3000)
+    parsed = parse_message(raw, ContentLimits())
+    assert [p.code for p in parsed.problems] == ["too_deep"]
+    assert parsed.parts == ()
+    assert parsed.subject == "deep"
+    assert parsed.message_id == "<deep@council.example>"
+    assert ("Subject", "deep") in parsed.headers

@@ -140,3 +140,21 @@ def test_progress_off_terminal_only_for_many_files() -> None:
     lines = stream.getvalue().splitlines()
     assert lines[0] == "scanning: 1/100 files" and lines[-1] == "scanning: 100/100 files"
     assert len(lines) == 11
+
+
+def test_a_marked_message_too_deep_to_check_is_not_called_unmarked(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    depth = 3000
+    head = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n'
+                   for i in range(depth))
+    tail = "".join(f"\r\n--b{i}--\r\n" for i in reversed(range(depth)))
+    deep = tmp_path / "deep.eml"
+    deep.write_bytes((
+        "From: alice@sender.example\r\nTo: bob@recipient.example\r\n"
+        f"Subject: Private and Confidential: notes\r\n{head}Content-Type: text/plain\r\n\r\n"
+        f"leaf{tail}").encode())
+    assert main(["scan", "--json", "--config", str(config), str(deep)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["verdict"] == "reject"
+    assert [r["code"] for r in result["reasons"]] == ["uninspectable_content"]
