@@ -71,6 +71,11 @@ GIVEN_UP = "5.0.0 Delivery cancelled by the gateway's administrator"
 # A delivery that failed in the gateway itself: a temporary failure of the
 # mail system (RFC 3463 4.3.0), retried on the schedule like any other.
 CRASHED = "4.3.0 delivery failed in the gateway"
+# A result the database refused is tried again after 0.5 s, doubling up to
+# 5 s, until this long before the claim's lease runs out (`_record_again`).
+RECORD_RETRY_FIRST = 0.5
+RECORD_RETRY_MAX = 5.0
+RECORD_RETRY_MARGIN = 10.0
 
 
 class Dispatcher:
@@ -95,7 +100,9 @@ class Dispatcher:
         self._audit = audit
         self._observe = observe or (lambda outcome, n: None)
         self._capacity = settings.queue.workers * 4
-        self._ready: asyncio.Queue[QueuedMessage] = asyncio.Queue()
+        # Each with the time its claim's lease runs out (at the latest: the
+        # claim was made just before it was handed over).
+        self._ready: asyncio.Queue[tuple[QueuedMessage, float]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._refill = False
@@ -142,7 +149,7 @@ class Dispatcher:
 
     def submit(self, message: QueuedMessage) -> None:
         self.held_bytes += len(message.content)
-        self._ready.put_nowait(message)
+        self._ready.put_nowait((message, time.time() + self._store.lease_seconds))
 
     def _submit_all(self, messages: list[QueuedMessage]) -> None:
         for message in messages:
@@ -205,7 +212,7 @@ class Dispatcher:
         # of the database, not of the upstream.  One at a time per worker.
         recording: asyncio.Task[None] | None = None
         while True:
-            message = await self._ready.get()
+            message, leased_until = await self._ready.get()
             size = len(message.content)
             if self._refill and self._ready.qsize() <= self._capacity // 2:
                 self._refill = False
@@ -231,7 +238,7 @@ class Dispatcher:
                 # finish rather than lose it (and send the message again).
                 await asyncio.shield(recording)
             recording = asyncio.create_task(
-                self._record_then_release(message, size, results, routes),
+                self._record_then_release(message, size, results, routes, leased_until),
                 name=f"deliver-record-{message.id}",
             )
             del message
@@ -242,14 +249,56 @@ class Dispatcher:
         size: int,
         results: list[RecipientResult],
         routes: dict[str, str],
+        leased_until: float,
     ) -> None:
         try:
             await self._record(message, results, routes)
         except Exception as exc:
             log.error("delivery_record_failed", queue_id=message.id, **_failure(exc))
+            await self._record_again(message, results, routes, exc, leased_until)
+        self._release(size)
+
+    async def _record_again(
+        self,
+        message: QueuedMessage,
+        results: list[RecipientResult],
+        routes: dict[str, str],
+        first: Exception,
+        leased_until: float,
+    ) -> None:
+        """The attempt's result could not be recorded: try again while the
+        claim holds, the result as it was, else `_record_deferral`.
+
+        Nothing else knows the message was sent: once the lease runs out it
+        is claimed and sent again.  A database refusing writes for a while
+        (a full disk, a failover) then sent every message delivered
+        meanwhile twice; recorded when the database takes writes again,
+        it is sent once.  The worker sends no other message meanwhile (the
+        next waits for this record: `_work`), so a database that stays
+        down costs one message per worker, not every one it claimed.  Gives
+        up, leaving the message to its lease, before the lease runs out or
+        when the gateway stops."""
+        pause = RECORD_RETRY_FIRST
+        exc: Exception = first
+        while True:
             with contextlib.suppress(Exception):
                 await self._record_deferral(message, results, exc)
-        self._release(size)
+                if exc is not first:
+                    log.info("delivery_recorded_late", queue_id=message.id)
+                return
+            if self._stopping or time.time() + pause >= leased_until - RECORD_RETRY_MARGIN:
+                log.error("delivery_record_abandoned", queue_id=message.id,
+                          effect="sent again once its claim's lease runs out")
+                return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RECORD_RETRY_MAX)
+            try:
+                await self._record(message, results, routes)
+            except Exception as again:
+                exc = again
+            else:
+                log.info("delivery_recorded_late", queue_id=message.id)
+                return
 
     async def _record_deferral(
         self, message: QueuedMessage, results: list[RecipientResult], exc: Exception
