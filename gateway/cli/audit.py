@@ -300,9 +300,10 @@ def _anchor(value: str) -> Anchor:
 
 def _add_period(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=_since, metavar="WHEN", action=_Once,
-                        help="from this date/time (inclusive), or an age such as 90d")
+                        help="from this date/time (inclusive), or an age such as 90d; "
+                             "in UTC unless an offset is given (2026-04-01T00:00+01:00)")
     parser.add_argument("--until", type=_until, metavar="WHEN", action=_Once,
-                        help="before this date/time; a bare date includes that day")
+                        help="before this date/time; a bare date includes that (UTC) day")
 
 
 class _Once(argparse.Action):
@@ -912,7 +913,11 @@ _APART = {"by_organisation": ("not_on_allow_list", "(not on the allow-list)"),
 
 def format_report(report: dict[str, Any], top: int = 20) -> str:
     out = io.StringIO()
-    period = f"{report['since'] or 'the beginning'} to {report['until'] or 'now'}"
+    # `until` is the period's exclusive end ("--until 2026-06-30" is the
+    # start of 1 July): "before" it, not "to" it, which reads as "up to and
+    # including".
+    until = f"before {report['until']}" if report["until"] else "to now"
+    period = f"from {report['since'] or 'the beginning'} {until} (UTC)"
     scope = f", verdict {report['verdict']}" if report.get("verdict") else ""
     out.write(f"Audit report: {period}{scope}\nRecords: {report['records']}\n")
     for key, title in _REPORT_TABLES:

@@ -204,6 +204,12 @@ def test_report(config, capsys):
     assert report["by_event"]["delivery_confirmed"] == 1
     code, out, _ = run(capsys, "audit", "report", "--config", config)
     assert "Records: 3" in out and "Recipient organisation" in out
+    assert out.startswith("Audit report: from the beginning to now (UTC)\n")
+    # A quarter: its end is exclusive, said "before", not "to".
+    code, out, _ = run(capsys, "audit", "report", "--since", "2026-04-01", "--until",
+                       "2026-06-30", "--config", config)
+    assert out.startswith("Audit report: from 2026-04-01T00:00:00+00:00 before "
+                          "2026-07-01T00:00:00+00:00 (UTC)\n")
 
 
 def test_verify_purge_verify(config, capsys, db_url):
