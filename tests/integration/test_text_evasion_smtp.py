@@ -153,3 +153,47 @@ async def test_a_signatures_own_links_are_not_personal_data(
     assert code == 250, reply
     record = await only_record(gw)
     assert record["verdict"] == "deliver" and record["information_types"] == []
+
+
+# Personal data written as plain staff mail, with no label beside it, that
+# the body's recognizers used to let through (each synthetic).
+LEAKS = [
+    pytest.param("Here you go: Jack Wilson, 14/06/2013, BD5 7QJ\r\n\r\n"
+                 "On Tue, 3 Jun 2025 at 10:00, Sam Jones <sam@partner.example.org> wrote:\r\n"
+                 "> Can you send me the child's details?", ["date_of_birth", "person_name"],
+                 id="record-row-above-a-quoted-question"),
+]
+
+
+@pytest.mark.parametrize(("body", "types"), LEAKS)
+async def test_plain_prose_personal_data_is_refused(
+    gateway_factory: Factory, sink: Any, body: str, types: list[str]
+) -> None:
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    code, reply = await send(gw.port, single_part("text/plain; charset=utf-8", body))
+    assert code == 550, reply
+    record = await only_record(gw)
+    assert record["verdict"] == "reject"
+    assert set(types) <= set(record["information_types"])
+    assert all(ALLOWED not in m.rcpt_tos for m in sink.messages)
+
+
+NEAR_MISSES = [
+    pytest.param("The minutes are attached.\r\n\r\nKind regards\r\n\r\nSarah Jones\r\n"
+                 "Housing Officer\r\nTel: 01632 960002\r\nCivic Hall, Leeds, LS1 1UR",
+                 id="signature-name-phone-office-postcode"),
+    pytest.param("Budget review\r\nWhen: 14/06/2026 10:00-11:00\r\n"
+                 "Where: Room 2, Civic Hall, LS1 1UR\r\nOrganiser: Sarah Jones",
+                 id="meeting-invite"),
+]
+
+
+@pytest.mark.parametrize("body", NEAR_MISSES)
+async def test_business_mail_near_a_leak_is_delivered(
+    gateway_factory: Factory, sink: Any, body: str
+) -> None:
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    code, reply = await send(gw.port, single_part("text/plain; charset=utf-8", body))
+    assert code == 250, reply
+    record = await only_record(gw)
+    assert record["verdict"] == "deliver" and record["information_types"] == []

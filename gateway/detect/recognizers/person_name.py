@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import cache
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from gateway.detect.recognizer import Assessment, Pattern, Recognizer
 from gateway.detect.recognizers.uk_names import FORENAMES, NOT_NAME_WORDS, SURNAMES
@@ -129,8 +129,10 @@ class PersonNameRecognizer(Recognizer):
             rf"\b(?P<value>{_NAME})[ ]*[,(-]?[ ]*(?i:{_CUE})\b",
             0.65,
         ),
-        # A table row: "Oliver Smith<TAB>12/03/2015<TAB>943 476 5919" (needs support).
-        Pattern("row", rf"\b(?P<value>{_NAME})[ ]*[\t,;|][ ]*[0-9]", 0.3),
+        # A table row: "Oliver Smith<TAB>12/03/2015<TAB>943 476 5919", or
+        # a postcode cell after the name: "Oliver Smith, BD5 7QJ" (needs
+        # support, or a record row of its own: `record_row`).
+        Pattern("row", rf"\b(?P<value>{_NAME})[ ]*[\t,;|][ ]*(?:[0-9]|[A-Z]{{1,2}}[0-9])", 0.3),
         Pattern(
             "title",
             rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Master|Dr)\.?[ ](?P<value>{_NAME_OR_FORENAME})\b",
@@ -170,6 +172,9 @@ class PersonNameRecognizer(Recognizer):
     BUSINESS_CONTACT = True
     # A pair of capitalised words that neither list knows is less likely a name.
     UNKNOWN_PENALTY: ClassVar[float] = 0.15
+    # A name whose line is a record of it: a postcode (and a date) beside
+    # it and nothing else (`record_row`).
+    ROW_BOOST: ClassVar[float] = 0.25
 
     def assess(self, text: str, start: int, end: int, score: float) -> Assessment | None:
         # "12 Oliver Street", "Flat 3\nRose Court": a house number before it
@@ -185,6 +190,12 @@ class PersonNameRecognizer(Recognizer):
                 return None
         if not known:
             score -= self.UNKNOWN_PENALTY
+        # "Jack Wilson, BD5 7QJ" on a line of its own: where that person
+        # lives, not a colleague named in passing.  (A row with only a date
+        # is raised by the date of birth it holds, when it is one.)
+        row = record_row(text, start, end)
+        if row is not None and row.postcode is not None and row.name[0] <= start and end == row.name[1]:
+            score += self.ROW_BOOST
         return Assessment(start, end, score)
 
 
@@ -302,3 +313,70 @@ def lower_case_person_names(text: str, low: int, high: int) -> Iterator[tuple[in
         ):
             yield previous[1], match.end()
         previous = (word, match.start(), match.end())
+
+
+# A record written as one line of its own: a person's name, then their date
+# of birth and/or postcode as the only other cells ("Jack Wilson, 14/06/2013,
+# BD5 7QJ"), perhaps after a short lead-in ("Here you go: ") or a list
+# marker.  Lines are read only this far either side of a candidate, so a
+# long single-line text costs no more than a short one.
+_ROW_REACH = 160
+_ROW_NAME = rf"(?:(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ ])?{_NAME}"
+_ROW_DATE = r"(?:0?[1-9]|[12][0-9]|3[01])[/.-](?:0?[1-9]|1[0-2])[/.-](?:19|20)?[0-9]{2}"
+_ROW_POSTCODE = r"[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}"
+_ROW_CELL = r"[ \t]*[,;|\t][ \t]*"
+_RECORD_ROW = re.compile(
+    r"[ \t]*(?:(?:[A-Za-z][^\n:]{0,40}:|[-*]|[0-9]{1,2}[.)])[ \t]*)?"
+    rf"(?P<name>{_ROW_NAME})[ \t]*(?P<separator>[,;|\t])[ \t]*"
+    rf"(?:(?P<date>{_ROW_DATE})(?:{_ROW_CELL}(?P<dated_postcode>{_ROW_POSTCODE}))?"
+    rf"|(?P<postcode>{_ROW_POSTCODE}))"
+    r"[ \t]*\.?[ \t]*\r?\Z"
+)
+
+
+def _headed_column(text: str, newline: int, separator: str) -> bool:
+    """Whether the line ending at `newline` is a table's header row (cells
+    split by `separator`, no digits): its column names, not the row's
+    shape, say what the cells are ("date_of_meeting")."""
+    low = max(0, newline - _ROW_REACH)
+    start = max(text.rfind("\n", low, newline) + 1, low)
+    header = text[start:newline]
+    return separator in header and not any(c.isdigit() for c in header)
+
+
+class RecordRow(NamedTuple):
+    """The cells of a one-line record: (start, end) of each, None when absent."""
+
+    name: tuple[int, int]
+    date: tuple[int, int] | None
+    postcode: tuple[int, int] | None
+
+
+def record_row(text: str, start: int, end: int) -> RecordRow | None:
+    """The one-line record (see `_RECORD_ROW`) that `text[start:end]` is a
+    cell of, or None.  The name must be one `person_names` takes (a known
+    forename or surname, or a title), so "Finance Team, 14/06/2013" is not
+    a record of anyone."""
+    line_start = text.rfind("\n", max(0, start - _ROW_REACH), start) + 1
+    if line_start == 0 and start > _ROW_REACH:
+        return None
+    line_end = text.find("\n", end, end + _ROW_REACH)
+    if line_end < 0:
+        if len(text) - end > _ROW_REACH:
+            return None
+        line_end = len(text)
+    row = _RECORD_ROW.match(text[line_start:line_end])
+    if row is None:
+        return None
+    if line_start > 0 and _headed_column(text, line_start - 1, row.group("separator")):
+        return None
+    name_start, name_end = line_start + row.start("name"), line_start + row.end("name")
+    if not names_a_person(text, name_start, name_end):
+        return None
+    date = postcode = None
+    if row.group("date"):
+        date = (line_start + row.start("date"), line_start + row.end("date"))
+    for group in ("dated_postcode", "postcode"):
+        if row.group(group):
+            postcode = (line_start + row.start(group), line_start + row.end(group))
+    return RecordRow((name_start, name_end), date, postcode)

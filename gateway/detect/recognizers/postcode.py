@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from gateway.detect.recognizer import Pattern, Recognizer
+from gateway.detect.recognizer import Assessment, Pattern, Recognizer
+from gateway.detect.recognizers.person_name import record_row
 from gateway.model import InformationType
 
 # Outward code: A9, A99, AA9, AA99, A9A, AA9A (Q, V, X never first; I, J, Z
@@ -49,6 +50,17 @@ class PostcodeRecognizer(Recognizer):
         }
     )
     BUSINESS_CONTACT = True
+    # The postcode cell of a one-line record ("Jack Wilson, BD5 7QJ"): where
+    # that person lives (a signature's office postcode is never a candidate).
+    ROW_BOOST: ClassVar[float] = 0.25
 
     def validate(self, value: str) -> bool:
         return _STRICT.fullmatch(value) is not None
+
+    def assess(self, text: str, start: int, end: int, score: float) -> Assessment | None:
+        if not self.validate(text[start:end]):
+            return None
+        row = record_row(text, start, end)
+        if row is not None and row.postcode == (start, end):
+            score += self.ROW_BOOST
+        return Assessment(start, end, score)
