@@ -162,7 +162,27 @@ LEAKS = [
                  "On Tue, 3 Jun 2025 at 10:00, Sam Jones <sam@partner.example.org> wrote:\r\n"
                  "> Can you send me the child's details?", ["date_of_birth", "person_name"],
                  id="record-row-above-a-quoted-question"),
+    pytest.param(f"NHS number {NHS[:7]}\r\n{NHS[8:]}, as the GP has changed.", ["uk_nhs_number"],
+                 id="nhs-number-hard-wrapped"),
+    pytest.param(f"Hi, ref {NHS} please.", ["uk_nhs_number"], id="nhs-number-called-a-ref"),
 ]
+
+
+HTML_LEAKS = [
+    pytest.param(f"<html><body><p>NHS number {NHS[:7]}<br>{NHS[8:]}</p></body></html>",
+                 ["uk_nhs_number"], id="nhs-number-split-by-br"),
+]
+
+
+@pytest.mark.parametrize(("body", "types"), HTML_LEAKS)
+async def test_html_personal_data_is_refused(
+    gateway_factory: Factory, sink: Any, body: str, types: list[str]
+) -> None:
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    code, reply = await send(gw.port, single_part("text/html; charset=utf-8", body))
+    assert code == 550, reply
+    record = await only_record(gw)
+    assert set(types) <= set(record["information_types"])
 
 
 @pytest.mark.parametrize(("body", "types"), LEAKS)
@@ -185,6 +205,7 @@ NEAR_MISSES = [
     pytest.param("Budget review\r\nWhen: 14/06/2026 10:00-11:00\r\n"
                  "Where: Room 2, Civic Hall, LS1 1UR\r\nOrganiser: Sarah Jones",
                  id="meeting-invite"),
+    pytest.param("Hi, ref 123 456 7890 please.", id="ref-without-a-valid-check-digit"),
 ]
 
 

@@ -48,6 +48,11 @@ _NOT_A_PATIENTS_ROW = words_regex(
 )  # fmt: skip
 
 
+# 3-3-4 with spaces or dashes, as the NHS prints a number.
+_PRINTED = re.compile(r"[0-9]{3}([ -])[0-9]{3}\1[0-9]{4}")
+_REFERENCE = re.compile(r"(?<![a-z0-9])(?:ref|reference)(?![a-z0-9])")
+
+
 class NhsNumberRecognizer(Recognizer):
     name = "nhs_number"
     info_type = InformationType.UK_NHS_NUMBER
@@ -59,13 +64,26 @@ class NhsNumberRecognizer(Recognizer):
         Pattern("separated", r"\b[0-9]{3}(?:[./]|\t{1,2})[0-9]{3}(?:[./]|\t{1,2})[0-9]{4}\b", 0.3),
         # One in eleven random ten-digit numbers passes mod 11: needs context.
         Pattern("plain", r"\b[0-9]{10}\b", 0.3),
+        # Hard-wrapped between its groups ("NHS number 485 253\n8883", an
+        # HTML <br>), quote marks on the next line or not: needs context.
+        # The one pattern that reaches into the next line: it starts on the
+        # first, so a signature or reply header below does not hide it.
+        Pattern(
+            "wrapped",
+            r"\b[0-9]{3}(?:[ -]?[0-9]{3}[ \t]*\r?\n[ \t>]*|[ \t]*\r?\n[ \t>]*[0-9]{3}[ -])"
+            r"[0-9]{4}\b",
+            0.3,
+        ),
     )
     CONTEXT = (
         "nhs", "nhs no", "nhs number", "patient", "patients", "hospital", "gp",
-        "health number",
+        "health number", "n.h.s", "n.h.s.", "n h s",
     )  # fmt: skip
+    # "ref" and "reference" lower only a number not grouped 3-3-4 (see
+    # `assess`): the NHS prints its numbers so, and "ref 485 253 8883" with
+    # a valid check digit is one; "File ref 485/253/8883" is not.
     NEGATIVE_CONTEXT = (
-        "order", "invoice", "ref", "reference", "tracking", "po", "purchase order",
+        "order", "invoice", "tracking", "po", "purchase order",
         "tel", "telephone", "phone", "mobile", "fax", "call", "account", "serial",
     )  # fmt: skip
     # An ungrouped number with a person's name on its line: a patient's row.
@@ -79,6 +97,8 @@ class NhsNumberRecognizer(Recognizer):
         value = text[start:end]
         if not self.validate(value):
             return None
+        if not _PRINTED.fullmatch(value) and _reference_on_line(text, start, end):
+            score -= self.NEGATIVE_PENALTY
         if (
             value.isdigit()
             and value[0] in _ISSUED_FIRST_DIGITS
@@ -86,6 +106,21 @@ class NhsNumberRecognizer(Recognizer):
         ):
             score += self.ROW_BOOST
         return Assessment(start, end, score)
+
+
+def _reference_on_line(text: str, start: int, end: int) -> bool:
+    """"ref" or "reference" on the number's own line, within the context window."""
+    before, after = NhsNumberRecognizer.CONTEXT_WINDOW
+    low = max(0, start - before)
+    line_start = text.rfind("\n", low, start) + 1 or low
+    high = min(len(text), end + after)
+    line_end = text.find("\n", end, high)
+    if line_end < 0:
+        line_end = high
+    return bool(
+        _REFERENCE.search(text[line_start:start].lower())
+        or _REFERENCE.search(text[end:line_end].lower())
+    )
 
 
 def _on_a_persons_row(text: str, start: int, end: int) -> bool:

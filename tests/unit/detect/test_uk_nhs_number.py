@@ -109,3 +109,32 @@ def test_nhs_number_groups_with_other_separators(text: str, expected: str | None
 def test_a_persons_row_names_the_person_too() -> None:
     text = f"Jack Jones {ROW_PLAIN}"
     assert found(text, InformationType.PERSON_NAME) == ["Jack Jones"]
+
+
+# Written as staff write it: hard-wrapped between its groups (a plain-text
+# client's 72 columns, an HTML <br> as the extractor writes it), its word
+# spelt with full stops, or called a "ref" while grouped as the NHS prints it.
+WRAPPED = GOOD[:7] + "\n" + GOOD[8:]
+WRITTEN_CASES = [
+    (f"could you update the record for the child, NHS number {GOOD[:7]}\n{GOOD[8:]}, "
+     "as the GP has changed", WRAPPED),
+    (f"NHS number {GOOD[:7]}\r\n{GOOD[8:]} thanks", GOOD[:7] + "\r\n" + GOOD[8:]),
+    (f"> NHS number {GOOD[:7]}\n> {GOOD[8:]}", GOOD[:7] + "\n> " + GOOD[8:]),
+    (f"NHS number {GOOD[:3]}\n{GOOD[4:]}", GOOD[:3] + "\n" + GOOD[4:]),
+    (f"his N.H.S. number is {GOOD_PLAIN}", GOOD_PLAIN),
+    (f"Hi, ref {GOOD} please.", GOOD),
+    (f"Our reference: {GOOD.replace(' ', '-')}", GOOD.replace(" ", "-")),
+    # Near misses: still out.
+    (f"Hi, ref {BAD} please.", None),  # wrong check digit
+    ("Hi, ref 123 456 7890 please.", None),  # no valid check digit either
+    (f"Order ref {GOOD}", None),  # an order's reference
+    (f"File ref {GOOD_PLAIN} NHS", None),  # ungrouped: "ref" still says what it is
+    (f"The figures were {GOOD[:7]}\n{GOOD[8:]} in total", None),  # wrapped, no NHS word
+    (f"NHS Trust switchboard, tel {GOOD[:7]}\n{GOOD[8:]}", None),  # a telephone line
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), WRITTEN_CASES)
+def test_nhs_number_as_staff_write_it(text: str, expected: str | None) -> None:
+    hits = found(text, InformationType.UK_NHS_NUMBER)
+    assert hits == ([expected] if expected else [])
