@@ -165,6 +165,10 @@ LEAKS = [
     pytest.param(f"NHS number {NHS[:7]}\r\n{NHS[8:]}, as the GP has changed.", ["uk_nhs_number"],
                  id="nhs-number-hard-wrapped"),
     pytest.param(f"Hi, ref {NHS} please.", ["uk_nhs_number"], id="nhs-number-called-a-ref"),
+    pytest.param("William Jennings has moved to 14 Acacia Road, Headingley, Leeds.",
+                 ["person_name"], id="name-at-a-street-address"),
+    pytest.param("Mr Paul Roberts, 12 Hill Street, Leeds LS6 2AB, rent arrears £1,240, "
+                 "eviction notice served.", ["person_name", "uk_postcode"], id="tenant-arrears"),
 ]
 
 

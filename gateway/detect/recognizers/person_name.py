@@ -110,6 +110,33 @@ _CUE = (
 )
 
 
+# A name followed by where the person lives: "Paul Roberts, 12 Hill Street",
+# "Paul Roberts of 12 Hill Street", "William Jennings has moved to 14 Acacia
+# Road", "Jack Wilson's new address is Flat 3, 27 Mill Lane".  A house number
+# and a street word: "Sarah Jones, Civic Hall" or "at 2pm" are not.
+_ADDRESS_REACH = 120
+_STREET = (
+    r"(?:road|rd|street|st|lane|ln|avenue|ave|close|drive|way|crescent|grove|place|court"
+    r"|gardens|terrace|walk|rise|view|square|mews|row|park|hill|green|parade|vale|fold"
+    r"|croft|mount|end|chase|approach|wharf|yard|lea)"
+)
+_AT_AN_ADDRESS = re.compile(
+    r"(?i:'s[ \t]+(?:(?:new|current|home|old|previous)[ \t]+)?address[ \t]+(?:is[ \t]+)?:?"
+    r"|[ \t]*,"
+    r"|[ \t]+(?:(?:has|have|had|was|is|now)[ \t]+)?(?:of|moved[ \t]+to|moving[ \t]+to"
+    r"|lives[ \t]+at|living[ \t]+at|resides[ \t]+at|residing[ \t]+at|staying[ \t]+at))"
+    r"[ \t]*(?:(?i:flat|apartment|unit|house)[ \t]+[0-9]{1,4}[A-Za-z]?,?[ \t]+)?"
+    r"[0-9]{1,4}[A-Za-z]?,?[ \t]+(?:[A-Z][a-z]+[ \t]+){1,3}(?i:" + _STREET + r")\b(?!')",
+)
+
+# A workplace's address, not a home: "Sarah Jones, 2 Park Square, Civic Hall".
+_WORKPLACE = re.compile(
+    r"\b(?i:office|offices|council|civic|hall|centre|center|headquarters|hq|depot|reception"
+    r"|ltd|limited|plc|llp|school|academy|surgery|clinic|hospital|business park"
+    r"|industrial estate)\b"
+)
+
+
 class PersonNameRecognizer(Recognizer):
     name = "person_name"
     info_type = InformationType.PERSON_NAME
@@ -175,6 +202,8 @@ class PersonNameRecognizer(Recognizer):
     # A name whose line is a record of it: a postcode (and a date) beside
     # it and nothing else (`record_row`).
     ROW_BOOST: ClassVar[float] = 0.25
+    # A name followed by the street address it lives at (`_AT_AN_ADDRESS`).
+    ADDRESS_BOOST: ClassVar[float] = 0.25
 
     def assess(self, text: str, start: int, end: int, score: float) -> Assessment | None:
         # "12 Oliver Street", "Flat 3\nRose Court": a house number before it
@@ -190,6 +219,11 @@ class PersonNameRecognizer(Recognizer):
                 return None
         if not known:
             score -= self.UNKNOWN_PENALTY
+        # "Paul Roberts, 12 Hill Street", "Jack Wilson has moved to 14 Acacia
+        # Road": where that person lives, postcode or not.
+        address = _AT_AN_ADDRESS.match(text, end, min(len(text), end + _ADDRESS_REACH))
+        if address is not None and not _WORKPLACE.search(text, end, address.end() + 60):
+            score += self.ADDRESS_BOOST
         # "Jack Wilson, BD5 7QJ" on a line of its own: where that person
         # lives, not a colleague named in passing.  (A row with only a date
         # is raised by the date of birth it holds, when it is one.)
