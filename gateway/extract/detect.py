@@ -140,6 +140,21 @@ _JSON_START = re.compile(rb'(?:\{\s*["}]|\[\s*[\[{"\]])')
 _XML_DECLARATION = re.compile(rb"<\?xml[\s?]")
 _XML_START = re.compile(rb"<(?:!--|[A-Za-z_][\w.:-]*[\s/>])")
 _XML_TAG = re.compile(rb"</?[A-Za-z_][\w.:-]*[\s/>]|/>")
+# A data file's elements may carry HTML's names (`<export><div><name>...`,
+# `<patients><p name="..."/>`): it is XML, not a page, when it says so (a
+# declaration) or when its root element is no HTML element and is closed,
+# unless it is an HTML document (a doctype or an `<html>` root).
+_HTML_DOCUMENT = re.compile(rb"<(?:!doctype\s+html|html)\b", re.I)
+_ROOT = re.compile(rb"(?:<\?.*?\?>|<!--.*?-->|\s)*<([A-Za-z_][\w.:-]*)", re.S)
+_HTML_ELEMENTS = frozenset(
+    b"a abbr address area article aside b base basefont bdi bdo big blockquote body br"
+    b" button caption center cite code col colgroup dd del details dfn dialog div dl dt em"
+    b" embed fieldset figcaption figure font footer form h1 h2 h3 h4 h5 h6 head header hr"
+    b" html i iframe img input ins kbd label legend li link main map mark meta nav noscript"
+    b" object ol optgroup option p param picture pre q s samp script section select small"
+    b" source span strike strong style sub summary sup table tbody td template textarea"
+    b" tfoot th thead time title tr tt u ul var video wbr".split()
+)
 _HEADER_LINE = re.compile(rb"^([A-Za-z0-9][A-Za-z0-9-]*):[ \t]?", re.M)
 _MAIL_HEADERS = frozenset(
     {
@@ -306,7 +321,7 @@ def sniff_text(head: bytes) -> str:
         return EML
     if _JSON_START.match(stripped):
         return JSON  # before HTML: markup in its strings does not make it a page
-    if _HTML_TAG.search(head):
+    if _HTML_TAG.search(head) and not _xml_with_html_names(stripped):
         return HTML
     if _XML_DECLARATION.match(stripped) or (
         _XML_START.match(stripped) and _XML_TAG.search(stripped, 1)
@@ -315,6 +330,20 @@ def sniff_text(head: bytes) -> str:
     if _looks_like_csv(stripped):
         return CSV
     return TEXT
+
+
+def _xml_with_html_names(head: bytes) -> bool:
+    """An XML file whose elements carry HTML's names (`_HTML_ELEMENTS`): it
+    declares itself XML, or its root element is no HTML element and is
+    closed; never an HTML document."""
+    if _HTML_DOCUMENT.search(head):
+        return False
+    if _XML_DECLARATION.match(head):
+        return True
+    root = _ROOT.match(head)
+    if root is None or root.group(1).lower() in _HTML_ELEMENTS or b":" in root.group(1):
+        return False
+    return b"</" + root.group(1) + b">" in head or head.rstrip().endswith(b"/>")
 
 
 def _looks_like_mail(head: bytes) -> bool:

@@ -87,6 +87,16 @@ def codes(problems: list[Problem]) -> list[str]:
         (b"{{name}} wrote this\n", "text"),
         (b"<John Smith> said hello\n", "text"),
         (b'<?xml version="1.0"?><html><body><p>hi</p></body></html>', "html"),
+        # A data file's elements with HTML's names: XML all the same.
+        (b'<?xml version="1.0"?><export><div><name>A</name></div></export>', "xml"),
+        (b'<?xml version="1.0"?><patients><p name="A" nhs="1"/></patients>', "xml"),
+        (b"<export>\n<td><nhs>1</nhs></td>\n</export>\n", "xml"),
+        (b"<!-- x --><export><span>1</span></export>", "xml"),
+        # Pages and fragments of pages stay HTML.
+        (b"<div>Hello</div><div>The rota is attached.</div>", "html"),
+        (b"<p>Hi Sam,</p><p>See you <span>Monday</span>.</p>", "html"),
+        (b'<!DOCTYPE html>\n<export><div>hi</div></export>', "html"),
+        (b"<meta charset=utf-8><div>hi</div>", "html"),
         (b"name,nhs\nAlex,1\nSam,2\n", "csv"),
     ],
 )
@@ -324,6 +334,15 @@ PIPELINE = [
                  "</patients>", "application/xml", id="xml-split-by-a-comment"),
     pytest.param("patients.json", '{"nhs": "' + escaped(DIGITS) + '"}', "application/json",
                  id="json-unspaced"),
+    # Records whose elements carry HTML's names were read as a page, their
+    # element names (the only context) dropped.
+    *(pytest.param("export.xml", f'<?xml version="1.0"?><export><{tag}><name>{NAME}</name>'
+                   f"<nhs>{DIGITS}</nhs><dob>14/06/2013</dob></{tag}></export>",
+                   "application/xml", id=f"xml-{tag}-records") for tag in ("div", "span", "td")),
+    pytest.param("export.xml", f'<?xml version="1.0"?><patients><p name="{NAME}" nhs="{DIGITS}"'
+                 ' dob="14/06/2013"/></patients>', "application/xml", id="xml-p-attributes"),
+    pytest.param("export.xml", f"<export><div><name>{NAME}</name><nhs>{DIGITS}</nhs></div>"
+                 "</export>", "application/xml", id="xml-div-no-declaration"),
 ]
 
 
@@ -357,8 +376,12 @@ def test_an_escaped_number_in_a_json_part_is_not_delivered(tmp_path: Path) -> No
          "application/json"),
         ("rota.xml", "<rota><day>Mon &amp; Tue</day><day>&#87;ed</day></rota>",
          "application/xml"),
+        ("rota.html", "<div>Rota for December</div><div><span>Mon</span> Sam Carter</div>"
+         "<div><span>Tue</span> Alex Jones</div>", "text/html"),
+        ("rota.xml", '<?xml version="1.0"?><rota><div><day>Mon</day><who>Sam Carter</who>'
+         "</div></rota>", "application/xml"),
     ],
-    ids=["json", "xml"],
+    ids=["json", "xml", "html-divs", "xml-divs"],
 )
 def test_a_clean_json_or_xml_attachment_is_delivered(
     tmp_path: Path, name: str, document: str, content_type: str
