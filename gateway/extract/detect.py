@@ -172,6 +172,8 @@ _MAIL_HEADERS = frozenset(
         b"x-mailer",
     }
 )
+# A sentence's end: a line of prose, not a row of cells.
+_SENTENCE = re.compile(rb"[.!?](?:\s|$)")
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
 _SNIFF = 8192
 
@@ -368,6 +370,8 @@ def _looks_like_csv(head: bytes) -> bool:
         agreeing = sum(1 for c in counts if c == counts[0])
         if agreeing * 10 >= len(counts) * 8:
             return True
+        if min(counts) > 0 and not any(_SENTENCE.search(line) for line in lines):
+            return True  # ragged rows (a cell's line break left unquoted), not sentences
     return False
 
 

@@ -48,10 +48,12 @@ from gateway.extract.base import (
     Extractor,
     TextCollector,
     finish,
+    normalise_text,
 )
 from gateway.extract.calendar import is_content_lines, read_content_lines
 from gateway.extract.detect import CSV, TEXT, WIDE_BOMS, content_type_of
 from gateway.extract.embedded import EmbeddedFiles
+from gateway.extract.tabular import SAMPLE_ROWS, Table, people_table
 from gateway.parse.charsets import decode_readings, decode_text, normalise_charset
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), *WIDE_BOMS)  # UTF-32's before UTF-16's
@@ -216,11 +218,15 @@ class CsvExtractor(Extractor):
         # Rows that did not change are the same strings in both: no copy.
         expanded = TextCollector(ctx.limits.max_text_chars)
         changed = False
+        sample: list[list[str]] = []  # the first rows, to tell whether it is a table of people
+        table: Table | None = None
         try:
             dialect = _dialect(text)
             for index, row in enumerate(csv.reader(io.StringIO(text), dialect)):
                 if index % 1000 == 0:
                     ctx.check_time()
+                if index <= SAMPLE_ROWS:
+                    sample.append(row)
                 line = "\t".join(row) + "\n"
                 digits = [_integral_digits(cell) or cell for cell in row]
                 if digits != row:
@@ -230,6 +236,7 @@ class CsvExtractor(Extractor):
                     expanded.add(line)
                 if not collector.add(line):
                     break
+            table = people_table(sample)
         except csv.Error:
             # Not quite CSV after all: the raw text still gets inspected.
             collector = TextCollector(ctx.limits.max_text_chars)
@@ -238,7 +245,24 @@ class CsvExtractor(Extractor):
         tables = [ExtractedText(finish(collector, ctx))]
         if changed:
             tables.append(ExtractedText(finish(expanded, ctx)))
+        if table is not None:
+            tables.append(ExtractedText(_records(text, dialect, table, ctx)))
         return tables
+
+
+def _records(text: str, dialect: type[csv.Dialect], table: Table, ctx: ExtractContext) -> str:
+    """A table of people's rows as records, each cell after its label
+    (gateway.extract.tabular).  A second reading of a table read whole
+    already: past the text budget it is cut short, no problem of its own."""
+    records = TextCollector(ctx.limits.max_text_chars)
+    for index, row in enumerate(csv.reader(io.StringIO(text), dialect)):
+        if index % 1000 == 0:
+            ctx.check_time()
+        if index == 0 and table.header is not None:
+            continue
+        if not records.add(table.record(row) + "\n"):
+            break
+    return normalise_text(records.text())
 
 
 # A number as a spreadsheet writes a float: digits, a point or an exponent

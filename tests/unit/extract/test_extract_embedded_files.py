@@ -455,7 +455,12 @@ def test_other_numbers_are_not_expanded(cell: str) -> None:
 def test_a_normal_csv_is_read_once_unchanged() -> None:
     data = f"name,nhs number,dob\n{NAME},{NHS},14/03/2011\n".encode()
     texts, problems = extract(data, CSV)
-    assert [t.text for t in texts] == [f"name\tnhs number\tdob\n{NAME}\t{NHS}\t14/03/2011\n"]
+    # Besides the table, only its rows as records (gateway.extract.tabular):
+    # no float's digits.
+    assert [t.text for t in texts] == [
+        f"name\tnhs number\tdob\n{NAME}\t{NHS}\t14/03/2011\n",
+        f"Name: {NAME}\tnhs number: {NHS}\tDate of birth: 14/03/2011\n",
+    ]
     assert problems == []
 
 
