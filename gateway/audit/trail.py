@@ -472,8 +472,13 @@ class AuditTrail:
             _HEADS[tx] = head
         if head.seq // self.checkpoint_every > start // self.checkpoint_every:
             # The spacing goes with the signature: verify holds the chain to
-            # it even after the setting changes.
-            await self.write_checkpoint(conn, "periodic", head, {"every": self.checkpoint_every})
+            # it even after the setting changes.  So does where the chain
+            # was before these rows (`from`): the one before this checkpoint
+            # was taken when the chain passed the last multiple at or before
+            # `from`, so a periodic checkpoint deleted between two others
+            # shows (gateway.audit.verify).
+            await self.write_checkpoint(conn, "periodic", head,
+                                        {"every": self.checkpoint_every, "from": start})
 
     # -- checkpoints ------------------------------------------------------------
 

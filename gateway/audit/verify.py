@@ -265,6 +265,7 @@ async def verify(
                                                            check, holes)
         if start_seq:
             await _check_purge_audited(conn, start_seq, report, check)
+        await _note_forced_purges(conn, report)
         expected = {int(c["seq"]): c for c in checkpoints if int(c["seq"]) > start_seq}
         pages = list(_pages(start_seq, head))
         points = sorted(expected)
@@ -282,6 +283,7 @@ async def verify(
                 await summaries.close()
         if keys.configured and checkpoint_every is not None:
             _check_signed_coverage(signed, start_seq, head, checkpoint_every, check)
+        _check_periodic_sequence(signed if keys.configured else checkpoints, checkpoints, check)
         await _check_unfinished_have_records(conn, report, check)
         anchored = await _check_anchors(conn, anchors, (start_seq, start_hash), head, report,
                                         check, holes)
@@ -399,6 +401,31 @@ async def _check_purge_audited(
                   "it: the rows before it were deleted outside `gateway audit purge`")
 
 
+async def _note_forced_purges(conn: AsyncConnection, report: VerifyReport) -> None:
+    """Each purge forced past the problems verify found (`purge --force`):
+    the rows it removed may have included rows altered, which no walk can
+    show any more.  Its `purged` event says so; an auditor running verify
+    should not need to query the events to learn it."""
+    rows = (await conn.execute(
+        select(audit_events.c.seq, audit_events.c.at, audit_events.c.detail).where(
+            audit_events.c.type == "purged", audit_events.c.detail.like('%"forced":true%'),
+        ).order_by(audit_events.c.seq)
+    )).all()
+    for seq, at, detail in rows:
+        try:
+            said = json.loads(detail)
+        except ValueError:
+            continue
+        if not isinstance(said, dict) or said.get("forced") is not True:
+            continue
+        found = said.get("verify_problems")
+        report.notes.append(
+            f"the purge up to seq {said.get('cut_seq')} ({ts(at)}) was forced past "
+            f"{found if isinstance(found, int) else 'the'} problem(s) verify found then "
+            f"(`gateway audit purge --force`; its `purged` event, seq {seq}): the rows it "
+            "removed may have included rows altered, which can no longer be checked")
+
+
 async def _check_unfinished_have_records(
     conn: AsyncConnection, report: VerifyReport, check: _Checker
 ) -> None:
@@ -480,6 +507,59 @@ def _check_signed_coverage(
         "only just configured, or replaced without keeping the old one, `gateway audit "
         "checkpoint` signs the head now.)"
     )
+
+
+def _detail_int(checkpoint: Any, key: str) -> int | None:
+    """A whole number >= 0 from a checkpoint's detail, if it says one."""
+    try:
+        value = json.loads(checkpoint["detail"] or "{}").get(key)
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+def _check_periodic_sequence(trusted: Sequence[Any], every_checkpoint: Sequence[Any],
+                             check: _Checker) -> None:
+    """No periodic checkpoint is missing between two that remain.
+
+    The gateway takes one each time the chain passes a multiple of
+    `every`, at the head after the rows that passed it, and its detail
+    (signed with it) says where the chain was before those rows (`from`).
+    Between the periodic checkpoint before it and `from` the chain passed
+    no multiple, then: when it did, the checkpoint taken there is gone.
+    Its rows may still be vouched for by a later checkpoint; deleting one
+    is tampering with the trail all the same, and said as such.
+
+    `trusted`: the checkpoints that count here (validly signed, with a
+    key), in seq order; each periodic one is held to the trusted periodic
+    one before it, with the same spacing (a setting changed in between
+    leaves that pair unchecked).  The first is held to the chain's start
+    when no checkpoint at all comes before it (purges keep checkpoints;
+    with a key configured later, the unsigned ones before it say nothing)."""
+    first_seq = min((int(c["seq"]) for c in every_checkpoint), default=None)
+    before: Any = None
+    for c in trusted:
+        if c["kind"] != "periodic":
+            continue
+        every, came_from = _detail_int(c, "every"), _detail_int(c, "from")
+        name = f"checkpoint #{c['id']} (periodic at seq {c['seq']})"
+        if before is None:
+            since, since_every = (0, every) if int(c["seq"]) == first_seq else (None, None)
+            since_name = "the chain's start"
+        else:
+            since, since_every = int(before["seq"]), _detail_int(before, "every")
+            since_name = f"checkpoint #{before['id']} (periodic at seq {before['seq']})"
+        before = c
+        if since is None or not every or came_from is None or since_every != every:
+            continue
+        if came_from // every > since // every:
+            passed = (came_from // every) * every
+            check.problem(
+                f"a periodic checkpoint is missing between {since_name} and {name}: the "
+                f"chain passed seq {passed}, a multiple of {every} (checkpoint_every), "
+                f"before the rows {name} was taken after (from seq {came_from}), and the "
+                "gateway takes one each time it passes one: it was deleted (or, with an audit "
+                "key, replaced by one not validly signed by it)")
 
 
 async def _check_anchors(
@@ -1236,9 +1316,9 @@ async def _note_unvouched(conn: AsyncConnection, report: VerifyReport, vouching:
         after = f"after the {kind} at seq {last['seq']}, written {_clock(last['at'])}"
     else:
         after = "no checkpoint or anchor vouches for any row of the trail"
-    rows = "the last row" if count == 1 else f"the last {count} rows"
+    rows, are = ("the last row", "is") if count == 1 else (f"the last {count} rows", "are")
     report.notes.append(
-        f"{rows} ({span}; {after}) are vouched for by no checkpoint or anchor: rows cut off "
+        f"{rows} ({span}; {after}) {are} vouched for by no checkpoint or anchor: rows cut off "
         "the end of the trail together with the checkpoints after them would not show. "
         "Give an anchor (SEQ:HASH) kept outside the database, taken later, to check them: "
         "`gateway audit verify --anchor SEQ:HASH`, or the Integrity page's anchors box (the "

@@ -169,6 +169,13 @@ async def test_purge_refuses_a_trail_that_does_not_verify(engine, seed, trail, t
     assert (detail["forced"], detail["verify_problems"], detail["records"]) == (True, 1, 2)
     report = await verify(engine)
     assert report.ok, report.problems  # what was wrong went with the cut: hence the refusal
+    # ... and verify says so, without the auditor querying the events.
+    (forced,) = [n for n in report.notes if "was forced" in n]
+    assert forced.startswith(f"the purge up to seq {result.cut_seq} (")
+    assert ("was forced past 1 problem(s) verify found then (`gateway audit purge --force`; "
+            "its `purged` event, seq ") in forced
+    assert forced.endswith("the rows it removed may have included rows altered, which can no "
+                           "longer be checked")
 
 
 async def test_purge_needs_no_trigger_bypass_and_leaves_triggers_armed(engine, seed, trail):
