@@ -3,7 +3,17 @@
 This is the strict cut-off between delivery logic and the network: workers
 hand it (route, sender, recipients, content) and get per-recipient results
 back.  Connections are kept open per route and reused: the next MAIL
-follows a finished transaction directly (no RSET round trip first); a
+follows a transaction that ended in a 2xx to the end of DATA directly (no
+RSET round trip on the happy path); after any other ending (a refusal at
+MAIL, RCPT or DATA) RSET is sent before the connection goes back to the
+pool, and a connection that does not answer it 250 is closed, as Postfix
+does: an upstream that leaves its transaction open after refusing DATA
+(aiosmtpd when its handler fails) would otherwise answer the next
+message's MAIL `503 nested MAIL command`.  A connection whose state is not
+known (an exception mid-transaction) is closed, never pooled.  A 503 (bad
+sequence of commands) to MAIL or RCPT is the connection's state, not the
+recipient's: on a reused connection those recipients go again at once on
+a new one, and a 503 there too is a temporary failure, never a bounce.  A
 reused connection found closed at that MAIL is replaced by a new one at
 once, since nothing of the message was sent on it.  The envelope is passed on
 exactly: SMTPUTF8, BODY=8BITMIME and the DSN parameters go upstream when the
@@ -21,10 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import re
 import ssl
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import aiosmtplib
@@ -96,6 +107,7 @@ class _Pool:
         self.tls_context = _tls_context(route, base_dir)
         self.idle: list[aiosmtplib.SMTP] = []
         self.slots = asyncio.Semaphore(route.pool_size)
+        self.relay = f"{route.host}:{route.port}"
 
     async def connect(self) -> aiosmtplib.SMTP:
         route = self.route
@@ -136,6 +148,26 @@ class _Pool:
         if client.is_connected:
             self.idle.append(client)
 
+    async def finish(self, client: aiosmtplib.SMTP, after: _After) -> None:
+        """Pool `client` after a transaction, or close it: RSET first when
+        the transaction did not end in a 2xx to the end of DATA, and closed
+        when RSET is not answered 250 (its state is then not known)."""
+        if after is _After.RESET:
+            try:
+                await client.rset()
+            except Exception as exc:
+                log.info("upstream_connection_closed", relay=self.relay,
+                         reason=f"RSET refused or failed ({why_unreachable(exc)})")
+                client.close()
+                return
+            except BaseException:
+                client.close()
+                raise
+        elif after is _After.UNKNOWN:
+            client.close()
+            return
+        self.give_back(client)
+
     async def close(self) -> None:
         idle, self.idle = self.idle, []
         for client in idle:
@@ -166,31 +198,81 @@ class SmtpTransport:
     async def send(self, route: str, outbound: Outbound) -> DeliveryResult:
         pool = self._pools[route]
         async with pool.slots:
-            client = pool.reuse()
-            result: tuple[RecipientResult, ...] | None = None
             data_done = pool.route.data_done_timeout.total_seconds()
-            if client is not None:
+            # Results had on a reused connection, for recipients not sent again.
+            done: dict[str, RecipientResult] = {}
+            todo = outbound
+            reused = pool.reuse()
+            if reused is not None:
                 try:
-                    result = await _transaction(client, outbound, data_done)
+                    sent = await _transaction(reused, outbound, data_done)
                 except _ClosedBeforeMail:
-                    client.close()  # closed while idle: a new connection below
-                    client = None
+                    reused.close()  # closed while idle: a new connection below
                 except BaseException:
-                    client.close()
+                    reused.close()
                     raise
-            if client is None:
+                else:
+                    if not sent.out_of_step:
+                        return await self._finish(route, pool, reused, sent, outbound, done)
+                    # 503 to MAIL or RCPT: the connection was not where the
+                    # gateway thought it was.  It is closed, and the
+                    # recipients it answered so (nothing was sent to them)
+                    # go again at once on a new one.
+                    log.info("upstream_out_of_step", route=route, relay=pool.relay,
+                             recipients=len(sent.out_of_step))
+                    reused.close()
+                    done = {r.address: r for r in sent.results
+                            if r.address not in sent.out_of_step}
+                    todo = replace(outbound, recipients=tuple(
+                        r for r in outbound.recipients if r.address in sent.out_of_step))
+            try:
                 client = await pool.connect()
                 try:
-                    result = await _transaction(client, outbound, data_done)
+                    sent = await _transaction(client, todo, data_done)
                 except BaseException:
                     client.close()
                     raise
-            assert result is not None
-            self._dsn[route] = client.supports_extension("dsn")
-            pool.give_back(client)
-            return DeliveryResult(
-                recipients=result, route=route, tls=client.get_transport_info("sslcontext") is not None
-            )
+            except Exception as exc:
+                if not done:
+                    raise  # the caller defers every recipient (connection_failure)
+                # Others of the message's recipients have their results
+                # (delivered, perhaps): the failure is only these ones'.
+                log.info("upstream_unavailable", route=route, relay=pool.relay,
+                         error=type(exc).__name__, reason=why_unreachable(exc))
+                for result in connection_failure(todo.recipients, exc, route).recipients:
+                    done[result.address] = result
+                return DeliveryResult(
+                    recipients=tuple(done[r.address] for r in outbound.recipients), route=route)
+            if sent.out_of_step:
+                # Out of step on a new connection too: still the upstream's
+                # state, not the recipients'.  Temporary, and not pooled.
+                text = f"{OUT_OF_STEP} (reply 503 from {route} on a new connection)"
+                sent = _Sent(
+                    tuple(RecipientResult(r.address, 451, text, by_gateway=True)
+                          if r.address in sent.out_of_step else r for r in sent.results),
+                    _After.UNKNOWN,
+                )
+            return await self._finish(route, pool, client, sent, outbound, done)
+
+    async def _finish(
+        self,
+        route: str,
+        pool: _Pool,
+        client: aiosmtplib.SMTP,
+        sent: _Sent,
+        outbound: Outbound,
+        done: dict[str, RecipientResult],
+    ) -> DeliveryResult:
+        """The results of `outbound`: `done`'s and `sent`'s; `client` is
+        pooled or closed as `sent` left it."""
+        self._dsn[route] = client.supports_extension("dsn")
+        tls = client.get_transport_info("sslcontext") is not None
+        await pool.finish(client, sent.after)
+        results = {**done, **{r.address: r for r in sent.results}}
+        return DeliveryResult(
+            recipients=tuple(results[r.address] for r in outbound.recipients),
+            route=route, tls=tls,
+        )
 
     async def close(self) -> None:
         for pool in self._pools.values():
@@ -199,6 +281,31 @@ class SmtpTransport:
 
 class _ClosedBeforeMail(aiosmtplib.SMTPServerDisconnected):
     """The connection was found closed at MAIL: nothing of this message went."""
+
+
+class _After(enum.Enum):
+    """Where a transaction left its connection."""
+
+    READY = "ready"  # between transactions (2xx to the end of DATA): pooled as it is
+    RESET = "reset"  # refused somewhere: RSET, then pooled if it answers 250
+    UNKNOWN = "unknown"  # a transaction the gateway did not make may be open: closed
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """One transaction's outcome: each recipient's result, where the
+    connection was left, and the recipients refused with 503 (bad sequence
+    of commands) at MAIL or RCPT, a reply about the connection's state."""
+
+    results: tuple[RecipientResult, ...]
+    after: _After
+    out_of_step: frozenset[str] = field(default_factory=frozenset)
+
+
+# A 503 to MAIL or RCPT even on a new connection: the upstream's state, so
+# a temporary failure (RFC 3463 4.5.0, other protocol status), never a
+# bounce.  The server's text is not quoted (it may carry addresses).
+OUT_OF_STEP = "4.5.0 upstream answered out of sequence"
 
 
 async def _within_line_limit(outbound: Outbound) -> Outbound:
@@ -243,7 +350,7 @@ def _rcpt_reply(address: str, code: int, message: str) -> RecipientResult:
 
 async def _transaction(
     client: aiosmtplib.SMTP, outbound: Outbound, data_done: float | None = None
-) -> tuple[RecipientResult, ...]:
+) -> _Sent:
     outbound = await _within_line_limit(outbound)
     dsn = client.supports_extension("dsn")
     mail_options: list[str] = []
@@ -252,8 +359,9 @@ async def _transaction(
     ):
         host = client.hostname or "upstream"
         text = f"{SMTPUTF8_NOT_OFFERED} {host}"
-        return tuple(RecipientResult(r.address, 553, text, by_gateway=True)
-                     for r in outbound.recipients)
+        # Nothing was sent: the connection is as it was.
+        return _Sent(tuple(RecipientResult(r.address, 553, text, by_gateway=True)
+                           for r in outbound.recipients), _After.READY)
     if outbound.smtputf8 and client.supports_extension("smtputf8"):
         mail_options.append("SMTPUTF8")
     if outbound.body_8bit and client.supports_extension("8bitmime"):
@@ -277,7 +385,11 @@ async def _transaction(
     except aiosmtplib.SMTPServerDisconnected as exc:
         raise _ClosedBeforeMail(exc.message) from exc
     except aiosmtplib.SMTPResponseException as exc:
-        return tuple(RecipientResult(r.address, exc.code, exc.message) for r in outbound.recipients)
+        return _Sent(
+            tuple(RecipientResult(r.address, exc.code, exc.message) for r in outbound.recipients),
+            _After.RESET,
+            frozenset(r.address for r in outbound.recipients) if exc.code == 503 else frozenset(),
+        )
 
     results: dict[str, RecipientResult] = {}
     accepted: list[str] = []
@@ -291,19 +403,21 @@ async def _transaction(
             continue
         accepted.append(rcpt.address)
         results[rcpt.address] = RecipientResult(rcpt.address, response.code, response.message)
+    out_of_step = frozenset(a for a, result in results.items() if result.code == 503)
 
     if not accepted:
-        with contextlib.suppress(aiosmtplib.SMTPException):
-            await client.rset()
-        return tuple(results[r.address] for r in outbound.recipients)
+        return _Sent(tuple(results[r.address] for r in outbound.recipients), _After.RESET,
+                     out_of_step)
+    after = _After.READY
     try:
         response = await _data(client, outbound.content, clean, data_done)
         code, message = response.code, response.message
     except aiosmtplib.SMTPResponseException as exc:
         code, message = exc.code, exc.message
+        after = _After.RESET
     for address in accepted:
         results[address] = RecipientResult(address, code, message)
-    return tuple(results[r.address] for r in outbound.recipients)
+    return _Sent(tuple(results[r.address] for r in outbound.recipients), after, out_of_step)
 
 
 def _rcpt_options(rcpt: OutboundRecipient, dsn: bool) -> list[str]:
@@ -368,7 +482,7 @@ async def _pipelined(
     encoding: str,
     dsn: bool,
     data_done: float | None = None,
-) -> tuple[RecipientResult, ...] | None:
+) -> _Sent | None:
     """RFC 2920: MAIL, every RCPT and DATA in one write, then their replies
     in order; the body (CRLF line endings only: `_clean`) after a 354.  None
     when aiosmtplib's connection is not one this can drive (its own
@@ -378,7 +492,10 @@ async def _pipelined(
     write instead of three.  Every reply is read, whatever the ones before
     it said, so the connection stays in step; a DATA accepted although no
     recipient was gets a lone dot (RFC 2920 section 3.1), which delivers
-    nothing.
+    nothing.  A DATA accepted although MAIL was refused is not ended: the
+    server then holds a transaction the gateway did not make (an open one
+    it answered `503 nested MAIL` about, to which the RCPTs were added),
+    and a dot might deliver it; the connection is closed instead.
     """
     protocol = client.protocol
     lock = getattr(protocol, "_command_lock", None)
@@ -410,27 +527,29 @@ async def _pipelined(
         else:
             results = {r.address: _rcpt_reply(r.address, reply.code, reply.message)
                        for r, reply in zip(outbound.recipients, rcpts, strict=True)}
+        out_of_step = frozenset(a for a, result in results.items() if result.code == 503)
         # As aiosmtplib's rcpt(): 250 and 251 accept a recipient.
         accepted = [a for a, result in results.items() if result.code in (250, 251)]
         if data.code != 354:
             for address in accepted:
                 results[address] = RecipientResult(address, data.code, data.message)
-            # The pooled connection is reused with MAIL straight away: leave
-            # no half-made transaction on it.
-            with contextlib.suppress(aiosmtplib.SMTPException):
-                protocol._response_pending = True
-                protocol.write(b"RSET\r\n")
-                await _reply(protocol, timeout)
-            return tuple(results[r.address] for r in outbound.recipients)
-        if not accepted or mail.code != 250:
+            # Reset before the connection is pooled (SmtpTransport.send).
+            return _Sent(tuple(results[r.address] for r in outbound.recipients), _After.RESET,
+                         out_of_step)
+        if mail.code != 250:
+            return _Sent(tuple(results[r.address] for r in outbound.recipients),
+                         _After.UNKNOWN, out_of_step)
+        if not accepted:
             protocol._response_pending = True
             protocol.write(b".\r\n")
             await _reply(protocol, timeout)
-            return tuple(results[r.address] for r in outbound.recipients)
+            return _Sent(tuple(results[r.address] for r in outbound.recipients), _After.RESET,
+                         out_of_step)
         final = await _body(client, protocol, outbound.content, data_done)
     for address in accepted:
         results[address] = RecipientResult(address, final.code, final.message)
-    return tuple(results[r.address] for r in outbound.recipients)
+    after = _After.READY if 200 <= final.code < 300 else _After.RESET
+    return _Sent(tuple(results[r.address] for r in outbound.recipients), after, out_of_step)
 
 
 def _stuff_inside(piece: bytes) -> bytes:
