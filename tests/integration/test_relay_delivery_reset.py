@@ -244,3 +244,27 @@ async def test_many_messages_after_a_failure_all_arrive_once(gateway_factory, up
     assert await upstream.stays_empty(0.5, after=13)
     relayed = sorted(m.rcpt_tos for m in upstream.snapshot() if m.mail_from == SENDER)
     assert relayed == sorted((f"r{n}@recipient.example",) for n in range(12))
+
+
+async def test_rset_only_after_a_refusal_never_on_the_happy_path(
+    gateway_factory, upstream, monkeypatch
+):
+    """The reset costs a round trip after a refusal only: messages that
+    were delivered leave their connection pooled as it is."""
+    gw = await one_connection(gateway_factory, upstream)
+    resets: list[str | None] = []
+    original = _SinkSMTP.smtp_RSET
+
+    async def counted(self: _SinkSMTP, arg: str | None) -> None:
+        resets.append(arg)
+        await original(self, arg)
+
+    monkeypatch.setattr(_SinkSMTP, "smtp_RSET", counted)
+    for n in range(3):
+        queue_id = await send(gw.port, make_message(subject=f"fine {n}"), ["bob@recipient.example"])
+        await wait_state(gw, queue_id, "delivered")
+    assert resets == []
+    failed = await send(gw.port, exploding(), ["bob@recipient.example"])
+    await wait_state(gw, failed, "bounced")
+    await upstream.wait(4)  # three messages and the bounce notice
+    assert len(resets) == 1
