@@ -8,6 +8,8 @@
     pdf_with_text(text), pdf_of_objects([...]), encrypted_pdf(...)
     docx(...), xlsx(...), pptx(...), odt(...), encrypted_docx(...)
     rtf(text), tnef(body, attachments)
+    png(...), jpeg(...), gif(...), exif(...)   pictures whole in structure, with
+                                 text chunks, segments, extensions, a trailer
 
 The ZipCrypto writer is the traditional PKWARE algorithm (three CRC-driven
 keys), small enough to keep here rather than depend on a tool that writes it.
@@ -498,3 +500,81 @@ def tnef(body: str, attachments: dict[str, bytes]) -> bytes:
         out += _tnef_object(2, 0x00018010, name.encode("cp1252") + b"\x00")  # attAttachTitle
         out += _tnef_object(2, 0x0006800F, data)  # attAttachData
     return bytes(out)
+
+
+# -- pictures: structurally whole PNG, JPEG and GIF files (pixels not meant to decode) --
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png(*chunks: bytes, trailer: bytes = b"", pixels: bytes = b"\x00\x00") -> bytes:
+    """A 1x1 greyscale PNG with `chunks` (from `png_chunk`) before its IDAT,
+    and `trailer` after IEND."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+    return (b"\x89PNG\r\n\x1a\n" + header + b"".join(chunks)
+            + png_chunk(b"IDAT", zlib.compress(pixels)) + png_chunk(b"IEND", b"") + trailer)
+
+
+def jpeg_segment(marker: int, data: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(data) + 2) + data
+
+
+def jpeg(*segments: bytes, trailer: bytes = b"") -> bytes:
+    """A 1x1 baseline JPEG's segments with `segments` (from `jpeg_segment`)
+    after APP0, entropy-coded data holding stuffed 0xFF bytes and a restart
+    marker, and `trailer` after EOI."""
+    app0 = jpeg_segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+    dqt = jpeg_segment(0xDB, b"\x00" + bytes(range(1, 65)))
+    sof = jpeg_segment(0xC0, b"\x08\x00\x01\x00\x01\x01\x01\x11\x00")
+    dht = jpeg_segment(0xC4, b"\x00" + b"\x00\x01" + bytes(14) + b"\x00")
+    sos = jpeg_segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+    scan = b"\x12\xff\x00\x34\xff\xd0\x56\xff\x00\x78\x9a"
+    return (b"\xff\xd8" + app0 + b"".join(segments) + dqt + sof + dht + sos + scan
+            + b"\xff\xd9" + trailer)
+
+
+_TIFF_UNITS = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1}
+
+
+def _ifd(at: int, entries: list[tuple[int, int, bytes]]) -> bytes:
+    """A little-endian TIFF directory of `entries` (tag, type, value bytes),
+    its values after it, to sit at offset `at`."""
+    data_at = at + 2 + 12 * len(entries) + 4
+    table, blob = b"", b""
+    for tag, kind, value in sorted(entries):
+        if len(value) <= 4:
+            field = value.ljust(4, b"\x00")
+        else:
+            field = struct.pack("<I", data_at + len(blob))
+            blob += value + b"\x00" * (len(value) % 2)
+        table += struct.pack("<HHI", tag, kind, len(value) // _TIFF_UNITS[kind]) + field
+    return struct.pack("<H", len(entries)) + table + b"\x00" * 4 + blob
+
+
+def exif(
+    entries: list[tuple[int, int, bytes]], exif_entries: list[tuple[int, int, bytes]] | None = None
+) -> bytes:
+    """A TIFF structure as Exif keeps it: IFD0's `entries` and, if given,
+    an Exif IFD's (UserComment lives there)."""
+    head = b"II*\x00" + struct.pack("<I", 8)
+    if not exif_entries:
+        return head + _ifd(8, entries)
+    sub_at = 8 + len(_ifd(8, [*entries, (0x8769, 4, bytes(4))]))
+    ifd0 = _ifd(8, [*entries, (0x8769, 4, struct.pack("<I", sub_at))])
+    return head + ifd0 + _ifd(sub_at, exif_entries)
+
+
+def gif(*extensions: bytes, trailer: bytes = b"") -> bytes:
+    """A 1x1 GIF89a with `extensions` (whole blocks, from `gif_extension`)
+    before its image, and `trailer` after its 0x3B."""
+    screen = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    image = b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02\x02\x4c\x01\x00"
+    return screen + b"".join(extensions) + image + b"\x3b" + trailer
+
+
+def gif_extension(label: int, data: bytes) -> bytes:
+    blocks = b"".join(bytes([len(data[i : i + 255])]) + data[i : i + 255]
+                      for i in range(0, len(data), 255))
+    return b"\x21" + bytes([label]) + blocks + b"\x00"

@@ -290,6 +290,9 @@ _GZIP = _Compression("gzip", b"\x1f\x8b", _Zlib, (zlib.error,))
 _BZIP2 = _Compression("bzip2", b"BZh", bz2.BZ2Decompressor, (OSError, ValueError))
 _XZ = _Compression("xz", b"\xfd7zXZ\x00", partial(lzma.LZMADecompressor, lzma.FORMAT_XZ),
                    (lzma.LZMAError, ValueError))
+# A zlib stream (a PNG's compressed text): `_Zlib`'s inflater takes zlib's
+# header as it takes gzip's.
+ZLIB = _Compression("zlib", b"\x78", _Zlib, (zlib.error,))
 
 
 class _DecompressingExtractor(Extractor):

@@ -1,7 +1,8 @@
 """What a file is, from its bytes: magic numbers, then ZIP member names, then text sniffing.
 
-Images, audio and video are recognised and not read (their text is not
-extracted); anything recognised as nothing at all is BINARY, which the
+Images, audio and video are recognised and not read (a PNG's, JPEG's,
+GIF's or TIFF's text and the bytes after its end are: `gateway.extract.
+picture`); anything recognised as nothing at all is BINARY, which the
 registry reports as content it cannot read: never clean.
 
 The declared Content-Type and the file name are never trusted: a sender (or

@@ -22,6 +22,7 @@ from gateway.extract.jsontext import JsonExtractor
 from gateway.extract.office import DocxExtractor, OdfExtractor, PptxExtractor, XlsxExtractor
 from gateway.extract.ole import OleExtractor
 from gateway.extract.pdf import PdfExtractor
+from gateway.extract.picture import PictureExtractor
 from gateway.extract.rtf import RtfExtractor
 from gateway.extract.text import CsvExtractor, PlainTextExtractor
 from gateway.extract.tnef import TnefExtractor
@@ -62,6 +63,7 @@ def default_extractors() -> tuple[Extractor, ...]:
         EmlExtractor(),
         TnefExtractor(),
         UnsupportedArchiveExtractor(),
+        PictureExtractor(),
     )
 
 

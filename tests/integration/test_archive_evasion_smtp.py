@@ -1,7 +1,9 @@
 """Attachments that used to leave in clear, over real SMTP: a tar, a tar.gz,
 a gzip of several members, a tar.bz2 and an xz (once refused unread), UTF-32 text, UTF-16 text without a byte order mark and bytes
 the gateway recognises as nothing are refused in enforce mode, with the
-right reason and audit record; an unreadable file is not called encrypted."""
+right reason and audit record; an unreadable file is not called encrypted.
+So is a picture carrying a record as text (a PNG text chunk, a JPEG or GIF
+comment) or after its end; a camera's photo still passes."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from email.policy import SMTP
 from typing import Any
 
 import pytest
+from fixtures_content import exif, gif, gif_extension, jpeg, jpeg_segment, png, png_chunk
 from policy_messages import ALLOWED, SENDER, only_record, send
 from policy_messages import with_attachment as message
 
@@ -92,16 +95,40 @@ async def test_unreadable_content_is_refused_and_not_called_encrypted(
     assert all(ALLOWED not in m.rcpt_tos for m in sink.messages)
 
 
+PICTURE_CASES = [
+    ("png-after-iend", png(trailer=RECORD.encode()), "scan.png", "png"),
+    ("png-text-chunk", png(png_chunk(b"tEXt", f"Comment\x00{RECORD}".encode())), "scan.png",
+     "png"),
+    ("jpeg-comment", jpeg(jpeg_segment(0xFE, RECORD.encode())), "photo.jpg", "jpeg"),
+    ("gif-comment", gif(gif_extension(0xFE, RECORD.encode())), "chart.gif", "gif"),
+]
+
+
+@pytest.mark.parametrize(("data", "filename", "subtype"), [c[1:] for c in PICTURE_CASES],
+                         ids=[c[0] for c in PICTURE_CASES])
+async def test_personal_data_carried_in_a_picture_is_refused(
+    gateway_factory: Factory, sink: Any, data: bytes, filename: str, subtype: str
+) -> None:
+    gw = await gateway_factory({"policy": {"mode": "enforce"}})
+    code, reply = await send(gw.port, message(data, filename, "image", subtype))
+    assert code == 550, reply
+    record = await only_record(gw)
+    assert "unencrypted_attachment" in [r["code"] for r in record["reasons"]]
+    assert "uk_nhs_number" in record["information_types"]
+    assert all(ALLOWED not in m.rcpt_tos for m in sink.messages)
+
+
 async def test_a_picture_still_passes(gateway_factory: Factory, sink: Any) -> None:
     gw = await gateway_factory({"policy": {"mode": "enforce"}})
-    png = b"\x89PNG\r\n\x1a\n" + os.urandom(512)
+    camera = exif([(0x010F, 2, b"Canon\x00"), (0x0110, 2, b"Canon EOS 80D\x00")])
+    photo = jpeg(jpeg_segment(0xE1, b"Exif\x00\x00" + camera), trailer=b"\x00" * 16)
     mail = EmailMessage(policy=SMTP)
     mail["From"] = SENDER
     mail["To"] = ALLOWED
     mail["Subject"] = "Team photo"
     mail["Message-ID"] = "<photo@council.example>"
     mail.set_content("The photo from Friday.\n")
-    mail.add_attachment(png, maintype="image", subtype="png", filename="team.png")
+    mail.add_attachment(photo, maintype="image", subtype="jpeg", filename="team.jpg")
     code, reply = await send(gw.port, mail.as_bytes(policy=SMTP))
     assert code == 250, reply
     assert len(await sink.wait(1)) == 1

@@ -22,7 +22,7 @@ from types import ModuleType
 
 import pytest
 from faker import Faker
-from fixtures_content import Entry, build_zip, docx, pdf_with_text
+from fixtures_content import Entry, build_zip, docx, pdf_with_text, png
 
 from gateway.extract import ExtractContext, ExtractedText, build_registry
 from gateway.extract.detect import CSV, HTML, TEXT
@@ -269,8 +269,8 @@ def test_a_data_uri_in_an_html_attribute_is_read(markup: str) -> None:
 
 
 def test_a_data_uri_picture_is_not_a_problem() -> None:
-    png = b"\x89PNG\r\n\x1a\n" + os.urandom(600)
-    markup = f'<p>Logo <img src="data:image/png;base64,{base64.b64encode(png).decode()}"></p>'
+    logo = png(pixels=os.urandom(600))
+    markup = f'<p>Logo <img src="data:image/png;base64,{base64.b64encode(logo).decode()}"></p>'
     texts, problems = extract(markup.encode(), HTML)
     assert problems == []
     assert joined(texts).startswith("Logo")

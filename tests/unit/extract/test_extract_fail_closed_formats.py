@@ -13,7 +13,7 @@ import os
 import tarfile
 
 import pytest
-from fixtures_content import NHS, Entry, build_zip
+from fixtures_content import NHS, Entry, build_zip, png
 
 from gateway.extract import ExtractContext, build_registry, detect_format
 from gateway.model import Problem
@@ -171,7 +171,7 @@ def test_tar_and_gzip_are_bounded_as_zip_is(
 @pytest.mark.parametrize(
     "data",
     [
-        b"\x89PNG\r\n\x1a\n" + bytes(64),
+        png(),
         b"\x00\x00\x00\x18ftypmp42" + bytes(64),
         b"ID3\x03\x00" + bytes(64),
         b"VCLMTF" + bytes(64),
