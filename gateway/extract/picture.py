@@ -294,15 +294,31 @@ def _walk_jpeg(data: bytes, start: int, picture: _Picture) -> int:
     """Segment by segment from SOI at `start` to EOI; the offset after it."""
     at = start + 2
     size = len(data)
+    # Past the first scan a file that simply ends is a photo cut short in
+    # its pixels (cameras and transfers leave such files; viewers show
+    # them): nothing of it is unread text, so it is not "damaged".
+    scanned = False
     while True:
         picture.ctx.check_time()
         if at + 2 > size:
+            if scanned:
+                return size
             raise _malformed("JPEG cut short (no end of image)")
         if data[at] != 0xFF:
-            raise _malformed("JPEG bytes outside any segment")
+            # Bytes between segments, which decoders skip ("extraneous
+            # bytes before marker"): read as text, as any text the picture
+            # carries, rather than refusing the photo for them.  (An APPn
+            # segment could hold anything unread all the same.)
+            following = data.find(b"\xff", at)
+            stop = size if following < 0 else following
+            picture.add(_as_text(data[at:stop]))
+            at = stop
+            continue
         while at + 1 < size and data[at + 1] == 0xFF:
             at += 1  # fill bytes
         if at + 2 > size:
+            if scanned:
+                return size
             raise _malformed("JPEG cut short (no end of image)")
         marker = data[at + 1]
         at += 2
@@ -321,9 +337,10 @@ def _walk_jpeg(data: bytes, start: int, picture: _Picture) -> int:
             _jpeg_app1(data[at + 2 : at + length], picture)
         at += length
         if marker == _SOS:
+            scanned = True
             found = _JPEG_MARKER.search(data, at)
             if found is None:
-                raise _malformed("JPEG cut short (no end of image)")
+                return size  # cut short in its pixels (see `scanned`)
             at = int(found.start())
 
 
