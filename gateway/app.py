@@ -162,7 +162,8 @@ class Gateway:
                       effect="every message whose password must be held is answered 451 4.3.0")
         self.passwords = PasswordStore(self.engine, self.writer, self.vault, self.audit)
         self.desk = ReceiptDesk(settings, self.receipts, self.store, self.audit, self.passwords,
-                                wake=self.dispatcher.wake)
+                                wake=self.dispatcher.wake,
+                                allow_list=self.pipeline.recipients.current)
         self._housekeeping: asyncio.Task[None] | None = None
         self._anchoring: asyncio.Task[None] | None = None
         self._anchored: tuple[int, str] | None = None  # the last audit_anchor logged

@@ -32,6 +32,14 @@ class EventType(StrEnum):
     DELIVERY_DELAYED = "delivery_delayed"
     DELETED_UNREAD = "deleted_unread"
     RECEIPT_OTHER = "receipt_other"
+    # A report without the recipient's token (postmaster@, a mangled
+    # address), correlated only by its ENVID or the original's Message-ID:
+    # anyone can write one, so it confirms nothing and no failure either.
+    # Its detail says what it reported (`outcome`: delivered, failed,
+    # displayed), how it was correlated and for which recipient.  Records
+    # written before it existed have such reports as delivery_confirmed,
+    # read_confirmed or delivery_failed with `authenticated: false`.
+    RECEIPT_UNVERIFIED = "receipt_unverified"
     PASSWORD_HELD = "password_held"
     PASSWORD_RELEASED = "password_released"
     PASSWORD_EXPIRED = "password_expired"

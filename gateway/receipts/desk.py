@@ -16,8 +16,13 @@ Flow
                  token's message and recipient, and in ONE transaction marks
                  the row, appends the audit event, queues the sender's copy
                  when they asked, and (on-receipt) releases that recipient's
-                 password and queues the email carrying it.  Receipts are
-                 never relayed.
+                 password and queues the email carrying it.  A delivery or
+                 read receipt whose final recipient is a mailbox neither the
+                 recipient nor allowed by the allow-list (an auto-forward out
+                 of the organisation) confirms nothing: `receipt_other` with
+                 `why: final_recipient_not_allowed`, no release, no copy, and
+                 the timeout still tells the sender.  Receipts are never
+                 relayed.
     periodic     `run` (started by Gateway.start): `expire_due` destroys
                  held passwords past their ttl; under `release = "sender"`
                  the passwords of approved messages go to their senders; a
@@ -35,9 +40,12 @@ Answers (replies.py):
       prober cannot tell a good guess from a bad one;
     - any other address on the receipts domain (postmaster@, a mangled
       token): the report is correlated by Original-Envelope-Id or
-      Original-Message-ID and audited with `authenticated: false` (never
-      releasing a password, never changing what a genuine receipt would),
-      250; when nothing correlates, 550 5.1.1.
+      Original-Message-ID and audited as `receipt_unverified` (anyone can
+      write one: never a confirmation or a failure, never releasing a
+      password, never changing what a genuine receipt would), 250; when
+      nothing correlates, 550 5.1.1;
+    - on either path, a report about a recipient the message has not been
+      handed to yet (deferred, held for authorisation): 451 4.3.0.
 
 Replays change nothing: each receipt kind sets its column once (an UPDATE
 ... WHERE column IS NULL), and a password row is released at most once.
@@ -66,6 +74,7 @@ from gateway.errors import VaultError
 from gateway.model import Action, Envelope, RecipientDsn
 from gateway.passwords import HeldState, PasswordStore, held_passwords
 from gateway.pipeline import Decision
+from gateway.policy.recipients import RecipientList
 from gateway.queue import NewMessage, QueueStore
 from gateway.receipts.letters import (
     Contact,
@@ -141,13 +150,18 @@ class ReceiptDesk:
         trail: AuditTrail,
         passwords: PasswordStore,
         wake: Callable[[], None] = lambda: None,
+        allow_list: Callable[[], RecipientList] = RecipientList,
     ) -> None:
+        """`allow_list`: the allow-list in force (RecipientsFile.current),
+        asked whether a receipt's final recipient, when it is not the
+        recipient itself, may have the message; without it, none may."""
         self.settings = settings
         self.addressing = addressing
         self.queue = queue
         self.trail = trail
         self.passwords = passwords
         self.wake = wake
+        self.allow_list = allow_list
         self.domain = settings.receipts.domain.lower().rstrip(".")
         self.hostname = settings.server.hostname
         self.marking = settings.policy.subject_marking
@@ -398,11 +412,13 @@ class ReceiptDesk:
             return replies.S451_RECEIPT_TOO_EARLY if early else replies.S250_RECEIPT
         if forged:
             return replies.S250_RECEIPT
-        found = await self.queue.writer.submit(self._unauthenticated_op(receipt, time.time()))
+        found, early = await self.queue.writer.submit(
+            self._unauthenticated_op(receipt, time.time()))
         if not found:
             log.info("receipt_refused", reason="matches_no_message", peer=envelope.peer,
                      recipients=len(envelope.rcpt_tos))
-        return replies.S250_RECEIPT if found else replies.S550_NO_SUCH_RECEIPT
+            return replies.S550_NO_SUCH_RECEIPT
+        return replies.S451_RECEIPT_TOO_EARLY if early else replies.S250_RECEIPT
 
     async def _row(
         self, conn: AsyncConnection, queue_id: str, index: int, lock: bool = True
@@ -483,10 +499,15 @@ class ReceiptDesk:
         at: float,
     ) -> int:
         outcome = status.outcome
-        recorded = _RECORDED.get(outcome)
+        # Delivered to, or read by, a mailbox that is neither the recipient
+        # nor one the allow-list allows (an auto-forward out of the
+        # organisation): it confirms nothing for the recipient, releases
+        # nothing, and the recipient still waits for the timeout.
+        outside = self._outside(receipt, status, row)
+        recorded = None if outside else _RECORDED.get(outcome)
         # A delay can be reported more than once, and each report is part of
         # the message's story (_NOTED); the others count once per recipient.
-        event_type = _NOTED.get(outcome)
+        event_type = EventType.RECEIPT_OTHER if outside else _NOTED.get(outcome)
         if recorded is not None:
             column, event_type = recorded
             result = await conn.execute(
@@ -504,6 +525,8 @@ class ReceiptDesk:
                 return 0
         if event_type is not None:
             detail = self._detail(ref.index, row, receipt, status, authenticated=True)
+            if outside:
+                detail["why"] = "final_recipient_not_allowed"
             if recorded is None and receipt.report_id:
                 # Each report once: the same report received again (its own
                 # Message-ID, hashed: it may name a mailbox) is a replay.
@@ -518,6 +541,10 @@ class ReceiptDesk:
             )
         log.info("receipt_received", queue_id=ref.queue_id, index=ref.index,
                  kind=receipt.kind, outcome=outcome.value)
+        if outside:
+            log.warning("receipt_not_confirming", queue_id=ref.queue_id, index=ref.index,
+                        reason="final_recipient_not_allowed")
+            return 0
         queued = 0
         if self._sender_asked(row, receipt, outcome):
             content = forwarded_receipt(
@@ -537,6 +564,17 @@ class ReceiptDesk:
             queued += await self._release(conn, ref, row, at)
         return queued
 
+    def _outside(self, receipt: Receipt, status: RecipientStatus, row: dict[str, Any]) -> bool:
+        """Does this delivery or read receipt say the message reached a
+        mailbox that is neither the recipient nor allowed by the allow-list?
+        A final recipient that is no address (no domain) is not judged."""
+        if status.outcome not in (Outcome.DELIVERED, Outcome.DISPLAYED):
+            return False
+        final = _final_recipient(receipt, status)
+        if final is None or "@" not in final or _same(final, str(row["recipient"])):
+            return False
+        return self.allow_list().match(final) is None
+
     @staticmethod
     def _detail(
         index: int, row: dict[str, Any], receipt: Receipt, status: RecipientStatus,
@@ -552,6 +590,11 @@ class ReceiptDesk:
         }
         if status.status:
             detail["status"] = status.status
+        if status.action and status.action != status.outcome.value:
+            detail["action"] = status.action  # what a self-contradicting DSN claimed
+        final = _final_recipient(receipt, status)
+        if final and not _same(final, str(row["recipient"])):
+            detail["final_recipient"] = final  # an alias, or a forward
         if status.disposition:
             detail["disposition"] = status.disposition[:100]
         if not receipt.standard:
@@ -628,9 +671,11 @@ class ReceiptDesk:
     def _unauthenticated_op(
         self, receipt: Receipt, at: float
     ) -> Callable[[AsyncConnection], Any]:
-        """A receipt without a token: audited when it correlates, nothing more."""
+        """A receipt without a token: audited as `receipt_unverified` when it
+        correlates, nothing more.  (found, early): did it correlate, and how
+        many of its recipients the gateway has not handed the message to."""
 
-        async def write(conn: AsyncConnection) -> bool:
+        async def write(conn: AsyncConnection) -> tuple[bool, int]:
             rows: list[tuple[dict[str, Any], str, RecipientStatus]] = []
             envid = parse_envelope_id(receipt.original_envelope_id)
             if envid is not None:
@@ -654,22 +699,29 @@ class ReceiptDesk:
                         rows.append((row, "message_id", named[0]))
             if not rows:
                 log.info("receipt_dropped", reason="uncorrelated")
-                return False
+                return False, 0
+            early = 0
             for row, how, status in rows:
-                recorded = _RECORDED.get(status.outcome)
-                if recorded is None:
-                    continue
                 queue_id, index = str(row["queue_id"]), int(row["idx"])
-                if await self._already_audited(conn, queue_id, index, recorded[1]):
+                if row["relayed_at"] is None and row["failed_at"] is None:
+                    # The same rule as a genuine receipt's (_apply_op): not
+                    # handed on yet, so no system can have received it.
+                    log.warning("receipt_deferred", reason="not_relayed_yet",
+                                queue_id=queue_id, index=index, authenticated=False)
+                    early += 1
+                    continue
+                if status.outcome not in _RECORDED:
+                    continue
+                if await self._already_audited(conn, queue_id, index, status.outcome):
                     continue
                 await self.trail.append_events(conn, queue_id, [AuditEvent(
-                    recorded[1], _at(at),
+                    EventType.RECEIPT_UNVERIFIED, _at(at),
                     self._detail(index, row, receipt, status, authenticated=False,
                                  correlated_by=how),
                 )])
                 log.info("receipt_unauthenticated", queue_id=queue_id, index=index,
                          outcome=status.outcome.value)
-            return True
+            return True, early
 
         return write
 
@@ -690,12 +742,13 @@ class ReceiptDesk:
 
     @classmethod
     async def _already_audited(
-        cls, conn: AsyncConnection, queue_id: str, index: int, event_type: EventType
+        cls, conn: AsyncConnection, queue_id: str, index: int, outcome: Outcome
     ) -> bool:
-        """An unauthenticated receipt is audited once per recipient and kind."""
+        """An unauthenticated receipt is audited once per recipient and what
+        it reported."""
         return any(
-            detail.get("index") == index and detail.get("authenticated") is False
-            for detail in await cls._details(conn, queue_id, event_type)
+            detail.get("index") == index and detail.get("outcome") == outcome.value
+            for detail in await cls._details(conn, queue_id, EventType.RECEIPT_UNVERIFIED)
         )
 
     @classmethod
@@ -871,6 +924,14 @@ class ReceiptDesk:
         except (ValueError, AttributeError):
             return False
         return "password held" in method and PROTECTED_METHOD not in method
+
+
+def _final_recipient(receipt: Receipt, status: RecipientStatus) -> str | None:
+    """Whom the report says the message reached: its Final-Recipient, or,
+    for a read receipt naming none, the reader the report is from."""
+    if status.final_recipient:
+        return status.final_recipient
+    return receipt.from_address if receipt.kind == "mdn" else None
 
 
 def _contact(row: dict[str, Any]) -> Contact:

@@ -48,7 +48,9 @@ class Outcome(StrEnum):
     EXPANDED = "expanded"  # DSN Action: expanded
     DISPLAYED = "displayed"  # MDN: the recipient opened it
     DELETED = "deleted"  # MDN: deleted unread
-    OTHER = "other"  # MDN: dispatched, processed, denied, failed ...
+    # MDN: dispatched, processed, denied, failed ...; a DSN whose Status
+    # contradicts its Action ("delivered" with 5.1.1: `_dsn_outcome`).
+    OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,9 @@ class RecipientStatus:
     status: str | None = None  # DSN Status (enhanced code), e.g. "2.0.0"
     diagnostic: str | None = None  # DSN Diagnostic-Code, e.g. "smtp; 250 2.0.0 OK"
     disposition: str | None = None  # MDN Disposition, as written
+    # DSN Action as written (its first word, lower case): what the report
+    # said, kept when the outcome is not what it said (see `_dsn_outcome`).
+    action: str | None = None
 
     def names(self, address: str) -> bool:
         """True when the status is about `address` (case-insensitive)."""
@@ -78,6 +83,9 @@ class Receipt:
     reporting: str | None = None  # Reporting-MTA / Reporting-UA
     standard: bool = True  # False: read from a non-standard (text) shape
     report_id: str | None = None  # the receipt's own Message-ID: tells a replay
+    # The report's From address, for an MDN that names no Final-Recipient
+    # (who read it, as the reader's client says).
+    from_address: str | None = None
 
 
 _DSN_ACTIONS = {
@@ -92,6 +100,7 @@ _MAX_RECEIPT = 2 * 1024 * 1024
 _MAX_FIELD = 500
 _XTEXT = re.compile(r"\+([0-9A-Fa-f]{2})")
 _ENHANCED = re.compile(r"\b([45])\.(\d{1,3})\.(\d{1,3})\b")
+_STATUS_CLASS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}\b")
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|returned mail|returned to sender|delivery (status notification \(failure|"
     r"failure|has failed|failed)|mail delivery failed|failure notice|non[- ]?delivery",
@@ -173,6 +182,25 @@ def _original_message_id(message: Message) -> str | None:
     return None
 
 
+def _dsn_outcome(action: str, status: str | None) -> Outcome:
+    """The outcome of a DSN block, when its Status agrees with its Action.
+
+    RFC 3464: the status code's class (2 success, 4 persistent transient,
+    5 permanent failure) must agree with the action.  "delivered" is taken
+    only with a 2.x.x status: "delivered" with 5.1.1 (or no status at all)
+    contradicts itself, confirms nothing and is OTHER (its `action` says what
+    it claimed).  "failed" with a 2.x.x status is OTHER too; a failure with
+    no status is still a failure (it releases nothing either way)."""
+    outcome = _DSN_ACTIONS[action]
+    found = _STATUS_CLASS.match(status or "")
+    klass = found.group(1) if found else None
+    if outcome is Outcome.DELIVERED and klass != "2":
+        return Outcome.OTHER
+    if outcome is Outcome.FAILED and klass == "2":
+        return Outcome.OTHER
+    return outcome
+
+
 def _dsn(part: Message) -> Receipt | None:
     blocks = _blocks(part)
     if not blocks:
@@ -183,17 +211,19 @@ def _dsn(part: Message) -> Receipt | None:
         head, recipients = Message(), blocks
     statuses = []
     for block in recipients:
-        action = (block.get("Action") or "").strip().lower()
-        outcome = _DSN_ACTIONS.get(action.split()[0] if action else "")
-        if outcome is None:
+        words = (block.get("Action") or "").strip().lower().split()
+        action = words[0] if words else ""
+        if action not in _DSN_ACTIONS:
             continue
+        status = _clean(block.get("Status"))
         statuses.append(
             RecipientStatus(
-                outcome=outcome,
+                outcome=_dsn_outcome(action, status),
                 final_recipient=_address(block.get("Final-Recipient")),
                 original_recipient=_address(block.get("Original-Recipient")),
-                status=_clean(block.get("Status")),
+                status=status,
                 diagnostic=_clean(block.get("Diagnostic-Code")),
+                action=action,
             )
         )
     if not statuses:
@@ -321,4 +351,6 @@ def parse_receipt(raw: bytes) -> Receipt | None:
         found = _text_read_receipt(message) or _text_bounce(message)
     if found is None:
         return None
-    return replace(found, report_id=_clean(message.get("Message-ID")))
+    sender = email.utils.parseaddr(str(message.get("From") or ""))[1] or None
+    return replace(found, report_id=_clean(message.get("Message-ID")),
+                   from_address=_clean(sender) if found.kind == "mdn" else None)

@@ -41,6 +41,8 @@ from unit.receipts.receipt_shapes import (
 )
 
 from gateway.app import Gateway
+from gateway.audit import AuditQuery, EventFilter, SearchFilter
+from gateway.audit.query import recipient_outcomes
 from gateway.passwords import held_passwords
 from gateway.queue.held import decide_held
 from gateway.queue.writer import sqlite_connection
@@ -283,11 +285,12 @@ async def test_tokenless_receipt_is_audited_but_releases_nothing(
     assert (await give_back(gw.port, to, dsn))[0] == 250  # audited once
     await nothing_more(sink, 1)
     trail = await events(gw, queue_id)
-    confirmed = [d for t, d in trail if t == "delivery_confirmed"]
-    assert len(confirmed) == 1
-    assert confirmed[0]["authenticated"] is False
-    assert confirmed[0]["correlated_by"] == "envid"
+    unverified = [d for t, d in trail if t == "receipt_unverified"]
+    assert len(unverified) == 1
+    assert unverified[0]["authenticated"] is False
+    assert unverified[0]["correlated_by"] == "envid"
     assert "password_released" not in [t for t, _ in trail]
+    assert "delivery_confirmed" not in [t for t, _ in trail]
     # The genuine receipt still counts afterwards.
     assert (await give_back(gw.port, got[0].mail_from, postfix_dsn(
         to=got[0].mail_from, recipient=ALLOWED, envid=f"{queue_id}-0")))[0] == 250
@@ -760,3 +763,172 @@ async def test_mail_for_the_receipts_domain_that_is_no_receipt_is_refused_and_lo
     (refused,) = [e for e in logs if e["event"] == "receipt_refused"]
     assert refused["reason"] == "not_a_receipt" and refused["peer"]
     assert await sink.stays_empty(0.3)
+
+
+# -- fixes: unverified reports, early reports, contradictions, forwards ----------
+
+OUTSIDE = "j.bloggs.home@gmail.example"  # not on the test allow-list
+ALIAS = "duty.team@recipient.example"  # @recipient.example is on it
+
+
+async def auditor_sees(gw: Any, queue_id: str) -> dict[str, Any]:
+    """What `gateway audit search`, its CSV and the console count for it."""
+    query = AuditQuery(gw.engine)
+
+    async def found(*events: str) -> bool:
+        wanted = SearchFilter(events=tuple(EventFilter.parse(e) for e in events))
+        return queue_id in {d["id"] for d in await query.search(wanted, limit=None)}
+
+    document = await query.get(queue_id)
+    assert document is not None
+    return {
+        "never_confirmed": await found("never:delivery_confirmed"),
+        "some_never_confirmed": await found("some-never:delivery_confirmed"),
+        "has_failed": await found("has:delivery_failed"),
+        "has_read": await found("has:read_confirmed"),
+        "outcomes": recipient_outcomes(document),
+    }
+
+
+async def test_an_unverified_report_is_no_confirmation_or_failure_to_an_auditor(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Anyone can write a report without the token, to postmaster@ or to the
+    tokenless return path, correlated by the ENVID or the Message-ID that
+    the original's headers show: `receipt_unverified`, saying what it
+    reported, never counted as a delivery, a read or a failure."""
+    gw = await gateway_factory(config())
+    queue_id, got = await relay(gw, sink, Spec(person(21)), 1)
+    copy = got[0]
+    message_id = copy.header("Message-ID")
+    postmaster, tokenless = f"postmaster@{DOMAIN}", f"dsn+{queue_id}-0@{DOMAIN}"
+    forged = [
+        (postmaster, postfix_dsn(to=postmaster, recipient=ALLOWED, envid=f"{queue_id}-0")),
+        (tokenless, postfix_dsn(to=tokenless, recipient=ALLOWED, action="failed",
+                                status="5.1.1", original_message_id=message_id)),
+        (postmaster, exchange_mdn(to=postmaster, recipient=ALLOWED,
+                                  original_message_id=message_id)),
+    ]
+    for to, report in forged:
+        assert (await give_back(gw.port, to, report))[0] == 250
+    await nothing_more(sink, 1)
+    trail = await events(gw, queue_id)
+    types = [t for t, _ in trail]
+    for counted in ("delivery_confirmed", "delivery_failed", "read_confirmed",
+                    "password_released"):
+        assert counted not in types
+    unverified = sorted(((d["outcome"], d["correlated_by"], d["recipient"], d["kind"])
+                         for t, d in trail if t == "receipt_unverified"))
+    assert unverified == [("delivered", "envid", ALLOWED, "dsn"),
+                          ("displayed", "message_id", ALLOWED, "mdn"),
+                          ("failed", "message_id", ALLOWED, "dsn")]
+    assert await auditor_sees(gw, queue_id) == {
+        "never_confirmed": True, "some_never_confirmed": True, "has_failed": False,
+        "has_read": False, "outcomes": ["no receipt"],
+    }
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
+
+
+async def test_an_unverified_report_before_the_relay_is_deferred_too(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Held for authorisation, the message has gone nowhere: a tokenless
+    report about it is answered 451 like a genuine one, and nothing is
+    recorded before `approved` and `relayed`."""
+    gw = await gateway_factory(config(policy={"hold": HOLD}))
+    spec = Spec(person(22))
+    code, reply = await send(gw.port, spec.build(), spec.to)
+    assert code == 250 and "held for authorisation" in reply, reply
+    queue_id = reply.split()[3]
+    to = f"postmaster@{DOMAIN}"
+    dsn = postfix_dsn(to=to, recipient=ALLOWED, envid=f"{queue_id}-0")
+    code, reply = await give_back(gw.port, to, dsn)
+    assert (code, reply.split()[0]) == (451, "4.3.0"), reply
+    await sink.wait(1)  # the sender's notice that it waits
+    types = [t for t, _ in await events(gw, queue_id)]
+    assert "receipt_unverified" not in types and "delivery_confirmed" not in types
+
+    assert await decide_held(gw.store, gw.audit, queue_id, True, "Dee Approver") is None
+    await sink.wait(2, timeout=10)
+    for _ in range(50):  # the relay's own commit follows the sink's 250
+        if "relayed" in [t for t, _ in await events(gw, queue_id)]:
+            break
+        await asyncio.sleep(0.1)
+    assert (await give_back(gw.port, to, dsn))[0] == 250
+    types = [t for t, _ in await events(gw, queue_id)]
+    assert types.index("approved") < types.index("relayed") < types.index("receipt_unverified")
+    assert "delivery_confirmed" not in types
+
+
+async def test_delivered_with_a_failure_status_confirms_nothing(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """RFC 3464: the status class must agree with the action.  "delivered"
+    with 5.1.1 is recorded as it was said and releases nothing."""
+    gw = await gateway_factory(config())
+    queue_id, got = await relay(gw, sink, Spec(person(23)), 1)
+    copy = got[0]
+    dsn = postfix_dsn(to=copy.mail_from, recipient=ALLOWED, status="5.1.1",
+                      envid=f"{queue_id}-0")
+    assert (await give_back(gw.port, copy.mail_from, dsn))[0] == 250
+    await nothing_more(sink, 1)
+    trail = await events(gw, queue_id)
+    types = [t for t, _ in trail]
+    assert "delivery_confirmed" not in types and "password_released" not in types
+    (other,) = [d for t, d in trail if t == "receipt_other"]
+    assert (other["outcome"], other["action"], other["status"]) == ("other", "delivered",
+                                                                     "5.1.1")
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
+
+
+async def test_a_receipt_from_a_mailbox_outside_the_allow_list_releases_nothing(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """On the recipient's own token, a DSN or MDN saying the message reached
+    a mailbox neither the recipient nor allowed (an auto-forward to a
+    personal mailbox) names it, confirms nothing, and the sender gets the
+    timeout notice."""
+    gw = await gateway_factory(config(receipts={"timeout": "2s"}))
+    spec = Spec(person(24))
+    queue_id, got = await relay(gw, sink, spec, 1)
+    copy = got[0]
+    dsn = postfix_dsn(to=copy.mail_from, recipient=OUTSIDE, orcpt=f"rfc822;{ALLOWED}",
+                      envid=f"{queue_id}-0")
+    assert (await give_back(gw.port, copy.mail_from, dsn))[0] == 250
+    mdn = exchange_mdn(to=mdn_address(copy), recipient=OUTSIDE,
+                       original_message_id=copy.header("Message-ID"))
+    assert (await give_back(gw.port, mdn_address(copy), mdn))[0] == 250
+    notice = (await sink.wait(2, timeout=10))[1]
+    assert notice.rcpt_tos == (SENDER,) and spec.password not in texts(notice)
+    await nothing_more(sink, 2)
+    trail = await events(gw, queue_id)
+    types = [t for t, _ in trail]
+    for counted in ("delivery_confirmed", "read_confirmed", "password_released"):
+        assert counted not in types
+    assert "receipt_timeout" in types
+    others = sorted((d["kind"], d["outcome"], d["final_recipient"], d["why"])
+                    for t, d in trail if t == "receipt_other")
+    assert others == [("dsn", "delivered", OUTSIDE, "final_recipient_not_allowed"),
+                      ("mdn", "displayed", OUTSIDE, "final_recipient_not_allowed")]
+    assert all(d["recipient"] == ALLOWED for t, d in trail if t == "receipt_other")
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
+
+
+async def test_an_allowed_alias_as_final_recipient_still_releases(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Exchange "Delivered:" naming an alias the allow-list allows: the
+    confirmation stands, the password goes to the recipient, and the
+    detail names the alias."""
+    gw = await gateway_factory(config())
+    spec = Spec(person(25))
+    queue_id, got = await relay(gw, sink, spec, 1)
+    copy = got[0]
+    dsn = exchange_dsn(to=copy.mail_from, recipient=ALIAS, envid=f"{queue_id}-0",
+                       original_message_id=copy.header("Message-ID"))
+    assert (await give_back(gw.port, copy.mail_from, dsn))[0] == 250
+    password_mail = (await sink.wait(2))[1]
+    assert password_mail.rcpt_tos == (ALLOWED,) and spec.password in texts(password_mail)
+    (confirmed,) = [d for t, d in await events(gw, queue_id) if t == "delivery_confirmed"]
+    assert (confirmed["recipient"], confirmed["final_recipient"]) == (ALLOWED, ALIAS)
+    assert confirmed["authenticated"] is True

@@ -328,10 +328,11 @@ async def test_the_rows_of_a_batch_are_written_at_its_end_and_read_back_after_a_
     engine, writer, trail
 ):
     from gateway.receipts.desk import ReceiptDesk
+    from gateway.receipts.parse import Outcome
 
     record = make_record("batched-1")
-    unauthenticated = AuditEvent(EventType.DELIVERY_CONFIRMED, T0,
-                                 {"index": 0, "authenticated": False})
+    unauthenticated = AuditEvent(EventType.RECEIPT_UNVERIFIED, T0,
+                                 {"index": 0, "outcome": "delivered", "authenticated": False})
 
     async def write(conn):
         await trail.record_op(record, life(record))(conn)
@@ -339,7 +340,7 @@ async def test_the_rows_of_a_batch_are_written_at_its_end_and_read_back_after_a_
         await trail.append_events(conn, record.id, [unauthenticated])
         # The receipts desk reads the events back within the batch: a second
         # unauthenticated receipt for the same recipient must see the first.
-        seen = await ReceiptDesk._already_audited(conn, record.id, 0, EventType.DELIVERY_CONFIRMED)
+        seen = await ReceiptDesk._already_audited(conn, record.id, 0, Outcome.DELIVERED)
         return waiting, seen
 
     waiting, seen = await writer.submit(write)

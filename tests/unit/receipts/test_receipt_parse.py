@@ -170,3 +170,39 @@ def test_relayed_and_expanded_are_not_delivery(action: str) -> None:
     (status,) = receipt.statuses
     assert status.outcome is not Outcome.DELIVERED
     assert status.outcome.value == action
+
+
+# RFC 3464: a DSN's Status class must agree with its Action.  What does not
+# agree confirms nothing (OTHER) and keeps what it said (`action`).
+AGREEMENT = [
+    ("delivered", "2.0.0", Outcome.DELIVERED),
+    ("delivered", "2.1.5 (ok)", Outcome.DELIVERED),
+    ("delivered", "5.1.1", Outcome.OTHER),
+    ("delivered", "4.4.1", Outcome.OTHER),
+    ("delivered", "", Outcome.OTHER),
+    ("failed", "5.1.1", Outcome.FAILED),
+    ("failed", "4.4.7", Outcome.FAILED),  # Postfix gives up on a 4.x.x
+    ("failed", "2.0.0", Outcome.OTHER),
+    ("delayed", "4.4.1", Outcome.DELAYED),
+]
+
+
+@pytest.mark.parametrize(("action", "status", "outcome"), AGREEMENT)
+def test_a_dsn_status_must_agree_with_its_action(
+    action: str, status: str, outcome: Outcome
+) -> None:
+    raw = postfix_dsn(to=TO, recipient=RCPT, action=action, status=status, envid=ENVID)
+    if not status:
+        raw = raw.replace(b"Status: \r\n", b"")
+    receipt = parse_receipt(raw)
+    assert receipt is not None
+    (found,) = receipt.statuses
+    assert (found.outcome, found.action) == (outcome, action)
+
+
+def test_an_mdn_keeps_who_it_is_from() -> None:
+    """An MDN naming no Final-Recipient is about the reader it comes from."""
+    receipt = parse_receipt(exchange_mdn(to=TO, recipient=RCPT, original_message_id=MID))
+    assert receipt is not None and receipt.from_address == RCPT
+    dsn = parse_receipt(postfix_dsn(to=TO, recipient=RCPT, envid=ENVID))
+    assert dsn is not None and dsn.from_address is None
