@@ -200,6 +200,22 @@ _POSSESSED_AFTER = frozenset(
 # result"), when the word is a condition rather than a service's acronym and
 # is not the start of an organisation's name ("Autism Education Trust").
 _ADJACENT = re.compile(r"[ ]?[-:,]?[ ]?")
+# A list row gives several after the name, the word among them ("Jack
+# Wilson - EHCP, autism", "Leo Fletcher: ADHD/ASD"), or puts them in
+# brackets ("Jack Wilson (LAC)", "Amy Smith (EHCP, autism)"): the name, a
+# dash, colon, comma or bracket, then only other such words before it.
+_LIST_LEAD = re.compile(r"[ ]?(?:(?P<bracket>\()|[-:,])?[ ]?")
+_LIST_SEPARATOR = re.compile(r"[ ]?[,/&+][ ]?|[ ]and[ ]")
+# A bracket closed after the word on its line, with only more such words
+# before it: "(EHCP, autism)".
+_BRACKET_CLOSE = re.compile(r"[^()\n]{0,40}\)")
+# Who attends or is sent something lists each with their team or role in
+# brackets ("Present: Sarah Jones (LAC), Mark Hill (Police)"): not a case.
+_ATTENDANCE = re.compile(
+    r"\b(?i:attendees|attending|present|apologies|invitees|invited|distribution|panel"
+    r"|members|contacts|circulation)\b"
+)
+_ATTENDANCE_REACH = 300
 _SERVICE_ACRONYMS = frozenset({"SEND", "SEN", "EHCP", "CAMHS", "CIN", "MASH", "LADO"})
 # A plan a child has, not a team: after a name and a bare space, as a subject
 # or a file name joins them ("Leo Fletcher EHCP", "Leo Fletcher CIN plan"),
@@ -418,7 +434,7 @@ def _about_a_named_person(text: str, start: int, end: int) -> bool:
     on_a_list = words[-2:] == ["on", "the"] and _ON_A_LIST.match(text, end) is not None
     if service and not (on_a_list or _client_of(words)):
         return False
-    if _ADJACENT.fullmatch(text, name_end, start):
+    if _listed_beside(text, name_end, start, end):
         if _CAPITALISED_NEXT.match(text, end) is not None:
             return False
         word = text[start:end]
@@ -451,6 +467,36 @@ def _about_a_named_person(text: str, start: int, end: int) -> bool:
         if lower in _LINKING_VERBS and _carries(words[index + 1 :], on_a_list):
             return True
     return False
+
+
+def _listed_beside(text: str, name_end: int, start: int, end: int) -> bool:
+    """The word is written beside the name as a subject, a file name or a
+    list row writes it: nothing but a dash, colon or comma between
+    (`_ADJACENT`), or other such words before it in the row ("Jack Wilson -
+    EHCP, autism"), or in brackets after the name ("Jack Wilson (LAC)")
+    unless the brackets give attendees' roles."""
+    if _ADJACENT.fullmatch(text, name_end, start):
+        return True
+    lead = _LIST_LEAD.match(text, name_end, start)
+    if lead is None:
+        return False
+    position = lead.end()
+    while position < start:
+        term = _TERM.match(text, position, start)
+        if term is None:
+            return False
+        separator = _LIST_SEPARATOR.match(text, term.end(), start)
+        if separator is None:
+            return False
+        position = separator.end()
+    if position != start:
+        return False
+    if lead.group("bracket") is None:
+        return True
+    return (
+        _BRACKET_CLOSE.match(text, end) is not None
+        and _ATTENDANCE.search(text, max(0, name_end - _ATTENDANCE_REACH), name_end) is None
+    )
 
 
 def _in_a_room(text: str, start: int) -> bool:

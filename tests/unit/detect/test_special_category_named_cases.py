@@ -1,0 +1,72 @@
+"""A named person's special category facts the black-box tester found
+passing in clear (t_evasion_cases b1, b2, b6, b7, b9), and the near misses
+that must stay unfound.
+
+Names are synthetic: Faker en_GB with a fixed seed, kept to forenames the
+name lists know (as a school's or a council's mail would spell them).
+"""
+
+from __future__ import annotations
+
+import pytest
+from engine_support import found
+from faker import Faker
+
+from gateway.detect.recognizers.uk_names import FORENAMES
+from gateway.model import InformationType
+
+SPECIAL = InformationType.SPECIAL_CATEGORY
+NAME = InformationType.PERSON_NAME
+
+
+def _people(count: int, seed: int) -> list[str]:
+    """Synthetic full names: Faker en_GB, forenames on the list."""
+    fake = Faker("en_GB")
+    fake.seed_instance(seed)
+    people: list[str] = []
+    while len(people) < count:
+        first, last = fake.first_name(), fake.last_name()
+        name = f"{first} {last}"
+        if first in FORENAMES and last.isalpha() and name not in people:
+            people.append(name)
+    return people
+
+
+PEOPLE = _people(4, 20260605)
+ONE = PEOPLE[0]
+
+
+# A list row: the name, then several words after a dash, or in brackets.
+def test_a_pupil_list_with_the_plan_before_the_condition_is_found() -> None:
+    text = "Year 4 SEN list:\n" + "".join(f"{name} - EHCP, autism\n" for name in PEOPLE)
+    assert found(text, SPECIAL) == ["autism"] * len(PEOPLE)
+
+
+@pytest.mark.parametrize(
+    ("row", "word"),
+    [
+        ("{name} - EHCP, ADHD", "ADHD"),
+        ("{name}: SEN/autism", "autism"),
+        ("{name} (LAC)", "LAC"),
+        ("{name} (EHCP, autism)", "autism"),
+        ("{name} (CP plan)", "CP plan"),
+    ],
+)
+def test_a_list_row_of_a_named_persons_needs_is_found(row: str, word: str) -> None:
+    text = "LAC and SEN list for the review:\n" + row.format(name=ONE) + "\n"
+    assert word in found(text, SPECIAL)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Present: Sarah Jones (LAC), Mark Hill (Police), Amy Smith (MARAC)",
+        "Apologies:\nSarah Jones (LAC)\nMark Hill (YOT)",
+        "Sarah Jones (LAC nurse) will attend.",
+        "Sarah Jones (EHCP) and Mark Hill (SEND) lead the briefing.",
+        "Sarah Jones - EHCP, SEND Officer",
+        "Sarah Jones - EHCP, autism lead",
+    ],
+)
+def test_a_list_of_staff_with_their_remit_is_not_found(text: str) -> None:
+    assert found(text, SPECIAL) == []
