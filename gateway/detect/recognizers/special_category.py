@@ -145,6 +145,9 @@ _CARRYING_WORDS = frozenset(
         "again", "started", "starting", "another", "further", "second", "open",
         # "was admitted to A&E after an overdose"
         "a&e",
+        # an absence and what it is for: "has been off sick with stress and
+        # depression", "is signed off with anxiety", "is absent due to"
+        "off", "sick", "signed", "absent", "due", "leave", "work", "stress",
     }
 )  # fmt: skip
 # Words that start another clause about someone else.

@@ -70,3 +70,32 @@ def test_a_list_row_of_a_named_persons_needs_is_found(row: str, word: str) -> No
 )
 def test_a_list_of_staff_with_their_remit_is_not_found(text: str) -> None:
     assert found(text, SPECIAL) == []
+
+
+# An absence and what it is for: the words of a sickness record.
+@pytest.mark.parametrize(
+    ("sentence", "word"),
+    [
+        ("{name} has been off sick with stress and depression since March.", "depression"),
+        ("{name} is signed off with anxiety until the end of the month.", "anxiety"),
+        ("{name} has been absent due to cancer treatment.", "cancer"),
+    ],
+)
+def test_a_named_persons_sickness_absence_is_found(sentence: str, word: str) -> None:
+    text = sentence.format(name=ONE)
+    assert word in found(text, SPECIAL)
+    assert found(text, NAME) == [ONE]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Staff off sick with stress should speak to their line manager and HR; see the "
+        "absence policy for depression and anxiety support.",
+        "Staff off sick with stress and depression should contact Occupational Health.",
+        "Mark Hill is off work to run the autism awareness course.",
+        "Sarah Jones is on leave; the depression support group meets on Friday.",
+    ],
+)
+def test_an_absence_policy_or_staff_on_leave_is_not_found(text: str) -> None:
+    assert found(text, SPECIAL) == []
