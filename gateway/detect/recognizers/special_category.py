@@ -85,7 +85,35 @@ _WORDS = (
     r"|gypsy|roma|irish traveller|religion|religious belief|muslim|christianity|catholic|islam|jewish|hindu"
     r"|sikh|buddhist|sexual orientation|sexuality|gay|lesbian|bisexual|transgender"
     r"|gender identity|trade union member(?:ship)?|political opinions?"
+    # ethnic origin as a sentence gives it: "is of Pakistani heritage"
+    r"|(?:pakistani|indian|bangladeshi|kashmiri|punjabi|chinese|somali|nigerian|ghanaian"
+    r"|eritrean|ethiopian|sudanese|jamaican|caribbean|african|arab|kurdish|syrian|afghan"
+    r"|iraqi|iranian|turkish|polish|romanian|roma|slovak|czech|lithuanian|latvian|albanian"
+    r"|vietnamese|filipino|sri[ ]lankan|tamil|nepali|irish|gypsy|traveller|mixed|asian"
+    r"|black|white)[ ](?:heritage|descent|ethnic[ ]origin|ethnicity)"
 )
+# Criminal offence data (UK GDPR article 10), trade union membership and
+# immigration status.  Each is ordinary news or a notice without a named
+# person ("police arrested two men", "Unison members are invited", "the
+# asylum seeker contract"), so, like the shorthand, these count only tied
+# to one (`_TIED_ONLY`): "William Jennings was arrested", "Paul Roberts is a
+# Unison member", "Amir Khan has no recourse to public funds".
+_UNIONS = r"unison|unite|gmb|neu|nasuwt|ucu|rcn|bma|pcs|usdaw|naht|ascl|rmt|aslef|cwu|fbu"
+_TIED_WORDS = (
+    r"arrested|cautioned|(?:a|police|youth|simple|conditional)[ ]caution|shoplifting"
+    r"|charged[ ]with[ ](?:an?[ ])?(?:offence|assault|theft|burglary|robbery|fraud|possession"
+    r"|harassment|affray|criminal[ ]damage|drink[- ]driving|murder|manslaughter)"
+    r"|remanded|on[ ](?:police[ ])?bail|sentenced|imprisoned|in[ ]prison"
+    r"|in[ ](?:police[ ])?custody"
+    rf"|(?:{_UNIONS}|union)[ ]member(?:s|ship)?|member[ ]of[ ](?:the[ ])?(?:{_UNIONS}|union)"
+    r"|no[ ]recourse[ ]to[ ]public[ ]funds|nrpf|asylum[ ](?:seeker|claim|application|support)"
+    r"|refugee[ ]status|immigration[ ](?:status|bail|detention)|leave[ ]to[ ]remain"
+    r"|overstayer|deport(?:ed|ation)"
+)
+# The verbs among them, of which a name may be the subject as well as the
+# object: "PC Mark Hill arrested two men", "Judge Hill has sentenced".
+_OFFENCE_VERB = re.compile(r"(?i:arrested|cautioned|remanded|sentenced|imprisoned|deported)")
+_ACTIVE_BEFORE = frozenset({"has", "have", "had", "who"})
 _ACRONYMS = r"ASD|SEND|SEN|EHCP|CAMHS|CIN|CSE|CCE|FGM|MASH|LADO|HIV|LGBTQ?|OCD"
 # Social-care, safeguarding and NHS shorthand.  Each is something else in
 # ordinary mail ("the CP" is a car park or a school, S17 a room, LAC a Local
@@ -109,6 +137,34 @@ _INJURIES = (
     r"bruis(?:ing|es|ed|e)|black[ ]eye|injur(?:y|ies|ed)|burns?|swelling|fractured?"
     r"|broken[ ](?:arm|wrist|leg|nose|ribs?|finger|collarbone)|marks[ ]on[ ](?:his|her|their)"
 )
+# Who did it with what they did, as a disclosure is written down: "her
+# partner hit her", "his stepdad kicked him", "my husband has hit me": an
+# account of abuse that needs no other word ("refuge", "DV").  It counts
+# only with a named person earlier in its sentence (`_harmed_person_named`).
+_PERPETRATORS = (
+    r"(?:ex[- ]?)?(?:partner|husband|wife|boyfriend|girlfriend)|step[- ]?(?:dad|father|mum|mother)"
+    r"|dad|father|mum|mother|uncle|aunt|brother|sister|cousin|grandad|grandfather|carer"
+)
+_HARM_VERBS = (
+    r"hit|hits|hitting|hurt|hurts|kick(?:s|ed)?|punch(?:es|ed)?|slap(?:s|ped)?|beat(?:s|en)?"
+    r"|smack(?:s|ed)?|push(?:es|ed)|strangl(?:es|ed)|chok(?:es|ed)|throttl(?:es|ed)|burnt"
+    r"|bit|bites|whack(?:s|ed)|thump(?:s|ed)|threaten(?:s|ed)|rap(?:es|ed)|assault(?:s|ed)"
+    r"|attack(?:s|ed)|touch(?:es|ed)"
+)
+_PERPETRATED = (
+    rf"(?:{_PERPETRATORS})[ ](?:(?:has|had|keeps|kept|always|often|again|then|also|just"
+    rf"|allegedly|repeatedly)[ ]){{0,2}}(?:{_HARM_VERBS})[ ](?:him|her|me|them)"
+)
+_PERPETRATOR = re.compile(rf"(?i:{_PERPETRATED})")
+# Between the name and the account, a person the account would be about
+# instead: "Sarah Jones says the tenant's partner hit her".
+_SOMEONE_ELSE = frozenset(
+    {
+        "tenant", "tenants", "client", "clients", "resident", "neighbour", "neighbours",
+        "woman", "man", "girl", "boy", "child", "pupil", "patient", "mother", "mum", "friend",
+        "sister", "daughter", "victim", "caller", "lady",
+    }
+)  # fmt: skip
 
 # How far back in its sentence a name is looked for, and how far before the
 # word it may end.
@@ -268,8 +324,8 @@ _HEADING_END = re.compile(
     r"[ ]*(?:\Z|\n|[.!?;](?:\s|\Z)|[ ,(-]*[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4})"
 )
 _CAPITALISED_NEXT = re.compile(r"[ ]+[A-Z]")
-_TERM = re.compile(rf"(?i:{_WORDS})|{_ACRONYMS}|{_SHORTHAND}")
-_TIED_ONLY = re.compile(_SHORTHAND)
+_TERM = re.compile(rf"(?i:{_WORDS})|{_ACRONYMS}|{_SHORTHAND}|(?i:{_TIED_WORDS})")
+_TIED_ONLY = re.compile(rf"{_SHORTHAND}|(?i:{_TIED_WORDS})|(?i:{_PERPETRATED})")
 _INJURY = re.compile(rf"(?i:{_INJURIES})")
 _DISCLOSURE = re.compile(r"(?i:disclos(?:ed|ure))")
 # Rooms and places named like the sections: "in S17", "Room S47".
@@ -357,6 +413,9 @@ class SpecialCategoryRecognizer(Recognizer):
         # Count only tied to a named person (`assess`).
         Pattern("shorthand", rf"\b(?:{_SHORTHAND})\b", 0.3),
         Pattern("injuries", rf"\b(?i:{_INJURIES})\b", 0.3),
+        # Count only tied to a named person (`assess`).
+        Pattern("perpetrated", rf"\b(?i:{_PERPETRATED})\b", 0.3),
+        Pattern("offences_membership_status", rf"\b(?i:{_TIED_WORDS})\b", 0.3),
     )
     CONTEXT = (
         "child", "pupil", "patient", "client", "service user", "resident", "he", "she",
@@ -395,6 +454,8 @@ class SpecialCategoryRecognizer(Recognizer):
             return None
         if _INJURY.fullmatch(text, start, end):
             tied = _about_a_named_person(text, start, end) and _harm_account(text, end)
+        elif _PERPETRATOR.fullmatch(text, start, end):
+            tied = _harmed_person_named(text, start)
         elif _DISCLOSURE.fullmatch(text, start, end):
             tied = _disclosed_by_a_named_person(text, start, end)
         else:
@@ -434,6 +495,12 @@ def _about_a_named_person(text: str, start: int, end: int) -> bool:
     if name_end is None:
         return False
     words = _GAP_WORD.findall(text, name_end, start)
+    # "PC Mark Hill arrested ...", "Mark Hill has cautioned ...": the name
+    # did it to someone else.
+    if _OFFENCE_VERB.fullmatch(text, start, end) and (
+        text[name_end:start] == " " or (words and words[-1].lower() in _ACTIVE_BEFORE)
+    ):
+        return False
     on_a_list = words[-2:] == ["on", "the"] and _ON_A_LIST.match(text, end) is not None
     if service and not (on_a_list or _client_of(words)):
         return False
@@ -614,6 +681,18 @@ def _sentence_end(text: str, position: int) -> int:
 def _harm_account(text: str, end: int) -> bool:
     """Who did it, later in the same sentence: "says his stepdad did it"."""
     return _HARM_ACCOUNT.search(text, end, _sentence_end(text, end)) is not None
+
+
+def _harmed_person_named(text: str, start: int) -> bool:
+    """A named person earlier in the sentence of an account of who harmed
+    them ("Kelly Wilson rang again, her partner hit her last night"), with
+    no one else named by their role in between ("Sarah Jones says the
+    tenant's partner hit her": the tenant is who it is about)."""
+    name_end = _name_before(text, start)
+    if name_end is None:
+        return False
+    words = _GAP_WORD.findall(text, name_end, start)
+    return not any(word.lower().removesuffix("'s") in _SOMEONE_ELSE for word in words)
 
 
 def _disclosed_by_a_named_person(text: str, start: int, end: int) -> bool:

@@ -99,3 +99,76 @@ def test_a_named_persons_sickness_absence_is_found(sentence: str, word: str) -> 
 )
 def test_an_absence_policy_or_staff_on_leave_is_not_found(text: str) -> None:
     assert found(text, SPECIAL) == []
+
+
+# Who did it, with what they did: a disclosure of domestic abuse about the
+# person named before it in the sentence.
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "{name} rang again, her partner hit her last night and she's going to the refuge.",
+        "{name} said her husband has hit her again.",
+        "{name} (Y5) told us his stepdad kicked him on Sunday.",
+    ],
+)
+def test_a_named_persons_account_of_who_harmed_them_is_found(sentence: str) -> None:
+    text = sentence.format(name=ONE)
+    assert len(found(text, SPECIAL)) == 1
+    assert found(text, NAME) == [ONE]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sarah Jones says the tenant's partner hit her.",
+        "Trainer Sarah Jones: if a child says their stepdad hit them, record their words.",
+        "Mark Hill and his partner hit the shops on Saturday.",
+        "Her partner hit her last night.",  # no one named
+    ],
+)
+def test_an_account_about_no_named_person_is_not_found(text: str) -> None:
+    assert found(text, SPECIAL) == []
+
+
+# Criminal offence data, ethnic origin, trade union membership and
+# immigration status of a named person.
+@pytest.mark.parametrize(
+    ("sentence", "word"),
+    [
+        ("{name} was arrested for shoplifting on Saturday and has a caution.", "arrested"),
+        ("{name} was arrested for shoplifting on Saturday and has a caution.", "a caution"),
+        ("{name} has been remanded in custody.", "remanded"),
+        ("{name} is of Pakistani heritage and speaks Urdu at home.", "Pakistani heritage"),
+        ("{name} is a Unison member and wants a rep at the disciplinary.", "Unison member"),
+        (
+            "{name} has no recourse to public funds and his asylum claim was refused.",
+            "no recourse to public funds",
+        ),
+    ],
+)
+def test_a_named_persons_offences_origin_membership_or_status_is_found(
+    sentence: str, word: str
+) -> None:
+    text = sentence.format(name=ONE)
+    assert word in found(text, SPECIAL)
+    assert found(text, NAME) == [ONE]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PC Mark Hill arrested two men in Shipley on Saturday.",
+        "Mark Hill has cautioned two youths for criminal damage.",
+        "Police arrested a man for shoplifting; he has a caution.",
+        "Please proceed with caution, Sarah Jones.",
+        "Mark Hill was charged with organising the summer party.",
+        "Unison members are invited to the branch meeting on Tuesday at 5pm in Room 2. "
+        "Contact Sarah Jones, branch secretary, to join the union; GMB members welcome.",
+        "Equality newsletter: our residents' survey shows 12% of residents are of "
+        "Pakistani heritage. Ethnicity data helps us plan services. Sarah Jones leads "
+        "the equality team.",
+        "Sarah Jones is leading the asylum seeker accommodation contract review.",
+    ],
+)
+def test_the_words_in_news_notices_and_staff_duties_are_not_found(text: str) -> None:
+    assert found(text, SPECIAL) == []
