@@ -24,7 +24,8 @@ For each segment, in order (the Presidio flow, on combined passes):
                    score
     4. support     a candidate still below the threshold is raised when a
                    finding of a type it is SUPPORTED_BY lies close by (a
-                   postcode next to a child's name and NHS number)
+                   postcode next to a child's name and NHS number; in the
+                   same paragraph for SUPPORT_IN_PARAGRAPH)
     5. dedupe      overlapping candidates of one type keep the best; a
                    candidate inside a stronger one of another type is dropped
     6. threshold   what is left at or above the threshold becomes a Finding
@@ -216,7 +217,7 @@ class DetectionEngine:
         candidates = self._assess(text, lower, raw)
         if not candidates:
             return []
-        self._support(candidates)
+        self._support(text, candidates)
         kept = self._dedupe([c for c in candidates if c.score >= self.threshold])
         if not self._whole_pass(segment) and any(
             c.info_type is InformationType.UK_PHONE_NUMBER for c in kept
@@ -372,7 +373,7 @@ class DetectionEngine:
         """`entry`'s score with its context, or None once it cannot reach the
         threshold even with support (negative context is then not looked for:
         it could only lower the score)."""
-        low, high = _window(entry, len(text), start, end)
+        low, high = _window(entry, text, start, end)
         score = entry.score
         if _has_context(entry, text, low, start, end, high):
             score += entry.recognizer.CONTEXT_BOOST
@@ -387,7 +388,7 @@ class DetectionEngine:
     @staticmethod
     def _context_score(entry: _Compiled, text: str, start: int, end: int) -> float:
         """The context adjustment; `text` is the segment's folded text in lower case."""
-        low, high = _window(entry, len(text), start, end)
+        low, high = _window(entry, text, start, end)
         adjustment = 0.0
         if _has_context(entry, text, low, start, end, high):
             adjustment += entry.recognizer.CONTEXT_BOOST
@@ -395,7 +396,7 @@ class DetectionEngine:
             adjustment -= entry.recognizer.NEGATIVE_PENALTY
         return adjustment
 
-    def _support(self, candidates: list[_Scored]) -> None:
+    def _support(self, text: str, candidates: list[_Scored]) -> None:
         threshold = self.threshold
         strong = sorted((c for c in candidates if c.score >= threshold), key=lambda c: c.start)
         if not strong:
@@ -411,7 +412,9 @@ class DetectionEngine:
             low = bisect_left(starts, candidate.start - reach - longest)
             high = bisect_right(starts, candidate.end + reach)
             if any(
-                other.info_type in recognizer.SUPPORTED_BY and other.end + reach >= candidate.start
+                other.info_type in recognizer.SUPPORTED_BY
+                and other.end + reach >= candidate.start
+                and not (recognizer.SUPPORT_IN_PARAGRAPH and _apart(text, candidate, other))
                 for other in strong[low:high]
             ):
                 candidate.score += recognizer.SUPPORT_BOOST
@@ -433,6 +436,16 @@ class DetectionEngine:
                     chosen.append(candidate)
             kept.extend(sorted(chosen, key=lambda c: (c.start, c.end)))
         return kept
+
+
+# A blank line: where a paragraph, or a newsletter's notice, ends.
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
+
+
+def _apart(text: str, one: _Scored, other: _Scored) -> bool:
+    """Whether a blank line stands between the two candidates."""
+    low, high = min(one.end, other.end), max(one.start, other.start)
+    return low < high and _BLANK_LINE.search(text, low, high) is not None
 
 
 def _alternatives_read_elsewhere(segments: Sequence[TextSegment]) -> set[int]:
@@ -472,10 +485,18 @@ def _alternatives_read_elsewhere(segments: Sequence[TextSegment]) -> set[int]:
     return skipped
 
 
-def _window(entry: _Compiled, size: int, start: int, end: int) -> tuple[int, int]:
-    """Where context for a match at `start:end` is looked for."""
+def _window(entry: _Compiled, text: str, start: int, end: int) -> tuple[int, int]:
+    """Where context for a match at `start:end` is looked for (within its
+    paragraph for a recognizer with CONTEXT_IN_PARAGRAPH)."""
     before, after = entry.recognizer.CONTEXT_WINDOW
-    return max(0, start - before), min(size, end + after)
+    low, high = max(0, start - before), min(len(text), end + after)
+    if entry.recognizer.CONTEXT_IN_PARAGRAPH:
+        for blank in _BLANK_LINE.finditer(text, low, start):
+            low = blank.end()
+        following = _BLANK_LINE.search(text, end, high)
+        if following is not None:
+            high = following.start()
+    return low, high
 
 
 def _has_context(entry: _Compiled, text: str, low: int, start: int, end: int, high: int) -> bool:

@@ -4,11 +4,13 @@ A recognizer names one information type and describes how to find it:
 
     PATTERNS          regexes, each with a base score (how sure a bare match is)
     CONTEXT           words that, near a match, raise the score by CONTEXT_BOOST
+                      (in its paragraph only: CONTEXT_IN_PARAGRAPH)
     NEGATIVE_CONTEXT  words that, near a match, lower it by NEGATIVE_PENALTY
                       ("order", "invoice", "switchboard": the number is not
                       about a person)
     SUPPORTED_BY      information types whose findings nearby raise the score
-                      (a postcode next to a name and an NHS number is an address)
+                      (a postcode next to a name and an NHS number is an address),
+                      within SUPPORT_WINDOW (and the paragraph: SUPPORT_IN_PARAGRAPH)
     BUSINESS_CONTACT  true when a match inside a signature or a quoted-reply
                       header block is a business contact detail, not personal data
     validate()        the check digits; `assess()` may also move the span or
@@ -78,6 +80,11 @@ class Recognizer:
     SUPPORTED_BY: ClassVar[frozenset[InformationType]] = frozenset()
     SUPPORT_WINDOW: ClassVar[int] = 200
     SUPPORT_BOOST: ClassVar[float] = 0.25
+    # Support only from the same paragraph (no blank line between): a
+    # newsletter's notices are unrelated to each other.
+    SUPPORT_IN_PARAGRAPH: ClassVar[bool] = False
+    # Context words only from the same paragraph, for the same reason.
+    CONTEXT_IN_PARAGRAPH: ClassVar[bool] = False
     BUSINESS_CONTACT: ClassVar[bool] = False
 
     def validate(self, value: str) -> bool:

@@ -49,6 +49,9 @@ class PostcodeRecognizer(Recognizer):
             InformationType.DATE_OF_BIRTH,
         }
     )
+    # A venue's postcode in one notice of a newsletter is not where the
+    # child its next notice names lives.
+    SUPPORT_IN_PARAGRAPH = True
     BUSINESS_CONTACT = True
     # The postcode cell of a one-line record ("Jack Wilson, BD5 7QJ"): where
     # that person lives (a signature's office postcode is never a candidate).

@@ -445,6 +445,11 @@ class SpecialCategoryRecognizer(Recognizer):
         }
     )
     SUPPORT_WINDOW = 300
+    # A newsletter's flu-jab notice is not about the child its next notice
+    # congratulates ("Her design will appear ..."): a name, or a person
+    # word, counts for the word only within its paragraph.
+    SUPPORT_IN_PARAGRAPH = True
+    CONTEXT_IN_PARAGRAPH = True
     BUSINESS_CONTACT = True
     # A named person the word is about in the same sentence: as sure as a person word.
     NAMED_PERSON_BOOST: ClassVar[float] = 0.35

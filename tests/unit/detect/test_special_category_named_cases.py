@@ -172,3 +172,33 @@ def test_a_named_persons_offences_origin_membership_or_status_is_found(
 )
 def test_the_words_in_news_notices_and_staff_duties_are_not_found(text: str) -> None:
     assert found(text, SPECIAL) == []
+
+
+# A newsletter's notices: a child congratulated in one is not who the next
+# one's health words or venue postcode are about.
+NEWSLETTER = (
+    "Community News - October\n\n"
+    "Half-term activities\n\n"
+    "Free holiday activities at Northcliffe Library, 12 Market Street, Shipley BD18 3QB. "
+    "Book on 01632 960555 or at the library desk.\n\n"
+    "Congratulations\n\n"
+    "Well done to {name}, aged 9, from St Mary's Primary, who won our Bin It poster "
+    "competition! Her design will appear on our recycling lorries.\n\n"
+    "Winter flu jabs\n\n"
+    "Over 65, pregnant, or have a long-term health condition such as diabetes or asthma? "
+    "You can get a free flu jab at your GP or pharmacy.\n"
+)
+
+
+def test_a_newsletters_notices_do_not_lend_a_named_child_their_words() -> None:
+    text = NEWSLETTER.format(name=ONE)
+    assert found(text, NAME) == [ONE]  # a child with their age: still personal data
+    assert found(text, SPECIAL) == []
+    assert found(text, InformationType.UK_POSTCODE) == []
+
+
+def test_a_name_still_supports_the_words_of_its_own_paragraph() -> None:
+    text = f"{ONE}, aged 9, St Mary's Primary. Over 65, pregnant, or asthma? Flu jab."
+    assert "pregnant" in found(text, SPECIAL)
+    text = f"{ONE}, aged 9, St Mary's Primary, Shipley BD18 3QB."
+    assert found(text, InformationType.UK_POSTCODE) == ["BD18 3QB"]
