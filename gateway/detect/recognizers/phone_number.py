@@ -23,7 +23,9 @@ post's: with no article ("contact Children's Services on"), as its number
 ("The Emergency Duty Team number is", "Organiser mobile"), for a topic
 ("For admissions, phone ..."), a colleague's ("contact my colleague Sarah
 Hughes on", as an out-of-office reply says), or on an organisation's footer
-line ("Northdale Coaches Ltd, Unit 4 Mill Lane, Thirsk, 01845 ...").  No
+line ("Northdale Coaches Ltd, Unit 4 Mill Lane, Thirsk, 01845 ...") or
+its member of staff by their post ("Contractor: Tarmac Ltd, site manager
+Gary Fox 07700 ...").  No
 family word may stand in that wording: "call mum at the office on" is
 mum's.
 
@@ -154,6 +156,15 @@ _FOOTER = re.compile(
     r"(?:[ \t]*[,|][ \t]*(?!(?i:her|his|their|my|mobile)\b)[A-Z0-9][^,|\n.!?;:]{0,40}?){0,6}"
     r"[ \t]*[,|][ \t]*(?:(?i:t|tel|telephone|phone)[ \t]*[.:]?[ \t]*)?\Z"
 )
+# A company's member of staff by their post on its line, as a notice gives
+# a contractor's contact: "Contractor: Tarmac Ltd, site manager Gary Fox
+# 07700 900321", "Acme Scaffolding Ltd - contracts manager: 07700 ...".
+_COMPANY_POST = re.compile(
+    r"[A-Z][A-Za-z&'-]*[ \t]+(?i:ltd|limited|plc|llp|cic|council|trust)\.?[ \t]*[,:-][ \t]*"
+    r"(?i:(?:[a-z'-]+[ \t]+){0,3}?(?:" + _ORGANISATION[3:-1]
+    + r"|supervisor|foreman|engineer|agent|surveyor|representative|rep|contact))"
+    + _HOLDER + r"[ \t]*[,:(-]?[ \t]*(?i:(?:t|tel|telephone|phone|mob|mobile|on)[ \t]*[.:]?[ \t]*)?\Z"
+)
 # "Call 01632 960520 to book.": only with "call" right before the number
 # ("call the tenant on ... to book the repair" is the tenant's).
 _CALL_RIGHT_BEFORE = re.compile(r"\b" + _CALL + r"(?:[ \t]+us)?(?:[ \t]+on)?[ \t]*:?[ \t]*\Z", re.I)
@@ -205,7 +216,9 @@ def organisations_number(text: str, start: int, end: int) -> bool:
         return False
     if _SERVICE_BEFORE.search(before):
         return True
-    return _FOOTER.search(before) is not None and not _FAMILY.search(before)
+    if _FAMILY.search(before):
+        return False
+    return _FOOTER.search(before) is not None or _COMPANY_POST.search(before) is not None
 
 
 def introduced_as_a_persons(text: str, start: int) -> bool:

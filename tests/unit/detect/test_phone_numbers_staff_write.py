@@ -91,6 +91,16 @@ BUSINESS_NUMBERS = [
         id="out-of-office-manager",
     ),
     pytest.param("Contact the duty social worker on 07911 123456.", id="post-without-article"),
+    pytest.param(
+        "Road closure: Manningham Lane closed northbound 20-24 October for resurfacing.\n"
+        "Diversion via Oak Lane. Queries: Highways 01632 960888. Contractor: Tarmac Ltd, "
+        "site manager Gary Fox 07700 900321.",
+        id="contractors-site-manager",
+    ),
+    pytest.param(
+        "Scaffolding: Acme Scaffolding Ltd - contracts manager: 07700 900321",
+        id="company-post-without-a-name",
+    ),
 ]
 
 
@@ -190,6 +200,10 @@ PERSONAL_NUMBERS = [
                  id="conference-word-after-a-parents-mobile"),
     pytest.param("Disclaimer aside, mum's mobile is 07911 123456.", "07911 123456",
                  id="disclaimer-word-in-prose"),
+    pytest.param("Tarmac Ltd, site manager Gary Fox's wife 07911 123456", "07911 123456",
+                 id="company-post-then-a-family-word"),
+    pytest.param("Tenant: Gary Fox, works for Tarmac Ltd, mobile 07911 123456",
+                 "07911 123456", id="tenant-who-works-for-a-company"),
 ]
 
 
