@@ -5,7 +5,8 @@ is not O; and BG, GB, KN, NK, NT, TN and ZZ are never issued.
 
 It is written in two shapes, each with a space or a hyphen as separator:
 grouped as on the card, 2-2-2-2-1 ("JG 10 37 59 A", "JG-10-37-59-A",
-"JG103759A"), or with a separator between every character ("J G 1 0 3 7 5
+"JG103759A", and with dots, "JG.10.37.59.A", as some forms and exports
+write it), or with a separator between every character ("J G 1 0 3 7 5
 9 A").  Only these two: a looser run of letters and digits ("BY 2026 12")
 would make ordinary references candidates.
 """
@@ -23,7 +24,7 @@ _NEVER_PREFIXES = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
 
 def is_valid_nino(value: str) -> bool:
     """True when `value` (spaces allowed) is a well-formed NINO."""
-    compact = value.replace(" ", "").replace("-", "").upper()
+    compact = value.replace(" ", "").replace("-", "").replace(".", "").upper()
     if len(compact) not in (8, 9) or not compact[2:8].isdigit():
         return False
     first, second = compact[0], compact[1]
@@ -39,10 +40,13 @@ def is_valid_nino(value: str) -> bool:
 def _shapes(letter: str, suffix: str) -> str:
     """The two written shapes (see the module docstring), `suffix` last."""
     grouped = rf"{letter}{{2}}[ -]?[0-9]{{2}}[ -]?[0-9]{{2}}[ -]?[0-9]{{2}}"
+    # Dots between every group, or none: "JG.10.37.59.A" (a dot here and
+    # there is a version number or a list's numbering, not this).
+    dotted = rf"{letter}{{2}}\.[0-9]{{2}}\.[0-9]{{2}}\.[0-9]{{2}}"
     spaced = rf"{letter}[ -]{letter}(?:[ -][0-9]){{6}}"
     if not suffix:
-        return rf"\b(?:{grouped}|{spaced})\b"
-    return rf"\b(?:{grouped}[ -]?|{spaced}[ -]){suffix}\b"
+        return rf"\b(?:{grouped}|{dotted}|{spaced})\b"
+    return rf"\b(?:{grouped}[ -]?|{dotted}\.|{spaced}[ -]){suffix}\b"
 
 
 class NationalInsuranceRecognizer(Recognizer):

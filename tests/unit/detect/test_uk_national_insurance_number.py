@@ -31,6 +31,12 @@ CASES = [
     ("N I 1 2 3 4 5 6 A", None),  # I is never a prefix letter
     ("ref AB-12-34-56-E", None),  # suffix is A-D
     ("ref AB-12-34-56", None),  # no suffix, no context
+    # Dots between every group, as some forms and exports write it.
+    (f"NI no {GOOD.replace(' ', '.')}", GOOD.replace(" ", ".")),
+    (f"National Insurance: {GOOD.replace(' ', '.')[:11]}", GOOD.replace(" ", ".")[:11]),
+    ("see section AB.12.34.56.E", None),  # suffix is A-D
+    ("version JG.10.37.59 released", None),  # no suffix, no context
+    ("ref JG.1037.59.A", None),  # not dotted between every group
     # ... but no looser run of letters and digits.
     ("ref A B 12 34 56 C", None),
     ("ref AB 1 2 3 4 5 6 C", None),
