@@ -185,6 +185,32 @@ def _event_recipient(dialect: str, events: Any = _e) -> Any:
     return case((func.json_valid(detail), func.json_extract(detail, "$.recipient")))
 
 
+# Receipt events that say what became of a message.  Before
+# `receipt_unverified` (2026-11-29) a report without the receipt's token,
+# which anyone who saw the queue id could write, was recorded as one of
+# these with `"authenticated": false`: it never counts as a confirmation or
+# a failure (the desk never released a password for it either).
+_RECEIPT_TYPES = (EventType.DELIVERY_CONFIRMED.value, EventType.READ_CONFIRMED.value,
+                  EventType.DELIVERY_FAILED.value)
+# Event details are JSON with sorted keys and no spaces (gateway.audit.trail).
+_UNVERIFIED = '%"authenticated":false%'
+
+
+def _counts(event: Any) -> ColumnElement[bool]:
+    """The event row (of `event`, audit_events or an alias) counts as what
+    its type says: not a token-less report recorded before
+    `receipt_unverified` existed."""
+    return or_(event.c.type.not_in(_RECEIPT_TYPES), event.c.detail.is_(None),
+               event.c.detail.not_like(_UNVERIFIED))
+
+
+def counts_as_said(event: dict[str, Any]) -> bool:
+    """`_counts` for an event of a document (its `type` and `detail`)."""
+    detail = event.get("detail")
+    return not (event.get("type") in _RECEIPT_TYPES and isinstance(detail, dict)
+                and detail.get("authenticated") is False)
+
+
 def _has_event(dialect: str, type_: str, recipient: str | None = None) -> ColumnElement[bool]:
     """The record (`_r`) has an event of `type_`, kept in its row or after.
 
@@ -199,8 +225,8 @@ def _has_event(dialect: str, type_: str, recipient: str | None = None) -> Column
                          _match(_lower(dialect, named, recipient), recipient)))
     # Its own event rows, never an enclosing query's (the report's by_event
     # reads audit_events too).
-    later = exists().where(_e.c.record_id == _r.c.id, _e.c.type == type_, *whose) \
-        .correlate_except(_e)
+    later = exists().where(_e.c.record_id == _r.c.id, _e.c.type == type_, _counts(_e),
+                           *whose).correlate_except(_e)
     return or_(_kept_has(dialect, type_), later)
 
 
@@ -231,7 +257,7 @@ def _some_recipient_never(dialect: str, type_: str) -> ColumnElement[bool]:
         ev = _e.alias(f"{kind}_ev")
         named = _event_recipient(dialect, ev)
         # The record and the recipient are the enclosing queries' own.
-        return exists().where(ev.c.record_id == _r.c.id, ev.c.type == kind,
+        return exists().where(ev.c.record_id == _r.c.id, ev.c.type == kind, _counts(ev),
                               or_(named.is_(None), func.lower(named) == rcpt.c.key)
                               ).correlate_except(ev)
 
@@ -566,7 +592,7 @@ class AuditQuery:
             events = union_all(
                 select(_e.c.type.label("type"), _e.c.record_id.label("record_id"))
                 .select_from(_e.join(_r, _r.c.id == _e.c.record_id))
-                .where(and_(True, *records)),
+                .where(_counts(_e), *records),
                 select(_kept_type(dialect, kept).label("type"), _r.c.id.label("record_id"))
                 .select_from(_r.join(kept, true()))
                 .where(_r.c.events.is_not(None), *records),
@@ -798,6 +824,8 @@ def recipient_outcomes(document: dict[str, Any]) -> list[str]:
         return [NOT_SENT] * len(recipients)
     had: dict[str, set[str]] = {}
     for event in document.get("events") or []:
+        if not counts_as_said(event):
+            continue
         detail = event.get("detail") or {}
         named = detail.get("recipient")
         key = named.casefold() if isinstance(named, str) else ""
