@@ -11,7 +11,7 @@ does: an upstream that leaves its transaction open after refusing DATA
 (aiosmtpd when its handler fails) would otherwise answer the next
 message's MAIL `503 nested MAIL command`.  A connection whose state is not
 known (an exception mid-transaction) is closed, never pooled.  A 503 (bad
-sequence of commands) to MAIL or RCPT is the connection's state, not the
+sequence of commands) to MAIL, RCPT or DATA is the connection's state, not the
 recipient's: on a reused connection those recipients go again at once on
 a new one, and a 503 there too is a temporary failure, never a bounce.  A
 reused connection found closed at that MAIL is replaced by a new one at
@@ -417,7 +417,8 @@ async def _transaction(
         after = _After.RESET
     for address in accepted:
         results[address] = RecipientResult(address, code, message)
-    return _Sent(tuple(results[r.address] for r in outbound.recipients), after, out_of_step)
+    return _Sent(tuple(results[r.address] for r in outbound.recipients), after,
+                 _with_data_out_of_step(out_of_step, code, accepted))
 
 
 def _rcpt_options(rcpt: OutboundRecipient, dsn: bool) -> list[str]:
@@ -535,7 +536,7 @@ async def _pipelined(
                 results[address] = RecipientResult(address, data.code, data.message)
             # Reset before the connection is pooled (SmtpTransport.send).
             return _Sent(tuple(results[r.address] for r in outbound.recipients), _After.RESET,
-                         out_of_step)
+                         _with_data_out_of_step(out_of_step, data.code, accepted))
         if mail.code != 250:
             return _Sent(tuple(results[r.address] for r in outbound.recipients),
                          _After.UNKNOWN, out_of_step)
@@ -549,7 +550,18 @@ async def _pipelined(
     for address in accepted:
         results[address] = RecipientResult(address, final.code, final.message)
     after = _After.READY if 200 <= final.code < 300 else _After.RESET
-    return _Sent(tuple(results[r.address] for r in outbound.recipients), after, out_of_step)
+    return _Sent(tuple(results[r.address] for r in outbound.recipients), after,
+                 _with_data_out_of_step(out_of_step, final.code, accepted))
+
+
+def _with_data_out_of_step(
+    out_of_step: frozenset[str], code: int, accepted: Sequence[str]
+) -> frozenset[str]:
+    """A 503 in DATA (to the command, or after the body) about recipients
+    the server had just accepted is the connection's state too, as at MAIL
+    and RCPT: nothing was delivered to them, so they go again on a new
+    connection rather than bounce."""
+    return out_of_step | frozenset(accepted) if code == 503 else out_of_step
 
 
 def _stuff_inside(piece: bytes) -> bytes:

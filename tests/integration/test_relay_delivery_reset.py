@@ -268,3 +268,78 @@ async def test_rset_only_after_a_refusal_never_on_the_happy_path(
     await wait_state(gw, failed, "bounced")
     await upstream.wait(4)  # three messages and the bounce notice
     assert len(resets) == 1
+
+
+# --------------------------------------------------------------------------
+# 503 in DATA
+
+
+@pytest.fixture
+def data_503(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The upstream answers the DATA command 503 while the list holds a
+    positive count (one off per answer): a server that lost the
+    transaction the gateway had just opened."""
+    left = [0]
+    original = _SinkSMTP.smtp_DATA
+
+    async def smtp_data(self: _SinkSMTP, arg: str | None) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            self.envelope.mail_from = None
+            self.envelope.rcpt_tos = []
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        await original(self, arg)
+
+    monkeypatch.setattr(_SinkSMTP, "smtp_DATA", smtp_data)
+    return left
+
+
+async def test_503_to_data_on_a_reused_connection_goes_again_on_a_new_one(
+    gateway_factory, upstream, data_503
+):
+    gw = await one_connection(gateway_factory, upstream)
+    await _pooled(gw, upstream)
+    data_503[0] = 1
+    message = make_message(subject="reused")
+    queue_id = await send(gw.port, message, ["bob@recipient.example"])
+    delivered = await wait_state(gw, queue_id, "delivered", "bounced", "deferred")
+    assert delivered.state == "delivered" and delivered.attempts == 1
+    got = await upstream.wait(2)
+    assert await upstream.stays_empty(0.5, after=2)
+    assert [m.rcpt_tos for m in got] == [("first@recipient.example",),
+                                         ("bob@recipient.example",)]
+    assert strip_received(got[1].content)[1] == message
+
+
+async def test_503_to_data_again_on_a_new_connection_defers_never_bounces(
+    gateway_factory, upstream, data_503
+):
+    gw = await one_connection(gateway_factory, upstream)
+    await _pooled(gw, upstream)
+    data_503[0] = 2
+    queue_id = await send(gw.port, make_message(subject="reused"), ["bob@recipient.example"])
+    deferred = await wait_state(gw, queue_id, "deferred", "bounced", "delivered")
+    assert deferred.state == "deferred"
+    assert deferred.last_error and deferred.last_error.startswith("4.") and "503" in (
+        deferred.last_error)
+    delivered = await wait_state(gw, queue_id, "delivered", "bounced")
+    assert delivered.state == "delivered" and delivered.attempts == 2
+    got = await upstream.wait(2)
+    assert await upstream.stays_empty(0.5, after=2)
+    assert all(m.mail_from == SENDER for m in got)  # no bounce
+
+
+async def test_503_after_the_body_on_a_reused_connection_goes_again_on_a_new_one(
+    gateway_factory, upstream
+):
+    gw = await one_connection(gateway_factory, upstream)
+    await _pooled(gw, upstream)
+    upstream.fail("data", "503 5.5.1 Error: bad sequence of commands", times=1)
+    queue_id = await send(gw.port, make_message(subject="reused"), ["bob@recipient.example"])
+    delivered = await wait_state(gw, queue_id, "delivered", "bounced", "deferred")
+    assert delivered.state == "delivered" and delivered.attempts == 1
+    got = await upstream.wait(2)
+    assert await upstream.stays_empty(0.5, after=2)
+    assert [m.rcpt_tos for m in got] == [("first@recipient.example",),
+                                         ("bob@recipient.example",)]
