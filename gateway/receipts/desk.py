@@ -78,6 +78,7 @@ from gateway.policy.recipients import RecipientList
 from gateway.queue import NewMessage, QueueStore
 from gateway.receipts.letters import (
     Contact,
+    expired_before_receipt_notice,
     forwarded_receipt,
     password_to_recipient,
     password_to_sender,
@@ -642,7 +643,7 @@ class ReceiptDesk:
             )
         ).first()
         if held is None:
-            return 0
+            return await self._expired_before(conn, ref, row, at)
         try:
             released = await self.passwords.release_in(
                 conn, held.id, to=recipient, how="on-receipt", at=at
@@ -667,6 +668,60 @@ class ReceiptDesk:
         await self._queue(conn, recipient, content, route=str(row["route"]))
         log.info("password_released", queue_id=ref.queue_id, index=ref.index, how="on-receipt")
         return 1
+
+    async def _expired_before(
+        self, conn: AsyncConnection, ref: ReceiptRef, row: dict[str, Any], at: float
+    ) -> int:
+        """No password left to release: when it expired at its ttl before
+        this first releasing receipt came, the sender is told that the
+        recipient cannot open what they got (otherwise nobody would be: the
+        receipt timeout's notice came and went days ago).  Once: a read
+        receipt after a delivery receipt that could have released is not
+        the first.  Released, destroyed (a rejection) or never held: nothing."""
+        sender = str(row["sender"] or "")
+        first = self.settings.receipts.release_on == "read" or row["delivered_at"] is None
+        if not sender or not first:
+            return 0
+        recipient = str(row["recipient"])
+        expired = (
+            await conn.execute(
+                select(func.max(held_passwords.c.expires_at)).where(
+                    held_passwords.c.queue_id == ref.queue_id,
+                    func.lower(held_passwords.c.recipient) == recipient.lower(),
+                    held_passwords.c.state == HeldState.EXPIRED.value,
+                )
+            )
+        ).scalar()
+        if expired is None or await self._released_to(conn, ref.queue_id, recipient):
+            return 0
+        content = expired_before_receipt_notice(
+            hostname=self.hostname,
+            marking=self.marking,
+            sender=sender,
+            queue_id=ref.queue_id,
+            message_id=row["message_id"],
+            contact=_contact(row),
+            confirmed_at=at,
+            expired_at=float(expired),
+        )
+        await self._queue(conn, sender, content)
+        log.warning("password_expired_before_receipt", queue_id=ref.queue_id, index=ref.index)
+        return 1
+
+    @staticmethod
+    async def _released_to(conn: AsyncConnection, queue_id: str, recipient: str) -> bool:
+        """Was a password of this message released for this recipient (a
+        newer row than the expired one: `passwords release` by hand)?"""
+        released = (
+            await conn.execute(
+                select(func.count()).select_from(held_passwords).where(
+                    held_passwords.c.queue_id == queue_id,
+                    func.lower(held_passwords.c.recipient) == recipient.lower(),
+                    held_passwords.c.state == HeldState.RELEASED.value,
+                )
+            )
+        ).scalar()
+        return bool(released)
 
     def _unauthenticated_op(
         self, receipt: Receipt, at: float

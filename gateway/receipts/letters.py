@@ -214,6 +214,40 @@ def timeout_notice(
     return msg.as_bytes()
 
 
+def expired_before_receipt_notice(
+    *,
+    hostname: str,
+    marking: str,
+    sender: str,
+    queue_id: str,
+    message_id: str | None,
+    contact: Contact,
+    confirmed_at: float,
+    expired_at: float,
+) -> bytes:
+    """A recipient confirmed receipt after the password of what they got
+    had been destroyed at its ttl: they hold content nobody can open, and
+    only the sender can put that right."""
+    msg = _base(hostname, sender,
+                f"{marking}: your recipient cannot open your message", message_id)
+    msg.set_content("\n".join([
+        f"Your message ({_reference(queue_id, message_id)}) reached this recipient, "
+        f"who confirmed receipt on {_when(confirmed_at)}:",
+        "",
+        contact.line(),
+        "",
+        "The gateway sends the password of its protected content only once receipt is "
+        f"confirmed, and it had already destroyed that password on {_when(expired_at)}, "
+        "when it had been kept for as long as the gateway keeps passwords. Nobody can "
+        "send it now, so the recipient cannot open what they received.",
+        "",
+        "If they still need it, please send the message again; you may want to "
+        "telephone them first to say it is coming.",
+        "",
+    ]))
+    return msg.as_bytes()
+
+
 _DSN_SUBJECTS = {
     Outcome.DELIVERED: "Delivery report: delivered",
     Outcome.FAILED: "Delivery report: failed",

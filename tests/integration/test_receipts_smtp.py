@@ -367,7 +367,8 @@ async def test_release_to_sender_at_acceptance(gateway_factory: Factory, sink: A
 
 async def test_ttl_destroys_the_password(gateway_factory: Factory, sink: Any) -> None:
     gw = await gateway_factory(config(passwords={"ttl": "1s"}))
-    queue_id, got = await relay(gw, sink, Spec(person(8)), 1)
+    spec = Spec(person(8))
+    queue_id, got = await relay(gw, sink, spec, 1)
     for _ in range(50):
         rows = await held_rows(gw, queue_id)
         if rows[ALLOWED]["state"] == "expired":
@@ -378,8 +379,43 @@ async def test_ttl_destroys_the_password(gateway_factory: Factory, sink: Any) ->
     assert "password_expired" in [t for t, _ in await events(gw, queue_id)]
     await give_back(gw.port, got[0].mail_from, postfix_dsn(
         to=got[0].mail_from, recipient=ALLOWED, envid=f"{queue_id}-0"))
-    await nothing_more(sink, 1)
+    # The recipient confirmed receipt of content nobody can open now: the
+    # sender is told, once, and nothing goes to the recipient.
+    got = await sink.wait(2)
+    notice = got[1]
+    assert notice.rcpt_tos == (SENDER,) and notice.mail_from == ""
+    body = texts(notice)
+    assert "cannot open your message" in body and queue_id in body
+    assert "Recipient Team" in body and "01632 960001" in body
+    assert "send the message again" in body and spec.password not in body
+    # A read receipt after it is no news.
+    await give_back(gw.port, mdn_address(got[0]), thunderbird_mdn(
+        to=mdn_address(got[0]), recipient=ALLOWED,
+        original_message_id=got[0].header("Message-ID")))
+    await nothing_more(sink, 2)
     assert "password_released" not in [t for t, _ in await events(gw, queue_id)]
+
+
+async def test_a_receipt_after_expiry_under_release_on_read_tells_the_sender_once(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config(passwords={"ttl": "1s"},
+                                      receipts={"release_on": "read"}))
+    queue_id, got = await relay(gw, sink, Spec(person(18)), 1)
+    for _ in range(50):
+        if (await held_rows(gw, queue_id))[ALLOWED]["state"] == "expired":
+            break
+        await asyncio.sleep(0.1)
+    # Delivered: it would not have released under release_on = "read".
+    await give_back(gw.port, got[0].mail_from, postfix_dsn(
+        to=got[0].mail_from, recipient=ALLOWED, envid=f"{queue_id}-0"))
+    await nothing_more(sink, 1)
+    await give_back(gw.port, mdn_address(got[0]), thunderbird_mdn(
+        to=mdn_address(got[0]), recipient=ALLOWED,
+        original_message_id=got[0].header("Message-ID")))
+    got = await sink.wait(2)
+    assert got[1].rcpt_tos == (SENDER,) and "cannot open your message" in texts(got[1])
+    await nothing_more(sink, 2)
 
 
 async def test_restart_between_relay_and_receipt_loses_nothing(
