@@ -515,48 +515,67 @@ class PasswordStore:
         )
         return await self._destroy(where, HeldState.DESTROYED, at, {"reason": reason})
 
+    async def destroy_for_recipient_in(
+        self, conn: AsyncConnection, queue_id: str, recipient: str, reason: str, at: float
+    ) -> int:
+        """Destroy one recipient's held password of a message as part of a
+        caller's transaction (the receipt that says it never arrived);
+        audited `password_destroyed`."""
+        where = (
+            held_passwords.c.queue_id == queue_id,
+            func.lower(held_passwords.c.recipient) == recipient.lower(),
+            held_passwords.c.state == HeldState.HELD.value,
+        )
+        return await self._destroy_in(conn, where, HeldState.DESTROYED, at, {"reason": reason})
+
     async def _destroy(
         self, where: tuple[Any, ...], state: HeldState, at: float, detail: dict[str, Any]
     ) -> int:
         async def write(conn: AsyncConnection) -> int:
-            query = select(
-                held_passwords.c.id,
-                held_passwords.c.queue_id,
-                held_passwords.c.audit_id,
-                held_passwords.c.recipient,
-                held_passwords.c.state,
-                held_passwords.c.released_to,
-            ).where(*where)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = (await conn.execute(query)).all()
-            if not rows:
-                return 0
-            await conn.execute(
-                update(held_passwords)
-                .where(held_passwords.c.id.in_([r.id for r in rows]))
-                .values(state=state.value, ciphertext=None)
-            )
-            by_record: dict[str, list[AuditEvent]] = {}
-            for r in rows:
-                by_record.setdefault(r.audit_id or r.queue_id, []).append(
-                    AuditEvent(
-                        EventType.PASSWORD_EXPIRED if state is HeldState.EXPIRED
-                        else EventType.PASSWORD_DESTROYED,
-                        _at(at),
-                        {"held_id": r.id, "recipient": r.recipient, **detail,
-                         # A manual release that never finished: its email
-                         # may have left, to this address.
-                         **({"release_unfinished": True, "to": r.released_to}
-                            if r.state == HeldState.RELEASING.value else {})},
-                    )
-                )
-            for record_id, events in by_record.items():
-                await self.trail.append_events(conn, record_id, events)
-            return len(rows)
+            return await self._destroy_in(conn, where, state, at, detail)
 
         count: int = await self.writer.submit(write)
         return count
+
+    async def _destroy_in(
+        self, conn: AsyncConnection, where: tuple[Any, ...], state: HeldState, at: float,
+        detail: dict[str, Any],
+    ) -> int:
+        query = select(
+            held_passwords.c.id,
+            held_passwords.c.queue_id,
+            held_passwords.c.audit_id,
+            held_passwords.c.recipient,
+            held_passwords.c.state,
+            held_passwords.c.released_to,
+        ).where(*where)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = (await conn.execute(query)).all()
+        if not rows:
+            return 0
+        await conn.execute(
+            update(held_passwords)
+            .where(held_passwords.c.id.in_([r.id for r in rows]))
+            .values(state=state.value, ciphertext=None)
+        )
+        by_record: dict[str, list[AuditEvent]] = {}
+        for r in rows:
+            by_record.setdefault(r.audit_id or r.queue_id, []).append(
+                AuditEvent(
+                    EventType.PASSWORD_EXPIRED if state is HeldState.EXPIRED
+                    else EventType.PASSWORD_DESTROYED,
+                    _at(at),
+                    {"held_id": r.id, "recipient": r.recipient, **detail,
+                     # A manual release that never finished: its email
+                     # may have left, to this address.
+                     **({"release_unfinished": True, "to": r.released_to}
+                        if r.state == HeldState.RELEASING.value else {})},
+                )
+            )
+        for record_id, events in by_record.items():
+            await self.trail.append_events(conn, record_id, events)
+        return len(rows)
 
     async def rekey(self, now: float | None = None) -> int:
         """Re-seal every held password under the newest key, so old keys can go."""

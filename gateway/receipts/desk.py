@@ -23,6 +23,8 @@ Flow
                  `why: final_recipient_not_allowed`, no release, no copy, and
                  the timeout still tells the sender.  Receipts are never
                  relayed.
+                 A genuine failure report destroys that recipient's held
+                 password (`password_destroyed`, reason delivery_failed).
     periodic     `run` (started by Gateway.start): `expire_due` destroys
                  held passwords past their ttl; under `release = "sender"`
                  the passwords of approved messages go to their senders; a
@@ -563,6 +565,12 @@ class ReceiptDesk:
             queued += 1
         if self._releases(outcome):
             queued += await self._release(conn, ref, row, at)
+        elif recorded is not None and outcome is Outcome.FAILED:
+            # The recipient's system says it never arrived: a password
+            # kept for content nobody holds is only a risk (the sender is
+            # told the failure above, as they would have been directly).
+            await self.passwords.destroy_for_recipient_in(
+                conn, ref.queue_id, str(row["recipient"]), "delivery_failed", at)
         return queued
 
     def _outside(self, receipt: Receipt, status: RecipientStatus, row: dict[str, Any]) -> bool:

@@ -317,7 +317,26 @@ async def test_failure_is_audited_and_forwarded_to_the_sender(
     await nothing_more(sink, 2)
     failed = [d for t, d in await events(gw, queue_id) if t == "delivery_failed"]
     assert failed and failed[0]["status"] == "5.1.1" and failed[0]["index"] == 0
-    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
+    # It never arrived: its password is not kept for the ttl.
+    held = (await held_rows(gw, queue_id))[ALLOWED]
+    assert held["state"] == "destroyed" and held["ciphertext"] is None
+    destroyed = [d for t, d in await events(gw, queue_id) if t == "password_destroyed"]
+    assert destroyed == [{"held_id": held["id"], "recipient": ALLOWED,
+                          "reason": "delivery_failed"}]
+
+
+async def test_a_failure_for_one_recipient_keeps_the_others_password(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory(config())
+    queue_id, got = await relay(gw, sink, Spec(person(14), to=[ALLOWED, SECOND]), 2)
+    first = copy_for(got, ALLOWED)
+    bounce = postfix_dsn(to=first.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0",
+                         action="failed", status="5.2.2")
+    assert (await give_back(gw.port, first.mail_from, bounce))[0] == 250
+    await sink.wait(3)  # the failure, forwarded to the sender
+    rows = await held_rows(gw, queue_id)
+    assert rows[ALLOWED]["state"] == "destroyed" and rows[SECOND]["state"] == "held"
 
 
 async def test_senders_own_requests_are_kept_and_answered(
