@@ -52,7 +52,7 @@ from gateway.passwords import (
 )
 from gateway.policy.recipients import RecipientList, load_recipients
 from gateway.queue import Writer
-from gateway.receipts.letters import password_to_recipient
+from gateway.receipts.letters import duration_words, password_to_recipient
 from gateway.settings import Settings
 
 # `release --again`: a claim older than this many of its route's timeouts
@@ -94,7 +94,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     expire.set_defaults(handler=_expire)
 
     rekey = actions.add_parser(
-        "rekey", help="re-seal held passwords with the newest key (then old keys can go)"
+        "rekey", help="re-seal held passwords with the newest key (old keys can go once"
+        " [passwords] ttl has passed: receipts of mail already sent may be signed with them)"
     )
     add_config(rekey)
     rekey.set_defaults(handler=_rekey)
@@ -376,6 +377,14 @@ def _rekey(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     print(f"{run_async(run)} password(s) re-sealed with key {vault.key_id}")
+    if not settings.receipts.key.strip() and not settings.receipts.key_file:
+        # The receipts key is derived from the password keys (receipts.keys):
+        # the receipt addresses of mail already out are signed with the old
+        # one, and their receipts would be dropped as forged without it.
+        print(f"Keep the old key(s) configured until [passwords] ttl"
+              f" ({duration_words(settings.passwords.ttl)}) has passed: the receipt addresses of mail"
+              " already sent are signed with keys derived from them, and without them those"
+              " receipts release nothing.")
     return 0
 
 

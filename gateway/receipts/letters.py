@@ -119,9 +119,9 @@ def password_to_sender(
     msg.set_content(
         "\n".join(
             [
-                "The password of the protected content of your message "
-                f"({_reference(queue_id, message_id)}) was taken out of it and is not sent "
-                "by email. Please telephone it to each recipient:",
+                "The password that opens the protected content of your message "
+                f"({_reference(queue_id, message_id)}) is not sent to its recipients by "
+                "email. Please telephone it to each recipient:",
                 "",
                 *(c.line() for c in contacts),
                 "",
@@ -137,7 +137,7 @@ def password_to_sender(
     return msg.as_bytes()
 
 
-def _span(waited: timedelta) -> str:
+def duration_words(waited: timedelta) -> str:
     """A duration as people write it: "1 hour", "2 days", "30 seconds"."""
     seconds = int(waited.total_seconds())
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
@@ -169,7 +169,8 @@ def timeout_notice(
     one the gateway made (it protected the message itself) they never had."""
     msg = _base(hostname, sender, f"{marking}: no receipt yet for your message", message_id)
     reference = _reference(queue_id, message_id)
-    lines = [f"Your message ({reference}) was relayed more than {_span(waited)} ago."]
+    lines = [f"Your message ({reference}) was relayed more than"
+             f" {duration_words(waited)} ago."]
     if contacts:
         lines += [
             "No delivery or read receipt has come back from these recipients:",

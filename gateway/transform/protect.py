@@ -7,9 +7,9 @@ builds with AES support open.  Every entry carries the Unix mode
 `-r--r--r--` (external attributes, high 16 bits) and the DOS read-only bit,
 so whatever extracts it, the files come out read-only.
 
-The password is generated here: 20 characters from an alphabet without
-look-alikes (no 0/O, 1/l/I), about 117 bits, in groups of five so that it
-can be read out over the telephone.
+The password is generated here: 24 lower-case letters and digits without
+look-alikes (no 0/o, 1/l), 120 bits, in four groups of six so that it can
+be read out over the telephone without saying which case.
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ from gateway.errors import ContentError
 ZIP_NAME = "protected-content.zip"
 READ_ONLY_ATTR = (0o100444 << 16) | 0x01  # regular file r--r--r--, DOS read-only
 
-_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-_GROUPS, _GROUP_LEN = 4, 5
+# Read out over the telephone (release = "sender", the timeout notice):
+# one case, so nobody has to say "capital"; no 0/o, 1/l.  32 symbols,
+# 5 bits each: 24 characters are 120 bits, beyond any guessing of the
+# zip's AES key derivation.
+_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+_GROUPS, _GROUP_LEN = 4, 6
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 _MAX_NAME = 120
 

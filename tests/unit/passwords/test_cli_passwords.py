@@ -385,3 +385,23 @@ def test_a_release_killed_mid_send_is_taken_over_with_again(
     assert isinstance(earlier, dict) and earlier["to"] == RECIPIENTS[0]
     assert held_state(db_url, first) == "released"
     assert PASSWORD not in taken.stdout + taken.stderr
+
+
+def test_rekey_says_to_keep_the_old_key_for_the_receipts_of_mail_already_sent(
+    config: Path, db_url: str, key: bytes
+) -> None:
+    """The receipts key is derived from the password keys when none of its
+    own is set: removing the old key at once would drop the receipts of
+    mail already out as forged, so rekey says how long to keep it."""
+    setup_held(db_url, key)
+    newer = secrets.token_bytes(32)
+    both = clean_env(GATEWAY_PASSWORD_KEY=",".join(
+        base64.b64encode(k).decode() for k in (newer, key)))
+    result = run_cli("passwords", "rekey", config=config, env=both)
+    assert result.returncode == 0, result.stderr
+    assert "2 password(s) re-sealed" in result.stdout
+    assert "Keep the old key(s) configured until [passwords] ttl (7 days)" in result.stdout
+    own = dict(both, GATEWAY_RECEIPTS_KEY=base64.b64encode(secrets.token_bytes(32)).decode())
+    result = run_cli("passwords", "rekey", config=config, env=own)
+    assert result.returncode == 0, result.stderr
+    assert "Keep the old key" not in result.stdout

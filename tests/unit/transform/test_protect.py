@@ -56,7 +56,8 @@ def test_generated_password_is_strong_and_unambiguous() -> None:
     seen = {generate_password() for _ in range(50)}
     assert len(seen) == 50
     for password in seen:
-        assert re.fullmatch(r"[A-HJ-NP-Za-km-z2-9]{5}(-[A-HJ-NP-Za-km-z2-9]{5}){3}", password)
+        # One case (read out by telephone), nothing mistaken for 0, 1 or l.
+        assert re.fullmatch(r"[a-km-np-z2-9]{6}(-[a-km-np-z2-9]{6}){3}", password)
 
 
 def test_protect_moves_body_and_clear_attachments() -> None:
