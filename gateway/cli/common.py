@@ -86,13 +86,37 @@ def run_async(func: Callable[[], Awaitable[T]]) -> T:
     except (SQLAlchemyError, OSError) as exc:
         if not database_failed(exc):
             raise
+        if permission_denied(exc):
+            # The database answered and refused this role: no outage to
+            # retry (75), the configuration's choice of role (1).
+            print(f"error: the database refused this command to its role "
+                  f"({database_failure(exc)}): the queue, held messages and passwords "
+                  "need the role the gateway runs as (gateway_app) or the owner that ran "
+                  "`gateway db upgrade`; gateway_auditor only reads the audit trail",
+                  file=sys.stderr)
+            raise SystemExit(1) from None
         print(database_unavailable(exc), file=sys.stderr)
         raise SystemExit(EXIT_DATABASE_UNAVAILABLE) from None
 
 
+def permission_denied(exc: BaseException) -> bool:
+    """Did PostgreSQL refuse the statement to the role (SQLSTATE 42501)?"""
+    error = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return getattr(error, "sqlstate", None) == "42501" or "permission denied" in str(error)
+
+
 def database_unavailable(exc: BaseException) -> str:
     """The one line a command (or `serve`) prints when its database failed."""
-    return (f"error: the database could not be used ({database_failure(exc)}): check "
+    failure = database_failure(exc)
+    if "unable to open database file" in failure:
+        # SQLite in WAL mode writes its -wal and -shm files beside the
+        # database even to read it: a copy on read-only media (an evidence
+        # snapshot) fails so, and says nothing of why.
+        return (f"error: the database could not be used ({failure}): check [database] url "
+                "in the configuration, and that the file and its folder may be written "
+                "(SQLite writes its -wal and -shm files beside the database even to read "
+                "it: copy a read-only snapshot to a writable folder first)")
+    return (f"error: the database could not be used ({failure}): check "
             "[database] url in the configuration, that the database server is running, "
             "and that `gateway db upgrade` has been run")
 

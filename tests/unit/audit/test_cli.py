@@ -807,6 +807,52 @@ def test_checkpoint_as_the_auditors_role_is_refused_as_a_permission(config, db_u
         asyncio.run(_as_admin(db_url, f"DROP ROLE {login}"))
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("argv", [("queue", "list"), ("held", "list"), ("passwords", "list")])
+def test_the_auditors_role_refused_the_queue_is_told_so_not_an_outage(
+    config, db_url, capsys, argv
+):
+    """gateway_auditor may not read the queue, held messages or passwords:
+    a refusal the database gave (exit 1, saying which role can), not the
+    database unavailable (75, which a cron job would retry for ever)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("roles are PostgreSQL's")
+    from sqlalchemy.engine import make_url
+
+    login = f"gw_auditor_{secrets.token_hex(4)}"
+    asyncio.run(_as_admin(db_url, f"CREATE ROLE {login} LOGIN IN ROLE gateway_auditor"))
+    try:
+        auditor = make_url(db_url).set(username=login).render_as_string(hide_password=False)
+        as_auditor = write_config(Path(config).parent, auditor)
+        with pytest.raises(SystemExit) as exited:
+            main([*argv, "--config", as_auditor])
+        assert exited.value.code == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.startswith("error: the database refused this command to its role")
+        assert "gateway_app" in err and len(err.splitlines()) == 1
+    finally:
+        asyncio.run(_as_admin(db_url, f"DROP ROLE {login}"))
+
+
+def test_a_database_that_cannot_be_opened_is_said_to_need_a_writable_folder() -> None:
+    """SQLite's "unable to open database file" (a snapshot on read-only
+    media: WAL needs its -shm beside the file even to read) names why."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.cli.common import database_unavailable
+
+    exc = OperationalError("SELECT 1", {}, sqlite3.OperationalError(
+        "unable to open database file"))
+    words = database_unavailable(exc)
+    assert words.startswith("error: the database could not be used (OperationalError: "
+                            "unable to open database file)")
+    assert "copy a read-only snapshot to a writable folder" in words
+    assert "SELECT" not in words
+
+
 async def _as_admin(url: str, statement: str) -> None:
     engine = create_engine(url)
     try:
