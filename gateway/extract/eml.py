@@ -9,17 +9,29 @@ from __future__ import annotations
 
 from gateway.extract.base import ExtractContext, ExtractedText, Extractor
 from gateway.extract.detect import EML, content_type_of
-from gateway.parse.headers import decode_header_value
+from gateway.parse.headers import decode_header_value, reads_as_text
 from gateway.parse.parser import HEADERS_CONTENT_TYPE, parse_message
 
 _SHOWN_HEADERS = frozenset({"from", "to", "cc", "bcc", "reply-to", "subject", "date", "sender"})
 
 
 def header_text(raw: bytes) -> str:
-    """`Name: value` lines with RFC 2047 decoded, from a raw header block."""
+    """The `Name: value` lines of a raw header block that a reader of the
+    message sees (senders, recipients, subject, date, and the free-text
+    headers staff's programs write: `reads_as_text`), RFC 2047 decoded.
+
+    Not its Message-ID, Received, Return-Path, DKIM or References: machine
+    identifiers such as `<CAJ+x9@mail.gmail.com>` read as a personal email
+    address, and a forwarded "fire drill moved to Thursday" would be
+    refused as personal data."""
     lines: list[str] = []
+    keep = False
     for line in raw.decode("utf-8", "surrogateescape").splitlines():
-        lines.append(decode_header_value(line)[0])
+        if not line[:1].isspace():
+            name = line.split(":", 1)[0].strip().lower()
+            keep = name in _SHOWN_HEADERS or reads_as_text(name)
+        if keep:
+            lines.append(decode_header_value(line)[0])
     return "\n".join(lines)
 
 

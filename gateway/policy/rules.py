@@ -521,7 +521,7 @@ def uninspectable_content(facts: Facts) -> Reason | None:
         "personal data.",
         "Send the content in a common format (PDF, Word, Excel, CSV or a zip), encrypted "
         "with AES-256 and read-only if it holds personal data. If this keeps happening, "
-        "contact IT with the reference below.",
+        "contact IT, quoting the gateway's reference for this message.",
     )
 
 
