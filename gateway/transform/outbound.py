@@ -4,7 +4,7 @@ Flow of `prepare_outbound` (every step on the parsed copy; the raw bytes are
 returned untouched when no step changed anything):
 
 1. the sharing headers (`X-Sharing-Purpose`, `X-Sharing-Consent`,
-   `X-Authorised-By`) and `X-Attachment-Password` are removed;
+   `X-Authorised-By`), `X-Attachment-Password` and `Bcc:` are removed;
 2. the body's `Purpose:` / `Consent:` / `Authorised by:` lines are removed,
    and so are the password statements of a sender's password that opened an
    attachment (it is returned, to be held and sent separately);
@@ -318,6 +318,12 @@ class _Transform:
             if name in message:
                 del message[name]
                 changed = True
+        # A Bcc: header left in the submitted text (a script, a case system)
+        # would show every copy's reader who else got it: the envelope says
+        # who gets a copy, and Postfix's cleanup drops the header as well.
+        if "bcc" in message:
+            del message["bcc"]
+            changed = True
         if self.zipping:
             # A header found to hold personal data (Thread-Topic, Keywords,
             # Comments, Organization, an X- header) goes, as the subject's

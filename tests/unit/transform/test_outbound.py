@@ -237,3 +237,23 @@ def test_html_text_reads_inline_tags_as_joined_and_blocks_as_parted() -> None:
     start = text.text.index("next")
     spans = text.spans(start + 1, start + len("next\xa0one"))
     assert [document[a:b] for a, b in spans] == ["ext", "&nbsp;", "one"]
+
+
+@pytest.mark.parametrize("personal_data", [False, True], ids=["delivered", "with-notice"])
+def test_a_bcc_header_in_the_submitted_text_never_travels(personal_data: bool) -> None:
+    """A script or case system that leaves Bcc: in the message it submits
+    would show each copy's reader who else got it (Postfix's cleanup drops
+    it too); the envelope says who gets a copy."""
+    raw = message(body="Lunch on Friday?\n", headers=[("Bcc", "head@school.example.sch.uk")])
+    out = run(raw, verdict(personal_data=personal_data))
+    head = header_block(out.content)
+    assert b"bcc" not in head.lower() and b"head@school" not in out.content
+    assert texts(out.content)["text/plain"].startswith(NOTICE if personal_data else "Lunch")
+
+
+def test_a_protected_copy_carries_no_bcc_header() -> None:
+    from transform_support import PROTECT
+
+    raw = message(body=BODY, headers=[("Bcc", "head@school.example.sch.uk")])
+    out = run(raw, PROTECT, settings("protect"))
+    assert out.protected and b"head@school" not in header_block(out.content)
