@@ -262,13 +262,20 @@ def unencrypted_attachment(facts: Facts) -> Reason | None:
             "left unencrypted inside it, or a PDF's unencrypted metadata or attachments) and "
             "shows personal data."
         )
-    return Reason(
-        ReasonCode.UNENCRYPTED_ATTACHMENT,
-        " ".join(parts),
-        "Save the attachment read-only and encrypt it with a password (a zip with AES-256, "
-        "or the document's own AES encryption), using file names that do not identify anyone, "
-        "and attach that instead of the original.",
-    )
+    fix = ("Save the attachment read-only and encrypt it with a password (a zip with AES-256, "
+           "or the document's own AES encryption), using file names that do not identify "
+           "anyone, and attach that instead of the original.")
+    invitations = [n for n, _ in plain
+                   if n and facts.attachments[n - 1].declared_type.lower() == "text/calendar"]
+    if invitations:
+        # An invitation cannot be encrypted and still work as one: what
+        # staff can do is move the details out of it.
+        invite = ("Take the personal details out of the meeting invitation (its title, "
+                  "description and location) and send them separately, in an encrypted "
+                  "attachment; the invitation itself cannot be encrypted.")
+        fix = invite if len(invitations) == len(plain) and not names_visible else (
+            f"{fix} {invite}")
+    return Reason(ReasonCode.UNENCRYPTED_ATTACHMENT, " ".join(parts), fix)
 
 
 def weak_encryption(facts: Facts) -> Reason | None:

@@ -45,6 +45,11 @@ def _texts(pipeline: Pipeline, raw: bytes) -> dict[ReasonCode, str]:
     return {r.code: r.text for r in verdict.reasons}
 
 
+def _fixes(pipeline: Pipeline, raw: bytes) -> dict[ReasonCode, str]:
+    verdict = pipeline.run(ENVELOPE, raw).verdict
+    return {r.code: r.fix for r in verdict.reasons}
+
+
 def _with_logo() -> EmailMessage:
     msg = EmailMessage()
     msg["From"], msg["To"] = "a@council.example", "team@recipient.example"
@@ -83,6 +88,14 @@ def test_a_meeting_invitation_is_named_as_one(tmp_path: Path) -> None:
     reason = texts[ReasonCode.UNENCRYPTED_ATTACHMENT]
     assert reason.startswith("The meeting invitation is not encrypted"), reason
     assert "text file" not in reason
+    # Advice staff can follow with an invitation: not "zip the attachment".
+    fix = _fixes(_pipeline(tmp_path), msg.as_bytes())[ReasonCode.UNENCRYPTED_ATTACHMENT]
+    assert fix.startswith("Take the personal details out of the meeting invitation"), fix
+    assert "Save the attachment" not in fix
+    # With a spreadsheet beside it, both pieces of advice.
+    msg.add_attachment(CSV, maintype="text", subtype="csv", filename="list.csv")
+    fix = _fixes(_pipeline(tmp_path), msg.as_bytes())[ReasonCode.UNENCRYPTED_ATTACHMENT]
+    assert fix.startswith("Save the attachment read-only") and "meeting invitation" in fix
 
 
 _CONTENT_TYPES = (
