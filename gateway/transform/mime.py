@@ -24,6 +24,7 @@ from email import policy
 from email.generator import BytesGenerator
 from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
+from functools import lru_cache
 
 from gateway.errors import ContentError
 from gateway.extract.html import hides, hiding_rules, is_void, separates
@@ -169,13 +170,33 @@ def get_text(part: EmailMessage) -> str | None:
         return None
 
 
+# Printable ASCII and the white space of text: what a charset that can be
+# written line by line writes as the same bytes.
+_ASCII_TEXT = "".join(map(chr, range(0x20, 0x7F))) + "\t\n\r\f"
+
+
+@lru_cache(maxsize=64)
+def _writes_ascii(codec: str) -> bool:
+    """Whether `codec` writes ASCII text as the same ASCII bytes.
+
+    `set_content` splits the encoded text at its LF bytes and ends each line
+    anew, and a 7bit body must be ASCII: in UTF-16 or UTF-32 an LF byte is
+    part of a character and every character has a NUL, and UTF-7 writes "+"
+    as "+-".  A part in such a charset is rewritten in UTF-8."""
+    try:
+        return _ASCII_TEXT.encode(codec) == _ASCII_TEXT.encode("ascii")
+    except (UnicodeError, LookupError, ValueError):
+        return False
+
+
 def set_text(part: EmailMessage, text: str) -> None:
     """Replace a text part's content, keeping its subtype, how it is shown,
-    `format=flowed`, and its charset when the new text fits in it."""
+    `format=flowed`, and its charset when the new text fits in it and the
+    charset writes ASCII as ASCII (not UTF-16, UTF-32 or UTF-7: `_writes_ascii`)."""
     subtype = part.get_content_subtype()
     declared, original = _charset(part)
     charset = "utf-8"
-    if original is not None and original not in ("ascii", "utf-8"):
+    if original is not None and original not in ("ascii", "utf-8") and _writes_ascii(original):
         try:
             text.encode(original)
             charset = declared
