@@ -47,6 +47,7 @@ class ReasonCode(StrEnum):
     UNENCRYPTED_ATTACHMENT = "unencrypted_attachment"
     WEAK_ENCRYPTION = "weak_encryption"
     NOT_READ_ONLY = "not_read_only"
+    WEAK_PASSWORD = "weak_password"  # a common password, or one shorter than the minimum
     MISSING_SUBJECT_MARKING = "missing_subject_marking"
     PASSWORD_IN_MESSAGE = "password_in_message"
     RECIPIENT_NOT_ALLOWED = "recipient_not_allowed"
@@ -219,6 +220,12 @@ class AttachmentReport:
     encryption: Encryption
     read_only: bool | None
     password_opens: bool = False  # a password from the message opened it
+    # Characters in the message's password that opened it (0 when none did),
+    # and whether a well-known password (gateway.inspect.passwords
+    # COMMON_PASSWORDS, the message's or one the gateway tried) opened it:
+    # the policy judges how guessable the protection is, never seeing it.
+    password_length: int = 0
+    common_password: bool = False
     entries: int = 0  # members of an archive, 0 otherwise
     # How the sender's mail program shows it, for the words staff read: a
     # picture inline in the text (a signature's logo) and a meeting

@@ -427,6 +427,10 @@ class PolicySettings(_Section):
     min_encryption: Literal["aes-128", "aes-256"] = "aes-128"
     require_read_only: bool = True
     require_purpose: bool = False
+    # The shortest password the gateway holds and sends for an attachment
+    # (one written in the message): NIST SP 800-63B's and the NCSC's floor
+    # for a password with a deny-list.  0: no minimum (common ones still count).
+    min_password_length: int = Field(default=8, ge=0, le=64)
     recipients_file: str = "recipients.csv"
     hold: HoldSettings = HoldSettings()
 

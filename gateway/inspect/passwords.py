@@ -35,6 +35,22 @@ from gateway.parse.keywords import Keywords
 from gateway.parse.parser import is_outside_parts
 
 HEADER = "X-Attachment-Password"
+# The most common passwords in breached-account lists (the NCSC's analysis of
+# the "Have I Been Pwned" top 100,000, with the four-digit PINs), most common
+# first.  The inspect stage tries the first few on an encrypted attachment
+# nothing in the message opened: one that opens it is no protection, as
+# anyone who gets the file would try it first.
+COMMON_PASSWORDS = (
+    "123456", "password", "1234", "12345678", "123456789", "qwerty", "12345",
+    "111111", "0000", "abc123", "password1", "1234567", "iloveyou", "123123",
+    "000000", "1234567890", "letmein", "qwerty123", "monkey", "dragon",
+)  # fmt: skip
+_COMMON = frozenset(p.casefold() for p in COMMON_PASSWORDS)
+
+
+def is_common(password: str) -> bool:
+    """Whether `password` is one of `COMMON_PASSWORDS`, in any case."""
+    return password.casefold() in _COMMON
 # Every statement _LINE finds holds one of these ("pass word", "pwd" too).
 _MENTIONS = Keywords(("pass", "pw"))
 

@@ -27,10 +27,11 @@ What it cannot fix, so it still rejects: a recipient not on the allow-list
 (sending protected data to the wrong person is still a breach), a password
 it cannot take out of the message (subject, another attachment), a missing
 purpose (only the sender knows it), content it could not inspect (it cannot
-know what it would be wrapping), and a sender's own weak or editable
-encryption (the gateway cannot open it without the password to re-encrypt
-it, and wrapping a ZipCrypto file inside AES leaves the recipient with a
-second, weak password to deal with).
+know what it would be wrapping), a sender's own weak or editable encryption
+(the gateway cannot open it without the password to re-encrypt it, and
+wrapping a ZipCrypto file inside AES leaves the recipient with a second,
+weak password to deal with), and a sender's guessable password (the file
+would still open with it wherever a copy of it went).
 
 No I/O, no clock: the same inputs always give the same Verdict, which is
 what lets `gateway scan` promise the verdict live mail would get.

@@ -346,6 +346,36 @@ def not_read_only(facts: Facts) -> Reason | None:
     )
 
 
+def weak_password(facts: Facts) -> Reason | None:
+    """An attachment a common password opened (the message's or one the
+    gateway tried), or whose password in the message is shorter than
+    `min_password_length`: anyone who gets the file opens it by guessing."""
+    minimum = facts.policy.min_password_length
+    common = [(n, a) for n, a in facts.encrypted if a.common_password]
+    short = [(n, a) for n, a in facts.encrypted if not a.common_password
+             and a.password_opens and 0 < a.password_length < minimum]
+    if not common and not short:
+        return None
+    weak = sorted(common + short, key=lambda item: item[0])
+    listed = attachment_list(((n, a.content_type) for n, a in weak), facts.attachments)
+    if common and short:
+        why = f"one of the most common passwords, or shorter than {minimum} characters"
+    elif common:
+        why = "one of the most common passwords"
+    else:
+        why = f"shorter than {minimum} characters"
+    return Reason(
+        ReasonCode.WEAK_PASSWORD,
+        f"The password on {listed} is too easy to guess ({why}): anyone who gets the "
+        "file could open it.",
+        "Encrypt the file again with a password "
+        + (f"of at least {minimum} characters " if minimum else "")
+        + "that is not a common one (three random words together are easy to read out and "
+        "hard to guess), and attach it again. Telephone the password to the recipient, or "
+        "write it on a line of its own ('Password: ...') for the gateway to send separately.",
+    )
+
+
 def missing_subject_marking(facts: Facts) -> Reason | None:
     wanted = facts.policy.subject_marking
     if carries_marking(facts.inspection.message.subject, wanted):
@@ -537,6 +567,7 @@ RULES: tuple[Rule, ...] = (
     unencrypted_attachment,
     weak_encryption,
     not_read_only,
+    weak_password,
     missing_subject_marking,
     password_in_message,
     recipient_not_allowed,
