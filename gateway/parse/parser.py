@@ -37,7 +37,7 @@ from email.policy import compat32
 from io import BytesIO
 
 from gateway.model import ParsedMessage, Part, Problem
-from gateway.parse.charsets import normalise_charset
+from gateway.parse.charsets import decode_surrogates, normalise_charset
 from gateway.parse.headers import (
     clean_newlines,
     decode_header_value,
@@ -246,6 +246,28 @@ def _clean_fields(text: str) -> list[list[str]] | None:
         else:
             return None
     return fields
+
+
+_Param = str | tuple[str | None, str | None, str] | None
+
+
+def _param(part: Message, name: str, header: str) -> _Param:
+    """A parameter of `header`, as `Message.get_param` gives it, except
+    that raw 8-bit bytes in the header (RFC 6532: UTF-8 under SMTPUTF8,
+    `filename="Überweisung März.pdf"`) are read as the text they are: the
+    compat32 parser hands them over as replacement characters, which the
+    audit trail would keep and detection could not read."""
+    value: _Param = part.get_param(name, None, header)
+    text = value[2] if isinstance(value, tuple) else value
+    if text is None or "\ufffd" not in text:
+        return value
+    raw = next((v for k, v in part.raw_items() if k.lower() == header), None)
+    if not isinstance(raw, str):
+        return value
+    decoded = Message(policy=compat32)
+    decoded[header] = decode_surrogates(raw)
+    found: _Param = decoded.get_param(name, None, header)
+    return found
 
 
 def is_outside_parts(path: str) -> bool:
@@ -573,9 +595,9 @@ class _Walker:
                 self.problem(path, "header_too_large", f"part header block is {size} bytes")
 
     def filename(self, part: Message, path: str) -> str | None:
-        raw = part.get_param("filename", None, "content-disposition")
+        raw = _param(part, "filename", "content-disposition")
         if raw is None:
-            raw = part.get_param("name", None, "content-type")
+            raw = _param(part, "name", "content-type")
         if raw is None:
             return None
         name, injected = decode_param(raw)
