@@ -240,12 +240,13 @@ class PasswordCandidate:
 
     `removable` is true when the transform stage can take it out cleanly (a
     body line or the X-Attachment-Password header); false when it sits in the
-    subject or inside another attachment.  The value itself never leaves the
-    process: it is held encrypted by the vault, never logged or audited.
+    subject, another header, a file name or inside another attachment.  The
+    value itself never leaves the process: it is held encrypted by the
+    vault, never logged or audited.
     """
 
     value: str = field(repr=False)
-    location: str  # "header", "body", "subject", "attachment"
+    location: str  # "header", "body", "subject", "filename", "attachment"
     part_path: str = ""
     removable: bool = True
     opens: bool = False  # it opened at least one encrypted attachment

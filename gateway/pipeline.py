@@ -26,8 +26,9 @@ stages start from their results, so the three steps decide exactly what
 
 The `Decision` carries everything the composition root needs to commit: the
 verdict, the bytes to deliver, each recipient's route, the password to hold
-and the audit facts (never the personal data: the subject is redacted where
-personal data was found in it).
+and the audit facts (never the personal data nor a password: the subject,
+the sharing facts and the file names are redacted where either was found in
+them).
 
 `gateway scan` calls the same `run`, so a scanned file and live mail always
 get the same verdict.
@@ -43,6 +44,7 @@ from __future__ import annotations
 import email.utils
 import functools
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -50,6 +52,7 @@ from gateway.detect import DetectionEngine, FirstStop, build_engine, find_markin
 from gateway.detect.echoes import echoes, names_found, spans_in
 from gateway.extract.base import name_as_words
 from gateway.inspect import Reading, read_message
+from gateway.inspect.passwords import stated_passwords
 from gateway.model import (
     Action,
     AttachmentReport,
@@ -58,6 +61,7 @@ from gateway.model import (
     Finding,
     InformationType,
     Inspection,
+    PasswordCandidate,
     ReasonCode,
     RecipientEntry,
     SegmentSource,
@@ -175,12 +179,19 @@ def redact_subject(inspection: Inspection, findings: tuple[Finding, ...]) -> str
             return REDACTED  # offsets would not line up: hide it all rather than leak
     # A password stated in the subject, and one that opened an attachment
     # wherever the subject holds it (policy: password_in_message).
-    for value in {c.value for c in inspection.passwords if c.location == "subject" or c.opens}:
-        start = subject.find(value) if value else -1
+    values = {c.value for c in inspection.passwords if c.location == "subject" or c.opens}
+    return _redacted(subject, spans + _written(subject, values))
+
+
+def _written(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
+    """Every span of `text` where one of `values` is written."""
+    spans: list[tuple[int, int]] = []
+    for value in values:
+        start = text.find(value) if value else -1
         while start >= 0:
             spans.append((start, start + len(value)))
-            start = subject.find(value, start + 1)
-    return _redacted(subject, spans)
+            start = text.find(value, start + 1)
+    return spans
 
 
 def _redacted(text: str, spans: list[tuple[int, int]]) -> str:
@@ -210,21 +221,30 @@ _AUTHORISER_KEEPS = _PURPOSE_KEEPS | {
 }
 
 
-def redact_sharing(engine: DetectionEngine, sharing: SharingFacts) -> SharingFacts:
-    """`sharing` with the personal data its values name replaced.
+def redact_sharing(
+    engine: DetectionEngine, sharing: SharingFacts, passwords: Iterable[str] = ()
+) -> SharingFacts:
+    """`sharing` with the personal data its values name replaced, and every
+    password written in them: `passwords` (those that opened an attachment)
+    and any a statement in the value gives ("the password is ...").
 
     The purpose, the limits to consent and the authoriser are staff's own
     words, written in a header or a line of the text, and they travel in
     clear in the handling notice and stay in the audit record for years:
     "assessment of <a child's name>, NHS <number>" must do neither.  A line
     of the text was read with the body, so the verdict has seen it; a
-    header's value is read here only."""
+    header's value is read here only (a password in it that opens an
+    attachment is among the message's words the inspect stage tried, and
+    refused as password_in_message)."""
+    opening = frozenset(passwords)
 
     def clean(value: str | None, keeps: frozenset[InformationType]) -> str | None:
         if not value:
             return value
         findings = engine.detect([TextSegment("", SegmentSource.SUBJECT, value)])
-        return _redacted(value, [(f.start, f.end) for f in findings if f.info_type not in keeps])
+        spans = [(f.start, f.end) for f in findings if f.info_type not in keeps]
+        spans += _written(value, opening.union(stated_passwords(value)))
+        return _redacted(value, spans)
 
     return SharingFacts(
         purpose=clean(sharing.purpose, _PURPOSE_KEEPS),
@@ -237,13 +257,17 @@ def redact_file_names(
     engine: DetectionEngine,
     attachments: tuple[AttachmentReport, ...],
     names: frozenset[str] = frozenset(),
+    passwords: tuple[PasswordCandidate, ...] = (),
 ) -> tuple[AttachmentReport, ...]:
-    """`attachments` with the personal data their file names show replaced:
-    what the audit record keeps of them, and (where it differs) the names
-    protect mode does not let travel.  `names`: the people the message is
-    about (gateway.detect.echoes), whose names a file name shows without
-    context.  (The verdict has read the names already, as text of their
-    attachments.)"""
+    """`attachments` with the personal data their file names show replaced,
+    and the passwords written in them (as the subject's are: one that
+    opened an attachment, one stated in the name itself): what the audit
+    record keeps of them, and (where it differs) the names protect mode does
+    not let travel.  `names`: the people the message is about
+    (gateway.detect.echoes), whose names a file name shows without context.
+    `passwords`: the inspection's.  (The verdict has read the names already,
+    as text of their attachments.)"""
+    opening = {c.value for c in passwords if c.opens}
 
     def named(report: AttachmentReport) -> AttachmentReport:
         name = report.filename
@@ -253,7 +277,10 @@ def redact_file_names(
         findings = engine.detect(
             [TextSegment(report.part_path, SegmentSource.ATTACHMENT, words, filename=name)]
         )
+        stated = {c.value for c in passwords
+                  if c.location == "filename" and c.part_path == report.part_path}
         spans = [(f.start, f.end) for f in findings] + spans_in(words, names)
+        spans += _written(name, opening | stated)
         return replace(report, filename=_redacted(name, spans))
 
     return tuple(named(report) for report in attachments)
@@ -353,7 +380,8 @@ class Pipeline:
         if names:
             findings += echoes(names, findings, _echo_targets(clear, inspection))
         marking = find_marking(inspection.message)
-        sharing = redact_sharing(self.engine, sharing_facts(inspection))
+        sharing = redact_sharing(self.engine, sharing_facts(inspection),
+                                 {c.value for c in inspection.passwords if c.opens})
         allow_list = self.recipients.current()
         matches = match_recipients(envelope, allow_list)
         verdict = decide(
@@ -366,7 +394,8 @@ class Pipeline:
             purpose=sharing.purpose,
             protected_findings=protected,
         )
-        attachments = redact_file_names(self.engine, inspection.attachments, names)
+        attachments = redact_file_names(self.engine, inspection.attachments, names,
+                                        inspection.passwords)
         outbound, password, method = self._transform(
             content, inspection, verdict, sharing, findings, frozenset(
                 a.part_path for a, named in zip(inspection.attachments, attachments, strict=True)

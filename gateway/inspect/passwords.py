@@ -2,9 +2,11 @@
 
 Looked for in the `X-Attachment-Password` header, in body lines such as
 `Password: …`, `Pwd - …`, `The password is …`, `password for the attachment
-is …`, in the subject and in the text of other attachments.  A password in
-the header or a body line can be taken out by the transform stage
-(`removable`); one in the subject or inside an attachment cannot.
+is …`, in the subject, the headers read as text, attachments' file names
+and the text of other attachments.  A password in the header or a body
+line can be taken out by the transform stage (`removable`); one anywhere
+else cannot.  A file name is read without its extension: in
+"referral - password Blue42.zip" the password is `Blue42`.
 
 Each candidate keeps a few spellings to try (as written, without trailing
 sentence punctuation, the rest of the line) because "The password is
@@ -29,8 +31,9 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from gateway.extract.base import name_as_words
 from gateway.model import ParsedMessage, PasswordCandidate, SegmentSource, TextSegment
-from gateway.parse.headers import TOPIC_HEADERS, TOPIC_PATH
+from gateway.parse.headers import TOPIC_HEADERS, TOPIC_PATH, is_topic_path
 from gateway.parse.keywords import Keywords
 from gateway.parse.parser import is_outside_parts
 
@@ -206,16 +209,45 @@ def find_passwords(message: ParsedMessage, segments: list[TextSegment]) -> list[
     for segment in segments:
         if not _MENTIONS.found_in(segment.text):
             continue  # cheap skip: most text never mentions a password
-        if segment.source is SegmentSource.SUBJECT:
-            location, removable = "subject", False
-        elif segment.source is SegmentSource.BODY:
-            # A preamble or epilogue is read as the text, but not edited.
-            location, removable = "body", not is_outside_parts(segment.part_path)
-        else:
-            location, removable = "attachment", False
-        for value, spellings, _ in _scan(segment.text, labels=False):
+        location = place_of(segment)
+        # A preamble or epilogue is read as the text, but not edited.
+        removable = location == "body" and not is_outside_parts(segment.part_path)
+        for value, spellings, _ in _scan(_readable(segment, location), labels=False):
             add(value, spellings, location, segment.part_path, removable)
     return found
+
+
+def place_of(segment: TextSegment) -> str:
+    """Where a password read in `segment` is written: "subject", "header"
+    (a header read as text: Thread-Topic, an X- header, a part's
+    Content-Description), "body", "filename" (an attachment's file name) or
+    "attachment" (the text of an attachment)."""
+    if segment.source is SegmentSource.SUBJECT:
+        return "header" if is_topic_path(segment.part_path) else "subject"
+    if segment.source is SegmentSource.BODY:
+        return "body"
+    if segment.filename is not None and segment.text == name_as_words(segment.filename):
+        return "filename"
+    return "attachment"
+
+
+# A file name's extension: ".zip", ".pdf", ".docx", ".tar.gz"'s ".gz".
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+
+
+def _readable(segment: TextSegment, location: str) -> str:
+    """The text of `segment` as a password would be read in it: a file
+    name without its extension, which no one types as part of a password
+    ("password Blue42.zip")."""
+    if location != "filename":
+        return segment.text
+    return _EXTENSION.sub("", segment.text)
+
+
+def stated_passwords(text: str) -> list[str]:
+    """The value of every password statement in `text` ("The password is
+    …", "Password: …"), the loose labels not included."""
+    return [value for value, _, _ in _scan(text, labels=False)]
 
 
 def scan_text(text: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -342,14 +374,8 @@ def message_tokens(message: ParsedMessage, segments: list[TextSegment]) -> list[
     for segment in segments:
         if segment.inside_encrypted or len(tokens) >= _MAX_TOKENS:
             continue
-        if segment.source is SegmentSource.SUBJECT:
-            # Thread-Topic and the other headers read as the subject is.
-            location = "header" if segment.part_path.startswith(TOPIC_PATH) else "subject"
-        elif segment.source is SegmentSource.BODY:
-            location = "body"
-        else:
-            location = "attachment"
-        text = segment.text[:_SCAN_CHARS]
+        location = place_of(segment)
+        text = _readable(segment, location)[:_SCAN_CHARS]
         stated = _scan(text, labels=True)
         labelled = sorted(span for _, _, span in stated)
         label_starts = [start for start, _ in labelled]

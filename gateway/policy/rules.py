@@ -394,23 +394,29 @@ def _unremovable(facts: Facts) -> list[str]:
     The inspect stage tries every candidate on every encrypted attachment and
     marks those that opened one (`opens`); when none opens it, it tries the
     message's own words, and lists every place an opening password is
-    written.  A candidate in the subject, another attachment, a header of
-    the sender's own (not X-Attachment-Password) or the body outside a line
-    stating it, with an opener's value, is the password itself travelling
-    with the attachment; one that opens nothing is just text.
+    written.  A candidate in the subject, a file name, another attachment, a
+    header of the sender's own (not X-Attachment-Password) or the body
+    outside a line stating it, with an opener's value, is the password
+    itself travelling with the attachment; one that opens nothing is just
+    text.
     """
     passwords = facts.inspection.passwords
     opener_values = {c.value for c in passwords if c.opens}
     if not opener_values:
         return []
     places = {"subject": "the subject line", "attachment": "another attachment",
-              "body": "the message text", "header": "a header of the message"}
+              "body": "the message text", "header": "a header of the message",
+              "filename": "an attachment's file name"}
     found = []
-    # Written in the subject without a statement the inspect stage reads
-    # ("password Blue42!x", "pw Blue42!x"), the value is there all the same.
+    # Written in the subject or a file name without a statement the inspect
+    # stage reads ("password Blue42!x", "case-Blue42!x.zip"), the value is
+    # there all the same.
     subject = facts.inspection.message.subject
     if any(_written_in(value, subject) for value in opener_values):
         found.append(places["subject"])
+    names = [a.filename for a in facts.inspection.attachments if a.filename]
+    if any(_written_in(value, name) for value in opener_values for name in names):
+        found.append(places["filename"])
     for candidate in passwords:
         if not candidate.removable and candidate.value in opener_values:
             place = places.get(candidate.location, "a part of the message")
