@@ -3,7 +3,8 @@
 Two ways in, both ending in the same session:
 
 - a name and password from `[[web.users]]` (argon2 hashes, checked off the
-  event loop: a hash costs tens of milliseconds of CPU);
+  event loop: a hash costs tens of milliseconds of CPU; failures are
+  limited by Throttle);
 - a reverse proxy that already authenticated the user and names them in
   `[web] trusted_header`, honoured only when the TCP peer is in
   `[web] trusted_proxies` and only for names listed in `[[web.users]]` (whose
@@ -27,7 +28,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -60,6 +61,9 @@ SESSION_LIFETIME = 8 * 3600.0
 # that a wrong name costs as long as a wrong password (no user enumeration).
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+# An address that signed in as an account is let try it while many others
+# are guessing it (Throttle), for this long after.
+KNOWN_CLIENT = 30 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,38 +91,139 @@ class NotSignedIn(Exception):
         self.expired = expired
 
 
-class Throttle:
-    """Failed password sign-ins per name: after `limit` failures within
-    `window` seconds the name is refused until the window has passed, so a
-    password cannot be guessed at argon2's pace for ever.  In memory, per
-    process: a restart forgets, which only gives a guesser `limit` more tries."""
+class _Failures:
+    """Recent failure times per key, oldest-failing key first.
 
-    def __init__(self, clock: Callable[[], float], limit: int = 5, window: float = 900.0) -> None:
-        self.clock = clock
+    Past `size` keys, those whose last failure is oldest go first, but only
+    while below `limit`: a flood of new keys must not wipe a key that is
+    refused, or its guesser would start again.  Keys at the limit are never
+    dropped before their window passes; there cannot be many, as each took
+    `limit` password checks at argon2's pace, and the per-client limits cap
+    what one address adds."""
+
+    def __init__(self, limit: int, window: float, size: int) -> None:
         self.limit = limit
         self.window = window
-        self._failures: dict[str, list[float]] = {}
+        self.size = size
+        self._times: dict[Hashable, list[float]] = {}
 
-    def _recent(self, name: str) -> list[float]:
-        now = self.clock()
-        recent = [t for t in self._failures.get(name, []) if now - t < self.window]
-        if recent:
-            self._failures[name] = recent
-        else:
-            self._failures.pop(name, None)
-        return recent
+    def _recent(self, key: Hashable, now: float) -> list[float]:
+        return [t for t in self._times.get(key, ()) if now - t < self.window]
 
-    def blocked(self, name: str) -> bool:
-        return len(self._recent(name.casefold())) >= self.limit
+    def reached(self, key: Hashable, now: float) -> bool:
+        recent = self._recent(key, now)
+        if not recent:
+            self._times.pop(key, None)
+        return len(recent) >= self.limit
 
-    def failed(self, name: str) -> None:
-        key = name.casefold()
-        self._failures[key] = [*self._recent(key), self.clock()]
-        if len(self._failures) > 10_000:  # a flood of made-up names must not grow this for ever
-            self._failures.pop(next(iter(self._failures)))
+    def add(self, key: Hashable, now: float) -> None:
+        recent = self._recent(key, now)
+        self._times.pop(key, None)  # re-inserted last: the dict's order is the eviction order
+        self._times[key] = [*recent[-self.limit:], now]
+        if len(self._times) > self.size:
+            self._evict(now)
 
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(name.casefold(), None)
+    def clear(self, key: Hashable) -> None:
+        self._times.pop(key, None)
+
+    def _evict(self, now: float) -> None:
+        excess = len(self._times) - self.size
+        for key in list(self._times):
+            if excess <= 0:
+                break
+            if len(self._recent(key, now)) < self.limit:
+                del self._times[key]
+                excess -= 1
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+
+class Throttle:
+    """Failed password sign-ins, counted three ways, so that a password
+    cannot be guessed at argon2's pace for ever and a guesser cannot lock
+    someone else out.
+
+    - per client address and name: `limit` failures within `window` seconds
+      refuse that name from that address until the window has passed (one
+      machine guessing one account);
+    - per client address: `client_limit` failures, whatever names they
+      typed, refuse that address (one machine trying many names or
+      passwords);
+    - per configured account: `account_limit` failures from anywhere refuse
+      the account from every address that has not signed in as it within
+      `KNOWN_CLIENT` (many machines guessing one account).  Much looser than
+      the others: reaching it takes `account_limit / limit` addresses, and
+      even then the account's user signs in from where they did before.
+
+    Addresses are the TCP peer's, or what a trusted proxy says it saw
+    (Authenticator.client), and an IPv6 address counts as its /64: one
+    machine usually holds the whole /64.  So typing wrong passwords for
+    someone's name refuses the typist, never the user at their own machine.
+
+    In memory, per process: a restart forgets, which only gives a guesser a
+    few more tries.  At most `size` keys of each kind, less those refused
+    (_Failures): flooding made-up names from many addresses cannot wipe the
+    count against a guessed account."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        limit: int = 5,
+        window: float = 900.0,
+        client_limit: int = 20,
+        account_limit: int = 50,
+        accounts: Iterable[str] = (),
+        size: int = 10_000,
+    ) -> None:
+        self.clock = clock
+        self._pairs = _Failures(limit, window, size)
+        self._clients = _Failures(client_limit, window, size)
+        self._accounts = _Failures(account_limit, window, size)
+        self._names = frozenset(a.casefold() for a in accounts)
+        # (client, account) -> when it last signed in with the password.
+        self._known: dict[tuple[str, str], float] = {}
+        self._known_size = size
+
+    def blocked(self, client: str, name: str) -> bool:
+        now, client, name = self.clock(), client_key(client), name.casefold()
+        if self._pairs.reached((client, name), now) or self._clients.reached(client, now):
+            return True
+        return self._accounts.reached(name, now) and not self._known_client(client, name, now)
+
+    def failed(self, client: str, name: str) -> None:
+        now, client, name = self.clock(), client_key(client), name.casefold()
+        self._pairs.add((client, name), now)
+        self._clients.add(client, now)
+        if name in self._names:  # made-up names have no account to guess
+            self._accounts.add(name, now)
+
+    def succeeded(self, client: str, name: str) -> None:
+        now, client, name = self.clock(), client_key(client), name.casefold()
+        self._pairs.clear((client, name))
+        key = (client, name)
+        self._known.pop(key, None)
+        self._known[key] = now
+        if len(self._known) > self._known_size:  # only the password's holders add to it
+            self._known.pop(next(iter(self._known)))
+
+    def _known_client(self, client: str, name: str, now: float) -> bool:
+        when = self._known.get((client, name))
+        return when is not None and now - when < KNOWN_CLIENT
+
+
+def client_key(address: str) -> str:
+    """The address throttled: an IPv6 address's /64, an IPv4 one as it is
+    (also when written IPv4-mapped)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:100]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class Authenticator:
@@ -127,8 +232,8 @@ class Authenticator:
     ) -> None:
         self.web = web
         self.clock = clock
-        self.throttle = Throttle(clock)
         self.users = {u.name: u for u in web.users}
+        self.throttle = Throttle(clock, accounts=[u.name for u in web.users if u.password_hash])
         self.proxies = [ipaddress.ip_network(n, strict=False) for n in web.trusted_proxies]
         self.timeout = web.session_timeout.total_seconds()
         self.lifetime = lifetime
@@ -161,6 +266,20 @@ class Authenticator:
         except ValueError:
             return False
         return any(peer in net for net in self.proxies)
+
+    def client(self, connection: HTTPConnection) -> str:
+        """The address a sign-in came from, for Throttle: the TCP peer's, or,
+        from a trusted proxy, the one it added last to X-Forwarded-For (else
+        everyone behind the proxy would share one count)."""
+        peer = connection.client.host if connection.client else ""
+        if not self.from_trusted_proxy(connection.scope):
+            return peer
+        forwarded = connection.headers.getlist("x-forwarded-for")
+        last = forwarded[-1].split(",")[-1].strip() if forwarded else ""
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            return peer
 
     def header_name(self, connection: HTTPConnection) -> str | None:
         """The user the trusted proxy names, or None (no header, or not from a proxy)."""

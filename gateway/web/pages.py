@@ -111,23 +111,24 @@ async def signin(request: Request) -> Response:
     tried = {"name": name if known else None, "known_user": known, "via": "password",
              "client": client_address(request)}
     throttle = console.auth.throttle
-    if throttle.blocked(name):
+    client = console.auth.client(request)
+    if throttle.blocked(client, name):
         await console.activity.record(ConsoleEvent.SIGN_IN_FAILED, **tried, throttled=True)
         return render(request, "signin.html", {
             "next": target, "expired": False, "name": name,
-            "error": "Too many failed attempts for this name. Try again in 15 minutes.",
+            "error": "Too many failed attempts. Try again in 15 minutes.",
         }, status=429)
     user = None
     if name and isinstance(password, str) and password:
         user = await console.auth.check_password(name, password[:1024])
     if user is None:
-        throttle.failed(name)
+        throttle.failed(client, name)
         await console.activity.record(ConsoleEvent.SIGN_IN_FAILED, **tried)
         return render(request, "signin.html", {
             "next": target, "expired": False, "name": name,
             "error": "The name or password is not right.",
         }, status=401)
-    throttle.succeeded(name)
+    throttle.succeeded(client, name)
     reference = console.auth.start_session(request.session, user)
     await console.activity.record(ConsoleEvent.SIGNED_IN, user=user.name, role=user.role,
                                   via="password", session=reference,
