@@ -3,8 +3,11 @@
 Two ways in, both ending in the same session:
 
 - a name and password from `[[web.users]]` (argon2 hashes, checked off the
-  event loop: a hash costs tens of milliseconds of CPU; failures are
-  limited by Throttle);
+  event loop: a hash costs tens of milliseconds of CPU and, with argon2's
+  defaults, 64 MiB; at most PASSWORD_CHECKS at once, PASSWORD_QUEUE more
+  waiting, and past that a sign-in is refused at once (Busy) rather than
+  growing the process that also relays mail; failures are limited by
+  Throttle);
 - a reverse proxy that already authenticated the user and names them in
   `[web] trusted_header`, honoured only when the TCP peer is in
   `[web] trusted_proxies` and only for names listed in `[[web.users]]` (whose
@@ -28,6 +31,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
+import threading
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -61,6 +65,10 @@ SESSION_LIFETIME = 8 * 3600.0
 # that a wrong name costs as long as a wrong password (no user enumeration).
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+# Password checks at once, and sign-ins let wait for one: each check holds
+# its hash's memory (64 MiB with argon2's defaults) for its tens of ms.
+PASSWORD_CHECKS = 2
+PASSWORD_QUEUE = 8
 # An address that signed in as an account is let try it while many others
 # are guessing it (Throttle), for this long after.
 KNOWN_CLIENT = 30 * 86400.0
@@ -83,6 +91,13 @@ class ConsoleUser:
         return permission in ROLE_PERMISSIONS.get(self.role, frozenset())
 
 
+class Busy(Exception):
+    """PASSWORD_CHECKS are running and PASSWORD_QUEUE more wait: try later."""
+
+    def __init__(self) -> None:
+        super().__init__("too many sign-ins at once")
+
+
 class NotSignedIn(Exception):
     """No valid session: pages redirect to sign-in, other requests get 401."""
 
@@ -98,8 +113,8 @@ class _Failures:
     while below `limit`: a flood of new keys must not wipe a key that is
     refused, or its guesser would start again.  Keys at the limit are never
     dropped before their window passes; there cannot be many, as each took
-    `limit` password checks at argon2's pace, and the per-client limits cap
-    what one address adds."""
+    `limit` password checks (Authenticator runs few at once), and the
+    per-client limits cap what one address adds."""
 
     def __init__(self, limit: int, window: float, size: int) -> None:
         self.limit = limit
@@ -234,6 +249,12 @@ class Authenticator:
         self.clock = clock
         self.users = {u.name: u for u in web.users}
         self.throttle = Throttle(clock, accounts=[u.name for u in web.users if u.password_hash])
+        # Thread-safe, not an asyncio semaphore: the waiting is done in the
+        # worker threads (at most PASSWORD_QUEUE of Starlette's pool),
+        # whatever event loop the request came on.
+        self._checks = threading.BoundedSemaphore(PASSWORD_CHECKS)
+        self._admitted = 0
+        self._admitting = threading.Lock()
         self.proxies = [ipaddress.ip_network(n, strict=False) for n in web.trusted_proxies]
         self.timeout = web.session_timeout.total_seconds()
         self.lifetime = lifetime
@@ -241,16 +262,26 @@ class Authenticator:
     # -- passwords ---------------------------------------------------------------
 
     async def check_password(self, name: str, password: str) -> ConsoleUser | None:
+        """The user, or None; Busy when too many checks are running or waiting."""
         user = self.users.get(name)
         stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
 
         def verify() -> bool:
-            try:
-                return bool(_HASHER.verify(stored, password))
-            except (Argon2Error, InvalidHashError):
-                return False
+            with self._checks:
+                try:
+                    return bool(_HASHER.verify(stored, password))
+                except (Argon2Error, InvalidHashError):
+                    return False
 
-        ok = await run_in_threadpool(verify)
+        with self._admitting:
+            if self._admitted >= PASSWORD_CHECKS + PASSWORD_QUEUE:
+                raise Busy()
+            self._admitted += 1
+        try:
+            ok = await run_in_threadpool(verify)
+        finally:
+            with self._admitting:
+                self._admitted -= 1
         if not ok or user is None or not user.password_hash:
             return None
         return ConsoleUser(user.name, user.role, "password", " ".join(user.full_name.split()))

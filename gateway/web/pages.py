@@ -44,7 +44,7 @@ from gateway.queue import QueueState
 from gateway.queue.held import NOTE_LIMIT
 from gateway.web import charts
 from gateway.web.activity import RECORD_PREFIX, ConsoleEvent, record_id_for
-from gateway.web.auth import checked_form
+from gateway.web.auth import Busy, checked_form
 from gateway.web.console import (
     client_address,
     console_of,
@@ -120,7 +120,17 @@ async def signin(request: Request) -> Response:
         }, status=429)
     user = None
     if name and isinstance(password, str) and password:
-        user = await console.auth.check_password(name, password[:1024])
+        try:
+            user = await console.auth.check_password(name, password[:1024])
+        except Busy:
+            # No password was checked: nothing to count against anyone.
+            await console.activity.record(ConsoleEvent.SIGN_IN_FAILED, **tried, busy=True)
+            response = render(request, "signin.html", {
+                "next": target, "expired": False, "name": name,
+                "error": "The console is busy. Try again in a minute.",
+            }, status=503)
+            response.headers["Retry-After"] = "60"
+            return response
     if user is None:
         throttle.failed(client, name)
         await console.activity.record(ConsoleEvent.SIGN_IN_FAILED, **tried)

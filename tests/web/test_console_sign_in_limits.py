@@ -1,19 +1,25 @@
-"""What failed sign-ins refuse, and to whom (gateway.web.auth Throttle): a
-guesser is refused at their own address, the user they guess at is not; a
-flood of names forgets no refused guesser."""
+"""What failed sign-ins refuse, and to whom (gateway.web.auth Throttle), and
+how many password checks run at once (Busy): a guesser is refused at their
+own address, the user they guess at is not; a flood of names forgets no
+refused guesser; a flood of sign-ins holds at most PASSWORD_CHECKS hashes'
+memory at once."""
 
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from console_support import PASSWORDS, Console, csrf_of
+import pytest
+from console_support import PASSWORDS, Console, csrf_of, wait_for
 from sqlalchemy import select
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from gateway.db import audit_events
-from gateway.web.auth import Throttle
+from gateway.web import auth
+from gateway.web.auth import PASSWORD_CHECKS, PASSWORD_QUEUE, Throttle
 
 GUESSER = "203.0.113.7"
 USER = "198.51.100.20"
@@ -147,3 +153,61 @@ def test_a_flood_of_addresses_does_not_wipe_a_refused_address() -> None:
         throttle.failed(f"10.{n // 250}.{n % 250}.1", "alice")
     assert throttle.blocked("203.0.113.7", "bob")
     assert len(throttle._clients) <= 51
+
+
+# -- how many hashes at once -----------------------------------------------------------------
+
+
+class GatedHasher:
+    """Stands in for argon2: counts the checks running at once, each held
+    until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+        self.calls = 0
+
+    def verify(self, stored: str, password: str) -> bool:
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.most = max(self.most, self.running)
+        try:
+            self.gate.wait(60)
+            return False
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_concurrent_sign_ins_run_a_few_hashes_and_turn_the_rest_away(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hasher = GatedHasher()
+    monkeypatch.setattr(auth, "_HASHER", hasher)
+    admitted = PASSWORD_CHECKS + PASSWORD_QUEUE
+    with console.client(client=(GUESSER, 50000)) as client, ThreadPoolExecutor(admitted) as pool:
+        token = csrf_of(client.get("/signin").text)
+
+        def sign_in(i: int) -> int:
+            return client.post("/signin", data={"name": f"made-up-{i}", "password": "p",
+                                                "csrf": token}).status_code
+
+        waiting = [pool.submit(sign_in, i) for i in range(admitted)]
+        authenticator = client.app.state.console.auth  # type: ignore[attr-defined]
+        wait_for(lambda: hasher.running == PASSWORD_CHECKS
+                 and authenticator._admitted == admitted)
+        turned_away = client.post("/signin", data={"name": "alice", "password": "p",
+                                                   "csrf": token})
+        assert turned_away.status_code == 503
+        assert turned_away.headers["retry-after"] == "60"
+        assert "busy" in turned_away.text
+        hasher.gate.set()
+        assert [f.result() for f in waiting] == [401] * admitted
+    assert hasher.most == PASSWORD_CHECKS and hasher.calls == admitted
+    failed = failed_sign_ins(console)
+    assert [e for e in failed if e.get("busy")] == [
+        {"name": "alice", "known_user": True, "via": "password", "client": GUESSER,
+         "busy": True}]
