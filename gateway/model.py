@@ -232,6 +232,10 @@ class AttachmentReport:
     # invitation's calendar part are not attachments they chose.
     inline: bool = False
     declared_type: str = ""  # the part's Content-Type, as the mail program saw it
+    # The part path of the winmail.dat (Outlook's TNEF) the file came inside;
+    # empty for a MIME attachment.  The recipient's Outlook shows the file
+    # as an attachment of its own, and it is judged as one.
+    sent_in: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +265,10 @@ class Inspection:
     attachments: tuple[AttachmentReport, ...]
     problems: tuple[Problem, ...]
     passwords: tuple[PasswordCandidate, ...] = ()
+    # The files found inside each winmail.dat, as parts of their own (path
+    # "<winmail.dat's path>.TNEF.<n>"): what their reports describe, and
+    # what protect mode zips in its place.
+    unwrapped: tuple[Part, ...] = ()
 
 
 # --------------------------------------------------------------------------

@@ -23,7 +23,12 @@ than its size.  Each attribute is read by what it holds:
     any other attribute         text (attSubject, attMessageID, attFrom...)
 
 Every file is extracted one level deeper (`ExtractContext.nested`, which
-bounds the nesting of embedded messages).  Binary properties other than the
+bounds the nesting of embedded messages).  A winmail.dat attached to the
+message itself is read by `unwrap_tnef` instead: its own text (bodies,
+properties, embedded messages) as above, and its attached files handed back
+whole, for the inspect stage to judge each as the attachment the
+recipient's Outlook shows (encryption, read-only, passwords), as it judges a
+MIME attachment.  Binary properties other than the
 bodies and attachment data (entry ids, search keys, rendering pictures) are
 not text and are not read.
 
@@ -382,6 +387,40 @@ class _Reading:
                 collector.add(value.value + "\n")
 
     def results(self) -> list[ExtractedText]:
+        """The text of everything in the stream, each file extracted one level deeper."""
+        ctx = self.ctx
+        results = self.own_texts()
+        for index, attachment in enumerate(self.attachments, start=1):
+            ctx.check_time()
+            name = attachment.name(index)
+            results.extend(self.attachment_texts(attachment, name))
+            for data in attachment.files:
+                results.extend(ctx.nested(data, name))
+        return results
+
+    def unwrapped(self) -> Unwrapped:
+        """The stream's own text, and its attached files whole."""
+        texts = self.own_texts()
+        files: list[OutlookFile] = []
+        for index, attachment in enumerate(self.attachments, start=1):
+            self.ctx.check_time()
+            name = attachment.name(index)
+            if not attachment.files:  # a name and properties without a file
+                texts.extend(self.attachment_texts(attachment, name))
+                continue
+            properties = finish(attachment.text, self.ctx)
+            files.extend(OutlookFile(name, data, properties) for data in attachment.files)
+        return Unwrapped(tuple(texts), tuple(files))
+
+    def attachment_texts(self, attachment: _Attachment, name: str) -> list[ExtractedText]:
+        results = [ExtractedText(name, name)]
+        text = finish(attachment.text, self.ctx)
+        if text.strip():
+            results.append(ExtractedText(text, f"{name} (properties)"))
+        return results
+
+    def own_texts(self) -> list[ExtractedText]:
+        """The message's bodies, properties and embedded messages."""
         ctx = self.ctx
         results: list[ExtractedText] = []
         for body in self.bodies:
@@ -396,15 +435,6 @@ class _Reading:
         for index, data in enumerate(self.objects, start=1):
             ctx.check_time()
             results.extend(ctx.nested(data, f"object-{index}"))
-        for index, attachment in enumerate(self.attachments, start=1):
-            ctx.check_time()
-            name = attachment.name(index)
-            results.append(ExtractedText(name, name))
-            text = finish(attachment.text, ctx)
-            if text.strip():
-                results.append(ExtractedText(text, f"{name} (properties)"))
-            for data in attachment.files:
-                results.extend(ctx.nested(data, name))
         return results
 
 
@@ -412,27 +442,58 @@ def _is_text(attribute_id: int, kind: int) -> bool:
     return kind not in _NUMERIC_ATTRIBUTES and attribute_id not in _NOT_TEXT
 
 
+def _read(data: bytes, ctx: ExtractContext) -> _Reading:
+    if not data.startswith(_SIGNATURE) or len(data) < 6:
+        raise _malformed("signature missing")
+    reading = _Reading(ctx)
+    offset, count = 6, 0
+    while offset < len(data):
+        count += 1
+        if count > ctx.limits.max_archive_entries:
+            raise ExtractionLimit("too_large", "TNEF with too many attributes")
+        ctx.check_time()
+        if len(data) - offset < _ATTRIBUTE_HEAD.size + 2:
+            ctx.problem("malformed_document", "TNEF with stray bytes after its attributes")
+            break
+        level, attribute_id, kind, length = _ATTRIBUTE_HEAD.unpack_from(data, offset)
+        start = offset + _ATTRIBUTE_HEAD.size
+        offset = start + length + 2  # the data, then its checksum (not checked)
+        if offset > len(data):
+            ctx.problem("malformed_document", "TNEF attribute cut short")
+        reading.attribute(level, attribute_id, kind, data[start : start + length])
+    return reading
+
+
+@dataclass(frozen=True, slots=True)
+class OutlookFile:
+    """A file Outlook attached inside a winmail.dat: the recipient's Outlook
+    shows it as an attachment of its own."""
+
+    name: str
+    data: bytes = field(repr=False)
+    properties: str = field(repr=False)  # the text of its attachment properties
+
+
+@dataclass(frozen=True, slots=True)
+class Unwrapped:
+    """A winmail.dat taken apart: its own text and its attached files."""
+
+    texts: tuple[ExtractedText, ...]
+    files: tuple[OutlookFile, ...]
+
+
+def unwrap_tnef(data: bytes, ctx: ExtractContext) -> Unwrapped:
+    """The text of a winmail.dat but its attached files, and those files whole.
+
+    Raises `ExtractionError` / `ExtractionLimit` as `extract` does; a fault
+    that is recorded as a Problem in `ctx` (a property block that does not
+    parse, a stream cut short) keeps what was read before it."""
+    return _read(data, ctx).unwrapped()
+
+
 class TnefExtractor(Extractor):
     name = TNEF_FORMAT
     content_type = content_type_of(TNEF_FORMAT)
 
     def extract(self, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
-        if not data.startswith(_SIGNATURE) or len(data) < 6:
-            raise _malformed("signature missing")
-        reading = _Reading(ctx)
-        offset, count = 6, 0
-        while offset < len(data):
-            count += 1
-            if count > ctx.limits.max_archive_entries:
-                raise ExtractionLimit("too_large", "TNEF with too many attributes")
-            ctx.check_time()
-            if len(data) - offset < _ATTRIBUTE_HEAD.size + 2:
-                ctx.problem("malformed_document", "TNEF with stray bytes after its attributes")
-                break
-            level, attribute_id, kind, length = _ATTRIBUTE_HEAD.unpack_from(data, offset)
-            start = offset + _ATTRIBUTE_HEAD.size
-            offset = start + length + 2  # the data, then its checksum (not checked)
-            if offset > len(data):
-                ctx.problem("malformed_document", "TNEF attribute cut short")
-            reading.attribute(level, attribute_id, kind, data[start : start + length])
-        return reading.results()
+        return _read(data, ctx).results()

@@ -15,7 +15,10 @@ Flow, for one message:
 3. each attachment is identified from its content, its protection found by
    the inspector for that format (ZIP family, PDF, OLE, OpenDocument), and
    whatever is readable without a password extracted into ATTACHMENT
-   segments (its file name included);
+   segments (its file name included).  A winmail.dat (Outlook's TNEF) is
+   taken apart: its own text is its segments, and each file inside is an
+   attachment of its own (path "<its path>.TNEF.<n>", `sent_in` its path),
+   judged as that file sent as a MIME part would be;
 4. passwords the sender wrote are collected (header, body, subject, other
    attachments) and tried on each encrypted attachment, a few spellings
    each; one that opens it sets `password_opens` and its decrypted text is
@@ -62,6 +65,7 @@ from gateway.extract.detect import (
     PGP,
     PPTX,
     TEXT,
+    TNEF,
     XLSX,
     ZIP,
     content_type_of,
@@ -69,6 +73,7 @@ from gateway.extract.detect import (
 )
 from gateway.extract.eml import header_text
 from gateway.extract.registry import build_registry
+from gateway.extract.tnef import Unwrapped, unwrap_tnef
 from gateway.inspect.office import inspect_odf, inspect_ole, inspect_ooxml
 from gateway.inspect.passwords import (
     COMMON_PASSWORDS,
@@ -189,6 +194,7 @@ class _Attachment:
     read_only: bool | None = None
     tried: set[str] = field(default_factory=set)  # passwords tried on it
     broken: bool = False  # its format's library failed opening it: no more tries
+    sent_in: str = ""  # the winmail.dat it came inside (AttachmentReport.sent_in)
 
 
 @dataclass(slots=True)
@@ -202,6 +208,7 @@ class _Run:
     budget: Budget = field(default_factory=Budget)
     deadline: float = 0.0
     error: Exception | None = None
+    unwrapped: list[Part] = field(default_factory=list)  # files inside a winmail.dat
 
     def read(self, raw: bytes) -> None:
         self.deadline = time.monotonic() + self.limits.total_timeout_s
@@ -271,6 +278,7 @@ class _Run:
             attachments=tuple(self.report(a) for a in self.attachments),
             problems=tuple(self.problems + [p for a in self.attachments for p in a.ctx.problems]),
             passwords=_ordered(found, openers),
+            unwrapped=tuple(self.unwrapped),
         )
 
     def failed(self, exc: BaseException) -> Inspection:
@@ -311,9 +319,12 @@ class _Run:
         self.add(part, SegmentSource.BODY, self.registry.extract(part.payload, ctx, fmt))
         self.problems.extend(ctx.problems)
 
-    def attachment(self, part: Part) -> None:
+    def attachment(self, part: Part, *, sent_in: str = "") -> None:
         ctx = self.context(part)
         fmt = detect_format(part.payload)
+        if fmt == TNEF and not sent_in:
+            self.outlook(part, ctx)
+            return
         if part.filename:
             self.segments.append(
                 TextSegment(
@@ -327,8 +338,38 @@ class _Run:
             texts.extend(self.registry.extract(part.payload, ctx, protected.extract_as))
         self.add(part, SegmentSource.ATTACHMENT, texts)
         self.attachments.append(
-            _Attachment(part, fmt, protected, ctx, read_only=protected.read_only)
+            _Attachment(part, fmt, protected, ctx, read_only=protected.read_only,
+                        sent_in=sent_in)
         )
+
+    def outlook(self, part: Part, ctx: ExtractContext) -> None:
+        """A winmail.dat: its own text (bodies, properties) is its segments,
+        and each file inside is an attachment of its own, at depth 0 like a
+        MIME attachment, so that its encryption is reported and opened
+        rather than refused as hidden content.  (A winmail.dat inside one
+        of those files is read as content, not taken apart again.)"""
+        if part.filename:
+            self.segments.append(
+                TextSegment(
+                    part.path, SegmentSource.ATTACHMENT, name_as_words(part.filename),
+                    filename=part.filename,
+                )
+            )
+        unwrapped = _unwrapped(part.payload, ctx)
+        self.add(part, SegmentSource.ATTACHMENT, list(unwrapped.texts))
+        self.attachments.append(_Attachment(part, TNEF, Protected(Encryption.NONE, None), ctx))
+        for index, file in enumerate(unwrapped.files, start=1):
+            inner = Part(
+                path=f"{part.path}.TNEF.{index}",
+                content_type="application/octet-stream",
+                payload=file.data,
+                filename=file.name,
+            )
+            self.unwrapped.append(inner)
+            self.attachment(inner, sent_in=part.path)
+            if file.properties.strip():
+                self.add(inner, SegmentSource.ATTACHMENT,
+                         [ExtractedText(file.properties, "(properties)")])
 
     def protection(self, data: bytes, fmt: str, ctx: ExtractContext) -> Protected:
         try:
@@ -505,7 +546,24 @@ class _Run:
             entries=attachment.protected.entries,
             inline=attachment.part.is_inline,
             declared_type=attachment.part.content_type,
+            sent_in=attachment.sent_in,
         )
+
+
+def _unwrapped(data: bytes, ctx: ExtractContext) -> Unwrapped:
+    """`unwrap_tnef`, every failure a Problem in `ctx` (as the registry's)."""
+    try:
+        ctx.check_time()
+        return unwrap_tnef(data, ctx)
+    except (ExtractionLimit, ExtractionError) as exc:
+        ctx.problem(exc.code, exc.detail)
+    except RecursionError:
+        ctx.problem("too_deep", "tnef structure nested too deeply")
+    except MemoryError:
+        ctx.problem("too_large", "tnef content too large to hold")
+    except Exception as exc:  # a parser failing on hostile input
+        ctx.problem("extract_failed", f"tnef: {type(exc).__name__}")
+    return Unwrapped((), ())
 
 
 def _ordered(found: list[Found], openers: set[int]) -> tuple[PasswordCandidate, ...]:

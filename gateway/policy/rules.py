@@ -34,6 +34,7 @@ from gateway.policy.words import (
     ENCRYPTION_WORDS,
     attachment_list,
     attachment_name,
+    is_outlook_wrapper,
     kind_of,
     type_list,
 )
@@ -241,8 +242,11 @@ def unencrypted_attachment(facts: Facts) -> Reason | None:
         target = plain if report.encryption == Encryption.NONE else names_visible
         target.append((index + 1, report.content_type))
     if facts.marking is not None:
-        # Everything attached to a marked message is marked content.
+        # Everything attached to a marked message is marked content.  (A
+        # winmail.dat is not attached content: its files are, each judged.)
         for n, report in enumerate(facts.attachments, 1):
+            if is_outlook_wrapper(report):
+                continue
             if report.encryption == Encryption.NONE and all(p[0] != n for p in plain):
                 plain.append((n, report.content_type))
     if not plain and not names_visible:

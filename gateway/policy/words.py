@@ -106,8 +106,21 @@ def kind_of(content_type: str) -> str:
     return "a file"
 
 
+# The content type of a winmail.dat (Outlook's TNEF), as the inspect stage
+# detects it: the message as Outlook encodes it, not a file the sender chose.
+OUTLOOK_WRAPPER_TYPE = "application/vnd.ms-tnef"
+
+
+def is_outlook_wrapper(report: AttachmentReport) -> bool:
+    """A winmail.dat attached to the message itself: its files are
+    attachments of their own (`sent_in`), and it is none."""
+    return report.content_type == OUTLOOK_WRAPPER_TYPE and not report.sent_in
+
+
 def _shown_as(report: AttachmentReport) -> str | None:
     """What the sender saw instead of an attachment, or None for one."""
+    if is_outlook_wrapper(report):
+        return "the copy of the message Outlook sends in winmail.dat"
     if report.declared_type.lower() == "text/calendar":
         return "the meeting invitation"
     if report.inline and report.content_type.startswith("image/"):
@@ -122,12 +135,16 @@ def attachment_name(
     (counting from 1 into the message's `reports`), numbered as the sender's
     mail program lists attachments: a picture inline in the text or a
     meeting invitation's calendar part is named for what it is, and not
-    counted."""
+    counted.  A file Outlook sent inside winmail.dat is the attachment the
+    recipient's Outlook shows, and says so."""
     if 0 < position <= len(reports):
-        shown = _shown_as(reports[position - 1])
+        report = reports[position - 1]
+        shown = _shown_as(report)
         if shown is not None:
             return shown
         position = sum(1 for r in reports[:position] if _shown_as(r) is None)
+        if report.sent_in:
+            kind = f"{kind}, sent by Outlook inside winmail.dat"
     return f"attachment {position} ({kind})"
 
 
