@@ -12,7 +12,10 @@ returned untouched when no step changed anything):
    data: the message text and every attachment without encryption go into an
    AES-256 zip of read-only entries, under a generated password; the body
    becomes a notice saying where the content is and how the password comes;
-   otherwise, mail with personal data gets the handling notice as the first
+   a winmail.dat (Outlook's TNEF, which no program opens from a zip) is
+   replaced by the files inside it, each zipped or kept as a MIME
+   attachment would be; otherwise, mail with personal data gets the
+   handling notice as the first
    paragraph of its text (plain and HTML), or as a part of its own where the
    text cannot be edited without harm (signed or encrypted content);
 4. protect: the subject is marked (once), and replaced by the marking alone
@@ -35,6 +38,7 @@ so the signature is then removed (the content would not verify anyway).
 from __future__ import annotations
 
 import html
+import mimetypes
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -49,6 +53,7 @@ from gateway.model import (
     Encryption,
     Finding,
     Inspection,
+    Part,
     ReasonCode,
     SegmentSource,
     Verdict,
@@ -252,6 +257,12 @@ class _Transform:
         self.sharing = sharing
         self.findings = findings
         self.reports = {a.part_path: a for a in inspection.attachments}
+        # The files inside each winmail.dat, by the winmail.dat's path.
+        self.unwrapped: dict[str, list[Part]] = {}
+        for inner in inspection.unwrapped:
+            report = self.reports.get(inner.path)
+            if report is not None:
+                self.unwrapped.setdefault(report.sent_in, []).append(inner)
         openers = [c for c in inspection.passwords if c.opens and c.removable and c.value]
         self.sender_passwords = list(dict.fromkeys(c.value for c in openers))
         self.body_passwords = list(
@@ -418,9 +429,37 @@ class _Transform:
         encrypted."""
         if node.is_body or node.container or node.content_type in SIGNATURE_TYPES:
             return False
-        report = self.reports.get(node.path)
+        return self.strong(node.path)
+
+    def strong(self, path: str) -> bool:
+        report = self.reports.get(path)
         return (report is not None and report.encryption in _STRONG
-                and node.path not in self.shows_in_clear)
+                and path not in self.shows_in_clear)
+
+    def outlook_files(self, node: Node, index: int, attachments: list[Entry]) -> None:
+        """The files of a winmail.dat, in its place: each AES one kept as an
+        attachment of its own, the others zipped, under the names the other
+        files get.  (Its text is Outlook's copy of the message text, which
+        goes into message.txt from the message's own text part.)"""
+        for number, inner in enumerate(self.unwrapped[node.path], start=1):
+            fallback = f"attachment-{index}-{number}"
+            if inner.path in self.names_to_hide:
+                name = neutral_name(inner.filename, fallback)
+            else:
+                name = safe_name(inner.filename, "application/octet-stream", fallback)
+            if self.strong(inner.path):
+                # Only AES files are kept (zips, PDFs, Office files): an
+                # application/ type, as their extension says.
+                guessed = mimetypes.guess_type(name)[0] or ""
+                subtype = guessed.partition("/")[2] if guessed.startswith("application/") \
+                    else "octet-stream"
+                part = EmailMessage(policy=node.part.policy)
+                part.set_content(inner.payload, maintype="application", subtype=subtype,
+                                 filename=name)
+                del part["MIME-Version"]  # a part, not a message
+                self.kept.append(part)
+            else:
+                attachments.append(Entry(name, inner.payload))
 
     def protect(self, message: EmailMessage, subject: str) -> None:
         plain: list[str] = []
@@ -445,6 +484,8 @@ class _Transform:
                     entries.append(Entry("message.html", text.encode("utf-8")))
                 else:
                     plain.append(text)
+            elif node.path in self.unwrapped and not node.is_body:
+                self.outlook_files(node, index, attachments)
             elif node.container:
                 inner = node.part.get_payload(0)
                 data = serialise(inner) if isinstance(inner, EmailMessage) else b""

@@ -1,21 +1,25 @@
 """Outlook's winmail.dat (TNEF) over real SMTP: the files inside it are
-judged as the attachments the recipient's Outlook shows.
+judged, and protected, as the attachments the recipient's Outlook shows.
 
 Outlook with rich text sends its attachments inside one
 application/ms-tnef part.  An AES-256 read-only zip there, under a marked
 subject with the password telephoned, is as compliant as the same zip
 attached directly: delivered, never refused as hidden encrypted content.
-The refusal names the file by its kind and says that Outlook sent it
-inside winmail.dat.
+In protect mode the files inside go into the protected zip as files of
+their own (nobody can open a winmail.dat taken out of a zip), and an AES
+one stays an attachment.  The refusal names the file by its kind and says
+that Outlook sent it inside winmail.dat.
 """
 
 from __future__ import annotations
 
 import base64
 import email
+import io
 import json
 import os
 import secrets
+import zipfile
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.policy import SMTP, default
@@ -28,6 +32,7 @@ from policy_messages import ALLOWED, MARKING, SENDER, person, protected_zip, rec
 from sqlalchemy import select
 
 from gateway.db import audit_records
+from gateway.transform import ZIP_NAME
 
 Factory = Callable[..., Awaitable[Any]]
 PASSWORD = "Xk9#mPq2$vLw8!zR"
@@ -134,3 +139,42 @@ async def test_a_clear_document_inside_winmail_dat_is_refused_by_its_kind(
     assert code == 550, reply
     assert "Attachment 1 (a Word document, sent by Outlook inside winmail.dat)" in reply
     assert "an Outlook attachment" not in reply
+
+
+async def test_protect_mode_zips_the_files_inside_winmail_dat_not_winmail_dat(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory({"policy": {"mode": "protect"}})
+    notes = case_notes()
+    raw = outlook_message({"case notes.docx": notes, "referral.zip": REFERRAL},
+                          subject=f"{MARKING}: case notes")
+    code, reply = await send(gw.port, raw)
+    assert code == 250, reply
+    (got,) = [m for m in await sink.wait(1) if m.rcpt_tos == (ALLOWED,)]
+    files = files_of(got.content)
+    # The AES zip stays an attachment as it came; the clear document goes
+    # into the gateway's zip; winmail.dat itself travels nowhere.
+    assert sorted(files) == sorted([ZIP_NAME, "referral.zip"])
+    assert files["referral.zip"] == REFERRAL
+    with zipfile.ZipFile(io.BytesIO(files[ZIP_NAME])) as zf:
+        assert [i.filename for i in zf.infolist()] == ["message.txt", "case notes.docx"]
+        assert all(info.flag_bits & 0x1 for info in zf.infolist())
+    assert WHO.nhs.encode() not in got.content
+    record = await only_record(gw)
+    assert record["verdict"] == "protect"
+
+
+async def test_a_file_name_inside_winmail_dat_that_shows_personal_data_is_neutral(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    gw = await gateway_factory({"policy": {"mode": "protect"}})
+    named = f"{WHO.name} {WHO.nhs}.docx"
+    raw = outlook_message({named: case_notes()}, subject=f"{MARKING}: case notes")
+    code, reply = await send(gw.port, raw)
+    assert code == 250, reply
+    (got,) = [m for m in await sink.wait(1) if m.rcpt_tos == (ALLOWED,)]
+    files = files_of(got.content)
+    assert sorted(files) == [ZIP_NAME]
+    with zipfile.ZipFile(io.BytesIO(files[ZIP_NAME])) as zf:
+        assert [i.filename for i in zf.infolist()] == ["message.txt", "attachment-2-1.docx"]
+    assert WHO.nhs.encode() not in got.content
