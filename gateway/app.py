@@ -215,7 +215,8 @@ class Gateway:
 
         def session() -> GatewaySMTP:
             smtp = GatewaySMTP(config, self.accept, lambda: self._shutting_down, authenticator,
-                               refusals=self.record_refusal, connections=connections)
+                               refusals=self.record_refusal, connections=connections,
+                               failed=self._count_failure)
             self._sessions.add(smtp)
             return smtp
 
@@ -440,8 +441,7 @@ class Gateway:
             return await self._accept(envelope, content, ahead)
         except Exception as exc:
             log.error("message_not_accepted", error=type(exc).__name__)
-            self.metrics.rejected.labels(INTERNAL_ERROR).inc()
-            self.metrics.refused.labels("error").inc()
+            self._count_failure()
             return replies.S451_INTERNAL
         finally:
             self._accepting -= 1
@@ -456,6 +456,13 @@ class Gateway:
             return await self._accept(envelope, await asyncio.to_thread(body.read))
         finally:
             self._large_slots.release()
+
+    def _count_failure(self) -> None:
+        """A message answered 451 (the gateway's failure; the client tries
+        again): here, or by the receive stage itself (content it could not
+        spool, a refusal it could not record)."""
+        self.metrics.rejected.labels(INTERNAL_ERROR).inc()
+        self.metrics.refused.labels("error").inc()
 
     async def record_refusal(self, envelope: Envelope, reason: ReasonCode, size: int) -> None:
         """The receive stage refused this message's content as it arrived

@@ -16,6 +16,7 @@ in `conftest.py` hand out its objects).
 - `GatewayProcess`: `python -m gateway serve --config FILE` in a subprocess,
   waited for until it answers 220, killed with SIGKILL or SIGTERM.
 - `make_message`: a synthetic RFC 5322 message with CRLF line endings.
+- `full_spool`: the receive stage's spool files on a disk that fills up.
 """
 
 from __future__ import annotations
@@ -24,19 +25,23 @@ import asyncio
 import contextlib
 import copy
 import email.utils
+import errno
+import io
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from types import SimpleNamespace
+from typing import Any, BinaryIO, TypeVar
 
 from aiosmtpd.smtp import SMTP
 
@@ -738,6 +743,40 @@ def threads_calling(monkeypatch: Any, module: Any, name: str) -> list[str]:
 
     monkeypatch.setattr(module, name, spy)
     return threads
+
+
+class _FullDisk(io.FileIO):
+    """A spool file's raw file on a disk with `room` bytes free."""
+
+    room = 0
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+def full_spool(monkeypatch: Any, room: int) -> list[BinaryIO]:
+    """The receive stage's spool files, from now on, on a disk with `room`
+    bytes free: real buffered files in the folder asked for, whose raw
+    writes fail with ENOSPC past it, so, as on a full disk, a write that
+    fills the buffer fails, and so does the close that flushes what is left
+    in it.  The files made are listed as they are."""
+    import gateway.receive.data as data_module
+
+    made: list[BinaryIO] = []
+
+    def temporary_file(dir: str | None = None) -> BinaryIO:
+        fd, path = tempfile.mkstemp(dir=dir)
+        os.unlink(path)
+        raw = _FullDisk(fd, "r+b")
+        raw.room = room
+        file = io.BufferedRandom(raw)
+        made.append(file)
+        return file
+
+    monkeypatch.setattr(data_module, "tempfile", SimpleNamespace(TemporaryFile=temporary_file))
+    return made
 
 
 class SqliteSteps:

@@ -24,13 +24,23 @@ The `DataCollector`
   writes it to an anonymous temporary file (unlinked at creation: nothing is
   left behind, not even after a crash) under `spool_dir`.
 
+Nothing the collector does raises out of the reading loop: whatever fails
+while the content is kept (the spool's disk full, its folder gone, a
+buffered file whose close flushes and fails again, anything else) is kept
+in `error`, the content is dropped and its size still followed, so the
+reader goes on to the real terminator and the answer is 451.  An exception
+out of `feed` would leave the rest of DATA in the stream, read as commands
+(SMTP smuggling).
+
 `result()` gives `bytes` for a small message and a `SpooledBody` for a large
-one; whoever takes a `SpooledBody` closes it (the file goes with it).
+one, None when it could not be kept; whoever takes a `SpooledBody` closes it
+(the file goes with it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import tempfile
 from collections.abc import Callable
@@ -72,7 +82,10 @@ class SpooledBody:
         return data
 
     def close(self) -> None:
-        self.file.close()
+        # Nothing is left to lose: the content was read or is not wanted,
+        # and the descriptor is let go even when the close fails.
+        with contextlib.suppress(OSError):
+            self.file.close()
 
     def __len__(self) -> int:
         return self.size
@@ -87,7 +100,7 @@ class DataCollector:
 
     __slots__ = (
         "_bad", "_checked", "_cr_pending", "_file", "_held", "_parts", "_read_ahead", "ahead",
-        "max_size", "oversize", "size", "spool_dir", "spool_error", "spool_threshold",
+        "error", "max_size", "oversize", "size", "spool_dir", "spool_threshold",
     )
 
     def __init__(
@@ -106,7 +119,8 @@ class DataCollector:
         self.spool_dir = spool_dir or None
         self.size = 0  # content bytes fed (after unstuffing)
         self.oversize = False
-        self.spool_error: OSError | None = None
+        # What failed while the content was kept (see the module docstring).
+        self.error: Exception | None = None
         self._bad = False  # a bare CR or LF, or a NUL, seen
         self._cr_pending = False  # the content so far ends with a CR
         self._parts: list[bytes] = []
@@ -117,7 +131,10 @@ class DataCollector:
     @property
     def bare_line_ending(self) -> bool:
         """A bare CR or LF, or a NUL, anywhere in what was fed."""
-        self._check_held()
+        try:
+            self._check_held()
+        except Exception as exc:
+            self._fail(exc)
         return self._bad or self._cr_pending
 
     async def settle(self) -> None:
@@ -130,8 +147,14 @@ class DataCollector:
         content is found clean, `read_ahead` runs on it too (the acceptor's
         own first reading, which would otherwise cost the event loop a
         thread hop of its own, or its time); its result is `ahead`, None
-        when it raised.
+        when it raised.  It does not raise either: a failure is `error`.
         """
+        try:
+            await self._settle()
+        except Exception as exc:
+            self._fail(exc)
+
+    async def _settle(self) -> None:
         if self._bad or self._checked == len(self._parts):
             return
         if self._checked == 0 and self._held >= UNLOCKED_FROM:
@@ -154,18 +177,25 @@ class DataCollector:
             return True, None
 
     def feed(self, chunk: bytes) -> None:
+        """Take the next piece of content; never raises (see `error`)."""
         if not chunk:
             return
         self.size += len(chunk)
         if self.oversize:
             return
+        try:
+            self._take(chunk)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _take(self, chunk: bytes) -> None:
         if self.size > self.max_size:
             self.oversize = True
             self._discard()
             return
         if (
             self._file is None
-            and self.spool_error is None
+            and self.error is None
             and self._held + len(chunk) <= self.spool_threshold
         ):
             # Kept in memory: checked at the end (`settle`), or before it
@@ -206,52 +236,64 @@ class DataCollector:
             self._bad = True
 
     def _keep(self, content: bytes) -> None:
-        if self.spool_error is not None:
+        """Keep `content`, in memory or in the spool file; raises what fails."""
+        if self.error is not None:
             return
         held = self._held + len(content)
         if self._file is None and held <= self.spool_threshold:
             self._parts.append(content)
             self._held = held
             return
-        try:
-            if self._file is None:
-                # Closed by close()/SpooledBody.close(), not by a `with`.
-                self._file = tempfile.TemporaryFile(dir=self.spool_dir)  # noqa: SIM115
-                for part in self._parts:
-                    self._file.write(part)
-                self._parts.clear()
-                self._checked = 0
-            self._file.write(content)
-        except OSError as exc:  # disk full, spool folder gone: answer 451
-            self.spool_error = exc
-            self._discard()
-            return
+        if self._file is None:
+            # Closed by close()/SpooledBody.close(), not by a `with`.
+            self._file = tempfile.TemporaryFile(dir=self.spool_dir)  # noqa: SIM115
+            for part in self._parts:
+                self._file.write(part)
+            self._parts.clear()
+            self._checked = 0
+        self._file.write(content)
         self._held = held
 
-    def result(self) -> MessageContent:
-        """The content: bytes, or a `SpooledBody` the caller must close."""
-        if self._file is not None:
-            file, self._file = self._file, None
-            try:
-                file.flush()
-            except OSError:
-                file.close()
-                raise
-            return SpooledBody(file, self._held)
-        parts, self._parts, self._checked = self._parts, [], 0
-        if len(parts) == 1:
-            return parts[0]
-        return b"".join(parts)
+    def _fail(self, exc: Exception) -> None:
+        """Keeping the content failed (disk full, spool folder gone, ...):
+        the first failure is `error`, the answer 451; nothing more is kept."""
+        if self.error is None:
+            self.error = exc
+        self._discard()
+
+    def result(self) -> MessageContent | None:
+        """The content: bytes, or a `SpooledBody` the caller must close;
+        None when it could not be kept (`error` says why).  Never raises."""
+        if self.error is not None:
+            return None
+        try:
+            if self._file is not None:
+                # What is still buffered must reach the disk now: a spool
+                # read back short would be a message cut short.
+                self._file.flush()
+                file, self._file = self._file, None
+                return SpooledBody(file, self._held)
+            parts, self._parts, self._checked = self._parts, [], 0
+            if len(parts) == 1:
+                return parts[0]
+            return b"".join(parts)
+        except Exception as exc:
+            self._fail(exc)
+            return None
 
     def close(self) -> None:
-        """Drop whatever is held (the spool file included)."""
+        """Drop whatever is held (the spool file included); never raises."""
         self._discard()
 
     def _discard(self) -> None:
         self._parts, self._checked = [], 0
         if self._file is not None:
             file, self._file = self._file, None
-            file.close()
+            # Closing flushes what is buffered, which fails again on a full
+            # disk; the descriptor is let go all the same, and the content
+            # is not wanted (dropped, refused or already failed).
+            with contextlib.suppress(Exception):
+                file.close()
 
 
 # `read_data`'s states between reads.

@@ -15,6 +15,9 @@ detection or policy: the acceptor returns the reply line.  Content refused
 here after DATA (bare line endings, too big) is told to the composition
 root's `RefusalRecorder` before the 550 or 552 goes out (every message
 received gets its audit record there); when it cannot record it, 451.
+Content that could not be kept (the spool's disk full, its folder gone) is
+451 too, after the rest of DATA was read; each 451 this stage gives itself
+is told to the composition root (`failed`), which counts it with its own.
 
 Paths are taken as Postfix takes them by default: a quoted local part
 (`"john smith"@example.org`, judged by `addresses`) and, without angle
@@ -41,6 +44,7 @@ import asyncio
 import ipaddress
 import re
 import ssl
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -228,8 +232,11 @@ class GatewaySMTP(SMTP):
         authenticator: Authenticator | None = None,
         refusals: RefusalRecorder | None = None,
         connections: ClientConnections | None = None,
+        failed: Callable[[], None] | None = None,
     ) -> None:
         self._config = config
+        # Told of each transaction this stage answers 451 at DATA itself.
+        self._failed = failed
         self._connections = connections
         self._counted: str | None = None  # the client address counted in `connections`
         self._too_many = False  # over max_connections_per_client: 421 for the greeting
@@ -787,6 +794,8 @@ class GatewaySMTP(SMTP):
             except Exception as exc:  # never a refusal without its record
                 log.error("refusal_not_recorded", error=type(exc).__name__)
                 status = replies.S451_INTERNAL
+        if status == replies.S451_INTERNAL and self._failed is not None:
+            self._failed()
         # DATA's own answer, even while shutting down: a refusal recorded but
         # told 421 would come again, and be recorded again.
         self._answering_data = True
@@ -795,6 +804,18 @@ class GatewaySMTP(SMTP):
         finally:
             self._answering_data = False
             self._reset_timeout()
+
+    def _content_not_kept(self, error: Exception | None) -> None:
+        """Log why a message's content could not be kept (it is answered
+        451): for the spool, the folder and the system's words for what
+        failed ("No space left on device"); never the content, nor the
+        message's own words."""
+        if isinstance(error, OSError):
+            log.error("data_spool_failed", error=type(error).__name__,
+                      reason=error.strerror or "",
+                      spool_dir=self._config.spool_dir or tempfile.gettempdir())
+        else:
+            log.error("data_not_kept", error=type(error).__name__)
 
     def _envelope(self) -> Envelope:
         """The transaction as the client gave it, for the acceptor."""
@@ -872,10 +893,11 @@ class GatewaySMTP(SMTP):
                 # The client's address finds the scanner or program sending it.
                 log.warning("data_refused", reason="bare_line_ending", **self._client())
                 return None, None, replies.S550_BARE_LINE_ENDING, collector.size
-            if collector.spool_error is not None:
-                log.error("data_spool_failed", error=type(collector.spool_error).__name__)
+            content = collector.result()
+            if content is None:
+                self._content_not_kept(collector.error)
                 return None, None, replies.S451_INTERNAL, collector.size
-            return collector.result(), collector.ahead, None, collector.size
+            return content, collector.ahead, None, collector.size
         finally:
             setattr(reader, "_limit", saved_limit)  # noqa: B010
             collector.close()  # a spooled result was handed over already

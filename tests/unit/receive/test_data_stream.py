@@ -239,7 +239,7 @@ def test_collector_spool_failure_is_reported_not_raised(tmp_path: Path):
         max_size=1 << 20, spool_threshold=1, spool_dir=str(tmp_path / "missing")
     )
     collector.feed(b"ab\r\n")
-    assert isinstance(collector.spool_error, OSError)
+    assert isinstance(collector.error, OSError)
     collector.feed(b"cd\r\n")  # the rest is still followed, not kept
     assert collector.size == 8 and not collector.bare_line_ending
     collector.close()
