@@ -7,6 +7,7 @@ import asyncio
 import os
 import ssl
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -66,6 +67,11 @@ def _serve(args: argparse.Namespace) -> int:
     tls = tls_problem(settings)
     if tls is not None:
         print(f"error: {tls}", file=sys.stderr)
+        return 1
+    # Else every message over 1 MiB would be answered 451, for ever.
+    spool = spool_problem(settings)
+    if spool is not None:
+        print(f"error: {spool}", file=sys.stderr)
         return 1
     try:
         check_database_file(settings)  # else SQLite makes an empty file at a mistyped path
@@ -176,6 +182,9 @@ def _extra_checks(settings: Any) -> list[str]:
     tls = tls_problem(settings)
     if tls is not None:
         problems.append(tls)
+    spool = spool_problem(settings)
+    if spool is not None:
+        problems.append(spool)
     if sqlite_path(settings.database.url) is not None:
         unsupported = sqlite_unsupported()
         if unsupported is not None:
@@ -293,6 +302,27 @@ def tls_problem(settings: Settings) -> str | None:
         return f"server.tls_key: {key} holds no PEM private key ({_tls_reason(exc)})"
     except OSError as exc:
         return f"server.tls_cert/tls_key: cannot read {cert} or {key} ({_tls_reason(exc)})"
+    return None
+
+
+def spool_problem(settings: Settings) -> str | None:
+    """[server] spool_dir ($TMPDIR when empty) tried as the receive stage
+    uses it, with an anonymous temporary file, or one line naming the
+    folder: one missing, a file or not writable would answer every message
+    over 1 MiB 451.  Nothing is written (a disk full now may not be at the
+    next message).  `serve` and `check-config` only: the other commands do
+    not spool, and may run as a user that cannot write there."""
+    folder = settings.server.spool_dir
+    try:
+        path = str(settings.resolve(folder)) if folder else tempfile.gettempdir()
+    except OSError as exc:  # no usable folder among $TMPDIR, /tmp, ...
+        return f"server.spool_dir: empty ($TMPDIR), and {exc.strerror}"
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        named = path if folder else f"{path} ($TMPDIR)"
+        return f"server.spool_dir: cannot make a temporary file in {named} ({exc.strerror})"
     return None
 
 
