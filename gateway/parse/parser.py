@@ -147,7 +147,10 @@ def _with_headers(
         subject=first("subject") or "",
         headers=headers,
         parts=parts,
-        message_id=message_id.strip() if message_id else None,
+        # Stored in a text column of its own (the audit record, the receipt
+        # request): a NUL an encoded-word made, which PostgreSQL's text
+        # cannot hold, is U+FFFD, on every database alike.
+        message_id=message_id.strip().replace("\x00", "\ufffd") if message_id else None,
         problems=problems,
         part_headers=part_headers,
     )

@@ -102,6 +102,10 @@ Authenticator = Callable[[str, str], bool]
 
 _XTEXT = re.compile(r"^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*$")
 _NOTIFY_VALUES = {"NEVER", "SUCCESS", "FAILURE", "DELAY"}
+# ORCPT is xtext, or under SMTPUTF8 UTF-8 text (RFC 6533): neither holds a
+# control character, and a NUL cannot be stored (PostgreSQL's text) nor
+# written into the Original-Recipient field of a report.
+_ORCPT_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
 # DATA is read in chunks of this size (the StreamReader's limit while DATA
 # runs; it buffers at most about twice this per connection).
 _DATA_CHUNK = 256 * 1024
@@ -701,7 +705,8 @@ class GatewaySMTP(SMTP):
                     return
                 notify = values
             elif name == "ORCPT":
-                if value is None or ";" not in value or len(value) > 500:
+                if (value is None or ";" not in value or len(value) > 500
+                        or _ORCPT_CONTROLS.search(value)):
                     await self.push(replies.S501_BAD_PARAMETER.format(name=name))
                     return
                 orcpt = value

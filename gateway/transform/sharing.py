@@ -16,6 +16,12 @@ An HTML part is read as the reader sees it and, in its source, with the very
 pattern that strips it (`SHARING_HTML`), so a statement the recipient loses
 is one the record could hold.  A message forwarded inline is someone else's:
 its statements are neither read nor stripped.
+
+A value is kept as one line of at most 500 characters, a NUL (which only
+decoding can make: an encoded-word, a base64 body) replaced by U+FFFD
+before the decision is built, so the record hashes what it stores:
+PostgreSQL's text cannot hold U+0000, and a write that fails every time
+would answer 451 for ever.
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ class SharingFacts:
 def _clean(value: str | None) -> str | None:
     if value is None:
         return None
-    text = " ".join(value.split())[:_MAX_VALUE]
+    text = " ".join(value.replace("\x00", "\ufffd").split())[:_MAX_VALUE]
     return text or None
 
 
