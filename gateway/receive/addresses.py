@@ -3,6 +3,12 @@
 Refuses what could make a relay route mail somewhere other than it appears:
 CR/LF/NUL, source routes (@a,@b:user@c), %-hack and !-paths, several @,
 quoted local parts hiding a second address, IP literals, empty parts.
+Refuses too what could make an address look like another where it is
+shown (a terminal, the console, a mail client): C1 controls (U+0080-U+009F;
+C0 controls and DEL are not atext) and the characters that reorder text
+around them (UAX #9's bidirectional formatting characters: embeddings,
+overrides, isolates, marks), which SMTPUTF8's range of UTF-8 would
+otherwise admit: "head<U+202E>gpj.exe@..." reads "headexe.jpg@...".
 Returns the problem as a short text, or None when the address is fine.
 
 A quoted local part (RFC 5321 4.1.2 Quoted-string: `"john smith"@example.org`)
@@ -19,6 +25,9 @@ from __future__ import annotations
 
 import re
 
+# CR, LF and NUL, C1 controls, and the bidirectional formatting characters:
+# no mailbox name needs one (see the module's text).
+_CONTROLS = re.compile("[\r\n\x00\x80-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _DOMAIN_LABEL = re.compile(r"^(?!-)[A-Za-z0-9\-]{1,63}(?<!-)$")
 _ATEXT = re.compile(r"^[A-Za-z0-9!#$&'*+/=?^_`{|}~.\-\u0080-\U0010ffff]+$")
 # What a quoted local part may quote: atext without ! and %, the dot and the
@@ -55,7 +64,7 @@ def canonical(address: str) -> str:
 
 
 def address_problem(address: str, allow_utf8: bool = False) -> str | None:
-    if any(ch in address for ch in "\r\n\x00"):
+    if _CONTROLS.search(address):
         return "control characters in the address"
     if address.startswith("@") or (":" in address and address.find(":") < address.find("@")):
         return "source routes are not accepted"

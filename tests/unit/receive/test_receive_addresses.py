@@ -32,6 +32,9 @@ INVALID = [
     ("a\r@x.example", "control"),
     ("a\n@x.example", "control"),
     ("a\x00b@x.example", "control"),
+    ("a\x9bb@x.example", "control"),  # C1, even under SMTPUTF8 (below)
+    ("head\u202egpj.exe@x.example", "control"),
+    ("a\u2066b@x.example", "control"),
     ("u@[192.0.2.1]", ""),
     ("u@[IPv6:2001:db8::1]", ""),
     ("u@localhost", "fully qualified"),
@@ -61,6 +64,11 @@ def test_invalid_addresses(address, why):
     problem = address_problem(address)
     assert problem is not None
     assert why in problem
+
+
+@pytest.mark.parametrize("address", ["a\x9bb@x.example", "head\u202egpj.exe@x.example"])
+def test_c1_and_bidi_controls_refused_under_smtputf8(address):
+    assert "control" in (address_problem(address, allow_utf8=True) or "")
 
 
 @pytest.mark.parametrize("address", ["j\u00f6rg@example.org", "\u00e9lodie@b\u00fccher.example"])
