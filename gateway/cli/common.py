@@ -14,6 +14,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.audit import visible
 from gateway.db.engine import create_engine, database_failed, sqlite_unsupported
 from gateway.errors import ConfigError, DatabaseMissing, DatabaseUnsupported, GatewayError
 from gateway.settings import Settings, load_settings, sqlite_path
@@ -81,7 +82,10 @@ def run_async(func: Callable[[], Awaitable[T]]) -> T:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_DATABASE_UNAVAILABLE) from None
     except GatewayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # Its words may quote what mail said (a recipient's address): shown,
+        # not obeyed; its own line breaks stay.
+        lines = str(exc).split("\n")
+        print("error: " + "\n".join(visible(line) for line in lines), file=sys.stderr)
         raise SystemExit(1) from None
     except (SQLAlchemyError, OSError) as exc:
         if not database_failed(exc):

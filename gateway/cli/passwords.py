@@ -28,7 +28,7 @@ from email.utils import parseaddr
 
 from sqlalchemy import select
 
-from gateway.audit import AuditTrail
+from gateway.audit import AuditTrail, visible
 from gateway.cli.common import (
     add_config,
     at_least_one,
@@ -143,8 +143,9 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'ID':<17} {'QUEUE ID':<17} {'STATE':<10} {'EXPIRES':<21} RECIPIENT")
     for entry in entries:
-        print(f"{entry.id:<17} {entry.queue_id:<17} {entry.state.value:<10} "
-              f"{_when(entry.expires_at):<21} {entry.recipient}")
+        # The recipient is what the sender's RCPT said: shown, not obeyed.
+        print(visible(f"{entry.id:<17} {entry.queue_id:<17} {entry.state.value:<10} "
+                      f"{_when(entry.expires_at):<21} {entry.recipient}"))
     print(f"{len(entries)} password(s)")
     return 0
 
@@ -339,7 +340,7 @@ def _release(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     entry = run_async(run)  # a refusal (already released, expired) exits 1 with its reason
-    print(f"{entry.id}: password sent to {entry.released_to} (message {entry.queue_id})")
+    print(visible(f"{entry.id}: password sent to {entry.released_to} (message {entry.queue_id})"))
     return 0
 
 
