@@ -7,7 +7,11 @@ is, an escape sequence (ESC, then a command) drives the auditor's terminal:
 it can clear the screen, rewrite lines already shown or set the window's
 title.  A bidirectional override (U+202E) makes a file name such as
 "invoice<U+202E>fdp.exe" read "invoiceexe.pdf", on the terminal and in the
-browser alike.  Shown, each such character is named instead (`<U+202E>`).
+browser alike.  An invisible format character (a zero-width space, a soft
+hyphen, a byte order mark) makes "x<U+200B>@evil.example" look like an
+address it is not.  Shown, each such character is named instead
+(`<U+202E>`); only the joiner inside an emoji sequence and the tags of a
+flag (Wales, Scotland, England) are kept, as they draw one picture.
 The trail keeps the text exactly as recorded: the JSON output, the CSV
 (its own rule for spreadsheets, gateway.cli.audit) and the views.
 """
@@ -15,18 +19,43 @@ The trail keeps the text exactly as recorded: the JSON output, the CSV
 from __future__ import annotations
 
 import re
+import unicodedata
 
-# C0 and C1 controls (tab and newline among them: in one field they would
-# break the line a field is shown on), DEL, the line and paragraph
-# separators, and every character that reorders text around it (Unicode's
-# bidirectional formatting characters, UAX #9).
-_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# What acts rather than shows, by Unicode category: controls (Cc: C0 and C1,
+# DEL; tab and newline among them: in one field they would break the line a
+# field is shown on), format characters (Cf: the bidirectional formatting
+# characters of UAX #9, zero-width spaces and joiners, the soft hyphen, the
+# byte order mark, tags) and the line and paragraph separators (Zl, Zp).
+_ACTS = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# A subdivision flag (U+1F3F4, the tag letters and digits of a region code
+# such as "gbwls", CANCEL TAG) is kept whole; otherwise each character that
+# is not printable ASCII is judged alone (tags spelling any other text are
+# named: they are a way to hide words).
+_CANDIDATE = re.compile(
+    "\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{3,6}\U000e007f|[^\x20-\x7e]")
+_ZWJ = "\u200d"
+_EMOJI_PRESENTATION = "\ufe0f"
+
+
+def _joins_emoji(text: str, at: int) -> bool:
+    """Is the zero-width joiner at `at` inside an emoji sequence (a picture,
+    its skin tone or presentation selector, the joiner, a picture)?"""
+    if at == 0 or at + 1 >= len(text):
+        return False
+    before, after = text[at - 1], text[at + 1]
+    return (unicodedata.category(after) == "So"
+            and (before == _EMOJI_PRESENTATION or unicodedata.category(before) in ("So", "Sk")))
 
 
 def _named(match: re.Match[str]) -> str:
-    return f"<U+{ord(match.group()):04X}>"
+    found = match.group()
+    if len(found) > 1 or unicodedata.category(found) not in _ACTS:
+        return found
+    if found == _ZWJ and _joins_emoji(match.string, match.start()):
+        return found
+    return f"<U+{ord(found):04X}>"
 
 
 def visible(text: str) -> str:
     """`text` with each character that would act rather than show named."""
-    return _HIDDEN.sub(_named, text)
+    return _CANDIDATE.sub(_named, text)

@@ -12,6 +12,8 @@ from gateway.audit import visible
     "Zoë O'Brien-Ní Bhriain",
     "שלום and مرحبا",  # right-to-left letters reorder by themselves, legitimately
     "family 👩\u200d👧",  # a zero-width joiner inside an emoji sequence
+    "coder 👨🏽\u200d💻 and 🏳\ufe0f\u200d🌈",  # after a skin tone, after VS16
+    "Cymru 🏴\U000e0067\U000e0062\U000e0077\U000e006c\U000e0073\U000e007f",  # Wales's flag
     "report (final).pdf",
     "",
 ])
@@ -30,4 +32,17 @@ def test_text_that_only_shows_is_kept(text: str) -> None:
     ("line\u2028sep", "line<U+2028>sep"),
 ])
 def test_what_would_act_is_named(text: str, shown: str) -> None:
+    assert visible(text) == shown
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("x\u200b@evil.example", "x<U+200B>@evil.example"),
+    ("non\u200cjoiner zero\u200dwidth", "non<U+200C>joiner zero<U+200D>width"),
+    ("word\u2060joiner", "word<U+2060>joiner"),
+    ("\ufeffbom", "<U+FEFF>bom"),
+    ("soft\u00adhyphen", "soft<U+00AD>hyphen"),
+    ("\u200d👧 alone", "<U+200D>👧 alone"),  # a joiner with nothing to join before it
+    ("tags\U000e0041\U000e0042", "tags<U+E0041><U+E0042>"),  # hidden text, no flag
+])
+def test_invisible_format_characters_are_named(text: str, shown: str) -> None:
     assert visible(text) == shown
