@@ -695,7 +695,8 @@ class Gateway:
         No audit_id: its delivery events must not look like the message's."""
         return NewMessage(
             envelope=Envelope(mail_from="", rcpt_tos=(envelope.mail_from,), peer="local",
-                              helo=self.settings.server.hostname),
+                              helo=self.settings.server.hostname,
+                              smtputf8=not envelope.mail_from.isascii()),
             content=content,
         )
 

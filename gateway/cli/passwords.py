@@ -217,6 +217,7 @@ async def send_password(
                 mail_from=f"postmaster@{settings.server.hostname}",
                 recipients=(OutboundRecipient(to),),
                 content=content,
+                smtputf8=not to.isascii(),
             ),
         )
     except (OSError, TimeoutError) as exc:

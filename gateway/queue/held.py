@@ -126,7 +126,8 @@ async def decide_held(
             )
             insert, _ = store.insert_op(NewMessage(
                 envelope=Envelope(mail_from="", rcpt_tos=(message.envelope.mail_from,),
-                                  peer="local", helo=hostname),
+                                  peer="local", helo=hostname,
+                                  smtputf8=not message.envelope.mail_from.isascii()),
                 content=notice,
             ))
             await insert(conn)

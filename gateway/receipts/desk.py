@@ -367,7 +367,10 @@ class ReceiptDesk:
                      route: str = "upstream") -> None:
         """Queue a gateway-made email (null sender: no bounce loops)."""
         message = NewMessage(
-            envelope=Envelope(mail_from="", rcpt_tos=(to,), peer="local", helo=self.hostname),
+            # An internationalised address (RFC 6531) can only be written
+            # under SMTPUTF8.
+            envelope=Envelope(mail_from="", rcpt_tos=(to,), peer="local", helo=self.hostname,
+                              smtputf8=not to.isascii()),
             content=content,
             routes=(route,),
         )
