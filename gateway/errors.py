@@ -6,7 +6,8 @@
     │   └── LimitExceeded      a size, depth, count or time limit was hit
     ├── StoreError             the database failed (maps to 451 4.3.0)
     │   ├── DatabaseMissing    a command's SQLite file is not there (or no database)
-    │   └── DatabaseUnsupported  this Python's SQLite library is too old
+    │   ├── DatabaseUnsupported  this Python's SQLite library is too old
+    │   └── ClaimLost          a queued message's claim was taken by another worker
     ├── DeliveryError          the upstream could not be reached or refused
     ├── VaultError             a held password cannot be sealed or opened
     └── AuditIntegrityError    the audit chain does not verify
@@ -52,6 +53,12 @@ class DatabaseMissing(StoreError):
 class DatabaseUnsupported(StoreError):
     """The SQLite library this Python links is too old for the gateway's
     database (gateway.db.engine.sqlite_unsupported)."""
+
+
+class ClaimLost(StoreError):
+    """A delivery's claim on a queued message ran out and another worker
+    (a replica, or this process's poller) claimed it: the delivery's result
+    is not written over that claim."""
 
 
 class DeliveryError(GatewayError):

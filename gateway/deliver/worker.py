@@ -19,6 +19,18 @@ Recipients a smarthost refuses only for their number in one transaction
 Postfix sends them.  A delivery that fails in the gateway itself (an
 unexpected exception) is deferred like a temporary failure, its attempt
 counted, so retry, `max_age` and `queue bounce` still apply to it.
+
+A delivery may take longer than `[queue] lease` (an end-of-DATA reply
+waits up to `data_done_timeout`, a large message crosses a slow link):
+the claim of every message this process holds, waiting in the ready queue
+or being sent, is renewed while it is held (`_renew`: once a third of the
+lease has gone, one UPDATE per claim, none for a delivery shorter than
+that), so no other worker claims it and sends it again.  Renewal stops once
+the message is sent; the result is then recorded within the lease left.  A
+renewal that finds the claim gone (the lease ran out while the database
+refused writes, and another worker claimed it) marks it lost: a message
+not yet sent is not sent, and a result is not written over the other
+worker's claim, which records its own.
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ import contextlib
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -43,6 +55,7 @@ from gateway.deliver.transport import (
     connection_failure,
     too_many_recipients,
 )
+from gateway.errors import ClaimLost
 from gateway.model import Envelope, RecipientResult
 from gateway.queue import NewMessage, QueuedMessage, QueueState, QueueStore, next_delay
 from gateway.queue.states import RecipientState
@@ -76,6 +89,21 @@ CRASHED = "4.3.0 delivery failed in the gateway"
 RECORD_RETRY_FIRST = 0.5
 RECORD_RETRY_MAX = 5.0
 RECORD_RETRY_MARGIN = 10.0
+# Claims are looked at this many times per lease and renewed once a third
+# of their lease has gone: each is renewed with half its lease or more left.
+RENEW_CHECKS_PER_LEASE = 6
+RENEW_AFTER = 1 / 3
+
+
+@dataclass(eq=False, slots=True)
+class _Claim:
+    """This process's claim on a message it holds to deliver.  Not frozen:
+    its lease moves on with each renewal, and it is lost when a renewal
+    finds another worker's claim in its place."""
+
+    message_id: str
+    lease_until: float  # as the claim, or its last renewal, wrote it
+    lost: bool = False
 
 
 class Dispatcher:
@@ -100,9 +128,11 @@ class Dispatcher:
         self._audit = audit
         self._observe = observe or (lambda outcome, n: None)
         self._capacity = settings.queue.workers * 4
-        # Each with the time its claim's lease runs out (at the latest: the
-        # claim was made just before it was handed over).
-        self._ready: asyncio.Queue[tuple[QueuedMessage, float]] = asyncio.Queue()
+        # Each with its claim; the claims held (waiting or being sent) are
+        # in `_claims`, for `_renew`.
+        self._ready: asyncio.Queue[tuple[QueuedMessage, _Claim]] = asyncio.Queue()
+        self._claims: set[_Claim] = set()
+        self._renewing: asyncio.Future[list[float | None]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._refill = False
@@ -120,6 +150,7 @@ class Dispatcher:
         for n in range(self._settings.queue.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"deliver-{n}"))
         self._tasks.append(asyncio.create_task(self._poll(), name="deliver-poll"))
+        self._tasks.append(asyncio.create_task(self._renew(), name="deliver-renew"))
 
     async def stop(self, grace: float = 20.0) -> None:
         """Finish deliveries in flight (up to `grace`), then release claims."""
@@ -149,7 +180,10 @@ class Dispatcher:
 
     def submit(self, message: QueuedMessage) -> None:
         self.held_bytes += len(message.content)
-        self._ready.put_nowait((message, time.time() + self._store.lease_seconds))
+        lease = message.lease_until or time.time() + self._store.lease_seconds
+        claim = _Claim(message.id, lease)
+        self._claims.add(claim)
+        self._ready.put_nowait((message, claim))
 
     def _submit_all(self, messages: list[QueuedMessage]) -> None:
         for message in messages:
@@ -212,14 +246,23 @@ class Dispatcher:
         # of the database, not of the upstream.  One at a time per worker.
         recording: asyncio.Task[None] | None = None
         while True:
-            message, leased_until = await self._ready.get()
+            message, claim = await self._ready.get()
             size = len(message.content)
             if self._refill and self._ready.qsize() <= self._capacity // 2:
                 self._refill = False
                 self._wake.set()
             if self._stopping:
+                self._claims.discard(claim)
                 self.held_bytes -= size
                 continue  # its claim is released by stop()
+            if claim.lost or time.time() >= claim.lease_until:
+                # Its lease ran out while it waited (renewals failed):
+                # another worker may be sending it; whoever claims it next does.
+                self._claims.discard(claim)
+                self.held_bytes -= size
+                log.warning("delivery_skipped", queue_id=message.id,
+                            reason="claim lost" if claim.lost else "lease ran out")
+                continue
             self.in_flight += 1
             try:
                 results, routes = await self._attempt(message)
@@ -232,13 +275,15 @@ class Dispatcher:
                 results = [RecipientResult(r.address, 451, text, by_gateway=True)
                            for r in message.pending]
                 routes = {r.address: r.route for r in message.pending}
+            # Sent: no more renewals; the result is recorded within the lease left.
+            self._claims.discard(claim)
             if recording is not None:
                 # Shielded: a worker cancelled at shutdown (past the grace
                 # period) leaves the commit of a sent message's result to
                 # finish rather than lose it (and send the message again).
                 await asyncio.shield(recording)
             recording = asyncio.create_task(
-                self._record_then_release(message, size, results, routes, leased_until),
+                self._record_then_release(message, size, results, routes, claim),
                 name=f"deliver-record-{message.id}",
             )
             del message
@@ -249,14 +294,70 @@ class Dispatcher:
         size: int,
         results: list[RecipientResult],
         routes: dict[str, str],
-        leased_until: float,
+        claim: _Claim,
     ) -> None:
         try:
-            await self._record(message, results, routes)
+            holding = await self._doubtful_lease(claim)
+            if claim.lost:
+                raise ClaimLost(message.id)
+            await self._record(message, results, routes, holding=holding)
+        except ClaimLost:
+            # Written over the other claim, the result would end it (its
+            # worker still sending) or replace the other attempt's.
+            log.error("delivery_not_recorded", queue_id=message.id, reason="claim lost",
+                      effect="another worker claimed it and records its own attempt")
         except Exception as exc:
             log.error("delivery_record_failed", queue_id=message.id, **_failure(exc))
-            await self._record_again(message, results, routes, exc, leased_until)
+            await self._record_again(message, results, routes, exc, claim.lease_until)
         self._release(size)
+
+    async def _doubtful_lease(self, claim: _Claim) -> float | None:
+        """The claim's lease when it may have run out by now (renewals failed,
+        or other workers' clocks run ahead): the result is then written only
+        over this claim (`record_attempt`'s `holding`).  None otherwise, the
+        usual case: no statement more.  A renewal under way is waited for."""
+        lease = self._store.lease_seconds
+        if claim.lease_until - time.time() >= lease * RENEW_AFTER:
+            return None
+        if self._renewing is not None and not self._renewing.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._renewing)
+        if claim.lease_until - time.time() >= lease * RENEW_AFTER:
+            return None
+        return claim.lease_until
+
+    async def _renew(self) -> None:
+        """Renew the claims held once a third of their lease has gone.
+
+        One UPDATE per claim renewed (`QueueStore.renew`), in one
+        transaction; none while every message held was claimed or renewed
+        less than a third of a lease ago.  A renewal refused by the database
+        is tried at the next look; a claim another worker has taken is lost."""
+        lease = self._store.lease_seconds
+        while True:
+            await asyncio.sleep(lease / RENEW_CHECKS_PER_LEASE)
+            now = time.time()
+            due = [claim for claim in self._claims
+                   if not claim.lost and claim.lease_until - now <= lease * (1 - RENEW_AFTER)]
+            if not due:
+                continue
+            self._renewing = asyncio.ensure_future(
+                self._store.renew([(claim.message_id, claim.lease_until) for claim in due]))
+            try:
+                renewed = await asyncio.shield(self._renewing)
+            except Exception as exc:
+                log.error("claim_renewal_failed", count=len(due), **_failure(exc))
+                continue
+            for claim, until in zip(due, renewed, strict=True):
+                if until is not None:
+                    claim.lease_until = until
+                    continue
+                # Not this claim's any more: recorded meanwhile (then this
+                # changes nothing), or claimed by another worker.
+                claim.lost = True
+                if claim in self._claims:
+                    log.error("claim_lost", queue_id=claim.message_id,
+                              effect="another worker claimed it; not sent again from here")
 
     async def _record_again(
         self,
@@ -267,7 +368,8 @@ class Dispatcher:
         leased_until: float,
     ) -> None:
         """The attempt's result could not be recorded: try again while the
-        claim holds, the result as it was, else `_record_deferral`.
+        claim holds (no longer renewed: the message was sent), the result
+        as it was, else `_record_deferral`.
 
         Nothing else knows the message was sent: once the lease runs out it
         is claimed and sent again.  A database refusing writes for a while
@@ -467,6 +569,7 @@ class Dispatcher:
         routes: dict[str, str],
         why: str | None = None,
         tried: bool = True,
+        holding: float | None = None,
     ) -> None:
         now = time.time()
         at = datetime.now(UTC)
@@ -549,7 +652,7 @@ class Dispatcher:
         last_error = temporary[0].message if temporary else next(
             (f.message for f in failed if f.by_gateway), None)
         await self._store.record_attempt(message, outcomes, state, next_at, last_error, also,
-                                         tried=tried)
+                                         tried=tried, holding=holding)
         replies: dict[str, set[str]] = {}
         for result in results:
             outcome = "delivered" if result.ok else "failed" if result in failed else "deferred"

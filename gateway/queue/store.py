@@ -1,4 +1,14 @@
-"""The queue's durable store: enqueue, claim, record attempts, inspect."""
+"""The queue's durable store: enqueue, claim, record attempts, inspect.
+
+A claim is the message's row in state active with `claimed_by` (this
+process) and `lease_until`: once the lease runs out, any worker may claim
+it again.  The exact `lease_until` a claim wrote is that claim's own
+(`QueuedMessage.lease_until`): every claim writes a new one, so it tells
+this process's claim from a later one of the same process (its poller's
+after the lease ran out), where `claimed_by` alone would not.  `renew`
+moves a claim's lease on while its delivery runs; `record_attempt`, given
+the lease, writes the result only over that same claim (`ClaimLost`).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db import is_postgres, queue_contents, queue_messages, queue_recipients
 from gateway.db.prepared import Prepared
+from gateway.errors import ClaimLost
 from gateway.model import Envelope, RecipientDsn
 from gateway.queue.states import FINISHED, QueueState, RecipientState
 from gateway.queue.writer import Writer, note_large_content, sqlite_connection
@@ -197,6 +208,9 @@ class QueuedMessage:
     claimed_by: str | None = None
     receipts: bool = False
     line_endings_checked: bool = False  # see NewMessage; never from the database
+    # The lease its claim wrote (None when not claimed): the claim's own, as
+    # the module's docstring says.
+    lease_until: float | None = None
 
     @property
     def pending(self) -> tuple[QueuedRecipient, ...]:
@@ -259,6 +273,7 @@ class QueueStore:
         claimed = claim and message.state == QueueState.QUEUED
         state = QueueState.ACTIVE if claimed else message.state
         claimed_by = self.worker_id if claimed else None
+        lease_until = now + self.lease_seconds if claimed else None
         message_row: dict[str, Any] = {
             "id": message.id,
             "created_at": now,
@@ -269,7 +284,7 @@ class QueueStore:
             "attempts": 0,
             "next_attempt_at": now,
             "claimed_by": claimed_by,
-            "lease_until": now + self.lease_seconds if claimed else None,
+            "lease_until": lease_until,
             "audit_id": message.audit_id,
             "updated_at": now,
         }
@@ -323,6 +338,7 @@ class QueueStore:
             claimed_by=claimed_by,
             receipts=message.receipts,
             line_endings_checked=message.line_endings_checked,
+            lease_until=lease_until,
         )
         return write, queued
 
@@ -335,10 +351,16 @@ class QueueStore:
         last_error: str | None = None,
         also: Sequence[Operation] = (),
         tried: bool = True,
+        holding: float | None = None,
     ) -> None:
         """Store one attempt's per-recipient results and the message's new
         state; `tried` False when nothing was sent (the administrator gave
-        up on it): the attempts stay as the bounce counts them."""
+        up on it): the attempts stay as the bounce counts them.
+
+        `holding`: the lease of this process's claim, which may have run
+        out (its renewal failed): the result is written only while that
+        claim is still the message's, else nothing is and ClaimLost is
+        raised.  One statement more, so only when the lease may be gone."""
         now = time.time()
 
         done = state in (QueueState.DELIVERED, QueueState.BOUNCED)
@@ -359,8 +381,11 @@ class QueueStore:
         # The rows alone: this write must not keep `message` (and its
         # content) alive for as long as the Writer keeps the write.
         finished = [{"m_id": message.id}] if done else []
+        message_id = message.id
 
         async def write(conn: AsyncConnection) -> None:
+            if holding is not None:
+                await self._confirm_claim(conn, message_id, holding)
             await _UPDATE_RECIPIENT.run_later(conn, recipient_rows)
             await _UPDATE_MESSAGE.run_later(conn, [message_row])
             # Delivered and bounced messages keep their row for `queue
@@ -370,6 +395,43 @@ class QueueStore:
                 await op(conn)
 
         await self.writer.submit(write, frees=done)
+
+    async def _confirm_claim(self, conn: AsyncConnection, message_id: str, lease: float) -> None:
+        """ClaimLost unless the claim that wrote `lease` still holds the
+        message.  An update, not a read: the row stays locked (PostgreSQL)
+        until the transaction ends, so no replica claims it in between."""
+        m = queue_messages.c
+        result = await conn.execute(
+            update(queue_messages)
+            .where(m.id == message_id, m.state == QueueState.ACTIVE.value,
+                   m.claimed_by == self.worker_id, m.lease_until == lease)
+            .values(lease_until=lease)
+        )
+        if result.rowcount != 1:
+            raise ClaimLost(f"queue message {message_id} was claimed by another worker")
+
+    async def renew(self, leases: Sequence[tuple[str, float]]) -> list[float | None]:
+        """Move on the lease of this process's claims (message id and the
+        lease the claim wrote, or last renewed to): for each, the new lease,
+        or None when that claim no longer holds the message (its lease ran
+        out and another worker claimed it, or it was recorded meanwhile)."""
+        now = time.time()
+        until = now + self.lease_seconds
+        m = queue_messages.c
+
+        async def write(conn: AsyncConnection) -> list[float | None]:
+            renewed: list[float | None] = []
+            for message_id, lease in leases:
+                result = await conn.execute(
+                    update(queue_messages)
+                    .where(m.id == message_id, m.state == QueueState.ACTIVE.value,
+                           m.claimed_by == self.worker_id, m.lease_until == lease)
+                    .values(lease_until=until)
+                )
+                renewed.append(until if result.rowcount == 1 else None)
+            return renewed
+
+        return await self.writer.submit(write)
 
     async def claim_due(
         self, limit: int, max_bytes: int | None = None, at_least_one: bool = True
@@ -695,6 +757,7 @@ async def _load(
                 last_error=row["last_error"],
                 claimed_by=row["claimed_by"],
                 receipts=bool(extra.get("receipts")),
+                lease_until=row["lease_until"],
             )
         )
     return loaded
