@@ -22,6 +22,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
 
 from pydantic import (
     AfterValidator,
@@ -361,6 +362,16 @@ class DatabaseSettings(_Section):
     def _url(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
+        query = {key.lower() for key in parse_qs(value.partition("?")[2], keep_blank_values=True)}
+        if value.startswith("sqlite") and (sqlite_path(value) is None or "mode" in query):
+            # Every command would open a database of its own, empty, gone at
+            # its exit (and the engine's pool refuses one: a traceback).
+            raise ValueError("an in-memory SQLite database cannot hold the queue: "
+                             "use sqlite+aiosqlite:///PATH to a file")
+        if value.startswith("postgresql") and "sslmode" in query:
+            # libpq's spelling: asyncpg takes `ssl` and refuses `sslmode`
+            # at every connection.
+            raise ValueError("asyncpg has no sslmode: write ssl instead (e.g. ?ssl=require)")
         return value
 
     @property
@@ -433,6 +444,15 @@ class PolicySettings(_Section):
     min_password_length: int = Field(default=8, ge=0, le=64)
     recipients_file: str = "recipients.csv"
     hold: HoldSettings = HoldSettings()
+
+
+    @field_validator("subject_marking")
+    @classmethod
+    def _marking(cls, value: str) -> str:
+        # Spaces alone are in every subject: the marking rule would be off.
+        if not value.strip():
+            raise ValueError("must have words in it (e.g. 'Private and Confidential')")
+        return value
 
 
 class MetricsSettings(_Section):
@@ -809,6 +829,52 @@ def _check_together(settings: Settings, origins: _Origins) -> list[str]:
     return problems
 
 
+# `[queue] lease` is at least this many of the longest route `timeout`.
+LEASE_TIMEOUTS = 3
+
+
+def _seconds(value: timedelta) -> str:
+    return f"{value.total_seconds():g}s"
+
+
+def _check_lease(settings: Settings, origins: _Origins) -> list[str]:
+    """A claim's lease is renewed while its delivery runs (a third of the
+    way through it), but a lease shorter than a few of the commands the
+    delivery waits on would give the message to another worker over one
+    slow reply, or one renewal held up as long."""
+    name, route = max(settings.route_sections().items(), key=lambda item: item[1].timeout)
+    least = route.timeout * LEASE_TIMEOUTS
+    if settings.queue.lease >= least:
+        return []
+    return [f"{origins.of('queue.lease')}: {_seconds(settings.queue.lease)} is shorter than "
+            f"{LEASE_TIMEOUTS} times {name}.timeout ({_seconds(route.timeout)}): make it at "
+            f"least {_seconds(least)}"]
+
+
+def _check_listeners(settings: Settings, origins: _Origins) -> list[str]:
+    """Two listeners on one address: the second cannot start (or, with
+    SO_REUSEPORT, takes half the other's connections)."""
+    listeners = [("server.listen", settings.server.listen), ("metrics.listen",
+                 settings.metrics.listen), ("web.listen", settings.web.listen)]
+    taken: list[tuple[str, str, int]] = []
+    problems = []
+    for key, value in listeners:
+        if not value:
+            continue  # off
+        host, port = _split_hostport(value)
+        for other, other_host, other_port in taken:
+            if port and port == other_port and (
+                host == other_host or _ANY_ADDRESS & {host, other_host}
+            ):
+                problems.append(f"{origins.of(key)}: {value} is where {other} listens: "
+                                "give each its own port")
+        taken.append((key, host, port))
+    return problems
+
+
+_ANY_ADDRESS = frozenset({"0.0.0.0", "::", "*"})
+
+
 def load_settings(
     path: str | Path | None = None,
     environ: dict[str, str] | None = None,
@@ -837,6 +903,7 @@ def load_settings(
         raise ConfigError(misspelt + [_format_error(origins, e) for e in exc.errors()]) from None
     problems = misspelt + (_check_files(settings, origins) if check_files else [])
     problems += _check_together(settings, origins)
+    problems += _check_lease(settings, origins) + _check_listeners(settings, origins)
     if problems:
         raise ConfigError(problems)
     return settings

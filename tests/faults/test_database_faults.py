@@ -62,7 +62,9 @@ def test_postgres_connections_killed_during_load(
 ):
     total, connections = 1500, 8
     gw = gateway_process(
-        {"queue": {"workers": 8, "lease": "3s", "retry": ["500ms"]}, "upstream": {"pool_size": 4}}
+        # A lease is at least three command timeouts (check-config).
+        {"queue": {"workers": 8, "lease": "3s", "retry": ["500ms"]},
+         "upstream": {"pool_size": 4, "timeout": "1s"}}
     )
     name = database_name(db_url)
     stop = threading.Event()

@@ -24,7 +24,8 @@ async def test_sigkill_one_of_two_replicas(gateway_process, sink, db_url, figure
     sink.fail("rcpt", "451 4.3.0 try again", match="r3@", times=60)
     overrides = {
         "queue": {"workers": 8, "lease": "3s", "retry": ["500ms"], "poll_interval": "200ms"},
-        "upstream": {"pool_size": 4},
+        # A lease is at least three command timeouts (check-config).
+        "upstream": {"pool_size": 4, "timeout": "1s"},
     }
     victim, survivor = await asyncio.gather(
         asyncio.to_thread(gateway_process, overrides, name="gw-victim"),
