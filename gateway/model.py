@@ -144,6 +144,15 @@ class Part:
     charset: str | None = None
     is_body: bool = False
     is_inline: bool = False
+    # What the sender's mail program made it, when it is no file they chose:
+    # SIGNATURE (a signed message's signature) or ENCRYPTION (the message's
+    # own S/MIME or PGP encryption); "" for anything else.
+    security: str = ""
+
+
+# `Part.security` and `AttachmentReport.security`.
+SIGNATURE = "signature"
+ENCRYPTION = "encryption"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +176,13 @@ class ParsedMessage:
     # Parts' free-text headers (Content-Description, X-*), decoded:
     # (part path, name, value); the top headers are in `headers`.
     part_headers: tuple[tuple[str, str, str], ...] = ()
+    # Paths of opaque-signed S/MIME entities whose content was read (the
+    # parts inside are numbered under them): the transform cannot edit there.
+    sealed: tuple[str, ...] = ()
+
+    def in_sealed(self, path: str) -> bool:
+        """Whether `path` names a part inside an opaque-signed entity."""
+        return any(path.startswith(f"{seal}.") for seal in self.sealed)
 
     # Addresses are parsed on demand: only `gateway scan` needs them, and
     # parsing them costs more than the rest of a small message's headers.
@@ -236,6 +252,7 @@ class AttachmentReport:
     # empty for a MIME attachment.  The recipient's Outlook shows the file
     # as an attachment of its own, and it is judged as one.
     sent_in: str = ""
+    security: str = ""  # `Part.security`: a signature or the message's own encryption
 
 
 @dataclass(frozen=True, slots=True)

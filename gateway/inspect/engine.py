@@ -132,6 +132,12 @@ _COMMON_TRIES = {ZIP: 12, PDF: 4}
 _COMMON_SECONDS = 0.1
 # What `_Run.attempt` returns when the format's library failed on the file.
 _BROKEN = Opened([])
+# An OpenPGP message's armour (RFC 4880 6.2), wherever it is in the text
+# (quoted in a reply, in an HTML page's <pre>).  "-----BEGIN PGP SIGNED
+# MESSAGE-----" is clear text, and is read.
+_PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
+PGP_MESSAGE = "pgp_message"
+"""The Problem code of inline PGP-encrypted text in a message's text."""
 _TOPIC_NAMES = {name.lower(): name for name in TOPIC_HEADERS}
 _ADDRESS_NAMES = {name.lower(): name for name in ADDRESS_HEADERS}
 
@@ -316,6 +322,10 @@ class _Run:
     def body(self, part: Part) -> None:
         ctx = self.context(part)
         fmt = HTML if part.content_type == "text/html" else TEXT
+        if _PGP_ARMOUR in part.payload:
+            # Inline PGP: the text a recipient's program decrypts and shows
+            # is not the text read here.
+            ctx.problem(PGP_MESSAGE, "PGP-encrypted text in the message text")
         self.add(part, SegmentSource.BODY, self.registry.extract(part.payload, ctx, fmt))
         self.problems.extend(ctx.problems)
 
@@ -547,6 +557,7 @@ class _Run:
             inline=attachment.part.is_inline,
             declared_type=attachment.part.content_type,
             sent_in=attachment.sent_in,
+            security=attachment.part.security,
         )
 
 

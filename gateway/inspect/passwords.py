@@ -186,6 +186,11 @@ class Found:
     spellings: tuple[str, ...]
 
 
+def _editable(message: ParsedMessage, path: str) -> bool:
+    """Whether the transform can take a line out of the body part at `path`."""
+    return not is_outside_parts(path) and not message.in_sealed(path)
+
+
 def find_passwords(message: ParsedMessage, segments: list[TextSegment]) -> list[Found]:
     found: list[Found] = []
     seen: set[tuple[str, str, str]] = set()
@@ -210,8 +215,9 @@ def find_passwords(message: ParsedMessage, segments: list[TextSegment]) -> list[
         if not _MENTIONS.found_in(segment.text):
             continue  # cheap skip: most text never mentions a password
         location = place_of(segment)
-        # A preamble or epilogue is read as the text, but not edited.
-        removable = location == "body" and not is_outside_parts(segment.part_path)
+        # A preamble or epilogue is read as the text, but not edited; nor is
+        # opaque-signed content (the signature covers its bytes).
+        removable = location == "body" and _editable(message, segment.part_path)
         for value, spellings, _ in _scan(_readable(segment, location), labels=False):
             add(value, spellings, location, segment.part_path, removable)
     return found
@@ -382,7 +388,7 @@ def message_tokens(message: ParsedMessage, segments: list[TextSegment]) -> list[
         for value, spellings, _ in stated:
             # Only a body line can be edited; the label is the best guess anywhere.
             add(value, 0, location, segment.part_path,
-                location == "body" and not is_outside_parts(segment.part_path), spellings)
+                location == "body" and _editable(message, segment.part_path), spellings)
         for line_match in re.finditer(r"[^\n]+", text):
             line = line_match.group()
             words = list(_WORD.finditer(line))

@@ -36,7 +36,7 @@ from email.parser import BytesFeedParser, BytesHeaderParser
 from email.policy import compat32
 from io import BytesIO
 
-from gateway.model import ParsedMessage, Part, Problem
+from gateway.model import ENCRYPTION, SIGNATURE, ParsedMessage, Part, Problem
 from gateway.parse.charsets import decode_surrogates, normalise_charset
 from gateway.parse.headers import (
     clean_newlines,
@@ -47,6 +47,7 @@ from gateway.parse.headers import (
 )
 from gateway.parse.indexed import IndexedMessage
 from gateway.parse.limits import ContentLimits
+from gateway.parse.smime import signed_content
 
 HEADERS_CONTENT_TYPE = "text/rfc822-headers"
 """Content type of the synthetic part holding an attached message's headers."""
@@ -76,6 +77,13 @@ _KNOWN_CTE = frozenset(
 _IDENTITY_CTE = frozenset({"", "7bit", "8bit", "binary"})
 _MESSAGE_CTE = frozenset({"base64", "quoted-printable"})
 _OUTSIDE_PARTS = ("PREAMBLE", "EPILOGUE")
+_SMIME_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
+# smime-type values of encrypted S/MIME ("": not given, as old programs write
+# x-pkcs7-mime; signed content was read above when it could be).
+_SMIME_ENCRYPTED = frozenset({"enveloped-data", "authenveloped-data", ""})
+_SIGNATURES = frozenset(
+    {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
+)
 
 # Defects after which two readers could disagree on where parts begin and end.
 _STRUCTURE_DEFECTS: tuple[type[email_errors.MessageDefect], ...] = (
@@ -129,7 +137,7 @@ def parse_message(
     headers = walker.top_headers(root)
     walker.body(root, "", 0, in_attachment=False, top=True)
     return _with_headers(headers, tuple(walker.parts), tuple(walker.problems),
-                         tuple(walker.part_headers))
+                         tuple(walker.part_headers), tuple(walker.sealed))
 
 
 def _with_headers(
@@ -137,6 +145,7 @@ def _with_headers(
     parts: tuple[Part, ...],
     problems: tuple[Problem, ...],
     part_headers: tuple[tuple[str, str, str], ...] = (),
+    sealed: tuple[str, ...] = (),
 ) -> ParsedMessage:
     def first(name: str) -> str | None:
         lowered = name.lower()
@@ -153,6 +162,7 @@ def _with_headers(
         message_id=message_id.strip().replace("\x00", "\ufffd") if message_id else None,
         problems=problems,
         part_headers=part_headers,
+        sealed=sealed,
     )
 
 
@@ -273,6 +283,45 @@ def _param(part: Message, name: str, header: str) -> _Param:
     return found
 
 
+def _smime_type(part: Message) -> str | None:
+    """The smime-type of an S/MIME entity ("" when not given), None for
+    any other part."""
+    if part.get_content_type() not in _SMIME_TYPES:
+        return None
+    return str(part.get_param("smime-type", "") or "").strip().lower()
+
+
+def _security_in(multipart: Message, index: int, child: Message) -> str:
+    """What the mail program made the child at `index` (from 1) of a
+    multipart: a signed message's signature, the parts of its PGP/MIME (or
+    S/MIME) encryption, or "" (content)."""
+    kind = multipart.get_content_type()
+    if kind == "multipart/encrypted":
+        return ENCRYPTION
+    if kind == "multipart/signed" and index > 1 and child.get_content_type() in _SIGNATURES:
+        return SIGNATURE
+    return ""
+
+
+def _mime_entity(content: bytes) -> Message | None:
+    """Signed content parsed as the MIME entity RFC 8551 says it is; None
+    when it is not one (no Content-Type in a header block of its own: a
+    signed PDF, a .p7m file of some other kind), which stays unread."""
+    header_end = _HEADER_END.search(content)
+    if header_end is None:
+        return None
+    block = _header_block(content[: header_end.end()])
+    if block.defects or "content-type" not in block:
+        return None
+    parser = BytesFeedParser(IndexedMessage, policy=compat32)
+    try:
+        parser.feed(content)
+        inner = parser.close()
+    except RecursionError:
+        return None
+    return inner if isinstance(inner, Message) else None
+
+
 def is_outside_parts(path: str) -> bool:
     """Whether `path` names a multipart's preamble or epilogue: text read
     like the message text, but not in a part the transform can edit."""
@@ -332,6 +381,7 @@ class _Walker:
     decoded_bytes: int = 0
     stopped: set[str] = field(default_factory=set)
     part_headers: list[tuple[str, str, str]] = field(default_factory=list)
+    sealed: list[str] = field(default_factory=list)
 
     def problem(self, path: str, code: str, detail: str = "") -> None:
         self.problems.append(Problem(path, code, detail))
@@ -370,7 +420,7 @@ class _Walker:
 
     def entity(
         self, part: Message, path: str, depth: int, *, in_attachment: bool, is_root: bool = False,
-        headers_read: bool = False,
+        headers_read: bool = False, security: str = "",
     ) -> None:
         self.entities += 1
         if self.entities > self.limits.max_parts:
@@ -392,7 +442,8 @@ class _Walker:
                 self.outside_parts(part.preamble, path, "PREAMBLE")
                 for index, child in enumerate(payload, start=1):
                     if isinstance(child, Message):
-                        self.entity(child, _join(path, index), depth + 1, in_attachment=attached)
+                        self.entity(child, _join(path, index), depth + 1, in_attachment=attached,
+                                    security=_security_in(part, index, child))
                 self.outside_parts(part.epilogue, path, "EPILOGUE")
                 self.check_epilogue(part, path)
             else:
@@ -400,7 +451,52 @@ class _Walker:
                 inner = self.transfer_decoded(part, inner, path or "1")
                 self.container(part, inner, path or "1", depth + 1, in_attachment=attached)
             return
-        self.leaf(part, path or "1", in_attachment=in_attachment)
+        if self.opaque_signed(part, path or "1", depth, in_attachment=in_attachment,
+                              message_content=headers_read):
+            return
+        if _smime_type(part) in _SMIME_ENCRYPTED:
+            security = security or ENCRYPTION
+        self.leaf(part, path or "1", in_attachment=in_attachment, security=security)
+
+    def opaque_signed(
+        self, part: Message, path: str, depth: int, *, in_attachment: bool,
+        message_content: bool,
+    ) -> bool:
+        """An opaque-signed S/MIME entity (smime.p7m, signed-data) read as the
+        MIME entity it carries, its parts numbered under `path` as an
+        attached message's are; False (the part is read as a leaf: a file the
+        gateway cannot read, never clean) when its content cannot be had.
+
+        A mail program shows that content in the signed entity's place: as
+        the message when the entity is a message's content, whatever its
+        Content-Disposition ("attachment; filename=smime.p7m" is what
+        Outlook and Thunderbird write)."""
+        if _smime_type(part) not in ("signed-data", ""):
+            return False
+        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+        if cte not in _KNOWN_CTE or any(isinstance(d, _PAYLOAD_DEFECTS) for d in part.defects):
+            return False
+        data = part.get_payload(decode=True)
+        content = signed_content(data) if isinstance(data, bytes) else None
+        if content is None:
+            return False
+        inner = _mime_entity(content)
+        if inner is None:
+            return False
+        if self.decoded_bytes + len(data) > self.limits.max_decoded_bytes:
+            self.once(
+                "too_large", path, f"decoded content over {self.limits.max_decoded_bytes} bytes"
+            )
+            return True
+        self.decoded_bytes += len(data)
+        if depth + 1 > self.limits.max_depth:
+            self.once("too_deep", path, f"MIME nesting deeper than {self.limits.max_depth}")
+            return True
+        self.sealed.append(path)
+        attached = in_attachment or (not message_content and self.is_attachment(part))
+        target = path if inner.is_multipart() else _join(path, 1)
+        self.entity(inner, target, depth + 1, in_attachment=attached)
+        return True
 
     def container(
         self, part: Message, inner: list[Message], path: str, depth: int, *, in_attachment: bool
@@ -425,7 +521,7 @@ class _Walker:
         if len(inner) == 1 and isinstance(inner[0], Message):
             self.body(inner[0], path, depth, in_attachment=attached)
 
-    def leaf(self, part: Message, path: str, *, in_attachment: bool) -> None:
+    def leaf(self, part: Message, path: str, *, in_attachment: bool, security: str = "") -> None:
         content_type = part.get_content_type()
         declared_multipart = content_type.startswith("multipart/")
         if declared_multipart or content_type.startswith("message/"):
@@ -474,6 +570,7 @@ class _Walker:
                 charset=normalise_charset(part.get_content_charset()),
                 is_body=is_body,
                 is_inline=is_inline,
+                security=security,
             )
         )
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from gateway.model import (
+    ENCRYPTION,
     AttachmentReport,
     Encryption,
     Envelope,
@@ -34,6 +35,7 @@ from gateway.policy.words import (
     ENCRYPTION_WORDS,
     attachment_list,
     attachment_name,
+    encryption_scheme,
     is_outlook_wrapper,
     kind_of,
     type_list,
@@ -242,10 +244,11 @@ def unencrypted_attachment(facts: Facts) -> Reason | None:
         target = plain if report.encryption == Encryption.NONE else names_visible
         target.append((index + 1, report.content_type))
     if facts.marking is not None:
-        # Everything attached to a marked message is marked content.  (A
-        # winmail.dat is not attached content: its files are, each judged.)
+        # Everything attached to a marked message is marked content: not the
+        # signature or encryption its mail program added, nor a winmail.dat
+        # (its files are attached content, each judged).
         for n, report in enumerate(facts.attachments, 1):
-            if is_outlook_wrapper(report):
+            if report.security or is_outlook_wrapper(report):
                 continue
             if report.encryption == Encryption.NONE and all(p[0] != n for p in plain):
                 plain.append((n, report.content_type))
@@ -538,9 +541,25 @@ def _unreadable_kind(content_type: str) -> str:
 
 def uninspectable_content(facts: Facts) -> Reason | None:
     descriptions: list[str] = []
+    # The mail program's own encryption (S/MIME, PGP) of the message: the
+    # sender chose no attachment, and can simply send without it.
+    schemes: list[str] = []
+    others = False
+
+    def encrypted_message(scheme: str, what: str = "the message is") -> None:
+        text = f"{what} encrypted with {scheme} by your mail program"
+        if scheme not in schemes:
+            schemes.append(scheme)
+        if text not in descriptions:
+            descriptions.append(text)
+
     for problem in facts.problems:
         if problem.code in INFORMATIONAL_PROBLEMS:
             continue
+        if problem.code == "pgp_message":
+            encrypted_message("PGP", "the message text is")
+            continue
+        others = True
         index = _attachment_of(problem.part_path, facts.attachments)
         where = (
             attachment_name(index + 1, _unreadable_kind(facts.attachments[index].content_type),
@@ -554,22 +573,51 @@ def uninspectable_content(facts: Facts) -> Reason | None:
     # Only real encryption of a kind the gateway does not know: an unreadable
     # or damaged file is `none`, described by its Problem above.
     for n, report in facts.encrypted:
-        if report.encryption == Encryption.UNKNOWN:
-            kind = _unreadable_kind(report.content_type)
-            text = f"{attachment_name(n, kind, facts.attachments)} uses an unrecognised encryption"
-            if text not in descriptions:
-                descriptions.append(text)
+        if report.encryption != Encryption.UNKNOWN:
+            continue
+        if report.security == ENCRYPTION:
+            encrypted_message(encryption_scheme(report))
+            continue
+        others = True
+        name = attachment_name(n, _unreadable_kind(report.content_type), facts.attachments)
+        if report.content_type in _SCHEMES:
+            text = f"{name} cannot be opened by the gateway"
+        else:
+            text = f"{name} uses an unrecognised encryption"
+        if text not in descriptions:
+            descriptions.append(text)
     if not descriptions:
         return None
     shown = "; ".join(descriptions[:5]) + ("; …" if len(descriptions) > 5 else "")
+    fixes = [_without_encryption(" or ".join(schemes), facts.policy.mode)] if schemes else []
+    if others:
+        fixes.append(
+            "Send the content in a common format (PDF, Word, Excel, CSV or a zip), encrypted "
+            "with AES-256 and read-only if it holds personal data. If this keeps happening, "
+            "contact IT, quoting the gateway's reference for this message."
+        )
     return Reason(
         ReasonCode.UNINSPECTABLE_CONTENT,
         f"Part of the message could not be checked ({shown}), so it is treated as "
         "personal data.",
-        "Send the content in a common format (PDF, Word, Excel, CSV or a zip), encrypted "
-        "with AES-256 and read-only if it holds personal data. If this keeps happening, "
-        "contact IT, quoting the gateway's reference for this message.",
+        " ".join(fixes),
     )
+
+
+# Encryption the gateway knows by name (its kind says which) but cannot open.
+_SCHEMES = frozenset({"application/pkcs7-mime", "application/pgp-encrypted"})
+
+
+def _without_encryption(schemes: str, mode: str) -> str:
+    """What staff can do about a message their mail program encrypted."""
+    again = (f"Send the message again without {schemes} encryption (turn off 'Encrypt' in "
+             "your mail program for this message; a digital signature alone is fine): ")
+    if mode == "protect":
+        return again + ("the gateway checks it and protects any personal data in it "
+                        "itself, in an AES-256 zip whose password is sent separately.")
+    return again + ("the gateway has to read a message to check it. Put any personal data "
+                    "in a document, save it read-only, encrypt it with a password (for "
+                    "example a zip with AES-256) and attach that.")
 
 
 RULES: tuple[Rule, ...] = (

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from gateway.model import AttachmentReport, Encryption, InformationType, ReasonCode
+from gateway.model import (
+    ENCRYPTION,
+    SIGNATURE,
+    AttachmentReport,
+    Encryption,
+    InformationType,
+    ReasonCode,
+)
 
 TYPE_WORDS: dict[InformationType, str] = {
     InformationType.UK_NHS_NUMBER: "NHS number",
@@ -82,6 +89,9 @@ _KIND_WORDS = (
     ("rfc822", "an attached email"),
     ("ms-tnef", "an Outlook attachment (winmail.dat)"),
     ("html", "a web page (HTML)"),
+    ("pkcs7-mime", "an S/MIME message"),
+    ("pgp-encrypted", "a PGP-encrypted file"),
+    ("signature", "a digital signature"),
     ("text/", "a text file"),
     ("image/", "an image"),
 )
@@ -117,10 +127,20 @@ def is_outlook_wrapper(report: AttachmentReport) -> bool:
     return report.content_type == OUTLOOK_WRAPPER_TYPE and not report.sent_in
 
 
+def encryption_scheme(report: AttachmentReport) -> str:
+    """ "S/MIME" or "PGP": which of the two a part of a mail program's encryption is."""
+    kind = f"{report.content_type} {report.declared_type}".lower()
+    return "S/MIME" if "pkcs7" in kind else "PGP"
+
+
 def _shown_as(report: AttachmentReport) -> str | None:
     """What the sender saw instead of an attachment, or None for one."""
     if is_outlook_wrapper(report):
         return "the copy of the message Outlook sends in winmail.dat"
+    if report.security == SIGNATURE:
+        return "the message's digital signature"
+    if report.security == ENCRYPTION:
+        return f"the message's {encryption_scheme(report)} encryption"
     if report.declared_type.lower() == "text/calendar":
         return "the meeting invitation"
     if report.inline and report.content_type.startswith("image/"):
@@ -133,10 +153,11 @@ def attachment_name(
 ) -> str:
     """ "attachment 2 (a PDF document)" for the attachment at `position`
     (counting from 1 into the message's `reports`), numbered as the sender's
-    mail program lists attachments: a picture inline in the text or a
-    meeting invitation's calendar part is named for what it is, and not
-    counted.  A file Outlook sent inside winmail.dat is the attachment the
-    recipient's Outlook shows, and says so."""
+    mail program lists attachments: a picture inline in the text, a meeting
+    invitation's calendar part, and a signature or encryption the mail
+    program added are named for what they are, and not counted.  A file
+    Outlook sent inside winmail.dat is the attachment the recipient's
+    Outlook shows, and says so."""
     if 0 < position <= len(reports):
         report = reports[position - 1]
         shown = _shown_as(report)

@@ -82,7 +82,9 @@ def test_real_encryption_of_an_unknown_kind_stays_unknown() -> None:
         b"-----BEGIN PGP MESSAGE-----\nhQEMA\n-----END PGP MESSAGE-----\n"
     )
     assert report.encryption is Encryption.UNKNOWN
-    assert "uses an unrecognised encryption" in uninspectable_text(inspection)
+    # Attached as a file (not the mail program's PGP/MIME): named for what it is.
+    assert ("attachment 1 (a PGP-encrypted file) cannot be opened by the gateway"
+            in uninspectable_text(inspection))
 
 
 def test_a_gzip_is_called_a_gzip_file() -> None:
