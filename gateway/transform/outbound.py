@@ -31,7 +31,9 @@ returned untouched when no step changed anything):
 
 Signed content (multipart/signed) is not rewritten, since that would break
 its signature: purpose lines inside it stay, and the notice goes in a part of
-its own beside it.  A sender's password inside signed content must still go,
+its own beside it.  Protected, its detached signature is left out of the zip
+(what it signed is no longer there to verify); an opaque-signed entity
+(smime.p7m) goes into the zip whole, and still verifies.  A sender's password inside signed content must still go,
 so the signature is then removed (the content would not verify anyway).
 """
 
@@ -467,6 +469,10 @@ class _Transform:
         attachments: list[Entry] = []
         pictures: dict[str, str] = {}  # Content-ID -> the zip entry the part became
         for index, node in enumerate(nodes(message), start=1):
+            if node.in_signed and node.content_type in SIGNATURE_TYPES:
+                # A detached signature signs the entity the zip replaces:
+                # beside message.txt it verifies nothing, so it goes.
+                continue
             if self.keeps(node):
                 for name in self.part_headers:
                     del node.part[name]
