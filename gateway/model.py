@@ -135,6 +135,8 @@ class Part:
     `path` names the part like an IMAP section ("1", "2.1"); findings and
     reports point at it.  `payload` is the decoded bytes.  `is_body` is true for
     text parts a mail program would show as the message text (not attachments).
+    `charset` is Python's codec for the declared charset (None when there is
+    none or no codec), `declared_charset` the name as declared.
     """
 
     path: str
@@ -142,6 +144,7 @@ class Part:
     payload: bytes
     filename: str | None = None
     charset: str | None = None
+    declared_charset: str | None = None
     is_body: bool = False
     is_inline: bool = False
     # What the sender's mail program made it, when it is no file they chose:

@@ -5,7 +5,9 @@ Looked for in the `X-Attachment-Password` header, in body lines such as
 is …`, in the subject, the headers read as text, attachments' file names
 and the text of other attachments.  A password in the header or a body
 line can be taken out by the transform stage (`removable`); one anywhere
-else cannot.  A file name is read without its extension: in
+else cannot, nor one in a body part whose declared charset cannot be
+applied (an unknown or mislabelled one: the text was read through a
+fallback, and the transform rewrites a part only from its exact reading).  A file name is read without its extension: in
 "referral - password Blue42.zip" the password is `Blue42`.
 
 Each candidate keeps a few spellings to try (as written, without trailing
@@ -35,7 +37,7 @@ from gateway.extract.base import name_as_words
 from gateway.model import ParsedMessage, PasswordCandidate, SegmentSource, TextSegment
 from gateway.parse.headers import TOPIC_HEADERS, TOPIC_PATH, is_topic_path
 from gateway.parse.keywords import Keywords
-from gateway.parse.parser import is_outside_parts
+from gateway.parse.parser import is_outside_parts, reads_exactly
 
 HEADER = "X-Attachment-Password"
 # The most common passwords in breached-account lists (the NCSC's analysis of
@@ -186,11 +188,6 @@ class Found:
     spellings: tuple[str, ...]
 
 
-def _editable(message: ParsedMessage, path: str) -> bool:
-    """Whether the transform can take a line out of the body part at `path`."""
-    return not is_outside_parts(path) and not message.in_sealed(path)
-
-
 def find_passwords(message: ParsedMessage, segments: list[TextSegment]) -> list[Found]:
     found: list[Found] = []
     seen: set[tuple[str, str, str]] = set()
@@ -215,12 +212,21 @@ def find_passwords(message: ParsedMessage, segments: list[TextSegment]) -> list[
         if not _MENTIONS.found_in(segment.text):
             continue  # cheap skip: most text never mentions a password
         location = place_of(segment)
-        # A preamble or epilogue is read as the text, but not edited; nor is
-        # opaque-signed content (the signature covers its bytes).
-        removable = location == "body" and _editable(message, segment.part_path)
+        removable = _editable(message, segment, location)
         for value, spellings, _ in _scan(_readable(segment, location), labels=False):
             add(value, spellings, location, segment.part_path, removable)
     return found
+
+
+def _editable(message: ParsedMessage, segment: TextSegment, location: str) -> bool:
+    """Whether the transform stage can edit the text a password was read in:
+    a body part (not a preamble or epilogue, read as the text but not
+    edited; nor opaque-signed content, whose bytes the signature covers)
+    that its declared charset reads exactly (`reads_exactly`)."""
+    path = segment.part_path
+    if location != "body" or is_outside_parts(path) or message.in_sealed(path):
+        return False
+    return reads_exactly(message, path)
 
 
 def place_of(segment: TextSegment) -> str:
@@ -385,10 +391,10 @@ def message_tokens(message: ParsedMessage, segments: list[TextSegment]) -> list[
         stated = _scan(text, labels=True)
         labelled = sorted(span for _, _, span in stated)
         label_starts = [start for start, _ in labelled]
+        editable = bool(stated) and _editable(message, segment, location)
         for value, spellings, _ in stated:
             # Only a body line can be edited; the label is the best guess anywhere.
-            add(value, 0, location, segment.part_path,
-                location == "body" and _editable(message, segment.part_path), spellings)
+            add(value, 0, location, segment.part_path, editable, spellings)
         for line_match in re.finditer(r"[^\n]+", text):
             line = line_match.group()
             words = list(_WORD.finditer(line))

@@ -11,6 +11,9 @@ bytes declared UTF-16 or EBCDIC (cp500) read as CJK or symbols, while the
 program that opens the saved file (Excel, Notepad) ignores the MIME label
 and shows the text.  `decode_readings` then gives the bytes' own reading
 too, so what the recipient may read is inspected either way.
+
+`exact_text` is the strict reading, no fallbacks: the text a part can be
+rewritten from (the transform stage) without changing what it says.
 """
 
 from __future__ import annotations
@@ -48,6 +51,29 @@ def normalise_charset(name: str | None) -> str | None:
 def decode_text(data: bytes, declared: str | None = None) -> str:
     """Decode `data` with `declared`, then UTF-8, then cp1252, then Latin-1."""
     return _decode(data, normalise_charset(declared))[0]
+
+
+def exact_text(data: bytes, declared: str | None) -> str | None:
+    """`data` read with its declared charset exactly (US-ASCII when none is
+    declared), or None when the charset is unknown (or one no mail program
+    applies) or the bytes are invalid in it.  Undeclared 8-bit text is read
+    as UTF-8, as a modern client writes it.
+
+    The transform stage rewrites a text part only from this reading, since
+    writing back a guessed one could change what it says; the inspect stage
+    asks it too, since a password in a part without it cannot be taken out."""
+    charset = normalise_charset(declared or "us-ascii")
+    if charset is None:
+        return None
+    try:
+        return data.decode(charset)
+    except ValueError:  # bytes invalid in the charset (UnicodeDecodeError and the like)
+        if charset == "ascii":
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        return None
 
 
 def decode_readings(data: bytes, declared: str | None = None) -> list[str]:

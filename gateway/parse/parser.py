@@ -37,7 +37,7 @@ from email.policy import compat32
 from io import BytesIO
 
 from gateway.model import ENCRYPTION, SIGNATURE, ParsedMessage, Part, Problem
-from gateway.parse.charsets import decode_surrogates, normalise_charset
+from gateway.parse.charsets import decode_surrogates, exact_text, normalise_charset
 from gateway.parse.headers import (
     clean_newlines,
     decode_header_value,
@@ -328,6 +328,14 @@ def is_outside_parts(path: str) -> bool:
     return path.rpartition(".")[2] in _OUTSIDE_PARTS
 
 
+def reads_exactly(message: ParsedMessage, part_path: str) -> bool:
+    """Whether the part at `part_path` is text its declared charset reads
+    exactly (`gateway.parse.charsets.exact_text`), as the transform stage
+    must read a part to rewrite it."""
+    part = next((p for p in message.parts if p.path == part_path), None)
+    return part is not None and exact_text(part.payload, part.declared_charset) is not None
+
+
 def _encoded_text(message: Message) -> bytes:
     """The text the parser took for an attached message, as it came.
 
@@ -551,6 +559,7 @@ class _Walker:
         self.decoded_bytes += len(data)
 
         filename = self.filename(part, path)
+        declared = part.get_content_charset()
         disposition = part.get_content_disposition()
         is_inline = disposition == "inline" or (
             disposition is None and part.get("content-id") is not None
@@ -567,7 +576,8 @@ class _Walker:
                 content_type=content_type,
                 payload=data,
                 filename=filename,
-                charset=normalise_charset(part.get_content_charset()),
+                charset=normalise_charset(declared),
+                declared_charset=declared,
                 is_body=is_body,
                 is_inline=is_inline,
                 security=security,

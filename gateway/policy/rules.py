@@ -31,6 +31,7 @@ from gateway.model import (
     SegmentSource,
 )
 from gateway.parse.headers import TOPIC_HEADERS, carries_marking, header_place, is_topic_path
+from gateway.parse.parser import is_outside_parts, reads_exactly
 from gateway.policy.words import (
     ENCRYPTION_WORDS,
     attachment_list,
@@ -427,6 +428,12 @@ def _unremovable(facts: Facts) -> list[str]:
     for candidate in passwords:
         if not candidate.removable and candidate.value in opener_values:
             place = places.get(candidate.location, "a part of the message")
+            if candidate.location == "body" and not is_outside_parts(candidate.part_path) \
+                    and not reads_exactly(facts.inspection.message, candidate.part_path):
+                # On a line of its own all the same: the sender needs to know
+                # why the gateway could not take it out.
+                place = ("the message text, in a character set the gateway cannot rewrite "
+                         "(an unknown or mislabelled one)")
             if place not in found:
                 found.append(place)
     return found

@@ -28,7 +28,7 @@ from functools import lru_cache
 
 from gateway.errors import ContentError
 from gateway.extract.html import hides, hiding_rules, is_void, separates
-from gateway.parse.charsets import normalise_charset
+from gateway.parse.charsets import exact_text, normalise_charset
 
 OUTPUT_POLICY = policy.SMTP.clone(refold_source="none")
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
@@ -150,24 +150,12 @@ def _charset(part: EmailMessage) -> tuple[str, str | None]:
 
 def get_text(part: EmailMessage) -> str | None:
     """The decoded text of a text part, or None when it cannot be decoded
-    exactly (unknown charset, bytes invalid in it): such a part is never
-    rewritten, since writing it back could change what it says."""
+    exactly (unknown charset, bytes invalid in it: `exact_text`): such a
+    part is never rewritten, since writing it back could change what it says."""
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes):
         return None
-    _, charset = _charset(part)
-    if charset is None:
-        return None
-    try:
-        return data.decode(charset)
-    except ValueError:  # bytes invalid in the charset (UnicodeDecodeError and the like)
-        if charset == "ascii":
-            # Undeclared 8-bit text is nearly always UTF-8 from a modern client.
-            try:
-                return data.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-        return None
+    return exact_text(data, part.get_content_charset())
 
 
 # Printable ASCII and the white space of text: what a charset that can be
