@@ -3,7 +3,9 @@
     GatewayError
     ├── ConfigError            bad configuration (file, key and reason)
     ├── ContentError           content that cannot be parsed or inspected
-    │   └── LimitExceeded      a size, depth, count or time limit was hit
+    │   ├── LimitExceeded      a size, depth, count or time limit was hit
+    │   └── UnrewritableContent  content the transform can never make fit
+    │                            to deliver (refused, not answered 451)
     ├── StoreError             the database failed (maps to 451 4.3.0)
     │   ├── DatabaseMissing    a command's SQLite file is not there (or no database)
     │   ├── DatabaseUnsupported  this Python's SQLite library is too old
@@ -18,6 +20,11 @@ so callers only ever catch these.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.model import ReasonCode
 
 
 class GatewayError(Exception):
@@ -38,6 +45,19 @@ class ContentError(GatewayError):
 
 class LimitExceeded(ContentError):
     """A configured bound (size, depth, parts, ratio, time) was exceeded."""
+
+
+class UnrewritableContent(ContentError):
+    """Content the transform stage can never make fit to deliver, however
+    often the client sends it again (a password in a body part it cannot
+    rewrite): the pipeline refuses it for `code`, the policy's reason.
+    Any other ContentError from the transform (a wrapped MemoryError, a bug)
+    is passing as far as the client can tell, and answered 451.  The message
+    names no value: it is logged."""
+
+    def __init__(self, code: ReasonCode, detail: str) -> None:
+        self.code = code
+        super().__init__(detail)
 
 
 class StoreError(GatewayError):

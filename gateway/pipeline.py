@@ -37,6 +37,10 @@ Cost: the message is parsed once (by the inspect stage); detection is one
 combined regex pass per segment; mail that turns out to carry nothing to act
 on (no personal data, marking, password or sharing headers) skips the
 transform and is delivered byte for byte.
+
+Content the transform can never make fit to deliver (a password in a body
+part it cannot rewrite: gateway.errors.UnrewritableContent) is refused as
+the policy refuses, never answered 451 for every retry.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from datetime import datetime
 
 from gateway.detect import DetectionEngine, FirstStop, build_engine, find_marking
 from gateway.detect.echoes import echoes, names_found, spans_in
+from gateway.errors import UnrewritableContent
 from gateway.extract.base import name_as_words
 from gateway.inspect import Reading, read_message
 from gateway.inspect.passwords import stated_passwords
@@ -71,7 +76,7 @@ from gateway.model import (
 from gateway.parse import ContentLimits
 from gateway.parse.headers import is_display_name_path, is_topic_path, without_contacts
 from gateway.parse.keywords import Mentions, known, mentions
-from gateway.policy import decide, match_recipients
+from gateway.policy import decide, match_recipients, unrewritable
 from gateway.policy.recipients import RecipientsFile
 from gateway.settings import Settings
 from gateway.transform import SharingFacts, prepare_outbound, sharing_facts
@@ -85,6 +90,7 @@ _LARGE = 4 * 1024 * 1024
 # Texts from this many characters on are searched ahead: below it the search
 # costs the loop little (RE2 reads about 500 MB/s).
 SEARCH_AHEAD_FROM = 32 * 1024
+_MONITOR_METHOD = "email (monitor mode: delivered unchanged)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,12 +402,23 @@ class Pipeline:
         )
         attachments = redact_file_names(self.engine, inspection.attachments, names,
                                         inspection.passwords)
-        outbound, password, method = self._transform(
-            content, inspection, verdict, sharing, findings, frozenset(
-                a.part_path for a, named in zip(inspection.attachments, attachments, strict=True)
-                if a.filename != named.filename
-            ), self._shows_in_clear(clear, inspection, names),
-        )
+        try:
+            outbound, password, method = self._transform(
+                content, inspection, verdict, sharing, findings, frozenset(
+                    a.part_path for a, named in zip(inspection.attachments, attachments,
+                                                    strict=True)
+                    if a.filename != named.filename
+                ), self._shows_in_clear(clear, inspection, names),
+            )
+        except UnrewritableContent as exc:
+            # Content the transform can never make fit: refused like any
+            # rule broken (recorded, 550, the sender told why).  Any other
+            # failure propagates, and the client is answered 451.
+            verdict = unrewritable(verdict, exc.code, self.settings.policy.mode)
+            outbound, password, method = (
+                (b"", None, "") if verdict.action == Action.REJECT
+                else (content, None, _MONITOR_METHOD)
+            )
         routes = tuple(m.secure_route if m and m.secure_route else "upstream" for m in matches)
         return Decision(
             verdict=verdict,
@@ -461,7 +478,7 @@ class Pipeline:
             # Monitor mode delivers what breaks the rules unchanged and only
             # records what enforce would have done; it never rewrites mail it
             # has found fault with (which may be mail it could not parse).
-            return content, None, "email (monitor mode: delivered unchanged)"
+            return content, None, _MONITOR_METHOD
         # prepare_outbound protects (PROTECT, or HOLD in protect mode) and
         # otherwise strips the sharing lines, takes out the sender's password
         # and adds the handling notice.

@@ -33,6 +33,10 @@ wrapping a ZipCrypto file inside AES leaves the recipient with a second,
 weak password to deal with), and a sender's guessable password (the file
 would still open with it wherever a copy of it went).
 
+`unrewritable(verdict, code, mode)`: the verdict once the transform stage
+found the content can never be made fit to deliver (a password in a body
+part it cannot rewrite): a refusal for that reason, like any other.
+
 No I/O, no clock: the same inputs always give the same Verdict, which is
 what lets `gateway scan` promise the verdict live mail would get.
 """
@@ -40,6 +44,7 @@ what lets `gateway scan` promise the verdict live mail would get.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from gateway.model import (
     Action,
@@ -53,10 +58,12 @@ from gateway.model import (
     Verdict,
 )
 from gateway.policy.recipients import RecipientList
-from gateway.policy.rules import RULES, Facts
+from gateway.policy.rules import RULES, Facts, unrewritable_reason
 from gateway.settings import HoldSettings, Settings
 
-__all__ = ["PROTECT_FIXES", "RecipientList", "decide", "match_recipients", "needs_hold"]
+__all__ = [
+    "PROTECT_FIXES", "RecipientList", "decide", "match_recipients", "needs_hold", "unrewritable",
+]
 
 PROTECT_FIXES = frozenset(
     {
@@ -180,3 +187,18 @@ def decide(
         marking=marking,
         would_action=would,
     )
+
+
+def unrewritable(verdict: Verdict, code: ReasonCode, mode: str) -> Verdict:
+    """`verdict` once the transform stage found the message's content can
+    never be made fit to deliver (gateway.errors.UnrewritableContent), for
+    `code`: REJECT, with words the sender can act on.  Answering 451 would
+    have the client send it again for days, then bounce it vaguely, with no
+    record.  Monitor mode delivers it unchanged all the same, and records
+    the refusal as what enforce would do."""
+    reasons = verdict.reasons
+    if not any(r.code == code for r in reasons):
+        reasons = (*reasons, unrewritable_reason(code))
+    if mode == "monitor":
+        return replace(verdict, reasons=reasons, would_action=Action.REJECT)
+    return replace(verdict, action=Action.REJECT, reasons=reasons)

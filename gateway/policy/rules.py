@@ -483,6 +483,28 @@ def password_in_message(facts: Facts) -> Reason | None:
     )
 
 
+def unrewritable_reason(code: ReasonCode) -> Reason:
+    """The reason for `code` when the transform stage found the content can
+    never be made fit to deliver (gateway.errors.UnrewritableContent): the
+    rules saw a password it could take out, and it could not."""
+    if code == ReasonCode.PASSWORD_IN_MESSAGE:
+        return Reason(
+            code,
+            "The password for the attachment is written in the message text in a form the "
+            "gateway cannot take out (text it cannot rewrite, such as an unusual character "
+            "set), where it would travel with the attachment it opens.",
+            "Take the password out of the message and telephone it to the recipient, or type "
+            "the message again in your usual mail program with the password on a line of its "
+            "own ('Password: ...'): the gateway then takes it out and sends it separately.",
+        )
+    return Reason(
+        code,
+        "Part of the message is in a form the gateway cannot make safe to send.",
+        "Send the content again in a common format. If this keeps happening, contact IT, "
+        "quoting the gateway's reference for this message.",
+    )
+
+
 def recipient_not_allowed(facts: Facts) -> Reason | None:
     refused = [a for a, m in zip(facts.envelope.rcpt_tos, facts.matches, strict=True) if m is None]
     if not refused:

@@ -28,6 +28,7 @@ from functools import lru_cache
 
 from gateway.errors import ContentError
 from gateway.extract.html import hides, hiding_rules, is_void, separates
+from gateway.extract.text import text_readings
 from gateway.parse.charsets import exact_text, normalise_charset
 
 OUTPUT_POLICY = policy.SMTP.clone(refold_source="none")
@@ -156,6 +157,17 @@ def get_text(part: EmailMessage) -> str | None:
     if not isinstance(data, bytes):
         return None
     return exact_text(data, part.get_content_charset())
+
+
+def readings(part: EmailMessage) -> list[str]:
+    """A text part's text as the inspect stage reads it: a byte order mark,
+    the declared charset, then its fallbacks, and the bytes' own reading
+    where the label garbles them (`gateway.extract.text.text_readings`).
+    What the recipient's program may show, `get_text` or not."""
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return []
+    return text_readings(data, normalise_charset(part.get_content_charset()))
 
 
 # Printable ASCII and the white space of text: what a charset that can be

@@ -26,8 +26,11 @@ returned untouched when no step changed anything):
    header whose display names did keeps its bare addresses;
 5. the result is parsed again and checked: MIME no worse than it came, the
    removed headers and password statements gone, the zip present and
-   identical.  Any failure is a ContentError (the client is told 451 and
-   keeps the message), never a half-made message.
+   identical.  Any failure is a ContentError, never a half-made message:
+   UnrewritableContent where the content itself can never be made fit (a
+   password left in a body part that cannot be rewritten, read as the
+   inspect stage reads it: the pipeline refuses the message as
+   password_in_message), otherwise the client is told 451 and keeps it.
 
 Signed content (multipart/signed) is not rewritten, since that would break
 its signature: purpose lines inside it stay, and the notice goes in a part of
@@ -48,7 +51,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses
 from urllib.parse import quote, unquote
 
-from gateway.errors import ContentError
+from gateway.errors import ContentError, UnrewritableContent
 from gateway.inspect import PASSWORD_HEADER, scan_text
 from gateway.model import (
     Action,
@@ -72,6 +75,7 @@ from gateway.transform.mime import (
     insert_html,
     nodes,
     parse,
+    readings,
     serialise,
     set_text,
     structure_defects,
@@ -316,6 +320,9 @@ class _Transform:
             changed |= self.mark(message, subject)
         password = self.password_to_hold()
         if not changed:
+            # Nothing was edited, yet a password to take out may be there in
+            # a reading other than the one edited (see check_taken_out).
+            self.check_taken_out(message)
             return Outbound(self.raw, password, False, self.method())
         if "mime-version" not in message:
             message["MIME-Version"] = "1.0"
@@ -370,13 +377,35 @@ class _Transform:
                 changed = True
         return changed
 
+    def check_taken_out(self, message: EmailMessage) -> None:
+        """No text of `message` still states a password to take out, in any
+        reading the inspect stage makes, not only the one edited: a part
+        declared UTF-16 whose bytes are ASCII is edited (if at all) as
+        symbols, while a program that ignores the label shows the text."""
+        if not self.body_passwords:
+            return
+        for node in body_nodes(message):
+            for text in readings(node.part):
+                visible = html_visible_text(text) if node.content_type == "text/html" else text
+                if any(states_password(visible, value) for value in self.body_passwords):
+                    raise UnrewritableContent(
+                        ReasonCode.PASSWORD_IN_MESSAGE,
+                        "the password could not be taken out of the message")
+
     def check_undecodable(self, node: Node) -> None:
+        """A part that cannot be rewritten must not hold the password: not
+        in its bytes, nor in any reading of them the inspect stage made
+        (a UTF-16 text with no charset declared holds no byte of its UTF-8)."""
         data = node.part.get_payload(decode=True)
         if not isinstance(data, bytes):
             return
+        texts = readings(node.part)
         for value in self.body_passwords:
-            if value.encode("utf-8") in data or value.encode("latin-1", "ignore") in data:
-                raise ContentError("the password sits in a body part that cannot be rewritten")
+            if (value.encode("utf-8") in data or value.encode("latin-1", "ignore") in data
+                    or any(value in text for text in texts)):
+                raise UnrewritableContent(
+                    ReasonCode.PASSWORD_IN_MESSAGE,
+                    "the password sits in a body part that cannot be rewritten")
 
     def add_notice(self, message: EmailMessage) -> None:
         plain_done = html_done = False
@@ -596,14 +625,7 @@ class _Transform:
         for name in (*SHARING_HEADERS, PASSWORD_HEADER):
             if name in message:
                 raise ContentError(f"{name} is still in the outbound message")
-        for node in body_nodes(message):
-            text = get_text(node.part)
-            if text is None:
-                continue
-            visible = html_visible_text(text) if node.content_type == "text/html" else text
-            for value in self.body_passwords:
-                if states_password(visible, value):
-                    raise ContentError("the password could not be taken out of the message")
+        self.check_taken_out(message)
         if self.generated is not None:
             if self.generated.encode("ascii") in content:
                 raise ContentError("the generated password is in the outbound message")
