@@ -145,6 +145,8 @@ class Gateway:
             self.store, self.transport, settings, self.audit,
             observe=lambda outcome, n: self.metrics.deliveries.labels(outcome).inc(n),
             receipts=self.receipts,
+            # A password's email, finished: the desk releases or holds it again.
+            finished=lambda *finished: self.desk.email_finished_op(*finished),
         )
         self.pipeline = Pipeline(settings)
         # Spooled (large) messages are read back, inspected and queued this

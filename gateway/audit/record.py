@@ -41,7 +41,13 @@ class EventType(StrEnum):
     # read_confirmed or delivery_failed with `authenticated: false`.
     RECEIPT_UNVERIFIED = "receipt_unverified"
     PASSWORD_HELD = "password_held"
+    # The email carrying a password left (released on receipt or to the
+    # sender: once the delivery worker handed it on; by hand: once sent).
     PASSWORD_RELEASED = "password_released"
+    # The email carrying a released password failed for good (refused, or
+    # expired in the queue): the detail says why and with which code; the
+    # password is held again (`held_again`) for another release.
+    PASSWORD_RELEASE_FAILED = "password_release_failed"
     PASSWORD_EXPIRED = "password_expired"
     # Destroyed before its TTL because the message will never go: the
     # approver refused it.  Not `password_expired`: an IG report counting

@@ -31,6 +31,12 @@ renewal that finds the claim gone (the lease ran out while the database
 refused writes, and another worker claimed it) marks it lost: a message
 not yet sent is not sent, and a result is not written over the other
 worker's claim, which records its own.
+
+A gateway-made email (null sender) that is finished, delivered or failed
+for good, is handed to `finished` (ReceiptDesk.email_finished_op) in the
+same transaction as its record: an email carrying a held password releases
+it once delivered, or holds it again when it failed (its bounce would go
+nowhere), never leaving it released with nothing sent.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import asyncio
 import contextlib
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -67,6 +73,9 @@ from gateway.settings import Settings
 log = structlog.get_logger(__name__)
 
 DeliveryObserver = Callable[[str, int], None]
+# (the finished message, delivered?, why it failed, the reply code, its code
+# and status for a person to read) -> the write to add to its record, if any.
+EmailFinished = Callable[[QueuedMessage, bool, str, int | None, str], Operation | None]
 
 # Message content held in the ready queue and in flight, at most (a message
 # larger than this alone goes when nothing else is held): the poller claims
@@ -118,8 +127,10 @@ class Dispatcher:
         observe: DeliveryObserver | None = None,
         receipts: ReceiptAddressing | None = None,
         content_budget: int = CONTENT_BUDGET,
+        finished: EmailFinished | None = None,
     ) -> None:
         self._store = store
+        self._finished = finished
         self._receipts = receipts
         self._transport = transport
         self._settings = settings
@@ -418,6 +429,10 @@ class Dispatcher:
                                "code": o.code}) for o in delivered]
         also = ([self._audit.events_op(message.audit_id, relayed)]
                 if relayed and message.audit_id else [])
+        if delivered and len(delivered) == len(message.pending):
+            done = self._email_finished(message, True)
+            if done is not None:
+                also.append(done)
         delay = next_delay(self._settings.queue.retry, message.attempts + 1)
         at = time.time() + delay.total_seconds()
         error = f"{CRASHED} ({type(exc).__name__})"
@@ -649,6 +664,11 @@ class Dispatcher:
         if notice is not None:
             insert, _ = self._store.insert_op(notice)
             also.append(insert)
+        done = None
+        if state is not QueueState.DEFERRED:
+            done = self._email_finished(message, state is QueueState.DELIVERED, failed, why)
+            if done is not None:
+                also.append(done)
         last_error = temporary[0].message if temporary else next(
             (f.message for f in failed if f.by_gateway), None)
         await self._store.record_attempt(message, outcomes, state, next_at, last_error, also,
@@ -676,8 +696,35 @@ class Dispatcher:
         )
         if bounce is not None:
             log.info("bounce_queued", queue_id=message.id, bounce_id=bounce.id)
+        if done is not None:
+            self._wake.set()  # a notice it may have queued goes now
         if notice is not None:
             log.info("relayed_notice_queued", queue_id=message.id, notice_id=notice.id)
+
+    def _email_finished(
+        self,
+        message: QueuedMessage,
+        delivered: bool,
+        failed: Sequence[RecipientResult] = (),
+        why: str | None = None,
+    ) -> Operation | None:
+        """`finished`'s write for a gateway-made email that is finished."""
+        if self._finished is None or message.envelope.mail_from not in ("", "<>"):
+            return None
+        if delivered:
+            return self._finished(message, True, "", None, "")
+        if not failed:
+            return None  # failed at an earlier attempt: finished then
+        first = failed[0]
+        reason = why or ("rejected by upstream" if first.permanent else "expired in queue")
+        if why:
+            reply = "cancelled by IT"
+        elif first.permanent:
+            reply = f"refused: {_reply_status(first)}"
+        else:
+            reply = "not accepted before the gateway stopped trying"
+        code = None if first.by_gateway else first.code
+        return self._finished(message, False, reason, code, reply)
 
     def _relayed_notice(
         self, message: QueuedMessage, results: list[RecipientResult], routes: dict[str, str]

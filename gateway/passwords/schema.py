@@ -4,9 +4,10 @@ One row per recipient, not per message, so that each recipient's password
 can be released on that recipient's own receipt, exactly once, and its
 release recorded (when, how, to which address).  `ciphertext` is the vault's
 sealed blob; it becomes NULL when the password is released, expires or is
-destroyed, so a row that is no longer `held` holds nothing to steal.  Times
+destroyed, so a row that is no longer `held` (or `releasing`, or `queued`:
+its email not delivered yet) holds nothing to steal.  Times
 are epoch seconds (float), like the queue's, so SQLite and PostgreSQL compare
-them the same way.  Created by migration 0003.
+them the same way.  Created by migration 0003; `release_queue_id` by 0019.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ held_passwords = Table(
     Column("released_at", Float),
     Column("released_how", String(32)),
     Column("released_to", Text),
+    # The queued email that carries (or carried, or failed to carry) it:
+    # set when a release queues one (migration 0019).
+    Column("release_queue_id", String(32)),
     Index("ix_held_passwords_queue", "queue_id", "recipient"),
     Index("ix_held_passwords_due", "state", "expires_at"),
+    Index("ix_held_passwords_release", "release_queue_id"),
 )

@@ -4,10 +4,16 @@ Flow: the acceptor runs `hold_op(...)` inside the transaction that queues
 the message, so a message is never queued without its password held (nor
 the other way round).  Each recipient gets a row of its own, sealed by the
 vault with the row id as context.  Later, `PasswordStore.release_in` (on
-receipt, or to the sender) opens one row, marks it released and destroys
-the ciphertext in the same transaction as the `password_released` audit
-event and the queued email that carries it, so a recipient's password goes
-out at most once; `expire_due` destroys what is still held at its TTL
+receipt, or to the sender) opens one row and, in the same transaction as
+the queued email that carries it, marks it `queued` (naming that email in
+`release_queue_id`), so a recipient's password goes out at most once.  The
+ciphertext stays until the delivery worker finishes that email
+(`email_finished_in`, in the transaction recording the attempt): delivered
+-> released, ciphertext destroyed, `password_released` (the email left, as
+for a manual release); refused or expired in the queue -> held again,
+`password_release_failed` with why, so a later receipt or `gateway
+passwords release` can send it again instead of it being lost unseen.
+`expire_due` destroys what is still held, claimed or queued at its TTL
 (`password_expired`).
 
 A manual release sends the email itself, over SMTP, outside any
@@ -54,6 +60,7 @@ Operation = Callable[[AsyncConnection], Awaitable[Any]]
 class HeldState(StrEnum):
     HELD = "held"
     RELEASING = "releasing"  # claimed by a manual release, its email being sent
+    QUEUED = "queued"  # its email in the gateway's queue (release_queue_id), still sealed
     RELEASED = "released"
     EXPIRED = "expired"
     DESTROYED = "destroyed"
@@ -76,6 +83,7 @@ class HeldPassword:
     released_how: str | None = None
     released_to: str | None = None
     sealed: bool = False  # a ciphertext is still stored
+    release_queue_id: str | None = None  # the queued email that carries it
 
     @property
     def record_id(self) -> str:
@@ -110,6 +118,7 @@ def _row(row: Row[Any]) -> HeldPassword:
         released_how=m["released_how"],
         released_to=m["released_to"],
         sealed=m["ciphertext"] is not None,
+        release_queue_id=m["release_queue_id"],
     )
 
 
@@ -287,6 +296,13 @@ class PasswordStore:
             raise VaultError(
                 f"password {held_id} is being released ({entry.released_how or 'manual'} "
                 f"to {entry.released_to or entry.recipient}, since {since}){hint}"
+            )
+        if entry.state is HeldState.QUEUED:
+            since = _at(entry.released_at or 0).strftime("%Y-%m-%d %H:%M:%S UTC")
+            raise VaultError(
+                f"password {held_id} is on its way ({entry.released_how or 'released'} to "
+                f"{entry.released_to or entry.recipient}, queued {since} as "
+                f"{entry.release_queue_id}); it is held again if that email fails for good"
             )
         if entry.state not in (HeldState.HELD, HeldState.RELEASING):
             raise VaultError(f"password {held_id} is {entry.state.value}: nothing to release")
@@ -467,15 +483,27 @@ class PasswordStore:
         to: str | None = None,
         how: str = "manual",
         at: float | None = None,
+        email: str | None = None,
     ) -> Released:
         """`release` as part of a caller's transaction (e.g. with the receipt
         that triggered it and the queued email that carries the password).
-        VaultError is raised before anything is written."""
+        VaultError is raised before anything is written.
+
+        With `email`, the queue id of that email: the row is only `queued`,
+        its ciphertext kept, until the delivery worker finishes the email
+        (`email_finished_in`), which writes `password_released` then."""
         at = time.time() if at is None else at
         entry, password = await self._opened(conn, held_id, at)
         target = to or entry.recipient
+        values = {"released_at": at, "released_how": how, "released_to": target}
+        if email is not None:
+            await self._leave_held(conn, held_id, state=HeldState.QUEUED.value,
+                                   release_queue_id=email, **values)
+            queued = replace(entry, state=HeldState.QUEUED, release_queue_id=email,
+                             released_at=at, released_how=how, released_to=target)
+            return Released(queued, password)
         await self._leave_held(conn, held_id, state=HeldState.RELEASED.value, ciphertext=None,
-                               released_at=at, released_how=how, released_to=target)
+                               **values)
         detail = {"held_id": held_id, "recipient": entry.recipient, "how": how, "to": target}
         await self.trail.append_events(
             conn, entry.record_id, [AuditEvent(EventType.PASSWORD_RELEASED, _at(at), detail)]
@@ -490,11 +518,78 @@ class PasswordStore:
         )
         return Released(released, password)
 
+    async def email_finished_in(
+        self,
+        conn: AsyncConnection,
+        email: str,
+        delivered: bool,
+        at: float,
+        why: str = "",
+        code: int | None = None,
+    ) -> builtins.list[HeldPassword]:
+        """The queued email `email` is finished, in the caller's transaction
+        (the delivery worker's record of it): the rows it carries become
+        released (`password_released`, ciphertext destroyed) when it was
+        delivered, or held again (`password_release_failed` with `why` and
+        the reply `code`) when it failed for good; the rows held again, as
+        they were while queued (how, to whom).
+        A row that expired at its ttl while its email waited is audited all
+        the same (the email went, or did not) and stays expired.  Nothing
+        when `email` carries no password (most gateway-made mail)."""
+        hp = held_passwords.c
+        query = select(held_passwords).where(
+            hp.release_queue_id == email,
+            hp.state.in_([HeldState.QUEUED.value, HeldState.EXPIRED.value]),
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        entries = [_row(r) for r in (await conn.execute(query)).all()]
+        if not entries:
+            return []
+        queued = [e.id for e in entries if e.state is HeldState.QUEUED]
+        expired = [e.id for e in entries if e.state is HeldState.EXPIRED]
+        if queued and delivered:
+            await conn.execute(
+                update(held_passwords).where(hp.id.in_(queued))
+                .values(state=HeldState.RELEASED.value, ciphertext=None, released_at=at))
+        elif queued:
+            # Held again as it was before the release; `release_queue_id`
+            # stays, naming the email that failed (a sender's release is not
+            # queued again by itself: ReceiptDesk._approved_op).
+            await conn.execute(
+                update(held_passwords).where(hp.id.in_(queued))
+                .values(state=HeldState.HELD.value, released_at=None, released_how=None,
+                        released_to=None))
+        if expired:
+            # Audited once: the link goes (the expiry's event names the email).
+            await conn.execute(
+                update(held_passwords).where(hp.id.in_(expired)).values(release_queue_id=None))
+        by_record: dict[str, builtins.list[AuditEvent]] = {}
+        for e in entries:
+            detail: dict[str, Any] = {"held_id": e.id, "recipient": e.recipient,
+                                      "how": e.released_how or "on-receipt",
+                                      "to": e.released_to or e.recipient, "email": email}
+            if e.state is HeldState.EXPIRED:
+                detail["expired_before"] = True  # destroyed at its ttl meanwhile
+            if delivered:
+                kind = EventType.PASSWORD_RELEASED
+            else:
+                kind = EventType.PASSWORD_RELEASE_FAILED
+                detail.update({"why": why, "code": code,
+                               "held_again": e.state is HeldState.QUEUED})
+            by_record.setdefault(e.record_id, []).append(AuditEvent(kind, _at(at), detail))
+        for record_id, events in by_record.items():
+            await self.trail.append_events(conn, record_id, events)
+        if delivered:
+            return []
+        return [e for e in entries if e.state is HeldState.QUEUED]
+
     async def expire_due(self, now: float | None = None) -> int:
         """Destroy every held password past its TTL; audited `password_expired`."""
         at = time.time() if now is None else now
         due = (
-            held_passwords.c.state.in_([HeldState.HELD.value, HeldState.RELEASING.value]),
+            held_passwords.c.state.in_(
+                [HeldState.HELD.value, HeldState.RELEASING.value, HeldState.QUEUED.value]),
             held_passwords.c.expires_at <= at,
         )
         return await self._destroy(due, HeldState.EXPIRED, at, {"reason": "ttl"})
@@ -548,6 +643,7 @@ class PasswordStore:
             held_passwords.c.recipient,
             held_passwords.c.state,
             held_passwords.c.released_to,
+            held_passwords.c.release_queue_id,
         ).where(*where)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -570,7 +666,10 @@ class PasswordStore:
                      # A manual release that never finished: its email
                      # may have left, to this address.
                      **({"release_unfinished": True, "to": r.released_to}
-                        if r.state == HeldState.RELEASING.value else {})},
+                        if r.state == HeldState.RELEASING.value else {}),
+                     # Its email still in the queue: it may yet go.
+                     **({"release_queued": r.release_queue_id, "to": r.released_to}
+                        if r.state == HeldState.QUEUED.value else {})},
                 )
             )
         for record_id, events in by_record.items():
@@ -586,8 +685,9 @@ class PasswordStore:
             rows = (
                 await conn.execute(
                     select(held_passwords.c.id, held_passwords.c.ciphertext).where(
-                        held_passwords.c.state.in_(
-                            [HeldState.HELD.value, HeldState.RELEASING.value]),
+                        held_passwords.c.state.in_([HeldState.HELD.value,
+                                                    HeldState.RELEASING.value,
+                                                    HeldState.QUEUED.value]),
                         held_passwords.c.expires_at > at,
                         held_passwords.c.ciphertext.is_not(None),
                         held_passwords.c.key_id != vault.key_id,

@@ -16,7 +16,8 @@ Flow
                  token's message and recipient, and in ONE transaction marks
                  the row, appends the audit event, queues the sender's copy
                  when they asked, and (on-receipt) releases that recipient's
-                 password and queues the email carrying it.  A delivery or
+                 password and queues the email carrying it: the row stays
+                 sealed (`queued`) until that email is delivered.  A delivery or
                  read receipt whose final recipient is a mailbox neither the
                  recipient nor allowed by the allow-list (an auto-forward out
                  of the organisation) confirms nothing: `receipt_other` with
@@ -25,6 +26,12 @@ Flow
                  relayed.
                  A genuine failure report destroys that recipient's held
                  password (`password_destroyed`, reason delivery_failed).
+    the email    `email_finished_op`, in the delivery worker's record of a
+                 gateway-made email: a password email delivered releases its
+                 rows (`password_released`); one refused or expired in the
+                 queue holds them again (`password_release_failed` on the
+                 message's record) and, released on receipt, tells the
+                 sender the recipient's name and telephone.
     periodic     `run` (started by Gateway.start): `expire_due` destroys
                  held passwords past their ttl; under `release = "sender"`
                  the passwords of approved messages go to their senders; a
@@ -74,14 +81,16 @@ from gateway.db import audit_events, audit_records
 from gateway.db.prepared import Prepared, flush_writes
 from gateway.errors import VaultError
 from gateway.model import Action, Envelope, RecipientDsn
-from gateway.passwords import HeldState, PasswordStore, held_passwords
+from gateway.passwords import HeldPassword, HeldState, PasswordStore, held_passwords
 from gateway.pipeline import Decision
 from gateway.policy.recipients import RecipientList
-from gateway.queue import NewMessage, QueueStore
+from gateway.queue import NewMessage, QueuedMessage, QueueStore
+from gateway.queue.store import new_queue_id
 from gateway.receipts.letters import (
     Contact,
     expired_before_receipt_notice,
     forwarded_receipt,
+    password_email_failed_notice,
     password_to_recipient,
     password_to_sender,
     timeout_notice,
@@ -270,8 +279,10 @@ class ReceiptDesk:
         VaultError, with nothing written, when any of them cannot go."""
         for held_id in held_ids:
             await self.passwords.check_in(conn, held_id, at)
+        email = new_queue_id()
         released = [
-            await self.passwords.release_in(conn, held_id, to=sender, how="sender", at=at)
+            await self.passwords.release_in(conn, held_id, to=sender, how="sender", at=at,
+                                            email=email)
             for held_id in held_ids
         ]
         if not released:
@@ -285,8 +296,9 @@ class ReceiptDesk:
             password=released[0].password,
             contacts=contacts,
         )
-        await self._queue(conn, sender, content)
-        log.info("password_released", queue_id=queue_id, how="sender", count=len(released))
+        await self._queue(conn, sender, content, email=email)
+        log.info("password_queued", queue_id=queue_id, how="sender", count=len(released),
+                 email=email)
         return len(released)
 
     def _approved_op(self, at: float) -> Callable[[AsyncConnection], Any]:
@@ -308,7 +320,10 @@ class ReceiptDesk:
             query = (
                 select(hp.id, hp.queue_id, hp.audit_id, hp.sender, hp.recipient)
                 .where(hp.state == HeldState.HELD.value, hp.expires_at > at,
-                       hp.sender.is_not(None), hp.sender != "", approved)
+                       hp.sender.is_not(None), hp.sender != "", approved,
+                       # Its email to the sender failed: sent again by hand
+                       # only (their address refused it once).
+                       hp.release_queue_id.is_(None))
                 .order_by(hp.created_at)
                 .limit(_TIMEOUT_BATCH)
             )
@@ -364,8 +379,9 @@ class ReceiptDesk:
         return row.message_id, contacts
 
     async def _queue(self, conn: AsyncConnection, to: str, content: bytes,
-                     route: str = "upstream") -> None:
-        """Queue a gateway-made email (null sender: no bounce loops)."""
+                     route: str = "upstream", email: str | None = None) -> None:
+        """Queue a gateway-made email (null sender: no bounce loops), as
+        `email` when given (a password's, whose row names it)."""
         message = NewMessage(
             # An internationalised address (RFC 6531) can only be written
             # under SMTPUTF8.
@@ -373,6 +389,7 @@ class ReceiptDesk:
                               smtputf8=not to.isascii()),
             content=content,
             routes=(route,),
+            id=email or new_queue_id(),
         )
         insert, _ = self.queue.insert_op(message)
         await insert(conn)
@@ -655,9 +672,10 @@ class ReceiptDesk:
         ).first()
         if held is None:
             return await self._expired_before(conn, ref, row, at)
+        email = new_queue_id()
         try:
             released = await self.passwords.release_in(
-                conn, held.id, to=recipient, how="on-receipt", at=at
+                conn, held.id, to=recipient, how="on-receipt", at=at, email=email
             )
         except VaultError as exc:
             # Nothing was written for it: the receipt is still recorded, the
@@ -676,9 +694,72 @@ class ReceiptDesk:
             sent_at=float(row["created_at"]),
             sender=released.entry.sender,
         )
-        await self._queue(conn, recipient, content, route=str(row["route"]))
-        log.info("password_released", queue_id=ref.queue_id, index=ref.index, how="on-receipt")
+        await self._queue(conn, recipient, content, route=str(row["route"]), email=email)
+        log.info("password_queued", queue_id=ref.queue_id, index=ref.index, how="on-receipt",
+                 email=email)
         return 1
+
+    # -- the password's email ----------------------------------------------------
+
+    def email_finished_op(
+        self,
+        message: QueuedMessage,
+        delivered: bool,
+        why: str = "",
+        code: int | None = None,
+        reply: str = "",
+    ) -> Operation | None:
+        """For the delivery worker's record of a gateway-made email (null
+        sender) that is finished: the password rows it carries are released
+        (delivered) or held again (failed for good: `why`, the reply `code`
+        and `reply`, its code and status for the sender's notice).  A
+        password released on receipt whose email failed gets the sender a
+        notice naming the recipient and their telephone: nobody else would
+        know (that email's own bounce goes nowhere).  One to the sender
+        that failed tells nobody by email (their address is what failed):
+        the log and the trail say so, and IT releases it by hand."""
+        if message.envelope.mail_from not in ("", "<>"):
+            return None
+        email = message.id
+
+        async def write(conn: AsyncConnection) -> None:
+            at = time.time()
+            again = await self.passwords.email_finished_in(
+                conn, email, delivered, at, why=why, code=code)
+            for entry in again:
+                log.warning("password_release_failed", queue_id=entry.queue_id,
+                            held_id=entry.id, email=email, code=code, held_again=True)
+                if entry.sender and entry.released_how != "sender":
+                    await self._email_failed_notice(conn, entry, reply or why)
+
+        return write
+
+    async def _email_failed_notice(
+        self, conn: AsyncConnection, entry: HeldPassword, reply: str
+    ) -> None:
+        """The sender's notice that a recipient's password email failed,
+        with that recipient as the allow-list named them.  Not for a
+        release to the sender (`entry.sender` was its recipient)."""
+        request = (
+            await conn.execute(
+                select(receipt_requests).where(
+                    receipt_requests.c.queue_id == entry.queue_id,
+                    func.lower(receipt_requests.c.recipient) == entry.recipient.lower(),
+                ).limit(1)
+            )
+        ).first()
+        row = dict(request._mapping) if request is not None else None
+        content = password_email_failed_notice(
+            hostname=self.hostname,
+            marking=self.marking,
+            sender=str(entry.sender),
+            queue_id=entry.queue_id,
+            message_id=row["message_id"] if row else None,
+            contact=_contact(row) if row else Contact(entry.recipient),
+            reply=reply,
+            expires=entry.expires_at,
+        )
+        await self._queue(conn, str(entry.sender), content)
 
     async def _expired_before(
         self, conn: AsyncConnection, ref: ReceiptRef, row: dict[str, Any], at: float
@@ -728,7 +809,8 @@ class ReceiptDesk:
                 select(func.count()).select_from(held_passwords).where(
                     held_passwords.c.queue_id == queue_id,
                     func.lower(held_passwords.c.recipient) == recipient.lower(),
-                    held_passwords.c.state == HeldState.RELEASED.value,
+                    held_passwords.c.state.in_(
+                        [HeldState.RELEASED.value, HeldState.QUEUED.value]),
                 )
             )
         ).scalar()

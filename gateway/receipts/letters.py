@@ -5,6 +5,8 @@
 - `password_to_sender`: the password with each recipient's name and
   telephone from the allow-list, to be read out (`release = "sender"`);
 - `timeout_notice`: no receipt came in time; who to telephone;
+- `password_email_failed_notice`: the email carrying a recipient's
+  password failed for good; it is held again; who to telephone;
 - `forwarded_receipt`: a copy of a receipt the sender asked for, rebuilt
   from its parsed fields (so nothing else from outside passes through) with
   the sender's own ENVID and ORCPT put back.
@@ -244,6 +246,41 @@ def expired_before_receipt_notice(
         "",
         "If they still need it, please send the message again; you may want to "
         "telephone them first to say it is coming.",
+        "",
+    ]))
+    return msg.as_bytes()
+
+
+def password_email_failed_notice(
+    *,
+    hostname: str,
+    marking: str,
+    sender: str,
+    queue_id: str,
+    message_id: str | None,
+    contact: Contact,
+    reply: str,
+    expires: float,
+) -> bytes:
+    """The email carrying this recipient's password, sent once their receipt
+    came, failed for good (`reply`: its code and status, or why the gateway
+    gave up): the password is held again, and the sender is the one who
+    knows whom to ring.  Never the password itself."""
+    msg = _base(hostname, sender,
+                f"{marking}: the password of your message could not be emailed", message_id)
+    find = f"gateway passwords list --queue-id {queue_id}"
+    msg.set_content("\n".join([
+        f"Your message ({_reference(queue_id, message_id)}) reached this recipient, but "
+        f"the separate email with the password of its protected content could not be "
+        f"delivered to them ({reply}):",
+        "",
+        contact.line(),
+        "",
+        "They cannot open the protected content yet. The gateway still holds the "
+        "password: please telephone them, then ask IT to send it again by email "
+        f"(gateway passwords release; {find}), to them or to you to read out.",
+        f"The gateway destroys the password on {_when(expires)}: after that the "
+        "protected content cannot be opened, and the message would have to be sent again.",
         "",
     ]))
     return msg.as_bytes()
