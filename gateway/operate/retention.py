@@ -58,7 +58,10 @@ async def remove_finished(conn: AsyncConnection, cutoff: datetime, dry_run: bool
     r, h = receipt_requests.c, held_passwords.c
     targets = (
         (receipt_requests, and_(r.created_at < before, not_(message_stays(r.queue_id)))),
-        (held_passwords, and_(h.created_at < before, h.state != HeldState.HELD.value,
+        # A password still held, or on its way (its email may yet fail and
+        # hold it again), stays.
+        (held_passwords, and_(h.created_at < before,
+                              h.state.not_in([HeldState.HELD.value, HeldState.QUEUED.value]),
                               not_(message_stays(h.queue_id)))),
         # Recipients before their message (the foreign key), counted apart.
         (queue_recipients, queue_recipients.c.message_id.in_(

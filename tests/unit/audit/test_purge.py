@@ -236,6 +236,8 @@ async def _operational_rows(engine) -> None:
         ])
         await conn.execute(held_passwords.insert(), [
             _held("old-delivered", "released", OLD), _held("old-delivered", "held", OLD),
+            # Its email still queued: it may yet fail and be held again.
+            _held("old-delivered", "queued", OLD),
             _held("old-deferred", "expired", OLD), _held("old-deleted", "destroyed", OLD),
             _held("new-delivered", "released", NOW),
         ])
@@ -268,7 +270,8 @@ async def test_purge_removes_the_finished_messages_other_rows(engine, seed, trai
     assert await _ids(engine, receipt_requests.c.queue_id) == {
         "old-deferred", "new-delivered", "new-deleted"}
     assert await _ids(engine, held_passwords.c.id) == {
-        "h-old-delivered-held", "h-old-deferred-expired", "h-new-delivered-released"}
+        "h-old-delivered-held", "h-old-delivered-queued", "h-old-deferred-expired",
+        "h-new-delivered-released"}
     async with engine.connect() as conn:
         detail = json.loads((await conn.execute(
             select(audit_events.c.detail).where(audit_events.c.type == "purged")
