@@ -26,8 +26,10 @@ from gateway.cli.common import (
 )
 from gateway.deliver.transport import SmtpTransport
 from gateway.deliver.worker import Dispatcher
+from gateway.passwords import PasswordStore
 from gateway.queue import QueuedMessage, QueueState, QueueStore, Writer
 from gateway.queue.states import FINISHED, RecipientState
+from gateway.receipts.desk import ReceiptDesk
 
 
 def _outcome(message: QueuedMessage) -> str:
@@ -203,8 +205,12 @@ def _bounce(args: argparse.Namespace) -> int:
                 # Nothing is sent: the transport is only the Dispatcher's to hold.
                 transport = SmtpTransport(routes, settings.server.hostname,
                                           str(settings.config_dir))
-                await Dispatcher(store, transport, settings,
-                                 AuditTrail.from_settings(settings)).give_up(message)
+                trail = AuditTrail.from_settings(settings)
+                # A password's email given up on holds its password again.
+                desk = ReceiptDesk(settings, None, store, trail,
+                                   PasswordStore(engine, writer, None, trail))
+                await Dispatcher(store, transport, settings, trail,
+                                 finished=desk.email_finished_op).give_up(message)
             return message
         finally:
             await writer.stop()

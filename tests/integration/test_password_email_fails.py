@@ -19,11 +19,12 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiosmtplib
 import pytest
-from gwtest import SinkMessage
+from gwtest import SinkMessage, run_cli, wait_state, write_config
 from policy_messages import ALLOWED, SENDER, Spec, person
 from sqlalchemy import select
 from structlog.testing import capture_logs
@@ -245,3 +246,28 @@ async def test_a_refused_password_email_to_the_sender_is_held_and_not_sent_again
     assert (await held_row(gw, queue_id))["state"] == "held"
     assert [m.rcpt_tos for m in sink.snapshot()] == [(ALLOWED,)]
 
+
+async def test_queue_bounce_of_a_password_email_holds_it_again(
+    gateway_factory: Factory, gateway_config: Callable[..., dict[str, Any]], sink: Any,
+    tmp_path: Path,
+) -> None:
+    overrides = config(queue={"retry": ["1h"]})
+    gw = await gateway_factory(overrides)
+    spec = Spec(person(20240606))
+    queue_id = (await send(gw.port, spec.build(), spec.to)).split()[-1]
+    (copy,) = await sink.wait(1)
+    sink.fail("rcpt", "451 4.2.1 mailbox busy", match=ALLOWED)
+    dsn = postfix_dsn(to=copy.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0")
+    await send(gw.port, dsn, [copy.mail_from], sender="")
+    email_id = (await row_in(gw, queue_id, "queued"))["release_queue_id"]
+    await wait_state(gw, email_id, "deferred")
+    cli = write_config(tmp_path / "cli.toml", gateway_config(overrides))
+    given_up = await asyncio.to_thread(run_cli, "queue", "bounce", email_id, config=cli)
+    assert given_up.returncode == 0, given_up.stderr
+    row = await held_row(gw, queue_id)
+    assert row["state"] == "held" and row["ciphertext"] is not None
+    (failed,) = [d for t, d in await events(gw, queue_id) if t == "password_release_failed"]
+    assert failed["why"] == "given up by the administrator" and failed["code"] is None
+    sink.clear_rules()
+    got = await sink.wait(2)
+    assert got[1].rcpt_tos == (SENDER,) and "cancelled by IT" in texts(got[1])
