@@ -44,6 +44,7 @@ from gateway.app import Gateway
 from gateway.audit import AuditQuery, EventFilter, SearchFilter
 from gateway.audit.query import recipient_outcomes
 from gateway.passwords import held_passwords
+from gateway.queue import QueueState
 from gateway.queue.held import decide_held
 from gateway.queue.writer import sqlite_connection
 from gateway.receipts.schema import receipt_requests
@@ -102,6 +103,13 @@ async def give_back(port: int, to: str, raw: bytes) -> tuple[int, str]:
 
 
 async def events(gw: Any, record_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The record's events once the emails on the wire are recorded: a
+    password's `password_released` is written with its email's delivery,
+    a moment after the sink has it."""
+    for _ in range(100):
+        if not await gw.store.count([QueueState.QUEUED, QueueState.ACTIVE]):
+            break
+        await asyncio.sleep(0.05)
     return await audit_events_of(gw, record_id)
 
 
