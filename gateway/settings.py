@@ -829,8 +829,10 @@ def _check_together(settings: Settings, origins: _Origins) -> list[str]:
     return problems
 
 
-# `[queue] lease` is at least this many of the longest route `timeout`.
-LEASE_TIMEOUTS = 3
+# `[queue] lease` is at least this many of the longest route `timeout`:
+# renewal (a third of the way through) keeps a long delivery's claim, but a
+# lease shorter than one command's wait would lose it over one slow reply.
+LEASE_TIMEOUTS = 1
 
 
 def _seconds(value: timedelta) -> str:
@@ -839,16 +841,15 @@ def _seconds(value: timedelta) -> str:
 
 def _check_lease(settings: Settings, origins: _Origins) -> list[str]:
     """A claim's lease is renewed while its delivery runs (a third of the
-    way through it), but a lease shorter than a few of the commands the
-    delivery waits on would give the message to another worker over one
-    slow reply, or one renewal held up as long."""
+    way through it), but a lease shorter than a command the delivery waits
+    on would give the message to another worker over one slow reply, or
+    one renewal held up as long."""
     name, route = max(settings.route_sections().items(), key=lambda item: item[1].timeout)
     least = route.timeout * LEASE_TIMEOUTS
     if settings.queue.lease >= least:
         return []
     return [f"{origins.of('queue.lease')}: {_seconds(settings.queue.lease)} is shorter than "
-            f"{LEASE_TIMEOUTS} times {name}.timeout ({_seconds(route.timeout)}): make it at "
-            f"least {_seconds(least)}"]
+            f"{name}.timeout ({_seconds(route.timeout)}): make it at least {_seconds(least)}"]
 
 
 def _check_listeners(settings: Settings, origins: _Origins) -> list[str]:
