@@ -66,6 +66,7 @@ def test_rss_under_300mb_with_20_connections_of_25mb(gateway_process, sink, db_u
             "server": {"max_message_size": MAX_SIZE, "inspect_timeout": "300s",
                        "idle_timeout": "600s"},
             "upstream": {"timeout": "120s"},
+            "queue": {"lease": "5m"},  # not shorter than the upstream timeout
         }
     )
     assert gw.proc is not None
