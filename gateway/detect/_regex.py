@@ -15,8 +15,9 @@ slower but with the same results.
 Text is folded to ASCII first, keeping every offset: Unicode spaces become
 spaces, dashes become "-", curly quotes straight ones, every decimal digit
 (full-width, Arabic-Indic, Devanagari, ...: a reader sees the number) its
-ASCII digit, full-width ASCII forms ("ＮＨＳ") their ASCII letter, anything
-else "?".  One character always becomes one, so offsets into the folded
+ASCII digit, full-width ASCII forms ("ＮＨＳ") their ASCII letter, Latin
+letters with diacritics ("Zoë", "Siân") their base letter, anything else
+"?".  One character always becomes one, so offsets into the folded
 text are offsets into the original; patterns are ASCII, so nothing they
 could match is lost.
 """
@@ -53,6 +54,26 @@ _FOLD = {
     # types): the same characters to a reader.
     **{code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)},
 }
+
+
+def _latin_letters() -> dict[int, str]:
+    """Latin letters with diacritics as their base letter: "Zoë Müller",
+    "Siân", "Róisín", "Łukasz" are names a reader reads as any other (and
+    the name lists spell them "Zoe", "Sian"); as "?" the name patterns
+    never saw them.  Letters that do not decompose (a stroke, a ligature)
+    are given their letter by hand; one character still becomes one."""
+    letters = {0x00C6: "A", 0x00E6: "a", 0x00D0: "D", 0x00F0: "d", 0x00D8: "O", 0x00F8: "o",
+               0x00DE: "T", 0x00FE: "t", 0x00DF: "s", 0x0110: "D", 0x0111: "d",
+               0x0126: "H", 0x0127: "h", 0x0131: "i", 0x0141: "L", 0x0142: "l",
+               0x0152: "O", 0x0153: "o", 0x0166: "T", 0x0167: "t"}
+    for code in (*range(0x00C0, 0x0250), *range(0x1E00, 0x1F00)):
+        base = unicodedata.normalize("NFD", chr(code))[0]
+        if base.isascii() and base.isalpha():
+            letters.setdefault(code, base)
+    return letters
+
+
+_FOLD.update(_latin_letters())
 _DIGITS = "0123456789"
 _TOKEN_TAIL = re.compile(rb"[A-Za-z0-9]+")
 # Longest text a single pattern can match (a labelled name); the anchored set
