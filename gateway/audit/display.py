@@ -9,7 +9,9 @@ title.  A bidirectional override (U+202E) makes a file name such as
 "invoice<U+202E>fdp.exe" read "invoiceexe.pdf", on the terminal and in the
 browser alike.  An invisible format character (a zero-width space, a soft
 hyphen, a byte order mark) makes "x<U+200B>@evil.example" look like an
-address it is not.  Shown, each such character is named instead
+address it is not, and so does a character that draws nothing though it
+is a letter or a symbol (a Hangul filler, the Braille blank).  Shown, each
+such character is named instead
 (`<U+202E>`); only the joiner inside an emoji sequence and the tags of a
 flag (Wales, Scotland, England) are kept, as they draw one picture.
 The trail keeps the text exactly as recorded: the JSON output, the CSV
@@ -27,6 +29,11 @@ import unicodedata
 # characters of UAX #9, zero-width spaces and joiners, the soft hyphen, the
 # byte order mark, tags) and the line and paragraph separators (Zl, Zp).
 _ACTS = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Characters of other categories that draw nothing, as a zero-width space
+# does: the Hangul fillers (letters, Lo), the Braille blank (a symbol, So),
+# the combining grapheme joiner and the Khmer inherent vowels (marks, Mn).
+# "x<U+3164>@evil.example" shows as "x @evil.example" or "x@evil.example".
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
 # A subdivision flag (U+1F3F4, the tag letters and digits of a region code
 # such as "gbwls", CANCEL TAG) is kept whole; otherwise each character that
 # is not printable ASCII is judged alone (tags spelling any other text are
@@ -49,7 +56,11 @@ def _joins_emoji(text: str, at: int) -> bool:
 
 def _named(match: re.Match[str]) -> str:
     found = match.group()
-    if len(found) > 1 or unicodedata.category(found) not in _ACTS:
+    if len(found) > 1:
+        return found
+    if found in _BLANK:
+        return f"<U+{ord(found):04X}>"
+    if unicodedata.category(found) not in _ACTS:
         return found
     if found == _ZWJ and _joins_emoji(match.string, match.start()):
         return found

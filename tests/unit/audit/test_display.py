@@ -46,3 +46,19 @@ def test_what_would_act_is_named(text: str, shown: str) -> None:
 ])
 def test_invisible_format_characters_are_named(text: str, shown: str) -> None:
     assert visible(text) == shown
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("x\u3164@evil.example", "x<U+3164>@evil.example"),  # Hangul filler, a letter (Lo)
+    ("x\u2800@evil.example", "x<U+2800>@evil.example"),  # Braille blank, a symbol (So)
+    ("\u115f\u1160 \uffa0", "<U+115F><U+1160> <U+FFA0>"),
+    ("x\u034f\u17b4\u17b5y", "x<U+034F><U+17B4><U+17B5>y"),  # marks that draw nothing
+])
+def test_characters_that_draw_nothing_are_named_whatever_their_category(
+    text: str, shown: str
+) -> None:
+    assert visible(text) == shown
+
+
+def test_letters_and_braille_that_draw_something_are_kept() -> None:
+    assert visible("\ud55c\uad6d \u2801\u2803 \u3131") == "\ud55c\uad6d \u2801\u2803 \u3131"
