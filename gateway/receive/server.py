@@ -311,7 +311,13 @@ class GatewaySMTP(SMTP):
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("smtp_command_failed", error=type(error).__name__)
+        self._count_failure()
         return replies.S451_INTERNAL
+
+    def _count_failure(self) -> None:
+        """A 451 this stage gives itself, told to the composition root."""
+        if self._failed is not None:
+            self._failed()
 
     @property
     def in_data(self) -> bool:
@@ -352,10 +358,13 @@ class GatewaySMTP(SMTP):
             return status  # has its code already: most replies, on every message
         ours = _AIOSMTPD_REPLIES.get(status)
         if ours is not None:
+            if ours == replies.S451_INTERNAL:  # `handle_exception` itself failed
+                self._count_failure()
             return ours
         if _AIOSMTPD_UNRECOGNISED.fullmatch(status):
             return replies.S502_UNRECOGNISED
         if _AIOSMTPD_EXCEPTION.match(status):
+            self._count_failure()
             return replies.S451_INTERNAL
         return status
 
@@ -799,8 +808,8 @@ class GatewaySMTP(SMTP):
             except Exception as exc:  # never a refusal without its record
                 log.error("refusal_not_recorded", error=type(exc).__name__)
                 status = replies.S451_INTERNAL
-        if status == replies.S451_INTERNAL and self._failed is not None:
-            self._failed()
+        if status == replies.S451_INTERNAL:
+            self._count_failure()
         # DATA's own answer, even while shutting down: a refusal recorded but
         # told 421 would come again, and be recorded again.
         self._answering_data = True

@@ -32,7 +32,8 @@ async def listener(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Listener]:
         captured = Captured()
         listen_config = ListenerConfig(**settings)
         srv = await start_listener(
-            "127.0.0.1", 0, lambda: GatewaySMTP(listen_config, captured, lambda: False)
+            "127.0.0.1", 0, lambda: GatewaySMTP(listen_config, captured, lambda: False,
+                                                failed=lambda: captured.failures.append(None))
         )
         servers.append(srv)
         return int(srv.sockets[0].getsockname()[1]), captured

@@ -14,6 +14,7 @@ class Captured:
         self.messages: list[tuple[Envelope, bytes, bool]] = []
         self.spooled_open: list[bool] = []
         self.aheads: list[object] = []  # what ListenerConfig.read_ahead made, per message
+        self.failures: list[None] = []  # each 451 the listener gave itself (`failed`)
 
     async def __call__(
         self, envelope: Envelope, content: MessageContent, ahead: object = None

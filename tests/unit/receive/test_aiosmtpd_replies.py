@@ -28,12 +28,34 @@ async def test_a_failing_failure_handler_still_answers_451_without_detail(
 
     monkeypatch.setattr(GatewaySMTP, "smtp_NOOP", broken_noop)
     monkeypatch.setattr(GatewaySMTP, "handle_exception", broken_handler)
-    port, _ = await listener()
+    port, captured = await listener()
     conn = await SmtpConn.open(port)
     assert (await conn.cmd("EHLO client.example"))[0] == 250
     assert await conn.cmd("NOOP") == (451, "4.3.0 Temporary local problem, try again later")
     assert await conn.cmd("RSET") == (250, "2.0.0 OK")  # the session goes on
     await conn.close()
+    assert captured.failures == [None]  # counted, as the gateway's other 451s are
+
+
+async def test_a_command_that_fails_answers_451_and_is_counted(
+    listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`handle_exception`'s 451 goes to the composition root (`failed`),
+    which counts it under `gateway_messages_refused{stage="error"}`: an
+    alert on that rate sees a failing command as it sees a failing DATA."""
+    async def broken_rcpt(self: GatewaySMTP, arg: str) -> None:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(GatewaySMTP, "smtp_RCPT", broken_rcpt)
+    port, captured = await listener()
+    conn = await SmtpConn.open(port)
+    assert (await conn.cmd("EHLO client.example"))[0] == 250
+    assert (await conn.cmd("MAIL FROM:<alice@sender.example>"))[0] == 250
+    assert await conn.cmd("RCPT TO:<bob@recipient.example>") == (
+        451, "4.3.0 Temporary local problem, try again later")
+    assert await conn.cmd("RSET") == (250, "2.0.0 OK")
+    await conn.close()
+    assert captured.failures == [None]
 
 
 async def test_require_auth_gates_help_and_vrfy_with_an_enhanced_code(
