@@ -59,7 +59,10 @@ def console_of(request: Request) -> Console:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """Where a request came from, as the trail records it: behind a trusted
+    proxy, the address the proxy says it served (the proxy's own address
+    would name the same machine for everyone), else the TCP peer."""
+    return console_of(request).auth.client(request)
 
 
 async def require(request: Request, permission: str | None = None) -> ConsoleUser:

@@ -317,6 +317,25 @@ def test_trusted_proxy_header_signs_in(console: Console) -> None:
     assert len(signed) == 1 and signed[0]["via"] == "trusted_header"
 
 
+def test_the_trail_names_the_client_the_trusted_proxy_served(console: Console) -> None:
+    """Behind the proxy every request's TCP peer is the proxy: the trail's
+    `client` is the address it added last to X-Forwarded-For, as the
+    sign-in throttle counts it (one a client sent itself, earlier in the
+    header, is not believed)."""
+    with console.client(client=("127.0.0.1", 40000), **PROXY) as client:
+        headers = {"X-Remote-User": "alice", "X-Forwarded-For": "192.0.2.99, 198.51.100.7"}
+        assert client.get("/audit", headers=headers).status_code == 200
+    (signed,) = console_events(console, "console_signed_in")
+    assert signed["client"] == "198.51.100.7"
+    with console.client(client=("10.9.9.9", 40000), **PROXY) as client:
+        client.get("/signin", headers={"X-Forwarded-For": "198.51.100.8"})
+        token = csrf_of(client.get("/signin").text)
+        client.post("/signin", data={"name": "alice", "password": "wrong", "csrf": token},
+                    headers={"X-Forwarded-For": "198.51.100.8"})
+    (failed,) = console_events(console, "console_sign_in_failed")
+    assert failed["client"] == "10.9.9.9"  # not from the proxy: its header is not believed
+
+
 def test_header_from_an_untrusted_peer_is_ignored(console: Console) -> None:
     with console.client(client=("10.9.9.9", 40000), **PROXY) as client:
         response = client.get("/audit", headers={"X-Remote-User": "carol"})
