@@ -39,7 +39,10 @@ Flow
                  after relaying gets the sender a notice with their name
                  and telephone, once: no receipt at all, or (on-receipt,
                  `release_on = "read"`) delivered but not read while their
-                 password is still held.
+                 password is still held.  The notice names what did come
+                 back about each (`_came_back`, from the trail): a forward
+                 outside the allow-list, a deletion unread, delays, reports
+                 without the token.
 
 Answers (replies.py):
     - a genuine token: 250, whether or not the report changed anything
@@ -77,6 +80,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import AuditEvent, AuditTrail, EventType
+from gateway.audit.record import utc
 from gateway.db import audit_events, audit_records
 from gateway.db.prepared import Prepared, flush_writes
 from gateway.errors import VaultError
@@ -87,6 +91,7 @@ from gateway.policy.recipients import RecipientList
 from gateway.queue import NewMessage, QueuedMessage, QueueStore
 from gateway.queue.store import new_queue_id
 from gateway.receipts.letters import (
+    CameBack,
     Contact,
     expired_before_receipt_notice,
     forwarded_receipt,
@@ -136,6 +141,10 @@ _PRECEDENCE = {
     Outcome.OTHER: 7,
 }
 _TIMEOUT_BATCH = 200
+# The events whose reports the timeout notice names (CameBack): none of
+# them a receipt the gateway counts, each something the sender should know.
+_CAME_BACK = (EventType.RECEIPT_OTHER, EventType.DELETED_UNREAD,
+              EventType.DELIVERY_DELAYED, EventType.RECEIPT_UNVERIFIED)
 
 # Collected with the enqueue's other rows in the Writer's batch (gateway.db.prepared).
 _REQUEST = Prepared(receipt_requests.insert())
@@ -998,6 +1007,7 @@ class ReceiptDesk:
             for row, delivered in rows:
                 by_message.setdefault(str(row["queue_id"]), []).append((row, delivered))
             count = 0
+            came_back = await self._came_back(conn, list(by_message)) if by_message else {}
             for queue_id, group in by_message.items():
                 taken: list[tuple[dict[str, Any], bool]] = []
                 for row, delivered in group:
@@ -1021,6 +1031,12 @@ class ReceiptDesk:
                     }
                     if delivered:
                         detail["awaited"] = "read"  # delivered, not read: still held
+                    heard = _came_back_words(
+                        came_back.get((queue_id, int(r["idx"])), CameBack()))
+                    if heard:
+                        # What the notice named, in words; the addresses stay
+                        # in the events that reported them.
+                        detail["came_back"] = heard
                     events.append(AuditEvent(EventType.RECEIPT_TIMEOUT, _at(at), detail))
                 await self.trail.append_events(conn, queue_id, events)
                 first = taken[0][0]
@@ -1049,11 +1065,66 @@ class ReceiptDesk:
                     sender_has_password=bool(held) and await self._sender_wrote_password(
                         conn, queue_id),
                     password_expires=float(expires) if expires is not None else None,
+                    came_back={str(r["recipient"]): came_back[(queue_id, int(r["idx"]))]
+                               for r, _ in taken if (queue_id, int(r["idx"])) in came_back},
                 )
                 await self._queue(conn, sender, content)
             return count
 
         return write
+
+    @staticmethod
+    async def _came_back(
+        conn: AsyncConnection, queue_ids: list[str]
+    ) -> dict[tuple[str, int], CameBack]:
+        """By message and recipient index, what came back about these
+        messages that is no receipt the gateway counts, as their trail
+        recorded it: without it the timeout notice said "no receipt" of a
+        recipient whose mail system reported a forward to a personal mailbox."""
+        await flush_writes(conn)  # a report earlier in this batch counts too
+        rows = await conn.execute(
+            select(audit_events.c.record_id, audit_events.c.type, audit_events.c.at,
+                   audit_events.c.detail)
+            .where(audit_events.c.record_id.in_(queue_ids),
+                   audit_events.c.type.in_([t.value for t in _CAME_BACK]))
+            .order_by(audit_events.c.seq)
+        )
+        heard: dict[tuple[str, int], dict[str, Any]] = {}
+        for row in rows:
+            try:
+                detail = json.loads(row.detail)
+                key = (str(row.record_id), int(detail["index"]))
+            except (ValueError, TypeError, KeyError):
+                continue  # not one about a recipient: nothing to name
+            outcome = str(detail.get("outcome") or "")
+            one = heard.setdefault(key, {"delivered_outside": [], "opened_outside": [],
+                                           "unverified": []})
+            if row.type == EventType.RECEIPT_UNVERIFIED.value:
+                one["unverified"].append(outcome)
+            elif row.type == EventType.DELETED_UNREAD.value:
+                one["deleted_unread"] = True
+            elif row.type == EventType.DELIVERY_DELAYED.value:
+                one["delayed_last"] = utc(row.at).timestamp()  # in seq order: the last
+            elif detail.get("why") == "final_recipient_not_allowed":
+                final = str(detail.get("final_recipient") or "")
+                side = "opened_outside" if outcome == Outcome.DISPLAYED.value \
+                    else "delivered_outside"
+                one[side].append(final or "a mailbox it did not name")
+            elif outcome == Outcome.RELAYED.value:
+                one["passed_on"] = True
+            elif outcome == Outcome.EXPANDED.value:
+                one["to_a_list"] = True
+            else:
+                one["unclear"] = True
+        return {
+            key: CameBack(**{
+                **one,
+                "delivered_outside": tuple(dict.fromkeys(one["delivered_outside"])),
+                "opened_outside": tuple(dict.fromkeys(one["opened_outside"])),
+                "unverified": tuple(dict.fromkeys(one["unverified"])),
+            })
+            for key, one in heard.items()
+        }
 
     @staticmethod
     async def _sender_wrote_password(conn: AsyncConnection, queue_id: str) -> bool:
@@ -1080,6 +1151,20 @@ def _final_recipient(receipt: Receipt, status: RecipientStatus) -> str | None:
     if status.final_recipient:
         return status.final_recipient
     return receipt.from_address if receipt.kind == "mdn" else None
+
+
+def _came_back_words(came_back: CameBack) -> list[str]:
+    """What the timeout notice named for a recipient, for its audit event."""
+    words = {
+        "forwarded_outside": came_back.forwarded,
+        "relayed": came_back.passed_on,
+        "expanded": came_back.to_a_list,
+        "deleted_unread": came_back.deleted_unread,
+        "delayed": came_back.delayed_last is not None,
+        "unverified": bool(came_back.unverified),
+        "unclear": came_back.unclear,
+    }
+    return [word for word, said in words.items() if said]
 
 
 def _contact(row: dict[str, Any]) -> Contact:

@@ -4,7 +4,9 @@
   message it opens (on-receipt release);
 - `password_to_sender`: the password with each recipient's name and
   telephone from the allow-list, to be read out (`release = "sender"`);
-- `timeout_notice`: no receipt came in time; who to telephone;
+- `timeout_notice`: no receipt came in time; who to telephone, and what
+  did come back about each of them (`CameBack`: a forward outside the
+  allow-list, a deletion unread, a delay, a report it could not verify);
 - `password_email_failed_notice`: the email carrying a recipient's
   password failed for good; it is held again; who to telephone;
 - `forwarded_receipt`: a copy of a receipt the sender asked for, rebuilt
@@ -20,12 +22,13 @@ from __future__ import annotations
 
 import email.utils
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
 from email.policy import SMTP
 
+from gateway.audit.display import visible
 from gateway.receipts.parse import Outcome, Receipt, RecipientStatus
 
 
@@ -151,6 +154,69 @@ def duration_words(waited: timedelta) -> str:
     return f"{seconds} second" + ("" if seconds == 1 else "s")
 
 
+@dataclass(frozen=True, slots=True)
+class CameBack:
+    """What did come back about one recipient by the receipt timeout, none
+    of it a receipt the gateway counts: the sender is told each, since the
+    bare "no receipt" would hide a forward out of the organisation (a
+    possible breach), a deletion unread, or a report someone else wrote."""
+
+    # Mailboxes outside the allow-list a genuine report said it was
+    # delivered to / opened at (an automatic forward): whom to ring, and
+    # what the data protection officer needs.
+    delivered_outside: tuple[str, ...] = ()
+    opened_outside: tuple[str, ...] = ()
+    passed_on: bool = False  # DSN relayed: to a system that sends no receipts
+    to_a_list: bool = False  # DSN expanded: to a list's members
+    unclear: bool = False  # a report contradicting itself, or another MDN
+    deleted_unread: bool = False
+    delayed_last: float | None = None  # when the last delay report came
+    # What reports without the recipient's token said (delivered,
+    # displayed, failed): anyone can write one, so only named, never relied on.
+    unverified: tuple[str, ...] = ()
+
+    @property
+    def forwarded(self) -> bool:
+        return bool(self.delivered_outside or self.opened_outside)
+
+    def __bool__(self) -> bool:
+        return bool(self.forwarded or self.passed_on or self.to_a_list or self.unclear
+                    or self.deleted_unread or self.delayed_last is not None
+                    or self.unverified)
+
+    def lines(self) -> list[str]:
+        """One line a report, for under the recipient's line."""
+        out: list[str] = []
+        for mailbox in dict.fromkeys((*self.delivered_outside, *self.opened_outside)):
+            where = (f"{visible(mailbox)}, a mailbox outside the organisations you may "
+                     "share with")
+            if mailbox not in self.delivered_outside:
+                out.append(f"their mail system reported that it was opened at {where}.")
+                continue
+            opened = ", and opened there" if mailbox in self.opened_outside else ""
+            out.append(f"their mail system reported that it was forwarded to {where}{opened}.")
+        if self.passed_on:
+            out.append("their mail system passed it on to another system that sends no "
+                       "receipts, so no receipt will come.")
+        if self.to_a_list:
+            out.append("their mail system passed it on to the members of a mailing list, "
+                       "so no receipt will come from each of them.")
+        if self.deleted_unread:
+            out.append("they deleted it without reading it.")
+        if self.delayed_last is not None:
+            out.append("their mail system reported that delivery was delayed (last report "
+                       f"on {_when(self.delayed_last)}).")
+        for said in self.unverified:
+            what = {"delivered": "it was delivered", "displayed": "it was read",
+                    "failed": "it could not be delivered"}.get(said, "something else")
+            out.append(f"a report came that the gateway could not verify, saying {what}; "
+                       "it does not count as a receipt.")
+        if self.unclear:
+            out.append("a report came that the gateway could not make sense of; it does "
+                       "not count as a receipt.")
+        return [f"    - {line}" for line in out]
+
+
 def timeout_notice(
     *,
     hostname: str,
@@ -164,20 +230,52 @@ def timeout_notice(
     sender_has_password: bool = False,
     unread: Sequence[Contact] = (),
     password_expires: float | None = None,
+    came_back: Mapping[str, CameBack] | None = None,
 ) -> bytes:
     """`contacts` sent no receipt at all; `unread` confirmed delivery but
     sent no read receipt, which (release_on = "read") their password waits
     for.  `sender_has_password`: the held password is one the sender wrote;
-    one the gateway made (it protected the message itself) they never had."""
+    one the gateway made (it protected the message itself) they never had.
+    `came_back`, by recipient address: what did come back about them that
+    is no receipt, named under their line (a forward outside first of all)."""
     msg = _base(hostname, sender, f"{marking}: no receipt yet for your message", message_id)
     reference = _reference(queue_id, message_id)
+    heard = came_back or {}
+
+    def named(contact: Contact) -> list[str]:
+        return [contact.line(), *heard.get(contact.address, CameBack()).lines()]
+
+    silent = [c for c in contacts if not heard.get(c.address)]
+    reported = [c for c in contacts if heard.get(c.address)]
+    forwarded = [c for c in (*contacts, *unread)
+                 if heard.get(c.address, CameBack()).forwarded]
     lines = [f"Your message ({reference}) was relayed more than"
              f" {duration_words(waited)} ago."]
-    if contacts:
+    if forwarded:
+        # First: a possible breach, which the sender may have to report.
+        lines += [
+            "",
+            "The mail system of "
+            + ("this recipient" if len(forwarded) == 1 else "these recipients")
+            + " reported that your message went on to a mailbox outside the organisations "
+            "you may share with (named below). Please telephone them before anything else "
+            "is sent to them, and tell your data protection officer if the forward was not "
+            "expected.",
+        ]
+    lines.append("")
+    if silent:
         lines += [
             "No delivery or read receipt has come back from these recipients:",
             "",
-            *(c.line() for c in contacts),
+            *(c.line() for c in silent),
+            "",
+        ]
+    if reported:
+        lines += [
+            "No receipt confirming that it reached these recipients has come back, but "
+            "other reports about it have:",
+            "",
+            *(line for c in reported for line in named(c)),
             "",
         ]
     if unread:
@@ -186,7 +284,7 @@ def timeout_notice(
             "from these recipients, and their password is sent only once they have read "
             "the message:",
             "",
-            *(c.line() for c in unread),
+            *(line for c in unread for line in named(c)),
             "",
         ]
     lines.append("Please telephone them to check that it arrived.")
@@ -204,6 +302,13 @@ def timeout_notice(
             "not have; it still holds it. Once you have spoken to them, ask IT to send "
             "it: gateway passwords release emails it to the recipient, or to you with "
             f"--to, to read out to them ({find})."
+        )
+    if password_held and forwarded:
+        # Emailed to them, it would follow the message to the same mailbox.
+        lines.append(
+            "Do not have the password emailed to "
+            + " or ".join(c.address for c in forwarded)
+            + ": their mail system would pass it on as it did the message."
         )
     if password_held and password_expires is not None:
         # After that nobody is told again, and what was sent cannot be opened.
