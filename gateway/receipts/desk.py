@@ -25,7 +25,10 @@ Flow
                  the timeout still tells the sender.  Receipts are never
                  relayed.
                  A genuine failure report destroys that recipient's held
-                 password (`password_destroyed`, reason delivery_failed).
+                 password (`password_destroyed`, reason delivery_failed);
+                 a text bounce is one only when its own words say so
+                 (parse.py).  An automatic reply (out of office) is no
+                 report: dropped (`receipt_dropped`, reason auto_reply).
     the email    `email_finished_op`, in the delivery worker's record of a
                  gateway-made email: a password email delivered releases its
                  rows (`password_released`); one refused or expired in the
@@ -100,7 +103,13 @@ from gateway.receipts.letters import (
     password_to_sender,
     timeout_notice,
 )
-from gateway.receipts.parse import Outcome, Receipt, RecipientStatus, parse_receipt
+from gateway.receipts.parse import (
+    Outcome,
+    Receipt,
+    RecipientStatus,
+    auto_reply,
+    parse_receipt,
+)
 from gateway.receipts.request import Operation
 from gateway.receipts.schema import receipt_requests
 from gateway.receipts.tokens import ReceiptAddressing, ReceiptRef, parse_envelope_id
@@ -423,8 +432,12 @@ class ReceiptDesk:
         receipt = parse_receipt(content)
         if receipt is None:
             if refs or forged:
-                log.info("receipt_dropped", reason="unreadable", queue_ids=sorted(
-                    {q for q, _ in refs}))
+                # An automatic reply (out of office) to the return path says
+                # nothing of delivery (RFC 3834): dropped like any other
+                # non-report, the password untouched; named so in the log.
+                log.info("receipt_dropped",
+                         reason="auto_reply" if auto_reply(content) else "unreadable",
+                         queue_ids=sorted({q for q, _ in refs}))
                 return replies.S250_RECEIPT
             # Neither a receipt address nor a report: mail for the receipts
             # domain that is no receipt at all (spam, a misdirected message).

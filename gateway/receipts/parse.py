@@ -13,11 +13,22 @@ it reads the common non-standard ones:
 - an MDN without Original-Message-ID: the Message-ID of the returned
   headers (`text/rfc822-headers` or `message/rfc822`) stands in;
 - the plain-text bounce of systems that send no report at all (qmail, old
-  Exim, some appliances): a failure, recipients from `X-Failed-Recipients`
-  or the `<address>:` lines, the status from an enhanced code in the text;
-  marked `standard=False`;
+  Exim, some appliances), known by a subject that starts as a bounce's
+  does or by a mail-daemon sender: recipients from `X-Failed-Recipients`
+  or the `<address>:` lines; marked `standard=False`.  Its outcome is
+  what the report's own words say (`_text_outcome`), never the words of
+  the original message it quotes or returns: "permanent error", "I've
+  given up" is a failure whatever code the remote host's text holds; "will
+  be retried", "not yet been delivered", "delayed" a delay; otherwise an
+  enhanced code of the report's own (5.x.x a failure, 4.x.x a delay).  A
+  bounce that says none of these is OTHER, never a failure: a failure
+  destroys the recipient's password, and one kept by mistake only lasts
+  until its ttl;
 - an Outlook-style "Read: ..." / "Not read: ..." text reply without a
   disposition part; `standard=False`.
+
+An automatic reply (RFC 3834: an out-of-office, a vacation notice) is no
+receipt at all, whatever its subject quotes: `auto_reply` tells it.
 
 Nothing here trusts a receipt: correlation and authentication are the
 caller's (tokens.py, desk.py).  Addresses are returned xtext-decoded.
@@ -101,11 +112,56 @@ _MAX_FIELD = 500
 _XTEXT = re.compile(r"\+([0-9A-Fa-f]{2})")
 _ENHANCED = re.compile(r"\b([45])\.(\d{1,3})\.(\d{1,3})\b")
 _STATUS_CLASS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}\b")
+# A bounce's own subject starts so; a reply's or a forward's ("RE:",
+# "Automatic reply:") starts with its prefix, and the original subject after
+# it ("Undelivered medication") is the staff member's words, not the report's.
 _BOUNCE_SUBJECT = re.compile(
-    r"undeliver|returned mail|returned to sender|delivery (status notification \(failure|"
-    r"failure|has failed|failed)|mail delivery failed|failure notice|non[- ]?delivery",
+    r"\s*(?:undeliver|returned mail|mail returned|returned to sender|"
+    r"delivery (?:status notification|failure|has failed|failed|notification|problem|delay)|"
+    r"mail delivery (?:failed|failure|problem|delayed)|failure notice|non[- ]?delivery|"
+    r"warning: message|delayed mail|message delayed)",
     re.IGNORECASE,
 )
+# The report's own verdict that it stopped trying (qmail: "This is a
+# permanent error; I've given up"; Exim and Sendmail: "permanent error",
+# "permanent fatal errors").  Not "will give up" (Exim's delay warning).
+_GAVE_UP = re.compile(
+    r"\b(?:i'?ve|i have|has|have) given up\b|\bgiving up\b|\bgave up\b|"
+    r"\bpermanent (?:fatal )?(?:error|failure)|\bfailed permanently\b",
+    re.IGNORECASE,
+)
+# The report's own word that it is still trying (Exim's "Warning: message
+# ... delayed 24 hours", Sendmail's "Warning: could not send message for
+# past 4 hours ... will keep trying").
+_STILL_TRYING = re.compile(
+    r"\bnot yet been delivered\b|\bnot been delivered yet\b|\bwill be retried\b|"
+    r"\bwill (?:keep|continue) (?:to )?(?:try|retry)|\bwill retry\b|\bstill (?:trying|retrying)\b|"
+    r"\bdelivery attempts will continue\b|\bdelayed\b|\bno action is required\b",
+    re.IGNORECASE,
+)
+# Where a text bounce starts quoting the message it returns (qmail's "---
+# Below this line is a copy of the message.", Exim's "------ This is a copy
+# of the message", "-----Original Message-----"): its words are the staff
+# member's, never the report's.
+_COPY_FOLLOWS = re.compile(
+    r"^[ \t]*(?:-{2,}[^\n]*(?:copy of|original|forwarded|headers? of)|"
+    r"begin forwarded message|>)",
+    re.IGNORECASE | re.MULTILINE,
+)
+# A line that quotes the original's subject ("The subject of the message
+# is: ...", "  Subject: ..."): the staff member's words, not the report's.
+_SUBJECT_LINE = re.compile(r"^[^\n]*\bsubject\b[^\n:]*:[^\n]*$", re.IGNORECASE | re.MULTILINE)
+# RFC 3834 and what mail programs write on an automatic reply instead.
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"\s*(?:automatic reply|auto[- ]?reply|autoreply|auto[- ]?response|autoresponse|"
+    r"out of (?:the )?office(?: reply| autoreply| notice)?|auto)\s*:",
+    re.IGNORECASE,
+)
+_AUTO_REPLY_HEADERS = (
+    "X-Autoreply", "X-Autorespond", "X-MS-Exchange-Organization-AutoReplyType",
+    "X-MS-Exchange-Inbox-Rules-Loop",
+)
+_READ_SAYS = ("was read", "was deleted", "not read")
 _DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
 _ANGLE_LINE = re.compile(r"^\s*<([^<>\s@]+@[^<>\s@]+)>:?\s*$", re.MULTILINE)
 _ORIGINAL_HEADERS = ("text/rfc822-headers", "message/rfc822-headers", "message/rfc822")
@@ -265,33 +321,116 @@ def _mdn(part: Message) -> Receipt | None:
     )
 
 
-def _text(message: Message) -> str:
-    texts = []
-    for part in message.walk():
-        if part.get_content_type() != "text/plain":
-            continue
-        raw = part.get_payload(decode=True)
-        if isinstance(raw, bytes):
-            charset = part.get_content_charset() or "utf-8"
-            try:
-                texts.append(raw.decode(charset, "replace"))
-            except (LookupError, ValueError):  # ValueError: a NUL in the name
-                texts.append(raw.decode("utf-8", "replace"))
-    return "\n".join(texts)[:200_000]
+def _own_parts(message: Message) -> list[Message]:
+    """The message's parts but those of a message it carries (a returned
+    original, `message/rfc822`): what it says is the original's."""
+    parts = [message]
+    if message.get_content_maintype() == "multipart":
+        payload = _payload(message)
+        if isinstance(payload, list):
+            for part in payload:
+                if isinstance(part, Message):
+                    parts.extend(_own_parts(part))
+    return parts
+
+
+def _decoded(part: Message) -> str:
+    raw = part.get_payload(decode=True)
+    if not isinstance(raw, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return raw.decode(charset, "replace")
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        return raw.decode("utf-8", "replace")
+
+
+def _text(message: Message, content_type: str = "text/plain") -> str:
+    """The message's own text of one type, up to the copy of the message it
+    returns or quotes, without the lines quoting the original's subject."""
+    texts = [_decoded(p) for p in _own_parts(message) if p.get_content_type() == content_type]
+    text = "\n".join(texts)[:200_000]
+    copy = _COPY_FOLLOWS.search(text)
+    return _SUBJECT_LINE.sub("", text[: copy.start()] if copy else text)
+
+
+def _sender(message: Message) -> str:
+    return email.utils.parseaddr(str(message.get("From") or ""))[1]
+
+
+def _marked_auto_reply(message: Message) -> bool:
+    """Headers only an automatic reply carries (a read receipt may carry
+    `Auto-Submitted: auto-replied`, so that one is not among them)."""
+    if any(message.get(name) is not None for name in _AUTO_REPLY_HEADERS):
+        return True
+    return str(message.get("Precedence") or "").strip().lower() == "auto_reply"
+
+
+def _auto_reply(message: Message) -> bool:
+    """An automatic reply (RFC 3834: out of office, vacation), by its headers
+    or its subject's prefix.  `Auto-Submitted: auto-replied` alone says so
+    only from a person's mailbox: Exim marks its bounces with it too."""
+    if _marked_auto_reply(message):
+        return True
+    if _AUTO_REPLY_SUBJECT.match(str(message.get("Subject") or "")):
+        return True
+    submitted = str(message.get("Auto-Submitted") or "").strip().lower()
+    return submitted.startswith("auto-replied") and not _DAEMON.match(_sender(message))
+
+
+def auto_reply(raw: bytes) -> bool:
+    """Is `raw` an automatic reply (out of office, vacation) rather than a
+    report?  For the caller's log: `parse_receipt` reads none as a receipt."""
+    if len(raw) > _MAX_RECEIPT:
+        return False
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    return not _is_report(message) and _auto_reply(message)
+
+
+def _is_report(message: Message) -> bool:
+    return any(p.get_content_type() in ("message/delivery-status",
+                                        "message/disposition-notification")
+               for p in message.walk())
+
+
+def _code(text: str, klass: str) -> str | None:
+    """The first enhanced status code of this class in the text."""
+    return next((".".join(m.groups()) for m in _ENHANCED.finditer(text)
+                 if m.group(1) == klass), None)
+
+
+def _text_outcome(words: str) -> tuple[Outcome, str] | None:
+    """What a text bounce's own words say: (outcome, status), or None when
+    they say nothing of delivery.  Its own verdict first: given up is a
+    failure even when the remote host's text holds a 4.x.x code; still
+    trying is a delay.  Then an enhanced code of its own decides.  A
+    failure is never guessed: without either, it is OTHER."""
+    if _GAVE_UP.search(words):
+        return Outcome.FAILED, _code(words, "5") or _code(words, "4") or "5.0.0"
+    if _STILL_TRYING.search(words):
+        return Outcome.DELAYED, _code(words, "4") or "4.0.0"
+    first = _ENHANCED.search(words)
+    if first is not None:
+        status = ".".join(first.groups())
+        return (Outcome.FAILED if status.startswith("5") else Outcome.DELAYED), status
+    return None
 
 
 def _text_bounce(message: Message) -> Receipt | None:
-    """A bounce written as prose: a failure, with what can be read from it."""
+    """A bounce written as prose: what its own words say (`_text_outcome`)."""
+    if _auto_reply(message):
+        return None  # RFC 3834: never a report, whatever its subject quotes
     subject = str(message.get("Subject") or "")
-    sender = email.utils.parseaddr(str(message.get("From") or ""))[1]
-    if not (_BOUNCE_SUBJECT.search(subject) or _DAEMON.match(sender)):
+    own_subject = _BOUNCE_SUBJECT.match(subject) is not None
+    if not (own_subject or _DAEMON.match(_sender(message))):
         return None
     text = _text(message)
-    if not (_BOUNCE_SUBJECT.search(subject) or _BOUNCE_SUBJECT.search(text[:5000])):
-        return None
-    code = _ENHANCED.search(text)
-    status = ".".join(code.groups()) if code else "5.0.0"
-    outcome = Outcome.DELAYED if status.startswith("4") else Outcome.FAILED
+    # The subject is not read for the outcome: after its prefix it is the
+    # original's ("Undeliverable: Private and Confidential: delayed referral").
+    found = _text_outcome(text[:20_000])
+    if found is None and not own_subject:
+        return None  # a mail daemon's notice that is about no delivery
+    outcome, status = found or (Outcome.OTHER, None)
     addresses = [
         a.strip()
         for header in message.get_all("X-Failed-Recipients") or []
@@ -319,10 +458,12 @@ def _text_read_receipt(message: Message) -> Receipt | None:
         outcome = Outcome.DELETED
     else:
         return None
-    text = _text(message).lower()
-    if "was read" not in text and "was deleted" not in text and "not read" not in text:
+    if _marked_auto_reply(message):
         return None
-    sender = email.utils.parseaddr(str(message.get("From") or ""))[1] or None
+    text = _text(message).lower()
+    if not any(says in text for says in _READ_SAYS):
+        return None
+    sender = _sender(message) or None
     return Receipt(
         kind="mdn",
         statuses=(RecipientStatus(outcome=outcome, final_recipient=sender),),

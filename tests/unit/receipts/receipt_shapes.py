@@ -4,8 +4,9 @@ Each builder takes what a real report would carry for our message (the
 address it is sent to, the recipient, the ENVID / Message-ID) and returns
 the bytes, CRLF line endings, laid out the way that system lays it out:
 Postfix (bounce(8) DSNs), Exchange (relay/delivery DSN, read MDN), Gmail
-(failure DSN), Thunderbird (MDN), qmail (plain-text bounce) and Outlook's
-plain-text "Read:" notice.
+(failure DSN), Thunderbird (MDN), qmail (plain-text bounce), old Exim's
+plain-text delay warning, Outlook's plain-text "Read:" notice and
+Exchange's out-of-office reply.
 """
 
 from __future__ import annotations
@@ -329,7 +330,12 @@ Content-Disposition: inline
     return _crlf(text)
 
 
-def qmail_bounce(*, to: str, recipient: str) -> bytes:
+def qmail_bounce(
+    *, to: str, recipient: str,
+    remote: str = "Sorry, no mailbox here by that name. (#5.1.1)",
+    subject: str = "Private and Confidential: referral",
+) -> bytes:
+    """`remote`: what the remote host said, as qmail quotes it."""
     text = f"""Return-Path: <>
 From: MAILER-DAEMON@mail.recipient.example
 To: {to}
@@ -341,11 +347,11 @@ I'm afraid I wasn't able to deliver your message to the following addresses.
 This is a permanent error; I've given up. Sorry it didn't work out.
 
 <{recipient}>:
-Sorry, no mailbox here by that name. (#5.1.1)
+{remote}
 
 --- Below this line is a copy of the message.
 
-Subject: Private and Confidential: referral
+Subject: {subject}
 """
     return _crlf(text)
 
@@ -367,3 +373,67 @@ Your message
 was read on 01/05/2024 12:05.
 """
     return _crlf(text)
+
+
+def exim_delay_warning(*, to: str, recipient: str,
+                       subject: str = "Private and Confidential: referral") -> bytes:
+    """Exim's "Warning: message ... delayed" (delay_warning), plain text:
+    it sends no DSN for a delay unless asked for one."""
+    text = f"""Return-path: <>
+From: Mail Delivery System <Mailer-Daemon@mx.recipient.example>
+To: {to}
+Subject: Warning: message 1kXyZa-0003Ab-Cd delayed 24 hours
+Message-Id: <E1kXyZb-0003Ac-Ef@mx.recipient.example>
+Auto-Submitted: auto-replied
+Date: {formatdate()}
+
+This message was created automatically by mail delivery software.
+A message that you sent has not yet been delivered to one or more of its
+recipients after more than 24 hours on the queue on mx.recipient.example.
+
+The message identifier is:     1kXyZa-0003Ab-Cd
+The subject of the message is: {subject}
+The date of the message is:    {formatdate()}
+
+The following address(es) have not yet been delivered:
+
+  {recipient}
+    retry timeout not reached
+
+No action is required on your part. Delivery attempts will continue for
+some time, and this warning may be repeated at intervals if the message
+remains undelivered. Eventually the mail delivery software will give up,
+and when that happens, the message will be returned to you.
+"""
+    return _crlf(text)
+
+
+def out_of_office(
+    *, to: str, recipient: str, original_message_id: str | None,
+    subject: str = "Automatic reply: Private and Confidential: referral",
+    exchange: bool = True,
+) -> bytes:
+    """An out-of-office reply to the return path; `exchange`: with the
+    headers Exchange adds (without: only RFC 3834's Auto-Submitted)."""
+    lines = [
+        f"From: Duty Team <{recipient}>",
+        f"To: {to}",
+        f"Subject: {subject}",
+        f"Date: {formatdate()}",
+        "Message-ID: <ooo-5521@mail.recipient.example>",
+    ]
+    if original_message_id:
+        lines += [f"In-Reply-To: {original_message_id}", f"References: {original_message_id}"]
+    lines.append("Auto-Submitted: auto-replied")
+    if exchange:
+        lines += [
+            f"X-MS-Exchange-Inbox-Rules-Loop: {recipient}",
+            "X-Auto-Response-Suppress: All",
+            "X-MS-Exchange-Organization-AutoReplyType: OOF",
+        ]
+    lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "",
+              "I am out of the office until Monday with limited access to email.",
+              "Your message could not be delivered to me in person; it will be read on my return.",
+              ""]
+    return _crlf("\n".join(lines))
+
