@@ -24,8 +24,10 @@ it reads the common non-standard ones:
   bounce that says none of these is OTHER, never a failure: a failure
   destroys the recipient's password, and one kept by mistake only lasts
   until its ttl;
-- an Outlook-style "Read: ..." / "Not read: ..." text reply without a
-  disposition part; `standard=False`.
+- an Outlook-style "Read: ..." / "Not read: ..." reply without a
+  disposition part: its text (plain, or HTML read as text) says it was
+  read, or it is Outlook's winmail.dat alone (whose message class, when
+  it names one, must be a read notification); `standard=False`.
 
 An automatic reply (RFC 3834: an out-of-office, a vacation notice) is no
 receipt at all, whatever its subject quotes: `auto_reply` tells it.
@@ -41,7 +43,9 @@ import binascii
 import email
 import email.policy
 import email.utils
+import html
 import re
+import struct
 from dataclasses import dataclass, replace
 from email.message import Message
 from enum import StrEnum
@@ -162,6 +166,12 @@ _AUTO_REPLY_HEADERS = (
     "X-MS-Exchange-Inbox-Rules-Loop",
 )
 _READ_SAYS = ("was read", "was deleted", "not read")
+_TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"
+_TNEF_MESSAGE_CLASS = 0x8008  # attMessageClass (MS-OXTNEF 2.1.3.3.6)
+_TNEF_ATTRIBUTE_HEAD = struct.Struct("<BHHI")  # level, id, type, length
+_TNEF_MAX_ATTRIBUTES = 10_000
+# A read notification's MAPI message class; "IPNNRN": not read.
+_TNEF_READ = {"report.ipm.note.ipnrn": Outcome.DISPLAYED, "report.ipm.note.ipnnrn": Outcome.DELETED}
 _DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
 _ANGLE_LINE = re.compile(r"^\s*<([^<>\s@]+@[^<>\s@]+)>:?\s*$", re.MULTILINE)
 _ORIGINAL_HEADERS = ("text/rfc822-headers", "message/rfc822-headers", "message/rfc822")
@@ -346,10 +356,15 @@ def _decoded(part: Message) -> str:
 
 
 def _text(message: Message, content_type: str = "text/plain") -> str:
-    """The message's own text of one type, up to the copy of the message it
-    returns or quotes, without the lines quoting the original's subject."""
+    """The message's own text of one type (HTML read as text), up to the
+    copy of the message it returns or quotes, without the lines quoting
+    the original's subject."""
     texts = [_decoded(p) for p in _own_parts(message) if p.get_content_type() == content_type]
     text = "\n".join(texts)[:200_000]
+    if content_type == "text/html":
+        text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
+        text = re.sub(r"(?i)<(?:br|/?p|/?div|/?tr|/?li|/?h\d)\b[^>]*>", "\n", text)
+        text = html.unescape(re.sub(r"<[^>]*>", " ", text))
     copy = _COPY_FOLLOWS.search(text)
     return _SUBJECT_LINE.sub("", text[: copy.start()] if copy else text)
 
@@ -449,8 +464,33 @@ def _text_bounce(message: Message) -> Receipt | None:
     )
 
 
+def _winmail(message: Message) -> tuple[bool, str | None]:
+    """(does the message carry Outlook's winmail.dat, the MAPI message class
+    it names, lower case, or None).  A bounded walk of its attributes,
+    nothing else read."""
+    for part in _own_parts(message):
+        if part.get_content_type() != "application/ms-tnef":
+            continue
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes) or not data.startswith(_TNEF_SIGNATURE):
+            return True, None
+        offset = 6  # the signature, then the legacy key
+        for _ in range(_TNEF_MAX_ATTRIBUTES):
+            if len(data) - offset < _TNEF_ATTRIBUTE_HEAD.size:
+                break
+            level, attribute, _kind, length = _TNEF_ATTRIBUTE_HEAD.unpack_from(data, offset)
+            start = offset + _TNEF_ATTRIBUTE_HEAD.size
+            if level == 1 and attribute == _TNEF_MESSAGE_CLASS:
+                value = data[start : start + min(length, 200)]
+                return True, value.split(b"\0")[0].decode("ascii", "replace").strip().lower() or None
+            offset = start + length + 2  # the data, then its checksum
+        return True, None
+    return False, None
+
+
 def _text_read_receipt(message: Message) -> Receipt | None:
-    """Outlook's "Read: <subject>" notice sent as plain text."""
+    """Outlook's "Read: <subject>" notice sent without a disposition part:
+    as plain text, as HTML, or as a winmail.dat alone."""
     subject = str(message.get("Subject") or "").strip().lower()
     if subject.startswith("read:"):
         outcome = Outcome.DISPLAYED
@@ -460,9 +500,19 @@ def _text_read_receipt(message: Message) -> Receipt | None:
         return None
     if _marked_auto_reply(message):
         return None
-    text = _text(message).lower()
+    text = (_text(message) + "\n" + _text(message, "text/html")).lower()
     if not any(says in text for says in _READ_SAYS):
-        return None
+        # Outlook's winmail.dat alone (its text is inside): one that names
+        # its class must name a read notification; one that names none has
+        # only the subject (the token in the address says whose receipt it
+        # is; the desk checks who it is from).
+        carried, klass = _winmail(message)
+        if not carried or text.strip():
+            return None
+        if klass is not None:
+            if klass not in _TNEF_READ:
+                return None
+            outcome = _TNEF_READ[klass]
     sender = _sender(message) or None
     return Receipt(
         kind="mdn",

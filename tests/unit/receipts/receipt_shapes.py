@@ -5,12 +5,14 @@ address it is sent to, the recipient, the ENVID / Message-ID) and returns
 the bytes, CRLF line endings, laid out the way that system lays it out:
 Postfix (bounce(8) DSNs), Exchange (relay/delivery DSN, read MDN), Gmail
 (failure DSN), Thunderbird (MDN), qmail (plain-text bounce), old Exim's
-plain-text delay warning, Outlook's plain-text "Read:" notice and
-Exchange's out-of-office reply.
+plain-text delay warning, Outlook's "Read:" notice (plain text, HTML or
+winmail.dat alone) and Exchange's out-of-office reply.
 """
 
 from __future__ import annotations
 
+import base64
+import struct
 from email.utils import formatdate
 
 
@@ -437,3 +439,40 @@ def out_of_office(
               ""]
     return _crlf("\n".join(lines))
 
+
+def _tnef(message_class: str | None) -> str:
+    """A winmail.dat: its signature, key, and the message class attribute."""
+    data = b"\x78\x9f\x3e\x22" + b"\x01\x00"
+    if message_class is not None:
+        value = message_class.encode() + b"\x00"
+        data += struct.pack("<BHHI", 1, 0x8008, 0x0007, len(value)) + value
+        data += struct.pack("<H", sum(value) & 0xFFFF)
+    return base64.encodebytes(data).decode()
+
+
+def outlook_read(*, to: str, recipient: str, form: str,
+                 message_class: str | None = "REPORT.IPM.Note.IPNRN",
+                 subject: str = "Read: Private and Confidential: referral") -> bytes:
+    """Outlook's "Read:" notice without a disposition part, as `form`:
+    "html" (HTML alone) or "tnef" (winmail.dat alone, naming
+    `message_class`)."""
+    head = f"""From: Duty Team <{recipient}>
+To: {to}
+Subject: {subject}
+Date: {formatdate()}
+Message-ID: <read-7730@mail.recipient.example>
+MIME-Version: 1.0
+"""
+    if form == "html":
+        body = """Content-Type: text/html; charset="us-ascii"
+
+<html><body><p>Your message</p>
+<p>To: Duty Team<br>Subject: Private and Confidential: referral</p>
+<p>was read on 01/05/2024 12:05.</p></body></html>
+"""
+    else:
+        body = f"""Content-Type: application/ms-tnef; name="winmail.dat"
+Content-Transfer-Encoding: base64
+
+{_tnef(message_class)}"""
+    return _crlf(head + body)

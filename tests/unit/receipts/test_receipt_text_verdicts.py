@@ -3,12 +3,13 @@
 An automatic reply is no receipt whatever the staff member's subject it
 quotes; a plain-text bounce is a failure only when it says it gave up (or
 gives a 5.x.x code of its own), a delay when it says it is still trying,
-and never a failure by default."""
+and never a failure by default; Outlook's "Read:" notice is read in HTML
+or as winmail.dat alone too."""
 
 from __future__ import annotations
 
 import pytest
-from receipt_shapes import exim_delay_warning, out_of_office, qmail_bounce
+from receipt_shapes import exim_delay_warning, out_of_office, outlook_read, qmail_bounce
 
 from gateway.receipts import Outcome, parse_receipt
 from gateway.receipts.parse import auto_reply
@@ -119,3 +120,33 @@ def test_a_reply_quoting_a_bounce_subject_is_no_bounce() -> None:
                   sender="colleague@recipient.example")
     assert parse_receipt(raw) is None
 
+
+def test_an_html_read_notice_is_a_read_receipt() -> None:
+    receipt = parse_receipt(outlook_read(to=TO, recipient=RCPT, form="html"))
+    assert receipt is not None and receipt.kind == "mdn" and receipt.standard is False
+    (status,) = receipt.statuses
+    assert status.outcome is Outcome.DISPLAYED and status.names(RCPT)
+
+
+@pytest.mark.parametrize(("message_class", "outcome"), [
+    ("REPORT.IPM.Note.IPNRN", Outcome.DISPLAYED),
+    ("REPORT.IPM.Note.IPNNRN", Outcome.DELETED),
+    (None, Outcome.DISPLAYED),  # names none: the subject says it
+])
+def test_a_winmail_dat_read_notice_is_a_read_receipt(
+    message_class: str | None, outcome: Outcome
+) -> None:
+    receipt = parse_receipt(outlook_read(to=TO, recipient=RCPT, form="tnef",
+                                         message_class=message_class))
+    assert receipt is not None and receipt.kind == "mdn"
+    assert receipt.statuses[0].outcome is outcome
+
+
+def test_a_winmail_dat_that_is_an_ordinary_message_is_no_read_receipt() -> None:
+    assert parse_receipt(outlook_read(to=TO, recipient=RCPT, form="tnef",
+                                      message_class="IPM.Note")) is None
+
+
+def test_an_html_message_titled_read_that_says_nothing_of_reading_is_no_receipt() -> None:
+    raw = outlook_read(to=TO, recipient=RCPT, form="html").replace(b"was read on", b"see you")
+    assert parse_receipt(raw) is None
