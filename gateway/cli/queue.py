@@ -12,6 +12,7 @@ stored state stays `bounced` (at least one recipient failed for good).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
@@ -190,6 +191,37 @@ def _retry(args: argparse.Namespace) -> int:
     return 1
 
 
+# How long `queue bounce` waits for a delivery attempt under way to end.
+_BOUNCE_WAIT = 60.0
+
+
+async def _claim_between_attempts(
+    store: QueueStore, queue_id: str, wait: float
+) -> QueuedMessage | None:
+    """Claim `queue_id` for giving up on it; a message a worker is trying
+    right now (active) is claimed once that attempt ends, within `wait`
+    seconds.  An administrator gives up on a message that keeps failing:
+    with a short retry it is often in an attempt, and refusing then would
+    make them race the worker (Postfix's postsuper -d waits for no one, but
+    has no lease to honour)."""
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        message = await store.claim(queue_id)
+        if message is not None:
+            return message
+        current = await store.get(queue_id)
+        if current is None or current.state != QueueState.ACTIVE.value:
+            return None
+        if time.monotonic() >= deadline:
+            return None
+        if not told:
+            print(f"{queue_id}: a delivery attempt is under way; waiting for it to end",
+                  file=sys.stderr)
+            told = True
+        await asyncio.sleep(0.2)
+
+
 def _bounce(args: argparse.Namespace) -> int:
     settings = settings_or_exit(args)
 
@@ -198,8 +230,9 @@ def _bounce(args: argparse.Namespace) -> int:
         writer = Writer(engine)
         writer.start()
         try:
-            store = QueueStore(engine, writer, lease_seconds=settings.queue.lease.total_seconds())
-            message = await store.claim(args.id)
+            lease = settings.queue.lease.total_seconds()
+            store = QueueStore(engine, writer, lease_seconds=lease)
+            message = await _claim_between_attempts(store, args.id, min(lease, _BOUNCE_WAIT))
             if message is not None:
                 routes = settings.all_routes
                 # Nothing is sent: the transport is only the Dispatcher's to hold.
@@ -219,7 +252,8 @@ def _bounce(args: argparse.Namespace) -> int:
     message = run_async(run)
     if message is None:
         print(f"error: {args.id} is not a queued or deferred message "
-              "(being delivered, held, or done with)", file=sys.stderr)
+              "(still being delivered, held, or done with: `gateway queue show` says which)",
+              file=sys.stderr)
         return 1
     told = ("the sender is sent a bounce, as for any failed delivery"
             if message.envelope.mail_from else "no bounce: it had a null sender")
