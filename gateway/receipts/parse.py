@@ -27,7 +27,10 @@ it reads the common non-standard ones:
 - an Outlook-style "Read: ..." / "Not read: ..." reply without a
   disposition part: its text (plain, or HTML read as text) says it was
   read, or it is Outlook's winmail.dat alone (whose message class, when
-  it names one, must be a read notification); `standard=False`.
+  it names one, must be a read notification); `standard=False`;
+- a report past the 2 MiB limit because it returns the whole message
+  (RET=FULL, or Exchange's habit): read without what it returned, found
+  by searching the bytes (`_entity`), so the returned copy is never parsed.
 
 An automatic reply (RFC 3834: an out-of-office, a vacation notice) is no
 receipt at all, whatever its subject quotes: `auto_reply` tells it.
@@ -41,6 +44,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email
+import email.parser
 import email.policy
 import email.utils
 import html
@@ -175,6 +179,16 @@ _TNEF_READ = {"report.ipm.note.ipnrn": Outcome.DISPLAYED, "report.ipm.note.ipnnr
 _DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
 _ANGLE_LINE = re.compile(r"^\s*<([^<>\s@]+@[^<>\s@]+)>:?\s*$", re.MULTILINE)
 _ORIGINAL_HEADERS = ("text/rfc822-headers", "message/rfc822-headers", "message/rfc822")
+# A report larger than _MAX_RECEIPT (a bounce returning the whole message,
+# RET=FULL, as Exchange does) is read without what it returned: each part
+# keeps its headers; the report parts are kept whole, a returned message its
+# header block (the Message-ID is there), a text part its first _PART_KEPT
+# bytes, anything else nothing.  The limit then applies to what is left.
+_REPORT_PARTS = ("message/delivery-status", "message/disposition-notification")
+_PART_KEPT = 64 * 1024
+_HEADERS_KEPT = 128 * 1024
+_MAX_NESTING = 8  # multiparts in multiparts; deeper ones are leaves
+_MAX_PARTS = 100  # per multipart
 
 
 def _clean(value: str | None) -> str | None:
@@ -522,10 +536,93 @@ def _text_read_receipt(message: Message) -> Receipt | None:
     )
 
 
+def _body_start(buf: bytes, start: int, stop: int) -> int | None:
+    """Where the body begins after the header block at buf[start:stop]
+    (past its blank line), or None when no blank line ends it there."""
+    ends = [found + skip for found, skip in ((buf.find(b"\n\r\n", start, stop), 3),
+                                             (buf.find(b"\n\n", start, stop), 2))
+            if found >= 0]
+    return min(ends) if ends else None
+
+
+def _entity(buf: bytes, start: int, end: int, depth: int) -> bytes:
+    """The MIME entity at buf[start:end] without what a report returns
+    (see _PART_KEPT).  Found by searching the bytes: nothing of a large
+    part is parsed or copied, only what is kept."""
+    if buf.startswith(b"\n", start) or buf.startswith(b"\r\n", start):
+        body: int | None = start + (1 if buf.startswith(b"\n", start) else 2)  # no headers
+    else:
+        body = _body_start(buf, start, min(end, start + _HEADERS_KEPT))
+    if body is None:
+        # All headers, or more headers than any report has: nothing to keep.
+        return buf[start:end] if end - start <= _HEADERS_KEPT else b"\r\n"
+    head = buf[start:body]
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+    ctype = headers.get_content_type()
+    boundary = headers.get_boundary() if headers.get_content_maintype() == "multipart" else None
+    if boundary and depth < _MAX_NESTING:
+        return head + _multipart_body(buf, body, end, boundary.encode("utf-8", "replace"),
+                                      depth)
+    if ctype in _REPORT_PARTS or end - body <= _PART_KEPT:
+        return buf[start:end]
+    if ctype in _ORIGINAL_HEADERS:
+        encoding = str(headers.get("Content-Transfer-Encoding") or "").strip().lower()
+        inner = None if encoding in ("base64", "quoted-printable") else _body_start(
+            buf, body, min(end, body + _HEADERS_KEPT))
+        # The returned message's headers (its Message-ID), not its body.
+        return head + (buf[body:inner] if inner is not None else b"")
+    if headers.get_content_maintype() == "text":
+        cut = buf.rfind(b"\n", body, body + _PART_KEPT)
+        return head + buf[body:cut + 1]  # cut -1 (one long line): nothing
+    return head
+
+
+def _delimiters(buf: bytes, body: int, end: int, boundary: bytes) -> list[tuple[int, int, bool]]:
+    """The boundary delimiter lines of a multipart body at buf[body:end]:
+    (where the line ending before it starts, where its line ends, closing),
+    at most _MAX_PARTS + 1, up to the close delimiter.  Searched for as
+    bytes (a regular expression would step through every byte)."""
+    marker = b"\n--" + boundary
+    found: list[tuple[int, int, bool]] = []
+    # The first may start the body: its line ending is the blank line's.
+    at = buf.find(marker, body - 1, end)
+    while at >= 0 and len(found) <= _MAX_PARTS:
+        after = at + len(marker)
+        closing = buf.startswith(b"--", after, end)
+        tail = after + 2 if closing else after
+        while tail < end and buf[tail] in b" \t":  # transport padding
+            tail += 1
+        if tail == end or buf.startswith(b"\n", tail, end) or buf.startswith(b"\r\n", tail, end):
+            found.append((at - 1 if buf[at - 1:at] == b"\r" else at, tail, closing))
+            if closing:
+                break
+        at = buf.find(marker, after, end)
+    return found
+
+
+def _multipart_body(buf: bytes, body: int, end: int, boundary: bytes, depth: int) -> bytes:
+    """A multipart's body, each of its parts an `_entity`; its preamble
+    kept up to _PART_KEPT bytes, its epilogue dropped."""
+    found = _delimiters(buf, body, end, boundary)
+    if not found:
+        return buf[body:min(end, body + _PART_KEPT)]
+    out = [buf[body:min(found[0][0], body + _PART_KEPT)]]  # the preamble
+    for index, (line, tail, closing) in enumerate(found):
+        if closing or index == _MAX_PARTS:
+            break
+        newline = 2 if buf.startswith(b"\r\n", tail, end) else 1 if tail < end else 0
+        stop = found[index + 1][0] if index + 1 < len(found) else end
+        out += [buf[max(line, body):tail + newline], _entity(buf, tail + newline, stop, depth + 1)]
+    out.append(b"\r\n--" + boundary + b"--\r\n")
+    return b"".join(out)
+
+
 def parse_receipt(raw: bytes) -> Receipt | None:
     """The receipt in `raw`, or None when it is not a receipt we can read."""
     if len(raw) > _MAX_RECEIPT:
-        return None
+        raw = _entity(raw, 0, len(raw), 0)
+        if len(raw) > _MAX_RECEIPT:
+            return None
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     found: Receipt | None = None
     for part in message.walk():

@@ -35,6 +35,7 @@ from structlog.testing import capture_logs
 from unit.receipts.receipt_shapes import (
     exchange_dsn,
     exchange_mdn,
+    exchange_ndr,
     gmail_bounce,
     postfix_dsn,
     thunderbird_mdn,
@@ -995,3 +996,29 @@ async def test_an_allowed_alias_as_final_recipient_still_releases(
     (confirmed,) = [d for t, d in await events(gw, queue_id) if t == "delivery_confirmed"]
     assert (confirmed["recipient"], confirmed["final_recipient"]) == (ALLOWED, ALIAS)
     assert confirmed["authenticated"] is True
+
+
+async def test_a_failure_returning_the_whole_large_message_is_taken(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Exchange returns the whole message with its failure: a 3 MB report
+    (past the 2 MiB a report may be) is read from its report part, the
+    failure recorded, the password destroyed and the sender told."""
+    gw = await gateway_factory(config(server={"max_message_size": 8_000_000}))
+    spec = Spec(person(26))
+    queue_id, got = await relay(gw, sink, spec, 1)
+    copy = got[0]
+    ndr = exchange_ndr(to=copy.mail_from, recipient=ALLOWED,
+                       original_message_id=copy.header("Message-ID"),
+                       attachment_size=3_000_000)
+    assert len(ndr) > 3_000_000
+    assert (await give_back(gw.port, copy.mail_from, ndr))[0] == 250
+    forwarded = (await sink.wait(2))[1]
+    assert forwarded.rcpt_tos == (SENDER,) and "Action: failed" in forwarded.content.decode()
+    assert len(forwarded.content) < 100_000  # the report, not what it returned
+    await nothing_more(sink, 2)
+    trail = await events(gw, queue_id)
+    (failed,) = [d for t, d in trail if t == "delivery_failed"]
+    assert (failed["status"], failed["index"], failed["authenticated"]) == ("5.2.2", 0, True)
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "destroyed"
+

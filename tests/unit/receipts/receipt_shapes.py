@@ -476,3 +476,75 @@ Content-Transfer-Encoding: base64
 
 {_tnef(message_class)}"""
     return _crlf(head + body)
+def exchange_ndr(
+    *,
+    to: str,
+    recipient: str,
+    original_message_id: str | None,
+    attachment_size: int = 0,
+    envid: str | None = None,
+) -> bytes:
+    """Exchange's non-delivery report ("Undeliverable: ...") returning the
+    whole original message (RET=FULL, or Exchange's own habit), its file
+    of `attachment_size` bytes included."""
+    import base64
+    import hashlib
+
+    # Incompressible bytes, as a real file's would be, the same every run.
+    blocks = (hashlib.sha256(i.to_bytes(8, "big")).digest()
+              for i in range(attachment_size // 32 + 1))
+    file_text = base64.encodebytes(b"".join(blocks)[:attachment_size]).decode()
+    inner = "_004_returned_message_"
+    text = f"""From: Microsoft Outlook <postmaster@recipient.example>
+To: <{to}>
+Date: {formatdate()}
+Subject: Undeliverable: Private and Confidential: referral
+Message-ID: <8c2b7e1a-4d3f-4a59-9e0b-ndr000000001@EXCH01.recipient.example>
+Content-Type: multipart/report; report-type=delivery-status;
+\tboundary="_000_EXCH01_NDR_"
+MIME-Version: 1.0
+X-MS-Exchange-Message-Is-Ndr:
+Auto-Submitted: auto-replied
+
+--_000_EXCH01_NDR_
+Content-Type: text/plain; charset="us-ascii"
+
+Delivery has failed to these recipients or groups:
+
+{recipient}
+The recipient's mailbox is full and can't accept messages now.
+
+--_000_EXCH01_NDR_
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns;EXCH01.recipient.example
+Received-From-MTA: dns;gw.test.example
+Arrival-Date: {formatdate()}
+{"Original-Envelope-Id: " + envid if envid else "X-Nothing: x"}
+
+Original-Recipient: rfc822;{recipient}
+Final-Recipient: rfc822;{recipient}
+Action: failed
+Status: 5.2.2
+Diagnostic-Code: smtp;554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException
+
+--_000_EXCH01_NDR_
+Content-Type: message/rfc822
+
+{_headers(original_message_id).replace('boundary="abc"', f'boundary="{inner}"')}
+--{inner}
+Content-Type: text/plain; charset="utf-8"
+
+Please find the referral attached.
+
+--{inner}
+Content-Type: application/pdf; name="referral.pdf"
+Content-Disposition: attachment; filename="referral.pdf"
+Content-Transfer-Encoding: base64
+
+{file_text}
+--{inner}--
+
+--_000_EXCH01_NDR_--
+"""
+    return _crlf(text)
