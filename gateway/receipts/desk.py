@@ -109,6 +109,7 @@ from gateway.receipts.parse import (
     RecipientStatus,
     auto_reply,
     parse_receipt,
+    same_mailbox,
 )
 from gateway.receipts.request import Operation
 from gateway.receipts.schema import receipt_requests
@@ -618,11 +619,13 @@ class ReceiptDesk:
     def _outside(self, receipt: Receipt, status: RecipientStatus, row: dict[str, Any]) -> bool:
         """Does this delivery or read receipt say the message reached a
         mailbox that is neither the recipient nor allowed by the allow-list?
-        A final recipient that is no address (no domain) is not judged."""
+        The recipient's mailbox without its +subaddress is the recipient
+        (`same_mailbox`).  A final recipient that is no address (no domain)
+        is not judged."""
         if status.outcome not in (Outcome.DELIVERED, Outcome.DISPLAYED):
             return False
         final = _final_recipient(receipt, status)
-        if final is None or "@" not in final or _same(final, str(row["recipient"])):
+        if final is None or "@" not in final or same_mailbox(final, str(row["recipient"])):
             return False
         return self.allow_list().match(final) is None
 

@@ -85,10 +85,10 @@ class RecipientStatus:
     action: str | None = None
 
     def names(self, address: str) -> bool:
-        """True when the status is about `address` (case-insensitive)."""
-        wanted = address.strip().lower()
+        """True when the status is about `address`: the same mailbox
+        (`same_mailbox`)."""
         return any(
-            a is not None and a.lower() == wanted
+            a is not None and same_mailbox(a, address)
             for a in (self.final_recipient, self.original_recipient)
         )
 
@@ -117,7 +117,10 @@ _DSN_ACTIONS = {
 _MDN_TYPES = {"displayed": Outcome.DISPLAYED, "deleted": Outcome.DELETED}
 _MAX_RECEIPT = 2 * 1024 * 1024
 _MAX_FIELD = 500
-_XTEXT = re.compile(r"\+([0-9A-Fa-f]{2})")
+# RFC 3461 xtext: "+" and two upper-case hex digits, for an ASCII character.
+# Anything else is the address as written: "jo.bloggs+case@" (a subaddress,
+# RFC 5233) is not "jo.bloggs\xcase@".
+_XTEXT = re.compile(r"\+([0-7][0-9A-F])")
 _ENHANCED = re.compile(r"\b([45])\.(\d{1,3})\.(\d{1,3})\b")
 _STATUS_CLASS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}\b")
 # A bounce's own subject starts so; a reply's or a forward's ("RE:",
@@ -189,6 +192,24 @@ _PART_KEPT = 64 * 1024
 _HEADERS_KEPT = 128 * 1024
 _MAX_NESTING = 8  # multiparts in multiparts; deeper ones are leaves
 _MAX_PARTS = 100  # per multipart
+
+
+def same_mailbox(address: str, recipient: str) -> bool:
+    """Is `address` the mailbox `recipient` names?  The same address (case
+    aside), or the recipient's without its subaddress (RFC 5233): a report
+    about `jo.bloggs+case@x` often names `jo.bloggs@x`, the mailbox the
+    `+case` is delivered to.  Not the other way round, and nothing wider:
+    any other address is another mailbox."""
+    address, recipient = address.strip().lower(), recipient.strip().lower()
+    if address == recipient:
+        return True
+    local, at, domain = recipient.rpartition("@")
+    base, plus, _ = local.partition("+")
+    if not (at and plus and base) or '"' in local:
+        return False
+    other_local, other_at, other_domain = address.rpartition("@")
+    return (bool(other_at) and other_local == base
+            and other_domain.rstrip(".") == domain.rstrip("."))
 
 
 def _clean(value: str | None) -> str | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import aiosmtplib
 import pytest
-from gwtest import SinkMessage, SqliteSteps, audit_events_of
+from gwtest import RECIPIENTS_CSV, SinkMessage, SqliteSteps, audit_events_of
 from policy_messages import ALLOWED, SENDER, Spec, person, record_text
 from sqlalchemy import select, text
 from structlog.testing import capture_logs
@@ -1021,4 +1021,40 @@ async def test_a_failure_returning_the_whole_large_message_is_taken(
     (failed,) = [d for t, d in trail if t == "delivery_failed"]
     assert (failed["status"], failed["index"], failed["authenticated"]) == ("5.2.2", 0, True)
     assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "destroyed"
+
+
+PLUS = "jo.bloggs+case@childrens.example"
+PLUS_2 = "sam.jones+referrals@childrens.example"
+
+
+async def test_a_report_naming_the_mailbox_without_its_subaddress_releases(
+    gateway_factory: Factory, sink: Any, tmp_path: Path
+) -> None:
+    """RFC 5233: mail for jo.bloggs+case@ is delivered to jo.bloggs@, and the
+    report says so.  That is the recipient, with an ENVID or without; the
+    allow-list names only the subaddresses."""
+    (tmp_path / "recipients.csv").write_text(
+        RECIPIENTS_CSV
+        + f"{PLUS},Jo Bloggs,Social Worker,,Childrens Services,01632 960002,\n"
+        + f"{PLUS_2},Sam Jones,Social Worker,,Childrens Services,01632 960003,\n",
+        encoding="utf-8")
+    gw = await gateway_factory(config())
+    spec = Spec(person(27), to=[PLUS, PLUS_2])
+    queue_id, got = await relay(gw, sink, spec, 2)
+    first, second = copy_for(got, PLUS), copy_for(got, PLUS_2)
+    with_envid = postfix_dsn(to=first.mail_from, recipient="jo.bloggs@childrens.example",
+                             envid=f"{queue_id}-0")
+    assert (await give_back(gw.port, first.mail_from, with_envid))[0] == 250
+    without = postfix_dsn(to=second.mail_from, recipient="Sam.Jones@childrens.example")
+    assert (await give_back(gw.port, second.mail_from, without))[0] == 250
+    got = await sink.wait(4)
+    released = sorted(m.rcpt_tos for m in got[2:])
+    assert released == [(PLUS,), (PLUS_2,)]
+    assert all(spec.password in texts(m) for m in got[2:])
+    trail = await events(gw, queue_id)
+    confirmed = sorted((d["recipient"], d["final_recipient"])
+                       for t, d in trail if t == "delivery_confirmed")
+    assert confirmed == [(PLUS, "jo.bloggs@childrens.example"),
+                         (PLUS_2, "Sam.Jones@childrens.example")]
+    assert "receipt_other" not in [t for t, _ in trail]
 
