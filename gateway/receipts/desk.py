@@ -108,6 +108,7 @@ from gateway.receipts.parse import (
     Receipt,
     RecipientStatus,
     auto_reply,
+    message_id_core,
     parse_receipt,
     same_mailbox,
 )
@@ -165,7 +166,8 @@ def _at(epoch: float) -> datetime:
 
 
 def _msgid(value: str | None) -> str:
-    return (value or "").strip().strip("<>").strip().lower()
+    """A Message-ID as compared: its core (comments gone), without case."""
+    return message_id_core(value).lower()
 
 
 def _same(a: str | None, b: str | None) -> bool:
@@ -478,35 +480,62 @@ class ReceiptDesk:
         return None if row is None else dict(row._mapping)
 
     @staticmethod
-    def _about(receipt: Receipt, envid: str, row: dict[str, Any]) -> RecipientStatus | None:
+    def _about(
+        receipt: Receipt, envid: str, row: dict[str, Any], token: bool = False
+    ) -> RecipientStatus | None:
         """The status of `receipt` that is about this row's message and
-        recipient, or None when the report is about something else."""
+        recipient, or None when the report is about something else.
+
+        On the recipient's `token`, the token already names the message and
+        the recipient: a returned Message-ID that is not the message's own
+        is the caller's to judge (`_names_another`: a rewritten or mangled
+        one is no reason to drop the report), and a lone status is the
+        recipient's whatever address it names (an alias, Exchange's X.500
+        address; `_outside` then judges that address), with or without an
+        ENVID.  Without a token the Message-ID must agree."""
         recipient = str(row["recipient"])
-        if row["message_id"] and receipt.original_message_id and (
+        if not token and row["message_id"] and receipt.original_message_id and (
             _msgid(receipt.original_message_id) != _msgid(row["message_id"])
         ):
             return None  # the returned headers name another message
         statuses = list(receipt.statuses)
+        lone = statuses if len(statuses) == 1 else []
         if receipt.original_envelope_id is not None:
             if not _same(receipt.original_envelope_id, envid):
                 return None
             named = [s for s in statuses if s.names(recipient)]
             # With a matching ENVID a lone status is ours even when an alias
             # changed the final recipient.
-            candidates = named or (statuses if len(statuses) == 1 else [])
+            candidates = named or lone
         else:
             candidates = [
                 s for s in statuses
                 if s.names(recipient) or (s.final_recipient is None
                                           and s.original_recipient is None)
-            ]
-            if receipt.kind == "mdn" and not candidates and len(statuses) == 1:
-                # A read receipt's Final-Recipient is whatever the client
-                # calls the mailbox; the token already names the recipient.
-                candidates = statuses
+            ] or (lone if token else [])
         if not candidates:
             return None
         return min(candidates, key=lambda s: _PRECEDENCE[s.outcome])
+
+    @staticmethod
+    async def _names_another(conn: AsyncConnection, receipt: Receipt, row: dict[str, Any],
+                             ) -> bool:
+        """Do the report's returned headers name another message of ours
+        (one that asked for receipts) than the row's?  A Message-ID that
+        names none of ours (rewritten on the way, as Exchange can) does not."""
+        returned = receipt.original_message_id
+        if returned is None or not _msgid(returned) or (
+                _msgid(returned) == _msgid(row["message_id"])):
+            return False
+        other = (
+            await conn.execute(
+                select(receipt_requests.c.queue_id).where(
+                    receipt_requests.c.message_id.in_(_as_stored(returned)),
+                    receipt_requests.c.queue_id != row["queue_id"],
+                ).limit(1)
+            )
+        ).first()
+        return other is not None
 
     def _apply_op(
         self, refs: list[ReceiptRef], receipt: Receipt, at: float
@@ -519,7 +548,8 @@ class ReceiptDesk:
                     log.info("receipt_dropped", reason="unknown_message", queue_id=ref.queue_id,
                              index=ref.index)
                     continue
-                status = self._about(receipt, ref.envid, row)
+                status = None if await self._names_another(conn, receipt, row) else (
+                    self._about(receipt, ref.envid, row, token=True))
                 if status is None:
                     log.warning("receipt_dropped", reason="other_message",
                                 queue_id=ref.queue_id, index=ref.index)
@@ -858,11 +888,10 @@ class ReceiptDesk:
                 if row is not None and status is not None:
                     rows.append((row, "envid", status))
             elif receipt.original_message_id:
-                wanted = receipt.original_message_id.strip()
                 candidates = (
                     await conn.execute(
                         select(receipt_requests).where(receipt_requests.c.message_id.in_(
-                            [wanted, f"<{_msgid(wanted)}>"]))
+                            _as_stored(receipt.original_message_id)))
                     )
                 ).all()
                 for candidate in candidates:
@@ -1181,6 +1210,12 @@ def _came_back_words(came_back: CameBack) -> list[str]:
         "unclear": came_back.unclear,
     }
     return [word for word, said in words.items() if said]
+
+
+def _as_stored(message_id: str) -> list[str]:
+    """The ways a Message-ID named in a report may be stored (receipt_requests.
+    message_id, as the message had it): as written, or its core in brackets."""
+    return list(dict.fromkeys([message_id.strip(), f"<{message_id_core(message_id)}>"]))
 
 
 def _contact(row: dict[str, Any]) -> Contact:

@@ -192,6 +192,7 @@ _PART_KEPT = 64 * 1024
 _HEADERS_KEPT = 128 * 1024
 _MAX_NESTING = 8  # multiparts in multiparts; deeper ones are leaves
 _MAX_PARTS = 100  # per multipart
+_ANGLED = re.compile(r"<([^<>\s]+)>")
 
 
 def same_mailbox(address: str, recipient: str) -> bool:
@@ -210,6 +211,32 @@ def same_mailbox(address: str, recipient: str) -> bool:
     other_local, other_at, other_domain = address.rpartition("@")
     return (bool(other_at) and other_local == base
             and other_domain.rstrip(".") == domain.rstrip("."))
+
+
+def message_id_core(value: str | None) -> str:
+    """A Message-ID's `id-left@id-right`, without its angle brackets,
+    surrounding space or comments (RFC 5322 CFWS: `<id@host> (added by
+    postmaster)` is `id@host`); as written, so compare it without case.
+    Empty when there is none."""
+    kept: list[str] = []
+    depth = 0  # comments nest; one pass, whatever the value
+    escaped = False
+    for char in value or "":
+        if escaped:
+            escaped = False
+        elif depth and char == "\\":
+            escaped = True
+        elif char == "(":
+            depth += 1
+        elif depth and char == ")":
+            depth -= 1
+            if not depth:
+                kept.append(" ")
+        elif not depth:
+            kept.append(char)
+    text = "".join(kept)
+    angled = _ANGLED.search(text)
+    return (angled.group(1) if angled else text.strip().strip("<>")).strip()
 
 
 def _clean(value: str | None) -> str | None:

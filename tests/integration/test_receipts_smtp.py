@@ -1058,3 +1058,40 @@ async def test_a_report_naming_the_mailbox_without_its_subaddress_releases(
                          (PLUS_2, "Sam.Jones@childrens.example")]
     assert "receipt_other" not in [t for t, _ in trail]
 
+
+X500 = ("IMCEAEX-_O=EXCHANGELABS_OU=EXCHANGE+20ADMINISTRATIVE+20GROUP_CN=RECIPIENTS_"
+        "CN=abc123-duty@EURPRD01.PROD.OUTLOOK.COM")
+THIRD = "third@recipient.example"
+
+
+async def test_a_token_authenticated_report_is_not_dropped_for_an_odd_message_id(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """The token names the message and the recipient: a returned Message-ID
+    with a comment, or one rewritten on the way, does not drop the report;
+    nor does a report with no ENVID naming an address that is not the
+    recipient (it is audited, as the same read receipt is)."""
+    gw = await gateway_factory(config())
+    spec = Spec(person(28), to=[ALLOWED, SECOND, THIRD])
+    queue_id, got = await relay(gw, sink, spec, 3)
+    copies = [copy_for(got, rcpt) for rcpt in (ALLOWED, SECOND, THIRD)]
+    message_id = copies[0].header("Message-ID")
+    assert message_id is not None
+    commented = postfix_dsn(to=copies[0].mail_from, recipient=ALLOWED, envid=f"{queue_id}-0",
+                            original_message_id=f"{message_id} (added by postmaster@recipient)")
+    rewritten = postfix_dsn(to=copies[1].mail_from, recipient=SECOND, envid=f"{queue_id}-1",
+                            original_message_id="<DB9PR01MB0001@DB9PR01MB0001.prod.example>")
+    x500 = postfix_dsn(to=copies[2].mail_from, recipient=X500,
+                       original_message_id=message_id)
+    for copy, report in zip(copies, (commented, rewritten, x500), strict=True):
+        assert (await give_back(gw.port, copy.mail_from, report))[0] == 250
+    got = await sink.wait(5)
+    assert sorted(m.rcpt_tos for m in got[3:]) == [(ALLOWED,), (SECOND,)]
+    await nothing_more(sink, 5)
+    trail = await events(gw, queue_id)
+    assert sorted(d["recipient"] for t, d in trail if t == "delivery_confirmed") == [
+        ALLOWED, SECOND]
+    (other,) = [d for t, d in trail if t == "receipt_other"]
+    assert (other["recipient"], other["why"], other["authenticated"]) == (
+        THIRD, "final_recipient_not_allowed", True)
+    assert (await held_rows(gw, queue_id))[THIRD]["state"] == "held"
