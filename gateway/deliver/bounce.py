@@ -79,6 +79,13 @@ def dsn_address(address: str) -> str:
     return f"rfc822; {address}" if address.isascii() else f"utf-8; {_xtext(address)}"
 
 
+def dsn_orcpt(orcpt: str) -> str:
+    """An ORCPT as a DSN's Original-Recipient field, in ASCII: under
+    SMTPUTF8 it may be UTF-8 text (RFC 6533's utf-8-addr-unitext), which
+    an ASCII report writes as utf-8-addr-xtext."""
+    return orcpt if orcpt.isascii() else f"utf-8; {_xtext(orcpt.partition(';')[2].strip())}"
+
+
 def build_bounce(
     *,
     reporting_mta: str,
@@ -164,9 +171,7 @@ def build_bounce(
     for result in failed:
         block = Message()
         if orcpts and result.address in orcpts:
-            orcpt = orcpts[result.address]
-            block["Original-Recipient"] = (
-                orcpt if orcpt.isascii() else f"utf-8; {_xtext(orcpt.partition(';')[2].strip())}")
+            block["Original-Recipient"] = dsn_orcpt(orcpts[result.address])
         block["Final-Recipient"] = dsn_address(result.address)
         block["Action"] = "relayed" if relayed else "failed"
         block["Status"] = _status(result.code, result.message)

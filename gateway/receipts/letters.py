@@ -11,7 +11,12 @@
   password failed for good; it is held again; who to telephone;
 - `forwarded_receipt`: a copy of a receipt the sender asked for, rebuilt
   from its parsed fields (so nothing else from outside passes through) with
-  the sender's own ENVID and ORCPT put back.
+  the sender's own ENVID and ORCPT put back.  Its report part is ASCII, as
+  RFC 3464 and RFC 8098 fields are, whatever the receipt held: an
+  internationalised address as RFC 6533's `utf-8` type, any other
+  character of a field as `\\x{HEX}`; the words as written are in its
+  text part.  To an internationalised sender it is UTF-8 (RFC 6532) and
+  goes under SMTPUTF8.
 
 None of them carries the original subject or content: the subject may hold
 personal data, and the reference (gateway id and Message-ID) is enough to
@@ -26,9 +31,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 
 from gateway.audit.display import visible
+from gateway.deliver.bounce import dsn_address, dsn_orcpt
 from gateway.receipts.parse import Outcome, Receipt, RecipientStatus
 
 
@@ -404,6 +410,15 @@ _DSN_ACTIONS = {Outcome.DELIVERED: "delivered", Outcome.FAILED: "failed",
                 Outcome.EXPANDED: "expanded"}
 
 
+def _ascii_field(text: str) -> str:
+    """A report field's text in ASCII: each other character as RFC 6533's
+    `\\x{HEX}`.  A receipt may carry UTF-8 fields (SMTPUTF8 systems, RFC
+    6533's global reports: "552 5.2.2 Postfach voll – Jürgen"); an ASCII
+    report cannot hold them as they are, and the email package refuses to
+    write them (the copy, and with it the receipt, would fail for ever)."""
+    return "".join(c if " " <= c <= "~" else f"\\x{{{ord(c):02X}}}" for c in text)
+
+
 def forwarded_receipt(
     *,
     hostname: str,
@@ -452,33 +467,33 @@ def forwarded_receipt(
 
     fields = Message()
     if mdn:
-        fields["Reporting-UA"] = receipt.reporting or hostname
+        fields["Reporting-UA"] = _ascii_field(receipt.reporting or hostname)
         if sender_orcpt:
-            fields["Original-Recipient"] = sender_orcpt
-        fields["Final-Recipient"] = f"rfc822;{status.final_recipient or recipient}"
+            fields["Original-Recipient"] = dsn_orcpt(sender_orcpt)
+        fields["Final-Recipient"] = dsn_address(status.final_recipient or recipient)
         if message_id:
-            fields["Original-Message-ID"] = message_id
-        fields["Disposition"] = status.disposition or (
+            fields["Original-Message-ID"] = _ascii_field(message_id)
+        fields["Disposition"] = _ascii_field(status.disposition or (
             f"automatic-action/MDN-sent-automatically; {status.outcome.value}"
-        )
+        ))
         blocks: list[Message] = [fields]
         ctype, report_type = "message/disposition-notification", "disposition-notification"
     else:
-        fields["Reporting-MTA"] = receipt.reporting or f"dns; {hostname}"
+        fields["Reporting-MTA"] = _ascii_field(receipt.reporting or f"dns; {hostname}")
         if sender_envid:
-            fields["Original-Envelope-Id"] = sender_envid
+            fields["Original-Envelope-Id"] = _ascii_field(sender_envid)
         block = Message()
         if sender_orcpt:
-            block["Original-Recipient"] = sender_orcpt
-        block["Final-Recipient"] = f"rfc822; {status.final_recipient or recipient}"
+            block["Original-Recipient"] = dsn_orcpt(sender_orcpt)
+        block["Final-Recipient"] = dsn_address(status.final_recipient or recipient)
         block["Action"] = _DSN_ACTIONS.get(status.outcome, "failed")
-        block["Status"] = status.status or (
+        block["Status"] = _ascii_field(status.status) if status.status else (
             "2.0.0" if status.outcome in (Outcome.DELIVERED, Outcome.RELAYED,
                                           Outcome.EXPANDED) else
             "4.0.0" if status.outcome is Outcome.DELAYED else "5.0.0"
         )
         if status.diagnostic:
-            block["Diagnostic-Code"] = status.diagnostic
+            block["Diagnostic-Code"] = _ascii_field(status.diagnostic)
         blocks = [fields, block]
         ctype, report_type = "message/delivery-status", "delivery-status"
 
@@ -487,8 +502,12 @@ def forwarded_receipt(
     part = EmailMessage(policy=SMTP)
     part["Content-Type"] = ctype
     if mdn:
-        part.set_payload("".join(f"{k}: {v}\r\n" for k, v in fields.items()))
+        # Folded as the delivery-status blocks are: an escaped field can be
+        # longer than a line may be.
+        part.set_payload("".join(SMTP.fold(k, v) for k, v in fields.items()))
     else:
         part.set_payload(blocks)  # type: ignore[arg-type]
     report.attach(part)
-    return report.as_bytes(policy=SMTP)
+    # UTF-8 to an internationalised sender (their To: field as it is: an
+    # encoded word may not stand in an address), as a bounce is.
+    return report.as_bytes(policy=SMTP if sender.isascii() else SMTPUTF8)

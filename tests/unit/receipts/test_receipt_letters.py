@@ -89,3 +89,70 @@ def test_a_forwarded_report_does_not_say_the_sender_asked_for_it(kind: str, outc
     )
     assert "forwards you a copy" in words
     assert "asked" not in words
+
+
+def _copy(kind: str, sender: str, status: object, reporting: str) -> bytes:
+    from gateway.receipts.letters import forwarded_receipt
+    from gateway.receipts.parse import Receipt, RecipientStatus
+
+    assert isinstance(status, RecipientStatus)
+    return forwarded_receipt(
+        hostname="gateway.example.org", sender=sender,
+        receipt=Receipt(kind, (status,), reporting=reporting), status=status,
+        recipient="team@recipient.example", queue_id="Q1", message_id="<m1@council.example>",
+        sender_envid="Q1-0" if kind == "dsn" else None, sender_orcpt="utf-8; zoë@council.example",
+    )
+
+
+@pytest.mark.parametrize("sender", ["jo@council.example", "zoë.jones@council.example"])
+def test_a_report_with_utf8_fields_is_copied_to_the_sender(sender: str) -> None:
+    """RFC 6532/6533 receipts carry UTF-8 fields (a German server's reply, a
+    reader's name); the copy was never written (UnicodeEncodeError), and
+    with it the receipt was refused with 451 for ever."""
+    from gateway.receipts.parse import Outcome, RecipientStatus
+
+    failed = RecipientStatus(
+        Outcome.FAILED, final_recipient="jürgen.müller@recipient.example", status="5.2.2",
+        diagnostic="smtp; 552 5.2.2 Postfach voll – Jürgen", action="failed")
+    read = RecipientStatus(
+        Outcome.DISPLAYED, final_recipient="jürgen.müller@recipient.example",
+        disposition="manual-action/MDN-sent-manually; displayed (lu par Zoë)")
+    for kind, status, reporting in [("dsn", failed, "dns; mx.çhildrens.example"),
+                                    ("mdn", read, "Zoë’s PC; Outlook")]:
+        raw = _copy(kind, sender, status, reporting)
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert message["To"] == sender
+        (report,) = [p for p in message.walk()
+                     if p.get_content_type().startswith("message/")]
+        fields = report.as_bytes() if kind == "mdn" else b"".join(
+            p.as_bytes() for p in report.get_payload())
+        # RFC 3464 / 8098 fields are ASCII: UTF-8 in RFC 6533's forms.
+        assert fields.isascii()
+        assert b"Final-Recipient: utf-8; j\\x{FC}rgen.m\\x{FC}ller@recipient.example" in fields
+        assert b"Original-Recipient: utf-8; zo\\x{EB}@council.example" in fields
+        if kind == "dsn":
+            assert b"Reporting-MTA: dns; mx.\\x{E7}hildrens.example" in fields
+            assert b"Postfach voll \\x{2013} J\\x{FC}rgen" in fields
+        else:
+            assert b"Reporting-UA: Zo\\x{EB}\\x{2019}s PC; Outlook" in fields
+            assert b"displayed (lu par Zo\\x{EB})" in fields
+        words = " ".join(p.get_content() for p in message.walk()
+                         if p.get_content_type() == "text/plain")
+        assert reporting in words
+        if status.diagnostic:
+            assert status.diagnostic in words
+        # Written whole to an ASCII sender; raw UTF-8 (SMTPUTF8) only to an
+        # internationalised one.
+        assert raw.split(b"\r\n\r\n", 1)[0].isascii() is sender.isascii()
+
+
+def test_a_very_long_utf8_field_still_makes_a_copy_with_lines_smtp_allows() -> None:
+    from gateway.receipts.parse import Outcome, RecipientStatus
+
+    long = "中文" * 250
+    for kind, status in [
+        ("dsn", RecipientStatus(Outcome.DELAYED, status="4.2.2", diagnostic=long)),
+        ("mdn", RecipientStatus(Outcome.DISPLAYED, disposition=long)),
+    ]:
+        raw = _copy(kind, "jo@council.example", status, long)
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998
