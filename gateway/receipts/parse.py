@@ -36,7 +36,10 @@ An automatic reply (RFC 3834: an out-of-office, a vacation notice) is no
 receipt at all, whatever its subject quotes: `auto_reply` tells it.
 
 Nothing here trusts a receipt: correlation and authentication are the
-caller's (tokens.py, desk.py).  Addresses are returned xtext-decoded.
+caller's (tokens.py, desk.py).  Addresses are returned decoded: xtext, or
+RFC 6533's `utf-8` type (`\\x{HEX}`); a field's raw 8-bit bytes are read as
+UTF-8 (RFC 6532, as SMTPUTF8 systems write them), never as one
+replacement character a byte.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ import email.utils
 import html
 import re
 import struct
+import unicodedata
 from dataclasses import dataclass, replace
 from email.message import Message
 from enum import StrEnum
@@ -121,6 +125,7 @@ _MAX_FIELD = 500
 # Anything else is the address as written: "jo.bloggs+case@" (a subaddress,
 # RFC 5233) is not "jo.bloggs\xcase@".
 _XTEXT = re.compile(r"\+([0-7][0-9A-F])")
+_UNICODE_ESCAPE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")  # RFC 6533 embedded-unicode-char
 _ENHANCED = re.compile(r"\b([45])\.(\d{1,3})\.(\d{1,3})\b")
 _STATUS_CLASS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}\b")
 # A bounce's own subject starts so; a reply's or a forward's ("RE:",
@@ -242,19 +247,58 @@ def message_id_core(value: str | None) -> str:
 def _clean(value: str | None) -> str | None:
     if value is None:
         return None
-    text = " ".join(str(value).split())[:_MAX_FIELD]
+    text = " ".join(_printable(str(value)).split())[:_MAX_FIELD]
     return text or None
 
 
+def _printable(text: str) -> str:
+    """`text` without control characters and lone surrogates: neither is
+    anything a report says, and a surrogate cannot be written as UTF-8
+    (the audit trail, the sender's copy)."""
+    return "".join(
+        " " if c in "\t\r\n" else c
+        for c in text
+        if c in "\t\r\n" or unicodedata.category(c) not in ("Cc", "Cs")
+    )
+
+
+def _character(code: int) -> str:
+    """The character an escape names; U+FFFD for what is none (a surrogate,
+    beyond Unicode)."""
+    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+
+
+def _field(block: Message, name: str) -> str | None:
+    """The first field `name` of a header block, as text.  Its raw 8-bit
+    bytes are UTF-8 (RFC 6532; RFC 6533 reports, SMTPUTF8 systems): the
+    stdlib (compat32) would give each byte as a replacement character."""
+    wanted = name.lower()
+    for key, value in block.raw_items():
+        if key.lower() != wanted:
+            continue
+        if not isinstance(value, str):
+            return str(value)
+        try:
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate no byte stands for
+            return value
+        return raw.decode("utf-8", "replace")
+    return None
+
+
 def _address(value: str | None) -> str | None:
-    """`rfc822; a@b` (or a bare address) -> `a@b`, xtext decoded."""
+    """`rfc822; a@b` (or a bare address) -> `a@b`, xtext decoded; RFC
+    6533's `utf-8; zo\\x{EB}@b` -> `zoë@b`."""
     text = _clean(value)
     if not text:
         return None
-    _, _, address = text.partition(";")
+    kind, _, address = text.partition(";")
     address = (address or text).strip().strip("<>").strip()
-    address = _XTEXT.sub(lambda m: chr(int(m.group(1), 16)), address)
-    return address or None
+    if kind.strip().lower() == "utf-8":
+        address = _UNICODE_ESCAPE.sub(lambda m: _character(int(m.group(1), 16)), address)
+    else:
+        address = _XTEXT.sub(lambda m: chr(int(m.group(1), 16)), address)
+    return _clean(address)
 
 
 def _payload(part: Message) -> Any:
@@ -299,14 +343,14 @@ def _original_message_id(message: Message) -> str | None:
         payload = _payload(part)
         if isinstance(payload, list):
             inner = next((p for p in payload if isinstance(p, Message)), None)
-            if inner is not None and inner.get("Message-ID"):
-                return _clean(inner.get("Message-ID"))
+            if inner is not None and _field(inner, "Message-ID"):
+                return _clean(_field(inner, "Message-ID"))
             continue
         raw = part.get_payload(decode=True)
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(payload)
         headers = email.message_from_string(text.lstrip())
-        if headers.get("Message-ID"):
-            return _clean(headers.get("Message-ID"))
+        if _field(headers, "Message-ID"):
+            return _clean(_field(headers, "Message-ID"))
     return None
 
 
@@ -334,23 +378,23 @@ def _dsn(part: Message) -> Receipt | None:
     if not blocks:
         return None
     head, *recipients = blocks
-    if head.get("Action") is not None and not recipients:
+    if _field(head, "Action") is not None and not recipients:
         # No per-message block at all (seen from some appliances).
         head, recipients = Message(), blocks
     statuses = []
     for block in recipients:
-        words = (block.get("Action") or "").strip().lower().split()
+        words = (_field(block, "Action") or "").strip().lower().split()
         action = words[0] if words else ""
         if action not in _DSN_ACTIONS:
             continue
-        status = _clean(block.get("Status"))
+        status = _clean(_field(block, "Status"))
         statuses.append(
             RecipientStatus(
                 outcome=_dsn_outcome(action, status),
-                final_recipient=_address(block.get("Final-Recipient")),
-                original_recipient=_address(block.get("Original-Recipient")),
+                final_recipient=_address(_field(block, "Final-Recipient")),
+                original_recipient=_address(_field(block, "Original-Recipient")),
                 status=status,
-                diagnostic=_clean(block.get("Diagnostic-Code")),
+                diagnostic=_clean(_field(block, "Diagnostic-Code")),
                 action=action,
             )
         )
@@ -359,8 +403,8 @@ def _dsn(part: Message) -> Receipt | None:
     return Receipt(
         kind="dsn",
         statuses=tuple(statuses),
-        original_envelope_id=_clean(head.get("Original-Envelope-Id")),
-        reporting=_clean(head.get("Reporting-MTA")),
+        original_envelope_id=_clean(_field(head, "Original-Envelope-Id")),
+        reporting=_clean(_field(head, "Reporting-MTA")),
     )
 
 
@@ -370,26 +414,27 @@ def _mdn(part: Message) -> Receipt | None:
         return None
     fields = blocks[0]
     for block in blocks[1:]:  # a stray blank line splits some clients' fields
-        for name, value in block.items():
-            if fields.get(name) is None:
+        for name, value in block.raw_items():  # as written: `_field` reads them
+            if _field(fields, name) is None:
                 fields[name] = value
-    disposition = _clean(fields.get("Disposition"))
+    disposition = _clean(_field(fields, "Disposition"))
     if not disposition:
         return None
     _, _, kinds = disposition.lower().partition(";")
-    kind = kinds.split("/")[0].strip()
+    # "displayed/error", "displayed (lu par Zoë)": a comment is no type.
+    kind = re.sub(r"\([^()]*\)", " ", kinds).split("/")[0].strip()
     return Receipt(
         kind="mdn",
         statuses=(
             RecipientStatus(
                 outcome=_MDN_TYPES.get(kind, Outcome.OTHER),
-                final_recipient=_address(fields.get("Final-Recipient")),
-                original_recipient=_address(fields.get("Original-Recipient")),
+                final_recipient=_address(_field(fields, "Final-Recipient")),
+                original_recipient=_address(_field(fields, "Original-Recipient")),
                 disposition=disposition,
             ),
         ),
-        original_message_id=_clean(fields.get("Original-Message-ID")),
-        reporting=_clean(fields.get("Reporting-UA")),
+        original_message_id=_clean(_field(fields, "Original-Message-ID")),
+        reporting=_clean(_field(fields, "Reporting-UA")),
     )
 
 
@@ -432,7 +477,7 @@ def _text(message: Message, content_type: str = "text/plain") -> str:
 
 
 def _sender(message: Message) -> str:
-    return email.utils.parseaddr(str(message.get("From") or ""))[1]
+    return email.utils.parseaddr(str(_field(message, "From") or ""))[1]
 
 
 def _marked_auto_reply(message: Message) -> bool:
@@ -687,6 +732,6 @@ def parse_receipt(raw: bytes) -> Receipt | None:
         found = _text_read_receipt(message) or _text_bounce(message)
     if found is None:
         return None
-    sender = email.utils.parseaddr(str(message.get("From") or ""))[1] or None
-    return replace(found, report_id=_clean(message.get("Message-ID")),
+    sender = email.utils.parseaddr(str(_field(message, "From") or ""))[1] or None
+    return replace(found, report_id=_clean(_field(message, "Message-ID")),
                    from_address=_clean(sender) if found.kind == "mdn" else None)

@@ -105,6 +105,10 @@ async def test_a_failure_report_with_a_utf8_reply_is_recorded_and_copied(
     assert forwarded.rcpt_tos == (SENDER,) and forwarded.mail_from == ""
     fields = report_fields(forwarded)
     assert b"Action: failed" in fields and fields.isascii()
+    # The reply as the remote server wrote it, not a replacement a byte.
+    assert b"Postfach voll \\x{2013} J\\x{FC}rgen" in fields
+    assert "Postfach voll – Jürgen" in words(forwarded)
+    assert "mx.çhildrens.example" in words(forwarded)
     failed = [d for t, d in await trail(gw, queue_id) if t == "delivery_failed"]
     assert failed and failed[0]["status"] == "5.2.2"
 
@@ -136,3 +140,28 @@ async def test_a_read_receipt_with_utf8_fields_releases_and_is_copied(
     assert report_fields(forwarded).isascii()
     types = [t for t, _ in await trail(gw, queue_id)]
     assert "read_confirmed" in types and "password_released" in types
+
+
+async def test_a_utf8_final_recipient_is_audited_as_written(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Raw UTF-8 (SMTPUTF8) and RFC 6533's utf-8 type both: the trail had
+    "zo\ufffd\ufffd.head@..." for the first and the escapes for the second."""
+    gw = await gateway_factory(CONFIG)
+    final = "zoë.head@recipient.example"
+    for number, field in [(1, f"rfc822; {final}"), (2, "utf-8; zo\\x{EB}.head@recipient.example")]:
+        spec = Spec(person(6500 + number))
+        code, reply = await send(gw.port, spec.build(), spec.to, SENDER)
+        assert code == 250, reply
+        queue_id = reply.split()[-1]
+        # Each relayed copy; the first's receipt releases a password too.
+        (copy,) = [m for m in await sink.wait(2 * number - 1)
+                   if m.mail_from.startswith(f"dsn+{queue_id}-")]
+        dsn = postfix_dsn(to=copy.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0").replace(
+            f"Final-Recipient: rfc822; {ALLOWED}".encode(),
+            f"Final-Recipient: {field}".encode())
+        code, reply = await send(gw.port, dsn, [copy.mail_from], "")
+        assert code == 250, reply
+        (detail,) = [d for t, d in await trail(gw, queue_id)
+                     if t in ("delivery_confirmed", "receipt_other")]
+        assert detail["final_recipient"] == final

@@ -206,3 +206,58 @@ def test_an_mdn_keeps_who_it_is_from() -> None:
     assert receipt is not None and receipt.from_address == RCPT
     dsn = parse_receipt(postfix_dsn(to=TO, recipient=RCPT, envid=ENVID))
     assert dsn is not None and dsn.from_address is None
+
+
+def test_utf8_fields_are_read_as_utf8_not_one_replacement_a_byte() -> None:
+    """SMTPUTF8 systems write report fields in raw UTF-8 (RFC 6532): the
+    audit trail had "zo\ufffd\ufffd.head@..." for a final recipient."""
+    final = "zoë.head@school.example.sch.uk"
+    raw = postfix_dsn(to=TO, recipient=final, action="failed", status="5.2.2")
+    raw = raw.replace(b"Recipient address rejected: User unknown",
+                      "Postfach voll – Jürgen".encode()).replace(
+        b"Reporting-MTA: dns; mx.recipient.example",
+        "Reporting-MTA: dns; mx.çhildrens.example".encode())
+    receipt = parse_receipt(raw)
+    assert receipt is not None and receipt.reporting == "dns; mx.çhildrens.example"
+    (status,) = receipt.statuses
+    assert status.final_recipient == final
+    assert status.diagnostic is not None and status.diagnostic.endswith("Postfach voll – Jürgen")
+
+    mdn = exchange_mdn(to=TO, recipient=final, original_message_id=MID).replace(
+        b"Reporting-UA: EXCH01.recipient.example; Microsoft Exchange Server 2019",
+        "Reporting-UA: Zoë’s PC; Outlook".encode()).replace(
+        b"MDN-sent-automatically; displayed",
+        "MDN-sent-automatically; displayed (lu par Zoë)".encode())
+    read = parse_receipt(mdn)
+    assert read is not None and read.reporting == "Zoë’s PC; Outlook"
+    assert read.from_address == final
+    (status,) = read.statuses
+    assert status.final_recipient == final
+    # A comment after the disposition type is no other type.
+    assert status.outcome is Outcome.DISPLAYED
+    assert status.disposition == "automatic-action/MDN-sent-automatically; displayed (lu par Zoë)"
+
+
+@pytest.mark.parametrize(("field", "address"), [
+    ("utf-8; zo\\x{EB}.head@school.example.sch.uk", "zoë.head@school.example.sch.uk"),
+    ("utf-8; zoë.head@school.example.sch.uk", "zoë.head@school.example.sch.uk"),
+    ("utf-8; \\x{D800}x\\x{110000}@school.example.sch.uk", "\ufffdx\ufffd@school.example.sch.uk"),
+    ("rfc822; a+2Bb+00@recipient.example", "a+b@recipient.example"),
+])
+def test_rfc6533_utf8_addresses_are_decoded(field: str, address: str) -> None:
+    raw = postfix_dsn(to=TO, recipient="x@recipient.example").replace(
+        b"Final-Recipient: rfc822; x@recipient.example", f"Final-Recipient: {field}".encode())
+    receipt = parse_receipt(raw)
+    assert receipt is not None and receipt.statuses[0].final_recipient == address
+
+
+def test_fields_carry_no_control_characters_or_lone_surrogates() -> None:
+    """Nothing a report says; a lone surrogate cannot even be written as
+    UTF-8 (the audit trail, the sender's copy)."""
+    raw = postfix_dsn(to=TO, recipient=RCPT, action="failed", status="5.2.2").replace(
+        b"User unknown", b"User\x07 un\x1bknown \xed\xa0\x80 \xff")
+    receipt = parse_receipt(raw)
+    assert receipt is not None
+    diagnostic = receipt.statuses[0].diagnostic
+    assert diagnostic is not None and diagnostic.endswith("User unknown \ufffd\ufffd\ufffd \ufffd")
+    diagnostic.encode("utf-8")
