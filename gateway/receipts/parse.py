@@ -6,6 +6,10 @@ system) and one status per recipient.  Besides the standard
 `multipart/report` shapes (Postfix, Exchange, Gmail, Thunderbird, Outlook)
 it reads the common non-standard ones:
 
+- RFC 6533's `message/global-delivery-status`,
+  `message/global-disposition-notification` and `message/global-headers`
+  (what an SMTPUTF8 system such as Postfix sends for internationalised
+  mail), as their ASCII equivalents;
 - a report whose `report-type` parameter is missing or wrong, or whose
   status part is base64-encoded (some Exchange versions): any
   `message/delivery-status` or `message/disposition-notification` part
@@ -186,13 +190,19 @@ _TNEF_MAX_ATTRIBUTES = 10_000
 _TNEF_READ = {"report.ipm.note.ipnrn": Outcome.DISPLAYED, "report.ipm.note.ipnnrn": Outcome.DELETED}
 _DAEMON = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
 _ANGLE_LINE = re.compile(r"^\s*<([^<>\s@]+@[^<>\s@]+)>:?\s*$", re.MULTILINE)
-_ORIGINAL_HEADERS = ("text/rfc822-headers", "message/rfc822-headers", "message/rfc822")
+_ORIGINAL_HEADERS = ("text/rfc822-headers", "message/rfc822-headers", "message/rfc822",
+                     "message/global-headers", "message/global")  # RFC 6533, RFC 6532
+# RFC 6533: what an SMTPUTF8 system (Postfix) sends for internationalised
+# mail; read as their ASCII equivalents, UTF-8 allowed in the fields.
+_DSN_PARTS = ("message/delivery-status", "message/global-delivery-status")
+_MDN_PARTS = ("message/disposition-notification",
+                      "message/global-disposition-notification")
 # A report larger than _MAX_RECEIPT (a bounce returning the whole message,
 # RET=FULL, as Exchange does) is read without what it returned: each part
 # keeps its headers; the report parts are kept whole, a returned message its
 # header block (the Message-ID is there), a text part its first _PART_KEPT
 # bytes, anything else nothing.  The limit then applies to what is left.
-_REPORT_PARTS = ("message/delivery-status", "message/disposition-notification")
+_REPORT_PARTS = _DSN_PARTS + _MDN_PARTS
 _PART_KEPT = 64 * 1024
 _HEADERS_KEPT = 128 * 1024
 _MAX_NESTING = 8  # multiparts in multiparts; deeper ones are leaves
@@ -316,7 +326,16 @@ def _blocks(part: Message) -> list[Message]:
     payload = _payload(part)
     encoded = (part.get("Content-Transfer-Encoding") or "").strip().lower() == "base64"
     if isinstance(payload, list) and not encoded:
-        return [p for p in payload if isinstance(p, Message)]
+        parsed = [p for p in payload if isinstance(p, Message)]
+        if part.get_content_type() == "message/delivery-status" or len(parsed) != 1:
+            return parsed
+        # Any other message/* part (message/disposition-notification, RFC
+        # 6533's global types) is parsed as one message: its header is the
+        # first block, and its body holds the others, which it would lose.
+        rest = parsed[0].get_payload(decode=True)
+        text = rest.decode("utf-8", "replace") if isinstance(rest, bytes) else ""
+        return parsed + [email.message_from_string(b + "\n")
+                         for b in re.split(r"\r?\n\s*\r?\n", text.strip()) if b.strip()]
     # Some senders base64 the report part.  The email package then either
     # leaves it a string or (compat32, message/*) splits the base64 text into
     # header-less blocks: decode the text and parse it as header blocks.
@@ -720,9 +739,9 @@ def parse_receipt(raw: bytes) -> Receipt | None:
     found: Receipt | None = None
     for part in message.walk():
         ctype = part.get_content_type()
-        if ctype == "message/delivery-status":
+        if ctype in _DSN_PARTS:
             found = _dsn(part)
-        elif ctype == "message/disposition-notification":
+        elif ctype in _MDN_PARTS:
             found = _mdn(part)
         if found is not None:
             if found.original_message_id is None:

@@ -165,3 +165,24 @@ async def test_a_utf8_final_recipient_is_audited_as_written(
         (detail,) = [d for t, d in await trail(gw, queue_id)
                      if t in ("delivery_confirmed", "receipt_other")]
         assert detail["final_recipient"] == final
+
+
+async def test_a_global_delivery_report_releases_the_password(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """RFC 6533's message/global-delivery-status, what Postfix sends about
+    SMTPUTF8 mail: it was dropped as unreadable, and never released."""
+    gw = await gateway_factory(CONFIG)
+    spec = Spec(person(6534))
+    code, reply = await send(gw.port, spec.build(), spec.to, SENDER)
+    assert code == 250, reply
+    queue_id = reply.split()[-1]
+    (copy,) = await sink.wait(1)
+    dsn = postfix_dsn(to=copy.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0",
+                      original_message_id=copy.header("Message-ID"), smtputf8=True)
+    code, reply = await send(gw.port, dsn, [copy.mail_from], "")
+    assert code == 250, reply
+    password = (await sink.wait(2))[1]
+    assert password.rcpt_tos == (ALLOWED,) and spec.password in words(password)
+    types = [t for t, _ in await trail(gw, queue_id)]
+    assert "delivery_confirmed" in types and "password_released" in types

@@ -46,8 +46,13 @@ def postfix_dsn(
     original_message_id: str | None = None,
     orcpt: str | None = None,
     message_id: str = "<20240501120000.7F00A1B2C3@mx.recipient.example>",
+    smtputf8: bool = False,
 ) -> bytes:
+    """`smtputf8`: as Postfix reports on internationalised mail (RFC 6533's
+    message/global-delivery-status and message/global-headers)."""
     boundary = "4VTx1b2c3d.1714564800/mx.recipient.example"
+    status_type = "message/global-delivery-status" if smtputf8 else "message/delivery-status"
+    headers_type = "message/global-headers" if smtputf8 else "text/rfc822-headers"
     failed = action == "failed"
     subject = "Undelivered Mail Returned to Sender" if failed else "Successful Mail Delivery Report"
     notice = (
@@ -108,7 +113,7 @@ This is the mail system at host mx.recipient.example.
 
 --{boundary}
 Content-Description: Delivery report
-Content-Type: message/delivery-status
+Content-Type: {status_type}
 
 {chr(10).join(per_message)}
 
@@ -116,7 +121,7 @@ Content-Type: message/delivery-status
 
 --{boundary}
 Content-Description: {"Undelivered Message Headers" if failed else "Message Headers"}
-Content-Type: text/rfc822-headers
+Content-Type: {headers_type}
 
 {_headers(original_message_id)}
 --{boundary}--

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import pytest
@@ -58,6 +59,20 @@ CASES: list[tuple[str, Callable[[], bytes], str, Outcome, str | None, str | None
     ("thunderbird_mdn_without_original_message_id",
      lambda: thunderbird_mdn(to=TO, recipient=RCPT, original_message_id=None),
      "mdn", Outcome.DISPLAYED, None, None, None, True),
+    # RFC 6533, as Postfix reports on SMTPUTF8 mail.
+    ("postfix_global_delivered",
+     lambda: postfix_dsn(to=TO, recipient=RCPT, envid=ENVID, original_message_id=MID,
+                         smtputf8=True),
+     "dsn", Outcome.DELIVERED, "2.0.0", ENVID, MID, True),
+    ("postfix_global_failed_no_envid",
+     lambda: postfix_dsn(to=TO, recipient=RCPT, action="failed", status="5.1.1",
+                         original_message_id=MID, smtputf8=True),
+     "dsn", Outcome.FAILED, "5.1.1", None, MID, True),
+    ("exchange_global_mdn",
+     lambda: exchange_mdn(to=TO, recipient=RCPT, original_message_id=MID).replace(
+         b"message/disposition-notification\r\n",
+         b"message/global-disposition-notification\r\n"),
+     "mdn", Outcome.DISPLAYED, None, None, MID, True),
     ("qmail_text_bounce",
      lambda: qmail_bounce(to=TO, recipient=RCPT),
      "dsn", Outcome.FAILED, "5.1.1", None, None, False),
@@ -261,3 +276,23 @@ def test_fields_carry_no_control_characters_or_lone_surrogates() -> None:
     diagnostic = receipt.statuses[0].diagnostic
     assert diagnostic is not None and diagnostic.endswith("User unknown \ufffd\ufffd\ufffd \ufffd")
     diagnostic.encode("utf-8")
+
+
+def test_a_global_report_carries_utf8_fields() -> None:
+    """RFC 6533: UTF-8 in the fields of a global delivery status, whether
+    8bit (SMTPUTF8) or base64 (through a 7-bit hop)."""
+    final = "zoë.head@school.example.sch.uk"
+    raw = postfix_dsn(to=TO, recipient=final, envid=ENVID, smtputf8=True).replace(
+        b"Original-Envelope-Id", "X-Note: für\r\nOriginal-Envelope-Id".encode())
+    receipt = parse_receipt(raw)
+    assert receipt is not None and receipt.original_envelope_id == ENVID
+    assert receipt.statuses[0].final_recipient == final
+    head, _, rest = raw.partition(b"Content-Type: message/global-delivery-status\r\n\r\n")
+    fields, _, tail = rest.partition(b"\r\n--")
+    encoded = (head + b"Content-Type: message/global-delivery-status\r\n"
+               b"Content-Transfer-Encoding: base64\r\n\r\n"
+               + base64.encodebytes(fields).replace(b"\n", b"\r\n") + b"\r\n--" + tail)
+    receipt = parse_receipt(encoded)
+    assert receipt is not None and receipt.original_envelope_id == ENVID
+    assert receipt.statuses[0].final_recipient == final
+    assert receipt.statuses[0].outcome is Outcome.DELIVERED
