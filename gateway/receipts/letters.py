@@ -70,6 +70,13 @@ def _base(hostname: str, to: str, subject: str, references: str | None) -> Email
     return msg
 
 
+def _written(msg: EmailMessage) -> bytes:
+    """The letter's bytes: UTF-8 (RFC 6532) to an internationalised address,
+    which goes under SMTPUTF8; the SMTP policy would write its To: field
+    as an encoded word, which may not stand in an address."""
+    return msg.as_bytes(policy=SMTP if str(msg["To"]).isascii() else SMTPUTF8)
+
+
 def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%d %B %Y %H:%M UTC")
 
@@ -112,7 +119,7 @@ def password_to_recipient(
             ]
         )
     )
-    return msg.as_bytes()
+    return _written(msg)
 
 
 def password_to_sender(
@@ -145,7 +152,7 @@ def password_to_sender(
             ]
         )
     )
-    return msg.as_bytes()
+    return _written(msg)
 
 
 def duration_words(waited: timedelta) -> str:
@@ -325,7 +332,7 @@ def timeout_notice(
         )
     lines.append("")
     msg.set_content("\n".join(lines))
-    return msg.as_bytes()
+    return _written(msg)
 
 
 def expired_before_receipt_notice(
@@ -359,7 +366,7 @@ def expired_before_receipt_notice(
         "telephone them first to say it is coming.",
         "",
     ]))
-    return msg.as_bytes()
+    return _written(msg)
 
 
 def password_email_failed_notice(
@@ -394,7 +401,7 @@ def password_email_failed_notice(
         "protected content cannot be opened, and the message would have to be sent again.",
         "",
     ]))
-    return msg.as_bytes()
+    return _written(msg)
 
 
 _DSN_SUBJECTS = {
@@ -508,6 +515,4 @@ def forwarded_receipt(
     else:
         part.set_payload(blocks)  # type: ignore[arg-type]
     report.attach(part)
-    # UTF-8 to an internationalised sender (their To: field as it is: an
-    # encoded word may not stand in an address), as a bounce is.
-    return report.as_bytes(policy=SMTP if sender.isascii() else SMTPUTF8)
+    return _written(report)

@@ -156,3 +156,30 @@ def test_a_very_long_utf8_field_still_makes_a_copy_with_lines_smtp_allows() -> N
     ]:
         raw = _copy(kind, "jo@council.example", status, long)
         assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
+def test_letters_to_an_internationalised_address_name_it_as_written() -> None:
+    """They go under SMTPUTF8; their To: field was an encoded word
+    ("=?utf-8?q?zo=C3=AB?=@..."), which may not stand in an address."""
+    from gateway.receipts.letters import (
+        expired_before_receipt_notice,
+        password_email_failed_notice,
+        password_to_recipient,
+        password_to_sender,
+    )
+
+    to = "zoë.jones@council.example"
+    common = {"hostname": "gw.test.example", "marking": "OFFICIAL-SENSITIVE",
+              "queue_id": "Q1", "message_id": "<m1@council.example>"}
+    letters = [
+        password_to_recipient(**common, recipient=to, password="x", sent_at=0.0),  # type: ignore[arg-type]
+        password_to_sender(**common, sender=to, password="x", contacts=[CONTACT]),  # type: ignore[arg-type]
+        expired_before_receipt_notice(**common, sender=to, contact=CONTACT,  # type: ignore[arg-type]
+                                      confirmed_at=0.0, expired_at=0.0),
+        password_email_failed_notice(**common, sender=to, contact=CONTACT,  # type: ignore[arg-type]
+                                     reply="550 5.1.1", expires=0.0),
+        timeout_notice(**common, sender=to, contacts=[CONTACT],  # type: ignore[arg-type]
+                       waited=timedelta(days=1), password_held=False),
+    ]
+    for raw in letters:
+        assert f"\r\nTo: {to}\r\n".encode() in raw
