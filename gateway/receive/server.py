@@ -251,6 +251,7 @@ class GatewaySMTP(SMTP):
         self._txn = _Transaction()
         self._answering_data = False
         self._in_data = False  # from 354 to DATA's reply: the message is on its way
+        self._deciding = False  # the acceptor (or the refusal's record) is at work
         self._held: list[bytes] = []  # replies waiting for the next (see push)
         self._auth_failures = 0  # AUTH attempts refused in this session
         super().__init__(
@@ -338,7 +339,18 @@ class GatewaySMTP(SMTP):
     def _timeout_cb(self) -> None:
         """Nothing from the client for `idle_timeout` (or DATA stalled): tell
         it 421 4.4.2 before closing, as Postfix does.  aiosmtpd closes
-        without a word, which a client cannot tell from a crash."""
+        without a word, which a client cannot tell from a crash.
+
+        Not while the message is being decided: the decision has bounds of
+        its own, and it may have committed the message already.  A timer
+        that fires then (late, after the loop was busy for longer than the
+        decision's allowance) would tell the client 421 for a message that
+        is queued, and the client would send it again: the timer waits for
+        the answer instead."""
+        if self._deciding:
+            log.warning("session_timer_waits_for_decision")
+            self._reset_timeout(self._config.idle_timeout)
+            return
         if self.transport is not None and not self.transport.is_closing():
             log.info("session_timed_out")
             self._send(replies.S421_TIMEOUT.format(hostname=self.hostname).encode("utf-8"))
@@ -803,11 +815,14 @@ class GatewaySMTP(SMTP):
         if reason is not None and self._refusals is not None:
             # The record's commit, not the client, is waited for now.
             self._reset_timeout(self._config.inspect_timeout + 30)
+            self._deciding = True
             try:
                 await self._refusals(envelope, reason, size)
             except Exception as exc:  # never a refusal without its record
                 log.error("refusal_not_recorded", error=type(exc).__name__)
                 status = replies.S451_INTERNAL
+            finally:
+                self._deciding = False
         if status == replies.S451_INTERNAL:
             self._count_failure()
         # DATA's own answer, even while shutting down: a refusal recorded but
@@ -857,11 +872,14 @@ class GatewaySMTP(SMTP):
         # its turn among the large ones (`large_message_concurrency`).
         inspect = self._config.inspect_timeout
         self._reset_timeout(inspect * (2 if isinstance(content, SpooledBody) else 1) + 30)
+        self._deciding = True
         try:
             return await self._acceptor(envelope, content, ahead)
         except Exception as exc:  # never 250 without a durable commit
             log.error("message_accept_failed", error=type(exc).__name__)
             return replies.S451_INTERNAL
+        finally:
+            self._deciding = False
 
     def _data_progress(self, deadline: float) -> None:
         """DATA is moving: restart the idle timer, never past `deadline`.
