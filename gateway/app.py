@@ -627,18 +627,25 @@ class Gateway:
         # are let go (25 MB each at the size limit).
         del content, body, decision, ahead
         size = len(outbound)
-        queued = await self.store.enqueue(
-            message, also=also, claim=self.dispatcher.has_room(len(outbound))
-        )
-        self.metrics.accepted.labels(verdict.action.value).inc()
-        log.info("message_queued", queue_id=queue_id, verdict=verdict.action.value,
-                 recipients=len(envelope.rcpt_tos), size=size, **_sent_by(envelope))
-        if queued.state == QueueState.ACTIVE:
-            self.dispatcher.submit(queued)
-        else:
-            self.dispatcher.wake()
-        if to_sender or notice is not None:
-            self.dispatcher.wake()  # the sender's password email or notice was queued too
+
+        async def queue_and_hand_over() -> None:
+            queued = await self.store.enqueue(
+                message, also=also, claim=self.dispatcher.has_room(size)
+            )
+            self.metrics.accepted.labels(verdict.action.value).inc()
+            log.info("message_queued", queue_id=queue_id, verdict=verdict.action.value,
+                     recipients=len(envelope.rcpt_tos), size=size, **_sent_by(envelope))
+            if queued.state == QueueState.ACTIVE:
+                self.dispatcher.submit(queued)
+            else:
+                self.dispatcher.wake()
+            if to_sender or notice is not None:
+                self.dispatcher.wake()  # the sender's password email or notice was queued too
+
+        # Shielded: a client that hangs up while the commit runs cancels
+        # this task, and the message, committed and claimed for the
+        # dispatcher, would then wait for its lease (minutes) to go out.
+        await asyncio.shield(queue_and_hand_over())
         template = replies.S250_HELD if held else replies.S250_QUEUED
         return template.format(queue_id=queue_id)
 
