@@ -27,8 +27,15 @@ Flow
                  A genuine failure report destroys that recipient's held
                  password (`password_destroyed`, reason delivery_failed);
                  a text bounce is one only when its own words say so
-                 (parse.py).  An automatic reply (out of office) is no
-                 report: dropped (`receipt_dropped`, reason auto_reply).
+                 (parse.py); one whose final recipient is another mailbox,
+                 not the recipient's by the allow-list (their system's
+                 forward, refused further on), fails nothing:
+                 `receipt_other` with `why: forwarded_copy_failed`, nothing
+                 destroyed, no copy.  An automatic reply (out of office) is
+                 no report: dropped (`receipt_dropped`, reason auto_reply).
+                 A delivery or read receipt after the recipient's password
+                 was destroyed (not at its ttl: `_expired_before`) tells
+                 the sender they cannot open it, once (`_destroyed_before`).
     the email    `email_finished_op`, in the delivery worker's record of a
                  gateway-made email: a password email delivered releases its
                  rows (`password_released`); one refused or expired in the
@@ -96,6 +103,7 @@ from gateway.queue.store import new_queue_id
 from gateway.receipts.letters import (
     CameBack,
     Contact,
+    destroyed_before_receipt_notice,
     expired_before_receipt_notice,
     forwarded_receipt,
     password_email_failed_notice,
@@ -580,6 +588,13 @@ class ReceiptDesk:
         # organisation): it confirms nothing for the recipient, releases
         # nothing, and the recipient still waits for the timeout.
         outside = self._outside(receipt, status, row)
+        # A failure about a copy the recipient's own system forwarded to
+        # another mailbox (Exchange refusing an auto-forward out, 5.7.520)
+        # says nothing about the recipient's mailbox: no failure, nothing
+        # destroyed, no copy to the sender (the failed copy was never theirs
+        # to send); their own receipt, or the timeout, still comes.
+        forwarded = self._forwarded_failure(receipt, status, row)
+        outside = outside or forwarded
         recorded = None if outside else _RECORDED.get(outcome)
         # A delay can be reported more than once, and each report is part of
         # the message's story (_NOTED); the others count once per recipient.
@@ -601,7 +616,9 @@ class ReceiptDesk:
                 return 0
         if event_type is not None:
             detail = self._detail(ref.index, row, receipt, status, authenticated=True)
-            if outside:
+            if forwarded:
+                detail["why"] = "forwarded_copy_failed"
+            elif outside:
                 detail["why"] = "final_recipient_not_allowed"
             if recorded is None and receipt.report_id:
                 # Each report once: the same report received again (its own
@@ -619,7 +636,8 @@ class ReceiptDesk:
                  kind=receipt.kind, outcome=outcome.value)
         if outside:
             log.warning("receipt_not_confirming", queue_id=ref.queue_id, index=ref.index,
-                        reason="final_recipient_not_allowed")
+                        reason="forwarded_copy_failed" if forwarded
+                        else "final_recipient_not_allowed")
             return 0
         queued = 0
         if self._sender_asked(row, receipt, outcome):
@@ -638,6 +656,10 @@ class ReceiptDesk:
             queued += 1
         if self._releases(outcome):
             queued += await self._release(conn, ref, row, at)
+        elif recorded is not None and outcome in (Outcome.DELIVERED, Outcome.DISPLAYED):
+            # Releasing nothing here (release_on = "read", manual, sender):
+            # a password destroyed before it is still news to the sender.
+            queued += await self._destroyed_before(conn, ref, row, at)
         elif recorded is not None and outcome is Outcome.FAILED:
             # The recipient's system says it never arrived: a password
             # kept for content nobody holds is only a risk (the sender is
@@ -658,6 +680,24 @@ class ReceiptDesk:
         if final is None or "@" not in final or same_mailbox(final, str(row["recipient"])):
             return False
         return self.allow_list().match(final) is None
+
+    def _forwarded_failure(
+        self, receipt: Receipt, status: RecipientStatus, row: dict[str, Any]
+    ) -> bool:
+        """Does this failure report say a copy sent on to another mailbox
+        failed, not the recipient's own?  Its final recipient is an address
+        other than the recipient's, and not one the allow-list names as the
+        recipient (the same row: an alias of theirs).  A final recipient
+        that is no address (no domain) is not judged: the failure stands."""
+        if status.outcome is not Outcome.FAILED:
+            return False
+        final = _final_recipient(receipt, status)
+        recipient = str(row["recipient"])
+        if final is None or "@" not in final or _same(final, recipient):
+            return False
+        allowed = self.allow_list()
+        theirs = allowed.match(final)
+        return theirs is None or theirs != allowed.match(recipient)
 
     @staticmethod
     def _detail(
@@ -726,7 +766,8 @@ class ReceiptDesk:
             )
         ).first()
         if held is None:
-            return await self._expired_before(conn, ref, row, at)
+            return (await self._destroyed_before(conn, ref, row, at)
+                    or await self._expired_before(conn, ref, row, at))
         email = new_queue_id()
         try:
             released = await self.passwords.release_in(
@@ -854,6 +895,73 @@ class ReceiptDesk:
         await self._queue(conn, sender, content)
         log.warning("password_expired_before_receipt", queue_id=ref.queue_id, index=ref.index)
         return 1
+
+    async def _destroyed_before(
+        self, conn: AsyncConnection, ref: ReceiptRef, row: dict[str, Any], at: float
+    ) -> int:
+        """A confirmation (delivery or read, whatever `release` says) from a
+        recipient whose password was destroyed before it, not at its ttl
+        (`_expired_before` has those): most often a failure report that was
+        wrong, or about a copy of theirs.  They hold content nobody can
+        open, and the sender is told so, once: not when a confirmation
+        already came after the password went."""
+        sender = str(row["sender"] or "")
+        if not sender:
+            return 0
+        recipient = str(row["recipient"])
+        hp = held_passwords.c
+        newest = (
+            await conn.execute(
+                select(hp.id, hp.queue_id, hp.audit_id, hp.state)
+                .where(hp.queue_id == ref.queue_id,
+                       func.lower(hp.recipient) == recipient.lower())
+                .order_by(hp.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        if newest is None or newest.state != HeldState.DESTROYED.value:
+            return 0  # held, on its way, released, expired, or never held
+        destroyed_at, reason = await self._destruction(
+            conn, str(newest.audit_id or newest.queue_id), str(newest.id))
+        if any(row[column] is not None and float(row[column]) >= destroyed_at
+               for column in ("delivered_at", "read_at")):
+            return 0  # told at that confirmation
+        content = destroyed_before_receipt_notice(
+            hostname=self.hostname,
+            marking=self.marking,
+            sender=sender,
+            queue_id=ref.queue_id,
+            message_id=row["message_id"],
+            contact=_contact(row),
+            confirmed_at=at,
+            destroyed_at=destroyed_at,
+            reason=reason,
+        )
+        await self._queue(conn, sender, content)
+        log.warning("password_destroyed_before_receipt", queue_id=ref.queue_id,
+                    index=ref.index, reason=reason)
+        return 1
+
+    @staticmethod
+    async def _destruction(
+        conn: AsyncConnection, record_id: str, held_id: str
+    ) -> tuple[float, str]:
+        """(when, reason) of the held password's `password_destroyed`
+        event; (0, "") when the trail has none (then any confirmation
+        already recorded counts as having told the sender)."""
+        await flush_writes(conn)  # a destruction earlier in this batch
+        rows = await conn.execute(
+            select(audit_events.c.at, audit_events.c.detail).where(
+                audit_events.c.record_id == record_id,
+                audit_events.c.type == EventType.PASSWORD_DESTROYED.value,
+            )
+        )
+        for when, text in rows.all():
+            detail = json.loads(text)
+            if detail.get("held_id") == held_id:
+                stamp = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+                return stamp.timestamp(), str(detail.get("reason") or "")
+        return 0.0, ""
 
     @staticmethod
     async def _released_to(conn: AsyncConnection, queue_id: str, recipient: str) -> bool:

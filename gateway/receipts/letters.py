@@ -7,6 +7,9 @@
 - `timeout_notice`: no receipt came in time; who to telephone, and what
   did come back about each of them (`CameBack`: a forward outside the
   allow-list, a deletion unread, a delay, a report it could not verify);
+- `expired_before_receipt_notice`, `destroyed_before_receipt_notice`: a
+  recipient confirmed receipt after their password was gone (its ttl; a
+  failure report, or the gateway's own delivery giving up): send again;
 - `password_email_failed_notice`: the email carrying a recipient's
   password failed for good; it is held again; who to telephone;
 - `forwarded_receipt`: a copy of a receipt the sender asked for, rebuilt
@@ -367,6 +370,54 @@ def expired_before_receipt_notice(
         "",
     ]))
     return _written(msg)
+
+
+# Why a password was destroyed before its recipient confirmed receipt
+# (password_destroyed's reason), as the sender's notice says it.
+_DESTROYED_BECAUSE = {
+    "delivery_failed": "because it was told that the message could not be delivered "
+                       "to them, and a password is not kept for a message that never "
+                       "arrived",
+    "rejected": "because the message was refused when it was held for authorisation",
+}
+
+
+def destroyed_before_receipt_notice(
+    *,
+    hostname: str,
+    marking: str,
+    sender: str,
+    queue_id: str,
+    message_id: str | None,
+    contact: Contact,
+    confirmed_at: float,
+    destroyed_at: float,
+    reason: str,
+) -> bytes:
+    """A recipient confirmed receipt after the password of what they got
+    had been destroyed, not at its ttl (`expired_before_receipt_notice`
+    has that): most often a failure report that proved wrong.  They hold
+    content nobody can open, and only the sender can put that right."""
+    msg = _base(hostname, sender,
+                f"{marking}: your recipient cannot open your message", message_id)
+    when = f" on {_when(destroyed_at)}" if destroyed_at > 0 else ""
+    because = _DESTROYED_BECAUSE.get(reason)
+    msg.set_content("\n".join([
+        f"Your message ({_reference(queue_id, message_id)}) reached this recipient, "
+        f"who confirmed receipt on {_when(confirmed_at)}:",
+        "",
+        contact.line(),
+        "",
+        f"The gateway had already destroyed the password of its protected content{when}"
+        + (f", {because}." if because else "."),
+        "Nobody can send that password now, so the recipient cannot open what they "
+        "received.",
+        "",
+        "If they still need it, please send the message again; you may want to "
+        "telephone them first to say it is coming.",
+        "",
+    ]))
+    return msg.as_bytes()
 
 
 def password_email_failed_notice(

@@ -1095,3 +1095,94 @@ async def test_a_token_authenticated_report_is_not_dropped_for_an_odd_message_id
     assert (other["recipient"], other["why"], other["authenticated"]) == (
         THIRD, "final_recipient_not_allowed", True)
     assert (await held_rows(gw, queue_id))[THIRD]["state"] == "held"
+
+
+# -- fixes: a forwarded copy's failure, a confirmation after a destruction --------
+
+
+async def test_a_failed_forward_of_the_recipients_copy_destroys_nothing(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """Exchange Online refusing the recipient's own auto-forward to a
+    personal mailbox (5.7.520) reports it on the recipient's token, with
+    the recipient as Original-Recipient and the personal mailbox as
+    Final-Recipient: that copy failed, not the recipient's.  Nothing is
+    destroyed, the sender is not told their message failed, and the
+    recipient's own receipt later releases the password as usual."""
+    gw = await gateway_factory(config())
+    spec = Spec(person(26))
+    queue_id, got = await relay(gw, sink, spec, 1)
+    copy = got[0]
+    ndr = postfix_dsn(to=copy.mail_from, recipient=OUTSIDE, orcpt=f"rfc822;{ALLOWED}",
+                      envid=f"{queue_id}-0", action="failed", status="5.7.520")
+    assert (await give_back(gw.port, copy.mail_from, ndr))[0] == 250
+    await nothing_more(sink, 1, seconds=0.5)
+    trail = await events(gw, queue_id)
+    types = [t for t, _ in trail]
+    assert "delivery_failed" not in types and "password_destroyed" not in types
+    (other,) = [d for t, d in trail if t == "receipt_other"]
+    assert (other["recipient"], other["outcome"], other["final_recipient"], other["why"],
+            other["status"]) == (ALLOWED, "failed", OUTSIDE, "forwarded_copy_failed", "5.7.520")
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
+    # The recipient's own mailbox: delivered, and the password goes to them.
+    assert (await give_back(gw.port, copy.mail_from, postfix_dsn(
+        to=copy.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0")))[0] == 250
+    password_mail = (await sink.wait(2))[1]
+    assert password_mail.rcpt_tos == (ALLOWED,) and spec.password in texts(password_mail)
+    await nothing_more(sink, 2)
+
+
+async def test_a_failure_naming_the_recipients_alias_still_destroys_the_password(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """The allow-list names the final recipient with the recipient's own row
+    (an alias of theirs): the failure is theirs."""
+    gw = await gateway_factory(config())
+    queue_id, got = await relay(gw, sink, Spec(person(27)), 1)
+    copy = got[0]
+    ndr = postfix_dsn(to=copy.mail_from, recipient=ALIAS, orcpt=f"rfc822;{ALLOWED}",
+                      envid=f"{queue_id}-0", action="failed", status="5.2.2")
+    assert (await give_back(gw.port, copy.mail_from, ndr))[0] == 250
+    await sink.wait(2)  # the failure, forwarded to the sender
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "destroyed"
+    (failed,) = [d for t, d in await events(gw, queue_id) if t == "delivery_failed"]
+    assert failed["final_recipient"] == ALIAS
+
+
+@pytest.mark.parametrize("release", ["on-receipt", "manual"])
+async def test_a_confirmation_after_a_failure_destroyed_the_password_tells_the_sender(
+    gateway_factory: Factory, sink: Any, release: str
+) -> None:
+    """A failure report destroyed the password; the recipient's mailbox then
+    confirms delivery and reading: they hold content nobody can open, and
+    the sender is told so once, whatever [passwords] release says."""
+    gw = await gateway_factory(config(passwords={"release": release}))
+    spec = Spec(person(28))
+    queue_id, got = await relay(gw, sink, spec, 1)
+    copy = got[0]
+    assert (await give_back(gw.port, copy.mail_from, postfix_dsn(
+        to=copy.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0", action="failed",
+        status="5.2.2")))[0] == 250
+    await sink.wait(2)  # the failure, forwarded to the sender
+    assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "destroyed"
+    with capture_logs() as logs:
+        assert (await give_back(gw.port, copy.mail_from, postfix_dsn(
+            to=copy.mail_from, recipient=ALLOWED, envid=f"{queue_id}-0",
+            message_id="<20240501120500.8A00B1C2D3@mx.recipient.example>")))[0] == 250
+        notice = (await sink.wait(3))[2]
+    assert notice.rcpt_tos == (SENDER,) and notice.mail_from == ""
+    body = texts(notice)
+    assert "cannot open your message" in body and queue_id in body
+    assert "Recipient Team" in body and "01632 960001" in body
+    assert "could not be delivered to them" in body and "send the message again" in body
+    assert spec.password not in body
+    (told,) = [e for e in logs if e["event"] == "password_destroyed_before_receipt"]
+    assert told["reason"] == "delivery_failed" and ALLOWED not in json.dumps(told)
+    # Read afterwards: no news.
+    assert (await give_back(gw.port, mdn_address(copy), thunderbird_mdn(
+        to=mdn_address(copy), recipient=ALLOWED,
+        original_message_id=copy.header("Message-ID"))))[0] == 250
+    await nothing_more(sink, 3)
+    types = [t for t, _ in await events(gw, queue_id)]
+    assert "read_confirmed" in types and "password_released" not in types
+
