@@ -147,6 +147,8 @@ class Gateway:
             receipts=self.receipts,
             # A password's email, finished: the desk releases or holds it again.
             finished=lambda *finished: self.desk.email_finished_op(*finished),
+            # Recipients given up on for good: their held passwords go with it.
+            undelivered=lambda *failed: self.passwords.undelivered_op(*failed),
         )
         self.pipeline = Pipeline(settings)
         # Spooled (large) messages are read back, inspected and queued this

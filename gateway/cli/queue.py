@@ -239,11 +239,13 @@ def _bounce(args: argparse.Namespace) -> int:
                 transport = SmtpTransport(routes, settings.server.hostname,
                                           str(settings.config_dir))
                 trail = AuditTrail.from_settings(settings)
-                # A password's email given up on holds its password again.
-                desk = ReceiptDesk(settings, None, store, trail,
-                                   PasswordStore(engine, writer, None, trail))
+                # A password's email given up on holds its password again;
+                # a recipient given up on has their held password destroyed.
+                passwords = PasswordStore(engine, writer, None, trail)
+                desk = ReceiptDesk(settings, None, store, trail, passwords)
                 await Dispatcher(store, transport, settings, trail,
-                                 finished=desk.email_finished_op).give_up(message)
+                                 finished=desk.email_finished_op,
+                                 undelivered=passwords.undelivered_op).give_up(message)
             return message
         finally:
             await writer.stop()

@@ -36,7 +36,11 @@ A gateway-made email (null sender) that is finished, delivered or failed
 for good, is handed to `finished` (ReceiptDesk.email_finished_op) in the
 same transaction as its record: an email carrying a held password releases
 it once delivered, or holds it again when it failed (its bounce would go
-nowhere), never leaving it released with nothing sent.
+nowhere), never leaving it released with nothing sent.  Recipients of any
+message given up on for good (refused, expired at `max_age`, `queue
+bounce`) are handed to `undelivered` (PasswordStore.undelivered_op) in that
+transaction too: their held passwords are destroyed, as a failure report
+destroys one, instead of kept for the ttl.
 """
 
 from __future__ import annotations
@@ -76,6 +80,9 @@ DeliveryObserver = Callable[[str, int], None]
 # (the finished message, delivered?, why it failed, the reply code, its code
 # and status for a person to read) -> the write to add to its record, if any.
 EmailFinished = Callable[[QueuedMessage, bool, str, int | None, str], Operation | None]
+# (queue id, recipients given up on for good, when): the write destroying
+# their held passwords (PasswordStore.undelivered_op).
+Undelivered = Callable[[str, Sequence[str], float], Operation]
 
 # Message content held in the ready queue and in flight, at most (a message
 # larger than this alone goes when nothing else is held): the poller claims
@@ -128,9 +135,11 @@ class Dispatcher:
         receipts: ReceiptAddressing | None = None,
         content_budget: int = CONTENT_BUDGET,
         finished: EmailFinished | None = None,
+        undelivered: Undelivered | None = None,
     ) -> None:
         self._store = store
         self._finished = finished
+        self._undelivered = undelivered
         self._receipts = receipts
         self._transport = transport
         self._settings = settings
@@ -651,6 +660,11 @@ class Dispatcher:
                 [o.address for o in outcomes if o.state == RecipientState.FAILED],
                 now,
             ))
+        if failed and self._undelivered is not None:
+            # Their password would open nothing they hold: destroyed with
+            # the failure, as a failure report destroys it, not kept for
+            # [passwords] ttl.
+            also.append(self._undelivered(message.id, [f.address for f in failed], now))
         expiry = None
         if any(not f.permanent for f in failed):
             # Given up at max_age, not refused: the bounce says after how

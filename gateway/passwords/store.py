@@ -14,7 +14,9 @@ for a manual release); refused or expired in the queue -> held again,
 `password_release_failed` with why, so a later receipt or `gateway
 passwords release` can send it again instead of it being lost unseen.
 `expire_due` destroys what is still held, claimed or queued at its TTL
-(`password_expired`).
+(`password_expired`); `undelivered_op` what is held for a recipient the
+delivery worker gave up on (`password_destroyed`, reason delivery_failed,
+in the transaction recording the failure).
 
 A manual release sends the email itself, over SMTP, outside any
 transaction, so it claims the row first: `claim` (held -> releasing, in
@@ -622,6 +624,29 @@ class PasswordStore:
             held_passwords.c.state == HeldState.HELD.value,
         )
         return await self._destroy_in(conn, where, HeldState.DESTROYED, at, {"reason": reason})
+
+    def undelivered_op(
+        self, queue_id: str, recipients: Sequence[str], at: float
+    ) -> Operation:
+        """The delivery worker's write when it gives up on these recipients
+        of a message for good (refused, expired in the queue, bounced by
+        IT), in the transaction recording that: each one's held password is
+        destroyed (`password_destroyed`, reason delivery_failed), as a
+        failure report destroys it; what it opens never left."""
+        wanted = sorted({r.strip().lower() for r in recipients if r.strip()})
+        where = (
+            held_passwords.c.queue_id == queue_id,
+            func.lower(held_passwords.c.recipient).in_(wanted),
+            held_passwords.c.state == HeldState.HELD.value,
+        )
+
+        async def write(conn: AsyncConnection) -> int:
+            if not wanted:
+                return 0
+            return await self._destroy_in(conn, where, HeldState.DESTROYED, at,
+                                          {"reason": "delivery_failed"})
+
+        return write
 
     async def _destroy(
         self, where: tuple[Any, ...], state: HeldState, at: float, detail: dict[str, Any]

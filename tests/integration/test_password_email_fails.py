@@ -271,3 +271,29 @@ async def test_queue_bounce_of_a_password_email_holds_it_again(
     sink.clear_rules()
     got = await sink.wait(2)
     assert got[1].rcpt_tos == (SENDER,) and "cancelled by IT" in texts(got[1])
+
+
+async def test_queue_bounce_of_a_deferred_message_destroys_its_held_password(
+    gateway_factory: Factory, gateway_config: Callable[..., dict[str, Any]], sink: Any,
+    tmp_path: Path,
+) -> None:
+    """IT gives up on a message its recipient's server keeps deferring: the
+    message never reaches them, so their held password is destroyed with
+    the bounce (reason delivery_failed), not kept for [passwords] ttl."""
+    overrides = config(queue={"retry": ["1h"]})
+    gw = await gateway_factory(overrides)
+    sink.fail("rcpt", "451 4.2.1 mailbox busy", match=ALLOWED)
+    spec = Spec(person(20240607))
+    queue_id = (await send(gw.port, spec.build(), spec.to)).split()[-1]
+    await wait_state(gw, queue_id, "deferred")
+    assert (await held_row(gw, queue_id))["state"] == "held"
+    cli = write_config(tmp_path / "cli.toml", gateway_config(overrides))
+    given_up = await asyncio.to_thread(run_cli, "queue", "bounce", queue_id, config=cli)
+    assert given_up.returncode == 0, given_up.stderr
+    row = await held_row(gw, queue_id)
+    assert row["state"] == "destroyed" and row["ciphertext"] is None
+    trail = await events(gw, queue_id)
+    (destroyed,) = [d for t, d in trail if t == "password_destroyed"]
+    assert destroyed == {"held_id": row["id"], "recipient": ALLOWED,
+                         "reason": "delivery_failed"}
+    assert spec.password not in json.dumps(trail)

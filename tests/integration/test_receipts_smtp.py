@@ -1186,3 +1186,25 @@ async def test_a_confirmation_after_a_failure_destroyed_the_password_tells_the_s
     types = [t for t, _ in await events(gw, queue_id)]
     assert "read_confirmed" in types and "password_released" not in types
 
+
+async def test_a_recipient_the_upstream_refuses_loses_its_password_at_once(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """550 5.1.1 at RCPT from the smarthost: the gateway's own bounce goes to
+    the sender and, in the same record, that recipient's held password is
+    destroyed (reason delivery_failed), as a failure report destroys it;
+    the other recipient's stays held."""
+    gw = await gateway_factory(config())
+    sink.fail("rcpt", "550 5.1.1 <second@recipient.example>: Recipient address rejected",
+              match=SECOND)
+    queue_id, got = await relay(gw, sink, Spec(person(29), to=[ALLOWED, SECOND]), 2)
+    assert {m.rcpt_tos for m in got} == {(ALLOWED,), (SENDER,)}
+    rows = await held_rows(gw, queue_id)
+    assert rows[SECOND]["state"] == "destroyed" and rows[SECOND]["ciphertext"] is None
+    assert rows[ALLOWED]["state"] == "held"
+    trail = await events(gw, queue_id)
+    destroyed = [d for t, d in trail if t == "password_destroyed"]
+    assert destroyed == [{"held_id": rows[SECOND]["id"], "recipient": SECOND,
+                          "reason": "delivery_failed"}]
+    types = [t for t, _ in trail]
+    assert types.index("delivery_failed") < types.index("password_destroyed")
