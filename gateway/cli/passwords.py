@@ -11,6 +11,14 @@ takes it over once it is older than any send could take (the email it was
 sending may have left, and the release's audit event says so), where
 otherwise it would wait for the password's ttl.
 
+A password for a recipient the message has not reached (still queued or
+deferred, held for authorisation, or refused for good) is refused, exit 1,
+saying so: it would open nothing they hold, and the release is most often
+a mistake (the wrong id, or a message thought delivered).  `--force` sends
+it all the same, and its `password_released` event says what the queue
+said (`undelivered`).  A message the queue no longer keeps (finished,
+past `[queue] keep_finished`) is not judged.
+
 `--to` takes one plain address (`<a@b>` and spaces are read as `a@b`):
 the recipient, the original sender, or an address the allow-list allows
 (matched as the policy matches it, `@domain` rows included).  The password
@@ -26,7 +34,7 @@ import sys
 import time
 from email.utils import parseaddr
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.audit import AuditTrail, visible
 from gateway.cli.common import (
@@ -37,7 +45,7 @@ from gateway.cli.common import (
     run_async,
     settings_or_exit,
 )
-from gateway.db import audit_records, queue_recipients
+from gateway.db import audit_records, queue_messages, queue_recipients
 from gateway.deliver.transport import Outbound as SmtpOutbound
 from gateway.deliver.transport import OutboundRecipient, SmtpTransport
 from gateway.errors import ConfigError, DeliveryError, VaultError
@@ -52,6 +60,7 @@ from gateway.passwords import (
 )
 from gateway.policy.recipients import RecipientList, load_recipients
 from gateway.queue import Writer
+from gateway.queue.states import RecipientState
 from gateway.receipts.letters import duration_words, password_to_recipient
 from gateway.settings import Settings
 
@@ -87,6 +96,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                               "route's timeout, and its data_done_timeout, ago); its "
                               "email may have gone, and the "
                               "audit trail says so")
+    release.add_argument("--force", action="store_true",
+                         help="send it even though the message has not reached the "
+                              "recipient (queued, deferred, held for authorisation, or "
+                              "refused); the audit trail says so")
     release.set_defaults(handler=_release)
 
     expire = actions.add_parser("expire", help="destroy held passwords past their ttl now")
@@ -231,6 +244,45 @@ async def send_password(
         raise DeliveryError(f"upstream refused {to}: {outcome.code} {outcome.message}")
 
 
+async def _not_reached(settings: Settings, entry: HeldPassword) -> str | None:
+    """Where the message stands for the password's recipient when it has
+    not reached them: "queued", "deferred", "held" (for authorisation),
+    "active" (being sent now) or "failed"; None once it was delivered, or
+    when the queue no longer knows the message (finished and forgotten)."""
+    engine = open_database(settings)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(queue_messages.c.state, queue_recipients.c.state.label("each"))
+                    .join(queue_recipients,
+                          queue_recipients.c.message_id == queue_messages.c.id)
+                    .where(
+                        queue_messages.c.id == entry.queue_id,
+                        func.lower(queue_recipients.c.address)
+                        == entry.recipient.strip().lower(),
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    if not rows or any(r.each == RecipientState.DELIVERED.value for r in rows):
+        return None
+    if all(r.each == RecipientState.FAILED.value for r in rows):
+        return "failed"
+    return str(rows[0].state)
+
+
+# What `_not_reached` found, as the refusal says it.
+_NOT_REACHED = {
+    "queued": "it is still in the gateway's queue",
+    "active": "it is being sent to them now",
+    "deferred": "their mail system has not accepted it yet: its delivery is deferred",
+    "held": "it is held for authorisation",
+    "failed": "it could not be delivered to them",
+}
+
+
 def _plain_address(value: str) -> str | None:
     """`a@b`, `<a@b>` or ` a@b ` as `a@b`; None when it is not one address."""
     name, address = parseaddr(value)
@@ -316,6 +368,14 @@ def _release(args: argparse.Namespace) -> int:
             if entry is None:
                 raise VaultError(f"no held password {args.id}")
             to, route, message_id = await _destination(settings, entry, wanted)
+            undelivered = await _not_reached(settings, entry)
+            if undelivered is not None and not args.force:
+                why = _NOT_REACHED.get(undelivered, f"it is {undelivered}")
+                raise VaultError(
+                    f"message {entry.queue_id} has not reached {entry.recipient} "
+                    f"({why}): the password would open nothing they hold; release it "
+                    "once the message has been delivered, or with --force to send it "
+                    "now all the same")
             # Claim, send, record: while the email is on the wire nothing
             # else can release it, and an email that left is always audited.
             # A release still sending has its answer within a few of the
@@ -335,7 +395,8 @@ def _release(args: argparse.Namespace) -> int:
             except BaseException:
                 await store.give_back(claimed)
                 raise
-            return await store.finish(claimed, account=os_account())
+            return await store.finish(claimed, account=os_account(),
+                                      undelivered=undelivered)
         finally:
             await writer.stop()
             await engine.dispose()

@@ -376,13 +376,16 @@ class PasswordStore:
         return result
 
     async def finish(
-        self, claimed: Released, now: float | None = None, account: str | None = None
+        self, claimed: Released, now: float | None = None, account: str | None = None,
+        undelivered: str | None = None,
     ) -> HeldPassword:
         """The claimed row's email has left: released, ciphertext destroyed,
         `password_released`.  The event is written even when the row is no
         longer claimed (expired meanwhile): the email went all the same.
         `account`: who released it by hand (the operating-system user), in
-        the event beside where it went."""
+        the event beside where it went; `undelivered`: where the message
+        stood for the recipient when it was released before reaching them
+        (`passwords release --force`)."""
         entry = claimed.entry
         at = time.time() if now is None else now
         target = entry.released_to or entry.recipient
@@ -401,6 +404,8 @@ class PasswordStore:
                                       "how": how, "to": target}
             if account:
                 detail["account"] = account
+            if undelivered:
+                detail["undelivered"] = undelivered
             if claimed.earlier is not None:
                 # The release this one took over: its email may have left.
                 to_before, claimed_at = claimed.earlier

@@ -21,13 +21,15 @@ from typing import Any
 
 import pytest
 from gwtest import Sink, clean_env, gateway_config, run_cli, write_config
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.audit import AuditRecipient, AuditRecord, AuditTrail
-from gateway.db import audit_events, create_engine
+from gateway.db import audit_events, create_engine, queue_recipients
 from gateway.errors import VaultError
+from gateway.model import Envelope
 from gateway.passwords import PasswordStore, PasswordVault, held_passwords, hold_op
-from gateway.queue import Writer
+from gateway.queue import NewMessage, QueueState, QueueStore, Writer
+from gateway.queue.states import RecipientState
 
 PASSWORD = "Mi7AA-Fpfeg-iFgs6-EEjab"
 RECIPIENTS = ("dr.jones@nhs.example", "case.team@council.example")
@@ -148,6 +150,96 @@ def test_release_refused_when_expired_or_no_key(config: Path, db_url: str, key: 
     assert expired.returncode == 1 and "expired" in expired.stderr
     swept = run_cli("passwords", "expire", config=config)
     assert swept.returncode == 0 and "2 password(s) expired" in swept.stdout
+
+
+def queue_message(db_url: str, state: QueueState, delivered: tuple[str, ...] = ()) -> None:
+    """QID1 in the queue, to RECIPIENTS, in `state`; `delivered` of them accepted."""
+
+    async def run() -> None:
+        engine = create_engine(db_url)
+        writer = Writer(engine)
+        writer.start()
+        try:
+            store = QueueStore(engine, writer)
+            insert, _ = store.insert_op(NewMessage(
+                envelope=Envelope(mail_from=SENDER, rcpt_tos=RECIPIENTS),
+                content=b"Subject: referral\r\n\r\nsee the attachment\r\n",
+                state=state, audit_id="QID1", id="QID1"))
+
+            async def write(conn):  # type: ignore[no-untyped-def]
+                await insert(conn)
+                await conn.execute(
+                    update(queue_recipients)
+                    .where(queue_recipients.c.message_id == "QID1",
+                           queue_recipients.c.address.in_(delivered))
+                    .values(state=RecipientState.DELIVERED.value))
+
+            await writer.submit(write)
+        finally:
+            await writer.stop()
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_release_for_a_recipient_the_message_has_not_reached_is_refused(
+    config: Path, db_url: str, key: bytes, sink: Sink
+) -> None:
+    """Still deferred for the first recipient: its password would open
+    nothing they hold, so it is refused (exit 1, saying why) unless
+    --force, which the trail records; the second, delivered, goes."""
+    first, second = setup_held(db_url, key)
+    queue_message(db_url, QueueState.DEFERRED, delivered=(RECIPIENTS[1],))
+    for to in ([], ["--to", SENDER]):
+        refused = run_cli("passwords", "release", first, *to, config=config,
+                          env=env_with(key))
+        assert refused.returncode == 1, refused.stdout
+        assert "has not reached dr.jones@nhs.example" in refused.stderr
+        assert "deferred" in refused.stderr and "--force" in refused.stderr
+        assert PASSWORD not in refused.stdout + refused.stderr
+    assert asyncio.run(_state(db_url, first)) == "held"
+    assert sink.snapshot() == []
+    delivered = run_cli("passwords", "release", second, config=config, env=env_with(key))
+    assert delivered.returncode == 0, delivered.stderr
+    forced = run_cli("passwords", "release", first, "--force", config=config,
+                     env=env_with(key))
+    assert forced.returncode == 0, forced.stderr
+    assert [m.rcpt_tos for m in sink.wait_sync(2)] == [(RECIPIENTS[1],), (RECIPIENTS[0],)]
+    released = {d["held_id"]: d for d in asyncio.run(_released_events(db_url))}
+    assert released[first]["undelivered"] == "deferred"
+    assert "undelivered" not in released[second]
+
+
+def test_release_while_held_for_authorisation_is_refused(
+    config: Path, db_url: str, key: bytes, sink: Sink
+) -> None:
+    first, _ = setup_held(db_url, key)
+    queue_message(db_url, QueueState.HELD)
+    refused = run_cli("passwords", "release", first, "--to", SENDER, config=config,
+                      env=env_with(key))
+    assert refused.returncode == 1 and "held for authorisation" in refused.stderr
+    assert sink.snapshot() == []
+
+
+async def _state(db_url: str, held_id: str) -> str:
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            return str((await conn.execute(select(held_passwords.c.state).where(
+                held_passwords.c.id == held_id))).scalar())
+    finally:
+        await engine.dispose()
+
+
+async def _released_events(db_url: str) -> list[dict[str, Any]]:
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(select(audit_events.c.detail).where(
+                audit_events.c.type == "password_released"))
+            return [json.loads(text) for text in rows.scalars()]
+    finally:
+        await engine.dispose()
 
 
 def test_keygen_makes_a_usable_key() -> None:
