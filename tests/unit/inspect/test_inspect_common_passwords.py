@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 from fixtures_content import NHS, PASSWORD, aes_zip, mail
 
+import gateway.inspect.engine as inspect_engine
 from gateway.inspect import inspect_message
 
 
@@ -53,3 +54,21 @@ def test_a_telephoned_password_that_is_not_common_is_neither() -> None:
     assert not report.common_password and not report.password_opens
     assert report.password_length == 0
     assert not any(s.inside_encrypted for s in inspection.segments)
+
+
+def test_a_slow_machine_still_tries_every_common_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each try made slow, as on a loaded machine: the tries are counted,
+    not timed, so the twelfth common password is still tried (a stop after
+    a tenth of a second accepted the attachment as protected)."""
+    original = inspect_engine._Run.attempt
+    clock = [1000.0]
+
+    def slow_attempt(self, attachment, opener, password):  # type: ignore[no-untyped-def]
+        clock[0] += 0.05  # each try takes 50 ms of this clock
+        return original(self, attachment, opener, password)
+
+    monkeypatch.setattr(inspect_engine._Run, "attempt", slow_attempt)
+    monkeypatch.setattr(inspect_engine.time, "monotonic", lambda: clock[0])
+    twelfth = inspect_engine.COMMON_PASSWORDS[inspect_engine._COMMON_TRIES["zip"] - 1]
+    (report,) = inspect_message(_zip_mail(twelfth, "I will phone you with it.\n")).attachments
+    assert report.common_password
