@@ -1,9 +1,12 @@
 """What a file is, from its bytes: magic numbers, then ZIP member names, then text sniffing.
 
-Images, audio and video are recognised and not read (a PNG's, JPEG's,
-GIF's or TIFF's text and the bytes after its end are: `gateway.extract.
-picture`); anything recognised as nothing at all is BINARY, which the
-registry reports as content it cannot read: never clean.
+Images, audio and video are recognised and their pixels and sound not
+read; their text is (a PNG's, JPEG's, GIF's or TIFF's text and the bytes
+after its end: `gateway.extract.picture`; any other picture's, and audio's
+and video's, as strings: `gateway.extract.media`), since a few bytes of
+magic say nothing of what follows them.  Anything recognised as nothing at
+all is BINARY, which the registry reports as content it cannot read: never
+clean.
 
 The declared Content-Type and the file name are never trusted: a sender (or
 a mail program) can call a CSV `application/octet-stream` or a ZIP
@@ -47,8 +50,10 @@ BINARY = "binary"
 
 ZIP_FAMILY = frozenset({ZIP, DOCX, XLSX, PPTX, ODF})
 TEXT_FORMATS = frozenset({TEXT, CSV, HTML, EML, JSON, XML})
-# Recognised and deliberately not read: pictures, sound, film, and a detached
-# signature (certificates only).  Everything else must be read or reported.
+# Recognised as media or a detached signature (certificates only): no
+# problem when nothing reads them.  Pictures, sound and film do have readers
+# (their text, not their pixels or sound); everything else must be read or
+# reported.
 NOT_READ = frozenset({IMAGE, AUDIO, VIDEO, SIGNATURE})
 ENCRYPTED = frozenset({PGP, CMS})
 

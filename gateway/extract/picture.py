@@ -16,7 +16,12 @@ trailing bytes are cut out):
   the end of the picture (EOI) is found by walking the segments and the
   entropy-coded data after each SOS, never by searching for FFD9;
 * GIF: comment extensions and plain-text extensions (their sub-blocks);
-* TIFF: the same Exif text fields of its first directory.
+* TIFF: the same Exif text fields of its first directory, and, as its
+  strips and tags lie anywhere, all its other text as strings.
+
+Other pictures (BMP, WebP, HEIC, icons, Windows and StarView metafiles) are
+not walked: their text is read as strings (`gateway.extract.media`), so a
+picture's first bytes in front of a CSV do not hide it.
 
 A picture whose structure is cut short or broken is `malformed_document`,
 as a damaged document is: bytes it does not account for are not clean.
@@ -57,6 +62,7 @@ from gateway.extract.base import (
     finish,
 )
 from gateway.extract.detect import BINARY, IMAGE, content_type_of, detect_format
+from gateway.extract.media import media_texts
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_START = b"\xff\xd8\xff"
@@ -123,11 +129,17 @@ class PictureExtractor(Extractor):
         elif data.startswith(_TIFF_SIGNATURES):
             walk = _walk_tiff
         else:
-            return []  # BMP, WebP, HEIC, metafiles: pictures, not read
+            # BMP, WebP, HEIC, icons, metafiles: not walked, so a picture's
+            # first bytes could front anything; their text is read as strings.
+            return media_texts(data, ctx)
         picture = _Picture(ctx)
         end = walk(data, picture)
         text = finish(picture.text, ctx)
         results = [ExtractedText(text)] if text.strip() else []
+        if walk is _walk_tiff:
+            # A TIFF's strips, tiles and tags lie anywhere, and nothing
+            # checks that they account for its bytes: its other text too.
+            results.extend(media_texts(data, ctx))
         if end < len(data):
             results.extend(_trailer(data, end, ctx))
         return results

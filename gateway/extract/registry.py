@@ -19,6 +19,7 @@ from gateway.extract.detect import ARCHIVE, content_type_of
 from gateway.extract.eml import EmlExtractor
 from gateway.extract.html import HtmlExtractor
 from gateway.extract.jsontext import JsonExtractor
+from gateway.extract.media import AudioExtractor, VideoExtractor
 from gateway.extract.office import DocxExtractor, OdfExtractor, PptxExtractor, XlsxExtractor
 from gateway.extract.ole import OleExtractor
 from gateway.extract.pdf import PdfExtractor
@@ -64,6 +65,8 @@ def default_extractors() -> tuple[Extractor, ...]:
         TnefExtractor(),
         UnsupportedArchiveExtractor(),
         PictureExtractor(),
+        AudioExtractor(),
+        VideoExtractor(),
     )
 
 
