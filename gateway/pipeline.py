@@ -55,7 +55,7 @@ from datetime import datetime
 from gateway.detect import DetectionEngine, FirstStop, build_engine, find_marking
 from gateway.detect.echoes import echoes, names_found, spans_in
 from gateway.errors import UnrewritableContent
-from gateway.extract.base import name_as_words
+from gateway.extract.base import SeenText, name_as_words
 from gateway.inspect import Reading, read_message
 from gateway.inspect.passwords import stated_passwords
 from gateway.model import (
@@ -190,13 +190,16 @@ def redact_subject(inspection: Inspection, findings: tuple[Finding, ...]) -> str
 
 
 def _written(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
-    """Every span of `text` where one of `values` is written."""
+    """Every span of `text` where one of `values` is written, as its reader
+    sees it (`SeenText`): "V\u200bq\u200b7" is where "Vq7" is written, the
+    zero-width spaces between its characters included."""
+    seen = SeenText(text)
     spans: list[tuple[int, int]] = []
     for value in values:
-        start = text.find(value) if value else -1
+        start = seen.text.find(value) if value else -1
         while start >= 0:
-            spans.append((start, start + len(value)))
-            start = text.find(value, start + 1)
+            spans.append(seen.source(start, start + len(value)))
+            start = seen.text.find(value, start + 1)
     return spans
 
 
@@ -315,6 +318,9 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = build_engine()
+        # The format characters are listed from the Unicode database on first
+        # use (about 0.1 s): at start-up, not in the first message's SMTP time.
+        SeenText("\u200b")
         # The whole inspection must finish well inside the SMTP-time bound so
         # a slow message gets a policy answer, not a 451 from the timeout.
         budget = settings.server.inspect_timeout.total_seconds()

@@ -16,10 +16,15 @@ registers itself on import, and registering anything that is not an
 from __future__ import annotations
 
 import codecs
+import re
+import sys
 import time
+import unicodedata
 from abc import ABC, abstractmethod
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import ClassVar
 
 from gateway.errors import ContentError, LimitExceeded
@@ -45,6 +50,76 @@ def normalise_text(text: str) -> str:
     if text.isascii():
         return text
     return text.translate(_TEXT_TABLE)
+
+
+@cache
+def _format_characters() -> re.Pattern[str]:
+    """Runs of Unicode's format characters (category Cf): the zero-width
+    space, joiners and non-joiner, the word joiner, the soft hyphen, the
+    byte order mark, the direction marks and overrides, the tag characters.
+    Listed from the Unicode database once, when first needed (about 0.1 s)."""
+    ranges: list[str] = []
+    start = previous = -2
+    for code in range(0x80, sys.maxunicode + 1):
+        if unicodedata.category(chr(code)) != "Cf":
+            continue
+        if code != previous + 1:
+            if start >= 0:
+                ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(previous))}")
+            start = code
+        previous = code
+    ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(previous))}")
+    return re.compile(f"[{''.join(ranges)}]+")
+
+
+class SeenText:
+    """Text as a reader sees it, mapped back to where it is written.
+
+    Every format character (`_format_characters`: a zero-width space, a
+    soft hyphen, a byte order mark...) is dropped and the no-break spaces
+    read as spaces: "V\u200bq\u200b7" reads "Vq7", as the sender's reader
+    shows it and as the inspect stage read it (`normalise_text` drops the
+    usual ones; these are all of them, so that what is looked for in the
+    text is found however it was written).  `source` says which characters
+    of the written text made a piece of `text`, the format characters
+    between them included, so that a password found can be taken out whole.
+    """
+
+    __slots__ = ("_seen_at", "_written_at", "text")
+
+    def __init__(self, written: str) -> None:
+        # Where each run of kept characters starts, in `text` and in `written`.
+        self._seen_at = [0]
+        self._written_at = [0]
+        if written.isascii():
+            self.text = written
+            return
+        pieces: list[str] = []
+        position = size = 0
+        for run in _format_characters().finditer(written):
+            pieces.append(written[position:run.start()])
+            size += run.start() - position
+            position = run.end()
+            self._seen_at.append(size)
+            self._written_at.append(position)
+        pieces.append(written[position:])
+        self.text = "".join(pieces).translate(_SPACES)
+
+    def _written(self, at: int) -> int:
+        run = bisect_right(self._seen_at, at) - 1
+        return self._written_at[run] + at - self._seen_at[run]
+
+    def source(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the written text that reads as `text[start:end]`."""
+        if end <= start:
+            at = self._written(start)
+            return at, at
+        return self._written(start), self._written(end - 1) + 1
+
+
+def seen_text(text: str) -> str:
+    """`text` as a reader sees it (`SeenText`)."""
+    return SeenText(text).text
 
 
 def name_as_words(name: str) -> str:

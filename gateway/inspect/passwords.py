@@ -24,6 +24,12 @@ an attachment is still unopened (best guesses first); one that opens it is
 the password in the message.  `scan_text` reads those labels too: the
 transform stage uses it only for a value that really opened an attachment,
 to find the line to take it out of.
+
+Every text is read as its reader sees it (`seen_text`): a password typed or
+pasted with zero-width spaces, joiners, soft hyphens or a byte order mark
+between its characters ("V\u200bq\u200b7...", easily copied from a chat or
+a web page) is the password, in the subject, a header or a file name as in
+the body; the transform stage takes it out of the body as it is written.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from gateway.extract.base import name_as_words
+from gateway.extract.base import name_as_words, seen_text
 from gateway.model import ParsedMessage, PasswordCandidate, SegmentSource, TextSegment
 from gateway.parse.headers import TOPIC_HEADERS, TOPIC_PATH, is_topic_path
 from gateway.parse.keywords import Keywords
@@ -209,11 +215,12 @@ def find_passwords(message: ParsedMessage, segments: list[TextSegment]) -> list[
             value = raw.strip()
             add(value, (value,), "header", "", True)
     for segment in segments:
-        if not _MENTIONS.found_in(segment.text):
-            continue  # cheap skip: most text never mentions a password
         location = place_of(segment)
+        text = _readable(segment, location)
+        if not _MENTIONS.found_in(text):
+            continue  # cheap skip: most text never mentions a password
         removable = _editable(message, segment, location)
-        for value, spellings, _ in _scan(_readable(segment, location), labels=False):
+        for value, spellings, _ in _scan(text, labels=False):
             add(value, spellings, location, segment.part_path, removable)
     return found
 
@@ -248,24 +255,27 @@ _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 
 
 def _readable(segment: TextSegment, location: str) -> str:
-    """The text of `segment` as a password would be read in it: a file
-    name without its extension, which no one types as part of a password
-    ("password Blue42.zip")."""
+    """The text of `segment` as a password would be read in it: as its
+    reader sees it (`seen_text`), a file name without its extension, which
+    no one types as part of a password ("password Blue42.zip")."""
+    text = seen_text(segment.text)
     if location != "filename":
-        return segment.text
-    return _EXTENSION.sub("", segment.text)
+        return text
+    return _EXTENSION.sub("", text)
 
 
 def stated_passwords(text: str) -> list[str]:
     """The value of every password statement in `text` ("The password is
-    …", "Password: …"), the loose labels not included."""
-    return [value for value, _, _ in _scan(text, labels=False)]
+    …", "Password: …"), the loose labels not included, as read in the text
+    its reader sees (`seen_text`)."""
+    return [value for value, _, _ in _scan(seen_text(text), labels=False)]
 
 
 def scan_text(text: str) -> list[tuple[str, tuple[str, ...]]]:
     """(best guess, spellings to try) for every password statement in
-    `text`, the loose labels ("Key: …", "PASSWORD …") included."""
-    return [(value, spellings) for value, spellings, _ in _scan(text, labels=True)]
+    `text`, the loose labels ("Key: …", "PASSWORD …") included, as read in
+    the text its reader sees (`seen_text`)."""
+    return [(value, spellings) for value, spellings, _ in _scan(seen_text(text), labels=True)]
 
 
 def _scan(text: str, *, labels: bool) -> list[tuple[str, tuple[str, ...], tuple[int, int]]]:
@@ -381,7 +391,7 @@ def message_tokens(message: ParsedMessage, segments: list[TextSegment]) -> list[
         if lowered in _TECHNICAL_HEADERS or lowered.startswith(_TECHNICAL_PREFIXES):
             continue
         hinted = _HINTS.search(lowered) is not None
-        for word in _WORD.finditer(raw[:_SCAN_CHARS]):
+        for word in _WORD.finditer(seen_text(raw[:_SCAN_CHARS])):
             add(word.group(), 1 if hinted else 2, "header", f"{TOPIC_PATH}{name}", False)
     for segment in segments:
         if segment.inside_encrypted or len(tokens) >= _MAX_TOKENS:

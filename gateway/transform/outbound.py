@@ -52,6 +52,7 @@ from email.utils import getaddresses
 from urllib.parse import quote, unquote
 
 from gateway.errors import ContentError, UnrewritableContent
+from gateway.extract.base import SeenText, seen_text
 from gateway.inspect import PASSWORD_HEADER, scan_text
 from gateway.model import (
     Action,
@@ -163,8 +164,22 @@ def _word_bounded(value: str) -> re.Pattern[str]:
 
 
 def states_password(text: str, value: str) -> bool:
-    """Whether `text` still says what the password is."""
+    """Whether `text` still says what the password is, as its reader sees
+    it (`SeenText`: zero-width characters between the password's own do
+    not hide it)."""
     return any(value == found or value in spellings for found, spellings in scan_text(text))
+
+
+def _replaced(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """`text` with each of `spans` (in order, not overlapping) made REMOVED."""
+    out: list[str] = []
+    position = 0
+    for start, end in spans:
+        out.append(text[position:start])
+        out.append(REMOVED)
+        position = end
+    out.append(text[position:])
+    return "".join(out)
 
 
 def remove_from_text(text: str, values: Sequence[str]) -> str:
@@ -172,29 +187,33 @@ def remove_from_text(text: str, values: Sequence[str]) -> str:
 
     A line that only states the password ("Password: X") becomes the note; in
     any other line only the password is replaced, so the sender's words
-    around it ("The list is attached. The password is X") stay."""
+    around it ("The list is attached. The password is X") stay.  The
+    password is looked for as the reader sees the line (`SeenText`) and
+    taken out as it is written, with the zero-width spaces, joiners, soft
+    hyphens or byte order marks between its characters."""
     if not values:
         return text
-
-    def statement(line: str) -> str | None:
-        return next((v for v in values if v in line and states_password(line, v)), None)
-
     lines = text.splitlines(keepends=True)
     for index, line in enumerate(lines):
-        hit = statement(line)
+        seen = SeenText(line)
+        hit = next((v for v in values if v in seen.text and states_password(seen.text, v)), None)
         if hit is None:
             continue
-        body = line.rstrip("\r\n")
-        if _only_states(body, hit):
+        shown = seen.text.rstrip("\r\n")
+        if _only_states(shown, hit):
+            body = line.rstrip("\r\n")
             lead = _LINE_LEAD.match(body)
             lines[index] = (lead.group() if lead else "") + REMOVED + line[len(body):]
         else:  # the sender's other words on the line stay
-            lines[index] = line.replace(hit, REMOVED)
+            found = re.finditer(re.escape(hit), seen.text)
+            lines[index] = _replaced(line, [seen.source(*m.span()) for m in found])
     result = "".join(lines)
     for value in values:
         # A statement spread over lines ("Password:" then the value below it).
-        if states_password(result, value):
-            result = _word_bounded(value).sub(REMOVED, result)
+        seen = SeenText(result)
+        if states_password(seen.text, value):
+            found = _word_bounded(value).finditer(seen.text)
+            result = _replaced(result, [seen.source(*m.span()) for m in found])
     return result
 
 
@@ -210,17 +229,20 @@ def remove_from_html(document: str, values: Sequence[str]) -> str:
 
     The values are found in the text a reader sees (`HtmlText`: a password
     Outlook split with a spell-check <span>, or wrote with an entity, reads
-    whole there), and only the source characters that make them are
-    replaced; the markup around and between them stays."""
+    whole there; `SeenText`: so does one with zero-width characters, or
+    their entities, &#8203; or &zwnj;, between its characters), and only
+    the source characters that make them are replaced; the markup around
+    and between them stays."""
     if not values:
         return document
     text = HtmlText(document)
-    if not any(states_password(text.text, v) for v in values):
+    seen = SeenText(text.text)
+    if not any(states_password(seen.text, v) for v in values):
         return document
     cuts: list[tuple[int, int]] = []
     for value in values:
-        for found in _word_bounded(value).finditer(text.text):
-            spans = text.spans(found.start(), found.end())
+        for found in _word_bounded(value).finditer(seen.text):
+            spans = text.spans(*seen.source(found.start(), found.end()))
             if spans:
                 cuts.append((spans[0][0], spans[0][0]))  # where the note goes
                 cuts.extend(spans)
@@ -387,6 +409,7 @@ class _Transform:
         for node in body_nodes(message):
             for text in readings(node.part):
                 visible = html_visible_text(text) if node.content_type == "text/html" else text
+                visible = seen_text(visible)  # "V\u200bq\u200b7..." says it too
                 if any(states_password(visible, value) for value in self.body_passwords):
                     raise UnrewritableContent(
                         ReasonCode.PASSWORD_IN_MESSAGE,
@@ -399,7 +422,7 @@ class _Transform:
         data = node.part.get_payload(decode=True)
         if not isinstance(data, bytes):
             return
-        texts = readings(node.part)
+        texts = [seen_text(text) for text in readings(node.part)]
         for value in self.body_passwords:
             if (value.encode("utf-8") in data or value.encode("latin-1", "ignore") in data
                     or any(value in text for text in texts)):
