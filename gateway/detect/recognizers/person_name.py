@@ -120,13 +120,38 @@ _STREET = (
     r"|gardens|terrace|walk|rise|view|square|mews|row|park|hill|green|parade|vale|fold"
     r"|croft|mount|end|chase|approach|wharf|yard|lea)"
 )
-_AT_AN_ADDRESS = re.compile(
+STREET_WORDS = _STREET
+# What joins a name to the address after it.
+_ADDRESS_LINK = (
     r"(?i:'s[ \t]+(?:(?:new|current|home|old|previous)[ \t]+)?address[ \t]+(?:is[ \t]+)?:?"
     r"|[ \t]*,"
     r"|[ \t]+(?:(?:has|have|had|was|is|now)[ \t]+)?(?:of|moved[ \t]+to|moving[ \t]+to"
     r"|lives[ \t]+at|living[ \t]+at|resides[ \t]+at|residing[ \t]+at|staying[ \t]+at))"
-    r"[ \t]*(?:(?i:flat|apartment|unit|house)[ \t]+[0-9]{1,4}[A-Za-z]?,?[ \t]+)?"
-    r"[0-9]{1,4}[A-Za-z]?,?[ \t]+(?:[A-Z][a-z]+[ \t]+){1,3}(?i:" + _STREET + r")\b(?!')",
+)
+# A house number and a street: "Flat 3, 27 Mill Lane", "12 Acacia Road".
+_STREET_ADDRESS = (
+    r"(?:(?i:flat|apartment|unit|house)[ \t]+[0-9]{1,4}[A-Za-z]?,?[ \t]+)?"
+    r"[0-9]{1,4}[A-Za-z]?,?[ \t]+(?:[A-Z][a-z]+[ \t]+){1,3}(?i:" + _STREET + r")\b(?!')"
+)
+# The town after a street, perhaps, and a full postcode.
+_TOWN_AND_POSTCODE = (
+    r"(?:,?[ \t]+[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){0,2})?,?[ \t]+"
+    r"[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}\b"
+)
+_AT_AN_ADDRESS = re.compile(_ADDRESS_LINK + r"[ \t]*" + _STREET_ADDRESS)
+# With no word or comma between ("Jack Wilson 12 Acacia Road BD5 7QJ", a
+# line written as an envelope is): only with the postcode after it, which
+# makes the house number and street words an address and not "Jack
+# Wilson 2 Park Lane tickets".
+_AT_A_POSTCODED_ADDRESS = re.compile(r"[ \t]+" + _STREET_ADDRESS + _TOWN_AND_POSTCODE)
+# The same, read backwards from a street address: the name before it.
+_NAME_BEFORE_ADDRESS = re.compile(
+    rf"(?P<name>{_NAME})(?P<link>{_ADDRESS_LINK}|[ \t]+)[ \t]*\Z"
+)
+_POSTCODE_AFTER_STREET = re.compile(_TOWN_AND_POSTCODE)
+# A street address and the town, up to a postcode (`home_address_before`).
+_STREET_BEFORE_POSTCODE = re.compile(
+    rf"(?P<street>{_STREET_ADDRESS})(?:,?[ \t]+[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){{0,2}})?,?[ \t]+\Z"
 )
 
 # A workplace's address, not a home: "Sarah Jones, 2 Park Square, Civic Hall".
@@ -221,8 +246,7 @@ class PersonNameRecognizer(Recognizer):
             score -= self.UNKNOWN_PENALTY
         # "Paul Roberts, 12 Hill Street", "Jack Wilson has moved to 14 Acacia
         # Road": where that person lives, postcode or not.
-        address = _AT_AN_ADDRESS.match(text, end, min(len(text), end + _ADDRESS_REACH))
-        if address is not None and not _WORKPLACE.search(text, end, address.end() + 60):
+        if _lives_at_address_after(text, start, end):
             score += self.ADDRESS_BOOST
         # "Jack Wilson, BD5 7QJ" on a line of its own: where that person
         # lives, not a colleague named in passing.  (A row with only a date
@@ -231,6 +255,59 @@ class PersonNameRecognizer(Recognizer):
         if row is not None and row.postcode is not None and row.name[0] <= start and end == row.name[1]:
             score += self.ROW_BOOST
         return Assessment(start, end, score)
+
+
+def _workplace_name(text: str, start: int, end: int) -> bool:
+    """Whether a word of the "name" at `text[start:end]` is a workplace's
+    and no name's ("Civic Hall", not "Jack Hall")."""
+    return any(
+        _WORKPLACE.fullmatch(word) and word not in FORENAMES and word not in SURNAMES
+        for word in text[start:end].split()
+    )
+
+
+def _lives_at_address_after(text: str, start: int, end: int) -> bool:
+    """Whether the name at `text[start:end]` is followed by the street
+    address it lives at (`_AT_AN_ADDRESS`, or `_AT_A_POSTCODED_ADDRESS`),
+    not an office's."""
+    high = min(len(text), end + _ADDRESS_REACH)
+    address = _AT_AN_ADDRESS.match(text, end, high) or _AT_A_POSTCODED_ADDRESS.match(
+        text, end, high
+    )
+    return (
+        address is not None
+        and not _WORKPLACE.search(text, end, address.end() + 60)
+        and not _workplace_name(text, start, end)
+    )
+
+
+def home_street_address(text: str, start: int, end: int) -> bool:
+    """Whether the street address at `text[start:end]` ("12 Acacia Road")
+    is where the person named right before it lives: "Jack Wilson of 12
+    Acacia Road", "Jack Wilson, 12 Acacia Road", or with no word between
+    when a postcode follows ("Jack Wilson 12 Acacia Road BD5 7QJ").  Not an
+    office's ("Sarah Jones, Civic Hall, 2 Park Square") and not after a
+    workplace's name ("Civic Hall, 2 Park Square, LS1 2AB")."""
+    low = max(text.rfind("\n", max(0, start - _ADDRESS_REACH), start) + 1, start - _ADDRESS_REACH)
+    before = _NAME_BEFORE_ADDRESS.search(text, low, start)
+    if before is None:
+        return False
+    name_start, name_end = before.span("name")
+    if not before.group("link").strip() and not _POSTCODE_AFTER_STREET.match(
+        text, end, min(len(text), end + _ADDRESS_REACH)
+    ):
+        return False
+    if not names_a_person(text, name_start, name_end):
+        return False
+    return not (_WORKPLACE.search(text, name_end, end + 60) or _workplace_name(text, name_start, name_end))
+
+
+def home_address_before(text: str, start: int) -> bool:
+    """Whether the postcode at `text[start:]` ends the home address of a
+    person named before it ("Jack Wilson 12 Acacia Road BD5 7QJ")."""
+    low = max(text.rfind("\n", max(0, start - _ADDRESS_REACH), start) + 1, start - _ADDRESS_REACH)
+    street = _STREET_BEFORE_POSTCODE.search(text, low, start)
+    return street is not None and home_street_address(text, *street.span("street"))
 
 
 def correspondent_or_staff(text: str, start: int, end: int, weak: bool = True) -> bool:
