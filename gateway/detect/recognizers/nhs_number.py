@@ -74,6 +74,16 @@ class NhsNumberRecognizer(Recognizer):
             r"[0-9]{4}\b",
             0.3,
         ),
+        # Each group on a line of its own ("NHS number:\n945\n807\n3022", a
+        # form's cells, HTML's <br>) or a space between every digit ("9 4 5
+        # 8 0 7 3 0 2 2", boxes on a form): only straight after an NHS
+        # label (see `assess`).
+        Pattern(
+            "lines",
+            r"\b[0-9]{3}[ \t]*\r?\n[ \t>]*[0-9]{3}[ \t]*\r?\n[ \t>]*[0-9]{4}\b",
+            0.3,
+        ),
+        Pattern("spaced", r"\b[0-9](?:[ ][0-9]){9}\b", 0.3),
     )
     CONTEXT = (
         "nhs", "nhs no", "nhs number", "patient", "patients", "hospital", "gp",
@@ -97,6 +107,10 @@ class NhsNumberRecognizer(Recognizer):
         value = text[start:end]
         if not self.validate(value):
             return None
+        if (value.count("\n") > 1 or value.count(" ") == 9) and not _nhs_label_before(
+            text, start
+        ):
+            return None
         if not _PRINTED.fullmatch(value) and _reference_on_line(text, start, end):
             score -= self.NEGATIVE_PENALTY
         if (
@@ -106,6 +120,20 @@ class NhsNumberRecognizer(Recognizer):
         ):
             score += self.ROW_BOOST
         return Assessment(start, end, score)
+
+
+# "NHS number:", "N.H.S. no.", "NHS" at the end of the line before or of
+# the number's own: a label, not a health word in the paragraph above.
+_NHS_LABEL = re.compile(
+    r"(?<![a-z0-9])(?:nhs|n\.h\.s\.?|n h s)(?:[ \t]+(?:number|no\.?|num\.?|#))?"
+    r"[ \t]*[:.#-]?[ \t]*(?:\r?\n[ \t>]*)?\Z"
+)
+_LABEL_REACH = 40
+
+
+def _nhs_label_before(text: str, start: int) -> bool:
+    """Whether an NHS label ends right before `start` (`_NHS_LABEL`)."""
+    return _NHS_LABEL.search(text[max(0, start - _LABEL_REACH) : start].lower()) is not None
 
 
 def _reference_on_line(text: str, start: int, end: int) -> bool:
