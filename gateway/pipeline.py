@@ -230,6 +230,32 @@ _AUTHORISER_KEEPS = _PURPOSE_KEEPS | {
 }
 
 
+# Name findings that say the name is someone the message is about ("the
+# child Oliver Smith", "Jack Wilson DOB ..."), not who authorised it.
+_ABOUT_SOMEONE = frozenset({"person_name.role", "person_name.cue"})
+# How close after a name other personal data makes it that person's.
+_BESIDE = 12
+
+
+def _about_someone(
+    finding: Finding, findings: tuple[Finding, ...], keeps: frozenset[InformationType]
+) -> bool:
+    """Whether a name kept in the authoriser ("Dr Amit Patel") is instead
+    a person the message is about: "re Jack Wilson DOB 14/06/2013", "Jack
+    Wilson of 12 Acacia Road" (a name found so, or with other personal
+    data right after it; not the authoriser's own e-mail or telephone
+    number, which `keeps` keeps)."""
+    if finding.info_type is not InformationType.PERSON_NAME:
+        return False
+    if finding.recognizer in _ABOUT_SOMEONE:
+        return True
+    return any(
+        other.info_type not in keeps
+        and finding.end <= other.start <= finding.end + _BESIDE
+        for other in findings
+    )
+
+
 def redact_sharing(
     engine: DetectionEngine, sharing: SharingFacts, passwords: Iterable[str] = ()
 ) -> SharingFacts:
@@ -251,7 +277,8 @@ def redact_sharing(
         if not value:
             return value
         findings = engine.detect([TextSegment("", SegmentSource.SUBJECT, value)])
-        spans = [(f.start, f.end) for f in findings if f.info_type not in keeps]
+        spans = [(f.start, f.end) for f in findings
+                 if f.info_type not in keeps or _about_someone(f, findings, keeps)]
         spans += _written(value, opening.union(stated_passwords(value)))
         return _redacted(value, spans)
 
