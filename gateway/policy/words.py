@@ -24,7 +24,7 @@ TYPE_WORDS: dict[InformationType, str] = {
     InformationType.UK_NATIONAL_INSURANCE_NUMBER: "National Insurance number",
     InformationType.UK_UNIQUE_PUPIL_NUMBER: "unique pupil number",
     InformationType.DATE_OF_BIRTH: "date of birth",
-    InformationType.UK_POSTCODE: "home postcode",
+    InformationType.UK_POSTCODE: "home address or postcode",
     InformationType.UK_PHONE_NUMBER: "personal telephone number",
     InformationType.EMAIL_ADDRESS: "personal email address",
     InformationType.UK_BANK_ACCOUNT: "bank account details",
