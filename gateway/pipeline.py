@@ -74,7 +74,16 @@ from gateway.model import (
     Verdict,
 )
 from gateway.parse import ContentLimits
-from gateway.parse.headers import is_display_name_path, is_topic_path, without_contacts
+from gateway.parse.headers import (
+    ID_HEADERS,
+    IDENTIFIER_TYPES,
+    header_path,
+    identifier_lefts,
+    identifier_text,
+    is_display_name_path,
+    is_topic_path,
+    without_contacts,
+)
 from gateway.parse.keywords import Mentions, known, mentions
 from gateway.policy import decide, match_recipients, unrewritable
 from gateway.policy.recipients import RecipientsFile
@@ -187,6 +196,44 @@ def redact_subject(inspection: Inspection, findings: tuple[Finding, ...]) -> str
     # wherever the subject holds it (policy: password_in_message).
     values = {c.value for c in inspection.passwords if c.location == "subject" or c.opens}
     return _redacted(subject, spans + _written(subject, values))
+
+
+_ID_NAMES = {name.lower(): name for name in ID_HEADERS}
+
+
+def identifier_findings(
+    engine: DetectionEngine, headers: Iterable[tuple[str, str]]
+) -> tuple[Finding, ...]:
+    """The personal data certainly named in the message's identifier headers
+    (Message-ID, In-Reply-To, References: gateway.parse.headers.ID_HEADERS),
+    part_path "header:<name>", offsets into the header's value.  Only
+    `IDENTIFIER_TYPES`, in the identifiers' left parts: a mail program's
+    identifier looks like an e-mail address and holds random letters and
+    digits, so anything looser would refuse ordinary mail."""
+    segments = [
+        TextSegment(header_path(_ID_NAMES[name.lower()]), SegmentSource.SUBJECT,
+                    identifier_text(value))
+        for name, value in headers if name.lower() in _ID_NAMES and value.strip()
+    ]
+    if not segments:
+        return ()
+    return tuple(f for f in engine.detect(segments) if f.info_type in IDENTIFIER_TYPES)
+
+
+def redact_message_id(
+    engine: DetectionEngine, message_id: str | None, passwords: Iterable[str]
+) -> str | None:
+    """The Message-ID as the audit record keeps it: an identifier's left
+    part where `identifier_findings` reads personal data replaced whole (the
+    rest of "Jack.Wilson.<date of birth>" is the same person's), and every
+    password of `passwords` (those that opened an attachment) written in
+    it."""
+    if not message_id:
+        return message_id
+    found = identifier_findings(engine, [("Message-ID", message_id)])
+    spans = [(start, end) for start, end in identifier_lefts(message_id)
+             if any(start <= f.start < end for f in found)]
+    return _redacted(message_id, spans + _written(message_id, passwords))
 
 
 def _written(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
@@ -409,6 +456,7 @@ class Pipeline:
             inspection, [s for s in inspection.segments if not s.inside_encrypted])
         opened = [s for s in inspection.segments if s.inside_encrypted]
         findings = without_contacts(self.engine.detect(clear, first_stops))
+        findings += identifier_findings(self.engine, inspection.message.headers)
         protected = self.engine.detect(opened) if opened else ()
         # A name the text gives as the person's is theirs wherever else it
         # is written in clear (gateway.detect.echoes).
@@ -458,7 +506,9 @@ class Pipeline:
             content=outbound,
             routes=routes,
             subject=redact_subject(inspection, findings),
-            message_id=inspection.message.message_id,
+            message_id=redact_message_id(
+                self.engine, inspection.message.message_id,
+                {c.value for c in inspection.passwords if c.opens}),
             password=password,
             password_state=_password_state(verdict, inspection, password),
             purpose=sharing.purpose,

@@ -41,7 +41,13 @@ from dataclasses import dataclass
 
 from gateway.extract.base import name_as_words, seen_text
 from gateway.model import ParsedMessage, PasswordCandidate, SegmentSource, TextSegment
-from gateway.parse.headers import TOPIC_HEADERS, TOPIC_PATH, is_topic_path
+from gateway.parse.headers import (
+    ID_HEADERS,
+    TOPIC_HEADERS,
+    TOPIC_PATH,
+    identifier_lefts,
+    is_topic_path,
+)
 from gateway.parse.keywords import Keywords
 from gateway.parse.parser import is_outside_parts, reads_exactly
 
@@ -332,17 +338,36 @@ _TECHNICAL_HEADERS = frozenset(
     name.lower()
     for name in (
         "Received", "DKIM-Signature", "Domainkey-Signature", "Authentication-Results",
-        "Received-SPF", "Message-ID", "In-Reply-To", "References", "Date", "Return-Path",
+        "Received-SPF", "Date", "Return-Path",
         "MIME-Version", "Delivered-To", "Subject", "Thread-Index", "Accept-Language",
         "Precedence", "Importance", "Priority",
         "User-Agent", "X-Mailer", "X-Priority", "X-Originating-IP", "X-Received",
         "Autocrypt", "Disposition-Notification-To", "Return-Receipt-To", "Feedback-ID",
         "X-Spam-Status", "X-Spam-Score", "X-Virus-Scanned", HEADER, *TOPIC_HEADERS,
+        *ID_HEADERS,
     )
 )  # fmt: skip
+# The identifier headers are read apart (`_identifier_words`): a program
+# that builds a Message-ID from what it holds can put the password there,
+# and it travels with the attachment.
+_ID_NAMES = frozenset(name.lower() for name in ID_HEADERS)
 _TECHNICAL_PREFIXES = ("content-", "arc-", "x-ms-", "x-microsoft-", "x-google-", "x-gm-",
                        "x-forefront-", "x-exchange-", "x-mimecast-", "x-proofpoint-",
                        "x-spam", "resent-", "list-")  # fmt: skip
+
+
+def _identifier_words(value: str) -> list[str]:
+    """The words an identifier header can hold a password in: each
+    identifier's left part (before "@") whole, then its dot-separated
+    pieces ("<Blue42.17a3@host>")."""
+    words: list[str] = []
+    for start, end in identifier_lefts(value):
+        left = value[start:end]
+        words.append(left)
+        pieces = left.split(".")
+        if len(pieces) > 1:
+            words.extend(pieces)
+    return words
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +413,10 @@ def message_tokens(message: ParsedMessage, segments: list[TextSegment]) -> list[
 
     for name, raw in message.headers:
         lowered = name.lower()
+        if lowered in _ID_NAMES:
+            for piece in _identifier_words(raw[:_SCAN_CHARS]):
+                add(piece, 2, "header", f"{TOPIC_PATH}{name}", False)
+            continue
         if lowered in _TECHNICAL_HEADERS or lowered.startswith(_TECHNICAL_PREFIXES):
             continue
         hinted = _HINTS.search(lowered) is not None

@@ -81,6 +81,45 @@ _ADDRESS = re.compile(
 )
 _WORD_CHAR = re.compile(r"[^\W_]")
 
+# Headers that name messages by identifier (RFC 5322 section 3.6.4): the
+# message's own Message-ID, and those of the messages it answers.  Mail
+# programs write them, yet a case system or a script can build one from
+# what it holds ("<Jack.Wilson.943...@...>", a password), and they travel
+# to the recipient; the audit record keeps the Message-ID.  They are read
+# for the password that opens an attachment and for the identifiers that
+# are certainly personal data (`IDENTIFIER_TYPES`), never as free text:
+# an identifier is shaped like an e-mail address, and a mail program's
+# random letters and digits would read as anything else.
+ID_HEADERS = ("Message-ID", "In-Reply-To", "References")
+# What the detect stage looks for in an identifier: numbers and dates that
+# are certainly a person's (a check digit, a birth word beside a date).
+IDENTIFIER_TYPES = frozenset({
+    InformationType.UK_NHS_NUMBER, InformationType.UK_NATIONAL_INSURANCE_NUMBER,
+    InformationType.DATE_OF_BIRTH,
+})  # fmt: skip
+# Each identifier's left part: what starts it (after "<", a space or a
+# comma, or at the start) up to its "@" (none in a malformed one).
+_ID_LEFT = re.compile(r"(?:^|(?<=[<\s,]))[^<>@\s,]+")
+# What separates words inside an identifier's left part ("Jack.Wilson").
+_ID_SEPARATORS = str.maketrans("._+=~", "     ")
+
+
+def identifier_lefts(value: str) -> list[tuple[int, int]]:
+    """The spans of the left parts (before "@") of the identifiers in `value`."""
+    return [match.span() for match in _ID_LEFT.finditer(value)]
+
+
+def identifier_text(value: str) -> str:
+    """`value` as the detect stage reads an identifier header: only the left
+    parts of its identifiers, their separators as spaces, everything else
+    (brackets, domains: "nhs.net" is no context for a number) blanked.  The
+    same length as `value`, so a finding's offsets are the value's."""
+    text = [" "] * len(value)
+    for start, end in identifier_lefts(value):
+        text[start:end] = value[start:end].translate(_ID_SEPARATORS)
+    return "".join(text)
+
+
 
 # Header names repeat from message to message (each program writes its
 # own few): each is classified once.

@@ -209,9 +209,13 @@ def _one_line(value: str) -> str:
 
 def _safe_message_id(value: str) -> bool:
     stripped = value.strip()
+    left = stripped.rpartition("@")[0]
     return (
         stripped.startswith("<")
         and stripped.endswith(">")
         and len(stripped) < 500
         and all(33 <= ord(ch) < 127 for ch in stripped)
+        # The record's copy with personal data or a password taken out
+        # ("<[redacted]@...>") names no message the sender has.
+        and "[" not in left
     )

@@ -30,7 +30,13 @@ from gateway.model import (
     RecipientEntry,
     SegmentSource,
 )
-from gateway.parse.headers import TOPIC_HEADERS, carries_marking, header_place, is_topic_path
+from gateway.parse.headers import (
+    ID_HEADERS,
+    TOPIC_HEADERS,
+    carries_marking,
+    header_place,
+    is_topic_path,
+)
 from gateway.parse.parser import is_outside_parts, reads_exactly
 from gateway.policy.words import (
     ENCRYPTION_WORDS,
@@ -425,9 +431,21 @@ def _unremovable(facts: Facts) -> list[str]:
     names = [a.filename for a in facts.inspection.attachments if a.filename]
     if any(_written_in(value, name) for value in opener_values for name in names):
         found.append(places["filename"])
+    # Written in an identifier header (Message-ID, In-Reply-To, References)
+    # by the program that built it: the inspect stage tried its words, but
+    # the value may sit inside a longer identifier.
+    for name, value in facts.inspection.message.headers:
+        canonical = _ID_NAMES.get(name.lower())
+        if canonical and any(_written_in(v, value) for v in opener_values):
+            place = _identifier_place(canonical)
+            if place not in found:
+                found.append(place)
     for candidate in passwords:
         if not candidate.removable and candidate.value in opener_values:
             place = places.get(candidate.location, "a part of the message")
+            header = header_place(candidate.part_path)[0] if candidate.location == "header" else ""
+            if header.lower() in _ID_NAMES:
+                place = _identifier_place(_ID_NAMES[header.lower()])
             if candidate.location == "body" and not is_outside_parts(candidate.part_path) \
                     and not reads_exactly(facts.inspection.message, candidate.part_path):
                 # On a line of its own all the same: the sender needs to know
@@ -437,6 +455,14 @@ def _unremovable(facts: Facts) -> list[str]:
             if place not in found:
                 found.append(place)
     return found
+
+
+_ID_NAMES = {name.lower(): name for name in ID_HEADERS}
+
+
+def _identifier_place(header: str) -> str:
+    return (f"the {header} header (an identifier that the program or form that made the "
+            "message sets)")
 
 
 def _written_in(value: str, text: str) -> bool:
