@@ -91,7 +91,10 @@ from gateway.settings import Settings
 from gateway.transform import SharingFacts, prepare_outbound, sharing_facts
 from gateway.transform.sharing import without_statements
 
-__all__ = ["Ahead", "Decision", "Pipeline", "received_header", "redact_sharing", "redact_subject"]
+__all__ = [
+    "Ahead", "Decision", "Pipeline", "received_header", "redact_decision", "redact_sharing",
+    "redact_subject",
+]
 
 REDACTED = "[redacted]"
 # Messages from this size on are inspected one at a time (see Pipeline.run).
@@ -319,21 +322,35 @@ def redact_sharing(
     attachment is among the message's words the inspect stage tried, and
     refused as password_in_message)."""
     opening = frozenset(passwords)
-
-    def clean(value: str | None, keeps: frozenset[InformationType]) -> str | None:
-        if not value:
-            return value
-        findings = engine.detect([TextSegment("", SegmentSource.SUBJECT, value)])
-        spans = [(f.start, f.end) for f in findings
-                 if f.info_type not in keeps or _about_someone(f, findings, keeps)]
-        spans += _written(value, opening.union(stated_passwords(value)))
-        return _redacted(value, spans)
-
     return SharingFacts(
-        purpose=clean(sharing.purpose, _PURPOSE_KEEPS),
-        consent=clean(sharing.consent, _PURPOSE_KEEPS),
-        authorised_by=clean(sharing.authorised_by, _AUTHORISER_KEEPS),
+        purpose=_staff_words(engine, sharing.purpose, _PURPOSE_KEEPS, opening),
+        consent=_staff_words(engine, sharing.consent, _PURPOSE_KEEPS, opening),
+        authorised_by=_staff_words(engine, sharing.authorised_by, _AUTHORISER_KEEPS, opening),
     )
+
+
+def _staff_words(
+    engine: DetectionEngine, value: str | None, keeps: frozenset[InformationType],
+    passwords: frozenset[str] = frozenset(),
+) -> str | None:
+    """`value` with the personal data it names (other than `keeps`), the
+    passwords of `passwords` and any password it states replaced."""
+    if not value:
+        return value
+    findings = engine.detect([TextSegment("", SegmentSource.SUBJECT, value)])
+    spans = [(f.start, f.end) for f in findings
+             if f.info_type not in keeps or _about_someone(f, findings, keeps)]
+    spans += _written(value, passwords.union(stated_passwords(value)))
+    return _redacted(value, spans)
+
+
+def redact_decision(engine: DetectionEngine, by: str, note: str) -> tuple[str, str]:
+    """An approver's name and note as the audit trail keeps them
+    (`gateway held approve|reject --by --note`, the console's forms): redacted
+    as the authoriser and the purpose are.  Staff type "ok for NHS <number>,
+    <the child's name>" there, and the trail keeps it for years."""
+    return (_staff_words(engine, by, _AUTHORISER_KEEPS) or "",
+            _staff_words(engine, note, _PURPOSE_KEEPS) or "")
 
 
 def redact_file_names(

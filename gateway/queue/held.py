@@ -10,6 +10,7 @@ Used by `gateway held approve|reject` and by the web console.
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -19,14 +20,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import AuditEvent, AuditTrail, EventType
 from gateway.db import audit_records, queue_contents, queue_messages
+from gateway.detect import DetectionEngine, build_engine
 from gateway.model import Envelope
 from gateway.passwords import PasswordStore, held_passwords
 from gateway.passwords.store import HeldState
+from gateway.pipeline import redact_decision
 from gateway.policy.notify import build_hold_notice
 from gateway.queue.states import QueueState
 from gateway.queue.store import NewMessage, QueueStore
 
 NOTE_LIMIT = 1000
+
+
+# Built on the first decision a process makes (a third of a second), then kept.
+@functools.lru_cache(maxsize=1)
+def _detection() -> DetectionEngine:
+    return build_engine()
 
 
 async def password_expired(conn: AsyncConnection, message_id: str) -> bool:
@@ -70,7 +79,10 @@ async def decide_held(
         "next_attempt_at": now,
         "updated_at": now,
     }
-    detail: dict[str, Any] = {"by": by, "note": note[:NOTE_LIMIT]}
+    # The trail keeps the name and note redacted (personal data, a password),
+    # as it keeps the purpose; the sender's notice quotes them as typed.
+    kept_by, kept_note = redact_decision(_detection(), by, note)
+    detail: dict[str, Any] = {"by": kept_by, "note": kept_note[:NOTE_LIMIT]}
     if via:
         detail["via"] = via
     if account:
@@ -78,7 +90,7 @@ async def decide_held(
         # operating-system user who ran the command): `by` is the name given.
         detail["account"] = account
     if approve:
-        detail["authorised_by"] = by
+        detail["authorised_by"] = kept_by
     else:
         detail["reasons"] = ["not_authorised"]
     event = AuditEvent(

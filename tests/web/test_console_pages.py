@@ -386,6 +386,28 @@ def test_approval_becomes_authorised_by(console: Console) -> None:
     assert all(e["record_id"] != HELD_ID for e in console_events(console, "rejected"))
 
 
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_the_decisions_note_is_kept_redacted(console: Console, decision: str) -> None:
+    """Approvers type the case into the note: the trail keeps it redacted,
+    as it keeps the purpose (the event, the record's page)."""
+    note = "ok for Jack Wilson, NHS 943 476 5919; password is Kettle-Harbour-93"
+    client = signed_in(console, "bob")
+    try:
+        token = csrf_of(client.get(f"/held/{HELD_ID}").text)
+        response = client.post(f"/held/{HELD_ID}/decide", data={
+            "csrf": token, "decision": decision, "note": note})
+        assert response.status_code == 303
+        page = client.get(f"/audit/records/{HELD_ID}").text
+    finally:
+        client.__exit__(None, None, None)
+    kind = "approved" if decision == "approve" else "rejected"
+    (event,) = [e for e in console_events(console, kind) if e["record_id"] == HELD_ID]
+    assert event["note"] == "ok for [redacted], NHS [redacted]; password is [redacted]"
+    assert event["by"] == "Bob Approver"
+    for value in ("Jack Wilson", "943 476 5919", "Kettle-Harbour-93"):
+        assert value not in page
+
+
 def test_rejection_wipes_the_content(console: Console) -> None:
     client = signed_in(console, "carol")
     try:
