@@ -87,7 +87,9 @@ class RecipientStatus:
     original_recipient: str | None = None
     status: str | None = None  # DSN Status (enhanced code), e.g. "2.0.0"
     diagnostic: str | None = None  # DSN Diagnostic-Code, e.g. "smtp; 250 2.0.0 OK"
-    disposition: str | None = None  # MDN Disposition, as written
+    # MDN Disposition in RFC 8098's words only (`_disposition`): never text
+    # the recipient's side wrote ("deleted/<a name and date of birth>").
+    disposition: str | None = None
     # DSN Action as written (its first word, lower case): what the report
     # said, kept when the outcome is not what it said (see `_dsn_outcome`).
     action: str | None = None
@@ -123,6 +125,17 @@ _DSN_ACTIONS = {
     "delayed": Outcome.DELAYED,
 }
 _MDN_TYPES = {"displayed": Outcome.DISPLAYED, "deleted": Outcome.DELETED}
+# The words of a Disposition field (RFC 8098 section 3.2.6, with RFC 3798's
+# and RFC 2298's types and modifiers that clients still send): each in
+# lower case to its spelling in the RFC.
+_ACTION_MODES = {w.lower(): w for w in ("manual-action", "automatic-action")}
+_SENDING_MODES = {w.lower(): w for w in ("MDN-sent-manually", "MDN-sent-automatically")}
+_DISPOSITION_TYPES = {w: w for w in (
+    "displayed", "deleted", "dispatched", "processed", "denied", "failed",
+)}  # fmt: skip
+_MODIFIERS = {w: w for w in (
+    "error", "warning", "superseded", "expired", "mailbox-terminated",
+)}  # fmt: skip
 _MAX_RECEIPT = 2 * 1024 * 1024
 _MAX_FIELD = 500
 # RFC 3461 xtext: "+" and two upper-case hex digits, for an ASCII character.
@@ -449,12 +462,32 @@ def _mdn(part: Message) -> Receipt | None:
                 outcome=_MDN_TYPES.get(kind, Outcome.OTHER),
                 final_recipient=_address(_field(fields, "Final-Recipient")),
                 original_recipient=_address(_field(fields, "Original-Recipient")),
-                disposition=disposition,
+                disposition=_disposition(disposition),
             ),
         ),
         original_message_id=_clean(_field(fields, "Original-Message-ID")),
         reporting=_clean(_field(fields, "Reporting-UA")),
     )
+
+
+def _disposition(field: str) -> str | None:
+    """A Disposition field in RFC 8098's words only ("manual-action/
+    MDN-sent-manually; deleted/error"), whatever else it holds dropped: the
+    recipient's side writes it, and a modifier or extension can be any text
+    (a name, a date of birth) that the trail would keep for years.  None
+    when it names no disposition type the RFCs define."""
+    field = re.sub(r"\([^()]*\)", " ", field)  # a comment is no word of the field
+    mode, _, rest = field.partition(";")
+    kind, _, modifiers = rest.partition("/")
+    known = _DISPOSITION_TYPES.get(kind.strip().lower())
+    if known is None:
+        return None
+    action, _, sending = mode.partition("/")
+    modes = [m for m in (_ACTION_MODES.get(action.strip().lower()),
+                         _SENDING_MODES.get(sending.strip().lower())) if m]
+    kept = [m for m in (_MODIFIERS.get(w.strip().lower()) for w in modifiers.split(",")) if m]
+    words = known + ("/" + ",".join(dict.fromkeys(kept)) if kept else "")
+    return f"{'/'.join(modes)}; {words}" if modes else words
 
 
 def _own_parts(message: Message) -> list[Message]:

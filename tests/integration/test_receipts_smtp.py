@@ -541,6 +541,30 @@ async def test_a_delay_and_a_deletion_unread_are_audited_and_release_nothing(
     assert (await held_rows(gw, queue_id))[ALLOWED]["state"] == "held"
 
 
+async def test_a_read_receipts_disposition_is_kept_in_the_rfcs_words_only(
+    gateway_factory: Factory, sink: Any
+) -> None:
+    """The recipient's side writes the Disposition line, and a modifier can
+    be any text: the trail keeps RFC 8098's words, never the rest."""
+    gw = await gateway_factory(config())
+    who = person(7)
+    queue_id, got = await relay(gw, sink, Spec(who), 1)
+    copy = got[0]
+    free_text = f"{who.name} {who.nhs.replace(' ', '')} DOB {who.dob}"
+    deleted = exchange_mdn(to=mdn_address(copy), recipient=ALLOWED,
+                           original_message_id=copy.header("Message-ID"),
+                           disposition=f"Deleted / Error, {free_text}")
+    assert (await give_back(gw.port, mdn_address(copy), deleted))[0] == 250
+    await nothing_more(sink, 1)
+    trail = await events(gw, queue_id)
+    (detail,) = [d for t, d in trail if t == "deleted_unread"]
+    assert detail["disposition"] == "automatic-action/MDN-sent-automatically; deleted/error"
+    kept = json.dumps(await AuditQuery(gw.engine).get(queue_id), ensure_ascii=False)
+    assert "deleted_unread" in kept
+    for value in who.values:
+        assert value not in kept
+
+
 # Requests whose receipt came in long ago: rows stay after their receipt.
 _CONFIRMED = 3000
 

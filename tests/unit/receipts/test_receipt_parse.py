@@ -119,6 +119,27 @@ def test_reporting_and_disposition_are_kept() -> None:
     assert mdn.statuses[0].disposition == "manual-action/MDN-sent-manually; displayed"
 
 
+@pytest.mark.parametrize(("written", "kept", "outcome"), [
+    ("deleted/Jack Wilson 9434765919 DOB 14/06/2013",
+     "automatic-action/MDN-sent-automatically; deleted", Outcome.DELETED),
+    ("Displayed / Error,warning, see Jack Wilson",
+     "automatic-action/MDN-sent-automatically; displayed/error,warning", Outcome.DISPLAYED),
+    ("processed/expired", "automatic-action/MDN-sent-automatically; processed/expired",
+     Outcome.OTHER),
+    ("Jack Wilson read it", None, Outcome.OTHER),
+])
+def test_a_disposition_is_kept_in_the_rfcs_words_only(
+    written: str, kept: str | None, outcome: Outcome
+) -> None:
+    """The recipient's side writes the line: a modifier or an unknown type
+    can be any text, which the trail would keep (RFC 8098 section 3.2.6)."""
+    mdn = parse_receipt(exchange_mdn(to=TO, recipient=RCPT, original_message_id=MID,
+                                     disposition=written))
+    assert mdn is not None
+    (status,) = mdn.statuses
+    assert (status.disposition, status.outcome) == (kept, outcome)
+
+
 GARBAGE = [
     b"",
     b"\x00\x01\x02 not mail at all",
@@ -250,7 +271,8 @@ def test_utf8_fields_are_read_as_utf8_not_one_replacement_a_byte() -> None:
     assert status.final_recipient == final
     # A comment after the disposition type is no other type.
     assert status.outcome is Outcome.DISPLAYED
-    assert status.disposition == "automatic-action/MDN-sent-automatically; displayed (lu par Zoë)"
+    # RFC 8098's words only: the comment is the reader's text, never kept.
+    assert status.disposition == "automatic-action/MDN-sent-automatically; displayed"
 
 
 @pytest.mark.parametrize(("field", "address"), [
