@@ -202,6 +202,7 @@ def redact_subject(inspection: Inspection, findings: tuple[Finding, ...]) -> str
 
 
 _ID_NAMES = {name.lower(): name for name in ID_HEADERS}
+_MESSAGE_ID_PATH = header_path("Message-ID")
 
 
 def identifier_findings(
@@ -224,16 +225,18 @@ def identifier_findings(
 
 
 def redact_message_id(
-    engine: DetectionEngine, message_id: str | None, passwords: Iterable[str]
+    engine: DetectionEngine, message_id: str | None, passwords: Iterable[str],
+    named: bool = True,
 ) -> str | None:
     """The Message-ID as the audit record keeps it: an identifier's left
     part where `identifier_findings` reads personal data replaced whole (the
     rest of "Jack.Wilson.<date of birth>" is the same person's), and every
     password of `passwords` (those that opened an attachment) written in
-    it."""
+    it.  `named`: whether the message's findings hold one in its Message-ID
+    (when not, it is not read again)."""
     if not message_id:
         return message_id
-    found = identifier_findings(engine, [("Message-ID", message_id)])
+    found = identifier_findings(engine, [("Message-ID", message_id)]) if named else ()
     spans = [(start, end) for start, end in identifier_lefts(message_id)
              if any(start <= f.start < end for f in found)]
     return _redacted(message_id, spans + _written(message_id, passwords))
@@ -525,7 +528,8 @@ class Pipeline:
             subject=redact_subject(inspection, findings),
             message_id=redact_message_id(
                 self.engine, inspection.message.message_id,
-                {c.value for c in inspection.passwords if c.opens}),
+                {c.value for c in inspection.passwords if c.opens},
+                named=any(f.part_path == _MESSAGE_ID_PATH for f in findings)),
             password=password,
             password_state=_password_state(verdict, inspection, password),
             purpose=sharing.purpose,
