@@ -9,7 +9,7 @@ import ssl
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,6 +29,9 @@ from gateway.errors import (
     VaultError,
 )
 from gateway.settings import Settings, sqlite_path
+
+if TYPE_CHECKING:
+    from gateway.db.migrate import MigrationFailed
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -332,9 +335,37 @@ def _tls_reason(exc: OSError) -> str:
     return str(exc.strerror or exc)
 
 
+def _migration_failed(url: str, failed: MigrationFailed, cause: BaseException) -> str:
+    """The line for a migration that failed: which one, what the database
+    said, and where the database was left (each migration is one
+    transaction: at the revision before it)."""
+    from gateway.db.engine import database_reason
+    from gateway.db.migrate import megabytes, space_needed
+
+    reason = database_reason(cause) or database_failure(cause)
+    left = (f"the database is still at revision {failed.at}" if failed.at
+            else "the database has no gateway schema yet")
+    again = "then run `gateway db upgrade` again"
+    if _disk_full(reason):
+        needed = space_needed(url, failed.at)
+        need = (f"; migration {failed.revision} needs about {megabytes(needed[1])} MB free"
+                if needed is not None and needed[0] == failed.revision else "")
+        return (f"error: migration {failed.revision} failed: the disk holding the database "
+                f"is full{need} ({left}): make room, {again}")
+    return (f"error: migration {failed.revision} failed: {reason} ({left}): "
+            f"put right what it says, {again}")
+
+
+def _disk_full(reason: str) -> bool:
+    """SQLite's "database or disk is full", PostgreSQL's DiskFullError
+    (SQLSTATE 53100), the system's ENOSPC."""
+    return ("disk is full" in reason or "53100" in reason
+            or "No space left on device" in reason)
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     from gateway.db.engine import database_failed, sqlite_unsupported
-    from gateway.db.migrate import upgrade
+    from gateway.db.migrate import MigrationFailed, NotEnoughSpace, upgrade
 
     settings = settings_or_exit(args)
     unsupported = sqlite_unsupported() if sqlite_path(settings.database.url) else None
@@ -345,6 +376,13 @@ def _db_upgrade(args: argparse.Namespace) -> int:
         return 1
     try:
         before, after = upgrade(settings.database.url)
+    except NotEnoughSpace as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE_UNAVAILABLE
+    except MigrationFailed as exc:
+        cause = exc.__cause__ or exc
+        print(_migration_failed(settings.database.url, exc, cause), file=sys.stderr)
+        return EXIT_DATABASE_UNAVAILABLE if database_failed(cause) else 1
     except Exception as exc:
         if database_failed(exc):
             # A server down or a database not made yet: a migration Job or

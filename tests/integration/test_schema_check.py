@@ -104,7 +104,7 @@ async def test_a_migration_that_cannot_take_its_lock_fails_and_changes_nothing(
     schema as it was.  Without a bound on PostgreSQL, the migration waited
     for ever, and every query of every replica queued behind it."""
     from gateway.db import engine as engine_module
-    from gateway.db.migrate import upgrade
+    from gateway.db.migrate import MigrationFailed, upgrade
 
     monkeypatch.setattr(engine_module, "LOCK_WAIT", 0.5)
     await _downgrade(db_url, "0009")  # 0010 drops an index of receipt_requests
@@ -116,10 +116,12 @@ async def test_a_migration_that_cannot_take_its_lock_fails_and_changes_nothing(
             else:
                 await conn.begin()
             await conn.execute(text("SELECT count(*) FROM receipt_requests"))
-            with pytest.raises(DBAPIError) as refused:
+            with pytest.raises(MigrationFailed) as refused:
                 await asyncio.wait_for(asyncio.to_thread(upgrade, db_url), 20)
-            assert ("lock timeout" in str(refused.value)
-                    or "database is locked" in str(refused.value)), refused.value
+            assert refused.value.revision == "0010"
+            cause = refused.value.__cause__
+            assert isinstance(cause, DBAPIError)
+            assert "lock timeout" in str(cause) or "database is locked" in str(cause), cause
             await conn.rollback()
         async with holder.connect() as conn:
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
