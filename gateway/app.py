@@ -43,7 +43,7 @@ from gateway.audit import (
 )
 from gateway.audit.trail import read_head
 from gateway.db import create_engine
-from gateway.db.schema_check import schema_problem
+from gateway.db.schema_check import required_unknown, schema_problem
 from gateway.deliver import Dispatcher, SmtpTransport, Transport
 from gateway.errors import ConfigError, VaultError
 from gateway.inspect import Reading
@@ -360,7 +360,13 @@ class Gateway:
         with contextlib.suppress(Exception):
             async with self.engine.connect() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), 5)
-            checks["database"] = True
+                # Upgraded under this replica past a migration that removed
+                # what its code uses (schema_check): every message would get
+                # 451, and this replica should get none.
+                unknown = await asyncio.wait_for(required_unknown(conn), 5)
+            checks["database"] = (True if not unknown else
+                                  f"needs a newer gateway (schema requires revision "
+                                  f"{', '.join(unknown)})")
         # Reads answer while writes fail (a full disk, a read-only file):
         # then every message gets 451, and this replica should get none.
         failing = self.writer.write_failure()

@@ -335,6 +335,20 @@ def _tls_reason(exc: OSError) -> str:
     return str(exc.strerror or exc)
 
 
+def _warn_of_breaking(before: str | None) -> None:
+    """Warn, before the migrations run, when they cross one after which the
+    older gateways still running on the database stop working
+    (schema_check.BREAKS_OLDER_CODE): they answer every message 451."""
+    from gateway.db.schema_check import HEAD, breaking_crossed
+
+    crossed = breaking_crossed(before, HEAD)
+    if crossed is not None:
+        print(f"warning: this upgrade applies migration {crossed}: older gateways (before "
+              f"schema revision {crossed}) stop working on this database: stop them before "
+              "upgrading (any still running answer every message 451 until replaced)",
+              file=sys.stderr)
+
+
 def _migration_failed(url: str, failed: MigrationFailed, cause: BaseException) -> str:
     """The line for a migration that failed: which one, what the database
     said, and where the database was left (each migration is one
@@ -375,7 +389,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
         print(f"error: {unsupported}", file=sys.stderr)
         return 1
     try:
-        before, after = upgrade(settings.database.url)
+        before, after = upgrade(settings.database.url, starting=_warn_of_breaking)
     except NotEnoughSpace as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DATABASE_UNAVAILABLE

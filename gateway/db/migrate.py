@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -113,17 +114,21 @@ def check_space(url: str, before: str | None) -> None:
         )
 
 
-def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+def upgrade(url: str, revision: str = "head",
+            starting: Callable[[str | None], None] | None = None) -> tuple[str | None, str | None]:
     """Apply the migrations up to `revision`: the schema's revision before
     and after (None: no gateway schema), for the administrator to be told
     what changed.
 
     NotEnoughSpace before anything runs (SQLite, COPIES_ON_SQLITE);
     MigrationFailed, the database's error its cause, when a migration
-    failed and the database could still be read to say where it stands."""
+    failed and the database could still be read to say where it stands.
+    `starting` is told the revision before, once the migrations may run."""
     prepare_sqlite_file(url)
     before = asyncio.run(current_revision(url))
     check_space(url, before)
+    if starting is not None:
+        starting(before)
     try:
         command.upgrade(alembic_config(url), revision)
     except Exception as exc:

@@ -125,7 +125,7 @@ def test_a_full_disk_during_0017_is_said_and_a_second_upgrade_finishes(
 
     _small_disk(monkeypatch, spare_pages=40)
     assert main(["db", "upgrade", "--config", str(config)]) == 75
-    error = capsys.readouterr().err.strip()
+    error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: migration 0017 failed: the disk holding the database is "
                             "full; migration 0017 needs about "), error
     assert "MB free (the database is still at revision 0016)" in error
