@@ -9,6 +9,7 @@
     ├── StoreError             the database failed (maps to 451 4.3.0)
     │   ├── DatabaseMissing    a command's SQLite file is not there (or no database)
     │   ├── DatabaseUnsupported  this Python's SQLite library is too old
+    │   ├── SchemaMismatch     a command's database has a schema it was not written for
     │   └── ClaimLost          a queued message's claim was taken by another worker
     ├── DeliveryError          the upstream could not be reached or refused
     ├── VaultError             a held password cannot be sealed or opened
@@ -91,3 +92,9 @@ class VaultError(GatewayError):
 
 class AuditIntegrityError(GatewayError):
     """The audit hash chain does not verify."""
+
+
+class SchemaMismatch(StoreError):
+    """The database's schema is not the one this code was written for (not
+    migrated yet, or requiring newer code): a command refuses it before its
+    first statement, as `gateway serve` does (gateway.db.schema_check)."""

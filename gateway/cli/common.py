@@ -9,14 +9,21 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.audit import visible
 from gateway.db.engine import create_engine, database_failed, sqlite_unsupported
-from gateway.errors import ConfigError, DatabaseMissing, DatabaseUnsupported, GatewayError
+from gateway.errors import (
+    ConfigError,
+    DatabaseMissing,
+    DatabaseUnsupported,
+    GatewayError,
+    SchemaMismatch,
+)
 from gateway.settings import Settings, load_settings, sqlite_path
 
 T = TypeVar("T")
@@ -78,7 +85,7 @@ def run_async(func: Callable[[], Awaitable[T]]) -> T:
     EXIT_DATABASE_UNAVAILABLE."""
     try:
         return asyncio.run(func())  # type: ignore[arg-type]
-    except DatabaseMissing as exc:
+    except (DatabaseMissing, SchemaMismatch) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_DATABASE_UNAVAILABLE) from None
     except GatewayError as exc:
@@ -132,9 +139,24 @@ def open_database(settings: Settings) -> AsyncEngine:
     pointed at a mistyped path, or at a relative one from another folder
     (SQLAlchemy reads it against the working folder), would leave an empty
     database there and then fail for want of its tables.  Only `gateway db
-    upgrade` creates the file; a command names the path it looked for."""
+    upgrade` creates the file; a command names the path it looked for.
+
+    Its first connection checks the schema as `gateway serve` does
+    (SchemaMismatch, exit 75): a command on a database not yet migrated
+    failed on a missing column, or wrote rows into the old schema."""
     check_database_file(settings)
-    return create_engine(settings.database.url)
+    engine = create_engine(settings.database.url)
+    dialect = engine.dialect.name
+
+    def check_schema(dbapi_connection: Any, _record: Any) -> None:
+        from gateway.db.schema_check import check_on_connect
+
+        problem = check_on_connect(dbapi_connection, dialect)
+        if problem is not None:
+            raise SchemaMismatch(problem)
+
+    event.listen(engine.sync_engine, "first_connect", check_schema)
+    return engine
 
 
 def check_database_file(settings: Settings) -> None:

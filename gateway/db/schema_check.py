@@ -20,6 +20,8 @@ holds the list to Alembic's own (`tests/unit/db/test_revisions.py`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -94,6 +96,57 @@ async def schema_problem(engine: AsyncEngine) -> str | None:
         return None
     if too_old is not None:
         return too_old
+    if found and not found <= set(REVISIONS):
+        log.warning("database_schema_newer", revision=",".join(sorted(found)), code_head=HEAD)
+        return None
+    at = ", ".join(sorted(found)) or "none"
+    return (f"the database's schema is at revision {at}; this gateway needs {HEAD}: "
+            "run `gateway db upgrade` with this configuration, then start it again")
+
+
+def check_on_connect(dbapi_connection: Any, dialect_name: str) -> str | None:
+    """schema_problem's answer, asked on a raw DBAPI connection as it is
+    made (a pool's `first_connect` event, where the commands' engines ask
+    it), so every command refuses a schema it was not written for before
+    its first statement, as `serve` does."""
+    cursor = dbapi_connection.cursor()
+    try:
+        def table(name: str) -> bool:
+            if dialect_name == "postgresql":
+                cursor.execute(f"SELECT to_regclass('{name}') IS NOT NULL")
+            else:
+                cursor.execute(f"SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' "
+                               f"AND name = '{name}'")
+            return bool(cursor.fetchone()[0])
+
+        if not table("alembic_version"):
+            return ("the database has no gateway schema: run `gateway db upgrade` "
+                    "with this configuration first")
+        try:
+            cursor.execute("SELECT version_num FROM alembic_version")
+        except Exception:
+            # A role that may not read it (gateway_auditor on PostgreSQL):
+            # its command's own statements say what it may do.
+            return None
+        found = {row[0] for row in cursor.fetchall()}
+        required: set[str] = set()
+        if HEAD not in found and table("schema_requires_code"):
+            cursor.execute("SELECT revision FROM schema_requires_code")
+            required = {row[0] for row in cursor.fetchall()}
+    finally:
+        cursor.close()
+        dbapi_connection.rollback()
+    return _verdict(found, sorted(required - set(REVISIONS)))
+
+
+def _verdict(found: set[str], unknown: list[str]) -> str | None:
+    if HEAD in found:
+        return None
+    if unknown:
+        return (f"the database needs a newer gateway: its schema requires code that knows "
+                f"revision {', '.join(unknown)}, and this gateway knows revisions up to {HEAD}: "
+                "run the gateway's newer release on it (this one would fail on what the newer "
+                "migrations changed)")
     if found and not found <= set(REVISIONS):
         log.warning("database_schema_newer", revision=",".join(sorted(found)), code_head=HEAD)
         return None

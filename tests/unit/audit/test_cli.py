@@ -551,7 +551,7 @@ def test_a_database_without_the_schema_says_so(tmp_path, capsys):
         main(["audit", "search", "--config", config])
     assert exited.value.code == 75
     err = capsys.readouterr().err
-    assert "(OperationalError: no such table: " in err and "gateway db upgrade" in err
+    assert "the database has no gateway schema" in err and "gateway db upgrade" in err
 
 
 @pytest.mark.parametrize("argv", [
