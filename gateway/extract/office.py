@@ -10,14 +10,21 @@ no cell refers to travel in the table all the same and are read after the
 sheets, each once.  OpenDocument keeps some values in attributes (a cell's
 `office:string-value`, a user field's or variable's value, hidden text) and
 custom properties in meta.xml's `meta:user-defined`: read too, a value only
-when the text beside it does not already show it.
+when the text beside it does not already show it.  OOXML keeps a picture's,
+shape's or table's alternative text in attributes (`wp:docPr descr/title`,
+`p:cNvPr`, `w:tblDescription`), read too; a sheet's printed headers and
+footers (their codes as spaces) and the string literals of its formulas
+the cells do not show (a formula saved with no cached value shows nothing
+in its cell, but the formula bar does) are read after its rows.
 
 Text also lives in parts no list can foresee (SmartArt, chart and pivot
 caches, the glossary, custom XML, masters and layouts, modern comments, an
 altChunk's HTML), so every other part is read too, except the few known to
 hold no user text (`_NO_USER_TEXT`; for OpenDocument `_ODF_NO_USER_TEXT`):
 XML parts with `ANY_PART`, legacy VML drawings leniently as HTML, anything
-else by its detected format.  Embedded files (an XLSX inside a DOCX) are
+else by its detected format.  A part named as a picture or a font whose
+bytes are text or another document the gateway reads is read as that
+(`_in_disguise`): only real pictures and fonts go unread.  Embedded files (an XLSX inside a DOCX) are
 extracted one level deeper.
 """
 
@@ -27,6 +34,7 @@ import contextlib
 import posixpath
 import re
 import zipfile
+import zlib
 from collections.abc import Callable
 from datetime import date
 from xml.parsers import expat
@@ -40,7 +48,16 @@ from gateway.extract.base import (
     TextCollector,
     finish,
 )
-from gateway.extract.detect import DOCX, ODF, PPTX, XLSX, content_type_of
+from gateway.extract.detect import (
+    BINARY,
+    DOCX,
+    NOT_READ,
+    ODF,
+    PPTX,
+    XLSX,
+    content_type_of,
+    detect_format,
+)
 from gateway.extract.html import html_to_text
 from gateway.extract.text import decode_bytes
 from gateway.extract.xmltext import ANY_PART, TextRules, xml_text
@@ -94,6 +111,14 @@ _WORD = TextRules(
         "helpText": frozenset({"val"}),
         "listItem": frozenset({"displayText"}),
         "alias": frozenset({"val"}),
+        # A picture's, shape's or chart's alternative text (Format Picture >
+        # Alt Text: `wp:docPr`'s description and title) and a table's
+        # (`w:tblCaption`, `w:tblDescription`): read aloud, never drawn.
+        # Only the drawing's own `docPr`: the picture inside it repeats the
+        # description (`pic:cNvPr`), which read too would count twice.
+        "docPr": frozenset({"descr", "title"}),
+        "tblCaption": frozenset({"val"}),
+        "tblDescription": frozenset({"val"}),
     },
 )
 # word/settings.xml holds no text but the document variables (`w:docVars`,
@@ -110,6 +135,8 @@ _DRAWING = TextRules(
     blocks=frozenset({"p", "tr"}),
     cells=frozenset({"tc"}),
     specials={"br": "\n"},
+    # A slide's picture's or shape's alternative text (`p:cNvPr`).
+    attributes={"cNvPr": frozenset({"descr", "title"})},
 )
 _ODF = TextRules(
     # svg:title and svg:desc: a picture's or a shape's alternative text,
@@ -188,6 +215,12 @@ _ODF_NO_USER_TEXT = re.compile(
     r"|\.(png|jpe?g|gif|bmp|tiff?|emf|wmf|svm|ico|svg)$",
     re.IGNORECASE,
 )
+# Parts on those lists named as a picture or a font, whose bytes are
+# looked at (`_in_disguise`); not an SVG (XML, as named) nor a .bin.
+_BINARY_BY_NAME = re.compile(
+    r"\.(png|jpe?g|gif|bmp|tiff?|emf|wmf|wdp|jfif|ico|svm|odttf|fntdata|ttf|otf)$", re.IGNORECASE
+)
+_HEAD = 4096  # bytes of a part enough to tell its format
 _NATURAL = re.compile(r"(\d+)")
 
 
@@ -262,6 +295,8 @@ def _other_parts(
         if info.is_dir() or is_main(name) or _EMBEDDED.search(name):
             continue
         if no_user_text.search(name) and name not in imported:
+            if _in_disguise(zf, info):
+                results.extend(ctx.nested(read_member(zf, info, ctx), name))
             continue
         data = read_member(zf, info, ctx)
         lowered = name.lower()
@@ -281,6 +316,23 @@ def _other_parts(
         if text.strip():
             results.append(ExtractedText(text, name))
     return results
+
+
+def _in_disguise(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """Whether a part named as a picture or a font (word/media/image1.png)
+    is something else the gateway reads: text, a CSV, another document.
+    The office suite ignores it, but it travels in the package and anyone
+    unzipping the file opens it.  Only its first bytes are decompressed; a
+    part that cannot be read is left unread, as every picture is."""
+    if not _BINARY_BY_NAME.search(info.filename) or info.file_size == 0:
+        return False
+    try:
+        with zf.open(info) as handle:
+            head = handle.read(_HEAD)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError):
+        return False
+    found = detect_format(head)
+    return found not in NOT_READ and found != BINARY
 
 
 def _alt_chunks(zf: zipfile.ZipFile, ctx: ExtractContext) -> set[str]:
@@ -646,23 +698,44 @@ def _sheet_text(
     has_dates = bool(dates.styles)  # most workbooks' cells: no look-up at all
     value: list[str] = []
     capture = 0
+    formula: list[str] = []
+    in_formula = 0
+    # Read after the rows, each once: a formula's string literals the cell
+    # does not show, and the printed headers and footers.
+    literals: dict[str, None] = {}
+    margins: list[str] = []
+    margin: list[str] = []
+    in_margin = 0
     parser = _parser()
 
     def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal cell_type, capture, style
+        nonlocal cell_type, capture, style, in_formula, in_margin
         tag = name.rsplit("}", 1)[-1]
         if tag == "c":
             cell_type = attrs.get("t", "n")
             style = attrs.get("s")
             value.clear()
+            formula.clear()
         elif tag in ("v", "t"):
             capture += 1
+        elif tag == "f":
+            in_formula += 1
+        elif tag in _HEADERS_FOOTERS:
+            in_margin += 1
+            margin.clear()
 
     def end(name: str) -> None:
-        nonlocal capture
+        nonlocal capture, in_formula, in_margin
         tag = name.rsplit("}", 1)[-1]
         if tag in ("v", "t"):
             capture -= 1
+        elif tag == "f":
+            in_formula -= 1
+        elif tag in _HEADERS_FOOTERS:
+            in_margin -= 1
+            shown = _header_footer_text("".join(margin))
+            if shown.strip():
+                margins.append(shown)
         elif tag == "c":
             text = "".join(value)
             if cell_type == "s":
@@ -674,6 +747,10 @@ def _sheet_text(
                         referenced[index] = 1
             elif has_dates and cell_type == "n" and style is not None and dates.is_date(style):
                 text = dates.shown(text)
+            if formula:
+                for literal in _formula_literals("".join(formula)):
+                    if literal.strip() and literal not in text:
+                        literals[literal] = None
             collector.add(text + "\t")
         elif tag == "row":
             collector.add("\n")
@@ -681,8 +758,46 @@ def _sheet_text(
     def chars(text: str) -> None:
         if capture:
             value.append(text)
+        elif in_formula:
+            formula.append(text)
+        elif in_margin:
+            margin.append(text)
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = chars
     _parse(parser, data, ctx)
+    for literal in literals:
+        collector.add(literal + "\n")
+    for shown in margins:
+        collector.add(shown + "\n")
+
+
+# A sheet's printed headers and footers (Page Layout > Header & Footer),
+# each written as one string of sections and fields.
+_HEADERS_FOOTERS = frozenset(
+    {"oddHeader", "oddFooter", "evenHeader", "evenFooter", "firstHeader", "firstFooter"}
+)
+# Their codes (ECMA-376 18.3.1.46): "&&" is an ampersand; a font ("&\"Arial,
+# Bold\""), a size (&12), a colour (&KFF0000, &K01+049) or a one-letter
+# code (&L &C &R sections, &P page, &D date, &B bold...) stands between
+# the words, as a space.
+_HEADER_FOOTER_CODE = re.compile(
+    r'&&|&"[^"]*"?|&K(?:[0-9A-F]{6}|\d\d[+-]\d{3})|&\d+|&[LCRPNDTFAZGBIUESXYOHK]',
+    re.IGNORECASE,
+)
+# A formula's string literal ("" inside is a quote).
+_FORMULA_STRING = re.compile(r'"((?:[^"]|"")*)"')
+
+
+def _header_footer_text(codes: str) -> str:
+    """What a header or footer prints, its codes spaces (its fields, the
+    page number or the file's name, are not in the file)."""
+    return _HEADER_FOOTER_CODE.sub(lambda m: "&" if m.group() == "&&" else " ", codes).strip()
+
+
+def _formula_literals(formula: str) -> list[str]:
+    """A formula's string literals.  The formula bar shows them whatever
+    the cell's cached value says (`="Jack Wilson"` saved with its value
+    empty shows nothing in the cell)."""
+    return [m.group(1).replace('""', '"') for m in _FORMULA_STRING.finditer(formula)]

@@ -86,7 +86,9 @@ ANY_PART = TextRules(
     specials={"tab": "\t", "br": "\n", "cr": "\n"},
     everywhere=True,
     joined=frozenset({"t", "delText", "instrText", "delInstrText"}),
-    values=frozenset({"v", "name", "caption"}),
+    # `descr` and `title`: a drawing's alternative text (a spreadsheet's
+    # picture, `xdr:cNvPr`; SmartArt's).
+    values=frozenset({"v", "name", "caption", "descr", "title"}),
 )
 
 # An XML file of any vocabulary: every element's text and every attribute's
