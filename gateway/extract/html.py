@@ -11,7 +11,9 @@ are read with the hidden text.  A file written out in either text (a
 `data:` URI in a link or a picture, a pasted base64 or uuencode block) is
 decoded and read as the file it is (gateway.extract.embedded).
 
-What the reader does not see is read apart: comments, scripts, style
+What the reader does not see is read apart: comments, processing
+instructions and declarations (a DOCTYPE's text beyond the standard ones),
+an iframe's `srcdoc` document and an object's `data`, scripts, style
 sheets (a CSS comment travels in clear too), and elements
 hidden with the `hidden` attribute, an inline style (display:none,
 visibility:hidden, font-size:0, opacity:0, Outlook's mso-hide:all) or a
@@ -252,7 +254,30 @@ _ATTRIBUTES = frozenset({"alt", "title"})
 # Values that travel in clear but are not shown: a link's address (a
 # `mailto:` a personal address), a picture's source, a form's value.
 # Read with the hidden text.
-_UNSEEN_ATTRIBUTES = frozenset({"href", "src", "value", "placeholder", "content"})
+# `data`: an <object>'s file, a `data:` URI as often as a link's address.
+_UNSEEN_ATTRIBUTES = frozenset({"href", "src", "value", "placeholder", "content", "data"})
+# An <iframe>'s `srcdoc`: a whole document, read as HTML with the hidden text.
+_DOCUMENT_ATTRIBUTE = "srcdoc"
+# Declarations and processing instructions every page or Outlook writes,
+# which hold nothing but their syntax: skipped, so an ordinary message's
+# hidden text stays empty.  Anything else in them is read.
+# The standard identifiers only, word by word: a name or a number
+# written into a public identifier is read.
+_STANDARD_IDENTIFIER = (
+    r"-//(?:W3C|IETF|WAPFORUM)//DTD X?HTML(?:\+RDFa|\+ARIA)?"
+    r"(?: (?:[\d.]+|Transitional|Strict|Frameset|Final|Basic|Mobile|Level))*//EN"
+    r"|https?://www\.w3\.org/[a-zA-Z0-9/.-]*\.dtd|about:legacy-compat"
+)
+_PLAIN_DOCTYPE = re.compile(
+    r"doctype\s+html(?:\s+(?:public|system))?"
+    rf"""(?:\s+(?:"(?:{_STANDARD_IDENTIFIER})"|'(?:{_STANDARD_IDENTIFIER})'))*\s*""",
+    re.IGNORECASE,
+)
+_PLAIN_INSTRUCTION = re.compile(
+    r"""xml(?:\s+(?:version|encoding|standalone)\s*=\s*(?:"[\w.-]*"|'[\w.-]*'))*\s*\??"""
+    r'|xml:namespace\s+prefix\s*=\s*"?\w+"?\s+ns\s*=\s*"urn:schemas-microsoft-com:[\w:.-]*"\s*/?',
+    re.IGNORECASE,
+)
 
 
 def unseen_attribute(name: str) -> bool:
@@ -272,6 +297,7 @@ class _TextParser(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.rules = rules
         self.attribute_values: list[str] = []  # unseen: read unless also shown
+        self.documents: list[str] = []  # iframes' srcdoc, read as HTML
         self.collector = collector
         self.hidden = hidden  # comments and hidden elements, apart from the flow
         self.hiding: list[str] = []  # elements open inside a hidden one (it first)
@@ -311,6 +337,8 @@ class _TextParser(HTMLParser):
         for name, value in attrs:
             if value and unseen_attribute(name):
                 self.attribute_values.append(value)
+            elif value and name == _DOCUMENT_ATTRIBUTE:
+                self.documents.append(value)
         if self.hiding or hides(tag, attrs, self.rules):
             self._hidden_start(tag, attrs)
             return
@@ -366,6 +394,23 @@ class _TextParser(HTMLParser):
     def handle_comment(self, data: str) -> None:
         self.hidden.add(f"\n{data}\n")
 
+    # A processing instruction (<?...>) and a declaration (<!DOCTYPE ...>,
+    # <![CDATA[...]]>) travel in clear as a comment does, and are read as one.
+
+    def handle_pi(self, data: str) -> None:
+        if not _PLAIN_INSTRUCTION.fullmatch(data.strip()):
+            self.hidden.add(f"\n{data}\n")
+
+    def handle_decl(self, decl: str) -> None:
+        if not _PLAIN_DOCTYPE.fullmatch(decl.strip()):
+            self.hidden.add(f"\n{decl}\n")
+
+    def unknown_decl(self, data: str) -> None:
+        # Outlook's conditional sections (<![if !supportLists]>, <![endif]>)
+        # are syntax; a CDATA section's text is read.
+        if data.startswith("CDATA["):
+            self.hidden.add(f"\n{data[6:]}\n")
+
 
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 
@@ -395,6 +440,10 @@ def html_texts(markup: str, ctx: ExtractContext) -> tuple[str, str]:
             # document is in it, unseen but sent, so read.
             hidden.add("\n" + parser.rawdata)
     visible = finish(collector, ctx).strip("\n")
+    for document in parser.documents:
+        # Each level of srcdoc escapes the one inside it, so the nesting
+        # grows the markup and ends within the size limit.
+        hidden.add(f"\n{html_to_text(document, ctx)}\n")
     if parser.attribute_values:
         shown = _Shown(visible)
         for value in parser.attribute_values:
