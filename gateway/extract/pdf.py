@@ -7,7 +7,13 @@ out of the file.
   annotations: a note's author (/T), text (/Contents) and rich text (/RC,
   XHTML), and the text its appearance streams draw (/AP: a stamp, a text
   box or a form field shows that, whatever /Contents says);
+* a page that selects a font its resources lack (or none): the strings its
+  content stream shows, read raw as well, since a viewer draws them with a
+  font of its own while pypdf reads nothing (`_page_text`);
 * bookmarks and form field values;
+* the source of every JavaScript action: the document's /OpenAction and
+  /AA, the /Names /JavaScript tree, a page's /AA, an annotation's /A and
+  /AA, and what each runs next (/Next), as "(JavaScript)";
 * one level deeper, as nested files: the XMP metadata, the XFA form data
   (its packets together are one XML document: the template's captions and
   the datasets' values), the files in the EmbeddedFiles name tree and the
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -161,6 +168,15 @@ class _Reading:
         self.prints = _Fingerprints(ctx)
         self.attached: list[tuple[str, StreamObject]] = []
         self.nested: list[ExtractedText] = []
+        self.scripts = TextCollector(ctx.limits.max_text_chars)
+
+    def add_script(self, source: str) -> None:
+        """Note a JavaScript action's source, read after the text as one
+        piece; an earlier revision's only when no later reading had it."""
+        if not source.strip() or (self.earlier and source in self.found.blocks):
+            return
+        self.found.blocks.add(source)
+        self.scripts.add(source + "\n")
 
     def add(self, text: str) -> bool:
         """Add one piece of text; False once the text budget is spent.  An
@@ -257,8 +273,9 @@ def _read(reader: PdfReader, reading: _Reading) -> None:
                 reading.add(f"{value}\n")
     for page in reader.pages:
         ctx.check_time()
-        if reading.page_is_new(page) and not reading.add(page.extract_text() + "\n"):
+        if reading.page_is_new(page) and not reading.add(_page_text(page, reader) + "\n"):
             break
+        _actions(page.get("/AA"), reading, triggers=True)
         for spec in _array(page.get("/AF")):
             reading.attach(spec)
         if not _annotations(page, reading):
@@ -277,6 +294,13 @@ def _read(reader: PdfReader, reading: _Reading) -> None:
         # need not match the information dictionary.
         reading.nest(stream.get_data(), "(XMP metadata)")
     _xfa(catalog, reading)
+    _actions(catalog.get("/OpenAction"), reading)
+    _actions(catalog.get("/AA"), reading, triggers=True)
+    _named_scripts(catalog, reading)
+    if reading.scripts.text():
+        reading.nested.append(
+            ExtractedText(finish(reading.scripts, ctx), reading.prefix + "(JavaScript)")
+        )
     for name, contents in reader.attachments.items():
         for content in contents:
             reading.nest(content, name)
@@ -336,6 +360,8 @@ def _annotations(page: PageObject, reading: _Reading) -> bool:
             reading.attach(annotation.get("/FS"))
         for spec in _array(annotation.get("/AF")):
             reading.attach(spec)
+        _actions(annotation.get("/A"), reading)
+        _actions(annotation.get("/AA"), reading, triggers=True)
         if not _appearances(page, annotation, said, reading):
             return False
     return True
@@ -392,6 +418,122 @@ def _collapsed(text: str) -> str:
     what the annotation says: a viewer wraps the lines of a note wherever
     the box ends, and pypdf spaces the words it draws as the glyphs fall."""
     return "".join(text.split())
+
+
+# --------------------------------------------------------------------------- text without its font
+
+
+# A font selection in a content stream: `/F1 12 Tf`.
+_FONT_SELECTION = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s+[-+]?[\d.]+\s+Tf\b")
+
+
+def _page_text(page: PageObject, reader: PdfReader) -> str:
+    """The page's text as pypdf reads it; and when the page names a font
+    its resources lack (or has none), the strings its content stream
+    shows, read raw.  A viewer draws them with a font of its own (MuPDF
+    does), but pypdf reads nothing, or a replacement character a glyph."""
+    text = page.extract_text()
+    content = _page_content(page)
+    if b"BT" not in content or not _lacks_a_font(page, content):
+        return text
+    shown = _shown_text(content, reader)
+    return f"{text}\n{shown}" if shown.strip() else text
+
+
+def _page_content(page: PageObject) -> bytes:
+    """The page's content streams, decoded and joined."""
+    contents = _resolved(page.get("/Contents"))
+    streams = list(contents) if isinstance(contents, ArrayObject) else [contents]
+    parts: list[bytes] = []
+    for item in streams:
+        stream = _resolved(item)
+        if isinstance(stream, StreamObject):
+            parts.append(stream.get_data())
+    return b"\n".join(parts)
+
+
+def _lacks_a_font(page: PageObject, content: bytes) -> bool:
+    """Whether the page's resources (its own or inherited) hold no font,
+    or not one the content selects.  (pypdf reads a text that selects no
+    font with one of the page's.)"""
+    resources = _resolved(page.get("/Resources"))
+    fonts = _resolved(resources.get("/Font")) if isinstance(resources, DictionaryObject) else None
+    held = {str(name) for name in fonts} if isinstance(fonts, DictionaryObject) else set()
+    chosen = {"/" + m.group(1).decode("latin-1") for m in _FONT_SELECTION.finditer(content)}
+    return not held or not chosen <= held
+
+
+# --------------------------------------------------------------------------- JavaScript
+
+# Actions of one chain (/Next) and nodes of the JavaScript name tree
+# followed at most: a real form has a few hundred.
+_ACTION_LIMIT = 10_000
+_JAVASCRIPT = "/JavaScript"
+
+
+def _actions(value: object, reading: _Reading, *, triggers: bool = False) -> None:
+    """Note the source of every JavaScript action `value` runs: an action
+    (/OpenAction, a link's /A; an array there is a destination, no
+    action), or with `triggers` an additional-actions dictionary (/AA, a
+    trigger to each action); and the actions each one's /Next runs after
+    it.  Anyone opening the file reads the script, whatever a viewer runs."""
+    if triggers:
+        table = _resolved(value)
+        pending = list(dict.values(table)) if isinstance(table, DictionaryObject) else []
+    else:
+        pending = [value]
+    seen: set[tuple[int, int]] = set()  # indirect actions followed: a loop of /Next ends
+    looked = 0
+    while pending and looked < _ACTION_LIMIT:
+        item = pending.pop()
+        looked += 1
+        if isinstance(item, IndirectObject):
+            if (item.idnum, item.generation) in seen:
+                continue
+            seen.add((item.idnum, item.generation))
+        action = _resolved(item)
+        if not isinstance(action, DictionaryObject):
+            continue
+        if action.get("/S") == _JAVASCRIPT:
+            reading.add_script(_script_source(action.get("/JS")))
+        following = action.raw_get("/Next") if "/Next" in action else None
+        resolved = _resolved(following)
+        if isinstance(resolved, ArrayObject):
+            pending.extend(resolved)
+        elif following is not None:
+            pending.append(following)
+
+
+def _script_source(value: object) -> str:
+    """A /JS entry as text: a string, or a stream (UTF-16 with its mark,
+    else UTF-8, else Latin-1)."""
+    source = _resolved(value)
+    if not isinstance(source, StreamObject):
+        return _string(source)
+    data = source.get_data()
+    if data[:2] in (b"\xfe\xff", b"\xff\xfe"):
+        return data.decode("utf-16", "replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _named_scripts(catalog: DictionaryObject, reading: _Reading) -> None:
+    """The document-level scripts: the /Names /JavaScript name tree's actions."""
+    names = _resolved(catalog.get("/Names"))
+    root = _resolved(names.get(_JAVASCRIPT)) if isinstance(names, DictionaryObject) else None
+    pending: list[object] = [root]
+    walked = 0
+    while pending and walked < _ACTION_LIMIT:
+        node = _resolved(pending.pop())
+        walked += 1
+        if not isinstance(node, DictionaryObject):
+            continue
+        leaves = _array(node.get("/Names"))
+        for action in leaves[1::2]:
+            _actions(action, reading)
+        pending.extend(_array(node.get("/Kids")))
 
 
 # --------------------------------------------------------------------------- bookmarks, XFA
