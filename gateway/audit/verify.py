@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import re
 import time
 from bisect import bisect_right
@@ -68,13 +69,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Text, cast, exists, func, literal, select, text
+from sqlalchemy import Text, bindparam, cast, exists, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import (
     GENESIS,
     AuditKeys,
     checkpoint_message,
+    event_content,
+    link,
+    record_content,
     ts,
 )
 from gateway.audit.query import _record_columns, _with_events
@@ -249,13 +253,9 @@ async def verify(
         # One snapshot for the whole walk: a purge running meanwhile
         # cannot make rows vanish halfway.
         await read_one_snapshot(conn)
+        schema = await _tables_schema(conn)
+        await _pin_search_path(conn, schema)
         in_sql = await _hash_in_sql(conn)
-        helpers: list[AsyncConnection] = []
-        if in_sql and workers > 1:
-            # The helpers read in exactly the walk's snapshot (as pg_dump -j
-            # does), so every page is seen as of the same moment.
-            snapshot = str((await conn.execute(text("SELECT pg_export_snapshot()"))).scalar())
-            helpers = [await _helper(stack, engine, snapshot) for _ in range(workers)]
         head = await _max_seq(conn)
         checkpoints = (await conn.execute(
             select(audit_checkpoints).order_by(audit_checkpoints.c.seq, audit_checkpoints.c.id)
@@ -263,6 +263,14 @@ async def verify(
         holes: list[_Hole] = []
         start_seq, start_hash, signed = _check_checkpoints(checkpoints, keys, head, report,
                                                            check, holes)
+        if in_sql and not await _server_hashes_as_python(conn, start_seq, head, check):
+            in_sql = False  # (said as a problem; the rows are hashed in Python instead)
+        helpers: list[AsyncConnection] = []
+        if in_sql and workers > 1:
+            # The helpers read in exactly the walk's snapshot (as pg_dump -j
+            # does), so every page is seen as of the same moment.
+            snapshot = str((await conn.execute(text("SELECT pg_export_snapshot()"))).scalar())
+            helpers = [await _helper(stack, engine, snapshot, schema) for _ in range(workers)]
         if start_seq:
             await _check_purge_audited(conn, start_seq, report, check)
         await _note_forced_purges(conn, report)
@@ -307,17 +315,50 @@ def _pool_room(engine: AsyncEngine) -> int:
     return max(1, int(size()) + overflow)
 
 
-async def _helper(stack: AsyncExitStack, engine: AsyncEngine, snapshot: str) -> AsyncConnection:
-    """A connection reading in the exported `snapshot`."""
+async def _helper(stack: AsyncExitStack, engine: AsyncEngine, snapshot: str,
+                  schema: str | None) -> AsyncConnection:
+    """A connection reading in the exported `snapshot`, its search path
+    pinned as the walk's is."""
     if not _SNAPSHOT_ID.fullmatch(snapshot):  # it goes into the SQL text below
         raise ValueError(f"unexpected snapshot id {snapshot!r}")
     conn = await stack.enter_async_context(engine.connect())
     await conn.execution_options(isolation_level="REPEATABLE READ")
     await conn.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+    await _pin_search_path(conn, schema)
     # The helpers are the parallelism: a parallel plan on top would only add
     # processes competing for the same cores, and tuple-queue traffic.
     await conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     return conn
+
+
+async def _tables_schema(conn: AsyncConnection) -> str | None:
+    """PostgreSQL: the schema the audit tables are read from (None: SQLite)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    return (await conn.execute(text(
+        "SELECT n.nspname FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.oid = pg_catalog.to_regclass('audit_records')"
+    ))).scalar()
+
+
+async def _pin_search_path(conn: AsyncConnection, schema: str | None) -> None:
+    """PostgreSQL: resolve every name the walk's SQL uses in pg_catalog
+    first, then in the tables' schema, whatever search path the database or
+    the role gives new sessions.
+
+    The server hashes the rows (sha256, encode, convert_to, to_char,
+    octet_length ...), and a database owner who puts a `sha256` of their
+    own in a schema searched before pg_catalog (ALTER DATABASE ... SET
+    search_path) could make an edited row hash as the original did.  Set
+    for the session; the walk's transaction is rolled back at the end,
+    which undoes it."""
+    if schema is None:
+        return
+    await conn.execute(text(
+        "SELECT pg_catalog.set_config('search_path',"
+        " 'pg_catalog, ' || pg_catalog.quote_ident(:schema) || ', pg_temp', false)"
+    ), {"schema": schema})
 
 
 async def _max_seq(conn: AsyncConnection) -> int:
@@ -932,6 +973,62 @@ async def _hash_in_sql(conn: AsyncConnection) -> bool:
         return False
     encoding = (await conn.execute(text("SHOW server_encoding"))).scalar()
     return str(encoding).upper() in {"UTF8", "UTF-8"}
+
+
+# Rows the server's hashing is checked on, besides the chain's first and last.
+_SAMPLED = 6
+_SAMPLE_RECORDS = text(f"""
+    SELECT r.seq, r.id, r.message_id, r.received_at, r.sender, r.verdict, r.marking,
+           r.purpose, r.terms, r.document, r.events, r.prev_hash,
+           {_sha("r.prev_hash", _RECORD_CONTENT)} AS computed
+      FROM audit_records r WHERE r.seq IN :seqs
+""").bindparams(bindparam("seqs", expanding=True))
+_SAMPLE_EVENTS = text(f"""
+    SELECT e.seq, e.record_id, e.at, e.type, e.detail, e.prev_hash,
+           {_sha("e.prev_hash", _EVENT_CONTENT)} AS computed
+      FROM audit_events e WHERE e.seq IN :seqs
+""").bindparams(bindparam("seqs", expanding=True))
+
+
+async def _server_hashes_as_python(conn: AsyncConnection, start_seq: int, head: int,
+                                   check: _Checker) -> bool:
+    """Whether the server computes each row's hash as Python does, on the
+    chain's first and last rows and some others picked at random (each run
+    other ones, so a server that computes some rows otherwise cannot count
+    on not being asked).  The search path is pinned (`_pin_search_path`);
+    this is what says so should anything still steer the server's
+    hashing, since a server that computes otherwise would vouch for rows
+    it should not.  When it does, that is reported as tampering and the
+    walk hashes in Python instead."""
+    if head <= start_seq:
+        return True
+    chosen = {start_seq + 1, head}
+    between = range(start_seq + 2, head)
+    chosen.update(random.SystemRandom().sample(between, min(_SAMPLED, len(between))))
+    seqs = sorted(chosen)
+    differ: list[int] = []
+    for (seq, *row, computed) in await conn.execute(_SAMPLE_RECORDS, {"seqs": seqs}):
+        (id_, message_id, received_at, sender, verdict, marking, purpose, terms, document,
+         kept, prev_hash) = row
+        content = record_content(id_, message_id, received_at, sender, verdict, marking,
+                                 purpose, terms, document, kept)
+        if link(prev_hash, content) != computed:
+            differ.append(int(seq))
+    for seq, record_id, at, type_, detail, prev_hash, computed in await conn.execute(
+        _SAMPLE_EVENTS, {"seqs": seqs}
+    ):
+        if link(prev_hash, event_content(record_id, at, type_, detail)) != computed:
+            differ.append(int(seq))
+    if not differ:
+        return True
+    rows = ", ".join(str(s) for s in sorted(differ))
+    check.problem(
+        "the database's hash functions do not compute SHA-256: for the row(s) at seq "
+        f"{rows} the server's hash differs from the one computed here, so functions of the "
+        "database's (sha256, encode, to_char ...) were replaced or shadowed, which only "
+        "someone hiding changes to the trail would do.  Every row was checked by verify itself "
+        "instead, not by the server")
+    return False
 
 
 async def _walk(
