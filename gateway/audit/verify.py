@@ -261,8 +261,8 @@ async def verify(
             select(audit_checkpoints).order_by(audit_checkpoints.c.seq, audit_checkpoints.c.id)
         )).mappings().all()
         holes: list[_Hole] = []
-        start_seq, start_hash, signed = _check_checkpoints(checkpoints, keys, head, report,
-                                                           check, holes)
+        start_seq, start_hash, signed, evidence = _check_checkpoints(checkpoints, keys, head,
+                                                                     report, check, holes)
         if in_sql and not await _server_hashes_as_python(conn, start_seq, head, check):
             in_sql = False  # (said as a problem; the rows are hashed in Python instead)
         helpers: list[AsyncConnection] = []
@@ -274,7 +274,7 @@ async def verify(
         if start_seq:
             await _check_purge_audited(conn, start_seq, report, check)
         await _note_forced_purges(conn, report)
-        expected = {int(c["seq"]): c for c in checkpoints if int(c["seq"]) > start_seq}
+        expected = {int(c["seq"]): c for c in evidence if int(c["seq"]) > start_seq}
         pages = list(_pages(start_seq, head))
         points = sorted(expected)
         summaries: _Summaries | None = None
@@ -291,14 +291,14 @@ async def verify(
                 await summaries.close()
         if keys.configured and checkpoint_every is not None:
             _check_signed_coverage(signed, start_seq, head, checkpoint_every, check)
-        _check_periodic_sequence(signed if keys.configured else checkpoints, checkpoints, check)
+        _check_periodic_sequence(signed if keys.configured else checkpoints, evidence, check)
         await _check_unfinished_have_records(conn, report, check)
         anchored = await _check_anchors(conn, anchors, (start_seq, start_hash), head, report,
                                         check, holes)
         signed_ids = {int(c["id"]) for c in signed}
         await _explain(conn, holes, report, signed_ids, start_seq)
         if not any(h.at_end for h in holes):  # (a cut shown already says more)
-            vouching = signed if keys.configured else list(checkpoints)
+            vouching = signed if keys.configured else list(evidence)
             await _note_unvouched(conn, report, vouching, keys.configured, anchored,
                                   start_seq, head)
     report.seconds = time.perf_counter() - started
@@ -372,24 +372,43 @@ async def _max_seq(conn: AsyncConnection) -> int:
 def _check_checkpoints(
     checkpoints: Any, keys: AuditKeys, head: int, report: VerifyReport, check: _Checker,
     holes: list[_Hole],
-) -> tuple[int, str, list[Any]]:
-    """Signatures; returns where the walk starts (the latest trusted cut)
-    and the checkpoints whose signature verified, in seq order."""
+) -> tuple[int, str, list[Any], list[Any]]:
+    """Signatures; returns where the walk starts (the latest trusted cut),
+    the checkpoints whose signature verified, and those that count as
+    evidence about the rows, each in seq order.
+
+    Without a key every checkpoint counts.  With one, only the validly
+    signed ones and those written before the key was configured: unsigned,
+    before the first validly signed one both in order of writing (id) and
+    in the chain (seq; the chain only grows, so a checkpoint written earlier
+    is never further along it).  The gateway signs every checkpoint once it
+    has a key, so any other unsigned one, or one whose signature does not
+    verify, is a forgery: named as such, and never taken as saying that
+    rows were cut off or rewritten.  One signed with a key not configured
+    here cannot be checked, so it is not believed either (a warning)."""
     start_seq, start_hash = 0, GENESIS
     signed: list[Any] = []
+    verdicts: dict[int, bool | None] = {}
+    for c in checkpoints:
+        if c["signature"] and keys.configured:
+            message = checkpoint_message(c["kind"], int(c["seq"]), c["hash"], c["at"],
+                                         c["detail"])
+            verdicts[int(c["id"])] = keys.check(message, c["key_id"] or "", c["signature"])
+    first_signed = min((c for c in checkpoints if verdicts.get(int(c["id"])) is True),
+                       key=lambda c: int(c["id"]), default=None)
+    evidence: list[Any] = []
     for c in checkpoints:
         report.checkpoints += 1
         name = f"checkpoint #{c['id']} ({c['kind']} at seq {c['seq']})"
         signed_ok = False
+        believed = not keys.configured
         if c["signature"]:
             if keys.configured:
-                message = checkpoint_message(c["kind"], int(c["seq"]), c["hash"], c["at"],
-                                             c["detail"])
-                verdict = keys.check(message, c["key_id"] or "", c["signature"])
+                verdict = verdicts[int(c["id"])]
                 if verdict is None:
                     report.warnings.append(f"{name}: signed with a key not configured here")
                 elif verdict:
-                    signed_ok = True
+                    signed_ok = believed = True
                     report.checkpoints_signed += 1
                     signed.append(c)
                 else:
@@ -398,6 +417,17 @@ def _check_checkpoints(
                 report.warnings.append(f"{name}: signature not checked (no audit key)")
         else:
             report.checkpoints_unsigned += 1
+            if keys.configured:
+                believed = first_signed is None or (
+                    int(c["id"]) < int(first_signed["id"])
+                    and int(c["seq"]) <= int(first_signed["seq"]))
+                if first_signed is not None and not believed and c["kind"] != "cut":
+                    # (an unsigned cut has a problem of its own, below)
+                    check.problem(
+                        f"{name} is not signed though the trail has a key: it was not written "
+                        "by the gateway, which has signed every checkpoint since checkpoint "
+                        f"#{first_signed['id']} (seq {first_signed['seq']}), so it says "
+                        "nothing about the rows")
         if c["kind"] == "cut" and int(c["seq"]) >= start_seq:
             if keys.configured and not signed_ok:
                 # With a key, only a signed cut may excuse a missing prefix:
@@ -406,12 +436,15 @@ def _check_checkpoints(
                 continue
             start_seq, start_hash = int(c["seq"]), str(c["hash"])
             report.cut_seq, report.cut_at = start_seq, ts(c["at"])
+        if not believed:
+            continue
+        evidence.append(c)
         if int(c["seq"]) > head:
             index = check.problem(f"rows after seq {head} missing: {name} was taken at seq "
                                   f"{c['seq']}")
             if index is not None:
                 holes.append(_Hole(index, head + 1, int(c["seq"]), [c], at_end=True))
-    return start_seq, start_hash, signed
+    return start_seq, start_hash, signed, evidence
 
 
 async def _check_purge_audited(
