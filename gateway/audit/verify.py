@@ -161,6 +161,8 @@ class VerifyReport:
     checkpoints: int = 0
     checkpoints_signed: int = 0
     checkpoints_unsigned: int = 0
+    # Signed, but no key was given to check them with.
+    checkpoints_not_checked: int = 0
     seconds: float = 0.0
     workers: int = 1  # connections that summarised pages (PostgreSQL helpers)
 
@@ -181,7 +183,9 @@ class VerifyReport:
         lines = [
             f"{self.records} records, {self.events} event rows ({span}), head {self.head_hash[:16]}",
             f"{self.checkpoints} checkpoints: {self.checkpoints_signed} signature(s) verified, "
-            f"{self.checkpoints_unsigned} unsigned",
+            f"{self.checkpoints_unsigned} unsigned"
+            + (f", {self.checkpoints_not_checked} signed checkpoint(s) not checked (no key given)"
+               if self.checkpoints_not_checked else ""),
         ]
         if self.cut_seq:
             lines.append(f"purged up to seq {self.cut_seq} ({self.cut_at})")
@@ -297,6 +301,15 @@ async def verify(
                                         check, holes)
         signed_ids = {int(c["id"]) for c in signed}
         await _explain(conn, holes, report, signed_ids, start_seq)
+        if report.checkpoints_not_checked:
+            # Exit 0 all the same (verify without the key is still a check
+            # of every hash), but "verified" must not read as covering what
+            # only the signatures show.
+            report.notes.append(
+                f"{report.checkpoints_not_checked} signed checkpoint(s) not checked (no key "
+                "given): without the audit key their signatures vouch for nothing here, so a "
+                "rewrite of the chain that recomputed every hash after an edit would not show. "
+                "Run verify with the key ([audit] key_file or GATEWAY_AUDIT_KEY) to check them.")
         if not any(h.at_end for h in holes):  # (a cut shown already says more)
             vouching = signed if keys.configured else list(evidence)
             await _note_unvouched(conn, report, vouching, keys.configured, anchored,
@@ -414,6 +427,7 @@ def _check_checkpoints(
                 else:
                     check.problem(f"{name} forged or altered: its signature does not verify")
             else:
+                report.checkpoints_not_checked += 1
                 report.warnings.append(f"{name}: signature not checked (no audit key)")
         else:
             report.checkpoints_unsigned += 1

@@ -95,3 +95,19 @@ async def test_unsigned_checkpoints_from_before_the_key_still_count(engine, writ
     report = await verify(engine, keys, checkpoint_every=EVERY)
     assert report.problems == [f"checkpoint #{old.id} at seq {old.seq} does not match the "
                                f"chain: rows up to seq {old.seq} were rewritten"]
+
+
+async def test_signed_checkpoints_verified_without_the_key_are_said_not_checked(
+    engine, writer
+):
+    await write_trail(writer, AuditTrail(AuditKeys([KEY]), EVERY), 10)
+
+    report = await verify(engine, None, checkpoint_every=EVERY)
+
+    assert report.ok  # every hash still checked: exit 0, as documented
+    count = report.checkpoints
+    assert count >= 3 and report.checkpoints_not_checked == count
+    assert (f"{count} checkpoints: 0 signature(s) verified, 0 unsigned, {count} signed "
+            "checkpoint(s) not checked (no key given)") in report.summary()
+    assert any(n.startswith(f"{count} signed checkpoint(s) not checked (no key given)")
+               for n in report.notes)
