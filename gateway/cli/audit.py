@@ -98,7 +98,11 @@ CSV_COLUMNS = ("id", "message_id", "received_at", "sender", "recipient_addresses
                # The allow-list row each recipient's identity comes from
                # (its address, or "@domain"; empty: not listed, or a record
                # written before the gateway kept it).
-               "recipient_listed_as")
+               "recipient_listed_as",
+               # What of the record is not as the gateway wrote it (JSON's
+               # `damaged`: "record", "document", "search index" ...);
+               # empty when it is sound.
+               "damaged")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -411,6 +415,7 @@ def _csv_cells(document: dict[str, Any]) -> list[str]:
         json.dumps(public(document)["events"], ensure_ascii=False, sort_keys=True),
         "; ".join(recipient_outcomes(document)),
         each("listed_as"),
+        "; ".join(document.get("damaged") or []),
     ]
 
 

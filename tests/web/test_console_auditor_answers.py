@@ -49,7 +49,7 @@ def test_csv_download_has_a_byte_order_mark_and_recipient_outcomes(console: Cons
     assert response.content.startswith(b"\xef\xbb\xbfid,")
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert [row["id"] for row in rows] == ["REC-DELIVERED"]
-    assert list(rows[0])[-2:] == ["recipient_outcomes", "recipient_listed_as"]
+    assert list(rows[0])[-3:] == ["recipient_outcomes", "recipient_listed_as", "damaged"]
     # Its events name no recipient: the whole message's, read.
     assert rows[0]["recipient_outcomes"] == "read"
     held = get(console, "/audit/download?verdict=hold&format=csv")

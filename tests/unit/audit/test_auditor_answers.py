@@ -288,7 +288,7 @@ def test_csv_says_each_recipients_outcome_in_a_last_column(trail_of_shares, caps
     header = next(reader)
     at = header.index("recipient_outcomes")
     assert header[at - 1] == "event_details"  # the columns before keep their order
-    assert header[at + 1:] == ["recipient_listed_as"]  # and what came later follows
+    assert header[at + 1:] == ["recipient_listed_as", "damaged"]  # and what came later follows
     rows = _by_id([dict(zip(header, r, strict=True)) for r in reader])
     assert rows["af-two"]["recipient_addresses"] == f"{NHS.address}; {HOUSING.address}"
     assert rows["af-two"]["recipient_outcomes"] == "delivered; no receipt"

@@ -389,6 +389,20 @@ def test_a_record_edited_outside_the_gateway_is_shown_marked(config, capsys, tam
     assert code == 1 and "record cli-confirmed" in out and "edited" in out
 
 
+def test_csv_marks_a_damaged_record_in_its_last_column(config, capsys, tamper):
+    # JSON says "damaged": [...]; a spreadsheet must say it as plainly.
+    asyncio.run(tamper("UPDATE audit_records SET document = '{\"recipients\": 5}'"
+                       " WHERE id = 'cli-confirmed'"))
+    for command in (["search", "--since", "30d", "--format", "csv"],
+                    ["export", "--no-progress", "--format", "csv"]):
+        code, out, err = run(capsys, "audit", *command, "--config", config)
+        assert code == 0 and "warning: 1 record(s) shown in part" in err
+        header, *rows = list(csv.reader(io.StringIO(out)))
+        assert header[-1] == "damaged"
+        assert {row[0]: row[-1] for row in rows}["cli-confirmed"] == "document"
+        assert {row[-1] for row in rows if row[0] != "cli-confirmed"} == {""}
+
+
 def append(url: str, record: AuditRecord) -> None:
     """One more record, with its life, as the gateway writes it."""
 
