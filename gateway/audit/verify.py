@@ -287,12 +287,14 @@ async def verify(
         elif in_sql:
             summaries = _Inline(conn, pages, points)
         report.workers = max(1, len(helpers))
+        breaks: list[tuple[int, int]] = []
         try:
             await _walk(conn, summaries, pages, start_seq, start_hash, head, expected, report,
-                        check, holes)
+                        check, holes, breaks)
         finally:
             if summaries is not None:
                 await summaries.close()
+        await _say_reordered(conn, breaks, (start_seq, start_hash), in_sql, report, holes)
         if keys.configured and checkpoint_every is not None:
             _check_signed_coverage(signed, start_seq, head, checkpoint_every, check)
         _check_periodic_sequence(signed if keys.configured else checkpoints, evidence, check)
@@ -1089,6 +1091,7 @@ async def _walk(
     report: VerifyReport,
     check: _Checker,
     holes: list[_Hole],
+    breaks: list[tuple[int, int]],
 ) -> None:
     """`summaries`: the server's word on each page (None: SQLite, or hashing
     in Python); `conn` reads the rows of a page to diagnose.  Each deletion
@@ -1157,12 +1160,14 @@ async def _walk(
                 check.problem(f"{row.label} edited")
         elif not linked and row.self_ok:
             if before_prev and row.prev_hash == before_prev:
-                check.problem(f"row seq {seq - 1} inserted (seq {seq} links past it)")
+                index = check.problem(f"row seq {seq - 1} inserted (seq {seq} links past it)")
             else:
                 index = check.problem(f"row(s) missing before seq {seq}: it does not link to "
                                       "the row before it (deleted and renumbered)")
                 if index is not None:  # (nothing is missing by seq: between seq - 1 and seq)
                     holes.append(_Hole(index, seq, seq - 1))
+            if index is not None:  # (rows moved within the chain: `_say_reordered`)
+                breaks.append((seq, index))
         elif not linked:
             check.problem(f"{row.label} edited or replaced (neither its content nor its link "
                           "verifies)")
@@ -1243,6 +1248,77 @@ async def _walk(
                                   "index rows are still there (deleted)")
             if found is not None:
                 holes.append(_Hole(found, head + 1, seq, at_end=True, index_rows=(seq, seq)))
+
+
+# The longest stretch `_say_reordered` reads to tell rows moved from rows
+# deleted and inserted (a few swapped rows; beyond it the words stay as found).
+_REORDER_SPAN = 10_000
+
+
+async def _say_reordered(conn: AsyncConnection, breaks: Sequence[tuple[int, int]],
+                         start: Anchor, in_sql: bool, report: VerifyReport,
+                         holes: list[_Hole]) -> None:
+    """Rows that do not link to the row before them (`breaks`: their seq
+    and the problem said of each) were not necessarily deleted or inserted:
+    rows swapped or moved within the chain break the links the same way.
+    When the rows from one break up to the row before a later one are all
+    there, each sound, and linked together they run from the row before
+    the stretch to the row after it, the set of rows is the same and only
+    their order differs: the problems of those breaks become one, "moved
+    or reordered", and no deletion is described under it."""
+    if len(breaks) < 2 or breaks[-1][0] - breaks[0][0] > _REORDER_SPAN:
+        return
+    start_seq, start_hash = start
+    groups, _ = await _page_rows(conn, max(start_seq, breaks[0][0] - 2), breaks[-1][0], in_sql)
+    rows = {group[0].seq: group[0] for group in groups if len(group) == 1}
+    rows.setdefault(start_seq, _Row(start_seq, "", "", "", start_hash, True))
+    replaced: dict[int, str] = {}
+    dropped: set[int] = set()
+    i = 0
+    while i < len(breaks) - 1:
+        for j in range(i + 1, len(breaks)):
+            first, after = breaks[i][0], breaks[j][0]
+            if _linked_through(rows, first, after):
+                replaced[breaks[i][1]] = (
+                    f"rows seq {first}-{after - 1} moved or reordered: every one is still "
+                    "there and links to the row it followed when written, but they are not "
+                    "in seq order (nothing is missing or added)")
+                dropped.update(index for _, index in breaks[i + 1:j + 1])
+                i = j
+                break
+        i += 1
+    if not replaced:
+        return
+    for index, said in replaced.items():
+        report.problems[index], report.details[index] = said, []
+    kept = [k for k in range(len(report.problems)) if k not in dropped]
+    renumbered = {old: new for new, old in enumerate(kept)}
+    report.problems = [report.problems[k] for k in kept]
+    report.details = [report.details[k] for k in kept]
+    holes[:] = [h for h in holes if h.index not in dropped and h.index not in replaced]
+    for hole in holes:
+        hole.index = renumbered[hole.index]
+
+
+def _linked_through(rows: dict[int, _Row], first: int, after: int) -> bool:
+    """Whether the rows at seq first..after-1 are all there and sound, and,
+    taken in the order their links give, run from the row at first-1 to the
+    one the row at `after` links to."""
+    before, following = rows.get(first - 1), rows.get(after)
+    stretch = [rows.get(seq) for seq in range(first, after)]
+    if before is None or following is None or any(r is None or not r.self_ok
+                                                  for r in stretch):
+        return False
+    by_prev = {r.prev_hash: r for r in stretch if r is not None}
+    if len(by_prev) != len(stretch):
+        return False
+    current = before.hash
+    for _ in stretch:
+        found = by_prev.pop(current, None)
+        if found is None:
+            return False
+        current = found.hash
+    return current == following.prev_hash
 
 
 def _take_clean_page(summary: _Summary, low: int, high: int, checkpoints: dict[int, Any],
