@@ -60,7 +60,7 @@ from gateway.operate.memory import tune_gc
 from gateway.operate.metrics import INTERNAL_ERROR, HealthServer, Metrics
 from gateway.operate.readiness import UpstreamCheck
 from gateway.passwords import PasswordStore, PasswordVault, hold_op
-from gateway.pipeline import Ahead, Decision, Pipeline, received_header
+from gateway.pipeline import Ahead, Decision, NotForTheLoop, Pipeline, received_header
 from gateway.policy import match_recipients
 from gateway.policy.notify import build_hold_notice, build_notification, smtp_summary
 from gateway.policy.words import REFUSED_ON_ARRIVAL_WORDS
@@ -98,6 +98,35 @@ FORGET_BATCH = 1000
 # `_AHEAD_UP_TO`), or wholly in a thread of its own.
 _THREAD_THRESHOLD = 256 * 1024
 _AHEAD_UP_TO = SPOOL_THRESHOLD
+
+
+class _Turn:
+    """One of `large_message_concurrency` turns, given back once the message
+    is handled and the thread inspecting it has ended: a thread past
+    `inspect_timeout` (answered 451) still holds the memory it reads, so
+    the next message's turn waits for it."""
+
+    __slots__ = ("_slots", "_thread")
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._thread: asyncio.Future[Decision] | None = None
+
+    def held_by(self, thread: asyncio.Future[Decision]) -> None:
+        self._thread = thread
+
+    def give_back(self) -> None:
+        if self._thread is None or self._thread.done():
+            self._slots.release()
+        else:
+            self._thread.add_done_callback(lambda _: self._slots.release())
+
+
+def _result_taken(thread: asyncio.Future[Decision]) -> None:
+    """A thread nobody waits for any more (past the timeout): its outcome
+    is let go without asyncio's 'never retrieved' complaint."""
+    if not thread.cancelled():
+        thread.exception()
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,12 +489,13 @@ class Gateway:
     async def _accept_spooled(self, envelope: Envelope, body: SpooledBody) -> str:
         async with asyncio.timeout(self.settings.server.inspect_timeout.total_seconds()):
             await self._large_slots.acquire()
+        turn = _Turn(self._large_slots)
         try:
             # Read straight into the call: no frame here keeps the content
             # alive once `_accept` lets it go.
-            return await self._accept(envelope, await asyncio.to_thread(body.read))
+            return await self._accept(envelope, await asyncio.to_thread(body.read), turn=turn)
         finally:
-            self._large_slots.release()
+            turn.give_back()
 
     def _count_failure(self) -> None:
         """A message answered 451 (the gateway's failure; the client tries
@@ -516,20 +546,54 @@ class Gateway:
         return _ReadAhead(content, reading, ahead)
 
     async def _decide(
-        self, envelope: Envelope, content: bytes, timeout: float, early: object = None
+        self,
+        envelope: Envelope,
+        content: bytes,
+        timeout: float,
+        early: object = None,
+        turn: _Turn | None = None,
     ) -> Decision:
         """The pipeline's decision: concluded on the loop from what
         `_read_ahead` did when it ran; otherwise in a worker thread for large
-        messages, on the loop for the others."""
+        messages, on the loop for the others.  On the loop, within its small
+        bounds (`Pipeline.run`'s `on_loop`): a small message that expands to
+        much text is decided in a thread, so every other session is served
+        meanwhile."""
+        pipeline = self.pipeline
         if isinstance(early, _ReadAhead) and early.content is content:
-            return self.pipeline.conclude(envelope, content, early.reading, early.ahead)
-        if len(content) > _THREAD_THRESHOLD:
-            return await asyncio.wait_for(
-                asyncio.to_thread(self.pipeline.run, envelope, content), timeout
-            )
-        return self.pipeline.run(envelope, content)
+            try:
+                return pipeline.conclude(envelope, content, early.reading, early.ahead,
+                                         on_loop=True)
+            except NotForTheLoop:
+                return await self._in_thread(
+                    partial(pipeline.conclude, envelope, content, early.reading, early.ahead),
+                    timeout, turn)
+        if len(content) <= _THREAD_THRESHOLD:
+            try:
+                return pipeline.run(envelope, content, on_loop=True)
+            except NotForTheLoop:
+                pass
+        return await self._in_thread(partial(pipeline.run, envelope, content), timeout, turn)
 
-    async def _accept(self, envelope: Envelope, content: bytes, ahead: object = None) -> str:
+    @staticmethod
+    async def _in_thread(
+        inspect: Callable[[], Decision], timeout: float, turn: _Turn | None
+    ) -> Decision:
+        """`inspect()` in a worker thread, waited for up to `timeout`.
+
+        The pipeline's own deadline ends the inspection well before (a
+        definite refusal); the timeout is a backstop, answered 451.  A
+        thread cannot be stopped: the message's turn (`turn`) is held
+        until it ends."""
+        thread = asyncio.ensure_future(asyncio.to_thread(inspect))
+        thread.add_done_callback(_result_taken)
+        if turn is not None:
+            turn.held_by(thread)
+        return await asyncio.wait_for(asyncio.shield(thread), timeout)
+
+    async def _accept(
+        self, envelope: Envelope, content: bytes, ahead: object = None, turn: _Turn | None = None
+    ) -> str:
         # Mail for the receipts domain is an inbound receipt: never relayed.
         route = self.desk.route(envelope)
         if route == "receipt":
@@ -552,7 +616,7 @@ class Gateway:
         queue_id = new_queue_id()
         received_at = datetime.now(UTC)
         timeout = self.settings.server.inspect_timeout.total_seconds()
-        decision = await self._decide(envelope, content, timeout, ahead)
+        decision = await self._decide(envelope, content, timeout, ahead, turn)
         verdict = decision.verdict
         record = self._audit_record(queue_id, envelope, decision, received_at)
         events = [AuditEvent(EventType.RECEIVED, received_at, _arrival(envelope, len(content)))]

@@ -41,6 +41,17 @@ transform and is delivered byte for byte.
 Content the transform can never make fit to deliver (a password in a body
 part it cannot rewrite: gateway.errors.UnrewritableContent) is refused as
 the policy refuses, never answered 451 for every retry.
+
+Bounds: one deadline covers the whole inspection, extraction and detection
+(`ContentLimits.total_timeout_s`, from the reading on; detection looks at it
+as it goes, `gateway.detect.engine`), and the text extracted from a message
+has a budget (`max_message_text_chars`).  Either passed, the message could
+not be inspected: a Problem (`timeout`, `text_too_large`) the policy refuses
+as `uninspectable_content`, a definite answer, and the thread inspecting it
+ends there.  `run` and `conclude` called `on_loop` (on the event loop, where
+every other session waits meanwhile) work to a far smaller bound
+(`LOOP_TEXT_CHARS`, `LOOP_SECONDS`) and raise `NotForTheLoop` past it: the
+caller inspects the message again in a thread, under the full bounds.
 """
 
 from __future__ import annotations
@@ -48,13 +59,14 @@ from __future__ import annotations
 import email.utils
 import functools
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from gateway.detect import DetectionEngine, FirstStop, build_engine, find_marking
 from gateway.detect.echoes import echoes, names_found, spans_in
-from gateway.errors import UnrewritableContent
+from gateway.errors import LimitExceeded, UnrewritableContent
 from gateway.extract.base import SeenText, name_as_words
 from gateway.inspect import Reading, read_message
 from gateway.inspect.passwords import stated_passwords
@@ -67,6 +79,7 @@ from gateway.model import (
     InformationType,
     Inspection,
     PasswordCandidate,
+    Problem,
     ReasonCode,
     RecipientEntry,
     SegmentSource,
@@ -85,6 +98,7 @@ from gateway.parse.headers import (
     without_contacts,
 )
 from gateway.parse.keywords import Mentions, known, mentions
+from gateway.parse.limits import Deadline
 from gateway.policy import decide, match_recipients, unrewritable
 from gateway.policy.recipients import RecipientsFile
 from gateway.settings import Settings
@@ -92,7 +106,8 @@ from gateway.transform import SharingFacts, prepare_outbound, sharing_facts
 from gateway.transform.sharing import without_statements
 
 __all__ = [
-    "Ahead", "Decision", "Pipeline", "received_header", "redact_decision", "redact_sharing",
+    "Ahead", "Decision", "NotForTheLoop", "Pipeline", "received_header", "redact_decision",
+    "redact_sharing",
     "redact_subject",
 ]
 
@@ -103,6 +118,16 @@ _LARGE = 4 * 1024 * 1024
 # costs the loop little (RE2 reads about 500 MB/s).
 SEARCH_AHEAD_FROM = 32 * 1024
 _MONITOR_METHOD = "email (monitor mode: delivered unchanged)"
+# The bounds of an inspection on the event loop (`on_loop`): ordinary mail
+# is well inside them (a long letter is some tens of kilobytes of text,
+# read in milliseconds); more is inspected in a thread.
+LOOP_TEXT_CHARS = 256 * 1024
+LOOP_SECONDS = 0.5
+
+
+class NotForTheLoop(Exception):
+    """The message is past the event loop's bounds (`Pipeline.run`'s
+    `on_loop`): inspect it again in a thread.  Nothing was decided."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,11 +448,23 @@ class Pipeline:
             defaults,
             total_timeout_s=min(defaults.total_timeout_s, budget * 0.75),
             extract_timeout_s=min(defaults.extract_timeout_s, budget * 0.5),
+            max_message_text_chars=settings.server.max_inspected_text,
+        )
+        self.loop_limits = replace(
+            self.limits,
+            total_timeout_s=min(self.limits.total_timeout_s, LOOP_SECONDS),
+            extract_timeout_s=min(self.limits.extract_timeout_s, LOOP_SECONDS),
+            max_message_text_chars=min(self.limits.max_message_text_chars, LOOP_TEXT_CHARS),
         )
         self.recipients = RecipientsFile(settings.recipients_path, settings.routes.keys())
         self._large = threading.Lock()
 
-    def run(self, envelope: Envelope, content: bytes) -> Decision:
+    def run(self, envelope: Envelope, content: bytes, *, on_loop: bool = False) -> Decision:
+        """The decision on `content`.  `on_loop`: within the event loop's
+        bounds, else `NotForTheLoop` (see the module's docstring)."""
+        if on_loop:
+            reading = read_message(content, self.loop_limits)
+            return self.conclude(envelope, content, reading, on_loop=True)
         if len(content) < _LARGE:
             return self.conclude(envelope, content, self.read(content))
         # Inspecting a large message holds several copies of its text (decoded
@@ -456,13 +493,23 @@ class Pipeline:
         )
 
     def conclude(
-        self, envelope: Envelope, content: bytes, reading: Reading, ahead: Ahead | None = None
+        self,
+        envelope: Envelope,
+        content: bytes,
+        reading: Reading,
+        ahead: Ahead | None = None,
+        *,
+        on_loop: bool = False,
     ) -> Decision:
-        """The rest of the pipeline, from `read`'s result (and `search_ahead`'s)."""
+        """The rest of the pipeline, from `read`'s result (and `search_ahead`'s).
+        `on_loop`: as `run`'s; the same reading may then be concluded again
+        in a thread."""
+        if on_loop and reading.text_chars > LOOP_TEXT_CHARS:
+            raise NotForTheLoop
         if ahead is None:
-            return self._conclude(envelope, content, reading, None)
+            return self._conclude(envelope, content, reading, None, on_loop)
         with known(ahead.mentions):
-            return self._conclude(envelope, content, reading, ahead.first_stops)
+            return self._conclude(envelope, content, reading, ahead.first_stops, on_loop)
 
     def _conclude(
         self,
@@ -470,14 +517,32 @@ class Pipeline:
         content: bytes,
         reading: Reading,
         first_stops: dict[int, FirstStop] | None,
+        on_loop: bool,
     ) -> Decision:
+        deadline = Deadline(reading.deadline)
+        if on_loop:
+            deadline = Deadline(min(reading.deadline, time.monotonic() + LOOP_SECONDS))
         inspection = reading.finish()
+        if on_loop and time.monotonic() > deadline.at:
+            # Its reading may have been cut short by the loop's bound (its
+            # passwords not all tried): not a reading to decide on.
+            raise NotForTheLoop
         clear = without_statements(
             inspection, [s for s in inspection.segments if not s.inside_encrypted])
         opened = [s for s in inspection.segments if s.inside_encrypted]
-        findings = without_contacts(self.engine.detect(clear, first_stops))
-        findings += identifier_findings(self.engine, inspection.message.headers)
-        protected = self.engine.detect(opened) if opened else ()
+        try:
+            findings = without_contacts(self.engine.detect(clear, first_stops, deadline))
+            findings += identifier_findings(self.engine, inspection.message.headers)
+            protected = self.engine.detect(opened, deadline=deadline) if opened else ()
+        except LimitExceeded:
+            if on_loop:
+                raise NotForTheLoop from None
+            # Not read to its end, so never clean: refused as content that
+            # could not be checked, a definite answer (never 451 for every
+            # retry), and the inspection ends here.
+            inspection = replace(inspection, problems=(
+                *inspection.problems, Problem("", "timeout", "message inspection took too long")))
+            findings, protected = (), ()
         # A name the text gives as the person's is theirs wherever else it
         # is written in clear (gateway.detect.echoes).
         # Each set of findings against the segments it came from: an

@@ -199,6 +199,11 @@ class ServerSettings(_Section):
     data_timeout: PositiveDuration = timedelta(minutes=10)
     # Before-queue inspection must answer before the client's own DATA timeout.
     inspect_timeout: PositiveDuration = timedelta(seconds=60)
+    # Characters of text a message may hold once extracted, all its parts,
+    # attachments and archive members together; more is refused as
+    # uninspectable (a few kilobytes of zip can expand to megabytes of text
+    # that detection could not read within inspect_timeout).
+    max_inspected_text: int = Field(default=4_000_000, ge=100_000, le=100_000_000)
     # Where message content above 1 MiB is spooled while it arrives and is
     # inspected (anonymous temporary files, gone when closed or on a crash);
     # empty: the system's temporary folder ($TMPDIR).  Relative: against the

@@ -34,6 +34,13 @@ A candidate below the threshold after context and support changes nothing:
 only candidates at the threshold support others or take part in the dedupe.
 Findings carry the type, the place (part, offsets) and the score, never the
 matched text; nothing here logs.
+
+Given a `Deadline`, detection looks at it before each segment and every
+`_STEPS` places a pass stops and candidates assessed, and raises
+`LimitExceeded` once it has passed: text built to be slow to read (a small
+zip of digits expanding to megabytes of candidates) ends the inspection,
+which the pipeline refuses as content it could not check, rather than
+running on.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from gateway.detect.recognizer import Recognizer, words_regex
 from gateway.detect.registry import Registry, build_registry
 from gateway.detect.signature import BLOCK_START, block_at, business_blocks, unsigned_signature
 from gateway.model import Finding, InformationType, SegmentSource, TextSegment
+from gateway.parse.limits import Deadline
 
 __all__ = ["DEFAULT_THRESHOLD", "DetectionEngine", "FirstStop", "build_engine"]
 
@@ -89,6 +97,12 @@ _NEWLINE = ord("\n")
 # Bytes of text after the first block line from which a look for any
 # candidate after it (to stop the pass early) is worth its search.
 _LOOK_AHEAD_FROM = 4096
+# Steps of a loop (places a pass stops, candidates assessed) between two
+# looks at the deadline: a counter in the loop, the clock read once per many
+# (a step costs microseconds, so the deadline is seen within milliseconds).
+_STEPS = 256
+# No deadline: never reached.
+_NEVER = Deadline(float("inf"))
 # A candidate: (where the pass stopped, pattern order, pattern, value start, value end);
 # a segment's candidates come in that order, as the passes find them.
 _Raw = tuple[int, int, _Compiled, int, int]
@@ -173,7 +187,10 @@ class DetectionEngine:
         return found
 
     def detect(
-        self, segments: Sequence[TextSegment], first_stops: Mapping[int, FirstStop] | None = None
+        self,
+        segments: Sequence[TextSegment],
+        first_stops: Mapping[int, FirstStop] | None = None,
+        deadline: Deadline | None = None,
     ) -> tuple[Finding, ...]:
         """Every finding in every segment, in segment order then offset order.
 
@@ -184,13 +201,17 @@ class DetectionEngine:
         alternative parts).  The shorter is read (LF rather than CRLF line
         endings): its context and support windows reach at least as far.
         Any other difference, a hidden line in the HTML say, and both are.
+
+        Past `deadline` (see the module's docstring) it raises `LimitExceeded`.
         """
         findings: list[Finding] = []
         skipped = _alternatives_read_elsewhere(segments)
         ahead = first_stops or {}
+        clock = deadline or _NEVER
         for index, segment in enumerate(segments):
             if index not in skipped:
-                findings.extend(self._detect_segment(segment, ahead.get(index)))
+                clock.check()
+                findings.extend(self._detect_segment(segment, ahead.get(index), clock))
         return tuple(findings)
 
     # ------------------------------------------------------------------
@@ -199,7 +220,9 @@ class DetectionEngine:
         """One pass of every pattern, no signature blocks (see __init__)."""
         return segment.source is SegmentSource.SUBJECT or not self._has_business
 
-    def _detect_segment(self, segment: TextSegment, ahead: FirstStop | None) -> list[Finding]:
+    def _detect_segment(
+        self, segment: TextSegment, ahead: FirstStop | None, deadline: Deadline
+    ) -> list[Finding]:
         if not segment.text:
             return []
         first: int | None = None
@@ -208,13 +231,14 @@ class DetectionEngine:
         else:
             data, text = fold(segment.text)
         if self._whole_pass(segment):
-            raw = self._recognize(self._full, self._entries, data, 0, len(data), first=first)
+            raw = self._recognize(self._full, self._entries, data, 0, len(data), first=first,
+                                  deadline=deadline)
         else:
-            raw = self._recognize_outside_blocks(data, text, first)
+            raw = self._recognize_outside_blocks(data, text, first, deadline)
         if not raw:
             return []
         lower = text.lower()  # ASCII (folded): same offsets; context words are lower case
-        candidates = self._assess(text, lower, raw)
+        candidates = self._assess(text, lower, raw, deadline)
         if not candidates:
             return []
         self._support(text, candidates)
@@ -237,7 +261,7 @@ class DetectionEngine:
         ]
 
     def _recognize_outside_blocks(
-        self, data: bytes, text: str, first: int | None = None
+        self, data: bytes, text: str, first: int | None = None, deadline: Deadline = _NEVER
     ) -> list[_Raw]:
         """Every candidate, except business contacts inside signatures and reply headers.
 
@@ -262,7 +286,12 @@ class DetectionEngine:
         size = len(data)
         position = 0
         looked_ahead = False
+        steps = _STEPS
         while position < size:
+            steps -= 1
+            if not steps:
+                steps = _STEPS
+                deadline.check()
             if first is None:
                 at = next_start(data, position, size)
             else:
@@ -282,7 +311,8 @@ class DetectionEngine:
                 if block is not None:
                     # A block ends at a line end: the search stops there.
                     raw += self._recognize(
-                        self._inner, self._inner_entries, data, at, block[1], reach=0
+                        self._inner, self._inner_entries, data, at, block[1], reach=0,
+                        deadline=deadline,
                     )
                     position = block[1]
                     continue
@@ -301,6 +331,7 @@ class DetectionEngine:
         stop: int,
         reach: int = MAX_MATCH,
         first: int | None = None,
+        deadline: Deadline = _NEVER,
     ) -> list[_Raw]:
         """Every pattern match starting in `data[start:stop]` whose value is a whole token
         (`reach`: see `MultiPattern.next_start`; `first`: where the pass
@@ -311,7 +342,12 @@ class DetectionEngine:
         next_start, matches_at, token_end = scanner.next_start, scanner.matches_at, scanner.token_end
         accept = self._accept
         position = start
+        steps = _STEPS
         while position < stop:
+            steps -= 1
+            if not steps:
+                steps = _STEPS
+                deadline.check()
             if first is None:
                 at = next_start(data, position, stop, reach)
             else:
@@ -343,10 +379,17 @@ class DetectionEngine:
             entry = entries[index]
             raw.append((at, entry.order, entry, begin, end))
 
-    def _assess(self, text: str, lower: str, raw: list[_Raw]) -> list[_Scored]:
+    def _assess(
+        self, text: str, lower: str, raw: list[_Raw], deadline: Deadline = _NEVER
+    ) -> list[_Scored]:
         """Validate each candidate and add its context score (`lower`: text lower-cased)."""
         scored: list[_Scored] = []
+        steps = _STEPS
         for _, _, entry, value_start, value_end in raw:
+            steps -= 1
+            if not steps:
+                steps = _STEPS
+                deadline.check()
             if entry.plain:
                 # The span and score stay as they are: weigh the context first,
                 # and skip the check digits of a candidate that could not

@@ -131,6 +131,10 @@ def name_as_words(name: str) -> str:
     return name.replace("_", " ")
 
 
+# The Problem code of a message whose extracted text is over its budget.
+TEXT_TOO_LARGE = "text_too_large"
+
+
 class ExtractionError(ContentError):
     """Content of a known format that cannot be read; `code` names why."""
 
@@ -162,6 +166,9 @@ class Budget:
     """Counters shared by everything extracted from one message."""
 
     archive_bytes: int = 0
+    # Characters of text extracted, each counted once however deeply its
+    # member was nested (`ExtractorRegistry.run`).
+    text_chars: int = 0
 
 
 @dataclass(slots=True)
@@ -202,6 +209,17 @@ class ExtractContext:
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
             raise ExtractionLimit("timeout", "extraction took too long")
+
+    def check_text(self) -> None:
+        """Refuse to extract more once the message's text is over its
+        budget (`ContentLimits.max_message_text_chars`): a zip of a few
+        kilobytes can expand to more text than detection could read in its
+        time, and what is not read is never clean."""
+        if self.budget.text_chars > self.limits.max_message_text_chars:
+            raise ExtractionLimit(
+                TEXT_TOO_LARGE,
+                f"message text over {self.limits.max_message_text_chars} characters",
+            )
 
     def problem(self, code: str, detail: str = "") -> None:
         where = f"{self.member}: {detail}" if self.member and detail else (self.member or detail)
@@ -351,7 +369,15 @@ class ExtractorRegistry:
     def run(extractor: Extractor, data: bytes, ctx: ExtractContext) -> list[ExtractedText]:
         try:
             ctx.check_time()
-            return extractor.extract(data, ctx)
+            ctx.check_text()
+            before = ctx.budget.text_chars
+            texts = extractor.extract(data, ctx)
+            # A container's text holds its members' (counted as they were
+            # extracted, one level deeper): only what it adds is counted.
+            produced = sum(len(t.text) for t in texts)
+            ctx.budget.text_chars = before + max(produced, ctx.budget.text_chars - before)
+            ctx.check_text()
+            return texts
         except (ExtractionLimit, ExtractionError) as exc:
             ctx.problem(exc.code, exc.detail)
         except RecursionError:

@@ -166,10 +166,23 @@ def read_message(
 class Reading:
     """A message read but not yet inspected for passwords (see `read_message`)."""
 
-    __slots__ = ("_run",)
+    __slots__ = ("_inspection", "_run")
 
     def __init__(self, run: _Run) -> None:
         self._run = run
+        self._inspection: Inspection | None = None
+
+    @property
+    def deadline(self) -> float:
+        """When the inspection must be over (`time.monotonic`): the
+        message's time budget, `total_timeout_s`, counted from its reading."""
+        return self._run.deadline
+
+    @property
+    def text_chars(self) -> int:
+        """Characters of text extracted from the message's parts (the
+        budget's count: what went past `max_message_text_chars` included)."""
+        return self._run.budget.text_chars
 
     @property
     def segments(self) -> tuple[TextSegment, ...]:
@@ -178,7 +191,13 @@ class Reading:
         return tuple(self._run.segments)
 
     def finish(self) -> Inspection:
-        """The inspection.  Never raises; call it once."""
+        """The inspection.  Never raises; the same one however often called
+        (the pipeline may conclude a reading again in a thread)."""
+        if self._inspection is None:
+            self._inspection = self._finish()
+        return self._inspection
+
+    def _finish(self) -> Inspection:
         run = self._run
         if run.error is not None:
             return run.failed(run.error)

@@ -563,6 +563,7 @@ _PROBLEM_WORDS = {
     "ambiguous_mime": "is built in a way mail programs could read differently",
     "malformed": "is damaged",
     "too_large": "is too large to check",
+    "text_too_large": "holds more text than the gateway can check",
     "header_too_large": "has headers too large to check",
     "too_deep": "is nested too deeply to check",
     "too_many_parts": "has too many parts to check",
@@ -600,6 +601,7 @@ def uninspectable_content(facts: Facts) -> Reason | None:
     # sender chose no attachment, and can simply send without it.
     schemes: list[str] = []
     others = False
+    too_much_text = False
 
     def encrypted_message(scheme: str, what: str = "the message is") -> None:
         text = f"{what} encrypted with {scheme} by your mail program"
@@ -615,6 +617,7 @@ def uninspectable_content(facts: Facts) -> Reason | None:
             encrypted_message("PGP", "the message text is")
             continue
         others = True
+        too_much_text = too_much_text or problem.code in _TOO_MUCH_TEXT
         index = _attachment_of(problem.part_path, facts.attachments)
         where = (
             attachment_name(index + 1, _unreadable_kind(facts.attachments[index].content_type),
@@ -645,6 +648,12 @@ def uninspectable_content(facts: Facts) -> Reason | None:
         return None
     shown = "; ".join(descriptions[:5]) + ("; …" if len(descriptions) > 5 else "")
     fixes = [_without_encryption(" or ".join(schemes), facts.policy.mode)] if schemes else []
+    if too_much_text:
+        fixes.append(
+            "A message with this much text (a large spreadsheet, many documents) cannot be "
+            "checked in time: split it across several messages, or send it protected, in a "
+            "zip encrypted with AES-256 whose password you telephone to the recipient."
+        )
     if others:
         fixes.append(
             "Send the content in a common format (PDF, Word, Excel, CSV or a zip), encrypted "
@@ -658,6 +667,9 @@ def uninspectable_content(facts: Facts) -> Reason | None:
         " ".join(fixes),
     )
 
+
+# Problems of a message too large or too slow to read: its sender can split it.
+_TOO_MUCH_TEXT = frozenset({"text_too_large", "timeout"})
 
 # Encryption the gateway knows by name (its kind says which) but cannot open.
 _SCHEMES = frozenset({"application/pkcs7-mime", "application/pgp-encrypted"})
