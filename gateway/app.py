@@ -58,7 +58,7 @@ from gateway.model import (
 )
 from gateway.operate.memory import tune_gc
 from gateway.operate.metrics import INTERNAL_ERROR, HealthServer, Metrics
-from gateway.operate.readiness import UpstreamCheck
+from gateway.operate.readiness import UpstreamCheck, spool_folder_problem
 from gateway.passwords import PasswordStore, PasswordVault, hold_op
 from gateway.pipeline import Ahead, Decision, NotForTheLoop, Pipeline, received_header
 from gateway.policy import match_recipients
@@ -205,6 +205,8 @@ class Gateway:
         self._health = HealthServer(self.metrics, self.readiness, self.refresh_gauges)
         self._upstream_check = UpstreamCheck(settings.upstream, settings.server.hostname,
                                              settings.config_dir)
+        server = settings.server
+        self._spool_dir = str(settings.resolve(server.spool_dir)) if server.spool_dir else ""
         self._shutting_down = False
         # The SMTP sessions open now: told 421 when the gateway stops.
         self._sessions: weakref.WeakSet[GatewaySMTP] = weakref.WeakSet()
@@ -240,7 +242,7 @@ class Gateway:
             require_auth=server.require_auth,
             tls_context=self._tls_context(),
             open_domains=frozenset({self.settings.receipts.domain.lower()}) - {""},
-            spool_dir=str(self.settings.resolve(server.spool_dir)) if server.spool_dir else "",
+            spool_dir=self._spool_dir,
             read_ahead=self._read_ahead,
         )
         authenticator = self._check_password if self._users else None
@@ -406,6 +408,11 @@ class Gateway:
         checks["upstream"] = await self._upstream_check()
         if self.vault is None:
             checks["passwords"] = "no key"
+        # `serve` refused to start without it; deleted since, every message
+        # over 1 MiB would get 451 while the probe said ready.
+        spool = spool_folder_problem(self._spool_dir)
+        if spool is not None:
+            checks["spool"] = spool
         return checks
 
     async def _log_anchors(self) -> None:

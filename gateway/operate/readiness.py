@@ -21,7 +21,11 @@ not per message), `upstream_check_recovered` when it answers again.
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import ssl
+import stat
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +41,24 @@ log = structlog.get_logger(__name__)
 CHECK_TTL = 5.0
 
 _VERIFIED = ("starttls-verify", "implicit")
+
+
+def spool_folder_problem(folder: str) -> str | None:
+    """Why no temporary file could be made in [server] spool_dir (`$TMPDIR`
+    when empty) now, in `serve`'s words, or None.  For `/readyz`: a stat
+    and an access check, nothing written (a probe every few seconds must
+    not make files).  The folder deleted or made unwritable while the
+    gateway runs answers every message over 1 MiB 451, for ever."""
+    path = folder or tempfile.gettempdir()
+    named = path if folder else f"{path} ($TMPDIR)"
+    try:
+        if not stat.S_ISDIR(os.stat(path).st_mode):  # gone: "No such file or directory"
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as exc:
+        return f"server.spool_dir: cannot make a temporary file in {named} ({exc.strerror})"
+    return None
 
 
 class UpstreamCheck:
