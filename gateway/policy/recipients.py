@@ -17,7 +17,10 @@ The file is read once at start and again when its modification time or size
 changes (looked at no more than every `check_interval` seconds, so the per
 message cost is one clock read).  A file that turns out broken keeps the last
 good list in force and logs `recipients_reload_failed` with the line numbers
-and reasons only, never the rows themselves.
+and reasons only, never the rows themselves.  So does one with no entries
+while the list in force has some (its header alone: a write cut short); one
+with fewer than half the entries takes effect with a warning
+(`recipients_reload_shrank`, both counts).
 """
 
 from __future__ import annotations
@@ -328,8 +331,23 @@ class RecipientsFile:
                 problems=[_without_values(p) for p in exc.problems],
             )
             return False
+        before, after = len(self._list), len(loaded)
+        if after == 0 and before > 0:
+            # A header alone is what a write cut short leaves (a full disk,
+            # a copy interrupted): taken, every message with personal data
+            # would be refused for good.  A list meant to be empty takes
+            # effect at the next start.
+            log.error("recipients_reload_failed", path=str(self.path),
+                      problems=[f"no entries (the {before} in force are kept; a list "
+                                "meant to be empty takes effect when the gateway restarts)"])
+            return False
+        if after < before / 2:
+            # Taken (a partner's rows removed on purpose is a change IT
+            # makes), but said: a file cut short also looks like this.
+            log.warning("recipients_reload_shrank", path=str(self.path), entries=after,
+                        entries_before=before)
         self._list = loaded
-        log.info("recipients_reloaded", path=str(self.path), entries=len(loaded))
+        log.info("recipients_reloaded", path=str(self.path), entries=after)
         return True
 
 

@@ -205,6 +205,49 @@ def test_broken_file_keeps_last_good_list_and_logs_without_content(tmp_path: Pat
     assert source.current().match("secret.person@leak.example") is not None
 
 
+def test_a_header_alone_keeps_the_list_in_force(tmp_path: Path) -> None:
+    # A write cut short (a full disk, an interrupted copy) leaves the header:
+    # taken, it emptied the allow-list and every message with personal data
+    # was refused for good.
+    path = tmp_path / "r.csv"
+    _touch(path, GOOD, 1000)
+    clock = Clock()
+    source = RecipientsFile(path, {"nhsmail"}, check_interval=1, clock=clock)
+    _touch(path, HEADER, 2000)
+    with capture_logs() as logs:
+        assert source.reload() is False
+    assert len(source.current()) == 3
+    assert source.current().match("duty.team@childrens.example.gov.uk") is not None
+    assert [(entry["event"], entry["log_level"]) for entry in logs] == [
+        ("recipients_reload_failed", "error")]
+    assert "no entries (the 3 in force are kept" in logs[0]["problems"][0]
+    # Written in full again: taken.
+    _touch(path, GOOD + "new@partner.example,N,J,,O,0161 496 0009,\n", 3000)
+    assert source.reload() is True
+    assert len(source.current()) == 4
+
+
+def test_an_empty_list_takes_effect_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER, encoding="utf-8")
+    assert len(RecipientsFile(path, {"nhsmail"}).current()) == 0
+
+
+def test_a_list_losing_more_than_half_its_entries_is_taken_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.csv"
+    _touch(path, GOOD, 1000)
+    source = RecipientsFile(path, {"nhsmail"}, check_interval=1, clock=Clock())
+    _touch(path, GOOD.rsplit("\n", 3)[0] + "\n", 2000)  # the first entry alone
+    with capture_logs() as logs:
+        assert source.reload() is True
+    assert len(source.current()) == 1
+    assert [(entry["event"], entry["log_level"]) for entry in logs] == [
+        ("recipients_reload_shrank", "warning"), ("recipients_reloaded", "info")]
+    assert (logs[0]["entries"], logs[0]["entries_before"]) == (1, 3)
+
+
 def test_missing_file_at_start_allows_nobody(tmp_path: Path) -> None:
     with capture_logs() as logs:
         source = RecipientsFile(tmp_path / "absent.csv", set())
