@@ -56,6 +56,7 @@ from gateway.model import (
     RecipientEntry,
     Verdict,
 )
+from gateway.operate.clock import CHECK_INTERVAL, ClockCheck
 from gateway.operate.memory import tune_gc
 from gateway.operate.metrics import INTERNAL_ERROR, HealthServer, Metrics
 from gateway.operate.readiness import UpstreamCheck, spool_folder_problem
@@ -201,6 +202,10 @@ class Gateway:
         self._anchoring: asyncio.Task[None] | None = None
         self._anchored: tuple[int, str] | None = None  # the last audit_anchor logged
         self._forgetting: asyncio.Task[None] | None = None
+        # Leases are judged by each process's clock: on PostgreSQL it is
+        # measured against the database's (gateway.operate.clock).
+        self._clock_check = ClockCheck(self.engine, settings.queue.lease.total_seconds())
+        self._clocking: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._health = HealthServer(self.metrics, self.readiness, self.refresh_gauges)
         self._upstream_check = UpstreamCheck(settings.upstream, settings.server.hostname,
@@ -223,6 +228,11 @@ class Gateway:
     async def start(self) -> None:
         problem = await schema_problem(self.engine)
         if problem is not None:
+            raise ConfigError(problem)
+        await self._clock_check.measure()
+        problem = self._clock_check.start_problem()
+        if problem is not None:
+            await self.engine.dispose()
             raise ConfigError(problem)
         self.writer.start()
         server = self.settings.server
@@ -275,6 +285,8 @@ class Gateway:
         if self.settings.audit.anchor_interval.total_seconds() > 0:
             self._anchoring = asyncio.create_task(self._log_anchors(), name="audit-anchors")
         self._forgetting = asyncio.create_task(self._forget_finished(), name="queue-forget")
+        if self._clock_check.applies:
+            self._clocking = asyncio.create_task(self._watch_clock(), name="clock-check")
         loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
         for warning in self.settings.warnings():
             log.warning("config_warning", warning=warning)
@@ -329,12 +341,12 @@ class Gateway:
             await asyncio.sleep(0.02)
         for smtp in list(self._sessions):
             smtp.shut_down()
-        for task in (self._housekeeping, self._anchoring, self._forgetting):
+        for task in (self._housekeeping, self._anchoring, self._forgetting, self._clocking):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._housekeeping = self._anchoring = self._forgetting = None
+        self._housekeeping = self._anchoring = self._forgetting = self._clocking = None
         await self.dispatcher.stop(grace=max(0.0, deadline - time.monotonic()))
         await self.transport.close()
         await self._health.stop()
@@ -408,6 +420,11 @@ class Gateway:
         checks["upstream"] = await self._upstream_check()
         if self.vault is None:
             checks["passwords"] = "no key"
+        # A clock off the database's by a quarter of the lease or more:
+        # this replica's claims and the others' cannot be told apart in time.
+        clock = self._clock_check.problem()
+        if clock is not None:
+            checks["clock"] = clock
         # `serve` refused to start without it; deleted since, every message
         # over 1 MiB would get 451 while the probe said ready.
         spool = spool_folder_problem(self._spool_dir)
@@ -436,6 +453,14 @@ class Gateway:
                 self._anchored = (head.seq, head.hash)
         except Exception as exc:  # the next round tries again
             log.error("audit_anchor_failed", error=type(exc).__name__)
+
+    async def _watch_clock(self) -> None:
+        """Measure the clock against the database's once a minute (one
+        query); a failure to measure is the database's check's to report."""
+        while True:
+            await asyncio.sleep(CHECK_INTERVAL)
+            with contextlib.suppress(Exception):
+                await self._clock_check.measure()
 
     async def _forget_finished(self) -> None:
         """Remove finished messages' queue rows once [queue] keep_finished has
