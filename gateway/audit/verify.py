@@ -63,13 +63,14 @@ import re
 import time
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Text, bindparam, cast, exists, func, literal, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import (
@@ -84,6 +85,7 @@ from gateway.audit.chain import (
 from gateway.audit.query import _record_columns, _with_events
 from gateway.audit.record import utc
 from gateway.audit.soundness import event_row_sound, record_row_sound
+from gateway.db import definitions
 from gateway.db.engine import read_one_snapshot
 from gateway.db.schema import (
     audit_checkpoints,
@@ -253,6 +255,7 @@ async def verify(
     report = VerifyReport()
     check = _Checker(report, max_problems)
     started = time.perf_counter()
+    await _check_definitions(engine, report, check)
     async with engine.connect() as conn, AsyncExitStack() as stack:
         # One snapshot for the whole walk: a purge running meanwhile
         # cannot make rows vanish halfway.
@@ -1568,3 +1571,239 @@ async def damaged_records(engine: AsyncEngine, since: datetime | None, until: da
                 return damaged
             damaged += sum(1 for d in await _with_events(conn, rows) if d.get("damaged"))
         after = int(rows[-1][0])
+
+
+# -- the objects auditors read through -----------------------------------------------
+
+_TRIGGER_BEFORE, _TRIGGER_ROW = 2, 1
+_TRIGGER_INSERT, _TRIGGER_DELETE, _TRIGGER_UPDATE, _TRIGGER_TRUNCATE = 4, 8, 16, 32
+# pg_trigger.tgtype of each kind of trigger the migrations made.
+_APPEND_ONLY_TYPE = _TRIGGER_BEFORE | _TRIGGER_UPDATE | _TRIGGER_DELETE | _TRIGGER_TRUNCATE
+_CUT_RIGHTS_TYPE = _TRIGGER_ROW | _TRIGGER_BEFORE | _TRIGGER_INSERT
+_NOT_CHECKED = ("the definitions of the audit views and functions were not checked: this "
+                "database role cannot create temporary objects to compare them with (run "
+                "verify as the role that runs the migrations to check them)")
+
+
+def _squeezed(sql: str | None) -> str:
+    """A statement with its runs of whitespace made one space (how the text
+    was laid out in the migration's file is not its meaning)."""
+    return " ".join((sql or "").split()).rstrip(";").strip()
+
+
+def _differs(kind: str, name: str, found: str, made: str) -> str:
+    """The problem of an object whose definition is not the migrations'.
+    Where it starts to differ, not the text: an edited definition may hold
+    anything, names included."""
+    at = next((i for i, (a, b) in enumerate(zip(found, made, strict=False)) if a != b),
+              min(len(found), len(made)))
+    return (f"{kind} {name} is not as the migrations made it: its definition differs from "
+            f"theirs from character {at + 1} on ({len(found)} characters against "
+            f"{len(made)}). What auditors, `audit search`, `audit report` and the console "
+            "read through it may not be what the audit trail holds")
+
+
+def _object_problems(check: _Checker, problems: Sequence[str]) -> None:
+    for said in problems:
+        check.problem(said)
+
+
+async def _check_definitions(engine: AsyncEngine, report: VerifyReport, check: _Checker) -> None:
+    """The views, functions and triggers the migrations made around the
+    audit tables are still as they made them (gateway.db.definitions).
+
+    The chain covers the rows only: a view re-created with a WHERE that
+    leaves refusals out, or an `audit_approver()` that names someone else,
+    changes what every reader is shown while verify found every hash
+    intact; a trigger dropped or disabled lets rows be edited."""
+    async with engine.connect() as conn:
+        try:
+            if conn.dialect.name == "postgresql":
+                schema = await _tables_schema(conn)
+                if schema is None:
+                    check.problem("table audit_records not found")
+                    return
+                await _pin_search_path(conn, schema)
+                _object_problems(check, await _postgres_definitions(conn, schema, report))
+            else:
+                _object_problems(check, await _sqlite_definitions(conn))
+        finally:
+            await conn.rollback()
+
+
+async def _sqlite_definitions(conn: AsyncConnection) -> list[str]:
+    rows = (await conn.execute(text(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE type IN ('view', 'trigger')"
+    ))).all()
+    found = {(str(r.type), str(r.name)): _squeezed(r.sql) for r in rows}
+    problems: list[str] = []
+    made: list[tuple[str, str, str]] = [
+        ("view", name, sql) for name, sql in definitions.views(postgres=False).items()]
+    made += [("trigger", name, sql) for name, sql in definitions.sqlite_triggers().items()]
+    for kind, name, sql in made:
+        there = found.get((kind, name))
+        if there is None:
+            problems.append(f"{kind} {name} is missing (the migrations made it)")
+        elif there != _squeezed(sql):
+            problems.append(_differs(kind, name, there, _squeezed(sql)))
+    guarded = set(definitions.AUDIT_TABLES) | set(definitions.views(postgres=False))
+    expected = {name for kind, name, _ in made if kind == "trigger"}
+    for r in rows:
+        if r.type == "trigger" and r.tbl_name in guarded and r.name not in expected:
+            problems.append(f"trigger {r.name} on {r.tbl_name} is not one the migrations made")
+    return problems
+
+
+async def _postgres_definitions(conn: AsyncConnection, schema: str,
+                                report: VerifyReport) -> list[str]:
+    problems: list[str] = []
+    views = definitions.views(postgres=True)
+    functions = definitions.functions()
+    found_views = {str(r.relname): r for r in (await conn.execute(text(
+        "SELECT c.relname, c.relkind::text AS relkind, pg_catalog.pg_get_viewdef(c.oid) AS def_,"
+        " c.reloptions::text AS options FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = :schema AND c.relname = ANY(:names)"
+    ), {"schema": schema, "names": list(views)})).all()}
+    columns = ("prosrc, prorettype, proargtypes::text AS argtypes, proallargtypes::text"
+               " AS allargtypes, proargmodes::text AS argmodes, proargnames::text AS argnames,"
+               " prolang, provolatile, prosecdef, proisstrict, proretset, proleakproof,"
+               " proparallel, prokind, proconfig::text AS config")
+    found_functions: dict[str, Any] = {}
+    for signature in functions:
+        found_functions[signature] = (await conn.execute(text(
+            f"SELECT {columns} FROM pg_catalog.pg_proc WHERE oid ="
+            " pg_catalog.to_regprocedure(pg_catalog.quote_ident(:schema) || '.' || :sig)"
+        ), {"schema": schema, "sig": signature})).mappings().first()
+    # What the migrations would make, made again as temporary objects in a
+    # savepoint the connection's rollback undoes: the server's own rendering
+    # of both is compared, whatever the server's version.
+    made_views: dict[str, str] = {}
+    made_functions: dict[str, Any] = {}
+    try:
+        for name, sql in views.items():
+            async with _undone(conn):
+                await conn.execute(text(sql.replace(f"CREATE VIEW {name} ",
+                                                    f"CREATE VIEW pg_temp.{name} ", 1)))
+                made_views[name] = str((await conn.execute(text(
+                    "SELECT pg_catalog.pg_get_viewdef(pg_catalog.to_regclass(:name))"
+                ), {"name": f"pg_temp.{name}"})).scalar())
+        for signature, sql in functions.items():
+            bare = signature.split("(", 1)[0]
+            async with _undone(conn):
+                await conn.execute(text(sql.replace(
+                    f"CREATE OR REPLACE FUNCTION {bare}(", f"CREATE FUNCTION pg_temp.{bare}(", 1)))
+                # As 0021 set it, with the tables' schema the migrations ran in.
+                await conn.execute(text(
+                    "DO $$ BEGIN EXECUTE pg_catalog.format('ALTER FUNCTION pg_temp.%s SET"
+                    f" search_path = pg_catalog, %I, pg_temp', '{signature}',"
+                    f" {_literal(schema)}); END $$"))
+                made_functions[signature] = (await conn.execute(text(
+                    f"SELECT {columns} FROM pg_catalog.pg_proc WHERE oid ="
+                    " pg_catalog.to_regprocedure(:sig)"
+                ), {"sig": f"pg_temp.{signature}"})).mappings().first()
+    except _CannotCreate:
+        report.warnings.append(_NOT_CHECKED)
+        made_views, made_functions = {}, {}
+    await _pin_search_path(conn, schema)
+    for name in views:
+        view = found_views.get(name)
+        if view is None:
+            problems.append(f"view {name} is missing (the migrations made it)")
+        elif view.relkind != "v":
+            problems.append(f"view {name} is no longer a view (the migrations made one)")
+        elif view.options is not None:
+            problems.append(f"view {name} is not as the migrations made it: it has options "
+                            f"they did not give it ({view.options})")
+        elif name in made_views and _squeezed(view.def_) != _squeezed(
+                made_views[name]):
+            problems.append(_differs("view", name, _squeezed(view.def_),
+                                     _squeezed(made_views[name])))
+    for signature in functions:
+        function = found_functions[signature]
+        if function is None:
+            problems.append(f"function {signature} is missing (the migrations made it)")
+        elif signature in made_functions and dict(function) != dict(made_functions[signature]):
+            problems.append(_differs("function", signature, _squeezed(function["prosrc"]),
+                                     _squeezed(made_functions[signature]["prosrc"]))
+                            if function["prosrc"] != made_functions[signature]["prosrc"] else
+                            f"function {signature} is not as the migrations made it: its "
+                            "attributes (arguments, result, volatility, security or search "
+                            "path) differ from theirs")
+    problems += await _postgres_triggers(conn, schema, list(views))
+    return problems
+
+
+class _CannotCreate(Exception):
+    """This role may not create the temporary objects to compare with."""
+
+
+@asynccontextmanager
+async def _undone(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Run the block in a savepoint rolled back after it.  An object the
+    migrations' own needs that is gone (a view's function dropped) leaves
+    the block without its result: the missing object is a problem already."""
+    savepoint = await conn.begin_nested()
+    try:
+        yield
+    except DBAPIError as exc:
+        code = getattr(exc.orig, "sqlstate", None) or getattr(
+            getattr(exc.orig, "__cause__", None), "sqlstate", None)
+        if code == "42501":  # insufficient_privilege
+            raise _CannotCreate() from exc
+        if code not in ("42883", "42P01"):  # undefined function, undefined table
+            raise
+    finally:
+        if savepoint.is_active:
+            await savepoint.rollback()
+
+
+def _literal(value: str) -> str:
+    """A string as an SQL literal (a schema name, for a DO block's text)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+async def _postgres_triggers(conn: AsyncConnection, schema: str,
+                             views: Sequence[str]) -> list[str]:
+    """The append-only and cut-rights triggers are there, enabled, and fire
+    as the migrations made them; no other trigger sits on the audit tables;
+    no row security hides rows from some readers."""
+    problems: list[str] = []
+    rows = (await conn.execute(text(
+        "SELECT c.relname, t.tgname, t.tgenabled::text AS tgenabled, t.tgtype, t.tgqual IS NOT NULL AS has_when,"
+        " t.tgattr::text AS columns, p.proname, pn.nspname AS function_schema"
+        " FROM pg_catalog.pg_trigger t"
+        " JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid"
+        " JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace"
+        " WHERE n.nspname = :schema AND c.relname = ANY(:tables) AND NOT t.tgisinternal"
+    ), {"schema": schema, "tables": [*definitions.AUDIT_TABLES, *views]})).all()
+    found = {(str(r.relname), str(r.tgname)): r for r in rows}
+    made = definitions.postgres_triggers()
+    for (table, name), function in made.items():
+        trigger = found.get((table, name))
+        kind = _CUT_RIGHTS_TYPE if name.endswith("_cut_rights") else _APPEND_ONLY_TYPE
+        if trigger is None:
+            problems.append(f"trigger {name} on {table} is missing (the migrations made it)")
+        elif trigger.tgenabled not in ("O", "A"):
+            problems.append(f"trigger {name} on {table} is disabled "
+                            f"(pg_trigger.tgenabled = '{trigger.tgenabled}')")
+        elif (trigger.proname != function or trigger.function_schema != schema
+              or int(trigger.tgtype) != kind or trigger.has_when or trigger.columns.strip()):
+            problems.append(f"trigger {name} on {table} is not as the migrations made it "
+                            "(what it runs, or when it fires, differs)")
+    for r in rows:
+        if (str(r.relname), str(r.tgname)) not in made:
+            problems.append(f"trigger {r.tgname} on {r.relname} is not one the migrations made")
+    secured = (await conn.execute(text(
+        "SELECT c.relname FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = :schema AND c.relname = ANY(:tables)"
+        " AND (c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_catalog.pg_policy p"
+        " WHERE p.polrelid = c.oid))"
+    ), {"schema": schema, "tables": list(definitions.AUDIT_TABLES)})).scalars().all()
+    for table in secured:
+        problems.append(f"table {table} has row-level security or policies the migrations did "
+                        "not make: some roles may be shown only part of it")
+    return problems

@@ -75,17 +75,26 @@ def life(record: AuditRecord) -> list[AuditEvent]:
 def owner_tamper(engine: AsyncEngine) -> Callable[..., Awaitable[None]]:
     """Run SQL with the append-only triggers out of the way (what a database
     owner or superuser could do): PostgreSQL replica mode, SQLite dropped
-    triggers (each test has its own database copy)."""
+    triggers, made again as they were afterwards (as an attacker covering
+    their tracks would: verify names a trigger missing)."""
 
     async def run(*statements: str, **params: Any) -> None:
         async with engine.begin() as conn:
+            restore: list[str] = []
             if conn.dialect.name == "postgresql":
                 await conn.execute(text("SET LOCAL session_replication_role = replica"))
             else:
                 for table in AUDIT_TABLES:
                     for kind in ("update", "delete"):
+                        made = (await conn.execute(text(
+                            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :n"
+                        ), {"n": f"{table}_no_{kind}"})).scalar()
+                        if made is not None:
+                            restore.append(str(made))
                         await conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{kind}"))
             for statement in statements:
                 await conn.execute(text(statement), params)
+            for made in restore:
+                await conn.execute(text(made))
 
     return run

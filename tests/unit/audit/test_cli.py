@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from audit_support import life, make_record
+from audit_support import life, make_record, owner_tamper
 from gwtest import REPO, clean_env, run_cli
 from sqlalchemy import text
 
@@ -265,15 +265,10 @@ def test_purge_takes_the_old_finished_messages_queue_rows_too(config, capsys, db
 def test_verify_names_tampering_and_exits_1(config, capsys, db_url):
     async def edit() -> None:
         engine = create_engine(db_url)
-        async with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text("SET LOCAL session_replication_role = replica"))
-            else:
-                await conn.execute(text("DROP TRIGGER audit_records_no_update"))
-            await conn.execute(text(
-                "UPDATE audit_records SET document = replace(document, 'J Patel', 'Nobody') "
-                "WHERE id = 'cli-confirmed'"
-            ))
+        # (the append-only triggers out of the way, and back as they were)
+        await owner_tamper(engine)(
+            "UPDATE audit_records SET document = replace(document, 'J Patel', 'Nobody') "
+            "WHERE id = 'cli-confirmed'")
         await engine.dispose()
 
     asyncio.run(edit())
@@ -320,14 +315,8 @@ def test_checkpoint_gives_an_anchor_that_verify_checks(config, capsys, db_url):
 
     async def cut_tail() -> None:  # the last event and the checkpoint after it
         engine = create_engine(db_url)
-        async with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text("SET LOCAL session_replication_role = replica"))
-            else:
-                for table in ("audit_events", "audit_checkpoints"):
-                    await conn.execute(text(f"DROP TRIGGER {table}_no_delete"))
-            await conn.execute(text("DELETE FROM audit_events WHERE seq = 5"))
-            await conn.execute(text("DELETE FROM audit_checkpoints"))
+        await owner_tamper(engine)("DELETE FROM audit_events WHERE seq = 5",
+                                   "DELETE FROM audit_checkpoints")
         await engine.dispose()
 
     asyncio.run(cut_tail())

@@ -35,6 +35,22 @@ AUDIT_TABLES = ("audit_records", "audit_events", "audit_record_terms", "audit_ch
 VIEWS = ("audit_records_v", "audit_recipients_v", "audit_events_v")
 
 
+# Kept as a constant: `gateway audit verify` compares the function with it.
+APPEND_ONLY_FUNCTION = """
+        CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE'
+               AND coalesce(current_setting('gateway.audit_purge', true), '') = 'on' THEN
+                RETURN NULL;
+            END IF;
+            RAISE EXCEPTION 'audit trail is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+                USING ERRCODE = 'insufficient_privilege';
+        END
+        $$
+        """
+
+
 def upgrade() -> None:
     # 0001's audit tables (indexes go with them).
     op.drop_table("audit_records")
@@ -124,21 +140,7 @@ def _postgres_triggers() -> None:
     # Statement-level: one check per statement, also for TRUNCATE (which row
     # triggers never see).  A purge's DELETE passes when the purge set the
     # transaction-local flag; UPDATE and TRUNCATE never pass.
-    op.execute(
-        """
-        CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'DELETE'
-               AND coalesce(current_setting('gateway.audit_purge', true), '') = 'on' THEN
-                RETURN NULL;
-            END IF;
-            RAISE EXCEPTION 'audit trail is append-only: % on % refused', TG_OP, TG_TABLE_NAME
-                USING ERRCODE = 'insufficient_privilege';
-        END
-        $$
-        """
-    )
+    op.execute(APPEND_ONLY_FUNCTION)
     for table in AUDIT_TABLES:
         op.execute(
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
@@ -146,19 +148,28 @@ def _postgres_triggers() -> None:
         )
 
 
-def _sqlite_triggers() -> None:
+def sqlite_trigger_statements() -> dict[str, str]:
+    """Each SQLite append-only trigger's CREATE TRIGGER, by name (`gateway
+    audit verify` compares the triggers with them)."""
+    made: dict[str, str] = {}
     for table in AUDIT_TABLES:
-        op.execute(
+        made[f"{table}_no_update"] = (
             f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
             f"BEGIN SELECT RAISE(ABORT, 'audit trail is append-only: UPDATE on {table} "
             "refused'); END"
         )
-        op.execute(
+        made[f"{table}_no_delete"] = (
             f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
             "WHEN NOT EXISTS (SELECT 1 FROM audit_purge_guard) "
             f"BEGIN SELECT RAISE(ABORT, 'audit trail is append-only: DELETE on {table} "
             "refused'); END"
         )
+    return made
+
+
+def _sqlite_triggers() -> None:
+    for statement in sqlite_trigger_statements().values():
+        op.execute(statement)
 
 
 # -- views for auditors --------------------------------------------------------

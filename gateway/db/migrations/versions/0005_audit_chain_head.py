@@ -23,13 +23,8 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    # The OUT columns are named apart from the tables' columns: PL/pgSQL
-    # would take an unqualified `seq` for the OUT parameter.
-    op.execute(
-        """
+# Kept as a constant: `gateway audit verify` compares the function with it.
+FUNCTION = """
         CREATE OR REPLACE FUNCTION audit_chain_head(lock_key bigint)
         RETURNS TABLE (head_seq bigint, head_hash text)
         LANGUAGE plpgsql VOLATILE AS $$
@@ -47,7 +42,14 @@ def upgrade() -> None:
         END
         $$
         """
-    )
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    # The OUT columns are named apart from the tables' columns: PL/pgSQL
+    # would take an unqualified `seq` for the OUT parameter.
+    op.execute(FUNCTION)
     # Functions are executable by PUBLIC unless revoked; say so for the
     # application's role all the same, as 0002 does for its tables.
     op.execute(

@@ -26,12 +26,8 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    # OUT columns named apart from the tables' columns, as in 0005.
-    op.execute(
-        """
+# Kept as a constant: `gateway audit verify` compares the function with it.
+FUNCTION = """
         CREATE OR REPLACE FUNCTION audit_chain_link(lock_key bigint, contents bytea[])
         RETURNS TABLE (link_ord integer, link_seq bigint, link_prev text, link_hash text)
         LANGUAGE plpgsql VOLATILE AS $$
@@ -58,7 +54,13 @@ def upgrade() -> None:
         END
         $$
         """
-    )
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    # OUT columns named apart from the tables' columns, as in 0005.
+    op.execute(FUNCTION)
     op.execute(
         """
         DO $$
