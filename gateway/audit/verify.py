@@ -26,7 +26,11 @@ verify runs are left for the next run.  For each position it checks:
   outside the database, from `gateway audit checkpoint` or the gateway's
   `audit_anchor` log lines.  Checkpoints live in the database, so whoever
   cuts the tail off can delete the checkpoints after it too; an anchor
-  kept elsewhere (a SIEM, a ticket, a printout) still shows the cut.
+  kept elsewhere (a SIEM, a ticket, a printout) still shows the cut;
+- the views, SQL functions and append-only triggers readers go through are
+  as the migrations made them (gateway.db.definitions);
+- (a warning) no record was received well before the one written before it
+  (a clock set back).
 
 On PostgreSQL the server recomputes the hashes (chain.py's encoding in SQL)
 and settles a page that has nothing wrong in one summary row; only a page
@@ -66,7 +70,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Text, bindparam, cast, exists, func, literal, select, text
@@ -302,6 +306,7 @@ async def verify(
             _check_signed_coverage(signed, start_seq, head, checkpoint_every, check)
         _check_periodic_sequence(signed if keys.configured else checkpoints, evidence, check)
         await _check_unfinished_have_records(conn, report, check)
+        await _note_clock_set_back(conn, start_seq, head, report)
         anchored = await _check_anchors(conn, anchors, (start_seq, start_hash), head, report,
                                         check, holes)
         signed_ids = {int(c["id"]) for c in signed}
@@ -517,6 +522,42 @@ async def _note_forced_purges(conn: AsyncConnection, report: VerifyReport) -> No
             f"{found if isinstance(found, int) else 'the'} problem(s) verify found then "
             f"(`gateway audit purge --force`; its `purged` event, seq {seq}): the rows it "
             "removed may have included rows altered, which can no longer be checked")
+
+
+# A record received this long before the record before it in the chain was
+# written under a clock set back: replicas' clocks differ by seconds, and
+# the chain's order is the order of writing.
+CLOCK_SET_BACK = timedelta(minutes=10)
+_CLOCK_WARNINGS = 10
+
+
+async def _note_clock_set_back(conn: AsyncConnection, start_seq: int, head: int,
+                               report: VerifyReport) -> None:
+    """A warning for each record whose received_at is more than
+    CLOCK_SET_BACK before the previous record's (not a problem: the hashes
+    hold, but every search and report by date puts such a record in the
+    wrong hour, and a clock set back may be hiding when it was written)."""
+    minutes = CLOCK_SET_BACK.total_seconds() / 60
+    if conn.dialect.name == "postgresql":
+        earlier = "received_at < before_at - :minutes * interval '1 minute'"
+    else:
+        earlier = "julianday(received_at) < julianday(before_at) - :minutes / 1440.0"
+    rows = (await conn.execute(text(
+        "SELECT seq, before_seq FROM (SELECT seq, received_at,"
+        " lag(seq) OVER (ORDER BY seq) AS before_seq,"
+        " lag(received_at) OVER (ORDER BY seq) AS before_at"
+        " FROM audit_records WHERE seq > :start AND seq <= :head) x"
+        f" WHERE {earlier} ORDER BY seq LIMIT :most"
+    ), {"start": start_seq, "head": head, "minutes": minutes,
+        "most": _CLOCK_WARNINGS + 1})).all()
+    for row in rows[:_CLOCK_WARNINGS]:
+        report.warnings.append(
+            f"record at seq {row.seq} was received more than {minutes:.0f} minutes before the "
+            f"record at seq {row.before_seq}, written before it: the clock of whatever wrote "
+            "it was set back, so its time may not be when it was received")
+    if len(rows) > _CLOCK_WARNINGS:
+        report.warnings.append(f"more records received before the one written before them "
+                               f"(only the first {_CLOCK_WARNINGS} are named)")
 
 
 async def _check_unfinished_have_records(
